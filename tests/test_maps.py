@@ -1,0 +1,286 @@
+"""Offline maps: self-contained HTML, colours, and a real load in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, Point
+
+from planner import maps, settings
+
+try:  # tests/ may or may not be a package
+    from . import browser
+except ImportError:
+    import browser
+
+CRS_UTM = "EPSG:32648"  # Chengdu
+X0, Y0 = 404_000.0, 3_393_000.0
+MINUTES = (5, 10, 15)
+CATEGORIES = [
+    {"key": "kindergarten", "name_zh": "幼儿园", "name_en": "Kindergarten", "minutes": 5},
+    {"key": "clinic", "name_zh": "社区卫生服务站", "name_en": "Clinic", "minutes": 15},
+]
+needs_chromium = pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
+
+
+def _audit(n_side: int = 8) -> dict:
+    """A small synthetic audit in EPSG:4326: homes on a grid, two categories, roads."""
+    rng = np.random.default_rng(1)
+    xs, ys = np.meshgrid(np.arange(n_side) * 90.0 + X0, np.arange(n_side) * 90.0 + Y0)
+    xs, ys = xs.ravel() + rng.normal(0, 8, xs.size), ys.ravel() + rng.normal(0, 8, ys.size)
+    homes = gpd.GeoDataFrame(
+        {"home_id": [f"way/{100 + i}" for i in range(xs.size)],
+         "population": rng.integers(10, 400, xs.size)},
+        geometry=gpd.points_from_xy(xs, ys), crs=CRS_UTM,
+    )
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["node/1", "node/2", "way/3"],
+         "category": ["kindergarten", "kindergarten", "clinic"],
+         "name": ["阳光幼儿园", None, "玉林社区卫生服务站 <A&B>"]},
+        geometry=[Point(X0 + 100, Y0 + 100), Point(X0 + 550, Y0 + 500), Point(X0 + 300, Y0 + 300)],
+        crs=CRS_UTM,
+    )
+    iso_rows = []
+    for cat in CATEGORIES:
+        fac = facilities[facilities["category"] == cat["key"]]
+        dist = np.stack([homes.distance(p).to_numpy() for p in fac.geometry])
+        seconds = dist.min(axis=0) * 1.3 / 1.1
+        seconds[dist.min(axis=0) > 450] = np.nan  # some homes reach nothing
+        nearest = fac["facility_id"].to_numpy()[dist.argmin(axis=0)]
+        homes[f"{cat['key']}_time_s"] = seconds
+        homes[f"{cat['key']}_facility_id"] = np.where(np.isnan(seconds), None, nearest)
+        for mins in MINUTES:
+            radius = mins * 60 * 1.1 / 1.3
+            area = shapely.union_all([p.buffer(radius) for p in fac.geometry])
+            iso_rows.append({"category": cat["key"], "minutes": mins, "geometry": area})
+    isochrones = gpd.GeoDataFrame(iso_rows, crs=CRS_UTM)
+    span = n_side * 90.0
+    steps = np.arange(-45, span, 180)
+    lines = [LineString([(X0 - 45, Y0 + y), (X0 + span, Y0 + y)]) for y in steps]
+    lines += [LineString([(X0 + x, Y0 - 45), (X0 + x, Y0 + span)]) for x in steps]
+    roads = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines,
+                             crs=CRS_UTM)
+    return {
+        "homes": homes.to_crs(4326), "facilities": facilities.to_crs(4326),
+        "isochrones": isochrones.to_crs(4326), "categories": CATEGORIES,
+        "roads": roads.to_crs(4326), "minutes": MINUTES,
+    }
+
+
+class _Loads(HTMLParser):
+    """Every URL an HTML page would load through a tag (script/style content is skipped)."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        url = a.get("href") if tag == "link" else a.get("src")
+        if url and tag in ("script", "link", "img", "iframe"):
+            self.urls.append(url)
+
+
+def _loaded_urls(text: str) -> list[str]:
+    parser = _Loads()
+    parser.feed(text)
+    return [u for u in parser.urls if not u.startswith("data:")]
+
+
+@pytest.fixture
+def audit_html(tmp_path: Path) -> Path:
+    data = _audit()
+    m = maps.map_audit(**data, title="成都市玉林街道 Yulin Subdistrict")
+    return maps.save_map(m, tmp_path / "audit.html")
+
+
+# --- Colours -----------------------------------------------------------------------------------
+def test_time_colour_bands():
+    seconds = np.array([0, 300, 301, 600, 899, 900, 901, 7200, np.nan])
+    green, yellow_green, orange, red = maps.BAND_COLOURS
+    assert maps.time_colour(seconds, (5, 10, 15)) == [
+        green, green, yellow_green, yellow_green, orange, orange, red, red, maps.NO_FACILITY_COLOUR,
+    ]
+    # Other limits give one more colour than limits, still green to red.
+    colours = maps.time_colour([60, 180, 400], (2, 5))
+    assert colours[0] == green and colours[-1] == red and len(set(colours)) == 3
+
+
+def test_time_legend_items_match_colours():
+    items = maps.time_legend_items((5, 10, 15))
+    assert [c for c, _ in items] == [*maps.BAND_COLOURS, maps.NO_FACILITY_COLOUR]
+    labels = [label for _, label in items]
+    assert labels[:2] == ["≤ 5 分钟 min", "5–10 分钟 min"] and labels[3] == "> 15 分钟 min"
+    assert "不可达" in labels[-1] and "Not reachable" in labels[-1]
+
+
+# --- Self-contained HTML -----------------------------------------------------------------------
+def test_audit_html_is_self_contained(audit_html: Path):
+    text = audit_html.read_text(encoding="utf-8")
+    assert _loaded_urls(text) == []
+    assert 'charset=UTF-8' in text or 'charset="utf-8"' in text
+    # Leaflet and jQuery inlined, their CDNs gone, unused bootstrap/font-awesome dropped.
+    assert 'version="1.9.3"' in text and "jQuery v3.7.1" in text
+    for cdn in ("cdn.jsdelivr.net", "code.jquery.com", "cdnjs.cloudflare.com", "bootstrapcdn"):
+        assert cdn not in text
+    assert "data:image/png;base64," in text  # Leaflet's CSS images
+    # Legend, title and an escaped OSM name.
+    assert "到最近设施的时间 Time to nearest facility" in text
+    assert "成都市玉林街道" in text
+    assert "<A&B>" not in text
+    assert not list(audit_html.parent.glob(".*.tmp"))  # atomic write left no temp file
+
+
+def test_points_are_one_geojson_layer(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    n = 3000
+    gdf = gpd.GeoDataFrame(
+        {"home_id": np.arange(n), "t": rng.uniform(0, 1500, n)},
+        geometry=gpd.points_from_xy(rng.uniform(104.0, 104.05, n), rng.uniform(30.6, 30.65, n)),
+        crs="EPSG:4326",
+    )
+    m = maps.base_map(tuple(gdf.total_bounds))
+    colours = maps.time_colour(gdf["t"].to_numpy())
+    layer = maps.add_points(m, gdf, colours, popup_columns=["home_id"], name="住宅 Homes")
+    assert isinstance(layer, folium.GeoJson)
+    assert [type(c) for c in m._children.values()].count(folium.GeoJson) == 1
+    assert len(layer.data["features"]) == n
+    text = maps.offline_html(m)
+    assert text.count("new L.CircleMarker(") == 1  # one pointToLayer, not one object per point
+    # Leaflet + jQuery are ~250 kB; each point costs well under 200 bytes.
+    assert len(text.encode()) < 250_000 + 200 * n
+
+
+def test_add_polygons_and_lines_accept_projected_data():
+    data = _audit(4)
+    m = maps.base_map(tuple(data["homes"].total_bounds))
+    polys = maps.add_polygons(m, data["isochrones"].to_crs(CRS_UTM), "#1a9850", name="等时圈",
+                              tooltip_columns=["minutes"])
+    lines = maps.add_lines(m, data["roads"].to_crs(CRS_UTM))
+    lon = polys.data["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 103 < lon[0] < 105  # reprojected to longitude/latitude
+    assert lines.options["interactive"] is False
+    assert maps.add_lines(m, data["roads"].iloc[:0]) is None
+
+
+def test_unknown_cdn_dependency_raises():
+    m = maps.base_map((104.0, 30.6, 104.1, 30.7))
+    m.get_root().header.add_child(folium.JavascriptLink("https://cdn.example.com/new-thing.js"))
+    with pytest.raises(RuntimeError, match="https://cdn.example.com/new-thing.js"):
+        maps.offline_html(m)
+
+
+def test_plugin_with_cdn_raises():
+    from folium.plugins import Fullscreen
+
+    m = maps.base_map((104.0, 30.6, 104.1, 30.7))
+    Fullscreen().add_to(m)
+    with pytest.raises(RuntimeError, match="Control.FullScreen|fullscreen"):
+        maps.offline_html(m)
+
+
+def test_awesome_icon_raises():
+    m = maps.base_map((104.0, 30.6, 104.1, 30.7))
+    folium.Marker([30.65, 104.05], icon=folium.Icon(icon="home")).add_to(m)
+    with pytest.raises(RuntimeError, match="folium.Icon"):
+        maps.offline_html(m)
+
+
+def test_tiles_only_when_configured(monkeypatch):
+    m = maps.base_map((104.0, 30.6, 104.1, 30.7))
+    assert "tile.openstreetmap.org" not in maps.offline_html(m)
+    monkeypatch.setattr(settings, "map_tiles", "OpenStreetMap")
+    text = maps.offline_html(maps.base_map((104.0, 30.6, 104.1, 30.7)))
+    assert "tile.openstreetmap.org" in text  # loaded by Leaflet at run time, not by a tag
+    assert _loaded_urls(text) == []
+
+
+def test_base_map_rejects_bad_bounds():
+    with pytest.raises(ValueError):
+        maps.base_map((np.nan, 30.6, 104.1, 30.7))
+
+
+# --- In a browser ------------------------------------------------------------------------------
+@pytest.mark.browser
+@needs_chromium
+def test_audit_map_in_chromium(audit_html: Path, tmp_path: Path):
+    shot = tmp_path / "audit.png"
+    result = browser.open_in_browser(audit_html, shot)
+    assert result["errors"] == []
+    assert result["external"] == []
+    assert result["leaflet"] == "1.9.3"
+    # First category shown: 64 homes, 2 facilities, 3 isochrones, plus the road lines.
+    assert result["paths"] > 64
+    assert result["layers"] == len(CATEGORIES) + 1  # categories + roads
+    assert result["layer_names"] == ["道路 Roads", "幼儿园 Kindergarten", "社区卫生服务站 Clinic"]
+
+    import matplotlib.image
+
+    assert result["screenshot"] == str(shot) and shot.stat().st_size > 10_000
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (900, 1200)
+    assert pixels.std() > 0.05  # not blank
+    # Homes in the ≤ 5 min band are drawn (their exact colour appears).
+    green = np.array([0x1A, 0x98, 0x50]) / 255
+    assert (np.abs(pixels - green).max(axis=-1) < 0.02).sum() > 100
+
+
+# Click the first home and the first facility of the shown layer; return the popups' text.
+_OPEN_POPUPS = """
+var out = {};
+maps[0].eachLayer(function (l) {
+  var p = l.feature && l.feature.properties;
+  if (!p || !(l instanceof L.CircleMarker)) return;
+  var kind = p.home_id ? 'home' : 'facility';
+  if (kind in out) return;
+  l.fire('click', {latlng: l.getLatLng()}, true);  // propagates to the GeoJson's popup
+  var shown = document.querySelectorAll('.leaflet-popup-content');
+  out[kind] = shown.length ? shown[shown.length - 1].innerText : null;
+  maps[0].closePopup();
+});
+return out;
+"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_popups_show_chinese_and_escaped_names(tmp_path: Path):
+    data = _audit()
+    data["categories"] = CATEGORIES[::-1]  # clinic first: its facility name has "<A&B>"
+    path = maps.save_map(maps.map_audit(**data), tmp_path / "clinic.html")
+    result = browser.open_in_browser(path, extra_js=_OPEN_POPUPS)
+    assert result["errors"] == []
+    home, facility = result["extra"]["home"], result["extra"]["facility"]
+    assert "住宅 Home" in home and "人口 Population" in home and "目标 target ≤ 15" in home
+    assert "way/" in home and "最近设施 Nearest facility" in home
+    assert "玉林社区卫生服务站 <A&B>" in facility and "node/" not in facility
+    assert "way/3" in facility
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_map_works_offline_with_tiles_configured(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(settings, "map_tiles", "OpenStreetMap")
+    m = maps.map_audit(**_audit(4))
+    result = browser.open_in_browser(maps.save_map(m, tmp_path / "tiles.html"))
+    # Tiles cannot load here; everything else must.
+    assert [e for e in result["errors"] if not e.startswith("failed to load https://tile.")] == []
+    assert result["paths"] > 16 and result["layers"] == 3
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_cjk_font_installed():
+    """Chinese labels show as boxes without a CJK font (Debian: fonts-noto-cjk)."""
+    if shutil.which("fc-list") is None:
+        pytest.skip("no fontconfig")
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no Chinese font: apt-get install -y fonts-noto-cjk"
