@@ -138,6 +138,27 @@ def demo(
     )
 
 
+@app.command()
+def review(
+    plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features (category, floor_area_m2)."),
+    out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
+    rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
+    osm: Optional[str] = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
+    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
+) -> int:
+    """Check a new estate's plan against facility rules; exit 0 if every applicable rule
+    passes, 1 if any fails, 2 on bad input."""
+    import json
+
+    from planner.review import run_review
+
+    code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file)
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['pass']} passed, "
+               f"{s['counts']['not_applicable']} not applicable; see {out}/review.html")
+    return code
+
+
 @app.command("categories")
 def list_categories(
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
