@@ -26,7 +26,8 @@ from planner._io import atomic_dir
 from planner.categories import Category, classify, load_categories
 from planner.demand import assign_compounds, compounds, homes_from_region
 from planner.network import (
-    Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, trip_costs,
+    Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_many,
+    trip_costs,
 )
 from planner.sources import Region
 
@@ -203,9 +204,10 @@ def audit(
     node_time: dict[str, np.ndarray] = {}
     fac_ids = facilities["facility_id"].to_numpy()
     cat_of = facilities["category"].to_numpy()
-    for cat in tqdm(cats, desc="nearest-facility sweeps", unit="category", disable=not show, leave=False):
-        subset = np.nonzero(cat_of == cat.key)[0]
-        cost, which = targets.sweep(subset, limit=settings.max_travel_time_s)
+    subsets = [np.nonzero(cat_of == cat.key)[0] for cat in cats]
+    swept = sweep_many(targets, subsets, limit=settings.max_travel_time_s)
+    for cat, (cost, which) in tqdm(zip(cats, swept), total=len(cats), desc="nearest-facility sweeps",
+                                   unit="category", disable=not show, leave=False):
         node_time[cat.key] = cost
         home_cost, home_target = trip_costs(net, access, cost, which, "time")
         home_cost[home_cost > settings.max_travel_time_s] = np.inf

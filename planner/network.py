@@ -102,7 +102,12 @@ class Network:
         key = (weight, reverse)
         if key not in self._graphs:
             a, b = (self.v, self.u) if reverse else (self.u, self.v)
-            self._graphs[key] = _csr_min(self.edge_weight(weight), a, b, (self.n_nodes, self.n_nodes))
+            w = self.edge_weight(weight)
+            shape = (self.n_nodes, self.n_nodes)
+            g = sp.csr_matrix((w, (a, b)), shape=shape)  # fast, but sums parallel edges
+            if g.nnz < len(w):
+                g = _csr_min(w, a, b, shape)  # parallel edges: keep the fastest instead
+            self._graphs[key] = g
         return self._graphs[key]
 
     @property
@@ -124,6 +129,20 @@ class Access:
     node: np.ndarray
     leg_m: np.ndarray
     n_owners: int
+    _groups: tuple | None = field(default=None, repr=False)
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(order by owner, run starts, run owners), or None when every owner has exactly one
+        entry in owner order (the common case, which needs no grouping)."""
+        if self._groups is None:
+            if len(self.owner) == self.n_owners and np.array_equal(self.owner, np.arange(self.n_owners)):
+                self._groups = (None,)
+            else:
+                order = np.argsort(self.owner, kind="stable")
+                owner_sorted = self.owner[order]
+                starts = np.flatnonzero(np.r_[True, owner_sorted[1:] != owner_sorted[:-1]])
+                self._groups = (order, starts, owner_sorted)
+        return None if self._groups[0] is None else self._groups
 
     def leg(self, net: Network, weight: str) -> np.ndarray:
         """Leg cost in the unit of ``weight`` (legs are walked, with a detour factor)."""
@@ -345,7 +364,7 @@ def snap(net: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xy = np.asarray(xy, float).reshape(-1, 2)
     if len(xy) == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    dist, idx = net.tree.query(xy)
+    dist, idx = net.tree.query(xy, workers=-1)
     return idx.astype(np.int64), dist
 
 
@@ -449,6 +468,42 @@ class TargetGraph:
         return cost, nearest
 
 
+_WORKER_TARGETS: "TargetGraph | None" = None  # set in forked sweep workers only
+
+
+def _init_worker(targets: "TargetGraph") -> None:
+    global _WORKER_TARGETS
+    _WORKER_TARGETS = targets
+
+
+def _worker_sweep(args):
+    subset, limit = args
+    return _WORKER_TARGETS.sweep(subset, limit)
+
+
+def sweep_many(targets: "TargetGraph", subsets: list, limit: float | None = None, workers: int | None = None):
+    """Sweep several subsets (one per category); in parallel processes on large networks.
+
+    The graph reaches forked workers by inheritance, not pickling; each returns two arrays.
+    Yields (cost, nearest) per subset, in order.
+    """
+    import multiprocessing as mp
+    import os
+
+    workers = workers if workers is not None else (settings.sweep_workers or os.cpu_count() or 1)
+    workers = min(workers, len(subsets))
+    big = targets.net.n_nodes * len(subsets) >= settings.parallel_min_node_sweeps
+    if workers <= 1 or not big or "fork" not in mp.get_all_start_methods():
+        for subset in subsets:
+            yield targets.sweep(subset, limit)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                             initializer=_init_worker, initargs=(targets,)) as pool:
+        yield from pool.map(_worker_sweep, [(s, limit) for s in subsets])
+
+
 def sweep(
     net: Network,
     targets: Access,
@@ -481,15 +536,21 @@ def trip_costs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per origin: min over its entries of (leg + node cost), and the target reached."""
     total = origins.leg(net, weight) + node_cost[origins.node]
-    order = np.lexsort((total, origins.owner))
-    owner_sorted = origins.owner[order]
-    first = np.ones(len(order), bool)
-    first[1:] = owner_sorted[1:] != owner_sorted[:-1]
-    best = order[first]
-    cost = np.full(origins.n_owners, np.inf)
-    target = np.full(origins.n_owners, -1, np.int64)
-    cost[origins.owner[best]] = total[best]
-    target[origins.owner[best]] = node_target[origins.node[best]]
+    target_of_entry = node_target[origins.node]
+    grouping = origins.groups()
+    if grouping is None:
+        cost, target = total, target_of_entry.copy()
+    else:
+        order, starts, owner_sorted = grouping
+        tot = total[order]
+        best = np.minimum.reduceat(tot, starts)
+        counts = np.diff(np.r_[starts, len(tot)])
+        is_best = np.flatnonzero(tot == np.repeat(best, counts))
+        first = is_best[np.r_[True, owner_sorted[is_best[1:]] != owner_sorted[is_best[:-1]]]]
+        cost = np.full(origins.n_owners, np.inf)
+        target = np.full(origins.n_owners, -1, np.int64)
+        cost[owner_sorted[starts]] = best
+        target[owner_sorted[first]] = target_of_entry[order][first]
     target[~np.isfinite(cost)] = -1
     return cost, target
 

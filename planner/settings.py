@@ -42,6 +42,11 @@ minutes: tuple[int, ...] = (5, 10, 15)
 #: 60 minutes walk is far past any life circle but keeps the report of "how far".
 max_travel_time_s: float = 3600.0
 
+#: Processes for per-category sweeps on large networks (0 = one per CPU core). Small
+#: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
+sweep_workers: int = 0
+parallel_min_node_sweeps: int = 2_000_000
+
 # --- Homes and population ----------------------------------------------------------------------
 #: Living floor area per person: 7th national census (2020), urban households' floor area per
 #: person 36.52 m² (国家统计局《中国人口普查年鉴-2020》). Population = footprint × levels / this.
