@@ -260,7 +260,7 @@ def run_review(
     Parameters
     ----------
     plan_path : path
-        GeoJSON or GeoPackage plan (see ``planner/rules/README_plan_schema.md``).
+        GeoJSON or GeoPackage plan (see ``README.md, "Plan schema"``).
     rules : list of pack ids or paths, or a comma-separated string, optional
         Default :data:`DEFAULT_RULES`.
     osm : path, optional
@@ -439,7 +439,7 @@ def read_plan(
     ----------
     path : path
         GeoJSON or GeoPackage with a ``role`` property per feature (see the module doc and
-        ``planner/rules/README_plan_schema.md``).
+        ``README.md, "Plan schema"``).
     categories : dict, optional
         Category key → Category (default :func:`planner.categories.load_categories`).
     levels : list of Level, optional

@@ -3,7 +3,7 @@
 One TOML file per source (a national standard, a policy, a province's or a city's rules).
 :func:`load_rulepack` reads a bundled pack by id or a user's file by path and checks it;
 :func:`list_rulepacks` names the bundled ones. The format is described at the top of
-``gb50180-2018.toml`` and in ``README_plan_schema.md`` beside this file.
+``gb50180-2018.toml`` and in ``the README's "Rule packs" section.
 
 Every value in a bundled pack comes from ``../shared/standards/life_circle_facts.md`` with
 its clause; values the facts file lists as "to confirm" carry ``confirmed = false`` so the
