@@ -383,3 +383,46 @@ def test_isochrones_follow_streets():
     if len(inside):
         d = shapely.distance(iso.geometry.iloc[0], inside.geometry.to_numpy())
         assert (d <= inside["snap_m"].to_numpy() + 1.0).all()
+
+
+# ----------------------------------------------------------------------------------------------
+# boundaries, estimated homes, user categories
+
+
+def test_boundary_clips_streets_and_features(tmp_path):
+    region = load_region(CAU)
+    minx, miny, maxx, maxy = region.bounds_wgs84
+    half = shapely.box(minx, miny, (minx + maxx) / 2, maxy)
+    clipped = load_region(CAU, boundary=half)
+    assert 0 < len(clipped.seg_u) < len(region.seg_u)
+    xy = gpd.GeoSeries(gpd.points_from_xy(clipped.node_x, clipped.node_y), crs=clipped.crs).to_crs(4326)
+    assert (xy.x <= (minx + maxx) / 2 + 1e-9).all()
+    assert clipped.features.intersects(gpd.GeoSeries([half], crs=4326).to_crs(clipped.crs).iloc[0]).all()
+
+
+def test_grid_homes_where_buildings_are_missing(tmp_path):
+    # Residential land with no buildings: a 300 m × 200 m block → 3 × 2 grid points at 100 m.
+    nodes = {1: (0, -10), 2: (400, -10)}
+    land_nodes, land_ring = square(10, 0, 0, 300, 200)
+    nodes.update(land_nodes)
+    ways = [(1, [1, 2], {"highway": "residential"}), (2, land_ring, {"landuse": "residential"})]
+    region = load_region(write_osm(tmp_path / "grid.osm", nodes, ways))
+    result = audit.audit(region, categories="park", with_isochrones=False)
+    homes = result.homes
+    assert len(homes) == 6 and homes["estimated"].all()
+    assert homes["population"].sum() == pytest.approx(6.0 * settings.grid_density_per_ha, rel=1e-4)  # 6 ha (to OSM cm precision)
+    assert result.summary()["homes_estimated"] == 6
+    assert result.homes["park_time_s"].isna().all()
+
+
+def test_user_categories_file(tmp_path):
+    extra = tmp_path / "cats.toml"
+    extra.write_text(
+        '[[category]]\nkey = "bank"\nname_zh = "银行"\nname_en = "Bank"\nminutes = 15\n'
+        'match = [{ amenity = "bank" }]\n', encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["audit", "--osm", NANJING, "--categories-file", str(extra), "--categories", "bank",
+                 "--out", str(out), "--no-map"]) == 0
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["categories"]["bank"]["name_zh"] == "银行"
+    assert summary["facilities"]["bank"] > 0
