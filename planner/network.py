@@ -364,7 +364,8 @@ def snap(net: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xy = np.asarray(xy, float).reshape(-1, 2)
     if len(xy) == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    dist, idx = net.tree.query(xy, workers=-1)
+    # Threads pay off only for many points.
+    dist, idx = net.tree.query(xy, workers=-1 if len(xy) > 50_000 else 1)
     return idx.astype(np.int64), dist
 
 
