@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -103,16 +102,7 @@ def grid_homes(
     for g in geoms:
         if g is None or g.is_empty or g.area <= 0:
             continue
-        minx, miny, maxx, maxy = g.bounds
-        gx, gy = np.meshgrid(
-            np.arange(minx + spacing / 2, maxx, spacing), np.arange(miny + spacing / 2, maxy, spacing)
-        )
-        gx, gy = gx.ravel(), gy.ravel()
-        inside = shapely.contains_xy(g, gx, gy)
-        gx, gy = gx[inside], gy[inside]
-        if len(gx) == 0:
-            p = g.point_on_surface()
-            gx, gy = np.array([p.x]), np.array([p.y])
+        gx, gy = grid_points(g, spacing)
         xs.append(gx)
         ys.append(gy)
         pops.append(np.full(len(gx), g.area / 10_000 * density / len(gx)))
@@ -123,6 +113,22 @@ def grid_homes(
         {"home_id": [f"grid/{i}" for i in range(len(x))], "population": pop, "estimated": True, "source": "grid"},
         geometry=gpd.points_from_xy(x, y), crs=crs,
     )
+
+
+def grid_points(polygon, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres of a regular grid inside a polygon; one point inside it when the polygon
+    is smaller than a cell."""
+    minx, miny, maxx, maxy = polygon.bounds
+    gx, gy = np.meshgrid(
+        np.arange(minx + spacing_m / 2, maxx, spacing_m), np.arange(miny + spacing_m / 2, maxy, spacing_m)
+    )
+    gx, gy = gx.ravel(), gy.ravel()
+    inside = shapely.contains_xy(polygon, gx, gy)
+    gx, gy = gx[inside], gy[inside]
+    if len(gx) == 0:
+        p = polygon.point_on_surface()
+        gx, gy = np.array([p.x]), np.array([p.y])
+    return gx, gy
 
 
 def homes_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
@@ -335,12 +341,3 @@ def _levels(tags: dict) -> float:
 
 def _empty_homes(crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({c: [] for c in _HOME_COLUMNS}, geometry=[], crs=crs)
-
-
-def read_boundary_or_none(path: str | os.PathLike | None):
-    """A boundary file path checked for existence (None passes through)."""
-    if path is None:
-        return None
-    if not Path(path).exists():
-        raise InputError(f"{path}: boundary file not found")
-    return path

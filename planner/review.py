@@ -994,14 +994,9 @@ def _dwellings(plan: Plan, region) -> tuple[gpd.GeoDataFrame, str]:
 
 
 def _grid(poly, spacing: float, crs) -> gpd.GeoDataFrame:
-    minx, miny, maxx, maxy = poly.bounds
-    gx, gy = np.meshgrid(np.arange(minx + spacing / 2, maxx, spacing), np.arange(miny + spacing / 2, maxy, spacing))
-    gx, gy = gx.ravel(), gy.ravel()
-    inside = shapely.contains_xy(poly, gx, gy)
-    gx, gy = gx[inside], gy[inside]
-    if len(gx) == 0:
-        p = poly.point_on_surface()
-        gx, gy = np.array([p.x]), np.array([p.y])
+    from planner.demand import grid_points
+
+    gx, gy = grid_points(poly, spacing)
     return gpd.GeoDataFrame({"weight": np.ones(len(gx))}, geometry=gpd.points_from_xy(gx, gy), crs=crs)
 
 
