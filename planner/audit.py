@@ -133,6 +133,7 @@ def audit(
     categories_file: str | Path | None = None,
     with_isochrones: bool | str = True,
     network: Network | None = None,
+    boundary=None,
     progress: bool | None = None,
 ) -> AuditResult:
     """Audit a region's life circles.
@@ -157,6 +158,10 @@ def audit(
         ("all"), or none (False).
     network : Network, optional
         A network built already (skips :func:`build_network`).
+    boundary : polygon, GeoDataFrame or path, optional
+        Count only homes inside it. Load the region with a buffer beyond it
+        (``load_region(..., boundary, buffer_m=reach_m(minutes))``) so that facilities just
+        across the boundary still serve homes near it.
 
     Returns
     -------
@@ -184,6 +189,13 @@ def audit(
             f"{region.source}: no homes found (no residential buildings or residential land use); "
             "give homes with --homes FILE (households or population per point)"
         )
+    if boundary is not None:
+        from planner.sources import boundary_polygon
+
+        poly = boundary_polygon(boundary, region.crs)
+        homes = homes[shapely.within(homes.geometry.to_numpy(), poly)]
+        if len(homes) == 0:
+            raise InputError(f"{region.source}: no homes inside the boundary; check the boundary or give --homes")
     homes = homes.reset_index(drop=True)
     comps = compounds(region)
     access, comp_info = home_access(net, homes, comps)

@@ -88,7 +88,7 @@ def audit(
     homes: Optional[Path] = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; replaces homes found in OSM."),
     facilities: Optional[Path] = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
-    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon file to clip the region to."),
+    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only homes inside count; facilities up to the largest threshold's reach beyond it still serve them."),
     isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
 ) -> None:
@@ -100,20 +100,19 @@ def audit(
     from planner.audit import audit as run_audit
     from planner.categories import facilities_from_file, load_categories
     from planner.demand import homes_from_file
-    from planner.sources import load_region
+    from planner.sources import load_region, reach_m
 
     started = time.perf_counter()
     mins = _minutes(minutes)
     iso = _isochrone_option(isochrones)
     load_categories(categories_file)  # bad file fails before any heavy work
-    region = load_region(osm, boundary=boundary)
+    region = load_region(osm, boundary=boundary, buffer_m=reach_m(mins, mode) if boundary else 0.0)
     home_table = homes_from_file(homes, region.crs) if homes else None
     extra = facilities_from_file(facilities, region.crs, load_categories(categories_file)) if facilities else None
     result = run_audit(
         region, categories=categories, minutes=mins, mode=mode, homes=home_table,
-        extra_facilities=extra, categories_file=categories_file, with_isochrones=iso,
+        extra_facilities=extra, categories_file=categories_file, with_isochrones=iso, boundary=boundary,
     )
-    result.seconds["load"] = result.seconds.get("network", 0.0)
     result.write(out, map_html=map_html)
     _report(out, result)
     typer.echo(f"done in {time.perf_counter() - started:.1f} s")

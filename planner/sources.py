@@ -100,6 +100,7 @@ def load_region(
     source: str | os.PathLike,
     boundary: Any = None,
     name: str | None = None,
+    buffer_m: float = 0.0,
 ) -> Region:
     """Load an OSM extract (``.osm`` / ``.osm.pbf``) or, when online, a place by name.
 
@@ -112,6 +113,10 @@ def load_region(
         Clip the region to this polygon.
     name : str, optional
         Name used in reports; defaults to the file stem or the place.
+    buffer_m : float
+        Keep this much beyond the boundary, so homes near it still reach facilities just
+        across it (see :func:`reach_m`); count homes inside the boundary only with
+        ``audit(..., boundary=...)``.
 
     Returns
     -------
@@ -123,7 +128,8 @@ def load_region(
     else:
         region = _load_file(path, name or _stem(path))
     if boundary is not None:
-        region = region.clip(boundary)
+        poly = boundary_polygon(boundary, region.crs)
+        region = region.clip(gpd.GeoSeries([poly.buffer(buffer_m) if buffer_m > 0 else poly], crs=region.crs))
     if len(region.seg_u) == 0:
         raise InputError(
             f"{region.source}: no streets in this region"
@@ -334,6 +340,25 @@ def metric_crs(lon: float, lat: float) -> CRS:
     """The WGS84 UTM zone CRS for a point (EPSG:326xx north, 327xx south)."""
     zone = int(np.floor((lon + 180) / 6) % 60) + 1
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def reach_m(minutes, mode: str = "walk", margin: float = 1.25) -> float:
+    """How far a trip of the largest threshold can get, with a margin: the buffer that keeps
+    facilities across a boundary reachable (walk: 15 min × 1.1 m/s × 1.25 ≈ 1.24 km)."""
+    from planner import settings
+
+    speed = {
+        "walk": settings.walk_speed_mps,
+        "bike": max(settings.bike_speed_kph.values()) / 3.6,
+        "drive": max(settings.drive_speed_kph.values()) / 3.6,
+    }.get(mode, settings.walk_speed_mps)
+    return max(minutes) * 60.0 * speed * margin
+
+
+def boundary_polygon(boundary: Any, crs: CRS):
+    """A boundary (shapely geometry in WGS84, GeoDataFrame/GeoSeries in any CRS, or a file) as
+    one polygon in ``crs``."""
+    return _boundary_geometry(boundary, crs)
 
 
 def _boundary_geometry(boundary: Any, crs: CRS):

@@ -426,3 +426,28 @@ def test_user_categories_file(tmp_path):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["categories"]["bank"]["name_zh"] == "银行"
     assert summary["facilities"]["bank"] > 0
+
+
+def test_boundary_counts_inside_homes_but_keeps_facilities_across_it(tmp_path):
+    # A street from x=0 to 2000 m; homes at x=300 and x=1500; a kindergarten at x=1100.
+    nodes = {i: (i * 100.0, 0.0) for i in range(21)}
+    nodes[50] = (1100, -10)
+    h1, r1 = square(60, 290, 10, 310, 30)
+    h2, r2 = square(70, 1490, 10, 1510, 30)
+    nodes.update(h1)
+    nodes.update(h2)
+    ways = [(1, list(range(21)), {"highway": "residential"}),
+            (2, r1, {"building": "house"}), (3, r2, {"building": "house"})]
+    osm = write_osm(tmp_path / "line.osm", nodes, ways, {50: {"amenity": "kindergarten"}})
+    from osm_fixtures import UTM, X0, Y0
+
+    boundary = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 50, Y0 - 100, X0 + 1000, Y0 + 100)], crs=UTM)
+    boundary.to_file(tmp_path / "boundary.gpkg")
+    out = tmp_path / "o"
+    assert main(["audit", "--osm", str(osm), "--boundary", str(tmp_path / "boundary.gpkg"),
+                 "--categories", "kindergarten", "--out", str(out), "--no-map"]) == 0
+    homes = gpd.read_file(out / "homes.gpkg", layer="homes")
+    assert homes["home_id"].tolist() == ["way/2"]  # the home beyond the boundary is not counted
+    # home (300, 20) → node (300, 0): 20 m; along the street to 1100: 800 m; 10 m to the facility.
+    expected = (20 * settings.off_network_detour + 800 + 10 * settings.off_network_detour) / settings.walk_speed_mps
+    assert homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
