@@ -134,6 +134,7 @@ def audit(
     with_isochrones: bool | str = True,
     network: Network | None = None,
     boundary=None,
+    sweeper=None,
     progress: bool | None = None,
 ) -> AuditResult:
     """Audit a region's life circles.
@@ -162,6 +163,10 @@ def audit(
         Count only homes inside it. Load the region with a buffer beyond it
         (``load_region(..., boundary, buffer_m=reach_m(minutes))``) so that facilities just
         across the boundary still serve homes near it.
+    sweeper : callable, optional
+        ``sweeper(targets, subsets, limit)`` → iterable of (cost, nearest) per subset, in
+        order; default :func:`planner.network.sweep_many` (local processes). The batch
+        engine passes one that runs the sweeps as tasks on a Dask cluster.
 
     Returns
     -------
@@ -217,7 +222,7 @@ def audit(
     fac_ids = facilities["facility_id"].to_numpy()
     cat_of = facilities["category"].to_numpy()
     subsets = [np.nonzero(cat_of == cat.key)[0] for cat in cats]
-    swept = sweep_many(targets, subsets, limit=settings.max_travel_time_s)
+    swept = (sweeper or sweep_many)(targets, subsets, limit=settings.max_travel_time_s)
     for cat, (cost, which) in tqdm(zip(cats, swept), total=len(cats), desc="nearest-facility sweeps",
                                    unit="category", disable=not show, leave=False):
         node_time[cat.key] = cost

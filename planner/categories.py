@@ -35,6 +35,7 @@ class Category:
     source: str
     match: tuple[dict, ...]
     exclude: tuple[dict, ...] = ()
+    mode: str = "walk"
 
     @property
     def label(self) -> str:
@@ -188,6 +189,8 @@ def _read_file(path: str) -> dict[str, Category]:
         missing = [k for k in ("key", "name_zh", "name_en", "minutes", "match") if k not in entry]
         if missing:
             raise InputError(f"{where}: missing {', '.join(missing)}; see planner/data/categories.toml")
+        if entry.get("mode", "walk") not in ("walk", "bike", "drive"):
+            raise InputError(f"{where}: mode {entry['mode']!r} must be walk, bike or drive")
         if not _KEY.match(str(entry["key"])):
             raise InputError(f"{where}: key {entry['key']!r} must be lower_snake English")
         for table in list(entry["match"]) + list(entry.get("exclude", [])):
@@ -204,6 +207,7 @@ def _read_file(path: str) -> dict[str, Category]:
             minutes=int(entry["minutes"]), level=entry.get("level", ""),
             source=entry.get("source", ""), match=tuple(entry["match"]),
             exclude=tuple(entry.get("exclude", ())) + exclude_all,
+            mode=entry.get("mode", "walk"),
         )
     if not out:
         raise InputError(f"{path}: no [[category]] entries")
