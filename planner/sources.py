@@ -306,7 +306,7 @@ def _assemble(
     to_metric = Transformer.from_crs(4326, crs, always_xy=True)
     node_x, node_y = to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
     seg_u, seg_v, seg_way = _segments(street_nodes, node_id)
-    ways = pd.DataFrame(street_tags, columns=list(STREET_TAGS))
+    ways = pd.DataFrame(street_tags, columns=list(STREET_TAGS), dtype=object)  # tags are strings or missing
     ways.insert(0, "way_id", np.asarray(street_ids, dtype=np.int64))
     features = features.to_crs(crs)
     features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])

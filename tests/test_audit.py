@@ -451,3 +451,38 @@ def test_boundary_counts_inside_homes_but_keeps_facilities_across_it(tmp_path):
     # home (300, 20) → node (300, 0): 20 m; along the street to 1100: 800 m; 10 m to the facility.
     expected = (20 * settings.off_network_detour + 800 + 10 * settings.off_network_detour) / settings.walk_speed_mps
     assert homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_place_name_goes_through_osmnx(monkeypatch):
+    """Offline stand-in for osmnx's download: the adapter turns its graph and features into
+    a Region the audit can use."""
+    import osmnx as ox
+    from osm_fixtures import UTM, X0, Y0
+    from pyproj import Transformer
+
+    to_wgs = Transformer.from_crs(UTM, 4326, always_xy=True)
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    pts = {1: (0, 0), 2: (300, 0), 3: (600, 0)}
+    for n, (x, y) in pts.items():
+        lon, lat = to_wgs.transform(X0 + x, Y0 + y)
+        g.add_node(n, x=lon, y=lat)
+    for a, b in ((1, 2), (2, 3)):
+        for u, v in ((a, b), (b, a)):
+            g.add_edge(u, v, osmid=10 + a, highway="residential", oneway=False, length=300.0)
+    lon, lat = to_wgs.transform(X0 + 600, Y0 + 10)
+    hx, hy = to_wgs.transform(np.array([X0 - 10, X0 + 10, X0 + 10, X0 - 10]), np.array([Y0 + 10, Y0 + 10, Y0 + 30, Y0 + 30]))
+    feats = gpd.GeoDataFrame(
+        {"element": ["node", "way"], "id": [50, 60], "amenity": ["kindergarten", None],
+         "building": [None, "house"], "name": ["幼儿园", None]},
+        geometry=[shapely.Point(lon, lat), shapely.Polygon(np.column_stack([hx, hy]))], crs=4326,
+    ).set_index(["element", "id"])
+    monkeypatch.setattr(ox, "geocode_to_gdf", lambda q: gpd.GeoDataFrame(geometry=[shapely.box(116, 39, 117, 41)], crs=4326))
+    monkeypatch.setattr(ox, "graph_from_polygon", lambda *a, **k: g)
+    monkeypatch.setattr(ox, "features_from_polygon", lambda *a, **k: feats)
+    region = load_region("测试区, 北京市")
+    assert region.name == "测试区, 北京市"
+    result = audit.audit(region, categories="kindergarten", with_isochrones=False)
+    # Home (0, 20) → node 1: 20 m; 600 m of street; 10 m to the kindergarten.
+    expected = (20 * settings.off_network_detour + 600 + 10 * settings.off_network_detour) / settings.walk_speed_mps
+    assert result.homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
+    assert result.homes["kindergarten_facility_id"].iloc[0] == "node/50"
