@@ -575,24 +575,34 @@ def nearest(
 
 def cost_matrix(
     net: Network,
-    origins_xy: np.ndarray,
-    targets_xy: np.ndarray,
+    origins: np.ndarray | Access,
+    targets: np.ndarray | Access,
     cutoff: float,
     weight: str = "time",
     chunk: int = 64,
 ) -> sp.csr_matrix:
     """Sparse origins × targets cost matrix, keeping only pairs within ``cutoff``.
 
-    Origins and targets are aggregated to their network nodes first, so the number of
-    Dijkstra runs is the number of distinct target nodes, in chunks of ``chunk`` (each
-    chunk holds only ``chunk × n_nodes`` floats).
+    Parameters
+    ----------
+    origins, targets : (n, 2) arrays in ``net.crs`` or :class:`Access`
+        Points are snapped to their nearest node; an Access lets a home leave by its
+        compound's gates or a park be entered along its outline (the cost of a pair is the
+        minimum over both sides' entries).
+    cutoff : float
+        Largest cost kept (seconds or metres); farther pairs are absent from the matrix.
+
+    Notes
+    -----
+    Entries are aggregated to network nodes first, so there is one Dijkstra per distinct
+    target node, run in chunks of ``chunk`` (each chunk holds ``chunk × n_nodes`` floats).
+    A stored 0 is a real zero cost (origin and target at one node).
     """
-    o_node, o_dist = snap(net, origins_xy)
-    t_node, t_dist = snap(net, targets_xy)
-    o_leg = Access(np.arange(len(o_node)), o_node, o_dist, len(o_node)).leg(net, weight)
-    t_leg = Access(np.arange(len(t_node)), t_node, t_dist, len(t_node)).leg(net, weight)
-    uniq_t, t_inv = np.unique(t_node, return_inverse=True)
-    uniq_o, o_inv = np.unique(o_node, return_inverse=True)
+    o = origins if isinstance(origins, Access) else point_access(net, origins)
+    t = targets if isinstance(targets, Access) else point_access(net, targets)
+    o_leg, t_leg = o.leg(net, weight), t.leg(net, weight)
+    uniq_t, t_inv = np.unique(t.node, return_inverse=True)
+    uniq_o, o_inv = np.unique(o.node, return_inverse=True)
     graph = net.graph(weight, reverse=True)
     rows, cols, vals = [], [], []
     for start in range(0, len(uniq_t), chunk):
@@ -601,16 +611,19 @@ def cost_matrix(
         tb, ob = np.nonzero(np.isfinite(d))
         rows.append(ob)
         cols.append(tb + start)
-        vals.append(d[tb, ob])
+        vals.append(d[tb, ob] + 1.0)  # shifted so a zero cost survives sparse indexing
+    empty = np.zeros(0, np.int64)
     node_mat = sp.csr_matrix(
-        (np.concatenate(vals) if vals else [], (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else [])),
+        (np.concatenate(vals) if vals else np.zeros(0), (np.concatenate(rows) if rows else empty,
+                                                          np.concatenate(cols) if cols else empty)),
         shape=(len(uniq_o), len(uniq_t)),
     )
-    # Expand node pairs to point pairs and add both legs.
+    # Expand node pairs to entry pairs, add both legs, keep the best entry pair per owner pair.
     full = node_mat[o_inv][:, t_inv].tocoo()
-    cost = full.data + o_leg[full.row] + t_leg[full.col]
+    cost = full.data - 1.0 + o_leg[full.row] + t_leg[full.col]
     ok = cost <= cutoff
-    return sp.csr_matrix((cost[ok], (full.row[ok], full.col[ok])), shape=(len(o_node), len(t_node)))
+    r, c, cost = o.owner[full.row[ok]], t.owner[full.col[ok]], cost[ok]
+    return _csr_min(cost, r, c, (o.n_owners, t.n_owners)).tocsr()
 
 
 def to_networkx(net: Network, weight: str = "time"):

@@ -486,3 +486,28 @@ def test_place_name_goes_through_osmnx(monkeypatch):
     expected = (20 * settings.off_network_detour + 600 + 10 * settings.off_network_detour) / settings.walk_speed_mps
     assert result.homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
     assert result.homes["kindergarten_facility_id"].iloc[0] == "node/50"
+
+
+def test_cost_matrix_equals_networkx_and_keeps_zero_costs():
+    region = load_region(NANJING)
+    from planner.network import build_network, cost_matrix
+
+    net = build_network(region)
+    rng = np.random.default_rng(5)
+    o_nodes = rng.choice(net.n_nodes, 40, replace=False)
+    t_nodes = np.r_[o_nodes[:3], rng.choice(net.n_nodes, 7, replace=False)]  # 3 shared nodes: cost 0
+    o_xy, t_xy = net.xy()[o_nodes], net.xy()[t_nodes]
+    cutoff = 600.0
+    mat = cost_matrix(net, o_xy, t_xy, cutoff)
+    g = to_networkx(net, "time")
+    dense = np.full((40, 10), np.inf)
+    for i, n in enumerate(o_nodes):
+        d = nx.single_source_dijkstra_path_length(g, int(n), cutoff=cutoff, weight="weight")
+        for j, m in enumerate(t_nodes):
+            dense[i, j] = d.get(int(m), np.inf)
+    coo = mat.tocoo()
+    got = np.full((40, 10), np.inf)
+    got[coo.row, coo.col] = coo.data
+    np.testing.assert_allclose(got[np.isfinite(dense)], dense[np.isfinite(dense)], rtol=1e-9, atol=1e-9)
+    assert np.array_equal(np.isfinite(got), np.isfinite(dense))
+    assert got[0, 0] == 0.0 and got[1, 1] == 0.0 and got[2, 2] == 0.0
