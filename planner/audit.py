@@ -24,7 +24,7 @@ from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
 from planner.categories import Category, classify, load_categories
-from planner.demand import assign_compounds, compounds, homes_from_region
+from planner.demand import add_groups, assign_compounds, compounds, homes_from_region
 from planner.network import (
     Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_many,
     trip_costs,
@@ -188,7 +188,7 @@ def audit(
     if homes is None:
         homes = homes_from_region(region)
     else:
-        homes = homes.to_crs(region.crs).reset_index(drop=True)
+        homes = add_groups(homes.to_crs(region.crs).reset_index(drop=True))
     if len(homes) == 0:
         raise InputError(
             f"{region.source}: no homes found (no residential buildings or residential land use); "

@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     help=(
         "planner: 15-minute life-circle (一刻钟便民生活圈) audits, facility siting and estate review "
         "on OpenStreetMap street networks. Start with `planner demo`."
@@ -138,13 +139,83 @@ def demo(
 
 
 @app.command()
+def site(
+    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
+    category: str = typer.Option(..., "--category", help="Category key of the facility to site, e.g. elderly_care (see `planner categories`)."),
+    model: str = typer.Option("mclp", "--model", help="pmedian (least total travel time), mclp (most people within --minutes), lscp (fewest sites so everyone reachable is within --minutes), pcenter (least worst time)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
+    new: Optional[int] = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
+    candidates: Optional[Path] = typer.Option(None, "--candidates", help="Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: non-residential buildings, vacant land and street points of the region."),
+    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."),
+    capacity: Optional[float] = typer.Option(None, "--capacity", help="Capacity of every new site in weighted residents (capacitated models); a candidates file's capacity column overrides it."),
+    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
+    method: str = typer.Option("auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
+    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+) -> None:
+    """Propose sites for new facilities of one category and show what they change.
+
+    Writes DIR/sites.gpkg (proposed sites with rank and the coverage each adds), DIR/before_after.csv,
+    DIR/summary.json (objective, lower_bound, gap, solver, seconds) and DIR/map.html.
+    """
+    import numpy as np
+
+    from planner.categories import facilities_from_file, load_categories
+    from planner.demand import homes_from_file
+    from planner.siting import candidates_from_file, site as run_site
+    from planner.sources import boundary_polygon, load_region, reach_m
+
+    started = time.perf_counter()
+    cats = load_categories()
+    if category not in cats:
+        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    reach = reach_m([minutes or cats[category].minutes], mode) if boundary else 0.0
+    region = load_region(osm, boundary=boundary, buffer_m=reach)
+    home_table = homes_from_file(homes, region.crs) if homes else None
+    cand = candidates_from_file(candidates, region.crs) if candidates else None
+    extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
+    caps = None
+    if cand is not None and "capacity" in cand:
+        caps = cand["capacity"].to_numpy(float)
+    elif capacity is not None:
+        from planner.siting import candidates_from_region
+        from planner.network import build_network
+
+        if cand is None:
+            cand = candidates_from_region(region, build_network(region, mode))
+        caps = np.full(len(cand), float(capacity))
+    if boundary is not None:
+        from planner.demand import homes_from_region
+        import shapely
+
+        base = home_table if home_table is not None else homes_from_region(region)
+        home_table = base[shapely.within(base.geometry.to_numpy(), boundary_polygon(boundary, region.crs))]
+    result = run_site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
+                      extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit)
+    result.write(out, map_html=map_html)
+    s = result.summary()
+    typer.echo(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
+               f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
+               f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}")
+    ba = result.before_after
+    for row in ba.itertuples():
+        typer.echo(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → {row.population_share_after:6.1%}, "
+                   f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}")
+    typer.echo(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
+               f"({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
 def review(
     plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features (category, floor_area_m2)."),
     out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
     rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
     osm: Optional[str] = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
-) -> int:
+) -> None:
     """Check a new estate's plan against facility rules; exit 0 if every applicable rule
     passes, 1 if any fails, 2 on bad input."""
     import json
@@ -155,7 +226,7 @@ def review(
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['pass']} passed, "
                f"{s['counts']['not_applicable']} not applicable; see {out}/review.html")
-    return code
+    raise typer.Exit(code)
 
 
 @app.command("categories")
@@ -170,21 +241,17 @@ def list_categories(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI; user mistakes become one line on stderr and exit code 2."""
-    import click
-
+    """Entry point: run the CLI and return its exit code; user mistakes become one line on
+    stderr and exit code 2 (usage errors too, as click prints them)."""
     try:
-        rc = app(args=argv, standalone_mode=False, prog_name="planner")
+        app(args=argv, prog_name="planner")
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         return 2
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        return 130
-    except click.ClickException as err:
-        err.show()
-        return 2
-    return rc if isinstance(rc, int) else 0
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

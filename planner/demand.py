@@ -180,6 +180,11 @@ def add_groups(
     population and shares (defaults: 7th census and the 2006 disability survey, see
     :mod:`planner.settings`)."""
     homes = homes.copy()
+    if "population" not in homes.columns:
+        raise InputError("homes: a 'population' column is needed (or 'households' in a homes file)")
+    for col, value in (("home_id", None), ("estimated", False), ("source", "given")):
+        if col not in homes.columns:
+            homes[col] = [f"home/{i}" for i in range(len(homes))] if col == "home_id" else value
     shares = {
         "elderly": settings.elderly_share if elderly_share is None else elderly_share,
         "children": settings.children_share if children_share is None else children_share,
