@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidgets
 
 from planner import settings
 from planner._errors import InputError
