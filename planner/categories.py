@@ -36,6 +36,8 @@ class Category:
     match: tuple[dict, ...]
     exclude: tuple[dict, ...] = ()
     mode: str = "walk"
+    #: False where the target comes from a value the standards' facts mark "to confirm".
+    confirmed: bool = True
 
     @property
     def label(self) -> str:
@@ -208,6 +210,7 @@ def _read_file(path: str) -> dict[str, Category]:
             source=entry.get("source", ""), match=tuple(entry["match"]),
             exclude=tuple(entry.get("exclude", ())) + exclude_all,
             mode=entry.get("mode", "walk"),
+            confirmed=bool(entry.get("confirmed", True)),
         )
     if not out:
         raise InputError(f"{path}: no [[category]] entries")

@@ -209,6 +209,49 @@ def site(
 
 
 @app.command()
+def villages(
+    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
+    raster: Optional[Path] = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per cell, e.g. WorldPop) summed over each village instead of the building estimate."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="One threshold for every category (default: each category's own; village level 10 min walk, township level 30 min by bike; to confirm)."),
+    target: float = typer.Option(0.8, "--target", help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8)."),
+    town: Optional[str] = typer.Option(None, "--town", help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."),
+    categories: str = typer.Option("all", "--categories", help="Rural category keys, comma-separated (default all; the service station is always included)."),
+    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+) -> None:
+    """Rural life circles: find the villages, what each has inside and within reach, the share
+    covered by a comprehensive service station (target 80 %), and where new stations would reach it.
+
+    Writes DIR/villages.gpkg, indicators.csv, summary.json, map.html and, when the target is not
+    met, proposed_stations.gpkg.
+    """
+    from planner.villages import run_villages
+
+    started = time.perf_counter()
+    s = run_villages(osm, out, raster=raster, minutes=minutes, target_share=target, town=town,
+                     categories_file=categories_file, categories=categories, facilities=facilities,
+                     map_html=map_html)
+    ind = s["indicator"]
+    sources = ", ".join(f"{n} {k}" for k, n in s["villages_by_source"].items())
+    typer.echo(f"region {s['region']}: {s['villages']} villages ({sources}), {s['population']:,.0f} people")
+    typer.echo(f"村级综合服务设施覆盖率 villages covered by a service station: {ind['share']:.1%} "
+               f"({ind['villages_covered']} of {ind['villages']}, ≤ {ind['minutes']:g} min {ind['mode']}); "
+               f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
+    plan = s.get("proposed_stations")
+    if plan:
+        names = "、".join(site["name"] or site["village_id"] for site in plan["sites"])
+        typer.echo(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%} ({plan['solver']}, "
+                   f"{plan['status']}): {names}")
+    for note in s["notes"]:
+        typer.echo(f"note: {note}")
+    files = "villages.gpkg, indicators.csv, summary.json" + (", map.html" if map_html else "")
+    files += ", proposed_stations.gpkg" if plan and plan["new_stations"] else ""
+    typer.echo(f"outputs: {out}/{files} ({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
 def review(
     plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features (category, floor_area_m2)."),
     out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),

@@ -404,8 +404,11 @@ def _load_place(place: str, name: str | None) -> Region:
 def _download_tags() -> dict:
     from planner.categories import load_categories
 
+    from planner.categories import _DATA
+
     keys = {"building": True, "landuse": True, "barrier": True, "entrance": True, "place": True}
-    for cat in load_categories().values():
+    bundled = [_DATA / "categories.toml"] + ([_DATA / "rural_categories.toml"] if (_DATA / "rural_categories.toml").exists() else [])
+    for cat in load_categories(files=bundled).values():
         for rule in cat.match:
             for key in rule:
                 if not key.startswith("name"):

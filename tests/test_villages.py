@@ -1,0 +1,390 @@
+"""Rural life circles: villages found in OSM, their services, the plan's coverage indicator,
+siting new stations, population rasters, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from osm_fixtures import UTM, X0, Y0, _to_wgs, square, write_osm
+
+from planner import settings
+from planner._errors import InputError
+from planner.sources import load_region
+from planner.villages import (
+    STATION_KEY, audit_villages, find_villages, load_rural_categories, propose_stations, run_villages,
+)
+
+import browser
+from conftest import SAMPLES
+
+RURAL = SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf"
+
+# The 32 named residential areas (自然村) of the real extract, read off its map.
+HAMLETS = {
+    "东村上", "小桥村", "石王庙", "史家埭", "板桥头3", "唐角里", "潘婆桥", "北角里", "耀家桥", "水心里",
+    "漾口", "程家兜", "芳田村", "景树园", "周家庄", "西墙门", "潘家角", "夏家埭", "姚家簖", "陈家门",
+    "吕家埭", "汪家门", "沈家浜头", "大悲阁", "小安桥", "卢家", "田心里", "陈家浜", "马家门", "河西角",
+    "金家埭", "周家角",
+}
+
+# --------------------------------------------------------------------------------------------
+# A hand-made countryside: one street along y = 0 (a node every 50 m), five square villages
+# 100 m wide north of it, one house each (10 × 10 m, levels 1..5), committees in the first and
+# the last. Village i stands at x = XS[i]; its house's centre (its centre) at (x, 40).
+XS = (0.0, 500.0, 1500.0, 2200.0, 3000.0)
+NAMES = ("甲村", "乙村", "丙村", "丁村", "戊村")
+LEVELS = (1, 2, 3, 4, 5)
+
+
+def _countryside(path, committees=True, villages=True):
+    nodes, node_tags, ways = {}, {}, []
+    street = []
+    for k, x in enumerate(np.arange(-200.0, 3250.0, 50.0)):
+        nodes[k + 1] = (float(x), 0.0)
+        street.append(k + 1)
+    ways.append((1, street, {"highway": "residential", "name": "村道"}))
+    if villages:
+        nid, wid = 1000, 100
+        for x, name, levels in zip(XS, NAMES, LEVELS):
+            ring_nodes, ring = square(nid, x - 50, 20, x + 50, 120)
+            nodes.update(ring_nodes)
+            ways.append((wid, ring, {"landuse": "residential", "name": name}))
+            house_nodes, house = square(nid + 4, x - 5, 35, x + 5, 45)
+            nodes.update(house_nodes)
+            ways.append((wid + 1, house, {"building": "house", "building:levels": str(levels)}))
+            nid, wid = nid + 8, wid + 2
+    if committees:
+        nodes[900] = (0.0, 80.0)
+        node_tags[900] = {"amenity": "townhall", "name": "甲村村委"}
+        nodes[901] = (3000.0, 80.0)
+        node_tags[901] = {"amenity": "townhall", "name": "戊村村民委员会"}
+    return write_osm(path, nodes, ways, node_tags)
+
+
+@pytest.fixture(scope="module")
+def countryside(tmp_path_factory):
+    return _countryside(tmp_path_factory.mktemp("countryside") / "countryside.osm")
+
+
+def _lonlat(x, y):
+    return _to_wgs.transform(X0 + x, Y0 + y)
+
+
+#: libosmium keeps coordinates to 1e-7 degree (about 1 cm): compare times to 0.05 s, areas
+#: (hence populations) to 1e-3.
+T_ABS = 0.05
+REL = 1e-3
+
+
+def _pop(levels):
+    return 100.0 * levels / settings.floor_area_per_person_m2
+
+
+# --------------------------------------------------------------------------------------------
+# villages on the real rural extract
+
+
+def test_real_extract_villages_are_the_hamlets_and_committees_a_reader_sees():
+    region = load_region(RURAL)
+    v = find_villages(region)
+    named = set(v["name"].dropna())
+    assert HAMLETS <= named
+    assert {"东村上", "小桥村", "芳田村", "史家埭"} <= named
+    assert (v.loc[v["name"].isin(HAMLETS), "source"] == "landuse").all()
+    # The two committees: 长春村村委 touches 漾口 (1 m), 博儒桥村委 stands 40 m from 马家门.
+    admin = dict(zip(v["name"], v["admin_village"]))
+    assert admin["漾口"] == "长春村"
+    assert admin["马家门"] == "博儒桥村"
+    assert set(v["admin_village"].dropna()) == {"长春村", "博儒桥村"}
+    assert set(v["committee"].dropna()) == {"长春村村委", "博儒桥村委"}
+    # 12 farmhouses north of 长春村村委 belong to no named area: one unnamed cluster.
+    clusters = v[v["source"] == "cluster"]
+    assert len(clusters) == 1 and clusters["homes"].iat[0] == 12 and clusters["name"].isna().all()
+    assert len(v) == 33
+    # Every mapped farmhouse is in a village; areas do not overlap.
+    assert v.attrs["homes_outside"] == 0
+    assert v.geometry.union_all().area == pytest.approx(v.geometry.area.sum(), rel=1e-9)
+    assert v.crs == region.crs
+
+
+def test_real_extract_station_inside_and_school():
+    region = load_region(RURAL)
+    res = audit_villages(region)
+    v = res.villages.set_index("name")
+    # Committees within 50 m of a hamlet's outline (漾口 1 m, 板桥头3 22 m, 东村上 35 m,
+    # 马家门 40 m) are in it.
+    assert set(v.index[v["has_service_station"]]) == {"漾口", "板桥头3", "东村上", "马家门"}
+    # 周王庙小学（长春分部） stands 22 m from 潘婆桥.
+    assert set(v.index[v["primary_school_inside"]]) == {"潘婆桥"}
+    assert res.town is None and np.isnan(res.villages["town_time_s"]).all()
+    assert any("no township centre found" in n for n in res.notes)
+    head = res.indicators.iloc[0]
+    assert head["indicator"] == "rural_service_coverage"
+    assert head["villages"] == 33 and head["villages_inside"] == 4
+    assert head["share_within_target"] == pytest.approx(v["service_covered"].mean())
+    assert res.modes == {c.key: ("walk" if c.level == "village" else "bike") for c in res.categories}
+
+
+# --------------------------------------------------------------------------------------------
+# the indicator by hand
+
+
+def test_coverage_indicator_by_hand(countryside):
+    res = audit_villages(load_region(countryside))
+    v = res.villages.set_index("name").loc[list(NAMES)]
+    walk = settings.walk_speed_mps
+    detour = settings.off_network_detour
+    # 乙村: centre (500, 40) → street node (500, 0), 500 m along the street, then 80 m up to
+    # the committee of 甲村 at (0, 80); both legs are straight × detour.
+    assert v.loc["乙村", f"{STATION_KEY}_time_s"] == pytest.approx((40 * detour + 500 + 80 * detour) / walk, abs=T_ABS)
+    # 丁村 is 800 m of street from 戊村's committee: beyond 10 minutes.
+    assert v.loc["丁村", f"{STATION_KEY}_time_s"] == pytest.approx((40 * detour + 800 + 80 * detour) / walk, abs=T_ABS)
+    assert v["has_service_station"].tolist() == [True, False, False, False, True]
+    assert v["service_covered"].tolist() == [True, True, False, False, True]
+    assert v["admin_village"].fillna("").tolist() == ["甲村", "", "", "", "戊村"]
+    assert v["population"].to_numpy() == pytest.approx([_pop(k) for k in LEVELS], rel=REL)
+    head = res.indicators.iloc[0]
+    pops = np.array([_pop(k) for k in LEVELS])
+    assert head["villages"] == 5
+    assert head["villages_inside"] == 2 and head["share_inside"] == pytest.approx(2 / 5)
+    assert head["villages_within_target"] == 3 and head["share_within_target"] == pytest.approx(3 / 5)
+    assert head["population_share_inside"] == pytest.approx((pops[0] + pops[4]) / pops.sum(), rel=REL)
+    assert head["population_share_within_target"] == pytest.approx((pops[0] + pops[1] + pops[4]) / pops.sum(), rel=REL)
+    assert head["target_share"] == 0.8 and not head["target_met"]
+    assert res.share == pytest.approx(0.6)
+    # A category with no facility is a finding: 0 everywhere, named in the notes.
+    clinic = res.indicators.set_index("category").loc["village_clinic"]
+    assert clinic["share_within_target"] == 0 and np.isnan(res.villages["village_clinic_time_s"]).all()
+    assert any("village_clinic" in n for n in res.notes)
+
+
+def test_one_threshold_for_all_and_town_time(countryside):
+    region = load_region(countryside)
+    lon, lat = _lonlat(1000.0, 10.0)
+    res = audit_villages(region, minutes=15, town=(lon, lat))
+    v = res.villages.set_index("name")
+    # 15 minutes (990 m) reaches 丁村 from 戊村's committee (944 m).
+    assert v["service_covered"].tolist() == [True, True, False, True, True]
+    assert res.minutes[STATION_KEY] == 15
+    # Township centre by bicycle (township level): walked legs, 500 m of residential street
+    # at settings.bike_speed_kph["residential"].
+    bike = settings.bike_speed_kph["residential"] / 3.6
+    walk, detour = settings.walk_speed_mps, settings.off_network_detour
+    expected = 40 * detour / walk + 500 / bike + 10 * detour / walk
+    assert v.loc["乙村", "town_time_s"] == pytest.approx(expected, abs=T_ABS)
+    assert res.town["source"] == "user" and res.town["mode"] == "bike"
+    # The same run with the township level driven.
+    drive = audit_villages(region, town=f"{lon},{lat}", mode_by_level={"township": "drive"})
+    assert drive.town["mode"] == "drive" and drive.modes["primary_school"] == "drive"
+    car = settings.drive_speed_kph["residential"] / 3.6
+    assert drive.villages.set_index("name").loc["乙村", "town_time_s"] == pytest.approx(
+        40 * detour / walk + 500 / car + 10 * detour / walk, abs=T_ABS)
+
+
+# --------------------------------------------------------------------------------------------
+# siting
+
+
+def test_siting_reaches_the_target_share(countryside):
+    res = audit_villages(load_region(countryside))
+    plan = propose_stations(res, target_share=0.8)
+    # 丙村 and 丁村 are 796 m apart by road (> 10 minutes): one new station covers one of them.
+    assert len(plan.sites) == 1
+    assert plan.sites["name"].iat[0] in {"丙村", "丁村"}
+    assert plan.share_before == pytest.approx(0.6)
+    assert plan.share_after == pytest.approx(0.8)
+    assert plan.covered_after.sum() == 4 and plan.status == "optimal"
+    everyone = propose_stations(res, target_share=1.0)
+    assert sorted(everyone.sites["name"]) == ["丁村", "丙村"]
+    assert everyone.covered_after.all()
+    by_p = propose_stations(res, target_share=1.0, model="maxcover")
+    assert sorted(by_p.sites["name"]) == ["丁村", "丙村"]
+    met = propose_stations(res, target_share=0.6)
+    assert len(met.sites) == 0 and met.status == "target met"
+
+
+def test_siting_on_the_real_extract_reaches_80_percent():
+    res = audit_villages(load_region(RURAL))
+    plan = propose_stations(res)
+    assert plan.share_before < 0.8 <= plan.share_after
+    assert plan.covered_after.sum() >= int(np.ceil(0.8 * len(res.villages)))
+    # Every proposed station is in a village that had none.
+    chosen = res.villages.set_index("village_id").loc[plan.sites["village_id"]]
+    assert not chosen["has_service_station"].any()
+
+
+# --------------------------------------------------------------------------------------------
+# whole run, raster
+
+
+def test_run_villages_writes_outputs(countryside, tmp_path):
+    out = tmp_path / "out"
+    summary = run_villages(countryside, out)
+    for name in ("villages.gpkg", "indicators.csv", "summary.json", "map.html", "proposed_stations.gpkg"):
+        assert (out / name).exists(), name
+    v = gpd.read_file(out / "villages.gpkg", layer="villages")
+    assert v.crs.to_epsg() == 4326 and len(v) == 5
+    for col in ("village_id", "name", "source", "homes", "population", "has_service_station", "town_time_s",
+                f"{STATION_KEY}_time_s", f"{STATION_KEY}_inside", "primary_school_time_s", "covered_after"):
+        assert col in v.columns, col
+    assert v["covered_after"].sum() == 4
+    ind = pd.read_csv(out / "indicators.csv")
+    assert ind["indicator"].iat[0] == "rural_service_coverage"
+    assert ind["share_within_target"].iat[0] == pytest.approx(0.6)
+    assert not ind["confirmed"].iat[1]  # TD/T 1062-2021 values are to confirm
+    sites = gpd.read_file(out / "proposed_stations.gpkg")
+    assert len(sites) == 1 and sites["name"].iat[0] in {"丙村", "丁村"}
+    on_disk = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert on_disk["indicator"]["share"] == pytest.approx(0.6) == summary["indicator"]["share"]
+    assert on_disk["town"] is None and any("no township centre" in n for n in on_disk["notes"])
+    assert on_disk["proposed_stations"]["new_stations"] == 1
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "Villages" in page and "Proposed stations" in page and "<script src=\"http" not in page
+
+
+@pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
+def test_map_opens_offline(tmp_path):
+    run_villages(RURAL, tmp_path / "out")
+    result = browser.open_in_browser(tmp_path / "out" / "map.html")
+    assert result["errors"] == [] and result["external"] == []
+    assert {"村庄 Villages", "综合服务站 Service stations", "拟建站点 Proposed stations"} <= set(result["layer_names"])
+    assert result["paths"] >= 33  # one outline per village, at least
+
+
+def test_raster_population_summed_to_villages(countryside, tmp_path):
+    # 100 m cells aligned with the village squares: row 0 spans y 20..120, column c spans
+    # x -250 + 100 c ..; cell (0, c) holds c + 1 people, row 1 (south of the villages) 50.
+    cols = 35
+    values = np.vstack([np.arange(1, cols + 1, dtype="float32"), np.full(cols, 50, "float32")])
+    tif = tmp_path / "pop.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=cols, height=2, count=1, dtype="float32", crs=UTM,
+                       transform=Affine(100.0, 0, X0 - 250.0, 0, -100.0, Y0 + 120.0)) as dst:
+        dst.write(values, 1)
+    region = load_region(countryside)
+    v = find_villages(region, raster=tif)
+    expected = [(x + 250 - 50) / 100 + 1 for x in XS]  # the cell under each square
+    assert v.set_index("name").loc[list(NAMES), "population"].to_numpy() == pytest.approx(expected, abs=0.02)
+    assert v.attrs["population_source"] == "raster"
+    summary = run_villages(countryside, tmp_path / "out", raster=tif, map_html=False)
+    assert summary["population"] == pytest.approx(sum(expected), abs=0.1)
+    assert summary["population_source"] == "raster"
+
+
+# --------------------------------------------------------------------------------------------
+# clusters, place nodes and lone committees
+
+
+def test_facilities_from_a_file(countryside, tmp_path):
+    # A clinic OSM lacks, in 丙村, and a new service station in 丁村.
+    rows = [("village_clinic", *_lonlat(1500, 80)), ("village_service_station", *_lonlat(2200, 80))]
+    csv = tmp_path / "extra.csv"
+    csv.write_text("category,lon,lat\n" + "".join(f"{c},{x:.9f},{y:.9f}\n" for c, x, y in rows), encoding="utf-8")
+    summary = run_villages(countryside, tmp_path / "out", facilities=csv, map_html=False)
+    v = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="villages").set_index("name")
+    assert v["village_clinic_inside"].tolist() == [False, False, True, False, False]
+    assert summary["indicator"]["villages_covered"] == 4 and summary["indicator"]["target_met"]
+    assert not (tmp_path / "out" / "proposed_stations.gpkg").exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("category,lon,lat\nclinic,116.3,40.0\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unknown category 'clinic'"):
+        run_villages(countryside, tmp_path / "out2", facilities=bad)
+
+
+def test_clusters_places_and_committees(tmp_path):
+    nodes, node_tags, ways = {}, {}, []
+    street = []
+    for k, x in enumerate(np.arange(-200.0, 3250.0, 50.0)):
+        nodes[k + 1] = (float(x), 0.0)
+        street.append(k + 1)
+    ways.append((1, street, {"highway": "unclassified"}))
+    nid, wid = 1000, 100
+
+    def house(x, y):
+        nonlocal nid, wid
+        ring_nodes, ring = square(nid, x - 5, y - 5, x + 5, y + 5)
+        nodes.update(ring_nodes)
+        ways.append((wid, ring, {"building": "house"}))
+        nid, wid = nid + 4, wid + 1
+
+    for x in (0, 30, 60, 90):          # four farmhouses, nothing else: a cluster
+        house(x, 40)
+    house(0, 240)                      # a lone house 200 m north: joins that cluster
+    for x, y in ((980, 40), (1020, 40), (1000, 90)):
+        house(x, y)                    # three houses round a hamlet node
+    nodes[900] = (1000.0, 60.0)
+    node_tags[900] = {"place": "hamlet", "name": "李家埭"}
+    for x in (1960, 2000, 2040):       # three houses by a committee
+        house(x, 40)
+    nodes[901] = (2000.0, 80.0)
+    node_tags[901] = {"amenity": "townhall", "name": "张村村委"}
+    nodes[902] = (3000.0, 900.0)       # a village node with nothing mapped round it
+    node_tags[902] = {"place": "village", "name": "孤村"}
+    nodes[903] = (1500.0, 60.0)        # a township government: the township centre
+    node_tags[903] = {"amenity": "townhall", "name": "某某镇人民政府"}
+    path = write_osm(tmp_path / "clusters.osm", nodes, ways, node_tags)
+    region = load_region(path)
+    v = find_villages(region).set_index("village_id")
+    assert len(v) == 4
+    cluster = v[v["source"] == "cluster"]
+    assert len(cluster) == 1 and cluster["homes"].iat[0] == 5 and cluster["name"].isna().all()
+    hamlet = v.loc["node/900"]
+    assert (hamlet["name"], hamlet["source"], hamlet["homes"]) == ("李家埭", "place", 3)
+    assert (hamlet["centre_x"], hamlet["centre_y"]) == pytest.approx((X0 + 1000, Y0 + 60), abs=0.05)
+    committee = v.loc["node/901"]
+    assert (committee["name"], committee["source"], committee["homes"]) == ("张村", "committee", 3)
+    lone = v.loc["node/902"]
+    assert (lone["name"], lone["source"], lone["homes"]) == ("孤村", "place", 0)
+    assert v.geometry.loc["node/902"].area == pytest.approx(np.pi * 300**2, rel=0.01)
+    res = audit_villages(region, villages=find_villages(region))
+    assert res.town["source"] == "townhall" and res.town["name"] == "某某镇人民政府"
+    assert np.isfinite(res.villages["town_time_s"]).all()
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_no_villages_is_an_input_error(tmp_path):
+    path = _countryside(tmp_path / "empty.osm", committees=False, villages=False)
+    with pytest.raises(InputError, match="no villages found") as err:
+        run_villages(path, tmp_path / "out")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_category_and_bad_arguments(countryside, tmp_path):
+    region = load_region(countryside)
+    with pytest.raises(InputError, match="unknown category 'village_clinc'") as err:
+        audit_villages(region, categories="village_clinc")
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="target share"):
+        run_villages(countryside, tmp_path / "out", target_share=1.5)
+    with pytest.raises(InputError, match="LON,LAT"):
+        audit_villages(region, town="somewhere")
+    with pytest.raises(InputError, match="walk, bike, drive"):
+        audit_villages(region, mode_by_level={"township": "boat"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_rural_categories_file_and_user_override(tmp_path):
+    cats = load_rural_categories()
+    assert {"village_service_station", "village_clinic", "elderly_mutual_aid", "village_culture",
+            "village_shop", "village_parcel", "bus_stop", "kindergarten", "primary_school"} <= set(cats)
+    assert {c.mode for c in cats.values() if c.level == "village"} == {"walk"}
+    assert {c.mode for c in cats.values() if c.level == "township"} == {"bike"}
+    station = cats[STATION_KEY]
+    assert station.matches({"amenity": "townhall", "name": "长春村村委"})
+    assert station.matches({"office": "government", "name": "博儒桥村"})
+    assert station.matches({"amenity": "community_centre"})
+    assert not station.matches({"amenity": "townhall", "name": "周王庙镇人民政府"})
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        '[[category]]\nkey = "village_clinic"\nname_zh = "村卫生室"\nname_en = "Clinic"\nminutes = 20\n'
+        'level = "village"\nmode = "bike"\nmatch = [{ amenity = "clinic" }]\n', encoding="utf-8")
+    assert load_rural_categories(mine)["village_clinic"].minutes == 20
