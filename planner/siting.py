@@ -1,0 +1,403 @@
+"""Siting on a region: candidates, the homes × candidates cost matrix, the location model,
+and before/after coverage — what ``planner site`` runs.
+
+The models themselves are in :mod:`planner.optimize` (built from a cost matrix). Here the
+matrix comes from the audit's network: homes leave gated compounds by their gates, existing
+facilities of the category are fixed open sites, and homes that share a network node are one
+demand row (their legs averaged by population), so the model has as many rows as occupied
+nodes. Coverage before and after is then measured exactly, per home, by two sweeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner import settings
+from planner._errors import InputError
+from planner._io import atomic_dir
+from planner.categories import Category, classify, facilities_from_file, load_categories
+from planner.demand import add_groups, compounds, homes_from_region
+from planner.network import Access, Network, TargetGraph, build_network, cost_matrix, geometry_access, point_access, trip_costs
+from planner.sources import Region
+
+MODELS = ("pmedian", "mclp", "lscp", "pcenter")
+#: Non-residential building uses that can host a community facility (existing stock).
+_STOCK_BUILDINGS = frozenset({
+    "commercial", "retail", "office", "public", "civic", "community_centre", "industrial",
+    "warehouse", "school", "kindergarten", "service", "government", "yes",
+})
+_VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "construction", "vacant", "grass", "village_green"})
+
+
+@dataclass
+class SitingResult:
+    """Proposed sites and what they change.
+
+    Attributes
+    ----------
+    proposed : GeoDataFrame
+        New sites in rank order: ``rank``, ``candidate_id``, ``source``, ``name``,
+        ``population_newly_covered`` (within ``minutes``), ``homes_newly_covered``,
+        ``demand_assigned``; points in the region's CRS.
+    existing : GeoDataFrame
+        The category's existing facilities (fixed open sites).
+    homes : GeoDataFrame
+        Homes with ``time_before_s``, ``time_after_s``, ``covered_before``, ``covered_after``.
+    before_after : DataFrame
+        Coverage by threshold before and after: people, elderly, children, homes.
+    solution : planner.optimize.Solution
+    """
+
+    region: str
+    category: Category
+    model: str
+    minutes: float | None
+    proposed: gpd.GeoDataFrame
+    existing: gpd.GeoDataFrame
+    homes: gpd.GeoDataFrame
+    before_after: pd.DataFrame
+    solution: object
+    seconds: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        s = self.solution
+        return {
+            "region": self.region,
+            "category": self.category.key,
+            "category_name_zh": self.category.name_zh,
+            "category_name_en": self.category.name_en,
+            "model": self.model,
+            "minutes": self.minutes,
+            "new_sites": int(len(self.proposed)),
+            "existing_sites": int(len(self.existing)),
+            "objective": float(s.objective),
+            "objective_unit": {"pmedian": "weighted seconds", "mclp": "weighted demand covered",
+                               "lscp": "new sites", "pcenter": "seconds"}[self.model],
+            "lower_bound": float(s.lower_bound),
+            "upper_bound": float(s.upper_bound),
+            "gap": float(s.gap),
+            "solver": s.solver,
+            "status": s.status,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "counts": self.counts,
+        }
+
+    def write(self, out_dir: str | Path, map_html: bool = True) -> Path:
+        """Write ``sites.gpkg``, ``before_after.csv``, ``summary.json``, ``map.html`` atomically."""
+        with atomic_dir(out_dir) as tmp:
+            prop = self.proposed.to_crs(4326)
+            prop.to_file(tmp / "sites.gpkg", layer="proposed", driver="GPKG")
+            if len(self.existing):
+                self.existing.to_crs(4326).to_file(tmp / "sites.gpkg", layer="existing", driver="GPKG")
+            self.before_after.to_csv(tmp / "before_after.csv", index=False, encoding="utf-8")
+            if map_html:
+                _write_map(self, tmp / "map.html")
+            (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+        return Path(out_dir)
+
+
+def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.0) -> gpd.GeoDataFrame:
+    """Where a new facility could go: existing non-residential buildings and vacant or
+    brownfield land (the "existing building stock"), plus network nodes about every
+    ``spacing_m`` where those are sparse.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``candidate_id``, ``source`` ("building", "vacant_land", "street"), ``name``, points.
+    """
+    feats = region.features
+    polys = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+    tags = polys["tags"]
+    building = tags.map(lambda t: t.get("building"))
+    is_stock = building.isin(_STOCK_BUILDINGS).to_numpy() & ~tags.map(
+        lambda t: t.get("building") == "yes" and not any(k in t for k in ("amenity", "shop", "office"))
+    ).to_numpy()
+    is_vacant = tags.map(lambda t: t.get("landuse") in _VACANT_LANDUSE and "building" not in t).to_numpy()
+    parts = []
+    for mask, source in ((is_stock, "building"), (is_vacant, "vacant_land")):
+        sub = polys[mask]
+        if len(sub):
+            parts.append(gpd.GeoDataFrame(
+                {"candidate_id": sub["osm_id"].to_numpy(), "source": source, "name": sub["name"].to_numpy()},
+                geometry=shapely.point_on_surface(sub.geometry.to_numpy()), crs=region.crs))
+    # Street nodes on a regular spacing: one per occupied cell of a spacing_m grid.
+    cell = np.floor(net.xy() / spacing_m).astype(np.int64)
+    _, first = np.unique(cell, axis=0, return_index=True)
+    parts.append(gpd.GeoDataFrame(
+        {"candidate_id": [f"street/{int(net.node_id[i])}" for i in first], "source": "street", "name": None},
+        geometry=gpd.points_from_xy(net.x[first], net.y[first]), crs=region.crs))
+    return pd.concat(parts, ignore_index=True)
+
+
+def candidates_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
+    """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
+    ``candidate_id``, ``name``, ``capacity``."""
+    from planner.categories import _read_points_table
+
+    frame = _read_points_table(path).to_crs(crs)
+    if len(frame) == 0:
+        raise InputError(f"{path}: no candidate sites in the file")
+    out = gpd.GeoDataFrame(
+        {
+            "candidate_id": frame["candidate_id"].astype(str).to_numpy() if "candidate_id" in frame else
+            [f"file/{i}" for i in range(len(frame))],
+            "source": "file",
+            "name": frame["name"].to_numpy() if "name" in frame else None,
+        },
+        geometry=shapely.point_on_surface(frame.geometry.to_numpy()), crs=crs,
+    )
+    if "capacity" in frame:
+        out["capacity"] = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
+    return out
+
+
+def site(
+    region: Region,
+    category: str,
+    model: str = "mclp",
+    new: int | None = None,
+    minutes: float | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    homes: gpd.GeoDataFrame | None = None,
+    extra_facilities: gpd.GeoDataFrame | None = None,
+    capacities: np.ndarray | None = None,
+    mode: str = "walk",
+    method: str = "auto",
+    time_limit: float | None = None,
+    categories_file: str | Path | None = None,
+) -> SitingResult:
+    """Propose sites for new facilities of one category.
+
+    Parameters
+    ----------
+    region : Region
+    category : str
+        Category key (``planner categories`` lists them).
+    model : {"pmedian", "mclp", "lscp", "pcenter"}
+        p-median (total weighted time), maximal coverage within ``minutes``, set covering
+        (fewest new sites so every reachable home is within ``minutes``), p-center (worst time).
+    new : int
+        Number of new sites (not for ``lscp``).
+    minutes : float, optional
+        Service standard; default the category's target circle.
+    candidates : GeoDataFrame, optional
+        Candidate points; default :func:`candidates_from_region`.
+    capacities : array, optional
+        Capacity per candidate (in weighted demand), for capacitated models; existing
+        facilities get unlimited capacity.
+
+    Returns
+    -------
+    SitingResult
+    """
+    from planner import optimize
+    from planner.audit import home_access
+
+    t0 = time.perf_counter()
+    if model not in MODELS:
+        raise InputError(f"--model {model!r}: use one of {', '.join(MODELS)}")
+    cats = load_categories(categories_file)
+    if category not in cats:
+        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    cat = cats[category]
+    minutes = float(minutes if minutes is not None else cat.minutes)
+    if minutes <= 0:
+        raise InputError(f"--minutes {minutes:g}: must be positive")
+    if model != "lscp" and (new is None or new < 0):
+        raise InputError(f"--new: give the number of new sites for {model} (a whole number ≥ 0)")
+    net = build_network(region, mode)
+    if homes is None:
+        homes = homes_from_region(region)
+    else:
+        homes = add_groups(homes.to_crs(region.crs))
+    if len(homes) == 0:
+        raise InputError(f"{region.source}: no homes found; give --homes FILE")
+    homes = homes.reset_index(drop=True)
+    h_access, _ = home_access(net, homes, compounds(region))
+
+    existing = classify(region.features, [cat])
+    if extra_facilities is not None and len(extra_facilities):
+        existing = pd.concat([existing, extra_facilities[extra_facilities["category"] == cat.key].to_crs(region.crs)],
+                             ignore_index=True)
+    existing = existing.reset_index(drop=True)
+    if candidates is None:
+        candidates = candidates_from_region(region, net)
+    else:
+        candidates = candidates.to_crs(region.crs).reset_index(drop=True)
+    if len(candidates) == 0:
+        raise InputError("no candidate sites: give --candidates FILE")
+    # Candidate columns: existing facilities first (fixed open), then the new candidates.
+    e_acc = geometry_access(net, existing.geometry.to_numpy())
+    c_acc = point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy()))
+    all_acc = Access(
+        owner=np.concatenate([e_acc.owner, c_acc.owner + len(existing)]),
+        node=np.concatenate([e_acc.node, c_acc.node]),
+        leg_m=np.concatenate([e_acc.leg_m, c_acc.leg_m]),
+        n_owners=len(existing) + len(candidates),
+    )
+    fixed = np.arange(len(existing))
+    if new is not None and new > len(candidates):
+        raise InputError(f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates")
+    seconds = {"setup": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    rows, row_of_home, demand = _demand_rows(net, h_access, homes)
+    limit = 60.0 * minutes if model in ("mclp", "lscp") else settings.max_travel_time_s
+    cost = cost_matrix(net, rows, all_acc, cutoff=limit)
+    seconds["cost_matrix"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    weights = optimize.demand_weights(demand["population"], demand["elderly"], demand["children"], demand["disabled"])
+    caps = None
+    if capacities is not None:
+        caps = np.concatenate([np.full(len(existing), np.inf), np.asarray(capacities, float)])
+    if model == "pmedian":
+        m = optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
+    elif model == "mclp":
+        m = optimize.MaxCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=fixed, capacities=caps)
+    elif model == "lscp":
+        m = optimize.SetCover.from_cost_matrix(cost, weights, minutes=minutes, fixed=fixed, capacities=caps)
+    else:
+        m = optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed)
+    solution = m.solve(method=method, time_limit=time_limit)
+    seconds["solve"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    new_sites = solution.new_sites
+    table = solution.table()
+    table = table[table["kind"] == "new"].sort_values("rank")
+    cand_idx = table["site"].to_numpy() - len(existing)
+    proposed = candidates.iloc[cand_idx].reset_index(drop=True)
+    proposed.insert(0, "rank", np.arange(1, len(proposed) + 1))
+    proposed["demand_assigned"] = table["demand"].to_numpy()
+
+    targets = TargetGraph(net, all_acc, "time")
+    before_node, before_which = targets.sweep(fixed, limit=settings.max_travel_time_s)
+    after_node, after_which = targets.sweep(np.concatenate([fixed, new_sites]), limit=settings.max_travel_time_s)
+    tb, _ = trip_costs(net, h_access, before_node, before_which)
+    ta, which_after = trip_costs(net, h_access, after_node, after_which)
+    homes = homes.copy()
+    homes["time_before_s"] = np.where(np.isfinite(tb), tb, np.nan)
+    homes["time_after_s"] = np.where(np.isfinite(ta), ta, np.nan)
+    homes["covered_before"] = np.nan_to_num(tb, nan=np.inf) <= 60 * minutes
+    homes["covered_after"] = np.nan_to_num(ta, nan=np.inf) <= 60 * minutes
+    newly = homes["covered_after"] & ~homes["covered_before"]
+    # Credit each newly covered home to the new site that now serves it.
+    pos = {int(s): i for i, s in enumerate(table["site"].to_numpy())}
+    served_by = np.array([pos.get(int(w), -1) for w in which_after])
+    pop = homes["population"].to_numpy()
+    proposed["population_newly_covered"] = [float(pop[newly.to_numpy() & (served_by == i)].sum()) for i in range(len(proposed))]
+    proposed["homes_newly_covered"] = [int((newly.to_numpy() & (served_by == i)).sum()) for i in range(len(proposed))]
+    slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    before_after = _before_after(homes, sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
+                                 elderly_time_factor=slower)
+    seconds["report"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    counts = {
+        "homes": int(len(homes)), "demand_rows": int(len(demand)), "candidates": int(len(candidates)),
+        "cost_matrix_entries": int(cost.nnz), "homes_no_candidate_within_reach": int(np.isin(row_of_home, solution.unreachable).sum()),
+        "homes_newly_covered": int(newly.sum()), "population_newly_covered": float(pop[newly.to_numpy()].sum()),
+    }
+    return SitingResult(region=region.name, category=cat, model=model, minutes=minutes, proposed=proposed,
+                        existing=existing, homes=homes, before_after=before_after, solution=solution,
+                        seconds=seconds, counts=counts)
+
+
+def _demand_rows(net: Network, access: Access, homes: gpd.GeoDataFrame):
+    """One demand row per network node of single-entry homes (their legs averaged by
+    population), one row per home with several entries (gated compounds)."""
+    n = access.n_owners
+    counts = np.bincount(access.owner, minlength=n)
+    single = counts == 1
+    first_entry = np.full(n, -1)
+    first_entry[access.owner[::-1]] = np.arange(len(access.owner))[::-1]
+    pop = homes["population"].to_numpy(float)
+    s_homes = np.nonzero(single)[0]
+    s_node = access.node[first_entry[s_homes]]
+    s_leg = access.leg_m[first_entry[s_homes]]
+    uniq_node, s_row = np.unique(s_node, return_inverse=True)
+    w = np.maximum(pop[s_homes], 1e-9)
+    leg = np.bincount(s_row, weights=s_leg * w) / np.bincount(s_row, weights=w)
+    m_homes = np.nonzero(~single)[0]
+    row_of_home = np.empty(n, np.int64)
+    row_of_home[s_homes] = s_row
+    row_of_home[m_homes] = len(uniq_node) + np.arange(len(m_homes))
+    m_entries = np.isin(access.owner, m_homes)
+    rows = Access(
+        owner=np.concatenate([np.arange(len(uniq_node)), row_of_home[access.owner[m_entries]]]),
+        node=np.concatenate([uniq_node, access.node[m_entries]]),
+        leg_m=np.concatenate([leg, access.leg_m[m_entries]]),
+        n_owners=len(uniq_node) + len(m_homes),
+    )
+    cols = ["population", "elderly", "children", "disabled"]
+    demand = pd.DataFrame({c: np.bincount(row_of_home, weights=homes[c].to_numpy(float), minlength=rows.n_owners) for c in cols})
+    return rows, row_of_home, demand
+
+
+def _before_after(homes: pd.DataFrame, minutes, elderly_time_factor: float = 1.0) -> pd.DataFrame:
+    """Coverage shares before and after; the elderly at their slower walking speed, as in
+    :func:`planner.audit.coverage_table`."""
+    out = []
+    for m in minutes:
+        lim = 60.0 * m
+        for when, col in (("before", "time_before_s"), ("after", "time_after_s")):
+            t = np.nan_to_num(homes[col].to_numpy(float), nan=np.inf)
+            inside = t <= lim
+            row = {"minutes": m, "when": when}
+            for g in ("population", "elderly", "children"):
+                w = homes[g].to_numpy(float)
+                mask = t * elderly_time_factor <= lim if g == "elderly" else inside
+                row[f"{g}_share"] = float(w[mask].sum() / w.sum()) if w.sum() > 0 else 0.0
+            row["homes_share"] = float(inside.mean()) if len(inside) else 0.0
+            out.append(row)
+    frame = pd.DataFrame(out)
+    wide = frame.pivot(index="minutes", columns="when")
+    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+    for g in ("population", "elderly", "children", "homes"):
+        wide[f"{g}_share_change"] = wide[f"{g}_share_after"] - wide[f"{g}_share_before"]
+    return wide.reset_index()
+
+
+def _write_map(result: SitingResult, path: Path) -> None:
+    from planner import maps
+
+    homes = result.homes.to_crs(4326)
+    status = np.where(homes["covered_before"], "covered", np.where(homes["covered_after"], "newly", "outside"))
+    colours = {"covered": "#1a9850", "newly": "#2c7bb6", "outside": "#d73027"}
+    homes = homes.assign(status=status, minutes_before=(homes["time_before_s"] / 60).round(1),
+                         minutes_after=(homes["time_after_s"] / 60).round(1))
+    homes["colour"] = [colours[s] for s in status]
+    b = homes.total_bounds
+    m = maps.base_map((b[0], b[1], b[2], b[3]))
+    label = f"{result.category.name_zh} {result.category.name_en}"
+    maps.add_points(m, homes[["home_id", "population", "status", "minutes_before", "minutes_after", "colour", "geometry"]],
+                    "colour", radius=4, popup_columns=["home_id", "population", "status", "minutes_before", "minutes_after"],
+                    name="住宅 Homes")
+    if len(result.existing):
+        ex = result.existing.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
+        maps.add_points(m, ex[["facility_id", "name", "geometry"]], "#444444", radius=7,
+                        popup_columns=["facility_id", "name"], name=f"现有设施 Existing {label}")
+    prop = result.proposed.to_crs(4326)
+    if len(prop):
+        maps.add_points(m, prop[["rank", "candidate_id", "source", "population_newly_covered", "geometry"]], "#7b3294",
+                        radius=9, popup_columns=["rank", "candidate_id", "source", "population_newly_covered"],
+                        name=f"建议新址 Proposed {label}")
+    maps.add_legend(m, f"{label}: {result.minutes:g} 分钟 min", [
+        ("#1a9850", "已覆盖 Covered before"), ("#2c7bb6", "新增覆盖 Newly covered"),
+        ("#d73027", "仍未覆盖 Still outside"), ("#444444", "现有设施 Existing"), ("#7b3294", "建议新址 Proposed"),
+    ])
+    import folium
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    maps.save_map(m, path)

@@ -1,0 +1,131 @@
+"""Siting on a region: hand-made cases with known answers, the CLI on a real extract."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SAMPLES
+from osm_fixtures import UTM, X0, Y0, write_osm
+
+from planner import settings
+from planner.cli import main
+from planner.siting import candidates_from_region, site
+from planner.sources import load_region
+from planner.network import build_network
+
+CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")
+
+
+def _points(xs, ys, **cols) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(np.asarray(xs) + X0, np.asarray(ys) + Y0), crs=UTM)
+
+
+@pytest.fixture
+def line_region(tmp_path):
+    """A 1 km street with nodes every 100 m, and an existing kindergarten at x = 0."""
+    nodes = {i + 1: (i * 100.0, 0.0) for i in range(11)}
+    nodes[100] = (0.0, -10.0)
+    path = write_osm(tmp_path / "line.osm", nodes, [(1, list(range(1, 12)), {"highway": "residential"})],
+                     {100: {"amenity": "kindergarten", "name": "现有幼儿园"}})
+    return load_region(path)
+
+
+def test_mclp_picks_the_site_that_covers_most_people(line_region):
+    homes = _points([100, 200, 700, 800, 900], [10] * 5, population=[10.0, 10, 50, 50, 50])
+    cands = _points([500, 800], [10, 10], candidate_id=["c500", "c800"], source="file", name=None)
+    res = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes)
+    assert res.proposed["candidate_id"].tolist() == ["c800"]
+    # Existing kindergarten at x=0 covers the homes at 100 and 200 within 5 min (330 m); the
+    # new one the three at 700-900: everyone is covered after, 20/170 before.
+    ba = res.before_after.set_index("minutes")
+    assert ba.loc[5, "population_share_before"] == pytest.approx(20 / 170)
+    assert ba.loc[5, "population_share_after"] == pytest.approx(1.0)
+    assert res.proposed["population_newly_covered"].iloc[0] == pytest.approx(150.0)
+    assert res.proposed["homes_newly_covered"].iloc[0] == 3
+    # The fixed existing site stays open and is not proposed again.
+    assert len(res.existing) == 1 and 0 in res.solution.sites
+    # Home at 800 now: 10 m leg + 0 + 10 m leg, walked with the detour factor.
+    t800 = res.homes["time_after_s"].iloc[3]
+    # (OSM stores coordinates to about 1 cm: 1e-3 on a 10 m leg.)
+    assert t800 == pytest.approx(2 * 10 * settings.off_network_detour / settings.walk_speed_mps, rel=1e-3)
+
+
+def test_pmedian_matches_brute_force_on_the_line(line_region):
+    homes = _points([100, 300, 600, 900], [10] * 4, population=[5.0, 1, 1, 5])
+    xs = np.array([200, 400, 700, 900])
+    cands = _points(xs, [10] * 4, candidate_id=[f"c{x}" for x in xs], source="file", name=None)
+    res = site(line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact")
+    # Brute force with the existing site at x=0 kept open. Homes and candidates sit 10 m off
+    # street nodes, so a trip is the along-street distance plus two 10 m legs.
+    detour, v = settings.off_network_detour, settings.walk_speed_mps
+    hx, hp = np.array([100, 300, 600, 900]), np.array([5.0, 1, 1, 5])
+    extra = sum(settings.priority_weights[g] * share for g, share in (
+        ("elderly", settings.elderly_share), ("children", settings.children_share), ("disabled", settings.disabled_share)))
+    w = hp * (1 + extra)
+    existing = (hx + 10 * detour + 10 * detour) / v  # the kindergarten is 10 m off node x=0
+    totals = {x: float((w * np.minimum(existing, (np.abs(hx - x) + 20 * detour) / v)).sum()) for x in xs}
+    best = min(totals, key=totals.get)
+    assert res.proposed["candidate_id"].tolist() == [f"c{best}"]
+    assert res.solution.objective == pytest.approx(totals[best], rel=1e-4)
+    assert res.solution.gap == pytest.approx(0.0, abs=1e-6)
+
+
+def test_candidates_from_region_include_buildings_and_street_points():
+    region = load_region(CAU)
+    cands = candidates_from_region(region, build_network(region))
+    assert set(cands["source"]) >= {"building", "street"}
+    assert cands["candidate_id"].is_unique
+
+
+def test_cli_site_writes_outputs(tmp_path):
+    out = tmp_path / "site"
+    rc = main(["site", "--osm", CAU, "--category", "elderly_care", "--model", "mclp", "--new", "3",
+               "--minutes", "10", "--out", str(out)])
+    assert rc == 0
+    sites = gpd.read_file(out / "sites.gpkg", layer="proposed")
+    assert sites.crs.to_epsg() == 4326 and len(sites) == 3
+    assert sites["rank"].tolist() == [1, 2, 3]
+    assert (sites["population_newly_covered"] >= 0).all()
+    ba = pd.read_csv(out / "before_after.csv")
+    assert {"population_share_before", "population_share_after", "elderly_share_before",
+            "elderly_share_after", "children_share_before", "children_share_after"} <= set(ba.columns)
+    assert (ba["population_share_after"] >= ba["population_share_before"] - 1e-12).all()
+    # No elderly care is mapped there: before is 0 everywhere.
+    assert (ba["population_share_before"] == 0).all()
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    for key in ("objective", "lower_bound", "gap", "solver", "seconds"):
+        assert key in s
+    assert s["lower_bound"] <= s["objective"] + 1e-9 or s["model"] == "mclp"
+    assert (out / "map.html").exists()
+
+
+@pytest.mark.browser
+def test_site_map_draws_offline(tmp_path):
+    import browser
+
+    if not browser.chromium_available():
+        pytest.skip(browser.SKIP_REASON)
+    out = tmp_path / "site"
+    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--new", "2", "--out", str(out)]) == 0
+    seen = browser.open_in_browser(out / "map.html")
+    assert seen["errors"] == [] and seen["external"] == []
+    assert seen["paths"] > 50
+    assert any("Proposed" in n for n in seen["layer_names"])
+
+
+def test_bad_site_inputs(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["site", "--osm", CAU, "--category", "kindergarden", "--model", "mclp", "--new", "1", "--out", str(out)]) == 2
+    assert "kindergarden" in capsys.readouterr().err
+    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--out", str(out)]) == 2
+    assert "--new" in capsys.readouterr().err
+    # No elderly care is mapped there, so new sites of capacity 1 cannot serve ~14,000 weighted residents.
+    assert main(["site", "--osm", CAU, "--category", "elderly_care", "--model", "pmedian", "--new", "1",
+                 "--capacity", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "capacit" in err
+    assert not out.exists()
