@@ -6,7 +6,10 @@ packages) and loads nothing from the network. Base tiles are added only when
 ``settings.map_tiles`` is set; without them a light road layer gives context.
 
 Vector data are drawn as one ``folium.GeoJson`` per layer on a canvas renderer, not one folium
-object per feature, so a map of 20,000 homes stays light.
+object per feature. The audit map goes further for its homes, which are many and shown once per
+facility category: it embeds them once as compact arrays and builds each category's markers in
+the browser when that category is shown (``map_audit``), so a map of 20,000 homes and 17
+categories is about 5 MB rather than 90 MB.
 """
 
 from __future__ import annotations
@@ -688,6 +691,16 @@ def _display(value: Any) -> str:
 
 
 # --- Audit map ---------------------------------------------------------------------------------
+#: Homes above which the audit map draws smaller markers without outlines (cheaper to draw on
+#: a canvas; at city scale the outline is not visible anyway).
+MAP_MANY_HOMES: int = 200_000
+#: Douglas–Peucker tolerance in metres for roads and isochrones on maps: about a pixel at
+#: zoom 17; it drops the inner vertices of straight streets and most of a buffer's outline.
+MAP_SIMPLIFY_M: float = 1.0
+#: Decimal places of longitude/latitude in maps' embedded data (5 ≈ 1.1 m).
+MAP_DECIMALS: int = 5
+
+
 def map_audit(
     homes: gpd.GeoDataFrame,
     facilities: gpd.GeoDataFrame,
@@ -699,6 +712,11 @@ def map_audit(
     title: str | None = None,
 ) -> folium.Map:
     """Map an accessibility audit: one layer per facility category.
+
+    The homes are embedded once, as compact arrays (coordinates, population, and per category
+    the time in whole seconds and an index of the nearest facility); each category's layer
+    draws them in the browser when it is shown, so the file grows by about 10 bytes per home
+    and category instead of a GeoJSON feature each.
 
     Parameters
     ----------
@@ -712,7 +730,7 @@ def map_audit(
     categories : list of dict
         ``key``, ``name_zh``, ``name_en``, ``minutes`` (the category's target circle).
     roads : geopandas.GeoDataFrame, optional
-        Lines drawn for context.
+        Lines drawn for context (merged and simplified by ``MAP_SIMPLIFY_M``).
     minutes : sequence of float
         Time band limits for colours and legend.
     title : str, optional
@@ -727,8 +745,6 @@ def map_audit(
     if not categories:
         raise ValueError("map_audit needs at least one category")
     homes, facilities = _to_wgs84(homes), _to_wgs84(facilities)
-    isochrones = _to_wgs84(isochrones) if isochrones is not None else None
-    roads = _to_wgs84(roads) if roads is not None else None
     minutes = sorted(minutes)
 
     frames = [g for g in (homes, facilities) if g is not None and len(g)]
@@ -740,16 +756,25 @@ def map_audit(
     m = base_map(bounds, padding_top_left=(20, 80 if title else 20),
                  padding_bottom_right=(200, 20))
 
-    if roads is not None and len(roads):
+    # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
+    roads = _light_lines(roads) if roads is not None and len(roads) else None
+    has_roads = roads is not None and len(roads) > 0
+    if has_roads:
         road_group = folium.FeatureGroup(name="道路 Roads", show=True)
         add_lines(road_group, roads, ROAD_COLOUR, weight=1.2)
         road_group.add_to(m)
+    isochrones = (_light_polygons(isochrones) if isochrones is not None and len(isochrones)
+                  else None)
 
-    names = (dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
-             if "name" in facilities else {})
-    # Homes stay readable from a few hundred to tens of thousands of points.
-    radius = 5.0 if len(homes) < 2_000 else 3.5 if len(homes) < 10_000 else 2.5
-    band_palette = _band_colours(len(minutes) + 1)
+    # Homes: one data block for all categories (before the layers that read it).
+    data = _HomesData(homes, facilities, categories, minutes)
+    m.add_child(data)
+    n_homes = data.count
+    # Homes stay readable from a few hundred to a city's hundreds of thousands of points.
+    style = {"radius": 5.0 if n_homes < 2_000 else 3.5 if n_homes < 10_000 else 2.5,
+             "color": "#ffffff", "weight": 0.6, "fillOpacity": 0.9, "opacity": 1.0}
+    if n_homes >= MAP_MANY_HOMES:  # no outline: cheaper to draw, and invisible at city scale
+        style.update(radius=2.0, stroke=False)
 
     for i, cat in enumerate(categories):
         key = cat["key"]
@@ -757,7 +782,7 @@ def map_audit(
         target_min = cat.get("minutes")
 
         # Isochrones, largest first so the smaller ones are drawn (and tinted) on top.
-        if isochrones is not None and len(isochrones):
+        if isochrones is not None:
             iso = isochrones[isochrones["category"] == key]
             for mins in sorted(iso["minutes"].unique(), reverse=True):
                 part = iso[iso["minutes"] == mins]
@@ -767,35 +792,11 @@ def map_audit(
                              weight=2.5 if is_target else 1.2,
                              dash_array=None if is_target else "5 4")
 
-        # Homes, worst on top so gaps stand out where points overlap.
-        time_col, fac_col = f"{key}_time_s", f"{key}_facility_id"
-        seconds = (homes[time_col].to_numpy(dtype=float) if time_col in homes
-                   else np.full(len(homes), np.nan))
-        order = np.argsort(np.where(np.isnan(seconds), np.inf, seconds), kind="stable")
-        h = homes.iloc[order]
-        sec = seconds[order]
-        fac_ids = h[fac_col] if fac_col in h else pd.Series([None] * len(h), index=h.index)
-        popup = gpd.GeoDataFrame(
-            {
-                "home_id": h["home_id"].to_numpy(),
-                "population": h["population"].to_numpy() if "population" in h else np.nan,
-                "minutes": sec / 60.0,
-                "facility": [_facility_text(f, names) for f in fac_ids],
-            },
-            geometry=h.geometry.to_numpy(),
-            crs=h.crs,
-        )
-        # The target goes in the label, not in every home's properties (file size).
+        # Homes, drawn in the browser from the shared arrays (worst on top).
         time_label = "时间 Time (分钟 min)"
         if target_min is not None:
             time_label += f", 目标 target ≤ {_fmt(float(target_min))}"
-        add_points(
-            group, popup, time_colour(sec, minutes), radius=radius,
-            popup_columns=["home_id", "population", "minutes", "facility"],
-            aliases={"home_id": "住宅 Home", "population": "人口 Population",
-                     "minutes": time_label, "facility": "最近设施 Nearest facility"},
-            outline="#ffffff", weight=0.6, fill_opacity=0.9,
-        )
+        group.add_child(_CategoryHomes(data, key, time_label, style))
 
         # Facilities last, on top of homes.
         fac = facilities[facilities["category"] == key]
@@ -817,8 +818,9 @@ def map_audit(
 
     legend = list(time_legend_items(minutes))
     legend.append((FACILITY_COLOUR, "设施 Facility", "ring"))
-    legend.append((band_palette[0], "等时圈 Isochrone (实线=目标 solid = target)", "area"))
-    if roads is not None and len(roads):
+    legend.append((_band_colours(len(minutes) + 1)[0],
+                   "等时圈 Isochrone (实线=目标 solid = target)", "area"))
+    if has_roads:
         legend.append((ROAD_COLOUR, "道路 Road", "line"))
     add_legend(m, "到最近设施的时间 Time to nearest facility", legend)
     if title:
@@ -827,9 +829,266 @@ def map_audit(
     return m
 
 
-def _facility_text(facility_id: Any, names: dict) -> str | None:
-    if facility_id is None or (not isinstance(facility_id, str) and pd.isna(facility_id)):
-        return None
-    # The name alone when there is one: ids are in the facility's own tooltip.
-    name = names.get(str(facility_id))
-    return name if isinstance(name, str) and name else str(facility_id)
+# The browser side of the audit map's homes, defined once per page.
+# L.PlannerHomes is a FeatureGroup of L.circleMarkers (drawn on the map's canvas renderer,
+# preferCanvas) for one category. It creates its markers when it is added to the map (its
+# category ticked in the layer control) and drops them when removed, so a page holds the
+# markers of the categories on show only. Colours are the bands of time_colour: the first
+# limit (seconds) a time is ≤ to, beyond the last the last colour, -1 (unreachable) grey.
+# Popups are built on click from the arrays.
+_HOMES_JS = """
+if (!L.PlannerHomes) {
+  L.PlannerHomes = L.FeatureGroup.extend({
+    initialize: function (data, key, label, style) {
+      L.FeatureGroup.prototype.initialize.call(this, []);
+      this._data = data;
+      this._key = key;
+      this._label = label;
+      this._style = style;
+      this.bindPopup(this._popupHtml.bind(this), {maxWidth: 360});
+    },
+    onAdd: function (map) {
+      this._build();
+      L.FeatureGroup.prototype.onAdd.call(this, map);
+    },
+    onRemove: function (map) {
+      L.FeatureGroup.prototype.onRemove.call(this, map);
+      this.clearLayers();  // rebuilt when shown again: memory for the categories on show only
+    },
+    colour: function (seconds) {
+      var d = this._data;
+      if (seconds < 0) return d.none;
+      for (var b = 0; b < d.limits.length; b++) if (seconds <= d.limits[b]) return d.palette[b];
+      return d.palette[d.limits.length];
+    },
+    _build: function () {
+      var d = this._data, t = d.cats[this._key].t, n = d.lon.length, order = new Array(n);
+      for (var i = 0; i < n; i++) order[i] = i;
+      // Worst on top: drawn last, unreachable (-1) after the longest times. Stable sort.
+      function rank(s) { return s < 0 ? Infinity : s; }
+      order.sort(function (a, b) { return rank(t[a]) - rank(t[b]); });
+      // One marker class per colour: options shared through the prototype, not copied into
+      // every marker (a third of the build time with 100,000 homes).
+      var classes = {}, style = this._style;
+      for (var j = 0; j < n; j++) {
+        var k = order[j], colour = this.colour(t[k]);
+        var Marker = classes[colour] || (classes[colour] = L.CircleMarker.extend({
+          options: L.extend({}, style, {fillColor: colour})
+        }));
+        var marker = new Marker([d.lat[k], d.lon[k]]);
+        marker._plannerHome = k;
+        this.addLayer(marker);
+      }
+    },
+    _popupHtml: function (marker) {
+      var d = this._data, c = d.cats[this._key], k = marker._plannerHome;
+      var s = c.t[k], f = c.f[k], fac = '—';
+      if (f >= 0) {
+        fac = d.fname[f] ? d.fname[f] + ' (' + d.fid[f] + ')' : d.fid[f];
+      }
+      var mins = s < 0 ? '—' : (s % 60 === 0 ? String(s / 60) : (s / 60).toFixed(1));
+      var pop = d.pop[k] === null ? '—' : String(d.pop[k]);
+      var rows = [['住宅 Home', d.id[k]], ['人口 Population', pop], [this._label, mins],
+                  ['最近设施 Nearest facility', fac]];
+      return '<table>' + rows.map(function (r) {
+        return '<tr><th>' + L.PlannerHomes.escape(r[0]) + '</th><td>' +
+          L.PlannerHomes.escape(r[1]) + '</td></tr>';
+      }).join('') + '</table>';
+    }
+  });
+  L.PlannerHomes.escape = function (text) {
+    return String(text).replace(/[&<>"']/g, function (ch) {
+      return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch];
+    });
+  };
+}
+"""
+
+
+class _HomesData(branca.element.MacroElement):
+    """The audit map's homes, once for all categories, as one inline JSON block.
+
+    ``{"lon", "lat", "id", "pop", "fid", "fname", "cats": {key: {"t", "f"}}, "limits",
+    "palette", "none"}``: coordinates to ``MAP_DECIMALS`` decimals, population rounded
+    (null if unknown), per category ``t`` the time in whole seconds (rounded up, so bands
+    match ``time_colour``; -1 if unreachable) and ``f`` an index into ``fid``/``fname``
+    (-1 if none). Homes without a location are left out.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.js }}
+        var {{ this.get_name() }} = JSON.parse(
+            document.getElementById({{ this.get_name()|tojson }}).textContent);
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                 categories: list[dict], minutes: Sequence[float]):
+        super().__init__()
+        self._name = "PlannerHomesData"
+        self.js = _HOMES_JS
+        payload = _homes_payload(homes, facilities, categories, minutes)
+        self.count = len(payload["lon"])
+        self.json = _inline_json(payload)
+
+    def render(self, **kwargs: Any) -> None:
+        # The data go into the page as they are: through a macro, branca would compile them
+        # as a Jinja template (seconds for megabytes, and "{%" in a name would break it).
+        block = (f'<script type="application/json" id="{self.get_name()}">'
+                 f"{self.json}</script>")
+        self.get_root().html.add_child(_Raw(block), name=self.get_name())
+        super().render(**kwargs)
+
+
+class _Raw(branca.element.Element):
+    """Text added to a page as is (no Jinja)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
+class _CategoryHomes(branca.element.MacroElement):
+    """One category's homes: an ``L.PlannerHomes`` in the category's FeatureGroup."""
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = new L.PlannerHomes({{ this.data.get_name() }},
+            {{ this.key|tojson }}, {{ this.label|tojson }}, {{ this.style|tojson }});
+        {{ this._parent.get_name() }}.addLayer({{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: _HomesData, key: str, label: str, style: dict):
+        super().__init__()
+        self._name = "PlannerHomes"
+        self.data, self.key, self.label, self.style = data, key, label, style
+
+
+def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                   categories: list[dict], minutes: Sequence[float]) -> dict:
+    """The arrays of ``_HomesData`` (homes in EPSG:4326)."""
+    geoms = homes.geometry.values
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    geoms = geoms[keep]
+    not_point = shapely.get_type_id(geoms) != 0
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.centroid(geoms[not_point])
+    xy = shapely.get_coordinates(geoms)
+    ok = np.isfinite(xy).all(axis=1)
+    keep[np.flatnonzero(keep)[~ok]] = False
+    xy = np.round(xy[ok], MAP_DECIMALS)
+    h = homes[keep]
+
+    ids = (h["home_id"].astype(str).tolist() if "home_id" in h
+           else [str(v) for v in h.index])
+    if "population" in h:
+        pop = pd.to_numeric(h["population"], errors="coerce").to_numpy(dtype=float)
+        population = [None if np.isnan(v) else int(v) for v in np.round(pop)]
+    else:
+        population = [None] * len(h)
+
+    # Facility ids shared by all categories; names for the popups.
+    fac_ids: dict[str, int] = {}
+    fac_names: list[str | None] = []
+    names = (dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
+             if "name" in facilities and "facility_id" in facilities else {})
+
+    def index_of(value: Any) -> int:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return -1
+        text = str(value)
+        if text not in fac_ids:
+            fac_ids[text] = len(fac_ids)
+            name = names.get(text)
+            fac_names.append(name if isinstance(name, str) and name else None)
+        return fac_ids[text]
+
+    cats = {}
+    for cat in categories:
+        key = cat["key"]
+        time_col, fac_col = f"{key}_time_s", f"{key}_facility_id"
+        sec = (pd.to_numeric(h[time_col], errors="coerce").to_numpy(dtype=float)
+               if time_col in h else np.full(len(h), np.nan))
+        reachable = np.isfinite(sec)
+        # Whole seconds rounded up: a time t is ≤ a limit L (whole seconds) exactly when
+        # ceil(t) ≤ L, so the browser's bands are those of time_colour.
+        t = np.where(reachable, np.ceil(np.maximum(np.nan_to_num(sec), 0)), -1).astype(np.int64)
+        if fac_col in h:
+            codes, uniques = pd.factorize(h[fac_col], use_na_sentinel=True)
+            lookup = np.array([index_of(u) for u in uniques] + [-1], dtype=np.int64)
+            f = lookup[codes]  # code -1 (missing) takes the trailing -1
+            f[~reachable] = -1
+        else:
+            f = np.full(len(h), -1, dtype=np.int64)
+        cats[key] = {"t": t.tolist(), "f": f.tolist()}
+
+    return {
+        "lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(), "id": ids, "pop": population,
+        "fid": list(fac_ids), "fname": fac_names, "cats": cats,
+        "limits": [float(v) * 60.0 for v in minutes],
+        "palette": _band_colours(len(minutes) + 1), "none": NO_FACILITY_COLOUR,
+    }
+
+
+def _inline_json(value: Any) -> str:
+    """Compact JSON safe inside an HTML <script> element (no "<", ">" or "&" characters)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` in metres: as is if projected, else in its UTM zone (no CRS: lon/lat)."""
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")
+    if gdf.crs.is_projected:
+        return gdf
+    return gdf.to_crs(gdf.estimate_utm_crs())
+
+
+def _round_wgs84(geoms: np.ndarray, crs: Any) -> np.ndarray:
+    """Geometries from ``crs`` to lon/lat rounded to ``MAP_DECIMALS`` decimals."""
+    geoms = gpd.GeoSeries(geoms, crs=crs).to_crs("EPSG:4326").to_numpy()
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, MAP_DECIMALS))
+    try:
+        return shapely.remove_repeated_points(geoms)
+    except shapely.errors.GEOSException:  # a ring collapsed to < 3 points: keep duplicates
+        return geoms
+
+
+def _light_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Lines as one simplified feature: segments merged into polylines, then simplified.
+
+    A street network arrives as one 2-point segment per edge; merged into polylines and
+    simplified by ``MAP_SIMPLIFY_M`` it needs far fewer vertices, and one MultiLineString
+    feature avoids the per-feature overhead of GeoJSON. Non-line geometries are ignored.
+    """
+    metric = _metric(lines)
+    parts = shapely.get_parts(metric.geometry.values[~pd.isna(metric.geometry.values)])
+    parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
+    if len(parts):
+        parts = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+        parts = shapely.simplify(parts, MAP_SIMPLIFY_M, preserve_topology=False)
+        parts = _round_wgs84(parts, metric.crs)
+        parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
+    if not len(parts):
+        return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)], crs="EPSG:4326")
+
+
+def _light_polygons(polygons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons simplified by ``MAP_SIMPLIFY_M`` (topology kept), in lon/lat, rounded."""
+    metric = _metric(polygons)
+    geoms = shapely.simplify(metric.geometry.values, MAP_SIMPLIFY_M, preserve_topology=True)
+    out = polygons.drop(columns=polygons.geometry.name).copy()
+    out = gpd.GeoDataFrame(out, geometry=_round_wgs84(geoms, metric.crs), crs="EPSG:4326")
+    return out

@@ -71,7 +71,10 @@ _PROBE = """<script>
     if (window.__plannerExtra) {
       try { extra = window.__plannerExtra(maps); } catch (err) { errors.push('extra: ' + err); }
     }
+    // Navigation start to the end of the load event (parsing and every page script), ms.
+    var nav = performance.getEntriesByType && performance.getEntriesByType('navigation')[0];
     var result = {
+      load_ms: nav ? Math.round(nav.loadEventEnd) : null,
       extra: extra,
       errors: errors,
       paths: Math.max(paths, dom),
@@ -128,7 +131,9 @@ def open_in_browser(
         ``errors`` (JavaScript errors, failed loads, console.error), ``paths`` (vector
         features drawn), ``layers`` (entries in the layer control), ``layer_names``,
         ``external`` (URLs the page tried to fetch), ``leaflet`` (version or None),
-        ``extra`` (see ``extra_js``), ``screenshot`` (path or None).
+        ``load_ms`` (navigation start to the end of the load event: parsing and the page's
+        scripts, in real milliseconds), ``extra`` (see ``extra_js``), ``screenshot`` (path
+        or None).
     """
     exe = _executable()
     if exe is None:

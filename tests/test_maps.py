@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -75,6 +78,46 @@ def _audit(n_side: int = 8) -> dict:
     }
 
 
+def _city_audit(n_homes: int = 20_000, n_categories: int = 17, side_m: float = 8_000.0) -> dict:
+    """A synthetic district: random homes, 25 facilities per category, a 100 m street grid."""
+    rng = np.random.default_rng(2)
+    xs, ys = X0 + rng.uniform(0, side_m, n_homes), Y0 + rng.uniform(0, side_m, n_homes)
+    homes = {"home_id": [f"way/{10_000_000 + i}" for i in range(n_homes)],
+             "population": rng.gamma(2.0, 40.0, n_homes)}
+    categories, fac_rows, iso_rows = [], [], []
+    for c in range(n_categories):
+        key = f"cat{c}"
+        categories.append({"key": key, "name_zh": f"设施{c}", "name_en": f"Category {c}",
+                           "minutes": MINUTES[c % 3]})
+        fx, fy = X0 + rng.uniform(0, side_m, 25), Y0 + rng.uniform(0, side_m, 25)
+        ids = np.array([f"node/{c * 1000 + j}" for j in range(25)], dtype=object)
+        fac_rows += [{"facility_id": ids[j], "category": key, "name": f"设施{c}-{j}号",
+                      "geometry": Point(fx[j], fy[j])} for j in range(25)]
+        d2 = (xs[:, None] - fx[None]) ** 2 + (ys[:, None] - fy[None]) ** 2
+        seconds = np.sqrt(d2.min(axis=1)) * 1.3 / 1.1
+        seconds[rng.random(n_homes) < 0.03] = np.nan
+        seconds[:6] = [0, 300, 300.4, 600, 899.6, 900]  # on and near the band limits
+        homes[f"{key}_time_s"] = seconds
+        homes[f"{key}_facility_id"] = np.where(np.isnan(seconds), None, ids[d2.argmin(axis=1)])
+        for mins in MINUTES:
+            area = shapely.union_all(shapely.buffer(shapely.points(fx, fy), mins * 60 * 1.1 / 1.3))
+            iso_rows.append({"category": key, "minutes": mins, "geometry": area})
+    # Streets as 2-point segments between jittered grid nodes, as planner.audit.roads_gdf.
+    k = int(side_m // 100) + 1
+    gx, gy = np.meshgrid(np.arange(k) * 100.0 + X0, np.arange(k) * 100.0 + Y0)
+    nodes = np.stack([gx + rng.normal(0, 3, gx.shape), gy + rng.normal(0, 3, gy.shape)], -1)
+    segments = np.concatenate([np.stack([nodes[:, :-1], nodes[:, 1:]], -2).reshape(-1, 2, 2),
+                               np.stack([nodes[:-1], nodes[1:]], -2).reshape(-1, 2, 2)])
+    frames = {
+        "homes": gpd.GeoDataFrame(homes, geometry=gpd.points_from_xy(xs, ys), crs=CRS_UTM),
+        "facilities": gpd.GeoDataFrame(fac_rows, crs=CRS_UTM),
+        "isochrones": gpd.GeoDataFrame(iso_rows, crs=CRS_UTM),
+        "roads": gpd.GeoDataFrame(geometry=shapely.linestrings(segments), crs=CRS_UTM),
+    }
+    return {**{k: v.to_crs(4326) for k, v in frames.items()}, "categories": categories,
+            "minutes": MINUTES}
+
+
 class _Loads(HTMLParser):
     """Every URL an HTML page would load through a tag (script/style content is skipped)."""
 
@@ -100,6 +143,15 @@ def audit_html(tmp_path: Path) -> Path:
     data = _audit()
     m = maps.map_audit(**data, title="成都市玉林街道 Yulin Subdistrict")
     return maps.save_map(m, tmp_path / "audit.html")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> tuple[dict, Path]:
+    """The 20,000-home, 17-category synthetic audit and its saved map."""
+    data = _city_audit()
+    path = tmp_path_factory.mktemp("city") / "city.html"
+    maps.save_map(maps.map_audit(**data, title="合成 Synthetic district"), path)
+    return data, path
 
 
 # --- Colours -----------------------------------------------------------------------------------
@@ -137,6 +189,91 @@ def test_audit_html_is_self_contained(audit_html: Path):
     assert "成都市玉林街道" in text
     assert "<A&B>" not in text
     assert not list(audit_html.parent.glob(".*.tmp"))  # atomic write left no temp file
+
+
+def test_audit_map_embeds_homes_once(city):
+    """20,000 homes × 17 categories: one compact data block, not a GeoJSON layer per category.
+
+    Measured: ~5.4 MB (3.5 MB of it the homes block, ~10 bytes per home and category; the
+    rest 17 × 3 isochrones, 425 facilities, 13,000 street segments and Leaflet). The former
+    GeoJSON-per-category map of the same data was 90 MB (~260 bytes per home and category),
+    so the bound fails it by an order of magnitude.
+    """
+    data, path = city
+    text = path.read_text(encoding="utf-8")
+    assert path.stat().st_size < 8_000_000
+    assert _loaded_urls(text) == []
+    blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', text, re.S)
+    assert len(blocks) == 1
+    payload = json.loads(blocks[0])
+    n, k = len(data["homes"]), len(data["categories"])
+    assert len(payload["lon"]) == len(payload["id"]) == len(payload["pop"]) == n
+    assert sorted(payload["cats"]) == sorted(c["key"] for c in data["categories"])
+    assert len(blocks[0].encode()) < 12 * n * k
+    assert text.count("way/10000123") == 1  # each home once, not once per category
+    assert text.count('"Feature"') < 1_000  # facilities, isochrones, one road feature
+    assert text.count("new L.PlannerHomes(") == k
+
+
+def test_homes_payload_encodes_times_bands_and_facilities():
+    homes = gpd.GeoDataFrame(
+        {"home_id": ["a", "b", "c", "d", "e"], "population": [10.4, 10.6, np.nan, 0, 3],
+         "k_time_s": [0.0, 299.2, 300.0, 300.4, np.nan],
+         "k_facility_id": ["node/1", "node/2", "node/1", None, "node/2"]},
+        geometry=gpd.points_from_xy([104.0000012, 104.1, 104.2, 104.3, 104.4], [30.6] * 5),
+        crs=4326,
+    )
+    facilities = gpd.GeoDataFrame(
+        {"facility_id": ["node/1", "node/2"], "name": ["甲 <A&B>", None]},
+        geometry=gpd.points_from_xy([104, 104.1], [30.6, 30.6]), crs=4326,
+    )
+    cats = [{"key": "k", "name_zh": "甲", "name_en": "A"}, {"key": "missing"}]
+    p = maps._homes_payload(homes, facilities, cats, MINUTES)
+    assert p["lon"][0] == 104.0 and p["id"] == ["a", "b", "c", "d", "e"]
+    assert p["pop"] == [10, 11, None, 0, 3]
+    # Whole seconds rounded up; -1 unreachable (its facility dropped too).
+    assert p["cats"]["k"]["t"] == [0, 300, 300, 301, -1]
+    assert [p["fid"][f] if f >= 0 else None for f in p["cats"]["k"]["f"]] == [
+        "node/1", "node/2", "node/1", None, None]
+    assert p["fname"] == ["甲 <A&B>", None]
+    assert p["cats"]["missing"] == {"t": [-1] * 5, "f": [-1] * 5}
+
+    # The browser's band rule (first limit the time is ≤ to) on these whole seconds gives
+    # time_colour's colours.
+    def js_colour(s):
+        if s < 0:
+            return p["none"]
+        return next((p["palette"][b] for b, lim in enumerate(p["limits"]) if s <= lim),
+                    p["palette"][-1])
+
+    seconds = homes["k_time_s"].to_numpy()
+    assert [js_colour(s) for s in p["cats"]["k"]["t"]] == maps.time_colour(seconds, MINUTES)
+    # Safe inside <script>: no "<", ">" or "&" characters.
+    assert "<" not in maps._inline_json(p) and json.loads(maps._inline_json(p)) == p
+
+
+def test_roads_and_isochrones_are_simplified():
+    # A straight street of 10 m segments (as a network gives it) becomes one 2-point line.
+    xs = np.arange(0, 1001, 10.0) + X0
+    segments = [LineString([(a, Y0), (b, Y0)]) for a, b in zip(xs[:-1], xs[1:])]
+    roads = gpd.GeoDataFrame(geometry=segments, crs=CRS_UTM).to_crs(4326)
+    light = maps._light_lines(roads)
+    assert len(light) == 1 and shapely.get_num_coordinates(light.geometry.iloc[0]) == 2
+    assert light.crs.equals("EPSG:4326")
+    # A buffered isochrone keeps its area within 0.5 % with fewer vertices, in lon/lat.
+    iso = gpd.GeoDataFrame({"category": ["k"], "minutes": [5]},
+                           geometry=[Point(X0, Y0).buffer(400, quad_segs=64)], crs=CRS_UTM)
+    light = maps._light_polygons(iso.to_crs(4326))
+    assert light["minutes"].tolist() == [5]
+    back = light.to_crs(CRS_UTM).geometry.iloc[0]
+    assert abs(back.area / iso.geometry.iloc[0].area - 1) < 0.005
+    assert shapely.get_num_coordinates(back) < shapely.get_num_coordinates(iso.geometry.iloc[0])
+
+
+def test_many_homes_are_drawn_lighter(monkeypatch):
+    monkeypatch.setattr(maps, "MAP_MANY_HOMES", 10)
+    text = maps.offline_html(maps.map_audit(**_audit(4)))
+    assert '"stroke": false' in text and '"radius": 2.0' in text
 
 
 def test_points_are_one_geojson_layer(tmp_path: Path):
@@ -234,14 +371,14 @@ def test_audit_map_in_chromium(audit_html: Path, tmp_path: Path):
 
 
 # Click the first home and the first facility of the shown layer; return the popups' text.
+# Homes are L.PlannerHomes markers (built from the shared arrays), facilities GeoJSON features.
 _OPEN_POPUPS = """
 var out = {};
 maps[0].eachLayer(function (l) {
-  var p = l.feature && l.feature.properties;
-  if (!p || !(l instanceof L.CircleMarker)) return;
-  var kind = p.home_id ? 'home' : 'facility';
-  if (kind in out) return;
-  l.fire('click', {latlng: l.getLatLng()}, true);  // propagates to the GeoJson's popup
+  if (!(l instanceof L.CircleMarker)) return;
+  var kind = l._plannerHome !== undefined ? 'home' : l.feature ? 'facility' : null;
+  if (!kind || kind in out) return;
+  l.fire('click', {latlng: l.getLatLng()}, true);  // propagates to the layer's popup
   var shown = document.querySelectorAll('.leaflet-popup-content');
   out[kind] = shown.length ? shown[shown.length - 1].innerText : null;
   maps[0].closePopup();
@@ -261,8 +398,101 @@ def test_popups_show_chinese_and_escaped_names(tmp_path: Path):
     home, facility = result["extra"]["home"], result["extra"]["facility"]
     assert "住宅 Home" in home and "人口 Population" in home and "目标 target ≤ 15" in home
     assert "way/" in home and "最近设施 Nearest facility" in home
+    # The first home drawn is the clinic's nearest: its facility by name and id.
+    assert "玉林社区卫生服务站 <A&B> (way/3)" in home
     assert "玉林社区卫生服务站 <A&B>" in facility and "node/" not in facility
     assert "way/3" in facility
+
+
+# Count the homes drawn per category, switch the layer control from the first category to the
+# second (as a user clicks), count again, and open the popup of one home of the second.
+_SWITCH_CATEGORY = """
+var m = maps[0];
+function drawn() {
+  var out = {};
+  m.eachLayer(function (l) {
+    if (!(l instanceof L.PlannerHomes)) return;
+    var colours = {}, n = 0;
+    l.eachLayer(function (x) {
+      if (!m.hasLayer(x)) return;
+      n++;
+      colours[x.options.fillColor] = (colours[x.options.fillColor] || 0) + 1;
+    });
+    out[l._key] = {n: n, colours: colours};
+  });
+  return out;
+}
+function facilities() {
+  var ids = [];
+  m.eachLayer(function (l) {
+    if (l.feature && l.feature.properties.facility_id) ids.push(l.feature.properties.facility_id);
+  });
+  return ids;
+}
+function toggle(name) {
+  var labels = document.querySelectorAll('.leaflet-control-layers-overlays label');
+  for (var i = 0; i < labels.length; i++) {
+    if (labels[i].textContent.trim() === name) {
+      labels[i].querySelector('input').click();
+      return true;
+    }
+  }
+  return false;
+}
+var out = {before: drawn(), facilities_before: facilities()};
+out.toggled = [toggle(NAMES[1]), toggle(NAMES[0])];
+out.after = drawn();
+out.facilities_after = facilities();
+var home = null;
+m.eachLayer(function (l) { if (home === null && l._plannerHome !== undefined) home = l; });
+home.fire('click', {latlng: home.getLatLng()}, true);
+var shown = document.querySelectorAll('.leaflet-popup-content');
+out.home = home._plannerHome;
+out.popup = shown.length ? shown[shown.length - 1].innerText : null;
+return out;
+"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_city_map_switches_categories_in_chromium(city, tmp_path: Path):
+    """20,000 homes: the first category drawn; ticking another draws its homes (bands as
+    time_colour), unticking the first removes them; popups come from the shared arrays."""
+    data, path = city
+    homes, cats = data["homes"], data["categories"]
+    names = [f"{c['name_zh']} {c['name_en']}" for c in cats[:2]]
+    js = _SWITCH_CATEGORY.replace("NAMES", json.dumps(names, ensure_ascii=False))
+    shot = tmp_path / "city.png"
+    result = browser.open_in_browser(path, shot, timeout_s=180, extra_js=js)
+    assert result["errors"] == [] and result["external"] == []
+    assert result["layers"] == len(cats) + 1
+
+    def expected(key):
+        colours = maps.time_colour(homes[f"{key}_time_s"].to_numpy(), MINUTES)
+        return {"n": len(homes), "colours": dict(Counter(colours))}
+
+    out = result["extra"]
+    assert out["toggled"] == [True, True]
+    assert out["before"] == {"cat0": expected("cat0")}
+    assert out["after"] == {"cat1": expected("cat1")}  # cat0's homes gone, cat1's drawn
+    category = dict(zip(data["facilities"]["facility_id"], data["facilities"]["category"]))
+    assert sorted(category[f] for f in out["facilities_before"]) == ["cat0"] * 25
+    assert sorted(category[f] for f in out["facilities_after"]) == ["cat1"] * 25
+    row = homes.iloc[out["home"]]  # the first drawn: cat1's nearest home
+    fac = row["cat1_facility_id"]
+    name = data["facilities"].set_index("facility_id").loc[fac, "name"]
+    assert row["home_id"] in out["popup"] and f"{name} ({fac})" in out["popup"]
+    assert str(int(round(row["population"]))) in out["popup"]
+    seconds = int(np.ceil(row["cat1_time_s"]))  # whole minutes without ".0", as _display
+    assert (f"{seconds // 60}" if seconds % 60 == 0 else f"{seconds / 60:.1f}") in out["popup"]
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.std() > 0.05
+    for colour in maps.BAND_COLOURS:  # every band appears among 20,000 homes
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+        assert (np.abs(pixels - rgb).max(axis=-1) < 0.02).sum() > 50, colour
 
 
 @pytest.mark.browser
