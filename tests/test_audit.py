@@ -232,7 +232,8 @@ def test_demo_map_draws_offline_in_chromium(tmp_path):
     seen = browser.open_in_browser(out / "map.html", screenshot_path=tmp_path / "demo.png")
     assert seen["errors"] == []
     assert seen["external"] == []
-    assert seen["paths"] > 100  # homes, facilities, isochrones and roads drawn
+    n_homes = json.loads((out / "summary.json").read_text(encoding="utf-8"))["homes"]
+    assert seen["paths"] > n_homes  # every home of the first layer, plus facilities, isochrones, roads
     assert "幼儿园 Kindergarten" in seen["layer_names"]
     assert len(seen["layer_names"]) == 1 + len(load_categories())  # roads + one per category
 
