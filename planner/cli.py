@@ -161,41 +161,12 @@ def site(
     Writes DIR/sites.gpkg (proposed sites with rank and the coverage each adds), DIR/before_after.csv,
     DIR/summary.json (objective, lower_bound, gap, solver, seconds) and DIR/map.html.
     """
-    import numpy as np
-
-    from planner.categories import facilities_from_file, load_categories
-    from planner.demand import homes_from_file
-    from planner.siting import candidates_from_file, site as run_site
-    from planner.sources import boundary_polygon, load_region, reach_m
+    from planner.siting import run_site
 
     started = time.perf_counter()
-    cats = load_categories()
-    if category not in cats:
-        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
-    reach = reach_m([minutes or cats[category].minutes], mode) if boundary else 0.0
-    region = load_region(osm, boundary=boundary, buffer_m=reach)
-    home_table = homes_from_file(homes, region.crs) if homes else None
-    cand = candidates_from_file(candidates, region.crs) if candidates else None
-    extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
-    caps = None
-    if cand is not None and "capacity" in cand:
-        caps = cand["capacity"].to_numpy(float)
-    elif capacity is not None:
-        from planner.siting import candidates_from_region
-        from planner.network import build_network
-
-        if cand is None:
-            cand = candidates_from_region(region, build_network(region, mode))
-        caps = np.full(len(cand), float(capacity))
-    if boundary is not None:
-        from planner.demand import homes_from_region
-        import shapely
-
-        base = home_table if home_table is not None else homes_from_region(region)
-        home_table = base[shapely.within(base.geometry.to_numpy(), boundary_polygon(boundary, region.crs))]
-    result = run_site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
-                      extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit)
-    result.write(out, map_html=map_html)
+    result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
+                      facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
+                      boundary=boundary, map_html=map_html)
     s = result.summary()
     typer.echo(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
                f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
@@ -270,6 +241,60 @@ def review(
     typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['pass']} passed, "
                f"{s['counts']['not_applicable']} not applicable; see {out}/review.html")
     raise typer.Exit(code)
+
+
+@app.command()
+def batch(
+    regions: Path = typer.Option(..., "--regions", help="CSV or GeoPackage, one row per region: name, and osm (a path, relative to this file) or a boundary (GeoPackage geometry, or a CSV wkt column in WGS84) cut from --osm."),
+    out: Path = typer.Option(..., "--out", help="Output folder: regions/<name>/ (what the single-region command writes), indicators.csv, map.html, failures.csv, summary.json."),
+    task: str = typer.Option("audit", "--task", help="audit, villages or site."),
+    osm: Optional[Path] = typer.Option(None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the local cluster (default one per core); with --scheduler, wait for this many."),
+    memory_limit: str = typer.Option("auto", "--memory-limit", help="Memory per local worker, e.g. 4GiB (auto = machine memory / workers); a worker above it is restarted and its region retried."),
+    resume: bool = typer.Option(False, "--resume", help="Skip regions whose folder already holds summary.json (finished in an earlier run)."),
+    map_indicator: Optional[str] = typer.Option(None, "--map-indicator", help="category:minutes that map.html colours regions by; default the first category at its target."),
+    categories: str = typer.Option("all", "--categories", help="audit: category keys, comma-separated; default all."),
+    minutes: Optional[str] = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default 5,10,15); site/villages: the service standard in minutes."),
+    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
+    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes for every region (a homes column in the regions file overrides it per region)."),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Extra facilities for every region (a facilities column overrides it per region)."),
+    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
+    isochrones: str = typer.Option("target", "--isochrones", help="audit: target, all or none."),
+    category: Optional[str] = typer.Option(None, "--category", help="site: the category to site."),
+    model: str = typer.Option("mclp", "--model", help="site: pmedian, mclp, lscp or pcenter."),
+    new: Optional[int] = typer.Option(None, "--new", help="site: new sites per region."),
+    raster: Optional[Path] = typer.Option(None, "--raster", help="villages: population raster."),
+    target: float = typer.Option(0.8, "--target", help="villages: target share of villages covered."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write each region's map.html."),
+) -> None:
+    """Run audit, villages or site over many regions on Dask: a local cluster by default,
+    or an existing cluster with --scheduler. Exit 0 when every region is done, 1 when some
+    failed (see failures.csv), 2 on bad input."""
+    from planner.batch import run_batch
+
+    if task == "audit":
+        options = {"categories": categories, "minutes": minutes or "5,10,15", "mode": mode, "homes": homes,
+                   "facilities": facilities, "categories_file": categories_file, "isochrones": isochrones,
+                   "map_html": map_html}
+    elif task == "site":
+        if category is None:
+            raise InputError("--task site needs --category (e.g. --category elderly_care)")
+        options = {"category": category, "model": model, "new": new, "mode": mode, "homes": homes,
+                   "facilities": facilities, "map_html": map_html,
+                   "minutes": float(minutes) if minutes else None}
+    elif task == "villages":
+        options = {"raster": raster, "target_share": target, "facilities": facilities,
+                   "categories_file": categories_file, "map_html": map_html,
+                   "minutes": float(minutes) if minutes else None}
+    else:
+        raise InputError(f"--task {task!r}: use audit, villages or site")
+    summary = run_batch(regions, task=task, out_dir=out, osm=osm, scheduler=scheduler, workers=workers,
+                        resume=resume, task_options=options, progress=settings.progress,
+                        map_indicator=map_indicator, memory_limit=memory_limit)
+    counts = summary["regions"]
+    typer.echo(f"regions: {counts}; outputs in {out}/")
+    raise typer.Exit(0 if counts["failed"] == 0 else 1)
 
 
 @app.command("categories")

@@ -401,3 +401,54 @@ def _write_map(result: SitingResult, path: Path) -> None:
 
     folium.LayerControl(collapsed=False).add_to(m)
     maps.save_map(m, path)
+
+
+def run_site(
+    osm: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    category: str,
+    model: str = "mclp",
+    new: int | None = None,
+    minutes: float | None = None,
+    candidates: str | os.PathLike | None = None,
+    homes: str | os.PathLike | None = None,
+    facilities: str | os.PathLike | None = None,
+    capacity: float | None = None,
+    mode: str = "walk",
+    method: str = "auto",
+    time_limit: float | None = None,
+    boundary=None,
+    map_html: bool = True,
+    name: str | None = None,
+) -> SitingResult:
+    """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
+
+    With ``boundary``, only homes inside it count, and the region is loaded with the reach of
+    ``minutes`` beyond it so facilities across it still serve them (as ``planner audit``).
+    A candidates file's ``capacity`` column overrides ``capacity``.
+    """
+    from planner.demand import homes_from_file
+    from planner.sources import boundary_polygon, load_region, reach_m
+
+    cats = load_categories()
+    if category not in cats:
+        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    reach = reach_m([minutes or cats[category].minutes], mode) if boundary is not None else 0.0
+    region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
+    home_table = homes_from_file(homes, region.crs) if homes else None
+    cand = candidates_from_file(candidates, region.crs) if candidates else None
+    extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
+    caps = None
+    if cand is not None and "capacity" in cand:
+        caps = cand["capacity"].to_numpy(float)
+    elif capacity is not None:
+        if cand is None:
+            cand = candidates_from_region(region, build_network(region, mode))
+        caps = np.full(len(cand), float(capacity))
+    if boundary is not None:
+        base = home_table if home_table is not None else homes_from_region(region)
+        home_table = base[shapely.within(base.geometry.to_numpy(), boundary_polygon(boundary, region.crs))]
+    result = site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
+                  extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit)
+    result.write(out_dir, map_html=map_html)
+    return result
