@@ -1,0 +1,2183 @@
+"""Facility-location models: p-median, maximal covering, set covering and p-center.
+
+Four classic models share one small interface in the style of PySAL spopt::
+
+    model = PMedian.from_cost_matrix(cost_s, weights, p=5, fixed=existing)
+    result = model.solve()            # method="auto" | "exact" | "heuristic"
+    result.sites, result.objective, result.gap, result.table()
+
+- :class:`PMedian` minimises total weighted travel time with ``p`` new sites;
+- :class:`MaxCoverage` (MCLP) maximises the weighted demand within ``minutes`` of a site;
+- :class:`SetCover` (LSCP) finds the fewest new sites so that every reachable home (or a
+  minimum share of every sub-area) is within ``minutes``;
+- :class:`PCenter` minimises the worst travel time.
+
+Conventions, the same in every model
+------------------------------------
+``cost``
+    Demand × candidate travel times in **seconds**, a dense numpy array or a scipy.sparse
+    matrix. Dense: ``np.inf`` marks an unreachable pair. Sparse: a missing entry means
+    unreachable (beyond the routing cut-off); an explicitly stored zero is a real zero cost.
+    NaN, negative times or a wrong shape raise :class:`~planner._errors.InputError`.
+``weights``
+    Demand weight per row (default 1), e.g. :func:`demand_weights` (population plus the
+    plan's priority groups). Used in the objective and in coverage shares.
+``fixed``
+    Candidate indices that are already open (existing facilities). They stay open, serve
+    demand and count towards coverage. **``p`` counts NEW sites only**: the answer opens
+    ``p + len(fixed)`` sites (:class:`SetCover` minimises the number of new sites).
+``capacities``, ``loads``
+    Optional capacity per candidate and load per demand row (default: the weights). With
+    capacities every home is served by exactly one site (single sourcing) and no site serves
+    more than its capacity.
+``minutes``
+    Service standard in minutes; a pair is "within" it when ``cost_s <= 60 * minutes``.
+    Pairs beyond it are not used: coverage models only count covered homes, and
+    :class:`PMedian`/:class:`PCenter` then require every reachable home to be served within it.
+Unreachable homes
+    Homes that no candidate reaches (within ``minutes`` when given) are excluded from the
+    model, not an error; they are reported in ``model.unreachable`` and
+    ``result.unreachable``.
+
+Solvers: ``method="exact"`` builds the mixed-integer programme and solves it with HiGHS
+(``highspy``); with a time limit the MIP dual bound and gap are reported.
+``method="heuristic"`` runs a greedy start and fast vertex substitution (Whitaker 1983;
+Resende & Werneck 2004) on the sparse matrix and proves a bound by Lagrangian relaxation with
+subgradient optimisation, so every answer carries its gap. ``method="auto"`` runs the
+heuristic and, when its gap is above ``gap`` and the instance is small, finishes with HiGHS
+from the heuristic's solution. The p-center is solved exactly by binary search over the
+distinct travel times with a set-covering feasibility test (HiGHS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, ClassVar, Hashable, Literal, Mapping
+
+import highspy
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from planner import settings
+from planner._errors import InfeasibleError, InputError
+
+__all__ = [
+    "MaxCoverage",
+    "PCenter",
+    "PMedian",
+    "SetCover",
+    "Solution",
+    "demand_weights",
+]
+
+Method = Literal["auto", "exact", "heuristic"]
+
+#: ``method="auto"`` solves exactly (after the heuristic) when the sparse cost matrix has at
+#: most this many usable entries; above it the heuristic's answer and proven gap are final.
+EXACT_MAX_ENTRIES = 250_000
+#: The same for models with capacities (binary assignment variables: harder MIPs).
+EXACT_MAX_ENTRIES_CAPACITATED = 60_000
+
+
+# ------------------------------------------------------------------------------------------
+# Demand weights
+# ------------------------------------------------------------------------------------------
+def demand_weights(
+    population: Any,
+    elderly: Any = None,
+    children: Any = None,
+    disabled: Any = None,
+    priority: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """Demand weight per home: population plus the plan's priority groups.
+
+    ``weight = population + Σ_g priority[g] × count_g`` over the groups given
+    (elderly, children, disabled), so a priority weight of 1.0 counts each member of a
+    group twice.
+
+    Parameters
+    ----------
+    population : array-like
+        Residents per demand point.
+    elderly, children, disabled : array-like, optional
+        Group counts per demand point (same length).
+    priority : mapping, optional
+        Extra weight per group; default ``planner.settings.priority_weights``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float weights, one per demand point.
+    """
+    priority = settings.priority_weights if priority is None else priority
+    weights = _as_vector(population, "population")
+    for group, counts in (("elderly", elderly), ("children", children), ("disabled", disabled)):
+        if counts is None:
+            continue
+        if group not in priority:
+            raise InputError(f"priority: no weight for group {group!r}; add it to priority")
+        weights = weights + float(priority[group]) * _as_vector(counts, group, len(weights))
+    return weights
+
+
+def _as_vector(values: Any, name: str, n: int | None = None) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: not numeric ({exc})") from None
+    if arr.ndim != 1:
+        raise InputError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if n is not None and len(arr) != n:
+        raise InputError(f"{name}: {len(arr)} values for {n} demand points")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name}: {int((~np.isfinite(arr)).sum())} NaN/infinite values")
+    if (arr < 0).any():
+        raise InputError(f"{name}: {int((arr < 0).sum())} negative values (min {arr.min():g})")
+    return arr
+
+
+# ------------------------------------------------------------------------------------------
+# Validated instance: the cost matrix as sorted CSR arrays
+# ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Instance:
+    """A validated instance. Entries are CSR-ordered, each row sorted by cost."""
+
+    n: int
+    m: int
+    indptr: np.ndarray  # (n + 1,) row pointers
+    row: np.ndarray  # (nnz,) row of each entry
+    col: np.ndarray  # (nnz,) candidate of each entry
+    cost_s: np.ndarray  # (nnz,) travel time, ascending within each row
+    weights: np.ndarray  # (n,)
+    loads: np.ndarray  # (n,)
+    fixed: np.ndarray  # sorted candidate indices forced open
+    capacities: np.ndarray | None  # (m,)
+    limit_s: float | None
+    group_codes: np.ndarray | None = None  # (n,) code of each row's group, -1 for none
+    group_labels: list | None = None
+    group_share: np.ndarray | None = None  # (n_groups,) required share, NaN for none
+
+    @property
+    def nnz(self) -> int:
+        return len(self.col)
+
+    @property
+    def row_len(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    @property
+    def coverable(self) -> np.ndarray:
+        """Rows with at least one usable candidate."""
+        return self.row_len > 0
+
+    @property
+    def is_fixed(self) -> np.ndarray:
+        mask = np.zeros(self.m, dtype=bool)
+        mask[self.fixed] = True
+        return mask
+
+    def subset(self, keep: np.ndarray) -> "_Instance":
+        """The same instance with only the entries where ``keep`` is true."""
+        counts = np.bincount(self.row[keep], minlength=self.n)
+        return dataclasses.replace(
+            self,
+            indptr=np.concatenate([[0], np.cumsum(counts)]),
+            row=self.row[keep],
+            col=self.col[keep],
+            cost_s=self.cost_s[keep],
+        )
+
+
+def _cost_entries(cost: Any) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """(n, m, row, col, cost_s) of the reachable pairs of a dense or sparse cost matrix."""
+    if sparse.issparse(cost):
+        coo = sparse.coo_array(cost)
+        if coo.ndim != 2:
+            raise InputError(f"cost: expected a 2-D matrix, got shape {coo.shape}")
+        n, m = coo.shape
+        row = np.asarray(coo.row, dtype=np.int64)
+        col = np.asarray(coo.col, dtype=np.int64)
+        data = np.asarray(coo.data, dtype=float)
+        key = row * m + col
+        if len(np.unique(key)) < len(key):
+            raise InputError("cost: the sparse matrix stores some pairs twice; sum or drop duplicates")
+    else:
+        try:
+            dense = np.asarray(cost, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cost: not a numeric matrix ({exc})") from None
+        if dense.ndim != 2:
+            raise InputError(f"cost: expected a 2-D matrix (demand × candidate), got shape {dense.shape}")
+        n, m = dense.shape
+        if np.isnan(dense).any():
+            raise InputError(
+                f"cost: {int(np.isnan(dense).sum())} NaN travel times; mark unreachable pairs with np.inf"
+            )
+        row, col = np.nonzero(dense != np.inf)  # -inf stays and is rejected as negative below
+        row = row.astype(np.int64)
+        col = col.astype(np.int64)
+        data = dense[row, col]
+    if np.isnan(data).any():
+        raise InputError(f"cost: {int(np.isnan(data).sum())} NaN travel times; leave unreachable pairs out")
+    if (data < 0).any():
+        raise InputError(f"cost: {int((data < 0).sum())} negative travel times (min {data.min():g} s)")
+    if n == 0:
+        raise InputError("cost: no demand rows")
+    finite = np.isfinite(data)  # +inf stored in a sparse matrix also means unreachable
+    return n, m, row[finite], col[finite], data[finite]
+
+
+def _build_instance(
+    cost: Any,
+    weights: Any,
+    *,
+    fixed: Any,
+    capacities: Any,
+    loads: Any,
+    minutes: float | None,
+    groups: Any = None,
+    min_share: float | Mapping[Hashable, float] | None = None,
+) -> _Instance:
+    n, m, row, col, cost_s = _cost_entries(cost)
+    if m == 0:
+        raise InfeasibleError(f"no candidate sites: the cost matrix has {n} rows and 0 columns")
+    limit_s = None
+    if minutes is not None:
+        if not (np.isfinite(minutes) and minutes > 0):
+            raise InputError(f"minutes: expected a positive number, got {minutes!r}")
+        limit_s = 60.0 * float(minutes)
+        # A tiny tolerance so that 900.0000000001 s (float noise in routed times) counts as 15 min.
+        keep = cost_s <= limit_s * (1 + 1e-12)
+        row, col, cost_s = row[keep], col[keep], cost_s[keep]
+    order = np.lexsort((col, cost_s, row))
+    row, col, cost_s = row[order], col[order], cost_s[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+
+    w = np.ones(n) if weights is None else _as_vector(weights, "weights", n)
+    ld = w.copy() if loads is None else _as_vector(loads, "loads", n)
+    fixed_idx = _as_fixed(fixed, m)
+    caps = None
+    if capacities is not None:
+        try:
+            caps = np.asarray(capacities, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"capacities: not numeric ({exc})") from None
+        if caps.shape != (m,):
+            raise InputError(f"capacities: {caps.size} values for {m} candidates")
+        if np.isnan(caps).any() or (caps < 0).any():
+            raise InputError("capacities: NaN or negative values")
+        # Unlimited capacity (inf) is any capacity above the total load.
+        caps = np.minimum(caps, ld.sum() + 1.0)
+    inst = _Instance(n, m, indptr, row, col, cost_s, w, ld, fixed_idx, caps, limit_s)
+    if groups is not None or min_share is not None:
+        _attach_groups(inst, groups, min_share)
+    return inst
+
+
+def _as_fixed(fixed: Any, m: int) -> np.ndarray:
+    if fixed is None:
+        return np.empty(0, dtype=np.int64)
+    arr = np.asarray(fixed)
+    if arr.dtype == bool:
+        if arr.shape != (m,):
+            raise InputError(f"fixed: boolean mask of length {arr.size} for {m} candidates")
+        return np.flatnonzero(arr)
+    arr = np.atleast_1d(arr)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise InputError("fixed: expected candidate indices (integers) or a boolean mask")
+    arr = arr.astype(np.int64).ravel()
+    if arr.size and (arr.min() < 0 or arr.max() >= m):
+        raise InputError(f"fixed: index out of range 0..{m - 1}")
+    return np.unique(arr)
+
+
+def _attach_groups(inst: _Instance, groups: Any, min_share: Any) -> None:
+    if min_share is None:
+        raise InputError("groups given without min_share; give the minimum covered share")
+    if groups is None:
+        codes, labels = np.zeros(inst.n, dtype=np.int64), ["all"]
+    else:
+        values = pd.Series(np.asarray(groups, dtype=object))
+        if len(values) != inst.n:
+            raise InputError(f"groups: {len(values)} labels for {inst.n} demand points")
+        codes_, uniques = pd.factorize(values, use_na_sentinel=True)
+        codes, labels = codes_.astype(np.int64), list(uniques)
+    share = np.full(len(labels), np.nan)
+    if isinstance(min_share, Mapping):
+        for label, value in min_share.items():
+            if label not in labels:
+                raise InputError(f"min_share: group {label!r} is not in groups")
+            share[labels.index(label)] = float(value)
+    else:
+        share[:] = float(min_share)
+    ok = np.isnan(share) | ((share >= 0) & (share <= 1))
+    if not ok.all():
+        raise InputError("min_share: shares must be between 0 and 1")
+    inst.group_codes, inst.group_labels, inst.group_share = codes, labels, share
+
+
+# ------------------------------------------------------------------------------------------
+# Result
+# ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Solution:
+    """The answer of a location model.
+
+    Attributes
+    ----------
+    model : str
+        ``"p-median"``, ``"max-coverage"``, ``"set-cover"`` or ``"p-center"``.
+    sites : numpy.ndarray
+        Open candidate indices (fixed and new), ascending.
+    fixed_sites : numpy.ndarray
+        The fixed (existing) sites among them.
+    assignment : numpy.ndarray
+        Candidate index serving each demand row; -1 when unassigned (unreachable, or not
+        covered in a coverage model).
+    objective : float
+        p-median: total weighted travel time (s); max-coverage: weighted demand covered;
+        set-cover: number of new sites; p-center: worst travel time (s).
+    bound : float
+        Proven bound on the optimum: a lower bound when minimising, an upper bound for
+        max-coverage. ``lower_bound``/``upper_bound`` name it by direction.
+    sense : str
+        ``"min"`` or ``"max"``.
+    solver : str
+        e.g. ``"highs"``, ``"heuristic+lagrangian"``, ``"heuristic+lagrangian+highs"``.
+    status : str
+        ``"optimal"`` (proven within the requested gap) or ``"feasible"`` (a larger gap:
+        time limit or heuristic); ``"min_share not met"`` when the heuristic could not
+        reach a minimum share (see ``shortfall``).
+    seconds : float
+        Wall-clock time of ``solve``.
+    unreachable : numpy.ndarray
+        Demand rows no candidate reaches (within ``minutes``): excluded from the model.
+    covered : numpy.ndarray
+        Per demand row: served within ``minutes`` (or served at all when no ``minutes``).
+    """
+
+    model: str
+    sites: np.ndarray
+    fixed_sites: np.ndarray
+    assignment: np.ndarray
+    objective: float
+    bound: float
+    sense: str
+    solver: str
+    status: str
+    seconds: float
+    unreachable: np.ndarray
+    covered: np.ndarray
+    group_shares: pd.DataFrame | None = None
+    shortfall: dict | None = None
+    _table: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def new_sites(self) -> np.ndarray:
+        """Open sites that are not fixed."""
+        return np.setdiff1d(self.sites, self.fixed_sites)
+
+    @property
+    def gap(self) -> float:
+        """Relative gap ``|objective - bound| / |objective|`` (0 when proven optimal)."""
+        diff = abs(self.objective - self.bound)
+        if diff <= 1e-9 * max(1.0, abs(self.objective)):
+            return 0.0
+        return diff / abs(self.objective) if self.objective else math.inf
+
+    @property
+    def lower_bound(self) -> float:
+        """A proven lower bound on the optimal objective."""
+        return self.bound if self.sense == "min" else self.objective
+
+    @property
+    def upper_bound(self) -> float:
+        """A proven upper bound on the optimal objective."""
+        return self.objective if self.sense == "min" else self.bound
+
+    def table(self) -> pd.DataFrame:
+        """One row per open site.
+
+        Columns: ``site`` (candidate index), ``kind`` ("fixed"/"new"), ``rank`` (order of
+        contribution: fixed sites first, then new ones, each time the site that most
+        improves the objective), ``homes`` and ``demand`` assigned (count, weight),
+        ``demand_covered`` (weight assigned within ``minutes``), ``coverage_added``
+        (weighted demand newly covered when sites are added in rank order),
+        ``mean_time_s`` (weighted mean travel time of the demand assigned), and with
+        capacities ``load`` and ``capacity``.
+        """
+        return self._table.copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"Solution({self.model}: {len(self.new_sites)} new + {len(self.fixed_sites)} fixed sites, "
+            f"objective={self.objective:.6g}, bound={self.bound:.6g}, gap={self.gap:.2%}, "
+            f"solver={self.solver!r}, status={self.status!r}, {self.seconds:.2f} s)"
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# Vectorised sparse helpers
+# ------------------------------------------------------------------------------------------
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for each (s, l): the entries of some CSR rows."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
+
+
+def _first_open(inst: _Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest open candidate of each row and its entry index (-1 when none)."""
+    pos = np.flatnonzero(is_open[inst.col])  # entries are sorted by cost within rows
+    rows = inst.row[pos]
+    first = np.ones(len(pos), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    nearest = np.full(inst.n, -1, dtype=np.int64)
+    entry = np.full(inst.n, -1, dtype=np.int64)
+    nearest[rows[first]] = inst.col[pos[first]]
+    entry[rows[first]] = pos[first]
+    return nearest, entry
+
+
+def _csc_order(col: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entry order grouped by candidate, and the column pointers."""
+    order = np.argsort(col, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=m))])
+    return order, ptr
+
+
+# ------------------------------------------------------------------------------------------
+# HiGHS
+# ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _MilpResult:
+    status: str  # "optimal", "time limit", "infeasible"
+    x: np.ndarray | None
+    objective: float
+    bound: float
+
+
+def _solve_milp(
+    cost: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    row_lb: np.ndarray,
+    row_ub: np.ndarray,
+    col_lb: np.ndarray,
+    col_ub: np.ndarray,
+    integer: np.ndarray,
+    *,
+    maximize: bool = False,
+    time_limit: float | None = None,
+    gap: float = 1e-4,
+    start: np.ndarray | None = None,
+    relax: bool = False,
+) -> _MilpResult:
+    """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS."""
+    n_col, n_row = len(cost), len(row_lb)
+    a = sparse.csc_array((vals, (rows, cols)), shape=(n_row, n_col))
+    a.sum_duplicates()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_ = np.asarray(cost, dtype=float)
+    lp.col_lower_ = np.asarray(col_lb, dtype=float)
+    lp.col_upper_ = np.asarray(col_ub, dtype=float)
+    lp.row_lower_ = np.asarray(row_lb, dtype=float)
+    lp.row_upper_ = np.asarray(row_ub, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data
+    is_mip = bool(integer.any()) and not relax
+    if is_mip:
+        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kinds[int(flag)] for flag in integer]
+    if maximize:
+        lp.sense_ = highspy.ObjSense.kMaximize
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", float(gap))
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    h.passModel(lp)
+    if start is not None and is_mip:
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(start, dtype=float)
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    ms = highspy.HighsModelStatus
+    if status == ms.kInfeasible:
+        return _MilpResult("infeasible", None, math.nan, math.nan)
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_solution else None
+    obj = info.objective_function_value if has_solution else math.nan
+    if status == ms.kOptimal:
+        bound = info.mip_dual_bound if is_mip else obj
+        return _MilpResult("optimal", x, obj, bound)
+    if status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit):
+        bound = info.mip_dual_bound if is_mip else math.nan
+        return _MilpResult("time limit", x, obj, bound)
+    raise RuntimeError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+
+
+class _Lp:
+    """Accumulates a sparse linear programme row by row (triplets), then hands it to HiGHS."""
+
+    def __init__(self, n_col: int):
+        self.n_col = n_col
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.lb: list[np.ndarray] = []
+        self.ub: list[np.ndarray] = []
+        self.n_row = 0
+
+    def add(self, rows, cols, vals, lb, ub) -> None:
+        """Add ``len(lb)`` rows; ``rows`` are local row numbers 0..len(lb)-1."""
+        lb = np.atleast_1d(np.asarray(lb, dtype=float))
+        ub = np.broadcast_to(np.asarray(ub, dtype=float), lb.shape)
+        self.rows.append(np.asarray(rows, dtype=np.int64) + self.n_row)
+        self.cols.append(np.asarray(cols, dtype=np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), np.shape(rows)))
+        self.lb.append(lb)
+        self.ub.append(np.array(ub))
+        self.n_row += len(lb)
+
+    def solve(self, cost, col_lb, col_ub, integer, **kwargs) -> _MilpResult:
+        cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)  # noqa: E731
+        return _solve_milp(
+            cost,
+            cat(self.rows, np.int64),
+            cat(self.cols, np.int64),
+            cat(self.vals, float),
+            cat(self.lb, float),
+            cat(self.ub, float),
+            col_lb,
+            col_ub,
+            integer,
+            **kwargs,
+        )
+
+
+def _site_bounds(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+    lb = np.zeros(inst.m)
+    lb[inst.fixed] = 1.0
+    return lb, np.ones(inst.m)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+
+
+# ------------------------------------------------------------------------------------------
+# Fast vertex substitution (Whitaker 1983; Resende & Werneck 2004), vectorised
+# ------------------------------------------------------------------------------------------
+class _SwapEngine:
+    """Greedy + fast interchange for ``min Σ_i min(P_i, min_{j open} W_ij)``.
+
+    ``W`` are the weighted costs of the stored (reachable) entries and ``P_i`` the cost of
+    leaving row i unserved: a large number for p-median (serve everyone), the row's weight
+    with zero costs for max-coverage (minimise uncovered weight). The bookkeeping follows
+    Resende & Werneck: ``gain[f]`` (saving of inserting f), ``loss[s]`` (increase when the
+    site in slot s is removed) and ``extra[f, s]`` (correction when both happen), updated
+    only for the rows whose nearest or second-nearest site changes.
+    """
+
+    def __init__(
+        self,
+        inst: _Instance,
+        w_entry: np.ndarray,
+        penalty: np.ndarray,
+        k_new: int,
+    ):
+        self.inst = inst
+        self.W = w_entry
+        self.P = penalty
+        self.m, self.n = inst.m, inst.n
+        self.k = len(inst.fixed) + k_new
+        self.k_new = k_new
+        order, ptr = _csc_order(inst.col, inst.m)
+        self.csc_ptr = ptr
+        self.csc_row = inst.row[order]
+        self.csc_W = w_entry[order]
+        self.reset(inst.fixed)
+
+    # -- state -----------------------------------------------------------------------------
+    def reset(self, open_sites: np.ndarray) -> None:
+        """Open ``fixed`` plus ``open_sites`` and rebuild every table from scratch."""
+        m, n, k = self.m, self.n, self.k
+        self.is_open = np.zeros(m, dtype=bool)
+        self.slot_of = np.full(m, -1, dtype=np.int64)
+        self.slots = np.full(k, -1, dtype=np.int64)
+        self.removable = np.zeros(k, dtype=bool)
+        fixed = self.inst.fixed
+        sites = np.concatenate([fixed, np.setdiff1d(open_sites, fixed)])
+        for s, f in enumerate(sites[:k]):
+            self.is_open[f] = True
+            self.slot_of[f] = s
+            self.slots[s] = f
+            self.removable[s] = s >= len(fixed)
+        self.n_open = min(len(sites), k)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.gain = np.zeros(self.m)
+        self.loss = np.zeros(self.k)
+        self.extra = np.zeros((self.m, self.k))
+        self.phi1 = np.full(self.n, -1, dtype=np.int64)
+        self.phi2 = np.full(self.n, -1, dtype=np.int64)
+        self.d1 = self.P.copy()
+        self.d2 = self.P.copy()
+        rows = np.arange(self.n)
+        self._top2(rows)
+        self._apply(rows, 1.0)
+
+    def objective(self) -> float:
+        return float(self.d1.sum())
+
+    def open_sites(self) -> np.ndarray:
+        return np.flatnonzero(self.is_open)
+
+    def _row_entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = self.inst.indptr[rows]
+        lengths = self.inst.indptr[rows + 1] - starts
+        pos = _ranges(starts, lengths)
+        local = np.repeat(np.arange(len(rows)), lengths)
+        return pos, local
+
+    def _top2(self, rows: np.ndarray) -> None:
+        """Nearest and second-nearest open site of ``rows`` (entries are sorted by cost)."""
+        pos, local = self._row_entries(rows)
+        keep = self.is_open[self.inst.col[pos]]
+        pos, local = pos[keep], local[keep]
+        self.phi1[rows] = -1
+        self.phi2[rows] = -1
+        self.d1[rows] = self.P[rows]
+        self.d2[rows] = self.P[rows]
+        if len(pos) == 0:
+            return
+        first = np.ones(len(pos), dtype=bool)
+        first[1:] = local[1:] != local[:-1]
+        i1 = np.flatnonzero(first)
+        r1 = rows[local[i1]]
+        self.phi1[r1] = self.inst.col[pos[i1]]
+        self.d1[r1] = np.minimum(self.W[pos[i1]], self.P[r1])
+        i2 = i1 + 1
+        i2 = i2[i2 < len(pos)]
+        i2 = i2[~first[i2]]
+        r2 = rows[local[i2]]
+        self.phi2[r2] = self.inst.col[pos[i2]]
+        self.d2[r2] = np.minimum(self.W[pos[i2]], self.P[r2])
+
+    def _apply(self, rows: np.ndarray, sign: float) -> None:
+        """Add (sign=+1) or remove (-1) the contributions of ``rows`` to gain, loss, extra."""
+        if len(rows) == 0:
+            return
+        d1, d2, phi1 = self.d1[rows], self.d2[rows], self.phi1[rows]
+        has1 = phi1 >= 0
+        self.loss += sign * np.bincount(
+            self.slot_of[phi1[has1]], weights=(d2 - d1)[has1], minlength=self.k
+        )
+        pos, local = self._row_entries(rows)
+        f = self.inst.col[pos]
+        w = self.W[pos]
+        d1e, d2e = d1[local], d2[local]
+        keep = (~self.is_open[f]) & (w < d2e)
+        f, w, d1e, d2e, local = f[keep], w[keep], d1e[keep], d2e[keep], local[keep]
+        self.gain += sign * np.bincount(f, weights=np.maximum(d1e - w, 0.0), minlength=self.m)
+        slot = self.slot_of[phi1[local]]  # phi1 = -1 gives slot_of[-1]; masked next
+        ok = phi1[local] >= 0
+        idx = f[ok] * self.k + slot[ok]
+        val = sign * (d2e[ok] - np.maximum(d1e[ok], w[ok]))
+        flat = self.extra.reshape(-1)
+        if len(idx) * 16 < flat.size:
+            np.add.at(flat, idx, val)
+        else:
+            flat += np.bincount(idx, weights=val, minlength=flat.size)
+
+    def open(self, f: int, slot: int | None = None, removable: bool = True) -> None:
+        lo, hi = self.csc_ptr[f], self.csc_ptr[f + 1]
+        rows = self.csc_row[lo:hi]
+        rows = rows[self.csc_W[lo:hi] < self.d2[rows]]
+        self._apply(rows, -1.0)
+        if slot is None:
+            slot = int(np.flatnonzero(self.slots < 0)[0])
+        self.is_open[f] = True
+        self.slot_of[f] = slot
+        self.slots[slot] = f
+        self.removable[slot] = removable
+        self.n_open += 1
+        self.gain[f] = 0.0
+        self._top2(rows)
+        self._apply(rows, 1.0)
+
+    def close(self, r: int) -> int:
+        slot = int(self.slot_of[r])
+        rows = np.flatnonzero((self.phi1 == r) | (self.phi2 == r))
+        self._apply(rows, -1.0)
+        self.is_open[r] = False
+        self.slot_of[r] = -1
+        self.slots[slot] = -1
+        self.n_open -= 1
+        self.loss[slot] = 0.0
+        self.extra[:, slot] = 0.0
+        self._top2(rows)
+        self._apply(rows, 1.0)
+        return slot
+
+    # -- search ----------------------------------------------------------------------------
+    def greedy(self, allowed: np.ndarray | None = None) -> None:
+        """Fill the empty slots, each time with the candidate of largest gain."""
+        while self.n_open < self.k:
+            g = np.where(self.is_open, -np.inf, self.gain)
+            if allowed is not None:
+                g[~allowed] = -np.inf
+            self.open(int(np.argmax(g)))
+
+    def best_swap(self) -> tuple[int, int, float]:
+        profit = self.gain[:, None] - self.loss[None, :] + self.extra
+        profit[self.is_open, :] = -np.inf
+        profit[:, ~self.removable] = -np.inf
+        flat = int(np.argmax(profit))
+        f, s = divmod(flat, self.k)
+        return f, s, float(profit[f, s])
+
+    def local_search(self, deadline: float | None = None) -> int:
+        """Best-improvement swaps until none improves; returns the number of swaps."""
+        if not self.removable.any():
+            return 0
+        swaps = 0
+        tol = 1e-9 * max(1.0, abs(self.objective()))
+        verified = False
+        while True:
+            f, s, profit = self.best_swap()
+            if not profit > tol:
+                if verified:
+                    break
+                # Incremental updates accumulate rounding: confirm on fresh tables.
+                self._rebuild()
+                verified = True
+                continue
+            verified = False
+            slot = self.close(int(self.slots[s]))
+            self.open(f, slot)
+            swaps += 1
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+        return swaps
+
+
+# ------------------------------------------------------------------------------------------
+# Lagrangian bounds (subgradient optimisation)
+# ------------------------------------------------------------------------------------------
+def _lagrangian_pmedian(
+    inst: _Instance,
+    w_entry: np.ndarray,
+    k_new: int,
+    upper: float,
+    lam0: np.ndarray,
+    *,
+    integral: bool,
+    gap: float,
+    deadline: float | None,
+    max_iter: int = 600,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Lower bound for the p-median by relaxing the assignment constraints.
+
+    ``L(λ) = Σ_i λ_i + Σ_{j open} Σ_i min(0, W_ij - λ_i)``, the open sites being the fixed ones
+    plus the ``k_new`` most negative columns. Any λ gives a valid bound; subgradient steps
+    (Held–Karp with Beasley's step halving) move λ towards the LP bound.
+    Returns (bound, best λ, open sites of the best relaxation).
+    """
+    rows_cov = inst.coverable
+    is_fixed = inst.is_fixed
+    free = np.flatnonzero(~is_fixed)
+    lam = np.where(rows_cov, lam0, 0.0)
+    row, col, m = inst.row, inst.col, inst.m
+    best, best_lam, best_open = -math.inf, lam.copy(), inst.fixed
+    mu, stall = 2.0, 0
+    r = np.empty_like(w_entry)
+    for _ in range(max_iter):
+        np.subtract(w_entry, lam[row], out=r)
+        np.minimum(r, 0.0, out=r)
+        rho = np.bincount(col, weights=r, minlength=m)
+        pick = free[np.argpartition(rho[free], k_new - 1)[:k_new]] if k_new > 0 else free[:0]
+        chosen = np.concatenate([inst.fixed, pick])
+        value = float(lam.sum() + rho[chosen].sum())
+        if value > best + 1e-12 * abs(best if np.isfinite(best) else 1.0):
+            best, best_lam, best_open, stall = value, lam.copy(), chosen, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                mu, stall = mu / 2, 0
+        proven = math.ceil(best - 1e-7) if integral else best
+        if upper - proven <= gap * abs(upper) or mu < 1e-5:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        is_open = np.zeros(m, dtype=bool)
+        is_open[chosen] = True
+        served = np.bincount(row[(r < 0) & is_open[col]], minlength=inst.n)
+        g = np.where(rows_cov, 1.0 - served, 0.0)
+        norm = float(g @ g)
+        if norm == 0:  # the relaxation's solution is feasible, hence optimal for this λ
+            break
+        lam = lam + mu * max(upper - value, 1e-9 * abs(upper)) / norm * g
+    bound = math.ceil(best - 1e-7) if integral else best
+    return min(bound, upper), best_lam, best_open
+
+
+def _lagrangian_coverage(
+    inst: _Instance,
+    weights: np.ndarray,
+    k_new: int,
+    lower: float,
+    *,
+    integral: bool,
+    gap: float,
+    deadline: float | None,
+    max_iter: int = 600,
+) -> float:
+    """Upper bound for max-coverage by relaxing ``z_i <= Σ_{j covers i} y_j`` (λ >= 0).
+
+    ``L(λ) = C_fixed + Σ_i max(0, w_i - λ_i) + (sum of the k_new largest Σ_{i∈N_j} λ_i)``.
+    """
+    is_fixed = inst.is_fixed
+    by_fixed = np.zeros(inst.n, dtype=bool)
+    by_fixed[inst.row[is_fixed[inst.col]]] = True
+    const = float(weights[by_fixed].sum())
+    rows_free = inst.coverable & ~by_fixed
+    keep = rows_free[inst.row] & ~is_fixed[inst.col]
+    row, col = inst.row[keep], inst.col[keep]
+    free = np.flatnonzero(~is_fixed)
+    w = np.where(rows_free, weights, 0.0)
+    lam = w.copy()  # start at the trivial bound: the k largest column totals
+    best, mu, stall = math.inf, 2.0, 0
+    for _ in range(max_iter):
+        sigma = np.bincount(col, weights=lam[row], minlength=inst.m)
+        pick = free[np.argpartition(-sigma[free], k_new - 1)[:k_new]] if k_new > 0 else free[:0]
+        z = w > lam
+        value = const + float(np.maximum(w - lam, 0.0).sum() + sigma[pick].sum())
+        if value < best - 1e-12 * abs(best if np.isfinite(best) else 1.0):
+            best, stall = value, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                mu, stall = mu / 2, 0
+        proven = math.floor(best + 1e-7) if integral else best
+        if proven - lower <= gap * abs(lower) or mu < 1e-5:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        y = np.zeros(inst.m, dtype=bool)
+        y[pick] = True
+        cov = np.bincount(row[y[col]], minlength=inst.n)
+        g = np.where(rows_free, cov - z, 0.0)
+        # Projection: components at λ=0 that would go negative do not count in the step.
+        g[(lam <= 0) & (g > 0)] = 0.0
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.maximum(lam - mu * max(value - lower, 1e-9 * abs(value)) / norm * g, 0.0)
+    bound = math.floor(best + 1e-7) if integral else best
+    return max(bound, lower)
+
+
+def _lagrangian_setcover(
+    inst: _Instance,
+    rows_needed: np.ndarray,
+    upper: int,
+    *,
+    deadline: float | None,
+    max_iter: int = 400,
+) -> int:
+    """Lower bound on the number of new sites covering ``rows_needed`` (Beasley 1990).
+
+    ``L(λ) = Σ_i λ_i + Σ_{j free} min(0, 1 - Σ_{i∈N_j} λ_i)``, λ >= 0, rounded up.
+    """
+    is_fixed = inst.is_fixed
+    keep = rows_needed[inst.row] & ~is_fixed[inst.col]
+    row, col = inst.row[keep], inst.col[keep]
+    if not rows_needed.any():
+        return 0
+    size = np.bincount(col, minlength=inst.m).astype(float)
+    # Beasley's start: λ_i = min over covering columns of 1/|column|.
+    lam = np.full(inst.n, np.inf)
+    np.minimum.at(lam, row, 1.0 / np.maximum(size[col], 1.0))
+    lam[~rows_needed | ~np.isfinite(lam)] = 0.0
+    best, mu, stall = -math.inf, 2.0, 0
+    for _ in range(max_iter):
+        sigma = np.bincount(col, weights=lam[row], minlength=inst.m)
+        reduced = 1.0 - sigma
+        reduced[is_fixed] = 0.0
+        value = float(lam.sum() + np.minimum(reduced, 0.0).sum())
+        if value > best + 1e-12:
+            best, stall = value, 0
+        else:
+            stall += 1
+            if stall >= 15:
+                mu, stall = mu / 2, 0
+        if math.ceil(best - 1e-6) >= upper or mu < 1e-4:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        y = reduced < 0
+        cov = np.bincount(row[y[col]], minlength=inst.n)
+        g = np.where(rows_needed, 1.0 - cov, 0.0)
+        g[(lam <= 0) & (g < 0)] = 0.0
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        lam = np.maximum(lam + mu * max(upper - value, 1e-3) / norm * g, 0.0)
+    return min(max(math.ceil(best - 1e-6), 0), upper)
+
+
+# ------------------------------------------------------------------------------------------
+# Set covering: greedy, exact, minimum count (also the feasibility test of other models)
+# ------------------------------------------------------------------------------------------
+def _rows_by_fixed(inst: _Instance) -> np.ndarray:
+    covered = np.zeros(inst.n, dtype=bool)
+    covered[inst.row[inst.is_fixed[inst.col]]] = True
+    return covered
+
+
+def _greedy_cover(inst: _Instance) -> np.ndarray:
+    """New sites covering every coverable row: greedy (most uncovered rows) + redundancy removal."""
+    is_fixed = inst.is_fixed
+    need = inst.coverable & ~_rows_by_fixed(inst)
+    count = np.bincount(inst.col[need[inst.row]], minlength=inst.m).astype(np.int64)
+    count[is_fixed] = -1
+    order, ptr = _csc_order(inst.col, inst.m)
+    csc_row = inst.row[order]
+    chosen: list[int] = []
+    left = int(need.sum())
+    while left > 0:
+        j = int(np.argmax(count))
+        rows = csc_row[ptr[j] : ptr[j + 1]]
+        rows = rows[need[rows]]
+        need[rows] = False
+        left -= len(rows)
+        pos, _ = _row_entries(inst, rows)
+        count -= np.bincount(inst.col[pos], minlength=inst.m)
+        count[j] = -1
+        chosen.append(j)
+    return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
+
+
+def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
+    """Remove new sites whose rows are all covered twice (last chosen first)."""
+    if order is None:
+        order, ptr = _csc_order(inst.col, inst.m)
+    csc_row = inst.row[order]
+    is_open = inst.is_fixed.copy()
+    is_open[chosen] = True
+    times = np.bincount(inst.row[is_open[inst.col]], minlength=inst.n)
+    keep = list(chosen)
+    for j in chosen[::-1]:
+        rows = csc_row[ptr[j] : ptr[j + 1]]
+        if np.all(times[rows] >= 2):
+            times[rows] -= 1
+            keep.remove(j)
+    return np.sort(np.array(keep, dtype=np.int64))
+
+
+def _row_entries(inst: _Instance, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    starts = inst.indptr[rows]
+    lengths = inst.indptr[rows + 1] - starts
+    return _ranges(starts, lengths), np.repeat(np.arange(len(rows)), lengths)
+
+
+def _cover_milp(
+    inst: _Instance,
+    *,
+    time_limit: float | None,
+    gap: float,
+    start: np.ndarray | None = None,
+    relax: bool = False,
+) -> _MilpResult:
+    """Fewest new sites so every coverable row is covered (and served within capacity).
+
+    With groups and shares, only the required share of each group's weight must be covered.
+    Variables: y (sites), then z (rows, when shares) or x (entries, when capacities).
+    """
+    m, n = inst.m, inst.n
+    lp_cost = np.where(inst.is_fixed, 0.0, 1.0)
+    lb, ub = _site_bounds(inst)
+    partial = inst.group_codes is not None
+    cap = inst.capacities is not None
+    rows_need = np.flatnonzero(inst.coverable)
+    if cap:
+        nx = inst.nnz
+        lp = _Lp(m + nx)
+        e = np.arange(nx)
+        # Each row served once (or at most once when only a share is required).
+        r_local = np.searchsorted(rows_need, inst.row)
+        lp.add(r_local, m + e, 1.0, np.zeros(len(rows_need)) if partial else np.ones(len(rows_need)), 1.0)
+        _add_links_and_capacity(lp, inst, m)
+        served = (m + e, inst.weights[inst.row], inst.row)
+        col_lb = np.concatenate([lb, np.zeros(nx)])
+        col_ub = np.concatenate([ub, np.ones(nx)])
+        integer = np.ones(m + nx, dtype=bool)
+        cost = np.concatenate([lp_cost, np.zeros(nx)])
+    elif partial:
+        nz = len(rows_need)
+        lp = _Lp(m + nz)
+        z_of_row = np.full(n, -1)
+        z_of_row[rows_need] = np.arange(nz)
+        keep = inst.coverable[inst.row]
+        zr = z_of_row[inst.row[keep]]
+        lp.add(np.concatenate([np.arange(nz), zr]), np.concatenate([m + np.arange(nz), inst.col[keep]]),
+               np.concatenate([np.ones(nz), -np.ones(len(zr))]), np.full(nz, -np.inf), 0.0)
+        served = (m + np.arange(nz), inst.weights[rows_need], rows_need)
+        col_lb = np.concatenate([lb, np.zeros(nz)])
+        col_ub = np.concatenate([ub, np.ones(nz)])
+        integer = np.concatenate([np.ones(m, dtype=bool), np.zeros(nz, dtype=bool)])
+        cost = np.concatenate([lp_cost, np.zeros(nz)])
+    else:
+        lp = _Lp(m)
+        need = inst.coverable & ~_rows_by_fixed(inst)
+        keep = need[inst.row]
+        r_local = np.searchsorted(np.flatnonzero(need), inst.row[keep])
+        lp.add(r_local, inst.col[keep], 1.0, np.ones(int(need.sum())), np.inf)
+        served = None
+        col_lb, col_ub, integer, cost = lb, ub, np.ones(m, dtype=bool), lp_cost
+    if partial:
+        _add_share_rows(lp, inst, *served)
+    return lp.solve(cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax)
+
+
+def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
+    """x_e <= y_j for every entry e = (i, j), and Σ_i load_i x_ij <= Q_j y_j."""
+    nx = inst.nnz
+    e = np.arange(nx)
+    lp.add(np.concatenate([e, e]), np.concatenate([x0 + e, inst.col]),
+           np.concatenate([np.ones(nx), -np.ones(nx)]), np.full(nx, -np.inf), 0.0)
+    if inst.capacities is not None:
+        j = np.arange(inst.m)
+        lp.add(np.concatenate([inst.col, j]), np.concatenate([x0 + e, j]),
+               np.concatenate([inst.loads[inst.row], -inst.capacities]), np.full(inst.m, -np.inf), 0.0)
+
+
+def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
+    """Σ_{i in g} w_i served_i >= share_g × (total weight of g), for each group with a share.
+
+    ``var`` are the columns counting as "served" (z_i or x_ij), ``w`` their weights and
+    ``var_row`` the demand row of each.
+    """
+    codes = inst.group_codes
+    ok_rows = codes >= 0
+    total = np.bincount(codes[ok_rows], weights=inst.weights[ok_rows], minlength=len(inst.group_labels))
+    active = np.flatnonzero(~np.isnan(inst.group_share) & (total > 0))
+    if len(active) == 0:
+        return
+    local = np.full(len(inst.group_labels), -1)
+    local[active] = np.arange(len(active))
+    g = codes[var_row]
+    ok = (g >= 0) & (local[np.maximum(g, 0)] >= 0)
+    # A relative slack of 1e-9 so that float rounding in the weights cannot cut off a cover
+    # that meets the share exactly.
+    need = inst.group_share[active] * total[active] * (1 - 1e-9)
+    lp.add(local[g[ok]], var[ok], w[ok], need, np.inf)
+
+
+def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, int, bool]:
+    """(lower bound, best count, proven) of new sites needed to cover every coverable row."""
+    greedy = _greedy_cover(inst) if inst.capacities is None else None
+    res = _cover_milp(inst, time_limit=time_limit, gap=0.0,
+                      start=None if greedy is None else _cover_start(inst, greedy))
+    if res.status == "infeasible":
+        return -1, -1, True
+    best = int(round(res.objective)) if res.x is not None else -1
+    lower = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0
+    return lower, best, res.status == "optimal"
+
+
+def _cover_start(inst: _Instance, sites: np.ndarray) -> np.ndarray | None:
+    if inst.group_codes is not None or inst.capacities is not None:
+        return None
+    y = inst.is_fixed.astype(float)
+    y[sites] = 1.0
+    return y
+
+
+def _within_text(inst: _Instance) -> str:
+    return f" within {inst.limit_s / 60:g} min" if inst.limit_s is not None else ""
+
+
+# ------------------------------------------------------------------------------------------
+# Models
+# ------------------------------------------------------------------------------------------
+class _LocationModel:
+    """Shared construction, checks and reporting; subclasses define the solvers."""
+
+    name: ClassVar[str] = ""
+    sense: ClassVar[str] = "min"
+
+    def __init__(self, instance: _Instance, p: int | None):
+        self._inst = instance
+        if p is not None:
+            if isinstance(p, bool) or not float(p).is_integer() or p < 0:
+                raise InputError(f"p: expected a non-negative whole number of new sites, got {p!r}")
+            p = int(p)
+            free = instance.m - len(instance.fixed)
+            if p > free:
+                raise InputError(f"p={p} exceeds the {free} candidates that are not already open (fixed)")
+        self.p = p
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def unreachable(self) -> np.ndarray:
+        """Demand rows that no candidate reaches (within ``minutes`` when given)."""
+        return np.flatnonzero(~self._inst.coverable)
+
+    @property
+    def n_demand(self) -> int:
+        return self._inst.n
+
+    @property
+    def n_candidates(self) -> int:
+        return self._inst.m
+
+    @property
+    def fixed(self) -> np.ndarray:
+        """Fixed (already open) candidate indices."""
+        return self._inst.fixed.copy()
+
+    def solve(
+        self,
+        method: Method = "auto",
+        time_limit: float | None = None,
+        gap: float = 1e-4,
+    ) -> Solution:
+        """Solve the model.
+
+        Parameters
+        ----------
+        method : {"auto", "exact", "heuristic"}
+            ``"exact"``: HiGHS MIP. ``"heuristic"``: greedy + fast vertex substitution with a
+            Lagrangian bound. ``"auto"``: the heuristic, then HiGHS (warm-started) when the
+            gap is above ``gap`` and the matrix has at most ``EXACT_MAX_ENTRIES`` entries.
+        time_limit : float, optional
+            Seconds; on expiry the best solution so far is returned with its proven bound.
+        gap : float
+            Relative optimality tolerance; 0 asks for a proven optimum.
+
+        Returns
+        -------
+        Solution
+        """
+        if method not in ("auto", "exact", "heuristic"):
+            raise InputError(f"method: expected 'auto', 'exact' or 'heuristic', got {method!r}")
+        if time_limit is not None and not time_limit > 0:
+            raise InputError(f"time_limit: expected a positive number of seconds, got {time_limit!r}")
+        t0 = time.perf_counter()
+        deadline = None if time_limit is None else t0 + float(time_limit)
+        self._check_feasible()
+        raw = self._solve(method, deadline, float(gap))
+        return self._finish(raw, t0, float(gap))
+
+    # -- to override -----------------------------------------------------------------------
+    def _check_feasible(self) -> None:
+        pass
+
+    def _solve(self, method: str, deadline: float | None, gap: float) -> dict:
+        raise NotImplementedError
+
+    def _entry_costs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, P) of the engine/rank form: weighted entry costs and cost of leaving a row out."""
+        raise NotImplementedError
+
+    def _objective_of(self, sites: np.ndarray, assignment: np.ndarray) -> float:
+        raise NotImplementedError
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _size(self) -> int:
+        return self._inst.nnz
+
+    def _auto_exact(self) -> bool:
+        limit = EXACT_MAX_ENTRIES if self._inst.capacities is None else EXACT_MAX_ENTRIES_CAPACITATED
+        return self._size() <= limit
+
+    def _nearest_assignment(self, sites: np.ndarray) -> np.ndarray:
+        is_open = np.zeros(self._inst.m, dtype=bool)
+        is_open[sites] = True
+        nearest, _ = _first_open(self._inst, is_open)
+        return nearest
+
+    def _finish(self, raw: dict, t0: float, gap: float) -> Solution:
+        inst = self._inst
+        sites = np.unique(np.concatenate([inst.fixed, np.asarray(raw["sites"], dtype=np.int64)]))
+        assignment = raw.get("assignment")
+        if assignment is None:
+            assignment = self._nearest_assignment(sites)
+        objective = self._objective_of(sites, assignment) if raw.get("objective") is None else raw["objective"]
+        bound = raw["bound"]
+        if self.sense == "min":
+            bound = min(bound, objective)
+        else:
+            bound = max(bound, objective)
+        covered = self._covered(assignment)
+        solution = Solution(
+            model=self.name,
+            sites=sites,
+            fixed_sites=inst.fixed.copy(),
+            assignment=assignment,
+            objective=float(objective),
+            bound=float(bound),
+            sense=self.sense,
+            solver=raw["solver"],
+            status="",
+            seconds=0.0,
+            unreachable=self.unreachable,
+            covered=covered,
+        )
+        solution.status = raw.get("status") or ("optimal" if solution.gap <= gap + 1e-12 else "feasible")
+        solution.group_shares, shortfall = self._group_report(covered)
+        if shortfall:
+            solution.shortfall = shortfall
+            solution.status = "min_share not met"
+        solution._table = self._site_table(sites, assignment, covered)
+        solution.seconds = time.perf_counter() - t0
+        return solution
+
+    def _assigned_cost(self, assignment: np.ndarray) -> np.ndarray:
+        """Travel time of each row to its assigned site (NaN when unassigned)."""
+        inst = self._inst
+        out = np.full(inst.n, np.nan)
+        has = assignment >= 0
+        if has.any():
+            key = inst.row * inst.m + inst.col
+            order = np.argsort(key)
+            want = np.flatnonzero(has) * inst.m + assignment[has]
+            pos = order[np.searchsorted(key[order], want)]
+            out[has] = inst.cost_s[pos]
+        return out
+
+    def _covered(self, assignment: np.ndarray) -> np.ndarray:
+        return assignment >= 0
+
+    def _group_report(self, covered: np.ndarray) -> tuple[pd.DataFrame | None, dict | None]:
+        inst = self._inst
+        if inst.group_codes is None:
+            return None, None
+        codes, w = inst.group_codes, inst.weights
+        k = len(inst.group_labels)
+        ok = codes >= 0
+        total = np.bincount(codes[ok], weights=w[ok], minlength=k)
+        cov = np.bincount(codes[ok & covered], weights=w[ok & covered], minlength=k)
+        share = np.divide(cov, total, out=np.full(k, np.nan), where=total > 0)
+        table = pd.DataFrame({"group": inst.group_labels, "weight": total, "weight_covered": cov,
+                              "share": share, "min_share": inst.group_share})
+        short = {inst.group_labels[g]: float(inst.group_share[g] - share[g]) for g in range(k)
+                 if not np.isnan(inst.group_share[g]) and total[g] > 0
+                 and share[g] < inst.group_share[g] - 1e-9}
+        return table, short or None
+
+    def _site_table(self, sites: np.ndarray, assignment: np.ndarray, covered: np.ndarray) -> pd.DataFrame:
+        inst = self._inst
+        W, P = self._entry_costs()
+        order, ptr = _csc_order(inst.col, inst.m)
+        # Rank: fixed sites first, then new ones, each time the site that most reduces the
+        # model's objective (in its engine form) given those already ranked.
+        current = P.copy()
+        reach = np.zeros(inst.n, dtype=bool)
+        ranked: list[int] = []
+        added: list[float] = []
+        for group in (inst.fixed, np.setdiff1d(sites, inst.fixed)):
+            left = list(group)
+            while left:
+                best_j, best_gain = left[0], -np.inf
+                for j in left:  # loops over sites, never over demand rows
+                    e = order[ptr[j] : ptr[j + 1]]
+                    g = float(np.maximum(current[inst.row[e]] - W[e], 0.0).sum())
+                    if g > best_gain:
+                        best_j, best_gain = j, g
+                e = order[ptr[best_j] : ptr[best_j + 1]]
+                rows = inst.row[e]
+                np.minimum.at(current, rows, W[e])
+                new = rows[~reach[rows]]
+                added.append(float(inst.weights[new].sum()))
+                reach[rows] = True
+                ranked.append(best_j)
+                left.remove(best_j)
+        ranked_arr = np.array(ranked, dtype=np.int64)
+        has = assignment >= 0
+        t = self._assigned_cost(assignment)
+        cnt = np.bincount(assignment[has], minlength=inst.m)
+        dem = np.bincount(assignment[has], weights=inst.weights[has], minlength=inst.m)
+        cov_ok = has & covered
+        dcov = np.bincount(assignment[cov_ok], weights=inst.weights[cov_ok], minlength=inst.m)
+        tsum = np.bincount(assignment[has], weights=(inst.weights * np.nan_to_num(t))[has], minlength=inst.m)
+        table = pd.DataFrame({
+            "site": ranked_arr,
+            "kind": np.where(inst.is_fixed[ranked_arr], "fixed", "new"),
+            "rank": np.arange(1, len(ranked_arr) + 1),
+            "homes": cnt[ranked_arr],
+            "demand": dem[ranked_arr],
+            "demand_covered": dcov[ranked_arr],
+            "coverage_added": np.array(added),
+            "mean_time_s": np.divide(tsum[ranked_arr], dem[ranked_arr],
+                                     out=np.full(len(ranked_arr), np.nan), where=dem[ranked_arr] > 0),
+        })
+        if inst.capacities is not None:
+            table["load"] = np.bincount(assignment[has], weights=inst.loads[has], minlength=inst.m)[ranked_arr]
+            table["capacity"] = inst.capacities[ranked_arr]
+        return table
+
+    def _capacity_precheck(self, k_new: int, need_all: bool) -> None:
+        """Raise when the largest sites cannot hold the demand that must be served."""
+        inst = self._inst
+        if inst.capacities is None:
+            return
+        cov = inst.coverable
+        # One home larger than every site that reaches it can never be placed.
+        reach_cap = np.full(inst.n, -1.0)
+        np.maximum.at(reach_cap, inst.row, inst.capacities[inst.col])
+        if need_all:
+            bad = cov & (inst.loads > reach_cap + 1e-9)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InfeasibleError(
+                    f"capacities: {int(bad.sum())} homes (e.g. row {i}, load {inst.loads[i]:,.0f}) exceed the "
+                    f"capacity of every candidate that reaches them (largest {reach_cap[i]:,.0f})"
+                )
+            demand = float(inst.loads[cov].sum())
+            free = np.sort(np.delete(inst.capacities, inst.fixed))[::-1]
+            top = float(inst.capacities[inst.fixed].sum() + free[:k_new].sum())
+            if top + 1e-9 < demand:
+                raise InfeasibleError(
+                    f"capacities: the {len(inst.fixed)} fixed and {k_new} largest new sites hold {top:,.0f} "
+                    f"but reachable demand totals {demand:,.0f}"
+                )
+
+    def _share_precheck(self) -> None:
+        """Raise when a group's minimum share exceeds what all candidates together reach."""
+        inst = self._inst
+        if inst.group_codes is None:
+            return
+        codes, w, k = inst.group_codes, inst.weights, len(inst.group_labels)
+        ok = codes >= 0
+        total = np.bincount(codes[ok], weights=w[ok], minlength=k)
+        reach = ok & inst.coverable
+        reachable = np.bincount(codes[reach], weights=w[reach], minlength=k)
+        for g in range(k):
+            share = inst.group_share[g]
+            if np.isnan(share) or total[g] <= 0:
+                continue
+            if reachable[g] < share * total[g] * (1 - 1e-9):
+                raise InfeasibleError(
+                    f"min_share: group {inst.group_labels[g]!r} needs {share:.0%} covered but only "
+                    f"{reachable[g] / total[g]:.1%} (weight {reachable[g]:,.0f} of {total[g]:,.0f}) is"
+                    f"{_within_text(inst)} of any candidate"
+                )
+
+    def _raise_too_few(self, k_new: int, what: str, deadline: float | None) -> None:
+        """Raise the InfeasibleError for a p below the set-covering minimum, with the numbers."""
+        inst = self._inst
+        lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
+        if lower < 0:
+            raise InfeasibleError(f"{self.name}: no choice of sites can {what}{_within_text(inst)}")
+        need = best if proven else lower
+        if need > k_new:
+            approx = "" if proven else " at least"
+            raise InfeasibleError(
+                f"p={k_new} is below the{approx} {need} new sites needed to {what}{_within_text(inst)}; "
+                f"raise p to {need}"
+            )
+
+
+class PMedian(_LocationModel):
+    """p-median: open ``p`` new sites minimising total weighted travel time.
+
+    Every reachable home is assigned to one open site it can reach (within ``minutes`` when
+    given); with capacities, to a site with room for its load (single sourcing).
+    Objective: ``Σ_i w_i × cost_s[i, assigned(i)]``.
+    """
+
+    name = "p-median"
+    sense = "min"
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        p: int,
+        fixed: Any = None,
+        capacities: Any = None,
+        loads: Any = None,
+        minutes: float | None = None,
+    ) -> "PMedian":
+        """Build the model from a demand × candidate travel-time matrix (seconds).
+
+        Parameters
+        ----------
+        cost : array-like or scipy.sparse matrix
+            Travel time in seconds (see the module conventions for unreachable pairs).
+        weights : array-like, optional
+            Demand weight per row; default 1.
+        p : int
+            Number of NEW sites (``fixed`` sites come on top).
+        fixed : array-like of int or bool mask, optional
+            Candidates already open.
+        capacities : array-like, optional
+            Capacity per candidate (single-sourcing capacitated p-median).
+        loads : array-like, optional
+            Capacity used by each row; default the weights.
+        minutes : float, optional
+            Every home must be served within this many minutes.
+        """
+        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
+        return cls(inst, p)
+
+    def _entry_costs(self):
+        inst = self._inst
+        W = inst.weights[inst.row] * inst.cost_s
+        row_max = np.zeros(inst.n)
+        np.maximum.at(row_max, inst.row, W)
+        big = float(row_max.sum()) + 1.0
+        return W, np.where(inst.coverable, big, 0.0)
+
+    def _objective_of(self, sites, assignment):
+        t = self._assigned_cost(assignment)
+        return float(np.nansum(self._inst.weights * t))
+
+    def _check_feasible(self) -> None:
+        inst = self._inst
+        if not inst.coverable.any():
+            raise InfeasibleError(f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}")
+        if self.p + len(inst.fixed) == 0:
+            raise InfeasibleError(f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes")
+        self._capacity_precheck(self.p, need_all=True)
+
+    def _integral(self, W: np.ndarray) -> bool:
+        return bool(np.all(W == np.round(W)))
+
+    def _solve(self, method, deadline, gap):
+        inst = self._inst
+        if inst.capacities is not None:
+            return self._solve_capacitated(method, deadline, gap)
+        raw = None
+        if method in ("auto", "heuristic"):
+            raw = self._heuristic(deadline, gap)
+            if method == "heuristic" or raw["gap"] <= gap or not self._auto_exact():
+                return raw
+        start = None if raw is None else self._milp_start(raw["sites"])
+        exact = self._exact(deadline, gap, start)
+        if raw is not None:
+            exact["solver"] = "heuristic+lagrangian+highs"
+            exact["bound"] = max(exact["bound"], raw["bound"])
+        return exact
+
+    def _milp_start(self, sites: np.ndarray) -> np.ndarray:
+        inst = self._inst
+        y = np.zeros(inst.m)
+        y[sites] = 1.0
+        y[inst.fixed] = 1.0
+        _, entry = _first_open(inst, y > 0)
+        x = np.zeros(inst.nnz)
+        x[entry[entry >= 0]] = 1.0
+        return np.concatenate([y, x])
+
+    def _heuristic(self, deadline, gap) -> dict:
+        inst = self._inst
+        W, P = self._entry_costs()
+        eng = _SwapEngine(inst, W, P, self.p)
+        eng.greedy()
+        eng.local_search(deadline)
+        if np.any(eng.phi1[inst.coverable] < 0):
+            # Some homes are left out: either p is too small (raise with the numbers) or the
+            # greedy missed a cover; restart from a minimum cover then.
+            lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
+            if (proven and best > self.p) or lower > self.p:
+                self._raise_too_few(self.p, "cover every reachable home", deadline)
+            cover = self._cover_sites()
+            eng.reset(cover)
+            eng.greedy()
+            eng.local_search(deadline)
+        upper = eng.objective()
+        integral = self._integral(W)
+        bound, lam, lag_open = _lagrangian_pmedian(
+            inst, W, self.p, upper, eng.d1.copy(), integral=integral, gap=gap, deadline=deadline
+        )
+        # Lagrangian heuristic: the relaxation's sites are often a better start.
+        if (upper - bound) > gap * upper and (deadline is None or time.perf_counter() < deadline):
+            sites = eng.open_sites()
+            eng.reset(lag_open)
+            eng.local_search(deadline)
+            if eng.objective() < upper - 1e-9 * upper and not np.any(eng.phi1[inst.coverable] < 0):
+                upper = eng.objective()
+                sites = eng.open_sites()
+                bound, _, _ = _lagrangian_pmedian(inst, W, self.p, upper, lam, integral=integral,
+                                                  gap=gap, deadline=deadline, max_iter=200)
+        else:
+            sites = eng.open_sites()
+        upper = self._objective_of(sites, self._nearest_assignment(sites))
+        return {"sites": sites, "objective": upper, "bound": bound, "solver": "heuristic+lagrangian",
+                "gap": (upper - bound) / upper if upper else 0.0}
+
+    def _cover_sites(self) -> np.ndarray:
+        res = _cover_milp(self._inst, time_limit=None, gap=0.0)
+        return np.flatnonzero(res.x[: self._inst.m] > 0.5)
+
+    def _exact(self, deadline, gap, start=None) -> dict:
+        inst = self._inst
+        m, nx = inst.m, inst.nnz
+        W = inst.weights[inst.row] * inst.cost_s
+        lp = _Lp(m + nx)
+        rows_cov = np.flatnonzero(inst.coverable)
+        r_local = np.searchsorted(rows_cov, inst.row)
+        lp.add(r_local, m + np.arange(nx), 1.0, np.ones(len(rows_cov)), 1.0)
+        _add_links_and_capacity(lp, inst, m)
+        free = np.flatnonzero(~inst.is_fixed)
+        lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
+        lb, ub = _site_bounds(inst)
+        integer = np.concatenate([np.ones(m, dtype=bool), np.full(nx, inst.capacities is not None)])
+        res = lp.solve(np.concatenate([np.zeros(m), W]), np.concatenate([lb, np.zeros(nx)]),
+                       np.concatenate([ub, np.ones(nx)]), integer, time_limit=_remaining(deadline),
+                       gap=gap, start=start)
+        if res.status == "infeasible":
+            self._raise_infeasible(deadline)
+        if res.x is None:
+            raise InfeasibleError(
+                f"{self.name}: HiGHS found no feasible solution within the time limit "
+                f"({inst.n} homes, {m} candidates); raise time_limit or use method='heuristic'"
+            )
+        sites = np.flatnonzero(res.x[:m] > 0.5)
+        x = res.x[m:] > 0.5
+        assignment = np.full(inst.n, -1, dtype=np.int64)
+        assignment[inst.row[x]] = inst.col[x]
+        if inst.capacities is None:
+            assignment = None  # nearest open site: the same cost, and ties resolved consistently
+        bound = res.bound if np.isfinite(res.bound) else -math.inf
+        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs"}
+
+    def _raise_infeasible(self, deadline) -> None:
+        inst = self._inst
+        # Too few sites to reach everyone is the usual cause; it raises with the numbers.
+        self._raise_too_few(self.p, "cover every reachable home", deadline)
+        raise InfeasibleError(
+            f"{self.name}: no assignment of the {int(inst.coverable.sum())} reachable homes to {self.p} new + "
+            f"{len(inst.fixed)} fixed sites respects the capacities{_within_text(inst)}"
+        )
+
+    # -- capacitated ------------------------------------------------------------------------
+    def _solve_capacitated(self, method, deadline, gap) -> dict:
+        if method == "exact" or (method == "auto" and self._auto_exact()):
+            return self._exact(deadline, gap)
+        return self._capacitated_heuristic(deadline, gap)
+
+    def _capacitated_heuristic(self, deadline, gap) -> dict:
+        """Location–allocation (Mulvey & Beck 1984): assign by MIP, relocate medians, repeat."""
+        inst = self._inst
+        W, P = self._entry_costs()
+        eng = _SwapEngine(inst, W, P, self.p)
+        eng.greedy(allowed=self._room_allowed(eng))
+        eng.local_search(deadline)
+        sites = eng.open_sites()
+        sites = self._ensure_capacity(sites)
+        best = self._assign_capacitated(sites, deadline)
+        order, ptr = _csc_order(inst.col, inst.m)
+        for _ in range(20):
+            if best is None or (deadline is not None and time.perf_counter() > deadline):
+                break
+            cost, assignment = best
+            moved = self._relocate(sites, assignment, W)
+            if moved is None:
+                break
+            trial = self._assign_capacitated(moved, deadline)
+            if trial is None or trial[0] >= cost - 1e-9 * abs(cost):
+                break
+            sites, best = moved, trial
+        if best is None:
+            self._raise_infeasible(deadline)
+        cost, assignment = best
+        # Bound: the uncapacitated Lagrangian bound is valid (capacities only add constraints).
+        bound, _, _ = _lagrangian_pmedian(inst, W, self.p, cost, eng.d1.copy(),
+                                          integral=self._integral(W), gap=gap, deadline=deadline)
+        return {"sites": sites, "assignment": assignment, "objective": cost, "bound": bound,
+                "solver": "heuristic+lagrangian", "gap": (cost - bound) / cost if cost else 0.0}
+
+    def _room_allowed(self, eng) -> np.ndarray | None:
+        return None
+
+    def _ensure_capacity(self, sites: np.ndarray) -> np.ndarray:
+        """Swap small new sites for large ones until the open capacity covers the demand."""
+        inst = self._inst
+        caps = inst.capacities
+        demand = float(inst.loads[inst.coverable].sum())
+        sites = np.array(sites)
+        new = [s for s in sites if not inst.is_fixed[s]]
+        closed = [j for j in np.argsort(-caps) if j not in set(sites)]
+        while caps[sites].sum() < demand and new and closed:
+            small = min(new, key=lambda s: caps[s])
+            big = closed.pop(0)
+            if caps[big] <= caps[small]:
+                break
+            new.remove(small)
+            new.append(big)
+            sites = np.concatenate([inst.fixed, new]).astype(np.int64)
+        return np.sort(sites)
+
+    def _assign_capacitated(self, sites: np.ndarray, deadline) -> tuple[float, np.ndarray] | None:
+        """Optimal single-source assignment to the given sites (a small MIP); None if none."""
+        inst = self._inst
+        is_open = np.zeros(inst.m, dtype=bool)
+        is_open[sites] = True
+        keep = is_open[inst.col]
+        sub = inst.subset(keep)
+        if np.any(inst.coverable & ~sub.coverable):
+            return None
+        rows_cov = np.flatnonzero(sub.coverable)
+        nx = sub.nnz
+        lp = _Lp(nx)
+        lp.add(np.searchsorted(rows_cov, sub.row), np.arange(nx), 1.0, np.ones(len(rows_cov)), 1.0)
+        sel = np.flatnonzero(is_open)
+        j_local = np.searchsorted(sel, sub.col)
+        lp.add(j_local, np.arange(nx), sub.loads[sub.row], np.full(len(sel), -np.inf), inst.capacities[sel])
+        W = sub.weights[sub.row] * sub.cost_s
+        limit = _remaining(deadline)
+        res = lp.solve(W, np.zeros(nx), np.ones(nx), np.ones(nx, dtype=bool),
+                       time_limit=None if limit is None else max(limit * 0.5, 0.05), gap=1e-6)
+        if res.x is None:
+            return None
+        x = res.x > 0.5
+        assignment = np.full(inst.n, -1, dtype=np.int64)
+        assignment[sub.row[x]] = sub.col[x]
+        return float(W[x].sum()), assignment
+
+    def _relocate(self, sites, assignment, W) -> np.ndarray | None:
+        """Move each new median to the candidate that serves its cluster cheapest (capacity allowing)."""
+        inst = self._inst
+        order, ptr = _csc_order(inst.col, inst.m)
+        new_sites = list(sites)
+        changed = False
+        for s in sites:
+            if inst.is_fixed[s]:
+                continue
+            members = np.flatnonzero(assignment == s)
+            if len(members) == 0:
+                continue
+            pos, local = _row_entries(inst, members)
+            j = inst.col[pos]
+            total = np.bincount(j, weights=W[pos], minlength=inst.m)
+            count = np.bincount(j, minlength=inst.m)
+            ok = (count == len(members)) & (inst.capacities >= inst.loads[members].sum())
+            ok[np.array(new_sites)] = False
+            ok[s] = True
+            cand = np.flatnonzero(ok)
+            best = cand[np.argmin(total[cand])]
+            if best != s and total[best] < total[s] - 1e-9:
+                new_sites[new_sites.index(s)] = best
+                changed = True
+        return np.sort(np.array(new_sites, dtype=np.int64)) if changed else None
+
+
+class MaxCoverage(_LocationModel):
+    """Maximal covering location problem (MCLP): ``p`` new sites maximising covered weight.
+
+    A home is covered when an open site is within ``minutes``. Objective: total weight of
+    covered homes (including those covered by fixed sites). With capacities, covered homes
+    are assigned to one site each within its capacity. With ``groups`` and ``min_share``,
+    each group must have at least that share of its total weight covered.
+    """
+
+    name = "max-coverage"
+    sense = "max"
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        p: int,
+        minutes: float,
+        fixed: Any = None,
+        capacities: Any = None,
+        loads: Any = None,
+        groups: Any = None,
+        min_share: float | Mapping[Hashable, float] | None = None,
+    ) -> "MaxCoverage":
+        """Build the model from a demand × candidate travel-time matrix (seconds).
+
+        Parameters
+        ----------
+        cost, weights, fixed, capacities, loads
+            As in :meth:`PMedian.from_cost_matrix`.
+        p : int
+            Number of NEW sites.
+        minutes : float
+            Service standard: covered when ``cost_s <= 60 * minutes``.
+        groups : array-like, optional
+            Sub-area label per demand row (e.g. 街道).
+        min_share : float or dict, optional
+            Minimum covered share of each group's total weight (one value for all groups, or
+            per label); without ``groups`` it applies to all demand.
+        """
+        if minutes is None:
+            raise InputError("minutes: the coverage standard is required for max-coverage")
+        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads,
+                               minutes=minutes, groups=groups, min_share=min_share)
+        return cls(inst, p)
+
+    def _entry_costs(self):
+        inst = self._inst
+        return np.zeros(inst.nnz), np.where(inst.coverable, inst.weights, 0.0)
+
+    def _objective_of(self, sites, assignment):
+        return float(self._inst.weights[assignment >= 0].sum())
+
+    def _check_feasible(self) -> None:
+        self._share_precheck()
+
+    def _solve(self, method, deadline, gap):
+        inst = self._inst
+        raw = None
+        if method in ("auto", "heuristic"):
+            raw = self._heuristic(deadline, gap)
+            if method == "heuristic" or (raw["gap"] <= gap and not raw.get("shortfall")) or not self._auto_exact():
+                return raw
+        exact = self._exact(deadline, gap, None if raw is None or inst.capacities is not None else raw["sites"])
+        if raw is not None:
+            exact["solver"] = "heuristic+lagrangian+highs"
+            if inst.group_codes is None and inst.capacities is None:
+                exact["bound"] = min(exact["bound"], raw["bound"])
+        return exact
+
+    def _heuristic(self, deadline, gap) -> dict:
+        inst = self._inst
+        W, P = self._entry_costs()
+        total_cov = float(P.sum())
+        eng = _SwapEngine(inst, W, P, self.p)
+        eng.greedy()
+        eng.local_search(deadline)
+        sites = eng.open_sites()
+        shortfall = None
+        if inst.group_codes is not None:
+            sites, shortfall = self._reweight_for_shares(eng, deadline)
+        if inst.capacities is not None:
+            value, assignment = self._assign_capacitated(sites, deadline)
+        else:
+            assignment = self._nearest_assignment(sites)
+            value = self._objective_of(sites, assignment)
+        integral = bool(np.all(inst.weights == np.round(inst.weights)))
+        # Relaxing shares and capacities only raises the maximum: the bound stays valid.
+        bound = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
+                                     deadline=deadline)
+        bound = min(bound, total_cov)
+        return {"sites": sites, "assignment": assignment, "objective": value, "bound": bound,
+                "solver": "heuristic+lagrangian", "gap": (bound - value) / value if value else 0.0,
+                "shortfall": shortfall}
+
+    def _reweight_for_shares(self, eng: _SwapEngine, deadline) -> tuple[np.ndarray, dict | None]:
+        """Raise the weight of groups below their share and search again (a few rounds)."""
+        inst = self._inst
+        factor = np.ones(len(inst.group_labels))
+        sites = eng.open_sites()
+        for _ in range(8):
+            covered = self._nearest_assignment(sites) >= 0
+            _, short = self._group_report(covered)
+            if not short:
+                return sites, None
+            for label in short:
+                factor[inst.group_labels.index(label)] *= 2.0
+            scale = np.where(inst.group_codes >= 0, factor[np.maximum(inst.group_codes, 0)], 1.0)
+            eng.P = np.where(inst.coverable, inst.weights * scale, 0.0)
+            eng._rebuild()
+            eng.local_search(deadline)
+            sites = eng.open_sites()
+        covered = self._nearest_assignment(sites) >= 0
+        return sites, self._group_report(covered)[1]
+
+    def _assign_capacitated(self, sites, deadline) -> tuple[float, np.ndarray]:
+        """Best single-source assignment of homes to the given sites within capacity (MIP)."""
+        inst = self._inst
+        is_open = np.zeros(inst.m, dtype=bool)
+        is_open[sites] = True
+        sub = inst.subset(is_open[inst.col])
+        nx = sub.nnz
+        if nx == 0:
+            return 0.0, np.full(inst.n, -1, dtype=np.int64)
+        rows_cov = np.flatnonzero(sub.coverable)
+        lp = _Lp(nx)
+        lp.add(np.searchsorted(rows_cov, sub.row), np.arange(nx), 1.0, np.zeros(len(rows_cov)), 1.0)
+        sel = np.flatnonzero(is_open)
+        lp.add(np.searchsorted(sel, sub.col), np.arange(nx), sub.loads[sub.row], np.full(len(sel), -np.inf),
+               inst.capacities[sel])
+        w = sub.weights[sub.row]
+        limit = _remaining(deadline)
+        res = lp.solve(w, np.zeros(nx), np.ones(nx), np.ones(nx, dtype=bool), maximize=True,
+                       time_limit=None if limit is None else max(0.5 * limit, 0.05), gap=1e-6)
+        assignment = np.full(inst.n, -1, dtype=np.int64)
+        if res.x is None:
+            return 0.0, assignment
+        x = res.x > 0.5
+        assignment[sub.row[x]] = sub.col[x]
+        return float(w[x].sum()), assignment
+
+    def _exact(self, deadline, gap, start_sites=None) -> dict:
+        inst = self._inst
+        m, n = inst.m, inst.n
+        lb, ub = _site_bounds(inst)
+        free = np.flatnonzero(~inst.is_fixed)
+        rows_cov = np.flatnonzero(inst.coverable)
+        if inst.capacities is not None:
+            nx = inst.nnz
+            lp = _Lp(m + nx)
+            lp.add(np.searchsorted(rows_cov, inst.row), m + np.arange(nx), 1.0, np.zeros(len(rows_cov)), 1.0)
+            _add_links_and_capacity(lp, inst, m)
+            w = inst.weights[inst.row]
+            var, cost_v = m + np.arange(nx), w
+            nv = nx
+        else:
+            nz = len(rows_cov)
+            lp = _Lp(m + nz)
+            zr = np.searchsorted(rows_cov, inst.row)
+            lp.add(np.concatenate([np.arange(nz), zr]), np.concatenate([m + np.arange(nz), inst.col]),
+                   np.concatenate([np.ones(nz), -np.ones(inst.nnz)]), np.full(nz, -np.inf), 0.0)
+            var, cost_v = m + np.arange(nz), inst.weights[rows_cov]
+            nv = nz
+        lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
+        if inst.group_codes is not None:
+            _add_share_rows(lp, inst, var, cost_v, inst.row if inst.capacities is not None else rows_cov)
+        integer = np.concatenate([np.ones(m, dtype=bool), np.full(nv, inst.capacities is not None)])
+        start = None
+        if start_sites is not None:
+            y = np.zeros(m)
+            y[start_sites] = 1.0
+            y[inst.fixed] = 1.0
+            covered = np.zeros(n, dtype=bool)
+            covered[inst.row[y[inst.col] > 0]] = True
+            start = np.concatenate([y, covered[rows_cov].astype(float)])
+        res = lp.solve(np.concatenate([np.zeros(m), cost_v]), np.concatenate([lb, np.zeros(nv)]),
+                       np.concatenate([ub, np.ones(nv)]), integer, maximize=True,
+                       time_limit=_remaining(deadline), gap=gap, start=start)
+        if res.status == "infeasible":
+            self._raise_share_infeasible(deadline)
+        if res.x is None:
+            raise InfeasibleError(
+                f"{self.name}: HiGHS found no feasible solution within the time limit; raise time_limit"
+            )
+        sites = np.flatnonzero(res.x[:m] > 0.5)
+        assignment = None
+        if inst.capacities is not None:
+            x = res.x[m:] > 0.5
+            assignment = np.full(n, -1, dtype=np.int64)
+            assignment[inst.row[x]] = inst.col[x]
+        bound = res.bound if np.isfinite(res.bound) else math.inf
+        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs"}
+
+    def _raise_share_infeasible(self, deadline) -> None:
+        inst = self._inst
+        shares = "" if inst.group_codes is None else " the minimum share of every group"
+        lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
+        need = best if proven else lower
+        if need > self.p:
+            raise InfeasibleError(
+                f"p={self.p} is below the {'' if proven else 'at least '}{need} new sites needed to cover"
+                f"{shares}{_within_text(inst)}; raise p to {need}"
+            )
+        raise InfeasibleError(f"{self.name}: no choice of {self.p} new sites meets{shares}{_within_text(inst)}")
+
+
+class SetCover(_LocationModel):
+    """Location set covering (LSCP): fewest new sites covering every reachable home.
+
+    Homes no candidate reaches within ``minutes`` are excluded and reported in
+    :attr:`unreachable`. Objective: the number of NEW sites (fixed sites are free). With
+    ``groups``/``min_share`` only that share of each group's weight must be covered; with
+    capacities every covered home is served by one site within its capacity.
+    """
+
+    name = "set-cover"
+    sense = "min"
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        minutes: float,
+        fixed: Any = None,
+        capacities: Any = None,
+        loads: Any = None,
+        groups: Any = None,
+        min_share: float | Mapping[Hashable, float] | None = None,
+    ) -> "SetCover":
+        """Build the model from a demand × candidate travel-time matrix (seconds).
+
+        See :meth:`MaxCoverage.from_cost_matrix` for the parameters (no ``p`` here).
+        """
+        if minutes is None:
+            raise InputError("minutes: the coverage standard is required for set covering")
+        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads,
+                               minutes=minutes, groups=groups, min_share=min_share)
+        return cls(inst, None)
+
+    @property
+    def unreachable_weight(self) -> float:
+        """Total weight of the homes no candidate reaches."""
+        return float(self._inst.weights[~self._inst.coverable].sum())
+
+    def _entry_costs(self):
+        inst = self._inst
+        return np.zeros(inst.nnz), np.where(inst.coverable, inst.weights, 0.0)
+
+    def _objective_of(self, sites, assignment):
+        return float(len(np.setdiff1d(sites, self._inst.fixed)))
+
+    def _check_feasible(self) -> None:
+        inst = self._inst
+        self._share_precheck()
+        if inst.capacities is not None and inst.group_codes is None:
+            self._capacity_precheck(inst.m - len(inst.fixed), need_all=True)
+
+    def _solve(self, method, deadline, gap):
+        inst = self._inst
+        if inst.capacities is not None:
+            # No dedicated heuristic for capacitated covering: HiGHS in every mode.
+            return self._exact(deadline, gap, None)
+        raw = None
+        if method in ("auto", "heuristic"):
+            raw = self._heuristic(deadline)
+            if method == "heuristic" or raw["bound"] >= raw["objective"] or not self._auto_exact():
+                return raw
+        exact = self._exact(deadline, gap, None if raw is None else raw["sites"])
+        if raw is not None:
+            exact["solver"] = "heuristic+lagrangian+highs"
+            exact["bound"] = max(exact["bound"], raw["bound"])
+        return exact
+
+    def _heuristic(self, deadline) -> dict:
+        inst = self._inst
+        if inst.group_codes is not None:
+            sites = self._greedy_partial()
+            res = _cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
+            bound = math.ceil(res.objective - 1e-6) if res.x is not None else 0
+            solver = "heuristic+lp"
+        else:
+            sites = _greedy_cover(inst)
+            need = inst.coverable & ~_rows_by_fixed(inst)
+            bound = _lagrangian_setcover(inst, need, len(sites), deadline=deadline)
+            solver = "heuristic+lagrangian"
+        value = float(len(sites))
+        return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
+
+    def _greedy_partial(self) -> np.ndarray:
+        """Greedy for shares: add the site covering most still-missing group weight."""
+        inst = self._inst
+        k = len(inst.group_labels)
+        codes = inst.group_codes
+        ok = codes >= 0
+        total = np.bincount(codes[ok], weights=inst.weights[ok], minlength=k)
+        need = np.where(np.isnan(inst.group_share), 0.0, inst.group_share * total * (1 - 1e-9))
+        covered = _rows_by_fixed(inst) & inst.coverable
+        is_open = inst.is_fixed.copy()
+        chosen: list[int] = []
+        while True:
+            have = np.bincount(codes[ok & covered], weights=inst.weights[ok & covered], minlength=k)
+            deficit = np.maximum(need - have, 0.0)
+            if not (deficit > 0).any():
+                break
+            e = ~covered[inst.row] & (codes[inst.row] >= 0) & ~is_open[inst.col]
+            g = codes[inst.row[e]]
+            per = np.bincount(inst.col[e] * k + g, weights=inst.weights[inst.row[e]], minlength=inst.m * k)
+            gain = np.minimum(per.reshape(inst.m, k), deficit[None, :]).sum(axis=1)
+            gain[is_open] = -1
+            j = int(np.argmax(gain))
+            if gain[j] <= 0:
+                break
+            chosen.append(j)
+            is_open[j] = True
+            covered[inst.row[inst.col == j]] = True
+        # Drop sites the shares do not need (last chosen first).
+        keep = list(chosen)
+        for j in chosen[::-1]:
+            trial = np.setdiff1d(np.array(keep), [j])
+            cov = np.zeros(inst.n, dtype=bool)
+            op = inst.is_fixed.copy()
+            op[trial] = True
+            cov[inst.row[op[inst.col]]] = True
+            have = np.bincount(codes[ok & cov], weights=inst.weights[ok & cov], minlength=k)
+            if np.all(have >= need):
+                keep = list(trial)
+        return np.sort(np.array(keep, dtype=np.int64))
+
+    def _exact(self, deadline, gap, start_sites) -> dict:
+        inst = self._inst
+        start = None if start_sites is None else _cover_start(inst, start_sites)
+        res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start)
+        if res.status == "infeasible":
+            raise InfeasibleError(
+                f"{self.name}: no choice of sites covers{' the minimum shares' if inst.group_codes is not None else ' every reachable home'}"
+                f"{_within_text(inst)} within the capacities"
+            )
+        if res.x is None:
+            raise InfeasibleError(f"{self.name}: HiGHS found no cover within the time limit; raise time_limit")
+        m = inst.m
+        sites = np.flatnonzero(res.x[:m] > 0.5)
+        assignment = None
+        if inst.capacities is not None:
+            x = res.x[m:] > 0.5
+            assignment = np.full(inst.n, -1, dtype=np.int64)
+            assignment[inst.row[x]] = inst.col[x]
+        bound = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0.0
+        return {"sites": sites, "assignment": assignment, "bound": float(bound), "solver": "highs"}
+
+
+class PCenter(_LocationModel):
+    """p-center: ``p`` new sites minimising the worst travel time of any reachable home.
+
+    Objective: ``max_i cost_s[i, assigned(i)]`` (unweighted: every home counts). Exact
+    solution by binary search over the distinct travel times, each a set-covering
+    feasibility test (HiGHS); the heuristic replaces that test with greedy covering (upper
+    bound) and a Lagrangian covering bound (lower bound).
+    """
+
+    name = "p-center"
+    sense = "min"
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        p: int,
+        fixed: Any = None,
+        capacities: Any = None,
+        loads: Any = None,
+        minutes: float | None = None,
+    ) -> "PCenter":
+        """Build the model from a demand × candidate travel-time matrix (seconds).
+
+        See :meth:`PMedian.from_cost_matrix` for the parameters. ``weights`` only enter the
+        site table (and loads when capacities are given).
+        """
+        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
+        return cls(inst, p)
+
+    def _entry_costs(self):
+        inst = self._inst
+        W = inst.weights[inst.row] * inst.cost_s
+        return W, np.where(inst.coverable, float(W.sum()) + 1.0, 0.0)
+
+    def _objective_of(self, sites, assignment):
+        t = self._assigned_cost(assignment)
+        t = t[self._inst.coverable]
+        return float(np.nanmax(t)) if len(t) else 0.0
+
+    def _check_feasible(self) -> None:
+        inst = self._inst
+        if not inst.coverable.any():
+            raise InfeasibleError(f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}")
+        if self.p + len(inst.fixed) == 0:
+            raise InfeasibleError(f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes")
+        self._capacity_precheck(self.p, need_all=True)
+
+    def _feasible(self, radius: float, exact: bool, deadline) -> tuple[bool | None, np.ndarray | None, int]:
+        """Can ``p`` new sites serve every reachable home within ``radius``?
+
+        Returns (answer or None when undecided, sites when feasible, proven lower bound on
+        the number of new sites needed).
+        """
+        inst = self._inst
+        sub = inst.subset(inst.cost_s <= radius)
+        if np.any(inst.coverable & ~sub.coverable):
+            return False, None, self.p + 1
+        if inst.capacities is None:
+            greedy = _greedy_cover(sub)
+            if len(greedy) <= self.p:
+                return True, greedy, 0
+            need = sub.coverable & ~_rows_by_fixed(sub)
+            lower = _lagrangian_setcover(sub, need, len(greedy), deadline=deadline)
+            if lower > self.p:
+                return False, None, lower
+            if not exact:
+                return None, None, lower
+            start = _cover_start(sub, greedy)
+        else:
+            start, lower = None, 0
+        res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, start=start)
+        if res.status == "infeasible":
+            return False, None, self.p + 1
+        if res.x is not None and res.objective <= self.p + 0.5:
+            return True, np.flatnonzero((res.x[: inst.m] > 0.5) & ~inst.is_fixed), 0
+        if res.status == "optimal" or (np.isfinite(res.bound) and res.bound > self.p + 1e-6):
+            return False, None, max(lower, math.ceil(res.bound - 1e-6))
+        return None, None, lower
+
+    def _solve(self, method, deadline, gap):
+        inst = self._inst
+        exact = method == "exact" or (method == "auto" and self._auto_exact()) or inst.capacities is not None
+        values = np.unique(inst.cost_s)
+        # Every home must reach some site: the largest row minimum is a lower bound.
+        row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
+        lo = int(np.searchsorted(values, row_min.max()))
+        hi = len(values) - 1
+        best_sites = None
+        ok, sites, _ = self._feasible(values[hi], exact, deadline)
+        if ok is False:
+            self._raise_infeasible_all(deadline)
+        best_sites = sites
+        proven_lo = lo  # values below index proven_lo are proven infeasible
+        undecided = False
+        while lo < hi:
+            if deadline is not None and time.perf_counter() > deadline:
+                undecided = True
+                break
+            mid = (lo + hi) // 2
+            ok, sites, _ = self._feasible(values[mid], exact, deadline)
+            if ok:
+                hi, best_sites = mid, sites
+            elif ok is False:
+                lo = mid + 1
+                proven_lo = lo
+            else:
+                # Undecided (heuristic): the lower bound cannot pass mid; keep looking above.
+                undecided = True
+                lo = mid + 1
+        if best_sites is None:
+            self._raise_infeasible_all(deadline)
+        sites = self._pad(best_sites)
+        objective = self._objective_of(sites, self._nearest_assignment(sites))
+        bound = float(values[min(proven_lo, len(values) - 1)])
+        solver = "highs" if exact else "heuristic+lagrangian"
+        return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": solver,
+                "status": None if not undecided else "feasible"}
+
+    def _pad(self, sites: np.ndarray) -> np.ndarray:
+        """Fill up to p new sites, adding those that most reduce the weighted travel time."""
+        inst = self._inst
+        sites = np.asarray(sites, dtype=np.int64)
+        k_left = self.p - len(sites)
+        if k_left <= 0:
+            return sites
+        W, P = PMedian._entry_costs(self)
+        inst_fixed = dataclasses.replace(inst, fixed=np.unique(np.concatenate([inst.fixed, sites])))
+        eng = _SwapEngine(inst_fixed, W, P, k_left)
+        eng.greedy()
+        return np.setdiff1d(eng.open_sites(), inst.fixed)
+
+    def _raise_infeasible_all(self, deadline) -> None:
+        inst = self._inst
+        if inst.capacities is None:
+            self._raise_too_few(self.p, "cover every reachable home", deadline)
+        raise InfeasibleError(
+            f"{self.name}: no choice of {self.p} new + {len(inst.fixed)} fixed sites serves the "
+            f"{int(inst.coverable.sum())} reachable homes within the capacities"
+        )
