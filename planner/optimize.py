@@ -2154,7 +2154,8 @@ class PCenter(_LocationModel):
         if best_sites is None:
             self._raise_infeasible_all(deadline)
         sites = self._pad(best_sites)
-        objective = self._objective_of(sites, self._nearest_assignment(sites))
+        # The covering tests return new sites only: fixed sites serve homes too.
+        objective = self._objective_of(sites, self._nearest_assignment(np.union1d(sites, inst.fixed)))
         bound = float(values[min(proven_lo, len(values) - 1)])
         solver = "highs" if exact else "heuristic+lagrangian"
         return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": solver,
