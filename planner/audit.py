@@ -23,7 +23,7 @@ from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidge
 from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
-from planner.categories import Category, classify, load_categories
+from planner.categories import Category, load_categories, region_facilities
 from planner.demand import add_groups, assign_compounds, compounds, homes_from_region
 from planner.network import (
     Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_many,
@@ -209,10 +209,7 @@ def audit(
     seconds["homes"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    facilities = classify(region.features, cats)
-    if extra_facilities is not None and len(extra_facilities):
-        facilities = pd.concat([facilities, extra_facilities.to_crs(region.crs)], ignore_index=True)
-    facilities = facilities.reset_index(drop=True)
+    facilities = region_facilities(region.features, cats, extra_facilities)
     fac_access = geometry_access(net, facilities.geometry.to_numpy())
     targets = TargetGraph(net, fac_access, "time")
     seconds["facilities"] = time.perf_counter() - t

@@ -134,6 +134,18 @@ def classify(features: gpd.GeoDataFrame, categories: Iterable[Category]) -> gpd.
     )
 
 
+def region_facilities(features: gpd.GeoDataFrame, categories: Iterable[Category],
+                      extra: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Facilities of the categories found in OSM features, plus a user's extra ones (those of
+    the same categories), in the features' CRS with a fresh index."""
+    cats = list(categories)
+    found = classify(features, cats)
+    if extra is not None and len(extra):
+        extra = extra[extra["category"].isin([c.key for c in cats])].to_crs(features.crs)
+        found = pd.concat([found, extra[["facility_id", "category", "name", "geometry"]]], ignore_index=True)
+    return found.reset_index(drop=True)
+
+
 def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Category]) -> gpd.GeoDataFrame:
     """Read a user's facility file (GeoPackage/GeoJSON with ``category``; CSV with lon/lat).
 

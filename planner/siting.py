@@ -24,7 +24,7 @@ import shapely
 from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
-from planner.categories import Category, classify, facilities_from_file, load_categories
+from planner.categories import Category, facilities_from_file, load_categories, region_facilities
 from planner.demand import add_groups, compounds, homes_from_region
 from planner.network import Access, Network, TargetGraph, build_network, cost_matrix, geometry_access, point_access, trip_costs
 from planner.sources import Region
@@ -226,11 +226,7 @@ def site(
     homes = homes.reset_index(drop=True)
     h_access, _ = home_access(net, homes, compounds(region))
 
-    existing = classify(region.features, [cat])
-    if extra_facilities is not None and len(extra_facilities):
-        existing = pd.concat([existing, extra_facilities[extra_facilities["category"] == cat.key].to_crs(region.crs)],
-                             ignore_index=True)
-    existing = existing.reset_index(drop=True)
+    existing = region_facilities(region.features, [cat], extra_facilities)
     if candidates is None:
         candidates = candidates_from_region(region, net)
     else:

@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import connected_components
 from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
-from planner.categories import Category, classify, load_categories, select
+from planner.categories import Category, load_categories, region_facilities, select
 from planner.demand import homes_from_region
 from planner.network import (
     MODES, Network, TargetGraph, build_network, geometry_access, nearest, point_access, sweep_many,
@@ -792,10 +792,7 @@ def audit_villages(
     seconds["villages"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    facilities = classify(region.features, cats)
-    if extra_facilities is not None and len(extra_facilities):
-        facilities = pd.concat([facilities, extra_facilities.to_crs(region.crs)], ignore_index=True)
-    facilities = facilities.reset_index(drop=True)
+    facilities = region_facilities(region.features, cats, extra_facilities)
     centre_xy = villages[["centre_x", "centre_y"]].to_numpy(float)
     polys = villages.geometry.to_numpy()
     networks: dict[str, Network] = {}
