@@ -202,9 +202,10 @@ def _cost_entries(cost: Any) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarr
         row = np.asarray(coo.row, dtype=np.int64)
         col = np.asarray(coo.col, dtype=np.int64)
         data = np.asarray(coo.data, dtype=float)
-        key = row * m + col
-        if len(np.unique(key)) < len(key):
-            raise InputError("cost: the sparse matrix stores some pairs twice; sum or drop duplicates")
+        if not _is_canonical(row, col):
+            key = np.sort(row * m + col)
+            if np.any(key[1:] == key[:-1]):
+                raise InputError("cost: the sparse matrix stores some pairs twice; sum or drop duplicates")
     else:
         try:
             dense = np.asarray(cost, dtype=float)
@@ -231,6 +232,30 @@ def _cost_entries(cost: Any) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarr
     return n, m, row[finite], col[finite], data[finite]
 
 
+def _is_canonical(row: np.ndarray, col: np.ndarray) -> bool:
+    """Entries ordered by row, then by strictly increasing column (CSR order, no duplicates)."""
+    if len(row) < 2:
+        return True
+    dr = np.diff(row)
+    return bool(np.all(dr >= 0) and np.all(np.diff(col)[dr == 0] > 0))
+
+
+def _row_cost_order(row: np.ndarray, col: np.ndarray, cost_s: np.ndarray) -> np.ndarray:
+    """Entry order by row, then cost, then column.
+
+    ``np.lexsort`` on three keys is slow for millions of entries; when the entries are in
+    CSR order a single stable sort of ``row × span + cost`` gives the same order, checked
+    afterwards (rounding could merge two nearly equal costs) with lexsort as the fallback.
+    """
+    if len(row) > 1 and _is_canonical(row, col):
+        span = 2.0 * float(cost_s.max()) + 1.0
+        order = np.argsort(row * span + cost_s, kind="stable")
+        r, c = row[order], cost_s[order]
+        if not np.any((r[1:] == r[:-1]) & (c[1:] < c[:-1])):
+            return order
+    return np.lexsort((col, cost_s, row))
+
+
 def _build_instance(
     cost: Any,
     weights: Any,
@@ -253,7 +278,7 @@ def _build_instance(
         # A tiny tolerance so that 900.0000000001 s (float noise in routed times) counts as 15 min.
         keep = cost_s <= limit_s * (1 + 1e-12)
         row, col, cost_s = row[keep], col[keep], cost_s[keep]
-    order = np.lexsort((col, cost_s, row))
+    order = _row_cost_order(row, col, cost_s)
     row, col, cost_s = row[order], col[order], cost_s[order]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
 
@@ -576,6 +601,10 @@ def _site_bounds(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     return lb, np.ones(inst.m)
 
 
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
+
+
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
 
@@ -753,13 +782,64 @@ class _SwapEngine:
         f, s = divmod(flat, self.k)
         return f, s, float(profit[f, s])
 
-    def local_search(self, deadline: float | None = None) -> int:
-        """Best-improvement swaps until none improves; returns the number of swaps."""
+    def set_open(self, sites: np.ndarray) -> None:
+        """Move to the open set ``fixed ∪ sites`` by incremental swaps (cheap when close)."""
+        target = np.zeros(self.m, dtype=bool)
+        target[self.inst.fixed] = True
+        target[sites] = True
+        out = np.flatnonzero(self.is_open & ~target)
+        into = np.flatnonzero(target & ~self.is_open)
+        if len(out) != len(into) or len(out) > self.k // 2:
+            self.reset(np.flatnonzero(target))
+            return
+        for r, f in zip(out, into):
+            slot = self.close(int(r))
+            self.open(int(f), slot)
+
+    def perturb(self, rng: np.random.Generator, q: int) -> None:
+        """Replace ``q`` random new sites by random closed candidates near them."""
+        for _ in range(q):
+            removable = np.flatnonzero(self.removable & (self.slots >= 0))
+            if len(removable) == 0:
+                return
+            r = int(self.slots[rng.choice(removable)])
+            lo, hi = self.csc_ptr[r], self.csc_ptr[r + 1]
+            if hi == lo:
+                continue
+            home = self.csc_row[rng.integers(lo, hi)]
+            near = self.inst.col[self.inst.indptr[home] : self.inst.indptr[home + 1]]
+            near = near[~self.is_open[near]]
+            if len(near) == 0:
+                continue
+            slot = self.close(r)
+            self.open(int(rng.choice(near)), slot)
+
+    def iterated_local_search(self, deadline: float, seed: int = 0, q: int = 2) -> None:
+        """Perturb, re-optimise, keep if better (iterated local search) until the deadline."""
+        rng = np.random.default_rng(seed)
+        best_sites, best = self.open_sites(), self.objective()
+        while time.perf_counter() < deadline:
+            self.perturb(rng, q)
+            self.local_search(deadline, verify=False)
+            value = self.objective()
+            if value < best - 1e-9 * abs(best):
+                best_sites, best = self.open_sites(), value
+            else:
+                self.set_open(best_sites)
+        self.set_open(best_sites)
+        self.local_search(None)
+
+    def local_search(self, deadline: float | None = None, verify: bool = True) -> int:
+        """Best-improvement swaps until none improves; returns the number of swaps.
+
+        With ``verify`` the tables are rebuilt from scratch at the end (incremental updates
+        accumulate rounding) and the search resumes if a swap still improves.
+        """
         if not self.removable.any():
             return 0
         swaps = 0
         tol = 1e-9 * max(1.0, abs(self.objective()))
-        verified = False
+        verified = not verify
         while True:
             f, s, profit = self.best_swap()
             if not profit > tol:
@@ -792,6 +872,7 @@ def _lagrangian_pmedian(
     gap: float,
     deadline: float | None,
     max_iter: int = 600,
+    mu0: float = 2.0,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Lower bound for the p-median by relaxing the assignment constraints.
 
@@ -806,7 +887,7 @@ def _lagrangian_pmedian(
     lam = np.where(rows_cov, lam0, 0.0)
     row, col, m = inst.row, inst.col, inst.m
     best, best_lam, best_open = -math.inf, lam.copy(), inst.fixed
-    mu, stall = 2.0, 0
+    mu, stall = mu0, 0
     r = np.empty_like(w_entry)
     for _ in range(max_iter):
         np.subtract(w_entry, lam[row], out=r)
@@ -838,6 +919,99 @@ def _lagrangian_pmedian(
     return min(bound, upper), best_lam, best_open
 
 
+def _smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """``-τ log(1 + exp(-x/τ))`` (a smooth lower approximation of ``min(0, x)``) and its slope."""
+    u = x / tau
+    e = np.exp(-np.abs(u))
+    value = -tau * (np.maximum(-u, 0.0) + np.log1p(e))
+    slope = np.where(u < 0, 1.0, e) / (1.0 + e)
+    return value, slope
+
+
+def _smoothed_dual_pmedian(
+    inst: _Instance,
+    w_entry: np.ndarray,
+    k_new: int,
+    lam0: np.ndarray,
+    mu0: float,
+    time_scale_s: float,
+    *,
+    deadline: float | None,
+    stop_at: float = math.inf,
+    iters_per_stage: int = 40,
+) -> tuple[float, np.ndarray]:
+    """Approach the p-median LP bound with L-BFGS on a smoothed Lagrangian dual.
+
+    With the cardinality constraint priced at μ, the Lagrangian dual is
+    ``max Σ_i λ_i + Σ_{j fixed} ρ_j + Σ_{j free} min(0, μ + ρ_j) - kμ`` with
+    ``ρ_j = Σ_i min(0, W_ij - λ_i)``. Plain subgradient steps converge slowly on large
+    instances (one step length for 10⁵ multipliers); replacing each ``min(0, ·)`` by a
+    softplus of width τ makes the function smooth, so a quasi-Newton method converges in a
+    few hundred evaluations. τ shrinks in stages (continuation). Every λ met is scored by the
+    exact, unsmoothed Lagrangian, so the returned value is a valid lower bound.
+    Returns (best exact bound, its λ).
+    """
+    from scipy import optimize  # local: only the large-instance path needs it
+
+    n, m = inst.n, inst.m
+    row, col = inst.row, inst.col
+    w_full = w_entry
+    cov = inst.coverable
+    is_fixed = inst.is_fixed
+    w = inst.weights
+    w_pos = np.maximum(w, 1e-3 * max(float(w[cov].mean()) if cov.any() else 1.0, 1e-12))
+    best_val, best_lam = _pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
+
+    def negative(z: np.ndarray, tau_s: float, tau_c: float) -> tuple[float, np.ndarray]:
+        lam, mu = z[:n], z[n]
+        tau_e = (tau_s * w_pos)[row]
+        s, ds = _smooth_min0(w_entry - lam[row], tau_e)
+        rho = np.bincount(col, weights=s, minlength=m)
+        c, b = _smooth_min0(mu + rho, tau_c)
+        c[is_fixed] = rho[is_fixed]
+        b[is_fixed] = 1.0
+        value = lam[cov].sum() + c.sum() - k_new * mu
+        grad_lam = np.where(cov, 1.0 - np.bincount(row, weights=b[col] * ds, minlength=n), 0.0)
+        grad_mu = float(b[~is_fixed].sum()) - k_new
+        return -value, -np.concatenate([grad_lam, [grad_mu]])
+
+    # Entries far above a row's multiplier contribute nothing: work on those below
+    # 3 × λ0 and cap λ below the first entry left out (dense matrices shrink a lot).
+    keep = w_entry <= 3.0 * lam0[row] + 1e-9
+    cap = np.full(n, np.inf)
+    np.minimum.at(cap, row[~keep], w_entry[~keep])
+    row, col, w_entry = row[keep], col[keep], w_entry[keep]
+    z = np.concatenate([np.where(cov, np.minimum(lam0, cap), 0.0), [max(mu0, 0.0)]])
+    bounds = [(None, c if np.isfinite(c) else None) for c in cap] + [(0.0, None)]
+    for frac in (0.1, 0.025, 0.006, 0.0015):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        tau_s = frac * time_scale_s
+        tau_c = 0.1 * frac * max(mu0, 1e-9)
+        res = optimize.minimize(negative, z, args=(tau_s, tau_c), jac=True, method="L-BFGS-B",
+                                bounds=bounds, options={"maxiter": iters_per_stage, "maxcor": 10})
+        z = res.x
+        value = _pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
+        if value > best_val:
+            best_val, best_lam = value, z[:n].copy()
+        if best_val >= stop_at:
+            break
+    return best_val, best_lam
+
+
+def _pmedian_lagrangian_value(
+    inst: _Instance, w_entry: np.ndarray, k_new: int, lam: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Exact Lagrangian value L(λ), the reduced costs and the open sites of the relaxation."""
+    r = np.minimum(w_entry - lam[inst.row], 0.0)
+    rho = np.bincount(inst.col, weights=r, minlength=inst.m)
+    free = np.flatnonzero(~inst.is_fixed)
+    pick = free[np.argpartition(rho[free], k_new - 1)[:k_new]] if 0 < k_new < len(free) else free[: max(k_new, 0)]
+    chosen = np.concatenate([inst.fixed, pick])
+    value = float(lam[inst.coverable].sum() + rho[chosen].sum())
+    return value, r, chosen
+
+
 def _lagrangian_coverage(
     inst: _Instance,
     weights: np.ndarray,
@@ -848,7 +1022,7 @@ def _lagrangian_coverage(
     gap: float,
     deadline: float | None,
     max_iter: int = 600,
-) -> float:
+) -> tuple[float, np.ndarray]:
     """Upper bound for max-coverage by relaxing ``z_i <= Σ_{j covers i} y_j`` (λ >= 0).
 
     ``L(λ) = C_fixed + Σ_i max(0, w_i - λ_i) + (sum of the k_new largest Σ_{i∈N_j} λ_i)``.
@@ -864,13 +1038,14 @@ def _lagrangian_coverage(
     w = np.where(rows_free, weights, 0.0)
     lam = w.copy()  # start at the trivial bound: the k largest column totals
     best, mu, stall = math.inf, 2.0, 0
+    best_pick = free[:0]
     for _ in range(max_iter):
         sigma = np.bincount(col, weights=lam[row], minlength=inst.m)
         pick = free[np.argpartition(-sigma[free], k_new - 1)[:k_new]] if k_new > 0 else free[:0]
         z = w > lam
         value = const + float(np.maximum(w - lam, 0.0).sum() + sigma[pick].sum())
         if value < best - 1e-12 * abs(best if np.isfinite(best) else 1.0):
-            best, stall = value, 0
+            best, stall, best_pick = value, 0, pick
         else:
             stall += 1
             if stall >= 15:
@@ -891,33 +1066,38 @@ def _lagrangian_coverage(
             break
         lam = np.maximum(lam - mu * max(value - lower, 1e-9 * abs(value)) / norm * g, 0.0)
     bound = math.floor(best + 1e-7) if integral else best
-    return max(bound, lower)
+    return max(bound, lower), best_pick
 
 
 def _lagrangian_setcover(
     inst: _Instance,
     rows_needed: np.ndarray,
-    upper: int,
+    upper: np.ndarray,
     *,
     deadline: float | None,
     max_iter: int = 400,
-) -> int:
-    """Lower bound on the number of new sites covering ``rows_needed`` (Beasley 1990).
+    heuristic_every: int = 10,
+) -> tuple[int, np.ndarray]:
+    """Lower bound on the number of new sites covering ``rows_needed``, and a better cover.
 
-    ``L(λ) = Σ_i λ_i + Σ_{j free} min(0, 1 - Σ_{i∈N_j} λ_i)``, λ >= 0, rounded up.
+    Beasley (1990): ``L(λ) = Σ_i λ_i + Σ_{j free} min(0, 1 - Σ_{i∈N_j} λ_i)``, λ >= 0,
+    rounded up; every few steps the sites of negative reduced cost are completed greedily
+    (rows priced by λ) into a cover, keeping the smallest. ``upper`` is a known cover.
+    Returns (bound, best cover).
     """
+    best_cover = np.asarray(upper, dtype=np.int64)
+    if not rows_needed.any():
+        return 0, best_cover
     is_fixed = inst.is_fixed
     keep = rows_needed[inst.row] & ~is_fixed[inst.col]
     row, col = inst.row[keep], inst.col[keep]
-    if not rows_needed.any():
-        return 0
     size = np.bincount(col, minlength=inst.m).astype(float)
     # Beasley's start: λ_i = min over covering columns of 1/|column|.
     lam = np.full(inst.n, np.inf)
     np.minimum.at(lam, row, 1.0 / np.maximum(size[col], 1.0))
     lam[~rows_needed | ~np.isfinite(lam)] = 0.0
     best, mu, stall = -math.inf, 2.0, 0
-    for _ in range(max_iter):
+    for it in range(max_iter):
         sigma = np.bincount(col, weights=lam[row], minlength=inst.m)
         reduced = 1.0 - sigma
         reduced[is_fixed] = 0.0
@@ -928,9 +1108,11 @@ def _lagrangian_setcover(
             stall += 1
             if stall >= 15:
                 mu, stall = mu / 2, 0
-        if math.ceil(best - 1e-6) >= upper or mu < 1e-4:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
+        if it % heuristic_every == 0:
+            cover = _greedy_cover(inst, start=np.flatnonzero(reduced < 0), row_weight=lam)
+            if len(cover) < len(best_cover):
+                best_cover = cover
+        if math.ceil(best - 1e-6) >= len(best_cover) or mu < 1e-4 or _past(deadline):
             break
         y = reduced < 0
         cov = np.bincount(row[y[col]], minlength=inst.n)
@@ -939,8 +1121,8 @@ def _lagrangian_setcover(
         norm = float(g @ g)
         if norm == 0:
             break
-        lam = np.maximum(lam + mu * max(upper - value, 1e-3) / norm * g, 0.0)
-    return min(max(math.ceil(best - 1e-6), 0), upper)
+        lam = np.maximum(lam + mu * max(len(best_cover) - value, 1e-3) / norm * g, 0.0)
+    return min(max(math.ceil(best - 1e-6), 0), len(best_cover)), best_cover
 
 
 # ------------------------------------------------------------------------------------------
@@ -952,25 +1134,37 @@ def _rows_by_fixed(inst: _Instance) -> np.ndarray:
     return covered
 
 
-def _greedy_cover(inst: _Instance) -> np.ndarray:
-    """New sites covering every coverable row: greedy (most uncovered rows) + redundancy removal."""
+def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: np.ndarray | None = None) -> np.ndarray:
+    """New sites covering every coverable row: greedy + redundancy removal.
+
+    Starts from ``start`` (new sites already chosen) and each time adds the candidate that
+    covers the largest weight of uncovered rows (``row_weight``, default 1 per row; the
+    Lagrangian heuristic passes the multipliers, with a small count term to break ties).
+    """
     is_fixed = inst.is_fixed
-    need = inst.coverable & ~_rows_by_fixed(inst)
-    count = np.bincount(inst.col[need[inst.row]], minlength=inst.m).astype(np.int64)
-    count[is_fixed] = -1
+    is_open = is_fixed.copy()
+    chosen: list[int] = []
+    if start is not None and len(start):
+        is_open[start] = True
+        chosen = [int(j) for j in np.setdiff1d(start, inst.fixed)]
+    need = inst.coverable.copy()
+    need[inst.row[is_open[inst.col]]] = False
+    rw = np.ones(inst.n) if row_weight is None else np.asarray(row_weight, dtype=float) + 1e-6
+    score = np.bincount(inst.col[need[inst.row]], weights=rw[inst.row[need[inst.row]]], minlength=inst.m)
+    score = score.astype(float)
+    score[is_open] = -np.inf
     order, ptr = _csc_order(inst.col, inst.m)
     csc_row = inst.row[order]
-    chosen: list[int] = []
     left = int(need.sum())
     while left > 0:
-        j = int(np.argmax(count))
+        j = int(np.argmax(score))
         rows = csc_row[ptr[j] : ptr[j + 1]]
         rows = rows[need[rows]]
         need[rows] = False
         left -= len(rows)
-        pos, _ = _row_entries(inst, rows)
-        count -= np.bincount(inst.col[pos], minlength=inst.m)
-        count[j] = -1
+        pos, local = _row_entries(inst, rows)
+        score -= np.bincount(inst.col[pos], weights=rw[rows][local], minlength=inst.m)
+        score[j] = -np.inf
         chosen.append(j)
     return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
 
@@ -984,7 +1178,9 @@ def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -
     is_open[chosen] = True
     times = np.bincount(inst.row[is_open[inst.col]], minlength=inst.n)
     keep = list(chosen)
-    for j in chosen[::-1]:
+    # Sites covering the fewest rows go first: they are the likeliest to be redundant.
+    size = ptr[np.asarray(chosen, dtype=np.int64) + 1] - ptr[np.asarray(chosen, dtype=np.int64)]
+    for j in np.asarray(chosen, dtype=np.int64)[np.argsort(size, kind="stable")]:
         rows = csc_row[ptr[j] : ptr[j + 1]]
         if np.all(times[rows] >= 2):
             times[rows] -= 1
@@ -1494,39 +1690,88 @@ class PMedian(_LocationModel):
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
         W, P = self._entry_costs()
-        eng = _SwapEngine(inst, W, P, self.p)
+        # Start with a soft penalty (a home left out costs its largest reachable cost): the
+        # hard penalty makes the greedy chase coverage first and start far from the optimum.
+        # Then enforce service of every reachable home with the hard penalty.
+        row_max = np.zeros(inst.n)
+        np.maximum.at(row_max, inst.row, W)
+        eng = _SwapEngine(inst, W, np.where(inst.coverable, row_max, 0.0), self.p)
         eng.greedy()
         eng.local_search(deadline)
+        eng.P = P
+        eng._rebuild()
+        eng.local_search(deadline)
+        if np.any(eng.phi1[inst.coverable] < 0):
+            eng.reset(inst.fixed)
+            eng.greedy()
+            eng.local_search(deadline)
         if np.any(eng.phi1[inst.coverable] < 0):
             # Some homes are left out: either p is too small (raise with the numbers) or the
             # greedy missed a cover; restart from a minimum cover then.
             lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
             if (proven and best > self.p) or lower > self.p:
                 self._raise_too_few(self.p, "cover every reachable home", deadline)
-            cover = self._cover_sites()
-            eng.reset(cover)
+            eng.reset(self._cover_sites())
             eng.greedy()
             eng.local_search(deadline)
-        upper = eng.objective()
-        integral = self._integral(W)
-        bound, lam, lag_open = _lagrangian_pmedian(
-            inst, W, self.p, upper, eng.d1.copy(), integral=integral, gap=gap, deadline=deadline
-        )
-        # Lagrangian heuristic: the relaxation's sites are often a better start.
-        if (upper - bound) > gap * upper and (deadline is None or time.perf_counter() < deadline):
-            sites = eng.open_sites()
+        sites, upper = eng.open_sites(), eng.objective()
+        bound, lam = self._bound(eng, W, upper, gap, deadline)
+        if not self._closed(upper, bound, gap) and not _past(deadline):
+            # Lagrangian heuristic: the relaxation's open sites are a second, often better, start.
+            _, _, lag_open = _pmedian_lagrangian_value(inst, W, self.p, lam)
             eng.reset(lag_open)
+            eng.greedy()
             eng.local_search(deadline)
-            if eng.objective() < upper - 1e-9 * upper and not np.any(eng.phi1[inst.coverable] < 0):
-                upper = eng.objective()
-                sites = eng.open_sites()
-                bound, _, _ = _lagrangian_pmedian(inst, W, self.p, upper, lam, integral=integral,
-                                                  gap=gap, deadline=deadline, max_iter=200)
-        else:
-            sites = eng.open_sites()
+            if eng.objective() < upper and not np.any(eng.phi1[inst.coverable] < 0):
+                sites, upper = eng.open_sites(), eng.objective()
+                bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
+        if deadline is not None and not self._closed(upper, bound, gap) and not _past(deadline):
+            # Time left: iterated local search, keeping a share of the time to re-polish the bound.
+            ils_end = time.perf_counter() + 0.8 * (deadline - time.perf_counter())
+            eng.set_open(sites)
+            eng.iterated_local_search(ils_end)
+            if eng.objective() < upper:
+                sites, upper = eng.open_sites(), eng.objective()
+                bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
         upper = self._objective_of(sites, self._nearest_assignment(sites))
-        return {"sites": sites, "objective": upper, "bound": bound, "solver": "heuristic+lagrangian",
+        return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
                 "gap": (upper - bound) / upper if upper else 0.0}
+
+    def _closed(self, upper: float, bound: float, gap: float) -> bool:
+        return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
+
+    def _bound(self, eng: _SwapEngine, W: np.ndarray, upper: float, gap: float, deadline) -> tuple[float, np.ndarray]:
+        """Lagrangian lower bound, started from the local optimum's own dual estimate."""
+        inst = self._inst
+        if self.p == 0 or self.p == inst.m - len(inst.fixed):
+            return upper, eng.d1.copy()  # nothing to choose: the assignment is the optimum
+        # Dual estimate: each open site's "price" μ (the best insertion gain) is shared by the
+        # homes it serves, in proportion to their weight.
+        mu0 = float(np.max(np.where(eng.is_open, 0.0, eng.gain)))
+        cluster_w = np.bincount(np.maximum(eng.phi1, 0), weights=inst.weights, minlength=inst.m)
+        share = np.divide(inst.weights, cluster_w[np.maximum(eng.phi1, 0)],
+                          out=np.zeros(inst.n), where=cluster_w[np.maximum(eng.phi1, 0)] > 0)
+        lam0 = np.where(inst.coverable, eng.d1 + mu0 * share, 0.0)
+        # Smoothing widths scale with a typical travel time to the assigned site.
+        assigned_s = np.divide(eng.d1, inst.weights, out=np.zeros(inst.n), where=inst.weights > 0)
+        time_scale_s = float(np.median(assigned_s[inst.coverable])) + 1e-9
+        integral = bool(np.all(W == np.round(W)))
+        stop_at = math.floor(upper) - 1 + 1e-7 if integral else upper * (1 - gap)
+        bound, lam = _smoothed_dual_pmedian(inst, W, self.p, lam0, mu0, max(time_scale_s, 1e-6),
+                                            deadline=deadline, stop_at=stop_at)
+        if integral:
+            bound = math.ceil(bound - 1e-7)
+        if self._closed(upper, bound, gap) or _past(deadline):
+            return bound, lam
+        polished, lam2 = self._polish(W, upper, lam, gap, deadline)
+        return max(bound, polished), lam2 if polished > bound else lam
+
+    def _polish(self, W, upper, lam, gap, deadline) -> tuple[float, np.ndarray]:
+        """A short run of subgradient steps from a good λ (closes integral gaps exactly)."""
+        integral = bool(np.all(W == np.round(W)))
+        bound, lam2, _ = _lagrangian_pmedian(self._inst, W, self.p, upper, lam, integral=integral, gap=gap,
+                                             deadline=deadline, max_iter=150, mu0=0.25)
+        return bound, lam2
 
     def _cover_sites(self) -> np.ndarray:
         res = _cover_milp(self._inst, time_limit=None, gap=0.0)
@@ -1765,6 +2010,19 @@ class MaxCoverage(_LocationModel):
         eng.greedy()
         eng.local_search(deadline)
         sites = eng.open_sites()
+        integral = bool(np.all(inst.weights == np.round(inst.weights)))
+        value = total_cov - eng.objective()
+        bound, lag_pick = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
+                                               deadline=deadline)
+        if bound - value > gap * abs(value) and not _past(deadline):
+            # Lagrangian heuristic: restart the interchange from the relaxation's sites.
+            eng.reset(lag_pick)
+            eng.greedy()
+            eng.local_search(deadline)
+            if eng.objective() < total_cov - value - 1e-9:
+                sites = eng.open_sites()
+            else:
+                eng.reset(sites)
         shortfall = None
         if inst.group_codes is not None:
             sites, shortfall = self._reweight_for_shares(eng, deadline)
@@ -1773,11 +2031,8 @@ class MaxCoverage(_LocationModel):
         else:
             assignment = self._nearest_assignment(sites)
             value = self._objective_of(sites, assignment)
-        integral = bool(np.all(inst.weights == np.round(inst.weights)))
         # Relaxing shares and capacities only raises the maximum: the bound stays valid.
-        bound = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
-                                     deadline=deadline)
-        bound = min(bound, total_cov)
+        bound = max(min(bound, total_cov), value)
         return {"sites": sites, "assignment": assignment, "objective": value, "bound": bound,
                 "solver": "heuristic+lagrangian", "gap": (bound - value) / value if value else 0.0,
                 "shortfall": shortfall}
@@ -1970,9 +2225,8 @@ class SetCover(_LocationModel):
             bound = math.ceil(res.objective - 1e-6) if res.x is not None else 0
             solver = "heuristic+lp"
         else:
-            sites = _greedy_cover(inst)
             need = inst.coverable & ~_rows_by_fixed(inst)
-            bound = _lagrangian_setcover(inst, need, len(sites), deadline=deadline)
+            bound, sites = _lagrangian_setcover(inst, need, _greedy_cover(inst), deadline=deadline)
             solver = "heuristic+lagrangian"
         value = float(len(sites))
         return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
@@ -2104,7 +2358,9 @@ class PCenter(_LocationModel):
             if len(greedy) <= self.p:
                 return True, greedy, 0
             need = sub.coverable & ~_rows_by_fixed(sub)
-            lower = _lagrangian_setcover(sub, need, len(greedy), deadline=deadline)
+            lower, greedy = _lagrangian_setcover(sub, need, greedy, deadline=deadline)
+            if len(greedy) <= self.p:
+                return True, greedy, 0
             if lower > self.p:
                 return False, None, lower
             if not exact:

@@ -1,0 +1,424 @@
+"""Location models: brute force on tiny instances, bounds, and published optima."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from planner._errors import InfeasibleError, InputError
+from planner.optimize import MaxCoverage, PCenter, PMedian, SetCover, demand_weights
+
+from _bench_data import (
+    BENCHMARKS,
+    orlib_optima,
+    read_orlib_pmed,
+    read_sf,
+    read_sjc_cpmp,
+    read_sjc_mclp,
+    sjc_distance,
+)
+
+SEEDS = range(6)
+
+
+def _needs_benchmarks():
+    if not BENCHMARKS.is_dir():
+        pytest.skip("needs ../shared/benchmarks (published instances); absent in this clone")
+
+
+def _tiny(seed: int, n: int = 8, m: int = 6, sparse_share: float = 0.0):
+    """Random demand × candidate travel times (s) and integer weights."""
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(60, 1200, size=(n, m)).astype(float)
+    if sparse_share:
+        cost[rng.random((n, m)) < sparse_share] = np.inf
+    weights = rng.integers(1, 20, size=n).astype(float)
+    return cost, weights
+
+
+def _open_sets(m: int, p: int, fixed=()):
+    free = [j for j in range(m) if j not in set(fixed)]
+    for new in itertools.combinations(free, p):
+        yield list(fixed) + list(new)
+
+
+def _brute_pmedian(cost, w, p, fixed=()):
+    best = math.inf
+    for s in _open_sets(cost.shape[1], p, fixed):
+        nearest = cost[:, s].min(axis=1)
+        reach = np.isfinite(cost).any(axis=1)
+        if np.isinf(nearest[reach]).any():
+            continue
+        best = min(best, float((w[reach] * nearest[reach]).sum()))
+    return best
+
+
+def _brute_mclp(cost, w, p, limit_s, fixed=()):
+    return max(float(w[(cost[:, s] <= limit_s).any(axis=1)].sum()) for s in _open_sets(cost.shape[1], p, fixed))
+
+
+def _brute_lscp(cost, limit_s, fixed=()):
+    need = (cost <= limit_s).any(axis=1)
+    for p in range(cost.shape[1] + 1):
+        for s in _open_sets(cost.shape[1], p, fixed) if p <= cost.shape[1] - len(fixed) else []:
+            if (cost[np.ix_(need, s)] <= limit_s).any(axis=1).all():
+                return p
+    raise AssertionError("no cover")
+
+
+def _brute_pcenter(cost, p, fixed=()):
+    reach = np.isfinite(cost).any(axis=1)
+    return min(float(cost[np.ix_(reach, s)].min(axis=1).max()) for s in _open_sets(cost.shape[1], p, fixed))
+
+
+def _assign_all(cost, loads, caps, s):
+    """Best single-source assignment cost to open sites ``s`` by enumeration (tiny only)."""
+    n = cost.shape[0]
+    best = math.inf
+    for choice in itertools.product(s, repeat=n):
+        used = {}
+        ok = True
+        total = 0.0
+        for i, j in enumerate(choice):
+            if not np.isfinite(cost[i, j]):
+                ok = False
+                break
+            used[j] = used.get(j, 0.0) + loads[i]
+            total += cost[i, j]
+        if ok and all(used[j] <= caps[j] + 1e-9 for j in used):
+            best = min(best, total)
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny instances: exact equals brute force, heuristic bounds bracket the optimum
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fixed", [(), (3,)])
+def test_pmedian_matches_brute_force(seed, fixed):
+    cost, w = _tiny(seed)
+    optimum = _brute_pmedian(cost, w, 2, fixed)
+    model = PMedian.from_cost_matrix(cost, w, p=2, fixed=list(fixed))
+    exact = model.solve(method="exact", gap=0)
+    assert exact.objective == pytest.approx(optimum, rel=1e-9)
+    assert exact.status == "optimal" and exact.gap == 0
+    assert set(fixed) <= set(exact.sites) and len(exact.sites) == 2 + len(fixed)
+    heur = model.solve(method="heuristic", gap=0)
+    assert heur.lower_bound <= optimum + 1e-6 <= heur.objective + 2e-6
+    # Every home is assigned to its nearest open site.
+    np.testing.assert_allclose(cost[np.arange(8), exact.assignment], cost[:, exact.sites].min(axis=1))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pmedian_sparse_matches_brute_force(seed):
+    cost, w = _tiny(seed, sparse_share=0.4)
+    p = 3
+    optimum = _brute_pmedian(cost, w, p)
+    rows, cols = np.nonzero(np.isfinite(cost))
+    matrix = sparse.coo_array((cost[rows, cols], (rows, cols)), shape=cost.shape)
+    model = PMedian.from_cost_matrix(matrix, w, p=p)
+    if not math.isfinite(optimum):
+        with pytest.raises(InfeasibleError, match=r"p=3 is below"):
+            model.solve(method="exact")
+        return
+    exact = model.solve(method="exact", gap=0)
+    assert exact.objective == pytest.approx(optimum, rel=1e-9)
+    heur = model.solve(method="heuristic", gap=0)
+    assert heur.lower_bound <= optimum + 1e-6 <= heur.objective + 2e-6
+    np.testing.assert_array_equal(model.unreachable, np.flatnonzero(~np.isfinite(cost).any(axis=1)))
+
+
+def test_sparse_explicit_zero_is_a_real_cost():
+    rows, cols = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    cost = sparse.coo_array((np.array([0.0, 50.0, 80.0, 70.0]), (rows, cols)), shape=(2, 2))
+    sol = PMedian.from_cost_matrix(cost, p=1).solve(method="exact", gap=0)
+    assert sol.objective == 80.0 and list(sol.sites) == [0]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fixed", [(), (1,)])
+def test_max_coverage_matches_brute_force(seed, fixed):
+    cost, w = _tiny(seed)
+    limit_s = 420.0
+    optimum = _brute_mclp(cost, w, 2, limit_s, fixed)
+    model = MaxCoverage.from_cost_matrix(cost, w, p=2, minutes=limit_s / 60, fixed=list(fixed))
+    exact = model.solve(method="exact", gap=0)
+    assert exact.objective == pytest.approx(optimum)
+    heur = model.solve(method="heuristic", gap=0)
+    # Mirrored for maximisation: heuristic <= optimum <= its upper bound.
+    assert heur.objective <= optimum + 1e-9 <= heur.upper_bound + 1e-9
+    assert set(fixed) <= set(exact.sites)
+    covered = (cost[:, exact.sites] <= limit_s).any(axis=1)
+    np.testing.assert_array_equal(exact.covered, covered)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fixed", [(), (0,)])
+def test_set_cover_matches_brute_force(seed, fixed):
+    cost, w = _tiny(seed, n=10)
+    limit_s = 400.0
+    optimum = _brute_lscp(cost, limit_s, fixed)
+    model = SetCover.from_cost_matrix(cost, w, minutes=limit_s / 60, fixed=list(fixed))
+    for method in ("exact", "heuristic", "auto"):
+        sol = model.solve(method=method, gap=0)
+        assert sol.lower_bound <= optimum <= sol.objective
+        if method != "heuristic":
+            assert sol.objective == optimum
+        reach = (cost <= limit_s).any(axis=1)
+        assert (cost[np.ix_(reach, sol.sites)] <= limit_s).any(axis=1).all()
+    np.testing.assert_array_equal(model.unreachable, np.flatnonzero(~(cost <= limit_s).any(axis=1)))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fixed", [(), (5,)])
+def test_pcenter_matches_brute_force(seed, fixed):
+    cost, w = _tiny(seed)
+    optimum = _brute_pcenter(cost, 2, fixed)
+    model = PCenter.from_cost_matrix(cost, w, p=2, fixed=list(fixed))
+    exact = model.solve(method="exact")
+    assert exact.objective == optimum and exact.bound == optimum
+    heur = model.solve(method="heuristic")
+    assert heur.lower_bound <= optimum <= heur.objective
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_capacitated_pmedian_matches_brute_force(seed):
+    rng = np.random.default_rng(100 + seed)
+    n, m, p = 6, 4, 2
+    cost = rng.integers(60, 900, size=(n, m)).astype(float)
+    loads = rng.integers(1, 6, size=n).astype(float)
+    caps = rng.integers(6, 14, size=m).astype(float)
+    fixed = [0] if seed % 2 else []
+    best = math.inf
+    for s in _open_sets(m, p, fixed):
+        best = min(best, _assign_all(cost, loads, caps, s))
+    model = PMedian.from_cost_matrix(cost, np.ones(n), p=p, capacities=caps, loads=loads, fixed=fixed)
+    if not math.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            model.solve(method="exact")
+        return
+    for method in ("exact", "heuristic"):
+        sol = model.solve(method=method, gap=0)
+        # Capacities respected, single sourcing, fixed sites open.
+        load = np.bincount(sol.assignment, weights=loads, minlength=m)
+        assert np.all(load <= caps + 1e-9)
+        assert np.all(sol.assignment >= 0) and set(fixed) <= set(sol.sites)
+        assert set(sol.assignment) <= set(sol.sites)
+        assert sol.objective == pytest.approx(cost[np.arange(n), sol.assignment].sum())
+        if method == "exact":
+            assert sol.objective == pytest.approx(best)
+        else:
+            assert sol.lower_bound <= best + 1e-6 <= sol.objective + 1e-6
+    table = model.solve(method="exact", gap=0).table()
+    assert set(table.columns) >= {"site", "kind", "rank", "homes", "demand", "load", "capacity"}
+    assert np.all(table["load"] <= table["capacity"] + 1e-9)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_capacitated_coverage_matches_brute_force(seed):
+    rng = np.random.default_rng(200 + seed)
+    n, m, p = 6, 4, 2
+    cost = rng.integers(60, 900, size=(n, m)).astype(float)
+    w = rng.integers(1, 9, size=n).astype(float)
+    caps = rng.integers(5, 15, size=m).astype(float)
+    limit_s = 500.0
+    best = 0.0
+    for s in _open_sets(m, p):
+        # Each covered home uses capacity = its weight; try every subset/assignment.
+        options = [[-1] + [j for j in s if cost[i, j] <= limit_s] for i in range(n)]
+        for choice in itertools.product(*options):
+            used = np.zeros(m)
+            for i, j in enumerate(choice):
+                if j >= 0:
+                    used[j] += w[i]
+            if np.all(used <= caps):
+                best = max(best, float(sum(w[i] for i, j in enumerate(choice) if j >= 0)))
+    model = MaxCoverage.from_cost_matrix(cost, w, p=p, minutes=limit_s / 60, capacities=caps)
+    exact = model.solve(method="exact", gap=0)
+    assert exact.objective == pytest.approx(best)
+    load = np.bincount(exact.assignment[exact.assignment >= 0], weights=w[exact.assignment >= 0], minlength=m)
+    assert np.all(load <= caps + 1e-9)
+    heur = model.solve(method="heuristic", gap=0)
+    assert heur.objective <= best + 1e-9 <= heur.upper_bound + 1e-9
+
+
+# ---------------------------------------------------------------------------------------------
+# Minimum share per sub-area
+# ---------------------------------------------------------------------------------------------
+def test_min_share_constraint_changes_the_answer():
+    # Group A: 10 homes near candidate 0; group B: 2 homes only near candidate 1.
+    cost = np.full((12, 2), 2000.0)
+    cost[:10, 0] = 100.0
+    cost[10:, 1] = 100.0
+    w = np.ones(12)
+    groups = ["A"] * 10 + ["B"] * 2
+    plain = MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5).solve(method="exact")
+    assert list(plain.sites) == [0] and plain.objective == 10
+    shared = MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, groups=groups, min_share={"B": 0.5})
+    sol = shared.solve(method="exact")
+    assert list(sol.sites) == [1] and sol.objective == 2
+    assert sol.group_shares.set_index("group").loc["B", "share"] == 1.0
+    heur = shared.solve(method="heuristic")
+    assert list(heur.sites) == [1] and heur.shortfall is None
+    with pytest.raises(InfeasibleError, match="p=1 is below the 2 new sites"):
+        MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, groups=groups, min_share=0.5).solve(method="exact")
+    cover = SetCover.from_cost_matrix(cost, w, minutes=5, groups=groups, min_share={"A": 0.85})
+    for method in ("exact", "heuristic"):
+        sol = cover.solve(method=method)
+        assert list(sol.sites) == [0] and sol.objective == 1
+
+
+def test_min_share_impossible_raises():
+    cost = np.full((4, 2), np.inf)
+    cost[:3, 0] = 60.0
+    with pytest.raises(InfeasibleError, match=r"group 'all' needs 90% covered but only 75.0%"):
+        SetCover.from_cost_matrix(cost, minutes=5, min_share=0.9).solve()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports, weights, bad input
+# ---------------------------------------------------------------------------------------------
+def test_set_cover_reports_unreachable_homes():
+    cost = np.array([[60.0, 900.0], [900.0, 60.0], [900.0, 900.0], [np.inf, np.inf]])
+    model = SetCover.from_cost_matrix(cost, [1, 2, 3, 4], minutes=5)
+    np.testing.assert_array_equal(model.unreachable, [2, 3])
+    assert model.unreachable_weight == 7
+    sol = model.solve()
+    assert sol.objective == 2 and list(sol.unreachable) == [2, 3]
+    assert list(sol.assignment) == [0, 1, -1, -1]
+
+
+def test_table_ranks_and_coverage():
+    cost = np.array([[60.0, 900.0, 900.0], [60.0, 900.0, 900.0], [900.0, 60.0, 900.0], [900.0, 900.0, 60.0]])
+    sol = MaxCoverage.from_cost_matrix(cost, [5, 5, 3, 1], p=2, minutes=5, fixed=[2]).solve()
+    table = sol.table()
+    assert list(table["site"]) == [2, 0, 1]
+    assert list(table["kind"]) == ["fixed", "new", "new"]
+    assert list(table["rank"]) == [1, 2, 3]
+    assert list(table["coverage_added"]) == [1, 10, 3]
+    assert list(table["demand"]) == [1, 10, 3]
+    assert sol.objective == 14 and sol.gap == 0
+
+
+def test_demand_weights():
+    w = demand_weights([10, 20], elderly=[2, 0], children=[1, 1], priority={"elderly": 1.0, "children": 0.5})
+    np.testing.assert_allclose(w, [12.5, 20.5])
+    np.testing.assert_allclose(demand_weights([3, 4]), [3, 4])
+    with pytest.raises(InputError):
+        demand_weights([1, -1])
+
+
+@pytest.mark.parametrize(
+    "cost, match",
+    [
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.array([[1.0, -5.0]]), "negative"),
+        (np.array([1.0, 2.0]), "2-D"),
+    ],
+)
+def test_bad_cost_raises_input_error(cost, match):
+    with pytest.raises(InputError, match=match):
+        PMedian.from_cost_matrix(cost, p=1)
+
+
+def test_bad_inputs_and_infeasible_models():
+    cost = np.array([[60.0, 120.0], [120.0, 60.0]])
+    with pytest.raises(InputError, match="weights: 3 values"):
+        PMedian.from_cost_matrix(cost, [1, 2, 3], p=1)
+    with pytest.raises(InputError, match="p=3 exceeds"):
+        PMedian.from_cost_matrix(cost, p=3)
+    with pytest.raises(InfeasibleError, match="no candidate"):
+        PMedian.from_cost_matrix(np.zeros((3, 0)), p=0)
+    with pytest.raises(InfeasibleError, match=r"capacities: the 0 fixed and 1 largest new sites hold 5"):
+        PMedian.from_cost_matrix(cost, [4, 4], p=1, capacities=[5, 3]).solve()
+    # Two homes 600 s apart: one site cannot serve both within 5 minutes.
+    far = np.array([[60.0, 600.0], [600.0, 60.0]])
+    with pytest.raises(InfeasibleError, match="p=1 is below the 2 new sites needed to cover every reachable home within 5 min; raise p to 2"):
+        PMedian.from_cost_matrix(far, p=1, minutes=5).solve()
+    assert issubclass(InfeasibleError, InputError)
+
+
+# ---------------------------------------------------------------------------------------------
+# Published instances
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.shared
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+def test_orlib_pmedian(number):
+    _needs_benchmarks()
+    cost, p = read_orlib_pmed(BENCHMARKS / "orlib-pmed" / f"pmed{number}.txt")
+    optimum = orlib_optima()[f"pmed{number}"]
+    model = PMedian.from_cost_matrix(cost, p=p)
+    exact = model.solve(method="exact", gap=0)
+    assert exact.objective == optimum and exact.status == "optimal"
+    heur = model.solve(method="heuristic", gap=0)
+    assert heur.lower_bound <= optimum <= heur.objective
+    assert heur.objective <= optimum * (1 + heur.gap) + 1e-9
+    assert heur.objective == optimum  # greedy + interchange reaches these optima
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("number", [1, 5])
+def test_orlib_pcenter(number):
+    _needs_benchmarks()
+    cost, p = read_orlib_pmed(BENCHMARKS / "orlib-pmed" / f"pmed{number}.txt")
+    optimum = orlib_optima("orlib-pcenter/kcenteropt.txt")[f"pmed{number}"]
+    sol = PCenter.from_cost_matrix(cost, p=p).solve(method="exact")
+    assert sol.objective == optimum and sol.bound == optimum
+    assert len(sol.sites) == p
+
+
+@pytest.mark.shared
+def test_spopt_sf_all_models():
+    _needs_benchmarks()
+    cost, pop, _ = read_sf()
+    assert pop.sum() == 955_113
+    pmed = PMedian.from_cost_matrix(cost, pop, p=4).solve(gap=0)
+    assert pmed.objective / pop.sum() == pytest.approx(2982.1268579890657, rel=1e-12)
+    mclp = MaxCoverage.from_cost_matrix(cost, pop, p=4, minutes=5000 / 60).solve(gap=0)
+    assert mclp.objective == 875_247
+    lscp = SetCover.from_cost_matrix(cost, pop, minutes=5000 / 60).solve(gap=0)
+    assert lscp.objective == 8 and lscp.bound == 8
+    expected = [11577.279, 9130.759, 7529.986, 7403.064, 5985.500, 5903.667]
+    for p, value in enumerate(expected, start=1):
+        sol = PCenter.from_cost_matrix(cost, p=p).solve(method="exact")
+        assert sol.objective == pytest.approx(value, abs=1e-3)
+
+
+SJC_MCLP = [
+    (324, 800, 2, 8790),
+    (324, 800, 5, 12152),
+    (402, 800, 5, 15970),
+    (500, 1200, 2, 18070),
+    (708, 1200, 5, 24142),
+    (818, 800, 10, 28838),
+]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("n, radius, p, optimum", SJC_MCLP)
+def test_sjc_max_coverage(n, radius, p, optimum):
+    _needs_benchmarks()
+    xy, demand = read_sjc_mclp(n)
+    model = MaxCoverage.from_cost_matrix(sjc_distance(xy), demand, p=p, minutes=radius / 60)
+    sol = model.solve(method="auto", gap=0)
+    assert sol.objective == optimum and sol.status == "optimal"
+    heur = model.solve(method="heuristic", gap=0)
+    assert heur.objective <= optimum <= heur.upper_bound
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_sjc1_capacitated_pmedian():
+    _needs_benchmarks()
+    cost, capacity, demand, p = read_sjc_cpmp()
+    model = PMedian.from_cost_matrix(cost, np.ones(len(demand)), p=p, capacities=capacity, loads=demand)
+    sol = model.solve(method="exact", gap=0)
+    assert sol.objective == pytest.approx(17288.99, abs=0.01)
+    load = np.bincount(sol.assignment, weights=demand, minlength=len(demand))
+    assert np.all(load <= capacity + 1e-9)
+    heur = model.solve(method="heuristic")
+    assert heur.lower_bound <= 17288.9931 <= heur.objective
