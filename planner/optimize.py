@@ -51,6 +51,7 @@ distinct travel times with a set-covering feasibility test (HiGHS).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import time
@@ -80,6 +81,10 @@ Method = Literal["auto", "exact", "heuristic"]
 EXACT_MAX_ENTRIES = 250_000
 #: The same for models with capacities (binary assignment variables: harder MIPs).
 EXACT_MAX_ENTRIES_CAPACITATED = 60_000
+#: From this many entries the p-median heuristic proves its bound in a second thread while
+#: the main thread improves the solution.
+PARALLEL_MIN_ENTRIES = 1_000_000
+NEARF = 2.0
 
 
 # ------------------------------------------------------------------------------------------
@@ -640,6 +645,9 @@ class _SwapEngine:
         self.csc_ptr = ptr
         self.csc_row = inst.row[order]
         self.csc_W = w_entry[order]
+        # Sorted search key (row, cost) for the prefix of each row below a threshold.
+        self._span = 2.0 * float(w_entry.max(initial=0.0)) + 1.0
+        self._key = inst.row * self._span + w_entry
         self.reset(inst.fixed)
 
     # -- state -----------------------------------------------------------------------------
@@ -718,7 +726,15 @@ class _SwapEngine:
         self.loss += sign * np.bincount(
             self.slot_of[phi1[has1]], weights=(d2 - d1)[has1], minlength=self.k
         )
-        pos, local = self._row_entries(rows)
+        # Only entries cheaper than the second-nearest site matter; rows are sorted by cost,
+        # so they are a prefix of each row, found by one vectorised binary search.
+        starts = self.inst.indptr[rows]
+        target = rows * self._span + d2
+        ends = np.searchsorted(self._key, target + 1e-9 * np.abs(target), side="right")
+        ends = np.minimum(np.maximum(ends, starts), self.inst.indptr[rows + 1])
+        lengths = ends - starts
+        pos = _ranges(starts, lengths)
+        local = np.repeat(np.arange(len(rows)), lengths)
         f = self.inst.col[pos]
         w = self.W[pos]
         d1e, d2e = d1[local], d2[local]
@@ -729,11 +745,7 @@ class _SwapEngine:
         ok = phi1[local] >= 0
         idx = f[ok] * self.k + slot[ok]
         val = sign * (d2e[ok] - np.maximum(d1e[ok], w[ok]))
-        flat = self.extra.reshape(-1)
-        if len(idx) * 16 < flat.size:
-            np.add.at(flat, idx, val)
-        else:
-            flat += np.bincount(idx, weights=val, minlength=flat.size)
+        np.add.at(self.extra.reshape(-1), idx, val)
 
     def open(self, f: int, slot: int | None = None, removable: bool = True) -> None:
         lo, hi = self.csc_ptr[f], self.csc_ptr[f + 1]
@@ -829,6 +841,75 @@ class _SwapEngine:
         self.set_open(best_sites)
         self.local_search(None)
 
+    def improve_windows(self, deadline: float | None, size: int = 6, starts: int = 3, seed: int = 0) -> int:
+        """Re-optimise groups of neighbouring sites (POPMUSIC, Taillard 2003).
+
+        For each open site (random order) the window is the site and its ``size - 1``
+        neighbours (the sites most often second-nearest to its homes). The homes of the
+        window form a sub-problem in which the other open sites are fixed; it is solved by
+        greedy + interchange and by random restarts, and a better placement is applied to
+        the whole solution (kept only if the total cost falls). Single swaps cannot move
+        several sites at once; this can. Returns the number of improvements.
+        """
+        rng = np.random.default_rng(seed)
+        improved = 0
+        for s in rng.permutation(np.flatnonzero(self.is_open & ~self.inst.is_fixed)):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            if not self.is_open[s]:
+                continue
+            second = self.phi2[self.phi1 == s]
+            votes = np.bincount(second[second >= 0], minlength=self.m)
+            votes[s] = 0
+            votes[self.inst.fixed] = 0
+            neighbours = np.argsort(-votes, kind="stable")[: size - 1]
+            window = np.concatenate([[s], neighbours[votes[neighbours] > 0]])
+            better = self._solve_window(window, starts, rng)
+            if better is None:
+                continue
+            before, keep = self.objective(), self.open_sites()
+            self.set_open(np.concatenate([np.setdiff1d(keep, window), better]))
+            self.local_search(deadline, verify=False)
+            if self.objective() < before - 1e-9 * abs(before):
+                improved += 1
+            else:
+                self.set_open(keep)
+        return improved
+
+    def _solve_window(self, window: np.ndarray, starts: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Best placement of ``len(window)`` sites for the homes served by ``window``, or None."""
+        inst = self.inst
+        rows = np.flatnonzero(np.isin(self.phi1, window))
+        if len(rows) == 0:
+            return None
+        pos, local = _row_entries(inst, rows)
+        # A useful new site serves some of these homes better than twice their current cost;
+        # farther candidates are left out of the sub-problem (the open sites stay in).
+        near = (self.W[pos] <= NEARF * self.d1[rows][local]) | self.is_open[inst.col[pos]]
+        pos, local = pos[near], local[near]
+        cols = np.unique(inst.col[pos])
+        index = np.full(inst.m, -1, dtype=np.int64)
+        index[cols] = np.arange(len(cols))
+        outside = cols[self.is_open[cols] & ~np.isin(cols, window)]
+        lengths = np.bincount(local, minlength=len(rows))
+        sub = _Instance(
+            len(rows), len(cols), np.concatenate([[0], np.cumsum(lengths)]), local, index[inst.col[pos]],
+            inst.cost_s[pos], inst.weights[rows], inst.loads[rows], np.sort(index[outside]), None, None,
+        )
+        current = float(self.d1[rows].sum())
+        engine = _SwapEngine(sub, self.W[pos], self.P[rows], len(window))
+        free = np.flatnonzero(~sub.is_fixed)
+        best, best_sites = current, None
+        for start in range(starts):
+            if start == 0:
+                engine.greedy()
+            else:
+                engine.reset(rng.choice(free, min(len(window), len(free)), replace=False))
+            engine.local_search(None, verify=False)
+            if engine.objective() < best - 1e-9 * abs(best):
+                best, best_sites = engine.objective(), cols[np.setdiff1d(engine.open_sites(), sub.fixed)]
+        return best_sites
+
     def local_search(self, deadline: float | None = None, verify: bool = True) -> int:
         """Best-improvement swaps until none improves; returns the number of swaps.
 
@@ -920,12 +1001,22 @@ def _lagrangian_pmedian(
 
 
 def _smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """``-τ log(1 + exp(-x/τ))`` (a smooth lower approximation of ``min(0, x)``) and its slope."""
+    """``-τ log(1 + exp(-x/τ))``, a smooth lower approximation of ``min(0, x)``, and its slope."""
     u = x / tau
     e = np.exp(-np.abs(u))
-    value = -tau * (np.maximum(-u, 0.0) + np.log1p(e))
-    slope = np.where(u < 0, 1.0, e) / (1.0 + e)
+    value = -tau * (np.maximum(-u, 0) + np.log1p(e))
+    slope = np.where(u < 0, 1, e) / (1 + e)
     return value, slope
+
+
+def _stop_at_deadline(deadline: float | None):
+    """An ``optimize.minimize`` callback that ends the run once the deadline has passed."""
+
+    def callback(intermediate_result) -> None:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise StopIteration
+
+    return callback
 
 
 def _smoothed_dual_pmedian(
@@ -962,10 +1053,9 @@ def _smoothed_dual_pmedian(
     w_pos = np.maximum(w, 1e-3 * max(float(w[cov].mean()) if cov.any() else 1.0, 1e-12))
     best_val, best_lam = _pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
 
-    def negative(z: np.ndarray, tau_s: float, tau_c: float) -> tuple[float, np.ndarray]:
+    def negative(z: np.ndarray, tau_e: np.ndarray, tau_c: float) -> tuple[float, np.ndarray]:
         lam, mu = z[:n], z[n]
-        tau_e = (tau_s * w_pos)[row]
-        s, ds = _smooth_min0(w_entry - lam[row], tau_e)
+        s, ds = _smooth_min0(w32 - lam.astype(np.float32)[row], tau_e)
         rho = np.bincount(col, weights=s, minlength=m)
         c, b = _smooth_min0(mu + rho, tau_c)
         c[is_fixed] = rho[is_fixed]
@@ -981,15 +1071,19 @@ def _smoothed_dual_pmedian(
     cap = np.full(n, np.inf)
     np.minimum.at(cap, row[~keep], w_entry[~keep])
     row, col, w_entry = row[keep], col[keep], w_entry[keep]
+    # Single precision halves the memory traffic of the smoothed terms; every bound that is
+    # reported is evaluated exactly, in double precision, on all entries.
+    w32 = w_entry.astype(np.float32)
     z = np.concatenate([np.where(cov, np.minimum(lam0, cap), 0.0), [max(mu0, 0.0)]])
     bounds = [(None, c if np.isfinite(c) else None) for c in cap] + [(0.0, None)]
     for frac in (0.1, 0.025, 0.006, 0.0015):
         if deadline is not None and time.perf_counter() > deadline:
             break
-        tau_s = frac * time_scale_s
+        tau_e = (frac * time_scale_s * w_pos).astype(np.float32)[row]
         tau_c = 0.1 * frac * max(mu0, 1e-9)
-        res = optimize.minimize(negative, z, args=(tau_s, tau_c), jac=True, method="L-BFGS-B",
-                                bounds=bounds, options={"maxiter": iters_per_stage, "maxcor": 10})
+        res = optimize.minimize(negative, z, args=(tau_e, tau_c), jac=True, method="L-BFGS-B",
+                                bounds=bounds, options={"maxiter": iters_per_stage, "maxcor": 10},
+                                callback=_stop_at_deadline(deadline))
         z = res.x
         value = _pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
         if value > best_val:
@@ -1690,6 +1784,35 @@ class PMedian(_LocationModel):
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
         W, P = self._entry_costs()
+        eng = self._first_solution(W, P, deadline)
+        upper = eng.objective()
+        if self.p == 0 or self.p == inst.m - len(inst.fixed):
+            bound = upper  # nothing to choose: the nearest-site assignment is optimal
+        else:
+            start = self._dual_start(eng)
+            if inst.nnz >= PARALLEL_MIN_ENTRIES:
+                # Large instance: prove the bound on one core while the other improves the
+                # solution (numpy releases the GIL in its array loops).
+                with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                    job = pool.submit(self._dual, W, start, upper, gap, deadline)
+                    self._improve(eng, deadline, lam=None)
+                    bound, lam = job.result()
+            else:
+                bound, lam = self._dual(W, start, upper, gap, deadline)
+                if not self._closed(upper, bound, gap):
+                    self._improve(eng, deadline, lam=lam)
+            if eng.objective() < upper:
+                upper = eng.objective()
+                if not self._closed(upper, bound, gap) and inst.nnz < PARALLEL_MIN_ENTRIES and not _past(deadline):
+                    bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
+        sites = eng.open_sites()
+        upper = self._objective_of(sites, self._nearest_assignment(sites))
+        return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
+                "gap": (upper - bound) / upper if upper else 0.0}
+
+    def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
+        """Greedy + fast interchange, serving every reachable home; raises when p is too small."""
+        inst = self._inst
         # Start with a soft penalty (a home left out costs its largest reachable cost): the
         # hard penalty makes the greedy chase coverage first and start far from the optimum.
         # Then enforce service of every reachable home with the hard penalty.
@@ -1714,57 +1837,61 @@ class PMedian(_LocationModel):
             eng.reset(self._cover_sites())
             eng.greedy()
             eng.local_search(deadline)
-        sites, upper = eng.open_sites(), eng.objective()
-        bound, lam = self._bound(eng, W, upper, gap, deadline)
-        if not self._closed(upper, bound, gap) and not _past(deadline):
-            # Lagrangian heuristic: the relaxation's open sites are a second, often better, start.
-            _, _, lag_open = _pmedian_lagrangian_value(inst, W, self.p, lam)
+        return eng
+
+    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None) -> None:
+        """Improve the local optimum: Lagrangian restart, window re-optimisation, then ILS."""
+        inst = self._inst
+        best_sites, best = eng.open_sites(), eng.objective()
+        if lam is not None:
+            # Lagrangian heuristic: the relaxation's open sites are a second start.
+            _, _, lag_open = _pmedian_lagrangian_value(inst, eng.W, self.p, lam)
             eng.reset(lag_open)
             eng.greedy()
             eng.local_search(deadline)
-            if eng.objective() < upper and not np.any(eng.phi1[inst.coverable] < 0):
-                sites, upper = eng.open_sites(), eng.objective()
-                bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
-        if deadline is not None and not self._closed(upper, bound, gap) and not _past(deadline):
-            # Time left: iterated local search, keeping a share of the time to re-polish the bound.
-            ils_end = time.perf_counter() + 0.8 * (deadline - time.perf_counter())
-            eng.set_open(sites)
-            eng.iterated_local_search(ils_end)
-            if eng.objective() < upper:
-                sites, upper = eng.open_sites(), eng.objective()
-                bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
-        upper = self._objective_of(sites, self._nearest_assignment(sites))
-        return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
-                "gap": (upper - bound) / upper if upper else 0.0}
+            if eng.objective() < best and not np.any(eng.phi1[inst.coverable] < 0):
+                best_sites, best = eng.open_sites(), eng.objective()
+            else:
+                eng.set_open(best_sites)
+        if _past(deadline):
+            return
+        eng.improve_windows(deadline)
+        if deadline is not None and not _past(deadline):
+            # Time left: iterated local search, keeping a share of the time for the bound.
+            eng.iterated_local_search(time.perf_counter() + 0.9 * (deadline - time.perf_counter()))
 
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
 
-    def _bound(self, eng: _SwapEngine, W: np.ndarray, upper: float, gap: float, deadline) -> tuple[float, np.ndarray]:
-        """Lagrangian lower bound, started from the local optimum's own dual estimate."""
+    def _dual_start(self, eng: _SwapEngine) -> tuple[np.ndarray, float, float]:
+        """(λ0, μ0, time scale) for the dual, estimated from a local optimum."""
         inst = self._inst
-        if self.p == 0 or self.p == inst.m - len(inst.fixed):
-            return upper, eng.d1.copy()  # nothing to choose: the assignment is the optimum
-        # Dual estimate: each open site's "price" μ (the best insertion gain) is shared by the
-        # homes it serves, in proportion to their weight.
+        # Each open site's "price" μ (the best insertion gain) is shared by the homes it
+        # serves, in proportion to their weight.
         mu0 = float(np.max(np.where(eng.is_open, 0.0, eng.gain)))
-        cluster_w = np.bincount(np.maximum(eng.phi1, 0), weights=inst.weights, minlength=inst.m)
-        share = np.divide(inst.weights, cluster_w[np.maximum(eng.phi1, 0)],
-                          out=np.zeros(inst.n), where=cluster_w[np.maximum(eng.phi1, 0)] > 0)
+        phi = np.maximum(eng.phi1, 0)
+        cluster_w = np.bincount(phi, weights=inst.weights, minlength=inst.m)
+        share = np.divide(inst.weights, cluster_w[phi], out=np.zeros(inst.n), where=cluster_w[phi] > 0)
         lam0 = np.where(inst.coverable, eng.d1 + mu0 * share, 0.0)
         # Smoothing widths scale with a typical travel time to the assigned site.
         assigned_s = np.divide(eng.d1, inst.weights, out=np.zeros(inst.n), where=inst.weights > 0)
-        time_scale_s = float(np.median(assigned_s[inst.coverable])) + 1e-9
+        time_scale_s = float(np.median(assigned_s[inst.coverable])) + 1e-6
+        return lam0, mu0, time_scale_s
+
+    def _dual(self, W, start, upper, gap, deadline) -> tuple[float, np.ndarray]:
+        """Lagrangian lower bound: smoothed dual by L-BFGS, then subgradient polish (small instances)."""
+        inst = self._inst
+        lam0, mu0, time_scale_s = start
         integral = bool(np.all(W == np.round(W)))
         stop_at = math.floor(upper) - 1 + 1e-7 if integral else upper * (1 - gap)
-        bound, lam = _smoothed_dual_pmedian(inst, W, self.p, lam0, mu0, max(time_scale_s, 1e-6),
+        bound, lam = _smoothed_dual_pmedian(inst, W, self.p, lam0, mu0, time_scale_s,
                                             deadline=deadline, stop_at=stop_at)
         if integral:
             bound = math.ceil(bound - 1e-7)
-        if self._closed(upper, bound, gap) or _past(deadline):
+        if self._closed(upper, bound, gap) or _past(deadline) or inst.nnz >= PARALLEL_MIN_ENTRIES:
             return bound, lam
         polished, lam2 = self._polish(W, upper, lam, gap, deadline)
-        return max(bound, polished), lam2 if polished > bound else lam
+        return (polished, lam2) if polished > bound else (bound, lam)
 
     def _polish(self, W, upper, lam, gap, deadline) -> tuple[float, np.ndarray]:
         """A short run of subgradient steps from a good λ (closes integral gaps exactly)."""
