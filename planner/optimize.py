@@ -84,7 +84,7 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 #: From this many entries the p-median heuristic proves its bound in a second thread while
 #: the main thread improves the solution.
 PARALLEL_MIN_ENTRIES = 1_000_000
-NEARF = 2.0
+NEARF = 0.4
 
 
 # ------------------------------------------------------------------------------------------
@@ -388,6 +388,12 @@ class Solution:
         Demand rows no candidate reaches (within ``minutes``): excluded from the model.
     covered : numpy.ndarray
         Per demand row: served within ``minutes`` (or served at all when no ``minutes``).
+    group_shares : pandas.DataFrame or None
+        With ``groups``: weight, covered weight and share per group.
+    shortfall : dict or None
+        Groups whose share the heuristic could not reach: label → missing share.
+    info : dict
+        Solver details (phase times, number of improvements), for diagnostics.
     """
 
     model: str
@@ -404,6 +410,7 @@ class Solution:
     covered: np.ndarray
     group_shares: pd.DataFrame | None = None
     shortfall: dict | None = None
+    info: dict = dataclasses.field(default_factory=dict)
     _table: pd.DataFrame | None = dataclasses.field(default=None, repr=False)
 
     @property
@@ -641,10 +648,12 @@ class _SwapEngine:
         self.m, self.n = inst.m, inst.n
         self.k = len(inst.fixed) + k_new
         self.k_new = k_new
+        self.stats: dict[str, int] = {}
         order, ptr = _csc_order(inst.col, inst.m)
         self.csc_ptr = ptr
         self.csc_row = inst.row[order]
         self.csc_W = w_entry[order]
+        self._col32 = inst.col.astype(np.int32)
         # Sorted search key (row, cost) for the prefix of each row below a threshold.
         self._span = 2.0 * float(w_entry.max(initial=0.0)) + 1.0
         self._key = inst.row * self._span + w_entry
@@ -721,11 +730,11 @@ class _SwapEngine:
         """Add (sign=+1) or remove (-1) the contributions of ``rows`` to gain, loss, extra."""
         if len(rows) == 0:
             return
-        d1, d2, phi1 = self.d1[rows], self.d2[rows], self.phi1[rows]
-        has1 = phi1 >= 0
-        self.loss += sign * np.bincount(
-            self.slot_of[phi1[has1]], weights=(d2 - d1)[has1], minlength=self.k
-        )
+        d1, d2 = self.d1[rows], self.d2[rows]
+        slot1 = self.slot_of[self.phi1[rows]]  # phi1 = -1 reads slot_of[-1]: masked below
+        slot1[self.phi1[rows] < 0] = -1
+        has1 = slot1 >= 0
+        self.loss += sign * np.bincount(slot1[has1], weights=(d2 - d1)[has1], minlength=self.k)
         # Only entries cheaper than the second-nearest site matter; rows are sorted by cost,
         # so they are a prefix of each row, found by one vectorised binary search.
         starts = self.inst.indptr[rows]
@@ -734,18 +743,20 @@ class _SwapEngine:
         ends = np.minimum(np.maximum(ends, starts), self.inst.indptr[rows + 1])
         lengths = ends - starts
         pos = _ranges(starts, lengths)
-        local = np.repeat(np.arange(len(rows)), lengths)
-        f = self.inst.col[pos]
+        local = np.repeat(np.arange(len(rows), dtype=np.int32), lengths)
+        f = self._col32[pos]
         w = self.W[pos]
-        d1e, d2e = d1[local], d2[local]
-        keep = (~self.is_open[f]) & (w < d2e)
-        f, w, d1e, d2e, local = f[keep], w[keep], d1e[keep], d2e[keep], local[keep]
+        keep = w < d2[local]
+        keep &= ~self.is_open[f]
+        sel = np.flatnonzero(keep)
+        f, w, local = f[sel], w[sel], local[sel]
+        d1e = d1[local]
         self.gain += sign * np.bincount(f, weights=np.maximum(d1e - w, 0.0), minlength=self.m)
-        slot = self.slot_of[phi1[local]]  # phi1 = -1 gives slot_of[-1]; masked next
-        ok = phi1[local] >= 0
-        idx = f[ok] * self.k + slot[ok]
-        val = sign * (d2e[ok] - np.maximum(d1e[ok], w[ok]))
-        np.add.at(self.extra.reshape(-1), idx, val)
+        s1 = slot1[local]
+        ok = s1 >= 0
+        idx = f[ok].astype(np.int64) * self.k + s1[ok]
+        val = d2[local[ok]] - np.maximum(d1e[ok], w[ok])
+        np.add.at(self.extra.reshape(-1), idx, val if sign > 0 else -val)
 
     def open(self, f: int, slot: int | None = None, removable: bool = True) -> None:
         lo, hi = self.csc_ptr[f], self.csc_ptr[f + 1]
@@ -831,6 +842,7 @@ class _SwapEngine:
         rng = np.random.default_rng(seed)
         best_sites, best = self.open_sites(), self.objective()
         while time.perf_counter() < deadline:
+            self.stats["ils_rounds"] = self.stats.get("ils_rounds", 0) + 1
             self.perturb(rng, q)
             self.local_search(deadline, verify=False)
             value = self.objective()
@@ -865,6 +877,7 @@ class _SwapEngine:
             neighbours = np.argsort(-votes, kind="stable")[: size - 1]
             window = np.concatenate([[s], neighbours[votes[neighbours] > 0]])
             better = self._solve_window(window, starts, rng)
+            self.stats["windows"] = self.stats.get("windows", 0) + 1
             if better is None:
                 continue
             before, keep = self.objective(), self.open_sites()
@@ -872,6 +885,7 @@ class _SwapEngine:
             self.local_search(deadline, verify=False)
             if self.objective() < before - 1e-9 * abs(before):
                 improved += 1
+                self.stats["window_improvements"] = self.stats.get("window_improvements", 0) + 1
             else:
                 self.set_open(keep)
         return improved
@@ -883,9 +897,15 @@ class _SwapEngine:
         if len(rows) == 0:
             return None
         pos, local = _row_entries(inst, rows)
-        # A useful new site serves some of these homes better than twice their current cost;
-        # farther candidates are left out of the sub-problem (the open sites stay in).
-        near = (self.W[pos] <= NEARF * self.d1[rows][local]) | self.is_open[inst.col[pos]]
+        # Candidates that serve none of these homes better than now are left out (the open
+        # sites stay in).
+        # Candidates mostly reaching homes outside the window are left out too.
+        inside = np.bincount(inst.col[pos], minlength=inst.m)
+        useful = np.zeros(inst.m, dtype=bool)
+        useful[inst.col[pos][self.W[pos] < self.d1[rows][local]]] = True
+        useful &= inside >= NEARF * (self.csc_ptr[1:] - self.csc_ptr[:-1])
+        useful |= self.is_open
+        near = useful[inst.col[pos]]
         pos, local = pos[near], local[near]
         cols = np.unique(inst.col[pos])
         index = np.full(inst.m, -1, dtype=np.int64)
@@ -1533,6 +1553,7 @@ class _LocationModel:
             covered=covered,
         )
         solution.status = raw.get("status") or ("optimal" if solution.gap <= gap + 1e-12 else "feasible")
+        solution.info = dict(raw.get("info") or {})
         solution.group_shares, shortfall = self._group_report(covered)
         if shortfall:
             solution.shortfall = shortfall
@@ -1783,9 +1804,11 @@ class PMedian(_LocationModel):
 
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
+        t0 = time.perf_counter()
         W, P = self._entry_costs()
         eng = self._first_solution(W, P, deadline)
         upper = eng.objective()
+        info = {"first_objective": upper, "first_s": time.perf_counter() - t0}
         if self.p == 0 or self.p == inst.m - len(inst.fixed):
             bound = upper  # nothing to choose: the nearest-site assignment is optimal
         else:
@@ -1794,11 +1817,11 @@ class PMedian(_LocationModel):
                 # Large instance: prove the bound on one core while the other improves the
                 # solution (numpy releases the GIL in its array loops).
                 with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                    job = pool.submit(self._dual, W, start, upper, gap, deadline)
+                    job = pool.submit(self._dual, W, start, upper, gap, deadline, info)
                     self._improve(eng, deadline, lam=None)
                     bound, lam = job.result()
             else:
-                bound, lam = self._dual(W, start, upper, gap, deadline)
+                bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
                     self._improve(eng, deadline, lam=lam)
             if eng.objective() < upper:
@@ -1807,8 +1830,9 @@ class PMedian(_LocationModel):
                     bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
         sites = eng.open_sites()
         upper = self._objective_of(sites, self._nearest_assignment(sites))
+        info.update(eng.stats)
         return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
-                "gap": (upper - bound) / upper if upper else 0.0}
+                "gap": (upper - bound) / upper if upper else 0.0, "info": info}
 
     def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
         """Greedy + fast interchange, serving every reachable home; raises when p is too small."""
@@ -1855,10 +1879,13 @@ class PMedian(_LocationModel):
                 eng.set_open(best_sites)
         if _past(deadline):
             return
-        eng.improve_windows(deadline)
+        # One pass of window re-optimisation; with a time limit, more passes while they pay,
+        # then iterated local search for the rest of the time.
+        passes = 0
+        while eng.improve_windows(deadline, seed=passes) > 0 and deadline is not None and not _past(deadline):
+            passes += 1
         if deadline is not None and not _past(deadline):
-            # Time left: iterated local search, keeping a share of the time for the bound.
-            eng.iterated_local_search(time.perf_counter() + 0.9 * (deadline - time.perf_counter()))
+            eng.iterated_local_search(deadline)
 
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
@@ -1878,8 +1905,16 @@ class PMedian(_LocationModel):
         time_scale_s = float(np.median(assigned_s[inst.coverable])) + 1e-6
         return lam0, mu0, time_scale_s
 
-    def _dual(self, W, start, upper, gap, deadline) -> tuple[float, np.ndarray]:
+    def _dual(self, W, start, upper, gap, deadline, info: dict | None = None) -> tuple[float, np.ndarray]:
         """Lagrangian lower bound: smoothed dual by L-BFGS, then subgradient polish (small instances)."""
+        t0 = time.perf_counter()
+        try:
+            return self._dual_steps(W, start, upper, gap, deadline)
+        finally:
+            if info is not None:
+                info["bound_s"] = time.perf_counter() - t0
+
+    def _dual_steps(self, W, start, upper, gap, deadline) -> tuple[float, np.ndarray]:
         inst = self._inst
         lam0, mu0, time_scale_s = start
         integral = bool(np.all(W == np.round(W)))
