@@ -39,21 +39,39 @@ Unreachable homes
     model, not an error; they are reported in ``model.unreachable`` and
     ``result.unreachable``.
 
-Solvers: ``method="exact"`` builds the mixed-integer programme and solves it with HiGHS
-(``highspy``); with a time limit the MIP dual bound and gap are reported.
-``method="heuristic"`` runs a greedy start and fast vertex substitution (Whitaker 1983;
-Resende & Werneck 2004) on the sparse matrix and proves a bound by Lagrangian relaxation with
-subgradient optimisation, so every answer carries its gap. ``method="auto"`` runs the
-heuristic and, when its gap is above ``gap`` and the instance is small, finishes with HiGHS
-from the heuristic's solution. The p-center is solved exactly by binary search over the
-distinct travel times with a set-covering feasibility test (HiGHS).
+Solvers
+-------
+``method="exact"`` builds the mixed-integer programme and solves it with HiGHS
+(``highspy``); stopped by ``time_limit`` it reports HiGHS's dual bound and gap.
+
+``method="heuristic"`` works on the sparse matrix with numpy array operations:
+
+- p-median and max-coverage: greedy start and fast vertex substitution (Whitaker 1983;
+  Resende & Werneck 2004), restarted from the Lagrangian relaxation's sites; the p-median
+  then re-optimises windows of neighbouring sites (POPMUSIC, Taillard 2003) and runs
+  iterated local search; set covering: greedy and Beasley's (1990) Lagrangian heuristic;
+- a bound by Lagrangian relaxation: for the p-median the dual is smoothed and maximised by
+  L-BFGS (continuation on the smoothing width), then polished by subgradient steps; the
+  covering models use subgradient optimisation. Every bound reported is the exact Lagrangian
+  value of some multipliers, hence valid, so every answer carries its gap.
+  On large p-median instances (``PARALLEL_MIN_ENTRIES``) the bound is computed in a forked
+  process on a second core while the main process improves the solution.
+
+``method="auto"`` runs the heuristic and, when its gap is above ``gap`` and the model is
+small (``EXACT_MAX_ENTRIES``; for the p-median after Lagrangian fixing, Beasley 1993),
+closes it with HiGHS warm-started from the heuristic, within a time budget
+(``AUTO_EXACT_FACTOR``) unless ``time_limit`` is given.
+
+The p-center is solved by binary search over the distinct travel times, each step a
+set-covering feasibility test (HiGHS; greedy and Lagrangian bounds decide most steps first).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import math
+import multiprocessing
+import threading
 import time
 from typing import Any, ClassVar, Hashable, Literal, Mapping
 
@@ -81,10 +99,21 @@ Method = Literal["auto", "exact", "heuristic"]
 EXACT_MAX_ENTRIES = 250_000
 #: The same for models with capacities (binary assignment variables: harder MIPs).
 EXACT_MAX_ENTRIES_CAPACITATED = 60_000
-#: From this many entries the p-median heuristic proves its bound in a second thread while
-#: the main thread improves the solution.
+#: Without a time limit, ``method="auto"`` gives its exact phase (after the heuristic) this
+#: many times the heuristic's time, and at least ``AUTO_EXACT_MIN_S`` seconds; when it runs
+#: out, the heuristic's answer comes back with the best proven bound.
+AUTO_EXACT_FACTOR = 20.0
+AUTO_EXACT_MIN_S = 10.0
+#: Iterated local search rounds per new site when no time limit is given.
+ILS_ROUNDS_PER_SITE = 3
+#: From this many entries the p-median heuristic proves its bound in a forked process while
+#: the main process improves the solution.
 PARALLEL_MIN_ENTRIES = 1_000_000
-NEARF = 0.4
+#: Window sub-problems keep candidates with at least this share of their homes inside the
+#: window (others mostly serve homes elsewhere).
+WINDOW_INSIDE_SHARE = 0.4
+#: Smoothing widths of the dual's continuation stages, as fractions of a typical travel time.
+SMOOTH_FRACS = (0.1, 0.025, 0.006, 0.0015)
 
 
 # ------------------------------------------------------------------------------------------
@@ -489,6 +518,42 @@ def _csc_order(col: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     return order, ptr
 
 
+def _can_fork() -> bool:
+    """A child process can be forked safely: POSIX fork and no other thread running."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+class _ForkedCall:
+    """Run ``fn(*args)`` in a forked child process; ``result()`` waits for its return value.
+
+    Fork shares the parent's arrays copy-on-write, so nothing large is pickled on the way in;
+    only the (small) return value comes back through a pipe. Any failure in the child
+    gives ``None`` and the caller computes the value itself.
+    """
+
+    def __init__(self, fn, *args):
+        ctx = multiprocessing.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+
+        def target() -> None:
+            try:
+                send.send(fn(*args))
+            except BaseException:  # noqa: BLE001 - reported to the parent as "no result"
+                send.send(None)
+
+        self._process = ctx.Process(target=target, daemon=True)
+        self._process.start()
+        send.close()
+
+    def result(self):
+        try:
+            value = self._recv.recv()
+        except EOFError:
+            value = None
+        self._process.join()
+        return value
+
+
 # ------------------------------------------------------------------------------------------
 # HiGHS
 # ------------------------------------------------------------------------------------------
@@ -615,6 +680,14 @@ def _site_bounds(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
 
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
+
+
+def _auto_deadline(deadline: float | None, heuristic_s: float) -> float:
+    """Deadline of the exact phase of ``method="auto"``: the caller's, or a budget of
+    ``AUTO_EXACT_FACTOR`` × the heuristic's time (at least ``AUTO_EXACT_MIN_S``)."""
+    if deadline is not None:
+        return deadline
+    return time.perf_counter() + max(AUTO_EXACT_MIN_S, AUTO_EXACT_FACTOR * heuristic_s)
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -837,11 +910,15 @@ class _SwapEngine:
             slot = self.close(r)
             self.open(int(rng.choice(near)), slot)
 
-    def iterated_local_search(self, deadline: float, seed: int = 0, q: int = 2) -> None:
-        """Perturb, re-optimise, keep if better (iterated local search) until the deadline."""
+    def iterated_local_search(self, deadline: float | None, rounds: int | None = None, seed: int = 0,
+                              q: int = 2) -> None:
+        """Perturb, re-optimise, keep if better (iterated local search) until the deadline
+        or for ``rounds`` rounds."""
         rng = np.random.default_rng(seed)
         best_sites, best = self.open_sites(), self.objective()
-        while time.perf_counter() < deadline:
+        done = 0
+        while (deadline is None or time.perf_counter() < deadline) and (rounds is None or done < rounds):
+            done += 1
             self.stats["ils_rounds"] = self.stats.get("ils_rounds", 0) + 1
             self.perturb(rng, q)
             self.local_search(deadline, verify=False)
@@ -856,20 +933,22 @@ class _SwapEngine:
     def improve_windows(self, deadline: float | None, size: int = 6, starts: int = 3, seed: int = 0) -> int:
         """Re-optimise groups of neighbouring sites (POPMUSIC, Taillard 2003).
 
-        For each open site (random order) the window is the site and its ``size - 1``
-        neighbours (the sites most often second-nearest to its homes). The homes of the
-        window form a sub-problem in which the other open sites are fixed; it is solved by
-        greedy + interchange and by random restarts, and a better placement is applied to
-        the whole solution (kept only if the total cost falls). Single swaps cannot move
-        several sites at once; this can. Returns the number of improvements.
+        A window is an open site and its ``size - 1`` neighbours (the sites most often
+        second-nearest to its homes). The homes of the window form a sub-problem in which the
+        other open sites are fixed; it is solved by greedy + interchange and random restarts,
+        and a better placement is applied to the whole solution (kept only if the total cost
+        falls). Single swaps cannot move several sites at once; this can. As in POPMUSIC,
+        every site starts "unoptimised"; a window that brings nothing marks its seed
+        optimised, an improvement marks all sites of the new window unoptimised again. Stops
+        when all are optimised or at the deadline. Returns the number of improvements.
         """
         rng = np.random.default_rng(seed)
         improved = 0
-        for s in rng.permutation(np.flatnonzero(self.is_open & ~self.inst.is_fixed)):
+        todo = self.is_open & ~self.inst.is_fixed
+        while todo.any():
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            if not self.is_open[s]:
-                continue
+            s = int(rng.choice(np.flatnonzero(todo)))
             second = self.phi2[self.phi1 == s]
             votes = np.bincount(second[second >= 0], minlength=self.m)
             votes[s] = 0
@@ -878,6 +957,7 @@ class _SwapEngine:
             window = np.concatenate([[s], neighbours[votes[neighbours] > 0]])
             better = self._solve_window(window, starts, rng)
             self.stats["windows"] = self.stats.get("windows", 0) + 1
+            todo[s] = False
             if better is None:
                 continue
             before, keep = self.objective(), self.open_sites()
@@ -886,6 +966,10 @@ class _SwapEngine:
             if self.objective() < before - 1e-9 * abs(before):
                 improved += 1
                 self.stats["window_improvements"] = self.stats.get("window_improvements", 0) + 1
+                changed = np.flatnonzero(self.is_open & ~self.inst.is_fixed)
+                changed = changed[np.isin(changed, keep, invert=True) | np.isin(changed, window)]
+                todo[changed] = True
+                todo &= self.is_open
             else:
                 self.set_open(keep)
         return improved
@@ -903,7 +987,7 @@ class _SwapEngine:
         inside = np.bincount(inst.col[pos], minlength=inst.m)
         useful = np.zeros(inst.m, dtype=bool)
         useful[inst.col[pos][self.W[pos] < self.d1[rows][local]]] = True
-        useful &= inside >= NEARF * (self.csc_ptr[1:] - self.csc_ptr[:-1])
+        useful &= inside >= WINDOW_INSIDE_SHARE * (self.csc_ptr[1:] - self.csc_ptr[:-1])
         useful |= self.is_open
         near = useful[inst.col[pos]]
         pos, local = pos[near], local[near]
@@ -1096,7 +1180,7 @@ def _smoothed_dual_pmedian(
     w32 = w_entry.astype(np.float32)
     z = np.concatenate([np.where(cov, np.minimum(lam0, cap), 0.0), [max(mu0, 0.0)]])
     bounds = [(None, c if np.isfinite(c) else None) for c in cap] + [(0.0, None)]
-    for frac in (0.1, 0.025, 0.006, 0.0015):
+    for frac in SMOOTH_FRACS:
         if deadline is not None and time.perf_counter() > deadline:
             break
         tau_e = (frac * time_scale_s * w_pos).astype(np.float32)[row]
@@ -1780,27 +1864,60 @@ class PMedian(_LocationModel):
         inst = self._inst
         if inst.capacities is not None:
             return self._solve_capacitated(method, deadline, gap)
-        raw = None
-        if method in ("auto", "heuristic"):
-            raw = self._heuristic(deadline, gap)
-            if method == "heuristic" or raw["gap"] <= gap or not self._auto_exact():
-                return raw
-        start = None if raw is None else self._milp_start(raw["sites"])
-        exact = self._exact(deadline, gap, start)
-        if raw is not None:
-            exact["solver"] = "heuristic+lagrangian+highs"
-            exact["bound"] = max(exact["bound"], raw["bound"])
-        return exact
+        if method == "exact":
+            return self._exact(deadline, gap)
+        t0 = time.perf_counter()
+        raw = self._heuristic(deadline, gap)
+        if method == "heuristic" or raw["gap"] <= gap or _past(deadline):
+            return raw
+        return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
 
-    def _milp_start(self, sites: np.ndarray) -> np.ndarray:
+    def _finish_exactly(self, raw: dict, deadline, gap: float) -> dict:
+        """Close the heuristic's gap with HiGHS on the model reduced by Lagrangian fixing.
+
+        With multipliers λ of Lagrangian value L and an incumbent of cost UB, a site whose
+        opening adds ``ρ_j - ρ_(k)`` to L, or an assignment whose reduced cost
+        ``W_ij - λ_i`` (plus its site's) brings L to UB, cannot be part of a better
+        solution (Beasley 1993): they are left out. Sites whose closing costs as much are
+        fixed open. The reduced MIP is usually a small fraction of the full one.
+        """
         inst = self._inst
-        y = np.zeros(inst.m)
-        y[sites] = 1.0
-        y[inst.fixed] = 1.0
-        _, entry = _first_open(inst, y > 0)
-        x = np.zeros(inst.nnz)
-        x[entry[entry >= 0]] = 1.0
-        return np.concatenate([y, x])
+        W = inst.weights[inst.row] * inst.cost_s
+        upper = raw["objective"]
+        value, r, chosen = _pmedian_lagrangian_value(inst, W, self.p, raw["lam"])
+        rho = np.bincount(inst.col, weights=r, minlength=inst.m)
+        free = np.flatnonzero(~inst.is_fixed)
+        in_chosen = np.zeros(inst.m, dtype=bool)
+        in_chosen[chosen] = True
+        ranked = np.sort(rho[free])
+        rho_k = ranked[self.p - 1]
+        rho_next = ranked[self.p] if self.p < len(free) else math.inf
+        threshold = upper - max(gap * abs(upper), 1e-9 * abs(upper))
+        extra = np.where(in_chosen | inst.is_fixed, 0.0, rho - rho_k)
+        closed = ~inst.is_fixed & (value + extra >= threshold)
+        forced = np.zeros(inst.m, dtype=bool)
+        forced[free] = in_chosen[free] & (value + rho_next - rho[free] >= threshold)
+        keep = (value + np.maximum(W - raw["lam"][inst.row], 0.0) + extra[inst.col] < threshold) & ~closed[inst.col]
+        reduced = dataclasses.replace(inst.subset(keep), fixed=np.flatnonzero(inst.is_fixed | forced))
+        k_left = self.p - int(forced[free].sum())
+        if np.any(inst.coverable & ~reduced.coverable) or k_left < 0:
+            # Some home has no assignment left that could beat UB: the incumbent is optimal
+            # within the tolerance.
+            return {**raw, "bound": max(raw["bound"], threshold), "solver": "heuristic+lagrangian+fixing"}
+        if reduced.nnz > EXACT_MAX_ENTRIES:
+            return raw
+        sub = PMedian(reduced, k_left)
+        res = sub._exact(deadline, gap, closed=closed, raise_infeasible=False)
+        if res is None:  # time up before HiGHS found anything
+            return raw
+        if res.get("infeasible"):  # no better solution in the reduced model
+            return {**raw, "bound": max(raw["bound"], threshold), "solver": "heuristic+lagrangian+fixing"}
+        sites = np.union1d(res["sites"], np.flatnonzero(forced))
+        objective = self._objective_of(sites, self._nearest_assignment(sites))
+        bound = max(raw["bound"], min(res["bound"], threshold))
+        if objective >= upper:
+            return {**raw, "bound": bound, "solver": "heuristic+lagrangian+highs"}
+        return {"sites": sites, "objective": objective, "bound": bound, "solver": "heuristic+lagrangian+highs"}
 
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
@@ -1809,17 +1926,28 @@ class PMedian(_LocationModel):
         eng = self._first_solution(W, P, deadline)
         upper = eng.objective()
         info = {"first_objective": upper, "first_s": time.perf_counter() - t0}
+        lam = eng.d1.copy()
         if self.p == 0 or self.p == inst.m - len(inst.fixed):
             bound = upper  # nothing to choose: the nearest-site assignment is optimal
         else:
             start = self._dual_start(eng)
-            if inst.nnz >= PARALLEL_MIN_ENTRIES:
-                # Large instance: prove the bound on one core while the other improves the
-                # solution (numpy releases the GIL in its array loops).
-                with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                    job = pool.submit(self._dual, W, start, upper, gap, deadline, info)
-                    self._improve(eng, deadline, lam=None)
-                    bound, lam = job.result()
+            child = None
+            if inst.nnz >= PARALLEL_MIN_ENTRIES and _can_fork():
+                # Large instance: prove the bound in a forked process (a second core) while
+                # this one improves the solution. Threads do not help here: the two loops
+                # compete for the interpreter and memory bandwidth.
+                child_info: dict = {}
+                child = _ForkedCall(lambda: (self._dual(W, start, upper, gap, deadline, child_info), child_info))
+            if child is not None:
+                self._improve(eng, deadline, lam=None)
+                result = child.result()
+                if result is None:  # the child failed: compute the bound here
+                    result = (self._dual(W, start, upper, gap, None, info), {})
+                (bound, lam), child_info = result
+                info.update(child_info, parallel=True)
+            elif inst.nnz >= PARALLEL_MIN_ENTRIES:
+                bound, lam = self._dual(W, start, upper, gap, deadline, info)
+                self._improve(eng, deadline, lam=None)
             else:
                 bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
@@ -1832,36 +1960,45 @@ class PMedian(_LocationModel):
         upper = self._objective_of(sites, self._nearest_assignment(sites))
         info.update(eng.stats)
         return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
-                "gap": (upper - bound) / upper if upper else 0.0, "info": info}
+                "gap": (upper - bound) / upper if upper else 0.0, "info": info, "lam": lam}
 
     def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
-        """Greedy + fast interchange, serving every reachable home; raises when p is too small."""
+        """Greedy + fast interchange, serving every reachable home; raises when p is too small.
+
+        The greedy first runs with a soft penalty (a home left out costs a share of its
+        largest reachable cost), then the interchange enforces service of every reachable home
+        (hard penalty): chasing coverage first starts the search far from the optimum. Small
+        instances try several penalties (and the plain greedy) and keep the best.
+        """
         inst = self._inst
-        # Start with a soft penalty (a home left out costs its largest reachable cost): the
-        # hard penalty makes the greedy chase coverage first and start far from the optimum.
-        # Then enforce service of every reachable home with the hard penalty.
         row_max = np.zeros(inst.n)
         np.maximum.at(row_max, inst.row, W)
-        eng = _SwapEngine(inst, W, np.where(inst.coverable, row_max, 0.0), self.p)
-        eng.greedy()
-        eng.local_search(deadline)
-        eng.P = P
-        eng._rebuild()
-        eng.local_search(deadline)
-        if np.any(eng.phi1[inst.coverable] < 0):
-            eng.reset(inst.fixed)
+        shares = (0.75,) if inst.nnz >= PARALLEL_MIN_ENTRIES else (0.75, 0.5, 1.0, None)
+        best = None
+        for share in shares:
+            soft = P if share is None else np.where(inst.coverable, share * row_max, 0.0)
+            eng = _SwapEngine(inst, W, soft, self.p)
             eng.greedy()
             eng.local_search(deadline)
-        if np.any(eng.phi1[inst.coverable] < 0):
+            if share is not None:
+                eng.P = P
+                eng._rebuild()
+                eng.local_search(deadline)
+            if np.any(eng.phi1[inst.coverable] < 0):
+                continue
+            if best is None or eng.objective() < best.objective():
+                best = eng
+        if best is None:
             # Some homes are left out: either p is too small (raise with the numbers) or the
             # greedy missed a cover; restart from a minimum cover then.
-            lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
-            if (proven and best > self.p) or lower > self.p:
+            lower, least, proven = _min_new_to_cover(inst, _remaining(deadline))
+            if (proven and least > self.p) or lower > self.p:
                 self._raise_too_few(self.p, "cover every reachable home", deadline)
-            eng.reset(self._cover_sites())
-            eng.greedy()
-            eng.local_search(deadline)
-        return eng
+            best = _SwapEngine(inst, W, P, self.p)
+            best.reset(self._cover_sites())
+            best.greedy()
+            best.local_search(deadline)
+        return best
 
     def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None) -> None:
         """Improve the local optimum: Lagrangian restart, window re-optimisation, then ILS."""
@@ -1879,13 +2016,14 @@ class PMedian(_LocationModel):
                 eng.set_open(best_sites)
         if _past(deadline):
             return
-        # One pass of window re-optimisation; with a time limit, more passes while they pay,
-        # then iterated local search for the rest of the time.
-        passes = 0
-        while eng.improve_windows(deadline, seed=passes) > 0 and deadline is not None and not _past(deadline):
-            passes += 1
-        if deadline is not None and not _past(deadline):
+        # Window re-optimisation until no window improves; with a time limit, iterated local
+        # search for the rest of the time.
+        eng.improve_windows(deadline)
+        if deadline is not None:
             eng.iterated_local_search(deadline)
+        else:
+            # Without a time limit a fixed number of rounds keeps the answer reproducible.
+            eng.iterated_local_search(None, rounds=ILS_ROUNDS_PER_SITE * max(self.p, 1) + 20)
 
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
@@ -1939,7 +2077,7 @@ class PMedian(_LocationModel):
         res = _cover_milp(self._inst, time_limit=None, gap=0.0)
         return np.flatnonzero(res.x[: self._inst.m] > 0.5)
 
-    def _exact(self, deadline, gap, start=None) -> dict:
+    def _exact(self, deadline, gap, start=None, closed=None, raise_infeasible: bool = True) -> dict | None:
         inst = self._inst
         m, nx = inst.m, inst.nnz
         W = inst.weights[inst.row] * inst.cost_s
@@ -1951,13 +2089,19 @@ class PMedian(_LocationModel):
         free = np.flatnonzero(~inst.is_fixed)
         lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
         lb, ub = _site_bounds(inst)
+        if closed is not None:
+            ub[closed] = 0.0
         integer = np.concatenate([np.ones(m, dtype=bool), np.full(nx, inst.capacities is not None)])
         res = lp.solve(np.concatenate([np.zeros(m), W]), np.concatenate([lb, np.zeros(nx)]),
                        np.concatenate([ub, np.ones(nx)]), integer, time_limit=_remaining(deadline),
                        gap=gap, start=start)
         if res.status == "infeasible":
+            if not raise_infeasible:
+                return {"infeasible": True}
             self._raise_infeasible(deadline)
         if res.x is None:
+            if not raise_infeasible:
+                return None
             raise InfeasibleError(
                 f"{self.name}: HiGHS found no feasible solution within the time limit "
                 f"({inst.n} homes, {m} candidates); raise time_limit or use method='heuristic'"
@@ -1991,7 +2135,7 @@ class PMedian(_LocationModel):
         inst = self._inst
         W, P = self._entry_costs()
         eng = _SwapEngine(inst, W, P, self.p)
-        eng.greedy(allowed=self._room_allowed(eng))
+        eng.greedy()
         eng.local_search(deadline)
         sites = eng.open_sites()
         sites = self._ensure_capacity(sites)
@@ -2016,9 +2160,6 @@ class PMedian(_LocationModel):
                                           integral=self._integral(W), gap=gap, deadline=deadline)
         return {"sites": sites, "assignment": assignment, "objective": cost, "bound": bound,
                 "solver": "heuristic+lagrangian", "gap": (cost - bound) / cost if cost else 0.0}
-
-    def _room_allowed(self, eng) -> np.ndarray | None:
-        return None
 
     def _ensure_capacity(self, sites: np.ndarray) -> np.ndarray:
         """Swap small new sites for large ones until the open capacity covers the demand."""
@@ -2152,16 +2293,21 @@ class MaxCoverage(_LocationModel):
 
     def _solve(self, method, deadline, gap):
         inst = self._inst
-        raw = None
-        if method in ("auto", "heuristic"):
-            raw = self._heuristic(deadline, gap)
-            if method == "heuristic" or (raw["gap"] <= gap and not raw.get("shortfall")) or not self._auto_exact():
-                return raw
-        exact = self._exact(deadline, gap, None if raw is None or inst.capacities is not None else raw["sites"])
-        if raw is not None:
-            exact["solver"] = "heuristic+lagrangian+highs"
-            if inst.group_codes is None and inst.capacities is None:
-                exact["bound"] = min(exact["bound"], raw["bound"])
+        if method == "exact":
+            return self._exact(deadline, gap)
+        t0 = time.perf_counter()
+        raw = self._heuristic(deadline, gap)
+        if method == "heuristic" or (raw["gap"] <= gap and not raw.get("shortfall")) or not self._auto_exact():
+            return raw
+        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap,
+                            None if inst.capacities is not None else raw["sites"], allow_none=not raw.get("shortfall"))
+        if exact is None:
+            return raw
+        exact["solver"] = "heuristic+lagrangian+highs"
+        if inst.group_codes is None and inst.capacities is None:
+            exact["bound"] = min(exact["bound"], raw["bound"])
+        if exact.get("objective_value", -math.inf) < raw["objective"] and not raw.get("shortfall"):
+            return {**raw, "bound": exact["bound"], "solver": exact["solver"]}
         return exact
 
     def _heuristic(self, deadline, gap) -> dict:
@@ -2245,7 +2391,7 @@ class MaxCoverage(_LocationModel):
         assignment[sub.row[x]] = sub.col[x]
         return float(w[x].sum()), assignment
 
-    def _exact(self, deadline, gap, start_sites=None) -> dict:
+    def _exact(self, deadline, gap, start_sites=None, allow_none: bool = False) -> dict | None:
         inst = self._inst
         m, n = inst.m, inst.n
         lb, ub = _site_bounds(inst)
@@ -2285,6 +2431,8 @@ class MaxCoverage(_LocationModel):
         if res.status == "infeasible":
             self._raise_share_infeasible(deadline)
         if res.x is None:
+            if allow_none:
+                return None
             raise InfeasibleError(
                 f"{self.name}: HiGHS found no feasible solution within the time limit; raise time_limit"
             )
@@ -2295,7 +2443,8 @@ class MaxCoverage(_LocationModel):
             assignment = np.full(n, -1, dtype=np.int64)
             assignment[inst.row[x]] = inst.col[x]
         bound = res.bound if np.isfinite(res.bound) else math.inf
-        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs"}
+        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs",
+                "objective_value": res.objective}
 
     def _raise_share_infeasible(self, deadline) -> None:
         inst = self._inst
@@ -2368,15 +2517,17 @@ class SetCover(_LocationModel):
         if inst.capacities is not None:
             # No dedicated heuristic for capacitated covering: HiGHS in every mode.
             return self._exact(deadline, gap, None)
-        raw = None
-        if method in ("auto", "heuristic"):
-            raw = self._heuristic(deadline)
-            if method == "heuristic" or raw["bound"] >= raw["objective"] or not self._auto_exact():
-                return raw
-        exact = self._exact(deadline, gap, None if raw is None else raw["sites"])
-        if raw is not None:
-            exact["solver"] = "heuristic+lagrangian+highs"
-            exact["bound"] = max(exact["bound"], raw["bound"])
+        if method == "exact":
+            return self._exact(deadline, gap, None)
+        t0 = time.perf_counter()
+        raw = self._heuristic(deadline)
+        if method == "heuristic" or raw["bound"] >= raw["objective"] or not self._auto_exact():
+            return raw
+        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap, raw["sites"], allow_none=True)
+        if exact is None:
+            return raw
+        exact["solver"] = "heuristic+lagrangian+highs"
+        exact["bound"] = max(exact["bound"], raw["bound"])
         return exact
 
     def _heuristic(self, deadline) -> dict:
@@ -2433,7 +2584,7 @@ class SetCover(_LocationModel):
                 keep = list(trial)
         return np.sort(np.array(keep, dtype=np.int64))
 
-    def _exact(self, deadline, gap, start_sites) -> dict:
+    def _exact(self, deadline, gap, start_sites, allow_none: bool = False) -> dict | None:
         inst = self._inst
         start = None if start_sites is None else _cover_start(inst, start_sites)
         res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start)
@@ -2443,6 +2594,8 @@ class SetCover(_LocationModel):
                 f"{_within_text(inst)} within the capacities"
             )
         if res.x is None:
+            if allow_none:
+                return None
             raise InfeasibleError(f"{self.name}: HiGHS found no cover within the time limit; raise time_limit")
         m = inst.m
         sites = np.flatnonzero(res.x[:m] > 0.5)
