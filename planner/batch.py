@@ -273,21 +273,6 @@ def _minutes(value: Any) -> tuple[int, ...]:
 # sweeps on the cluster
 
 
-class _NodeCount:
-    """What :meth:`TargetGraph.sweep` needs of the network: its node count (not its arrays)."""
-
-    def __init__(self, n_nodes: int):
-        self.n_nodes = n_nodes
-
-
-def _portable(targets):
-    """The target graph without its Network (coordinates, KD-tree, cached graphs): the CSR
-    matrix and the target index are all a sweep reads, so only they travel."""
-    light = copy.copy(targets)
-    light.net = _NodeCount(int(targets.net.n_nodes))
-    return light
-
-
 def _sweep_task(targets, subset: np.ndarray, limit: float | None):
     return targets.sweep(subset, limit)
 
@@ -305,13 +290,13 @@ def dask_sweeper(targets, subsets: list, limit: float | None = None) -> Iterator
 
     Yields (cost, nearest) per subset, in order, like :func:`planner.network.sweep_many`.
     """
-    small = targets.net.n_nodes * len(subsets) < settings.parallel_min_node_sweeps
+    small = targets.n_nodes * len(subsets) < settings.parallel_min_node_sweeps
     with (contextlib.nullcontext() if small or len(subsets) < 2 else _cluster_client()) as client:
         if client is None:
             for subset in subsets:
                 yield targets.sweep(subset, limit)
             return
-        shared = client.scatter(_portable(targets), broadcast=False, hash=False)
+        shared = client.scatter(targets, broadcast=False, hash=False)
         futures = [client.submit(_sweep_task, shared, np.asarray(s), limit, pure=False) for s in subsets]
         for fut in futures:
             yield fut.result()

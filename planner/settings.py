@@ -46,6 +46,10 @@ max_travel_time_s: float = 3600.0
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
+#: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
+#: network) out of the graph when at least this share of nodes may be such; on a grid with
+#: none the contraction would cost more than it saves.
+contract_min_share: float = 0.2
 
 # --- Homes and population ----------------------------------------------------------------------
 #: Living floor area per person: 7th national census (2020), urban households' floor area per
