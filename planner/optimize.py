@@ -104,8 +104,12 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 #: out, the heuristic's answer comes back with the best proven bound.
 AUTO_EXACT_FACTOR = 20.0
 AUTO_EXACT_MIN_S = 10.0
-#: Iterated local search rounds per new site when no time limit is given.
-ILS_ROUNDS_PER_SITE = 3
+#: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
+#: given. On OR-Library pmed1–25 greedy + interchange + windows already reach every optimum;
+#: more rounds cost time for nothing there.
+ILS_ROUNDS_PER_SITE = 1
+ILS_ROUNDS_BASE = 5
+FIRST_SHARES = (0.75, 0.5, 1.0, None)
 #: From this many entries the p-median heuristic proves its bound in a forked process while
 #: the main process improves the solution.
 PARALLEL_MIN_ENTRIES = 1_000_000
@@ -581,8 +585,14 @@ def _solve_milp(
     gap: float = 1e-4,
     start: np.ndarray | None = None,
     relax: bool = False,
+    cutoff: float | None = None,
 ) -> _MilpResult:
-    """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS."""
+    """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS.
+
+    ``cutoff`` (minimisation): only solutions cheaper than it are wanted (a known
+    incumbent's cost); HiGHS prunes every node that cannot beat it, and reports
+    "infeasible" when nothing does.
+    """
     n_col, n_row = len(cost), len(row_lb)
     a = sparse.csc_array((vals, (rows, cols)), shape=(n_row, n_col))
     a.sum_duplicates()
@@ -609,6 +619,8 @@ def _solve_milp(
     h.setOptionValue("mip_abs_gap", 1e-9)
     if time_limit is not None:
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    if cutoff is not None and is_mip and not maximize:
+        h.setOptionValue("objective_bound", float(cutoff))
     h.passModel(lp)
     if start is not None and is_mip:
         sol = highspy.HighsSolution()
@@ -945,6 +957,7 @@ class _SwapEngine:
         rng = np.random.default_rng(seed)
         improved = 0
         todo = self.is_open & ~self.inst.is_fixed
+        self._improvers = None
         while todo.any():
             if deadline is not None and time.perf_counter() > deadline:
                 break
@@ -965,6 +978,7 @@ class _SwapEngine:
             self.local_search(deadline, verify=False)
             if self.objective() < before - 1e-9 * abs(before):
                 improved += 1
+                self._improvers = None
                 self.stats["window_improvements"] = self.stats.get("window_improvements", 0) + 1
                 changed = np.flatnonzero(self.is_open & ~self.inst.is_fixed)
                 changed = changed[np.isin(changed, keep, invert=True) | np.isin(changed, window)]
@@ -981,13 +995,14 @@ class _SwapEngine:
         if len(rows) == 0:
             return None
         pos, local = _row_entries(inst, rows)
-        # Candidates that serve none of these homes better than now are left out (the open
-        # sites stay in).
-        # Candidates mostly reaching homes outside the window are left out too.
-        inside = np.bincount(inst.col[pos], minlength=inst.m)
-        useful = np.zeros(inst.m, dtype=bool)
-        useful[inst.col[pos][self.W[pos] < self.d1[rows][local]]] = True
-        useful &= inside >= WINDOW_INSIDE_SHARE * (self.csc_ptr[1:] - self.csc_ptr[:-1])
+        # Candidates that would serve none of these homes better than now are left out, and
+        # so are those that would mostly serve homes outside the window (counted among all
+        # the homes each candidate would serve better: on a dense matrix every column has
+        # every home). The open sites stay in.
+        if getattr(self, "_improvers", None) is None:
+            self._improvers = np.bincount(inst.col[self.W < self.d1[inst.row]], minlength=inst.m)
+        inside = np.bincount(inst.col[pos][self.W[pos] < self.d1[rows][local]], minlength=inst.m)
+        useful = (inside > 0) & (inside >= WINDOW_INSIDE_SHARE * self._improvers)
         useful |= self.is_open
         near = useful[inst.col[pos]]
         pos, local = pos[near], local[near]
@@ -1867,6 +1882,19 @@ class PMedian(_LocationModel):
         if method == "exact":
             return self._exact(deadline, gap)
         t0 = time.perf_counter()
+        if method == "auto" and self._size() <= EXACT_MAX_ENTRIES:
+            # Small model: HiGHS finishes from a good incumbent (it prunes, and with the
+            # Lagrangian multipliers it fixes most variables); iterated local search would
+            # cost more than it saves HiGHS.
+            raw = self._heuristic(deadline, gap, ils=False)
+            if raw["gap"] <= gap or _past(deadline):
+                return raw
+            exact = self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
+            if exact["objective"] - exact["bound"] <= gap * abs(exact["objective"]) + 1e-9 * abs(exact["objective"]) \
+                    or _past(deadline):
+                return exact
+            full = self._heuristic(deadline, gap)  # HiGHS ran out of time: improve the incumbent
+            return full if full["objective"] < exact["objective"] else exact
         raw = self._heuristic(deadline, gap)
         if method == "heuristic" or raw["gap"] <= gap or _past(deadline):
             return raw
@@ -1907,7 +1935,7 @@ class PMedian(_LocationModel):
         if reduced.nnz > EXACT_MAX_ENTRIES:
             return raw
         sub = PMedian(reduced, k_left)
-        res = sub._exact(deadline, gap, closed=closed, raise_infeasible=False)
+        res = sub._exact(deadline, gap, closed=closed, raise_infeasible=False, cutoff=threshold)
         if res is None:  # time up before HiGHS found anything
             return raw
         if res.get("infeasible"):  # no better solution in the reduced model
@@ -1919,7 +1947,8 @@ class PMedian(_LocationModel):
             return {**raw, "bound": bound, "solver": "heuristic+lagrangian+highs"}
         return {"sites": sites, "objective": objective, "bound": bound, "solver": "heuristic+lagrangian+highs"}
 
-    def _heuristic(self, deadline, gap) -> dict:
+    def _heuristic(self, deadline, gap, ils: bool = True) -> dict:
+        """Greedy + interchange, Lagrangian bound, then windows and (``ils``) iterated local search."""
         inst = self._inst
         t0 = time.perf_counter()
         W, P = self._entry_costs()
@@ -1951,7 +1980,7 @@ class PMedian(_LocationModel):
             else:
                 bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
-                    self._improve(eng, deadline, lam=lam)
+                    self._improve(eng, deadline, lam=lam, ils=ils)
             if eng.objective() < upper:
                 upper = eng.objective()
                 if not self._closed(upper, bound, gap) and inst.nnz < PARALLEL_MIN_ENTRIES and not _past(deadline):
@@ -1973,7 +2002,7 @@ class PMedian(_LocationModel):
         inst = self._inst
         row_max = np.zeros(inst.n)
         np.maximum.at(row_max, inst.row, W)
-        shares = (0.75,) if inst.nnz >= PARALLEL_MIN_ENTRIES else (0.75, 0.5, 1.0, None)
+        shares = (0.75,) if inst.nnz >= PARALLEL_MIN_ENTRIES else FIRST_SHARES
         best = None
         for share in shares:
             soft = P if share is None else np.where(inst.coverable, share * row_max, 0.0)
@@ -2000,7 +2029,7 @@ class PMedian(_LocationModel):
             best.local_search(deadline)
         return best
 
-    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None) -> None:
+    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None, ils: bool = True) -> None:
         """Improve the local optimum: Lagrangian restart, window re-optimisation, then ILS."""
         inst = self._inst
         best_sites, best = eng.open_sites(), eng.objective()
@@ -2019,11 +2048,13 @@ class PMedian(_LocationModel):
         # Window re-optimisation until no window improves; with a time limit, iterated local
         # search for the rest of the time.
         eng.improve_windows(deadline)
+        if not ils:
+            return
         if deadline is not None:
             eng.iterated_local_search(deadline)
         else:
             # Without a time limit a fixed number of rounds keeps the answer reproducible.
-            eng.iterated_local_search(None, rounds=ILS_ROUNDS_PER_SITE * max(self.p, 1) + 20)
+            eng.iterated_local_search(None, rounds=ILS_ROUNDS_PER_SITE * max(self.p, 1) + ILS_ROUNDS_BASE)
 
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
@@ -2077,7 +2108,8 @@ class PMedian(_LocationModel):
         res = _cover_milp(self._inst, time_limit=None, gap=0.0)
         return np.flatnonzero(res.x[: self._inst.m] > 0.5)
 
-    def _exact(self, deadline, gap, start=None, closed=None, raise_infeasible: bool = True) -> dict | None:
+    def _exact(self, deadline, gap, start=None, closed=None, raise_infeasible: bool = True,
+               cutoff: float | None = None) -> dict | None:
         inst = self._inst
         m, nx = inst.m, inst.nnz
         W = inst.weights[inst.row] * inst.cost_s
@@ -2094,7 +2126,7 @@ class PMedian(_LocationModel):
         integer = np.concatenate([np.ones(m, dtype=bool), np.full(nx, inst.capacities is not None)])
         res = lp.solve(np.concatenate([np.zeros(m), W]), np.concatenate([lb, np.zeros(nx)]),
                        np.concatenate([ub, np.ones(nx)]), integer, time_limit=_remaining(deadline),
-                       gap=gap, start=start)
+                       gap=gap, start=start, cutoff=cutoff)
         if res.status == "infeasible":
             if not raise_infeasible:
                 return {"infeasible": True}

@@ -248,7 +248,7 @@ def site(
     seconds = {"setup": time.perf_counter() - t0}
 
     t = time.perf_counter()
-    rows, row_of_home, demand = _demand_rows(net, h_access, homes)
+    rows, row_of_home, demand = demand_rows(net, h_access, homes)
     limit = 60.0 * minutes if model in ("mclp", "lscp") else settings.max_travel_time_s
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
@@ -310,9 +310,20 @@ def site(
                         seconds=seconds, counts=counts)
 
 
-def _demand_rows(net: Network, access: Access, homes: gpd.GeoDataFrame):
-    """One demand row per network node of single-entry homes (their legs averaged by
-    population), one row per home with several entries (gated compounds)."""
+def demand_rows(net: Network, access: Access, homes: gpd.GeoDataFrame) -> tuple[Access, np.ndarray, pd.DataFrame]:
+    """Aggregate homes to the demand rows of a cost matrix.
+
+    One row per network node of single-entry homes (their legs averaged by population),
+    one row per home with several entries (gated compounds).
+
+    Returns
+    -------
+    rows : Access
+        The rows' network entries, for :func:`planner.network.cost_matrix`.
+    row_of_home : (n_homes,) int array
+    demand : DataFrame
+        ``population``, ``elderly``, ``children``, ``disabled`` per row.
+    """
     n = access.n_owners
     counts = np.bincount(access.owner, minlength=n)
     single = counts == 1
