@@ -102,7 +102,7 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 #: Without a time limit, ``method="auto"`` gives its exact phase (after the heuristic) this
 #: many times the heuristic's time, and at least ``AUTO_EXACT_MIN_S`` seconds; when it runs
 #: out, the heuristic's answer comes back with the best proven bound.
-AUTO_EXACT_FACTOR = 20.0
+AUTO_EXACT_FACTOR = 2.0
 AUTO_EXACT_MIN_S = 10.0
 #: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
 #: given. On OR-Library pmed1–25 greedy + interchange + windows already reach every optimum;
