@@ -745,6 +745,8 @@ class _SwapEngine:
         # Sorted search key (row, cost) for the prefix of each row below a threshold.
         self._span = 2.0 * float(w_entry.max(initial=0.0)) + 1.0
         self._key = inst.row * self._span + w_entry
+        # Per candidate, how many homes it would serve better than now (windows; lazy).
+        self._improvers: np.ndarray | None = None
         self.reset(inst.fixed)
 
     # -- state -----------------------------------------------------------------------------
@@ -1026,7 +1028,7 @@ class _SwapEngine:
         # so are those that would mostly serve homes outside the window (counted among all
         # the homes each candidate would serve better: on a dense matrix every column has
         # every home). The open sites stay in.
-        if getattr(self, "_improvers", None) is None:
+        if self._improvers is None:
             self._improvers = np.bincount(inst.col[self.W < self.d1[inst.row]], minlength=inst.m)
         inside = np.bincount(inst.col[pos][self.W[pos] < self.d1[rows][local]], minlength=inst.m)
         useful = (inside > 0) & (inside >= WINDOW_INSIDE_SHARE * self._improvers)
