@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from planner import optimize
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import MaxCoverage, PCenter, PMedian, SetCover, demand_weights
 
@@ -171,6 +172,85 @@ def test_set_cover_matches_brute_force(seed, fixed):
         reach = (cost <= limit_s).any(axis=1)
         assert (cost[np.ix_(reach, sol.sites)] <= limit_s).any(axis=1).all()
     np.testing.assert_array_equal(model.unreachable, np.flatnonzero(~(cost <= limit_s).any(axis=1)))
+
+
+def test_cover_core_hand_worked():
+    """Dominance by hand. Candidates cover homes: c0 {0,1}, c1 {1}, c2 {2,3}, c3 {2,3,4}.
+
+    c1 ⊂ c0 and c2 ⊂ c3 are never needed; for set covering, home 0 (c0) implies home 1
+    (c0, c1 → c0 after c1 goes), and homes 2, 3, 4 all become {c3}: one stays. For
+    max-coverage the equal homes merge with their weights summed.
+    """
+    inf = np.inf
+    cost = np.array([
+        [60, inf, inf, inf],
+        [60, 60, inf, inf],
+        [inf, inf, 60, 60],
+        [inf, inf, 60, 60],
+        [inf, inf, inf, 60],
+    ])
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    core = optimize._cover_core(SetCover.from_cost_matrix(cost, w, minutes=5)._inst, rows_are_constraints=True)
+    assert list(core.cols) == [0, 3]
+    assert core.inst.n == 2 and core.inst.nnz == 2
+    core = optimize._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5)._inst,
+                                rows_are_constraints=False)
+    assert list(core.cols) == [0, 3]
+    np.testing.assert_allclose(np.sort(core.inst.weights), [3.0, 12.0])
+    # With c3 fixed open, homes 2-4 are covered whatever is chosen: they leave the core.
+    core = optimize._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[3])._inst,
+                                rows_are_constraints=False)
+    assert list(core.cols) == [0] and core.outside_weight == 12.0
+    sol = MaxCoverage.from_cost_matrix(cost, w, p=2, minutes=5).solve()
+    assert sol.objective == 15.0 and len(sol.new_sites) == 2  # c0, c3, and nothing else adds
+
+
+def _unreduced(model):
+    """The same model solved without dominance reductions (HiGHS on the full formulation)."""
+    model._is_core = True
+    return model
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_coverage_models_equal_the_unreduced_mip(seed):
+    """Mid-size random instances: the core, the dual LP bound and Lagrangian fixing give the
+    optimum of HiGHS on the whole model, integer and fractional weights, with fixed sites."""
+    rng = np.random.default_rng(seed)
+    n, m = 300, 60
+    homes, sites = rng.uniform(0, 3000, (n, 2)), rng.uniform(0, 3000, (m, 2))
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) / 1.1
+    w = rng.integers(1, 200, n).astype(float) if seed % 2 else rng.uniform(0.5, 100.0, n)
+    fixed = [0, 1] if seed >= 2 else None
+    ref = _unreduced(MaxCoverage.from_cost_matrix(cost, w, p=8, minutes=8, fixed=fixed)).solve("exact", gap=0)
+    for method in ("auto", "exact", "heuristic"):
+        sol = MaxCoverage.from_cost_matrix(cost, w, p=8, minutes=8, fixed=fixed).solve(method, gap=0)
+        assert sol.upper_bound >= ref.objective - 1e-6
+        assert len(sol.new_sites) == 8
+        if method != "heuristic":
+            assert sol.objective == pytest.approx(ref.objective, rel=1e-9)
+    ref = _unreduced(SetCover.from_cost_matrix(cost, w, minutes=8, fixed=fixed)).solve("exact", gap=0)
+    for method in ("auto", "exact", "heuristic"):
+        sol = SetCover.from_cost_matrix(cost, w, minutes=8, fixed=fixed).solve(method, gap=0)
+        assert sol.lower_bound <= ref.objective <= sol.objective
+        assert sol.covered[(cost <= 480).any(axis=1)].all()
+        if method != "heuristic":
+            assert sol.objective == ref.objective
+
+
+def test_max_coverage_fixing_closes_the_gap():
+    """An instance whose LP bound is above the heuristic's answer: auto proves the optimum
+    through Lagrangian fixing + HiGHS on what is left, and it is the full MIP's optimum."""
+    rng = np.random.default_rng(2)
+    homes, sites = rng.uniform(0, 6000, (2000, 2)), rng.uniform(0, 6000, (300, 2))
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) * 1.25 / 1.1
+    w = rng.integers(1, 200, 2000).astype(float)
+    heur = MaxCoverage.from_cost_matrix(cost, w, p=20, minutes=10).solve("heuristic")
+    assert heur.gap > 1e-4  # the LP alone does not prove it
+    auto = MaxCoverage.from_cost_matrix(cost, w, p=20, minutes=10).solve("auto")
+    assert "fixing" in auto.solver and auto.gap <= 1e-4
+    ref = _unreduced(MaxCoverage.from_cost_matrix(cost, w, p=20, minutes=10)).solve("exact", gap=0)
+    assert auto.objective == ref.objective
+    assert heur.upper_bound >= ref.objective
 
 
 @pytest.mark.parametrize("seed", SEEDS)
