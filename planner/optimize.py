@@ -41,25 +41,36 @@ Unreachable homes
 
 Solvers
 -------
+Coverage models without capacities or shares are first reduced by dominance (Toregas &
+ReVelle 1973): a candidate whose homes are a subset of another's is dropped, and so is a
+home implied by another (set covering) or merged with homes of the same candidates
+(max-coverage, weights summed). On the benchmarks this leaves a tenth of the set-covering
+model (:func:`_cover_core`).
+
 ``method="exact"`` builds the mixed-integer programme and solves it with HiGHS
 (``highspy``); stopped by ``time_limit`` it reports HiGHS's dual bound and gap.
 
 ``method="heuristic"`` works on the sparse matrix with numpy array operations:
 
 - p-median and max-coverage: greedy start and fast vertex substitution (Whitaker 1983;
-  Resende & Werneck 2004), restarted from the Lagrangian relaxation's sites; the p-median
-  then re-optimises windows of neighbouring sites (POPMUSIC, Taillard 2003) and runs
-  iterated local search; set covering: greedy and Beasley's (1990) Lagrangian heuristic;
-- a bound by Lagrangian relaxation: for the p-median the dual is smoothed and maximised by
-  L-BFGS (continuation on the smoothing width), then polished by subgradient steps; the
-  covering models use subgradient optimisation. Every bound reported is the exact Lagrangian
-  value of some multipliers, hence valid, so every answer carries its gap.
+  Resende & Werneck 2004), restarted from the relaxation's sites; the p-median then
+  re-optimises windows of neighbouring sites (POPMUSIC, Taillard 2003) and runs iterated
+  local search; set covering: greedy from the LP's sites at 1, then Beasley's (1990)
+  Lagrangian heuristic;
+- a bound: for the p-median by Lagrangian relaxation, the dual smoothed and maximised by
+  L-BFGS (continuation on the smoothing width), then polished by subgradient steps; for
+  max-coverage the LP bound, from the Lagrangian dual written as an LP with one row per
+  candidate (HiGHS solves it in milliseconds, the primal relaxation in hundreds), and
+  subgradient optimisation on large models; for set covering the LP relaxation of the core.
+  Every bound reported is re-evaluated as the exact Lagrangian value of some multipliers,
+  hence valid, so every answer carries its gap.
   On large p-median instances (``PARALLEL_MIN_ENTRIES``) the bound is computed in a forked
   process on a second core while the main process improves the solution.
 
 ``method="auto"`` runs the heuristic and, when its gap is above ``gap`` and the model is
-small (``EXACT_MAX_ENTRIES``; for the p-median after Lagrangian fixing, Beasley 1993),
-closes it with HiGHS warm-started from the heuristic, within a time budget
+small (``EXACT_MAX_ENTRIES``), closes it with HiGHS warm-started from the heuristic, for
+the p-median and max-coverage after Lagrangian fixing (Beasley 1993: the sites and
+assignments that cannot be part of a better solution are left out), within a time budget
 (``AUTO_EXACT_FACTOR``) unless ``time_limit`` is given.
 
 The p-center is solved by binary search over the distinct travel times, each step a
@@ -122,6 +133,8 @@ PARALLEL_MIN_ENTRIES = 1_000_000
 WINDOW_INSIDE_SHARE = 0.4
 #: Smoothing widths of the dual's continuation stages, as fractions of a typical travel time.
 SMOOTH_FRACS = (0.1, 0.025, 0.006, 0.0015)
+#: With a deadline the last stage repeats until one repetition gains less than this share.
+DUAL_REPEAT_MIN_GAIN = 1e-5
 #: Dominance reductions of the coverage models compare sets pairwise (a sparse product):
 #: skipped when the product would have more than this many entries.
 CORE_MAX_PAIRS = 4_000_000
@@ -1262,7 +1275,10 @@ def _smoothed_dual_pmedian(
     w32 = w_entry.astype(np.float32)
     z = np.concatenate([np.where(cov, np.minimum(lam0, cap), 0.0), [max(mu0, 0.0)]])
     bounds = [(None, c if np.isfinite(c) else None) for c in cap] + [(0.0, None)]
-    for frac in SMOOTH_FRACS:
+    # With a deadline, the finest stage repeats while it still gains (large instances run
+    # out of stages before their time is up; the bound is then the weak side of the gap).
+    stages = list(SMOOTH_FRACS) + ([SMOOTH_FRACS[-1]] * 1000 if deadline is not None else [])
+    for stage, frac in enumerate(stages):
         if deadline is not None and time.perf_counter() > deadline:
             break
         tau_e = (frac * time_scale_s * w_pos).astype(np.float32)[row]
@@ -1272,9 +1288,12 @@ def _smoothed_dual_pmedian(
                                 callback=_stop_at_deadline(deadline))
         z = res.x
         value = _pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
+        gained = value - best_val
         if value > best_val:
             best_val, best_lam = value, z[:n].copy()
         if best_val >= stop_at:
+            break
+        if stage >= len(SMOOTH_FRACS) and gained <= DUAL_REPEAT_MIN_GAIN * abs(best_val):
             break
     return best_val, best_lam
 
