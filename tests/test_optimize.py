@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -382,6 +383,10 @@ def test_table_ranks_and_coverage():
     assert list(table["coverage_added"]) == [1, 10, 3]
     assert list(table["demand"]) == [1, 10, 3]
     assert sol.objective == 14 and sol.gap == 0
+    # The table is built on first use; a pickled solution (e.g. from a Dask worker) carries it.
+    copy = pickle.loads(pickle.dumps(MaxCoverage.from_cost_matrix(cost, [5, 5, 3, 1], p=2, minutes=5,
+                                                                  fixed=[2]).solve()))
+    assert copy.table().equals(table)
 
 
 def test_demand_weights():
