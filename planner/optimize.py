@@ -136,20 +136,25 @@ SMOOTH_FRACS = (0.1, 0.025, 0.006, 0.0015)
 #: With a deadline the last stage repeats until one repetition gains less than this share.
 DUAL_REPEAT_MIN_GAIN = 1e-5
 #: Dominance reductions of the coverage models compare sets pairwise (a sparse product):
-#: skipped when the product would have more than this many entries.
-CORE_MAX_PAIRS = 4_000_000
+#: skipped when it would take more than this many multiply-adds (30 M: about 0.3 s and
+#: 0.5 GB; on a 20,000 × 2,000 set cover it shrinks the LP from 17 s to 2 s).
+CORE_MAX_PAIRS = 30_000_000
 #: The pairwise product is dense (float32 BLAS) when its multiply-adds are at most this many
 #: times the sparse product's (measured: ~30 ps per dense multiply-add, ~9 ns per sparse one).
 CORE_DENSE_FLOPS_PER_PRODUCT = 300
 #: Set covering's heuristic starts from the LP relaxation (HiGHS: its optimum is the best
 #: Lagrangian bound, its duals the best multipliers) up to this many entries.
 COVER_LP_MAX_ENTRIES = 50_000
+#: Set covering's local search stops after this many rounds per site of the cover without a
+#: smaller cover (``method="auto"``: fewer, HiGHS comes next with the result as its start).
+COVER_ILS_STALL_PER_SITE = 5
+COVER_ILS_STALL_PER_SITE_AUTO = 0.5
 #: Linear programmes up to this many rows × columns skip HiGHS's presolve, which costs more
 #: than it saves on them (the reduced coverage models: 0.4 instead of 0.7 ms).
 LP_NO_PRESOLVE_MAX_CELLS = 1_000_000
 #: Max-coverage's bound comes from its LP (dual form, HiGHS) up to this many entries, and
 #: from subgradient optimisation above.
-COVERAGE_LP_MAX_ENTRIES = 200_000
+COVERAGE_LP_MAX_ENTRIES = 500_000
 
 
 # ------------------------------------------------------------------------------------------
@@ -1523,11 +1528,12 @@ def _subset_pairs(ptr: np.ndarray, idx: np.ndarray, n_sets: int, n_elems: int, p
         a, b = np.nonzero(overlap == size[:, None])
         return a, b, size
     b_mat = sparse.csr_array((np.ones(len(idx), dtype=np.int32), idx, ptr), shape=(n_sets, n_elems))
-    overlap = b_mat @ b_mat.T
-    a = np.repeat(np.arange(n_sets), np.diff(overlap.indptr))
+    overlap = b_mat @ b_mat.T  # up to CORE_MAX_PAIRS entries: 32-bit temporaries below
+    a = np.repeat(np.arange(n_sets, dtype=np.int32), np.diff(overlap.indptr))
     b = overlap.indices
-    sub = (overlap.data == size[a]) & (a != b)
-    return a[sub], b[sub], size
+    sub = overlap.data == size.astype(np.int32)[a]
+    sub &= a != b
+    return a[sub].astype(np.int64), b[sub].astype(np.int64), size
 
 
 def _csr_of(major: np.ndarray, minor: np.ndarray, n_major: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1612,7 +1618,8 @@ def _rows_by_fixed(inst: _Instance) -> np.ndarray:
     return covered
 
 
-def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: np.ndarray | None = None) -> np.ndarray:
+def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: np.ndarray | None = None,
+                  order: np.ndarray | None = None, ptr: np.ndarray | None = None) -> np.ndarray:
     """New sites covering every coverable row: greedy + redundancy removal.
 
     Starts from ``start`` (new sites already chosen) and each time adds the candidate that
@@ -1631,7 +1638,8 @@ def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: 
     score = np.bincount(inst.col[need[inst.row]], weights=rw[inst.row[need[inst.row]]], minlength=inst.m)
     score = score.astype(float)
     score[is_open] = -np.inf
-    order, ptr = _csc_order(inst)
+    if order is None:
+        order, ptr = _csc_order(inst)
     csc_row = inst.row[order]
     left = int(need.sum())
     while left > 0:
@@ -1645,6 +1653,56 @@ def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: 
         score[j] = -np.inf
         chosen.append(j)
     return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
+
+
+def _cover_local_search(
+    inst: _Instance,
+    cover: np.ndarray,
+    row_weight: np.ndarray | None,
+    *,
+    deadline: float | None,
+    stall_rounds: int,
+    target: int = 0,
+    q: int = 4,
+    seed: int = 0,
+) -> np.ndarray:
+    """Iterated local search for set covering: take a site out of the cover together with
+    the ``q - 1`` sites sharing the most homes with it, cover again greedily (homes priced
+    by count and by ``row_weight``, e.g. the LP duals, in turn) and drop redundant sites;
+    keep the new cover when it is no larger (equal covers let the search drift). Stops after
+    ``stall_rounds`` rounds without a smaller cover, at the deadline, or at ``target``.
+
+    On a 20,000 × 2,000 set cover it goes from the greedy's 293 sites to 249 in 17 s, the
+    best HiGHS found in 60 s.
+    """
+    rng = np.random.default_rng(seed)
+    cur = best = np.asarray(cover, dtype=np.int64)
+    overlap = None
+    row_len = np.diff(inst.indptr).astype(float)
+    if float(row_len @ row_len) <= CORE_MAX_PAIRS:
+        a_mat = sparse.csr_array((np.ones(inst.nnz, dtype=np.int32), inst.col, inst.indptr), shape=(inst.n, inst.m))
+        overlap = (a_mat.T @ a_mat).tocsr()
+    order, ptr = _csc_order(inst)
+    stall = 0
+    it = 0
+    while stall < stall_rounds and len(best) > target and not _past(deadline) and len(cur):
+        it += 1
+        j = int(rng.choice(cur))
+        if overlap is not None:
+            nb = overlap.indices[overlap.indptr[j] : overlap.indptr[j + 1]]
+            share = overlap.data[overlap.indptr[j] : overlap.indptr[j + 1]]
+            inside = np.isin(nb, cur)
+            out = nb[inside][np.argsort(-share[inside], kind="stable")[:q]]
+        else:
+            out = rng.choice(cur, min(q, len(cur)), replace=False)
+        new = _greedy_cover(inst, start=np.setdiff1d(cur, out), row_weight=row_weight if it % 2 else None,
+                            order=order, ptr=ptr)
+        stall += 1
+        if len(new) <= len(cur):
+            cur = new
+            if len(new) < len(best):
+                best, stall = new, 0
+    return best
 
 
 def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
@@ -2948,6 +3006,10 @@ class SetCover(_LocationModel):
             if (lagrangian or lam is None) and bound < len(sites):
                 lag_bound, sites = _lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
                 bound = max(bound, lag_bound)
+            if bound < len(sites):
+                per_site = COVER_ILS_STALL_PER_SITE if lagrangian else COVER_ILS_STALL_PER_SITE_AUTO
+                sites = _cover_local_search(inst, sites, lam, deadline=deadline, target=bound,
+                                            stall_rounds=math.ceil(per_site * len(sites)))
         value = float(len(sites))
         return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
 
