@@ -248,7 +248,9 @@ def site(
     seconds = {"setup": time.perf_counter() - t0}
 
     t = time.perf_counter()
-    rows, row_of_home, demand = demand_rows(net, h_access, homes)
+    # Coverage and worst-time models judge each home against a threshold: rows keep each
+    # home's own leg (the p-median's total time is exact with the node's average leg).
+    rows, row_of_home, demand = demand_rows(net, h_access, homes, split_legs=model != "pmedian")
     limit = 60.0 * minutes if model in ("mclp", "lscp") else settings.max_travel_time_s
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
@@ -310,11 +312,15 @@ def site(
                         seconds=seconds, counts=counts)
 
 
-def demand_rows(net: Network, access: Access, homes: gpd.GeoDataFrame) -> tuple[Access, np.ndarray, pd.DataFrame]:
+def demand_rows(
+    net: Network, access: Access, homes: gpd.GeoDataFrame, split_legs: bool = False
+) -> tuple[Access, np.ndarray, pd.DataFrame]:
     """Aggregate homes to the demand rows of a cost matrix.
 
-    One row per network node of single-entry homes (their legs averaged by population),
-    one row per home with several entries (gated compounds).
+    One row per network node of single-entry homes (their legs averaged by population:
+    exact for total travel time), one row per home with several entries (gated compounds).
+    With ``split_legs`` homes share a row only when their legs are equal too: a threshold
+    (coverage, worst time) then holds for each home, not for the node's average.
 
     Returns
     -------
@@ -333,9 +339,14 @@ def demand_rows(net: Network, access: Access, homes: gpd.GeoDataFrame) -> tuple[
     s_homes = np.nonzero(single)[0]
     s_node = access.node[first_entry[s_homes]]
     s_leg = access.leg_m[first_entry[s_homes]]
-    uniq_node, s_row = np.unique(s_node, return_inverse=True)
-    w = np.maximum(pop[s_homes], 1e-9)
-    leg = np.bincount(s_row, weights=s_leg * w) / np.bincount(s_row, weights=w)
+    if split_legs:
+        pairs, s_row = np.unique(np.column_stack([s_node, s_leg]), axis=0, return_inverse=True)
+        s_row = s_row.ravel()
+        uniq_node, leg = pairs[:, 0].astype(np.int64), pairs[:, 1]
+    else:
+        uniq_node, s_row = np.unique(s_node, return_inverse=True)
+        w = np.maximum(pop[s_homes], 1e-9)
+        leg = np.bincount(s_row, weights=s_leg * w) / np.bincount(s_row, weights=w)
     m_homes = np.nonzero(~single)[0]
     row_of_home = np.empty(n, np.int64)
     row_of_home[s_homes] = s_row

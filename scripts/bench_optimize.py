@@ -141,7 +141,10 @@ def region_instance(path: Path, spacing_m: float = 150.0) -> tuple[np.ndarray, n
     """Walking times (s) from a real region's homes to its candidate sites, as ``planner site``
     builds them: homes from OSM buildings aggregated to network nodes (gated compounds by
     their gates), candidates from non-residential buildings and a spacing of street nodes,
-    routed on the walk network; weights are population plus the priority groups."""
+    routed on the walk network; weights are population plus the priority groups. The rows
+    are the p-median's (homes at one node merged, legs averaged); for coverage models
+    ``planner site`` keeps homes with different legs apart, and this one matrix serves all
+    three models here so that spopt and planner see the same input."""
     from planner.audit import home_access
     from planner.demand import compounds, homes_from_region
     from planner.network import build_network, cost_matrix, point_access
