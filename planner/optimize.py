@@ -3002,7 +3002,12 @@ class SetCover(_LocationModel):
                     sites = _greedy_cover(inst, start=np.flatnonzero(res.x > 1 - 1e-6))
                     lam = np.zeros(inst.n)
                     lam[need] = np.maximum(res.row_dual, 0.0)
-                    bound = math.ceil(res.objective - 1e-6)
+                    # The bound is the Lagrangian value of the LP's duals (valid for any λ >= 0,
+                    # whatever the solver's tolerances), which equals the LP optimum.
+                    e = need[inst.row] & ~inst.is_fixed[inst.col]
+                    sigma = np.bincount(inst.col[e], weights=lam[inst.row[e]], minlength=inst.m)
+                    value = lam.sum() + np.minimum(1.0 - sigma[~inst.is_fixed], 0.0).sum()
+                    bound = max(math.ceil(value - 1e-6), 0)
                     solver = "heuristic+lp"
             if sites is None:
                 sites = _greedy_cover(inst)
