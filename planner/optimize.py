@@ -958,7 +958,9 @@ class _SwapEngine:
         is_open = self.is_open.copy()
         chosen = []
         for _ in range(self.k - self.n_open):
-            gain = np.bincount(inst.col, weights=np.maximum(d1[inst.row] - self.W, 0.0), minlength=self.m)
+            # astype: bincount of no entries is an integer array, even with weights
+            gain = np.bincount(inst.col, weights=np.maximum(d1[inst.row] - self.W, 0.0),
+                               minlength=self.m).astype(float, copy=False)
             gain[is_open] = -np.inf
             if allowed is not None:
                 gain[~allowed] = -np.inf

@@ -206,6 +206,27 @@ def test_cover_core_hand_worked():
     assert sol.objective == 15.0 and len(sol.new_sites) == 2  # c0, c3, and nothing else adds
 
 
+@pytest.mark.parametrize("method", ["auto", "exact", "heuristic"])
+def test_coverage_edge_cases(method):
+    """Nothing left to choose: every home covered by fixed sites, no home coverable, p equal
+    to the candidates, p = 0."""
+    inf = np.inf
+    cost = np.array([[60, 900, inf], [60, 60, inf], [inf, 900, 60.0]])
+    w = [1.0, 2.0, 3.0]
+    sol = MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[0, 2]).solve(method)
+    assert sol.objective == 6.0 and sol.gap == 0 and len(sol.new_sites) == 1
+    sol = SetCover.from_cost_matrix(cost, minutes=5, fixed=[0, 2]).solve(method)
+    assert sol.objective == 0 and list(sol.sites) == [0, 2]
+    nothing = np.full((3, 3), inf)
+    sol = MaxCoverage.from_cost_matrix(nothing, w, p=2, minutes=5).solve(method)
+    assert sol.objective == 0 and len(sol.new_sites) == 2
+    sol = SetCover.from_cost_matrix(nothing, w, minutes=5).solve(method)
+    assert sol.objective == 0 and list(sol.unreachable) == [0, 1, 2]
+    assert MaxCoverage.from_cost_matrix(cost, w, p=3, minutes=5).solve(method, gap=0).objective == 6.0
+    sol = MaxCoverage.from_cost_matrix(cost, w, p=0, minutes=5, fixed=[1]).solve(method, gap=0)
+    assert sol.objective == 2.0 and list(sol.sites) == [1]
+
+
 def _unreduced(model):
     """The same model solved without dominance reductions (HiGHS on the full formulation)."""
     model._is_core = True
