@@ -437,7 +437,7 @@ class TargetGraph:
 
     def __init__(self, net: Network, targets: Access, weight: str = "time"):
         self.net, self.weight = net, weight
-        self.n_nodes = n = net.n_nodes
+        self.n_nodes = net.n_nodes
         leg = targets.leg(net, weight)
         self.virt_owner, virt_index = np.unique(targets.owner, return_inverse=True)
         self.n_virt = len(self.virt_owner)

@@ -811,7 +811,7 @@ class _SwapEngine:
     # -- state -----------------------------------------------------------------------------
     def reset(self, open_sites: np.ndarray) -> None:
         """Open ``fixed`` plus ``open_sites`` and rebuild every table from scratch."""
-        m, n, k = self.m, self.n, self.k
+        m, k = self.m, self.k
         self.is_open = np.zeros(m, dtype=bool)
         self.slot_of = np.full(m, -1, dtype=np.int64)
         self.slots = np.full(k, -1, dtype=np.int64)
