@@ -143,6 +143,9 @@ CORE_MAX_PAIRS = 30_000_000
 #: The pairwise product is dense (float32 BLAS) when its multiply-adds are at most this many
 #: times the sparse product's (measured: ~30 ps per dense multiply-add, ~9 ns per sparse one).
 CORE_DENSE_FLOPS_PER_PRODUCT = 300
+#: Greedy covers recount every candidate's score after each pick up to this many entries
+#: (one bincount; above it, only the scores of the newly covered rows' candidates change).
+GREEDY_RECOUNT_MAX_ENTRIES = 8_192
 #: Set covering's heuristic starts from the LP relaxation (HiGHS: its optimum is the best
 #: Lagrangian bound, its duals the best multipliers) up to this many entries.
 COVER_LP_MAX_ENTRIES = 50_000
@@ -616,6 +619,30 @@ class _ForkedCall:
         return value
 
 
+class _ThreadCall:
+    """Run ``fn(*args, **kwargs)`` in a thread; ``result()`` waits and returns its value (or
+    raises its exception). For HiGHS: ``Highs.run`` releases the GIL, so an LP solves on
+    the second core while numpy work goes on in the caller."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self._value = self._error = None
+
+        def target() -> None:
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 # ------------------------------------------------------------------------------------------
 # HiGHS
 # ------------------------------------------------------------------------------------------
@@ -655,23 +682,16 @@ def _solve_milp(
     n_col, n_row = len(cost), len(row_lb)
     a = sparse.csc_array((vals, (rows, cols)), shape=(n_row, n_col))
     a.sum_duplicates()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.asarray(col_lb, dtype=float)
-    lp.col_upper_ = np.asarray(col_ub, dtype=float)
-    lp.row_lower_ = np.asarray(row_lb, dtype=float)
-    lp.row_upper_ = np.asarray(row_ub, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data
     is_mip = bool(integer.any()) and not relax
-    if is_mip:
-        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
-        lp.integrality_ = [kinds[int(flag)] for flag in integer]
-    if maximize:
-        lp.sense_ = highspy.ObjSense.kMaximize
+    # The array form of passModel: HighsLp's vector fields copy element by element
+    # (about 1 ms on a 5,000-entry LP, more than HiGHS needs to solve it).
+    kinds = (np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32))
+    model = (
+        n_col, n_row, a.nnz, int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize), 0.0,
+        *(np.ascontiguousarray(v, dtype=float) for v in (cost, col_lb, col_ub, row_lb, row_ub)),
+        a.indptr.astype(np.int32), a.indices.astype(np.int32), np.ascontiguousarray(a.data, dtype=float), kinds,
+    )
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(gap))
@@ -682,7 +702,7 @@ def _solve_milp(
         h.setOptionValue("presolve", "off")  # on small LPs presolve costs more than it saves
     if cutoff is not None and is_mip and not maximize:
         h.setOptionValue("objective_bound", float(cutoff))
-    h.passModel(lp)
+    h.passModel(*model)
     if start is not None and is_mip:
         sol = highspy.HighsSolution()
         sol.col_value = np.asarray(start, dtype=float)
@@ -695,12 +715,13 @@ def _solve_milp(
     if status == ms.kInfeasible:
         return _MilpResult("infeasible", None, math.nan, math.nan)
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    x = np.asarray(h.getSolution().col_value) if has_solution else None
+    solution = h.getSolution() if has_solution else None
+    x = np.asarray(solution.col_value) if has_solution else None
     obj = info.objective_function_value if has_solution else math.nan
     if status == ms.kOptimal:
         if is_mip:
             return _MilpResult("optimal", x, obj, info.mip_dual_bound)
-        return _MilpResult("optimal", x, obj, obj, np.asarray(h.getSolution().row_dual))
+        return _MilpResult("optimal", x, obj, obj, np.asarray(solution.row_dual))
     if status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit):
         bound = info.mip_dual_bound if is_mip else math.nan
         return _MilpResult("time limit", x, obj, bound)
@@ -1517,32 +1538,57 @@ class _Core:
     outside_weight: float
 
 
-def _subset_pairs(ptr: np.ndarray, idx: np.ndarray, n_sets: int, n_elems: int, products: float):
-    """Pairs ``(a, b)``, a != b, with ``S_a ⊆ S_b`` among sets given in CSR form; and the sizes.
+def _dominance(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, products: float,
+               mode: str) -> np.ndarray:
+    """One dominance step among sets given as (set, element) pairs.
 
-    ``products``: multiply-adds of the sparse product (sum of squared element degrees).
+    ``mode``: ``"subset"`` drops every set contained in another (smaller, or equal with a
+    higher index); ``"superset"`` drops every set containing another (larger, or equal with
+    a higher index); ``"same"`` maps every set to the lowest index of an equal set.
+    Returns the drop mask (``"subset"``/``"superset"``) or the representative per set
+    (``"same"``). ``products``: multiply-adds of the sparse pairwise product (the sum of
+    squared element degrees); the product is dense (float32 BLAS) when that is cheaper.
     """
-    size = np.diff(ptr)
-    owner = np.repeat(np.arange(n_sets), size)
+    size = np.bincount(sets, minlength=n_sets)
+    idx = np.arange(n_sets)
     if n_sets * n_sets * n_elems <= CORE_DENSE_FLOPS_PER_PRODUCT * products and n_sets <= 4096:
         dense = np.zeros((n_sets, n_elems), dtype=np.float32)
-        dense[owner, idx] = 1.0
-        overlap = dense @ dense.T
-        np.fill_diagonal(overlap, -1.0)
-        a, b = np.nonzero(overlap == size[:, None])
-        return a, b, size
-    b_mat = sparse.csr_array((np.ones(len(idx), dtype=np.int32), idx, ptr), shape=(n_sets, n_elems))
+        dense[sets, elems] = 1.0
+        inside = (dense @ dense.T) == size[:, None].astype(np.float32)  # [a, b]: S_a ⊆ S_b
+        if mode == "same":
+            inside &= size[:, None] == size[None, :]
+            return inside.argmax(axis=0)  # the diagonal is true: some a <= b always matches
+        if mode == "subset":
+            inside &= (size[:, None] < size[None, :]) | (idx[:, None] > idx[None, :])
+            return inside.any(axis=1)
+        inside &= (size[:, None] < size[None, :]) | (idx[:, None] < idx[None, :])
+        return inside.any(axis=0)
+    order = np.argsort(sets, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(size)])
+    b_mat = sparse.csr_array((np.ones(len(sets), dtype=np.int32), elems[order], ptr), shape=(n_sets, n_elems))
     overlap = b_mat @ b_mat.T  # up to CORE_MAX_PAIRS entries: 32-bit temporaries below
     a = np.repeat(np.arange(n_sets, dtype=np.int32), np.diff(overlap.indptr))
     b = overlap.indices
     sub = overlap.data == size.astype(np.int32)[a]
     sub &= a != b
-    return a[sub].astype(np.int64), b[sub].astype(np.int64), size
+    a, b = a[sub].astype(np.int64), b[sub].astype(np.int64)
+    if mode == "same":
+        same = size[a] == size[b]
+        rep = idx.copy()
+        np.minimum.at(rep, b[same], a[same])
+        return rep
+    drop = np.zeros(n_sets, dtype=bool)
+    if mode == "subset":
+        drop[a[(size[a] < size[b]) | (a > b)]] = True
+    else:
+        drop[b[(size[a] < size[b]) | (a < b)]] = True
+    return drop
 
 
-def _csr_of(major: np.ndarray, minor: np.ndarray, n_major: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(major, kind="stable")
-    return np.concatenate([[0], np.cumsum(np.bincount(major, minlength=n_major))]), minor[order]
+def _renumbered(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(index, return_inverse=True)`` for indices below ``size``, without sorting."""
+    present = np.bincount(index, minlength=size) > 0
+    return np.flatnonzero(present), (np.cumsum(present) - 1)[index]
 
 
 def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
@@ -1560,9 +1606,8 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     """
     by_fixed = _rows_by_fixed(inst)
     keep = (~by_fixed[inst.row]) & ~inst.is_fixed[inst.col]
-    row, col = inst.row[keep], inst.col[keep]
-    rows_u, row = np.unique(row, return_inverse=True)
-    cols_u, col = np.unique(col, return_inverse=True)
+    row, col = _renumbered(inst.row[keep], inst.n), _renumbered(inst.col[keep], inst.m)
+    (rows_u, row), (cols_u, col) = row, col
     weight = inst.weights[rows_u].astype(float)
     n, m = len(rows_u), len(cols_u)
     # Alternate the two steps (each is idempotent): stop at the first that changes nothing,
@@ -1571,39 +1616,32 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     while n and m:
         on_cols = step % 2 == 0
         step += 1
-        sets, elems, n_sets = (col, row, m) if on_cols else (row, col, n)
-        size_of_elems = np.bincount(elems, minlength=n if on_cols else m).astype(float)
+        sets, elems, n_sets, n_elems = (col, row, m, n) if on_cols else (row, col, n, m)
+        size_of_elems = np.bincount(elems, minlength=n_elems).astype(float)
         products = float(size_of_elems @ size_of_elems)
         if products > CORE_MAX_PAIRS:
             if step >= 2:
                 break
             continue
-        ptr, idx = _csr_of(sets, elems, n_sets)
-        a, b, size = _subset_pairs(ptr, idx, n_sets, len(size_of_elems), products)
-        if on_cols:
-            drop = np.zeros(m, dtype=bool)
-            drop[a[(size[a] < size[b]) | (a > b)]] = True
-        elif rows_are_constraints:
-            drop = np.zeros(n, dtype=bool)
-            drop[b[(size[a] < size[b]) | (a < b)]] = True
+        mode = "subset" if on_cols else "superset" if rows_are_constraints else "same"
+        found = _dominance(sets, elems, n_sets, n_elems, products, mode)
+        if mode == "same":
+            drop = found < np.arange(n)
+            weight = np.bincount(found, weights=weight, minlength=n)
         else:
-            same = size[a] == size[b]
-            rep = np.arange(n)
-            np.minimum.at(rep, a[same], b[same])
-            drop = rep < np.arange(n)
-            weight = np.bincount(rep, weights=weight, minlength=n)
+            drop = found
         if not drop.any():
             if step >= 2:
                 break
             continue
-        keep = ~drop[sets]
+        kept = ~drop
+        keep = kept[sets]
         row, col = row[keep], col[keep]
+        renumber = np.cumsum(kept) - 1  # kept sets keep their order
         if on_cols:
-            kept_c, col = np.unique(col, return_inverse=True)
-            cols_u, m = cols_u[kept_c], len(kept_c)
+            col, cols_u, m = renumber[col], cols_u[kept], int(kept.sum())
         else:
-            kept_r, row = np.unique(row, return_inverse=True)
-            rows_u, weight, n = rows_u[kept_r], weight[kept_r], len(kept_r)
+            row, rows_u, weight, n = renumber[row], rows_u[kept], weight[kept], int(kept.sum())
     order = np.lexsort((col, row))
     row, col = row[order], col[order]
     core = _Instance(
@@ -1646,16 +1684,24 @@ def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: 
         order, ptr = _csc_order(inst)
     csc_row = inst.row[order]
     left = int(need.sum())
+    # Small models: recounting every score is cheaper than finding the entries to update.
+    recount = inst.nnz <= GREEDY_RECOUNT_MAX_ENTRIES
     while left > 0:
         j = int(np.argmax(score))
         rows = csc_row[ptr[j] : ptr[j + 1]]
         rows = rows[need[rows]]
         need[rows] = False
         left -= len(rows)
+        is_open[j] = True
+        chosen.append(j)
+        if recount:
+            e = need[inst.row]
+            score = np.bincount(inst.col[e], weights=rw[inst.row[e]], minlength=inst.m).astype(float, copy=False)
+            score[is_open] = -np.inf
+            continue
         pos, local = _row_entries(inst, rows)
         score -= np.bincount(inst.col[pos], weights=rw[rows][local], minlength=inst.m)
         score[j] = -np.inf
-        chosen.append(j)
     return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
 
 
@@ -1711,7 +1757,7 @@ def _cover_local_search(
 
 
 def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
-    """Remove new sites whose rows are all covered twice (last chosen first)."""
+    """Remove new sites whose rows are all covered twice (smallest sites first)."""
     if order is None:
         order, ptr = _csc_order(inst)
     csc_row = inst.row[order]
@@ -1719,9 +1765,13 @@ def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -
     is_open[chosen] = True
     times = np.bincount(inst.row[is_open[inst.col]], minlength=inst.n)
     keep = list(chosen)
-    # Sites covering the fewest rows go first: they are the likeliest to be redundant.
-    size = ptr[np.asarray(chosen, dtype=np.int64) + 1] - ptr[np.asarray(chosen, dtype=np.int64)]
-    for j in np.asarray(chosen, dtype=np.int64)[np.argsort(size, kind="stable")]:
+    chosen = np.asarray(chosen, dtype=np.int64)
+    # Only sites redundant now can become redundant (removals lower the counts): test
+    # those, the ones covering the fewest rows first (the likeliest to go).
+    short = np.bincount(inst.col[times[inst.row] < 2], minlength=inst.m)
+    chosen = chosen[short[chosen] == 0]
+    size = ptr[chosen + 1] - ptr[chosen]
+    for j in chosen[np.argsort(size, kind="stable")]:
         rows = csc_row[ptr[j] : ptr[j + 1]]
         if np.all(times[rows] >= 2):
             times[rows] -= 1
@@ -2748,17 +2798,20 @@ class MaxCoverage(_LocationModel):
 
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
+        integral = bool(np.all(inst.weights == np.round(inst.weights)))
+        lp_call = None
+        if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
+            # The bound's LP solves in a thread while the interchange runs here.
+            lp_call = _ThreadCall(_coverage_dual_lp, inst, inst.weights, self.p, integral=integral,
+                                  deadline=deadline)
         W, P = self._entry_costs()
         total_cov = float(P.sum())
         eng = _SwapEngine(inst, W, P, self.p)
         eng.greedy()
         eng.local_search(deadline)
         sites = eng.open_sites()
-        integral = bool(np.all(inst.weights == np.round(inst.weights)))
         value = total_cov - eng.objective()
-        dual = None
-        if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
-            dual = _coverage_dual_lp(inst, inst.weights, self.p, integral=integral, deadline=deadline)
+        dual = None if lp_call is None else lp_call.result()
         if dual is None:
             bound, lag_pick = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
                                                    deadline=deadline)

@@ -206,6 +206,44 @@ def test_cover_core_hand_worked():
     assert sol.objective == 15.0 and len(sol.new_sites) == 2  # c0, c3, and nothing else adds
 
 
+@pytest.mark.parametrize("rows_are_constraints", [True, False])
+def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constraints):
+    """The dominance steps give the same core whether the pairwise product is dense or
+    sparse (random sets with many equal and nested ones)."""
+    rng = np.random.default_rng(3)
+    homes, sites = rng.integers(0, 12, (400, 2)) * 100.0, rng.integers(0, 12, (80, 2)) * 100.0
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2)
+    w = rng.integers(1, 9, 400).astype(float)
+    inst = MaxCoverage.from_cost_matrix(cost, w, p=5, minutes=5, fixed=[7])._inst
+    cores = []
+    for flops in (0, 10**9):  # never dense, always dense
+        monkeypatch.setattr(optimize, "CORE_DENSE_FLOPS_PER_PRODUCT", flops)
+        cores.append(optimize._cover_core(inst, rows_are_constraints=rows_are_constraints))
+    sparse_core, dense_core = cores
+    np.testing.assert_array_equal(sparse_core.cols, dense_core.cols)
+    np.testing.assert_array_equal(sparse_core.rows, dense_core.rows)
+    np.testing.assert_array_equal(sparse_core.inst.weights, dense_core.inst.weights)
+    np.testing.assert_array_equal(sparse_core.inst.col, dense_core.inst.col)
+    assert sparse_core.inst.m < inst.m - 1 and sparse_core.inst.n < inst.n  # it did reduce
+    if not rows_are_constraints:  # merged homes keep the total weight outside fixed coverage
+        assert sparse_core.inst.weights.sum() + sparse_core.outside_weight == pytest.approx(w.sum())
+
+
+def test_greedy_cover_recount_and_update_agree(monkeypatch):
+    """The greedy cover is the same whether scores are recounted or updated after each pick."""
+    rng = np.random.default_rng(4)
+    homes, sites = rng.uniform(0, 3000, (300, 2)), rng.uniform(0, 3000, (60, 2))
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) / 1.1
+    inst = SetCover.from_cost_matrix(cost, minutes=6, fixed=[0])._inst
+    covers = []
+    for limit in (0, 10**9):
+        monkeypatch.setattr(optimize, "GREEDY_RECOUNT_MAX_ENTRIES", limit)
+        covers.append(optimize._greedy_cover(inst))
+    np.testing.assert_array_equal(covers[0], covers[1])
+    reach = (cost <= 360).any(axis=1)
+    assert (cost[np.ix_(reach, np.append(covers[0], 0))] <= 360).any(axis=1).all()
+
+
 @pytest.mark.parametrize("method", ["auto", "exact", "heuristic"])
 def test_coverage_edge_cases(method):
     """Nothing left to choose: every home covered by fixed sites, no home coverable, p equal
