@@ -155,6 +155,7 @@ def site(
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
     boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+    elderly_pace: bool = typer.Option(True, "--elderly-pace/--adult-pace", help="Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the report counts them, so the standard holds for them too; --adult-pace: everyone at the adult pace."),
 ) -> None:
     """Propose sites for new facilities of one category and show what they change.
 
@@ -166,7 +167,7 @@ def site(
     started = time.perf_counter()
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
-                      boundary=boundary, map_html=map_html)
+                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace)
     s = result.summary()
     typer.echo(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
                f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
@@ -308,9 +309,36 @@ def list_categories(
         typer.echo(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.minutes:>2} min  ({cat.level})")
 
 
+_GLOBAL_FLAGS = ("-q", "--quiet")
+_GLOBAL_OPTIONS = ("--config",)
+
+
+def _globals_first(argv: list[str]) -> list[str]:
+    """Move the global options to the front, so ``planner site ... -q`` works like
+    ``planner -q site ...`` (click only reads a group's options before the subcommand)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(o + "=" for o in _GLOBAL_OPTIONS)):
+            front.append(arg)
+        elif arg in _GLOBAL_OPTIONS and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and return its exit code; user mistakes become one line on
     stderr and exit code 2 (usage errors too, as click prints them)."""
+    argv = _globals_first(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=argv, prog_name="planner")
     except InputError as err:

@@ -68,6 +68,7 @@ class SitingResult:
     solution: object
     seconds: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
+    elderly_time_factor: float = 1.0
 
     def summary(self) -> dict:
         s = self.solution
@@ -88,6 +89,8 @@ class SitingResult:
             "gap": float(s.gap),
             "solver": s.solver,
             "status": s.status,
+            # > 1: the elderly were demand rows of their own at their slower walking pace
+            "elderly_time_factor": round(self.elderly_time_factor, 4),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "counts": self.counts,
         }
@@ -176,6 +179,7 @@ def site(
     method: str = "auto",
     time_limit: float | None = None,
     categories_file: str | Path | None = None,
+    elderly_pace: bool = True,
 ) -> SitingResult:
     """Propose sites for new facilities of one category.
 
@@ -196,6 +200,10 @@ def site(
     capacities : array, optional
         Capacity per candidate (in weighted demand), for capacitated models; existing
         facilities get unlimited capacity.
+    elderly_pace : bool
+        Walking: the elderly are demand rows of their own, at
+        ``settings.elderly_walk_speed_mps`` (as the report counts them), so a coverage
+        promise holds for them too. False: everyone at the adult pace.
 
     Returns
     -------
@@ -256,7 +264,8 @@ def site(
     seconds["cost_matrix"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    weights = optimize.demand_weights(demand["population"], demand["elderly"], demand["children"], demand["disabled"])
+    slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    cost, weights, base_row = elderly_rows(cost, demand, slower if elderly_pace else 1.0)
     caps = None
     if capacities is not None:
         caps = np.concatenate([np.full(len(existing), np.inf), np.asarray(capacities, float)])
@@ -272,6 +281,7 @@ def site(
     seconds["solve"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    unreachable = np.asarray(solution.unreachable, dtype=np.int64)
     new_sites = solution.new_sites
     table = solution.table()
     table = table[table["kind"] == "new"].sort_values("rank")
@@ -297,19 +307,59 @@ def site(
     pop = homes["population"].to_numpy()
     proposed["population_newly_covered"] = [float(pop[newly.to_numpy() & (served_by == i)].sum()) for i in range(len(proposed))]
     proposed["homes_newly_covered"] = [int((newly.to_numpy() & (served_by == i)).sum()) for i in range(len(proposed))]
-    slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
     before_after = _before_after(homes, sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
                                  elderly_time_factor=slower)
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     counts = {
-        "homes": int(len(homes)), "demand_rows": int(len(demand)), "candidates": int(len(candidates)),
-        "cost_matrix_entries": int(cost.nnz), "homes_no_candidate_within_reach": int(np.isin(row_of_home, solution.unreachable).sum()),
+        "homes": int(len(homes)), "population": float(pop.sum()), "elderly": float(homes["elderly"].sum()),
+        "demand_rows": int(len(demand)), "model_rows": int(len(base_row)),
+        "candidates": int(len(candidates)),
+        "cost_matrix_entries": int(cost.nnz),
+        "homes_no_candidate_within_reach": int(np.isin(row_of_home, unreachable[unreachable < len(demand)]).sum()),
+        "elderly_no_candidate_within_reach": float(homes["elderly"].to_numpy()[
+            np.isin(row_of_home, base_row[unreachable[unreachable >= len(demand)]])].sum()),
         "homes_newly_covered": int(newly.sum()), "population_newly_covered": float(pop[newly.to_numpy()].sum()),
     }
     return SitingResult(region=region.name, category=cat, model=model, minutes=minutes, proposed=proposed,
                         existing=existing, homes=homes, before_after=before_after, solution=solution,
-                        seconds=seconds, counts=counts)
+                        seconds=seconds, counts=counts,
+                        elderly_time_factor=slower if len(base_row) > len(demand) else 1.0)
+
+
+def elderly_rows(cost, demand: pd.DataFrame, time_factor: float):
+    """Demand rows with the elderly apart, at their own pace.
+
+    Each row with elderly residents is split: the others (with the children's and disabled
+    residents' priority weights) keep the row and its travel times; the elderly (with their
+    priority weight) get a new row whose times are ``time_factor`` × longer (walking at
+    ``settings.elderly_walk_speed_mps``). Total weight is unchanged. With ``time_factor``
+    1 nothing is split.
+
+    Returns
+    -------
+    cost : scipy.sparse.csr_matrix
+        The rows given, then one row per demand row with elderly.
+    weights : (n_rows,) float array
+    base_row : (n_rows,) int array
+        The demand row each row comes from.
+    """
+    from scipy import sparse
+
+    from planner import optimize
+
+    n = len(demand)
+    elderly = demand["elderly"].to_numpy(float)
+    has = np.flatnonzero(elderly > 0) if time_factor != 1.0 else np.empty(0, dtype=np.int64)
+    if len(has) == 0:
+        weights = optimize.demand_weights(demand["population"], demand["elderly"], demand["children"], demand["disabled"])
+        return cost, weights, np.arange(n)
+    others = optimize.demand_weights(np.maximum(demand["population"].to_numpy(float) - elderly, 0.0), None, demand["children"],
+                                     demand["disabled"])
+    elderly_w = optimize.demand_weights(elderly[has], elderly[has])  # each elderly resident: 1 + priority
+    cost = sparse.csr_matrix(cost)
+    slow = cost[has].multiply(time_factor).tocsr()
+    return sparse.vstack([cost, slow], format="csr"), np.concatenate([others, elderly_w]), np.concatenate([np.arange(n), has])
 
 
 def demand_rows(
@@ -438,6 +488,7 @@ def run_site(
     boundary=None,
     map_html: bool = True,
     name: str | None = None,
+    elderly_pace: bool = True,
 ) -> SitingResult:
     """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
 
@@ -467,6 +518,7 @@ def run_site(
         base = home_table if home_table is not None else homes_from_region(region)
         home_table = base[shapely.within(base.geometry.to_numpy(), boundary_polygon(boundary, region.crs))]
     result = site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
-                  extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit)
+                  extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit,
+                  elderly_pace=elderly_pace)
     result.write(out_dir, map_html=map_html)
     return result

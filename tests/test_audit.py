@@ -221,6 +221,18 @@ def test_cli_audit_writes_outputs(tmp_path):
     assert "Kindergarten" in html and "cdn.jsdelivr" not in html
 
 
+def test_cli_global_options_after_the_subcommand(tmp_path, capsys):
+    """``-q`` and ``--config`` work after the subcommand too (click reads them only before)."""
+    cfg = tmp_path / "planner.toml"
+    cfg.write_text("walk_speed_mps = 1.25\n", encoding="utf-8")
+    settings.progress = True
+    assert main(["categories", "-q", "--config", str(cfg)]) == 0
+    assert settings.progress is False and settings.walk_speed_mps == 1.25
+    assert "kindergarten" in capsys.readouterr().out
+    assert main(["categories", f"--config={tmp_path / 'missing.toml'}"]) == 2
+    assert "missing.toml: file not found" in capsys.readouterr().err
+
+
 @pytest.mark.browser
 def test_demo_map_draws_offline_in_chromium(tmp_path):
     import browser

@@ -54,18 +54,46 @@ def test_mclp_picks_the_site_that_covers_most_people(line_region):
     assert t800 == pytest.approx(2 * 10 * settings.off_network_detour / settings.walk_speed_mps, rel=1e-3)
 
 
+def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
+    """Home A (x=400, ten residents, all elderly) and home B (x=1000, twelve adults); one new
+    site, c500 or c700, within 5 minutes. A is 300 m + two 10 m legs (×1.2) = 324 m from c700:
+    295 s at the adult 1.1 m/s, 360 s at the elderly 0.9 m/s. At the adult pace c700 covers
+    both (weight 20 + 12); with the elderly at their pace it covers only B (12), and c500
+    covers A (20): the model must choose c500, and the report then shows A's elderly covered."""
+    homes = _points([400, 1000], [10, 10], population=[10.0, 12.0], elderly=[10.0, 0.0], children=[0.0, 0.0],
+                    disabled=[0.0, 0.0])
+    cands = _points([500, 700], [10, 10], candidate_id=["c500", "c700"], source="file", name=None)
+    slow = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes)
+    assert slow.proposed["candidate_id"].tolist() == ["c500"]
+    assert slow.elderly_time_factor == pytest.approx(settings.walk_speed_mps / settings.elderly_walk_speed_mps)
+    assert slow.solution.objective == pytest.approx(20.0)
+    assert slow.before_after.set_index("minutes").loc[5, "elderly_share_after"] == pytest.approx(1.0)
+    fast = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes,
+                elderly_pace=False)
+    assert fast.proposed["candidate_id"].tolist() == ["c700"]
+    assert fast.elderly_time_factor == 1.0 and fast.solution.objective == pytest.approx(32.0)
+    # The adult-pace plan leaves A's elderly outside 5 minutes at their pace.
+    assert fast.before_after.set_index("minutes").loc[5, "elderly_share_after"] == pytest.approx(0.0)
+    # Set covering at the elderly pace needs both sites; at the adult pace c700 alone.
+    assert len(site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes).proposed) == 2
+    assert site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes,
+                elderly_pace=False).proposed["candidate_id"].tolist() == ["c700"]
+
+
 def test_pmedian_matches_brute_force_on_the_line(line_region):
     homes = _points([100, 300, 600, 900], [10] * 4, population=[5.0, 1, 1, 5])
     xs = np.array([200, 400, 700, 900])
     cands = _points(xs, [10] * 4, candidate_id=[f"c{x}" for x in xs], source="file", name=None)
     res = site(line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact")
     # Brute force with the existing site at x=0 kept open. Homes and candidates sit 10 m off
-    # street nodes, so a trip is the along-street distance plus two 10 m legs.
+    # street nodes, so a trip is the along-street distance plus two 10 m legs. The elderly
+    # (with their priority weight) walk at their own pace: their times count × 1.1/0.9.
     detour, v = settings.off_network_detour, settings.walk_speed_mps
     hx, hp = np.array([100, 300, 600, 900]), np.array([5.0, 1, 1, 5])
-    extra = sum(settings.priority_weights[g] * share for g, share in (
-        ("elderly", settings.elderly_share), ("children", settings.children_share), ("disabled", settings.disabled_share)))
-    w = hp * (1 + extra)
+    pw, es = settings.priority_weights, settings.elderly_share
+    others = 1 - es + pw["children"] * settings.children_share + pw["disabled"] * settings.disabled_share
+    elderly = es * (1 + pw["elderly"]) * v / settings.elderly_walk_speed_mps
+    w = hp * (others + elderly)
     existing = (hx + 10 * detour + 10 * detour) / v  # the kindergarten is 10 m off node x=0
     totals = {x: float((w * np.minimum(existing, (np.abs(hx - x) + 20 * detour) / v)).sum()) for x in xs}
     best = min(totals, key=totals.get)
@@ -118,6 +146,12 @@ def test_lscp_covers_every_home_not_just_its_node(tmp_path):
     unreachable = s["counts"]["homes_no_candidate_within_reach"]
     assert ba.loc[5, "homes_share_after"] == pytest.approx(1.0 - unreachable / s["counts"]["homes"])
     assert s["gap"] == 0.0
+    # The elderly are modelled at their own pace: every elderly resident some candidate
+    # reaches within 5 minutes at 0.9 m/s is covered too.
+    assert s["elderly_time_factor"] == pytest.approx(settings.walk_speed_mps / settings.elderly_walk_speed_mps, rel=1e-4)
+    missing = s["counts"]["elderly_no_candidate_within_reach"]
+    assert 0 < missing < s["counts"]["elderly"]
+    assert ba.loc[5, "elderly_share_after"] == pytest.approx(1.0 - missing / s["counts"]["elderly"])
 
 
 @pytest.mark.browser
