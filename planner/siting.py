@@ -4,8 +4,10 @@ and before/after coverage — what ``planner site`` runs.
 The models themselves are in :mod:`planner.optimize` (built from a cost matrix). Here the
 matrix comes from the audit's network: homes leave gated compounds by their gates, existing
 facilities of the category are fixed open sites, and homes that share a network node are one
-demand row (their legs averaged by population), so the model has as many rows as occupied
-nodes. Coverage before and after is then measured exactly, per home, by two sweeps.
+demand row (for the p-median their legs averaged by population; for the threshold models
+only homes with equal legs), so the model has about as many rows as occupied nodes. When
+walking, each row's elderly are a second row at their slower pace (:func:`elderly_rows`).
+Coverage before and after is then measured exactly, per home, by two sweeps.
 """
 
 from __future__ import annotations
