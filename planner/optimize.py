@@ -1792,8 +1792,11 @@ def _cover_milp(
     gap: float,
     start: np.ndarray | None = None,
     relax: bool = False,
+    cutoff: float | None = None,
 ) -> _MilpResult:
     """Fewest new sites so every coverable row is covered (and served within capacity).
+
+    ``cutoff``: only covers with fewer sites are wanted; "infeasible" then means none exists.
 
     With groups and shares, only the required share of each group's weight must be covered.
     Variables: y (sites), then z (rows, when shares) or x (entries, when capacities).
@@ -1841,7 +1844,8 @@ def _cover_milp(
         col_lb, col_ub, integer, cost = lb, ub, np.ones(m, dtype=bool), lp_cost
     if partial:
         _add_share_rows(lp, inst, *served)
-    return lp.solve(cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax)
+    return lp.solve(cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax,
+                    cutoff=cutoff)
 
 
 def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
@@ -3036,10 +3040,11 @@ class SetCover(_LocationModel):
         exact["bound"] = max(exact["bound"], raw["bound"])
         return exact
 
-    def _heuristic(self, deadline, lagrangian: bool = True) -> dict:
+    def _heuristic(self, deadline, lagrangian: bool = True, target: int = 0) -> dict:
         """Greedy cover and a bound. Small models start from the LP relaxation; the Lagrangian
         heuristic and the local search then look for a smaller cover (unless ``lagrangian``
-        is false: HiGHS comes next; the Lagrangian still runs when there is no LP bound)."""
+        is false: HiGHS comes next; the Lagrangian still runs when there is no LP bound).
+        The local search stops at a cover of ``target`` new sites (p-center's tests)."""
         inst = self._inst
         if inst.group_codes is not None:
             sites = self._greedy_partial()
@@ -3070,7 +3075,7 @@ class SetCover(_LocationModel):
                 lag_bound, sites = _lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
                 bound = max(bound, lag_bound)
             if lagrangian and bound < len(sites):
-                sites = _cover_local_search(inst, sites, lam, deadline=deadline, target=bound,
+                sites = _cover_local_search(inst, sites, lam, deadline=deadline, target=max(bound, target),
                                             stall_rounds=COVER_ILS_STALL_PER_SITE * len(sites))
         value = float(len(sites))
         return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
@@ -3142,10 +3147,12 @@ class SetCover(_LocationModel):
 class PCenter(_LocationModel):
     """p-center: ``p`` new sites minimising the worst travel time of any reachable home.
 
-    Objective: ``max_i cost_s[i, assigned(i)]`` (unweighted: every home counts). Exact
-    solution by binary search over the distinct travel times, each a set-covering
-    feasibility test (HiGHS); the heuristic replaces that test with greedy covering (upper
-    bound) and a Lagrangian covering bound (lower bound).
+    Objective: ``max_i cost_s[i, assigned(i)]`` (unweighted: every home counts). Binary
+    search over the distinct travel times, each a set-covering test "p new sites or fewer?"
+    on the dominance core of the homes and sites within that time: the set cover's LP
+    bound and greedy (and, in the heuristic, its Lagrangian and local search) decide most
+    radii; exact solves send the rest to HiGHS with the cutoff p + ½. The heuristic counts
+    an undecided radius as infeasible: its answer is then above its proven bound.
     """
 
     name = "p-center"
@@ -3199,27 +3206,36 @@ class PCenter(_LocationModel):
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None, self.p + 1
-        if inst.capacities is None:
-            greedy = _greedy_cover(sub)
-            if len(greedy) <= self.p:
-                return True, greedy, 0
-            need = sub.coverable & ~_rows_by_fixed(sub)
-            lower, greedy = _lagrangian_setcover(sub, need, greedy, deadline=deadline)
-            if len(greedy) <= self.p:
-                return True, greedy, 0
-            if lower > self.p:
-                return False, None, lower
-            if not exact:
-                return None, None, lower
-            start = _cover_start(sub, greedy)
-        else:
-            start, lower = None, 0
-        res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, start=start)
-        if res.status == "infeasible":
+        if inst.capacities is not None:
+            res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
+            return self._decided(res, inst.m, None, 0)
+        # The covering test on the dominance core (often a tenth of the rows and columns).
+        core = _cover_core(sub, rows_are_constraints=True)
+        if core.inst.n == 0:
+            return True, np.empty(0, dtype=np.int64), 0
+        cover = SetCover(core.inst, None)
+        cover._is_core = True
+        raw = cover._heuristic(deadline, lagrangian=not exact, target=self.p)
+        lower = int(raw["bound"])
+        if raw["objective"] <= self.p:
+            return True, core.cols[raw["sites"]], 0
+        if lower > self.p:
+            return False, None, lower
+        if not exact:
+            return None, None, lower
+        res = _cover_milp(core.inst, time_limit=_remaining(deadline), gap=0.0,
+                          start=_cover_start(core.inst, raw["sites"]), cutoff=self.p + 0.5)
+        return self._decided(res, core.inst.m, core.cols, lower)
+
+    def _decided(self, res: _MilpResult, m: int, cols: np.ndarray | None, lower: int):
+        """The covering MIP's answer to "p new sites or fewer?" (``cutoff`` p + ½)."""
+        if res.status == "infeasible":  # no cover with p sites or fewer
             return False, None, self.p + 1
         if res.x is not None and res.objective <= self.p + 0.5:
-            return True, np.flatnonzero((res.x[: inst.m] > 0.5) & ~inst.is_fixed), 0
-        if res.status == "optimal" or (np.isfinite(res.bound) and res.bound > self.p + 1e-6):
+            sites = np.flatnonzero(res.x[:m] > 0.5)
+            sites = sites if cols is None else cols[sites]
+            return True, sites[~self._inst.is_fixed[sites]], 0
+        if np.isfinite(res.bound) and res.bound > self.p + 1e-6:
             return False, None, max(lower, math.ceil(res.bound - 1e-6))
         return None, None, lower
 
