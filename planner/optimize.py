@@ -143,6 +143,8 @@ CORE_MAX_PAIRS = 30_000_000
 #: The pairwise product is dense (float32 BLAS) when its multiply-adds are at most this many
 #: times the sparse product's (measured: ~30 ps per dense multiply-add, ~9 ns per sparse one).
 CORE_DENSE_FLOPS_PER_PRODUCT = 300
+#: ... and the dense incidence matrix has at most this many cells (16 MB in float32).
+CORE_DENSE_MAX_CELLS = 4_000_000
 #: Greedy covers recount every candidate's score after each pick up to this many entries
 #: (one bincount; above it, only the scores of the newly covered rows' candidates change).
 GREEDY_RECOUNT_MAX_ENTRIES = 8_192
@@ -1538,31 +1540,31 @@ class _Core:
     outside_weight: float
 
 
-def _dominance(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, products: float,
-               mode: str) -> np.ndarray:
-    """One dominance step among sets given as (set, element) pairs.
+def _dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
+    """One dominance step among the rows of a dense 0/1 float32 matrix (sets × elements).
 
     ``mode``: ``"subset"`` drops every set contained in another (smaller, or equal with a
     higher index); ``"superset"`` drops every set containing another (larger, or equal with
     a higher index); ``"same"`` maps every set to the lowest index of an equal set.
     Returns the drop mask (``"subset"``/``"superset"``) or the representative per set
-    (``"same"``). ``products``: multiply-adds of the sparse pairwise product (the sum of
-    squared element degrees); the product is dense (float32 BLAS) when that is cheaper.
+    (``"same"``).
     """
+    size = mat.sum(axis=1)  # float32 counts: exact below 2**24
+    idx = np.arange(len(size))
+    inside = (mat @ mat.T) == size[:, None]  # [a, b]: S_a ⊆ S_b
+    if mode == "same":
+        inside &= size[:, None] == size[None, :]
+        return inside.argmax(axis=0)  # the diagonal is true: some a <= b always matches
+    if mode == "subset":
+        inside &= (size[:, None] < size[None, :]) | (idx[:, None] > idx[None, :])
+        return inside.any(axis=1)
+    inside &= (size[:, None] < size[None, :]) | (idx[:, None] < idx[None, :])
+    return inside.any(axis=0)
+
+
+def _dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
+    """:func:`_dominance_dense` for sets given as (set, element) pairs, by a sparse product."""
     size = np.bincount(sets, minlength=n_sets)
-    idx = np.arange(n_sets)
-    if n_sets * n_sets * n_elems <= CORE_DENSE_FLOPS_PER_PRODUCT * products and n_sets <= 4096:
-        dense = np.zeros((n_sets, n_elems), dtype=np.float32)
-        dense[sets, elems] = 1.0
-        inside = (dense @ dense.T) == size[:, None].astype(np.float32)  # [a, b]: S_a ⊆ S_b
-        if mode == "same":
-            inside &= size[:, None] == size[None, :]
-            return inside.argmax(axis=0)  # the diagonal is true: some a <= b always matches
-        if mode == "subset":
-            inside &= (size[:, None] < size[None, :]) | (idx[:, None] > idx[None, :])
-            return inside.any(axis=1)
-        inside &= (size[:, None] < size[None, :]) | (idx[:, None] < idx[None, :])
-        return inside.any(axis=0)
     order = np.argsort(sets, kind="stable")
     ptr = np.concatenate([[0], np.cumsum(size)])
     b_mat = sparse.csr_array((np.ones(len(sets), dtype=np.int32), elems[order], ptr), shape=(n_sets, n_elems))
@@ -1574,7 +1576,7 @@ def _dominance(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, p
     a, b = a[sub].astype(np.int64), b[sub].astype(np.int64)
     if mode == "same":
         same = size[a] == size[b]
-        rep = idx.copy()
+        rep = np.arange(n_sets)
         np.minimum.at(rep, b[same], a[same])
         return rep
     drop = np.zeros(n_sets, dtype=bool)
@@ -1611,20 +1613,35 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     weight = inst.weights[rows_u].astype(float)
     n, m = len(rows_u), len(cols_u)
     # Alternate the two steps (each is idempotent): stop at the first that changes nothing,
-    # once both have run.
+    # once both have run. While the products are cheaper dense, the incidence matrix itself
+    # is kept dense and sliced (small cores: most steps cost a few numpy calls).
+    dense = None
     step = 0
     while n and m:
         on_cols = step % 2 == 0
         step += 1
-        sets, elems, n_sets, n_elems = (col, row, m, n) if on_cols else (row, col, n, m)
-        size_of_elems = np.bincount(elems, minlength=n_elems).astype(float)
+        n_sets, n_elems = (m, n) if on_cols else (n, m)
+        if dense is not None:
+            size_of_elems = dense.sum(axis=1 if on_cols else 0).astype(float)
+        else:
+            size_of_elems = np.bincount(row if on_cols else col, minlength=n_elems).astype(float)
         products = float(size_of_elems @ size_of_elems)
         if products > CORE_MAX_PAIRS:
             if step >= 2:
                 break
             continue
         mode = "subset" if on_cols else "superset" if rows_are_constraints else "same"
-        found = _dominance(sets, elems, n_sets, n_elems, products, mode)
+        if (n_sets * n_sets * n_elems <= CORE_DENSE_FLOPS_PER_PRODUCT * products and n_sets <= 4096
+                and n * m <= CORE_DENSE_MAX_CELLS):
+            if dense is None:
+                dense = np.zeros((n, m), dtype=np.float32)
+                dense[row, col] = 1.0
+            found = _dominance_dense(dense.T if on_cols else dense, mode)
+        else:
+            if dense is not None:
+                row, col = np.nonzero(dense)
+                dense = None
+            found = _dominance_sparse(col if on_cols else row, row if on_cols else col, n_sets, n_elems, mode)
         if mode == "same":
             drop = found < np.arange(n)
             weight = np.bincount(found, weights=weight, minlength=n)
@@ -1635,15 +1652,25 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
                 break
             continue
         kept = ~drop
-        keep = kept[sets]
+        if on_cols:
+            cols_u, m = cols_u[kept], int(kept.sum())
+        else:
+            rows_u, weight, n = rows_u[kept], weight[kept], int(kept.sum())
+        if dense is not None:
+            dense = dense[:, kept] if on_cols else dense[kept]
+            continue
+        keep = kept[col if on_cols else row]
         row, col = row[keep], col[keep]
         renumber = np.cumsum(kept) - 1  # kept sets keep their order
         if on_cols:
-            col, cols_u, m = renumber[col], cols_u[kept], int(kept.sum())
+            col = renumber[col]
         else:
-            row, rows_u, weight, n = renumber[row], rows_u[kept], weight[kept], int(kept.sum())
-    order = np.lexsort((col, row))
-    row, col = row[order], col[order]
+            row = renumber[row]
+    if dense is not None:
+        row, col = np.nonzero(dense)  # row-major: sorted by row, then column
+    else:
+        order = np.lexsort((col, row))
+        row, col = row[order], col[order]
     core = _Instance(
         n, m, np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]), row, col, np.zeros(len(row)),
         weight, weight.copy(), np.empty(0, dtype=np.int64), None, inst.limit_s,
