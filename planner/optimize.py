@@ -2390,7 +2390,7 @@ class PMedian(_LocationModel):
             else:
                 bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
-                    self._improve(eng, deadline, lam=lam, ils=ils)
+                    self._improve(eng, deadline, lam=lam, ils=ils, bound=bound, gap=gap)
             if eng.objective() < upper:
                 upper = eng.objective()
                 if not self._closed(upper, bound, gap) and inst.nnz < PARALLEL_MIN_ENTRIES and not _past(deadline):
@@ -2439,8 +2439,10 @@ class PMedian(_LocationModel):
             best.local_search(deadline)
         return best
 
-    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None, ils: bool = True) -> None:
-        """Improve the local optimum: Lagrangian restart, window re-optimisation, then ILS."""
+    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None, ils: bool = True,
+                 bound: float = -math.inf, gap: float = 0.0) -> None:
+        """Improve the local optimum: Lagrangian restart, window re-optimisation, then ILS
+        (unless the solution is by then within ``gap`` of ``bound``)."""
         inst = self._inst
         best_sites, best = eng.open_sites(), eng.objective()
         if lam is not None:
@@ -2458,7 +2460,7 @@ class PMedian(_LocationModel):
         # Window re-optimisation until no window improves; with a time limit, iterated local
         # search for the rest of the time.
         eng.improve_windows(deadline)
-        if not ils:
+        if not ils or self._closed(eng.objective(), bound, gap):
             return
         if deadline is not None:
             eng.iterated_local_search(deadline)
