@@ -3237,7 +3237,14 @@ class PCenter(_LocationModel):
             return False, None, self.p + 1
         if inst.capacities is not None:
             res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
-            return self._decided(res, inst.m, None, 0)
+            ok, sites, lower = self._decided(res, inst.m, None, 0)
+            if ok:
+                # Keep the MIP's assignment: with capacities, homes are not all served by
+                # their nearest open site, and the radius is that of this assignment.
+                x = res.x[inst.m :] > 0.5
+                self._last_assignment = np.full(inst.n, -1, dtype=np.int64)
+                self._last_assignment[sub.row[x]] = sub.col[x]
+            return ok, sites, lower
         # The covering test on the dominance core (often a tenth of the rows and columns).
         core = _cover_core(sub, rows_are_constraints=True)
         if core.inst.n == 0:
@@ -3264,6 +3271,8 @@ class PCenter(_LocationModel):
             sites = np.flatnonzero(res.x[:m] > 0.5)
             sites = sites if cols is None else cols[sites]
             return True, sites[~self._inst.is_fixed[sites]], 0
+        if res.status == "optimal":  # its optimum needs more than p
+            return False, None, max(lower, self.p + 1)
         if np.isfinite(res.bound) and res.bound > self.p + 1e-6:
             return False, None, max(lower, math.ceil(res.bound - 1e-6))
         return None, None, lower
@@ -3276,11 +3285,12 @@ class PCenter(_LocationModel):
         row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
         lo = int(np.searchsorted(values, row_min.max()))
         hi = len(values) - 1
-        best_sites = None
+        best_sites = best_assignment = None
+        self._last_assignment = None
         ok, sites, _ = self._feasible(values[hi], exact, deadline)
         if ok is False:
             self._raise_infeasible_all(deadline)
-        best_sites = sites
+        best_sites, best_assignment = sites, self._last_assignment
         proven_lo = lo  # values below index proven_lo are proven infeasible
         undecided = False
         while lo < hi:
@@ -3290,7 +3300,7 @@ class PCenter(_LocationModel):
             mid = (lo + hi) // 2
             ok, sites, _ = self._feasible(values[mid], exact, deadline)
             if ok:
-                hi, best_sites = mid, sites
+                hi, best_sites, best_assignment = mid, sites, self._last_assignment
             elif ok is False:
                 lo = mid + 1
                 proven_lo = lo
@@ -3302,11 +3312,13 @@ class PCenter(_LocationModel):
             self._raise_infeasible_all(deadline)
         sites = self._pad(best_sites)
         # The covering tests return new sites only: fixed sites serve homes too.
-        objective = self._objective_of(sites, self._nearest_assignment(np.union1d(sites, inst.fixed)))
+        if best_assignment is None:
+            best_assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
+        objective = self._objective_of(sites, best_assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
         solver = "highs" if exact else "heuristic+lagrangian"
         return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": solver,
-                "status": None if not undecided else "feasible"}
+                "status": None if not undecided else "feasible", "assignment": best_assignment}
 
     def _pad(self, sites: np.ndarray) -> np.ndarray:
         """Fill up to p new sites, adding those that most reduce the weighted travel time."""

@@ -353,6 +353,32 @@ def test_pcenter_matches_brute_force(seed, fixed):
     assert heur.lower_bound <= optimum <= heur.objective
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_capacitated_pcenter_matches_brute_force(seed):
+    """With capacities the worst time is that of the capacitated assignment, not of each
+    home's nearest open site (which was reported before: below the true optimum)."""
+    rng = np.random.default_rng(200 + seed)
+    n, m, p = 6, 5, 2
+    cost = rng.integers(1, 20, size=(n, m)).astype(float) * 60
+    loads = rng.integers(1, 4, size=n).astype(float)
+    caps = rng.integers(3, 8, size=m).astype(float)
+    optimum = math.inf
+    for s in itertools.combinations(range(m), p):
+        for choice in itertools.product(s, repeat=n):
+            if np.all(np.bincount(choice, weights=loads, minlength=m) <= caps):
+                optimum = min(optimum, max(cost[i, j] for i, j in enumerate(choice)))
+    model = PCenter.from_cost_matrix(cost, loads, p=p, capacities=caps, loads=loads)
+    if not np.isfinite(optimum):
+        with pytest.raises(InfeasibleError):
+            model.solve()
+        return
+    sol = model.solve()
+    assert sol.objective == optimum and sol.bound == optimum
+    served = sol.assignment
+    assert (served >= 0).all() and np.all(np.bincount(served, weights=loads, minlength=m) <= caps)
+    assert cost[np.arange(n), served].max() == optimum
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_capacitated_pmedian_matches_brute_force(seed):
     rng = np.random.default_rng(100 + seed)
