@@ -7,7 +7,7 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
    2,000 × 300 (p = 20); spopt's PMedian, MCLP and LSCP solved with
    ``pulp.PULP_CBC_CMD(msg=False)`` against ``planner.optimize`` with ``method="auto"``.
    Printed: seconds (model build + solve) of each (planner's runs under a second: the
-   median of five), the time ratio and the objective difference. The same on a real instance: Nanjing Xinjiekou's homes × candidate sites,
+   median of five; spopt's under five seconds: the median of three), the time ratio and the objective difference. The same on a real instance: Nanjing Xinjiekou's homes × candidate sites,
    walking times routed on its OSM network exactly as ``planner site`` builds them
    (:func:`region_instance`), p = 10, 10 minutes.
 2. planner alone on 50,000 homes × 5,000 candidates, p = 100: random points in a 20 × 20 km
@@ -169,6 +169,11 @@ def region_instance(path: Path, spacing_m: float = 150.0) -> tuple[np.ndarray, n
     return dense, np.asarray(weights, float)
 
 
+#: spopt runs shorter than this are repeated and the median taken.
+SPOPT_REPEAT_BELOW_S = 5.0
+SPOPT_REPEATS = 3
+
+
 def bench_instance(
     name: str,
     cost,
@@ -185,8 +190,8 @@ def bench_instance(
     ``minutes`` the coverage standard of MCLP and LSCP. planner runs twice: ``method="auto"``
     (heuristic, then HiGHS until the gap is below 1e-4 or its time budget is spent) and
     ``method="heuristic"`` (greedy + interchange + windows with a Lagrangian bound); runs
-    under a second are repeated five times and the median is printed (spopt, seconds to
-    minutes, runs once). CBC gets ``spopt_time_limit`` seconds per model (None: no limit); a
+    under a second are repeated five times and the median is printed; spopt's runs under
+    ``SPOPT_REPEAT_BELOW_S`` three times (its longer runs, minutes, once). CBC gets ``spopt_time_limit`` seconds per model (None: no limit); a
     run stopped by it is marked. spopt's LSCP needs every home coverable: it gets the coverable homes only
     (planner reports the others as unreachable).
     """
@@ -201,6 +206,12 @@ def bench_instance(
         if kind == "set-cover":
             spopt_cost = cost[(cost <= minutes * 60.0).any(axis=1)]
         s_sec, s_obj, s_status = _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit)
+        if s_sec < SPOPT_REPEAT_BELOW_S and s_status == "Optimal":
+            # A single run of under a few seconds varies by a third on this kind of machine:
+            # the median of three, as planner gets the median of five.
+            more = [_spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit)[0]
+                    for _ in range(SPOPT_REPEATS - 1)]
+            s_sec = float(np.median([s_sec, *more]))
         stopped = s_status != "Optimal" or (spopt_time_limit is not None and s_sec >= spopt_time_limit)
         if s_status == "killed":
             note = f"  (spopt killed after {s_sec:.0f} s, past its {spopt_time_limit:g} s limit: speed-up is a lower bound)"
