@@ -580,6 +580,20 @@ def add_polygons(
     )
 
 
+def add_roads(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "道路 Roads") -> bool:
+    """Streets for context: one line layer, merged and simplified by ``MAP_SIMPLIFY_M``.
+
+    Returns whether anything was drawn (for the legend).
+    """
+    roads = _light_lines(roads) if roads is not None and len(roads) else None
+    if roads is None or not len(roads):
+        return False
+    group = folium.FeatureGroup(name=name, show=True)
+    add_lines(group, roads, ROAD_COLOUR, weight=1.2)
+    group.add_to(m)
+    return True
+
+
 def add_lines(
     target: folium.Map | folium.FeatureGroup,
     gdf: gpd.GeoDataFrame,
@@ -757,12 +771,7 @@ def map_audit(
                  padding_bottom_right=(200, 20))
 
     # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
-    roads = _light_lines(roads) if roads is not None and len(roads) else None
-    has_roads = roads is not None and len(roads) > 0
-    if has_roads:
-        road_group = folium.FeatureGroup(name="道路 Roads", show=True)
-        add_lines(road_group, roads, ROAD_COLOUR, weight=1.2)
-        road_group.add_to(m)
+    has_roads = add_roads(m, roads)
     isochrones = (_light_polygons(isochrones) if isochrones is not None and len(isochrones)
                   else None)
 

@@ -71,6 +71,7 @@ class SitingResult:
     seconds: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     elderly_time_factor: float = 1.0
+    roads: gpd.GeoDataFrame | None = None  # street segments of the network, for the map
 
     def summary(self) -> dict:
         s = self.solution
@@ -212,7 +213,7 @@ def site(
     SitingResult
     """
     from planner import optimize
-    from planner.audit import home_access
+    from planner.audit import home_access, roads_gdf
 
     t0 = time.perf_counter()
     if model not in MODELS:
@@ -326,7 +327,8 @@ def site(
     return SitingResult(region=region.name, category=cat, model=model, minutes=minutes, proposed=proposed,
                         existing=existing, homes=homes, before_after=before_after, solution=solution,
                         seconds=seconds, counts=counts,
-                        elderly_time_factor=slower if len(base_row) > len(demand) else 1.0)
+                        elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
+                        roads=roads_gdf(net))
 
 
 def elderly_rows(cost, demand: pd.DataFrame, time_factor: float):
@@ -449,8 +451,10 @@ def _write_map(result: SitingResult, path: Path) -> None:
                          minutes_after=(homes["time_after_s"] / 60).round(1))
     homes["colour"] = [colours[s] for s in status]
     b = homes.total_bounds
-    m = maps.base_map((b[0], b[1], b[2], b[3]))
+    # Keep the data clear of the legend (bottom right) and the title (top), as the audit map.
+    m = maps.base_map((b[0], b[1], b[2], b[3]), padding_top_left=(20, 80), padding_bottom_right=(200, 20))
     label = f"{result.category.name_zh} {result.category.name_en}"
+    has_roads = maps.add_roads(m, result.roads)
     maps.add_points(m, homes[["home_id", "population", "status", "minutes_before", "minutes_after", "colour", "geometry"]],
                     "colour", radius=4, popup_columns=["home_id", "population", "status", "minutes_before", "minutes_after"],
                     name="住宅 Homes")
@@ -466,7 +470,10 @@ def _write_map(result: SitingResult, path: Path) -> None:
     maps.add_legend(m, f"{label}: {result.minutes:g} 分钟 min", [
         ("#1a9850", "已覆盖 Covered before"), ("#2c7bb6", "新增覆盖 Newly covered"),
         ("#d73027", "仍未覆盖 Still outside"), ("#444444", "现有设施 Existing"), ("#7b3294", "建议新址 Proposed"),
-    ])
+    ] + ([(maps.ROAD_COLOUR, "道路 Road", "line")] if has_roads else []))
+    model = {"pmedian": "p-median", "mclp": "MCLP 最大覆盖", "lscp": "LSCP 集合覆盖", "pcenter": "p-center"}[result.model]
+    maps.add_title(m, f"{result.region} — {label} 选址 siting",
+                   f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing")
     import folium
 
     folium.LayerControl(collapsed=False).add_to(m)

@@ -166,6 +166,7 @@ def test_site_map_draws_offline(tmp_path):
     assert seen["errors"] == [] and seen["external"] == []
     assert seen["paths"] > 50
     assert any("Proposed" in n for n in seen["layer_names"])
+    assert "道路 Roads" in seen["layer_names"]  # the streets, for context
 
 
 def test_bad_site_inputs(tmp_path, capsys):
