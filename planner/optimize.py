@@ -117,6 +117,10 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 #: out, the heuristic's answer comes back with the best proven bound.
 AUTO_EXACT_FACTOR = 2.0
 AUTO_EXACT_MIN_S = 10.0
+#: Capacitated p-center has no heuristic phase (each radius is a capacitated covering MIP):
+#: without a time limit, ``method="auto"`` gives it this many seconds, then returns the
+#: best radius found with the proven bound.
+PCENTER_CAPACITATED_AUTO_S = 30.0
 #: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
 #: given. On OR-Library pmed1–25 greedy + interchange + windows already reach every optimum;
 #: more rounds cost time for nothing there.
@@ -3284,21 +3288,31 @@ class PCenter(_LocationModel):
         # Every home must reach some site: the largest row minimum is a lower bound.
         row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
         lo = int(np.searchsorted(values, row_min.max()))
-        hi = len(values) - 1
-        best_sites = best_assignment = None
         self._last_assignment = None
-        ok, sites, _ = self._feasible(values[hi], exact, deadline)
-        if ok is False:
-            self._raise_infeasible_all(deadline)
-        best_sites, best_assignment = sites, self._last_assignment
-        proven_lo = lo  # values below index proven_lo are proven infeasible
-        undecided = False
+        if inst.capacities is not None:
+            if method == "auto" and deadline is None:
+                deadline = time.perf_counter() + PCENTER_CAPACITATED_AUTO_S
+            lo, proven_lo, hi, best_sites, best_assignment, undecided = self._capacitated_start(
+                values, lo, method, deadline, gap)
+        else:
+            hi = len(values) - 1
+            ok, sites, _ = self._feasible(values[hi], exact, deadline)
+            if ok is False:
+                self._raise_infeasible_all(deadline)
+            best_sites, best_assignment = sites, self._last_assignment
+            proven_lo = lo  # values below index proven_lo are proven infeasible
+            undecided = False
         while lo < hi:
             if deadline is not None and time.perf_counter() > deadline:
                 undecided = True
                 break
             mid = (lo + hi) // 2
-            ok, sites, _ = self._feasible(values[mid], exact, deadline)
+            test_deadline = deadline
+            if inst.capacities is not None and deadline is not None:
+                # Capacitated covering MIPs can be slow to decide: a test gets half the time
+                # left, and an undecided radius sends the search upwards.
+                test_deadline = time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2)
+            ok, sites, _ = self._feasible(values[mid], exact, test_deadline)
             if ok:
                 hi, best_sites, best_assignment = mid, sites, self._last_assignment
             elif ok is False:
@@ -3319,6 +3333,33 @@ class PCenter(_LocationModel):
         solver = "highs" if exact else "heuristic+lagrangian"
         return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": solver,
                 "status": None if not undecided else "feasible", "assignment": best_assignment}
+
+    def _capacitated_start(self, values: np.ndarray, lo: int, method, deadline, gap):
+        """Bounds to start the capacitated search from, instead of a covering MIP at the
+        largest radius (the largest and often the slowest MIP).
+
+        Capacities only restrict, so the uncapacitated optimum (fast, on the dominance core)
+        is a lower bound. The capacitated p-median heuristic gives sites and a capacity-
+        feasible assignment: its longest trip is an upper bound. Returns (lowest index to
+        test, lowest index not proven infeasible, the feasible index, its new sites, its
+        assignment, undecided=False).
+        """
+        inst = self._inst
+        free = PCenter(dataclasses.replace(inst, capacities=None), self.p)
+        relaxed = free._solve("exact" if method == "exact" else "auto", deadline, gap)
+        lo = max(lo, int(np.searchsorted(values, relaxed["bound"])))
+        if relaxed["objective"] <= relaxed["bound"]:
+            # Loose capacities: the uncapacitated optimum may fit them as it is.
+            sites = np.union1d(relaxed["sites"], inst.fixed)
+            nearest = self._nearest_assignment(sites)
+            load = np.bincount(nearest[nearest >= 0], weights=inst.loads[nearest >= 0], minlength=inst.m)
+            if np.all(load <= inst.capacities + 1e-9):
+                return lo, lo, lo, np.setdiff1d(sites, inst.fixed), nearest, False
+        start = PMedian(inst, self.p)._capacitated_heuristic(deadline, gap)
+        assignment = start["assignment"]
+        longest = float(np.nanmax(self._assigned_cost(assignment)[inst.coverable]))
+        hi = max(int(np.searchsorted(values, longest)), lo)
+        return lo, lo, hi, np.setdiff1d(start["sites"], inst.fixed), assignment, False
 
     def _pad(self, sites: np.ndarray) -> np.ndarray:
         """Fill up to p new sites, adding those that most reduce the weighted travel time."""

@@ -279,7 +279,7 @@ def site(
     elif model == "lscp":
         m = optimize.SetCover.from_cost_matrix(cost, weights, minutes=minutes, fixed=fixed, capacities=caps)
     else:
-        m = optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed)
+        m = optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
     solution = m.solve(method=method, time_limit=time_limit)
     seconds["solve"] = time.perf_counter() - t
 

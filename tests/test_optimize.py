@@ -379,6 +379,25 @@ def test_capacitated_pcenter_matches_brute_force(seed):
     assert cost[np.arange(n), served].max() == optimum
 
 
+def test_capacitated_pcenter_starts_from_its_relaxations():
+    """Loose capacities: the uncapacitated optimum fits them and is returned at once, proven.
+    Tight ones: the answer respects them, its radius is that of its assignment, and the
+    bound (at least the uncapacitated optimum) stays below it."""
+    rng = np.random.default_rng(5)
+    homes, sites = rng.uniform(0, 3000, (150, 2)), rng.uniform(0, 3000, (40, 2))
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) * 1.25 / 1.1
+    loads = rng.integers(1, 50, 150).astype(float)
+    free = PCenter.from_cost_matrix(cost, loads, p=4).solve(method="exact")
+    loose = PCenter.from_cost_matrix(cost, loads, p=4, capacities=np.full(40, loads.sum()), loads=loads).solve()
+    assert loose.objective == free.objective and loose.status == "optimal"
+    tight_caps = np.full(40, 0.3 * loads.sum())
+    tight = PCenter.from_cost_matrix(cost, loads, p=4, capacities=tight_caps, loads=loads).solve(time_limit=10)
+    served = tight.assignment
+    assert (served >= 0).all() and np.all(np.bincount(served, weights=loads, minlength=40) <= tight_caps + 1e-9)
+    assert tight.objective == pytest.approx(cost[np.arange(150), served].max())
+    assert free.objective <= tight.lower_bound <= tight.objective
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_capacitated_pmedian_matches_brute_force(seed):
     rng = np.random.default_rng(100 + seed)
