@@ -3339,27 +3339,68 @@ class PCenter(_LocationModel):
         largest radius (the largest and often the slowest MIP).
 
         Capacities only restrict, so the uncapacitated optimum (fast, on the dominance core)
-        is a lower bound. The capacitated p-median heuristic gives sites and a capacity-
-        feasible assignment: its longest trip is an upper bound. Returns (lowest index to
-        test, lowest index not proven infeasible, the feasible index, its new sites, its
-        assignment, undecided=False).
+        is a lower bound. Its sites, and the capacitated p-median heuristic's, each with the
+        homes reassigned to minimise the longest trip within the capacities
+        (:meth:`_bottleneck`), give the upper bound; when it meets the lower bound the
+        answer is proven. Returns (lowest index to test, lowest index not proven
+        infeasible, the feasible index, its new sites, its assignment, undecided=False).
         """
         inst = self._inst
         free = PCenter(dataclasses.replace(inst, capacities=None), self.p)
         relaxed = free._solve("exact" if method == "exact" else "auto", deadline, gap)
         lo = max(lo, int(np.searchsorted(values, relaxed["bound"])))
-        if relaxed["objective"] <= relaxed["bound"]:
-            # Loose capacities: the uncapacitated optimum may fit them as it is.
-            sites = np.union1d(relaxed["sites"], inst.fixed)
-            nearest = self._nearest_assignment(sites)
-            load = np.bincount(nearest[nearest >= 0], weights=inst.loads[nearest >= 0], minlength=inst.m)
-            if np.all(load <= inst.capacities + 1e-9):
-                return lo, lo, lo, np.setdiff1d(sites, inst.fixed), nearest, False
-        start = PMedian(inst, self.p)._capacitated_heuristic(deadline, gap)
-        assignment = start["assignment"]
-        longest = float(np.nanmax(self._assigned_cost(assignment)[inst.coverable]))
-        hi = max(int(np.searchsorted(values, longest)), lo)
-        return lo, lo, hi, np.setdiff1d(start["sites"], inst.fixed), assignment, False
+        # Upper bound: the best capacity-feasible radius of two site sets, the
+        # uncapacitated optimum's and the capacitated p-median heuristic's, each with its
+        # homes reassigned to minimise the longest trip.
+        best = None
+        pmedian = PMedian(inst, self.p)._capacitated_heuristic(deadline, gap)["sites"]
+        for sites in (relaxed["sites"], pmedian):
+            found = self._bottleneck(np.union1d(sites, inst.fixed), values, lo, deadline)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (found[0], np.setdiff1d(sites, inst.fixed), found[1])
+            if best is not None and best[0] == lo:
+                break  # the lower bound is reached: optimal
+        if best is None:
+            raise InfeasibleError(f"{self.name}: no capacity-feasible start found within the time limit; raise time_limit")
+        hi, sites, assignment = best
+        return lo, lo, hi, sites, assignment, False
+
+    def _bottleneck(self, sites: np.ndarray, values: np.ndarray, lo: int, deadline):
+        """(index of the smallest radius, assignment) at which ``sites`` (fixed ones
+        included) serve every reachable home within the capacities, or None.
+
+        Binary search over the radius; each test is a single-source assignment MIP with
+        every site fixed open (small: homes × these sites).
+        """
+        inst = self._inst
+        is_open = np.zeros(inst.m, dtype=bool)
+        is_open[sites] = True
+        mine = inst.subset(is_open[inst.col])
+        if np.any(inst.coverable & ~mine.coverable):
+            return None
+        # Each home needs at least its nearest site of these; when the nearest assignment
+        # fits the capacities (loose capacities), nothing shorter exists.
+        nearest_s = mine.cost_s[mine.indptr[:-1][mine.coverable]].max()
+        nearest = self._nearest_assignment(sites)
+        has = nearest >= 0
+        if np.all(np.bincount(nearest[has], weights=inst.loads[has], minlength=inst.m) <= inst.capacities + 1e-9):
+            return max(lo, int(np.searchsorted(values, nearest_s))), nearest
+        lo = max(lo, int(np.searchsorted(values, nearest_s)))
+        hi, found = len(values) - 1, None
+        while lo <= hi and not _past(deadline):
+            mid = (lo + hi) // 2 if found is not None else hi
+            sub = dataclasses.replace(mine.subset(mine.cost_s <= values[mid]), fixed=np.flatnonzero(is_open))
+            res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0)
+            if res.x is not None and res.status != "infeasible":
+                x = res.x[inst.m :] > 0.5
+                assignment = np.full(inst.n, -1, dtype=np.int64)
+                assignment[sub.row[x]] = sub.col[x]
+                found, hi = (mid, assignment), mid - 1
+            elif found is None:
+                return None  # not even at the largest radius
+            else:
+                lo = mid + 1
+        return found
 
     def _pad(self, sites: np.ndarray) -> np.ndarray:
         """Fill up to p new sites, adding those that most reduce the weighted travel time."""
