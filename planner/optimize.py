@@ -118,8 +118,8 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 AUTO_EXACT_FACTOR = 2.0
 AUTO_EXACT_MIN_S = 10.0
 #: Capacitated p-center has no heuristic phase (each radius is a capacitated covering MIP):
-#: without a time limit, ``method="auto"`` gives it this many seconds, then returns the
-#: best radius found with the proven bound.
+#: without a time limit, ``method="auto"`` (and ``"heuristic"``) give it this many seconds,
+#: then return the best radius found with the proven bound.
 PCENTER_CAPACITATED_AUTO_S = 30.0
 #: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
 #: given. On OR-Library pmed1–25 greedy + interchange + windows already reach every optimum;
@@ -3290,7 +3290,7 @@ class PCenter(_LocationModel):
         lo = int(np.searchsorted(values, row_min.max()))
         self._last_assignment = None
         if inst.capacities is not None:
-            if method == "auto" and deadline is None:
+            if method != "exact" and deadline is None:
                 deadline = time.perf_counter() + PCENTER_CAPACITATED_AUTO_S
             lo, proven_lo, hi, best_sites, best_assignment, undecided = self._capacitated_start(
                 values, lo, method, deadline, gap)
