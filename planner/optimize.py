@@ -80,6 +80,7 @@ set-covering feasibility test (HiGHS; greedy and Lagrangian bounds decide most s
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import math
@@ -623,30 +624,6 @@ class _ForkedCall:
             value = None
         self._process.join()
         return value
-
-
-class _ThreadCall:
-    """Run ``fn(*args, **kwargs)`` in a thread; ``result()`` waits and returns its value (or
-    raises its exception). For HiGHS: ``Highs.run`` releases the GIL, so an LP solves on
-    the second core while numpy work goes on in the caller."""
-
-    def __init__(self, fn, *args, **kwargs):
-        self._value = self._error = None
-
-        def target() -> None:
-            try:
-                self._value = fn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=target, daemon=True)
-        self._thread.start()
-
-    def result(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 # ------------------------------------------------------------------------------------------
@@ -1438,8 +1415,8 @@ def _coverage_dual_lp(
     if k_new <= 0 or not rows_free.any():
         return const, free[:0], const, np.zeros(inst.m)
     keep = rows_free[inst.row] & ~is_fixed[inst.col]
-    rows_u, row = np.unique(inst.row[keep], return_inverse=True)
-    cols_u, col = np.unique(inst.col[keep], return_inverse=True)
+    rows_u, row = _renumbered(inst.row[keep], inst.n)
+    cols_u, col = _renumbered(inst.col[keep], inst.m)
     n, m = len(rows_u), len(cols_u)
     w = weights[rows_u]
     lp = _Lp(n + 1 + m)  # λ, v, β
@@ -1492,11 +1469,12 @@ def _lagrangian_setcover(
     row, col = inst.row[keep], inst.col[keep]
     size = np.bincount(col, minlength=inst.m).astype(float)
     # Beasley's start: λ_i = min over covering columns of 1/|column|.
-    lam = np.full(inst.n, np.inf)
-    np.minimum.at(lam, row, 1.0 / np.maximum(size[col], 1.0))
-    lam[~rows_needed | ~np.isfinite(lam)] = 0.0
     if start is not None:
         lam = np.where(rows_needed, start, 0.0)
+    else:
+        lam = np.full(inst.n, np.inf)
+        np.minimum.at(lam, row, 1.0 / np.maximum(size[col], 1.0))
+        lam[~rows_needed | ~np.isfinite(lam)] = 0.0
     best, mu, stall = -math.inf, 2.0, 0
     for it in range(max_iter):
         sigma = np.bincount(col, weights=lam[row], minlength=inst.m)
@@ -2836,19 +2814,21 @@ class MaxCoverage(_LocationModel):
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
         integral = bool(np.all(inst.weights == np.round(inst.weights)))
-        lp_call = None
-        if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
-            # The bound's LP solves in a thread while the interchange runs here.
-            lp_call = _ThreadCall(_coverage_dual_lp, inst, inst.weights, self.p, integral=integral,
-                                  deadline=deadline)
-        W, P = self._entry_costs()
-        total_cov = float(P.sum())
-        eng = _SwapEngine(inst, W, P, self.p)
-        eng.greedy()
-        eng.local_search(deadline)
-        sites = eng.open_sites()
-        value = total_cov - eng.objective()
-        dual = None if lp_call is None else lp_call.result()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            # The bound's LP solves in a second thread while the interchange runs here
+            # (Highs.run releases the GIL).
+            lp_future = None
+            if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
+                lp_future = pool.submit(_coverage_dual_lp, inst, inst.weights, self.p, integral=integral,
+                                        deadline=deadline)
+            W, P = self._entry_costs()
+            total_cov = float(P.sum())
+            eng = _SwapEngine(inst, W, P, self.p)
+            eng.greedy()
+            eng.local_search(deadline)
+            sites = eng.open_sites()
+            value = total_cov - eng.objective()
+            dual = None if lp_future is None else lp_future.result()
         if dual is None:
             bound, lag_pick = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
                                                    deadline=deadline)
