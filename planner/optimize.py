@@ -810,6 +810,12 @@ class _SwapEngine:
         self._key = inst.row * self._span + w_entry
         # Per candidate, how many homes it would serve better than now (windows; lazy).
         self._improvers: np.ndarray | None = None
+        # Integral costs (max-coverage with whole-number weights) keep every table sum
+        # exact: no rounding for a final rebuild to correct.
+        self._exact_sums = bool(
+            np.all(w_entry == np.round(w_entry)) and np.all(penalty == np.round(penalty))
+            and float(np.abs(w_entry).sum() + np.abs(penalty).sum()) < 2.0**52
+        )
         self.reset(inst.fixed)
 
     # -- state -----------------------------------------------------------------------------
@@ -828,19 +834,39 @@ class _SwapEngine:
             self.slots[s] = f
             self.removable[s] = s >= len(fixed)
         self.n_open = min(len(sites), k)
-        self._rebuild()
+        self._rebuild(tables=False)
 
-    def _rebuild(self) -> None:
-        self.gain = np.zeros(self.m)
-        self.loss = np.zeros(self.k)
-        self.extra = np.zeros((self.m, self.k))
+    _TABLES = ("gain", "loss", "extra")
+
+    def _rebuild(self, tables: bool = True) -> None:
+        """Nearest and second-nearest sites of every row, and the swap tables from scratch.
+
+        With ``tables=False`` the tables are dropped and built on first use
+        (:meth:`__getattr__`): a reset is often followed by another reset (a greedy
+        rebuilds once at its end, a window search restarts) before any swap is evaluated.
+        """
         self.phi1 = np.full(self.n, -1, dtype=np.int64)
         self.phi2 = np.full(self.n, -1, dtype=np.int64)
         self.d1 = self.P.copy()
         self.d2 = self.P.copy()
-        rows = np.arange(self.n)
-        self._top2(rows)
-        self._apply(rows, 1.0)
+        self._top2(np.arange(self.n))
+        for name in self._TABLES:
+            self.__dict__.pop(name, None)
+        if tables:
+            self._build_tables()
+
+    def _build_tables(self) -> None:
+        self.gain = np.zeros(self.m)
+        self.loss = np.zeros(self.k)
+        self.extra = np.zeros((self.m, self.k))
+        self._apply(np.arange(self.n), 1.0)
+
+    def __getattr__(self, name: str):
+        # Only called for attributes not set: the swap tables after a reset.
+        if name in self._TABLES:
+            self._build_tables()
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     def objective(self) -> float:
         return float(self.d1.sum())
@@ -1127,13 +1153,14 @@ class _SwapEngine:
         """Best-improvement swaps until none improves; returns the number of swaps.
 
         With ``verify`` the tables are rebuilt from scratch at the end (incremental updates
-        accumulate rounding) and the search resumes if a swap still improves.
+        accumulate rounding) and the search resumes if a swap still improves; integral
+        costs need no check.
         """
         if not self.removable.any():
             return 0
         swaps = 0
         tol = 1e-9 * max(1.0, abs(self.objective()))
-        verified = not verify
+        verified = not verify or self._exact_sums
         while True:
             f, s, profit = self.best_swap()
             if not profit > tol:
