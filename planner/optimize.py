@@ -122,6 +122,11 @@ AUTO_EXACT_MIN_S = 10.0
 #: without a time limit, ``method="auto"`` (and ``"heuristic"``) give it this many seconds,
 #: then return the best radius found with the proven bound.
 PCENTER_CAPACITATED_AUTO_S = 30.0
+#: Capacitated p-center's split test: rounds of cuts on the LP relaxation before the MIP's
+#: (more rounds tail off: each adds one cut to an ever larger LP).
+SPLIT_LP_ROUNDS = 20
+#: Seconds for each single-source assignment test of a fixed site set (capacitated p-center).
+BOTTLENECK_TEST_S = 2.0
 #: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
 #: given. On OR-Library pmed1–25 greedy + interchange + windows already reach every optimum;
 #: more rounds cost time for nothing there.
@@ -1571,8 +1576,9 @@ def _dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
     return inside.any(axis=0)
 
 
-def _dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
-    """:func:`_dominance_dense` for sets given as (set, element) pairs, by a sparse product."""
+def _subset_pairs(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (a, b), a != b, with set a contained in set b, for sets given as (set,
+    element) pairs, by a sparse product (its size: the sum of squared element counts)."""
     size = np.bincount(sets, minlength=n_sets)
     order = np.argsort(sets, kind="stable")
     ptr = np.concatenate([[0], np.cumsum(size)])
@@ -1582,7 +1588,13 @@ def _dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems:
     b = overlap.indices
     sub = overlap.data == size.astype(np.int32)[a]
     sub &= a != b
-    a, b = a[sub].astype(np.int64), b[sub].astype(np.int64)
+    return a[sub].astype(np.int64), b[sub].astype(np.int64)
+
+
+def _dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
+    """:func:`_dominance_dense` for sets given as (set, element) pairs, by a sparse product."""
+    size = np.bincount(sets, minlength=n_sets)
+    a, b = _subset_pairs(sets, elems, n_sets, n_elems)
     if mode == "same":
         same = size[a] == size[b]
         rep = np.arange(n_sets)
@@ -1894,6 +1906,55 @@ def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
         j = np.arange(inst.m)
         lp.add(np.concatenate([inst.col, j]), np.concatenate([x0 + e, j]),
                np.concatenate([inst.loads[inst.row], -inst.capacities]), np.full(inst.m, -np.inf), 0.0)
+
+
+def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
+    """Can the sites absorb every home's load along the instance's entries, loads split at
+    will, with ``supply[j]`` room at site j (0: closed)? (yes, None) or (no, the homes of a
+    violated cut).
+
+    Max flow source → home (its load) → site it reaches → sink (the site's room), by
+    scipy's Dinic on integers: loads rounded up and room down, so a full integer flow is a
+    true one. When it falls short, the homes the source still reaches in the residual
+    graph form the min cut's set H, whose load exceeds the room within reach of H. That is
+    re-checked in floating point; (no, None) means the shortfall came from rounding alone
+    (undecided).
+    """
+    from scipy.sparse import csgraph
+
+    n, m = inst.n, inst.m
+    total = float(loads.sum())
+    if total <= 0:
+        return True, None
+    # A power of two: whole-number loads and capacities stay exact (no rounding shortfall
+    # when a cut is tight); every value and the flow fit in 32 bits.
+    scale = 2.0 ** math.floor(math.log2(2.0**28 / total))
+    load_int = np.ceil(loads * scale).astype(np.int64)
+    room_int = np.floor(np.minimum(supply, total) * scale).astype(np.int64)
+    open_sites = np.flatnonzero(room_int > 0)
+    use = room_int[inst.col] > 0
+    row, col = inst.row[use], inst.col[use]
+    source, sink = n + m, n + m + 1
+    graph = sparse.csr_array(
+        (np.concatenate([load_int, load_int[row], room_int[open_sites]]).astype(np.int32),
+         (np.concatenate([np.full(n, source), row, n + open_sites]),
+          np.concatenate([np.arange(n), n + col, np.full(len(open_sites), sink)]))),
+        shape=(n + m + 2, n + m + 2),
+    )
+    flow = csgraph.maximum_flow(graph, source, sink)
+    if flow.flow_value >= load_int.sum():
+        return True, None
+    residual = graph - flow.flow  # forward edges: capacity - flow; reverse edges: + flow
+    residual.data = np.maximum(residual.data, 0)
+    residual.eliminate_zeros()
+    reached = csgraph.breadth_first_order(residual, source, directed=True, return_predecessors=False)
+    members = np.zeros(n, dtype=bool)
+    members[reached[reached < n]] = True
+    near = np.zeros(m, dtype=bool)
+    near[inst.col[members[inst.row]]] = True
+    if not float(loads[members].sum()) > float(supply[near].sum()) * (1 + 1e-9) + 1e-9:
+        return False, None
+    return False, members
 
 
 def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
@@ -3246,16 +3307,6 @@ class PCenter(_LocationModel):
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None, self.p + 1
-        if inst.capacities is not None:
-            res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
-            ok, sites, lower = self._decided(res, inst.m, None, 0)
-            if ok:
-                # Keep the MIP's assignment: with capacities, homes are not all served by
-                # their nearest open site, and the radius is that of this assignment.
-                x = res.x[inst.m :] > 0.5
-                self._last_assignment = np.full(inst.n, -1, dtype=np.int64)
-                self._last_assignment[sub.row[x]] = sub.col[x]
-            return ok, sites, lower
         # The covering test on the dominance core (often a tenth of the rows and columns).
         core = _cover_core(sub, rows_are_constraints=True)
         if core.inst.n == 0:
@@ -3290,41 +3341,27 @@ class PCenter(_LocationModel):
 
     def _solve(self, method, deadline, gap):
         inst = self._inst
-        exact = method == "exact" or (method == "auto" and self._auto_exact()) or inst.capacities is not None
-        values = np.unique(inst.cost_s)
-        # Every home must reach some site: the largest row minimum is a lower bound.
-        row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
-        lo = int(np.searchsorted(values, row_min.max()))
-        self._last_assignment = None
         if inst.capacities is not None:
-            if method != "exact" and deadline is None:
-                deadline = time.perf_counter() + PCENTER_CAPACITATED_AUTO_S
-            lo, proven_lo, hi, best_sites, best_assignment, undecided = self._capacitated_start(
-                values, lo, method, deadline, gap)
-        else:
-            hi = len(values) - 1
-            ok, sites, _ = self._feasible(values[hi], exact, deadline)
-            if ok is False:
-                self._raise_infeasible_all(deadline)
-            best_sites, best_assignment = sites, self._last_assignment
-            proven_lo = lo  # values below index proven_lo are proven infeasible
-            undecided = False
+            return self._solve_capacitated(method, deadline, gap)
+        exact = method == "exact" or (method == "auto" and self._auto_exact())
+        values = np.unique(inst.cost_s)
+        lo = self._lowest_index(values)
+        hi = len(values) - 1
+        ok, best_sites, _ = self._feasible(values[hi], exact, deadline)
+        if ok is False:
+            self._raise_infeasible_all(deadline)
+        proven_lo = lo  # values below index proven_lo are proven infeasible
+        undecided = False
         while lo < hi:
-            if deadline is not None and time.perf_counter() > deadline:
+            if _past(deadline):
                 undecided = True
                 break
             mid = (lo + hi) // 2
-            test_deadline = deadline
-            if inst.capacities is not None and deadline is not None:
-                # Capacitated covering MIPs can be slow to decide: a test gets half the time
-                # left, and an undecided radius sends the search upwards.
-                test_deadline = time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2)
-            ok, sites, _ = self._feasible(values[mid], exact, test_deadline)
+            ok, sites, _ = self._feasible(values[mid], exact, deadline)
             if ok:
-                hi, best_sites, best_assignment = mid, sites, self._last_assignment
+                hi, best_sites = mid, sites
             elif ok is False:
-                lo = mid + 1
-                proven_lo = lo
+                lo = proven_lo = mid + 1
             else:
                 # Undecided (heuristic): the lower bound cannot pass mid; keep looking above.
                 undecided = True
@@ -3333,51 +3370,233 @@ class PCenter(_LocationModel):
             self._raise_infeasible_all(deadline)
         sites = self._pad(best_sites)
         # The covering tests return new sites only: fixed sites serve homes too.
-        if best_assignment is None:
-            best_assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
+        assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
+        objective = self._objective_of(sites, assignment)
+        bound = float(values[min(proven_lo, len(values) - 1)])
+        return {"sites": sites, "objective": objective, "bound": min(bound, objective),
+                "solver": "highs" if exact else "heuristic+lagrangian",
+                "status": "feasible" if undecided else None, "assignment": assignment}
+
+    def _lowest_index(self, values: np.ndarray) -> int:
+        """Every home must reach some site: the largest row minimum is a lower bound."""
+        inst = self._inst
+        row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
+        return int(np.searchsorted(values, row_min.max()))
+
+    def _solve_capacitated(self, method, deadline, gap):
+        """Capacitated p-center (single sourcing): bounds, then two binary searches.
+
+        1. Start (:meth:`_capacitated_start`): the uncapacitated optimum bounds from below;
+           an upper bound from reassigning known site sets.
+        2. Split relaxation (:meth:`_split_feasible`): binary search for the smallest
+           radius at which p new sites can serve every home when a home's load may be split
+           between sites. It proves the lower bound; the site sets it finds are reassigned
+           without splitting (:meth:`_bottleneck`) for the upper bound. Homes' loads are
+           small next to a site's capacity in practice, so the two usually meet.
+        3. When they do not, single-source covering MIPs on the radii between (each test
+           half the time left; an undecided one sends the search upwards).
+
+        ``auto`` and ``heuristic`` without a time limit get ``PCENTER_CAPACITATED_AUTO_S``.
+        """
+        inst = self._inst
+        if method != "exact" and deadline is None:
+            deadline = time.perf_counter() + PCENTER_CAPACITATED_AUTO_S
+        values = np.unique(inst.cost_s)
+        lo, best, best_sites, best_assignment = self._capacitated_start(
+            values, self._lowest_index(values), method, deadline, gap)
+        info = {"start_upper_s": float(values[best]) if best_sites is not None else None}
+        # Split search on [lo, hi]; hi is split-feasible (a single-source radius is) or,
+        # without a start, the largest radius, tested last. Bisection by value: tests at
+        # smaller radii have fewer entries and are faster.
+        pool: list[np.ndarray] = []
+        undecided, tests, proven_lo = False, 0, lo
+        if best_sites is None:
+            best = hi = len(values) - 1
+            probe_top = True
+        else:
+            hi, probe_top = best, False
+        while lo < hi or probe_top:
+            if _past(deadline):
+                undecided = True
+                break
+            if lo < hi:
+                mid = min(max(int(np.searchsorted(values, 0.5 * (values[lo] + values[hi]))), lo), hi - 1)
+            else:
+                mid, probe_top = hi, False
+            ok, sites = self._split_feasible(values[mid], deadline, pool)
+            tests += 1
+            if ok is None:
+                undecided = True
+                if _past(deadline) or mid == len(values) - 1:
+                    break
+                lo = mid + 1  # undecided (rounding): look above, the bound stays
+                continue
+            if not ok:
+                if mid == len(values) - 1:
+                    self._raise_infeasible_all(deadline)
+                lo = proven_lo = mid + 1  # infeasible at mid: at every smaller radius too
+                continue
+            hi = mid
+            found = self._bottleneck(np.union1d(sites, inst.fixed), values, lo, deadline)
+            if found is not None and (best_sites is None or found[0] < best):
+                best, best_sites, best_assignment = found[0], np.setdiff1d(sites, inst.fixed), found[1]
+                hi, probe_top = min(hi, best), False
+        if best_sites is None:
+            best = len(values)  # none yet: split-feasible site sets may not fit single-sourced
+        out_of_time = _past(deadline)
+        info.update(split_tests=tests, split_cuts=len(pool), split_bound_s=float(values[min(proven_lo, len(values) - 1)]))
+        # Single-source tests between the split bound and the best radius found.
+        lo = proven_lo
+        while lo < best and not out_of_time:
+            if _past(deadline):
+                undecided = out_of_time = True
+                break
+            mid = (lo + best) // 2
+            test_deadline = None if deadline is None else (
+                time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2))
+            ok, sites, assignment = self._single_source_feasible(values[mid], test_deadline)
+            if ok:
+                best, best_sites, best_assignment = mid, sites, assignment
+            elif ok is False:
+                lo = proven_lo = mid + 1
+            else:
+                undecided = True
+                lo = mid + 1
+        if best_sites is None:
+            if not undecided:
+                self._raise_infeasible_all(deadline)
+            raise InfeasibleError(f"{self.name}: no assignment of every reachable home to {self.p} new + "
+                                  f"{len(inst.fixed)} fixed sites within the capacities found within the time limit; "
+                                  "raise time_limit")
+        sites = self._pad(best_sites)
         objective = self._objective_of(sites, best_assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        solver = "highs" if exact else "heuristic+lagrangian"
-        return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": solver,
-                "status": None if not undecided else "feasible", "assignment": best_assignment}
+        return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": "highs+flow",
+                "status": "feasible" if undecided and bound < objective else None,
+                "assignment": best_assignment, "info": info}
+
+    def _single_source_feasible(self, radius: float, deadline):
+        """(answer or None when undecided, new sites, assignment): the capacitated covering
+        MIP with single sourcing, "p new sites or fewer?" (cutoff p + ½)."""
+        inst = self._inst
+        sub = inst.subset(inst.cost_s <= radius)
+        if np.any(inst.coverable & ~sub.coverable):
+            return False, None, None
+        res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
+        ok, sites, _ = self._decided(res, inst.m, None, 0)
+        if not ok:
+            return ok, None, None
+        # The MIP's own assignment: with capacities, homes are not all served by their
+        # nearest open site, and the radius is that of this assignment.
+        x = res.x[inst.m :] > 0.5
+        assignment = np.full(inst.n, -1, dtype=np.int64)
+        assignment[sub.row[x]] = sub.col[x]
+        return True, sites, assignment
+
+    def _split_feasible(self, radius: float, deadline, pool: list) -> tuple[bool | None, np.ndarray | None]:
+        """Can ``p`` new sites serve every reachable home within ``radius`` when a home's
+        load may be split between sites? (answer or None when undecided, sites with the
+        fixed ones).
+
+        A relaxation of single sourcing: "no" proves the radius infeasible. Solved by
+        Benders decomposition: a master MIP over the sites alone (every home within reach
+        of an open site, ``p`` new sites, capacity cuts) proposes sites; a max flow checks
+        them (:func:`_flow_shortfall`). A flow short of the demand yields a set H of homes
+        whose load exceeds the capacity open within reach of them, and the cut
+        ``Σ_{j within reach of H} Q_j y_j >= load(H)`` joins the master. Cut sets hold at
+        every radius (with that radius's reach): ``pool`` carries them to the next tests.
+        The master starts with one such cut per home i, for H = the homes whose reachable
+        sites all reach i too.
+        """
+        inst = self._inst
+        sub = inst.subset(inst.cost_s <= radius)
+        if np.any(inst.coverable & ~sub.coverable):
+            return False, None
+        n, m = sub.n, sub.m
+        loads = np.where(sub.coverable, sub.loads, 0.0)
+        caps = sub.capacities
+        need = np.flatnonzero(sub.coverable)
+        rows_of_need = np.searchsorted(need, sub.row)  # every entry's row is coverable
+        lp = _Lp(m)
+        lp.add(rows_of_need, sub.col, 1.0, np.ones(len(need)), np.inf)
+        # Neighbourhood cuts: the homes k whose sites are a subset of home i's need
+        # capacity among i's sites (skipped when the pairwise product is too large).
+        load_near = loads[need].copy()
+        per_site = np.bincount(sub.col, minlength=m).astype(float)
+        if float(per_site @ per_site) <= CORE_MAX_PAIRS:
+            a, b = _subset_pairs(sub.row, sub.col, n, m)
+            load_near += np.bincount(b, weights=loads[a], minlength=n)[need]
+        lp.add(rows_of_need, sub.col, caps[sub.col], load_near, np.inf)
+        for members in pool:
+            self._add_flow_cut(lp, sub, members, loads)
+        free = np.flatnonzero(~sub.is_fixed)
+        lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [-np.inf], float(self.p))
+        lb, ub = _site_bounds(sub)
+        integer = np.ones(m, dtype=bool)
+        rounds = 0
+        # Cuts for the LP relaxation first (fast; a fractional y gives each site room
+        # Q_j y_j), then for the MIP's integer proposals.
+        relax = True
+        while True:
+            if _past(deadline):
+                return None, None
+            res = lp.solve(np.zeros(m), lb, ub, integer, time_limit=_remaining(deadline), gap=0.0, relax=relax)
+            rounds += 1
+            if res.status == "infeasible":
+                return False, None  # even the relaxation needs more than p new sites
+            if res.x is None:
+                return None, None
+            y = np.clip(res.x, 0.0, 1.0) if relax else (res.x > 0.5).astype(float)
+            full, members = _flow_shortfall(sub, loads, sub.capacities * y)
+            if full and not relax:
+                return True, np.flatnonzero(y > 0.5)
+            if full or members is None or (relax and rounds >= SPLIT_LP_ROUNDS):
+                if not relax:
+                    return None, None  # short only by rounding: cannot tell
+                relax = False
+                continue
+            pool.append(members)
+            self._add_flow_cut(lp, sub, members, loads)
+
+    @staticmethod
+    def _add_flow_cut(lp: "_Lp", sub: _Instance, members: np.ndarray, loads: np.ndarray) -> None:
+        """``Σ_{j within reach of H} Q_j y_j >= load(H)`` for the homes H in ``members``."""
+        near = np.zeros(sub.m, dtype=bool)
+        near[sub.col[members[sub.row]]] = True
+        sites = np.flatnonzero(near)
+        lp.add(np.zeros(len(sites), dtype=np.int64), sites, sub.capacities[sites], [float(loads[members].sum())],
+               np.inf)
 
     def _capacitated_start(self, values: np.ndarray, lo: int, method, deadline, gap):
-        """Bounds to start the capacitated search from, instead of a covering MIP at the
-        largest radius (the largest and often the slowest MIP).
+        """Bounds to start the capacitated search from.
 
         Capacities only restrict, so the uncapacitated optimum (fast, on the dominance core)
-        is a lower bound. Its sites, and the capacitated p-median heuristic's, each with the
-        homes reassigned to minimise the longest trip within the capacities
-        (:meth:`_bottleneck`), give the upper bound; when it meets the lower bound the
-        answer is proven. Returns (lowest index to test, lowest index not proven
-        infeasible, the feasible index, its new sites, its assignment, undecided=False).
+        is a lower bound; its sites with the homes reassigned within the capacities
+        (:meth:`_bottleneck`) give the upper bound, or the largest radius when they cannot
+        hold the demand. Returns (lowest index not proven infeasible, the upper index, its
+        new sites or None, its assignment or None).
         """
         inst = self._inst
         free = PCenter(dataclasses.replace(inst, capacities=None), self.p)
         relaxed = free._solve("exact" if method == "exact" else "auto", deadline, gap)
         lo = max(lo, int(np.searchsorted(values, relaxed["bound"])))
-        # Upper bound: the best capacity-feasible radius of two site sets, the
-        # uncapacitated optimum's and the capacitated p-median heuristic's, each with its
-        # homes reassigned to minimise the longest trip.
-        best = None
-        pmedian = PMedian(inst, self.p)._capacitated_heuristic(deadline, gap)["sites"]
-        for sites in (relaxed["sites"], pmedian):
-            found = self._bottleneck(np.union1d(sites, inst.fixed), values, lo, deadline)
-            if found is not None and (best is None or found[0] < best[0]):
-                best = (found[0], np.setdiff1d(sites, inst.fixed), found[1])
-            if best is not None and best[0] == lo:
-                break  # the lower bound is reached: optimal
-        if best is None:
-            raise InfeasibleError(f"{self.name}: no capacity-feasible start found within the time limit; raise time_limit")
-        hi, sites, assignment = best
-        return lo, lo, hi, sites, assignment, False
+        # A short budget: the split search finds better site sets anyway.
+        budget = 2 * BOTTLENECK_TEST_S
+        if deadline is not None:
+            budget = min(budget, (deadline - time.perf_counter()) / 3)
+        start_deadline = time.perf_counter() + budget
+        found = self._bottleneck(np.union1d(relaxed["sites"], inst.fixed), values, lo, start_deadline)
+        if found is None:
+            return lo, len(values) - 1, None, None
+        return lo, found[0], np.setdiff1d(relaxed["sites"], inst.fixed), found[1]
 
     def _bottleneck(self, sites: np.ndarray, values: np.ndarray, lo: int, deadline):
         """(index of the smallest radius, assignment) at which ``sites`` (fixed ones
         included) serve every reachable home within the capacities, or None.
 
-        Binary search over the radius; each test is a single-source assignment MIP with
-        every site fixed open (small: homes × these sites).
+        The radius at which a max flow (loads split) fits bounds it from below; single-source
+        assignment MIPs with every site fixed open (small: homes × these sites) then test
+        from there upwards, doubling the step, and bisect back once one fits.
         """
         inst = self._inst
         is_open = np.zeros(inst.m, dtype=bool)
@@ -3392,21 +3611,54 @@ class PCenter(_LocationModel):
         has = nearest >= 0
         if np.all(np.bincount(nearest[has], weights=inst.loads[has], minlength=inst.m) <= inst.capacities + 1e-9):
             return max(lo, int(np.searchsorted(values, nearest_s))), nearest
-        lo = max(lo, int(np.searchsorted(values, nearest_s)))
-        hi, found = len(values) - 1, None
-        while lo <= hi and not _past(deadline):
-            mid = (lo + hi) // 2 if found is not None else hi
-            sub = dataclasses.replace(mine.subset(mine.cost_s <= values[mid]), fixed=np.flatnonzero(is_open))
-            res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0)
-            if res.x is not None and res.status != "infeasible":
-                x = res.x[inst.m :] > 0.5
-                assignment = np.full(inst.n, -1, dtype=np.int64)
-                assignment[sub.row[x]] = sub.col[x]
-                found, hi = (mid, assignment), mid - 1
-            elif found is None:
-                return None  # not even at the largest radius
+        loads = np.where(inst.coverable, inst.loads, 0.0)
+        room = np.where(is_open, inst.capacities, 0.0)
+        if not _flow_shortfall(mine, loads, room)[0]:
+            return None  # short of capacity even at the largest radius
+        lo, hi = max(lo, int(np.searchsorted(values, nearest_s))), len(values) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _flow_shortfall(mine.subset(mine.cost_s <= values[mid]), loads, room)[0]:
+                hi = mid
             else:
                 lo = mid + 1
+        fixed_open = np.flatnonzero(is_open)
+
+        def assign(index: int) -> np.ndarray | None:
+            sub = dataclasses.replace(mine.subset(mine.cost_s <= values[index]), fixed=fixed_open)
+            # A feasibility MIP (generalized assignment) can stall: a test that runs out of
+            # its time counts as a misfit and the search moves up.
+            limit = _remaining(deadline)
+            limit = BOTTLENECK_TEST_S if limit is None else min(BOTTLENECK_TEST_S, limit)
+            res = _cover_milp(sub, time_limit=limit, gap=0.0)
+            if res.x is None or res.status == "infeasible":
+                return None
+            x = res.x[inst.m :] > 0.5
+            assignment = np.full(inst.n, -1, dtype=np.int64)
+            assignment[sub.row[x]] = sub.col[x]
+            return assignment
+
+        failed, growth, index, found = lo - 1, 0.02, lo, None
+        while found is None:
+            if _past(deadline):
+                return None
+            assignment = assign(index)
+            if assignment is not None:
+                found = (index, assignment)
+            elif index == len(values) - 1:
+                return None
+            else:
+                # Up by 2 %, 4 %, 8 %, ... of the radius (the values are dense).
+                failed = index
+                index = min(max(int(np.searchsorted(values, values[lo] * (1 + growth))), index + 1), len(values) - 1)
+                growth *= 2
+        while found[0] - failed > 1 and not _past(deadline):
+            mid = (failed + found[0]) // 2
+            assignment = assign(mid)
+            if assignment is None:
+                failed = mid
+            else:
+                found = (mid, assignment)
         return found
 
     def _pad(self, sites: np.ndarray) -> np.ndarray:
