@@ -76,6 +76,10 @@ assignments that cannot be part of a better solution are left out), within a tim
 
 The p-center is solved by binary search over the distinct travel times, each step a
 set-covering feasibility test (HiGHS; greedy and Lagrangian bounds decide most steps first).
+With capacities each step tests the split relaxation (loads may be divided between sites):
+a master MIP over the sites, a max flow to check its proposal, Benders cuts from the flow's
+min cut (the classical decomposition of capacitated covering); the site sets found are then
+reassigned without splitting for the upper bound.
 """
 
 from __future__ import annotations
@@ -118,9 +122,9 @@ EXACT_MAX_ENTRIES_CAPACITATED = 60_000
 #: out, the heuristic's answer comes back with the best proven bound.
 AUTO_EXACT_FACTOR = 2.0
 AUTO_EXACT_MIN_S = 10.0
-#: Capacitated p-center has no heuristic phase (each radius is a capacitated covering MIP):
-#: without a time limit, ``method="auto"`` (and ``"heuristic"``) give it this many seconds,
-#: then return the best radius found with the proven bound.
+#: Capacitated p-center's searches are MIP-based in every mode: without a time limit,
+#: ``method="auto"`` (and ``"heuristic"``) give it this many seconds, then return the best
+#: radius found with the proven bound.
 PCENTER_CAPACITATED_AUTO_S = 30.0
 #: Capacitated p-center's split test: rounds of cuts on the LP relaxation before the MIP's
 #: (more rounds tail off: each adds one cut to an ever larger LP).
@@ -3253,7 +3257,8 @@ class PCenter(_LocationModel):
     on the dominance core of the homes and sites within that time: the set cover's LP
     bound and greedy (and, in the heuristic, its Lagrangian and local search) decide most
     radii; exact solves send the rest to HiGHS with the cutoff p + ½. The heuristic counts
-    an undecided radius as infeasible: its answer is then above its proven bound.
+    an undecided radius as infeasible: its answer is then above its proven bound. With
+    capacities, see :meth:`_solve_capacitated`.
     """
 
     name = "p-center"
