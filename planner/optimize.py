@@ -1932,7 +1932,7 @@ def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> t
         return True, None
     # A power of two: whole-number loads and capacities stay exact (no rounding shortfall
     # when a cut is tight); every value and the flow fit in 32 bits.
-    scale = 2.0 ** math.floor(math.log2(2.0**28 / total))
+    scale = 2.0 ** min(math.floor(math.log2(2.0**28 / total)), 1000)
     load_int = np.ceil(loads * scale).astype(np.int64)
     room_int = np.floor(np.minimum(supply, total) * scale).astype(np.int64)
     open_sites = np.flatnonzero(room_int > 0)

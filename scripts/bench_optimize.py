@@ -14,6 +14,9 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
    square, walking time = straight distance × detour / 1.1 m/s, pairs beyond 30 minutes
    left out of the sparse matrix. Printed: time, objective, proven bound and gap.
 
+3. Capacitated p-center on the region instance (planner alone: spopt has none), p from 3
+   to 20 and capacities 1.05–1.5× the demand (``--pcenter-only`` runs just this part).
+
 ``bench_instance(name, cost, weights, p, minutes)`` runs part 1 on any matrix (e.g. one
 routed on a region's network).
 """
@@ -247,13 +250,42 @@ def bench_large(time_limit: float = 55.0) -> None:
     print(f"  mean travel time {sol.objective / weights.sum() / 60:.2f} min; unreachable homes {len(sol.unreachable)}")
 
 
+#: (p, total capacity of the p new sites ÷ demand) for :func:`bench_capacitated_pcenter`;
+#: the first is 16,000 per site (three sites, 88 % full).
+PCENTER_CASES = ((3, 1.1368), (5, 1.5), (5, 1.2), (10, 1.5), (10, 1.2), (10, 1.05), (20, 1.2))
+
+
+def bench_capacitated_pcenter(name: str, cost, weights) -> None:
+    """planner alone (spopt has no capacitated p-center): equal capacities per candidate,
+    loads = weights, ``method="auto"`` (30 s budget). Printed: time, objective, bound, gap."""
+    from planner.optimize import PCenter
+
+    print(f"\n{name}: capacitated p-center, every candidate the same capacity")
+    print(f"  {'p':>3}{'capacity':>10}{'× demand':>10}{'s':>8}{'objective s':>13}{'bound s':>10}{'gap':>8}  status")
+    for p, slack in PCENTER_CASES:
+        capacity = slack * float(weights.sum()) / p
+        t0 = time.perf_counter()
+        sol = PCenter.from_cost_matrix(cost, weights, p=p, capacities=np.full(cost.shape[1], capacity)).solve()
+        seconds = time.perf_counter() - t0
+        print(f"  {p:>3}{capacity:>10,.0f}{slack:>10.2f}{seconds:>8.1f}{sol.objective:>13.1f}{sol.bound:>10.1f}"
+              f"{sol.gap:>8.2%}  {sol.status}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip spopt's 2,000 × 300 p-median")
     parser.add_argument("--large-only", action="store_true")
+    parser.add_argument("--pcenter-only", action="store_true",
+                        help="only the capacitated p-center runs on the region instance")
     parser.add_argument("--spopt-time-limit", type=float, default=600.0,
                         help="CBC time limit per model (s); runs past 1.1× it + 30 s are killed")
     args = parser.parse_args(argv)
+    shared = ROOT.parent / "shared" / "regions" / "nanjing_xinjiekou.osm"
+    source = shared if shared.exists() else ROOT / "sample_regions" / "nanjing_xinjiekou.osm.pbf"
+    if args.pcenter_only:
+        cost, weights = region_instance(source)
+        bench_capacitated_pcenter(f"region {source.name}", cost, weights)
+        return
     if not args.large_only:
         cost, weights = random_instance(500, 100, side_m=3_000.0, seed=1)
         bench_instance("random 500 × 100", cost, weights, p=10, minutes=10, spopt_time_limit=args.spopt_time_limit)
@@ -261,11 +293,10 @@ def main(argv: list[str] | None = None) -> None:
         models = ("max-coverage", "set-cover") if args.quick else ("p-median", "max-coverage", "set-cover")
         bench_instance("random 2,000 × 300", cost, weights, p=20, minutes=10, models=models,
                        spopt_time_limit=args.spopt_time_limit)
-        shared = ROOT.parent / "shared" / "regions" / "nanjing_xinjiekou.osm"
-        source = shared if shared.exists() else ROOT / "sample_regions" / "nanjing_xinjiekou.osm.pbf"
         cost, weights = region_instance(source)
         bench_instance(f"region {source.name} (homes × candidates, walk)", cost, weights, p=10, minutes=10,
                        spopt_time_limit=args.spopt_time_limit)
+        bench_capacitated_pcenter(f"region {source.name}", cost, weights)
     bench_large()
 
 
