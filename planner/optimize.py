@@ -129,6 +129,11 @@ PCENTER_CAPACITATED_AUTO_S = 30.0
 #: Capacitated p-center's split test: rounds of cuts on the LP relaxation before the MIP's
 #: (more rounds tail off: each adds one cut to an ever larger LP).
 SPLIT_LP_ROUNDS = 20
+#: Capacitated set cover: seconds for the single-source assignment of the split
+#: relaxation's sites before the full MIP takes over.
+COVER_SINGLE_SOURCE_S = 10.0
+#: Capacitated set cover: split-optimal site sets tried single-sourced before the full MIP.
+COVER_SPLIT_TRIES = 3
 #: Seconds for each single-source assignment test of a fixed site set (capacitated p-center).
 BOTTLENECK_TEST_S = 2.0
 #: Iterated local search rounds per new site (plus ``ILS_ROUNDS_BASE``) when no time limit is
@@ -1845,10 +1850,12 @@ def _cover_milp(
     start: np.ndarray | None = None,
     relax: bool = False,
     cutoff: float | None = None,
+    min_new: int = 0,
 ) -> _MilpResult:
     """Fewest new sites so every coverable row is covered (and served within capacity).
 
     ``cutoff``: only covers with fewer sites are wanted; "infeasible" then means none exists.
+    ``min_new``: a proven lower bound on the new sites (a cut that helps HiGHS prove).
 
     With groups and shares, only the required share of each group's weight must be covered.
     Variables: y (sites), then z (rows, when shares) or x (entries, when capacities).
@@ -1896,6 +1903,9 @@ def _cover_milp(
         col_lb, col_ub, integer, cost = lb, ub, np.ones(m, dtype=bool), lp_cost
     if partial:
         _add_share_rows(lp, inst, *served)
+    if min_new > 0:
+        free = np.flatnonzero(~inst.is_fixed)
+        lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [float(min_new)], np.inf)
     return lp.solve(cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax,
                     cutoff=cutoff)
 
@@ -1959,6 +1969,122 @@ def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> t
     if not float(loads[members].sum()) > float(supply[near].sum()) * (1 + 1e-9) + 1e-9:
         return False, None
     return False, members
+
+
+def _split_cover(
+    inst: _Instance, max_new: int | None, deadline: float | None, pool: list[np.ndarray] | None = None,
+    exclude: list[np.ndarray] = (),
+) -> tuple[str, np.ndarray | None]:
+    """Sites serving every coverable row within capacity when a row's load may be split
+    between sites: the split relaxation of capacitated covering.
+
+    ``max_new``: any solution with at most that many new sites ("feasible"); None: the
+    fewest new sites ("optimal"). Returns (status, open-site mask), status also
+    "infeasible" (proven, even split) or "undecided" (time up, or a rounding tie).
+
+    Benders decomposition: a master MIP over the sites alone (each row within reach of an
+    open site, capacity cuts) proposes sites; a max flow checks them
+    (:func:`_flow_shortfall`). A flow short of the demand yields homes H whose load exceeds
+    the capacity open within reach of them, and the cut ``Σ_{j within reach of H} Q_j y_j
+    >= load(H)`` joins the master, first for its LP relaxation (fast; a fractional y gives
+    each site room Q_j y_j), then for its integer proposals. The master starts with one
+    such cut per row i, for H = the rows whose reachable sites all reach i too. Cut sets
+    hold for any reach (with that reach's sites): ``pool`` carries them between calls.
+    ``exclude``: open-site masks not to propose again.
+    """
+    n, m = inst.n, inst.m
+    pool = [] if pool is None else pool
+    loads = np.where(inst.coverable, inst.loads, 0.0)
+    caps = inst.capacities
+    need = np.flatnonzero(inst.coverable)
+    rows_of_need = np.searchsorted(need, inst.row)  # every entry's row is coverable
+    lp = _Lp(m)
+    lp.add(rows_of_need, inst.col, 1.0, np.ones(len(need)), np.inf)
+    load_near = loads[need].copy()
+    per_site = np.bincount(inst.col, minlength=m).astype(float)
+    if float(per_site @ per_site) <= CORE_MAX_PAIRS:  # else only each row's own load
+        a, b = _subset_pairs(inst.row, inst.col, n, m)
+        load_near += np.bincount(b, weights=loads[a], minlength=n)[need]
+    lp.add(rows_of_need, inst.col, caps[inst.col], load_near, np.inf)
+    for members in pool:
+        _add_flow_cut(lp, inst, members, loads)
+    free = np.flatnonzero(~inst.is_fixed)
+    for mask in exclude:
+        chosen = np.flatnonzero(mask & ~inst.is_fixed)
+        lp.add(np.zeros(len(chosen), dtype=np.int64), chosen, 1.0, [-np.inf], len(chosen) - 1.0)
+    if max_new is not None:
+        lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [-np.inf], float(max_new))
+        cost = np.zeros(m)
+    else:
+        cost = np.where(inst.is_fixed, 0.0, 1.0)
+    lb, ub = _site_bounds(inst)
+    integer = np.ones(m, dtype=bool)
+    rounds, relax = 0, True
+    while True:
+        if _past(deadline):
+            return "undecided", None
+        res = lp.solve(cost, lb, ub, integer, time_limit=_remaining(deadline), gap=0.0, relax=relax)
+        rounds += 1
+        if res.status == "infeasible":
+            return "infeasible", None
+        if res.x is None or (not relax and res.status != "optimal" and max_new is None):
+            return "undecided", None
+        y = np.clip(res.x, 0.0, 1.0) if relax else (res.x > 0.5).astype(float)
+        full, members = _flow_shortfall(inst, loads, caps * y)
+        if full and not relax:
+            return ("feasible" if max_new is not None else "optimal"), y > 0.5
+        if full or members is None or (relax and rounds >= SPLIT_LP_ROUNDS):
+            if not relax:
+                return "undecided", None  # short only by rounding: cannot tell
+            relax = False
+            continue
+        for part in _violated_parts(inst, members, loads, caps * y):
+            pool.append(part)
+            _add_flow_cut(lp, inst, part, loads)
+
+
+def _violated_parts(inst: _Instance, members: np.ndarray, loads: np.ndarray, room: np.ndarray) -> list[np.ndarray]:
+    """The cut set split into its clusters (rows linked through sites they reach): their
+    reaches are disjoint, so at least one is violated on its own; each violated one is a
+    separate, stronger cut (the whole set when none is smaller)."""
+    from scipy.sparse import csgraph
+
+    e = members[inst.row]
+    rows, cols = inst.row[e], inst.col[e]
+    graph = sparse.csr_array((np.ones(len(rows)), (rows, inst.n + cols)), shape=(inst.n + inst.m, inst.n + inst.m))
+    _, label = csgraph.connected_components(graph, directed=False)
+    label_rows = label[: inst.n]
+    parts = []
+    for lab in np.unique(label_rows[members]):
+        part = members & (label_rows == lab)
+        near = np.zeros(inst.m, dtype=bool)
+        near[inst.col[part[inst.row]]] = True
+        if float(loads[part].sum()) > float(room[near].sum()) * (1 + 1e-9) + 1e-9:
+            parts.append(part)
+    return parts or [members]
+
+
+def _add_flow_cut(lp: _Lp, inst: _Instance, members: np.ndarray, loads: np.ndarray) -> None:
+    """``Σ_{j within reach of H} Q_j y_j >= load(H)`` for the rows H in ``members``."""
+    near = np.zeros(inst.m, dtype=bool)
+    near[inst.col[members[inst.row]]] = True
+    sites = np.flatnonzero(near)
+    lp.add(np.zeros(len(sites), dtype=np.int64), sites, inst.capacities[sites], [float(loads[members].sum())], np.inf)
+
+
+def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+    """An assignment of every coverable row to one open site it reaches, within the
+    capacities (a feasibility MIP, generalized assignment), or None when none is found."""
+    sub = dataclasses.replace(inst.subset(is_open[inst.col]), fixed=np.flatnonzero(is_open))
+    if np.any(inst.coverable & ~sub.coverable):
+        return None
+    res = _cover_milp(sub, time_limit=time_limit, gap=0.0)
+    if res.x is None or res.status == "infeasible":
+        return None
+    x = res.x[inst.m :] > 0.5
+    assignment = np.full(inst.n, -1, dtype=np.int64)
+    assignment[sub.row[x]] = sub.col[x]
+    return assignment
 
 
 def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
@@ -3122,6 +3248,8 @@ class SetCover(_LocationModel):
         inst = self._inst
         if inst.capacities is not None:
             # No dedicated heuristic for capacitated covering: HiGHS in every mode.
+            if inst.group_codes is None:
+                return self._solve_capacitated(deadline, gap)
             return self._exact(deadline, gap, None)
         if inst.group_codes is None and not self._is_core:
             core = _cover_core(inst, rows_are_constraints=True)
@@ -3185,6 +3313,46 @@ class SetCover(_LocationModel):
         value = float(len(sites))
         return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
 
+    def _solve_capacitated(self, deadline, gap) -> dict:
+        """Capacitated covering (single sourcing). The split relaxation's fewest sites
+        (:func:`_split_cover`: a master MIP over the sites, max-flow checks, Benders cuts)
+        bound the count from below; when those sites also serve every home single-sourced
+        (a small assignment MIP), that is optimal. Otherwise HiGHS solves the full model,
+        with the bound as a cut."""
+        inst = self._inst
+        pool: list[np.ndarray] = []
+        tried: list[np.ndarray] = []
+        lower = 0
+        for _ in range(COVER_SPLIT_TRIES):
+            status, is_open = _split_cover(inst, None, deadline, pool, exclude=tried)
+            if status == "infeasible" and not tried:
+                self._raise_cover_infeasible()
+            if status != "optimal":
+                break
+            count = int(np.count_nonzero(is_open & ~inst.is_fixed))
+            if not tried:
+                lower = count  # the first optimum bounds every single-source cover
+            elif count > lower:
+                break  # the other split optima are used up; HiGHS decides
+            limit = _remaining(deadline)
+            limit = COVER_SINGLE_SOURCE_S if limit is None else min(COVER_SINGLE_SOURCE_S, 0.5 * limit)
+            assignment = _single_source(inst, is_open, limit)
+            if assignment is not None:
+                return {"sites": np.flatnonzero(is_open & ~inst.is_fixed), "assignment": assignment,
+                        "bound": float(lower), "solver": "highs+flow"}
+            tried.append(is_open)  # fits only split: ask for another set of the same size
+        exact = self._exact(deadline, gap, None, min_new=lower)
+        exact["bound"] = max(exact["bound"], float(lower))
+        exact["solver"] = "highs+flow"
+        return exact
+
+    def _raise_cover_infeasible(self) -> None:
+        inst = self._inst
+        raise InfeasibleError(
+            f"{self.name}: no choice of sites covers{' the minimum shares' if inst.group_codes is not None else ' every reachable home'}"
+            f"{_within_text(inst)} within the capacities"
+        )
+
     def _greedy_partial(self) -> np.ndarray:
         """Greedy for shares: add the site covering most still-missing group weight."""
         inst = self._inst
@@ -3225,15 +3393,12 @@ class SetCover(_LocationModel):
                 keep = list(trial)
         return np.sort(np.array(keep, dtype=np.int64))
 
-    def _exact(self, deadline, gap, start_sites, allow_none: bool = False) -> dict | None:
+    def _exact(self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0) -> dict | None:
         inst = self._inst
         start = None if start_sites is None else _cover_start(inst, start_sites)
-        res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start)
+        res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
         if res.status == "infeasible":
-            raise InfeasibleError(
-                f"{self.name}: no choice of sites covers{' the minimum shares' if inst.group_codes is not None else ' every reachable home'}"
-                f"{_within_text(inst)} within the capacities"
-            )
+            self._raise_cover_infeasible()
         if res.x is None:
             if allow_none:
                 return None
@@ -3500,77 +3665,19 @@ class PCenter(_LocationModel):
 
     def _split_feasible(self, radius: float, deadline, pool: list) -> tuple[bool | None, np.ndarray | None]:
         """Can ``p`` new sites serve every reachable home within ``radius`` when a home's
-        load may be split between sites? (answer or None when undecided, sites with the
-        fixed ones).
-
-        A relaxation of single sourcing: "no" proves the radius infeasible. Solved by
-        Benders decomposition: a master MIP over the sites alone (every home within reach
-        of an open site, ``p`` new sites, capacity cuts) proposes sites; a max flow checks
-        them (:func:`_flow_shortfall`). A flow short of the demand yields a set H of homes
-        whose load exceeds the capacity open within reach of them, and the cut
-        ``Σ_{j within reach of H} Q_j y_j >= load(H)`` joins the master. Cut sets hold at
-        every radius (with that radius's reach): ``pool`` carries them to the next tests.
-        The master starts with one such cut per home i, for H = the homes whose reachable
-        sites all reach i too.
-        """
+        load may be split between sites? (answer or None when undecided, the sites with the
+        fixed ones). A relaxation of single sourcing: "no" proves the radius infeasible.
+        ``pool`` carries the cut sets to the next radius (:func:`_split_cover`)."""
         inst = self._inst
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None
-        n, m = sub.n, sub.m
-        loads = np.where(sub.coverable, sub.loads, 0.0)
-        caps = sub.capacities
-        need = np.flatnonzero(sub.coverable)
-        rows_of_need = np.searchsorted(need, sub.row)  # every entry's row is coverable
-        lp = _Lp(m)
-        lp.add(rows_of_need, sub.col, 1.0, np.ones(len(need)), np.inf)
-        # Neighbourhood cuts: the homes k whose sites are a subset of home i's need
-        # capacity among i's sites (skipped when the pairwise product is too large).
-        load_near = loads[need].copy()
-        per_site = np.bincount(sub.col, minlength=m).astype(float)
-        if float(per_site @ per_site) <= CORE_MAX_PAIRS:
-            a, b = _subset_pairs(sub.row, sub.col, n, m)
-            load_near += np.bincount(b, weights=loads[a], minlength=n)[need]
-        lp.add(rows_of_need, sub.col, caps[sub.col], load_near, np.inf)
-        for members in pool:
-            self._add_flow_cut(lp, sub, members, loads)
-        free = np.flatnonzero(~sub.is_fixed)
-        lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [-np.inf], float(self.p))
-        lb, ub = _site_bounds(sub)
-        integer = np.ones(m, dtype=bool)
-        rounds = 0
-        # Cuts for the LP relaxation first (fast; a fractional y gives each site room
-        # Q_j y_j), then for the MIP's integer proposals.
-        relax = True
-        while True:
-            if _past(deadline):
-                return None, None
-            res = lp.solve(np.zeros(m), lb, ub, integer, time_limit=_remaining(deadline), gap=0.0, relax=relax)
-            rounds += 1
-            if res.status == "infeasible":
-                return False, None  # even the relaxation needs more than p new sites
-            if res.x is None:
-                return None, None
-            y = np.clip(res.x, 0.0, 1.0) if relax else (res.x > 0.5).astype(float)
-            full, members = _flow_shortfall(sub, loads, sub.capacities * y)
-            if full and not relax:
-                return True, np.flatnonzero(y > 0.5)
-            if full or members is None or (relax and rounds >= SPLIT_LP_ROUNDS):
-                if not relax:
-                    return None, None  # short only by rounding: cannot tell
-                relax = False
-                continue
-            pool.append(members)
-            self._add_flow_cut(lp, sub, members, loads)
-
-    @staticmethod
-    def _add_flow_cut(lp: "_Lp", sub: _Instance, members: np.ndarray, loads: np.ndarray) -> None:
-        """``Σ_{j within reach of H} Q_j y_j >= load(H)`` for the homes H in ``members``."""
-        near = np.zeros(sub.m, dtype=bool)
-        near[sub.col[members[sub.row]]] = True
-        sites = np.flatnonzero(near)
-        lp.add(np.zeros(len(sites), dtype=np.int64), sites, sub.capacities[sites], [float(loads[members].sum())],
-               np.inf)
+        status, is_open = _split_cover(sub, self.p, deadline, pool)
+        if status == "infeasible":
+            return False, None
+        if status == "undecided":
+            return None, None
+        return True, np.flatnonzero(is_open)
 
     def _capacitated_start(self, values: np.ndarray, lo: int, method, deadline, gap):
         """Bounds to start the capacitated search from.
@@ -3627,21 +3734,12 @@ class PCenter(_LocationModel):
                 hi = mid
             else:
                 lo = mid + 1
-        fixed_open = np.flatnonzero(is_open)
-
         def assign(index: int) -> np.ndarray | None:
-            sub = dataclasses.replace(mine.subset(mine.cost_s <= values[index]), fixed=fixed_open)
             # A feasibility MIP (generalized assignment) can stall: a test that runs out of
             # its time counts as a misfit and the search moves up.
             limit = _remaining(deadline)
             limit = BOTTLENECK_TEST_S if limit is None else min(BOTTLENECK_TEST_S, limit)
-            res = _cover_milp(sub, time_limit=limit, gap=0.0)
-            if res.x is None or res.status == "infeasible":
-                return None
-            x = res.x[inst.m :] > 0.5
-            assignment = np.full(inst.n, -1, dtype=np.int64)
-            assignment[sub.row[x]] = sub.col[x]
-            return assignment
+            return _single_source(mine.subset(mine.cost_s <= values[index]), is_open, limit)
 
         failed, growth, index, found = lo - 1, 0.02, lo, None
         while found is None:

@@ -695,6 +695,58 @@ def test_sjc_max_coverage(n, radius, p, optimum):
 
 @pytest.mark.shared
 @pytest.mark.slow
+@pytest.mark.parametrize("radius", [300.0, 400.0])
+def test_sjc1_capacitated_set_cover_equals_the_full_mip(radius):
+    """SJC1's capacities and demands as a capacitated set cover (every point within
+    ``radius`` of its one site): the split relaxation's sites, reassigned single-source,
+    reach the optimum of the full single-source MIP (HiGHS, solved independently)."""
+    _needs_benchmarks()
+    cost, capacity, demand, _ = read_sjc_cpmp()
+    model = SetCover.from_cost_matrix(cost, demand, minutes=radius / 60, capacities=capacity, loads=demand)
+    sol = model.solve(method="exact")
+    full = optimize._cover_milp(model._inst, time_limit=None, gap=0.0)
+    assert full.status == "optimal"
+    assert sol.objective == round(full.objective) and sol.bound == sol.objective
+    served = sol.assignment
+    assert (served >= 0).all() and cost[np.arange(len(demand)), served].max() <= radius
+    assert np.all(np.bincount(served, weights=demand, minlength=len(demand)) <= capacity + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_capacitated_set_cover_matches_brute_force(seed):
+    """Fractional loads, sometimes a fixed site: exact and auto equal the fewest new sites
+    over every site set and single-source assignment."""
+    rng = np.random.default_rng(400 + seed)
+    n, m = int(rng.integers(4, 8)), int(rng.integers(3, 6))
+    cost = rng.integers(1, 20, (n, m)).astype(float) * 60
+    loads = rng.integers(1, 5, n) * (1 + 0.1 * rng.random(n))
+    caps = rng.integers(3, 10, m).astype(float)
+    fixed = [int(rng.integers(m))] if seed % 2 else []
+    rows = np.flatnonzero((cost <= 600).any(axis=1))
+    optimum = None
+    free = [j for j in range(m) if j not in fixed]
+    for k in range(len(free) + 1):
+        for new in itertools.combinations(free, k):
+            options = [[j for j in list(new) + fixed if cost[i, j] <= 600] for i in rows]
+            if any(np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps)
+                   for choice in itertools.product(*options)):
+                optimum = k
+                break
+        if optimum is not None:
+            break
+    model = SetCover.from_cost_matrix(cost, loads, minutes=10, capacities=caps, loads=loads, fixed=fixed)
+    for method in ("exact", "auto"):
+        if optimum is None:
+            with pytest.raises(InfeasibleError):
+                model.solve(method=method)
+            continue
+        sol = model.solve(method=method)
+        assert sol.objective == optimum and sol.bound == optimum
+        served = sol.assignment[rows]
+        assert np.all(cost[rows, served] <= 600)
+        assert np.all(np.bincount(served, weights=loads[rows], minlength=m) <= caps + 1e-9)
+
+
 def test_sjc1_capacitated_pmedian():
     _needs_benchmarks()
     cost, capacity, demand, p = read_sjc_cpmp()
