@@ -770,6 +770,27 @@ def _site_bounds(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     return lb, np.ones(inst.m)
 
 
+def _bisect(lo: int, hi: int, test: Callable[[int], tuple[bool | None, Any]], deadline: float | None):
+    """Binary search for the smallest index below ``hi`` (an index known to pass, or one
+    past the end) whose ``test`` passes; ``test(i)`` gives (answer, or None when
+    undecided, and a payload). An undecided index sends the search upwards without proof.
+    Returns (lowest index not proven to fail, smallest passing index, its payload or None
+    when none passed, whether a test was undecided or time ran out)."""
+    proven, found, undecided = lo, None, False
+    while lo < hi:
+        if _past(deadline):
+            return proven, hi, found, True
+        mid = (lo + hi) // 2
+        ok, payload = test(mid)
+        if ok:
+            hi, found = mid, payload
+        elif ok is False:
+            lo = proven = mid + 1
+        else:
+            undecided, lo = True, mid + 1
+    return proven, hi, found, undecided
+
+
 def _past(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
@@ -3520,22 +3541,11 @@ class PCenter(_LocationModel):
         ok, best_sites, _ = self._feasible(values[hi], exact, deadline)
         if ok is False:
             self._raise_infeasible_all(deadline)
-        proven_lo = lo  # values below index proven_lo are proven infeasible
-        undecided = False
-        while lo < hi:
-            if _past(deadline):
-                undecided = True
-                break
-            mid = (lo + hi) // 2
-            ok, sites, _ = self._feasible(values[mid], exact, deadline)
-            if ok:
-                hi, best_sites = mid, sites
-            elif ok is False:
-                lo = proven_lo = mid + 1
-            else:
-                # Undecided (heuristic): the lower bound cannot pass mid; keep looking above.
-                undecided = True
-                lo = mid + 1
+        # Values below index proven_lo are proven infeasible.
+        proven_lo, _, found, undecided = _bisect(
+            lo, hi, lambda i: self._feasible(values[i], exact, deadline)[:2], deadline)
+        if found is not None:
+            best_sites = found
         if best_sites is None:
             self._raise_infeasible_all(deadline)
         sites = self._pad(best_sites)
@@ -3616,22 +3626,17 @@ class PCenter(_LocationModel):
         out_of_time = _past(deadline)
         info.update(split_tests=tests, split_cuts=len(pool), split_bound_s=float(values[min(proven_lo, len(values) - 1)]))
         # Single-source tests between the split bound and the best radius found.
-        lo = proven_lo
-        while lo < best and not out_of_time:
-            if _past(deadline):
-                undecided = out_of_time = True
-                break
-            mid = (lo + best) // 2
-            test_deadline = None if deadline is None else (
-                time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2))
-            ok, sites, assignment = self._single_source_feasible(values[mid], test_deadline)
-            if ok:
-                best, best_sites, best_assignment = mid, sites, assignment
-            elif ok is False:
-                lo = proven_lo = mid + 1
-            else:
-                undecided = True
-                lo = mid + 1
+        if not out_of_time and proven_lo < best:
+            def test(index: int):
+                test_deadline = None if deadline is None else (
+                    time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2))
+                ok, sites, assignment = self._single_source_feasible(values[index], test_deadline)
+                return ok, (sites, assignment)
+
+            proven_lo, index, found, undecided_mip = _bisect(proven_lo, best, test, deadline)
+            undecided = undecided or undecided_mip
+            if found is not None:
+                best, (best_sites, best_assignment) = index, found
         if best_sites is None:
             if not undecided:
                 self._raise_infeasible_all(deadline)

@@ -437,15 +437,22 @@ def test_capacitated_pcenter_brute_force_with_fixed_and_unreachable(seed):
             if np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps):
                 optimum = min(optimum, max(cost[i, j] for i, j in zip(rows, choice)))
     model = PCenter.from_cost_matrix(sparse.csr_array(cost), loads, p=p, capacities=caps, loads=loads, fixed=fixed)
+    _assert_capacitated_optimum(model, optimum if np.isfinite(optimum) else None, rows, loads, caps, cost)
+
+
+def _assert_capacitated_optimum(model, optimum, rows, loads, caps, cost, limit_s=math.inf):
+    """exact and auto reach ``optimum`` (None: infeasible) with a proof; every row in
+    ``rows`` served by one site it reaches (within ``limit_s``), loads within the capacities."""
     for method in ("exact", "auto"):
-        if not np.isfinite(optimum):
+        if optimum is None:
             with pytest.raises(InfeasibleError):
                 model.solve(method=method)
             continue
         sol = model.solve(method=method)
         assert sol.objective == optimum and sol.bound == optimum
         served = sol.assignment[rows]
-        assert np.all(np.bincount(served, weights=loads[rows], minlength=m) <= caps + 1e-9)
+        assert np.all(cost[rows, served] > 0) and np.all(cost[rows, served] <= limit_s)
+        assert np.all(np.bincount(served, weights=loads[rows], minlength=len(caps)) <= caps + 1e-9)
 
 
 def test_flow_shortfall_finds_the_violated_cut():
@@ -735,16 +742,7 @@ def test_capacitated_set_cover_matches_brute_force(seed):
         if optimum is not None:
             break
     model = SetCover.from_cost_matrix(cost, loads, minutes=10, capacities=caps, loads=loads, fixed=fixed)
-    for method in ("exact", "auto"):
-        if optimum is None:
-            with pytest.raises(InfeasibleError):
-                model.solve(method=method)
-            continue
-        sol = model.solve(method=method)
-        assert sol.objective == optimum and sol.bound == optimum
-        served = sol.assignment[rows]
-        assert np.all(cost[rows, served] <= 600)
-        assert np.all(np.bincount(served, weights=loads[rows], minlength=m) <= caps + 1e-9)
+    _assert_capacitated_optimum(model, optimum, rows, loads, caps, cost, limit_s=600)
 
 
 def test_sjc1_capacitated_pmedian():
