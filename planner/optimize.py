@@ -153,6 +153,12 @@ PARALLEL_MIN_ENTRIES = 1_000_000
 WINDOW_INSIDE_SHARE = 0.4
 #: Smoothing widths of the dual's continuation stages, as fractions of a typical travel time.
 SMOOTH_FRACS = (0.1, 0.025, 0.006, 0.0015)
+#: A smoothing stage keeps the entries less than this many smoothing widths above a row's
+#: multiplier (each one left out weighs under e^-20 in the smoothed dual). On the 50,000 ×
+#: 5,000 benchmark the fine stages then see 55 % of the entries, and the bound after 50 s
+#: went from 0.86 % to 0.83 % below the best known objective (10 widths gave 0.80 % but
+#: cost the heuristic its OR-Library pmed2 optimum).
+SMOOTH_ACTIVE_WIDTHS = 20.0
 #: With a deadline the last stage repeats until one repetition gains less than this share.
 DUAL_REPEAT_MIN_GAIN = 1e-5
 #: Dominance reductions of the coverage models compare sets pairwise (a sparse product):
@@ -1346,19 +1352,31 @@ def _smoothed_dual_pmedian(
         return -value, -np.concatenate([grad_lam, [grad_mu]])
 
     keep, cap = _truncation(inst, w_entry, lam0)
-    row, col, w_entry = row[keep], col[keep], w_entry[keep]
+    row_all, col_all, w_all = row[keep], col[keep], w_entry[keep]
     # Single precision halves the memory traffic of the smoothed terms; every bound that is
     # reported is evaluated exactly, in double precision, on all entries.
-    w32 = w_entry.astype(np.float32)
+    w32_all = w_all.astype(np.float32)
+    start_all = np.concatenate([[0], np.cumsum(np.bincount(row_all, minlength=n))])
     z = np.concatenate([np.where(cov, np.minimum(lam0, cap), 0.0), [max(mu0, 0.0)]])
-    bounds = [(None, c if np.isfinite(c) else None) for c in cap] + [(0.0, None)]
     # With a deadline, the finest stage repeats while it still gains (large instances run
     # out of stages before their time is up; the bound is then the weak side of the gap).
     stages = list(SMOOTH_FRACS) + ([SMOOTH_FRACS[-1]] * 1000 if deadline is not None else [])
     for stage, frac in enumerate(stages):
         if deadline is not None and time.perf_counter() > deadline:
             break
-        tau_e = (frac * time_scale_s * w_pos).astype(np.float32)[row]
+        tau_row = frac * time_scale_s * w_pos
+        # Each stage works on the entries within SMOOTH_ACTIVE_WIDTHS widths above the
+        # current λ (the others add under e^-width each: at the fine stages most entries
+        # drop out); λ may not pass a row's first entry left out (rows ascend by cost, so
+        # the active entries are a prefix of each row).
+        active = w_all <= z[:n][row_all] + SMOOTH_ACTIVE_WIDTHS * tau_row[row_all]
+        active[start_all[:-1][start_all[:-1] < start_all[1:]]] = True
+        row, col, w32 = row_all[active], col_all[active], w32_all[active]
+        first_out = start_all[:-1] + np.bincount(row, minlength=n)
+        stage_cap = np.where(first_out < start_all[1:], w_all[np.minimum(first_out, len(w_all) - 1)], np.inf)
+        bounds = optimize.Bounds(np.concatenate([np.full(n, -np.inf), [0.0]]),
+                                 np.concatenate([np.minimum(cap, stage_cap), [np.inf]]))
+        tau_e = tau_row.astype(np.float32)[row]
         tau_c = 0.1 * frac * max(mu0, 1e-9)
         res = optimize.minimize(negative, z, args=(tau_e, tau_c), jac=True, method="L-BFGS-B",
                                 bounds=bounds, options={"maxiter": iters_per_stage, "maxcor": 10},
