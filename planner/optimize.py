@@ -2012,7 +2012,7 @@ def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> t
 
 def _split_cover(
     inst: _Instance, max_new: int | None, deadline: float | None, pool: list[np.ndarray] | None = None,
-    exclude: list[np.ndarray] = (),
+    exclude: list[np.ndarray] | tuple = (),
 ) -> tuple[str, np.ndarray | None]:
     """Sites serving every coverable row within capacity when a row's load may be split
     between sites: the split relaxation of capacitated covering.
