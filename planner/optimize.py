@@ -126,8 +126,9 @@ AUTO_EXACT_MIN_S = 10.0
 #: ``method="auto"`` (and ``"heuristic"``) give it this many seconds, then return the best
 #: radius found with the proven bound.
 PCENTER_CAPACITATED_AUTO_S = 30.0
-#: Capacitated p-center's split test: rounds of cuts on the LP relaxation before the MIP's
-#: (more rounds tail off: each adds one cut to an ever larger LP).
+#: Split relaxation of capacitated covering (p-center tests, set cover): rounds of cuts on
+#: the LP relaxation before the MIP's (more rounds tail off: each adds one cut to an ever
+#: larger LP).
 SPLIT_LP_ROUNDS = 20
 #: Capacitated set cover: seconds for the single-source assignment of the split
 #: relaxation's sites before the full MIP takes over.
@@ -1961,6 +1962,15 @@ def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
                np.concatenate([inst.loads[inst.row], -inst.capacities]), np.full(inst.m, -np.inf), 0.0)
 
 
+def _assignment_from(x: np.ndarray, inst: _Instance) -> np.ndarray:
+    """The site of each row from a MIP's entry variables ``x`` (one per entry of ``inst``;
+    -1 where a row has none at 1)."""
+    chosen = x > 0.5
+    assignment = np.full(inst.n, -1, dtype=np.int64)
+    assignment[inst.row[chosen]] = inst.col[chosen]
+    return assignment
+
+
 def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
     """Can the sites absorb every home's load along the instance's entries, loads split at
     will, with ``supply[j]`` room at site j (0: closed)? (yes, None) or (no, the homes of a
@@ -2120,10 +2130,7 @@ def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | Non
     res = _cover_milp(sub, time_limit=time_limit, gap=0.0)
     if res.x is None or res.status == "infeasible":
         return None
-    x = res.x[inst.m :] > 0.5
-    assignment = np.full(inst.n, -1, dtype=np.int64)
-    assignment[sub.row[x]] = sub.col[x]
-    return assignment
+    return _assignment_from(res.x[inst.m :], sub)
 
 
 def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
@@ -2792,9 +2799,7 @@ class PMedian(_LocationModel):
                 f"({inst.n} homes, {m} candidates); raise time_limit or use method='heuristic'"
             )
         sites = np.flatnonzero(res.x[:m] > 0.5)
-        x = res.x[m:] > 0.5
-        assignment = np.full(inst.n, -1, dtype=np.int64)
-        assignment[inst.row[x]] = inst.col[x]
+        assignment = _assignment_from(res.x[m:], inst)
         if inst.capacities is None:
             assignment = None  # nearest open site: the same cost, and ties resolved consistently
         bound = res.bound if np.isfinite(res.bound) else -math.inf
@@ -2886,10 +2891,7 @@ class PMedian(_LocationModel):
                        time_limit=None if limit is None else max(limit * 0.5, 0.05), gap=1e-6)
         if res.x is None:
             return None
-        x = res.x > 0.5
-        assignment = np.full(inst.n, -1, dtype=np.int64)
-        assignment[sub.row[x]] = sub.col[x]
-        return float(W[x].sum()), assignment
+        return float(W[res.x > 0.5].sum()), _assignment_from(res.x, sub)
 
     def _relocate(self, sites, assignment, W) -> np.ndarray | None:
         """Move each new median to the candidate that serves its cluster cheapest (capacity allowing)."""
@@ -3155,12 +3157,9 @@ class MaxCoverage(_LocationModel):
         limit = _remaining(deadline)
         res = lp.solve(w, np.zeros(nx), np.ones(nx), np.ones(nx, dtype=bool), maximize=True,
                        time_limit=None if limit is None else max(0.5 * limit, 0.05), gap=1e-6)
-        assignment = np.full(inst.n, -1, dtype=np.int64)
         if res.x is None:
-            return 0.0, assignment
-        x = res.x > 0.5
-        assignment[sub.row[x]] = sub.col[x]
-        return float(w[x].sum()), assignment
+            return 0.0, np.full(inst.n, -1, dtype=np.int64)
+        return float(w[res.x > 0.5].sum()), _assignment_from(res.x, sub)
 
     def _exact(self, deadline, gap, start_sites=None, allow_none: bool = False) -> dict | None:
         inst = self._inst
@@ -3210,9 +3209,7 @@ class MaxCoverage(_LocationModel):
         sites = np.flatnonzero(res.x[:m] > 0.5)
         assignment = None
         if inst.capacities is not None:
-            x = res.x[m:] > 0.5
-            assignment = np.full(n, -1, dtype=np.int64)
-            assignment[inst.row[x]] = inst.col[x]
+            assignment = _assignment_from(res.x[m:], inst)
         bound = res.bound if np.isfinite(res.bound) else math.inf
         return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs",
                 "objective_value": res.objective}
@@ -3446,9 +3443,7 @@ class SetCover(_LocationModel):
         sites = np.flatnonzero(res.x[:m] > 0.5)
         assignment = None
         if inst.capacities is not None:
-            x = res.x[m:] > 0.5
-            assignment = np.full(inst.n, -1, dtype=np.int64)
-            assignment[inst.row[x]] = inst.col[x]
+            assignment = _assignment_from(res.x[m:], inst)
         bound = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0.0
         return {"sites": sites, "assignment": assignment, "bound": float(bound), "solver": "highs"}
 
@@ -3681,10 +3676,7 @@ class PCenter(_LocationModel):
             return ok, None, None
         # The MIP's own assignment: with capacities, homes are not all served by their
         # nearest open site, and the radius is that of this assignment.
-        x = res.x[inst.m :] > 0.5
-        assignment = np.full(inst.n, -1, dtype=np.int64)
-        assignment[sub.row[x]] = sub.col[x]
-        return True, sites, assignment
+        return True, sites, _assignment_from(res.x[inst.m :], sub)
 
     def _split_feasible(self, radius: float, deadline, pool: list) -> tuple[bool | None, np.ndarray | None]:
         """Can ``p`` new sites serve every reachable home within ``radius`` when a home's
