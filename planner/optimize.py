@@ -84,7 +84,6 @@ reassigned without splitting for the upper bound.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 import math
@@ -185,6 +184,9 @@ COVER_ILS_STALL_PER_SITE = 5
 #: Linear programmes up to this many rows × columns skip HiGHS's presolve, which costs more
 #: than it saves on them (the reduced coverage models: 0.4 instead of 0.7 ms).
 LP_NO_PRESOLVE_MAX_CELLS = 1_000_000
+#: Max-coverage's bound LP leaves out dominated candidates when finding them (a dense
+#: candidates × candidates × homes product) takes at most this many multiply-adds.
+COVERAGE_LP_DOMINANCE_MAX_FLOPS = 10_000_000
 #: Max-coverage's bound comes from its LP (dual form, HiGHS) up to this many entries, and
 #: from subgradient optimisation above.
 COVERAGE_LP_MAX_ENTRIES = 500_000
@@ -647,6 +649,34 @@ class _ForkedCall:
         return value
 
 
+class _Background:
+    """Run ``fn()`` in a thread (for calls that release the GIL, like HiGHS's run);
+    :meth:`join` waits and re-raises what it raised.
+
+    The caller typically goes on with numpy work that holds the GIL; without the
+    ``sleep(0)`` the new thread would wait up to the interpreter's switch interval (5 ms)
+    to get as far as the call.
+    """
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                fn()
+            except BaseException as error:  # noqa: BLE001 - re-raised in join()
+                self._error = error
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+        time.sleep(0)
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 # ------------------------------------------------------------------------------------------
 # HiGHS
 # ------------------------------------------------------------------------------------------
@@ -669,67 +699,94 @@ def _solve_milp(
     col_lb: np.ndarray,
     col_ub: np.ndarray,
     integer: np.ndarray,
-    *,
-    maximize: bool = False,
-    time_limit: float | None = None,
-    gap: float = 1e-4,
-    start: np.ndarray | None = None,
-    relax: bool = False,
-    cutoff: float | None = None,
+    **kwargs,
 ) -> _MilpResult:
-    """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS.
-
-    ``cutoff`` (minimisation): only solutions cheaper than it are wanted (a known
-    incumbent's cost); HiGHS prunes every node that cannot beat it, and reports
-    "infeasible" when nothing does.
-    """
-    n_col, n_row = len(cost), len(row_lb)
-    a = sparse.csc_array((vals, (rows, cols)), shape=(n_row, n_col))
+    """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS
+    (keywords: see :class:`_HighsRun`)."""
+    a = sparse.csc_array((vals, (rows, cols)), shape=(len(row_lb), len(cost)))
     a.sum_duplicates()
-    is_mip = bool(integer.any()) and not relax
-    # The array form of passModel: HighsLp's vector fields copy element by element
-    # (about 1 ms on a 5,000-entry LP, more than HiGHS needs to solve it).
-    kinds = (np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32))
-    model = (
-        n_col, n_row, a.nnz, int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize), 0.0,
-        *(np.ascontiguousarray(v, dtype=float) for v in (cost, col_lb, col_ub, row_lb, row_ub)),
-        a.indptr.astype(np.int32), a.indices.astype(np.int32), np.ascontiguousarray(a.data, dtype=float), kinds,
-    )
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("mip_rel_gap", float(gap))
-    h.setOptionValue("mip_abs_gap", 1e-9)
-    if time_limit is not None:
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
-    if not is_mip and n_col * n_row <= LP_NO_PRESOLVE_MAX_CELLS:
-        h.setOptionValue("presolve", "off")  # on small LPs presolve costs more than it saves
-    if cutoff is not None and is_mip and not maximize:
-        h.setOptionValue("objective_bound", float(cutoff))
-    h.passModel(*model)
-    if start is not None and is_mip:
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(start, dtype=float)
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    status = h.getModelStatus()
-    info = h.getInfo()
-    ms = highspy.HighsModelStatus
-    if status == ms.kInfeasible:
-        return _MilpResult("infeasible", None, math.nan, math.nan)
-    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
-    solution = h.getSolution() if has_solution else None
-    x = np.asarray(solution.col_value) if has_solution else None
-    obj = info.objective_function_value if has_solution else math.nan
-    if status == ms.kOptimal:
-        if is_mip:
-            return _MilpResult("optimal", x, obj, info.mip_dual_bound)
-        return _MilpResult("optimal", x, obj, obj, np.asarray(solution.row_dual))
-    if status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit):
-        bound = info.mip_dual_bound if is_mip else math.nan
-        return _MilpResult("time limit", x, obj, bound)
-    raise RuntimeError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+    run = _HighsRun(cost, a, row_lb, row_ub, col_lb, col_ub, integer, **kwargs)
+    run.run()
+    return run.result()
+
+
+class _HighsRun:
+    """A HiGHS model, passed and ready: :meth:`run` may go to another thread (it releases
+    the GIL), :meth:`result` decodes.
+
+    ``a`` is the constraint matrix, CSC or CSR. ``cutoff`` (minimisation): only solutions
+    cheaper than it are wanted (a known incumbent's cost); HiGHS prunes every node that
+    cannot beat it, and reports "infeasible" when nothing does.
+    """
+
+    def __init__(
+        self,
+        cost: np.ndarray,
+        a: sparse.csc_array,
+        row_lb: np.ndarray,
+        row_ub: np.ndarray,
+        col_lb: np.ndarray,
+        col_ub: np.ndarray,
+        integer: np.ndarray,
+        *,
+        maximize: bool = False,
+        time_limit: float | None = None,
+        gap: float = 1e-4,
+        start: np.ndarray | None = None,
+        relax: bool = False,
+        cutoff: float | None = None,
+    ):
+        n_col, n_row = len(cost), len(row_lb)
+        self.is_mip = is_mip = bool(np.any(integer)) and not relax
+        # The array form of passModel: HighsLp's vector fields copy element by element
+        # (about 1 ms on a 5,000-entry LP, more than HiGHS needs to solve it).
+        kinds = (np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32))
+        fmt = highspy.MatrixFormat.kRowwise if a.format == "csr" else highspy.MatrixFormat.kColwise
+        model = (
+            n_col, n_row, a.nnz, int(fmt),
+            int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize), 0.0,
+            *(np.ascontiguousarray(v, dtype=float) for v in (cost, col_lb, col_ub, row_lb, row_ub)),
+            a.indptr.astype(np.int32), a.indices.astype(np.int32), np.ascontiguousarray(a.data, dtype=float), kinds,
+        )
+        self.h = h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("mip_rel_gap", float(gap))
+        h.setOptionValue("mip_abs_gap", 1e-9)
+        if time_limit is not None:
+            h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        if not is_mip and n_col * n_row <= LP_NO_PRESOLVE_MAX_CELLS:
+            h.setOptionValue("presolve", "off")  # on small LPs presolve costs more than it saves
+        if cutoff is not None and is_mip and not maximize:
+            h.setOptionValue("objective_bound", float(cutoff))
+        h.passModel(*model)
+        if start is not None and is_mip:
+            sol = highspy.HighsSolution()
+            sol.col_value = np.asarray(start, dtype=float)
+            sol.value_valid = True
+            h.setSolution(sol)
+
+    def run(self) -> None:
+        self.h.run()
+
+    def result(self) -> _MilpResult:
+        h = self.h
+        status = h.getModelStatus()
+        info = h.getInfo()
+        ms = highspy.HighsModelStatus
+        if status == ms.kInfeasible:
+            return _MilpResult("infeasible", None, math.nan, math.nan)
+        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        solution = h.getSolution() if has_solution else None
+        x = np.asarray(solution.col_value) if has_solution else None
+        obj = info.objective_function_value if has_solution else math.nan
+        if status == ms.kOptimal:
+            if self.is_mip:
+                return _MilpResult("optimal", x, obj, info.mip_dual_bound)
+            return _MilpResult("optimal", x, obj, obj, np.asarray(solution.row_dual))
+        if status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit):
+            bound = info.mip_dual_bound if self.is_mip else math.nan
+            return _MilpResult("time limit", x, obj, bound)
+        raise RuntimeError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
 
 
 class _Lp:
@@ -1202,7 +1259,8 @@ class _SwapEngine:
             return 0
         swaps = 0
         tol = 1e-9 * max(1.0, abs(self.objective()))
-        verified = not verify or self._exact_sums
+        exact = not verify or self._exact_sums
+        verified = exact
         while True:
             f, s, profit = self.best_swap()
             if not profit > tol:
@@ -1212,7 +1270,7 @@ class _SwapEngine:
                 self._rebuild()
                 verified = True
                 continue
-            verified = False
+            verified = exact
             slot = self.close(int(self.slots[s]))
             self.open(f, slot)
             swaps += 1
@@ -1475,53 +1533,86 @@ def _lagrangian_coverage(
     return max(bound, lower), best_pick
 
 
-def _coverage_dual_lp(
-    inst: _Instance, weights: np.ndarray, k_new: int, *, integral: bool, deadline: float | None
-) -> tuple[float, np.ndarray, float, np.ndarray] | None:
+class _CoverageDualLp:
     """Max-coverage's LP bound, from its Lagrangian dual solved as a linear programme.
 
     ``min Σ_i (w_i - λ_i) + k·v + Σ_j β_j`` s.t. ``β_j + v >= Σ_{i∈N_j} λ_i``,
     ``0 <= λ_i <= w_i``, ``β >= 0``: the same optimum as the primal relaxation, but one row
     per candidate instead of one per home, and far less degenerate (HiGHS: 6 ms instead of
-    200 ms on the 2,000 × 300 benchmark). The bound is re-evaluated from λ (any λ gives a
-    valid bound, so solver tolerances cannot make it wrong). Returns (bound, the sites at 1
-    in the primal LP solution, L(λ) and Σ_{i∈N_j} λ_i per candidate for Lagrangian
-    fixing), or None when HiGHS stops early.
+    200 ms on the 2,000 × 300 benchmark). Built here, :meth:`run` in any thread (HiGHS
+    releases the GIL; building there would hold it against the caller's interchange),
+    then :meth:`result`.
     """
-    is_fixed = inst.is_fixed
-    by_fixed = _rows_by_fixed(inst)
-    const = float(weights[by_fixed].sum())
-    rows_free = inst.coverable & ~by_fixed
-    free = np.flatnonzero(~is_fixed)
-    if k_new <= 0 or not rows_free.any():
-        return const, free[:0], const, np.zeros(inst.m)
-    keep = rows_free[inst.row] & ~is_fixed[inst.col]
-    rows_u, row = _renumbered(inst.row[keep], inst.n)
-    cols_u, col = _renumbered(inst.col[keep], inst.m)
-    n, m = len(rows_u), len(cols_u)
-    w = weights[rows_u]
-    lp = _Lp(n + 1 + m)  # λ, v, β
-    lp.add(np.concatenate([col, np.arange(m), np.arange(m)]),
-           np.concatenate([row, np.full(m, n), n + 1 + np.arange(m)]),
-           np.concatenate([-np.ones(len(row)), np.ones(m), np.ones(m)]), np.zeros(m), np.inf)
-    res = lp.solve(np.concatenate([-np.ones(n), [k_new], np.ones(m)]),
-                   np.zeros(n + 1 + m),  # v >= 0: the top k of σ >= 0, empty candidates count 0
-                   np.concatenate([w, [np.inf], np.full(m, np.inf)]),
-                   np.zeros(n + 1 + m, dtype=bool), time_limit=_remaining(deadline))
-    if res.status != "optimal" or res.x is None:
-        return None
-    lam = np.clip(res.x[:n], 0.0, w)
-    sigma = np.zeros(inst.m)
-    sigma[cols_u] = np.bincount(col, weights=lam[row], minlength=m)
-    top = np.sort(sigma[free])[::-1][:k_new].sum()
-    value = const + float((w - lam).sum() + top)
-    bound = math.floor(value + 1e-7) if integral else value
-    # The primal LP solution y (the duals of these rows): its sites at 1 start the
-    # Lagrangian heuristic, which completes them greedily (more robust than the top k of a
-    # fractional y on the benchmarks).
-    y = np.abs(res.row_dual) if res.row_dual is not None else np.zeros(m)
-    pick = cols_u[y > 1 - 1e-6][:k_new]
-    return bound, pick, value, sigma
+
+    def __init__(self, inst: _Instance, weights: np.ndarray, k_new: int, *, integral: bool,
+                 deadline: float | None):
+        self.inst, self.k_new, self.integral = inst, k_new, integral
+        is_fixed = inst.is_fixed
+        by_fixed = _rows_by_fixed(inst)
+        self.const = float(weights[by_fixed].sum())
+        rows_free = inst.coverable & ~by_fixed
+        self.free = np.flatnonzero(~is_fixed)
+        self.highs = None
+        if k_new <= 0 or not rows_free.any():
+            return
+        keep = rows_free[inst.row] & ~is_fixed[inst.col]
+        self.rows_u, self.row = _renumbered(inst.row[keep], inst.n)
+        self.entry_col = inst.col[keep]  # σ is evaluated on every free candidate
+        n = len(self.rows_u)
+        m_all = len(self.free)
+        if m_all * m_all * n <= COVERAGE_LP_DOMINANCE_MAX_FLOPS:
+            # A candidate whose homes another's include is never needed, in the LP too;
+            # it only adds degenerate ties (500 × 100 benchmark: 5.6 → 4.7 ms, for 0.2).
+            dense = np.zeros((inst.m, n), dtype=np.float32)
+            dense[self.entry_col, self.row] = 1.0
+            useful = np.zeros(inst.m, dtype=bool)
+            useful[self.free[~_dominance_dense(dense[self.free], "subset")]] = True
+            keep_lp = useful[self.entry_col]
+        else:
+            keep_lp = np.ones(len(self.row), dtype=bool)
+        self.cols_u, col = _renumbered(self.entry_col[keep_lp], inst.m)
+        row = self.row[keep_lp]
+        m = len(self.cols_u)
+        self.w = w = weights[self.rows_u]
+        # Columns λ (entries: the candidates of each row; the instance is stored by row,
+        # so this is its CSR), v (every row), β (one each); built directly, not from triplets.
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n)), len(row) + m + np.arange(m + 1)])
+        indices = np.concatenate([col, np.arange(m), np.arange(m)])
+        data = np.concatenate([-np.ones(len(row)), np.ones(2 * m)])
+        a = sparse.csc_array((data, indices, indptr), shape=(m, n + 1 + m))
+        self.highs = _HighsRun(
+            np.concatenate([-np.ones(n), [k_new], np.ones(m)]), a, np.zeros(m), np.full(m, np.inf),
+            np.zeros(n + 1 + m),  # v >= 0: the top k of σ >= 0, empty candidates count 0
+            np.concatenate([w, [np.inf], np.full(m, np.inf)]),
+            np.zeros(n + 1 + m, dtype=bool), time_limit=_remaining(deadline))
+
+    def run(self) -> None:
+        if self.highs is not None:
+            self.highs.run()
+
+    def result(self) -> tuple[float, np.ndarray, float, np.ndarray] | None:
+        """(bound, the sites at 1 in the primal LP solution, L(λ) and Σ_{i∈N_j} λ_i per
+        candidate for Lagrangian fixing), or None when HiGHS stopped early. The bound is
+        re-evaluated from λ (any λ gives a valid bound, so solver tolerances cannot make it
+        wrong)."""
+        inst = self.inst
+        if self.highs is None:
+            return self.const, self.free[:0], self.const, np.zeros(inst.m)
+        res = self.highs.result()
+        if res.status != "optimal" or res.x is None:
+            return None
+        n, m = len(self.rows_u), len(self.cols_u)
+        lam = np.clip(res.x[:n], 0.0, self.w)
+        sigma = np.bincount(self.entry_col, weights=lam[self.row], minlength=inst.m)
+        top = np.sort(sigma[self.free])[::-1][: self.k_new].sum()
+        value = self.const + float((self.w - lam).sum() + top)
+        bound = math.floor(value + 1e-7) if self.integral else value
+        # The primal LP solution y (the duals of these rows): its sites at 1 start the
+        # Lagrangian heuristic, which completes them greedily (more robust than the top k of
+        # a fractional y on the benchmarks).
+        y = np.abs(res.row_dual) if res.row_dual is not None else np.zeros(m)
+        pick = self.cols_u[y > 1 - 1e-6][: self.k_new]
+        return bound, pick, value, sigma
 
 
 def _lagrangian_setcover(
@@ -1613,16 +1704,23 @@ def _dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
     (``"same"``).
     """
     size = mat.sum(axis=1)  # float32 counts: exact below 2**24
-    idx = np.arange(len(size))
-    inside = (mat @ mat.T) == size[:, None]  # [a, b]: S_a ⊆ S_b
     if mode == "same":
+        inside = (mat @ mat.T) == size[:, None]  # [a, b]: S_a ⊆ S_b
         inside &= size[:, None] == size[None, :]
         return inside.argmax(axis=0)  # the diagonal is true: some a <= b always matches
-    if mode == "subset":
-        inside &= (size[:, None] < size[None, :]) | (idx[:, None] > idx[None, :])
-        return inside.any(axis=1)
-    inside &= (size[:, None] < size[None, :]) | (idx[:, None] < idx[None, :])
-    return inside.any(axis=0)
+    # Sets ordered so that "a may drop b" means "a comes first": (size, index) for
+    # superset, (-size, index) for subset. The first set containing (subset) or contained in
+    # (superset) each set is then found by one argmax; it is the set itself when none
+    # comes before it (the diagonal is true).
+    order = np.lexsort((np.arange(len(size)), size if mode == "superset" else -size))
+    sub = mat[order]
+    # (sub @ sub.T)[a, b] = |S_a ∩ S_b| is symmetric: compare with the size of the set
+    # searched for along each row, so that argmax runs along contiguous rows.
+    searched = size[order][:, None] if mode == "subset" else size[order][None, :]
+    first = ((sub @ sub.T) == searched).argmax(axis=1)
+    drop = np.empty(len(size), dtype=bool)
+    drop[order] = first < np.arange(len(size))
+    return drop
 
 
 def _subset_pairs(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1934,13 +2032,23 @@ def _cover_milp(
         integer = np.concatenate([np.ones(m, dtype=bool), np.zeros(nz, dtype=bool)])
         cost = np.concatenate([lp_cost, np.zeros(nz)])
     else:
-        lp = _Lp(m)
+        # Rows: the homes not covered by fixed sites, each a row of the instance: its CSR
+        # is the constraint matrix (no triplets to sort: most of the time on small cores).
         need = inst.coverable & ~_rows_by_fixed(inst)
-        keep = need[inst.row]
-        r_local = np.searchsorted(np.flatnonzero(need), inst.row[keep])
-        lp.add(r_local, inst.col[keep], 1.0, np.ones(int(need.sum())), np.inf)
-        served = None
-        col_lb, col_ub, integer, cost = lb, ub, np.ones(m, dtype=bool), lp_cost
+        lengths = np.diff(inst.indptr)[need]
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = inst.col[need[inst.row]]
+        row_lb = np.ones(len(lengths))
+        if min_new > 0:
+            free = np.flatnonzero(~inst.is_fixed)
+            indptr = np.append(indptr, indptr[-1] + len(free))
+            indices = np.concatenate([indices, free])
+            row_lb = np.append(row_lb, float(min_new))
+        a = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(len(row_lb), m))
+        run = _HighsRun(lp_cost, a, row_lb, np.full(len(row_lb), np.inf), lb, ub, np.ones(m, dtype=bool),
+                        time_limit=time_limit, gap=gap, start=start, relax=relax, cutoff=cutoff)
+        run.run()
+        return run.result()
     if partial:
         _add_share_rows(lp, inst, *served)
     if min_new > 0:
@@ -3073,21 +3181,22 @@ class MaxCoverage(_LocationModel):
     def _heuristic(self, deadline, gap) -> dict:
         inst = self._inst
         integral = bool(np.all(inst.weights == np.round(inst.weights)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            # The bound's LP solves in a second thread while the interchange runs here
-            # (Highs.run releases the GIL).
-            lp_future = None
-            if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
-                lp_future = pool.submit(_coverage_dual_lp, inst, inst.weights, self.p, integral=integral,
-                                        deadline=deadline)
-            W, P = self._entry_costs()
-            total_cov = float(P.sum())
-            eng = _SwapEngine(inst, W, P, self.p)
-            eng.greedy()
-            eng.local_search(deadline)
-            sites = eng.open_sites()
-            value = total_cov - eng.objective()
-            dual = None if lp_future is None else lp_future.result()
+        # The bound's LP solves in a second thread while the interchange runs here.
+        lp = thread = None
+        if inst.nnz <= COVERAGE_LP_MAX_ENTRIES:
+            lp = _CoverageDualLp(inst, inst.weights, self.p, integral=integral, deadline=deadline)
+            thread = _Background(lp.run)
+        W, P = self._entry_costs()
+        total_cov = float(P.sum())
+        eng = _SwapEngine(inst, W, P, self.p)
+        eng.greedy()
+        eng.local_search(deadline)
+        sites = eng.open_sites()
+        value = total_cov - eng.objective()
+        dual = None
+        if lp is not None:
+            thread.join()
+            dual = lp.result()
         if dual is None:
             bound, lag_pick = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
                                                    deadline=deadline)

@@ -229,6 +229,44 @@ def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constr
         assert sparse_core.inst.weights.sum() + sparse_core.outside_weight == pytest.approx(w.sum())
 
 
+@pytest.mark.parametrize("mode", ["subset", "superset"])
+def test_dominance_dense_matches_its_definition(mode):
+    """Every drop of the ordered one-argmax dominance step, against the pairwise definition
+    on small random 0/1 matrices (many equal and nested sets)."""
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n, k = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+        mat = (rng.random((n, k)) < rng.random()).astype(np.float32)
+        sets = [set(np.flatnonzero(r)) for r in mat]
+        expected = np.zeros(n, dtype=bool)
+        for b, a in itertools.permutations(range(n), 2):
+            if mode == "superset":  # b contains a (a smaller, or equal with a lower index)
+                expected[b] |= sets[a] <= sets[b] and (len(sets[a]) < len(sets[b]) or a < b)
+            else:  # b inside a (a larger, or equal with a lower index)
+                expected[b] |= sets[b] <= sets[a] and (len(sets[a]) > len(sets[b]) or a < b)
+        np.testing.assert_array_equal(optimize._dominance_dense(mat, mode), expected)
+
+
+def test_coverage_bound_lp_without_dominated_candidates(monkeypatch):
+    """Leaving dominated candidates out of max-coverage's bound LP changes neither the bound
+    nor σ of the candidates kept, and σ of those left out is still evaluated (fixing uses it)."""
+    rng = np.random.default_rng(5)
+    homes, sites = rng.integers(0, 10, (300, 2)) * 100.0, rng.integers(0, 10, (60, 2)) * 100.0
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) + rng.uniform(0, 30, (300, 60))
+    w = rng.integers(1, 50, 300).astype(float)
+    inst = MaxCoverage.from_cost_matrix(cost, w, p=4, minutes=5, fixed=[3])._inst
+    results = []
+    for flops in (0, 10**12):
+        monkeypatch.setattr(optimize, "COVERAGE_LP_DOMINANCE_MAX_FLOPS", flops)
+        lp = optimize._CoverageDualLp(inst, inst.weights, 4, integral=True, deadline=None)
+        lp.run()
+        results.append((lp, lp.result()))
+    (full, (bound_full, _, value_full, _)), (reduced, (bound, _, value, sigma)) = results
+    assert len(reduced.cols_u) < len(full.cols_u)  # some candidates were dominated
+    assert bound == bound_full and value == pytest.approx(value_full, rel=1e-9)
+    assert (sigma[~inst.is_fixed] > 0).sum() > len(reduced.cols_u)
+
+
 def test_greedy_cover_recount_and_update_agree(monkeypatch):
     """The greedy cover is the same whether scores are recounted or updated after each pick."""
     rng = np.random.default_rng(4)
@@ -755,3 +793,12 @@ def test_sjc1_capacitated_pmedian():
     assert np.all(load <= capacity + 1e-9)
     heur = model.solve(method="heuristic")
     assert heur.lower_bound <= 17288.9931 <= heur.objective
+
+
+def test_background_thread_reraises_in_join():
+    def fail():
+        raise ValueError("from the thread")
+
+    task = optimize._Background(fail)
+    with pytest.raises(ValueError, match="from the thread"):
+        task.join()
