@@ -1354,6 +1354,58 @@ def _smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np
     return value, slope
 
 
+class _SmoothedEntries:
+    """The entry terms ``-τ_i log(1 + exp(-(W_ij - λ_i)/τ_i))`` of the smoothed p-median dual
+    and their slopes, for one stage's entries (grouped by row).
+
+    The large benchmark's dual spends most of its time here. Each evaluation runs in place
+    in float32 buffers made once per stage: fresh temporaries of this size cost a page fault
+    per 4 KB, and log1p, np.where and a weighted bincount by row are each 3-8x slower than
+    log, a maximum and reduceat (the whole evaluation: 95 → 60 ms on 2.5 M entries).
+    """
+
+    def __init__(self, row: np.ndarray, col: np.ndarray, w32: np.ndarray, tau_row: np.ndarray):
+        self.row, self.col = row, col
+        self.inv_tau_row = 1.0 / tau_row
+        self.tau = tau_row.astype(np.float32)[row]
+        self.w_over_tau = w32 / self.tau  # u = (W - λ)/τ = W/τ - (λ/τ)[row]
+        self.row_len = np.bincount(row, minlength=len(tau_row))
+        self._rows_with = np.flatnonzero(self.row_len)
+        self._row_starts = (np.cumsum(self.row_len) - self.row_len)[self._rows_with]
+        k = len(row)
+        self._u, self._e = np.empty(k, np.float32), np.empty(k, np.float32)
+        self._value, self._slope = np.empty(k, np.float32), np.empty(k, np.float32)
+        self._below = np.empty(k, dtype=bool)
+
+    def evaluate(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(terms, slopes) at ``lam``, in buffers the next call overwrites."""
+        u, e, value, slope = self._u, self._e, self._value, self._slope
+        np.take((lam * self.inv_tau_row).astype(np.float32), self.row, out=u)
+        np.subtract(self.w_over_tau, u, out=u)
+        np.abs(u, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # exp(-|u|), in (0, 1]
+        np.add(e, 1.0, out=value)
+        # The slope 1 / (1 + exp(u)): 1/(1+e) where u < 0, e/(1+e) elsewhere.
+        np.less(u, 0.0, out=self._below)
+        np.maximum(e, self._below, out=slope)
+        np.divide(slope, value, out=slope)
+        # -τ (max(-u, 0) + log(1 + e)); e <= 1 keeps log(1 + e) within 1e-7 τ of log1p.
+        np.log(value, out=value)
+        np.negative(u, out=e)
+        np.maximum(e, 0.0, out=e)
+        np.add(value, e, out=value)
+        np.multiply(value, self.tau, out=value)
+        np.negative(value, out=value)
+        return value, slope
+
+    def row_sums(self, x: np.ndarray) -> np.ndarray:
+        """Per-row sums of an entry array, in double precision (zero for rows without entries)."""
+        out = np.zeros(len(self.row_len))
+        out[self._rows_with] = np.add.reduceat(x, self._row_starts, dtype=np.float64)
+        return out
+
+
 def _stop_at_deadline(deadline: float | None):
     """An ``optimize.minimize`` callback that ends the run once the deadline has passed."""
 
@@ -1398,15 +1450,15 @@ def _smoothed_dual_pmedian(
     w_pos = np.maximum(w, 1e-3 * max(float(w[cov].mean()) if cov.any() else 1.0, 1e-12))
     best_val, best_lam = _pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
 
-    def negative(z: np.ndarray, tau_e: np.ndarray, tau_c: float) -> tuple[float, np.ndarray]:
+    def negative(z: np.ndarray, terms: _SmoothedEntries, tau_c: float) -> tuple[float, np.ndarray]:
         lam, mu = z[:n], z[n]
-        s, ds = _smooth_min0(w32 - lam.astype(np.float32)[row], tau_e)
-        rho = np.bincount(col, weights=s, minlength=m)
+        s, ds = terms.evaluate(lam)
+        rho = np.bincount(terms.col, weights=s, minlength=m)
         c, b = _smooth_min0(mu + rho, tau_c)
         c[is_fixed] = rho[is_fixed]
         b[is_fixed] = 1.0
         value = lam[cov].sum() + c.sum() - k_new * mu
-        grad_lam = np.where(cov, 1.0 - np.bincount(row, weights=b[col] * ds, minlength=n), 0.0)
+        grad_lam = np.where(cov, 1.0 - terms.row_sums(b.astype(np.float32)[terms.col] * ds), 0.0)
         grad_mu = float(b[~is_fixed].sum()) - k_new
         return -value, -np.concatenate([grad_lam, [grad_mu]])
 
@@ -1430,14 +1482,13 @@ def _smoothed_dual_pmedian(
         # the active entries are a prefix of each row).
         active = w_all <= z[:n][row_all] + SMOOTH_ACTIVE_WIDTHS * tau_row[row_all]
         active[start_all[:-1][start_all[:-1] < start_all[1:]]] = True
-        row, col, w32 = row_all[active], col_all[active], w32_all[active]
-        first_out = start_all[:-1] + np.bincount(row, minlength=n)
+        terms = _SmoothedEntries(row_all[active], col_all[active], w32_all[active], tau_row)
+        first_out = start_all[:-1] + terms.row_len
         stage_cap = np.where(first_out < start_all[1:], w_all[np.minimum(first_out, len(w_all) - 1)], np.inf)
         bounds = optimize.Bounds(np.concatenate([np.full(n, -np.inf), [0.0]]),
                                  np.concatenate([np.minimum(cap, stage_cap), [np.inf]]))
-        tau_e = tau_row.astype(np.float32)[row]
         tau_c = 0.1 * frac * max(mu0, 1e-9)
-        res = optimize.minimize(negative, z, args=(tau_e, tau_c), jac=True, method="L-BFGS-B",
+        res = optimize.minimize(negative, z, args=(terms, tau_c), jac=True, method="L-BFGS-B",
                                 bounds=bounds, options={"maxiter": iters_per_stage, "maxcor": 10},
                                 callback=_stop_at_deadline(deadline))
         z = res.x
