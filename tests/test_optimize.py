@@ -802,3 +802,24 @@ def test_background_thread_reraises_in_join():
     task = optimize._Background(fail)
     with pytest.raises(ValueError, match="from the thread"):
         task.join()
+
+
+def test_smoothed_entries_match_the_plain_formula():
+    """The in-place float32 evaluation of the smoothed dual's entry terms equals the plain
+    softplus formula (float64) to float32 accuracy, and its per-row sums equal bincount's,
+    rows without entries included."""
+    rng = np.random.default_rng(8)
+    n = 60
+    row = np.sort(rng.choice(np.setdiff1d(np.arange(n), [0, 17, 59]), 900))  # three rows get no entry
+    col = rng.integers(0, 25, 900)
+    w = rng.uniform(0, 5000, 900)
+    tau_row = rng.uniform(5, 200, n)
+    lam = rng.uniform(0, 5000, n)
+    terms = optimize._SmoothedEntries(row, col, w.astype(np.float32), tau_row)
+    value, slope = terms.evaluate(lam)
+    exp_value, exp_slope = optimize._smooth_min0(w - lam[row], tau_row[row])
+    assert np.all(np.abs(value - exp_value) <= 1e-5 * np.abs(exp_value) + 1e-4 * tau_row[row])
+    np.testing.assert_allclose(slope, exp_slope, atol=1e-5)
+    x = rng.normal(size=900).astype(np.float32)
+    np.testing.assert_allclose(terms.row_sums(x), np.bincount(row, weights=x, minlength=n), rtol=1e-6, atol=1e-5)
+    assert (np.bincount(row, minlength=n) == 0).sum() == 3
