@@ -349,6 +349,70 @@ def test_coverage_models_equal_the_unreduced_mip(seed):
             assert sol.objective == ref.objective
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_pmedian_branch_and_bound_matches_brute_force(seed):
+    """The Lagrangian branch and bound on its own: with the incumbent above the optimum it
+    finds the optimum, with the optimum as incumbent it finds nothing better, and its proven
+    bound is the optimum (gap 0), whatever λ it starts from, with fixed and closed sites and
+    homes only closed sites reach."""
+    rng = np.random.default_rng(seed)
+    n, m, p = 20, 9, 3
+    cost = rng.integers(60, 1200, size=(n, m)).astype(float)
+    cost[rng.random((n, m)) < 0.35] = np.inf
+    w = rng.integers(1, 20, n).astype(float)
+    fixed = [0] if seed % 2 else []
+    closed = np.zeros(m, dtype=bool)
+    closed[[m - 1, m - 2] if seed >= 4 else [m - 1]] = True
+    inst = PMedian.from_cost_matrix(cost, w, p=p, fixed=fixed)._inst
+    W = inst.weights[inst.row] * inst.cost_s
+    reach = np.isfinite(cost).any(axis=1)
+    best = math.inf
+    for sites in _open_sets(m, p, fixed):
+        if closed[sites].any():
+            continue
+        nearest = cost[:, sites].min(axis=1)
+        if np.isfinite(nearest[reach]).all():
+            best = min(best, float((w * np.where(reach, nearest, 0)).sum()))
+    starts = {"zero": np.zeros(n), "nearest": np.bincount(inst.row, weights=W, minlength=n) * 0}
+    starts["nearest"][inst.coverable] = W[inst.indptr[:-1][inst.coverable]]
+    for lam in starts.values():
+        if not math.isfinite(best):
+            finished, found, _, _ = optimize._pmedian_branch_and_bound(
+                inst, W, p, lam, closed, 1e12, 0.0, integral=True, deadline=None, max_nodes=10_000)
+            assert finished and found is None
+            continue
+        finished, found, proven, _ = optimize._pmedian_branch_and_bound(
+            inst, W, p, lam, closed, best * 1.3 + 1, 0.0, integral=True, deadline=None, max_nodes=10_000)
+        assert finished and found is not None
+        assert set(fixed) <= set(found) and len(found) == p + len(fixed) and not closed[found].any()
+        is_open = np.zeros(m, dtype=bool)
+        is_open[found] = True
+        assert optimize._open_cost(inst, W, is_open) == best
+        assert proven == pytest.approx(best, rel=1e-9)
+        finished, found, proven, _ = optimize._pmedian_branch_and_bound(
+            inst, W, p, lam, closed, best, 0.0, integral=True, deadline=None, max_nodes=10_000)
+        assert finished and found is None and proven == pytest.approx(best, rel=1e-9)
+
+
+def test_pmedian_auto_proves_the_optimum_by_branching(monkeypatch):
+    """A 200 × 50 instance the heuristic leaves 0.2 % from its bound: auto closes it by
+    branch and bound to HiGHS's optimum (gap 0); capped at one node, HiGHS finishes it."""
+    rng = np.random.default_rng(3)
+    homes, sites = rng.uniform(0, 3000, (200, 2)), rng.uniform(0, 3000, (50, 2))
+    cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) * 1.25 / 1.1
+    w = rng.integers(1, 200, 200).astype(float)
+    ref = PMedian.from_cost_matrix(cost, w, p=5).solve("exact", gap=0)
+    heur = PMedian.from_cost_matrix(cost, w, p=5).solve("heuristic", gap=0)
+    assert heur.gap > 1e-3
+    auto = PMedian.from_cost_matrix(cost, w, p=5).solve("auto", gap=0)
+    assert auto.solver == "heuristic+lagrangian+branching"
+    assert auto.objective == pytest.approx(ref.objective, rel=1e-12) and auto.gap < 2e-9  # float tolerance
+    assert auto.lower_bound <= ref.objective
+    monkeypatch.setattr(optimize, "BRANCH_MAX_NODES", 1)
+    capped = PMedian.from_cost_matrix(cost, w, p=5).solve("auto", gap=0)
+    assert capped.solver.endswith("highs") and capped.objective == pytest.approx(ref.objective, rel=1e-12)
+
+
 def test_set_cover_local_search_improves_the_greedy():
     """1,500 homes × 200 candidates: the greedy needs 50 sites, the optimum (HiGHS) 45; the
     local search returns a valid cover between the two."""
