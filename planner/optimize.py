@@ -2870,13 +2870,14 @@ class PMedian(_LocationModel):
         # nodes what HiGHS needs cuts and branching for. 500 × 100 benchmark: 13 nodes,
         # 0.05 s (HiGHS 0.55-1.2 s); OR-Library pmed16/17: 0.13/0.43 s (HiGHS 32/28 s);
         # 2,000 × 300: 119 nodes, 2.9 s (HiGHS had not closed the gap in auto's 10 s).
-        # HiGHS takes over when it does not finish within BRANCH_MAX_NODES, and when many
-        # sites are left to choose.
+        # HiGHS takes over when it does not finish within BRANCH_MAX_NODES or half the time
+        # left, and when many sites are left to choose.
         finished, found = False, None
         if k_left <= BRANCH_MAX_SITES:
+            half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
             finished, found, proven, _ = _pmedian_branch_and_bound(
                 reduced, W[keep], k_left, raw["lam"], closed, upper, gap, integral=self._integral(W),
-                deadline=deadline, max_nodes=BRANCH_MAX_NODES)
+                deadline=half, max_nodes=BRANCH_MAX_NODES)
         if found is not None:
             objective = self._objective_of(found, self._nearest_assignment(found))
             if objective < upper:
