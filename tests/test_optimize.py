@@ -413,6 +413,17 @@ def test_pmedian_auto_proves_the_optimum_by_branching(monkeypatch):
     assert capped.solver.endswith("highs") and capped.objective == pytest.approx(ref.objective, rel=1e-12)
 
 
+def test_cover_start_is_completed_greedily():
+    """A start that lost sites to the core keeps its own and adds the largest uncovered
+    weight first, up to exactly k distinct sites."""
+    # Homes 0-4 (weights 1, 2, 4, 8, 16); candidate j covers the homes marked in row j.
+    covers = np.array([[1, 1, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
+    cost = np.where(covers.T == 1, 60.0, 900.0)
+    inst = MaxCoverage.from_cost_matrix(cost, [1, 2, 4, 8, 16], p=3, minutes=5)._inst
+    assert list(optimize._complete_cover_start(inst, np.array([2]), 3)) == [2, 3, 0]
+    assert list(optimize._complete_cover_start(inst, np.array([3, 1]), 2)) == [3, 1]
+
+
 def test_set_cover_local_search_improves_the_greedy():
     """1,500 homes × 200 candidates: the greedy needs 50 sites, the optimum (HiGHS) 45; the
     local search returns a valid cover between the two."""
