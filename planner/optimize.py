@@ -3328,17 +3328,17 @@ class MaxCoverage(_LocationModel):
         k = min(self.p, core.inst.m)
         if core.inst.n == 0 or k == 0:
             raw = {"sites": np.empty(0, dtype=np.int64), "bound": 0.0, "solver": "reduction"}
-        elif method == "exact" and start_sites is not None:
-            sub = MaxCoverage(core.inst, k)
-            sub._is_core = True
-            index = np.full(inst.m, -1, dtype=np.int64)
-            index[core.cols] = np.arange(len(core.cols))
-            start = index[start_sites]
-            raw = sub._exact(deadline, gap, start_sites=_complete_cover_start(core.inst, start[start >= 0][:k], k))
         else:
             sub = MaxCoverage(core.inst, k)
             sub._is_core = True
-            raw = sub._solve(method, deadline, gap)
+            if method == "exact" and start_sites is not None:
+                index = np.full(inst.m, -1, dtype=np.int64)
+                index[core.cols] = np.arange(len(core.cols))
+                start = index[start_sites]
+                start = _complete_cover_start(core.inst, start[start >= 0][:k], k)
+                raw = sub._exact(deadline, gap, start_sites=start)
+            else:
+                raw = sub._solve(method, deadline, gap)
         return {**raw, "sites": self._fill(core.cols[raw["sites"]], self.p), "assignment": None,
                 "objective": None, "bound": raw["bound"] + core.outside_weight}
 
