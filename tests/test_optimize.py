@@ -143,7 +143,9 @@ def test_sparse_explicit_zero_is_a_real_cost():
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("fixed", [(), (1,)])
-def test_max_coverage_matches_brute_force(seed, fixed):
+@pytest.mark.parametrize("dense_flops", [optimize.DENSE_COVER_SWAP_MAX_FLOPS, 0])
+def test_max_coverage_matches_brute_force(seed, fixed, dense_flops, monkeypatch):
+    monkeypatch.setattr(optimize, "DENSE_COVER_SWAP_MAX_FLOPS", dense_flops)  # 0: the sparse engine
     cost, w = _tiny(seed)
     limit_s = 420.0
     optimum = _brute_mclp(cost, w, 2, limit_s, fixed)
@@ -229,22 +231,71 @@ def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constr
         assert sparse_core.inst.weights.sum() + sparse_core.outside_weight == pytest.approx(w.sum())
 
 
-@pytest.mark.parametrize("mode", ["subset", "superset"])
-def test_dominance_dense_matches_its_definition(mode):
-    """Every drop of the ordered one-argmax dominance step, against the pairwise definition
-    on small random 0/1 matrices (many equal and nested sets)."""
+@pytest.mark.parametrize("member_cells", [optimize.CORE_DENSE_MAX_CELLS, 0])
+@pytest.mark.parametrize("mode", ["subset", "superset", "same"])
+def test_dominance_steps_match_their_definition(mode, member_cells, monkeypatch):
+    """Every drop (or representative) of the dense ordered one-argmax dominance step and of
+    the sparse rarest-element one, against the pairwise definition on small random 0/1
+    matrices (many equal, nested and empty sets), the pairs in shuffled order too, with
+    membership looked up in a dense table or by binary search."""
+    monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", member_cells)
     rng = np.random.default_rng(11)
     for _ in range(400):
         n, k = int(rng.integers(1, 12)), int(rng.integers(1, 6))
         mat = (rng.random((n, k)) < rng.random()).astype(np.float32)
         sets = [set(np.flatnonzero(r)) for r in mat]
-        expected = np.zeros(n, dtype=bool)
-        for b, a in itertools.permutations(range(n), 2):
-            if mode == "superset":  # b contains a (a smaller, or equal with a lower index)
-                expected[b] |= sets[a] <= sets[b] and (len(sets[a]) < len(sets[b]) or a < b)
-            else:  # b inside a (a larger, or equal with a lower index)
-                expected[b] |= sets[b] <= sets[a] and (len(sets[a]) > len(sets[b]) or a < b)
+        if mode == "same":
+            expected = np.array([min(a for a in range(n) if sets[a] == sets[b]) for b in range(n)])
+        else:
+            expected = np.zeros(n, dtype=bool)
+            for b, a in itertools.permutations(range(n), 2):
+                if mode == "superset":  # b contains a (a smaller, or equal with a lower index)
+                    expected[b] |= sets[a] <= sets[b] and (len(sets[a]) < len(sets[b]) or a < b)
+                else:  # b inside a (a larger, or equal with a lower index)
+                    expected[b] |= sets[b] <= sets[a] and (len(sets[a]) > len(sets[b]) or a < b)
         np.testing.assert_array_equal(optimize._dominance_dense(mat, mode), expected)
+        s, e = np.nonzero(mat)
+        np.testing.assert_array_equal(optimize._dominance_sparse(s, e, n, k, mode), expected)
+        by_elem = np.argsort(e, kind="stable")
+        np.testing.assert_array_equal(optimize._dominance_sparse(s[by_elem], e[by_elem], n, k, mode), expected)
+        shuffled = rng.permutation(len(s))
+        np.testing.assert_array_equal(optimize._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected)
+
+
+def test_dense_coverage_interchange_matches_the_engine():
+    """Max-coverage's dense interchange opens the same sites as the sparse swap engine
+    (greedy from the fixed sites, and restarted from given sites), and ends where no single
+    swap covers more weight (checked by brute force)."""
+    rng = np.random.default_rng(3)
+    for trial in range(12):
+        n, m = int(rng.integers(30, 200)), int(rng.integers(8, 40))
+        homes, sites = rng.uniform(0, 2000, (n, 2)), rng.uniform(0, 2000, (m, 2))
+        cost = np.linalg.norm(homes[:, None] - sites[None], axis=2)
+        w = rng.integers(1, 60, n).astype(float) + (0.37 if trial % 3 == 0 else 0.0)
+        fixed = rng.choice(m, 2, replace=False) if trial % 2 else None
+        k = int(rng.integers(2, 6))
+        model = MaxCoverage.from_cost_matrix(cost, w, p=k, minutes=8, fixed=fixed)
+        inst = model._inst
+        W, P = model._entry_costs()
+        engine = optimize._SwapEngine(inst, W, P, k)
+        engine.greedy()
+        engine.local_search(None)
+        dense = optimize._DenseCoverSwap(inst, k)
+        found = dense.search(inst.fixed, None)
+        np.testing.assert_array_equal(found, engine.open_sites())
+        start = rng.choice(np.setdiff1d(np.arange(m), inst.fixed), 2, replace=False)
+        engine.reset(start)
+        engine.greedy()
+        engine.local_search(None)
+        np.testing.assert_array_equal(dense.search(start, None), engine.open_sites())
+        covered = (cost <= 480.0)
+        def value(open_sites):
+            return float(w[covered[:, open_sites].any(axis=1)].sum())
+        assert value(found) == pytest.approx(float(w[covered.any(axis=1)].sum()) - dense.uncovered(found))
+        best = value(found)
+        for out in np.setdiff1d(found, inst.fixed):
+            for into in np.setdiff1d(np.arange(m), found):
+                assert value(np.append(found[found != out], into)) <= best + 1e-9
 
 
 def test_coverage_bound_lp_without_dominated_candidates(monkeypatch):
