@@ -6,14 +6,16 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
 1. Random instances, the same dense cost matrices to both packages: 500 × 100 (p = 10) and
    2,000 × 300 (p = 20); spopt's PMedian, MCLP and LSCP solved with
    ``pulp.PULP_CBC_CMD(msg=False)`` against ``planner.optimize`` with ``method="auto"``.
-   Printed: seconds (model build + solve) of each (planner's runs under a second: the
-   median of five; spopt's under five seconds: the median of three), the time ratio and the
-   objective difference. Each timed run starts from a collected heap (``gc.collect()``, both
-   sides): otherwise the garbage one package leaves is collected during the other's next
-   runs (planner's 500 × 100 max-coverage: 13 ms right after spopt's run, 9.5 ms after a
-   collection). The same on a real instance: Nanjing Xinjiekou's homes × candidate sites,
-   walking times routed on its OSM network exactly as ``planner site`` builds them
-   (:func:`region_instance`), p = 10, 10 minutes.
+   Printed: seconds (model build + solve) of each, the time ratio and the objective
+   difference. Short runs are repeated after a warm-up run, as ``timeit``/``pyperf`` do:
+   planner's runs under a second, the median of five; spopt's under five seconds, the
+   median of three (each in a fresh process, after one run there). Timed runs have
+   Python's cyclic collector off, as ``timeit`` does (both sides; the heap is collected
+   before each run of spopt and each series of planner): a collection inside a run of a
+   few milliseconds adds a few more. spopt runs in a child of a fork server, never a fork
+   of this process (see :func:`_spopt_hard_limited`). The same on a real instance: Nanjing
+   Xinjiekou's homes × candidate sites, walking times routed on its OSM network exactly as
+   ``planner site`` builds them (:func:`region_instance`), p = 10, 10 minutes.
 2. planner alone on 50,000 homes × 5,000 candidates, p = 100: random points in a 20 × 20 km
    square, walking time = straight distance × detour / 1.1 m/s, pairs beyond 30 minutes
    left out of the sparse matrix. Printed: time, objective, proven bound and gap.
@@ -77,41 +79,54 @@ def large_instance(
     return cost_s, weights
 
 
-def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_s: float, time_limit: float | None):
+def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_s: float, time_limit: float | None,
+               warm_up: bool = False):
+    """One timed spopt build + solve (after one untimed with ``warm_up``)."""
     import pulp
     from spopt.locate import LSCP, MCLP, PMedian as SpoptPMedian
 
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
-    gc.collect()
-    t0 = time.perf_counter()
-    if kind == "p-median":
-        model = SpoptPMedian.from_cost_matrix(cost, weights, p_facilities=p)
-    elif kind == "max-coverage":
-        model = MCLP.from_cost_matrix(cost, weights, service_radius=radius_s, p_facilities=p)
-    else:
-        model = LSCP.from_cost_matrix(cost, service_radius=radius_s)
-    model.solve(solver)
-    seconds = time.perf_counter() - t0
+    for _ in range(2 if warm_up else 1):
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            if kind == "p-median":
+                model = SpoptPMedian.from_cost_matrix(cost, weights, p_facilities=p)
+            elif kind == "max-coverage":
+                model = MCLP.from_cost_matrix(cost, weights, service_radius=radius_s, p_facilities=p)
+            else:
+                model = LSCP.from_cost_matrix(cost, service_radius=radius_s)
+            model.solve(solver)
+            seconds = time.perf_counter() - t0
+        finally:
+            gc.enable()
     status = pulp.LpStatus[model.problem.status]
     return seconds, float(pulp.value(model.problem.objective)), status
 
 
-def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None):
+def _spopt_child(send, kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None,
+                 warm_up: bool) -> None:
+    os.setsid()  # CBC runs in this session: one killpg ends both
+    send.send(_spopt_run(kind, cost, weights, p, radius_s, time_limit, warm_up))
+
+
+def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None,
+                        warm_up: bool = False):
     """``_spopt_run`` in a child process, killed (with CBC) if it overruns the time limit.
 
     CBC honours ``timeLimit`` only once branching starts; on the 2,000 × 300 p-median its root
     LP alone ran for over 19 minutes. Returns (seconds, objective, status); a killed run gives
     (seconds until the kill, nan, "killed").
+
+    The child comes from a fork server (spopt and PuLP preloaded), not from forking this
+    process: after a fork, this process's pages are copy-on-write and planner's next runs
+    here took 2-3× longer (500 × 100 max-coverage: 10-18 ms for eight runs, then 5.5 ms).
     """
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
     recv, send = ctx.Pipe(duplex=False)
-
-    def target() -> None:
-        os.setsid()  # CBC runs in this session: one killpg ends both
-        send.send(_spopt_run(kind, cost, weights, p, radius_s, time_limit))
-
     t0 = time.perf_counter()
-    proc = ctx.Process(target=target)
+    proc = ctx.Process(target=_spopt_child, args=(send, kind, cost, weights, p, radius_s, time_limit, warm_up))
     proc.start()
     send.close()
     wall = None if time_limit is None else 1.1 * time_limit + 30.0
@@ -125,25 +140,30 @@ def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_
 
 
 def _planner_once(kind: str, cost, weights, p: int, minutes: float, method: str):
-    gc.collect()
-    t0 = time.perf_counter()
-    if kind == "p-median":
-        model = PMedian.from_cost_matrix(cost, weights, p=p)
-    elif kind == "max-coverage":
-        model = MaxCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes)
-    else:
-        model = SetCover.from_cost_matrix(cost, weights, minutes=minutes)
-    sol = model.solve(method=method)
-    return time.perf_counter() - t0, sol
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        if kind == "p-median":
+            model = PMedian.from_cost_matrix(cost, weights, p=p)
+        elif kind == "max-coverage":
+            model = MaxCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes)
+        else:
+            model = SetCover.from_cost_matrix(cost, weights, minutes=minutes)
+        sol = model.solve(method=method)
+        return time.perf_counter() - t0, sol
+    finally:
+        gc.enable()
 
 
 def _planner_run(kind: str, cost, weights, p: int, minutes: float, method: str, repeat: int = 5):
     """Seconds (build + solve) and the solution. Runs under a second are repeated and the
-    median is reported: a single run of a few milliseconds is mostly timer and cache noise."""
+    median is reported: a single run of a few milliseconds is mostly timer and cache noise.
+    The first run of such a series is the warm-up (caches, an idle second core) and is not
+    counted, as for spopt's repeated runs."""
+    gc.collect()
     seconds, sol = _planner_once(kind, cost, weights, p, minutes, method)
     if seconds < 1.0:
-        times = [seconds] + [_planner_once(kind, cost, weights, p, minutes, method)[0] for _ in range(repeat - 1)]
-        seconds = float(np.median(times))
+        seconds = float(np.median([_planner_once(kind, cost, weights, p, minutes, method)[0] for _ in range(repeat)]))
     return seconds, sol
 
 
@@ -200,8 +220,9 @@ def bench_instance(
     ``minutes`` the coverage standard of MCLP and LSCP. planner runs twice: ``method="auto"``
     (heuristic, then HiGHS until the gap is below 1e-4 or its time budget is spent) and
     ``method="heuristic"`` (greedy + interchange + windows with a Lagrangian bound); runs
-    under a second are repeated five times and the median is printed; spopt's runs under
-    ``SPOPT_REPEAT_BELOW_S`` three times (its longer runs, minutes, once). CBC gets ``spopt_time_limit`` seconds per model (None: no limit); a
+    under a second are repeated five times after a warm-up and the median is printed;
+    spopt's runs under ``SPOPT_REPEAT_BELOW_S`` three times, each after a warm-up (its
+    longer runs, minutes, once). CBC gets ``spopt_time_limit`` seconds per model (None: no limit); a
     run stopped by it is marked. spopt's LSCP needs every home coverable: it gets the coverable homes only
     (planner reports the others as unreachable).
     """
@@ -218,10 +239,11 @@ def bench_instance(
         s_sec, s_obj, s_status = _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit)
         if s_sec < SPOPT_REPEAT_BELOW_S and s_status == "Optimal":
             # A single run of under a few seconds varies by a third on this kind of machine:
-            # the median of three, as planner gets the median of five.
-            more = [_spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit)[0]
-                    for _ in range(SPOPT_REPEATS - 1)]
-            s_sec = float(np.median([s_sec, *more]))
+            # the median of three, each after a warm-up run in its process (the first run
+            # above is cold), as planner gets the median of five after a warm-up.
+            s_sec = float(np.median([
+                _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit, warm_up=True)[0]
+                for _ in range(SPOPT_REPEATS)]))
         stopped = s_status != "Optimal" or (spopt_time_limit is not None and s_sec >= spopt_time_limit)
         if s_status == "killed":
             note = f"  (spopt killed after {s_sec:.0f} s, past its {spopt_time_limit:g} s limit: speed-up is a lower bound)"
@@ -308,4 +330,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    multiprocessing.set_forkserver_preload(["pulp", "spopt.locate"])
     main()
