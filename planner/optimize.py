@@ -45,7 +45,8 @@ Coverage models without capacities or shares are first reduced by dominance (Tor
 ReVelle 1973): a candidate whose homes are a subset of another's is dropped, and so is a
 home implied by another (set covering) or merged with homes of the same candidates
 (max-coverage, weights summed). On the benchmarks this leaves a tenth of the set-covering
-model (:func:`_cover_core`).
+model (:func:`_cover_core`). The pairs tested are those sharing a set's rarest element
+(:func:`_subset_pairs`).
 
 ``method="exact"`` builds the mixed-integer programme and solves it with HiGHS
 (``highspy``); stopped by ``time_limit`` it reports HiGHS's dual bound and gap.
@@ -55,7 +56,9 @@ model (:func:`_cover_core`).
 - p-median and max-coverage: greedy start and fast vertex substitution (Whitaker 1983;
   Resende & Werneck 2004), restarted from the relaxation's sites; the p-median then
   re-optimises windows of neighbouring sites (POPMUSIC, Taillard 2003) and runs iterated
-  local search (large instances with a time limit: the search alone); set covering:
+  local search (large instances with a time limit: the search alone); small max-coverage
+  models price every swap by dense products instead (:class:`_DenseCoverSwap`, the same
+  moves); set covering:
   greedy from the LP's sites at 1, Beasley's (1990) Lagrangian heuristic, then a local
   search that takes out a few neighbouring sites and covers their homes again
   (:func:`_cover_local_search`);
@@ -63,7 +66,9 @@ model (:func:`_cover_core`).
   L-BFGS (continuation on the smoothing width), then polished by subgradient steps; for
   max-coverage the LP bound, from the Lagrangian dual written as an LP with one row per
   candidate (HiGHS solves it in milliseconds, the primal relaxation in hundreds), and
-  subgradient optimisation on large models; for set covering the LP relaxation of the core.
+  subgradient optimisation on large models (while HiGHS runs, numpy's BLAS keeps to one
+  thread: on two cores its spinning workers would take HiGHS's); for set covering the LP
+  relaxation of the core.
   Every bound reported is re-evaluated as the exact Lagrangian value of some multipliers,
   hence valid, so every answer carries its gap.
   On large p-median instances (``PARALLEL_MIN_ENTRIES``) the bound is computed in a forked
