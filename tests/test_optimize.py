@@ -231,14 +231,20 @@ def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constr
         assert sparse_core.inst.weights.sum() + sparse_core.outside_weight == pytest.approx(w.sum())
 
 
-@pytest.mark.parametrize("member_cells", [optimize.CORE_DENSE_MAX_CELLS, 0])
+@pytest.mark.parametrize("lookup", ["table", "bits", "search"])
+@pytest.mark.parametrize("whole_after", [optimize.SUBSET_WHOLE_CHECK_PAIRS, 0])
 @pytest.mark.parametrize("mode", ["subset", "superset", "same"])
-def test_dominance_steps_match_their_definition(mode, member_cells, monkeypatch):
+def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monkeypatch):
     """Every drop (or representative) of the dense ordered one-argmax dominance step and of
     the sparse rarest-element one, against the pairwise definition on small random 0/1
     matrices (many equal, nested and empty sets), the pairs in shuffled order too, with
-    membership looked up in a dense table or by binary search."""
-    monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", member_cells)
+    membership looked up in a dense table, a bit table or by binary search, and the pairs
+    checked whole at once or one element at a time first."""
+    if lookup != "table":
+        monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", 0)
+    if lookup == "search":
+        monkeypatch.setattr(optimize, "SUBSET_BITS_MAX_CELLS", 0)
+    monkeypatch.setattr(optimize, "SUBSET_WHOLE_CHECK_PAIRS", whole_after)
     rng = np.random.default_rng(11)
     for _ in range(400):
         n, k = int(rng.integers(1, 12)), int(rng.integers(1, 6))
