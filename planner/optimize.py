@@ -3575,7 +3575,11 @@ class MaxCoverage(_LocationModel):
 
     def _heuristic(self, deadline, gap) -> dict:
         # One BLAS thread while HiGHS runs beside: OpenBLAS's workers spin between calls,
-        # and on two cores they take HiGHS's (500 × 100: 5.9 → 4.8 ms end to end).
+        # and on two cores they take HiGHS's (500 × 100: 5.9 → 4.8 ms end to end). The
+        # limit is process-wide and restored on exit, so only the main thread sets it: two
+        # threads setting and restoring it in turn could leave it at one for good.
+        if threading.current_thread() is not threading.main_thread():
+            return self._heuristic_search(deadline, gap)
         with _blas_threads().limit(limits=1, user_api="blas"):
             return self._heuristic_search(deadline, gap)
 

@@ -304,6 +304,24 @@ def test_dense_coverage_interchange_matches_the_engine():
                 assert value(np.append(found[found != out], into)) <= best + 1e-9
 
 
+def test_max_coverage_leaves_blas_threads_as_found():
+    """The heuristic's one-BLAS-thread limit is undone after the solve, also when solves run
+    in several threads at once (only the main thread sets it)."""
+    import concurrent.futures
+
+    def threads():
+        return [lib["num_threads"] for lib in optimize._blas_threads().info()]
+
+    before = threads()
+    cost, w = _tiny(3)
+    model = MaxCoverage.from_cost_matrix(cost, w, p=2, minutes=7)
+    model.solve(method="heuristic")
+    assert threads() == before
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: model.solve(method="heuristic").objective, range(8)))
+    assert threads() == before and len(set(results)) == 1
+
+
 def test_coverage_bound_lp_without_dominated_candidates(monkeypatch):
     """Leaving dominated candidates out of max-coverage's bound LP changes neither the bound
     nor σ of the candidates kept, and σ of those left out is still evaluated (fixing uses it)."""
