@@ -38,6 +38,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import shapely
@@ -79,6 +80,17 @@ def large_instance(
     return cost_s, weights
 
 
+def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds and result of ``run()``, with the cyclic garbage collector off (as ``timeit``)."""
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        result = run()
+        return time.perf_counter() - t0, result
+    finally:
+        gc.enable()
+
+
 def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_s: float, time_limit: float | None,
                warm_up: bool = False):
     """One timed spopt build + solve (after one untimed with ``warm_up``)."""
@@ -86,21 +98,20 @@ def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_
     from spopt.locate import LSCP, MCLP, PMedian as SpoptPMedian
 
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+
+    def build_and_solve():
+        if kind == "p-median":
+            model = SpoptPMedian.from_cost_matrix(cost, weights, p_facilities=p)
+        elif kind == "max-coverage":
+            model = MCLP.from_cost_matrix(cost, weights, service_radius=radius_s, p_facilities=p)
+        else:
+            model = LSCP.from_cost_matrix(cost, service_radius=radius_s)
+        model.solve(solver)
+        return model
+
     for _ in range(2 if warm_up else 1):
         gc.collect()
-        gc.disable()
-        try:
-            t0 = time.perf_counter()
-            if kind == "p-median":
-                model = SpoptPMedian.from_cost_matrix(cost, weights, p_facilities=p)
-            elif kind == "max-coverage":
-                model = MCLP.from_cost_matrix(cost, weights, service_radius=radius_s, p_facilities=p)
-            else:
-                model = LSCP.from_cost_matrix(cost, service_radius=radius_s)
-            model.solve(solver)
-            seconds = time.perf_counter() - t0
-        finally:
-            gc.enable()
+        seconds, model = _timed(build_and_solve)
     status = pulp.LpStatus[model.problem.status]
     return seconds, float(pulp.value(model.problem.objective)), status
 
@@ -140,19 +151,16 @@ def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_
 
 
 def _planner_once(kind: str, cost, weights, p: int, minutes: float, method: str):
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
+    def build_and_solve():
         if kind == "p-median":
             model = PMedian.from_cost_matrix(cost, weights, p=p)
         elif kind == "max-coverage":
             model = MaxCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes)
         else:
             model = SetCover.from_cost_matrix(cost, weights, minutes=minutes)
-        sol = model.solve(method=method)
-        return time.perf_counter() - t0, sol
-    finally:
-        gc.enable()
+        return model.solve(method=method)
+
+    return _timed(build_and_solve)
 
 
 def _planner_run(kind: str, cost, weights, p: int, minutes: float, method: str, repeat: int = 5):
