@@ -222,7 +222,7 @@ COVERAGE_LP_DOMINANCE_MAX_FLOPS = 10_000_000
 COVERAGE_LP_MAX_ENTRIES = 500_000
 #: Max-coverage's interchange works on the dense homes × candidates matrix, every swap
 #: priced by one product, up to this many homes × candidates × open sites (the sparse
-#: engine's bookkeeping costs more there: 500 × 100, p = 10: 2.9 → 0.5 ms).
+#: engine's bookkeeping costs more there: 500 × 100, p = 10: about 3 → 0.9 ms).
 DENSE_COVER_SWAP_MAX_FLOPS = 2_000_000
 
 
