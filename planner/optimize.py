@@ -3852,19 +3852,8 @@ class SetCover(_LocationModel):
             if inst.nnz <= COVER_LP_MAX_ENTRIES:
                 res = _cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
                 if res.x is not None:
-                    # The sites at 1 in the LP, completed greedily; an integral LP optimum is
-                    # a cover already, and none of its sites is redundant (it would cost less
-                    # without).
-                    at_one = np.flatnonzero(res.x[: inst.m] > 1 - 1e-6)
-                    is_open = inst.is_fixed.copy()
-                    is_open[at_one] = True
-                    uncovered = need.copy()
-                    uncovered[inst.row[is_open[inst.col]]] = False
-                    fractional = np.any((res.x[: inst.m] > 1e-6) & (res.x[: inst.m] < 1 - 1e-6))
-                    if res.status != "optimal" or fractional or uncovered.any():
-                        sites = _greedy_cover(inst, start=at_one)
-                    else:
-                        sites = np.setdiff1d(at_one, inst.fixed)
+                    # The sites at 1 in the LP, completed greedily.
+                    sites = _greedy_cover(inst, start=np.flatnonzero(res.x > 1 - 1e-6))
                     lam = np.zeros(inst.n)
                     lam[need] = np.maximum(res.row_dual, 0.0)
                     # The bound is the Lagrangian value of the LP's duals (valid for any λ >= 0,
