@@ -268,6 +268,77 @@ def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monke
         np.testing.assert_array_equal(optimize._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected)
 
 
+@pytest.mark.parametrize("lookup", ["table", "bits", "search"])
+def test_same_sets_match_their_definition(lookup, monkeypatch):
+    """The hashed merge of equal sets: each set's representative is the lowest index of an
+    equal set, pairs in any order; sets whose hashes collide stay apart; below
+    ``min_share`` nothing is merged (None)."""
+    if lookup != "table":
+        monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", 0)
+    if lookup == "search":
+        monkeypatch.setattr(optimize, "SUBSET_BITS_MAX_CELLS", 0)
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n, k = int(rng.integers(1, 14)), int(rng.integers(1, 5))
+        mat = rng.random((n, k)) < rng.random()
+        sets = [frozenset(np.flatnonzero(r)) for r in mat]
+        expected = np.array([min(a for a in range(n) if sets[a] == sets[b]) for b in range(n)])
+        s, e = np.nonzero(mat)
+        shuffled = rng.permutation(len(s))
+        for order in (np.arange(len(s)), shuffled):
+            np.testing.assert_array_equal(optimize._same_sets(s[order], e[order], n, k), expected)
+        share = float(np.mean(expected != np.arange(n)))
+        assert optimize._same_sets(s, e, n, k, min_share=share + 1e-9) is None
+    # Two different pairs of elements with equal hashes (birthday search over the keys).
+    key = optimize._element_keys(3000).astype(np.int64)
+    assert len(np.unique(key)) == 3000 and key.min() >= 1 and key.max() < 2**31
+    seen = {}
+    for a, b in itertools.combinations(range(3000), 2):
+        pair = seen.setdefault(int(key[a] + key[b]), (a, b))
+        if pair != (a, b):
+            break
+    else:
+        pytest.fail("no colliding pair found")
+    sets_, elems = np.array([0, 0, 1, 1, 2, 2]), np.array([*pair, a, b, *pair])
+    np.testing.assert_array_equal(optimize._same_sets(sets_, elems, 3, 3000), [0, 1, 0])
+
+
+def test_csc_order_radix_and_scipy_agree(monkeypatch):
+    """Entries grouped by candidate, rows ascending within each: the radix sort of small
+    instances and scipy's CSR → CSC conversion give the same order and pointers."""
+    rng = np.random.default_rng(2)
+    cost = np.where(rng.random((300, 70)) < 0.2, rng.uniform(0, 900, (300, 70)), np.inf)
+    inst = MaxCoverage.from_cost_matrix(cost, p=2, minutes=15)._inst
+    order, ptr = optimize._csc_order(inst)
+    monkeypatch.setattr(optimize, "CSC_RADIX_MAX_ENTRIES", 0)
+    scipy_order, scipy_ptr = optimize._csc_order(inst)
+    np.testing.assert_array_equal(order, scipy_order)
+    np.testing.assert_array_equal(ptr, scipy_ptr)
+    assert np.all(np.diff(inst.col[order]) >= 0)
+
+
+def test_coverage_lp_bound_is_the_same_with_merged_homes(monkeypatch):
+    """Max-coverage's bound LP with equal homes merged into one column (weights summed) has
+    the optimum of the LP without merging, with and without fixed sites."""
+    rng = np.random.default_rng(8)
+    for trial in range(10):
+        homes = rng.integers(0, 10, (300, 2)) * 150.0  # on a grid: many equal homes
+        sites = rng.uniform(0, 1500, (40, 2))
+        cost = np.linalg.norm(homes[:, None] - sites[None], axis=2)
+        w = rng.integers(1, 50, 300).astype(float) + (0.5 if trial % 2 else 0.0)
+        fixed = [int(rng.integers(40))] if trial % 3 == 0 else None
+        inst = MaxCoverage.from_cost_matrix(cost, w, p=4, minutes=5, fixed=fixed)._inst
+        values, columns = [], []
+        for share in (0.0, 2.0):  # always merge, never
+            monkeypatch.setattr(optimize, "SAME_HOMES_MIN_SHARE", share)
+            lp = optimize._CoverageDualLp(inst, inst.weights, 4, integral=False, deadline=None)
+            lp.run()
+            values.append(lp.result()[2])
+            columns.append(len(lp.w))
+        assert values[0] == pytest.approx(values[1], rel=1e-9)
+        assert columns[1] == int((inst.coverable & ~optimize._rows_by_fixed(inst)).sum()) > 2 * columns[0]
+
+
 def test_dense_coverage_interchange_matches_the_engine():
     """Max-coverage's dense interchange opens the same sites as the sparse swap engine
     (greedy from the fixed sites, and restarted from given sites), and ends where no single
