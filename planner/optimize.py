@@ -99,7 +99,7 @@ import math
 import multiprocessing
 import threading
 import time
-from typing import Any, Callable, ClassVar, Hashable, Literal, Mapping
+from typing import Any, Callable, ClassVar, Hashable, Literal, Mapping, NamedTuple
 
 import highspy
 import numpy as np
@@ -763,11 +763,25 @@ def _solve_milp(
     return run.result()
 
 
+class _Compressed(NamedTuple):
+    """A CSC or CSR matrix built in the right form by the caller, for :class:`_HighsRun`
+    without scipy's format checks (about 0.1 ms, a tenth of a small LP's build)."""
+
+    format: str  # "csc" or "csr"
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+
 class _HighsRun:
     """A HiGHS model, passed and ready: :meth:`run` may go to another thread (it releases
     the GIL), :meth:`result` decodes.
 
-    ``a`` is the constraint matrix, CSC or CSR. ``cutoff`` (minimisation): only solutions
+    ``a`` is the constraint matrix, CSC or CSR (scipy or :class:`_Compressed`). ``cutoff`` (minimisation): only solutions
     cheaper than it are wanted (a known incumbent's cost); HiGHS prunes every node that
     cannot beat it, and reports "infeasible" when nothing does.
     """
@@ -775,7 +789,7 @@ class _HighsRun:
     def __init__(
         self,
         cost: np.ndarray,
-        a: sparse.csc_array,
+        a: sparse.csc_array | sparse.csr_array | _Compressed,
         row_lb: np.ndarray,
         row_ub: np.ndarray,
         col_lb: np.ndarray,
@@ -1859,7 +1873,7 @@ class _CoverageDualLp:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n)), len(row) + m + np.arange(m + 1)])
         indices = np.concatenate([col, np.arange(m), np.arange(m)])
         data = np.concatenate([-np.ones(len(row)), np.ones(2 * m)])
-        a = sparse.csc_array((data, indices, indptr), shape=(m, n + 1 + m))
+        a = _Compressed("csc", indptr, indices, data)  # m rows, n + 1 + m columns
         self.highs = _HighsRun(
             np.concatenate([-np.ones(n), [k_new], np.ones(m)]), a, np.zeros(m), np.full(m, np.inf),
             np.zeros(n + 1 + m),  # v >= 0: the top k of σ >= 0, empty candidates count 0
@@ -2132,11 +2146,11 @@ def _element_keys(n: int) -> np.ndarray:
     """Pseudo-random keys in [1, 2**31) for elements 0..n-1 (splitmix64's finaliser, which
     a seeded generator would cost more than all the rest): sums over up to 2**22 elements
     stay exact in float64. A linear key (e·φ mod P) would make {0, 3} and {1, 2} collide."""
-    with np.errstate(over="ignore"):
-        z = np.arange(n, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
+    # Array arithmetic wraps modulo 2**64 without warnings (only numpy scalars warn).
+    z = np.arange(n, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
     return ((z >> np.uint64(33)) | np.uint64(1)).astype(float)
 
 
@@ -3206,7 +3220,12 @@ class PMedian(_LocationModel):
             else:
                 bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
-                    self._improve(eng, deadline, lam=lam, ils=ils, bound=bound, gap=gap, windows=windows)
+                    # The Lagrangian restart first: the solution it finds often closes the
+                    # gap by itself, and then windows and ILS are not needed (Nanjing
+                    # benchmark: 169 → 110 ms).
+                    self._improve(eng, deadline, lam=lam, ils=False, windows=False)
+                    if (ils or windows) and not self._closed(eng.objective(), bound, gap):
+                        self._improve(eng, deadline, lam=None, ils=ils, bound=bound, gap=gap, windows=windows)
             if eng.objective() < upper:
                 upper = eng.objective()
                 if not self._closed(upper, bound, gap) and inst.nnz < PARALLEL_MIN_ENTRIES and not _past(deadline):
