@@ -781,9 +781,10 @@ class _HighsRun:
     """A HiGHS model, passed and ready: :meth:`run` may go to another thread (it releases
     the GIL), :meth:`result` decodes.
 
-    ``a`` is the constraint matrix, CSC or CSR (scipy or :class:`_Compressed`). ``cutoff`` (minimisation): only solutions
-    cheaper than it are wanted (a known incumbent's cost); HiGHS prunes every node that
-    cannot beat it, and reports "infeasible" when nothing does.
+    ``a`` is the constraint matrix, CSC or CSR (scipy's or :class:`_Compressed`).
+    ``cutoff`` (minimisation): only solutions cheaper than it are wanted (a known
+    incumbent's cost); HiGHS prunes every node that cannot beat it, and reports
+    "infeasible" when nothing does.
     """
 
     def __init__(
@@ -1842,8 +1843,8 @@ class _CoverageDualLp:
         col_all = inst.col[keep]
         # Homes with the same candidates share one λ (their weights summed): the same LP,
         # fewer columns (500 × 100 benchmark: 500 → 356 columns, 2.9 → 2.7 ms; 2,000 × 300:
-        # 1,997 → 1,272, 3.6 → 2.9 ms).
-        # σ is evaluated on every free candidate: entry_col keeps the dominated ones.
+        # 1,997 → 1,272, 3.6 → 2.9 ms). entry_col keeps the candidates left out of the LP
+        # below: σ is evaluated on every free candidate.
         rep = _same_sets(row, col_all, len(rows_u), inst.m, min_share=SAME_HOMES_MIN_SHARE)
         if rep is None:
             self.row, self.entry_col, self.w = row, col_all, weights[rows_u]
@@ -2159,9 +2160,9 @@ def _same_sets(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int,
     """The lowest index of an equal set, per set (sets as distinct (set, element) pairs);
     None when fewer than ``min_share`` of them could merge with another.
 
-    Sets are grouped by a linear hash with positive keys, exact in float64, then each is
-    checked against its group's first set element by element: with equal sums, a set
-    inside the other is equal to it, and a hash collision only leaves a set unmerged. Far
+    Sets are grouped by the sum of their elements' keys (positive, exact in float64), then
+    each is checked against its group's first set element by element: with equal sums, a
+    set inside the other is equal to it, and a collision only leaves a set unmerged. Far
     cheaper than :func:`_dominance_sparse`'s ``"same"``, which lists every subset pair.
     """
     key = _element_keys(n_elems)
@@ -2169,9 +2170,9 @@ def _same_sets(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int,
     order = np.argsort(hashed, kind="stable")  # each group's lowest index first
     new_group = np.ones(n_sets, dtype=bool)
     new_group[1:] = hashed[order][1:] != hashed[order][:-1]
-    rep = np.empty(n_sets, dtype=np.int64)
     if n_sets - int(new_group.sum()) < min_share * n_sets:
         return None
+    rep = np.empty(n_sets, dtype=np.int64)
     rep[order] = order[np.flatnonzero(new_group)[np.cumsum(new_group) - 1]]
     merged = rep[sets] != sets
     if merged.any():

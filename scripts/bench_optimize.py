@@ -8,8 +8,9 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
    ``pulp.PULP_CBC_CMD(msg=False)`` against ``planner.optimize`` with ``method="auto"``.
    Printed: seconds (model build + solve) of each, the time ratio and the objective
    difference. Short runs are repeated after a warm-up run, as ``timeit``/``pyperf`` do:
-   planner's runs under a second, the median of five; spopt's under five seconds, the
-   median of three (each in a fresh process, after one run there). Timed runs have
+   planner's runs under a second until they add up to 0.2 s (at least five), the median;
+   spopt's under five seconds, the median of three (each in a fresh process, after one
+   run there). Timed runs have
    Python's cyclic collector off, as ``timeit`` does (both sides; the heap is collected
    before each run of spopt and each series of planner): a collection inside a run of a
    few milliseconds adds a few more. spopt runs in a child of a fork server, never a fork
@@ -163,16 +164,26 @@ def _planner_once(kind: str, cost, weights, p: int, minutes: float, method: str)
     return _timed(build_and_solve)
 
 
-def _planner_run(kind: str, cost, weights, p: int, minutes: float, method: str, repeat: int = 5):
-    """Seconds (build + solve) and the solution. Runs under a second are repeated and the
-    median is reported: a single run of a few milliseconds is mostly timer and cache noise.
-    The first run of such a series is the warm-up (caches, an idle second core) and is not
-    counted, as for spopt's repeated runs."""
+def _planner_run(kind: str, cost, weights, p: int, minutes: float, method: str):
+    """Seconds (build + solve) and the solution. Runs under a second are repeated, as
+    ``timeit``'s autorange does, until the repeats add up to ``PLANNER_REPEAT_TOTAL_S`` (at
+    least ``PLANNER_MIN_REPEATS``), and the median is reported: a single run of a few
+    milliseconds is mostly timer and cache noise (medians of five varied by a fifth
+    between runs of this script). The first run of such a series is the warm-up (caches,
+    an idle second core) and is not counted, as for spopt's repeated runs."""
     gc.collect()
     seconds, sol = _planner_once(kind, cost, weights, p, minutes, method)
     if seconds < 1.0:
-        seconds = float(np.median([_planner_once(kind, cost, weights, p, minutes, method)[0] for _ in range(repeat)]))
+        times: list[float] = []
+        while len(times) < PLANNER_MIN_REPEATS or sum(times) < PLANNER_REPEAT_TOTAL_S:
+            times.append(_planner_once(kind, cost, weights, p, minutes, method)[0])
+        seconds = float(np.median(times))
     return seconds, sol
+
+
+#: planner runs under a second are repeated until they add up to this (timeit's autorange).
+PLANNER_REPEAT_TOTAL_S = 0.2
+PLANNER_MIN_REPEATS = 5
 
 
 def region_instance(path: Path, spacing_m: float = 150.0) -> tuple[np.ndarray, np.ndarray]:
@@ -228,7 +239,8 @@ def bench_instance(
     ``minutes`` the coverage standard of MCLP and LSCP. planner runs twice: ``method="auto"``
     (heuristic, then HiGHS until the gap is below 1e-4 or its time budget is spent) and
     ``method="heuristic"`` (greedy + interchange + windows with a Lagrangian bound); runs
-    under a second are repeated five times after a warm-up and the median is printed;
+    under a second are repeated after a warm-up until they add up to 0.2 s (at least five
+    times) and the median is printed;
     spopt's runs under ``SPOPT_REPEAT_BELOW_S`` three times, each after a warm-up (its
     longer runs, minutes, once). CBC gets ``spopt_time_limit`` seconds per model (None: no limit); a
     run stopped by it is marked. spopt's LSCP needs every home coverable: it gets the coverable homes only
@@ -248,7 +260,7 @@ def bench_instance(
         if s_sec < SPOPT_REPEAT_BELOW_S and s_status == "Optimal":
             # A single run of under a few seconds varies by a third on this kind of machine:
             # the median of three, each after a warm-up run in its process (the first run
-            # above is cold), as planner gets the median of five after a warm-up.
+            # above is cold), as planner gets a median after a warm-up.
             s_sec = float(np.median([
                 _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit, warm_up=True)[0]
                 for _ in range(SPOPT_REPEATS)]))
