@@ -377,10 +377,9 @@ def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np
                 f"cost: {int(np.isnan(dense).sum())} NaN travel times; mark unreachable pairs with np.inf"
             )
         # -inf stays and is rejected as negative below
-        row, col = np.nonzero(dense != np.inf if limit_s is None else dense <= within)
-        row = row.astype(np.int64)
-        col = col.astype(np.int64)
-        data = dense[row, col]
+        flat = np.flatnonzero(dense != np.inf if limit_s is None else dense <= within)
+        row, col = _cells(flat, m)
+        data = dense.reshape(-1)[flat]
     if np.isnan(data).any():
         raise InputError(f"cost: {int(np.isnan(data).sum())} NaN travel times; leave unreachable pairs out")
     if (data < 0).any():
@@ -390,6 +389,12 @@ def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np
     # +inf stored in a sparse matrix also means unreachable
     keep = np.isfinite(data) if limit_s is None else data <= within
     return n, m, row[keep], col[keep], data[keep]
+
+
+def _cells(flat: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of flat row-major indices: ``np.nonzero`` of a 2-D mask, which numpy does
+    4× slower than ``flatnonzero`` and a division (500 × 100: 145 against 33 µs)."""
+    return np.divmod(flat.astype(np.int64, copy=False), n_cols)
 
 
 def _is_canonical(row: np.ndarray, col: np.ndarray) -> bool:
@@ -2007,7 +2012,7 @@ def _dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
     # superset, (-size, index) for subset. The first set containing (subset) or contained in
     # (superset) each set is then found by one argmax; it is the set itself when none
     # comes before it (the diagonal is true).
-    order = np.lexsort((np.arange(len(size)), size if mode == "superset" else -size))
+    order = np.argsort(size if mode == "superset" else -size, kind="stable")
     sub = mat[order]
     # (sub @ sub.T)[a, b] = |S_a ∩ S_b| is symmetric: compare with the size of the set
     # searched for along each row, so that argmax runs along contiguous rows.
@@ -2245,7 +2250,7 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
             found = _dominance_dense(dense.T if on_cols else dense, mode)
         else:
             if dense is not None:
-                row, col = np.nonzero(dense)
+                row, col = _cells(np.flatnonzero(dense), m)
                 dense = None
             found = _dominance_sparse(col if on_cols else row, row if on_cols else col, n_sets, n_elems, mode)
         if mode == "same":
@@ -2273,7 +2278,7 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
         else:
             row = renumber[row]
     if dense is not None:
-        row, col = np.nonzero(dense)  # row-major: sorted by row, then column
+        row, col = _cells(np.flatnonzero(dense), m)  # row-major: sorted by row, then column
     else:
         order = np.lexsort((col, row))
         row, col = row[order], col[order]
@@ -2482,7 +2487,7 @@ def _cover_milp(
             indptr = np.append(indptr, indptr[-1] + len(free))
             indices = np.concatenate([indices, free])
             row_lb = np.append(row_lb, float(min_new))
-        a = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(len(row_lb), m))
+        a = _Compressed("csr", indptr, indices, np.ones(len(indices)))  # len(row_lb) rows, m columns
         run = _HighsRun(lp_cost, a, row_lb, np.full(len(row_lb), np.inf), lb, ub, np.ones(m, dtype=bool),
                         time_limit=time_limit, gap=gap, start=start, relax=relax, cutoff=cutoff)
         run.run()
