@@ -344,8 +344,9 @@ class _Instance:
         )
 
 
-def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
-    """(n, m, row, col, cost_s) of the reachable pairs of a dense or sparse cost matrix.
+def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(n, m, row, col, cost_s, canonical) of the reachable pairs of a dense or sparse cost
+    matrix; ``canonical``: the pairs are in CSR order (see :func:`_is_canonical`).
 
     With ``limit_s`` only the pairs within it (coverage models): on a dense matrix the
     filter comes before the nonzero scan, which is most of the build time.
@@ -360,7 +361,8 @@ def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np
         row = np.asarray(coo.row, dtype=np.int64)
         col = np.asarray(coo.col, dtype=np.int64)
         data = np.asarray(coo.data, dtype=float)
-        if not _is_canonical(row, col):
+        canonical = _is_canonical(row, col)
+        if not canonical:
             key = np.sort(row * m + col)
             if np.any(key[1:] == key[:-1]):
                 raise InputError("cost: the sparse matrix stores some pairs twice; sum or drop duplicates")
@@ -380,6 +382,7 @@ def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np
         flat = np.flatnonzero(dense != np.inf if limit_s is None else dense <= within)
         row, col = _cells(flat, m)
         data = dense.reshape(-1)[flat]
+        canonical = True  # row-major scan
     if np.isnan(data).any():
         raise InputError(f"cost: {int(np.isnan(data).sum())} NaN travel times; leave unreachable pairs out")
     if (data < 0).any():
@@ -388,7 +391,7 @@ def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np
         raise InputError("cost: no demand rows")
     # +inf stored in a sparse matrix also means unreachable
     keep = np.isfinite(data) if limit_s is None else data <= within
-    return n, m, row[keep], col[keep], data[keep]
+    return n, m, row[keep], col[keep], data[keep], canonical
 
 
 def _cells(flat: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -405,14 +408,15 @@ def _is_canonical(row: np.ndarray, col: np.ndarray) -> bool:
     return bool(np.all(dr >= 0) and np.all(np.diff(col)[dr == 0] > 0))
 
 
-def _row_cost_order(row: np.ndarray, col: np.ndarray, cost_s: np.ndarray) -> np.ndarray:
+def _row_cost_order(row: np.ndarray, col: np.ndarray, cost_s: np.ndarray, canonical: bool) -> np.ndarray:
     """Entry order by row, then cost, then column.
 
     ``np.lexsort`` on three keys is slow for millions of entries; when the entries are in
-    CSR order a single stable sort of ``row × span + cost`` gives the same order, checked
-    afterwards (rounding could merge two nearly equal costs) with lexsort as the fallback.
+    CSR order (``canonical``) a single stable sort of ``row × span + cost`` gives the same
+    order, checked afterwards (rounding could merge two nearly equal costs) with lexsort as
+    the fallback.
     """
-    if len(row) > 1 and _is_canonical(row, col):
+    if len(row) > 1 and canonical:
         span = 2.0 * float(cost_s.max()) + 1.0
         order = np.argsort(row * span + cost_s, kind="stable")
         r, c = row[order], cost_s[order]
@@ -437,10 +441,10 @@ def _build_instance(
         if not (np.isfinite(minutes) and minutes > 0):
             raise InputError(f"minutes: expected a positive number, got {minutes!r}")
         limit_s = 60.0 * float(minutes)
-    n, m, row, col, cost_s = _cost_entries(cost, limit_s)
+    n, m, row, col, cost_s, canonical = _cost_entries(cost, limit_s)
     if m == 0:
         raise InfeasibleError(f"no candidate sites: the cost matrix has {n} rows and 0 columns")
-    order = _row_cost_order(row, col, cost_s)
+    order = _row_cost_order(row, col, cost_s, canonical)
     row, col, cost_s = row[order], col[order], cost_s[order]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
 
