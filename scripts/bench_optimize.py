@@ -10,11 +10,11 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
    difference. Short runs are repeated after a warm-up run, as ``timeit``/``pyperf`` do:
    planner's runs under a second until they add up to 0.2 s (at least five), the median;
    spopt's under five seconds, the median of three (each in a fresh process, after one
-   run there). Timed runs have
-   Python's cyclic collector off, as ``timeit`` does (both sides; the heap is collected
-   before each run of spopt and each series of planner): a collection inside a run of a
-   few milliseconds adds a few more. spopt runs in a child of a fork server, never a fork
-   of this process (see :func:`_spopt_hard_limited`). The same on a real instance: Nanjing
+   run there). Timed runs have Python's cyclic collector off, as ``timeit`` does (both
+   sides; the heap is collected before each run of spopt and each series of planner): a
+   collection inside a run of a few milliseconds adds a few more. spopt runs in a child of
+   a fork server, never a fork of this process (see :func:`_spopt_hard_limited`). The
+   same on a real instance: Nanjing
    Xinjiekou's homes × candidate sites, walking times routed on its OSM network exactly as
    ``planner site`` builds them (:func:`region_instance`), p = 10, 10 minutes.
 2. planner alone on 50,000 homes × 5,000 candidates, p = 100: random points in a 20 × 20 km
@@ -168,8 +168,9 @@ def _planner_run(kind: str, cost, weights, p: int, minutes: float, method: str):
     """Seconds (build + solve) and the solution. Runs under a second are repeated, as
     ``timeit``'s autorange does, until the repeats add up to ``PLANNER_REPEAT_TOTAL_S`` (at
     least ``PLANNER_MIN_REPEATS``), and the median is reported: a single run of a few
-    milliseconds is mostly timer and cache noise (medians of five varied by a fifth
-    between runs of this script). The first run of such a series is the warm-up (caches,
+    milliseconds is mostly timer and cache noise, and so was a median of five (the
+    500 × 100 set cover once gave 5 ms for ``auto`` and 3 ms for ``heuristic``, which solve
+    it the same way there). The first run of such a series is the warm-up (caches,
     an idle second core) and is not counted, as for spopt's repeated runs."""
     gc.collect()
     seconds, sol = _planner_once(kind, cost, weights, p, minutes, method)
