@@ -15,12 +15,15 @@ categories is about 5 MB rather than 90 MB.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import html
 import json
 import math
 import re
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,122 @@ _FONTS = (
 _ATTRIBUTION = "数据 Data © OpenStreetMap contributors (ODbL)"
 
 
+# --- Data is never code ------------------------------------------------------------------------
+# Bidirectional controls (embeddings, overrides, isolates) that could reorder the text around a
+# name, and C0/C1 control characters other than tab and newline (NUL, escape...).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(value: Any) -> str:
+    """``value`` as display text that cannot disturb the text around it.
+
+    Control characters become U+FFFD (visible, unlike a NUL a browser drops), and text with
+    bidirectional controls is wrapped in a first-strong isolate (U+2068 … U+2069), so an
+    RTL override in a name reverses that name only, never the labels after it.
+    """
+    text = _CONTROL.sub("\ufffd", str(value))
+    return f"\u2068{text}\u2069" if _BIDI.search(text) else text
+
+
+def escape_html(value: Any) -> str:
+    """``value`` as HTML text (``plain_text``, then ``& < > " '`` escaped).
+
+    Every string from data (OSM names and tags, plan properties, file columns, category and
+    region names) that planner puts into HTML goes through this function.
+    """
+    return html.escape(plain_text(value), quote=True)
+
+
+# Set while offline_html renders a map: see _render_as_data.
+_RENDERING = contextvars.ContextVar("planner_maps_rendering", default=False)
+_HOOK_LOCK = threading.Lock()
+_branca_element_init = None
+
+
+class _Text:
+    """Stands in for a compiled Jinja template: renders to its text, unchanged."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return self.text
+
+
+def _element_init(self: branca.element.Element, template: str | None = None,
+                  template_name: str | None = None) -> None:
+    # While a map renders, a string given to Element() is always rendered output: branca's
+    # MacroElement.render and folium's Popup, GeoJsonTooltip/Popup and include statements
+    # pass the macro's text to Element(text), which would compile it as a template again.
+    if template is not None and _RENDERING.get():
+        _branca_element_init(self)
+        self._template = _Text(template)
+    else:
+        _branca_element_init(self, template, template_name)
+
+
+def _install_hook() -> None:
+    """Route ``branca.element.Element.__init__`` through ``_element_init`` (once per process).
+
+    Outside ``_render_as_data`` (another thread, a user's own folium map) the hook calls
+    branca's constructor unchanged: the flag is a context variable, so it is per thread.
+    """
+    global _branca_element_init
+    with _HOOK_LOCK:
+        if _branca_element_init is None:
+            _branca_element_init = branca.element.Element.__init__
+            branca.element.Element.__init__ = _element_init
+
+
+@contextlib.contextmanager
+def _render_as_data(root: branca.element.Element) -> Iterator[None]:
+    """Render ``root``'s tree with every data string kept inert.
+
+    branca renders a ``MacroElement``'s macros and hands the output, which already holds the
+    data (names in a GeoJSON, a legend's text), to ``Element(output)``, and that compiles it
+    as a Jinja template: ``{{7*7}}`` in a name would print 49 and ``{{ lipsum... }}`` run
+    code. Here that output is kept as text. Leaflet also inserts layer-control names and
+    folium's tooltip and popup labels as HTML, so they are escaped for the render (and put
+    back afterwards, so a map can be rendered again).
+    """
+    _install_hook()
+    saved: list[tuple[Any, str, Any]] = []
+    for element in _walk(root):
+        if isinstance(element, folium.map.Layer) and isinstance(element.layer_name, str):
+            saved.append((element, "layer_name", element.layer_name))
+            element.layer_name = escape_html(element.layer_name)
+        if isinstance(element, folium.features.GeoJsonDetail) and element.aliases is not None:
+            saved.append((element, "aliases", element.aliases))
+            element.aliases = [escape_html(a) for a in element.aliases]
+    token = _RENDERING.set(True)
+    try:
+        yield
+    finally:
+        _RENDERING.reset(token)
+        for element, attr, value in reversed(saved):
+            setattr(element, attr, value)
+
+
+def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
+    """``element`` and everything below it (children, and a figure's header/html/script)."""
+    stack = [element]
+    seen: set[int] = set()
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack.extend(e._children.values())
+        for part in ("header", "html", "script"):
+            sub = getattr(e, part, None)
+            if isinstance(sub, branca.element.Element):
+                stack.append(sub)
+
+
 # --- Self-contained HTML -----------------------------------------------------------------------
 def offline_html(m: folium.Map) -> str:
     """Render a folium map to one HTML string that loads nothing from the network.
@@ -81,7 +200,9 @@ def offline_html(m: folium.Map) -> str:
         If the map uses a resource planner cannot inline (e.g. a new folium dependency, a
         plugin, or ``folium.Icon`` which needs awesome-markers): the message names it.
     """
-    text = m.get_root().render()
+    root = m.get_root()
+    with _render_as_data(root):
+        text = root.render()
     if "L.AwesomeMarkers" in text:
         raise RuntimeError(
             "the map uses folium.Icon (Leaflet.awesome-markers from a CDN), which offline maps "
@@ -360,10 +481,10 @@ def add_legend(
         rows.append(
             '<div style="display:flex; align-items:center; margin:3px 0;">'
             f'<span style="{_swatch_css(colour, symbol)}"></span>'
-            f"<span>{html.escape(label)}</span></div>"
+            f"<span>{escape_html(label)}</span></div>"
         )
     body = (
-        f'<div style="font-weight:bold; margin-bottom:4px;">{html.escape(title)}</div>'
+        f'<div style="font-weight:bold; margin-bottom:4px;">{escape_html(title)}</div>'
         + "".join(rows)
     )
     vertical, horizontal = _corner(position)
@@ -379,9 +500,9 @@ def add_title(
     m: folium.Map, title: str, subtitle: str | None = None
 ) -> branca.element.MacroElement:
     """Add a title box at the top centre of ``m`` (``subtitle`` in smaller type)."""
-    body = f'<div style="font-size:17px; font-weight:bold;">{html.escape(title)}</div>'
+    body = f'<div style="font-size:17px; font-weight:bold;">{escape_html(title)}</div>'
     if subtitle:
-        body += f'<div style="font-size:12px; color:#555;">{html.escape(subtitle)}</div>'
+        body += f'<div style="font-size:12px; color:#555;">{escape_html(subtitle)}</div>'
     css = _BOX_CSS + "top: 10px; left: 50%; transform: translateX(-50%); text-align: center;"
     box = _Box(body, css)
     m.get_root().add_child(box)
@@ -701,7 +822,7 @@ def _display(value: Any) -> str:
         return "—"
     if isinstance(value, (float, np.floating)):
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-    return html.escape(str(value))
+    return escape_html(value)
 
 
 # --- Audit map ---------------------------------------------------------------------------------
@@ -1042,8 +1163,10 @@ def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
         cats[key] = {"t": t.tolist(), "f": f.tolist()}
 
     return {
-        "lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(), "id": ids, "pop": population,
-        "fid": list(fac_ids), "fname": fac_names, "cats": cats,
+        # Texts from data as plain_text: the browser escapes them when it builds a popup.
+        "lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(), "id": [plain_text(v) for v in ids],
+        "pop": population, "fid": [plain_text(v) for v in fac_ids],
+        "fname": [None if v is None else plain_text(v) for v in fac_names], "cats": cats,
         "limits": [float(v) * 60.0 for v in minutes],
         "palette": _band_colours(len(minutes) + 1), "none": NO_FACILITY_COLOUR,
     }

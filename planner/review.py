@@ -17,7 +17,6 @@ provisional, and the report says so.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from pyproj import CRS
 
 from planner import settings
 from planner._errors import InputError
+from planner.maps import escape_html
 from planner.rules import LEVELS, Level, Rule, RulePack, load_rulepack
 
 #: Rule packs checked when none are named: the national ones. Provincial packs
@@ -1196,7 +1196,7 @@ _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#6b6ecf", "#9467bd", "#8c564b", "#
 
 
 def _html(rev: Review, map_file: str | None) -> str:
-    e = html.escape
+    e = escape_html
     p = rev.plan
     c = rev.counts
     applicable = c["pass"] + c["fail"]
@@ -1303,7 +1303,7 @@ def _fmt_value(r: RuleResult) -> str:
         return "—"
     if r.value is None:
         return "none" if r.rule.measure == "service_radius_share" else "—"
-    text = f"{_num(r.value, 2)} {html.escape(r.rule.unit)}"
+    text = f"{_num(r.value, 2)} {escape_html(r.rule.unit)}"
     if r.rule.measure == "service_radius_share":
         text += f"<br><span class=\"small\">{r.details.get('share_within', 0) * 100:.1f}% within</span>"
     return text
@@ -1333,7 +1333,7 @@ def _fmt_short(r: RuleResult, bare: bool = False) -> str:
         else:
             s = "—"
     else:
-        s = f"{_num(r.shortfall, 2)} {html.escape(r.rule.unit)}"
+        s = f"{_num(r.shortfall, 2)} {escape_html(r.rule.unit)}"
         if "shortfall_area_m2" in r.details:
             s += f" ({_num(r.details['shortfall_area_m2'], 1)} m²)"
     return s if bare else f" — short {s}"
@@ -1341,7 +1341,7 @@ def _fmt_short(r: RuleResult, bare: bool = False) -> str:
 
 def _svg_map(rev: Review, width_px: int = 900) -> str:
     """A static map (inline SVG, in metres of the plan's CRS): prints and needs no network."""
-    e = html.escape
+    e = escape_html
     p = rev.plan
     minx, miny, maxx, maxy = _map_bounds(rev)
     w, h = maxx - minx, maxy - miny
