@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from planner import optimize
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import MaxCoverage, PCenter, PMedian, SetCover, demand_weights
+from planner.optimize import _arrays, _parallel, _tuning, covering, dominance, interchange, lagrangian
 
 from _bench_data import (
     BENCHMARKS,
@@ -143,9 +143,9 @@ def test_sparse_explicit_zero_is_a_real_cost():
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("fixed", [(), (1,)])
-@pytest.mark.parametrize("dense_flops", [optimize.DENSE_COVER_SWAP_MAX_FLOPS, 0])
+@pytest.mark.parametrize("dense_flops", [_tuning.DENSE_COVER_SWAP_MAX_FLOPS, 0])
 def test_max_coverage_matches_brute_force(seed, fixed, dense_flops, monkeypatch):
-    monkeypatch.setattr(optimize, "DENSE_COVER_SWAP_MAX_FLOPS", dense_flops)  # 0: the sparse engine
+    monkeypatch.setattr(_tuning, "DENSE_COVER_SWAP_MAX_FLOPS", dense_flops)  # 0: the sparse engine
     cost, w = _tiny(seed)
     limit_s = 420.0
     optimum = _brute_mclp(cost, w, 2, limit_s, fixed)
@@ -193,15 +193,15 @@ def test_cover_core_hand_worked():
         [inf, inf, inf, 60],
     ])
     w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    core = optimize._cover_core(SetCover.from_cost_matrix(cost, w, minutes=5)._inst, rows_are_constraints=True)
+    core = dominance._cover_core(SetCover.from_cost_matrix(cost, w, minutes=5)._inst, rows_are_constraints=True)
     assert list(core.cols) == [0, 3]
     assert core.inst.n == 2 and core.inst.nnz == 2
-    core = optimize._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5)._inst,
+    core = dominance._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5)._inst,
                                 rows_are_constraints=False)
     assert list(core.cols) == [0, 3]
     np.testing.assert_allclose(np.sort(core.inst.weights), [3.0, 12.0])
     # With c3 fixed open, homes 2-4 are covered whatever is chosen: they leave the core.
-    core = optimize._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[3])._inst,
+    core = dominance._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[3])._inst,
                                 rows_are_constraints=False)
     assert list(core.cols) == [0] and core.outside_weight == 12.0
     sol = MaxCoverage.from_cost_matrix(cost, w, p=2, minutes=5).solve()
@@ -219,8 +219,8 @@ def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constr
     inst = MaxCoverage.from_cost_matrix(cost, w, p=5, minutes=5, fixed=[7])._inst
     cores = []
     for flops in (0, 10**9):  # never dense, always dense
-        monkeypatch.setattr(optimize, "CORE_DENSE_FLOPS_PER_PRODUCT", flops)
-        cores.append(optimize._cover_core(inst, rows_are_constraints=rows_are_constraints))
+        monkeypatch.setattr(_tuning, "CORE_DENSE_FLOPS_PER_PRODUCT", flops)
+        cores.append(dominance._cover_core(inst, rows_are_constraints=rows_are_constraints))
     sparse_core, dense_core = cores
     np.testing.assert_array_equal(sparse_core.cols, dense_core.cols)
     np.testing.assert_array_equal(sparse_core.rows, dense_core.rows)
@@ -232,7 +232,7 @@ def test_cover_core_dense_and_sparse_products_agree(monkeypatch, rows_are_constr
 
 
 @pytest.mark.parametrize("lookup", ["table", "bits", "search"])
-@pytest.mark.parametrize("whole_after", [optimize.SUBSET_WHOLE_CHECK_PAIRS, 0])
+@pytest.mark.parametrize("whole_after", [_tuning.SUBSET_WHOLE_CHECK_PAIRS, 0])
 @pytest.mark.parametrize("mode", ["subset", "superset", "same"])
 def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monkeypatch):
     """Every drop (or representative) of the dense ordered one-argmax dominance step and of
@@ -241,10 +241,10 @@ def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monke
     membership looked up in a dense table, a bit table or by binary search, and the pairs
     checked whole at once or one element at a time first."""
     if lookup != "table":
-        monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", 0)
+        monkeypatch.setattr(_tuning, "CORE_DENSE_MAX_CELLS", 0)
     if lookup == "search":
-        monkeypatch.setattr(optimize, "SUBSET_BITS_MAX_CELLS", 0)
-    monkeypatch.setattr(optimize, "SUBSET_WHOLE_CHECK_PAIRS", whole_after)
+        monkeypatch.setattr(_tuning, "SUBSET_BITS_MAX_CELLS", 0)
+    monkeypatch.setattr(_tuning, "SUBSET_WHOLE_CHECK_PAIRS", whole_after)
     rng = np.random.default_rng(11)
     for _ in range(400):
         n, k = int(rng.integers(1, 12)), int(rng.integers(1, 6))
@@ -259,13 +259,13 @@ def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monke
                     expected[b] |= sets[a] <= sets[b] and (len(sets[a]) < len(sets[b]) or a < b)
                 else:  # b inside a (a larger, or equal with a lower index)
                     expected[b] |= sets[b] <= sets[a] and (len(sets[a]) > len(sets[b]) or a < b)
-        np.testing.assert_array_equal(optimize._dominance_dense(mat, mode), expected)
+        np.testing.assert_array_equal(dominance._dominance_dense(mat, mode), expected)
         s, e = np.nonzero(mat)
-        np.testing.assert_array_equal(optimize._dominance_sparse(s, e, n, k, mode), expected)
+        np.testing.assert_array_equal(dominance._dominance_sparse(s, e, n, k, mode), expected)
         by_elem = np.argsort(e, kind="stable")
-        np.testing.assert_array_equal(optimize._dominance_sparse(s[by_elem], e[by_elem], n, k, mode), expected)
+        np.testing.assert_array_equal(dominance._dominance_sparse(s[by_elem], e[by_elem], n, k, mode), expected)
         shuffled = rng.permutation(len(s))
-        np.testing.assert_array_equal(optimize._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected)
+        np.testing.assert_array_equal(dominance._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected)
 
 
 @pytest.mark.parametrize("lookup", ["table", "bits", "search"])
@@ -274,9 +274,9 @@ def test_same_sets_match_their_definition(lookup, monkeypatch):
     equal set, pairs in any order; sets whose hashes collide stay apart; below
     ``min_share`` nothing is merged (None)."""
     if lookup != "table":
-        monkeypatch.setattr(optimize, "CORE_DENSE_MAX_CELLS", 0)
+        monkeypatch.setattr(_tuning, "CORE_DENSE_MAX_CELLS", 0)
     if lookup == "search":
-        monkeypatch.setattr(optimize, "SUBSET_BITS_MAX_CELLS", 0)
+        monkeypatch.setattr(_tuning, "SUBSET_BITS_MAX_CELLS", 0)
     rng = np.random.default_rng(5)
     for _ in range(300):
         n, k = int(rng.integers(1, 14)), int(rng.integers(1, 5))
@@ -286,11 +286,11 @@ def test_same_sets_match_their_definition(lookup, monkeypatch):
         s, e = np.nonzero(mat)
         shuffled = rng.permutation(len(s))
         for order in (np.arange(len(s)), shuffled):
-            np.testing.assert_array_equal(optimize._same_sets(s[order], e[order], n, k), expected)
+            np.testing.assert_array_equal(dominance._same_sets(s[order], e[order], n, k), expected)
         share = float(np.mean(expected != np.arange(n)))
-        assert optimize._same_sets(s, e, n, k, min_share=share + 1e-9) is None
+        assert dominance._same_sets(s, e, n, k, min_share=share + 1e-9) is None
     # Two different pairs of elements with equal hashes (birthday search over the keys).
-    key = optimize._element_keys(3000).astype(np.int64)
+    key = dominance._element_keys(3000).astype(np.int64)
     assert len(np.unique(key)) == 3000 and key.min() >= 1 and key.max() < 2**31
     seen = {}
     for a, b in itertools.combinations(range(3000), 2):
@@ -300,7 +300,7 @@ def test_same_sets_match_their_definition(lookup, monkeypatch):
     else:
         pytest.fail("no colliding pair found")
     sets_, elems = np.array([0, 0, 1, 1, 2, 2]), np.array([*pair, a, b, *pair])
-    np.testing.assert_array_equal(optimize._same_sets(sets_, elems, 3, 3000), [0, 1, 0])
+    np.testing.assert_array_equal(dominance._same_sets(sets_, elems, 3, 3000), [0, 1, 0])
 
 
 def test_csc_order_radix_and_scipy_agree(monkeypatch):
@@ -309,9 +309,9 @@ def test_csc_order_radix_and_scipy_agree(monkeypatch):
     rng = np.random.default_rng(2)
     cost = np.where(rng.random((300, 70)) < 0.2, rng.uniform(0, 900, (300, 70)), np.inf)
     inst = MaxCoverage.from_cost_matrix(cost, p=2, minutes=15)._inst
-    order, ptr = optimize._csc_order(inst)
-    monkeypatch.setattr(optimize, "CSC_RADIX_MAX_ENTRIES", 0)
-    scipy_order, scipy_ptr = optimize._csc_order(inst)
+    order, ptr = _arrays._csc_order(inst)
+    monkeypatch.setattr(_tuning, "CSC_RADIX_MAX_ENTRIES", 0)
+    scipy_order, scipy_ptr = _arrays._csc_order(inst)
     np.testing.assert_array_equal(order, scipy_order)
     np.testing.assert_array_equal(ptr, scipy_ptr)
     assert np.all(np.diff(inst.col[order]) >= 0)
@@ -330,13 +330,13 @@ def test_coverage_lp_bound_is_the_same_with_merged_homes(monkeypatch):
         inst = MaxCoverage.from_cost_matrix(cost, w, p=4, minutes=5, fixed=fixed)._inst
         values, columns = [], []
         for share in (0.0, 2.0):  # always merge, never
-            monkeypatch.setattr(optimize, "SAME_HOMES_MIN_SHARE", share)
-            lp = optimize._CoverageDualLp(inst, inst.weights, 4, integral=False, deadline=None)
+            monkeypatch.setattr(_tuning, "SAME_HOMES_MIN_SHARE", share)
+            lp = lagrangian._CoverageDualLp(inst, inst.weights, 4, integral=False, deadline=None)
             lp.run()
             values.append(lp.result()[2])
             columns.append(len(lp.w))
         assert values[0] == pytest.approx(values[1], rel=1e-9)
-        assert columns[1] == int((inst.coverable & ~optimize._rows_by_fixed(inst)).sum()) > 2 * columns[0]
+        assert columns[1] == int((inst.coverable & ~_arrays._rows_by_fixed(inst)).sum()) > 2 * columns[0]
 
 
 def test_dense_coverage_interchange_matches_the_engine():
@@ -354,10 +354,10 @@ def test_dense_coverage_interchange_matches_the_engine():
         model = MaxCoverage.from_cost_matrix(cost, w, p=k, minutes=8, fixed=fixed)
         inst = model._inst
         W, P = model._entry_costs()
-        engine = optimize._SwapEngine(inst, W, P, k)
+        engine = interchange._SwapEngine(inst, W, P, k)
         engine.greedy()
         engine.local_search(None)
-        dense = optimize._DenseCoverSwap(inst, k)
+        dense = interchange._DenseCoverSwap(inst, k)
         found = dense.search(inst.fixed, None)
         np.testing.assert_array_equal(found, engine.open_sites())
         start = rng.choice(np.setdiff1d(np.arange(m), inst.fixed), 2, replace=False)
@@ -381,7 +381,7 @@ def test_max_coverage_leaves_blas_threads_as_found():
     import concurrent.futures
 
     def threads():
-        return [lib["num_threads"] for lib in optimize._blas_threads().info()]
+        return [lib["num_threads"] for lib in _parallel._blas_threads().info()]
 
     before = threads()
     cost, w = _tiny(3)
@@ -403,8 +403,8 @@ def test_coverage_bound_lp_without_dominated_candidates(monkeypatch):
     inst = MaxCoverage.from_cost_matrix(cost, w, p=4, minutes=5, fixed=[3])._inst
     results = []
     for flops in (0, 10**12):
-        monkeypatch.setattr(optimize, "COVERAGE_LP_DOMINANCE_MAX_FLOPS", flops)
-        lp = optimize._CoverageDualLp(inst, inst.weights, 4, integral=True, deadline=None)
+        monkeypatch.setattr(_tuning, "COVERAGE_LP_DOMINANCE_MAX_FLOPS", flops)
+        lp = lagrangian._CoverageDualLp(inst, inst.weights, 4, integral=True, deadline=None)
         lp.run()
         results.append((lp, lp.result()))
     (full, (bound_full, _, value_full, _)), (reduced, (bound, _, value, sigma)) = results
@@ -421,8 +421,8 @@ def test_greedy_cover_recount_and_update_agree(monkeypatch):
     inst = SetCover.from_cost_matrix(cost, minutes=6, fixed=[0])._inst
     covers = []
     for limit in (0, 10**9):
-        monkeypatch.setattr(optimize, "GREEDY_RECOUNT_MAX_ENTRIES", limit)
-        covers.append(optimize._greedy_cover(inst))
+        monkeypatch.setattr(_tuning, "GREEDY_RECOUNT_MAX_ENTRIES", limit)
+        covers.append(covering._greedy_cover(inst))
     np.testing.assert_array_equal(covers[0], covers[1])
     reach = (cost <= 360).any(axis=1)
     assert (cost[np.ix_(reach, np.append(covers[0], 0))] <= 360).any(axis=1).all()
@@ -523,19 +523,19 @@ def test_pmedian_branch_and_bound_matches_brute_force(seed):
     starts["nearest"][inst.coverable] = W[inst.indptr[:-1][inst.coverable]]
     for lam in starts.values():
         if not math.isfinite(best):
-            finished, found, _, _ = optimize._pmedian_branch_and_bound(
+            finished, found, _, _ = lagrangian._pmedian_branch_and_bound(
                 inst, W, p, lam, closed, 1e12, 0.0, integral=True, deadline=None, max_nodes=10_000)
             assert finished and found is None
             continue
-        finished, found, proven, _ = optimize._pmedian_branch_and_bound(
+        finished, found, proven, _ = lagrangian._pmedian_branch_and_bound(
             inst, W, p, lam, closed, best * 1.3 + 1, 0.0, integral=True, deadline=None, max_nodes=10_000)
         assert finished and found is not None
         assert set(fixed) <= set(found) and len(found) == p + len(fixed) and not closed[found].any()
         is_open = np.zeros(m, dtype=bool)
         is_open[found] = True
-        assert optimize._open_cost(inst, W, is_open) == best
+        assert lagrangian._open_cost(inst, W, is_open) == best
         assert proven == pytest.approx(best, rel=1e-9)
-        finished, found, proven, _ = optimize._pmedian_branch_and_bound(
+        finished, found, proven, _ = lagrangian._pmedian_branch_and_bound(
             inst, W, p, lam, closed, best, 0.0, integral=True, deadline=None, max_nodes=10_000)
         assert finished and found is None and proven == pytest.approx(best, rel=1e-9)
 
@@ -554,7 +554,7 @@ def test_pmedian_auto_proves_the_optimum_by_branching(monkeypatch):
     assert auto.solver == "heuristic+lagrangian+branching"
     assert auto.objective == pytest.approx(ref.objective, rel=1e-12) and auto.gap < 2e-9  # float tolerance
     assert auto.lower_bound <= ref.objective
-    monkeypatch.setattr(optimize, "BRANCH_MAX_NODES", 1)
+    monkeypatch.setattr(_tuning, "BRANCH_MAX_NODES", 1)
     capped = PMedian.from_cost_matrix(cost, w, p=5).solve("auto", gap=0)
     assert capped.solver.endswith("highs") and capped.objective == pytest.approx(ref.objective, rel=1e-12)
 
@@ -566,8 +566,8 @@ def test_cover_start_is_completed_greedily():
     covers = np.array([[1, 1, 0, 0, 0], [0, 1, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 1, 1, 1], [1, 0, 0, 0, 0]])
     cost = np.where(covers.T == 1, 60.0, 900.0)
     inst = MaxCoverage.from_cost_matrix(cost, [1, 2, 4, 8, 16], p=3, minutes=5)._inst
-    assert list(optimize._complete_cover_start(inst, np.array([2]), 3)) == [2, 3, 0]
-    assert list(optimize._complete_cover_start(inst, np.array([3, 1]), 2)) == [3, 1]
+    assert list(covering._complete_cover_start(inst, np.array([2]), 3)) == [2, 3, 0]
+    assert list(covering._complete_cover_start(inst, np.array([3, 1]), 2)) == [3, 1]
 
 
 def test_set_cover_local_search_improves_the_greedy():
@@ -577,8 +577,8 @@ def test_set_cover_local_search_improves_the_greedy():
     homes, sites = rng.uniform(0, 5000, (1500, 2)), rng.uniform(0, 5000, (200, 2))
     cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) / 1.1
     inst = SetCover.from_cost_matrix(cost, minutes=8)._inst
-    greedy = optimize._greedy_cover(inst)
-    better = optimize._cover_local_search(inst, greedy, None, deadline=None, stall_rounds=5 * len(greedy))
+    greedy = covering._greedy_cover(inst)
+    better = covering._cover_local_search(inst, greedy, None, deadline=None, stall_rounds=5 * len(greedy))
     optimum = _unreduced(SetCover.from_cost_matrix(cost, minutes=8)).solve("exact", gap=0).objective
     assert (cost[:, better] <= 480).any(axis=1)[(cost <= 480).any(axis=1)].all()
     assert optimum <= len(better) < len(greedy)
@@ -670,7 +670,7 @@ def test_capacitated_pcenter_tight_capacities_proven_by_an_independent_mip():
     inst = model._inst
     values = np.unique(inst.cost_s)
     below = values[np.searchsorted(values, sol.objective) - 1]
-    res = optimize._cover_milp(inst.subset(inst.cost_s <= below), time_limit=None, gap=0.0)
+    res = covering._cover_milp(inst.subset(inst.cost_s <= below), time_limit=None, gap=0.0)
     assert res.status == "optimal" and res.objective > 6.5
 
 
@@ -720,11 +720,11 @@ def test_flow_shortfall_finds_the_violated_cut():
     cost = np.array([[60.0, 0.0], [60.0, 0.0], [60.0, 90.0]])
     loads = np.array([3.0, 3.0, 1.0])
     inst = PCenter.from_cost_matrix(sparse.csr_array(cost), loads, p=2, capacities=[4.0, 5.0], loads=loads)._inst
-    full, members = optimize._flow_shortfall(inst, loads, np.array([4.0, 5.0]))
+    full, members = covering._flow_shortfall(inst, loads, np.array([4.0, 5.0]))
     assert not full and members.tolist() == [True, True, False]
-    assert optimize._flow_shortfall(inst, loads, np.array([6.0, 1.0])) == (True, None)
+    assert covering._flow_shortfall(inst, loads, np.array([6.0, 1.0])) == (True, None)
     # Fractional room (an LP's y): X half open gives 3 < 6.
-    full, members = optimize._flow_shortfall(inst, loads, np.array([6.0, 5.0]) * [0.5, 1.0])
+    full, members = covering._flow_shortfall(inst, loads, np.array([6.0, 5.0]) * [0.5, 1.0])
     assert not full and members.tolist() == [True, True, False]
 
 
@@ -970,7 +970,7 @@ def test_sjc1_capacitated_set_cover_equals_the_full_mip(radius):
     cost, capacity, demand, _ = read_sjc_cpmp()
     model = SetCover.from_cost_matrix(cost, demand, minutes=radius / 60, capacities=capacity, loads=demand)
     sol = model.solve(method="exact")
-    full = optimize._cover_milp(model._inst, time_limit=None, gap=0.0)
+    full = covering._cover_milp(model._inst, time_limit=None, gap=0.0)
     assert full.status == "optimal"
     assert sol.objective == round(full.objective) and sol.bound == sol.objective
     served = sol.assignment
@@ -1020,7 +1020,7 @@ def test_background_thread_reraises_in_join():
     def fail():
         raise ValueError("from the thread")
 
-    task = optimize._Background(fail)
+    task = _parallel._Background(fail)
     with pytest.raises(ValueError, match="from the thread"):
         task.join()
 
@@ -1036,9 +1036,9 @@ def test_smoothed_entries_match_the_plain_formula():
     w = rng.uniform(0, 5000, 900)
     tau_row = rng.uniform(5, 200, n)
     lam = rng.uniform(0, 5000, n)
-    terms = optimize._SmoothedEntries(row, col, w.astype(np.float32), tau_row)
+    terms = lagrangian._SmoothedEntries(row, col, w.astype(np.float32), tau_row)
     value, slope = terms.evaluate(lam)
-    exp_value, exp_slope = optimize._smooth_min0(w - lam[row], tau_row[row])
+    exp_value, exp_slope = lagrangian._smooth_min0(w - lam[row], tau_row[row])
     assert np.all(np.abs(value - exp_value) <= 1e-5 * np.abs(exp_value) + 1e-4 * tau_row[row])
     np.testing.assert_allclose(slope, exp_slope, atol=1e-5)
     x = rng.normal(size=900).astype(np.float32)
