@@ -15,11 +15,20 @@ from planner.optimize._arrays import _csc_order, _first_open
 from planner.optimize._deadline import _remaining
 from planner.optimize.covering import _min_new_to_cover, _within_text
 from planner.optimize.instance import _Instance
-from planner.optimize.solution import Solution
+from planner.optimize.solution import Solution, _Answer
 
 Method = Literal["auto", "exact", "heuristic"]
 
 
+
+def _median_costs(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+    """(W, P) of the p-median in the interchange's form: weighted travel time of every
+    entry, and for a reachable home left unserved a cost above any assignment's."""
+    W = inst.weights[inst.row] * inst.cost_s
+    row_max = np.zeros(inst.n)
+    np.maximum.at(row_max, inst.row, W)
+    big = float(row_max.sum()) + 1.0
+    return W, np.where(inst.coverable, big, 0.0)
 class _LocationModel:
     """Shared construction, checks and reporting; subclasses define the solvers."""
 
@@ -94,7 +103,7 @@ class _LocationModel:
     def _check_feasible(self) -> None:
         pass
 
-    def _solve(self, method: str, deadline: float | None, gap: float) -> dict:
+    def _solve(self, method: str, deadline: float | None, gap: float) -> _Answer:
         raise NotImplementedError
 
     def _entry_costs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -118,14 +127,14 @@ class _LocationModel:
         nearest, _ = _first_open(self._inst, is_open)
         return nearest
 
-    def _finish(self, raw: dict, t0: float, gap: float) -> Solution:
+    def _finish(self, raw: _Answer, t0: float, gap: float) -> Solution:
         inst = self._inst
-        sites = np.unique(np.concatenate([inst.fixed, np.asarray(raw["sites"], dtype=np.int64)]))
-        assignment = raw.get("assignment")
+        sites = np.unique(np.concatenate([inst.fixed, np.asarray(raw.sites, dtype=np.int64)]))
+        assignment = raw.assignment
         if assignment is None:
             assignment = self._nearest_assignment(sites)
-        objective = self._objective_of(sites, assignment) if raw.get("objective") is None else raw["objective"]
-        bound = raw["bound"]
+        objective = self._objective_of(sites, assignment) if raw.objective is None else raw.objective
+        bound = raw.bound
         if self.sense == "min":
             bound = min(bound, objective)
         else:
@@ -139,14 +148,14 @@ class _LocationModel:
             objective=float(objective),
             bound=float(bound),
             sense=self.sense,
-            solver=raw["solver"],
+            solver=raw.solver,
             status="",
             seconds=0.0,
             unreachable=self.unreachable,
             covered=covered,
         )
-        solution.status = raw.get("status") or ("optimal" if solution.gap <= gap + 1e-12 else "feasible")
-        solution.info = dict(raw.get("info") or {})
+        solution.status = raw.status or ("optimal" if solution.gap <= gap + 1e-12 else "feasible")
+        solution.info = dict(raw.info or {})
         solution.group_shares, shortfall = self._group_report(covered)
         if shortfall:
             solution.shortfall = shortfall

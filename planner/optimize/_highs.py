@@ -168,7 +168,7 @@ class _Lp:
         self.n_row += len(lb)
 
     def solve(self, cost, col_lb, col_ub, integer, **kwargs) -> _MilpResult:
-        cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)  # noqa: E731
+        cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)
         return _solve_milp(
             cost,
             cat(self.rows, np.int64),

@@ -6,7 +6,8 @@ import functools
 import multiprocessing
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from threadpoolctl import ThreadpoolController
 

@@ -6,7 +6,8 @@ import dataclasses
 import math
 import threading
 import time
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +35,25 @@ from planner.optimize.covering import (
 from planner.optimize.dominance import _cover_core
 from planner.optimize.instance import _build_instance
 from planner.optimize.interchange import _DenseCoverSwap, _SwapEngine
-from planner.optimize.lagrangian import _CoverageDualLp, _lagrangian_coverage, _lagrangian_setcover
+from planner.optimize.lagrangian import (
+    _CoverageDual,
+    _CoverageDualLp,
+    _lagrangian_coverage,
+    _lagrangian_setcover,
+)
+from planner.optimize.solution import _Answer
 
 
+@dataclasses.dataclass
+class _CoverageAnswer(_Answer):
+    """Max-coverage's answer, with what its exact phase needs: the groups short of their
+    share, the dual LP's bound and multipliers, whether the weights are whole numbers, and
+    HiGHS's own objective (exact answers)."""
+
+    shortfall: dict | None = None
+    dual: _CoverageDual | None = None
+    integral: bool = False
+    highs_objective: float = -math.inf
 class MaxCoverage(_LocationModel):
     """Maximal covering location problem (MCLP): ``p`` new sites maximising covered weight.
 
@@ -62,7 +79,7 @@ class MaxCoverage(_LocationModel):
         loads: Any = None,
         groups: Any = None,
         min_share: float | Mapping[Hashable, float] | None = None,
-    ) -> "MaxCoverage":
+    ) -> MaxCoverage:
         """Build the model from a demand × candidate travel-time matrix (seconds).
 
         Parameters
@@ -95,7 +112,7 @@ class MaxCoverage(_LocationModel):
     def _check_feasible(self) -> None:
         self._share_precheck()
 
-    def _solve(self, method, deadline, gap):
+    def _solve(self, method, deadline, gap) -> _Answer:
         inst = self._inst
         plain = inst.capacities is None and inst.group_codes is None
         if method == "exact":
@@ -104,29 +121,29 @@ class MaxCoverage(_LocationModel):
         # The heuristic runs on the full instance: its dual LP and interchange are as fast
         # there as on the core, and the core costs time (measured on the benchmarks).
         raw = self._heuristic(deadline, gap)
-        if method == "heuristic" or (raw["gap"] <= gap and not raw.get("shortfall")) or not self._auto_exact():
+        if method == "heuristic" or (raw.gap <= gap and not raw.shortfall) or not self._auto_exact():
             return raw
-        if plain and raw["dual"] is not None:
+        if plain and raw.dual is not None:
             return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
         exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap,
-                            None if inst.capacities is not None else raw["sites"], allow_none=not raw.get("shortfall"))
+                            None if inst.capacities is not None else raw.sites, allow_none=not raw.shortfall)
         if exact is None:
             return raw
-        exact["solver"] = raw["solver"] + "+highs"
+        exact.solver = raw.solver + "+highs"
         if inst.group_codes is None and inst.capacities is None:
-            exact["bound"] = min(exact["bound"], raw["bound"])
-        if exact.get("objective_value", -math.inf) < raw["objective"] and not raw.get("shortfall"):
-            return {**raw, "bound": exact["bound"], "solver": exact["solver"]}
+            exact.bound = min(exact.bound, raw.bound)
+        if exact.highs_objective < raw.objective and not raw.shortfall:
+            return dataclasses.replace(raw, bound=exact.bound, solver=exact.solver)
         return exact
 
-    def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> dict:
+    def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> _Answer:
         """Solve on the dominance-reduced core, then map back (see :func:`_cover_core`).
         ``start_sites`` (exact only): a known solution's new sites, HiGHS's starting point."""
         inst = self._inst
         core = _cover_core(inst, rows_are_constraints=False)
         k = min(self.p, core.inst.m)
         if core.inst.n == 0 or k == 0:
-            raw = {"sites": np.empty(0, dtype=np.int64), "bound": 0.0, "solver": "reduction"}
+            raw = _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction")
         else:
             sub = MaxCoverage(core.inst, k)
             sub._is_core = True
@@ -138,8 +155,8 @@ class MaxCoverage(_LocationModel):
                 raw = sub._exact(deadline, gap, start_sites=start)
             else:
                 raw = sub._solve(method, deadline, gap)
-        return {**raw, "sites": self._fill(core.cols[raw["sites"]], self.p), "assignment": None,
-                "objective": None, "bound": raw["bound"] + core.outside_weight}
+        return dataclasses.replace(raw, sites=self._fill(core.cols[raw.sites], self.p), assignment=None,
+                                   objective=None, bound=raw.bound + core.outside_weight)
 
     def _fill(self, new_sites: np.ndarray, k: int) -> np.ndarray:
         """``k`` new sites: when fewer than k add anything, the others largest first."""
@@ -151,7 +168,7 @@ class MaxCoverage(_LocationModel):
             new_sites = np.concatenate([new_sites, others[np.argsort(-size, kind="stable")[: k - len(new_sites)]]])
         return np.sort(new_sites)
 
-    def _finish_exactly(self, raw: dict, deadline, gap: float) -> dict:
+    def _finish_exactly(self, raw: _CoverageAnswer, deadline, gap: float) -> _Answer:
         """Close the heuristic's gap with HiGHS on the model reduced by Lagrangian fixing.
 
         With the LP's multipliers λ (value L, ``σ_j = Σ_{i∈N_j} λ_i``) and the incumbent's
@@ -161,10 +178,10 @@ class MaxCoverage(_LocationModel):
         HiGHS on its dominance core (the p-median's ``_finish_exactly`` is the same idea).
         """
         inst = self._inst
-        _, _, value, sigma = raw["dual"]
-        lower = raw["objective"]
+        value, sigma = raw.dual.value, raw.dual.sigma
+        lower = raw.objective
         # A better solution covers at least this much (weights integral: one unit more).
-        need = lower + 1.0 if raw["integral"] else lower + max(gap * abs(lower), 1e-9 * abs(lower))
+        need = lower + 1.0 if raw.integral else lower + max(gap * abs(lower), 1e-9 * abs(lower))
         free = np.flatnonzero(~inst.is_fixed)
         k = self.p
         order = free[np.argsort(-sigma[free], kind="stable")]
@@ -175,29 +192,28 @@ class MaxCoverage(_LocationModel):
         closed = ~inst.is_fixed & ~top & (value - (s_k - sigma) < need)
         forced = top & (value - (sigma - s_next) < need)
         # What no site left out can beat: the incumbent itself (integral) or ``need``.
-        outside = lower if raw["integral"] else need
+        outside = lower if raw.integral else need
         k_left = k - int(forced.sum())
         usable = int((~inst.is_fixed & ~closed & ~forced).sum())
         if k_left == 0 or usable == 0:
-            return {**raw, "bound": min(raw["bound"], max(outside, lower)), "solver": raw["solver"] + "+fixing"}
+            return dataclasses.replace(raw, bound=min(raw.bound, max(outside, lower)), solver=raw.solver + "+fixing")
         reduced = dataclasses.replace(inst.subset(~closed[inst.col]), fixed=np.flatnonzero(inst.is_fixed | forced))
         sub = MaxCoverage(reduced, min(k_left, usable))
         try:
             # The incumbent as HiGHS's start: 2,000 × 300 benchmark, 29 → 11 ms.
             res = sub._solve_core("exact", deadline, gap,
-                                  start_sites=np.setdiff1d(raw["sites"], reduced.fixed))
+                                  start_sites=np.setdiff1d(raw.sites, reduced.fixed))
         except InfeasibleError:  # time up before HiGHS found a solution
             return raw
-        sites = np.union1d(self._fill(np.union1d(res["sites"], np.flatnonzero(forced)), k), inst.fixed)
+        sites = np.union1d(self._fill(np.union1d(res.sites, np.flatnonzero(forced)), k), inst.fixed)
         objective = self._objective_of(sites, self._nearest_assignment(sites))
-        bound = min(raw["bound"], max(res["bound"], outside))
-        solver = raw["solver"] + "+fixing+highs"
+        bound = min(raw.bound, max(res.bound, outside))
+        solver = raw.solver + "+fixing+highs"
         if objective <= lower:
-            return {**raw, "bound": max(bound, lower), "solver": solver}
-        return {"sites": np.setdiff1d(sites, inst.fixed), "assignment": None, "objective": objective,
-                "bound": max(bound, objective), "solver": solver}
+            return dataclasses.replace(raw, bound=max(bound, lower), solver=solver)
+        return _Answer(np.setdiff1d(sites, inst.fixed), max(bound, objective), solver, objective=objective)
 
-    def _heuristic(self, deadline, gap) -> dict:
+    def _heuristic(self, deadline, gap) -> _CoverageAnswer:
         # One BLAS thread while HiGHS runs beside: OpenBLAS's workers spin between calls,
         # and on two cores they take HiGHS's (500 × 100: 5.9 → 4.8 ms end to end). The
         # limit is process-wide and restored on exit, so only the main thread sets it: two
@@ -207,7 +223,7 @@ class MaxCoverage(_LocationModel):
         with _blas_threads().limit(limits=1, user_api="blas"):
             return self._heuristic_search(deadline, gap)
 
-    def _heuristic_search(self, deadline, gap) -> dict:
+    def _heuristic_search(self, deadline, gap) -> _CoverageAnswer:
         inst = self._inst
         integral = bool(np.all(inst.weights == np.round(inst.weights)))
         # The bound's LP solves in a second thread while the interchange runs here.
@@ -263,9 +279,9 @@ class MaxCoverage(_LocationModel):
             value = self._objective_of(sites, assignment)
         # Relaxing shares and capacities only raises the maximum: the bound stays valid.
         bound = max(min(bound, total_cov), value)
-        return {"sites": sites, "assignment": assignment, "objective": value, "bound": bound,
-                "solver": solver, "gap": (bound - value) / value if value else 0.0,
-                "shortfall": shortfall, "dual": dual, "integral": integral}
+        return _CoverageAnswer(sites, bound, solver, objective=value, assignment=assignment,
+                               gap=(bound - value) / value if value else 0.0, shortfall=shortfall, dual=dual,
+                               integral=integral)
 
     def _reweight_for_shares(self, eng: _SwapEngine, deadline) -> tuple[np.ndarray, dict | None]:
         """Raise the weight of groups below their share and search again (a few rounds)."""
@@ -310,7 +326,7 @@ class MaxCoverage(_LocationModel):
             return 0.0, np.full(inst.n, -1, dtype=np.int64)
         return float(w[res.x > 0.5].sum()), _assignment_from(res.x, sub)
 
-    def _exact(self, deadline, gap, start_sites=None, allow_none: bool = False) -> dict | None:
+    def _exact(self, deadline, gap, start_sites=None, allow_none: bool = False) -> _CoverageAnswer | None:
         inst = self._inst
         m, n = inst.m, inst.n
         lb, ub = _site_bounds(inst)
@@ -360,8 +376,7 @@ class MaxCoverage(_LocationModel):
         if inst.capacities is not None:
             assignment = _assignment_from(res.x[m:], inst)
         bound = res.bound if np.isfinite(res.bound) else math.inf
-        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs",
-                "objective_value": res.objective}
+        return _CoverageAnswer(sites, bound, "highs", assignment=assignment, highs_objective=res.objective)
 
     def _raise_share_infeasible(self, deadline) -> None:
         inst = self._inst
@@ -400,7 +415,7 @@ class SetCover(_LocationModel):
         loads: Any = None,
         groups: Any = None,
         min_share: float | Mapping[Hashable, float] | None = None,
-    ) -> "SetCover":
+    ) -> SetCover:
         """Build the model from a demand × candidate travel-time matrix (seconds).
 
         See :meth:`MaxCoverage.from_cost_matrix` for the parameters (no ``p`` here).
@@ -429,7 +444,7 @@ class SetCover(_LocationModel):
         if inst.capacities is not None and inst.group_codes is None:
             self._capacity_precheck(inst.m - len(inst.fixed), need_all=True)
 
-    def _solve(self, method, deadline, gap):
+    def _solve(self, method, deadline, gap) -> _Answer:
         inst = self._inst
         if inst.capacities is not None:
             # No dedicated heuristic for capacitated covering: HiGHS in every mode.
@@ -439,26 +454,26 @@ class SetCover(_LocationModel):
         if inst.group_codes is None and not self._is_core:
             core = _cover_core(inst, rows_are_constraints=True)
             if core.inst.n == 0:
-                return {"sites": np.empty(0, dtype=np.int64), "objective": 0.0, "bound": 0.0, "solver": "reduction"}
+                return _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction", objective=0.0)
             sub = SetCover(core.inst, None)
             sub._is_core = True
             raw = sub._solve(method, deadline, gap)
-            return {**raw, "sites": core.cols[raw["sites"]], "assignment": None}
+            return dataclasses.replace(raw, sites=core.cols[raw.sites], assignment=None)
         if method == "exact":
             return self._exact(deadline, gap, None)
         t0 = time.perf_counter()
         then_exact = method == "auto" and self._auto_exact()
         raw = self._heuristic(deadline, lagrangian=not then_exact)
-        if not then_exact or raw["bound"] >= raw["objective"]:
+        if not then_exact or raw.bound >= raw.objective:
             return raw
-        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap, raw["sites"], allow_none=True)
+        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap, raw.sites, allow_none=True)
         if exact is None:
             return raw
-        exact["solver"] = raw["solver"] + "+highs"
-        exact["bound"] = max(exact["bound"], raw["bound"])
+        exact.solver = raw.solver + "+highs"
+        exact.bound = max(exact.bound, raw.bound)
         return exact
 
-    def _heuristic(self, deadline, lagrangian: bool = True, target: int = 0) -> dict:
+    def _heuristic(self, deadline, lagrangian: bool = True, target: int = 0) -> _Answer:
         """Greedy cover and a bound. Small models start from the LP relaxation; the Lagrangian
         heuristic and the local search then look for a smaller cover (unless ``lagrangian``
         is false: HiGHS comes next; the Lagrangian still runs when there is no LP bound).
@@ -496,9 +511,9 @@ class SetCover(_LocationModel):
                 sites = _cover_local_search(inst, sites, lam, deadline=deadline, target=max(bound, target),
                                             stall_rounds=_tuning.COVER_ILS_STALL_PER_SITE * len(sites))
         value = float(len(sites))
-        return {"sites": sites, "objective": value, "bound": float(bound), "solver": solver}
+        return _Answer(sites, float(bound), solver, objective=value)
 
-    def _solve_capacitated(self, deadline, gap) -> dict:
+    def _solve_capacitated(self, deadline, gap) -> _Answer:
         """Capacitated covering (single sourcing). The split relaxation's fewest sites
         (:func:`_split_cover`: a master MIP over the sites, max-flow checks, Benders cuts)
         bound the count from below; when those sites also serve every home single-sourced
@@ -523,12 +538,12 @@ class SetCover(_LocationModel):
             limit = _tuning.COVER_SINGLE_SOURCE_S if limit is None else min(_tuning.COVER_SINGLE_SOURCE_S, 0.5 * limit)
             assignment = _single_source(inst, is_open, limit)
             if assignment is not None:
-                return {"sites": np.flatnonzero(is_open & ~inst.is_fixed), "assignment": assignment,
-                        "bound": float(lower), "solver": "highs+flow"}
+                return _Answer(np.flatnonzero(is_open & ~inst.is_fixed), float(lower), "highs+flow",
+                               assignment=assignment)
             tried.append(is_open)  # fits only split: ask for another set of the same size
         exact = self._exact(deadline, gap, None, min_new=lower)
-        exact["bound"] = max(exact["bound"], float(lower))
-        exact["solver"] = "highs+flow"
+        exact.bound = max(exact.bound, float(lower))
+        exact.solver = "highs+flow"
         return exact
 
     def _raise_cover_infeasible(self) -> None:
@@ -578,7 +593,7 @@ class SetCover(_LocationModel):
                 keep = list(trial)
         return np.sort(np.array(keep, dtype=np.int64))
 
-    def _exact(self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0) -> dict | None:
+    def _exact(self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0) -> _Answer | None:
         inst = self._inst
         start = None if start_sites is None else _cover_start(inst, start_sites)
         res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
@@ -594,4 +609,4 @@ class SetCover(_LocationModel):
         if inst.capacities is not None:
             assignment = _assignment_from(res.x[m:], inst)
         bound = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0.0
-        return {"sites": sites, "assignment": assignment, "bound": float(bound), "solver": "highs"}
+        return _Answer(sites, float(bound), "highs", assignment=assignment)

@@ -12,7 +12,13 @@ from scipy import sparse
 from planner.optimize import _tuning
 from planner.optimize._arrays import _csc_order, _row_entries, _rows_by_fixed
 from planner.optimize._deadline import _past, _remaining
-from planner.optimize._highs import _Compressed, _HighsRun, _Lp, _MilpResult, _site_bounds
+from planner.optimize._highs import (
+    _Compressed,
+    _HighsRun,
+    _Lp,
+    _MilpResult,
+    _site_bounds,
+)
 from planner.optimize.dominance import _subset_pairs
 from planner.optimize.instance import _Instance
 
@@ -264,7 +270,7 @@ def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, i
                       start=None if greedy is None else _cover_start(inst, greedy))
     if res.status == "infeasible":
         return -1, -1, True
-    best = int(round(res.objective)) if res.x is not None else -1
+    best = round(res.objective) if res.x is not None else -1
     lower = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0
     return lower, best, res.status == "optimal"
 

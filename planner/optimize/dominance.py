@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import sparse
@@ -84,7 +84,7 @@ def _membership(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) 
     if cells <= _tuning.CORE_DENSE_MAX_CELLS:
         member = np.zeros(cells, dtype=bool)
         member[sets * n_elems + elems] = True
-        holds = lambda s, e: member[s * n_elems + e]  # noqa: E731
+        holds = lambda s, e: member[s * n_elems + e]
     elif cells <= _tuning.SUBSET_BITS_MAX_CELLS:
         # One bit per (set, element): the bits of each byte OR-ed together by reduceat.
         codes = np.sort(sets * n_elems + elems)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Hashable, Mapping
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ class _Instance:
         mask[self.fixed] = True
         return mask
 
-    def subset(self, keep: np.ndarray) -> "_Instance":
+    def subset(self, keep: np.ndarray) -> _Instance:
         """The same instance with only the entries where ``keep`` is true."""
         counts = np.bincount(self.row[keep], minlength=self.n)
         return dataclasses.replace(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -268,6 +269,14 @@ def _pmedian_lagrangian_value(
     return value, r, chosen
 
 
+
+class _BranchResult(NamedTuple):
+    """What :func:`_pmedian_branch_and_bound` found."""
+
+    finished: bool  # every node was pruned or explored
+    found: np.ndarray | None  # the cheapest open-site set below the incumbent, if any
+    proven: float  # lower bound on the optimum (-inf when not finished)
+    nodes: int
 def _pmedian_branch_and_bound(
     inst: _Instance,
     w_entry: np.ndarray,
@@ -280,7 +289,7 @@ def _pmedian_branch_and_bound(
     integral: bool,
     deadline: float | None,
     max_nodes: int,
-) -> tuple[bool, np.ndarray | None, float, int]:
+) -> _BranchResult:
     """Lagrangian branch and bound (Beasley 1993) for a p-median reduced by fixing.
 
     Proves that no choice of ``k_new`` sites (besides the fixed ones, none of the
@@ -305,7 +314,7 @@ def _pmedian_branch_and_bound(
     nodes = 0
     while stack:
         if nodes >= max_nodes or _past(deadline):
-            return False, best_open, -math.inf, nodes
+            return _BranchResult(False, best_open, -math.inf, nodes)
         shut, opened, lam = stack.pop()
         nodes += 1
         target = best_cost - max(gap * abs(best_cost), 1e-9 * abs(best_cost))
@@ -349,7 +358,7 @@ def _pmedian_branch_and_bound(
         without_j[j] = True
         stack.append((without_j, new_open, lam))
         stack.append((new_shut, with_j, lam))
-    return True, best_open, min(proven, best_cost), nodes
+    return _BranchResult(True, best_open, min(proven, best_cost), nodes)
 
 
 def _open_cost(inst: _Instance, w_entry: np.ndarray, is_open: np.ndarray) -> float:
@@ -417,6 +426,14 @@ def _lagrangian_coverage(
     return max(bound, lower), best_pick
 
 
+
+class _CoverageDual(NamedTuple):
+    """Max-coverage's LP bound and what Lagrangian fixing needs from it."""
+
+    bound: float  # upper bound on the covered weight
+    pick: np.ndarray  # the sites at 1 in the primal LP solution
+    value: float  # L(λ), unrounded
+    sigma: np.ndarray  # Σ_{i∈N_j} λ_i per candidate
 class _CoverageDualLp:
     """Max-coverage's LP bound, from its Lagrangian dual solved as a linear programme.
 
@@ -486,14 +503,14 @@ class _CoverageDualLp:
         if self.highs is not None:
             self.highs.run()
 
-    def result(self) -> tuple[float, np.ndarray, float, np.ndarray] | None:
+    def result(self) -> _CoverageDual | None:
         """(bound, the sites at 1 in the primal LP solution, L(λ) and Σ_{i∈N_j} λ_i per
         candidate for Lagrangian fixing), or None when HiGHS stopped early. The bound is
         re-evaluated from λ (any λ gives a valid bound, so solver tolerances cannot make it
         wrong)."""
         inst = self.inst
         if self.highs is None:
-            return self.const, self.free[:0], self.const, np.zeros(inst.m)
+            return _CoverageDual(self.const, self.free[:0], self.const, np.zeros(inst.m))
         res = self.highs.result()
         if res.status != "optimal" or res.x is None:
             return None
@@ -508,7 +525,7 @@ class _CoverageDualLp:
         # a fractional y on the benchmarks).
         y = np.abs(res.row_dual) if res.row_dual is not None else np.zeros(m)
         pick = self.cols_u[y > 1 - 1e-6][: self.k_new]
-        return bound, pick, value, sigma
+        return _CoverageDual(bound, pick, value, sigma)
 
 
 def _lagrangian_setcover(

@@ -11,15 +11,23 @@ import numpy as np
 
 from planner._errors import InfeasibleError
 from planner.optimize import _tuning
-from planner.optimize._base import _LocationModel
+from planner.optimize._base import _LocationModel, _median_costs
 from planner.optimize._deadline import _bisect, _past, _remaining
 from planner.optimize._highs import _MilpResult
 from planner.optimize.coverage import SetCover
-from planner.optimize.covering import _assignment_from, _cover_milp, _cover_start, _flow_shortfall, _single_source, _split_cover, _within_text
+from planner.optimize.covering import (
+    _assignment_from,
+    _cover_milp,
+    _cover_start,
+    _flow_shortfall,
+    _single_source,
+    _split_cover,
+    _within_text,
+)
 from planner.optimize.dominance import _cover_core
 from planner.optimize.instance import _build_instance
 from planner.optimize.interchange import _SwapEngine
-from planner.optimize.p_median import PMedian
+from planner.optimize.solution import _Answer
 
 
 class PCenter(_LocationModel):
@@ -48,7 +56,7 @@ class PCenter(_LocationModel):
         capacities: Any = None,
         loads: Any = None,
         minutes: float | None = None,
-    ) -> "PCenter":
+    ) -> PCenter:
         """Build the model from a demand × candidate travel-time matrix (seconds).
 
         See :meth:`PMedian.from_cost_matrix` for the parameters. ``weights`` only enter the
@@ -92,15 +100,15 @@ class PCenter(_LocationModel):
         cover = SetCover(core.inst, None)
         cover._is_core = True
         raw = cover._heuristic(deadline, lagrangian=not exact, target=self.p)
-        lower = int(raw["bound"])
-        if raw["objective"] <= self.p:
-            return True, core.cols[raw["sites"]], 0
+        lower = int(raw.bound)
+        if raw.objective <= self.p:
+            return True, core.cols[raw.sites], 0
         if lower > self.p:
             return False, None, lower
         if not exact:
             return None, None, lower
         res = _cover_milp(core.inst, time_limit=_remaining(deadline), gap=0.0,
-                          start=_cover_start(core.inst, raw["sites"]), cutoff=self.p + 0.5)
+                          start=_cover_start(core.inst, raw.sites), cutoff=self.p + 0.5)
         return self._decided(res, core.inst.m, core.cols, lower)
 
     def _decided(self, res: _MilpResult, m: int, cols: np.ndarray | None, lower: int):
@@ -117,7 +125,7 @@ class PCenter(_LocationModel):
             return False, None, max(lower, math.ceil(res.bound - 1e-6))
         return None, None, lower
 
-    def _solve(self, method, deadline, gap):
+    def _solve(self, method, deadline, gap) -> _Answer:
         inst = self._inst
         if inst.capacities is not None:
             return self._solve_capacitated(method, deadline, gap)
@@ -140,9 +148,8 @@ class PCenter(_LocationModel):
         assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
         objective = self._objective_of(sites, assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return {"sites": sites, "objective": objective, "bound": min(bound, objective),
-                "solver": "highs" if exact else "heuristic+lagrangian",
-                "status": "feasible" if undecided else None, "assignment": assignment}
+        return _Answer(sites, min(bound, objective), "highs" if exact else "heuristic+lagrangian",
+                       objective=objective, assignment=assignment, status="feasible" if undecided else None)
 
     def _lowest_index(self, values: np.ndarray) -> int:
         """Every home must reach some site: the largest row minimum is a lower bound."""
@@ -150,7 +157,7 @@ class PCenter(_LocationModel):
         row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
         return int(np.searchsorted(values, row_min.max()))
 
-    def _solve_capacitated(self, method, deadline, gap):
+    def _solve_capacitated(self, method, deadline, gap) -> _Answer:
         """Capacitated p-center (single sourcing): bounds, then two binary searches.
 
         1. Start (:meth:`_capacitated_start`): the uncapacitated optimum bounds from below;
@@ -233,9 +240,8 @@ class PCenter(_LocationModel):
         sites = self._pad(best_sites)
         objective = self._objective_of(sites, best_assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return {"sites": sites, "objective": objective, "bound": min(bound, objective), "solver": "highs+flow",
-                "status": "feasible" if undecided and bound < objective else None,
-                "assignment": best_assignment, "info": info}
+        return _Answer(sites, min(bound, objective), "highs+flow", objective=objective, assignment=best_assignment,
+                       status="feasible" if undecided and bound < objective else None, info=info)
 
     def _single_source_feasible(self, radius: float, deadline):
         """(answer or None when undecided, new sites, assignment): the capacitated covering
@@ -280,16 +286,16 @@ class PCenter(_LocationModel):
         inst = self._inst
         free = PCenter(dataclasses.replace(inst, capacities=None), self.p)
         relaxed = free._solve("exact" if method == "exact" else "auto", deadline, gap)
-        lo = max(lo, int(np.searchsorted(values, relaxed["bound"])))
+        lo = max(lo, int(np.searchsorted(values, relaxed.bound)))
         # A short budget: the split search finds better site sets anyway.
         budget = 2 * _tuning.BOTTLENECK_TEST_S
         if deadline is not None:
             budget = min(budget, (deadline - time.perf_counter()) / 3)
         start_deadline = time.perf_counter() + budget
-        found = self._bottleneck(np.union1d(relaxed["sites"], inst.fixed), values, lo, start_deadline)
+        found = self._bottleneck(np.union1d(relaxed.sites, inst.fixed), values, lo, start_deadline)
         if found is None:
             return lo, len(values) - 1, None, None
-        return lo, found[0], np.setdiff1d(relaxed["sites"], inst.fixed), found[1]
+        return lo, found[0], np.setdiff1d(relaxed.sites, inst.fixed), found[1]
 
     def _bottleneck(self, sites: np.ndarray, values: np.ndarray, lo: int, deadline):
         """(index of the smallest radius, assignment) at which ``sites`` (fixed ones
@@ -360,7 +366,7 @@ class PCenter(_LocationModel):
         k_left = self.p - len(sites)
         if k_left <= 0:
             return sites
-        W, P = PMedian._entry_costs(self)
+        W, P = _median_costs(inst)  # the p-median's costs: the padding minimises travel time
         inst_fixed = dataclasses.replace(inst, fixed=np.unique(np.concatenate([inst.fixed, sites])))
         eng = _SwapEngine(inst_fixed, W, P, k_left)
         eng.greedy()

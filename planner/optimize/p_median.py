@@ -5,18 +5,24 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from planner._errors import InfeasibleError
 from planner.optimize import _tuning
-from planner.optimize._arrays import _csc_order, _row_entries
-from planner.optimize._base import _LocationModel
+from planner.optimize._arrays import _row_entries
+from planner.optimize._base import _LocationModel, _median_costs
 from planner.optimize._deadline import _auto_deadline, _past, _remaining
 from planner.optimize._highs import _Lp, _site_bounds
 from planner.optimize._parallel import _can_fork, _ForkedCall
-from planner.optimize.covering import _add_links_and_capacity, _assignment_from, _cover_milp, _min_new_to_cover, _within_text
+from planner.optimize.covering import (
+    _add_links_and_capacity,
+    _assignment_from,
+    _cover_milp,
+    _min_new_to_cover,
+    _within_text,
+)
 from planner.optimize.instance import _build_instance
 from planner.optimize.interchange import _SwapEngine
 from planner.optimize.lagrangian import (
@@ -26,8 +32,14 @@ from planner.optimize.lagrangian import (
     _smoothed_dual_pmedian,
     _truncation,
 )
+from planner.optimize.solution import _Answer
 
 
+@dataclasses.dataclass
+class _PMedianAnswer(_Answer):
+    """The p-median heuristic's answer, with the multipliers of its bound (for fixing)."""
+
+    lam: np.ndarray | None = None
 class PMedian(_LocationModel):
     """p-median: open ``p`` new sites minimising total weighted travel time.
 
@@ -50,7 +62,7 @@ class PMedian(_LocationModel):
         capacities: Any = None,
         loads: Any = None,
         minutes: float | None = None,
-    ) -> "PMedian":
+    ) -> PMedian:
         """Build the model from a demand × candidate travel-time matrix (seconds).
 
         Parameters
@@ -74,12 +86,7 @@ class PMedian(_LocationModel):
         return cls(inst, p)
 
     def _entry_costs(self):
-        inst = self._inst
-        W = inst.weights[inst.row] * inst.cost_s
-        row_max = np.zeros(inst.n)
-        np.maximum.at(row_max, inst.row, W)
-        big = float(row_max.sum()) + 1.0
-        return W, np.where(inst.coverable, big, 0.0)
+        return _median_costs(self._inst)
 
     def _objective_of(self, sites, assignment):
         t = self._assigned_cost(assignment)
@@ -96,7 +103,7 @@ class PMedian(_LocationModel):
     def _integral(self, W: np.ndarray) -> bool:
         return bool(np.all(W == np.round(W)))
 
-    def _solve(self, method, deadline, gap):
+    def _solve(self, method, deadline, gap) -> _Answer:
         inst = self._inst
         if inst.capacities is not None:
             return self._solve_capacitated(method, deadline, gap)
@@ -109,20 +116,20 @@ class PMedian(_LocationModel):
             # iterated local search cost more than they save it (six random 200-500-home
             # instances: 2.2 s with windows, 1.2 s without, the same optima).
             raw = self._heuristic(deadline, gap, ils=False, windows=False)
-            if raw["gap"] <= gap or _past(deadline):
+            if raw.gap <= gap or _past(deadline):
                 return raw
             exact = self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
-            if exact["objective"] - exact["bound"] <= gap * abs(exact["objective"]) + 1e-9 * abs(exact["objective"]) \
+            if exact.objective - exact.bound <= gap * abs(exact.objective) + 1e-9 * abs(exact.objective) \
                     or _past(deadline):
                 return exact
             full = self._heuristic(deadline, gap)  # out of time: improve the incumbent
-            return full if full["objective"] < exact["objective"] else exact
+            return full if full.objective < exact.objective else exact
         raw = self._heuristic(deadline, gap)
-        if method == "heuristic" or raw["gap"] <= gap or _past(deadline):
+        if method == "heuristic" or raw.gap <= gap or _past(deadline):
             return raw
         return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
 
-    def _finish_exactly(self, raw: dict, deadline, gap: float) -> dict:
+    def _finish_exactly(self, raw: _PMedianAnswer, deadline, gap: float) -> _Answer:
         """Close the heuristic's gap on the model reduced by Lagrangian fixing: Lagrangian
         branch and bound, then HiGHS if that does not finish.
 
@@ -134,8 +141,8 @@ class PMedian(_LocationModel):
         """
         inst = self._inst
         W = inst.weights[inst.row] * inst.cost_s
-        upper = raw["objective"]
-        value, r, chosen = _pmedian_lagrangian_value(inst, W, self.p, raw["lam"])
+        upper = raw.objective
+        value, r, chosen = _pmedian_lagrangian_value(inst, W, self.p, raw.lam)
         rho = np.bincount(inst.col, weights=r, minlength=inst.m)
         free = np.flatnonzero(~inst.is_fixed)
         in_chosen = np.zeros(inst.m, dtype=bool)
@@ -148,13 +155,13 @@ class PMedian(_LocationModel):
         closed = ~inst.is_fixed & (value + extra >= threshold)
         forced = np.zeros(inst.m, dtype=bool)
         forced[free] = in_chosen[free] & (value + rho_next - rho[free] >= threshold)
-        keep = (value + np.maximum(W - raw["lam"][inst.row], 0.0) + extra[inst.col] < threshold) & ~closed[inst.col]
+        keep = (value + np.maximum(W - raw.lam[inst.row], 0.0) + extra[inst.col] < threshold) & ~closed[inst.col]
         reduced = dataclasses.replace(inst.subset(keep), fixed=np.flatnonzero(inst.is_fixed | forced))
         k_left = self.p - int(forced[free].sum())
         if np.any(inst.coverable & ~reduced.coverable) or k_left < 0:
             # Some home has no assignment left that could beat UB: the incumbent is optimal
             # within the tolerance.
-            return {**raw, "bound": max(raw["bound"], threshold), "solver": "heuristic+lagrangian+fixing"}
+            return dataclasses.replace(raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing")
         if reduced.nnz > _tuning.EXACT_MAX_ENTRIES:
             return raw
         # Lagrangian branch and bound first: on these reduced models it proves in tens of
@@ -167,29 +174,29 @@ class PMedian(_LocationModel):
         if k_left <= _tuning.BRANCH_MAX_SITES:
             half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
             finished, found, proven, _ = _pmedian_branch_and_bound(
-                reduced, W[keep], k_left, raw["lam"], closed, upper, gap, integral=self._integral(W),
+                reduced, W[keep], k_left, raw.lam, closed, upper, gap, integral=self._integral(W),
                 deadline=half, max_nodes=_tuning.BRANCH_MAX_NODES)
         if found is not None:
             objective = self._objective_of(found, self._nearest_assignment(found))
             if objective < upper:
-                raw, upper = {**raw, "sites": found, "objective": objective}, objective
+                raw, upper = dataclasses.replace(raw, sites=found, objective=objective), objective
         if finished:
-            bound = min(max(raw["bound"], min(proven, threshold)), upper)
-            return {**raw, "bound": bound, "solver": "heuristic+lagrangian+branching"}
+            bound = min(max(raw.bound, min(proven, threshold)), upper)
+            return dataclasses.replace(raw, bound=bound, solver="heuristic+lagrangian+branching")
         sub = PMedian(reduced, k_left)
         res = sub._exact(deadline, gap, closed=closed, raise_infeasible=False, cutoff=threshold)
         if res is None:  # time up before HiGHS found anything
             return raw
-        if res.get("infeasible"):  # no better solution in the reduced model
-            return {**raw, "bound": max(raw["bound"], threshold), "solver": "heuristic+lagrangian+fixing"}
-        sites = np.union1d(res["sites"], np.flatnonzero(forced))
+        if res == "infeasible":  # no better solution in the reduced model
+            return dataclasses.replace(raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing")
+        sites = np.union1d(res.sites, np.flatnonzero(forced))
         objective = self._objective_of(sites, self._nearest_assignment(sites))
-        bound = max(raw["bound"], min(res["bound"], threshold))
+        bound = max(raw.bound, min(res.bound, threshold))
         if objective >= upper:
-            return {**raw, "bound": bound, "solver": "heuristic+lagrangian+highs"}
-        return {"sites": sites, "objective": objective, "bound": bound, "solver": "heuristic+lagrangian+highs"}
+            return dataclasses.replace(raw, bound=bound, solver="heuristic+lagrangian+highs")
+        return _Answer(sites, bound, "heuristic+lagrangian+highs", objective=objective)
 
-    def _heuristic(self, deadline, gap, ils: bool = True, windows: bool = True) -> dict:
+    def _heuristic(self, deadline, gap, ils: bool = True, windows: bool = True) -> _PMedianAnswer:
         """Greedy + interchange, Lagrangian bound, then (``windows``) window search and
         (``ils``) iterated local search."""
         inst = self._inst
@@ -236,8 +243,8 @@ class PMedian(_LocationModel):
         sites = eng.open_sites()
         upper = self._objective_of(sites, self._nearest_assignment(sites))
         info.update(eng.stats)
-        return {"sites": sites, "objective": upper, "bound": min(bound, upper), "solver": "heuristic+lagrangian",
-                "gap": (upper - bound) / upper if upper else 0.0, "info": info, "lam": lam}
+        return _PMedianAnswer(sites, min(bound, upper), "heuristic+lagrangian", objective=upper, info=info,
+                              gap=(upper - bound) / upper if upper else 0.0, lam=lam)
 
     def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
         """Greedy + fast interchange, serving every reachable home; raises when p is too small.
@@ -366,7 +373,7 @@ class PMedian(_LocationModel):
         return np.flatnonzero(res.x[: self._inst.m] > 0.5)
 
     def _exact(self, deadline, gap, start=None, closed=None, raise_infeasible: bool = True,
-               cutoff: float | None = None) -> dict | None:
+               cutoff: float | None = None) -> _Answer | Literal["infeasible"] | None:
         inst = self._inst
         m, nx = inst.m, inst.nnz
         W = inst.weights[inst.row] * inst.cost_s
@@ -386,7 +393,7 @@ class PMedian(_LocationModel):
                        gap=gap, start=start, cutoff=cutoff)
         if res.status == "infeasible":
             if not raise_infeasible:
-                return {"infeasible": True}
+                return "infeasible"
             self._raise_infeasible(deadline)
         if res.x is None:
             if not raise_infeasible:
@@ -400,7 +407,7 @@ class PMedian(_LocationModel):
         if inst.capacities is None:
             assignment = None  # nearest open site: the same cost, and ties resolved consistently
         bound = res.bound if np.isfinite(res.bound) else -math.inf
-        return {"sites": sites, "assignment": assignment, "bound": bound, "solver": "highs"}
+        return _Answer(sites, bound, "highs", assignment=assignment)
 
     def _raise_infeasible(self, deadline) -> None:
         inst = self._inst
@@ -412,12 +419,12 @@ class PMedian(_LocationModel):
         )
 
     # -- capacitated ------------------------------------------------------------------------
-    def _solve_capacitated(self, method, deadline, gap) -> dict:
+    def _solve_capacitated(self, method, deadline, gap) -> _Answer:
         if method == "exact" or (method == "auto" and self._auto_exact()):
             return self._exact(deadline, gap)
         return self._capacitated_heuristic(deadline, gap)
 
-    def _capacitated_heuristic(self, deadline, gap) -> dict:
+    def _capacitated_heuristic(self, deadline, gap) -> _Answer:
         """Location–allocation (Mulvey & Beck 1984): assign by MIP, relocate medians, repeat."""
         inst = self._inst
         W, P = self._entry_costs()
@@ -427,7 +434,6 @@ class PMedian(_LocationModel):
         sites = eng.open_sites()
         sites = self._ensure_capacity(sites)
         best = self._assign_capacitated(sites, deadline)
-        order, ptr = _csc_order(inst)
         for _ in range(20):
             if best is None or (deadline is not None and time.perf_counter() > deadline):
                 break
@@ -445,8 +451,8 @@ class PMedian(_LocationModel):
         # Bound: the uncapacitated Lagrangian bound is valid (capacities only add constraints).
         bound, _, _ = _lagrangian_pmedian(inst, W, self.p, cost, eng.d1.copy(),
                                           integral=self._integral(W), gap=gap, deadline=deadline)
-        return {"sites": sites, "assignment": assignment, "objective": cost, "bound": bound,
-                "solver": "heuristic+lagrangian", "gap": (cost - bound) / cost if cost else 0.0}
+        return _Answer(sites, bound, "heuristic+lagrangian", objective=cost, assignment=assignment,
+                       gap=(cost - bound) / cost if cost else 0.0)
 
     def _ensure_capacity(self, sites: np.ndarray) -> np.ndarray:
         """Swap small new sites for large ones until the open capacity covers the demand."""
@@ -493,7 +499,6 @@ class PMedian(_LocationModel):
     def _relocate(self, sites, assignment, W) -> np.ndarray | None:
         """Move each new median to the candidate that serves its cluster cheapest (capacity allowing)."""
         inst = self._inst
-        order, ptr = _csc_order(inst)
         new_sites = list(sites)
         changed = False
         for s in sites:
@@ -502,7 +507,7 @@ class PMedian(_LocationModel):
             members = np.flatnonzero(assignment == s)
             if len(members) == 0:
                 continue
-            pos, local = _row_entries(inst, members)
+            pos, _ = _row_entries(inst, members)
             j = inst.col[pos]
             total = np.bincount(j, weights=W[pos], minlength=inst.m)
             count = np.bincount(j, minlength=inst.m)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -121,3 +121,23 @@ class Solution:
             f"objective={self.objective:.6g}, bound={self.bound:.6g}, gap={self.gap:.2%}, "
             f"solver={self.solver!r}, status={self.status!r}, {self.seconds:.2f} s)"
         )
+
+
+@dataclasses.dataclass
+class _Answer:
+    """A solver stage's answer, passed between stages until the model reports it as a
+    :class:`Solution`.
+
+    ``sites`` are new sites (fixed ones may be included); ``objective`` None: the model
+    evaluates the sites; ``assignment`` None: every home goes to its nearest open site;
+    ``status`` None: "optimal" or "feasible" from the gap.
+    """
+
+    sites: np.ndarray
+    bound: float
+    solver: str
+    objective: float | None = None
+    assignment: np.ndarray | None = None
+    status: str | None = None
+    info: dict | None = None
+    gap: float = math.nan  # a heuristic's relative gap, which decides whether a next stage runs
