@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from planner import settings
+from planner import review_levels, settings
 from planner._errors import InputError
 from planner.maps import escape_html
 from planner.rules import LEVELS, Level, Rule, RulePack, load_rulepack
@@ -41,7 +42,7 @@ from planner.rules import LEVELS, Level, Rule, RulePack, load_rulepack
 #: (``elderly-care-<province>``) are added by name.
 DEFAULT_RULES: tuple[str, ...] = ("gb50180-2018", "community-service", "elderly-childcare")
 #: Feature roles a plan may use.
-ROLES = ("estate", "facility", "residential", "path")
+ROLES = ("estate", "facility", "residential", "path", "green_space")
 #: Spacing of the dwelling grid when neither the plan nor OSM has residential buildings.
 DWELLING_GRID_M: float = 20.0
 #: Bounds beyond which an input value is a mistake (wrong unit, wrong column) rather than a
@@ -59,7 +60,11 @@ MAX_FACILITY_DISTANCE_M: float = 10_000.0
 _PERSONS_PER_HOUSEHOLD_RANGE = (0.5, 10.0)
 #: Values within this relative tolerance of a threshold count as equal (floating point).
 _REL_TOL = 1e-9
-_STATUSES = ("pass", "fail", "not_applicable")
+#: ``advice``: an advisory (宜) rule that is not met; it never fails the estate.
+_STATUSES = ("pass", "fail", "advice", "not_applicable")
+#: Measures evaluated by :mod:`planner.review_levels` (they look at the plan as a whole).
+_PLAN_MEASURES = {"green_space_per_resident", "green_space_park", "activity_share", "floor_area_share",
+                  "adjacent_to", "facility_area_min_each"}
 #: Planned paths get a vertex at least this often (snapping goes to vertices).
 _PATH_VERTEX_M = 10.0
 #: A path end this close to another path joins it (drawings and lon/lat rounding leave
@@ -102,6 +107,11 @@ class Plan:
     paths : geopandas.GeoDataFrame
         Planned walkways (lines).
     notes : list of str
+    green : geopandas.GeoDataFrame
+        Public green spaces (``green_space`` features): ``feature``, ``name``, ``area_m2``,
+        ``level`` (given or None; :func:`review` fills in the derived one).
+    total_floor_area_m2 : float or None
+        The estate's total floor area above ground (estate property ``total_floor_area_m2``).
     """
 
     source: str
@@ -117,6 +127,13 @@ class Plan:
     residential: gpd.GeoDataFrame
     paths: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
+    green: gpd.GeoDataFrame | None = None
+    total_floor_area_m2: float | None = None
+
+    def __post_init__(self):
+        if self.green is None:
+            self.green = gpd.GeoDataFrame({"feature": [], "name": [], "area_m2": [], "level": []},
+                                          geometry=[], crs=self.crs)
 
     @property
     def area_m2(self) -> float:
@@ -131,7 +148,7 @@ class Plan:
         return replace(
             self, crs=crs, estate=estate, facilities=self.facilities.to_crs(crs),
             residential=self.residential.to_crs(crs), paths=self.paths.to_crs(crs),
-            notes=list(self.notes),
+            notes=list(self.notes), green=self.green.to_crs(crs),
         )
 
 
@@ -167,6 +184,8 @@ class RuleResult:
             "title_en": r.title_en,
             "source": r.source,
             "confirmed": r.confirmed,
+            "strength": r.strength,
+            "level": r.level,
             "measure": r.measure,
             "category": r.category,
             "note": "; ".join(x for x in (self.note, r.note) if x),
@@ -193,6 +212,8 @@ class Review:
     elapsed_s: float = 0.0
     category_labels: dict[str, str] = field(default_factory=dict)
     osm: str | None = None
+    #: Per level the estate contains: (areas of that level, how it was worked out).
+    level_areas: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -200,13 +221,22 @@ class Review:
 
     @property
     def passed(self) -> bool:
-        """True when every applicable rule passes."""
+        """True when no mandatory or local rule fails (advice alone passes)."""
         return self.counts["fail"] == 0
 
     @property
     def exit_code(self) -> int:
-        """0 when every applicable rule passes, 1 when any fails."""
+        """0 when no mandatory or local rule fails (advice alone gives 0), 1 when any does."""
         return 0 if self.passed else 1
+
+    def missing_facilities(self) -> list[dict]:
+        """Facilities the estate lacks, per level: the presence rules not met."""
+        return [
+            {"rule_id": r.rule.id, "level": r.rule.level, "category": r.rule.category,
+             "required": r.details.get("required"), "planned": int(r.value or 0), "strength": r.rule.strength}
+            for r in self.results
+            if r.rule.measure == "facility_present" and r.status in ("fail", "advice")
+        ]
 
     def to_records(self) -> list[dict]:
         """One dict per rule, as written to ``review.json``."""
@@ -221,6 +251,11 @@ class Review:
             "estate": p.name,
             "verdict": "pass" if self.passed else "fail",
             "counts": self.counts,
+            "fails_by_strength": {s: sum(r.status == "fail" and r.rule.strength == s for r in self.results)
+                                  for s in ("mandatory", "local")},
+            "advice": [r.rule.id for r in self.results if r.status == "advice"],
+            "missing_facilities": self.missing_facilities(),
+            "level_areas": {k: {"areas": n, "how": how} for k, (n, how) in self.level_areas.items()},
             "applicable_rules_with_unconfirmed_values": unconfirmed,
             "households": p.households,
             "population": round(p.population, 1),
@@ -322,6 +357,8 @@ def review(
     if not isinstance(plan, Plan):
         plan = read_plan(plan, categories=categories, levels=levels)
     all_rules = [r for pack in packs for r in pack.rules]
+    plan = _with_levels(plan, all_rules, categories)
+    areas = review_levels.level_areas(plan.households, plan.population, plan.level, levels)
     reasons = {r.id: _not_applicable_reason(r, plan) for r in all_rules}
     radius_rules = [r for r in all_rules if r.measure == "service_radius_share" and not reasons[r.id]]
     notes: list[str] = []
@@ -357,15 +394,42 @@ def review(
     for rule in all_rules:
         if reasons[rule.id]:
             results.append(RuleResult(rule, "not_applicable", None, None, reasons[rule.id]))
+            continue
+        n_areas, how = areas.get(rule.level, (1, "")) if rule.level else (1, "")
+        if rule.measure in _PLAN_MEASURES:
+            ok, value, shortfall, note, details = review_levels.evaluate(rule, plan, n_areas)
+            res = RuleResult(rule, "pass" if ok else "fail", value, shortfall, note, details)
         else:
-            results.append(_evaluate(rule, plan, arrays, distances, method, region is not None))
+            res = _evaluate(rule, plan, arrays, distances, method, region is not None, n_areas)
+        if rule.level:
+            res.details["areas"] = n_areas
+            res.details["areas_how"] = how
+        if res.status == "fail" and rule.strength == "advisory":
+            res.status = "advice"  # a 宜 clause: reported, never fails the estate
+        results.append(res)
     return Review(
         plan=plan, packs=packs, results=results, dwellings=dwellings, dwelling_source=dwelling_source,
         existing=existing, distance_method=method, network=net, notes=notes,
         elapsed_s=time.perf_counter() - start,
         category_labels={k: f"{c.name_zh} {k}" for k, c in categories.items()},
-        osm=None if osm is None else str(osm),
+        osm=None if osm is None else str(osm), level_areas=areas,
     )
+
+
+def _with_levels(plan: Plan, rules: list[Rule], categories: dict) -> Plan:
+    """The plan with the level each facility and green space serves (see :mod:`planner.review_levels`)."""
+    label = Path(plan.source).name
+    facilities = plan.facilities.copy()
+    if "level" not in facilities.columns:
+        facilities["level"] = None
+    lv, how = review_levels.assign_facility_levels(facilities, rules, categories, plan.level, label)
+    facilities["level"], facilities["level_source"] = lv, how
+    green = plan.green.copy()
+    if "level" not in green.columns:
+        green["level"] = None
+    glv, ghow = review_levels.assign_green_levels(green, rules, plan.level)
+    green["level"], green["level_source"] = glv, ghow
+    return replace(plan, facilities=facilities, green=green, notes=list(plan.notes))
 
 
 def load_packs(rules: Sequence[str | os.PathLike] | str | None, categories: dict | None = None) -> list[RulePack]:
@@ -457,6 +521,7 @@ def read_plan(
     p = Path(path)
     label = p.name
     frame = _read_frame(p)
+    _check_crs_member(p, frame)
     if frame.crs is None:
         raise InputError(f"{label}: no CRS; save the plan with one (e.g. EPSG:4326, or its CGCS2000 / UTM zone)")
     if len(frame) == 0:
@@ -541,8 +606,12 @@ def read_plan(
     else:
         level, level_source = estate_level(households, levels or _default_levels())
     name = _text(frame.at[ei, "name"]) if "name" in frame.columns else None
+    total_floor = _number(frame, ei, "total_floor_area_m2", where)
+    if total_floor is not None and total_floor <= 0:
+        raise InputError(f"{where}: total_floor_area_m2 {total_floor:g} must be positive (all buildings above ground, m²)")
 
     facilities = _facilities(label, frame, metric, roles, categories, estate)
+    green = _green(label, frame, metric, roles)
     residential = _residential(label, frame, metric, roles, estate)
     path_idx = [i for i, r in enumerate(roles) if r == "path"]
     paths = gpd.GeoDataFrame({"feature": [i + 1 for i in path_idx]}, geometry=list(mgeoms[path_idx]), crs=crs)
@@ -555,7 +624,29 @@ def read_plan(
         source=str(path), name=name or p.stem, crs=crs, estate=estate, households=households,
         population=float(population), population_given=population_given, level=level,
         level_source=level_source, facilities=facilities, residential=residential, paths=paths, notes=notes,
+        green=green, total_floor_area_m2=total_floor,
     )
+
+
+def _check_crs_member(p: Path, frame: gpd.GeoDataFrame) -> None:
+    """A GeoJSON's ``crs`` member must name a CRS that exists: GDAL ignores one it does not
+    know (EPSG:99999) and reads the plan as WGS84, which would measure it in the wrong place."""
+    if p.suffix.lower() not in (".geojson", ".json"):
+        return
+    try:
+        member = json.loads(p.read_text(encoding="utf-8")).get("crs")
+    except (ValueError, AttributeError, OSError):
+        return  # not a JSON object: the reader has said what it could read
+    if member is None:
+        return
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) and isinstance(member.get("properties"), dict) else None
+    try:
+        declared = CRS.from_user_input(name)
+    except Exception:  # noqa: BLE001 - pyproj raises CRSError, TypeError... for what is not a CRS
+        declared = None
+    if declared is None or frame.crs is None or not declared.equals(frame.crs, ignore_axis_order=True):
+        raise InputError(f"{p.name}: its crs member {name if name is not None else member!r} is not a CRS that "
+                         "pyproj knows; give a real one (e.g. EPSG:4326 or EPSG:4547) or remove it for WGS84")
 
 
 def _read_frame(p: Path) -> gpd.GeoDataFrame:
@@ -575,7 +666,9 @@ def _read_frame(p: Path) -> gpd.GeoDataFrame:
                 if "plan" not in names:
                     raise InputError(f"{p.name}: {len(names)} layers ({', '.join(names)}); name the plan's layer 'plan' or keep one layer")
                 layer = "plan"
-        return gpd.read_file(p, layer=layer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reader warnings (mixed-type columns) would be extra lines
+            return gpd.read_file(p, layer=layer)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
@@ -590,6 +683,7 @@ def _check_geometries(label: str, roles: list[str], geoms: np.ndarray) -> None:
         "facility": ("Point", "Polygon", "MultiPolygon"),
         "residential": ("Point", "Polygon", "MultiPolygon"),
         "path": ("LineString", "MultiLineString"),
+        "green_space": ("Polygon", "MultiPolygon"),
     }
     names = [g.geom_type for g in geoms]
     valid = shapely.is_valid(geoms)
@@ -664,6 +758,12 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             raise InputError(
                 f"{where} is {far / 1000:,.1f} km from the estate; check its coordinates and the file's CRS"
             )
+        flevel = _text(frame.at[i, "level"]) if "level" in frame.columns else None
+        if flevel is not None and flevel not in LEVELS:
+            raise InputError(f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
+        activity = _number(frame, i, "activity_floor_area_m2", where)
+        if activity is not None and not 0 <= activity <= floor:
+            raise InputError(f"{where}: activity_floor_area_m2 {activity:g} must lie between 0 and its floor_area_m2 {floor:g}")
         fid = None
         for key in ("facility_id", "id"):
             if key in frame.columns and _text(frame.at[i, key]):
@@ -678,9 +778,35 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             "land_area_given": land_given,
             "places": np.nan if places is None else float(places),
             "feature": i + 1,
+            "level": flevel,
+            "activity_floor_area_m2": np.nan if activity is None else float(activity),
         })
-    cols = ["facility_id", "category", "name", "floor_area_m2", "land_area_m2", "land_area_given", "places", "feature"]
+    cols = ["facility_id", "category", "name", "floor_area_m2", "land_area_m2", "land_area_given", "places", "feature",
+            "level", "activity_floor_area_m2"]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=list(mgeoms[idx]), crs=metric.crs)
+
+
+def _green(label, frame, metric, roles) -> gpd.GeoDataFrame:
+    """Public green spaces: drawn polygons; ``area_m2`` overrides the drawn area (within 10 %)."""
+    idx = [i for i, r in enumerate(roles) if r == "green_space"]
+    rows = []
+    mgeoms = metric.geometry.to_numpy()
+    for i in idx:
+        where = f"{label}: feature {i + 1} (role=green_space)"
+        drawn = float(mgeoms[i].area)
+        area = _number(frame, i, "area_m2", where)
+        if area is None:
+            area = drawn
+        elif area <= 0 or not 0.9 <= area / drawn <= 1.1:
+            raise InputError(f"{where}: area_m2 {area:,.0f} differs from its polygon's {drawn:,.0f} m² by more than 10 %; "
+                             "check the unit (m², not ha) or the outline")
+        level = _text(frame.at[i, "level"]) if "level" in frame.columns else None
+        if level is not None and level not in LEVELS:
+            raise InputError(f"{where}: level {level!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
+        rows.append({"feature": i + 1, "name": _text(frame.at[i, "name"]) if "name" in frame.columns else None,
+                     "area_m2": float(area), "level": level})
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["feature", "name", "area_m2", "level"]),
+                            geometry=list(mgeoms[idx]), crs=metric.crs)
 
 
 def _residential(label, frame, metric, roles, estate) -> gpd.GeoDataFrame:
@@ -753,6 +879,10 @@ def _levels_of(packs: list[RulePack]) -> list[Level]:
 
 
 def _not_applicable_reason(rule: Rule, plan: Plan) -> str:
+    if rule.level and not review_levels.is_at_or_above(plan.level, rule.level):
+        return f"applies to estates at level {rule.level} or above (levels nest); the estate is {plan.level}"
+    if rule.measure in ("adjacent_to", "facility_area_min_each") and not (plan.facilities["category"] == rule.category).any():
+        return f"no {rule.category} planned"
     if rule.applies_level and plan.level not in rule.applies_level:
         return f"applies to level {', '.join(rule.applies_level)}; the estate is {plan.level}"
     if rule.applies_households:
@@ -779,6 +909,7 @@ class _Arrays:
     places: np.ndarray
     existing_category: np.ndarray
     weight: np.ndarray
+    level: np.ndarray
 
     @classmethod
     def of(cls, plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame) -> "_Arrays":
@@ -790,23 +921,39 @@ class _Arrays:
             places=f["places"].to_numpy(float),
             existing_category=existing["category"].to_numpy(object) if len(existing) else np.zeros(0, object),
             weight=dwellings["weight"].to_numpy(float),
+            level=f["level"].to_numpy(object) if "level" in f.columns else np.full(len(f), None, object),
         )
 
     def mask(self, rule: Rule) -> np.ndarray:
+        """Facilities the rule counts: its categories (all when none), of its level when it has one."""
         cats = rule.target_categories
         if not cats:
-            return np.ones(len(self.category), bool)
-        return self.category == cats[0] if len(cats) == 1 else np.isin(self.category, cats)
+            sel = np.ones(len(self.category), bool)
+        else:
+            sel = self.category == cats[0] if len(cats) == 1 else np.isin(self.category, cats)
+        if rule.level and rule.measure != "service_radius_share":
+            sel &= self.level == rule.level
+        return sel
 
 
-def _evaluate(rule: Rule, plan: Plan, arr: _Arrays, distances: dict, method: str, osm_used: bool) -> RuleResult:
+def _evaluate(rule: Rule, plan: Plan, arr: _Arrays, distances: dict, method: str, osm_used: bool,
+              n_areas: int = 1) -> RuleResult:
+    """One rule; ``n_areas``: areas of the rule's level in the estate (counts are per area)."""
     sel = arr.mask(rule)
     n = int(sel.sum())
+    of_level = f" of the {rule.level} level" if rule.level else ""
     if rule.measure == "facility_present":
-        return _check_value(rule, float(n), {"facility_ids": arr.ids[sel].tolist()},
-                            "" if n else f"no {rule.category} planned")
+        need = rule.ranges[0][0] * n_areas
+        scaled = replace(rule, ranges=tuple((lo * n_areas, hi * n_areas) for lo, hi in rule.ranges))
+        note = ""
+        if n < need:
+            note = (f"missing {rule.category}{of_level}: {n} planned, {need:g} needed"
+                    + (f" (one per {rule.level} area; the estate holds {n_areas})" if n_areas > 1 else ""))
+        res = _check_value(scaled, float(n), {"facility_ids": arr.ids[sel].tolist(), "required": need}, note)
+        res.rule = rule
+        return res
     if rule.measure == "facility_area_range":
-        return _check_area_range(rule, arr, sel)
+        return _check_area_range(rule, arr, sel, n_areas)
     if rule.measure == "service_radius_share":
         return _check_radius(rule, arr, distances, method, n, osm_used)
     if rule.measure == "places_per_1000_residents":
@@ -829,8 +976,8 @@ def _evaluate(rule: Rule, plan: Plan, arr: _Arrays, distances: dict, method: str
         "area_per_resident": (1.0, plan.population, "residents"),
     }[rule.measure]
     value = total * per / base
-    what = ", ".join(rule.target_categories) or "all planned facilities"
-    note = "" if n else f"no {what} planned"
+    what = ", ".join(rule.target_categories) or "facilities"
+    note = "" if n else f"no {what}" + (f" of the {rule.level} level" if rule.level else "") + " planned"
     if rule.area == "land" and n:
         no_land = int((arr.no_land & sel).sum())
         if no_land:
@@ -867,19 +1014,27 @@ def _judge(value: float, ranges: Sequence[tuple[float, float]], enforce_max: boo
     return False, None, value - max(above), f"above the range by {value - max(above):g}"
 
 
-def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray) -> RuleResult:
+def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) -> RuleResult:
+    """At least ``need`` facilities (one per area of the rule's level) have their area in range."""
     lo_min = min(lo for lo, _ in rule.ranges)
     if not sel.any():
-        return RuleResult(rule, "fail", 0.0, lo_min, f"no {rule.category} planned", {"facility_ids": []})
+        return RuleResult(rule, "fail", 0.0, lo_min, f"no {rule.category}" + (f" of the {rule.level} level" if rule.level else "")
+                          + " planned", {"facility_ids": []})
     areas = (arr.floor_m2 if rule.area == "floor" else arr.land_m2)[sel]
     ids = arr.ids[sel].tolist()
     no_land = arr.no_land[sel]
     judged = [_judge(a, rule.ranges, rule.enforce_max) for a in areas]
     details = {"facility_areas_m2": {fid: round(float(a), 3) for fid, a in zip(ids, areas)}}
-    for (ok, _s, _e, extra), a, fid in zip(judged, areas, ids):
-        if ok:
-            details["facility_id"] = fid
-            return RuleResult(rule, "pass", float(a), 0.0, extra, details)
+    in_range = [j for j, (ok, *_r) in enumerate(judged) if ok]
+    if len(in_range) >= need:
+        j = in_range[0]
+        details["facility_id"] = ids[j]
+        return RuleResult(rule, "pass", float(areas[j]), 0.0, judged[j][3], details)
+    if in_range:
+        details["in_range"] = [ids[j] for j in in_range]
+        return RuleResult(rule, "fail", float(areas[in_range[0]]), None,
+                          f"{len(in_range)} of the {need} needed (one per {rule.level} area) have {rule.area} area in range",
+                          details)
     # None in range: report the one closest to a range.
     def gap(j: int) -> float:
         _ok, s, e, _n = judged[j]
@@ -1182,6 +1337,7 @@ th,td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
 th{background:#f3f3f3} td.num{text-align:right;white-space:nowrap}
 table.facts{width:auto} table.facts th{font-weight:normal;color:#444}
 .s-pass{color:#1a7f37;font-weight:bold}.s-fail{color:#b71c1c;font-weight:bold}.s-na{color:#888}
+.s-advice{color:#a15c00;font-weight:bold} tr.advice td{background:#fffaf0}
 tr.fail td{background:#fff5f5} tr.na td{color:#888}
 .unconf{color:#a15c00;font-size:11px} .small{font-size:11px;color:#555}
 .map{border:1px solid #ccc;max-width:100%} table.rules{table-layout:fixed} td{overflow-wrap:anywhere}
@@ -1199,9 +1355,10 @@ def _html(rev: Review, map_file: str | None) -> str:
     e = escape_html
     p = rev.plan
     c = rev.counts
-    applicable = c["pass"] + c["fail"]
-    verdict = (f'<div class="verdict pass">通过 PASS — all {applicable} applicable rules pass</div>' if rev.passed else
-               f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} applicable rules fail</div>')
+    applicable = c["pass"] + c["fail"] + c["advice"]
+    advice = f"; {c['advice']} advisory (宜) rules give advice" if c["advice"] else ""
+    verdict = (f'<div class="verdict pass">通过 PASS — no mandatory or local rule fails{advice}</div>' if rev.passed else
+               f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} applicable rules fail{advice}</div>')
     facts = [
         ("规划文件 Plan", e(p.source)),
         ("居住区 Estate", e(p.name)),
@@ -1218,8 +1375,9 @@ def _html(rev: Review, map_file: str | None) -> str:
                            "none": "no service-radius rule applies"}[rev.distance_method]),
         ("规则 Rule packs", "<br>".join(f"{e(k.id)}: {e(k.title_zh)} / {e(k.title_en)}"
                                         + (f" ({e(k.province)})" if k.province else "") for k in rev.packs)),
-        ("结果 Results", f'<span class="s-pass">{c["pass"]} pass</span>, <span class="s-fail">{c["fail"]} fail</span>, '
-                       f'<span class="s-na">{c["not_applicable"]} not applicable</span>'),
+        ("结果 Results", (f'<span class="s-pass">{c["pass"]} pass</span>, <span class="s-fail">{c["fail"]} fail</span>, '
+                        f'<span class="s-advice">{c["advice"]} advice</span>, '
+                        f'<span class="s-na">{c["not_applicable"]} not applicable</span>')),
     ]
     parts = [
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
@@ -1235,12 +1393,16 @@ def _html(rev: Review, map_file: str | None) -> str:
     if unconfirmed:
         parts.append(f'<p class="unconf">⚠ {len(unconfirmed)} applicable rules use values marked <b>to confirm</b> '
                      "(confirmed = false in the pack): check them against the standard's text before relying on them.</p>")
-    failed = [r for r in rev.results if r.status == "fail"]
-    if failed:
-        parts.append("<h2>未达标 Failures</h2><ul>")
-        for r in failed:
+    for status, heading in (("fail", "未达标 Failures (mandatory 应/必须 and local rules)"),
+                            ("advice", "建议 Advice (advisory 宜 rules: never fail the estate)")):
+        listed = [r for r in rev.results if r.status == status]
+        if not listed:
+            continue
+        parts.append(f"<h2>{heading}</h2><ul>")
+        for r in listed:
             parts.append(f"<li><b>{e(r.rule.title_zh)}</b> — {e(r.rule.title_en)}: {_fmt_value(r)} vs "
-                         f"{e(_fmt_threshold(r.rule))}{_fmt_short(r)} <span class=\"small\">[{e(r.rule.clause)}]</span></li>")
+                         f"{e(_fmt_threshold(r.rule))}{_fmt_short(r)}" + (f" — {e(r.note)}" if r.note else "")
+                         + f" <span class=\"small\">[{e(r.rule.strength)}; {e(r.rule.clause)}]</span></li>")
         parts.append("</ul>")
     parts.append("<h2>地图 Map</h2>")
     parts.append(_svg_map(rev))
@@ -1261,12 +1423,12 @@ def _html(rev: Review, map_file: str | None) -> str:
                          '<col style="width:15%"></colgroup><tr><th>结果 Status</th><th>规则 Rule</th><th>条文 Clause</th>'
                          "<th>值 Value</th><th>要求 Threshold</th><th>差额 Shortfall</th><th>说明 Notes</th></tr>")
             for r in applicable:
-                cls = "pass" if r.status == "pass" else "fail"
-                label = "通过 pass" if r.status == "pass" else "不通过 fail"
+                cls = r.status
+                label = {"pass": "通过 pass", "fail": "不通过 fail", "advice": "建议 advice"}[r.status]
                 note = "; ".join(x for x in (r.note, r.rule.note) if x)
                 conf = "" if r.rule.confirmed else '<br><span class="unconf">value to confirm</span>'
                 parts.append(
-                    f'<tr class="{cls}"><td class="s-{cls}">{label}</td>'
+                    f'<tr class="{cls}"><td class="s-{cls}">{label}<br><span class="small">{e(r.rule.strength)}</span></td>'
                     f"<td>{e(r.rule.title_zh)}<br>{e(r.rule.title_en)}<br><span class=\"small\">{e(r.rule.id)}</span></td>"
                     f"<td>{e(r.rule.clause)}{conf}</td><td class=\"num\">{_fmt_value(r)}</td>"
                     f"<td class=\"num\">{e(_fmt_threshold(r.rule))}</td><td class=\"num\">{_fmt_short(r, bare=True)}</td>"
@@ -1321,7 +1483,7 @@ def _fmt_threshold(rule: Rule) -> str:
 
 
 def _fmt_short(r: RuleResult, bare: bool = False) -> str:
-    if r.status != "fail":
+    if r.status not in ("fail", "advice"):
         return "" if not bare else "—"
     if r.shortfall is None:
         ex = r.details.get("excess")
@@ -1422,7 +1584,8 @@ def _interactive_map(rev: Review) -> str | None:
     m = maps.base_map(tuple(estate.to_crs(4326).total_bounds))
     maps.add_title(m, f"居住区配套设施审查 Estate review — {p.name}",
                    f"{'PASS' if rev.passed else 'FAIL'}: {rev.counts['fail']} of "
-                   f"{rev.counts['pass'] + rev.counts['fail']} applicable rules fail")
+                   f"{rev.counts['pass'] + rev.counts['fail'] + rev.counts['advice']} applicable rules fail, "
+                   f"{rev.counts['advice']} give advice")
     streets = _network_near(rev)
     if streets is not None:
         # One MultiLineString: folium styles per feature, and an OSM extract has tens of thousands of edges.

@@ -27,6 +27,12 @@ _HERE = Path(__file__).resolve().parent
 #: Life-circle levels of GB 50180-2018 cl. 3.0.4, largest first.
 LEVELS = ("15min", "10min", "5min", "block")
 
+#: How binding a rule is. ``mandatory``: a 应/必须 clause of a national text, a shortfall
+#: fails the estate. ``advisory``: a 宜 clause (GB 50180's appendix areas per facility, most
+#: service radii) or a target, reported as advice and never failing the estate. ``local``: a
+#: province's or city's own rule, binding where that pack is loaded: it fails the estate.
+STRENGTHS = ("mandatory", "advisory", "local")
+
 #: What a rule measures, and the unit its threshold must be given in.
 MEASURES: dict[str, tuple[str, ...]] = {
     # count of planned facilities of ``category`` (≥ threshold, default 1)
@@ -43,12 +49,28 @@ MEASURES: dict[str, tuple[str, ...]] = {
     # the share of dwellings within ``threshold`` metres (along the network) of ``category``
     # must be at least ``min_share``
     "service_radius_share": ("m",),
+    # every planned facility of ``category`` has its ``area`` at least ``threshold``
+    "facility_area_min_each": ("m²",),
+    # Σ area of the plan's ``green_space`` features of the rule's level per resident
+    "green_space_per_resident": ("m²/resident",),
+    # at least one ``green_space`` park of the rule's level per life-circle area of that level,
+    # each of at least ``threshold`` m²
+    "green_space_park": ("m²",),
+    # Σ activity_floor_area_m2 / Σ floor_area_m2 of ``category`` (the comprehensive service
+    # facility's floor area used for residents' activities), in per cent
+    "activity_share": ("%",),
+    # Σ floor area of ``categories`` / the estate's ``total_floor_area_m2``, in per cent
+    "floor_area_share": ("%",),
+    # every planned ``category`` facility lies within ``threshold`` metres (outline to outline)
+    # of a planned ``other_category`` facility (毗邻建设, built next to each other)
+    "adjacent_to": ("m",),
 }
-_AREA_MEASURES = {"facility_area_range", "area_per_100_households", "area_per_1000_residents", "area_per_resident"}
+_AREA_MEASURES = {"facility_area_range", "facility_area_min_each", "area_per_100_households", "area_per_1000_residents", "area_per_resident"}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _RULE_KEYS = {
     "id", "title_zh", "title_en", "clause", "source", "confirmed", "note", "applies", "measure",
     "category", "categories", "area", "threshold", "unit", "min_share", "enforce_max",
+    "strength", "level", "other_category",
 }
 _APPLIES_KEYS = {"level", "households", "population"}
 
@@ -94,6 +116,14 @@ class Rule:
     applies_households: tuple[float, float] | None = None
     applies_population: tuple[float, float] | None = None
     note: str = ""
+    #: ``mandatory``, ``advisory`` or ``local`` (see :data:`STRENGTHS`).
+    strength: str = "mandatory"
+    #: The life-circle level whose facilities the rule is about. Levels nest (GB 50180-2018
+    #: table 5.0.2 note): the rule applies to estates at this level and every larger one, in
+    #: as many areas of this level as the estate holds, and counts facilities of this level only.
+    level: str | None = None
+    #: For ``adjacent_to``: the category the facilities must stand next to.
+    other_category: str | None = None
 
     @property
     def threshold(self) -> Any:
@@ -228,9 +258,11 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
     rid = entry.get("id")
     if rid:
         where = f"{where} ({rid})"
-    missing = [k for k in ("id", "title_zh", "title_en", "clause", "measure", "threshold", "unit", "confirmed") if k not in entry]
+    missing = [k for k in ("id", "title_zh", "title_en", "clause", "measure", "threshold", "unit", "confirmed", "strength")
+               if k not in entry]
     if missing:
-        raise InputError(f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, threshold, unit and confirmed")
+        raise InputError(f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, threshold, "
+                         "unit, confirmed and strength")
     unknown = sorted(set(entry) - _RULE_KEYS)
     if unknown:
         raise InputError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(_RULE_KEYS))}")
@@ -247,7 +279,22 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
     for key in ([category] if category else []) + list(cats):
         if key not in categories:
             raise InputError(f"{where}: unknown category {key!r}; use one of: {', '.join(categories)}")
-    needs_category = measure in ("facility_present", "facility_area_range", "service_radius_share", "places_per_1000_residents")
+    strength = entry["strength"]
+    if strength not in STRENGTHS:
+        raise InputError(f"{where}: strength {strength!r} must be one of {', '.join(STRENGTHS)} "
+                         "(mandatory: 应/必须, fails the estate; advisory: 宜, advice only; local: a local pack's own rule)")
+    level = entry.get("level")
+    if level is not None and level not in LEVELS:
+        raise InputError(f"{where}: level {level!r} must be one of {', '.join(LEVELS)}")
+    if measure in ("green_space_per_resident", "green_space_park") and level is None:
+        raise InputError(f"{where}: measure {measure} needs level = \"15min\" | \"10min\" | \"5min\"")
+    other = entry.get("other_category")
+    if (measure == "adjacent_to") != (other is not None):
+        raise InputError(f"{where}: other_category is needed by measure adjacent_to and only by it")
+    if other is not None and other not in categories:
+        raise InputError(f"{where}: unknown other_category {other!r}; use one of: {', '.join(categories)}")
+    needs_category = measure in ("facility_present", "facility_area_range", "facility_area_min_each", "service_radius_share",
+                                 "places_per_1000_residents", "activity_share", "adjacent_to")
     if needs_category and not category:
         raise InputError(f"{where}: measure {measure} needs category = \"<key>\"")
     area = str(entry.get("area", "floor"))
@@ -259,8 +306,10 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
     min_share = float(entry.get("min_share", 1.0))
     if not 0 < min_share <= 1:
         raise InputError(f"{where}: min_share {min_share} must be in (0, 1]")
-    if measure == "service_radius_share" and (len(ranges) != 1 or not math.isinf(ranges[0][1])):
-        raise InputError(f"{where}: a service radius threshold is one distance in metres, e.g. threshold = 300")
+    if measure in ("service_radius_share", "adjacent_to") and (len(ranges) != 1 or not math.isinf(ranges[0][1])):
+        raise InputError(f"{where}: a distance threshold is one distance in metres, e.g. threshold = 300")
+    if measure in ("activity_share", "floor_area_share") and any(hi != math.inf and hi > 100 or lo > 100 for lo, hi in ranges):
+        raise InputError(f"{where}: a share is in per cent (0–100), e.g. threshold = 60")
     applies = entry.get("applies", {})
     if not isinstance(applies, dict):
         raise InputError(f"{where}: applies must be a table, e.g. applies = {{ level = [\"5min\"] }}")
@@ -282,6 +331,7 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
         applies_households=_pair(applies.get("households"), f"{where}: applies.households"),
         applies_population=_pair(applies.get("population"), f"{where}: applies.population"),
         note=str(entry.get("note", "")),
+        strength=strength, level=level, other_category=other,
     )
 
 
