@@ -1,14 +1,20 @@
 """The life-circle audit: network travel time from every home to the nearest facility of
-each category, coverage within 5/10/15 minutes, isochrones, and the audit's outputs.
+each category, coverage at each category's own target and within 5/10/15 minutes, the share
+of homes whose whole basic life circle is complete, isochrones, and the audit's outputs.
 
 One multi-source Dijkstra per category (``scipy.sparse.csgraph``) gives every network node
 its time to the category's nearest facility; a home's time is its off-network leg plus the
-time of the node it enters the network at (for homes in gated compounds: the best gate).
+time of the node it enters the network at (for homes in gated compounds: the best gate). A
+facility inside a home's own compound is also reached by walking inside the compound.
+
+Targets keep the unit of their source: a GB 50180 service radius is judged on the network
+distance in metres, a minute target of the convenience-circle guide on the travel time.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +32,8 @@ from planner._io import atomic_dir
 from planner.categories import Category, load_categories, region_facilities
 from planner.demand import add_groups, assign_compounds, compounds, homes_from_region
 from planner.network import (
-    Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_many,
-    trip_costs,
+    Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_limit_s,
+    sweep_many, trip_costs,
 )
 from planner.sources import Region
 
@@ -41,7 +47,7 @@ class AuditResult:
     homes : GeoDataFrame
         One row per home: ``home_id``, ``population``, groups, and per category key
         ``<key>_time_s`` (NaN when no facility is reachable within
-        ``settings.max_travel_time_s``) and ``<key>_facility_id``.
+        ``settings.max_travel_time_s``, or the largest threshold when larger) and ``<key>_facility_id``.
     facilities : GeoDataFrame
         ``facility_id``, ``category``, ``name``, geometry.
     coverage : DataFrame
@@ -65,6 +71,11 @@ class AuditResult:
     compounds: dict
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Category key → network distance (m) from every node to its nearest facility, for
+    #: categories with a metre target.
+    node_dist_m: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Community health centres next to (or not next to) elderly-care institutions.
+    co_location: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
@@ -82,9 +93,10 @@ class AuditResult:
             "homes_estimated": int(self.homes["estimated"].sum()),
             "population": float(self.homes["population"].sum()),
             "facilities": {c.key: int(fac_counts.get(c.key, 0)) for c in self.categories},
-            "categories": {c.key: {"name_zh": c.name_zh, "name_en": c.name_en, "target_minutes": c.minutes}
-                           for c in self.categories},
+            "categories": {c.key: _category_summary(c) for c in self.categories},
             "categories_without_facilities": missing,
+            "complete_life_circle": complete_life_circle_summary(self.coverage, self.categories),
+            "co_location": self.co_location,
             "compounds": self.compounds,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "notes": self.notes + self.network.notes,
@@ -110,8 +122,8 @@ class AuditResult:
                     facilities=self.facilities.to_crs(4326).assign(
                         geometry=lambda d: d.geometry.representative_point()),
                     isochrones=None if self.isochrones is None else self.isochrones.to_crs(4326),
-                    categories=[{"key": c.key, "name_zh": c.name_zh, "name_en": c.name_en, "minutes": c.minutes}
-                                for c in self.categories],
+                    categories=[{"key": c.key, "name_zh": c.name_zh, "name_en": c.name_en, "minutes": c.minutes,
+                                 "target_label": c.target_label} for c in self.categories],
                     roads=roads_gdf(self.network).to_crs(4326),
                     minutes=self.minutes,
                     title=f"{self.region} — 生活圈 life-circle audit",
@@ -178,9 +190,12 @@ def audit(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     cats = select(load_categories(categories_file), categories)
-    minutes = tuple(int(m) for m in (minutes or settings.minutes))
-    if not minutes or min(minutes) <= 0:
-        raise InputError(f"--minutes {minutes}: give positive whole minutes such as 5,10,15")
+    given = tuple(minutes or settings.minutes)
+    minutes = tuple(int(m) for m in given if np.isfinite(m) and m == int(m))
+    if not minutes or len(minutes) != len(given) or min(minutes) <= 0:
+        raise InputError(f"--minutes {given}: give positive whole minutes such as 5,10,15")
+    # Sweeps reach the largest threshold and target asked, beyond settings.max_travel_time_s if need be.
+    limit_s = sweep_limit_s(*minutes, *(c.minutes for c in cats))
     net = network if network is not None else build_network(region, mode)
     seconds["network"] = time.perf_counter() - t0
 
@@ -206,41 +221,79 @@ def audit(
     access, comp_info = home_access(net, homes, comps)
     homes["snap_m"] = _snap_distance(net, homes)
     homes["compound_id"] = comp_info.pop("_home_compound")
+    home_comp = comp_info.pop("_home_compound_index")
     seconds["homes"] = time.perf_counter() - t
 
     t = time.perf_counter()
     facilities = region_facilities(region.features, cats, extra_facilities)
-    fac_access = geometry_access(net, facilities.geometry.to_numpy())
+    fac_access, fac_comp = facility_access(net, facilities, comps)
     targets = TargetGraph(net, fac_access, "time")
+    inside = inside_compound_legs(homes, facilities, home_comp, fac_comp)
+    comp_info["facility_trips_inside_compounds"] = len(inside)
     seconds["facilities"] = time.perf_counter() - t
 
     t = time.perf_counter()
     node_time: dict[str, np.ndarray] = {}
+    node_dist: dict[str, np.ndarray] = {}
     fac_ids = facilities["facility_id"].to_numpy()
     cat_of = facilities["category"].to_numpy()
     subsets = [np.nonzero(cat_of == cat.key)[0] for cat in cats]
-    swept = (sweeper or sweep_many)(targets, subsets, limit=settings.max_travel_time_s)
-    for cat, (cost, which) in tqdm(zip(cats, swept), total=len(cats), desc="nearest-facility sweeps",
-                                   unit="category", disable=not show, leave=False):
+    swept = (sweeper or sweep_many)(targets, subsets, limit=limit_s)
+    # Network metres for metre targets: on a walk network every edge and leg is walked at one
+    # speed, so distance = time × speed exactly; other modes need sweeps by length.
+    proportional = _time_proportional_to_length(net)
+    max_dist_m = limit_s * net.walk_speed_mps
+    metre_cats = [i for i, c in enumerate(cats) if c.unit == "m"]
+    dist_swept = {}
+    if metre_cats and not proportional:
+        by_length = TargetGraph(net, fac_access, "length")
+        dist_swept = dict(zip(metre_cats, (sweeper or sweep_many)(
+            by_length, [subsets[i] for i in metre_cats], limit=max_dist_m)))
+    for i, (cat, (cost, which)) in enumerate(tqdm(zip(cats, swept), total=len(cats), desc="nearest-facility sweeps",
+                                                  unit="category", disable=not show, leave=False)):
         node_time[cat.key] = cost
         home_cost, home_target = trip_costs(net, access, cost, which, "time")
-        home_cost[home_cost > settings.max_travel_time_s] = np.inf
+        pairs = inside[cat_of[inside["facility"]] == cat.key] if len(inside) else inside
+        if len(pairs):
+            home_cost, home_target = _take_shorter(home_cost, home_target, pairs, pairs["walk_m"] / net.walk_speed_mps)
+        home_cost[home_cost > limit_s] = np.inf
         homes[f"{cat.key}_time_s"] = np.where(np.isfinite(home_cost), home_cost, np.nan)
         homes[f"{cat.key}_facility_id"] = np.where(
             np.isfinite(home_cost), fac_ids[np.clip(home_target, 0, None)] if len(fac_ids) else None, None
         )
+        if cat.unit == "m":
+            if proportional:
+                node_dist[cat.key] = cost * net.walk_speed_mps
+                home_dist = home_cost * net.walk_speed_mps
+            else:
+                node_dist[cat.key], dist_which = dist_swept[i]
+                home_dist, _ = trip_costs(net, access, node_dist[cat.key], dist_which, "length")
+                if len(pairs):
+                    home_dist, _ = _take_shorter(home_dist, np.zeros(len(home_dist), np.int64), pairs, pairs["walk_m"])
+            home_dist[home_dist > max_dist_m] = np.inf
+            # Millimetres: float noise must not push a home exactly at the radius outside it.
+            homes[f"{cat.key}_dist_m"] = np.where(np.isfinite(home_dist), np.round(home_dist, 3), np.nan)
     seconds["sweeps"] = time.perf_counter() - t
 
     t = time.perf_counter()
     speed_ratio = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
     cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
+    for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
+        homes[f"complete_{level}"] = done["homes"]
+    cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
     iso = None
     if with_isochrones:
-        # Each category's own target circle by default (one polygon union per category is
-        # the slow part of an audit); "all" draws every threshold.
-        parts = [isochrone_polygons(net, node_time[c.key],
-                                    minutes if with_isochrones == "all" else [c.minutes], category=c.key)
-                 for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False)]
+        # Each category's own target by default (one polygon union per category is the slow
+        # part of an audit); "all" draws every threshold too.
+        parts = []
+        for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False):
+            mins = [m for m in minutes if m != c.minutes] if with_isochrones == "all" else []
+            if c.unit == "min":
+                mins = sorted(set(mins) | {c.minutes})
+            elif len(node_dist.get(c.key, ())):
+                parts.append(_target_isochrone(net, node_dist[c.key], c))
+            if mins:
+                parts.append(isochrone_polygons(net, node_time[c.key], mins, category=c.key))
         iso = pd.concat(parts, ignore_index=True) if parts else None
     seconds["coverage"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
@@ -256,7 +309,8 @@ def audit(
     return AuditResult(
         region=region.name, network=net, categories=cats, minutes=minutes, homes=homes,
         facilities=facilities, coverage=cov, isochrones=iso, node_time_s=node_time,
-        compounds=comp_info, seconds=seconds, notes=notes,
+        compounds=comp_info, seconds=seconds, notes=notes, node_dist_m=node_dist,
+        co_location=co_location(facilities),
     )
 
 
@@ -265,7 +319,8 @@ def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) 
 
     Homes inside a gated compound leave through one of its gates (the straight walk to the
     gate plus the gate's snap to the street); a compound with walls but no mapped gate falls
-    back to the nearest street node, and the returned summary says so.
+    back to the nearest street node, and the returned summary says so. Facilities inside the
+    home's own compound are reached without leaving it (:func:`inside_compound_legs`).
     """
     xy = shapely.get_coordinates(homes.geometry.to_numpy())
     base = point_access(net, xy)
@@ -281,6 +336,7 @@ def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) 
             for cid, name, k in zip(comps["compound_id"], comps["name"], n_gates) if k == 0
         ] if len(comps) else [],
         "_home_compound": np.where(comp_of >= 0, comps["compound_id"].to_numpy()[np.clip(comp_of, 0, None)] if len(comps) else None, None),
+        "_home_compound_index": comp_of,
     }
     if not gated_home.any():
         return base, info
@@ -299,53 +355,315 @@ def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) 
     ), info
 
 
+#: Life-circle levels of GB 50180-2018, smallest first; a level's circle includes the lower ones.
+LEVELS = ("block", "5min", "10min", "15min")
+#: Levels whose complete basic circle the audit reports (a block has no walking distance).
+CIRCLE_LEVELS = {"5min": 5, "10min": 10, "15min": 15}
+COMPLETE_KEY = "complete_life_circle"
+#: Times within this of a threshold count as at it (float noise of sums of edge times).
+_EPS_S = 1e-6
+_COVERAGE_COLUMNS = [
+    "category", "name_zh", "name_en", "level", "basic", "threshold", "minutes", "target_m",
+    "target_minutes", "target_unit", "target_source", "confirmed", "homes_share",
+    "population_share", "elderly_share", "children_share", "disabled_share", "population_outside",
+]
+
+
+def covered_at_target(homes: pd.DataFrame, cat: Category, elderly_time_factor: float = 1.0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Homes within the category's target, in the target's own unit: for everyone and for the
+    elderly.
+
+    A metre target is judged on ``<key>_dist_m`` (network metres, the same for every walker);
+    a minute target on ``<key>_time_s`` (for the elderly scaled by ``elderly_time_factor``).
+    """
+    if cat.unit == "m":
+        col = f"{cat.key}_dist_m"
+        if col not in homes.columns:
+            raise KeyError(f"homes have no {col} column for the metre target of {cat.key}")
+        inside = np.nan_to_num(homes[col].to_numpy(float), nan=np.inf) <= cat.target_m
+        return inside, inside
+    t = np.nan_to_num(homes[f"{cat.key}_time_s"].to_numpy(float), nan=np.inf)
+    limit = cat.target_minutes * 60.0 + _EPS_S
+    return t <= limit, t * elderly_time_factor <= limit
+
+
 def coverage_table(
     homes: pd.DataFrame,
     categories: Sequence[Category],
     minutes: Sequence[int],
     elderly_time_factor: float = 1.0,
 ) -> pd.DataFrame:
-    """Shares of homes, people, elderly and children within each threshold of each category.
+    """Shares of homes, people, elderly and children within each threshold of each category,
+    and at the category's own target.
 
     ``elderly_time_factor`` scales times for the elderly (walking speed / elderly walking
     speed): on a walk network every edge is walked at one speed, so a slower walker's time
-    is exactly proportional. Homes with no reachable facility count as outside.
+    is exactly proportional. A metre target is a distance, the same for every walker. Homes
+    with no reachable facility count as outside.
 
     Returns
     -------
     pandas.DataFrame
-        ``category``, ``name_zh``, ``name_en``, ``minutes``, ``target_minutes``,
+        One row per category and threshold (``threshold`` "minutes", ``minutes`` the
+        threshold) and one at its target (``threshold`` "target"; ``minutes`` empty for a
+        metre target). Columns ``category``, ``name_zh``, ``name_en``, ``level``, ``basic``,
+        ``threshold``, ``minutes``, ``target_m``, ``target_minutes`` (the one of the source's
+        unit; the other empty), ``target_unit``, ``target_source``, ``confirmed``,
         ``homes_share``, ``population_share``, ``elderly_share``, ``children_share``,
         ``disabled_share``, ``population_outside``.
     """
     rows = []
+    for cat in categories:
+        t = np.nan_to_num(homes[f"{cat.key}_time_s"].to_numpy(float), nan=np.inf)
+        head = {
+            "category": cat.key, "name_zh": cat.name_zh, "name_en": cat.name_en, "level": cat.level,
+            "basic": cat.basic, "target_m": cat.target_m if cat.target_m is not None else np.nan,
+            "target_minutes": cat.target_minutes if cat.target_minutes is not None else np.nan,
+            "target_unit": cat.unit, "target_source": cat.source, "confirmed": cat.confirmed,
+        }
+        for m in minutes:
+            limit = m * 60.0 + _EPS_S
+            rows.append({**head, "threshold": "minutes", "minutes": m,
+                         **_shares(homes, t <= limit, t * elderly_time_factor <= limit)})
+        inside, inside_elderly = covered_at_target(homes, cat, elderly_time_factor)
+        rows.append({**head, "threshold": "target",
+                     "minutes": cat.target_minutes if cat.unit == "min" else np.nan,
+                     **_shares(homes, inside, inside_elderly)})
+    return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
+
+
+def complete_life_circle(
+    homes: pd.DataFrame, categories: Sequence[Category], elderly_time_factor: float = 1.0
+) -> dict[str, dict]:
+    """Homes whose whole basic life circle of each level is complete.
+
+    A level's basic circle is every ``basic`` category of that level and of the levels
+    below it (GB 50180-2018: the levels nest; the block's basics count in the 5-minute
+    circle), each within its own target.
+
+    Returns
+    -------
+    dict
+        Level ("5min", "10min", "15min") → ``{"categories": keys, "homes": bool array,
+        "elderly": bool array}``; levels with no basic category among ``categories`` are left out.
+    """
+    out = {}
+    for level in CIRCLE_LEVELS:
+        rank = LEVELS.index(level)
+        members = [c for c in categories if c.basic and c.level in LEVELS and LEVELS.index(c.level) <= rank]
+        if not members:
+            continue
+        done = np.ones(len(homes), bool)
+        done_elderly = np.ones(len(homes), bool)
+        for cat in members:
+            inside, inside_elderly = covered_at_target(homes, cat, elderly_time_factor)
+            done &= inside
+            done_elderly &= inside_elderly
+        out[level] = {"categories": [c.key for c in members], "homes": done, "elderly": done_elderly}
+    return out
+
+
+def complete_rows(homes: pd.DataFrame, categories: Sequence[Category], elderly_time_factor: float = 1.0
+                  ) -> pd.DataFrame:
+    """``complete_life_circle`` rows of the coverage table, one per level (see
+    :func:`complete_life_circle`)."""
+    by_key = {c.key: c for c in categories}
+    rows = []
+    for level, done in complete_life_circle(homes, categories, elderly_time_factor).items():
+        rows.append({
+            "category": COMPLETE_KEY, "name_zh": "完整基本生活圈", "name_en": "Complete basic life circle",
+            "level": level, "basic": True, "threshold": "target", "minutes": CIRCLE_LEVELS[level],
+            "target_m": np.nan, "target_minutes": np.nan, "target_unit": "",
+            "target_source": "every basic category of the level and the levels below within its own target: "
+                             + ", ".join(f"{k} {by_key[k].target_label}" for k in done["categories"]),
+            "confirmed": all(by_key[k].confirmed for k in done["categories"]),
+            **_shares(homes, done["homes"], done["elderly"]),
+        })
+    return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
+
+
+def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Category]) -> dict:
+    """The complete-circle rows of a coverage table as a JSON-ready dict, per level, with the
+    basic categories counted and those of the level not audited."""
+    from planner.categories import load_categories
+
+    audited = {c.key for c in categories}
+    every = [c for c in load_categories().values() if c.basic and c.level in LEVELS]
+    out = {}
+    for row in coverage[coverage["category"] == COMPLETE_KEY].itertuples():
+        rank = LEVELS.index(row.level)
+        members = [c for c in categories if c.basic and c.level in LEVELS and LEVELS.index(c.level) <= rank]
+        out[row.level] = {
+            "homes_share": float(row.homes_share), "population_share": float(row.population_share),
+            "elderly_share": float(row.elderly_share), "children_share": float(row.children_share),
+            "categories": {c.key: c.target_label for c in members},
+            "basic_categories_not_audited": [c.key for c in every if c.key not in audited
+                                             and LEVELS.index(c.level) <= rank],
+        }
+    return out
+
+
+def _shares(homes: pd.DataFrame, inside: np.ndarray, inside_elderly: np.ndarray) -> dict:
     pop = homes["population"].to_numpy(float)
     groups = {g: homes[g].to_numpy(float) for g in ("elderly", "children", "disabled")}
-    for cat in categories:
-        t = homes[f"{cat.key}_time_s"].to_numpy(float)
-        for m in minutes:
-            limit = m * 60.0
-            inside = np.nan_to_num(t, nan=np.inf) <= limit
-            inside_elderly = np.nan_to_num(t * elderly_time_factor, nan=np.inf) <= limit
-            rows.append({
-                "category": cat.key,
-                "name_zh": cat.name_zh,
-                "name_en": cat.name_en,
-                "minutes": int(m),
-                "target_minutes": cat.minutes,
-                "homes_share": _share(inside, np.ones_like(pop)),
-                "population_share": _share(inside, pop),
-                "elderly_share": _share(inside_elderly, groups["elderly"]),
-                "children_share": _share(inside, groups["children"]),
-                "disabled_share": _share(inside, groups["disabled"]),
-                "population_outside": float(pop[~inside].sum()),
-            })
-    return pd.DataFrame(rows)
+    return {
+        "homes_share": _share(inside, np.ones_like(pop)),
+        "population_share": _share(inside, pop),
+        "elderly_share": _share(inside_elderly, groups["elderly"]),
+        "children_share": _share(inside, groups["children"]),
+        "disabled_share": _share(inside, groups["disabled"]),
+        "population_outside": float(pop[~inside].sum()),
+    }
 
 
 def _share(mask: np.ndarray, weight: np.ndarray) -> float:
     total = weight.sum()
     return float(weight[mask].sum() / total) if total > 0 else 0.0
+
+
+def _category_summary(c: Category) -> dict:
+    return {"name_zh": c.name_zh, "name_en": c.name_en, "level": c.level, "target_m": c.target_m,
+            "target_minutes": c.target_minutes, "target_unit": c.unit, "target_source": c.source,
+            "confirmed": c.confirmed, "basic": c.basic, "basic_source": c.basic_source}
+
+
+# ----------------------------------------------------------------------------------------------
+# inside gated compounds
+
+
+def facility_access(net: Network, facilities: gpd.GeoDataFrame, comps: gpd.GeoDataFrame
+                    ) -> tuple[Access, np.ndarray]:
+    """Where facilities are reached from the network, and the compound each stands in.
+
+    A facility inside a gated compound is reached through the compound's gates, as its homes
+    leave through them (the straight walk from the gate to the facility's outline, plus the
+    gate's snap); other facilities at their point or along their outline
+    (:func:`planner.network.geometry_access`).
+
+    Returns
+    -------
+    (Access, numpy.ndarray)
+        The entries, and per facility the index of its compound in ``comps`` (-1 for none).
+    """
+    geoms = facilities.geometry.to_numpy()
+    base = geometry_access(net, geoms)
+    if len(comps) == 0 or len(facilities) == 0:
+        return base, np.full(len(facilities), -1, np.int64)
+    fac_comp = assign_compounds(gpd.GeoDataFrame(geometry=shapely.point_on_surface(geoms), crs=facilities.crs), comps)
+    n_gates = np.array([len(g) for g in comps["gate_ids"]], np.int64)
+    gated = (fac_comp >= 0) & (n_gates[np.clip(fac_comp, 0, None)] > 0)
+    if not gated.any():
+        return base, fac_comp
+    f = np.nonzero(gated)[0]
+    owner = np.repeat(f, n_gates[fac_comp[f]])
+    gate_xy = np.concatenate([comps["gate_xy"].iloc[c] for c in fac_comp[f]])
+    gate_node, gate_snap = snap(net, gate_xy)
+    leg = shapely.distance(geoms[owner], shapely.points(gate_xy)) + gate_snap
+    keep = ~gated[base.owner]
+    return Access(
+        owner=np.concatenate([base.owner[keep], owner]), node=np.concatenate([base.node[keep], gate_node]),
+        leg_m=np.concatenate([base.leg_m[keep], leg]), n_owners=base.n_owners,
+    ), fac_comp
+
+
+def inside_compound_legs(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, home_comp: np.ndarray,
+                         fac_comp: np.ndarray) -> pd.DataFrame:
+    """Walks from homes to the facilities inside their own compound, without leaving it.
+
+    A compound's internal paths are private and so not in the network (homes leave by the
+    gates); a facility in the same compound is reached by a straight walk instead, times
+    ``settings.off_network_detour`` (0 m from inside the facility's outline).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``home``, ``facility`` (positions in ``homes`` and ``facilities``) and ``walk_m``.
+    """
+    empty = pd.DataFrame({"home": np.zeros(0, np.int64), "facility": np.zeros(0, np.int64), "walk_m": np.zeros(0)})
+    if len(facilities) == 0 or not (home_comp >= 0).any():
+        return empty
+    geoms = facilities.geometry.to_numpy()
+    h = np.nonzero(home_comp >= 0)[0]
+    f = np.nonzero(fac_comp >= 0)[0]
+    if len(f) == 0:
+        return empty
+    pairs = pd.DataFrame({"home": h, "c": home_comp[h]}).merge(pd.DataFrame({"facility": f, "c": fac_comp[f]}), on="c")
+    if len(pairs) == 0:
+        return empty
+    hp, fp = pairs["home"].to_numpy(), pairs["facility"].to_numpy()
+    walk = shapely.distance(homes.geometry.to_numpy()[hp], geoms[fp]) * settings.off_network_detour
+    return pd.DataFrame({"home": hp, "facility": fp, "walk_m": walk})
+
+
+def _take_shorter(cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost) -> tuple[np.ndarray, np.ndarray]:
+    """Per home, the smaller of its network cost and its walks inside the compound."""
+    pair_cost = np.asarray(pair_cost, float)
+    order = np.lexsort((pair_cost, pairs["home"].to_numpy()))
+    h, f, c = pairs["home"].to_numpy()[order], pairs["facility"].to_numpy()[order], pair_cost[order]
+    first = np.r_[True, h[1:] != h[:-1]]
+    h, f, c = h[first], f[first], c[first]
+    better = c < cost[h]
+    cost, target = cost.copy(), target.copy()
+    cost[h[better]] = c[better]
+    target[h[better]] = f[better]
+    return cost, target
+
+
+# ----------------------------------------------------------------------------------------------
+# co-location of health centres and elderly care
+
+_HEALTH_CENTRE_NAME = re.compile(r"社区卫生服务中心|卫生服务中心|卫生院")
+
+
+def co_location(facilities: gpd.GeoDataFrame, distance_m: float | None = None) -> dict:
+    """Community health centres next to, or not next to, an elderly-care institution.
+
+    国办发〔2021〕56号 (十一) asks for the community health service centre to be built next to
+    the community elderly-care institution (毗邻建设). The plan gives no distance: two
+    facilities count as adjacent when their outlines are within ``distance_m``
+    (``settings.colocation_distance_m``, an assumption) in a straight line. Health centres
+    are the ``health_centre`` facilities named as community health centres or township
+    health centres (hospitals are not asked to co-locate).
+    """
+    dist = settings.colocation_distance_m if distance_m is None else float(distance_m)
+    out = {
+        "rule": "社区卫生服务中心与社区养老服务机构毗邻建设 (community health centre next to the elderly-care institution)",
+        "source": "国办发〔2021〕56号《“十四五”城乡社区服务体系建设规划》(十一)",
+        "distance_m": dist,
+        "distance_source": "assumption (the plan gives no distance): outlines within settings.colocation_distance_m, straight line",
+    }
+    cats = set(facilities["category"])
+    if not {"health_centre", "elderly_care"} <= cats:
+        missing = sorted({"health_centre", "elderly_care"} - cats)
+        return {**out, "checked": False, "reason": "no facility of " + ", ".join(missing) + " in the audit"}
+    names = facilities["name"].fillna("").astype(str)
+    hc = facilities[(facilities["category"] == "health_centre").to_numpy() & names.str.contains(_HEALTH_CENTRE_NAME).to_numpy()]
+    ec = facilities[(facilities["category"] == "elderly_care").to_numpy()].drop_duplicates("facility_id")
+    hc = hc.drop_duplicates("facility_id")
+    detail = []
+    ec_adjacent = np.zeros(len(ec), bool)
+    if len(hc):
+        tree = shapely.STRtree(ec.geometry.to_numpy())
+        near_idx, near_d = tree.query_nearest(hc.geometry.to_numpy(), return_distance=True, all_matches=False)
+        ec_adjacent[np.unique(tree.query(hc.geometry.to_numpy(), predicate="dwithin", distance=dist)[1])] = True
+        for (i, j), d in zip(near_idx.T, near_d):
+            row, other = hc.iloc[i], ec.iloc[j]
+            detail.append({
+                "facility_id": str(row["facility_id"]), "name": row["name"],
+                "nearest_elderly_care_id": str(other["facility_id"]), "nearest_elderly_care_name": other["name"],
+                "distance_m": round(float(d), 1), "adjacent": bool(d <= dist),
+            })
+    n_adj = sum(d["adjacent"] for d in detail)
+    return {
+        **out, "checked": True, "health_centres": len(detail), "adjacent": n_adj, "not_adjacent": len(detail) - n_adj,
+        "elderly_care_facilities": len(ec), "elderly_care_next_to_a_health_centre": int(ec_adjacent.sum()),
+        "health_centres_detail": detail,
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# isochrones
 
 
 def isochrone_polygons(
@@ -365,26 +683,40 @@ def isochrone_polygons(
     buf = settings.isochrone_buffer_m if buffer_m is None else buffer_m
     geoms, mins = [], []
     for m in sorted(minutes):
-        limit = m * 60.0
-        ta, tb = node_time_s[net.u], node_time_s[net.v]
-        # A segment reached at both ends appears in both directions: draw it once.
-        reach = (ta <= limit) & ~((tb <= limit) & (net.u > net.v))
-        if not reach.any():
+        poly = _reach_polygon(net, node_time_s, net.time_s, m * 60.0, buf)
+        if poly is None:
             continue
-        u, v = net.u[reach], net.v[reach]
-        frac = np.clip((limit - ta[reach]) / np.maximum(net.time_s[reach], 1e-9), 0.0, 1.0)
-        ax, ay = net.x[u], net.y[u]
-        bx = ax + (net.x[v] - ax) * frac
-        by = ay + (net.y[v] - ay) * frac
-        lines = shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
-        # Buffer segments one by one and union: far faster in GEOS than buffering one
-        # MultiLineString with many overlapping parts.
-        poly = shapely.union_all(shapely.buffer(lines, buf, quad_segs=4))
         geoms.append(poly)
-        mins.append(int(m))
+        mins.append(int(m) if float(m).is_integer() else float(m))
     return gpd.GeoDataFrame(
         {"category": [category] * len(geoms), "minutes": mins}, geometry=geoms, crs=net.crs
     )
+
+
+def _target_isochrone(net: Network, node_dist_m: np.ndarray, cat: Category) -> gpd.GeoDataFrame:
+    """The area within a metre target along the network (``minutes``: its walking time)."""
+    poly = _reach_polygon(net, node_dist_m, net.length_m, float(cat.target_m), settings.isochrone_buffer_m)
+    geoms = [] if poly is None else [poly]
+    return gpd.GeoDataFrame({"category": [cat.key] * len(geoms), "minutes": [cat.minutes] * len(geoms),
+                             "target_m": [cat.target_m] * len(geoms)}, geometry=geoms, crs=net.crs)
+
+
+def _reach_polygon(net: Network, node_cost: np.ndarray, edge_cost: np.ndarray, limit: float, buf: float):
+    """Street segments within ``limit`` of the sweep's sources (cut where it runs out), buffered."""
+    ta, tb = node_cost[net.u], node_cost[net.v]
+    # A segment reached at both ends appears in both directions: draw it once.
+    reach = (ta <= limit) & ~((tb <= limit) & (net.u > net.v))
+    if not reach.any():
+        return None
+    u, v = net.u[reach], net.v[reach]
+    frac = np.clip((limit - ta[reach]) / np.maximum(edge_cost[reach], 1e-9), 0.0, 1.0)
+    ax, ay = net.x[u], net.y[u]
+    bx = ax + (net.x[v] - ax) * frac
+    by = ay + (net.y[v] - ay) * frac
+    lines = shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
+    # Buffer segments one by one and union: far faster in GEOS than buffering one
+    # MultiLineString with many overlapping parts.
+    return shapely.union_all(shapely.buffer(lines, buf, quad_segs=4))
 
 
 def facility_isochrones(
@@ -417,6 +749,14 @@ def roads_gdf(net: Network) -> gpd.GeoDataFrame:
         np.column_stack([net.x[pairs[:, 1]], net.y[pairs[:, 1]]]),
     ], axis=1))
     return gpd.GeoDataFrame(geometry=lines, crs=net.crs)
+
+
+def _time_proportional_to_length(net: Network) -> bool:
+    """True when every edge is travelled at the walking speed (walk networks), so that a
+    network distance is the time times the walking speed, legs included."""
+    if net.mode != "walk" or net.n_edges == 0:
+        return net.n_edges == 0
+    return bool(np.allclose(net.time_s * net.walk_speed_mps, net.length_m, rtol=1e-9, atol=1e-6))
 
 
 def _snap_distance(net: Network, homes: gpd.GeoDataFrame) -> np.ndarray:

@@ -19,8 +19,11 @@ Outputs
     workers and peak memory per worker.
 Faults
     A region with bad input fails alone; tasks of a worker that dies are rescheduled by Dask
-    (and raised errors retried ``retries`` times); ``resume=True`` skips regions whose folder
-    holds ``summary.json``.
+    (and raised errors retried ``retries`` times). A region that fails keeps the folder an
+    earlier run wrote for it. ``resume=True`` continues the run recorded in ``summary.json``
+    (written when a run starts, completed when it ends): it refuses other options than that
+    run's and skips the regions that run finished. Leftovers of killed workers
+    (``.<name>.partial-…``) are removed by the next run once their process is gone.
 
     >>> from planner.batch import run_batch
     >>> run_batch("counties.gpkg", osm="zhejiang.osm.pbf", out_dir="out/zj",
@@ -32,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import glob
 import hashlib
 import inspect
 import json
@@ -56,7 +58,16 @@ import shapely
 
 from planner import settings
 from planner._errors import InputError
-from planner._io import atomic_file
+from planner._io import (
+    MARKER,
+    atomic_file,
+    is_planner_folder,
+    remove_leftovers,
+    replace_dir,
+    scratch_name,
+    terminate_as_exit,
+    write_json,
+)
 
 #: Name of the whole-set rows in ``indicators.csv``.
 ALL_REGIONS = "(all)"
@@ -184,6 +195,8 @@ def _entry_task(task: str, entry: Callable) -> Callable:
             if "boundary" not in inspect.signature(entry).parameters:
                 raise InputError(f"task {task!r} takes no boundary yet; give region {spec.name!r} its own osm file")
             kwargs["boundary"] = gpd.GeoSeries([spec.boundary], crs=4326)
+        if "name" in inspect.signature(entry).parameters:
+            kwargs["name"] = spec.name  # not the file's stem: a region cut from a large extract
         entry(spec.source, out_dir, **kwargs)
         return {}
 
@@ -235,7 +248,8 @@ def _check_entry_options(task: str, options: dict) -> dict:
     """Options of another module's task: names its function takes, files as absolute paths."""
     runner = _task_function(task)
     if hasattr(runner, "entry"):
-        known = [p for p in inspect.signature(runner.entry).parameters if p not in ("osm", "out_dir", "boundary")]
+        known = [p for p in inspect.signature(runner.entry).parameters
+                 if p not in ("osm", "out_dir", "boundary", "name")]
     else:
         known = list(_SITE_OPTIONS)
     unknown = sorted(set(options) - set(known))
@@ -243,6 +257,16 @@ def _check_entry_options(task: str, options: dict) -> dict:
         raise InputError(f"task_options: unknown {task} option {unknown[0]!r}; known: {', '.join(known)}")
     if task == "site" and not options.get("category"):
         raise InputError("--category: give the category to site, e.g. elderly_care")
+    if task == "site":
+        from planner.categories import load_categories
+
+        known_categories = load_categories(options.get("categories_file"))
+        if options["category"] not in known_categories:
+            raise InputError(f"--category {options['category']!r}: unknown; use one of {', '.join(known_categories)}")
+    minutes = options.get("minutes")
+    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+                                or not math.isfinite(minutes) or minutes <= 0):
+        raise InputError(f"--minutes {minutes!r}: give one positive number of minutes for --task {task}, e.g. 15")
     out = {}
     for key, value in options.items():
         if isinstance(value, os.PathLike) or (isinstance(value, str) and key in ("homes", "facilities", "candidates",
@@ -444,11 +468,14 @@ def _polygon_problem(geom, row: int) -> str | None:
 # running one region on a worker
 
 
-def _region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dict, config: dict) -> dict:
+def _region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dict, config: dict,
+                run_id: str | None = None) -> dict:
     """Run ``task`` for one region on a worker and move its folder into place when complete.
 
-    Bad input (:class:`InputError`) is returned as a failure, not raised: retrying it would
-    fail again. Other errors are raised, so Dask retries them (``retries``).
+    The folder's :data:`~planner._io.MARKER` records ``run_id``, the batch run that wrote it
+    (what ``resume`` looks for). Bad input (:class:`InputError`) is returned as a failure,
+    not raised: retrying it would fail again. Other errors are raised, so Dask retries them
+    (``retries``). A failed region's folder from an earlier run is left as it was.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     for key, value in config.items():  # the client's settings (e.g. from --config) hold here too
@@ -456,8 +483,8 @@ def _region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dic
     settings.progress = False
     root = Path(regions_dir)
     root.mkdir(parents=True, exist_ok=True)
-    _remove_partials(root, spec.name)  # what an earlier, interrupted attempt left
-    work = root / f".{spec.name}.partial-{uuid.uuid4().hex[:8]}"
+    remove_leftovers(root, spec.name)  # what an earlier attempt left when its worker was killed
+    work = root / scratch_name(spec.name, "partial")
     info: dict[str, Any] = {"region": spec.name, "worker": _worker_address()}
     try:
         if spec.error:
@@ -465,7 +492,8 @@ def _region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dic
         facts = task(spec, work, options) or {}
         if not (work / "summary.json").exists():
             raise RuntimeError(f"task wrote no summary.json into {work.name}")
-        _move_into_place(work, root / spec.name)
+        write_json(work / MARKER, {"written_by": "planner batch", "batch_run": run_id, "region": spec.name})
+        replace_dir(work, root / spec.name)  # readers see the old folder or the new one, never a mix
         info.update(facts, status="done")
     except InputError as err:
         shutil.rmtree(work, ignore_errors=True)
@@ -482,27 +510,12 @@ def _region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dic
     return info
 
 
-def _move_into_place(work: Path, final: Path) -> None:
-    """Replace ``final`` by the complete folder ``work``: a reader sees the old folder or the
-    new one, never a mix (at worst, for an instant, none: then the region counts as not done)."""
-    if final.exists():
-        old = final.parent / f".{final.name}.partial-old-{uuid.uuid4().hex[:8]}"
-        os.replace(final, old)
-        os.replace(work, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(work, final)
-
-
-def _remove_partials(root: Path, name: str | None = None) -> None:
-    """Remove folders that interrupted writes left: ours (``.<name>.partial-*``) and
-    :func:`planner._io.atomic_dir`'s (``.<name>.tmp-*``)."""
-    if not root.exists():
-        return
-    pattern = "*" if name is None else glob.escape(name)
-    for pat in (f".{pattern}.partial-*", f".{pattern}.tmp-*"):
-        for p in root.glob(pat):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+def _batch_run_of(folder: Path) -> str | None:
+    """The batch run that wrote a region folder (its marker), or None."""
+    try:
+        return json.loads((folder / MARKER).read_text(encoding="utf-8")).get("batch_run")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _one_line(err: BaseException) -> str:
@@ -580,7 +593,8 @@ def run_batch(
         Workers of the local cluster (default: one per core); with ``scheduler``, wait for
         this many.
     resume : bool
-        Skip regions whose folder already holds ``summary.json``.
+        Continue the run recorded in ``out_dir/summary.json``: skip the regions it finished.
+        Options (task, ``osm``, ``task_options``) that differ from that run's are refused.
     task_options : dict, optional
         For ``audit``: ``categories``, ``minutes``, ``mode``, ``homes``, ``facilities``,
         ``categories_file``, ``isochrones`` (target/all/none), ``map_html``.
@@ -590,8 +604,9 @@ def run_batch(
         ``"category:minutes"`` to colour ``map.html`` by; default the first category at its
         target minutes.
     memory_limit : str or float, optional
-        Per worker of the local cluster (Dask: ``"4GiB"``, bytes, or ``"auto"`` = memory /
-        workers); a worker above 95 % is restarted and its region retried elsewhere.
+        Per worker of the local cluster (Dask: ``"4GiB"``, bytes, a fraction of the machine's
+        memory, 0 for none, or ``"auto"`` = memory / workers); a worker above 95 % is restarted
+        and its region retried elsewhere.
     retries : int
         Times a region whose task raised an unexpected error is retried (bad input is not).
     cut : bool, optional
@@ -602,26 +617,47 @@ def run_batch(
     -------
     dict
         What ``summary.json`` holds.
+
+    Raises
+    ------
+    InputError
+        Bad options or regions file, an ``out_dir`` planner did not write, or ``resume`` with
+        options other than the resumed run's; nothing is written then.
     """
     started = time.perf_counter()
     runner = _task_function(task)
     task_name = task if isinstance(task, str) else getattr(task, "__name__", "custom")
     options = _check_options(task, task_options)
+    if scheduler is None:
+        _check_memory_limit(memory_limit)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InputError(f"--workers {workers!r}: give a whole number of workers, at least 1")
     indicator = _parse_indicator(map_indicator, options) if task == "audit" else None
     # Tasks that write the audit's files (coverage.csv, homes.gpkg) get the roll-up and map.
     rollup = bool(getattr(runner, "writes_audit_outputs", False))
     specs = read_regions(regions, osm=osm)
-    out = Path(out_dir).expanduser().resolve()
+    out = _batch_folder(out_dir)
+    public_options = {k: v for k, v in options.items() if not k.startswith("_")}
+    record = {"task": task_name, "osm": str(Path(osm).expanduser().resolve()) if osm else None,
+              "task_options": public_options, "category_keys": options.get("_category_keys")}
+    previous = _recorded_run(out) if resume else None
+    if previous is not None and isinstance(task, str):  # a callable's options are its own business
+        _check_resume(previous, record)
+    run_id = (previous or {}).get("run_id") or uuid.uuid4().hex[:12]
     regions_dir = out / "regions"
     regions_dir.mkdir(parents=True, exist_ok=True)
-    _remove_partials(regions_dir)
-    finished = {s.name for s in specs if resume and (regions_dir / s.name / "summary.json").exists()}
+    remove_leftovers(regions_dir)  # of killed workers whose process is gone
+    if not (out / MARKER).exists():
+        write_json(out / MARKER, {"written_by": "planner batch"})
+    # Recorded before any region runs, so that a killed run can be resumed.
+    write_json(out / "summary.json", {"status": "running", "run_id": run_id, **record})
+    finished = {s.name for s in specs if resume and (regions_dir / s.name / "summary.json").exists()
+                and _batch_run_of(regions_dir / s.name) == run_id}
     todo = [s for s in specs if s.name not in finished]
-    public_options = {k: v for k, v in options.items() if not k.startswith("_")}
     seconds: dict[str, float] = {}
     results: dict[str, dict] = {}
     errors_log: list[str] = []
-    with _connect(scheduler, workers, memory_limit) as client:
+    with terminate_as_exit(), _connect(scheduler, workers, memory_limit) as client:
         seconds["cluster_start"] = time.perf_counter() - started
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         scheduler_address = None if scheduler is None else client.scheduler.address
@@ -629,10 +665,11 @@ def run_batch(
             print(f"planner batch: {len(specs)} regions ({len(finished)} done already), {len(todo)} to run "
                   f"on {n_workers} workers; dashboard {client.dashboard_link}", flush=True)
         t = time.perf_counter()
-        todo = _cut_shared_extracts(todo, out, options, cut, client, progress)
+        todo = _cut_shared_extracts(todo, out, options, cut, client, progress, task_name)
         seconds["cut"] = time.perf_counter() - t
         t = time.perf_counter()
-        results = _run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log)
+        results = _run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log,
+                               run_id)
         seconds["regions"] = time.perf_counter() - t
         done_names = [s.name for s in specs if s.name in finished or results.get(s.name, {}).get("status") == "done"]
         t = time.perf_counter()
@@ -656,7 +693,9 @@ def run_batch(
         with atomic_file(out / "failures.log", "w", encoding="utf-8") as fh:
             fh.write("\n\n".join(errors_log))
     table = None
+    written = {"failures.log"} if errors_log else set()
     if rollup:
+        written.add("indicators.csv")
         by_name = {s.name: s for s in specs}
         table = indicators_table([r["rows"] for r in rolled])
         _write_csv(table, out / "indicators.csv")
@@ -667,11 +706,19 @@ def run_batch(
         if len(table):
             indicator = indicator or _default_indicator(table)
             batch_map(table, outlines, indicator, out / "map.html", failed=failed_outlines)
+            written.add("map.html")
+    for stale in ("failures.log", "indicators.csv", "map.html"):  # an earlier run's, not this one's
+        if stale not in written:
+            (out / stale).unlink(missing_ok=True)
+    remove_leftovers(regions_dir)  # of workers that were still exiting when the run started
     seconds["rollup"] = time.perf_counter() - t + seconds.pop("rollup_read")
     seconds["total"] = time.perf_counter() - started
     ran = [results[s.name] for s in todo if s.name in results]
     summary = {
+        "status": "done",
+        "run_id": run_id,
         "task": task_name,
+        "osm": record["osm"],
         "regions": {
             "total": len(specs),
             "done": len(done_names),
@@ -686,20 +733,21 @@ def run_batch(
         "memory_limit_mb_per_worker": limits,
         "peak_memory_mb_per_worker": peaks,
         "task_options": public_options,
+        "category_keys": record["category_keys"],
         "map_indicator": None if indicator is None else f"{indicator[0]}:{indicator[1]}",
         "indicators_cover": f"{len(rolled)} of {len(specs)} regions" if rollup else None,
         "per_region": [{k: v for k, v in r.items() if k not in ("error",)} for r in ran],
         "failures": failures,
     }
-    with atomic_file(out / "summary.json", "w", encoding="utf-8") as fh:
-        json.dump(summary, fh, ensure_ascii=False, indent=2, default=str)
+    write_json(out / "summary.json", summary)
     if progress:
         print(f"planner batch: {summary['regions']['done']} of {len(specs)} regions done, {len(failures)} failed "
               f"({seconds['total']:.1f} s); outputs in {out}", flush=True)
     return summary
 
 
-def _run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log) -> dict:
+def _run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log,
+                 run_id=None) -> dict:
     """Submit one task per region (largest first) and collect results as they complete."""
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -710,7 +758,7 @@ def _run_regions(client, runner, task_name, todo, regions_dir, options, retries,
     futures = {}
     for rank, spec in enumerate(order):
         fut = client.submit(
-            _region_job, runner, spec, str(regions_dir), options, config,
+            _region_job, runner, spec, str(regions_dir), options, config, run_id,
             key=f"{task_name}-{rank}-{uuid.uuid4().hex[:8]}", retries=retries, priority=len(order) - rank,
             pure=False,
         )
@@ -726,8 +774,7 @@ def _run_regions(client, runner, task_name, todo, regions_dir, options, retries,
                 results[spec.name] = {"region": spec.name, "status": "failed", "error": _failure_text(err)}
                 errors_log.append(f"{spec.name}:\n" + "".join(traceback.format_exception(err)))
             if results[spec.name]["status"] == "failed":
-                # A folder from an earlier run is not this run's result (and --resume would skip it).
-                shutil.rmtree(Path(regions_dir) / spec.name, ignore_errors=True)
+                # An earlier run's folder stays (it is not rolled up; its marker names that run).
                 bar.write(f"failed: {spec.name}: {results[spec.name]['error']}")
             elif spec.cut_osm:  # done: its cut is not needed again (a resume skips the region)
                 Path(spec.cut_osm).unlink(missing_ok=True)
@@ -736,6 +783,104 @@ def _run_regions(client, runner, task_name, todo, regions_dir, options, retries,
     finally:
         bar.close()
     return results
+
+
+def _batch_folder(out_dir: str | os.PathLike) -> Path:
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out_dir}: is a file; give a folder for the batch's outputs")
+    if out.is_dir() and not is_planner_folder(out):
+        raise InputError(f"--out {out_dir}: holds files planner did not write; give a new or empty folder, "
+                         "or the folder of an earlier batch")
+    return out
+
+
+def _recorded_run(out: Path) -> dict | None:
+    """What the last run into ``out`` recorded in its summary.json, or None."""
+    try:
+        record = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+# Options shown by their command-line names where these differ from --<key>.
+_FLAGS = {"target_share": "--target", "map_html": "--map/--no-map"}
+
+
+def _check_resume(previous: dict, current: dict) -> None:
+    """Refuse to resume a run with options other than its own: its finished regions would be
+    mixed with new ones in indicators.csv."""
+    now = json.loads(json.dumps(current, default=str))
+    pairs = [("task", previous.get("task"), now["task"]), ("osm", previous.get("osm"), now["osm"])]
+    old_opts, new_opts = previous.get("task_options") or {}, now["task_options"] or {}
+    keys = [k for k in new_opts if k in old_opts] + [k for k in new_opts if k not in old_opts]
+    keys += [k for k in old_opts if k not in new_opts]
+    for key in keys:
+        if key == "categories" and previous.get("category_keys") and now.get("category_keys"):
+            pairs.append((key, sorted(previous["category_keys"]), sorted(now["category_keys"])))
+        else:
+            pairs.append((key, old_opts.get(key), new_opts.get(key)))
+    for key, old, new in pairs:
+        if _comparable(old) != _comparable(new):
+            flag = _FLAGS.get(key, f"--{key.replace('_', '-')}")
+            raise InputError(f"--resume: {flag} {_shown(new)} differs from the run being resumed ({_shown(old)}); "
+                             "give that run's options, or leave out --resume to run every region again")
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, list):  # thresholds or categories: the set matters, not the order given
+        return sorted(map(str, value))
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return value
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(not given)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+#: Least memory a local worker may be given: below it a worker is restarted on any region.
+min_worker_memory_bytes: int = 256 * 2**20
+
+
+def _check_memory_limit(value: Any) -> None:
+    """Memory per local worker as Dask reads it (bytes, "4GiB", a fraction ≤ 1, 0 = none, auto)."""
+    from dask.utils import format_bytes, parse_bytes
+    from distributed.system import MEMORY_LIMIT
+
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return
+    hint = "give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, or auto"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or (number is not None and not math.isfinite(number)):
+        raise InputError(f"--memory-limit {value!r}: {hint}")
+    if number is not None and 0 <= number <= 1:
+        nbytes = number * MEMORY_LIMIT  # 0: no limit, as Dask reads it
+        if number == 0:
+            return
+    elif number is not None:
+        nbytes = number
+    else:
+        try:
+            nbytes = parse_bytes(str(value))
+        except (ValueError, TypeError):
+            raise InputError(f"--memory-limit {value!r}: {hint}") from None
+    if nbytes < min_worker_memory_bytes:
+        raise InputError(f"--memory-limit {value!r}: below {format_bytes(min_worker_memory_bytes)} per worker; {hint}")
+    if nbytes > MEMORY_LIMIT:
+        raise InputError(f"--memory-limit {value!r}: above this machine's memory ({format_bytes(MEMORY_LIMIT)}); {hint}")
 
 
 def _failure_text(err: BaseException) -> str:
@@ -781,7 +926,7 @@ def _connect(scheduler, workers, memory_limit) -> Iterator:
         finally:
             client.close()
         return
-    n = int(workers or os.cpu_count() or 1)
+    n = int(workers) if workers is not None else int(os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"--workers {workers}: give at least 1")
     cluster = LocalCluster(
@@ -831,8 +976,10 @@ def _indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) 
         totals[g] = float(homes[g].sum()) if g in homes.columns else 0.0
     rows = []
     for r in coverage.to_dict("records"):
+        if r.get("threshold", "minutes") != "minutes":
+            continue  # rows at each category's own target and complete-circle rows: not rolled up yet
         row = {"region": name, "category": r["category"], "name_zh": r["name_zh"], "name_en": r["name_en"],
-               "minutes": int(r["minutes"]), "target_minutes": int(r["target_minutes"])}
+               "minutes": int(r["minutes"]), "target_minutes": float(r["target_minutes"])}
         row["homes"] = int(totals["homes"])
         row["homes_within"] = int(np.rint(r["homes_share"] * totals["homes"]))
         row["population"] = totals["population"]
@@ -904,8 +1051,8 @@ def _parse_indicator(text: str | None, options: dict) -> tuple[str, int]:
 def _default_indicator(table: pd.DataFrame) -> tuple[str, int]:
     first = table.iloc[0]
     mins = table.loc[table["category"] == first["category"], "minutes"]
-    target = int(first["target_minutes"])
-    return str(first["category"]), target if (mins == target).any() else int(mins.max())
+    target = float(first["target_minutes"])  # NaN for a metre target
+    return str(first["category"]), int(target) if (mins == target).any() else int(mins.max())
 
 
 def batch_map(
@@ -987,7 +1134,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _cut_shared_extracts(todo: list[RegionSpec], out: Path, options: dict, cut: bool | None, client,
-                         progress: bool) -> list[RegionSpec]:
+                         progress: bool, task_name: str = "audit") -> list[RegionSpec]:
     """Cut the boundary regions of each large extract into small extracts, one pass per extract.
 
     Without this every region's task would read the whole province (minutes, and the whole
@@ -995,17 +1142,14 @@ def _cut_shared_extracts(todo: list[RegionSpec], out: Path, options: dict, cut: 
     the buffered boundary, so loading the cut and clipping it gives the same region as
     loading the whole file and clipping it, except for the UTM zone (see :func:`cut_extracts`).
     """
-    from planner.sources import reach_m
-
-    minutes = options.get("minutes", settings.minutes)
-    buffer_m = reach_m(minutes, options.get("mode", "walk"))
     groups: dict[str, list[RegionSpec]] = {}
     for spec in todo:
         if spec.boundary is None or spec.error or not os.path.isfile(spec.osm):
             continue
         if cut or (cut is None and os.path.getsize(spec.osm) >= cut_min_bytes):
             groups.setdefault(spec.osm, []).append(spec)
-    if not groups:
+    buffer_m = _task_reach_m(task_name, options) if groups else None
+    if buffer_m is None:  # a task that takes no boundary: its boundary regions fail with that reason
         return todo
     folder = out / "_extracts"
     folder.mkdir(parents=True, exist_ok=True)
@@ -1030,6 +1174,25 @@ def _cut_shared_extracts(todo: list[RegionSpec], out: Path, options: dict, cut: 
                                          key=f"cut-{uuid.uuid4().hex[:8]}"))
     client.gather(futures)
     return [replaced.get(s.name, s) for s in todo]
+
+
+def _task_reach_m(task_name: str, options: dict) -> float | None:
+    """How far beyond a boundary the task's region is loaded (as its command does), or None
+    for a task that takes no boundary."""
+    from planner.sources import reach_m
+
+    mode = options.get("mode") or "walk"
+    if task_name == "villages":
+        return None
+    if task_name == "site":
+        from planner.categories import load_categories
+
+        minutes = options.get("minutes") or load_categories()[options["category"]].minutes
+        return reach_m([minutes], mode)
+    minutes = options.get("minutes")
+    if isinstance(minutes, (int, float)) and not isinstance(minutes, bool):
+        minutes = [minutes]
+    return reach_m(minutes or settings.minutes, mode)
 
 
 def _cut_box(boundary, buffer_m: float) -> tuple[float, float, float, float]:

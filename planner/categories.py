@@ -1,7 +1,9 @@
 """Facility categories of the life-circle standards, kept as data (``data/categories.toml``).
 
 Each category has a stable key, Chinese and English names, the OSM tags that identify it
-and its target circle in minutes. :func:`classify` turns OSM features into facilities.
+and its target in the unit of its source: metres along the network (GB 50180-2018 service
+radii) or minutes (the 2021 convenience-circle guide's ladder). :func:`classify` turns OSM
+features into facilities.
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
+from planner import settings
 from planner._errors import InputError
 
 _DATA = Path(__file__).resolve().parent / "data"
@@ -30,7 +36,6 @@ class Category:
     key: str
     name_zh: str
     name_en: str
-    minutes: int
     level: str
     source: str
     match: tuple[dict, ...]
@@ -38,6 +43,45 @@ class Category:
     mode: str = "walk"
     #: False where the target comes from a value the standards' facts mark "to confirm".
     confirmed: bool = True
+    #: The target in its source's unit: exactly one of the two is set.
+    target_m: float | None = None
+    target_minutes: float | None = None
+    #: Part of the basic life circle of its level (the audit's complete-circle headline).
+    basic: bool = False
+    basic_source: str = ""
+
+    def __post_init__(self):
+        if (self.target_m is None) == (self.target_minutes is None):
+            raise ValueError(f"category {self.key}: give exactly one of target_m and target_minutes")
+
+    @property
+    def unit(self) -> str:
+        """``"m"`` for a distance along the network, ``"min"`` for a travel time."""
+        return "m" if self.target_m is not None else "min"
+
+    @property
+    def minutes(self) -> float:
+        """The target as minutes, for models that need a time (siting, villages, isochrones).
+
+        A metre target converts at ``settings.walk_speed_mps`` (300 m ≈ 4.5 min at 1.1 m/s);
+        the audit itself judges a metre target by network metres, not by this time.
+        """
+        if self.target_minutes is not None:
+            return float(self.target_minutes)
+        return float(self.target_m) / settings.walk_speed_mps / 60.0
+
+    @property
+    def metres(self) -> float:
+        """The target as metres along the network (a minute target at the walking speed)."""
+        if self.target_m is not None:
+            return float(self.target_m)
+        return float(self.target_minutes) * 60.0 * settings.walk_speed_mps
+
+    @property
+    def target_label(self) -> str:
+        """The target as its source states it, e.g. ``"≤ 300 m"`` or ``"≤ 8 min"``."""
+        value = self.target_m if self.target_m is not None else self.target_minutes
+        return f"≤ {value:g} {self.unit}"
 
     @property
     def label(self) -> str:
@@ -72,9 +116,9 @@ def load_categories(
     """
     cats: dict[str, Category] = {}
     for f in files or [_DATA / "categories.toml"]:
-        cats.update(_read_file(str(f)))
+        cats.update(_read_file(str(f), _stamp(f)))
     if extra_file is not None:
-        cats.update(_read_file(str(extra_file)))
+        cats.update(_read_file(str(extra_file), _stamp(extra_file)))
     return cats
 
 
@@ -83,10 +127,14 @@ def select(categories: dict[str, Category], keys: str | Iterable[str] | None) ->
 
     Raises InputError naming the unknown key and listing the known ones.
     """
-    if keys is None or keys == "" or keys == "all":
+    if keys is None or keys == "all":
         return list(categories.values())
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
+    keys = list(keys)
+    if not keys:
+        raise InputError("--categories: no category named; give keys such as kindergarten,clinic or all "
+                         "(see `planner categories`)")
     chosen = []
     for key in keys:
         if key not in categories:
@@ -167,42 +215,100 @@ def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Cat
 
 
 def _read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """A user's table of places: GeoPackage/GeoJSON (any CRS) or CSV with lon, lat (WGS84).
+
+    Every row must have a geometry with finite coordinates inside -180..180, -90..90 once in
+    WGS84; the error names the rows that do not (they are never placed at (0, 0) or dropped).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: file not found")
+    if not p.is_file():
+        raise InputError(f"{path}: not a file; give a GeoPackage, GeoJSON or CSV file")
     try:
-        if p.suffix.lower() == ".csv":
-            df = pd.read_csv(p)
-            lon = next((c for c in df.columns if c.lower() in ("lon", "lng", "longitude", "x")), None)
-            lat = next((c for c in df.columns if c.lower() in ("lat", "latitude", "y")), None)
-            if lon is None or lat is None:
-                raise InputError(f"{path}: a CSV needs lon and lat columns (WGS84)")
-            return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df[lon], df[lat]), crs=4326)
-        frame = gpd.read_file(p)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reader warnings would be extra lines; errors are raised below
+            if p.suffix.lower() == ".csv":
+                df = pd.read_csv(p)
+                lon = next((c for c in df.columns if str(c).lower() in ("lon", "lng", "longitude", "x")), None)
+                lat = next((c for c in df.columns if str(c).lower() in ("lat", "latitude", "y")), None)
+                if lon is None or lat is None:
+                    raise InputError(f"{path}: a CSV needs lon and lat columns (WGS84)")
+                x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
+                y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
+                bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
+                if bad.any():
+                    raise InputError(f"{path}: {_rows(bad)}: {lon}/{lat} missing, not a number or outside "
+                                     "-180..180 / -90..90 (WGS84 degrees); fix or remove them")
+                return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=4326)
+            frame = gpd.read_file(p)
     except InputError:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
-        raise InputError(f"{path}: cannot read ({str(err).splitlines()[0]}); give a GeoPackage, GeoJSON or CSV") from None
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: cannot read ({text}); give a GeoPackage, GeoJSON or CSV") from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame:
+        raise InputError(f"{path}: no geometry; give a GeoPackage/GeoJSON of points or polygons, or a CSV with lon, lat")
     if frame.crs is None:
         raise InputError(f"{path}: no CRS; save it with one (e.g. EPSG:4326)")
+    _check_coordinates(frame, path)
     return frame
 
 
+def _rows(mask: np.ndarray) -> str:
+    """'row 3' or 'rows 2, 5, 9 and 4 more' (1 = the first data row)."""
+    idx = np.flatnonzero(mask) + 1
+    head = ", ".join(str(i) for i in idx[:5])
+    more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
+    return f"row {head}" if len(idx) == 1 else f"rows {head}{more}"
+
+
+def _check_coordinates(frame: gpd.GeoDataFrame, path) -> None:
+    """Refuse rows without a geometry, or whose coordinates are not finite WGS84 degrees."""
+    geoms = frame.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        raise InputError(f"{path}: {_rows(missing)}: no geometry; draw it or remove the row")
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        b = frame.geometry.to_crs(4326).bounds.to_numpy(float) if frame.crs != "EPSG:4326" else frame.geometry.bounds.to_numpy(float)
+    bad = ~(np.isfinite(b).all(axis=1) & (np.abs(b[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(b[:, [1, 3]]) <= 90).all(axis=1))
+    if bad.any():
+        raise InputError(f"{path}: {_rows(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
+                         f"(the file says {frame.crs.to_string()}); fix them or the file's CRS")
+
+
+def _stamp(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(modification time, size) of a file, so an edited file is read again, not taken from the cache."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 @lru_cache(maxsize=32)
-def _read_file(path: str) -> dict[str, Category]:
+def _read_file(path: str, stamp: tuple[int, int] | None = None) -> dict[str, Category]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: categories file not found")
+    if not p.is_file():
+        raise InputError(f"{path}: not a file; give a categories TOML file (see planner/data/categories.toml)")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not valid TOML ({err}); see planner/data/categories.toml for the format") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the categories file ({err.strerror})") from None
+    _check_tables(data, path)
     out: dict[str, Category] = {}
     for i, entry in enumerate(data.get("category", [])):
         where = f"{path}: category {i + 1}"
-        missing = [k for k in ("key", "name_zh", "name_en", "minutes", "match") if k not in entry]
+        missing = [k for k in ("key", "name_zh", "name_en", "match") if k not in entry]
         if missing:
             raise InputError(f"{where}: missing {', '.join(missing)}; see planner/data/categories.toml")
+        _check_entry(entry, where)
+        target_m, target_min = _target(entry, where)
         if entry.get("mode", "walk") not in ("walk", "bike", "drive"):
             raise InputError(f"{where}: mode {entry['mode']!r} must be walk, bike or drive")
         if not _KEY.match(str(entry["key"])):
@@ -218,15 +324,83 @@ def _read_file(path: str) -> dict[str, Category]:
         exclude_all = tuple(data.get("exclude_all", ()))
         out[entry["key"]] = Category(
             key=entry["key"], name_zh=entry["name_zh"], name_en=entry["name_en"],
-            minutes=int(entry["minutes"]), level=entry.get("level", ""),
+            level=entry.get("level", ""),
             source=entry.get("source", ""), match=tuple(entry["match"]),
             exclude=tuple(entry.get("exclude", ())) + exclude_all,
             mode=entry.get("mode", "walk"),
             confirmed=bool(entry.get("confirmed", True)),
+            target_m=target_m, target_minutes=target_min,
+            basic=bool(entry.get("basic", False)), basic_source=str(entry.get("basic_source", "")),
         )
     if not out:
         raise InputError(f"{path}: no [[category]] entries")
     return out
+
+
+#: Fields of a [[category]] entry (see data/categories.toml).
+_FIELDS = frozenset({"key", "name_zh", "name_en", "minutes", "target_m", "level", "source", "match", "exclude",
+                     "mode", "confirmed", "basic", "basic_source"})
+
+
+def _check_tables(data: dict, path: str) -> None:
+    """The file's top level: ``[[category]]`` entries and an optional ``exclude_all`` list of tag tables."""
+    unknown = sorted(set(data) - {"category", "exclude_all"})
+    if unknown:
+        raise InputError(f"{path}: unknown top-level key {unknown[0]!r}; a categories file holds [[category]] "
+                         "entries and exclude_all (see planner/data/categories.toml)")
+    cats = data.get("category", [])
+    if not isinstance(cats, list) or not all(isinstance(c, dict) for c in cats):
+        raise InputError(f"{path}: 'category' must be [[category]] tables; see planner/data/categories.toml")
+    _check_tag_tables(data.get("exclude_all", []), f"{path}: exclude_all", allow_empty=True)
+
+
+def _check_entry(entry: dict, where: str) -> None:
+    """Types of one [[category]] entry's fields (the target is checked by :func:`_target`)."""
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise InputError(f"{where}: unknown field {unknown[0]!r}; the fields are {', '.join(sorted(_FIELDS))}")
+    for name in ("key", "name_zh", "name_en", "level", "source", "mode", "basic_source"):
+        if name in entry and not isinstance(entry[name], str):
+            raise InputError(f"{where}: {name} = {entry[name]!r} must be text in quotes")
+    for name in ("name_zh", "name_en"):
+        if not entry[name].strip():
+            raise InputError(f"{where}: {name} is empty; give the category's name")
+    for name in ("confirmed", "basic"):
+        if name in entry and not isinstance(entry[name], bool):
+            raise InputError(f"{where}: {name} = {entry[name]!r} must be true or false")
+    _check_tag_tables(entry["match"], f"{where}: match", allow_empty=False)
+    _check_tag_tables(entry.get("exclude", []), f"{where}: exclude", allow_empty=True)
+    value = entry.get("minutes", entry.get("target_m"))
+    if "minutes" in entry and isinstance(value, (int, float)) and value > settings.max_threshold_minutes:
+        raise InputError(f"{where}: minutes = {value!r} is above {settings.max_threshold_minutes:g} "
+                         "(settings.max_threshold_minutes); give the target circle in minutes, e.g. 15")
+
+
+def _check_tag_tables(tables, where: str, allow_empty: bool) -> None:
+    """A list of OSM tag conditions: tables of key = "value" | ["a", "b"] | "*" | "~regex"."""
+    example = 'e.g. [{ amenity = "kindergarten" }]'
+    if not isinstance(tables, list) or not all(isinstance(t, dict) and t for t in tables):
+        raise InputError(f"{where} must be a list of tag tables, {example}")
+    if not tables and not allow_empty:
+        raise InputError(f"{where} is empty: nothing would match; give tag tables, {example}")
+    for table in tables:
+        for key, value in table.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str) for v in values):
+                raise InputError(f"{where}: {key} = {value!r} must be text or a list of texts, {example}")
+
+
+def _target(entry: dict, where: str) -> tuple[float | None, float | None]:
+    """(target_m, target_minutes) of a TOML entry: exactly one, positive."""
+    has_m, has_min = "target_m" in entry, "minutes" in entry
+    if has_m == has_min:
+        raise InputError(f"{where}: give exactly one target, target_m (metres along the network) "
+                         "or minutes; see planner/data/categories.toml")
+    key = "target_m" if has_m else "minutes"
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise InputError(f"{where}: {key} = {value!r} must be a positive number")
+    return (float(value), None) if has_m else (None, float(value))
 
 
 @lru_cache(maxsize=1024)

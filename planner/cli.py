@@ -6,6 +6,10 @@ is an :class:`~planner._errors.InputError`, printed as one line with exit code 2
 
 from __future__ import annotations
 
+import errno
+import math
+import os
+import re
 import sys
 import time
 import tomllib
@@ -16,6 +20,11 @@ import typer
 
 from planner import settings
 from planner._errors import InputError
+
+try:  # typer ≥ 0.17 carries its own copy of click, whose exceptions its commands raise
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click import exceptions as _click_errors
 
 app = typer.Typer(
     add_completion=False,
@@ -39,22 +48,94 @@ def _main(
     if config is not None:
         if not config.exists():
             raise InputError(f"--config {config}: file not found")
+        if not config.is_file():
+            raise InputError(f"--config {config}: not a file; give a TOML file such as my.toml")
         try:
-            settings.update(tomllib.loads(config.read_text(encoding="utf-8")))
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"--config {config}: not valid TOML ({err})") from None
+            values = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise InputError(f"--config {config}: not valid UTF-8 TOML ({err})") from None
+        except OSError as err:
+            raise InputError(f"--config {config}: cannot read it ({err.strerror})") from None
+        try:
+            settings.update(values)
+        except InputError as err:
+            raise InputError(f"--config {config}: {str(err).removeprefix('config: ')}") from None
     if quiet:
         settings.progress = False
 
 
 def _minutes(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
     except ValueError:
         raise InputError(f"--minutes {text!r}: give whole minutes separated by commas, e.g. 5,10,15") from None
     if not values or min(values) <= 0:
         raise InputError(f"--minutes {text!r}: give positive whole minutes, e.g. 5,10,15")
+    _threshold(max(values), "--minutes")
     return values
+
+
+def _threshold(minutes: float | None, option: str = "--minutes") -> float | None:
+    """One service threshold in minutes: positive, finite, at most settings.max_threshold_minutes."""
+    if minutes is None:
+        return None
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise InputError(f"{option} {minutes:g}: give a positive number of minutes, e.g. 15")
+    if minutes > settings.max_threshold_minutes:
+        raise InputError(f"{option} {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
+                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+    return float(minutes)
+
+
+def _out_dir(out: Path, *inputs: Path | str | None) -> Path:
+    """Check --out before any work: a folder (new or existing) in a folder we can write to,
+    holding none of the run's inputs (a run replaces what it writes there)."""
+    if not str(out).strip():
+        raise InputError("--out '': give an output folder, e.g. --out planner-out/audit")
+    path = Path(os.path.abspath(out.expanduser()))
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {out}: is a file; give a folder (created, or replaced when the run succeeds)")
+    if path.parent == path:
+        raise InputError(f"--out {out}: give a folder below the root, e.g. --out planner-out/audit")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
+    for folder in ([parent] + ([path] if path.exists() else [])):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(f"--out {out}: cannot write in {folder} (permission denied); choose another --out")
+    for given in inputs:
+        if given is None or not Path(given).exists():
+            continue
+        source = Path(os.path.abspath(Path(given).expanduser()))
+        if source == path or path in source.parents:
+            raise InputError(f"--out {out}: holds the input {given}; choose another output folder")
+    return out
+
+
+def _share(target: float) -> float:
+    if not (math.isfinite(target) and 0 < target <= 1):
+        raise InputError(f"--target {target:g}: give a share above 0 and at most 1, e.g. 0.8")
+    return target
+
+
+def _town(text: str | None) -> None:
+    """--town LON,LAT: two finite WGS84 degrees."""
+    if text is None:
+        return
+    parts = text.split(",")
+    try:
+        lon, lat = (float(v) for v in parts)
+    except ValueError:
+        raise InputError(f"--town {text!r}: give the township centre as LON,LAT in degrees, e.g. 120.49,30.48") from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InputError(f"--town {text!r}: longitude -180..180 and latitude -90..90 (WGS84), e.g. 120.49,30.48")
+
+
+def _mode(mode: str | None) -> None:
+    if mode and mode not in ("walk", "bike", "drive"):
+        raise InputError(f"--mode {mode!r}: use walk, bike or drive")
 
 
 def _isochrone_option(text: str):
@@ -68,11 +149,22 @@ def _report(out: Path, result) -> None:
     cov = result.coverage
     typer.echo(f"region {result.region}: {len(result.homes)} homes, "
                f"{result.homes['population'].sum():,.0f} people, {result.network.n_nodes} network nodes")
-    at_target = cov[cov["minutes"] == cov["target_minutes"]]
+    at_target = cov[(cov["threshold"] == "target") & (cov["category"] != "complete_life_circle")]
     if len(at_target):
-        typer.echo("population within each category's target circle (目标生活圈内人口比例):")
+        typer.echo("population within each category's target (目标内人口比例; metres along the network or minutes):")
         for row in at_target.itertuples():
-            typer.echo(f"  {row.name_zh:<12} {row.name_en:<36} ≤{row.minutes:>2} min  {row.population_share:6.1%}")
+            target = f"≤ {row.target_m:g} m" if row.target_unit == "m" else f"≤ {row.target_minutes:g} min"
+            typer.echo(f"  {row.name_zh:<12} {row.name_en:<36} {target:>10}  {row.population_share:6.1%}")
+    complete = cov[cov["category"] == "complete_life_circle"]
+    if len(complete):
+        typer.echo("complete basic life circle (完整基本生活圈: every basic category of the level and those "
+                   "below within its target), share of homes / people / elderly:")
+        for row in complete.itertuples():
+            typer.echo(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}")
+    co = result.co_location
+    if co.get("checked"):
+        typer.echo(f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
+                   f"{co['adjacent']} of {co['health_centres']}")
     missing = result.summary()["categories_without_facilities"]
     if missing:
         typer.echo(f"no facility mapped for: {', '.join(missing)}")
@@ -99,14 +191,16 @@ def audit(
     Writes DIR/homes.gpkg, DIR/coverage.csv, DIR/summary.json and DIR/map.html.
     """
     from planner.audit import audit as run_audit
-    from planner.categories import facilities_from_file, load_categories
+    from planner.categories import facilities_from_file, load_categories, select
     from planner.demand import homes_from_file
     from planner.sources import load_region, reach_m
 
     started = time.perf_counter()
     mins = _minutes(minutes)
     iso = _isochrone_option(isochrones)
-    load_categories(categories_file)  # bad file fails before any heavy work
+    _mode(mode)
+    _out_dir(out, osm, homes, facilities, categories_file, boundary)
+    select(load_categories(categories_file), categories)  # bad file or keys fail before any heavy work
     region = load_region(osm, boundary=boundary, buffer_m=reach_m(mins, mode) if boundary else 0.0)
     home_table = homes_from_file(homes, region.crs) if homes else None
     extra = facilities_from_file(facilities, region.crs, load_categories(categories_file)) if facilities else None
@@ -165,6 +259,8 @@ def site(
     from planner.siting import run_site
 
     started = time.perf_counter()
+    _mode(mode)
+    _out_dir(out, osm, candidates, homes, facilities, boundary)
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
                       boundary=boundary, map_html=map_html, elderly_pace=elderly_pace)
@@ -202,6 +298,14 @@ def villages(
     from planner.villages import run_villages
 
     started = time.perf_counter()
+    _threshold(minutes)
+    _share(target)
+    _town(town)
+    from planner.categories import select
+    from planner.villages import load_rural_categories
+
+    select(load_rural_categories(categories_file), categories)  # a bad file or key fails before any work
+    _out_dir(out, osm, raster, categories_file, facilities)
     s = run_villages(osm, out, raster=raster, minutes=minutes, target_share=target, town=town,
                      categories_file=categories_file, categories=categories, facilities=facilities,
                      map_html=map_html)
@@ -231,16 +335,17 @@ def review(
     osm: Optional[str] = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
 ) -> None:
-    """Check a new estate's plan against facility rules; exit 0 if every applicable rule
-    passes, 1 if any fails, 2 on bad input."""
+    """Check a new estate's plan against facility rules; exit 0 if no mandatory or local rule
+    fails (advisory rules only give advice), 1 if any does, 2 on bad input."""
     import json
 
     from planner.review import run_review
 
+    _out_dir(out, plan, osm, categories_file, *(r for r in rules.split(",") if Path(r).suffix == ".toml"))
     code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file)
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['pass']} passed, "
-               f"{s['counts']['not_applicable']} not applicable; see {out}/review.html")
+    typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
+               f"{s['counts']['pass']} passed, {s['counts']['not_applicable']} not applicable; see {out}/review.html")
     raise typer.Exit(code)
 
 
@@ -273,7 +378,25 @@ def batch(
     or an existing cluster with --scheduler. Exit 0 when every region is done, 1 when some
     failed (see failures.csv), 2 on bad input."""
     from planner.batch import run_batch
+    from planner.categories import load_categories, select
 
+    _mode(mode)
+    _out_dir(out, regions, osm, homes, facilities, categories_file, raster)
+    if task == "audit":
+        _minutes(minutes or "5,10,15")
+        _isochrone_option(isochrones)
+        select(load_categories(categories_file), categories)
+    elif task in ("site", "villages"):
+        _share(target)
+        if task == "site" and category is not None:
+            from planner.siting import check_options
+
+            check_options(model, new, 1.0)
+        try:
+            value = None if minutes is None else float(minutes)
+        except ValueError:
+            raise InputError(f"--minutes {minutes!r}: give one number of minutes for --task {task}, e.g. 15") from None
+        minutes = _threshold(value)
     if task == "audit":
         options = {"categories": categories, "minutes": minutes or "5,10,15", "mode": mode, "homes": homes,
                    "facilities": facilities, "categories_file": categories_file, "isochrones": isochrones,
@@ -282,12 +405,10 @@ def batch(
         if category is None:
             raise InputError("--task site needs --category (e.g. --category elderly_care)")
         options = {"category": category, "model": model, "new": new, "mode": mode, "homes": homes,
-                   "facilities": facilities, "map_html": map_html,
-                   "minutes": float(minutes) if minutes else None}
+                   "facilities": facilities, "map_html": map_html, "minutes": minutes}
     elif task == "villages":
         options = {"raster": raster, "target_share": target, "facilities": facilities,
-                   "categories_file": categories_file, "map_html": map_html,
-                   "minutes": float(minutes) if minutes else None}
+                   "categories_file": categories_file, "map_html": map_html, "minutes": minutes}
     else:
         raise InputError(f"--task {task!r}: use audit, villages or site")
     summary = run_batch(regions, task=task, out_dir=out, osm=osm, scheduler=scheduler, workers=workers,
@@ -302,11 +423,14 @@ def batch(
 def list_categories(
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
 ) -> None:
-    """List facility categories: key, Chinese and English names, target minutes."""
+    """List facility categories: key, names, level, target in its source's unit, source."""
     from planner.categories import load_categories
 
     for cat in load_categories(categories_file).values():
-        typer.echo(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.minutes:>2} min  ({cat.level})")
+        flags = ("basic" if cat.basic else "") + ("" if cat.confirmed else " to-confirm")
+        typer.echo(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.target_label:>10}  "
+                   f"({cat.level}{', ' + flags.strip() if flags.strip() else ''})")
+        typer.echo(f"{'':<20} source: {cat.source}")
 
 
 _GLOBAL_FLAGS = ("-q", "--quiet")
@@ -335,19 +459,48 @@ def _globals_first(argv: list[str]) -> list[str]:
     return front + rest
 
 
+#: OS errors that come from the machine, not from a bug: a full disk or quota, a file too
+#: large, a read-only or forbidden place. They are reported in one line like bad input.
+_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and return its exit code; user mistakes become one line on
-    stderr and exit code 2 (usage errors too, as click prints them)."""
+    """Entry point: run the CLI and return its exit code. User mistakes (bad options, files or
+    values) become one line on stderr starting with ``error:`` and exit code 2; so do a full
+    disk and a folder that cannot be written. Anything else is a bug and shows its traceback."""
     argv = _globals_first(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv, prog_name="planner")
+        code = app(args=argv, prog_name="planner", standalone_mode=False)
     except InputError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {_one_line(err)}", err=True)
+        return 2
+    except _click_errors.NoArgsIsHelpError as err:
+        err.show()
+        return 2
+    except _click_errors.ClickException as err:
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        typer.echo(f"error: {_one_line(err.format_message())}{hint}", err=True)
+        return err.exit_code
+    except _click_errors.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except OSError as err:
+        if err.errno not in _MACHINE_ERRNOS:
+            raise
+        fix = ("free some space or give another --out; nothing was written"
+               if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else
+               "check its permissions or give another --out; nothing was written")
+        typer.echo(f"error: {_one_line(err.filename or '')}: {err.strerror}; {fix}", err=True)
         return 2
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

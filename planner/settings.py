@@ -40,7 +40,11 @@ drive_speed_kph: dict[str, float] = {
 minutes: tuple[int, ...] = (5, 10, 15)
 #: Sweeps stop beyond this many seconds; homes farther than that have no time (NaN).
 #: 60 minutes walk is far past any life circle but keeps the report of "how far".
+#: A threshold asked above it (``--minutes 90``) raises the limit of that run to it.
 max_travel_time_s: float = 3600.0
+#: Thresholds above this (``--minutes``, a category's ``minutes``) are refused as typos: a
+#: day of travel is past any service standard.
+max_threshold_minutes: float = 1440.0
 
 #: Processes for per-category sweeps on large networks (0 = one per CPU core). Small
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
@@ -67,6 +71,31 @@ grid_spacing_m: float = 100.0
 #: Residents per hectare of residential land for grid homes (an assumption; override it).
 grid_density_per_ha: float = 150.0
 
+# --- Rural population profile (乡村) ---------------------------------------------------------
+#: Which profile homes are estimated with: "auto" (judged from the extract by
+#: :func:`planner.settlement.judge_settlement`: rural when its village committees or village
+#: boundaries outnumber residents' committees), "urban" (the values above) or "rural" (below).
+#: audit, site and villages all use it, so one extract gives one population.
+population_profile: str = "auto"
+#: Rural households' housing floor area per person: 7th national census (2020), 乡村家庭户人均
+#: 住房建筑面积 46.8 m² (《中国人口普查年鉴-2020》; to confirm against the yearbook table; the
+#: urban 36.52 m² and national 41.76 m² of the same yearbook are confirmed).
+rural_floor_area_per_person_m2: float = 46.8
+#: Persons per rural family household: 7th national census (2020), 乡村家庭户平均规模 about 2.8
+#: (《中国人口普查年鉴-2020》; to confirm; the national 2.62 is confirmed).
+rural_persons_per_household: float = 2.8
+#: Levels of a rural building with no ``building:levels``: farmhouses (自建房) of 2 storeys;
+#: provincial rules cap new farmhouses at 3 (e.g. 浙江省农村住房建设管理办法; to confirm).
+#: A generic ``building=yes|residential`` in a village is a farmhouse, not an apartment block.
+rural_default_levels: dict[str, int] = {
+    "apartments": 4, "residential": 2, "dormitory": 3, "house": 2, "detached": 2,
+    "semidetached_house": 2, "terrace": 2, "farm": 2, "yes": 2,
+}
+#: Residents per hectare of village land for grid homes where farmhouses are not mapped: the
+#: third national land survey's 村庄用地 (21.94 million ha, 2019) over the 7th census rural
+#: population (509.79 million, 2020) is 23 per ha (both national figures; to confirm).
+rural_grid_density_per_ha: float = 23.0
+
 # --- Vulnerable groups -------------------------------------------------------------------------
 #: 7th national census (2020) bulletin no. 5: 60+ = 18.70 %, 0–14 = 17.95 % of the population.
 elderly_share: float = 0.1870
@@ -86,6 +115,10 @@ max_snap_m: float = 500.0
 polygon_access_m: float = 30.0
 #: Gates and entrances farther than this from a compound's outline are not its gates.
 gate_tolerance_m: float = 25.0
+#: A community health centre and an elderly-care institution are "built next to each other"
+#: (毗邻建设, 国办发〔2021〕56号 (十一)) when their outlines are within this straight distance.
+#: The plan gives no distance: an assumption (across a lane, not across a block); override it.
+colocation_distance_m: float = 50.0
 #: Isochrone polygons: buffer around reachable street segments.
 isochrone_buffer_m: float = 40.0
 
@@ -96,12 +129,85 @@ progress: bool = True
 map_tiles: str | None = None
 
 
+#: Numeric settings with bounds other than "positive": (lowest, highest), inclusive; None = open.
+_BOUNDS = {
+    "elderly_share": (0.0, 1.0), "children_share": (0.0, 1.0), "disabled_share": (0.0, 1.0),
+    "contract_min_share": (0.0, 1.0), "off_network_detour": (1.0, None), "sweep_workers": (0, None),
+    "parallel_min_node_sweeps": (0, None), "polygon_access_m": (0.0, None), "gate_tolerance_m": (0.0, None),
+    "priority_weights": (0.0, None),
+}
+#: Text settings with a fixed set of values.
+_CHOICES = {"population_profile": ("auto", "urban", "rural")}
+
+
 def update(values: dict) -> None:
-    """Override defaults from a mapping, e.g. a parsed ``--config`` TOML file."""
+    """Override defaults from a mapping, e.g. a parsed ``--config`` TOML file.
+
+    Every value is checked against the setting's type and range before any is applied; a
+    table (``bike_speed_kph = {primary = 18}``) updates the entries it names.
+
+    Raises
+    ------
+    InputError
+        Naming the key, the value and what it should be.
+    """
+    g = globals()
+    checked = {}
+    for key, value in values.items():
+        if key.startswith("_") or key not in __annotations__:
+            raise _error(f"unknown setting {key!r}; the settings are the names in planner/settings.py, "
+                         "e.g. walk_speed_mps = 1.2")
+        checked[key] = _checked(key, value, g[key])
+    g.update(checked)
+
+
+def _error(text: str):
     from planner._errors import InputError
 
-    g = globals()
-    for key, value in values.items():
-        if key.startswith("_") or key not in g or callable(g[key]):
-            raise InputError(f"config: unknown setting {key!r}; known settings are listed in planner/settings.py")
-        g[key] = type(g[key])(value) if isinstance(g[key], (int, float)) and not isinstance(g[key], bool) else value
+    return InputError(f"config: {text}")
+
+
+def _checked(key: str, value, current):
+    """``value`` converted to the type of the setting's ``current`` value, or InputError."""
+    import math
+    import numbers
+
+    def number(name: str, v, integral: bool):
+        ok = isinstance(v, numbers.Integral if integral else numbers.Real) and not isinstance(v, bool)
+        if not ok or not math.isfinite(v):
+            kind = "a whole number" if integral else "a finite number"
+            raise _error(f"{name} = {v!r} must be {kind}")
+        low, high = _BOUNDS.get(key, (None, None))
+        if (low is None and not v > 0) or (low is not None and v < low) or (high is not None and v > high):
+            where = "positive" if low is None else f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            raise _error(f"{name} = {v!r} must be {where}")
+        return int(v) if integral else float(v)
+
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise _error(f"{key} = {value!r} must be true or false")
+        return value
+    if isinstance(current, (int, float)):
+        return number(key, value, isinstance(current, int))
+    if isinstance(current, dict):
+        if not isinstance(value, dict):
+            raise _error(f"{key} = {value!r} must be a table, e.g. {key} = {{{next(iter(current))} = "
+                         f"{next(iter(current.values()))}}}")
+        if key == "priority_weights" and set(value) - set(current):
+            raise _error(f"{key}: unknown group {min(set(value) - set(current))!r}; "
+                         f"use {', '.join(current)}")
+        integral = all(isinstance(v, int) for v in current.values())
+        return {**current, **{str(k): number(f"{key}.{k}", v, integral) for k, v in value.items()}}
+    if isinstance(current, tuple):
+        if not isinstance(value, list) or not value:
+            raise _error(f"{key} = {value!r} must be a list of whole minutes, e.g. [5, 10, 15]")
+        out = tuple(number(key, v, True) for v in value)
+        if max(out) > max_threshold_minutes:
+            raise _error(f"{key} = {value!r}: thresholds above max_threshold_minutes ({max_threshold_minutes:g}) "
+                         "are refused; give minutes such as [5, 10, 15]")
+        return out
+    if not isinstance(value, str) or not value.strip():
+        raise _error(f"{key} = {value!r} must be a text value")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise _error(f"{key} = {value!r}: use one of {', '.join(_CHOICES[key])}")
+    return value

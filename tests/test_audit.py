@@ -33,10 +33,12 @@ def _networkx_times(result, key: str, sample: np.ndarray) -> np.ndarray:
     g = to_networkx(net, "time")
     fac = result.facilities
     idx = np.nonzero(fac["category"].to_numpy() == key)[0]
-    acc = geometry_access(net, fac.geometry.to_numpy()[idx])
+    comps = __import__("planner.demand", fromlist=["compounds"]).compounds(result._region)
+    # Facilities in a gated compound are entered at its gates, others as geometry_access does.
+    acc, fac_comp = audit.facility_access(net, fac.iloc[idx], comps)
     fac_leg = acc.leg(net, "time")
-    comps = __import__("planner.demand", fromlist=["compounds"]).compounds
-    home_acc, _ = audit.home_access(net, result.homes, comps(result._region))
+    home_acc, info = audit.home_access(net, result.homes, comps)
+    home_comp = info["_home_compound_index"]
     h_leg = home_acc.leg(net, "time")
     out = []
     for h in sample:
@@ -46,6 +48,11 @@ def _networkx_times(result, key: str, sample: np.ndarray) -> np.ndarray:
             for fnode, fleg in zip(acc.node, fac_leg):
                 if int(fnode) in dist:
                     best = min(best, leg + dist[int(fnode)] + fleg)
+        # A facility of the home's own compound: the straight walk inside it.
+        if home_comp[h] >= 0:
+            for f in np.nonzero(fac_comp == home_comp[h])[0]:
+                walk = result.homes.geometry.iloc[h].distance(fac.geometry.iloc[idx[f]])
+                best = min(best, walk * settings.off_network_detour / net.walk_speed_mps)
         out.append(best)
     return np.array(out)
 
@@ -109,6 +116,7 @@ def test_coverage_shares_by_hand():
     homes = pd.DataFrame({
         "population": [10, 20, 30, 40, 100.0], "elderly": [1, 1, 1, 1, 6.0],
         "children": [0, 5, 0, 0, 5.0], "disabled": [0, 0, 0, 0, 1.0], "x_time_s": t,
+        "x_dist_m": t * 1.0,
     })
     cat = load_categories()["kindergarten"]
     cat = type(cat)(**{**cat.__dict__, "key": "x"})
@@ -128,6 +136,13 @@ def test_coverage_shares_by_hand():
     assert r["elderly_share"] == pytest.approx(3 / 10)
     assert r["disabled_share"] == 0.0
     assert r["population_outside"] == pytest.approx(100.0)
+    # At the kindergarten's own target, 300 m along the network: the home at 300 m is in,
+    # the one at 400 m out, and the elderly are in where everyone is (a distance, not a time).
+    r = cov.iloc[2]
+    assert (r["threshold"], r["target_m"], r["target_unit"]) == ("target", 300.0, "m")
+    assert np.isnan(r["minutes"]) and np.isnan(r["target_minutes"])
+    assert r["homes_share"] == pytest.approx(4 / 5)
+    assert r["elderly_share"] == pytest.approx(4 / 10)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,11 +217,23 @@ def test_cli_audit_writes_outputs(tmp_path):
     assert list(cov.columns[:1]) == ["category"]
     for col in ("minutes", "homes_share", "population_share", "elderly_share", "children_share"):
         assert col in cov.columns
-    assert set(cov["minutes"]) == {5, 10, 15}
+    for col in ("threshold", "target_m", "target_minutes", "target_unit", "target_source", "confirmed"):
+        assert col in cov.columns
+    rows = cov[cov["threshold"] == "minutes"]
+    assert set(rows["minutes"]) == {5, 10, 15}
     # Coverage grows with the threshold; elderly (slower) never beat the average.
-    for _, grp in cov.groupby("category"):
+    for _, grp in rows.groupby("category"):
         assert grp["population_share"].is_monotonic_increasing
-    assert (cov["elderly_share"] <= cov["population_share"] + 1e-12).all()
+    assert (rows["elderly_share"] <= rows["population_share"] + 1e-12).all()
+    # Each category at its own target, in its source's unit: a GB 50180 radius in metres.
+    target = cov[cov["threshold"] == "target"].set_index("category")
+    assert target.loc["kindergarten", "target_m"] == 300 and target.loc["market", "target_m"] == 500
+    assert target.loc["kindergarten", "target_source"].startswith("GB 50180-2018")
+    # kindergarten, market and clinic are basic: the 5-minute circle holds kindergarten and
+    # clinic, and no clinic is mapped, so no home has a complete circle.
+    complete = cov[cov["category"] == "complete_life_circle"].set_index("level")
+    assert list(complete.index) == ["5min", "10min", "15min"]
+    assert (complete["homes_share"] == 0).all()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["region"] == "beijing_haidian_cau"
     assert summary["crs"] == "EPSG:32650"
@@ -215,6 +242,11 @@ def test_cli_audit_writes_outputs(tmp_path):
     # No clinic is mapped there: a finding, not an error.
     assert summary["facilities"]["clinic"] == 0
     assert "clinic" in summary["categories_without_facilities"]
+    assert summary["categories"]["kindergarten"]["target_m"] == 300
+    circle = summary["complete_life_circle"]["10min"]
+    assert circle["categories"] == {"kindergarten": "≤ 300 m", "clinic": "≤ 300 m", "market": "≤ 500 m"}
+    assert "bus_stop" in circle["basic_categories_not_audited"]
+    assert circle["population_share"] == 0
     assert homes["clinic_time_s"].isna().all()
     assert (cov.loc[cov["category"] == "clinic", "population_share"] == 0).all()
     html = (out / "map.html").read_text(encoding="utf-8")
@@ -387,14 +419,19 @@ def test_drive_respects_oneway_and_bike_speeds(tmp_path):
 def test_isochrones_follow_streets():
     region = load_region(CAU)
     result = audit.audit(region, categories="kindergarten", with_isochrones="all")
-    iso = result.isochrones
+    # The kindergarten's own target, 300 m along the network, first; then each threshold.
+    target, iso = result.isochrones.iloc[:1], result.isochrones.iloc[1:]
+    assert target["target_m"].iloc[0] == 300
+    assert target["minutes"].iloc[0] == pytest.approx(300 / settings.walk_speed_mps / 60)
     assert list(iso["minutes"]) == [5, 10, 15]
-    areas = iso.geometry.area.to_numpy()
+    areas = np.r_[target.geometry.area.to_numpy(), iso.geometry.area.to_numpy()]
     assert (np.diff(areas) > 0).all()
-    # Every home within 5 minutes lies near the 5-minute polygon (it snaps to a reached street).
-    inside = result.homes[result.homes["kindergarten_time_s"] <= 300]
-    if len(inside):
-        d = shapely.distance(iso.geometry.iloc[0], inside.geometry.to_numpy())
+    # Every home within 5 minutes lies near the 5-minute polygon (it snaps to a reached street),
+    # and every home within 300 m near the target's.
+    for poly, inside in ((iso.geometry.iloc[0], result.homes[result.homes["kindergarten_time_s"] <= 300]),
+                         (target.geometry.iloc[0], result.homes[result.homes["kindergarten_dist_m"] <= 300])):
+        assert len(inside)
+        d = shapely.distance(poly, inside.geometry.to_numpy())
         assert (d <= inside["snap_m"].to_numpy() + 1.0).all()
 
 
@@ -524,3 +561,78 @@ def test_cost_matrix_equals_networkx_and_keeps_zero_costs():
     np.testing.assert_allclose(got[np.isfinite(dense)], dense[np.isfinite(dense)], rtol=1e-9, atol=1e-9)
     assert np.array_equal(np.isfinite(got), np.isfinite(dense))
     assert got[0, 0] == 0.0 and got[1, 1] == 0.0 and got[2, 2] == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# facilities inside the home's own compound
+
+
+def _compound_with_kindergarten_inside(tmp_path):
+    """The walled compound of _compound_osm (one gate, on its north wall), with a home 3 m
+    from a kindergarten inside it, and a home outside, north of the north street."""
+    nodes = {
+        1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (300, 0), 5: (300, 300), 6: (150, 300), 7: (0, 300),
+        8: (150, 250),  # gate on the north wall
+        21: (150, 55),  # kindergarten inside the compound
+    }
+    wall_nodes, wall_ring = square(30, 50, 20, 250, 250)
+    inside_nodes, inside_ring = square(40, 140, 50, 160, 54)  # home point (150, 52)
+    outside_nodes, outside_ring = square(50, 240, 310, 260, 330)  # home point (250, 320)
+    for part in (wall_nodes, inside_nodes, outside_nodes):
+        nodes.update(part)
+    ways = [
+        (100, [1, 2, 3, 4], {"highway": "residential"}),
+        (101, [4, 5], {"highway": "residential"}),
+        (102, [5, 6, 7], {"highway": "residential"}),
+        (103, [8, 6], {"highway": "footway"}),
+        (110, wall_ring, {"landuse": "residential", "barrier": "wall", "name": "测试小区"}),
+        (120, inside_ring, {"building": "apartments", "building:levels": "6"}),
+        (121, outside_ring, {"building": "apartments", "building:levels": "6"}),
+    ]
+    tags = {8: {"barrier": "gate"}, 21: {"amenity": "kindergarten", "name": "小区幼儿园"}}
+    return write_osm(tmp_path / "inside.osm", nodes, ways, tags)
+
+
+def test_facility_inside_the_home_compound_is_reached_inside_it(tmp_path):
+    region = load_region(_compound_with_kindergarten_inside(tmp_path))
+    result = audit.audit(region, categories="kindergarten", with_isochrones=False)
+    homes = result.homes.set_index("home_id")
+    detour, speed = settings.off_network_detour, settings.walk_speed_mps
+    # Inside: 3 m straight, walked with the detour factor, no gate.
+    inside = homes.loc["way/120"]
+    assert inside["kindergarten_time_s"] == pytest.approx(3 * detour / speed, abs=0.02)
+    assert inside["kindergarten_time_s"] < 30
+    assert inside["kindergarten_dist_m"] == pytest.approx(3 * detour, abs=0.02)
+    assert inside["kindergarten_facility_id"] == "node/21"
+    # Outside: home (250, 320) → node (300, 300) 53.85 m; east street west 150 m to (150, 300);
+    # footway 50 m to the gate (150, 250); gate → kindergarten 195 m inside. Not across the
+    # wall to the south street's node (100, 0), 74 m from the kindergarten (that way: 594 s).
+    expected = (np.hypot(50, 20) * detour + 150 + 50 + 195 * detour) / speed
+    assert homes.loc["way/121", "kindergarten_time_s"] == pytest.approx(expected, rel=1e-4)
+    assert result.compounds["facility_trips_inside_compounds"] == 1
+
+
+def test_haidian_home_reaches_its_compound_kindergarten_inside():
+    """CAU sample: the home 3 m from the kindergarten of its walled compound (341 s through a
+    gate before) walks there inside the compound; homes outside enter by the gates."""
+    region = load_region(CAU)
+    result = audit.audit(region, categories="kindergarten", with_isochrones=False)
+    home = result.homes.set_index("home_id").loc["way/167303957"]
+    assert home["compound_id"] == "way/609225889"
+    assert home["kindergarten_facility_id"] == "node/1785669301"
+    fac = result.facilities[result.facilities["facility_id"] == "node/1785669301"]
+    straight = shapely.distance(result.homes.geometry[result.homes["home_id"] == "way/167303957"].iloc[0],
+                                fac.geometry.iloc[0])
+    assert straight == pytest.approx(3.18, abs=0.01)
+    assert home["kindergarten_time_s"] == pytest.approx(straight * settings.off_network_detour
+                                                        / settings.walk_speed_mps, rel=1e-9)
+    assert home["kindergarten_time_s"] < 30
+    # From outside, the kindergarten is entered at the compound's gates only.
+    from planner.demand import compounds
+
+    comps = compounds(region)
+    acc, fac_comp = audit.facility_access(result.network, fac, comps)
+    gates = comps.set_index("compound_id").loc["way/609225889", "gate_xy"]
+    gate_nodes, _ = audit.snap(result.network, gates)
+    assert fac_comp[0] >= 0
+    assert sorted(acc.node.tolist()) == sorted(gate_nodes.tolist())
