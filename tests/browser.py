@@ -30,7 +30,11 @@ _RESULT_ID = "planner-test-result"
 # Runs before any other script on the page.
 _PROBE = """<script>
 (function () {
-  var errors = [];
+  var errors = [], dialogs = [];
+  // A script injected through data would most likely show itself with one of these.
+  ['alert', 'prompt', 'confirm', 'print'].forEach(function (name) {
+    window[name] = function (message) { dialogs.push(name + '(' + String(message) + ')'); return null; };
+  });
   window.addEventListener('error', function (e) {
     var t = e.target;
     if (t && t !== window && (t.src || t.href)) {
@@ -49,11 +53,8 @@ _PROBE = """<script>
     return consoleError.apply(console, arguments);
   };
   function report() {
-    var maps = [], paths = 0;
+    var maps = plannerMaps(), paths = 0;
     if (window.L) {
-      for (var k in window) {
-        try { if (window[k] instanceof L.Map) maps.push(window[k]); } catch (err) {}
-      }
       // Vector layers on the map: SVG paths or shapes drawn on a canvas alike.
       maps.forEach(function (m) {
         m.eachLayer(function (l) { if (l instanceof L.Path) paths++; });
@@ -77,6 +78,7 @@ _PROBE = """<script>
       load_ms: nav ? Math.round(nav.loadEventEnd) : null,
       extra: extra,
       errors: errors,
+      dialogs: dialogs,
       paths: Math.max(paths, dom),
       layers: labels.length,
       layer_names: Array.prototype.map.call(labels, function (x) { return x.textContent.trim(); }),
@@ -89,7 +91,21 @@ _PROBE = """<script>
     pre.textContent = JSON.stringify(result);
     document.body.appendChild(pre);
   }
-  window.addEventListener('load', function () { setTimeout(report, 1000); });
+  window.addEventListener('load', function () {
+    if (window.__plannerPrepare) {
+      try { window.__plannerPrepare(plannerMaps()); } catch (err) { errors.push('prepare: ' + err); }
+    }
+    setTimeout(report, 1000);
+  });
+  function plannerMaps() {
+    var maps = [];
+    if (window.L) {
+      for (var k in window) {
+        try { if (window[k] instanceof L.Map) maps.push(window[k]); } catch (err) {}
+      }
+    }
+    return maps;
+  }
 })();
 </script>""".replace("RESULT_ID", _RESULT_ID)
 
@@ -108,7 +124,7 @@ def chromium_available() -> bool:
 
 def open_in_browser(
     html_path: str | os.PathLike, screenshot_path: str | os.PathLike | None = None,
-    timeout_s: float = 30, extra_js: str | None = None,
+    timeout_s: float = 30, extra_js: str | None = None, prepare_js: str | None = None,
 ) -> dict:
     """Load an HTML file in headless Chromium without network and report what happened.
 
@@ -124,6 +140,10 @@ def open_in_browser(
         Body of a JavaScript function of ``maps`` (the page's ``L.Map`` objects) run after
         load; its JSON-able return value is ``result["extra"]`` (e.g. open a popup and
         return its text).
+    prepare_js : str, optional
+        Body of a JavaScript function of ``maps`` run as soon as the page has loaded, a second
+        before ``extra_js``, so that what it starts (e.g. images of an opened popup) has
+        happened when the result is taken.
 
     Returns
     -------
@@ -132,8 +152,9 @@ def open_in_browser(
         features drawn), ``layers`` (entries in the layer control), ``layer_names``,
         ``external`` (URLs the page tried to fetch), ``leaflet`` (version or None),
         ``load_ms`` (navigation start to the end of the load event: parsing and the page's
-        scripts, in real milliseconds), ``extra`` (see ``extra_js``), ``screenshot`` (path
-        or None).
+        scripts, in real milliseconds), ``extra`` (see ``extra_js``), ``dialogs`` (calls of
+        ``alert``, ``prompt``, ``confirm`` or ``print``, which the page cannot make: they are
+        replaced before its first script), ``screenshot`` (path or None).
     """
     exe = _executable()
     if exe is None:
@@ -142,7 +163,7 @@ def open_in_browser(
     text = page.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="planner-chromium-") as tmp:
         probe = Path(tmp) / page.name
-        probe.write_text(_inject(text, extra_js), encoding="utf-8")
+        probe.write_text(_inject(text, extra_js, prepare_js), encoding="utf-8")
         dom = _run(exe, tmp, ["--dump-dom", probe.as_uri()], timeout_s)
         found = re.search(rf'<pre id="{_RESULT_ID}">(.*?)</pre>', dom, re.S)
         if not found:
@@ -166,8 +187,10 @@ def _executable() -> str | None:
     return shutil.which("chromium")
 
 
-def _inject(text: str, extra_js: str | None = None) -> str:
+def _inject(text: str, extra_js: str | None = None, prepare_js: str | None = None) -> str:
     probe = _PROBE
+    if prepare_js:
+        probe += f"<script>window.__plannerPrepare = function (maps) {{\n{prepare_js}\n}};</script>"
     if extra_js:
         probe += f"<script>window.__plannerExtra = function (maps) {{\n{extra_js}\n}};</script>"
     head = re.search(r"<head[^>]*>", text, re.I)
