@@ -2,8 +2,11 @@
 
 A reviewer gives an estate plan (GeoJSON or GeoPackage: one ``estate`` polygon with its
 households, and ``facility`` features with category and areas) and rule packs
-(:mod:`planner.rules`); :func:`review` says per rule pass, fail or not applicable, with the
-value, the threshold, the shortfall and the clause. :func:`run_review` does everything the
+(:mod:`planner.rules`); :func:`review` says per rule pass, fail, advice or not applicable,
+with the value, the threshold, the shortfall and the clause. A rule's strength decides what a
+shortfall means: ``mandatory`` (应/必须) and ``local`` rules fail the estate (exit 1),
+``advisory`` (宜) rules give advice (exit 0). Levels nest: an estate carries every lower
+level's facilities too, once per area of that level it holds (:mod:`planner.review_levels`). :func:`run_review` does everything the
 ``planner review`` command does and writes ``review.json``, ``summary.json`` and a printable
 ``review.html`` atomically.
 
@@ -376,7 +379,7 @@ def review(
     method, net = "none", None
     if radius_rules:
         net, method = _network(plan, region)
-        keys = sorted({r.category for r in radius_rules})
+        keys = sorted({_radius_key(r) for r in radius_rules})
         distances = _category_distances(plan, existing, dwellings, keys, net)
         for key, (dist, _) in distances.items():
             dwellings[f"{key}_m"] = dist
@@ -931,7 +934,7 @@ class _Arrays:
             sel = np.ones(len(self.category), bool)
         else:
             sel = self.category == cats[0] if len(cats) == 1 else np.isin(self.category, cats)
-        if rule.level and rule.measure != "service_radius_share":
+        if rule.level:
             sel &= self.level == rule.level
         return sel
 
@@ -1053,7 +1056,7 @@ def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) 
 
 def _check_radius(rule: Rule, arr: _Arrays, distances: dict, method: str, n_planned: int, osm_used: bool) -> RuleResult:
     radius = rule.ranges[0][0]
-    dist, _nearest = distances[rule.category]
+    dist, _nearest = distances[_radius_key(rule)]
     weight = arr.weight
     n_existing = int((arr.existing_category == rule.category).sum())
     details = {
@@ -1063,7 +1066,8 @@ def _check_radius(rule: Rule, arr: _Arrays, distances: dict, method: str, n_plan
     if n_planned == 0 and n_existing == 0:
         details.update(share_within=0.0, dwellings_beyond=int(len(dist)))
         return RuleResult(rule, "fail", None, None,
-                          f"no {rule.category} planned" + (" or mapped in the --osm extract" if osm_used else
+                          f"no {rule.category}" + (f" of the {rule.level} level" if rule.level else "") + " planned"
+                          + (" or mapped in the --osm extract" if osm_used else
                                                            "; give --osm to count existing ones"),
                           details)
     within = dist <= radius + _REL_TOL * radius
@@ -1253,20 +1257,37 @@ def _row_index(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.array([lookup[tuple(r)] for r in rows.tolist() if tuple(r) in lookup], np.int64)
 
 
+def _radius_key(rule: Rule) -> str:
+    """Distance key of a radius rule: its category, and its level when it has one (the tier
+    rule: a higher level's facility does not stand in for a lower level's)."""
+    return f"{rule.category}@{rule.level}" if rule.level else rule.category
+
+
 def _category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame,
                         keys: list[str], net) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per category: distance in metres from each dwelling to its nearest facility
-    (planned or existing) and that facility's row in the combined table (-1 none)."""
+    """Per key (``category`` or ``category@level``): distance in metres from each dwelling to
+    its nearest facility and that facility's row in the combined table (-1 none). Planned
+    facilities count for a ``category@level`` key when they serve that level; existing (OSM)
+    ones, whose level is unknown, count for every key of their category."""
     planned = plan.facilities[["facility_id", "category", "geometry"]]
     targets = pd.concat([planned, existing[["facility_id", "category", "geometry"]]], ignore_index=True)
     geoms = targets.geometry.to_numpy()
     cats = targets["category"].to_numpy()
+    levels = np.concatenate([plan.facilities["level"].to_numpy(object) if "level" in plan.facilities.columns
+                             else np.full(len(planned), None, object), np.full(len(existing), None, object)])
+    is_existing = np.arange(len(targets)) >= len(planned)
     xy = shapely.get_coordinates(dwellings.geometry.to_numpy())
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     n = len(xy)
+
+    def chosen(key: str) -> np.ndarray:
+        cat, _, lv = key.partition("@")
+        sel = cats == cat
+        return sel & ((levels == lv) | is_existing) if lv else sel
+
     if net is None:
         for key in keys:
-            idx = np.nonzero(cats == key)[0]
+            idx = np.nonzero(chosen(key))[0]
             if len(idx) == 0:
                 out[key] = (np.full(n, np.inf), np.full(n, -1, np.int64))
                 continue
@@ -1280,11 +1301,12 @@ def _category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.G
     from planner.network import TargetGraph, geometry_access, point_access, trip_costs
 
     origins = point_access(net, xy)
-    needed = np.isin(cats, keys)
+    sel = {key: chosen(key) for key in keys}
+    needed = np.logical_or.reduce(list(sel.values())) if sel else np.zeros(len(cats), bool)
     graph = TargetGraph(net, geometry_access(net, geoms[needed]), weight="length") if needed.any() else None
     sub_index = np.nonzero(needed)[0]
     for key in keys:
-        local = np.nonzero(cats[needed] == key)[0] if needed.any() else np.zeros(0, np.int64)
+        local = np.nonzero(sel[key][needed])[0] if needed.any() else np.zeros(0, np.int64)
         if len(local) == 0:
             out[key] = (np.full(n, np.inf), np.full(n, -1, np.int64))
             continue
@@ -1366,6 +1388,8 @@ def _html(rev: Review, map_file: str | None) -> str:
         ("人口 Residents", f"{p.population:,.0f}" + ("" if p.population_given else
                                                        f" (= households × {settings.persons_per_household})")),
         ("级别 Level", e(p.level) + ("" if p.level_source == "plan" else f' <span class="small">({e(p.level_source)})</span>')),
+        ("层级 Nested levels", "; ".join(f"{e(k)}: {n} area{'s' if n > 1 else ''}" for k, (n, _h) in rev.level_areas.items())
+         + ' <span class="small">(an estate carries every lower level\'s facilities, once per area: GB 50180-2018 table 5.0.2 note)</span>'),
         ("用地 Estate area", f"{p.area_m2 / 10_000:,.2f} ha"),
         ("设施 Planned facilities", f"{len(p.facilities)}" + (f"; {len(rev.existing)} existing from OSM" if len(rev.existing) else "")),
         ("住户点 Dwellings", f"{len(rev.dwellings):,} points: {e(rev.dwelling_source)}"),
@@ -1666,7 +1690,7 @@ def _beyond_failed_radius(rev: Review) -> np.ndarray:
     dw = rev.dwellings
     beyond = np.zeros(len(dw), bool)
     for r in _located_radius_failures(rev):
-            col = f"{r.rule.category}_m"
+            col = f"{_radius_key(r.rule)}_m"
             if col in dw.columns:
                 beyond |= ~(dw[col].to_numpy(float) <= r.rule.ranges[0][0])
     return beyond

@@ -112,6 +112,11 @@ def test_nested_estate_missing_lower_level_facilities_fails_and_names_them(tmp_p
     # The sports ground is the 10-minute one (by its land area): the 5-minute court is missing.
     assert rev.plan.facilities["level"].tolist()[2] == "10min"
     assert missing["sports"]["level"] == "5min"
+    # Tier rule for radii too: the 10-minute ground does not stand in for the 5-minute court.
+    court = result(rev, "gb50180.5min.sports_court.radius")
+    assert court.status == "advice" and court.details["planned_facilities"] == 0
+    assert court.note.startswith("no sports of the 5min level planned")
+    assert result(rev, "gb50180.10min.mid_sports.radius").details["planned_facilities"] == 1
 
 
 @pytest.mark.parametrize("households, kindergartens, status", [
@@ -325,3 +330,16 @@ def test_co_location_not_applicable_without_a_health_centre(tmp_path):
     plan = write_plan(tmp_path / "p.geojson", [estate(1000, size=300), facility("elderly_care", 500)])
     r = result(review(plan, rules="community-service"), "community_service.health_centre_next_to_elderly_care")
     assert r.status == "not_applicable"
+
+
+def test_notes_naming_plan_data_are_escaped_in_the_report(tmp_path):
+    plan = write_plan(tmp_path / "p.geojson", [
+        estate(1000, size=300), facility("elderly_care", 400),
+        facility("elderly_care", 300, Point(10, 10), facility_id="<script>alert(1)</script>")])
+    out = tmp_path / "out"
+    from planner.review import run_review
+
+    assert run_review(plan, rules="elderly-care-anhui", out_dir=out) == 1  # 300 m² < 350: a local rule fails
+    page = (out / "review.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page
+    assert "below the minimum: &lt;script&gt;alert(1)&lt;/script&gt; (300 m²)" in page

@@ -7,7 +7,10 @@ One TOML file per source (a national standard, a policy, a province's or a city'
 
 Every value in a bundled pack comes from ``../shared/standards/life_circle_facts.md`` with
 its clause; values the facts file lists as "to confirm" carry ``confirmed = false`` so the
-review report flags them.
+review report flags them. Every rule has a ``strength`` (:data:`STRENGTHS`): ``mandatory``
+(应/必须) and ``local`` rules fail an estate, ``advisory`` (宜) rules only give advice. A rule
+with a ``level`` is about that life-circle level's facilities and applies to estates at that
+level or above (levels nest; see :mod:`planner.review_levels`).
 """
 
 from __future__ import annotations
