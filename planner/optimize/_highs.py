@@ -48,7 +48,7 @@ def _solve_milp(
 
 class _Compressed(NamedTuple):
     """A CSC or CSR matrix built in the right form by the caller, for :class:`_HighsRun`
-    without scipy's format checks (about 0.1 ms, a tenth of a small LP's build)."""
+    without scipy's format checks (a tenth of a small LP's build)."""
 
     format: str  # "csc" or "csr"
     indptr: np.ndarray
@@ -89,8 +89,8 @@ class _HighsRun:
     ):
         n_col, n_row = len(cost), len(row_lb)
         self.is_mip = is_mip = bool(np.any(integer)) and not relax
-        # The array form of passModel: HighsLp's vector fields copy element by element
-        # (about 1 ms on a 5,000-entry LP, more than HiGHS needs to solve it).
+        # The array form of passModel: HighsLp's vector fields copy element by element,
+        # which on small LPs takes longer than HiGHS needs to solve them.
         kinds = (np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32))
         fmt = highspy.MatrixFormat.kRowwise if a.format == "csr" else highspy.MatrixFormat.kColwise
         model = (
@@ -102,7 +102,7 @@ class _HighsRun:
         self.h = h = highspy.Highs()
         # highspy's Python callback hook calls into Python (taking the GIL) during a run even
         # with no callback subscribed: on a thread beside busy Python code each call waits
-        # for the interpreter's switch interval (max-coverage's 4 ms LP took 40-50 ms).
+        # for the interpreter's switch interval, which multiplies a short LP's time.
         h.disableCallbacks()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("mip_rel_gap", float(gap))

@@ -119,7 +119,7 @@ class MaxCoverage(_LocationModel):
             return self._solve_core(method, deadline, gap) if plain and not self._is_core else self._exact(deadline, gap)
         t0 = time.perf_counter()
         # The heuristic runs on the full instance: its dual LP and interchange are as fast
-        # there as on the core, and the core costs time (measured on the benchmarks).
+        # there as on the core, and building the core costs time.
         raw = self._heuristic(deadline, gap)
         if method == "heuristic" or (raw.gap <= gap and not raw.shortfall) or not self._auto_exact():
             return raw
@@ -200,7 +200,7 @@ class MaxCoverage(_LocationModel):
         reduced = dataclasses.replace(inst.subset(~closed[inst.col]), fixed=np.flatnonzero(inst.is_fixed | forced))
         sub = MaxCoverage(reduced, min(k_left, usable))
         try:
-            # The incumbent as HiGHS's start: 2,000 × 300 benchmark, 29 → 11 ms.
+            # The incumbent as HiGHS's start: it prunes from the first node.
             res = sub._solve_core("exact", deadline, gap,
                                   start_sites=np.setdiff1d(raw.sites, reduced.fixed))
         except InfeasibleError:  # time up before HiGHS found a solution
@@ -215,7 +215,7 @@ class MaxCoverage(_LocationModel):
 
     def _heuristic(self, deadline, gap) -> _CoverageAnswer:
         # One BLAS thread while HiGHS runs beside: OpenBLAS's workers spin between calls,
-        # and on two cores they take HiGHS's (500 × 100: 5.9 → 4.8 ms end to end). The
+        # and on two cores they take HiGHS's. The
         # limit is process-wide and restored on exit, so only the main thread sets it: two
         # threads setting and restoring it in turn could leave it at one for good.
         if threading.current_thread() is not threading.main_thread():

@@ -96,10 +96,10 @@ class _SmoothedEntries:
     """The entry terms ``-τ_i log(1 + exp(-(W_ij - λ_i)/τ_i))`` of the smoothed p-median dual
     and their slopes, for one stage's entries (grouped by row).
 
-    The large benchmark's dual spends most of its time here. Each evaluation runs in place
-    in float32 buffers made once per stage: fresh temporaries of this size cost a page fault
-    per 4 KB, and log1p, np.where and a weighted bincount by row are each 3-8x slower than
-    log, a maximum and reduceat (the whole evaluation: 95 → 60 ms on 2.5 M entries).
+    Large instances' duals spend most of their time here. Each evaluation runs in place in
+    float32 buffers made once per stage: fresh temporaries of this size cost a page fault per
+    4 KB, and log1p, np.where and a weighted bincount by row are each several times slower
+    than log, a maximum and reduceat.
     """
 
     def __init__(self, row: np.ndarray, col: np.ndarray, w32: np.ndarray, tau_row: np.ndarray):
@@ -118,7 +118,7 @@ class _SmoothedEntries:
         """(terms, slopes) at ``lam``, in buffers the next call overwrites."""
         u, e, value, slope = self._u, self._e, self._value, self._slope
         # u = (W - λ)/τ; the difference first (W/τ - λ/τ loses more precision in float32,
-        # enough to change the heuristic's path on the 500 × 100 benchmark).
+        # enough to change the multipliers the heuristic restarts from).
         np.take(lam.astype(np.float32), self.row, out=u)
         np.subtract(self.w32, u, out=u)
         np.multiply(u, self.inv_tau, out=u)
@@ -179,6 +179,8 @@ def _smoothed_dual_pmedian(
     exact, unsmoothed Lagrangian, so the returned value is a valid lower bound.
     Returns (best exact bound, its λ).
     """
+    # Long: the smoothed objective (a closure) and the continuation stages share the
+    # truncated entries, the caps on λ and the stage's terms.
     from scipy import optimize  # local: only the large-instance path needs it
 
     n, m = inst.n, inst.m
@@ -300,9 +302,10 @@ def _pmedian_branch_and_bound(
     more than the margin are fixed (as at the root), the relaxation's sites are tried as
     a solution, and the node branches on its most attractive free site (open first).
 
-    Returns (finished, the cheapest open-site set found below ``upper`` or None, the proven
+    Returns a :class:`_BranchResult`: (finished, the cheapest open-site set found below ``upper`` or None, the proven
     lower bound when finished, nodes). Stops unfinished after ``max_nodes`` or the deadline.
     """
+    # Long: its docstring; the node loop itself is one depth-first search.
     m = inst.m
     is_fixed = inst.is_fixed
     usable = ~closed & ~is_fixed
@@ -439,8 +442,8 @@ class _CoverageDualLp:
 
     ``min Σ_i (w_i - λ_i) + k·v + Σ_j β_j`` s.t. ``β_j + v >= Σ_{i∈N_j} λ_i``,
     ``0 <= λ_i <= w_i``, ``β >= 0``: the same optimum as the primal relaxation, but one row
-    per candidate instead of one per home, and far less degenerate (HiGHS: 6 ms instead of
-    200 ms on the 2,000 × 300 benchmark). Built here, :meth:`run` in any thread (HiGHS
+    per candidate instead of one per home, and far less degenerate (HiGHS solves it tens of
+    times faster). Built here, :meth:`run` in any thread (HiGHS
     releases the GIL; building there would hold it against the caller's interchange),
     then :meth:`result`.
     """
@@ -460,9 +463,8 @@ class _CoverageDualLp:
         rows_u, row = _renumbered(inst.row[keep], inst.n)
         col_all = inst.col[keep]
         # Homes with the same candidates share one λ (their weights summed): the same LP,
-        # fewer columns (500 × 100 benchmark: 500 → 356 columns, 2.9 → 2.7 ms; 2,000 × 300:
-        # 1,997 → 1,272, 3.6 → 2.9 ms). entry_col keeps the candidates left out of the LP
-        # below: σ is evaluated on every free candidate.
+        # fewer columns. entry_col keeps the candidates left out of the LP below: σ is
+        # evaluated on every free candidate.
         rep = _same_sets(row, col_all, len(rows_u), inst.m, min_share=_tuning.SAME_HOMES_MIN_SHARE)
         if rep is None:
             self.row, self.entry_col, self.w = row, col_all, weights[rows_u]
@@ -476,7 +478,7 @@ class _CoverageDualLp:
         m_all = len(self.free)
         if m_all * m_all * n <= _tuning.COVERAGE_LP_DOMINANCE_MAX_FLOPS:
             # A candidate whose homes another's include is never needed, in the LP too;
-            # it only adds degenerate ties (500 × 100 benchmark: 5.6 → 4.7 ms, for 0.2).
+            # it only adds degenerate ties, which slow HiGHS more than finding them costs.
             dense = np.zeros((inst.m, n), dtype=np.float32)
             dense[self.entry_col, self.row] = 1.0
             useful = np.zeros(inst.m, dtype=bool)
@@ -521,8 +523,8 @@ class _CoverageDualLp:
         value = self.const + float((self.w - lam).sum() + top)
         bound = math.floor(value + 1e-7) if self.integral else value
         # The primal LP solution y (the duals of these rows): its sites at 1 start the
-        # Lagrangian heuristic, which completes them greedily (more robust than the top k of
-        # a fractional y on the benchmarks).
+        # Lagrangian heuristic, which completes them greedily (the top k of a fractional y
+        # is a worse start).
         y = np.abs(res.row_dual) if res.row_dual is not None else np.zeros(m)
         pick = self.cols_u[y > 1 - 1e-6][: self.k_new]
         return _CoverageDual(bound, pick, value, sigma)

@@ -172,6 +172,8 @@ class PCenter(_LocationModel):
 
         ``auto`` and ``heuristic`` without a time limit get ``PCENTER_CAPACITATED_AUTO_S``.
         """
+        # Long: the split search's state (bounds, best sites, cut pool, undecided tests)
+        # is where the single-source search starts; the steps are its two loops.
         inst = self._inst
         if method != "exact" and deadline is None:
             deadline = time.perf_counter() + _tuning.PCENTER_CAPACITATED_AUTO_S

@@ -113,8 +113,7 @@ class PMedian(_LocationModel):
         if method == "auto" and self._size() <= _tuning.EXACT_MAX_ENTRIES:
             # Small model: branch and bound (or HiGHS) finishes from the first local optimum
             # and the Lagrangian multipliers, which fix most variables; window search and
-            # iterated local search cost more than they save it (six random 200-500-home
-            # instances: 2.2 s with windows, 1.2 s without, the same optima).
+            # iterated local search cost more than they save it.
             raw = self._heuristic(deadline, gap, ils=False, windows=False)
             if raw.gap <= gap or _past(deadline):
                 return raw
@@ -165,11 +164,9 @@ class PMedian(_LocationModel):
         if reduced.nnz > _tuning.EXACT_MAX_ENTRIES:
             return raw
         # Lagrangian branch and bound first: on these reduced models it proves in tens of
-        # nodes what HiGHS needs cuts and branching for. 500 × 100 benchmark: 13 nodes,
-        # 0.05 s (HiGHS 0.55-1.2 s); OR-Library pmed16/17: 0.13/0.43 s (HiGHS 32/28 s);
-        # 2,000 × 300: 119 nodes, 2.9 s (HiGHS had not closed the gap in auto's 10 s).
-        # HiGHS takes over when it does not finish within BRANCH_MAX_NODES or half the time
-        # left, and when many sites are left to choose.
+        # nodes what HiGHS needs cuts and branching for (docs/optimize.md). HiGHS takes over
+        # when it does not finish within BRANCH_MAX_NODES or half the time left, and when
+        # many sites are left to choose.
         finished, found = False, None
         if k_left <= _tuning.BRANCH_MAX_SITES:
             half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
@@ -231,8 +228,7 @@ class PMedian(_LocationModel):
                 bound, lam = self._dual(W, start, upper, gap, deadline, info)
                 if not self._closed(upper, bound, gap):
                     # The Lagrangian restart first: the solution it finds often closes the
-                    # gap by itself, and then windows and ILS are not needed (Nanjing
-                    # benchmark: 169 → 110 ms).
+                    # gap by itself, and then windows and ILS are not needed.
                     self._improve(eng, deadline, lam=lam, ils=False, windows=False)
                     if (ils or windows) and not self._closed(eng.objective(), bound, gap):
                         self._improve(eng, deadline, lam=None, ils=ils, bound=bound, gap=gap, windows=windows)
@@ -304,10 +300,7 @@ class PMedian(_LocationModel):
             return
         # Window re-optimisation until no window improves; with a time limit, iterated local
         # search for the rest of the time. Large instances with a time limit go straight to
-        # the search: 50,000 × 5,000, p = 100, 50 s on one core, windows (36 s, until none
-        # improved) then the search ended at 4.3096e9, the search alone at 4.3019e9. (Moving
-        # 4-6 sites a round instead of 2 did better alone, 4.299e9, but worse beside the
-        # bound's process, which slows each round: 4.306e9 against 4.3053e9.)
+        # the search, which improves them more in the same time than windows do.
         if windows and (deadline is None or inst.nnz < _tuning.PARALLEL_MIN_ENTRIES):
             eng.improve_windows(deadline)
         if not ils or self._closed(eng.objective(), bound, gap):
