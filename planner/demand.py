@@ -36,6 +36,9 @@ MIN_HOME_FOOTPRINT_M2 = 30.0
 #: exceed ~30 ha; keep a margin).
 MAX_COMPOUND_AREA_M2 = 600_000.0
 
+#: A row of a homes file with more people than this is a mistake (a whole city on one point).
+MAX_PEOPLE_PER_ROW = 10_000_000.0
+
 _HOME_COLUMNS = ["home_id", "population", "households", "elderly", "children", "disabled", "estimated", "source"]
 
 
@@ -131,11 +134,13 @@ def grid_points(polygon, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def homes_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
+def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) -> gpd.GeoDataFrame:
     """Homes or compounds from a user's file (GeoPackage/GeoJSON, or CSV with lon/lat).
 
     Columns used: ``households`` or ``population`` (one is required); optional ``home_id``,
     ``elderly``, ``children``, ``disabled``. Polygons (compounds) become a point inside.
+    Rows without a place, with counts that are not numbers, or (given ``region``) beyond the
+    extract's streets by more than ``settings.max_snap_m`` are refused, naming the rows.
     """
     from planner.categories import _read_points_table
 
@@ -145,14 +150,26 @@ def homes_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
     if "population" not in frame.columns and "households" not in frame.columns:
         raise InputError(f"{path}: needs a 'households' or 'population' column")
     frame = frame.to_crs(crs)
-    pop = (
-        pd.to_numeric(frame["population"], errors="coerce")
-        if "population" in frame.columns
-        else pd.to_numeric(frame["households"], errors="coerce") * settings.persons_per_household
-    )
-    if pop.isna().any() or (pop < 0).any():
-        bad = int(np.nonzero((pop.isna() | (pop < 0)).to_numpy())[0][0])
-        raise InputError(f"{path}: row {bad + 1} has a missing or negative population/households")
+    from planner.categories import _rows
+
+    counts = {}
+    for col in ("population", "households", "elderly", "children", "disabled"):
+        if col not in frame.columns:
+            continue
+        raw = frame[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+        required = col == ("population" if "population" in frame.columns else "households")
+        bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
+        if bad.any():
+            raise InputError(f"{path}: {_rows(bad)}: {col} missing, not a number, negative or above "
+                             f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row")
+        counts[col] = np.where(blank, np.nan, values)
+    pop = pd.Series(counts["population"] if "population" in counts
+                    else counts["households"] * settings.persons_per_household)
+    for col in ("elderly", "children", "disabled"):
+        if col in counts and (over := counts[col] > pop.to_numpy() * (1 + 1e-9)).any():
+            raise InputError(f"{path}: {_rows(over)}: {col} exceeds the row's population; check the columns")
     out = gpd.GeoDataFrame(
         {
             "home_id": frame["home_id"].astype(str).to_numpy() if "home_id" in frame.columns
@@ -165,8 +182,16 @@ def homes_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
         crs=crs,
     )
     for col in ("households", "elderly", "children", "disabled"):
-        if col in frame.columns:
-            out[col] = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+        if col in counts:
+            out[col] = counts[col]
+    if region is not None and len(region.node_x):
+        xy = shapely.get_coordinates(out.geometry.to_numpy())
+        pad = settings.max_snap_m
+        outside = ((xy[:, 0] < region.node_x.min() - pad) | (xy[:, 0] > region.node_x.max() + pad)
+                   | (xy[:, 1] < region.node_y.min() - pad) | (xy[:, 1] > region.node_y.max() + pad))
+        if outside.any():
+            raise InputError(f"{path}: {_rows(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
+                             "give an extract that covers them, or fix their coordinates")
     return add_groups(out)
 
 
