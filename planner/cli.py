@@ -202,7 +202,8 @@ def audit(
     _out_dir(out, osm, homes, facilities, categories_file, boundary)
     select(load_categories(categories_file), categories)  # bad file or keys fail before any heavy work
     region = load_region(osm, boundary=boundary, buffer_m=reach_m(mins, mode) if boundary else 0.0)
-    home_table = homes_from_file(homes, region.crs) if homes else None
+    # Homes beyond the extract are refused; with --boundary those outside it are left out instead.
+    home_table = homes_from_file(homes, region.crs, region=None if boundary else region) if homes else None
     extra = facilities_from_file(facilities, region.crs, load_categories(categories_file)) if facilities else None
     result = run_audit(
         region, categories=categories, minutes=mins, mode=mode, homes=home_table,
@@ -486,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         typer.echo(f"error: {_one_line(err.format_message())}{hint}", err=True)
         return err.exit_code
-    except _click_errors.Abort:
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         return 1
     except OSError as err:

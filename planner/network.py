@@ -700,6 +700,22 @@ def _contract_chains(g: sp.csr_matrix) -> _Chains | None:
     )
 
 
+def sweep_limit_s(*minutes: float) -> float:
+    """Where sweeps stop: ``settings.max_travel_time_s``, or the largest threshold asked when it
+    is beyond that (a 90-minute threshold needs times up to 90 minutes, never capped at 60).
+
+    Raises InputError for a threshold that is not positive and finite or is above
+    ``settings.max_threshold_minutes``.
+    """
+    largest = max((float(m) for m in minutes), default=0.0)
+    if not all(np.isfinite(float(m)) and float(m) > 0 for m in minutes):
+        raise InputError(f"minutes {', '.join(f'{m:g}' for m in minutes)}: thresholds must be positive numbers of minutes")
+    if largest > settings.max_threshold_minutes:
+        raise InputError(f"minutes {largest:g}: above {settings.max_threshold_minutes:g} minutes "
+                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+    return max(float(settings.max_travel_time_s), 60.0 * largest)
+
+
 _WORKER_TARGETS: "TargetGraph | None" = None  # set in forked sweep workers only
 
 

@@ -134,7 +134,7 @@ _BOUNDS = {
     "elderly_share": (0.0, 1.0), "children_share": (0.0, 1.0), "disabled_share": (0.0, 1.0),
     "contract_min_share": (0.0, 1.0), "off_network_detour": (1.0, None), "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None), "polygon_access_m": (0.0, None), "gate_tolerance_m": (0.0, None),
-    "priority_weights": (0.0, None),
+    "priority_weights": (0.0, None), "grid_spacing_m": (10.0, None),
 }
 #: Text settings with a fixed set of values.
 _CHOICES = {"population_profile": ("auto", "urban", "rural")}

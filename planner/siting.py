@@ -28,7 +28,9 @@ from planner._errors import InputError
 from planner._io import atomic_dir
 from planner.categories import Category, facilities_from_file, load_categories, region_facilities
 from planner.demand import add_groups, compounds, homes_from_region
-from planner.network import Access, Network, TargetGraph, build_network, cost_matrix, geometry_access, point_access, trip_costs
+from planner.network import (
+    Access, Network, TargetGraph, build_network, cost_matrix, geometry_access, point_access, sweep_limit_s, trip_costs,
+)
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
@@ -164,7 +166,14 @@ def candidates_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
         geometry=shapely.point_on_surface(frame.geometry.to_numpy()), crs=crs,
     )
     if "capacity" in frame:
-        out["capacity"] = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
+        from planner.categories import _rows
+
+        caps = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
+        bad = ~(np.isfinite(caps) & (caps > 0))
+        if bad.any():
+            raise InputError(f"{path}: {_rows(bad)}: capacity missing, not a number or not positive; give each "
+                             "site's capacity in weighted residents (or drop the column for no limit)")
+        out["capacity"] = caps
     return out
 
 
@@ -222,11 +231,7 @@ def site(
     if category not in cats:
         raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
     cat = cats[category]
-    minutes = float(minutes if minutes is not None else cat.minutes)
-    if minutes <= 0:
-        raise InputError(f"--minutes {minutes:g}: must be positive")
-    if model != "lscp" and (new is None or new < 0):
-        raise InputError(f"--new: give the number of new sites for {model} (a whole number ≥ 0)")
+    minutes = check_options(model, new, minutes if minutes is not None else cat.minutes, capacities)
     net = build_network(region, mode)
     if homes is None:
         homes = homes_from_region(region)
@@ -262,7 +267,9 @@ def site(
     # Coverage and worst-time models judge each home against a threshold: rows keep each
     # home's own leg (the p-median's total time is exact with the node's average leg).
     rows, row_of_home, demand = demand_rows(net, h_access, homes, split_legs=model != "pmedian")
-    limit = 60.0 * minutes if model in ("mclp", "lscp") else settings.max_travel_time_s
+    # Reports reach the largest threshold shown, past settings.max_travel_time_s if asked.
+    report_limit = sweep_limit_s(*settings.minutes, minutes)
+    limit = 60.0 * minutes if model in ("mclp", "lscp") else report_limit
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
 
@@ -294,8 +301,8 @@ def site(
     proposed["demand_assigned"] = table["demand"].to_numpy()
 
     targets = TargetGraph(net, all_acc, "time")
-    before_node, before_which = targets.sweep(fixed, limit=settings.max_travel_time_s)
-    after_node, after_which = targets.sweep(np.concatenate([fixed, new_sites]), limit=settings.max_travel_time_s)
+    before_node, before_which = targets.sweep(fixed, limit=report_limit)
+    after_node, after_which = targets.sweep(np.concatenate([fixed, new_sites]), limit=report_limit)
     tb, _ = trip_costs(net, h_access, before_node, before_which)
     ta, which_after = trip_costs(net, h_access, after_node, after_which)
     homes = homes.copy()
@@ -329,6 +336,34 @@ def site(
                         seconds=seconds, counts=counts,
                         elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
                         roads=roads_gdf(net))
+
+
+def check_options(model: str, new: int | None, minutes: float, capacities=None) -> float:
+    """Check a siting request before any work; returns ``minutes`` as a float.
+
+    ``new`` must be a whole number ≥ 1 (except for ``lscp``, which finds it), ``minutes``
+    positive and at most ``settings.max_threshold_minutes``, capacities positive and finite.
+    """
+    if model not in MODELS:
+        raise InputError(f"--model {model!r}: use one of {', '.join(MODELS)}")
+    if model != "lscp" and (new is None or isinstance(new, bool) or int(new) != new or new < 1):
+        raise InputError(f"--new {new}: give the number of new sites for {model}, a whole number ≥ 1")
+    try:
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        raise InputError(f"--minutes {minutes!r}: give the service standard in minutes, e.g. 15") from None
+    if not (np.isfinite(minutes) and minutes > 0):
+        raise InputError(f"--minutes {minutes:g}: give a positive number of minutes, e.g. 15")
+    if minutes > settings.max_threshold_minutes:
+        raise InputError(f"--minutes {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
+                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+    if capacities is not None:
+        caps = np.asarray(capacities, float)
+        bad = np.flatnonzero(~(np.isfinite(caps) & (caps > 0)))
+        if len(bad):
+            raise InputError(f"capacity {caps[bad[0]]:g}: a site's capacity must be a positive number of weighted "
+                             "residents (leave --capacity out for sites without a limit)")
+    return minutes
 
 
 def elderly_rows(cost, demand: pd.DataFrame, time_factor: float):
@@ -511,9 +546,22 @@ def run_site(
     cats = load_categories()
     if category not in cats:
         raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    if capacity is not None:
+        capacity = float(capacity)
+        if not (np.isfinite(capacity) and capacity > 0):
+            raise InputError(f"--capacity {capacity:g}: give a positive number of weighted residents per site "
+                             "(leave it out for sites without a limit)")
+    if mode not in ("walk", "bike", "drive"):
+        raise InputError(f"--mode {mode!r}: use walk, bike or drive")
+    if method not in ("auto", "exact", "heuristic"):
+        raise InputError(f"--method {method!r}: use auto, exact or heuristic")
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise InputError(f"--time-limit {time_limit:g}: give a positive number of seconds")
+    check_options(model, new, minutes if minutes is not None else cats[category].minutes)
     reach = reach_m([minutes or cats[category].minutes], mode) if boundary is not None else 0.0
     region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
-    home_table = homes_from_file(homes, region.crs) if homes else None
+    # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
+    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
     cand = candidates_from_file(candidates, region.crs) if candidates else None
     extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
     caps = None

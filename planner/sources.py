@@ -9,6 +9,7 @@ zone of the streets' median point) before anything is measured.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -364,20 +365,33 @@ def boundary_polygon(boundary: Any, crs: CRS):
 def _boundary_geometry(boundary: Any, crs: CRS):
     if isinstance(boundary, (str, os.PathLike)):
         path = Path(boundary)
-        if not path.exists():
-            raise InputError(f"{boundary}: boundary file not found; give a GeoPackage/GeoJSON polygon")
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "boundary file not found"
+            raise InputError(f"{boundary}: {what}; give a GeoPackage/GeoJSON polygon file")
         try:
-            boundary = gpd.read_file(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reader warnings would be extra lines; errors are raised
+                boundary = gpd.read_file(path)
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
             raise InputError(f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon") from None
+        if not isinstance(boundary, gpd.GeoDataFrame) or boundary._geometry_column_name not in boundary:
+            raise InputError(f"{path}: no geometry in the boundary file; give a GeoPackage/GeoJSON polygon")
+    label = f"boundary {boundary}" if isinstance(boundary, (str, os.PathLike)) else "boundary"
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if boundary.crs is None:
             raise InputError("boundary: no CRS; set one (e.g. gdf.set_crs(4326)) before clipping")
-        geom = boundary.to_crs(crs).geometry.union_all() if isinstance(boundary, gpd.GeoDataFrame) else boundary.to_crs(crs).union_all()
+        parts = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
+        if len(parts) == 0 or (parts.isna() | parts.is_empty).all():
+            raise InputError("boundary: no polygon in it; give a polygon boundary")
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            geom = parts.to_crs(crs).union_all()
     else:
-        geom = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).iloc[0]
-    if geom is None or geom.is_empty or geom.area == 0:
-        raise InputError("boundary: empty or not a polygon; give a polygon boundary")
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            geom = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).iloc[0]
+    if geom is None or geom.is_empty or not np.isfinite(geom.area) or geom.area == 0:
+        raise InputError(f"{label}: empty, not a polygon, or coordinates outside its CRS; give a polygon boundary")
     return geom
 
 
