@@ -1425,7 +1425,7 @@ def _html(rev: Review, map_file: str | None) -> str:
         parts.append(f"<h2>{heading}</h2><ul>")
         for r in listed:
             parts.append(f"<li><b>{e(r.rule.title_zh)}</b> — {e(r.rule.title_en)}: {_fmt_value(r)} vs "
-                         f"{e(_fmt_threshold(r.rule))}{_fmt_short(r)}" + (f" — {e(r.note)}" if r.note else "")
+                         f"{e(_fmt_target(r))}{_fmt_short(r)}" + (f" — {e(r.note)}" if r.note else "")
                          + f" <span class=\"small\">[{e(r.rule.strength)}; {e(r.rule.clause)}]</span></li>")
         parts.append("</ul>")
     parts.append("<h2>地图 Map</h2>")
@@ -1455,7 +1455,7 @@ def _html(rev: Review, map_file: str | None) -> str:
                     f'<tr class="{cls}"><td class="s-{cls}">{label}<br><span class="small">{e(r.rule.strength)}</span></td>'
                     f"<td>{e(r.rule.title_zh)}<br>{e(r.rule.title_en)}<br><span class=\"small\">{e(r.rule.id)}</span></td>"
                     f"<td>{e(r.rule.clause)}{conf}</td><td class=\"num\">{_fmt_value(r)}</td>"
-                    f"<td class=\"num\">{e(_fmt_threshold(r.rule))}</td><td class=\"num\">{_fmt_short(r, bare=True)}</td>"
+                    f"<td class=\"num\">{e(_fmt_target(r))}</td><td class=\"num\">{_fmt_short(r, bare=True)}</td>"
                     f"<td class=\"small\">{e(note)}</td></tr>"
                 )
             parts.append("</table>")
@@ -1493,6 +1493,14 @@ def _fmt_value(r: RuleResult) -> str:
     if r.rule.measure == "service_radius_share":
         text += f"<br><span class=\"small\">{r.details.get('share_within', 0) * 100:.1f}% within</span>"
     return text
+
+
+def _fmt_target(r: RuleResult) -> str:
+    """The threshold as the estate must meet it: a count is per area of the rule's level."""
+    areas = r.details.get("areas", 1)
+    if r.rule.measure == "facility_present" and areas > 1:
+        return f"≥ {r.details['required']:g} facilities (one per {r.rule.level} area × {areas})"
+    return _fmt_threshold(r.rule)
 
 
 def _fmt_threshold(rule: Rule) -> str:
