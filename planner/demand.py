@@ -42,9 +42,15 @@ MAX_PEOPLE_PER_ROW = 10_000_000.0
 _HOME_COLUMNS = ["home_id", "population", "households", "elderly", "children", "disabled", "estimated", "source"]
 
 
-def homes_from_region(region: Region) -> gpd.GeoDataFrame:
+def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoDataFrame:
     """Home points of a region: residential buildings, plus a grid over residential land
     that has no mapped homes.
+
+    People per home follow the extract's population profile (``profile``: "auto", "urban" or
+    "rural"; default ``settings.population_profile``): floor area per person, levels of
+    buildings without ``building:levels``, persons per household and grid density differ
+    between urban and rural land (:func:`planner.settlement.judge_settlement`). The profile
+    used is in ``attrs["profile"]`` and ``attrs["settlement"]``.
 
     Returns
     -------
@@ -53,16 +59,20 @@ def homes_from_region(region: Region) -> gpd.GeoDataFrame:
         ``population``, ``households``, ``elderly``, ``children``, ``disabled``,
         ``estimated`` (bool), ``source`` ("building"/"grid"), point geometry in ``region.crs``.
     """
+    from planner.settlement import judge_settlement
+
+    settlement = judge_settlement(region, profile)
+    prof = settlement.profile
     feats = region.features
     buildings = _home_buildings(feats)
     parts = []
     if len(buildings):
-        levels = np.array([_levels(t) for t in buildings["tags"]])
+        levels = np.array([_levels(t, prof.default_levels) for t in buildings["tags"]])
         floor = shapely.area(buildings.geometry.to_numpy()) * levels
         parts.append(gpd.GeoDataFrame(
             {
                 "home_id": buildings["osm_id"].to_numpy(),
-                "population": floor / settings.floor_area_per_person_m2,
+                "population": floor / prof.floor_area_per_person_m2,
                 "estimated": False,
                 "source": "building",
             },
@@ -79,11 +89,16 @@ def homes_from_region(region: Region) -> gpd.GeoDataFrame:
             has_homes[np.unique(res_idx)] = True
             residential = residential[~has_homes]
         if len(residential):
-            parts.append(grid_homes(residential.geometry, crs=region.crs))
+            parts.append(grid_homes(residential.geometry, crs=region.crs, density_per_ha=prof.grid_density_per_ha))
     if not parts:
-        return _empty_homes(region.crs)
-    homes = pd.concat(parts, ignore_index=True)
-    return add_groups(homes)
+        homes = _empty_homes(region.crs)
+    else:
+        homes = pd.concat(parts, ignore_index=True)
+        homes["households"] = homes["population"] / prof.persons_per_household
+        homes = add_groups(homes)
+    homes.attrs["profile"] = prof.name
+    homes.attrs["settlement"] = settlement.summary()
+    return homes
 
 
 def grid_homes(
@@ -360,13 +375,14 @@ def _private_way_lines(region: Region) -> np.ndarray:
 _LEVELS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)")
 
 
-def _levels(tags: dict) -> float:
+def _levels(tags: dict, defaults: dict | None = None) -> float:
     text = tags.get("building:levels")
     if text:
         m = _LEVELS_RE.match(str(text))
         if m and 0 < float(m.group(1)) < 200:
             return float(m.group(1))
-    return float(settings.default_levels.get(tags.get("building", "yes"), settings.default_levels["yes"]))
+    defaults = settings.default_levels if defaults is None else defaults
+    return float(defaults.get(tags.get("building", "yes"), defaults["yes"]))
 
 
 def _empty_homes(crs) -> gpd.GeoDataFrame:

@@ -43,9 +43,10 @@ from planner._io import atomic_dir
 from planner.categories import Category, load_categories, region_facilities, select
 from planner.demand import homes_from_region
 from planner.network import (
-    MODES, Network, TargetGraph, build_network, geometry_access, nearest, point_access, sweep_many,
-    trip_costs,
+    MODES, Network, TargetGraph, build_network, cost_matrix, geometry_access, nearest, point_access, sweep_limit_s,
+    sweep_many, trip_costs,
 )
+from planner.settlement import is_village_committee, judge_settlement
 from planner.sources import Region
 
 __all__ = [
@@ -93,6 +94,11 @@ CLUSTER_BUFFER_M = 30.0
 PLACE_RADIUS_M = {"village": 300.0, "hamlet": 150.0}
 
 _PLACES = ("village", "hamlet")
+
+
+class NoVillagesError(InputError):
+    """An extract with no village at all (on an urban extract, the urban notice is the answer)."""
+
 _COMMITTEE = re.compile(r"(村民委员会|村委会|村委)")
 _COMMITTEE_SUFFIX = re.compile(r"(村民委员会|村委会|村委)$")
 _TOWN_GOVERNMENT = re.compile(r"((镇|乡)(人民)?政府|街道办事处)")
@@ -137,8 +143,9 @@ def find_villages(
     *,
     link_m: float = LINK_M,
     min_homes: int = MIN_CLUSTER_HOMES,
+    urban: bool | None = None,
 ) -> gpd.GeoDataFrame:
-    """Villages of a rural region, with their homes and population.
+    """Villages (hamlets, 自然村) of a rural region, with their homes and population.
 
     Villages come, in this order of precedence, from ``place=village|hamlet`` (nodes, or areas
     with a name), named ``landuse=residential`` areas (自然村), and clusters of the homes and
@@ -164,6 +171,10 @@ def find_villages(
         Linkage distance of building clusters, metres.
     min_homes : int
         Fewest homes of a cluster village.
+    urban : bool, optional
+        The extract is urban (default: as :func:`planner.settlement.judge_settlement` finds):
+        residential areas and building clusters are compounds and blocks there, not villages,
+        so only ``place=village|hamlet`` and village committees make villages.
 
     Returns
     -------
@@ -184,7 +195,10 @@ def find_villages(
     """
     crs = region.crs
     feats = region.features
-    homes = _as_farmhouses(homes_from_region(region), region) if homes is None else homes.to_crs(crs)
+    homes = homes_from_region(region) if homes is None else homes.to_crs(crs)
+    verdict = homes.attrs.get("settlement") or judge_settlement(region).summary()
+    if urban is None:
+        urban = verdict["kind"] == "urban"
     homes = homes.reset_index(drop=True)
     home_xy = shapely.get_coordinates(homes.geometry.to_numpy()) if len(homes) else np.zeros((0, 2))
     home_pts = shapely.points(home_xy) if len(home_xy) else np.zeros(0, object)
@@ -205,7 +219,7 @@ def find_villages(
             continue
         if t.get("place") in _PLACES:
             source = "place"
-        elif t.get("landuse") == "residential" and "building" not in t:
+        elif t.get("landuse") == "residential" and "building" not in t and not urban:
             source = "landuse"
         else:
             continue
@@ -237,8 +251,9 @@ def find_villages(
 
     # 4. Clusters of the homes left over and of unnamed residential land.
     unnamed_res = [i for i in np.flatnonzero(polygonal)
-                   if tags[i].get("landuse") == "residential" and "building" not in tags[i] and not names[i]]
-    free = np.flatnonzero((home_village < 0) & ~estimated)
+                   if tags[i].get("landuse") == "residential" and "building" not in tags[i] and not names[i]
+                   and not urban]
+    free = np.flatnonzero((home_village < 0) & ~estimated & (not urban))
     items = np.concatenate([home_pts[free], geoms[unnamed_res]]) if len(free) + len(unnamed_res) else np.zeros(0, object)
     n_free = len(free)
     if len(items):
@@ -309,7 +324,7 @@ def find_villages(
             rec["admin_village"] = rec["admin_village"] or admin
 
     if not villages:
-        raise InputError(
+        raise NoVillagesError(
             f"{region.source}: no villages found (no place=village|hamlet, named landuse=residential, "
             f"village committee or cluster of {min_homes}+ homes); check that the extract covers a rural area"
         )
@@ -342,6 +357,7 @@ def find_villages(
     gdf.attrs["homes_outside"] = int(outside.sum())
     gdf.attrs["population_outside"] = float(homes["population"].to_numpy(float)[outside].sum()) if len(homes) else 0.0
     gdf.attrs["notes"] = notes
+    gdf.attrs["settlement"] = verdict
     if raster is not None:
         from planner.raster import sum_to_polygons
 
@@ -357,6 +373,16 @@ def _village(village_id: str, name: str | None, source: str, geometry, rank: int
 
 def _village_frame(villages: list[dict], homes: gpd.GeoDataFrame, home_village: np.ndarray,
                    estimated: np.ndarray, crs) -> gpd.GeoDataFrame:
+    # An area mapped twice (place=hamlet over the same named residential land) or wholly inside
+    # earlier ones is left empty by the overlap step; without homes it is not a village of its own.
+    counts = np.bincount(home_village[home_village >= 0], minlength=len(villages))
+    empty = np.array([r["geometry"] is None or shapely.is_empty(r["geometry"]) for r in villages], bool)
+    if (empty & (counts == 0)).any():
+        kept = np.flatnonzero(~(empty & (counts == 0)))
+        new_index = np.full(len(villages), -1, np.int64)
+        new_index[kept] = np.arange(len(kept))
+        villages = [villages[k] for k in kept]
+        home_village = np.where(home_village >= 0, new_index[np.maximum(home_village, 0)], -1)
     n = len(villages)
     pop = homes["population"].to_numpy(float) if len(homes) else np.zeros(0)
     mine = home_village >= 0
@@ -398,42 +424,9 @@ def _village_frame(villages: list[dict], homes: gpd.GeoDataFrame, home_village: 
     )
 
 
-#: Generic building tags that are farmhouses in a village (urban defaults give them more levels).
-_FARMHOUSE_TAGS = ("residential", "yes")
-
-
-def _as_farmhouses(homes: gpd.GeoDataFrame, region: Region) -> gpd.GeoDataFrame:
-    """Rescale homes of ``building=residential|yes`` without ``building:levels`` to a house's
-    levels (``settings.default_levels["house"]``).
-
-    :func:`planner.demand.homes_from_region` gives such buildings urban defaults (6 and 3
-    levels: apartment blocks); in a village they are farmhouses, and the urban default
-    would triple their people.
-    """
-    if len(homes) == 0 or "source" not in homes:
-        return homes
-    feats = region.features
-    by_id = dict(zip(feats["osm_id"], feats["tags"]))
-    house = float(settings.default_levels.get("house", 2))
-    factor = np.ones(len(homes))
-    for k, (hid, src) in enumerate(zip(homes["home_id"], homes["source"])):
-        tags = by_id.get(hid) if src == "building" else None
-        if tags and "building:levels" not in tags and tags.get("building") in _FARMHOUSE_TAGS:
-            factor[k] = house / float(settings.default_levels.get(tags["building"], settings.default_levels["yes"]))
-    homes = homes.copy()
-    for col in ("population", "households", "elderly", "children", "disabled"):
-        if col in homes:
-            homes[col] = homes[col].to_numpy(float) * factor
-    return homes
-
-
 def _is_committee(tags: dict) -> bool:
-    """A village committee (村委会): by its tags and name, not a township government."""
-    name = tags.get("name") or ""
-    if not name or _TOWN_GOVERNMENT.search(name) or "街道" in name or "社区" in name:
-        return False
-    official = tags.get("amenity") == "townhall" or tags.get("office") == "government"
-    return bool(_COMMITTEE.search(name)) or (official and name.endswith("村"))
+    """A named village committee (村委会, :func:`planner.settlement.is_village_committee`)."""
+    return bool(tags.get("name")) and is_village_committee(tags)
 
 
 def _admin_village(committee_name: str) -> str:
@@ -466,16 +459,19 @@ def _nearest_within(geoms: np.ndarray, targets: Sequence, max_m: float) -> tuple
 
 @dataclass
 class StationPlan:
-    """New comprehensive service stations that bring coverage up to a target share.
+    """New comprehensive service stations that bring the plan's indicator up to a target share.
 
     Attributes
     ----------
     sites : GeoDataFrame
-        One row per new station (metric CRS, points at the chosen villages' centres):
-        ``rank``, ``village_id``, ``name``, ``villages_added`` (villages newly covered when
-        stations are added in rank order).
+        One row per new station (metric CRS, points at the hamlet centre where it serves
+        most residents of its administrative village): ``rank``, ``admin_id``,
+        ``admin_village``, ``village_id`` and ``name`` (the hamlet), ``residents`` (of the
+        administrative village), ``residents_served`` (within the walk), ``villages_added`` (1).
     covered_before, covered_after : ndarray of bool
-        Per village: covered (station inside or within ``minutes``).
+        Per administrative village: a facility in its territory.
+    hamlets_covered_after : ndarray of bool
+        Per hamlet: a station inside or within ``minutes`` once the new ones are built.
     """
 
     sites: gpd.GeoDataFrame
@@ -489,6 +485,8 @@ class StationPlan:
     status: str
     gap: float
     seconds: float
+    hamlets_covered_after: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def share_before(self) -> float:
@@ -505,9 +503,13 @@ class StationPlan:
             "share_before": self.share_before, "share_after": self.share_after,
             "villages_covered_after": int(self.covered_after.sum()), "minutes": self.minutes,
             "mode": self.mode, "seconds": round(self.seconds, 3),
-            "sites": [{"rank": int(r.rank), "village_id": r.village_id,
+            "sites": [{"rank": int(r.rank), "admin_id": r.admin_id,
+                       "admin_village": r.admin_village if isinstance(r.admin_village, str) else None,
+                       "village_id": r.village_id if isinstance(r.village_id, str) else None,
                        "name": r.name if isinstance(r.name, str) else None,  # unnamed clusters
+                       "residents": round(float(r.residents), 1), "residents_served": round(float(r.residents_served), 1),
                        "villages_added": int(r.villages_added)} for r in self.sites.itertuples()],
+            "notes": list(self.notes),
         }
 
 
@@ -518,11 +520,17 @@ class VillageAudit:
     Attributes
     ----------
     villages : GeoDataFrame
-        :func:`find_villages`' columns plus, per category key, ``<key>_time_s`` (from the
-        village centre, in the category's mode; NaN beyond ``settings.max_travel_time_s``),
-        ``<key>_inside`` and ``<key>_within`` (inside, or within the category's minutes);
-        ``has_service_station``, ``service_covered`` (the indicator's test) and
-        ``town_time_s``.
+        The hamlets: :func:`find_villages`' columns plus, per category key, ``<key>_time_s``
+        (from the hamlet's centre, in the category's mode; NaN beyond
+        ``settings.max_travel_time_s``), ``<key>_inside`` and ``<key>_within`` (inside, or
+        within the category's minutes); ``has_service_station``, ``service_covered`` (a
+        station inside or within the village-level walk), ``town_time_s`` and
+        ``admin_index`` (row of ``admin``, -1 for none).
+    admin : GeoDataFrame
+        The administrative villages (:func:`planner.admin_villages.audit_admin_villages`):
+        the unit of the plan's indicator.
+    settlement : dict
+        :meth:`planner.settlement.Settlement.summary` of the extract (rural or urban).
     facilities : GeoDataFrame
         ``facility_id``, ``category``, ``name``, geometry.
     indicators : DataFrame
@@ -544,50 +552,63 @@ class VillageAudit:
     target_share: float
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    admin: gpd.GeoDataFrame | None = None
+    settlement: dict | None = None
 
     @property
     def share(self) -> float:
-        """The plan's indicator: share of villages covered by a comprehensive service station."""
-        return float(self.villages["service_covered"].mean())
+        """The plan's indicator: share of administrative villages with a comprehensive service
+        facility in their territory (NaN when there is none)."""
+        if self.admin is None or len(self.admin) == 0:
+            return float("nan")
+        return float(self.admin["has_facility"].mean())
 
     def summary(self, stations: StationPlan | None = None) -> dict:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
         v = self.villages
         fac_counts = self.facilities["category"].value_counts().to_dict()
-        head = self.indicators.iloc[0]
         to_wgs = Transformer.from_crs(v.crs, 4326, always_xy=True)
         town = None
         if self.town is not None:
             lon, lat = to_wgs.transform(self.town["x"], self.town["y"])
             town = {k: self.town[k] for k in ("name", "source", "osm_id", "mode")} | {
                 "lon": round(lon, 6), "lat": round(lat, 6)}
+        from planner.admin_villages import admin_summary
+
+        admin = admin_summary(self.admin if self.admin is not None else pd.DataFrame(), v, self.target_share)
+        in_hamlets = float(v["population"].sum())
+        homes_source = v.attrs.get("population_source", "homes") == "homes"
         out = {
             "region": self.region,
             "crs": v.crs.to_string(),
+            "settlement": self.settlement,
+            "administrative_villages": len(admin["administrative_villages"]),
             "villages": int(len(v)),
             "villages_by_source": {s: int(n) for s, n in v["source"].value_counts().items()},
             "homes": int(v["homes"].sum()),
             "homes_estimated": int(v["homes_estimated"].sum()),
             "homes_outside_villages": int(v.attrs.get("homes_outside", 0)),
-            "population": float(v["population"].sum()),
+            # Every home of the extract (as audit counts them), not only those in hamlets.
+            "population": in_hamlets + float(v.attrs.get("population_outside", 0.0)) if homes_source else in_hamlets,
+            "population_in_hamlets": in_hamlets,
             "population_source": v.attrs.get("population_source", "homes"),
             "indicator": {
-                "name_zh": "村级综合服务设施覆盖率",
-                "name_en": "Share of villages covered by a comprehensive service facility",
-                "share": float(head["share_within_target"]),
-                "share_inside": float(head["share_inside"]),
-                "villages_covered": int(head["villages_within_target"]),
-                "villages_with_station_inside": int(head["villages_inside"]),
-                "villages": int(head["villages"]),
+                "name_zh": "农村社区综合服务设施覆盖率",
+                "name_en": "Administrative villages with a comprehensive service facility in their territory",
+                "share": admin["indicator"]["share"],
+                "villages_with_facility": admin["indicator"]["villages_with_facility"],
+                "villages": admin["indicator"]["villages"],
+                "new_needed": admin["indicator"]["new_needed"],
                 "target_share": self.target_share,
-                "target_met": bool(head["target_met"]),
+                "target_met": admin["indicator"]["target_met"],
                 "baseline_share_2020": BASELINE_SHARE_2020,
-                "minutes": float(head["target_minutes"]),
-                "mode": head["mode"],
-                "rule": "a village is covered when a station stands in it (within "
-                        f"{EDGE_M:g} m of its outline) or is reachable from its centre within the minutes",
+                "unit": "administrative village (行政村)",
+                "rule": "an administrative village counts when a comprehensive service facility (category "
+                        f"{STATION_KEY} of the rural categories file) stands inside its territory",
                 "source": INDICATOR_SOURCE,
             },
+            "hamlets": dict(admin["hamlets"], minutes=self.minutes[STATION_KEY], mode=self.modes[STATION_KEY]),
+            "administrative_village_list": admin["administrative_villages"],
             "categories": {c.key: {"name_zh": c.name_zh, "name_en": c.name_en, "level": c.level,
                                    "mode": self.modes[c.key], "target_minutes": self.minutes[c.key],
                                    "confirmed": self.confirmed.get(c.key, True)}
@@ -617,6 +638,11 @@ class VillageAudit:
                 geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"], crs=self.villages.crs).to_crs(4326),
             )
             centres.to_file(tmp / "villages.gpkg", layer="village_centres", driver="GPKG")
+            if self.admin is not None and len(self.admin):
+                admin = self.admin.drop(columns="population_given")
+                if stations is not None:
+                    admin["has_facility_after"] = stations.covered_after
+                admin.to_crs(4326).to_file(tmp / "villages.gpkg", layer="administrative_villages", driver="GPKG")
             if len(self.facilities):
                 self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()).to_file(
                     tmp / "villages.gpkg", layer="facilities", driver="GPKG")
@@ -635,8 +661,8 @@ class VillageAudit:
 
     def _villages_out(self, stations: StationPlan | None) -> gpd.GeoDataFrame:
         v = self.villages.drop(columns=["centre_x", "centre_y"]).copy()
-        if stations is not None:
-            v["covered_after"] = stations.covered_after
+        if stations is not None and stations.hamlets_covered_after is not None:
+            v["covered_after"] = stations.hamlets_covered_after
         return v.to_crs(4326)
 
     def map(self, stations: StationPlan | None = None):
@@ -728,9 +754,11 @@ def audit_villages(
     mode_by_level: dict[str, str] | None = None,
     extra_facilities: gpd.GeoDataFrame | None = None,
     target_share: float = TARGET_SHARE,
+    boundaries: str | Path | gpd.GeoDataFrame | None = None,
 ) -> VillageAudit:
-    """Per village: the rural facilities it has inside and within reach, and its time to the
-    township centre; per region: the plan's coverage indicator.
+    """Per hamlet: the rural facilities it has inside and within reach, and its time to the
+    township centre; per administrative village: a comprehensive service facility in its
+    territory (:mod:`planner.admin_villages`); per region: the plan's coverage indicator.
 
     Each category is measured in its own mode (``mode`` in the categories file: village level
     on foot, township level by bicycle/e-bike), one network per mode, one multi-source
@@ -757,6 +785,9 @@ def audit_villages(
         Facilities OSM lacks (``facility_id``, ``category``, ``name``).
     target_share : float
         The indicator's target (the plan: 0.8).
+    boundaries : path or GeoDataFrame, optional
+        The administrative villages' boundaries (name, optional population); default from
+        OSM's village boundaries, else its village committees' network territories.
 
     Returns
     -------
@@ -802,7 +833,7 @@ def audit_villages(
     seconds["networks"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    limit = settings.max_travel_time_s
+    limit = sweep_limit_s(*target_min.values())  # a threshold past max_travel_time_s raises it
     for mode in needed:
         net = networks[mode]
         keys = [c.key for c in cats if modes[c.key] == mode]
@@ -854,18 +885,38 @@ def audit_villages(
                      + " (every village counts as without; add them with extra_facilities / --facilities FILE)")
     unbuilt = int(((villages["homes"] == 0) & (villages["homes_estimated"] > 0)).sum()) if "homes" in villages else 0
     if unbuilt and villages.attrs.get("population_source") == "homes":
+        rural = (villages.attrs.get("settlement") or {}).get("kind") == "rural"
+        density = settings.rural_grid_density_per_ha if rural else settings.grid_density_per_ha
         notes.append(f"{unbuilt} villages have no mapped buildings: their population is estimated at "
-                     f"{settings.grid_density_per_ha:g} residents per hectare of residential land "
-                     "(settings.grid_density_per_ha, an assumption); give a population raster for better weights")
+                     f"{density:g} residents per hectare of residential land (settings."
+                     f"{'rural_' if rural else ''}grid_density_per_ha, to confirm); give a population raster "
+                     "for better weights")
     if villages.attrs.get("homes_outside"):
         notes.append(f"{villages.attrs['homes_outside']} homes lie farther than {ATTACH_M:g} m from every village "
                      "and are in no village")
-    indicators = coverage_indicators(villages, cats, target_min, modes, confirmed, target_share)
+    t = time.perf_counter()
+    from planner.admin_villages import audit_admin_villages
+
+    # Territories are drawn on the walk network: committees serve the people who walk to them.
+    admin = audit_admin_villages(region, villages, facilities[facilities["category"] == STATION_KEY],
+                                 networks.get("walk"), boundaries)
+    if len(admin) == 0:
+        notes.append("no administrative village found (no village boundary, no 村委会 mapped): the plan's indicator "
+                     "is empty; give the boundaries with --villages FILE")
+    elif (admin["hamlets"] == 0).any():
+        empty = admin.loc[admin["hamlets"] == 0, "name"].fillna("?").tolist()
+        notes.append(f"administrative villages with no hamlet mapped in this extract: {'、'.join(empty)}")
+    loose = int((villages["admin_index"] < 0).sum())
+    if len(admin) and loose:
+        notes.append(f"{loose} hamlets lie in no administrative village's territory (outside the boundaries)")
+    seconds["admin_villages"] = time.perf_counter() - t
+    indicators = coverage_indicators(villages, cats, target_min, modes, confirmed, target_share, admin=admin)
     seconds["total"] = time.perf_counter() - t0
     return VillageAudit(
         region=region.name, villages=villages, facilities=facilities, categories=cats, minutes=target_min,
         modes=modes, confirmed=confirmed, networks=networks, town=town_info, indicators=indicators,
-        target_share=target_share, seconds=seconds, notes=notes,
+        target_share=target_share, seconds=seconds, notes=notes, admin=admin,
+        settlement=villages.attrs.get("settlement") or judge_settlement(region).summary(),
     )
 
 
@@ -876,11 +927,17 @@ def coverage_indicators(
     modes: dict[str, str],
     confirmed: dict[str, bool] | None = None,
     target_share: float = TARGET_SHARE,
+    admin: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Shares of villages (and of their people) with each category inside and within reach.
+    """The plan's indicator, then shares of hamlets (and of their people) with each category
+    inside and within reach.
 
-    The first row (``indicator = "rural_service_coverage"``) is the plan's indicator: the
-    share of villages covered by a comprehensive service station, against ``target_share``.
+    The first row (``indicator = "rural_service_coverage"``, unit ``administrative_village``)
+    is the plan's indicator: the share of administrative villages (``admin``, from
+    :func:`planner.admin_villages.audit_admin_villages`) with a comprehensive service facility
+    in their territory, against ``target_share``. The next two are the shares of hamlets and
+    of their residents within the village-level walk of one; then one row per category
+    (unit ``hamlet``).
 
     Returns
     -------
@@ -889,8 +946,10 @@ def coverage_indicators(
         ``target_minutes``, ``villages``, ``villages_inside``, ``share_inside``,
         ``villages_within_target``, ``share_within_target``, ``population_share_inside``,
         ``population_share_within_target``, ``target_share``, ``baseline_share_2020``,
-        ``target_met``, ``confirmed``, ``source``.
+        ``target_met``, ``confirmed``, ``source``, ``unit``.
     """
+    from planner.admin_villages import _empty, indicator_rows
+
     confirmed = confirmed or {}
     pop = villages["population"].to_numpy(float)
     n = len(villages)
@@ -905,15 +964,21 @@ def coverage_indicators(
             "villages_within_target": int(within.sum()), "share_within_target": _share(within, np.ones(n)),
             "population_share_inside": _share(inside, pop), "population_share_within_target": _share(within, pop),
             "target_share": np.nan, "baseline_share_2020": np.nan, "target_met": None,
-            "confirmed": confirmed.get(cat.key, True), "source": cat.source,
+            "confirmed": confirmed.get(cat.key, True), "source": cat.source, "unit": "hamlet",
         })
-    station = next(r for r in rows if r["category"] == STATION_KEY)
-    head = dict(station, indicator="rural_service_coverage", name_zh="村级综合服务设施覆盖率",
-                name_en="Villages covered by a comprehensive service facility", target_share=target_share,
-                baseline_share_2020=BASELINE_SHARE_2020,
-                target_met=bool(station["share_within_target"] >= target_share - 1e-12),
-                source=INDICATOR_SOURCE)
-    return pd.DataFrame([head] + rows)
+    if admin is None:
+        admin = _empty(getattr(villages, "crs", None)).assign(has_facility=pd.Series([], dtype=bool))
+    head = indicator_rows(admin, villages, minutes[STATION_KEY], modes[STATION_KEY], target_share,
+                          BASELINE_SHARE_2020, INDICATOR_SOURCE, confirmed.get(STATION_KEY, True))
+    return pd.DataFrame(head + rows)[INDICATOR_COLUMNS]
+
+
+#: Columns of ``indicators.csv``, in order.
+INDICATOR_COLUMNS = [
+    "indicator", "unit", "category", "name_zh", "name_en", "level", "mode", "target_minutes", "villages",
+    "villages_inside", "share_inside", "villages_within_target", "share_within_target", "population_share_inside",
+    "population_share_within_target", "target_share", "baseline_share_2020", "target_met", "confirmed", "source",
+]
 
 
 def _share(mask: np.ndarray, weight: np.ndarray) -> float:
@@ -974,85 +1039,54 @@ def propose_stations(
     result: VillageAudit,
     target_share: float | None = None,
     minutes: float | None = None,
-    model: str = "setcover",
-    method: str = "auto",
-    time_limit: float | None = None,
 ) -> StationPlan:
-    """The fewest new comprehensive service stations that bring coverage to ``target_share``.
+    """The fewest new comprehensive service stations that bring the plan's indicator to
+    ``target_share``, each where it serves most residents of its administrative village.
 
-    Villages are the demand (weight 1 each: the indicator counts villages); candidates are
-    the centres of villages without a station; a village is covered by a station inside it or
-    within ``minutes`` of its centre (the station's mode). Existing stations are one fixed
-    site. ``model="setcover"`` solves set covering with a minimum share
-    (:class:`planner.optimize.SetCover`); ``"maxcover"`` raises ``p`` of
-    :class:`planner.optimize.MaxCoverage` until the share is reached.
+    The indicator counts administrative villages with a facility in their territory, so each
+    new station adds exactly one village: the fewest is ``ceil(target × villages) − with``,
+    chosen among the villages without one, those with most residents first. Inside its
+    village a station goes to the hamlet centre whose walk of ``minutes`` (the station's
+    own, 10 by default) reaches most of the village's residents
+    (:func:`planner.admin_villages.place_stations`; hamlets with no population are not demand).
 
     Returns
     -------
     StationPlan
-        Empty ``sites`` when coverage already meets the target.
+        Empty ``sites`` when the indicator already meets the target (or there is no
+        administrative village).
     """
-    from planner.network import cost_matrix
-    from planner.optimize import MaxCoverage, SetCover
+    from planner.admin_villages import admin_indicator, place_stations
 
     started = time.perf_counter()
     share = result.target_share if target_share is None else target_share
     _check_share(share)
-    if model not in ("setcover", "maxcover"):
-        raise InputError(f"model {model!r}: use setcover (fewest stations) or maxcover (increasing p)")
-    v = result.villages
-    n = len(v)
     mode = result.modes[STATION_KEY]
     mins = float(minutes) if minutes is not None else result.minutes[STATION_KEY]
-    limit = mins * 60.0
-    t_station = np.nan_to_num(v[f"{STATION_KEY}_time_s"].to_numpy(float), nan=np.inf)
-    inside = v["has_service_station"].to_numpy(bool)
-    covered = inside | (t_station <= limit)
-    empty = gpd.GeoDataFrame({"rank": [], "village_id": [], "name": [], "villages_added": []},
-                             geometry=gpd.GeoSeries([], crs=v.crs), crs=v.crs)
-    if covered.mean() >= share - 1e-12:
-        return StationPlan(empty, covered, covered.copy(), share, mins, mode, model, "none", "target met", 0.0,
-                           time.perf_counter() - started)
-    cand = np.flatnonzero(~inside)  # villages that could get a station
-    xy = v[["centre_x", "centre_y"]].to_numpy(float)
+    if not (np.isfinite(mins) and mins > 0):
+        raise InputError(f"minutes={minutes!r}: give a positive number of minutes")
+    admin = result.admin if result.admin is not None else gpd.GeoDataFrame()
+    before = admin["has_facility"].to_numpy(bool) if len(admin) else np.zeros(0, bool)
+    ind = admin_indicator(admin, share) if len(admin) else {"new_needed": 0}
     net = result.networks[mode]
-    # Column 0: the existing stations together (always open, so one column is the same as
-    # many); columns 1..: candidate village centres.
-    new = cost_matrix(net, xy, xy[cand], cutoff=limit, weight="time").tocoo()
-    rows = [new.row, cand]
-    cols = [new.col + 1, np.arange(len(cand)) + 1]
-    vals = [new.data, np.zeros(len(cand))]  # a station in the village covers it
-    fixed_rows = np.flatnonzero(covered)
-    rows.append(fixed_rows)
-    cols.append(np.zeros(len(fixed_rows), np.int64))
-    vals.append(np.where(inside[fixed_rows], 0.0, t_station[fixed_rows]))
-    r, c, d = (np.concatenate(a) for a in (rows, cols, vals))
-    order = np.lexsort((d, c, r))
-    r, c, d = r[order], c[order], d[order]
-    first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
-    cost = sp.csr_matrix((d[first], (r[first], c[first])), shape=(n, len(cand) + 1))
-    fixed = [0]
-    if model == "setcover":
-        solution = SetCover.from_cost_matrix(cost, minutes=mins, fixed=fixed, min_share=share).solve(
-            method=method, time_limit=time_limit)
-    else:
-        for p in range(1, len(cand) + 1):
-            solution = MaxCoverage.from_cost_matrix(cost, p=p, minutes=mins, fixed=fixed).solve(
-                method=method, time_limit=time_limit)
-            if solution.covered.mean() >= share - 1e-12:
-                break
-    table = solution.table()
-    table = table[table["kind"] == "new"].sort_values("rank")
-    chosen = cand[table["site"].to_numpy() - 1]
-    sites = gpd.GeoDataFrame(
-        {"rank": np.arange(1, len(chosen) + 1), "village_id": v["village_id"].to_numpy()[chosen],
-         "name": v["name"].to_numpy()[chosen], "villages_added": table["coverage_added"].to_numpy().round().astype(int)},
-        geometry=gpd.points_from_xy(xy[chosen, 0], xy[chosen, 1]), crs=v.crs,
-    )
+    placed = place_stations(admin, result.villages, net, mins * 60.0, ind["new_needed"]) if len(admin) else None
+    after = before.copy()
+    hamlets_after = result.villages["service_covered"].to_numpy(bool).copy()
+    if placed is not None and len(placed.sites):
+        after[placed.chosen] = True
+        xy = result.villages[["centre_x", "centre_y"]].to_numpy(float)
+        cost = cost_matrix(net, xy, shapely.get_coordinates(placed.sites.geometry.to_numpy()), cutoff=mins * 60.0)
+        hamlets_after |= np.asarray(cost.getnnz(axis=1) > 0).ravel()
+        hamlets_after[result.villages["village_id"].isin(placed.sites["village_id"].dropna()).to_numpy()] = True
+    sites = placed.sites if placed is not None else gpd.GeoDataFrame(
+        {"rank": [], "admin_id": [], "admin_village": [], "village_id": [], "name": [], "residents": [],
+         "residents_served": [], "villages_added": []}, geometry=gpd.GeoSeries([], crs=result.villages.crs))
+    status = "target met" if len(admin) and not len(sites) else ("no administrative villages" if not len(admin) else "optimal")
     return StationPlan(
-        sites=sites, covered_before=covered, covered_after=solution.covered.astype(bool), target_share=share,
-        minutes=mins, mode=mode, model=solution.model, solver=solution.solver, status=solution.status,
-        gap=float(solution.gap), seconds=time.perf_counter() - started,
+        sites=sites, covered_before=before, covered_after=after, target_share=share, minutes=mins, mode=mode,
+        model="one station per administrative village without one", solver="ranking by residents",
+        status=status, gap=0.0, seconds=time.perf_counter() - started, hamlets_covered_after=hamlets_after,
+        notes=placed.notes if placed is not None else [],
     )
 
 
@@ -1071,14 +1105,22 @@ def run_villages(
     categories: str | Iterable[str] | None = None,
     facilities: str | Path | None = None,
     map_html: bool = True,
+    boundaries: str | Path | None = None,
 ) -> dict:
-    """Find the villages of an extract, audit their services, propose stations if needed, and
-    write ``DIR/villages.gpkg``, ``indicators.csv``, ``summary.json``, ``map.html`` (and
-    ``proposed_stations.gpkg`` when the target is not met) atomically.
+    """Find the administrative villages and hamlets of an extract, audit their services,
+    propose stations if the plan's indicator falls short, and write ``DIR/villages.gpkg``
+    (layers villages = hamlets, village_centres, administrative_villages, facilities),
+    ``indicators.csv``, ``summary.json``, ``map.html`` (and ``proposed_stations.gpkg`` when
+    the target is not met) atomically.
 
     Parameters are those of :func:`audit_villages`; ``osm`` is what
-    :func:`planner.sources.load_region` takes, and ``facilities`` a file of facilities OSM
-    lacks (GeoPackage/GeoJSON, or CSV with lon, lat; a ``category`` column of rural keys).
+    :func:`planner.sources.load_region` takes, ``facilities`` a file of facilities OSM lacks
+    (GeoPackage/GeoJSON, or CSV with lon, lat; a ``category`` column of rural keys) and
+    ``boundaries`` a file of administrative village boundaries (``--villages FILE``).
+
+    An urban extract (:func:`planner.settlement.judge_settlement`) has no villages to invent:
+    only its ``place=village|hamlet`` and village committees count, and with none of them
+    the run writes ``summary.json`` and ``indicators.csv`` with the urban notice only.
 
     Returns
     -------
@@ -1091,18 +1133,52 @@ def run_villages(
     _check_share(target_share)
     known = load_rural_categories(categories_file)  # a bad file fails before any heavy work
     region = load_region(osm)
+    boundary_frame = None
+    if boundaries is not None:
+        from planner.admin_villages import read_village_boundaries
+
+        boundary_frame = read_village_boundaries(boundaries, region.crs)
     extra = None
     if facilities is not None:
         from planner.categories import facilities_from_file
 
         extra = facilities_from_file(facilities, region.crs, known)
-    result = audit_villages(region, categories=categories, minutes=minutes, town=town,
-                            categories_file=categories_file, raster=raster, target_share=target_share,
-                            extra_facilities=extra)
+    homes = homes_from_region(region)
+    verdict = homes.attrs["settlement"]
+    try:
+        found = find_villages(region, homes, raster=raster)
+    except NoVillagesError:
+        if verdict["kind"] != "urban" or verdict["by_default"] or boundary_frame is not None:
+            raise
+        return _write_urban(region, verdict, float(homes["population"].sum()), out_dir, started)
+    found.attrs["settlement"] = verdict
+    result = audit_villages(region, villages=found, categories=categories, minutes=minutes, town=town,
+                            categories_file=categories_file, target_share=target_share,
+                            extra_facilities=extra, boundaries=boundary_frame)
+    if verdict["kind"] == "urban":
+        result.notes.insert(0, verdict["notice"])
     stations = None
-    if result.share < target_share - 1e-12:
+    if result.admin is not None and len(result.admin) and result.share < target_share - 1e-12:
         stations = propose_stations(result, target_share=target_share)
         result.seconds["siting"] = stations.seconds
     result.seconds["run"] = time.perf_counter() - started
     result.write(out_dir, stations, map_html=map_html)
     return result.summary(stations)
+
+
+def _write_urban(region: Region, verdict: dict, population: float, out_dir: str | Path, started: float) -> dict:
+    """An urban extract with no village at all: the notice, written as the run's summary."""
+    summary = {
+        "region": region.name, "settlement": verdict, "administrative_villages": 0, "villages": 0,
+        "population": population, "population_source": "homes",
+        "indicator": {"name_zh": "农村社区综合服务设施覆盖率", "share": None, "villages": 0,
+                      "villages_with_facility": 0, "target_met": None, "source": INDICATOR_SOURCE},
+        "notes": [verdict["notice"]], "seconds": {"run": round(time.perf_counter() - started, 3)},
+    }
+    with atomic_dir(out_dir) as tmp:
+        pd.DataFrame([{"indicator": "rural_service_coverage", "unit": "administrative_village",
+                       "name_zh": "农村社区综合服务设施覆盖率", "villages": 0, "villages_inside": 0,
+                       "share_inside": None, "source": INDICATOR_SOURCE}]).to_csv(
+            tmp / "indicators.csv", index=False, encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return summary

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from osm_fixtures import UTM, X0, Y0, _to_wgs, square, write_osm
 
@@ -83,7 +84,8 @@ REL = 1e-3
 
 
 def _pop(levels):
-    return 100.0 * levels / settings.floor_area_per_person_m2
+    # The countryside has village committees: it is rural, and homes use the rural profile.
+    return 100.0 * levels / settings.rural_floor_area_per_person_m2
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,10 +126,12 @@ def test_real_extract_station_inside_and_school():
     assert set(v.index[v["primary_school_inside"]]) == {"潘婆桥"}
     assert res.town is None and np.isnan(res.villages["town_time_s"]).all()
     assert any("no township centre found" in n for n in res.notes)
-    head = res.indicators.iloc[0]
-    assert head["indicator"] == "rural_service_coverage"
-    assert head["villages"] == 33 and head["villages_inside"] == 4
-    assert head["share_within_target"] == pytest.approx(v["service_covered"].mean())
+    head, hamlets = res.indicators.iloc[0], res.indicators.iloc[1]
+    assert head["indicator"] == "rural_service_coverage" and head["unit"] == "administrative_village"
+    assert head["villages"] == 2 and head["villages_inside"] == 2 and head["share_within_target"] == 1.0
+    assert hamlets["indicator"] == "hamlets_within_walk"
+    assert hamlets["villages"] == 33 and hamlets["villages_inside"] == 4
+    assert hamlets["share_within_target"] == pytest.approx(v["service_covered"].mean())
     assert res.modes == {c.key: ("walk" if c.level == "village" else "bike") for c in res.categories}
 
 
@@ -147,17 +151,26 @@ def test_coverage_indicator_by_hand(countryside):
     assert v.loc["丁村", f"{STATION_KEY}_time_s"] == pytest.approx((40 * detour + 800 + 80 * detour) / walk, abs=T_ABS)
     assert v["has_service_station"].tolist() == [True, False, False, False, True]
     assert v["service_covered"].tolist() == [True, True, False, False, True]
-    assert v["admin_village"].fillna("").tolist() == ["甲村", "", "", "", "戊村"]
     assert v["population"].to_numpy() == pytest.approx([_pop(k) for k in LEVELS], rel=REL)
+    # The plan's indicator counts the two administrative villages (甲村, 戊村): both have
+    # their committee, so 2 of 2; the hamlets' walk is the second measure.
     head = res.indicators.iloc[0]
+    assert (head["villages"], head["villages_inside"], head["share_within_target"]) == (2, 2, 1.0)
+    assert head["target_share"] == 0.8 and head["target_met"]
+    assert res.share == 1.0
+    # 乙村 and 丙村 lie nearer 甲村's committee along the street, 丁村 nearer 戊村's.
+    admin = v["admin_village"].to_dict()
+    assert (admin["甲村"], admin["乙村"], admin["丁村"], admin["戊村"]) == ("甲村", "甲村", "戊村", "戊村")
+    assert admin["丙村"] in {"甲村", "戊村"}  # 1500 m of street from both committees
+    hamlets = res.indicators.iloc[1]
     pops = np.array([_pop(k) for k in LEVELS])
-    assert head["villages"] == 5
-    assert head["villages_inside"] == 2 and head["share_inside"] == pytest.approx(2 / 5)
-    assert head["villages_within_target"] == 3 and head["share_within_target"] == pytest.approx(3 / 5)
-    assert head["population_share_inside"] == pytest.approx((pops[0] + pops[4]) / pops.sum(), rel=REL)
-    assert head["population_share_within_target"] == pytest.approx((pops[0] + pops[1] + pops[4]) / pops.sum(), rel=REL)
-    assert head["target_share"] == 0.8 and not head["target_met"]
-    assert res.share == pytest.approx(0.6)
+    assert hamlets["villages"] == 5
+    assert hamlets["villages_inside"] == 2 and hamlets["share_inside"] == pytest.approx(2 / 5)
+    assert hamlets["villages_within_target"] == 3 and hamlets["share_within_target"] == pytest.approx(3 / 5)
+    assert hamlets["population_share_inside"] == pytest.approx((pops[0] + pops[4]) / pops.sum(), rel=REL)
+    people = res.indicators.iloc[2]
+    assert people["indicator"] == "population_within_walk"
+    assert people["share_within_target"] == pytest.approx((pops[0] + pops[1] + pops[4]) / pops.sum(), rel=REL)
     # A category with no facility is a finding: 0 everywhere, named in the notes.
     clinic = res.indicators.set_index("category").loc["village_clinic"]
     assert clinic["share_within_target"] == 0 and np.isnan(res.villages["village_clinic_time_s"]).all()
@@ -191,32 +204,187 @@ def test_one_threshold_for_all_and_town_time(countryside):
 # siting
 
 
-def test_siting_reaches_the_target_share(countryside):
-    res = audit_villages(load_region(countryside))
-    plan = propose_stations(res, target_share=0.8)
-    # 丙村 and 丁村 are 796 m apart by road (> 10 minutes): one new station covers one of them.
-    assert len(plan.sites) == 1
-    assert plan.sites["name"].iat[0] in {"丙村", "丁村"}
-    assert plan.share_before == pytest.approx(0.6)
-    assert plan.share_after == pytest.approx(0.8)
-    assert plan.covered_after.sum() == 4 and plan.status == "optimal"
-    everyone = propose_stations(res, target_share=1.0)
-    assert sorted(everyone.sites["name"]) == ["丁村", "丙村"]
-    assert everyone.covered_after.all()
-    by_p = propose_stations(res, target_share=1.0, model="maxcover")
-    assert sorted(by_p.sites["name"]) == ["丁村", "丙村"]
-    met = propose_stations(res, target_share=0.6)
-    assert len(met.sites) == 0 and met.status == "target met"
+# Three administrative villages along one street: 甲村 (x < 750), 乙村 (750–2000) and 丙村
+# (x ≥ 2000), each with its committee in a hamlet (x = 300, 1200, 2700); hamlets are 100 m squares north of
+# the street with one house each (levels give their people). A county that counts only
+# dedicated centres (党群服务中心/综合服务站) sees one beside 甲村's and 乙村's committees, none in 丙村.
+THREE_HAMLETS = {  # name: (x, levels, village)
+    "甲一": (-100.0, 2, "甲村"), "甲二": (300.0, 2, "甲村"), "乙一": (1200.0, 3, "乙村"), "乙二": (1700.0, 1, "乙村"),
+    "丙一": (2250.0, 1, "丙村"), "丙二": (2700.0, 2, "丙村"), "丙三": (3150.0, 5, "丙村"),
+}
+COMMITTEES = {"甲村村委": 300.0, "乙村村民委员会": 1200.0, "丙村村委会": 2700.0}
+CENTRES_ONLY = """
+[[category]]
+key = "village_service_station"
+name_zh = "党群服务中心"
+name_en = "Party-masses service centre"
+minutes = 10
+level = "village"
+mode = "walk"
+source = "a county that counts dedicated centres only (test)"
+match = [{ name = "~(党群服务中心|综合服务站)" }]
+"""
 
 
-def test_siting_on_the_real_extract_reaches_80_percent():
-    res = audit_villages(load_region(RURAL))
-    plan = propose_stations(res)
-    assert plan.share_before < 0.8 <= plan.share_after
-    assert plan.covered_after.sum() >= int(np.ceil(0.8 * len(res.villages)))
-    # Every proposed station is in a village that had none.
-    chosen = res.villages.set_index("village_id").loc[plan.sites["village_id"]]
-    assert not chosen["has_service_station"].any()
+def _three_villages(path):
+    nodes, node_tags, ways = {}, {}, []
+    street = []
+    for k, x in enumerate(np.arange(-200.0, 3300.0, 50.0)):
+        nodes[k + 1] = (float(x), 0.0)
+        street.append(k + 1)
+    ways.append((1, street, {"highway": "residential"}))
+    nid, wid = 1000, 100
+    for name, (x, levels, _v) in THREE_HAMLETS.items():
+        ring_nodes, ring = square(nid, x - 50, 20, x + 50, 120)
+        nodes.update(ring_nodes)
+        ways.append((wid, ring, {"landuse": "residential", "name": name}))
+        house_nodes, house = square(nid + 4, x - 5, 35, x + 5, 45)
+        nodes.update(house_nodes)
+        ways.append((wid + 1, house, {"building": "house", "building:levels": str(levels)}))
+        nid, wid = nid + 8, wid + 2
+    for k, (name, x) in enumerate(COMMITTEES.items()):
+        nodes[900 + k] = (x, 80.0)
+        node_tags[900 + k] = {"amenity": "townhall", "townhall:type": "village", "name": name}
+    nodes[910], node_tags[910] = (320.0, 80.0), {"amenity": "community_centre", "name": "甲村党群服务中心"}
+    nodes[911], node_tags[911] = (1220.0, 80.0), {"office": "government", "name": "乙村综合服务站"}
+    return write_osm(path, nodes, ways, node_tags)
+
+
+def _boundaries(path):
+    rows = [("甲村", -250, 750, 1200), ("乙村", 750, 2000, 900), ("丙村", 2000, 3300, 1500)]
+    polys = [shapely.box(*_to_wgs.transform(X0 + x0, Y0 - 500), *_to_wgs.transform(X0 + x1, Y0 + 800))
+             for _n, x0, x1, _p in rows]
+    gpd.GeoDataFrame({"name": [r[0] for r in rows], "population": [r[3] for r in rows]}, geometry=polys,
+                     crs=4326).to_file(path, driver="GPKG")
+    return path
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("three")
+    (folder / "centres.toml").write_text(CENTRES_ONLY, encoding="utf-8")
+    return _three_villages(folder / "three.osm"), _boundaries(folder / "villages.gpkg"), folder / "centres.toml"
+
+
+def test_committee_territories_along_the_network(three):
+    osm, _files, _centres = three
+    res = audit_villages(load_region(osm))
+    admin = res.admin.set_index("name")
+    assert list(admin.index) == ["甲村", "乙村", "丙村"] and (admin["source"] == "committee").all()
+    # Each hamlet goes to the committee nearest along the street: 丙一 (x = 2250) is 450 m
+    # from 丙村's and 1050 m from 乙村's.
+    v = res.villages.set_index("name")
+    assert v["admin_village"].to_dict() == {n: h[2] for n, h in THREE_HAMLETS.items()}
+    assert admin["hamlets"].tolist() == [2, 2, 3]
+    assert admin.loc["丙村", "population"] == pytest.approx(_pop(1 + 2 + 5), rel=REL)
+    # The territories do not overlap.
+    assert admin.geometry.union_all().area == pytest.approx(admin.geometry.area.sum(), rel=1e-9)
+    # Default data: a village committee's office counts as the facility: 3 of 3.
+    assert admin["has_facility"].all() and res.share == 1.0
+
+
+def test_indicator_two_of_three_and_the_station_goes_to_the_third_village(three, tmp_path):
+    osm, files, centres = three
+    region = load_region(osm)
+    for boundaries in (None, files):
+        res = audit_villages(region, categories_file=centres, boundaries=boundaries)
+        admin = res.admin.set_index("name")
+        assert admin["has_facility"].tolist() == [True, True, False]
+        head = res.indicators.iloc[0]
+        assert (head["villages"], head["villages_inside"]) == (3, 2)
+        assert head["share_within_target"] == pytest.approx(2 / 3) and not head["target_met"]
+        plan = propose_stations(res)
+        # ceil(0.8 × 3) = 3 villages needed, 2 have one: one new station, in 丙村, at 丙二:
+        # its 10-minute walk (660 m) reaches 丙一 (450 m of street) and 丙三 (450 m), all of
+        # 丙村's people; from 丙三, 丙一 is 900 m away.
+        assert len(plan.sites) == 1
+        site = plan.sites.iloc[0]
+        assert (site["admin_village"], site["name"]) == ("丙村", "丙二")
+        assert site["residents_served"] == pytest.approx(_pop(1 + 2 + 5), rel=REL)
+        assert plan.share_before == pytest.approx(2 / 3) and plan.share_after == 1.0
+    # From the file: its names, its populations.
+    assert res.admin["source"].eq("file").all() and res.admin["population"].tolist() == [1200, 900, 1500]
+    assert site["residents"] == 1500
+    summary = run_villages(osm, tmp_path / "out", categories_file=centres, boundaries=files, map_html=False)
+    assert summary["indicator"]["villages_with_facility"] == 2 and summary["indicator"]["villages"] == 3
+    assert summary["proposed_stations"]["sites"][0]["admin_village"] == "丙村"
+    assert gpd.read_file(tmp_path / "out" / "proposed_stations.gpkg")["name"].tolist() == ["丙二"]
+    layer = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="administrative_villages")
+    assert layer["has_facility_after"].all() and layer["name"].tolist() == ["甲村", "乙村", "丙村"]
+
+
+def test_bad_village_boundary_files(three, tmp_path):
+    osm, _files, _centres = three
+    region = load_region(osm)
+    nameless = tmp_path / "nameless.geojson"
+    gpd.GeoDataFrame({"pop": [1]}, geometry=[shapely.box(116.3, 40.0, 116.31, 40.01)], crs=4326).to_file(nameless)
+    with pytest.raises(InputError, match="no 'name' column") as err:
+        audit_villages(region, boundaries=nameless)
+    assert "\n" not in str(err.value)
+    points = tmp_path / "points.geojson"
+    gpd.GeoDataFrame({"name": ["甲村"]}, geometry=[shapely.Point(116.3, 40.0)], crs=4326).to_file(points)
+    with pytest.raises(InputError, match="row 1 is not a polygon"):
+        run_villages(osm, tmp_path / "out", boundaries=points)
+    with pytest.raises(InputError, match="no such file"):
+        run_villages(osm, tmp_path / "out", boundaries=tmp_path / "missing.gpkg")
+    assert not (tmp_path / "out").exists()
+
+
+def test_zhouwangmiao_two_administrative_villages_and_their_hamlets(tmp_path):
+    summary = run_villages(RURAL, tmp_path / "out", map_html=False)
+    assert summary["settlement"]["kind"] == "rural"
+    admin = {a["name"]: a for a in summary["administrative_village_list"]}
+    assert set(admin) == {"长春村", "博儒桥村"}
+    assert {a["committee"] for a in admin.values()} == {"长春村村委", "博儒桥村委"}
+    # The plan's indicator: both have their committee office: 2 of 2, nothing to propose.
+    ind = summary["indicator"]
+    assert (ind["villages"], ind["villages_with_facility"], ind["share"], ind["target_met"]) == (2, 2, 1.0, True)
+    assert "proposed_stations" not in summary
+    assert not (tmp_path / "out" / "proposed_stations.gpkg").exists()
+    # Every hamlet is grouped: 漾口 (beside 长春村村委) and 马家门 (beside 博儒桥村委) in their own.
+    assert "漾口" in admin["长春村"]["hamlet_names"] and "马家门" in admin["博儒桥村"]["hamlet_names"]
+    assert admin["长春村"]["hamlets"] + admin["博儒桥村"]["hamlets"] == 33 == summary["hamlets"]["grouped"]
+    # The second measure: 8 of 33 hamlets within the 10-minute walk of a committee.
+    assert summary["hamlets"]["within_walk"] == 8
+    assert summary["hamlets"]["share_within_walk"] == pytest.approx(8 / 33)
+    ind_csv = pd.read_csv(tmp_path / "out" / "indicators.csv")
+    assert ind_csv["indicator"].tolist()[:3] == ["rural_service_coverage", "hamlets_within_walk", "population_within_walk"]
+    assert ind_csv["name_zh"].iat[0] == "农村社区综合服务设施覆盖率"
+    assert ind_csv["share_within_target"].iat[1] == pytest.approx(8 / 33)
+
+
+def test_audit_and_villages_count_the_same_people(tmp_path, monkeypatch):
+    from planner.audit import audit
+
+    region = load_region(RURAL)
+    for profile in ("auto", "urban"):
+        monkeypatch.setattr(settings, "population_profile", profile)
+        villages = run_villages(RURAL, tmp_path / f"v_{profile}", map_html=False)
+        audited = audit(region, categories="primary_school").summary()
+        assert villages["population"] == pytest.approx(audited["population"], rel=1e-9)
+        if profile == "auto":
+            rural = villages["population"]
+    # The rural profile (2-storey farmhouses, 46.8 m² a person, 23 residents per hectare of
+    # village land) against the urban one.
+    assert rural < villages["population"]
+
+
+def test_urban_extract_is_named_and_no_compound_is_a_village(tmp_path):
+    cau = SAMPLES / "beijing_haidian_cau.osm.pbf"
+    summary = run_villages(cau, tmp_path / "out")
+    assert summary["settlement"]["kind"] == "urban" and summary["villages"] == 0
+    assert summary["administrative_villages"] == 0 and summary["indicator"]["share"] is None
+    assert summary["notes"] == [summary["settlement"]["notice"]]
+    assert summary["notes"][0].startswith("this extract is urban (10 residential compounds)")
+    assert "\n" not in summary["notes"][0]
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert on_disk["settlement"]["kind"] == "urban"
+    # Peri-urban Longgang: apartment blocks of an urban village; only its place=village node
+    # (荷坳村) is a village, none of its residential areas or building clusters.
+    region = load_region(SAMPLES / "shenzhen_longgang.osm.pbf")
+    v = find_villages(region)
+    assert v.attrs["settlement"]["kind"] == "urban"
+    assert v["name"].tolist() == ["荷坳村"] and v["source"].tolist() == ["place"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,26 +394,27 @@ def test_siting_on_the_real_extract_reaches_80_percent():
 def test_run_villages_writes_outputs(countryside, tmp_path):
     out = tmp_path / "out"
     summary = run_villages(countryside, out)
-    for name in ("villages.gpkg", "indicators.csv", "summary.json", "map.html", "proposed_stations.gpkg"):
+    for name in ("villages.gpkg", "indicators.csv", "summary.json", "map.html"):
         assert (out / name).exists(), name
+    # Both administrative villages have their committee: nothing to propose.
+    assert not (out / "proposed_stations.gpkg").exists() and "proposed_stations" not in summary
     v = gpd.read_file(out / "villages.gpkg", layer="villages")
     assert v.crs.to_epsg() == 4326 and len(v) == 5
     for col in ("village_id", "name", "source", "homes", "population", "has_service_station", "town_time_s",
-                f"{STATION_KEY}_time_s", f"{STATION_KEY}_inside", "primary_school_time_s", "covered_after"):
+                f"{STATION_KEY}_time_s", f"{STATION_KEY}_inside", "primary_school_time_s", "admin_village"):
         assert col in v.columns, col
-    assert v["covered_after"].sum() == 4
+    admin = gpd.read_file(out / "villages.gpkg", layer="administrative_villages")
+    assert admin["name"].tolist() == ["甲村", "戊村"] and admin["has_facility"].all()
     ind = pd.read_csv(out / "indicators.csv")
-    assert ind["indicator"].iat[0] == "rural_service_coverage"
-    assert ind["share_within_target"].iat[0] == pytest.approx(0.6)
-    assert not ind["confirmed"].iat[1]  # TD/T 1062-2021 values are to confirm
-    sites = gpd.read_file(out / "proposed_stations.gpkg")
-    assert len(sites) == 1 and sites["name"].iat[0] in {"丙村", "丁村"}
+    assert ind["indicator"].iat[0] == "rural_service_coverage" and ind["share_within_target"].iat[0] == 1.0
+    assert ind["share_within_target"].iat[1] == pytest.approx(0.6)  # hamlets within the walk
+    assert not ind["confirmed"].iat[3]  # TD/T 1062-2021 values are to confirm
     on_disk = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert on_disk["indicator"]["share"] == pytest.approx(0.6) == summary["indicator"]["share"]
+    assert on_disk["indicator"]["share"] == 1.0 == summary["indicator"]["share"]
+    assert on_disk["hamlets"]["within_walk"] == 3 and on_disk["settlement"]["kind"] == "rural"
     assert on_disk["town"] is None and any("no township centre" in n for n in on_disk["notes"])
-    assert on_disk["proposed_stations"]["new_stations"] == 1
     page = (out / "map.html").read_text(encoding="utf-8")
-    assert "Villages" in page and "Proposed stations" in page and "<script src=\"http" not in page
+    assert "Villages" in page and "<script src=\"http" not in page
 
 
 @pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
@@ -253,7 +422,7 @@ def test_map_opens_offline(tmp_path):
     run_villages(RURAL, tmp_path / "out")
     result = browser.open_in_browser(tmp_path / "out" / "map.html")
     assert result["errors"] == [] and result["external"] == []
-    assert {"村庄 Villages", "综合服务站 Service stations", "拟建站点 Proposed stations"} <= set(result["layer_names"])
+    assert {"村庄 Villages", "综合服务站 Service stations"} <= set(result["layer_names"])
     assert result["paths"] >= 33  # one outline per village, at least
 
 
@@ -288,7 +457,7 @@ def test_facilities_from_a_file(countryside, tmp_path):
     summary = run_villages(countryside, tmp_path / "out", facilities=csv, map_html=False)
     v = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="villages").set_index("name")
     assert v["village_clinic_inside"].tolist() == [False, False, True, False, False]
-    assert summary["indicator"]["villages_covered"] == 4 and summary["indicator"]["target_met"]
+    assert summary["hamlets"]["within_walk"] == 4 and summary["indicator"]["target_met"]
     assert not (tmp_path / "out" / "proposed_stations.gpkg").exists()
     bad = tmp_path / "bad.csv"
     bad.write_text("category,lon,lat\nclinic,116.3,40.0\n", encoding="utf-8")
