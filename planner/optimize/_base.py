@@ -20,7 +20,6 @@ from planner.optimize.solution import Solution, _Answer
 Method = Literal["auto", "exact", "heuristic"]
 
 
-
 def _median_costs(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     """(W, P) of the p-median in the interchange's form: weighted travel time of every
     entry, and for a reachable home left unserved a cost above any assignment's."""
@@ -29,6 +28,8 @@ def _median_costs(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     np.maximum.at(row_max, inst.row, W)
     big = float(row_max.sum()) + 1.0
     return W, np.where(inst.coverable, big, 0.0)
+
+
 class _LocationModel:
     """Shared construction, checks and reporting; subclasses define the solvers."""
 

@@ -54,6 +54,8 @@ class _CoverageAnswer(_Answer):
     dual: _CoverageDual | None = None
     integral: bool = False
     highs_objective: float = -math.inf
+
+
 class MaxCoverage(_LocationModel):
     """Maximal covering location problem (MCLP): ``p`` new sites maximising covered weight.
 

@@ -271,7 +271,6 @@ def _pmedian_lagrangian_value(
     return value, r, chosen
 
 
-
 class _BranchResult(NamedTuple):
     """What :func:`_pmedian_branch_and_bound` found."""
 
@@ -279,6 +278,8 @@ class _BranchResult(NamedTuple):
     found: np.ndarray | None  # the cheapest open-site set below the incumbent, if any
     proven: float  # lower bound on the optimum (-inf when not finished)
     nodes: int
+
+
 def _pmedian_branch_and_bound(
     inst: _Instance,
     w_entry: np.ndarray,
@@ -429,7 +430,6 @@ def _lagrangian_coverage(
     return max(bound, lower), best_pick
 
 
-
 class _CoverageDual(NamedTuple):
     """Max-coverage's LP bound and what Lagrangian fixing needs from it."""
 
@@ -437,6 +437,8 @@ class _CoverageDual(NamedTuple):
     pick: np.ndarray  # the sites at 1 in the primal LP solution
     value: float  # L(λ), unrounded
     sigma: np.ndarray  # Σ_{i∈N_j} λ_i per candidate
+
+
 class _CoverageDualLp:
     """Max-coverage's LP bound, from its Lagrangian dual solved as a linear programme.
 

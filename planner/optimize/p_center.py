@@ -331,6 +331,7 @@ class PCenter(_LocationModel):
                 hi = mid
             else:
                 lo = mid + 1
+
         def assign(index: int) -> np.ndarray | None:
             # A feasibility MIP (generalized assignment) can stall: a test that runs out of
             # its time counts as a misfit and the search moves up.

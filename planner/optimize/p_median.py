@@ -40,6 +40,8 @@ class _PMedianAnswer(_Answer):
     """The p-median heuristic's answer, with the multipliers of its bound (for fixing)."""
 
     lam: np.ndarray | None = None
+
+
 class PMedian(_LocationModel):
     """p-median: open ``p`` new sites minimising total weighted travel time.
 
