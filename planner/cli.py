@@ -289,12 +289,15 @@ def villages(
     categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
     facilities: Optional[Path] = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+    villages_file: Optional[Path] = typer.Option(None, "--villages", help="Administrative village boundaries (GeoPackage/GeoJSON polygons with a name column and optional population); default OSM's village boundaries, else the village committees' territories along the walk network."),
 ) -> None:
-    """Rural life circles: find the villages, what each has inside and within reach, the share
-    covered by a comprehensive service station (target 80 %), and where new stations would reach it.
+    """Rural life circles: the administrative villages (行政村) and their hamlets (自然村), the
+    plan's indicator (share of administrative villages with a comprehensive service facility,
+    target 80 %), the hamlets and residents within the village-level walk, and where new
+    stations would reach the target.
 
     Writes DIR/villages.gpkg, indicators.csv, summary.json, map.html and, when the target is not
-    met, proposed_stations.gpkg.
+    met, proposed_stations.gpkg. An urban extract is named as such and has no villages invented.
     """
     from planner.villages import run_villages
 
@@ -306,21 +309,30 @@ def villages(
     from planner.villages import load_rural_categories
 
     select(load_rural_categories(categories_file), categories)  # a bad file or key fails before any work
-    _out_dir(out, osm, raster, categories_file, facilities)
+    _out_dir(out, osm, raster, categories_file, facilities, villages_file)
     s = run_villages(osm, out, raster=raster, minutes=minutes, target_share=target, town=town,
                      categories_file=categories_file, categories=categories, facilities=facilities,
-                     map_html=map_html)
+                     map_html=map_html, boundaries=villages_file)
     ind = s["indicator"]
-    sources = ", ".join(f"{n} {k}" for k, n in s["villages_by_source"].items())
-    typer.echo(f"region {s['region']}: {s['villages']} villages ({sources}), {s['population']:,.0f} people")
-    typer.echo(f"村级综合服务设施覆盖率 villages covered by a service station: {ind['share']:.1%} "
-               f"({ind['villages_covered']} of {ind['villages']}, ≤ {ind['minutes']:g} min {ind['mode']}); "
-               f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
+    if s["settlement"]["kind"] == "urban" and not s["villages"]:
+        typer.echo(f"region {s['region']}: {s['settlement']['notice']}")
+        typer.echo(f"outputs: {out}/summary.json, indicators.csv ({time.perf_counter() - started:.1f} s)")
+        return
+    admin = "、".join(a["name"] or a["admin_id"] for a in s["administrative_village_list"]) or "none"
+    typer.echo(f"region {s['region']} ({s['settlement']['kind']}): {s['administrative_villages']} administrative "
+               f"villages ({admin}), {s['villages']} hamlets, {s['population']:,.0f} people")
+    if ind["villages"]:
+        typer.echo(f"农村社区综合服务设施覆盖率 administrative villages with a comprehensive service facility: "
+                   f"{ind['share']:.1%} ({ind['villages_with_facility']} of {ind['villages']}); "
+                   f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
+    h = s["hamlets"]
+    if h["hamlets"]:
+        typer.echo(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of {h['hamlets']} hamlets "
+                   f"({h['share_within_walk']:.1%}), {h['population_share_within_walk'] or 0:.1%} of their residents")
     plan = s.get("proposed_stations")
-    if plan:
-        names = "、".join(site["name"] or site["village_id"] for site in plan["sites"])
-        typer.echo(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%} ({plan['solver']}, "
-                   f"{plan['status']}): {names}")
+    if plan and plan["sites"]:
+        names = "、".join(f"{site['admin_village'] or site['admin_id']} at {site['name'] or '?'}" for site in plan["sites"])
+        typer.echo(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%}: {names}")
     for note in s["notes"]:
         typer.echo(f"note: {note}")
     files = "villages.gpkg, indicators.csv, summary.json" + (", map.html" if map_html else "")

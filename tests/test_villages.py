@@ -557,3 +557,24 @@ def test_rural_categories_file_and_user_override(tmp_path):
         '[[category]]\nkey = "village_clinic"\nname_zh = "村卫生室"\nname_en = "Clinic"\nminutes = 20\n'
         'level = "village"\nmode = "bike"\nmatch = [{ amenity = "clinic" }]\n', encoding="utf-8")
     assert load_rural_categories(mine)["village_clinic"].minutes == 20
+
+
+def test_cli_names_the_indicator_and_the_urban_extract(tmp_path, capsys):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    res = CliRunner().invoke(app, ["villages", "--osm", str(RURAL), "--out", str(tmp_path / "rural"), "--no-map"])
+    assert res.exit_code == 0, res.output
+    assert "2 administrative villages (长春村、博儒桥村), 33 hamlets" in res.output
+    assert "农村社区综合服务设施覆盖率" in res.output and "100.0% (2 of 2)" in res.output
+    assert "8 of 33 hamlets (24.2%)" in res.output
+    cau = SAMPLES / "beijing_haidian_cau.osm.pbf"
+    res = CliRunner().invoke(app, ["villages", "--osm", str(cau), "--out", str(tmp_path / "urban"), "--no-map"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].startswith("region beijing_haidian_cau: this extract is urban (")
+    from planner.cli import main
+
+    code = main(["villages", "--osm", str(RURAL), "--out", str(tmp_path / "bad"), "--villages", str(tmp_path / "no.gpkg")])
+    assert code == 2 and not (tmp_path / "bad").exists()
+    assert "error: --villages" in capsys.readouterr().err
