@@ -141,6 +141,9 @@ def _render_as_data(root: branca.element.Element) -> Iterator[None]:
     folium's tooltip and popup labels as HTML, so they are escaped for the render (and put
     back afterwards, so a map can be rendered again).
     """
+    if _RENDERING.get():  # already inside (offline_html of a _DataFigure): escape once
+        yield
+        return
     _install_hook()
     saved: list[tuple[Any, str, Any]] = []
     for element in _walk(root):
@@ -157,6 +160,15 @@ def _render_as_data(root: branca.element.Element) -> Iterator[None]:
         _RENDERING.reset(token)
         for element, attr, value in reversed(saved):
             setattr(element, attr, value)
+
+
+class _DataFigure(branca.element.Figure):
+    """The page of a map made by ``base_map``: rendered with ``_render_as_data`` however it
+    is rendered (``save_map``, folium's ``save``, a notebook's display)."""
+
+    def render(self, **kwargs: Any) -> str:
+        with _render_as_data(self):
+            return super().render(**kwargs)
 
 
 def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
@@ -383,6 +395,7 @@ def base_map(
     )
     options.update(kwargs)
     m = folium.Map(**options)
+    _DataFigure().add_child(m)  # instead of folium's plain Figure
     if settings.map_tiles:
         tiles = settings.map_tiles
         attr = None if not tiles.startswith(("http:", "https:", "//")) else "map tiles"
