@@ -33,11 +33,18 @@ from osm_fixtures import UTM, X0, Y0, _to_wgs, square, write_osm
 needs_chromium = pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
 
 
+#: Environment variable naming the folder the mkdir payload would create: the payload needs no
+#: quotes (they would be escaped in JSON and HTML before a second Jinja pass could run them).
+SENTINEL_ENV = "PLANNER_INJECTION_DIR"
+
+
 def corpus(sentinel: Path) -> list[str]:
-    """The payloads; any that ran on the server would create a file or folder in ``sentinel``."""
+    """The payloads; any that ran on the server would create a file or folder in ``sentinel``
+    or print the output of ``id``."""
     return [
         "{{7*7}}",
-        "{{ lipsum.__globals__.os.mkdir('%s') }}" % (sentinel / "jinja-mkdir"),
+        "{{ lipsum.__globals__.os.mkdir(lipsum.__globals__.os.environ.%s) }}" % SENTINEL_ENV,
+        "{{ lipsum.__globals__.os.popen(dict(id=1)|first).read() }}",
         "{{ lipsum.__globals__.os.popen('id > %s').read() }}" % (sentinel / "jinja-popen"),
         "{% raw %}",
         "{# comment #}",
@@ -140,10 +147,11 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("injection")
     sentinel = root / "sentinel"
     sentinel.mkdir()
+    saved = os.environ.get(SENTINEL_ENV)
+    os.environ[SENTINEL_ENV] = str(sentinel / "jinja-mkdir")
     payloads = corpus(sentinel)
     stem = "".join(name_safe(payloads)[:3]) + "town"  # the region's name comes from the file's
     osm = _town(root / f"{stem}.osm", payloads)
-    n = len(xml_safe(payloads))
     cats = _categories_toml(root / "cats.toml", payloads)
     # Homes, facilities and candidates beside the streets, one payload each.
     homes = _points_csv(root / "homes.csv", [
@@ -156,8 +164,12 @@ def inputs(tmp_path_factory):
     candidates = _points_csv(root / "candidates.csv", [
         dict(zip(("lon", "lat"), _lonlat(i * 150.0, 200.0), strict=True), candidate_id=f"c{i} {p}", name=p)
         for i, p in enumerate(payloads)])
-    return {"root": root, "sentinel": sentinel, "payloads": payloads, "osm": osm, "cats": cats,
-            "homes": homes, "facilities": facilities, "candidates": candidates, "n_osm": n}
+    yield {"root": root, "sentinel": sentinel, "payloads": payloads, "osm": osm, "cats": cats,
+           "homes": homes, "facilities": facilities, "candidates": candidates}
+    if saved is None:
+        del os.environ[SENTINEL_ENV]
+    else:
+        os.environ[SENTINEL_ENV] = saved
 
 
 def _run(args: list[str]) -> int:
