@@ -130,58 +130,99 @@ URBAN = [
 
 VILLAGES = [
     new_markdown_cell(
-        "# 乡村生活圈探索 · Exploring villages\n\n"
-        "The 2021–2025 urban–rural community service plan asks that **80 % of villages** have a comprehensive service "
-        "facility (up from 65.7 % in 2020). This notebook explores a rural town in Zhejiang (villages of Zhouwangmiao, "
-        "Haining — a real OpenStreetMap extract bundled with `planner`):\n\n"
-        "1. find the villages — OSM rarely maps `place=village` in rural China, so named residential areas, village "
-        "committees and clusters of farmhouses are used;\n"
-        "2. audit what each village has inside it and within a short trip;\n"
-        "3. compute the plan's coverage indicator;\n"
-        "4. propose where new village service stations would reach 80 %.\n\n"
-        "The village and township thresholds follow TD/T 1062-2021; their values are marked *to confirm* in "
-        "`planner/data/rural_categories.toml` until checked against the guide's text."
+        "# 乡村生活圈探索 · Administrative villages, their hamlets, and the plan's indicator\n\n"
+        "The 2021–2025 urban–rural community service plan asks that **80 % of administrative villages** (行政村, "
+        "each the unit of a 村民委员会) have a comprehensive service facility (up from 65.7 % in 2020). This notebook "
+        "follows a county analyst through a rural town in Zhejiang (villages of Zhouwangmiao, Haining — a real "
+        "OpenStreetMap extract bundled with `planner`):\n\n"
+        "1. is the extract rural? (it decides how homes become people);\n"
+        "2. the hamlets (自然村, natural villages) where people live;\n"
+        "3. the administrative villages — here from their committees, each with the territory nearest to it along "
+        "the walk network — and the hamlets grouped under them;\n"
+        "4. the plan's indicator, and beside it the hamlets and residents within a short walk of a facility;\n"
+        "5. the stations: the fewest that reach 80 %, each where it serves most of its village.\n\n"
+        "The village-level walk (10 minutes) follows TD/T 1062-2021; it and the rural population profile are marked "
+        "*to confirm* in `planner/data/rural_categories.toml` and `planner/settings.py`."
     ),
     new_code_cell("import pandas as pd\nfrom planner import load_region, settings, villages\nsettings.progress = False\n\n" + SHOW_MAP),
-    new_markdown_cell("## 1. Load the town and find its villages"),
+    new_markdown_cell("## 1. Rural or urban?"),
     new_code_cell(
+        "from planner.settlement import judge_settlement\n\n"
         'region = load_region("zhejiang_haining_zhouwangmiao")\n'
-        "found = villages.find_villages(region)\n"
-        'print(f"{len(found)} villages:", found.source.value_counts().to_dict())\n'
-        'found[["village_id", "name", "source", "admin_village", "homes", "population"]].head(12)'
+        "verdict = judge_settlement(region)\n"
+        "print(verdict.notice)\n"
+        "verdict.evidence"
     ),
     new_markdown_cell(
-        "Each row is a natural village (自然村). Where a village committee (村委) is mapped, its administrative village "
-        "(行政村) is attached as `admin_village`. Population comes from mapped farmhouses, or from an estimate over "
-        "residential land where houses are not mapped (give a population raster with `raster=` for better weights)."
+        "Village committees outnumber residents' committees: the extract is rural, so homes use the rural profile "
+        "(2-storey farmhouses, 46.8 m² of floor per person, 2.8 persons per household, 23 residents per hectare of "
+        "village land where farmhouses are not mapped). `planner audit` uses the same profile, so both commands "
+        "count the same people. An urban extract (compounds, apartment blocks, residents' committees) is named as "
+        "such, and its compounds are never counted as villages."
     ),
-    new_markdown_cell("## 2. What does each village have within reach?"),
+    new_markdown_cell("## 2. The hamlets"),
+    new_code_cell(
+        "found = villages.find_villages(region)\n"
+        'print(f"{len(found)} hamlets, {found.population.sum():,.0f} people:", found.source.value_counts().to_dict())\n'
+        'found[["village_id", "name", "source", "homes", "homes_estimated", "population"]].head(10)'
+    ),
+    new_markdown_cell(
+        "OSM rarely maps `place=village` in rural China: the hamlets here are named residential areas (自然村) and one "
+        "cluster of farmhouses. With a population raster (`raster=`, `--raster`) their populations come from it."
+    ),
+    new_markdown_cell("## 3. Administrative villages and their hamlets"),
     new_code_cell(
         "result = villages.audit_villages(region, villages=found)\n"
-        "result.indicators.head(8)"
+        'result.admin[["name", "source", "committee", "hamlets", "population", "has_facility", "hamlets_within_walk"]]'
     ),
     new_markdown_cell(
-        "The first row is the plan's indicator: the share of villages with a comprehensive service station inside "
-        "them or within the village-level trip. Categories with no facility mapped are listed in the notes: "
-        "OpenStreetMap is sparse in the countryside, so add facilities you know with `extra_facilities=`."
+        "No village boundary is mapped, so each committee's territory is the part of the walk network nearest to it "
+        "(a network Voronoi: one multi-source Dijkstra). A county office with the official boundaries gives them "
+        "with `boundaries=` (`--villages FILE`). Every hamlet falls under one of the two administrative villages:"
     ),
     new_code_cell(
-        "s = result.summary()\n"
-        'print(f"covered: {result.share:.1%} of villages (target 80%)")\n'
-        'for note in s.get("notes", []):\n'
-        '    print("note:", note)'
+        'result.villages.groupby("admin_village")["name"].apply(lambda s: "、".join(s.dropna()))'
     ),
-    new_markdown_cell("## 3. Where would new stations reach 80 %?\n\nSet covering: the fewest new stations, at village centres, so that at least 80 % of villages are covered."),
     new_code_cell(
-        "plan = villages.propose_stations(result, target_share=0.8)\n"
-        'print(f"{len(plan.sites)} new stations: {plan.covered_before.mean():.1%} → {plan.covered_after.mean():.1%} ({plan.solver}, {plan.status})")\n'
-        "plan.sites.drop(columns='geometry').head(10)"
+        "import matplotlib.pyplot as plt\n"
+        '# Chinese names need a CJK font (Debian: fonts-noto-cjk); matplotlib falls back along the list.\n'
+        'plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]\n'
+        'ax = result.admin.plot(column="name", alpha=0.25, legend=True, figsize=(9, 5))\n'
+        'result.villages.plot(ax=ax, color="#555555")\n'
+        'ax.set_axis_off()'
     ),
-    new_markdown_cell("The map: villages coloured by coverage (green: station inside; light green: within reach; red: not covered), stations and the proposed sites."),
-    new_code_cell("show(result.map(plan))"),
+    new_markdown_cell("## 4. The plan's indicator, and the walk"),
+    new_code_cell('result.indicators[["indicator", "unit", "name_zh", "villages", "villages_within_target", "share_within_target", "target_share"]].head(3)'),
+    new_markdown_cell(
+        "Both administrative villages have their committee's office, which the rural categories file counts as the "
+        "comprehensive service facility: the plan's indicator is 2 of 2 = 100 %, and no station is missing. The "
+        "second measure is harder: only a quarter of the hamlets lie within a 10-minute walk of one."
+    ),
+    new_markdown_cell(
+        "## 5. Stations\n\n"
+        "A county may count only dedicated centres (党群服务中心, 综合服务站), not a bare committee office. That is data, "
+        "not code: a categories file that redefines the facility. Here neither village has one, so the indicator is "
+        "0 of 2 and two stations are needed — one per administrative village, each at the hamlet whose 10-minute "
+        "walk reaches most of that village's residents (hamlets with no population are not demand)."
+    ),
+    new_code_cell(
+        "from pathlib import Path\nimport tempfile\n\n"
+        'strict = Path(tempfile.mkdtemp()) / "centres_only.toml"\n'
+        "strict.write_text(\n"
+        "    '[[category]]\\nkey = \"village_service_station\"\\nname_zh = \"党群服务中心\"\\nname_en = \"Party-masses service centre\"\\n'\n"
+        "    'minutes = 10\\nlevel = \"village\"\\nmode = \"walk\"\\nsource = \"a county counting dedicated centres only\"\\n'\n"
+        "    'match = [{ name = \"~(党群服务中心|综合服务站)\" }]\\n', encoding=\"utf-8\")\n"
+        "county = villages.audit_villages(region, villages=found, categories_file=strict)\n"
+        'print(f"indicator: {county.share:.0%} of {len(county.admin)} administrative villages")\n'
+        "plan = villages.propose_stations(county)\n"
+        'plan.sites.drop(columns="geometry")'
+    ),
+    new_markdown_cell("The map: hamlets coloured by the walk to a facility, the facilities, and the proposed stations."),
+    new_code_cell("show(county.map(plan))"),
     new_markdown_cell(
         "## Next steps\n\n"
-        "* The same from the command line: `planner villages --osm town.osm.pbf --out out/ [--raster worldpop.tif]`.\n"
+        "* The same from the command line: `planner villages --osm town.osm.pbf --out out/ [--villages boundaries.gpkg] "
+        "[--raster worldpop.tif]`.\n"
         "* Many towns at once: `planner batch --regions towns.csv --task villages --out out/`."
     ),
 ]
