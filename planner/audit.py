@@ -47,14 +47,19 @@ class AuditResult:
     homes : GeoDataFrame
         One row per home: ``home_id``, ``population``, groups, and per category key
         ``<key>_time_s`` (NaN when no facility is reachable within
-        ``settings.max_travel_time_s``, or the largest threshold when larger) and ``<key>_facility_id``.
+        ``settings.max_travel_time_s``, or the largest threshold when larger), ``<key>_facility_id``,
+        ``<key>_dist_m`` (network metres, for categories with a metre target) and
+        ``<key>_within_target``; per level ``complete_<level>`` (every basic category of the
+        level and those below within its target, see :func:`complete_life_circle`).
     facilities : GeoDataFrame
         ``facility_id``, ``category``, ``name``, geometry.
     coverage : DataFrame
-        One row per category and threshold (see :func:`coverage_table`).
+        One row per category and threshold, one per category at its own target (see
+        :func:`coverage_table`), and one ``complete_life_circle`` row per level.
     isochrones : GeoDataFrame or None
         ``category``, ``minutes``, polygon: the area within that many minutes of the
-        category's nearest facility.
+        category's nearest facility; for a metre target the area within ``target_m``
+        network metres (``minutes``: its walking time).
     node_time_s : dict
         Category key → time from every network node to its nearest facility.
     """
@@ -278,6 +283,8 @@ def audit(
     t = time.perf_counter()
     speed_ratio = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
     cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
+    for c in cats:
+        homes[f"{c.key}_within_target"] = covered_at_target(homes, c)[0]
     for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
         homes[f"complete_{level}"] = done["homes"]
     cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)

@@ -976,10 +976,12 @@ def _indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) 
         totals[g] = float(homes[g].sum()) if g in homes.columns else 0.0
     rows = []
     for r in coverage.to_dict("records"):
-        if r.get("threshold", "minutes") != "minutes":
-            continue  # rows at each category's own target and complete-circle rows: not rolled up yet
+        # Rows per threshold, at each category's own target (minutes empty for a metre
+        # target) and of the complete basic life circle per level.
         row = {"region": name, "category": r["category"], "name_zh": r["name_zh"], "name_en": r["name_en"],
-               "minutes": int(r["minutes"]), "target_minutes": float(r["target_minutes"])}
+               "level": r["level"] if isinstance(r.get("level"), str) else "",
+               "threshold": r.get("threshold", "minutes"), "minutes": float(r["minutes"]),
+               "target_m": float(r.get("target_m", np.nan)), "target_minutes": float(r["target_minutes"])}
         row["homes"] = int(totals["homes"])
         row["homes_within"] = int(np.rint(r["homes_share"] * totals["homes"]))
         row["population"] = totals["population"]
@@ -1007,19 +1009,21 @@ def indicators_table(rows_per_region: Iterable[list[dict]]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``region`` (``"(all)"`` for the whole set), ``category``, ``name_zh``, ``name_en``,
-        ``minutes``, ``target_minutes``, ``regions``, then for homes, population, elderly,
-        children and disabled: the count, the count within, and the share.
+        ``level``, ``threshold`` (``minutes`` or ``target``, as in ``coverage.csv``),
+        ``minutes``, ``target_m``, ``target_minutes``, ``regions``, then for homes,
+        population, elderly, children and disabled: the count, the count within, and the share.
     """
     frame = pd.DataFrame([row for rows in rows_per_region for row in rows])
     groups = ("homes", "population", "elderly", "children", "disabled")
-    columns = ["region", "category", "name_zh", "name_en", "minutes", "target_minutes", "regions"]
+    columns = ["region", "category", "name_zh", "name_en", "level", "threshold", "minutes", "target_m",
+               "target_minutes", "regions"]
     for g in groups:
         columns += [g, f"{g}_within", f"{g}_share"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame["regions"] = 1
-    keys = ["category", "name_zh", "name_en", "minutes", "target_minutes"]
-    whole = frame.groupby(keys, sort=False, as_index=False)[
+    keys = ["category", "name_zh", "name_en", "level", "threshold", "minutes", "target_m", "target_minutes"]
+    whole = frame.groupby(keys, sort=False, as_index=False, dropna=False)[
         ["regions", *groups, *[f"{g}_within" for g in groups]]].sum()
     whole["region"] = ALL_REGIONS
     table = pd.concat([frame, whole], ignore_index=True)
@@ -1050,7 +1054,7 @@ def _parse_indicator(text: str | None, options: dict) -> tuple[str, int]:
 
 def _default_indicator(table: pd.DataFrame) -> tuple[str, int]:
     first = table.iloc[0]
-    mins = table.loc[table["category"] == first["category"], "minutes"]
+    mins = table.loc[(table["category"] == first["category"]) & (table["threshold"] == "minutes"), "minutes"]
     target = float(first["target_minutes"])  # NaN for a metre target
     return str(first["category"]), int(target) if (mins == target).any() else int(mins.max())
 
@@ -1081,6 +1085,7 @@ def batch_map(
     from planner import maps
 
     key, minutes = indicator
+    table = table[table["threshold"] == "minutes"] if "threshold" in table.columns else table
     sel = table[(table["category"] == key) & (table["minutes"] == minutes) & (table["region"] != ALL_REGIONS)]
     sel = sel[sel["region"].isin(list(outlines))]
     whole = table[(table["category"] == key) & (table["minutes"] == minutes) & (table["region"] == ALL_REGIONS)]

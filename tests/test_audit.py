@@ -16,7 +16,7 @@ from osm_fixtures import square, write_osm
 from planner import audit, settings
 from planner.categories import load_categories
 from planner.cli import main
-from planner.network import Access, build_network, from_arrays, geometry_access, point_access, to_networkx, trip_costs
+from planner.network import Access, build_network, from_arrays, point_access, to_networkx, trip_costs
 from planner.sources import load_region
 
 CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")

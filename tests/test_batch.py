@@ -121,8 +121,9 @@ def test_outputs_equal_single_region_command_and_broken_regions_fail_alone(clien
     from_disk = pd.DataFrame(batch._region_indicators(str(out / "regions" / "nanjing_xinjiekou"), "nanjing_xinjiekou")["rows"])
     pd.testing.assert_frame_equal(from_disk, ind[ind["region"] == "nanjing_xinjiekou"][from_disk.columns].reset_index(drop=True),
                                   check_exact=False, rtol=1e-12)
-    whole = ind[ind["region"] == batch.ALL_REGIONS].set_index(["category", "minutes"])
-    parts = ind[ind["region"] != batch.ALL_REGIONS].groupby(["category", "minutes"])
+    keys = ["category", "level", "threshold", "minutes"]
+    whole = ind[ind["region"] == batch.ALL_REGIONS].set_index(keys)
+    parts = ind[ind["region"] != batch.ALL_REGIONS].groupby(keys, dropna=False)
     np.testing.assert_allclose(whole["population"], parts["population"].sum().loc[whole.index])
     np.testing.assert_allclose(whole["population_share"],
                                (parts["population_within"].sum() / parts["population"].sum()).loc[whole.index])
@@ -414,11 +415,11 @@ def test_villages_and_site_tasks_equal_their_commands(client, tmp_path):
 
 
 def test_whole_set_share_comes_from_summed_counts():
-    rows = [[{"region": "big", "category": "park", "name_zh": "公园", "name_en": "Park", "minutes": 15,
-              "target_minutes": 15, "homes": 100, "homes_within": 90, "population": 9000.0, "population_within": 8100.0,
+    rows = [[{"region": "big", "category": "park", "name_zh": "公园", "name_en": "Park", "level": "10min",
+              "threshold": "minutes", "minutes": 15, "target_m": 500.0, "target_minutes": float("nan"), "homes": 100, "homes_within": 90, "population": 9000.0, "population_within": 8100.0,
               **{g: 0.0 for g in ("elderly", "elderly_within", "children", "children_within", "disabled", "disabled_within")}}],
-            [{"region": "small", "category": "park", "name_zh": "公园", "name_en": "Park", "minutes": 15,
-              "target_minutes": 15, "homes": 10, "homes_within": 1, "population": 1000.0, "population_within": 100.0,
+            [{"region": "small", "category": "park", "name_zh": "公园", "name_en": "Park", "level": "10min",
+              "threshold": "minutes", "minutes": 15, "target_m": 500.0, "target_minutes": float("nan"), "homes": 10, "homes_within": 1, "population": 1000.0, "population_within": 100.0,
               **{g: 0.0 for g in ("elderly", "elderly_within", "children", "children_within", "disabled", "disabled_within")}}]]
     table = batch.indicators_table(rows).set_index("region")
     assert table.loc["big", "population_share"] == pytest.approx(0.9)
