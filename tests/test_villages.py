@@ -226,7 +226,7 @@ match = [{ name = "~(党群服务中心|综合服务站)" }]
 """
 
 
-def _three_villages(path):
+def _three_villages(path, osm_boundaries=False):
     nodes, node_tags, ways = {}, {}, []
     street = []
     for k, x in enumerate(np.arange(-200.0, 3300.0, 50.0)):
@@ -247,6 +247,11 @@ def _three_villages(path):
         node_tags[900 + k] = {"amenity": "townhall", "townhall:type": "village", "name": name}
     nodes[910], node_tags[910] = (320.0, 80.0), {"amenity": "community_centre", "name": "甲村党群服务中心"}
     nodes[911], node_tags[911] = (1220.0, 80.0), {"office": "government", "name": "乙村综合服务站"}
+    if osm_boundaries:  # village-level administrative boundaries, as closed ways
+        for k, (name, x0, x1) in enumerate([("甲村", -250, 750), ("乙村", 750, 2000), ("丙村", 2000, 3300)]):
+            ring_nodes, ring = square(5000 + 4 * k, x0, -500, x1, 800)
+            nodes.update(ring_nodes)
+            ways.append((500 + k, ring, {"boundary": "administrative", "admin_level": "10", "name": name}))
     return write_osm(path, nodes, ways, node_tags)
 
 
@@ -281,6 +286,15 @@ def test_committee_territories_along_the_network(three):
     assert admin.geometry.union_all().area == pytest.approx(admin.geometry.area.sum(), rel=1e-9)
     # Default data: a village committee's office counts as the facility: 3 of 3.
     assert admin["has_facility"].all() and res.share == 1.0
+
+
+def test_osm_village_boundaries_win_over_committee_territories(tmp_path):
+    region = load_region(_three_villages(tmp_path / "bounded.osm", osm_boundaries=True))
+    res = audit_villages(region)
+    assert res.admin["source"].eq("boundary").all() and res.admin["admin_id"].tolist() == ["way/500", "way/501", "way/502"]
+    assert res.admin["committee"].tolist() == ["甲村村委", "乙村村民委员会", "丙村村委会"]
+    assert res.villages.set_index("name")["admin_village"].to_dict() == {n: h[2] for n, h in THREE_HAMLETS.items()}
+    assert res.settlement["evidence"]["village_boundaries"] == 3
 
 
 def test_indicator_two_of_three_and_the_station_goes_to_the_third_village(three, tmp_path):
@@ -578,3 +592,72 @@ def test_cli_names_the_indicator_and_the_urban_extract(tmp_path, capsys):
     code = main(["villages", "--osm", str(RURAL), "--out", str(tmp_path / "bad"), "--villages", str(tmp_path / "no.gpkg")])
     assert code == 2 and not (tmp_path / "bad").exists()
     assert "error: --villages" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# rural or urban, and the rural population profile
+
+
+def _settlement_extract(path, committees=(), communities=(), buildings=()):
+    """A street, named townhalls, and buildings (x, levels or None, building tag) inside one
+    residential area with no name."""
+    nodes = {k + 1: (float(x), 0.0) for k, x in enumerate(range(0, 1000, 50))}
+    ways = [(1, list(nodes), {"highway": "residential"})]
+    node_tags = {}
+    for k, name in enumerate(list(committees) + list(communities)):
+        nodes[800 + k] = (50.0 * k, 60.0)
+        node_tags[800 + k] = {"amenity": "townhall", "name": name}
+    ring_nodes, ring = square(2000, 0, 20, 1000, 400)  # 1000 × 380 m = 38 ha
+    nodes.update(ring_nodes)
+    ways.append((100, ring, {"landuse": "residential"}))
+    for k, (x, levels, kind) in enumerate(buildings):
+        house_nodes, house = square(3000 + 4 * k, x, 100, x + 10, 110)  # 100 m²
+        nodes.update(house_nodes)
+        tags = {"building": kind} | ({"building:levels": str(levels)} if levels else {})
+        ways.append((200 + k, house, tags))
+    return write_osm(path, nodes, ways, node_tags)
+
+
+def test_rural_or_urban_at_the_thresholds(tmp_path):
+    from planner.settlement import judge_settlement
+
+    def verdict(name, **kw):
+        return judge_settlement(load_region(_settlement_extract(tmp_path / f"{name}.osm", **kw)))
+
+    tie = verdict("tie", committees=["甲村村委会"], communities=["东苑社区居委会"])
+    assert tie.kind == "rural" and tie.evidence["village_committees"] == 1 == tie.evidence["community_committees"]
+    fewer = verdict("fewer", committees=["甲村村委会"], communities=["东苑社区居委会", "西苑社区居委会"])
+    assert fewer.kind == "urban" and "2 residents' committees" in fewer.reason
+    # Apartment floor space (apartments, or 4+ levels): 50 % is urban; below it nothing says
+    # urban (and nothing rural).
+    half = verdict("half", buildings=[(100, 3, "apartments"), (300, 3, "house")])
+    assert half.evidence["apartment_floor_share"] == pytest.approx(0.5, abs=1e-3) and half.kind == "urban"
+    assert not half.by_default
+    below = verdict("below", buildings=[(100, 2, "apartments"), (300, 3, "house")])
+    assert below.evidence["apartment_floor_share"] == pytest.approx(0.4, abs=1e-3)
+    assert below.kind == "urban" and below.by_default
+    assert not verdict("nothing").evidence["village_committees"]
+
+
+def test_rural_profile_by_hand(tmp_path, monkeypatch):
+    from planner.demand import homes_from_region
+
+    path = _settlement_extract(tmp_path / "farm.osm", committees=["甲村村委会"],
+                               buildings=[(100, None, "yes"), (300, 3, "house")])
+    region = load_region(path)
+    homes = homes_from_region(region)
+    assert homes.attrs["profile"] == "rural"
+    # building=yes without levels: a 2-storey farmhouse; 46.8 m² per person; 2.8 per household.
+    pop = homes.set_index("source").loc["building", "population"].to_numpy()
+    assert pop == pytest.approx([100 * 2 / 46.8, 100 * 3 / 46.8], rel=REL)
+    assert homes["households"].to_numpy() == pytest.approx(homes["population"].to_numpy() / 2.8)
+    # The same extract with the urban profile: 3 levels for building=yes, 36.52 m² per person.
+    monkeypatch.setattr(settings, "population_profile", "urban")
+    urban = homes_from_region(region).set_index("source").loc["building", "population"].to_numpy()
+    assert urban == pytest.approx([100 * 3 / 36.52, 100 * 3 / 36.52], rel=REL)
+    # Residential land with no homes: 23 (rural) against 150 (urban) residents per hectare.
+    monkeypatch.setattr(settings, "population_profile", "rural")
+    empty = load_region(_settlement_extract(tmp_path / "empty.osm", committees=["甲村村委会"]))
+    assert homes_from_region(empty)["population"].sum() == pytest.approx(38 * 23, rel=REL)
+    with pytest.raises(InputError, match="use auto, urban or rural"):
+        homes_from_region(empty, profile="suburban")
