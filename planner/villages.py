@@ -502,6 +502,8 @@ class StationPlan:
             "status": self.status, "gap": self.gap, "target_share": self.target_share,
             "share_before": self.share_before, "share_after": self.share_after,
             "villages_covered_after": int(self.covered_after.sum()), "minutes": self.minutes,
+            "hamlets_within_walk_after": (int(self.hamlets_covered_after.sum())
+                                          if self.hamlets_covered_after is not None else None),
             "mode": self.mode, "seconds": round(self.seconds, 3),
             "sites": [{"rank": int(r.rank), "admin_id": r.admin_id,
                        "admin_village": r.admin_village if isinstance(r.admin_village, str) else None,

@@ -322,6 +322,8 @@ def test_indicator_two_of_three_and_the_station_goes_to_the_third_village(three,
     summary = run_villages(osm, tmp_path / "out", categories_file=centres, boundaries=files, map_html=False)
     assert summary["indicator"]["villages_with_facility"] == 2 and summary["indicator"]["villages"] == 3
     assert summary["proposed_stations"]["sites"][0]["admin_village"] == "丙村"
+    # Before: 甲一, 甲二, 乙一 and 乙二 lie within the walk of the two centres (≤ 624 m); after, 丙村's three too.
+    assert summary["hamlets"]["within_walk"] == 4 and summary["proposed_stations"]["hamlets_within_walk_after"] == 7
     assert gpd.read_file(tmp_path / "out" / "proposed_stations.gpkg")["name"].tolist() == ["丙二"]
     layer = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="administrative_villages")
     assert layer["has_facility_after"].all() and layer["name"].tolist() == ["甲村", "乙村", "丙村"]
