@@ -1,19 +1,21 @@
-"""Rural life circles: villages as units, their services, and the plan's coverage indicator.
+"""Rural life circles: hamlets and administrative villages, their services, the plan's indicator.
 
-The 十四五 urban–rural community service plan (国办发〔2021〕56号) counts villages: 80 % of them
-should have a comprehensive service facility by 2025 (65.7 % in 2020). This module
+The 十四五 urban–rural community service plan (国办发〔2021〕56号) counts administrative villages
+(行政村): 80 % of them should have a comprehensive service facility by 2025 (65.7 % in 2020).
+This module
 
-* finds villages in OSM (:func:`find_villages`): ``place=village|hamlet`` nodes, named
-  ``landuse=residential`` areas (自然村), village committees (村委会), and clusters of
-  buildings where none of those is mapped, each with its homes and population (from
-  buildings via :mod:`planner.demand`, or a population raster);
-* measures, per village, which rural facility categories (``data/rural_categories.toml``,
+* finds the hamlets (自然村) in OSM (:func:`find_villages`): ``place=village|hamlet`` nodes,
+  named ``landuse=residential`` areas, village committees (村委会), and clusters of buildings
+  where none of those is mapped, each with its homes and population (from buildings via
+  :mod:`planner.demand` with the extract's rural or urban profile, or a population raster);
+  on an urban extract (:mod:`planner.settlement`) only places and committees count;
+* measures, per hamlet, which rural facility categories (``data/rural_categories.toml``,
   the village and township levels of TD/T 1062-2021) it has inside and within their target
-  minutes, each level in its own travel mode, and the time to the township centre
-  (:func:`audit_villages`);
-* computes the share of villages covered by a comprehensive service station and, when it
-  falls short of the target, the fewest new stations that reach it (:func:`propose_stations`,
-  set covering with :mod:`planner.optimize`);
+  minutes, each level in its own travel mode, and the time to the township centre; groups the
+  hamlets under their administrative villages and counts those with a comprehensive service
+  facility (:mod:`planner.admin_villages`) (:func:`audit_villages`);
+* proposes the fewest new stations that reach the target, one per administrative village
+  without one, where it serves most of its residents (:func:`propose_stations`);
 * writes it all (:func:`run_villages`).
 
 Everything is measured in the region's metric CRS; outputs are WGS84.
