@@ -876,7 +876,8 @@ def map_audit(
     isochrones : geopandas.GeoDataFrame or None
         Columns ``category``, ``minutes``; polygons of the area within that many minutes.
     categories : list of dict
-        ``key``, ``name_zh``, ``name_en``, ``minutes`` (the category's target circle).
+        ``key``, ``name_zh``, ``name_en``, ``minutes`` (the category's target as a time) and
+        optionally ``target_label`` (the target as its source states it, e.g. "≤ 300 m").
     roads : geopandas.GeoDataFrame, optional
         Lines drawn for context (merged and simplified by ``MAP_SIMPLIFY_M``).
     minutes : sequence of float
@@ -937,7 +938,9 @@ def map_audit(
 
         # Homes, drawn in the browser from the shared arrays (worst on top).
         time_label = "时间 Time (分钟 min)"
-        if target_min is not None:
+        if cat.get("target_label"):  # the target in its source's unit, e.g. "≤ 300 m"
+            time_label += f", 目标 target {cat['target_label']}"
+        elif target_min is not None:
             time_label += f", 目标 target ≤ {_fmt(float(target_min))}"
         group.add_child(_CategoryHomes(data, key, time_label, style))
 

@@ -49,22 +49,32 @@ URBAN = [
         "## 2. Audit the life circles\n\n"
         "Homes come from residential buildings (population from footprint × floors ÷ 36.5 m² per person, the 7th census "
         "figure); where buildings are missing, residential land gets a grid of estimated homes. Homes in walled compounds "
-        "leave through their gates. `coverage` gives, for each category and threshold, the share of homes, people, "
-        "elderly (walking more slowly) and children within reach."
+        "leave through their gates. `coverage` gives, for each category, the share of homes, people, "
+        "elderly (walking more slowly) and children within its own target, in the unit of the target's source: "
+        "metres along the streets for the service radii of GB 50180-2018 (kindergarten 300 m, primary school 500 m...), "
+        "minutes for the 2021 convenience-circle guide (pharmacy 8 min...); and within 5, 10 and 15 minutes."
     ),
     new_code_cell(
         "result = audit.audit(region)\n"
         'print(f"{len(result.homes):,} homes, {result.homes.population.sum():,.0f} people")\n'
         "cov = result.coverage\n"
-        'at_target = cov[cov.minutes == cov.target_minutes][["name_zh", "name_en", "minutes", "population_share", "elderly_share", "children_share"]]\n'
+        'at_target = cov[(cov.threshold == "target") & (cov.category != "complete_life_circle")]\n'
+        'at_target = at_target[["name_zh", "name_en", "target_m", "target_minutes", "population_share", "elderly_share", "children_share"]]\n'
         "at_target.style.format({c: '{:.0%}' for c in ['population_share', 'elderly_share', 'children_share']})"
     ),
-    new_markdown_cell("A chart of the same table: the share of people within each category's own target circle."),
+    new_markdown_cell(
+        "The headline: the share of homes, people and elderly whose **whole** basic life circle of a level is "
+        "complete (every basic category of the level, and of the levels below it, within its target)."
+    ),
+    new_code_cell(
+        'cov[cov.category == "complete_life_circle"][["level", "homes_share", "population_share", "elderly_share"]]'
+    ),
+    new_markdown_cell("A chart of the first table: the share of people within each category's own target."),
     new_code_cell(
         "import matplotlib.pyplot as plt\n"
         "plt.rcParams['font.sans-serif'] = ['Noto Sans CJK SC', 'Noto Sans CJK JP', 'DejaVu Sans']\n"
         "ax = at_target.set_index('name_en')['population_share'].sort_values().plot.barh(figsize=(7, 5), color='#2c7bb6')\n"
-        "ax.set_xlabel('share of people within the target circle'); ax.set_xlim(0, 1); plt.tight_layout()"
+        "ax.set_xlabel('share of people within the target'); ax.set_xlim(0, 1); plt.tight_layout()"
     ),
     new_markdown_cell(
         "## 3. Where are the gaps?\n\n"
