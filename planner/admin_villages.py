@@ -82,28 +82,35 @@ def read_village_boundaries(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
         frame = gpd.read_file(path)
     except (OSError, ValueError, RuntimeError) as err:  # pyogrio's DataSourceError is a RuntimeError
         raise InputError(f"--villages {path}: not a readable GeoPackage/GeoJSON ({str(err).splitlines()[0]})") from None
+    return boundaries_frame(frame, crs, f"--villages {path}")
+
+
+def boundaries_frame(frame: gpd.GeoDataFrame, crs, label: str = "boundaries") -> gpd.GeoDataFrame:
+    """Check and normalise administrative village boundaries (see :func:`read_village_boundaries`)."""
+    if "admin_id" in frame.columns and set(ADMIN_COLUMNS) <= set(frame.columns):
+        return frame.to_crs(crs).reset_index(drop=True)  # already ours
     if len(frame) == 0:
-        raise InputError(f"--villages {path}: no rows; give one polygon per administrative village")
+        raise InputError(f"{label}: no rows; give one polygon per administrative village")
     if frame.crs is None:
-        raise InputError(f"--villages {path}: no coordinate reference system; save it with one (e.g. EPSG:4326)")
+        raise InputError(f"{label}: no coordinate reference system; save it with one (e.g. EPSG:4326)")
     name_col = next((c for c in _NAME_COLUMNS if c in frame.columns), None)
     if name_col is None:
-        raise InputError(f"--villages {path}: no 'name' column; add the administrative village names")
+        raise InputError(f"{label}: no 'name' column; add the administrative village names")
     kinds = frame.geometry.geom_type.to_numpy()
     bad = np.flatnonzero(~np.isin(kinds, ["Polygon", "MultiPolygon"]) | frame.geometry.isna().to_numpy())
     if len(bad):
-        raise InputError(f"--villages {path}: row {bad[0] + 1} is not a polygon; give village boundaries as polygons")
+        raise InputError(f"{label}: row {bad[0] + 1} is not a polygon; give village boundaries as polygons")
     names = frame[name_col]
     missing = np.flatnonzero(names.isna().to_numpy() | (names.astype(str).str.strip() == "").to_numpy())
     if len(missing):
-        raise InputError(f"--villages {path}: row {missing[0] + 1} has no name; name every village")
+        raise InputError(f"{label}: row {missing[0] + 1} has no name; name every village")
     population = np.full(len(frame), np.nan)
     if "population" in frame.columns:
         population = pd.to_numeric(frame["population"], errors="coerce").to_numpy(float)
         wrong = np.flatnonzero(np.isfinite(population) & (population < 0)
                                | (frame["population"].notna().to_numpy() & ~np.isfinite(population)))
         if len(wrong):
-            raise InputError(f"--villages {path}: row {wrong[0] + 1} has a population that is not a number ≥ 0")
+            raise InputError(f"{label}: row {wrong[0] + 1} has a population that is not a number ≥ 0")
     frame = frame.to_crs(crs)
     return gpd.GeoDataFrame(
         {"admin_id": [f"file/{i + 1}" for i in range(len(frame))], "name": names.astype(str).str.strip().to_numpy(),
@@ -133,7 +140,7 @@ def find_admin_villages(region: Region, net: Network | None = None,
     crs = region.crs
     if boundaries is not None:
         if isinstance(boundaries, gpd.GeoDataFrame):
-            return boundaries.to_crs(crs).reset_index(drop=True)
+            return boundaries_frame(boundaries.reset_index(drop=True), crs)
         return read_village_boundaries(boundaries, crs)
     feats = region.features
     tags = feats["tags"].tolist()

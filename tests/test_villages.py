@@ -343,6 +343,10 @@ def test_bad_village_boundary_files(three, tmp_path):
         run_villages(osm, tmp_path / "out", boundaries=points)
     with pytest.raises(InputError, match="no such file"):
         run_villages(osm, tmp_path / "out", boundaries=tmp_path / "missing.gpkg")
+    frame = gpd.GeoDataFrame({"name": ["甲村"], "population": [-5]}, geometry=[shapely.box(116.3, 40.0, 116.31, 40.01)],
+                             crs=4326)
+    with pytest.raises(InputError, match="boundaries: row 1 has a population that is not a number ≥ 0"):
+        audit_villages(region, boundaries=frame)
     assert not (tmp_path / "out").exists()
 
 
