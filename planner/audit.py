@@ -100,7 +100,7 @@ class AuditResult:
             "facilities": {c.key: int(fac_counts.get(c.key, 0)) for c in self.categories},
             "categories": {c.key: _category_summary(c) for c in self.categories},
             "categories_without_facilities": missing,
-            "complete_life_circle": complete_life_circle_summary(self.coverage, self.categories),
+            "complete_life_circle": complete_life_circle_summary(self.coverage, self.categories, fac_counts),
             "co_location": self.co_location,
             "compounds": self.compounds,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
@@ -490,9 +490,11 @@ def complete_rows(homes: pd.DataFrame, categories: Sequence[Category], elderly_t
     return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
 
 
-def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Category]) -> dict:
+def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Category],
+                                 facility_counts: dict | None = None) -> dict:
     """The complete-circle rows of a coverage table as a JSON-ready dict, per level, with the
-    basic categories counted and those of the level not audited."""
+    basic categories counted, those with no facility mapped (no home can complete the
+    circle: often a gap of the map, not of the city) and those of the level not audited."""
     from planner.categories import load_categories
 
     audited = {c.key for c in categories}
@@ -505,6 +507,8 @@ def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Ca
             "homes_share": float(row.homes_share), "population_share": float(row.population_share),
             "elderly_share": float(row.elderly_share), "children_share": float(row.children_share),
             "categories": {c.key: c.target_label for c in members},
+            "basic_categories_without_facilities": [c.key for c in members if facility_counts is not None
+                                                    and facility_counts.get(c.key, 0) == 0],
             "basic_categories_not_audited": [c.key for c in every if c.key not in audited
                                              and LEVELS.index(c.level) <= rank],
         }

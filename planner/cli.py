@@ -133,8 +133,8 @@ def _town(text: str | None) -> None:
         raise InputError(f"--town {text!r}: longitude -180..180 and latitude -90..90 (WGS84), e.g. 120.49,30.48")
 
 
-def _mode(mode: str | None) -> None:
-    if mode and mode not in ("walk", "bike", "drive"):
+def _mode(mode: str) -> None:
+    if mode not in ("walk", "bike", "drive"):
         raise InputError(f"--mode {mode!r}: use walk, bike or drive")
 
 
@@ -159,8 +159,11 @@ def _report(out: Path, result) -> None:
     if len(complete):
         typer.echo("complete basic life circle (完整基本生活圈: every basic category of the level and those "
                    "below within its target), share of homes / people / elderly:")
+        circle = result.summary()["complete_life_circle"]
         for row in complete.itertuples():
-            typer.echo(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}")
+            none = circle.get(row.level, {}).get("basic_categories_without_facilities", [])
+            typer.echo(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}"
+                       + (f"  (none mapped: {', '.join(none)})" if none else ""))
     co = result.co_location
     if co.get("checked"):
         typer.echo(f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
@@ -450,24 +453,42 @@ _GLOBAL_FLAGS = ("-q", "--quiet")
 _GLOBAL_OPTIONS = ("--config",)
 
 
+def _flag_options() -> set[str]:
+    """Options of every command that take no value (--map/--no-map, --resume, --help)."""
+    group = typer.main.get_command(app)
+    flags = {"--help"}
+    for command in [group, *getattr(group, "commands", {}).values()]:
+        for param in command.params:
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                flags.update(param.opts)
+                flags.update(param.secondary_opts)
+    return flags
+
+
 def _globals_first(argv: list[str]) -> list[str]:
     """Move the global options to the front, so ``planner site ... -q`` works like
     ``planner -q site ...`` (click only reads a group's options before the subcommand)."""
     front: list[str] = []
     rest: list[str] = []
+    flags = _flag_options()
+    value_next = False
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
             rest.extend(argv[i:])
             break
-        if arg in _GLOBAL_FLAGS or arg.startswith(tuple(o + "=" for o in _GLOBAL_OPTIONS)):
+        if value_next:
+            rest.append(arg)  # the value of an option, even when it reads like one: --minutes -q
+            value_next = False
+        elif arg in _GLOBAL_FLAGS or arg.startswith(tuple(o + "=" for o in _GLOBAL_OPTIONS)):
             front.append(arg)
         elif arg in _GLOBAL_OPTIONS and i + 1 < len(argv):
             front.extend(argv[i : i + 2])
             i += 1
         else:
             rest.append(arg)
+            value_next = arg.startswith("-") and "=" not in arg and arg not in flags
         i += 1
     return front + rest
 

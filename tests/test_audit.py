@@ -246,6 +246,7 @@ def test_cli_audit_writes_outputs(tmp_path):
     circle = summary["complete_life_circle"]["10min"]
     assert circle["categories"] == {"kindergarten": "≤ 300 m", "clinic": "≤ 300 m", "market": "≤ 500 m"}
     assert "bus_stop" in circle["basic_categories_not_audited"]
+    assert circle["basic_categories_without_facilities"] == ["clinic"]
     assert circle["population_share"] == 0
     assert homes["clinic_time_s"].isna().all()
     assert (cov.loc[cov["category"] == "clinic", "population_share"] == 0).all()
