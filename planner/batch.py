@@ -1038,13 +1038,16 @@ def _parse_indicator(text: str | None, options: dict) -> tuple[str, int]:
     if not text:
         key = keys[0]
         target = targets[key]
-        return key, target if target in mins else max(mins)
+        return key, int(target) if target in mins else max(mins)
     key, _, minute = str(text).partition(":")
     key = key.strip()
     if key not in keys:
         raise InputError(f"--map-indicator {text!r}: category {key!r} is not audited; use one of {', '.join(keys)}")
+    if not minute.strip():
+        # The category's target as minutes when it is a threshold (a metre target is not).
+        return key, int(targets[key]) if targets[key] in mins else max(mins)
     try:
-        m = int(minute) if minute.strip() else targets[key]
+        m = int(minute)
     except ValueError:
         raise InputError(f"--map-indicator {text!r}: give category:minutes, e.g. {key}:15") from None
     if m not in mins:

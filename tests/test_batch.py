@@ -426,3 +426,50 @@ def test_whole_set_share_comes_from_summed_counts():
     assert table.loc["small", "population_share"] == pytest.approx(0.1)
     assert table.loc[batch.ALL_REGIONS, "population_share"] == pytest.approx(8200 / 10000)  # not (0.9 + 0.1) / 2
     assert table.loc[batch.ALL_REGIONS, "regions"] == 2 and table.loc[batch.ALL_REGIONS, "elderly_share"] == 0.0
+
+
+def test_cli_batch_villages_and_site_tasks_run(client, tmp_path):
+    """``planner batch --task villages|site`` as the README shows them: they crashed on the
+    options the command line passes (no minutes, or one number of minutes)."""
+    from planner.categories import load_categories
+    from planner.sources import reach_m
+
+    own = _regions_csv(tmp_path / "own.csv", [{"name": "zwm", "osm": str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")}])
+    base = ["batch", "--scheduler", client.scheduler.address, "--no-map"]
+    for minutes in ([], ["--minutes", "10"]):
+        out = tmp_path / f"villages{len(minutes)}"
+        assert main([*base, "--regions", str(own), "--out", str(out), "--task", "villages", *minutes]) == 0
+        s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        assert s["regions"]["done"] == 1 and s["task_options"]["minutes"] == (10.0 if minutes else None)
+        assert {"summary.json", "villages.gpkg", "indicators.csv"} <= {p.name for p in (out / "regions" / "zwm").iterdir()}
+    # The region's summary is what `planner villages --minutes 10` writes.
+    single = tmp_path / "single_villages"
+    assert main(["villages", "--osm", str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf"), "--minutes", "10",
+                 "--no-map", "--out", str(single)]) == 0
+    assert _without_timings(json.loads((out / "regions" / "zwm" / "summary.json").read_text(encoding="utf-8"))) == \
+        {**_without_timings(json.loads((single / "summary.json").read_text(encoding="utf-8"))), "region": "zwm"}
+
+    # site on a region cut from a larger extract by its boundary: named by its row, loaded with the reach.
+    west = shapely.box(118.766, 32.034, 118.782, 32.053)
+    cut = _regions_csv(tmp_path / "cut.csv", [{"name": "west", "wkt": west.wkt}])
+    out = tmp_path / "site"
+    assert main([*base, "--regions", str(cut), "--osm", str(SAMPLES / "nanjing_xinjiekou.osm.pbf"), "--out", str(out),
+                 "--task", "site", "--category", "kindergarten", "--new", "1", "--minutes", "10"]) == 0
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["regions"]["done"] == 1 and s["task_options"]["minutes"] == 10.0
+    assert json.loads((out / "regions" / "west" / "summary.json").read_text(encoding="utf-8"))["region"] == "west"
+    opts = batch._check_options("site", {"category": "kindergarten", "minutes": None})
+    assert batch._task_reach_m("site", opts) == reach_m([load_categories()["kindergarten"].minutes], "walk")
+    assert batch._task_reach_m("site", {**opts, "minutes": 10.0}) == reach_m([10.0], "walk")
+    assert batch._task_reach_m("villages", {"minutes": None}) is None  # takes no boundary: nothing to cut
+
+
+def test_map_indicator_without_minutes_uses_the_target_when_it_is_a_threshold():
+    # A metre target (kindergarten 300 m ≈ 4.5 min) or 8 min is no threshold: the largest one.
+    opts = {"_category_keys": ["kindergarten", "pharmacy", "supermarket"], "minutes": (5, 10, 15),
+            "_category_targets": {"kindergarten": 300 / 1.1 / 60, "pharmacy": 8.0, "supermarket": 15.0}}
+    assert batch._parse_indicator("kindergarten", opts) == ("kindergarten", 15)
+    assert batch._parse_indicator("supermarket", opts) == ("supermarket", 15)
+    assert batch._parse_indicator("pharmacy:10", opts) == ("pharmacy", 10)
+    with pytest.raises(InputError, match="8 min is not among --minutes"):
+        batch._parse_indicator("pharmacy:8", opts)
