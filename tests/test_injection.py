@@ -20,15 +20,15 @@ import os
 import re
 from pathlib import Path
 
+import browser
 import pandas as pd
 import pytest
+from osm_fixtures import UTM, X0, Y0, _to_wgs, square, write_osm
 from shapely.geometry import Point, box, mapping
 
+from planner import maps
 from planner.cli import main
-from planner.maps import plain_text
-
-import browser
-from osm_fixtures import UTM, X0, Y0, _to_wgs, square, write_osm
+from planner.maps import escape_html, plain_text
 
 needs_chromium = pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
 
@@ -43,9 +43,9 @@ def corpus(sentinel: Path) -> list[str]:
     or print the output of ``id``."""
     return [
         "{{7*7}}",
-        "{{ lipsum.__globals__.os.mkdir(lipsum.__globals__.os.environ.%s) }}" % SENTINEL_ENV,
+        "{{ lipsum.__globals__.os.mkdir(lipsum.__globals__.os.environ." + SENTINEL_ENV + ") }}",
         "{{ lipsum.__globals__.os.popen(dict(id=1)|first).read() }}",
-        "{{ lipsum.__globals__.os.popen('id > %s').read() }}" % (sentinel / "jinja-popen"),
+        "{{ lipsum.__globals__.os.popen('id > " + str(sentinel / "jinja-popen") + "').read() }}",
         "{% raw %}",
         "{# comment #}",
         "{%- for x in range(3) %}{{x}}{% endfor %}",
@@ -68,6 +68,54 @@ def xml_safe(payloads: list[str]) -> list[str]:
 def name_safe(payloads: list[str]) -> list[str]:
     """Payloads usable as a file or region name (no path separator or NUL)."""
     return [p for p in payloads if "/" not in p and "\x00" not in p]
+
+
+# --------------------------------------------------------------------------------------------
+# the helpers
+
+
+def test_escape_html():
+    assert escape_html('"><img src=x onerror=alert(1)>') == "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"
+    assert escape_html("<script>a('b')</script>") == "&lt;script&gt;a(&#x27;b&#x27;)&lt;/script&gt;"
+    assert escape_html("{{7*7}} & {% raw %}") == "{{7*7}} &amp; {% raw %}"  # Jinja syntax is only text
+    assert escape_html("nul\x00 esc\x1b tab\t") == "nul\ufffd esc\ufffd tab\t"
+    # An RTL override reverses its own text only: the whole value is isolated.
+    assert escape_html("\u202eexe.txt") == "\u2068\u202eexe.txt\u2069"
+    assert escape_html(7) == "7"
+
+
+def test_a_map_renders_data_as_text_however_it_is_rendered(tmp_path):
+    import folium
+    import geopandas as gpd
+
+    sentinel = tmp_path / "made-by-payload"
+    name = "{{7*7}}{% raw %}<img src=x onerror=alert(1)>{{ lipsum.__globals__.os.mkdir(" + repr(str(sentinel)) + ") }}"
+    quote_free = "{{ lipsum.__globals__.os.popen(dict(id=1)|first).read() }}"
+
+    def build():
+        m = maps.base_map((116.30, 39.90, 116.31, 39.91))
+        maps.add_title(m, name, quote_free)
+        maps.add_legend(m, quote_free, [("#000000", name)])
+        points = gpd.GeoDataFrame({"name": [name]}, geometry=gpd.points_from_xy([116.305], [39.905]), crs=4326)
+        maps.add_points(m, points, tooltip_columns=["name"], popup_columns=["name"], aliases={"name": name},
+                        name=name)
+        folium.FeatureGroup(name=quote_free).add_to(m)
+        folium.LayerControl().add_to(m)
+        return m
+
+    m = build()
+    pages = [maps.offline_html(m), maps.offline_html(m)]  # twice: escaped once each time
+    build().save(str(tmp_path / "folium_save.html"))
+    pages.append((tmp_path / "folium_save.html").read_text(encoding="utf-8"))
+    pages.append(build()._repr_html_())  # a notebook's display
+    for page in pages:
+        assert "{{7*7}}{% raw %}" in page.replace("&amp;", "&").replace("&quot;", '"')
+        assert not re.search(r"\buid=\d+\(", page)
+    for page in pages[:3]:
+        assert '"{{7*7}}{% raw %}\\u0026lt;img' in page  # the layer name, escaped once, as JSON
+    assert not sentinel.exists()
+    # The map's own names are left as they were.
+    assert [c.layer_name for c in m._children.values() if isinstance(c, folium.FeatureGroup)] == [quote_free]
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,8 +291,8 @@ def _plan(path: Path, payloads: list[str]) -> Path:
 def _pack(path: Path, payloads: list[str]) -> Path:
     """A rule pack whose titles, clauses, notes and units are payloads."""
     j = json.dumps
-    text = [f'[pack]\nid = "inj-pack"\ntitle_zh = {j(payloads[0])}\ntitle_en = {j(payloads[6])}\n'
-            f"source = {j(payloads[7])}\n"]
+    text = [(f'[pack]\nid = "inj-pack"\ntitle_zh = {j(payloads[0])}\ntitle_en = {j(payloads[6])}\n'
+             f"source = {j(payloads[7])}\n")]
     for i, p in enumerate(payloads):
         text.append(
             f'[[rule]]\nid = "inj.{i}"\ntitle_zh = {j(p)}\ntitle_en = {j(p + " en")}\nclause = {j(p)}\n'
@@ -266,16 +314,19 @@ def review_out(inputs):
 
 @pytest.fixture(scope="module")
 def batch_out(inputs):
-    root, sentinel = inputs["root"], inputs["sentinel"]
-    # Region names name folders: no "/", so this payload makes its folder in the working
-    # directory, which is the sentinel folder while the batch runs.
-    names = ["{{7*7}}{% raw %}{# c #}", '"><img src=x onerror=alert(7)>{{ lipsum.__globals__.os.mkdir('
-             "dict(PWNED=1)|first) }}", "\u202eRTL ${alert(8)}`'-alert(9)-'"]
+    root = inputs["root"]
+    # Region names name folders: no "/", so this payload would make PWNED in the working
+    # directory, a folder of its own while the batch runs.
+    workdir = root / "batch-cwd"
+    workdir.mkdir()
+    names = ["{{7*7}}{% raw %}{# c #}",
+             '"><img src=x onerror=alert(7)>{{ lipsum.__globals__.os.mkdir(dict(PWNED=1)|first) }}',
+             "\u202eRTL ${alert(8)}`'-alert(9)-'"]
     regions = _points_csv(root / "regions.csv", [{"name": n, "osm": str(inputs["osm"])} for n in names])
     out = root / "batch"
     keys = ",".join(f"inj_{i}" for i in range(len(inputs["payloads"])))
     cwd = os.getcwd()
-    os.chdir(sentinel)
+    os.chdir(workdir)
     try:
         rc = _run(["batch", "--regions", str(regions), "--out", str(out), "--workers", "1", "--memory-limit", "2GiB",
                    "--categories-file", str(inputs["cats"]), "--categories", keys])
@@ -397,9 +448,15 @@ def test_pages_run_no_payload(fixture, request, opened):
         assert res["maps"] >= (0 if page.name == "review.html" else 1)
 
 
+def _as_shown(payload: str) -> str:
+    """A payload as a page shows it: controls as U+FFFD (the isolate planner puts around text
+    with an RTL override may enclose more than the payload, e.g. a whole title)."""
+    return plain_text(payload).removeprefix("\u2068").removesuffix("\u2069")
+
+
 def _expect(result: dict, payloads: list[str], page: Path) -> None:
     shown = _shown(result)
-    missing = [p for p in payloads if plain_text(p) not in shown]
+    missing = [p for p in payloads if _as_shown(p) not in shown]
     assert missing == [], f"{page}: not shown as text: {missing}"
 
 
@@ -411,7 +468,7 @@ def test_audit_map_shows_payloads_as_text(audit_out, audit_homes_out, inputs, op
     # Category names (layer control, tooltip labels), OSM and file facility names and ids
     # (tooltips, popups, the homes' "nearest facility"), the region's name (title).
     _expect(res, payloads, audit_out[1])
-    assert plain_text(inputs["osm"].stem) in res["extra"]["body"]
+    assert _as_shown(inputs["osm"].stem) in res["extra"]["body"]
     assert len(res["layer_names"]) == len(payloads) + 2  # a category each, kindergartens and roads
     # Homes from a file: their ids in the homes' popups.
     _expect(opened(audit_homes_out[1] / "map.html"), payloads, audit_homes_out[1])
@@ -446,3 +503,6 @@ def test_batch_map_shows_region_and_category_names_as_text(batch_out, inputs, op
     res = opened(batch_out[1] / "map.html")
     _expect(res, batch_out[2], batch_out[1] / "map.html")  # region names in the tooltips
     _expect(res, [inputs["payloads"][0]], batch_out[1] / "map.html")  # the indicator's category name
+    for name in batch_out[2]:  # each region's own map: its name in the title
+        page = batch_out[1] / "regions" / name / "map.html"
+        _expect(opened(page), [name], page)
