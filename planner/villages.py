@@ -699,6 +699,16 @@ class VillageAudit:
         aliases = {"label": "村庄 Village", "source": "来源 Source", "population": "人口 Population",
                    "status": "覆盖 Coverage", "station_min": "到综合服务站 Minutes to station",
                    "admin_village": "行政村 Admin. village"}
+        if self.admin is not None and len(self.admin):
+            # The indicator's unit: territories outlined, green with a facility, red without.
+            admin = self.admin.to_crs(4326).assign(
+                label=[n or i for n, i in zip(self.admin["name"], self.admin["admin_id"])],
+                facility=np.where(self.admin["has_facility"], "有 yes", "无 no"))
+            add_polygons(m, admin, np.where(self.admin["has_facility"], "#1a9850", "#d73027").tolist(),
+                         name="行政村 Administrative villages", fill_opacity=0.04, weight=3, dash_array="8 6",
+                         tooltip_columns=["label", "hamlets", "population", "facility"],
+                         aliases={"label": "行政村 Admin. village", "hamlets": "自然村 Hamlets",
+                                  "population": "人口 Population", "facility": "综合服务设施 Service facility"})
         add_polygons(m, show, [colours[s] for s in status], name="村庄 Villages", fill_opacity=0.35,
                      tooltip_columns=["label", "admin_village", "source", "population", "status", "station_min"],
                      aliases=aliases)
@@ -742,7 +752,9 @@ class VillageAudit:
         legend.append(("#9a9a9a", "道路 Road", "line"))
         add_legend(m, "村级综合服务设施覆盖 Village service coverage", legend)
         add_title(m, f"{self.region} — 乡村生活圈 rural life circles",
-                  f"覆盖率 coverage {self.share:.0%} (目标 target {self.target_share:.0%})")
+                  (f"行政村综合服务设施覆盖率 coverage {self.share:.0%} of {len(self.admin)} administrative villages "
+                   f"(目标 target {self.target_share:.0%})") if np.isfinite(self.share)
+                  else "no administrative village found 未找到行政村")
         folium.LayerControl(collapsed=False).add_to(m)
         return m
 

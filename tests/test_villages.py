@@ -442,7 +442,7 @@ def test_map_opens_offline(tmp_path):
     run_villages(RURAL, tmp_path / "out")
     result = browser.open_in_browser(tmp_path / "out" / "map.html")
     assert result["errors"] == [] and result["external"] == []
-    assert {"村庄 Villages", "综合服务站 Service stations"} <= set(result["layer_names"])
+    assert {"村庄 Villages", "综合服务站 Service stations", "行政村 Administrative villages"} <= set(result["layer_names"])
     assert result["paths"] >= 33  # one outline per village, at least
 
 
