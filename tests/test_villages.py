@@ -667,3 +667,40 @@ def test_rural_profile_by_hand(tmp_path, monkeypatch):
     assert homes_from_region(empty)["population"].sum() == pytest.approx(38 * 23, rel=REL)
     with pytest.raises(InputError, match="use auto, urban or rural"):
         homes_from_region(empty, profile="suburban")
+
+
+def test_network_voronoi_gives_each_node_its_nearest_committee():
+    """On a street with a detour loop, every node's territory is the committee nearest along
+    the network, not in a straight line: checked against scipy's Dijkstra from each committee."""
+    from hypothesis import given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
+    from scipy.sparse.csgraph import dijkstra
+
+    from planner.admin_villages import network_voronoi
+    from planner.network import from_arrays
+
+    # A grid of 6 × 4 nodes 100 m apart, with the middle row's east-west links removed between
+    # columns 2 and 3 (a river): straight-line and network distances disagree across it.
+    xs, ys = np.meshgrid(np.arange(6) * 100.0, np.arange(4) * 100.0)
+    xy = np.column_stack([xs.ravel(), ys.ravel()])
+    idx = np.arange(24).reshape(4, 6)
+    pairs = [(idx[r, c], idx[r, c + 1]) for r in range(4) for c in range(5) if not (r in (1, 2) and c == 2)]
+    pairs += [(idx[r, c], idx[r + 1, c]) for r in range(3) for c in range(6)]
+    u, v = np.array(pairs).T
+    net = from_arrays(xy[:, 0], xy[:, 1], u, v, UTM)
+    graph = net.graph("time")
+
+    @hsettings(max_examples=25, deadline=None)
+    @given(st.lists(st.integers(0, 23), min_size=1, max_size=4, unique=True))
+    def check(seeds):
+        pts = shapely.points(xy[seeds])
+        extent = shapely.box(-200, -200, 700, 500)
+        cells = network_voronoi(net, pts, np.arange(len(seeds)), len(seeds), extent)
+        dist = dijkstra(graph, directed=True, indices=seeds)  # (seeds, nodes), both ways stored
+        for node in range(24):
+            best = np.flatnonzero(np.isclose(dist[:, node], dist[:, node].min()))
+            inside = [k for k, cell in enumerate(cells) if cell.contains(shapely.Point(xy[node]))]
+            assert len(inside) == 1 and inside[0] in best
+
+    check()
