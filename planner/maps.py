@@ -1081,8 +1081,8 @@ class _HomesData(branca.element.MacroElement):
         self.json = _inline_json(payload)
 
     def render(self, **kwargs: Any) -> None:
-        # The data go into the page as they are: through a macro, branca would compile them
-        # as a Jinja template (seconds for megabytes, and "{%" in a name would break it).
+        # The data go into the page as they are, never through a macro: a macro's output is
+        # inert text only when the page renders through _render_as_data.
         block = (f'<script type="application/json" id="{self.get_name()}">'
                  f"{self.json}</script>")
         self.get_root().html.add_child(_Raw(block), name=self.get_name())
