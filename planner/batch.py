@@ -645,12 +645,6 @@ def run_batch(
         _check_resume(previous, record)
     run_id = (previous or {}).get("run_id") or uuid.uuid4().hex[:12]
     regions_dir = out / "regions"
-    regions_dir.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(regions_dir)  # of killed workers whose process is gone
-    if not (out / MARKER).exists():
-        write_json(out / MARKER, {"written_by": "planner batch"})
-    # Recorded before any region runs, so that a killed run can be resumed.
-    write_json(out / "summary.json", {"status": "running", "run_id": run_id, **record})
     finished = {s.name for s in specs if resume and (regions_dir / s.name / "summary.json").exists()
                 and _batch_run_of(regions_dir / s.name) == run_id}
     todo = [s for s in specs if s.name not in finished]
@@ -659,6 +653,12 @@ def run_batch(
     errors_log: list[str] = []
     with terminate_as_exit(), _connect(scheduler, workers, memory_limit) as client:
         seconds["cluster_start"] = time.perf_counter() - started
+        regions_dir.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(regions_dir)  # of killed workers whose process is gone
+        if not (out / MARKER).exists():
+            write_json(out / MARKER, {"written_by": "planner batch"})
+        # Recorded before any region runs, so that a killed run can be resumed.
+        write_json(out / "summary.json", {"status": "running", "run_id": run_id, **record})
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         scheduler_address = None if scheduler is None else client.scheduler.address
         if progress:
