@@ -241,9 +241,12 @@ def _read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
                     raise InputError(f"{path}: {_rows(bad)}: {lon}/{lat} missing, not a number or outside "
                                      "-180..180 / -90..90 (WGS84 degrees); fix or remove them")
                 return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=4326)
+            single_layer(p)
             frame = gpd.read_file(p)
     except InputError:
         raise
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (saved as GBK?); save the CSV as UTF-8") from None
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: cannot read ({text}); give a GeoPackage, GeoJSON or CSV") from None
@@ -253,6 +256,19 @@ def _read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
         raise InputError(f"{path}: no CRS; save it with one (e.g. EPSG:4326)")
     _check_coordinates(frame, path)
     return frame
+
+
+def single_layer(path: str | os.PathLike) -> None:
+    """Refuse a file with several layers (a GeoPackage): reading only the first would be a guess."""
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # noqa: BLE001 - the reader itself reports what it cannot read
+        return
+    if len(layers) > 1:
+        names = ", ".join(str(n) for n in layers[:, 0])
+        raise InputError(f"{path}: {len(layers)} layers ({names}); keep one layer in the file")
 
 
 def _rows(mask: np.ndarray) -> str:
@@ -308,6 +324,8 @@ def _read_file(path: str, stamp: tuple[int, int] | None = None) -> dict[str, Cat
         if missing:
             raise InputError(f"{where}: missing {', '.join(missing)}; see planner/data/categories.toml")
         _check_entry(entry, where)
+        if entry["key"] in out:
+            raise InputError(f"{where}: key {entry['key']!r} appears twice in the file; keep one")
         target_m, target_min = _target(entry, where)
         if entry.get("mode", "walk") not in ("walk", "bike", "drive"):
             raise InputError(f"{where}: mode {entry['mode']!r} must be walk, bike or drive")

@@ -161,6 +161,8 @@ def sample_path(name: str) -> Path | None:
 
 def _resolve_source(source: str | os.PathLike) -> Path | None:
     text = str(source)
+    if not text.strip():
+        raise InputError("--osm '': give an .osm or .osm.pbf extract, a bundled sample name or a place name")
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir():
@@ -371,7 +373,12 @@ def _boundary_geometry(boundary: Any, crs: CRS):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # reader warnings would be extra lines; errors are raised
+                from planner.categories import single_layer
+
+                single_layer(path)
                 boundary = gpd.read_file(path)
+        except InputError:
+            raise
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
             raise InputError(f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon") from None
         if not isinstance(boundary, gpd.GeoDataFrame) or boundary._geometry_column_name not in boundary:

@@ -143,6 +143,7 @@ TEXT_FILES = {
     "cat_category_int.toml": "category = 5\n",
     "cat_category_strings.toml": "category = ['a']\n",
     "cat_exclude_all_int.toml": f"exclude_all = 5\n[[category]]\n{_CAT}minutes = 5\n{_MATCH}",
+    "cat_key_twice.toml": f"[[category]]\n{_CAT}minutes = 5\n{_MATCH}[[category]]\n{_CAT}minutes = 9\n{_MATCH}",
     "cat_empty.toml": "",
     "cat_not_toml.toml": "[[category\n",
     # --config
@@ -228,7 +229,15 @@ def files(tmp_path_factory) -> dict[str, str]:
     for name, text in TEXT_FILES.items():
         (folder / name).write_text(text, encoding="utf-8")
         paths[name] = str(folder / name)
+    import geopandas as gpd
+    import shapely
+
+    two = gpd.GeoDataFrame({"population": [10.0]}, geometry=[shapely.Point(LON, LAT)], crs=4326)
+    two.to_file(folder / "two_layers.gpkg", layer="a")
+    two.assign(population=[99.0]).to_file(folder / "two_layers.gpkg", layer="b")
+    paths["two_layers.gpkg"] = str(folder / "two_layers.gpkg")
     for name, data in {"binary.csv": b"\xff\xfe\x00\x01garbage", "binary.toml": b"\xff\xfe\x00",
+                       "homes_gbk.csv": "lon,lat,population,名称\n116.35,40.0,10,小区\n".encode("gbk"),
                        "garbage.osm.pbf": b"\x00\x00\x00\x0dOSMHeader" + b"\x00" * 100,
                        "truncated.osm.pbf": Path(CAU).read_bytes()[:50000]}.items():
         (folder / name).write_bytes(data)
@@ -268,6 +277,7 @@ for _name, _expect in {
     "homes_no_rows.csv": "no rows", "homes_no_lon.csv": "lon and lat", "homes_no_people.csv": "households",
     "homes.txt": "homes.txt", "homes_null_geom.geojson": "row 2", "homes_bad_coord.geojson": "row 2",
     "homes_empty_geom.geojson": "row 2", "binary.csv": "binary.csv", "a_folder": "a_folder", "missing": "not found",
+    "two_layers.gpkg": "2 layers", "homes_gbk.csv": "UTF-8",
 }.items():
     _case(f"audit --homes {_name}", [*AUDIT, "--homes", f"{{{_name}}}"], _expect)
     _case(f"site --homes {_name}", [*SITE, "--homes", f"{{{_name}}}"], _expect)
@@ -299,7 +309,8 @@ _case("--config after the command", [*AUDIT, "--config", "{cfg_mtt_nan.toml}"], 
 for _name, _expect in {"bnd.csv": "bnd.csv", "bnd_point.geojson": "polygon", "bnd_line.geojson": "polygon",
                        "bnd_no_features.geojson": "polygon", "bnd_null_geom.geojson": "polygon",
                        "bnd_far.geojson": "no streets", "bnd_bad_coord.geojson": "polygon",
-                       "a_folder": "a_folder", "missing": "not found", "homes.txt": "homes.txt"}.items():
+                       "a_folder": "a_folder", "missing": "not found", "homes.txt": "homes.txt",
+                       "two_layers.gpkg": "2 layers"}.items():
     _case(f"audit --boundary {_name}", [*AUDIT, "--boundary", f"{{{_name}}}"], _expect)
     _case(f"site --boundary {_name}", [*SITE, "--boundary", f"{{{_name}}}"], _expect)
 
@@ -352,6 +363,7 @@ for _t in ["0", "-1", "1.5", "nan", "inf", "abc"]:
 for _town in ["abc", "1,2,3", "200,0", "nan,nan", "inf,0", "116", "116.35,", ",40", "116.35;40.0"]:
     _case(f"villages --town {_town!r}", [*VILLAGES, "--town", _town], "--town")
 _case("demo --region nope", ["demo", "--region", "nope"], "--region")
+_case("audit --osm ''", ["audit", "--osm", ""], "--osm")
 _case("unknown command", ["frobnicate"], "frobnicate")
 _case("unknown option", [*AUDIT, "--frob"], "--frob")
 _case("--out missing its value", ["audit", "--out"], "--out")
