@@ -171,8 +171,9 @@ def atomic_dir(out_dir: str | os.PathLike, option: str = "--out") -> Iterator[Pa
                 encoding="utf-8")
             replace_dir(tmp, out)
     except BaseException as err:
+        full = _disk_full(err) or (_io_error(err) and _free_bytes(tmp) < _FULL_BELOW_BYTES)
         shutil.rmtree(tmp, ignore_errors=True)
-        converted = _output_error(err, out, option)
+        converted = _output_error(err, out, option, full)
         if converted is not err:
             raise converted from None
         raise
@@ -245,6 +246,24 @@ def terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+#: A write that fails with this little space left on the device failed for want of space: GDAL
+#: reports a full disk while writing a GeoPackage as "Failed to commit transaction", with no errno.
+_FULL_BELOW_BYTES = 2**20
+
+
+def _free_bytes(path: Path) -> float:
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return float("inf")
+
+
+def _io_error(err: BaseException) -> bool:
+    """An error of a file writer (the OS, GDAL through pyogrio/fiona/rasterio, SQLite), not a bug."""
+    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in (
+        "pyogrio", "fiona", "rasterio", "osgeo", "sqlite3")
+
+
 def _disk_full(err: BaseException | None) -> bool:
     seen = 0
     while err is not None and seen < 10:
@@ -256,9 +275,9 @@ def _disk_full(err: BaseException | None) -> bool:
     return False
 
 
-def _output_error(err: BaseException, out: Path, option: str) -> BaseException:
+def _output_error(err: BaseException, out: Path, option: str, full: bool = False) -> BaseException:
     """An OSError while writing outputs as one line naming the folder, when it is the user's to fix."""
-    if _disk_full(err):
+    if full or _disk_full(err):
         return InputError(f"{option} {out}: no space left on the device; free some space or give a folder on another disk")
     if isinstance(err, PermissionError):
         return InputError(f"{option} {out}: cannot write there (permission denied); give a folder you can write to")

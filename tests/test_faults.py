@@ -203,6 +203,23 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path):
     assert _names(tmp_path) == []
 
 
+def test_a_writer_failing_on_a_nearly_full_device_is_a_full_disk(tmp_path, monkeypatch):
+    """GDAL reports a full disk while writing a GeoPackage as 'Failed to commit transaction' with
+    no errno: a writer's error with under 1 MiB left on the device is taken for a full disk."""
+    from pyogrio.errors import DataSourceError
+
+    for free, error, expected in [(0, DataSourceError("Failed to commit transaction"), InputError),
+                                  (2**30, DataSourceError("Failed to commit transaction"), DataSourceError),
+                                  (0, ValueError("a bug"), ValueError)]:
+        monkeypatch.setattr(_io, "_free_bytes", lambda path, free=free: free)
+        with pytest.raises(expected) as caught, _io.atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "homes.gpkg").write_text("half", encoding="utf-8")
+            raise error
+        if expected is InputError:
+            assert str(caught.value).startswith(f"--out {tmp_path / 'out'}: no space left on the device")
+        assert _names(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------------------------
 # umask
 
