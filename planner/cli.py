@@ -88,29 +88,23 @@ def _threshold(minutes: float | None, option: str = "--minutes") -> float | None
 
 
 def _out_dir(out: Path, *inputs: Path | str | None) -> Path:
-    """Check --out before any work: a folder (new or existing) in a folder we can write to,
-    holding none of the run's inputs (a run replaces what it writes there)."""
+    """Check --out before any work (:func:`planner._io.check_out_dir`: a new, empty or planner's
+    own folder, in a folder we can write to), and that it holds none of the run's inputs: a
+    run replaces the whole folder."""
+    from planner._io import check_out_dir
+
     if not str(out).strip():
         raise InputError("--out '': give an output folder, e.g. --out planner-out/audit")
     path = Path(os.path.abspath(out.expanduser()))
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--out {out}: is a file; give a folder (created, or replaced when the run succeeds)")
     if path.parent == path:
         raise InputError(f"--out {out}: give a folder below the root, e.g. --out planner-out/audit")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another --out")
-    for folder in ([parent] + ([path] if path.exists() else [])):
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise InputError(f"--out {out}: cannot write in {folder} (permission denied); choose another --out")
     for given in inputs:
         if given is None or not Path(given).exists():
             continue
         source = Path(os.path.abspath(Path(given).expanduser()))
         if source == path or path in source.parents:
             raise InputError(f"--out {out}: holds the input {given}; choose another output folder")
+    check_out_dir(out)
     return out
 
 

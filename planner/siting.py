@@ -348,6 +348,8 @@ def check_options(model: str, new: int | None, minutes: float, capacities=None) 
         raise InputError(f"--model {model!r}: use one of {', '.join(MODELS)}")
     if model != "lscp" and (new is None or isinstance(new, bool) or int(new) != new or new < 1):
         raise InputError(f"--new {new}: give the number of new sites for {model}, a whole number ≥ 1")
+    if model == "lscp" and new is not None:
+        raise InputError(f"--new {new}: lscp finds the fewest new sites itself; leave --new out (or use mclp)")
     try:
         minutes = float(minutes)
     except (TypeError, ValueError):

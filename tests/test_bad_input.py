@@ -351,6 +351,7 @@ _case("audit --isochrones x", [*AUDIT, "--isochrones", "x"], "--isochrones")
 for _n in ["0", "-1", "abc", "1.5", "99999999999999999999"]:
     _case(f"site --new {_n}", [*SITE[:5], "--new", _n, "--no-map"], "--new")
 _case("site without --new", [*SITE[:5], "--no-map"], "--new")
+_case("site lscp --new 2", [*SITE[:5], "--model", "lscp", "--new", "2", "--no-map"], "--new")
 for _cap in ["0", "-1", "nan", "inf", "-inf", "abc"]:
     _case(f"site --capacity {_cap}", [*SITE, "--model", "pmedian", "--capacity", _cap], "--capacity")
 for _tl in ["0", "-1", "nan", "abc"]:
