@@ -29,7 +29,8 @@ from planner._errors import InputError
 
 #: File in every output folder planner writes: says the folder is planner's to replace.
 MARKER = ".planner"
-# Outputs of planner versions that wrote no marker: a folder holding only these is planner's.
+# Outputs of planner versions that wrote no marker: a folder holding only these (summary.json
+# among them) is planner's.
 _KNOWN_OUTPUTS = frozenset({
     "summary.json", "homes.gpkg", "coverage.csv", "map.html", "sites.gpkg", "before_after.csv",
     "villages.gpkg", "indicators.csv", "proposed_stations.gpkg", "review.json", "review.html",
@@ -102,10 +103,11 @@ def remove_leftovers(folder: str | os.PathLike, name: str | None = None) -> list
 
 
 def is_planner_folder(path: str | os.PathLike) -> bool:
-    """True for a folder planner may replace: empty, holding :data:`MARKER`, or only planner's outputs."""
+    """True for a folder planner may replace: empty, holding :data:`MARKER`, or only planner's
+    outputs, a ``summary.json`` among them (what planner wrote before it left a marker)."""
     folder = Path(path)
     names = {p.name for p in folder.iterdir() if not _SCRATCH.match(p.name)}
-    return not names or MARKER in names or names <= _KNOWN_OUTPUTS
+    return not names or MARKER in names or ("summary.json" in names and names <= _KNOWN_OUTPUTS)
 
 
 def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:

@@ -192,6 +192,11 @@ def test_only_folders_planner_wrote_are_replaced(tmp_path, capsys):
     assert _names(tmp_path / "older") == [".planner", "summary.json"]
     with pytest.raises(InputError, match="is a file"), _io.atomic_dir(tmp_path / "mine" / "thesis.docx"):
         pass
+    # A folder holding only a `regions` folder is the user's data, not a batch's outputs.
+    (tmp_path / "data" / "regions").mkdir(parents=True)
+    with pytest.raises(InputError, match="planner did not write"), _io.atomic_dir(tmp_path / "data"):
+        pass
+    assert _names(tmp_path / "data") == ["regions"]
 
 
 def test_full_disk_is_one_line_and_leaves_nothing(tmp_path):
