@@ -552,7 +552,7 @@ def read_plan(
         x0, y0, x1, y1 = frame.total_bounds
         if x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90:
             raise InputError(
-                f"{label}: coordinates such as ({x1:.0f}, {y1:.0f}) are not longitude/latitude, but the file says "
+                f"{label}: coordinates such as ({x1:.6g}, {y1:.6g}) are not longitude/latitude, but the file says "
                 f"{frame.crs.to_string()}; save it with its real CRS (GeoJSON without a 'crs' member means EPSG:4326)"
             )
     _check_geometries(label, roles, geoms)
@@ -570,7 +570,7 @@ def read_plan(
         raise InputError(f"{where}: households {households:g} must be a positive whole number of dwellings")
     if households > MAX_HOUSEHOLDS:
         raise InputError(
-            f"{where}: households {households:,.0f} is more than any life circle holds "
+            f"{where}: households {households:,.6g} is more than any life circle holds "
             f"(a 15-minute circle has 17,000–32,000); check the value or split the plan"
         )
     households = int(households)
