@@ -289,6 +289,8 @@ def _directions(ways: pd.DataFrame, mode: str) -> tuple[np.ndarray, np.ndarray]:
     return (~rev_only).to_numpy(), (~fwd_only).to_numpy()
 
 
+#: Highest ``maxspeed`` taken from OSM (China's expressway limit is 120 km/h).
+MAX_POSTED_KPH = 150.0
 _SPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$")
 
 
@@ -301,7 +303,9 @@ def _speeds_mps(ways: pd.DataFrame, mode: str, walk_speed: float) -> np.ndarray:
         return kph / 3.6
     kph = hw.map(settings.drive_speed_kph).fillna(25.0).to_numpy(float)
     posted = ways["maxspeed"].fillna("").astype(str).map(_parse_maxspeed).to_numpy(float)
-    kph = np.where(np.isfinite(posted), posted, kph)
+    # A posted speed of 0 (a mapping error, or "closed") or past any road's limit would make
+    # an edge impassable or instant: such a tag counts as absent, like one that is not a number.
+    kph = np.where(np.isfinite(posted) & (posted > 0) & (posted <= MAX_POSTED_KPH), posted, kph)
     return kph / 3.6
 
 
