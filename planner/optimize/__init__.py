@@ -70,13 +70,13 @@ those sharing a set's rarest element.
   relaxation of the core.
   Every bound reported is re-evaluated as the exact Lagrangian value of some multipliers,
   hence valid, so every answer carries its gap.
-  On large p-median instances (``_tuning.PARALLEL_MIN_ENTRIES``) the bound is computed in a forked
-  process on a second core while the main process improves the solution.
+  On large p-median instances (``_tuning.PARALLEL_MIN_ENTRIES``) the bound is computed in a
+  forked process on a second core while the main process improves the solution.
 
 ``method="auto"`` runs the heuristic and, when its gap is above ``gap`` and the model is
 small (``_tuning.EXACT_MAX_ENTRIES``), closes it exactly within a time budget
-(``_tuning.AUTO_EXACT_FACTOR``) unless ``time_limit`` is given. For the p-median and max-coverage
-Lagrangian fixing comes first (Beasley 1993: the sites and assignments that cannot be part
+(``_tuning.AUTO_EXACT_FACTOR``) unless ``time_limit`` is given. For the p-median and
+max-coverage Lagrangian fixing comes first (Beasley 1993: the sites and assignments that cannot be part
 of a better solution are left out); the p-median's rest goes to a Lagrangian branch and
 bound (:func:`_pmedian_branch_and_bound`; small models skip the window search before it),
 then to HiGHS if that does not finish; max-coverage's to HiGHS on its core, started from
