@@ -76,10 +76,10 @@ those sharing a set's rarest element.
 ``method="auto"`` runs the heuristic and, when its gap is above ``gap`` and the model is
 small (``_tuning.EXACT_MAX_ENTRIES``), closes it exactly within a time budget
 (``_tuning.AUTO_EXACT_FACTOR``) unless ``time_limit`` is given. For the p-median and
-max-coverage Lagrangian fixing comes first (Beasley 1993: the sites and assignments that cannot be part
-of a better solution are left out); the p-median's rest goes to a Lagrangian branch and
-bound (:func:`_pmedian_branch_and_bound`; small models skip the window search before it),
-then to HiGHS if that does not finish; max-coverage's to HiGHS on its core, started from
+max-coverage Lagrangian fixing comes first (Beasley 1993: the sites and assignments that
+cannot be part of a better solution are left out); the p-median's rest goes to a Lagrangian
+branch and bound (:func:`_pmedian_branch_and_bound`; small models skip the window search
+before it), then to HiGHS if that does not finish; max-coverage's to HiGHS on its core, started from
 the heuristic's sites; the other models' to HiGHS warm-started from the heuristic.
 
 The p-center is solved by binary search over the distinct travel times, each step a
