@@ -79,8 +79,9 @@ small (``_tuning.EXACT_MAX_ENTRIES``), closes it exactly within a time budget
 max-coverage Lagrangian fixing comes first (Beasley 1993: the sites and assignments that
 cannot be part of a better solution are left out); the p-median's rest goes to a Lagrangian
 branch and bound (:func:`_pmedian_branch_and_bound`; small models skip the window search
-before it), then to HiGHS if that does not finish; max-coverage's to HiGHS on its core, started from
-the heuristic's sites; the other models' to HiGHS warm-started from the heuristic.
+before it), then to HiGHS if that does not finish; max-coverage's to HiGHS on its core,
+started from the heuristic's sites; the other models' to HiGHS warm-started from the
+heuristic.
 
 The p-center is solved by binary search over the distinct travel times, each step a
 set-covering feasibility test (HiGHS; greedy and Lagrangian bounds decide most steps first).
