@@ -189,6 +189,7 @@ def region_facilities(features: gpd.GeoDataFrame, categories: Iterable[Category]
     cats = list(categories)
     found = classify(features, cats)
     if extra is not None and len(extra):
+        check_places(extra, "extra facilities")
         extra = extra[extra["category"].isin([c.key for c in cats])].to_crs(features.crs)
         found = pd.concat([found, extra[["facility_id", "category", "name", "geometry"]]], ignore_index=True)
     return found.reset_index(drop=True)
@@ -269,6 +270,18 @@ def single_layer(path: str | os.PathLike) -> None:
     if len(layers) > 1:
         names = ", ".join(str(n) for n in layers[:, 0])
         raise InputError(f"{path}: {len(layers)} layers ({names}); keep one layer in the file")
+
+
+def check_places(frame: gpd.GeoDataFrame, what: str) -> None:
+    """Refuse rows of a GeoDataFrame given from Python (homes, facilities, candidates) that
+    have no geometry or coordinates that are not finite: they cannot be placed on a network."""
+    geoms = frame.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    with np.errstate(invalid="ignore"):
+        bounds = shapely.bounds(np.where(missing, None, geoms))
+    bad = missing | ~np.isfinite(bounds).all(axis=1)
+    if bad.any():
+        raise InputError(f"{what}: {_rows(bad)}: no geometry or coordinates that are not finite; fix or drop them")
 
 
 def _rows(mask: np.ndarray) -> str:

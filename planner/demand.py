@@ -222,6 +222,9 @@ def add_groups(
     homes = homes.copy()
     if "population" not in homes.columns:
         raise InputError("homes: a 'population' column is needed (or 'households' in a homes file)")
+    from planner.categories import check_places
+
+    check_places(homes, "homes")
     for col, value in (("home_id", None), ("estimated", False), ("source", "given")):
         if col not in homes.columns:
             homes[col] = [f"home/{i}" for i in range(len(homes))] if col == "home_id" else value

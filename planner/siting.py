@@ -246,6 +246,9 @@ def site(
     if candidates is None:
         candidates = candidates_from_region(region, net)
     else:
+        from planner.categories import check_places
+
+        check_places(candidates, "candidates")
         candidates = candidates.to_crs(region.crs).reset_index(drop=True)
     if len(candidates) == 0:
         raise InputError("no candidate sites: give --candidates FILE")

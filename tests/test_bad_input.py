@@ -906,3 +906,28 @@ def test_damaged_input_files_never_crash(line_region, tmp_path_factory, capsys, 
     if rc == 2:
         assert len(err.splitlines()) == 1 and err.startswith("error: "), err
         assert not out.exists()
+
+
+def test_python_api_refuses_homes_facilities_and_candidates_without_a_place(line_region):
+    """GeoDataFrames given from Python get the same check as files: no silent (0, 0)."""
+    import geopandas as gpd
+    import shapely
+
+    from planner.audit import audit
+    from planner.siting import site
+    from planner.sources import load_region
+
+    region = load_region(line_region["osm"])
+    cats = line_region["cats"]
+    good = shapely.Point(X0 + 1000, Y0)
+    homes = gpd.GeoDataFrame({"population": [10.0, 10.0]}, geometry=[good, shapely.Point(np.nan, Y0)], crs=UTM)
+    with pytest.raises(InputError, match="homes: row 2"):
+        audit(region, categories="test_facility", categories_file=cats, homes=homes, with_isochrones=False)
+    extra = gpd.GeoDataFrame({"facility_id": ["a"], "category": ["test_facility"], "name": [None]}, geometry=[None],
+                             crs=UTM)
+    with pytest.raises(InputError, match="extra facilities: row 1"):
+        audit(region, categories="test_facility", categories_file=cats, homes=homes.iloc[:1], extra_facilities=extra,
+              with_isochrones=False)
+    candidates = gpd.GeoDataFrame({"candidate_id": ["c"]}, geometry=[shapely.Point()], crs=UTM)
+    with pytest.raises(InputError, match="candidates: row 1"):
+        site(region, "test_facility", new=1, homes=homes.iloc[:1], candidates=candidates, categories_file=cats)
