@@ -141,31 +141,31 @@ def _isochrone_option(text: str):
 
 def _report(out: Path, result) -> None:
     cov = result.coverage
-    typer.echo(f"region {result.region}: {len(result.homes)} homes, "
+    _say(f"region {result.region}: {len(result.homes)} homes, "
                f"{result.homes['population'].sum():,.0f} people, {result.network.n_nodes} network nodes")
     at_target = cov[(cov["threshold"] == "target") & (cov["category"] != "complete_life_circle")]
     if len(at_target):
-        typer.echo("population within each category's target (目标内人口比例; metres along the network or minutes):")
+        _say("population within each category's target (目标内人口比例; metres along the network or minutes):")
         for row in at_target.itertuples():
             target = f"≤ {row.target_m:g} m" if row.target_unit == "m" else f"≤ {row.target_minutes:g} min"
-            typer.echo(f"  {row.name_zh:<12} {row.name_en:<36} {target:>10}  {row.population_share:6.1%}")
+            _say(f"  {row.name_zh:<12} {row.name_en:<36} {target:>10}  {row.population_share:6.1%}")
     complete = cov[cov["category"] == "complete_life_circle"]
     if len(complete):
-        typer.echo("complete basic life circle (完整基本生活圈: every basic category of the level and those "
+        _say("complete basic life circle (完整基本生活圈: every basic category of the level and those "
                    "below within its target), share of homes / people / elderly:")
         circle = result.summary()["complete_life_circle"]
         for row in complete.itertuples():
             none = circle.get(row.level, {}).get("basic_categories_without_facilities", [])
-            typer.echo(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}"
+            _say(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}"
                        + (f"  (none mapped: {', '.join(none)})" if none else ""))
     co = result.co_location
     if co.get("checked"):
-        typer.echo(f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
+        _say(f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
                    f"{co['adjacent']} of {co['health_centres']}")
     missing = result.summary()["categories_without_facilities"]
     if missing:
-        typer.echo(f"no facility mapped for: {', '.join(missing)}")
-    typer.echo(f"outputs: {out}/homes.gpkg, coverage.csv, summary.json, map.html")
+        _say(f"no facility mapped for: {', '.join(missing)}")
+    _say(f"outputs: {out}/homes.gpkg, coverage.csv, summary.json, map.html")
 
 
 @app.command()
@@ -208,7 +208,7 @@ def audit(
     )
     result.write(out, map_html=map_html)
     _report(out, result)
-    typer.echo(f"done in {time.perf_counter() - started:.1f} s")
+    _say(f"done in {time.perf_counter() - started:.1f} s")
 
 
 @app.command()
@@ -263,14 +263,14 @@ def site(
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
                       boundary=boundary, map_html=map_html, elderly_pace=elderly_pace)
     s = result.summary()
-    typer.echo(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
+    _say(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
                f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
                f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}")
     ba = result.before_after
     for row in ba.itertuples():
-        typer.echo(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → {row.population_share_after:6.1%}, "
+        _say(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → {row.population_share_after:6.1%}, "
                    f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}")
-    typer.echo(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
+    _say(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
                f"({time.perf_counter() - started:.1f} s)")
 
 
@@ -312,29 +312,29 @@ def villages(
                      map_html=map_html, boundaries=villages_file)
     ind = s["indicator"]
     if s["settlement"]["kind"] == "urban" and not s["villages"]:
-        typer.echo(f"region {s['region']}: {s['settlement']['notice']}")
-        typer.echo(f"outputs: {out}/summary.json, indicators.csv ({time.perf_counter() - started:.1f} s)")
+        _say(f"region {s['region']}: {s['settlement']['notice']}")
+        _say(f"outputs: {out}/summary.json, indicators.csv ({time.perf_counter() - started:.1f} s)")
         return
     admin = "、".join(a["name"] or a["admin_id"] for a in s["administrative_village_list"]) or "none"
-    typer.echo(f"region {s['region']} ({s['settlement']['kind']}): {s['administrative_villages']} administrative "
+    _say(f"region {s['region']} ({s['settlement']['kind']}): {s['administrative_villages']} administrative "
                f"villages ({admin}), {s['villages']} hamlets, {s['population']:,.0f} people")
     if ind["villages"]:
-        typer.echo(f"农村社区综合服务设施覆盖率 administrative villages with a comprehensive service facility: "
+        _say(f"农村社区综合服务设施覆盖率 administrative villages with a comprehensive service facility: "
                    f"{ind['share']:.1%} ({ind['villages_with_facility']} of {ind['villages']}); "
                    f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
     h = s["hamlets"]
     if h["hamlets"]:
-        typer.echo(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of {h['hamlets']} hamlets "
+        _say(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of {h['hamlets']} hamlets "
                    f"({h['share_within_walk']:.1%}), {h['population_share_within_walk'] or 0:.1%} of their residents")
     plan = s.get("proposed_stations")
     if plan and plan["sites"]:
         names = "、".join(f"{site['admin_village'] or site['admin_id']} at {site['name'] or '?'}" for site in plan["sites"])
-        typer.echo(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%}: {names}")
+        _say(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%}: {names}")
     for note in s["notes"]:
-        typer.echo(f"note: {note}")
+        _say(f"note: {note}")
     files = "villages.gpkg, indicators.csv, summary.json" + (", map.html" if map_html else "")
     files += ", proposed_stations.gpkg" if plan and plan["new_stations"] else ""
-    typer.echo(f"outputs: {out}/{files} ({time.perf_counter() - started:.1f} s)")
+    _say(f"outputs: {out}/{files} ({time.perf_counter() - started:.1f} s)")
 
 
 @app.command()
@@ -354,7 +354,7 @@ def review(
     _out_dir(out, plan, osm, categories_file, *(r for r in rules.split(",") if Path(r).suffix == ".toml"))
     code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file)
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    typer.echo(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
+    _say(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
                f"{s['counts']['pass']} passed, {s['counts']['not_applicable']} not applicable; see {out}/review.html")
     raise typer.Exit(code)
 
@@ -425,7 +425,7 @@ def batch(
                         resume=resume, task_options=options, progress=settings.progress,
                         map_indicator=map_indicator, memory_limit=memory_limit)
     counts = summary["regions"]
-    typer.echo(f"regions: {counts}; outputs in {out}/")
+    _say(f"regions: {counts}; outputs in {out}/")
     raise typer.Exit(0 if counts["failed"] == 0 else 1)
 
 
@@ -438,9 +438,9 @@ def list_categories(
 
     for cat in load_categories(categories_file).values():
         flags = ("basic" if cat.basic else "") + ("" if cat.confirmed else " to-confirm")
-        typer.echo(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.target_label:>10}  "
+        _say(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.target_label:>10}  "
                    f"({cat.level}{', ' + flags.strip() if flags.strip() else ''})")
-        typer.echo(f"{'':<20} source: {cat.source}")
+        _say(f"{'':<20} source: {cat.source}")
 
 
 _GLOBAL_FLAGS = ("-q", "--quiet")
@@ -492,8 +492,23 @@ def _globals_first(argv: list[str]) -> list[str]:
 _MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
+#: Characters that drive a terminal rather than show (C0/C1 controls, DEL, bidi overrides):
+#: data from OSM, plans and user files is printed with them escaped.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain(text: str) -> str:
+    """``text`` with terminal control characters shown as escapes (``\\x1b``), never acted on."""
+    return _CONTROLS.sub(lambda m: ascii(m.group())[1:-1], str(text))
+
+
+def _say(text: str) -> None:
+    """Print a line of output; names from the data cannot move the cursor or recolour the terminal."""
+    typer.echo(_plain(text))
+
+
 def _one_line(text: str) -> str:
-    return re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip()
+    return _plain(re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip())
 
 
 def main(argv: list[str] | None = None) -> int:

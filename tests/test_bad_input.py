@@ -931,3 +931,20 @@ def test_python_api_refuses_homes_facilities_and_candidates_without_a_place(line
     candidates = gpd.GeoDataFrame({"candidate_id": ["c"]}, geometry=[shapely.Point()], crs=UTM)
     with pytest.raises(InputError, match="candidates: row 1"):
         site(region, "test_facility", new=1, homes=homes.iloc[:1], candidates=candidates, categories_file=cats)
+
+
+def test_terminal_control_characters_in_data_are_shown_escaped(tmp_path, capsys):
+    """A name with ANSI escapes or a bidi override (from a categories file, OSM or a plan) and a
+    file name with a newline cannot recolour the terminal or fake a second line."""
+    cats = tmp_path / "cats.toml"
+    cats.write_text('[[category]]\nkey = "k1"\nname_zh = "\\u001b[2J\\u001b[31m假"\nname_en = "A\\u202eB\\r"\n'
+                    'minutes = 5\nmatch = [{ amenity = "x" }]\n', encoding="utf-8")
+    assert main(["categories", "--categories-file", str(cats)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\r" not in out
+    assert "\\x1b[2J\\x1b[31m假" in out and "A\\u202eB\\r" in out
+    odd = tmp_path / "homes\n\x1b[1Aerror: fake.csv"
+    odd.write_text("lon,lat,population\n,40,10\n", encoding="utf-8")
+    rc, lines, err = _run([*AUDIT, "--homes", str(odd), "--out", str(tmp_path / "o")], capsys)
+    _assert_one_line(rc, lines, err, "row 1")
+    assert "\x1b" not in err and "\\x1b[1A" in err
