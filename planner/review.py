@@ -524,7 +524,7 @@ def read_plan(
     p = Path(path)
     label = p.name
     frame = _read_frame(p)
-    _check_crs_member(p, frame)
+    _check_geojson_members(p, frame)
     if frame.crs is None:
         raise InputError(f"{label}: no CRS; save the plan with one (e.g. EPSG:4326, or its CGCS2000 / UTM zone)")
     if len(frame) == 0:
@@ -631,15 +631,30 @@ def read_plan(
     )
 
 
-def _check_crs_member(p: Path, frame: gpd.GeoDataFrame) -> None:
-    """A GeoJSON's ``crs`` member must name a CRS that exists: GDAL ignores one it does not
-    know (EPSG:99999) and reads the plan as WGS84, which would measure it in the wrong place."""
+#: Plan properties read as numbers (a JSON true would be read as 1).
+_NUMERIC_PROPERTIES = ("households", "population", "total_floor_area_m2", "floor_area_m2", "land_area_m2",
+                       "places", "activity_floor_area_m2", "area_m2")
+
+
+def _check_geojson_members(p: Path, frame: gpd.GeoDataFrame) -> None:
+    """What GDAL reads silently otherwise: a ``crs`` member naming a CRS that does not exist
+    (EPSG:99999: GDAL ignores it and reads the plan as WGS84, in the wrong place), and
+    true/false where a number belongs (read as 1/0)."""
     if p.suffix.lower() not in (".geojson", ".json"):
         return
     try:
-        member = json.loads(p.read_text(encoding="utf-8")).get("crs")
-    except (ValueError, AttributeError, OSError):
-        return  # not a JSON object: the reader has said what it could read
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return  # not JSON: the reader has said what it could read
+    if not isinstance(data, dict):
+        return
+    for i, feature in enumerate(data.get("features") or []):
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        for key in _NUMERIC_PROPERTIES if isinstance(props, dict) else ():
+            if isinstance(props.get(key), bool):
+                raise InputError(f"{p.name}: feature {i + 1}: {key} = {str(props[key]).lower()} is not a number; "
+                                 "give the number")
+    member = data.get("crs")
     if member is None:
         return
     name = member.get("properties", {}).get("name") if isinstance(member, dict) and isinstance(member.get("properties"), dict) else None

@@ -210,6 +210,8 @@ TEXT_FILES = {
     "plan_floor_area_text.geojson": _plan(changes={(1, "floor_area_m2"): "big"}),
     "plan_category_int.geojson": _plan(changes={(1, "category"): 5}),
     "plan_role_unknown.geojson": _plan(changes={(1, "role"): "spaceship"}),
+    "plan_households_true.geojson": _plan(changes={(0, "households"): True}),
+    "plan_floor_area_false.geojson": _plan(changes={(1, "floor_area_m2"): False}),
     "plan.csv": "a\n1\n",
     "plan_empty_object.geojson": "{}",
     "plan_list.geojson": "[1, 2]",
@@ -327,6 +329,8 @@ for _name, _expect in {"plan_epsg_99999.geojson": "EPSG:99999", "plan_crs_nonsen
                        "plan_households_negative.geojson": "households",
                        "plan_floor_area_text.geojson": "floor_area_m2", "plan_category_int.geojson": "category",
                        "plan_role_unknown.geojson": "spaceship", "plan.csv": "plan.csv",
+                       "plan_households_true.geojson": "households = true",
+                       "plan_floor_area_false.geojson": "floor_area_m2 = false",
                        "plan_empty_object.geojson": "plan_empty_object", "plan_list.geojson": "plan_list",
                        "a_folder": "a_folder", "missing": "not found"}.items():
     _case(f"review --plan {_name}", ["review", "--plan", f"{{{_name}}}"], _expect)
