@@ -176,6 +176,7 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) 
         blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
         required = col == ("population" if "population" in frame.columns else "households")
         bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
+        bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)  # true is not 1 person
         if bad.any():
             raise InputError(f"{path}: {_rows(bad)}: {col} missing, not a number, negative or above "
                              f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row")

@@ -95,6 +95,7 @@ TEXT_FILES = {
     "homes_no_lon.csv": "x1,lat,population\n1,2,3\n",
     "homes_no_people.csv": f"lon,lat,name\n{LON},{LAT},a\n",
     "homes.txt": "hello",
+    "homes_pop_bool.geojson": _fc(_feature(_point(), population=True), _feature(_point(), population=False)),
     "homes_null_geom.geojson": _fc(_feature(_point(), population=10), _feature(None, population=10)),
     "homes_bad_coord.geojson": _fc(_feature(_point(), population=10), _feature(_point(500, 100), population=10)),
     "homes_empty_geom.geojson": _fc(_feature(_point(), population=10),
@@ -279,7 +280,7 @@ for _name, _expect in {
     "homes_no_rows.csv": "no rows", "homes_no_lon.csv": "lon and lat", "homes_no_people.csv": "households",
     "homes.txt": "homes.txt", "homes_null_geom.geojson": "row 2", "homes_bad_coord.geojson": "row 2",
     "homes_empty_geom.geojson": "row 2", "binary.csv": "binary.csv", "a_folder": "a_folder", "missing": "not found",
-    "two_layers.gpkg": "2 layers", "homes_gbk.csv": "UTF-8",
+    "two_layers.gpkg": "2 layers", "homes_gbk.csv": "UTF-8", "homes_pop_bool.geojson": "rows 1, 2",
 }.items():
     _case(f"audit --homes {_name}", [*AUDIT, "--homes", f"{{{_name}}}"], _expect)
     _case(f"site --homes {_name}", [*SITE, "--homes", f"{{{_name}}}"], _expect)
