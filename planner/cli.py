@@ -127,6 +127,23 @@ def _town(text: str | None) -> None:
         raise InputError(f"--town {text!r}: longitude -180..180 and latitude -90..90 (WGS84), e.g. 120.49,30.48")
 
 
+def _scheduler(address: str | None) -> None:
+    """--scheduler: an address Dask can parse (tcp://host:port), before anything starts."""
+    if address is None:
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, location = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"--scheduler {address!r}: give a Dask scheduler address such as tcp://10.0.0.5:8786 "
+                         f"({err})") from None
+
+
 def _mode(mode: str) -> None:
     if mode not in ("walk", "bike", "drive"):
         raise InputError(f"--mode {mode!r}: use walk, bike or drive")
@@ -391,6 +408,7 @@ def batch(
     from planner.categories import load_categories, select
 
     _mode(mode)
+    _scheduler(scheduler)
     _out_dir(out, regions, osm, homes, facilities, categories_file, raster)
     if task == "audit":
         _minutes(minutes or "5,10,15")

@@ -389,6 +389,9 @@ for _tag, _extra, _expect in [
     ("--model x", ["--task", "site", "--category", "kindergarten", "--new", "1", "--model", "x"], "--model"),
     ("--categories-file bad", ["--categories-file", "{cat_min_neg.toml}"], "cat_min_neg"),
     ("--workers abc", ["--workers", "abc"], "--workers"),
+    ("--scheduler nothttp", ["--scheduler", "nothttp"], "--scheduler"),
+    ("--scheduler tcp://host", ["--scheduler", "tcp://host"], "--scheduler"),
+    ("--scheduler foo://x:1", ["--scheduler", "foo://x:1"], "--scheduler"),
 ]:
     _case(f"batch {_tag}", [*BATCH, *_extra], _expect)
 
