@@ -220,6 +220,8 @@ TEXT_FILES = {
     "rules_bad.toml": "[[rule]]\nid = 5\n",
     "rules_not_toml.toml": "x = = 1\n",
     "rules_empty.toml": "",
+    "rules_measure_table.toml": (Path(ROOT / "planner/rules/gb50180-2018.toml").read_text(encoding="utf-8")
+                                 .replace('measure = "', 'measure = { a = 1 }  # "', 1)),
     # batch regions (a valid one: the cases check the command's own options)
     "regions.csv": f"name,osm\ncau,{CAU}\n",
 }
@@ -337,7 +339,8 @@ for _name, _expect in {"plan_epsg_99999.geojson": "EPSG:99999", "plan_crs_nonsen
     _case(f"review --plan {_name}", ["review", "--plan", f"{{{_name}}}"], _expect)
 
 for _rules, _expect in {"{rules_bad.toml}": "rules_bad", "{rules_not_toml.toml}": "rules_not_toml",
-                        "{rules_empty.toml}": "rules_empty", "nope": "nope", "": "--rules", ",": "--rules",
+                        "{rules_empty.toml}": "rules_empty", "{rules_measure_table.toml}": "rules_measure_table",
+                        "nope": "nope", "": "--rules", ",": "--rules",
                         "gb50180-2018,nope": "nope", "../../etc/passwd": "passwd"}.items():
     _case(f"review --rules {_rules!r}", [*REVIEW, "--rules", _rules], _expect)
 

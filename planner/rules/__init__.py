@@ -271,6 +271,11 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
         raise InputError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(_RULE_KEYS))}")
     if not _ID.match(str(rid)):
         raise InputError(f"{where}: rule id may only use letters, digits, '.', '_' and '-'")
+    for name in ("measure", "unit", "strength", "category", "level"):  # names, never tables or lists
+        if name in entry and not isinstance(entry[name], str):
+            raise InputError(f"{where}: {name} = {entry[name]!r} must be text in quotes")
+    if not isinstance(entry.get("categories", []), list) or not all(isinstance(k, str) for k in entry.get("categories", [])):
+        raise InputError(f"{where}: categories = {entry['categories']!r} must be a list of category keys")
     measure = entry["measure"]
     if measure not in MEASURES:
         raise InputError(f"{where}: unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
