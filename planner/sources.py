@@ -365,6 +365,7 @@ def boundary_polygon(boundary: Any, crs: CRS):
 
 
 def _boundary_geometry(boundary: Any, crs: CRS):
+    label = f"boundary {boundary}" if isinstance(boundary, (str, os.PathLike)) else "boundary"
     if isinstance(boundary, (str, os.PathLike)):
         path = Path(boundary)
         if not path.is_file():
@@ -383,17 +384,22 @@ def _boundary_geometry(boundary: Any, crs: CRS):
             raise InputError(f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon") from None
         if not isinstance(boundary, gpd.GeoDataFrame) or boundary._geometry_column_name not in boundary:
             raise InputError(f"{path}: no geometry in the boundary file; give a GeoPackage/GeoJSON polygon")
-    label = f"boundary {boundary}" if isinstance(boundary, (str, os.PathLike)) else "boundary"
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
         if boundary.crs is None:
             raise InputError("boundary: no CRS; set one (e.g. gdf.set_crs(4326)) before clipping")
         parts = boundary.geometry if isinstance(boundary, gpd.GeoDataFrame) else boundary
         if len(parts) == 0 or (parts.isna() | parts.is_empty).all():
-            raise InputError("boundary: no polygon in it; give a polygon boundary")
+            raise InputError(f"{label}: no polygon in it; give a polygon boundary")
+        invalid = ~shapely.is_valid(parts.to_numpy()) & ~(parts.isna() | parts.is_empty).to_numpy()
+        if invalid.any():
+            reason = shapely.is_valid_reason(parts.to_numpy()[invalid][0])
+            raise InputError(f"{label}: not a valid polygon ({reason}); fix it (e.g. QGIS Fix geometries)")
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             geom = parts.to_crs(crs).union_all()
     else:
+        if boundary is not None and not shapely.is_valid(boundary):
+            raise InputError(f"boundary: not a valid polygon ({shapely.is_valid_reason(boundary)}); fix it")
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             geom = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).iloc[0]

@@ -195,6 +195,8 @@ TEXT_FILES = {
     "bnd_no_features.geojson": _fc(),
     "bnd_null_geom.geojson": _fc(_feature(None)),
     "bnd_far.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[0, 0], [0.01, 0], [0.01, 0.01], [0, 0]]]})),
+    "bnd_bowtie.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[116.33, 39.99], [116.36, 40.02], [116.36, 39.99],
+                                                                            [116.33, 40.02], [116.33, 39.99]]]})),
     "bnd_bad_coord.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 100], [0, 0]]]})),
     # OSM extracts
     "empty.osm": "",
@@ -315,7 +317,7 @@ for _name, _expect in {"bnd.csv": "bnd.csv", "bnd_point.geojson": "polygon", "bn
                        "bnd_no_features.geojson": "polygon", "bnd_null_geom.geojson": "polygon",
                        "bnd_far.geojson": "no streets", "bnd_bad_coord.geojson": "polygon",
                        "a_folder": "a_folder", "missing": "not found", "homes.txt": "homes.txt",
-                       "two_layers.gpkg": "2 layers"}.items():
+                       "two_layers.gpkg": "2 layers", "bnd_bowtie.geojson": "Self-intersection"}.items():
     _case(f"audit --boundary {_name}", [*AUDIT, "--boundary", f"{{{_name}}}"], _expect)
     _case(f"site --boundary {_name}", [*SITE, "--boundary", f"{{{_name}}}"], _expect)
 
