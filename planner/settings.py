@@ -158,6 +158,10 @@ def update(values: dict) -> None:
             raise _error(f"unknown setting {key!r}; the settings are the names in planner/settings.py, "
                          "e.g. walk_speed_mps = 1.2")
         checked[key] = _checked(key, value, g[key])
+    limit = checked.get("max_threshold_minutes", max_threshold_minutes)
+    if max(checked.get("minutes", minutes)) > limit:
+        raise _error(f"minutes {list(checked.get('minutes', minutes))} go past max_threshold_minutes = {limit:g}; "
+                     "raise max_threshold_minutes or give smaller minutes")
     g.update(checked)
 
 
@@ -201,11 +205,7 @@ def _checked(key: str, value, current):
     if isinstance(current, tuple):
         if not isinstance(value, list) or not value:
             raise _error(f"{key} = {value!r} must be a list of whole minutes, e.g. [5, 10, 15]")
-        out = tuple(number(key, v, True) for v in value)
-        if max(out) > max_threshold_minutes:
-            raise _error(f"{key} = {value!r}: thresholds above max_threshold_minutes ({max_threshold_minutes:g}) "
-                         "are refused; give minutes such as [5, 10, 15]")
-        return out
+        return tuple(number(key, v, True) for v in value)  # their bound: max_threshold_minutes, in update()
     if not isinstance(value, str) or not value.strip():
         raise _error(f"{key} = {value!r} must be a text value")
     if key in _CHOICES and value not in _CHOICES[key]:
