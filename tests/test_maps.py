@@ -228,7 +228,7 @@ def test_homes_payload_encodes_times_bands_and_facilities():
         geometry=gpd.points_from_xy([104, 104.1], [30.6, 30.6]), crs=4326,
     )
     cats = [{"key": "k", "name_zh": "甲", "name_en": "A"}, {"key": "missing"}]
-    p = maps._homes_payload(homes, facilities, cats, MINUTES)
+    p = maps.audit_map._homes_payload(homes, facilities, cats, MINUTES)
     assert p["lon"][0] == 104.0 and p["id"] == ["a", "b", "c", "d", "e"]
     assert p["pop"] == [10, 11, None, 0, 3]
     # Whole seconds rounded up; -1 unreachable (its facility dropped too).
@@ -249,7 +249,7 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     seconds = homes["k_time_s"].to_numpy()
     assert [js_colour(s) for s in p["cats"]["k"]["t"]] == maps.time_colour(seconds, MINUTES)
     # Safe inside <script>: no "<", ">" or "&" characters.
-    assert "<" not in maps._inline_json(p) and json.loads(maps._inline_json(p)) == p
+    assert "<" not in maps.audit_map._inline_json(p) and json.loads(maps.audit_map._inline_json(p)) == p
 
 
 def test_roads_and_isochrones_are_simplified():
@@ -257,13 +257,13 @@ def test_roads_and_isochrones_are_simplified():
     xs = np.arange(0, 1001, 10.0) + X0
     segments = [LineString([(a, Y0), (b, Y0)]) for a, b in zip(xs[:-1], xs[1:])]
     roads = gpd.GeoDataFrame(geometry=segments, crs=CRS_UTM).to_crs(4326)
-    light = maps._light_lines(roads)
+    light = maps.light_lines(roads)
     assert len(light) == 1 and shapely.get_num_coordinates(light.geometry.iloc[0]) == 2
     assert light.crs.equals("EPSG:4326")
     # A buffered isochrone keeps its area within 0.5 % with fewer vertices, in lon/lat.
     iso = gpd.GeoDataFrame({"category": ["k"], "minutes": [5]},
                            geometry=[Point(X0, Y0).buffer(400, quad_segs=64)], crs=CRS_UTM)
-    light = maps._light_polygons(iso.to_crs(4326))
+    light = maps.light_polygons(iso.to_crs(4326))
     assert light["minutes"].tolist() == [5]
     back = light.to_crs(CRS_UTM).geometry.iloc[0]
     assert abs(back.area / iso.geometry.iloc[0].area - 1) < 0.005
@@ -271,7 +271,7 @@ def test_roads_and_isochrones_are_simplified():
 
 
 def test_many_homes_are_drawn_lighter(monkeypatch):
-    monkeypatch.setattr(maps, "MAP_MANY_HOMES", 10)
+    monkeypatch.setattr(maps.audit_map, "MAP_MANY_HOMES", 10)
     text = maps.offline_html(maps.map_audit(**_audit(4)))
     assert '"stroke": false' in text and '"radius": 2.0' in text
 

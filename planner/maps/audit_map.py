@@ -1,0 +1,395 @@
+"""The audit map: one layer per facility category, homes drawn in the browser from shared arrays.
+
+The homes are many and shown once per facility category: the map embeds them once as compact
+arrays and builds each category's markers in the browser when that category is shown, so a map
+of 20,000 homes and 17 categories is about 5 MB rather than 90 MB.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import branca.element
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._render import plain_text
+from .base import (
+    FACILITY_COLOUR,
+    NO_FACILITY_COLOUR,
+    ROAD_COLOUR,
+    add_legend,
+    add_title,
+    band_colours,
+    base_map,
+    time_colour,
+    time_legend_items,
+)
+from .layers import MAP_DECIMALS, add_points, add_polygons, add_roads, light_polygons, to_wgs84
+
+#: Homes above which the audit map draws smaller markers without outlines (cheaper to draw on
+#: a canvas; at city scale the outline is not visible anyway).
+MAP_MANY_HOMES: int = 200_000
+
+
+def map_audit(
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame | None,
+    categories: list[dict],
+    roads: gpd.GeoDataFrame | None = None,
+    minutes: Sequence[float] = (5, 10, 15),
+    *,
+    title: str | None = None,
+) -> folium.Map:
+    """Map an accessibility audit: one layer per facility category.
+
+    The homes are embedded once, as compact arrays (coordinates, population, and per category
+    the time in whole seconds and an index of the nearest facility); each category's layer
+    draws them in the browser when it is shown, so the file grows by about 10 bytes per home
+    and category instead of a GeoJSON feature each.
+
+    Parameters
+    ----------
+    homes : geopandas.GeoDataFrame
+        Columns ``home_id``, ``population`` and, per category key ``k``, ``{k}_time_s``
+        (seconds, NaN if no facility is reachable) and ``{k}_facility_id``.
+    facilities : geopandas.GeoDataFrame
+        Columns ``facility_id``, ``category``, ``name`` (may be None); points.
+    isochrones : geopandas.GeoDataFrame or None
+        Columns ``category``, ``minutes``; polygons of the area within that many minutes.
+    categories : list of dict
+        ``key``, ``name_zh``, ``name_en``, ``minutes`` (the category's target as a time) and
+        optionally ``target_label`` (the target as its source states it, e.g. "≤ 300 m").
+    roads : geopandas.GeoDataFrame, optional
+        Lines drawn for context (merged and simplified by ``MAP_SIMPLIFY_M``).
+    minutes : sequence of float
+        Time band limits for colours and legend.
+    title : str, optional
+        Title box text (e.g. the region name).
+
+    Returns
+    -------
+    folium.Map
+        Save it with ``save_map``. Only the first category is shown initially; the layer
+        control switches categories and roads.
+    """
+    if not categories:
+        raise ValueError("map_audit needs at least one category")
+    homes, facilities = to_wgs84(homes), to_wgs84(facilities)
+    minutes = sorted(minutes)
+
+    frames = [g for g in (homes, facilities) if g is not None and len(g)]
+    if not frames:
+        raise ValueError("map_audit needs homes or facilities to map")
+    bounds = np.array([g.total_bounds for g in frames])
+    bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+    # Keep the data clear of the legend (bottom right) and the title (top).
+    m = base_map(bounds, padding_top_left=(20, 80 if title else 20),
+                 padding_bottom_right=(200, 20))
+
+    # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
+    has_roads = add_roads(m, roads)
+    isochrones = (light_polygons(isochrones) if isochrones is not None and len(isochrones)
+                  else None)
+
+    # Homes: one data block for all categories (before the layers that read it).
+    data = _HomesData(homes, facilities, categories, minutes)
+    m.add_child(data)
+    n_homes = data.count
+    # Homes stay readable from a few hundred to a city's hundreds of thousands of points.
+    style = {"radius": 5.0 if n_homes < 2_000 else 3.5 if n_homes < 10_000 else 2.5,
+             "color": "#ffffff", "weight": 0.6, "fillOpacity": 0.9, "opacity": 1.0}
+    if n_homes >= MAP_MANY_HOMES:  # no outline: cheaper to draw, and invisible at city scale
+        style.update(radius=2.0, stroke=False)
+
+    for i, cat in enumerate(categories):
+        group = folium.FeatureGroup(name=f"{cat['name_zh']} {cat['name_en']}", show=i == 0)
+        if isochrones is not None:
+            _add_isochrones(group, isochrones, cat, minutes)
+        # Homes, drawn in the browser from the shared arrays (worst on top).
+        group.add_child(_CategoryHomes(data, cat["key"], _time_label(cat), style))
+        _add_facilities(group, facilities, cat)  # last, on top of homes
+        group.add_to(m)
+
+    legend = list(time_legend_items(minutes))
+    legend.append((FACILITY_COLOUR, "设施 Facility", "ring"))
+    legend.append((band_colours(len(minutes) + 1)[0],
+                   "等时圈 Isochrone (实线=目标 solid = target)", "area"))
+    if has_roads:
+        legend.append((ROAD_COLOUR, "道路 Road", "line"))
+    add_legend(m, "到最近设施的时间 Time to nearest facility", legend)
+    if title:
+        add_title(m, title, "生活圈设施可达性 Access to life-circle facilities")
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def _add_isochrones(group: folium.FeatureGroup, isochrones: gpd.GeoDataFrame, cat: dict,
+                    minutes: Sequence[float]) -> None:
+    """A category's isochrones, largest first so the smaller ones are drawn (and tinted) on top."""
+    target_min = cat.get("minutes")
+    iso = isochrones[isochrones["category"] == cat["key"]]
+    for mins in sorted(iso["minutes"].unique(), reverse=True):
+        part = iso[iso["minutes"] == mins]
+        colour = time_colour([float(mins) * 60], minutes)[0]
+        is_target = target_min is not None and float(mins) == float(target_min)
+        add_polygons(group, part, colour, fill_opacity=0.08,
+                     weight=2.5 if is_target else 1.2,
+                     dash_array=None if is_target else "5 4")
+
+
+def _time_label(cat: dict) -> str:
+    """The time row of a home's popup, with the category's target."""
+    time_label = "时间 Time (分钟 min)"
+    target_min = cat.get("minutes")
+    if cat.get("target_label"):  # the target in its source's unit, e.g. "≤ 300 m"
+        time_label += f", 目标 target {cat['target_label']}"
+    elif target_min is not None:
+        time_label += f", 目标 target ≤ {float(target_min):g}"
+    return time_label
+
+
+def _add_facilities(group: folium.FeatureGroup, facilities: gpd.GeoDataFrame, cat: dict) -> None:
+    """A category's facilities as white dots with a dark ring."""
+    fac = facilities[facilities["category"] == cat["key"]]
+    if not len(fac):
+        return
+    fac_names = fac["name"] if "name" in fac else [None] * len(fac)
+    unnamed = "(未命名 unnamed)"
+    fac = gpd.GeoDataFrame(
+        {"name": [n if isinstance(n, str) and n else unnamed for n in fac_names],
+         "facility_id": fac["facility_id"].astype(str).to_numpy()},
+        geometry=fac.geometry.to_numpy(), crs=fac.crs,
+    )
+    add_points(
+        group, fac, "#ffffff", radius=7, tooltip_columns=["name", "facility_id"],
+        popup_columns=["name", "facility_id"],
+        aliases={"name": f"{cat['name_zh']} {cat['name_en']}", "facility_id": "编号 ID"},
+        outline=FACILITY_COLOUR, weight=3, fill_opacity=1.0,
+    )
+
+
+# The browser side of the audit map's homes, defined once per page.
+# L.PlannerHomes is a FeatureGroup of L.circleMarkers (drawn on the map's canvas renderer,
+# preferCanvas) for one category. It creates its markers when it is added to the map (its
+# category ticked in the layer control) and drops them when removed, so a page holds the
+# markers of the categories on show only. Colours are the bands of time_colour: the first
+# limit (seconds) a time is ≤ to, beyond the last the last colour, -1 (unreachable) grey.
+# Popups are built on click from the arrays.
+_HOMES_JS = """
+if (!L.PlannerHomes) {
+  L.PlannerHomes = L.FeatureGroup.extend({
+    initialize: function (data, key, label, style) {
+      L.FeatureGroup.prototype.initialize.call(this, []);
+      this._data = data;
+      this._key = key;
+      this._label = label;
+      this._style = style;
+      this.bindPopup(this._popupHtml.bind(this), {maxWidth: 360});
+    },
+    onAdd: function (map) {
+      this._build();
+      L.FeatureGroup.prototype.onAdd.call(this, map);
+    },
+    onRemove: function (map) {
+      L.FeatureGroup.prototype.onRemove.call(this, map);
+      this.clearLayers();  // rebuilt when shown again: memory for the categories on show only
+    },
+    colour: function (seconds) {
+      var d = this._data;
+      if (seconds < 0) return d.none;
+      for (var b = 0; b < d.limits.length; b++) if (seconds <= d.limits[b]) return d.palette[b];
+      return d.palette[d.limits.length];
+    },
+    _build: function () {
+      var d = this._data, t = d.cats[this._key].t, n = d.lon.length, order = new Array(n);
+      for (var i = 0; i < n; i++) order[i] = i;
+      // Worst on top: drawn last, unreachable (-1) after the longest times. Stable sort.
+      function rank(s) { return s < 0 ? Infinity : s; }
+      order.sort(function (a, b) { return rank(t[a]) - rank(t[b]); });
+      // One marker class per colour: options shared through the prototype, not copied into
+      // every marker (a third of the build time with 100,000 homes).
+      var classes = {}, style = this._style;
+      for (var j = 0; j < n; j++) {
+        var k = order[j], colour = this.colour(t[k]);
+        var Marker = classes[colour] || (classes[colour] = L.CircleMarker.extend({
+          options: L.extend({}, style, {fillColor: colour})
+        }));
+        var marker = new Marker([d.lat[k], d.lon[k]]);
+        marker._plannerHome = k;
+        this.addLayer(marker);
+      }
+    },
+    _popupHtml: function (marker) {
+      var d = this._data, c = d.cats[this._key], k = marker._plannerHome;
+      var s = c.t[k], f = c.f[k], fac = '—';
+      if (f >= 0) {
+        fac = d.fname[f] ? d.fname[f] + ' (' + d.fid[f] + ')' : d.fid[f];
+      }
+      var mins = s < 0 ? '—' : (s % 60 === 0 ? String(s / 60) : (s / 60).toFixed(1));
+      var pop = d.pop[k] === null ? '—' : String(d.pop[k]);
+      var rows = [['住宅 Home', d.id[k]], ['人口 Population', pop], [this._label, mins],
+                  ['最近设施 Nearest facility', fac]];
+      return '<table>' + rows.map(function (r) {
+        return '<tr><th>' + L.PlannerHomes.escape(r[0]) + '</th><td>' +
+          L.PlannerHomes.escape(r[1]) + '</td></tr>';
+      }).join('') + '</table>';
+    }
+  });
+  L.PlannerHomes.escape = function (text) {
+    return String(text).replace(/[&<>"']/g, function (ch) {
+      return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch];
+    });
+  };
+}
+"""
+
+
+class _HomesData(branca.element.MacroElement):
+    """The audit map's homes, once for all categories, as one inline JSON block.
+
+    ``{"lon", "lat", "id", "pop", "fid", "fname", "cats": {key: {"t", "f"}}, "limits",
+    "palette", "none"}``: coordinates to ``MAP_DECIMALS`` decimals, population rounded
+    (null if unknown), per category ``t`` the time in whole seconds (rounded up, so bands
+    match ``time_colour``; -1 if unreachable) and ``f`` an index into ``fid``/``fname``
+    (-1 if none). Homes without a location are left out.
+    """
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.js }}
+        var {{ this.get_name() }} = JSON.parse(
+            document.getElementById({{ this.get_name()|tojson }}).textContent);
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                 categories: list[dict], minutes: Sequence[float]):
+        super().__init__()
+        self._name = "PlannerHomesData"
+        self.js = _HOMES_JS
+        payload = _homes_payload(homes, facilities, categories, minutes)
+        self.count = len(payload["lon"])
+        self.json = _inline_json(payload)
+
+    def render(self, **kwargs: Any) -> None:
+        # The data go into the page as they are, never through a macro: a macro's output is
+        # inert text only when the page renders through _render_as_data.
+        block = (f'<script type="application/json" id="{self.get_name()}">'
+                 f"{self.json}</script>")
+        self.get_root().html.add_child(_Raw(block), name=self.get_name())
+        super().render(**kwargs)
+
+
+class _Raw(branca.element.Element):
+    """Text added to a page as is (no Jinja)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
+class _CategoryHomes(branca.element.MacroElement):
+    """One category's homes: an ``L.PlannerHomes`` in the category's FeatureGroup."""
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = new L.PlannerHomes({{ this.data.get_name() }},
+            {{ this.key|tojson }}, {{ this.label|tojson }}, {{ this.style|tojson }});
+        {{ this._parent.get_name() }}.addLayer({{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: _HomesData, key: str, label: str, style: dict):
+        super().__init__()
+        self._name = "PlannerHomes"
+        self.data, self.key, self.label, self.style = data, key, label, style
+
+
+def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
+                   categories: list[dict], minutes: Sequence[float]) -> dict:
+    """The arrays of ``_HomesData`` (homes in EPSG:4326)."""
+    geoms = homes.geometry.values
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    geoms = geoms[keep]
+    not_point = shapely.get_type_id(geoms) != 0
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.centroid(geoms[not_point])
+    xy = shapely.get_coordinates(geoms)
+    ok = np.isfinite(xy).all(axis=1)
+    keep[np.flatnonzero(keep)[~ok]] = False
+    xy = np.round(xy[ok], MAP_DECIMALS)
+    h = homes[keep]
+
+    ids = (h["home_id"].astype(str).tolist() if "home_id" in h
+           else [str(v) for v in h.index])
+    if "population" in h:
+        pop = pd.to_numeric(h["population"], errors="coerce").to_numpy(dtype=float)
+        population = [None if np.isnan(v) else int(v) for v in np.round(pop)]
+    else:
+        population = [None] * len(h)
+
+    # Facility ids shared by all categories; names for the popups.
+    fac_ids: dict[str, int] = {}
+    fac_names: list[str | None] = []
+    names = (dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
+             if "name" in facilities and "facility_id" in facilities else {})
+
+    def index_of(value: Any) -> int:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return -1
+        text = str(value)
+        if text not in fac_ids:
+            fac_ids[text] = len(fac_ids)
+            name = names.get(text)
+            fac_names.append(name if isinstance(name, str) and name else None)
+        return fac_ids[text]
+
+    cats = {}
+    for cat in categories:
+        key = cat["key"]
+        time_col, fac_col = f"{key}_time_s", f"{key}_facility_id"
+        sec = (pd.to_numeric(h[time_col], errors="coerce").to_numpy(dtype=float)
+               if time_col in h else np.full(len(h), np.nan))
+        reachable = np.isfinite(sec)
+        # Whole seconds rounded up: a time t is ≤ a limit L (whole seconds) exactly when
+        # ceil(t) ≤ L, so the browser's bands are those of time_colour.
+        t = np.where(reachable, np.ceil(np.maximum(np.nan_to_num(sec), 0)), -1).astype(np.int64)
+        if fac_col in h:
+            codes, uniques = pd.factorize(h[fac_col], use_na_sentinel=True)
+            lookup = np.array([index_of(u) for u in uniques] + [-1], dtype=np.int64)
+            f = lookup[codes]  # code -1 (missing) takes the trailing -1
+            f[~reachable] = -1
+        else:
+            f = np.full(len(h), -1, dtype=np.int64)
+        cats[key] = {"t": t.tolist(), "f": f.tolist()}
+
+    return {
+        # Texts from data as plain_text: the browser escapes them when it builds a popup.
+        "lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(), "id": [plain_text(v) for v in ids],
+        "pop": population, "fid": [plain_text(v) for v in fac_ids],
+        "fname": [None if v is None else plain_text(v) for v in fac_names], "cats": cats,
+        "limits": [float(v) * 60.0 for v in minutes],
+        "palette": band_colours(len(minutes) + 1), "none": NO_FACILITY_COLOUR,
+    }
+
+
+def _inline_json(value: Any) -> str:
+    """Compact JSON safe inside an HTML <script> element (no "<", ">" or "&" characters)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+

@@ -1,0 +1,298 @@
+"""Vector layers on a map: points, polygons and lines as one GeoJSON layer each, and the
+light (merged, simplified, rounded) geometries that keep a map file small."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._render import escape_html
+from .base import ROAD_COLOUR
+
+#: Douglas–Peucker tolerance in metres for roads and isochrones on maps: about a pixel at
+#: zoom 17; it drops the inner vertices of straight streets and most of a buffer's outline.
+MAP_SIMPLIFY_M: float = 1.0
+#: Decimal places of longitude/latitude in maps' embedded data (5 ≈ 1.1 m).
+MAP_DECIMALS: int = 5
+
+
+# --- Layers ------------------------------------------------------------------------------------
+def add_points(
+    target: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    colours: str | Sequence[str] = "#3182bd",
+    radius: float = 4.0,
+    popup_columns: Sequence[str] | None = None,
+    name: str | None = None,
+    *,
+    tooltip_columns: Sequence[str] | None = None,
+    aliases: dict[str, str] | None = None,
+    outline: str | None = None,
+    weight: float = 0.5,
+    fill_opacity: float = 0.85,
+    show: bool = True,
+) -> folium.GeoJson | None:
+    """Draw points as one GeoJson layer of CircleMarkers.
+
+    Parameters
+    ----------
+    target : folium.Map or folium.FeatureGroup
+        Where to add the layer. On a map, a ``name`` puts the layer in the layer control.
+    gdf : geopandas.GeoDataFrame
+        Points (EPSG:4326, or reprojected); other geometry types are drawn by their centroid.
+    colours : str or sequence of str
+        A column of ``gdf`` holding colours, one colour for all, or one colour per row.
+    radius : float
+        Marker radius in pixels.
+    popup_columns, tooltip_columns : list of str, optional
+        Columns shown on click / hover.
+    name : str, optional
+        Layer name.
+    aliases : dict, optional
+        Labels for the columns (default: the column names).
+    outline : str, optional
+        Outline colour (default: the fill colour).
+    weight, fill_opacity : float
+        Outline width in pixels and fill opacity.
+    show : bool
+        Whether the layer is shown initially (maps only).
+
+    Returns
+    -------
+    folium.GeoJson or None
+        The layer, or None if ``gdf`` is empty.
+    """
+    gdf = to_wgs84(gdf)
+    geoms = gdf.geometry.values
+    not_point = ~shapely.is_empty(geoms) & (shapely.get_type_id(geoms) != 0)
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.centroid(geoms[not_point])
+        gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+
+    def style(feature: dict) -> dict:
+        colour = feature["properties"]["_c"]
+        # folium's CircleMarker has fill off unless asked.
+        return {"fillColor": colour, "color": outline or colour, "weight": weight,
+                "fill": True, "fillOpacity": fill_opacity, "opacity": 1.0}
+
+    return _add_geojson(
+        target, gdf, colours, style, name=name, show=show, popup_columns=popup_columns,
+        tooltip_columns=tooltip_columns, aliases=aliases,
+        marker=folium.CircleMarker(radius=radius, fill=True),
+    )
+
+
+def add_polygons(
+    target: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    colour: str | Sequence[str] = "#3182bd",
+    name: str | None = None,
+    tooltip_columns: Sequence[str] | None = None,
+    *,
+    aliases: dict[str, str] | None = None,
+    fill_opacity: float = 0.15,
+    weight: float = 1.5,
+    dash_array: str | None = None,
+    show: bool = True,
+) -> folium.GeoJson | None:
+    """Draw polygons (e.g. isochrones) as one GeoJson layer.
+
+    ``colour`` is a column, one colour, or one colour per row, as in ``add_points``. Without
+    ``tooltip_columns`` the polygons ignore the mouse, so homes under them stay clickable.
+    Returns the layer, or None if ``gdf`` is empty.
+    """
+
+    def style(feature: dict) -> dict:
+        c = feature["properties"]["_c"]
+        out = {"color": c, "fillColor": c, "weight": weight, "fillOpacity": fill_opacity,
+               "opacity": 0.9}
+        if dash_array:
+            out["dashArray"] = dash_array
+        return out
+
+    return _add_geojson(
+        target, to_wgs84(gdf), colour, style, name=name, show=show,
+        tooltip_columns=tooltip_columns, aliases=aliases,
+        interactive=bool(tooltip_columns),
+    )
+
+
+def add_roads(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "道路 Roads") -> bool:
+    """Streets for context: one line layer, merged and simplified by ``MAP_SIMPLIFY_M``.
+
+    Returns whether anything was drawn (for the legend).
+    """
+    roads = light_lines(roads) if roads is not None and len(roads) else None
+    if roads is None or not len(roads):
+        return False
+    group = folium.FeatureGroup(name=name, show=True)
+    add_lines(group, roads, ROAD_COLOUR, weight=1.2)
+    group.add_to(m)
+    return True
+
+
+def add_lines(
+    target: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    colour: str | Sequence[str] = ROAD_COLOUR,
+    weight: float = 1.0,
+    name: str | None = None,
+    *,
+    opacity: float = 0.8,
+    show: bool = True,
+) -> folium.GeoJson | None:
+    """Draw lines (e.g. a light road network) as one non-interactive GeoJson layer.
+
+    Returns the layer, or None if ``gdf`` is empty.
+    """
+
+    def style(feature: dict) -> dict:
+        return {"color": feature["properties"]["_c"], "weight": weight, "opacity": opacity}
+
+    return _add_geojson(target, to_wgs84(gdf), colour, style, name=name, show=show,
+                        interactive=False)
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        return gdf.to_crs("EPSG:4326")
+    return gdf
+
+
+def _add_geojson(
+    target: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    colours: str | Sequence[str],
+    style_function: Any,
+    name: str | None,
+    show: bool,
+    popup_columns: Sequence[str] | None = None,
+    tooltip_columns: Sequence[str] | None = None,
+    aliases: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> folium.GeoJson | None:
+    columns = list(dict.fromkeys([*(popup_columns or []), *(tooltip_columns or [])]))
+    data = _feature_collection(gdf, columns, _colour_list(gdf, colours))
+    if not data["features"]:
+        return None
+    aliases = aliases or {}
+    on_map = isinstance(target, folium.Map)
+    layer = folium.GeoJson(
+        data,
+        style_function=style_function,
+        name=name,
+        # Inside a FeatureGroup the group is the entry in the layer control.
+        control=on_map and name is not None,
+        show=show,
+        tooltip=folium.GeoJsonTooltip(
+            fields=list(tooltip_columns), aliases=[aliases.get(c, c) for c in tooltip_columns],
+            sticky=True,
+        ) if tooltip_columns else None,
+        popup=folium.GeoJsonPopup(
+            fields=list(popup_columns), aliases=[aliases.get(c, c) for c in popup_columns],
+        ) if popup_columns else None,
+        **kwargs,
+    )
+    layer.add_to(target)
+    return layer
+
+
+def _colour_list(gdf: gpd.GeoDataFrame, colours: str | Sequence[str]) -> list[str]:
+    if isinstance(colours, str):
+        if colours in gdf.columns:
+            return [str(c) for c in gdf[colours]]
+        return [colours] * len(gdf)
+    colours = list(colours)
+    if len(colours) != len(gdf):
+        raise ValueError(f"{len(colours)} colours for {len(gdf)} features")
+    return [str(c) for c in colours]
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame, columns: Sequence[str], colours: list[str]) -> dict:
+    """A compact GeoJSON dict: coordinates to 6 decimals (~0.1 m), only the needed properties.
+
+    Property values are display strings, HTML-escaped because folium's popups and tooltips
+    insert them as HTML (an OSM name with "<" or "&" must show as text).
+    """
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise KeyError(f"columns not in the data: {missing}")
+    geoms = gdf.geometry.values
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    geoms = shapely.transform(geoms[keep], lambda xy: np.round(xy, 6))
+    texts = {c: [_display(v) for v in gdf[c].to_numpy()[keep]] for c in columns}
+    colours = [c for c, k in zip(colours, keep, strict=True) if k]
+    features = []
+    for i, geojson in enumerate(shapely.to_geojson(geoms)):
+        props = {c: texts[c][i] for c in columns}
+        props["_c"] = colours[i]
+        # Integer ids keep folium's style lookup (a switch on feature.id) short.
+        features.append({"type": "Feature", "id": i, "geometry": json.loads(geojson),
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _display(value: Any) -> str:
+    """A value as popup text: "—" for missing, integers without ".0", floats to 1 decimal."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    return escape_html(value)
+
+
+
+def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` in metres: as is if projected, else in its UTM zone (no CRS: lon/lat)."""
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")
+    if gdf.crs.is_projected:
+        return gdf
+    return gdf.to_crs(gdf.estimate_utm_crs())
+
+
+def _round_wgs84(geoms: np.ndarray, crs: Any) -> np.ndarray:
+    """Geometries from ``crs`` to lon/lat rounded to ``MAP_DECIMALS`` decimals."""
+    geoms = gpd.GeoSeries(geoms, crs=crs).to_crs("EPSG:4326").to_numpy()
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, MAP_DECIMALS))
+    try:
+        return shapely.remove_repeated_points(geoms)
+    except shapely.errors.GEOSException:  # a ring collapsed to < 3 points: keep duplicates
+        return geoms
+
+
+def light_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Lines as one simplified feature: segments merged into polylines, then simplified.
+
+    A street network arrives as one 2-point segment per edge; merged into polylines and
+    simplified by ``MAP_SIMPLIFY_M`` it needs far fewer vertices, and one MultiLineString
+    feature avoids the per-feature overhead of GeoJSON. Non-line geometries are ignored.
+    """
+    metric = _metric(lines)
+    parts = shapely.get_parts(metric.geometry.values[~pd.isna(metric.geometry.values)])
+    parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
+    if len(parts):
+        parts = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+        parts = shapely.simplify(parts, MAP_SIMPLIFY_M, preserve_topology=False)
+        parts = _round_wgs84(parts, metric.crs)
+        parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
+    if not len(parts):
+        return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)], crs="EPSG:4326")
+
+
+def light_polygons(polygons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons simplified by ``MAP_SIMPLIFY_M`` (topology kept), in lon/lat, rounded."""
+    metric = _metric(polygons)
+    geoms = shapely.simplify(metric.geometry.values, MAP_SIMPLIFY_M, preserve_topology=True)
+    out = polygons.drop(columns=polygons.geometry.name).copy()
+    out = gpd.GeoDataFrame(out, geometry=_round_wgs84(geoms, metric.crs), crs="EPSG:4326")
+    return out
