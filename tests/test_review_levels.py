@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from planner._errors import InputError
 from planner.cli import app
 from planner.review import review
-from planner.review_levels import areas_of_level
+from planner.review.levels import areas_of_level
 from planner.rules import load_rulepack
 
 X0, Y0 = 500_000.0, 3_500_000.0

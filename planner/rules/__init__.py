@@ -10,7 +10,7 @@ its clause; values the facts file lists as "to confirm" carry ``confirmed = fals
 review report flags them. Every rule has a ``strength`` (:data:`STRENGTHS`): ``mandatory``
 (应/必须) and ``local`` rules fail an estate, ``advisory`` (宜) rules only give advice. A rule
 with a ``level`` is about that life-circle level's facilities and applies to estates at that
-level or above (levels nest; see :mod:`planner.review_levels`).
+level or above (levels nest; see :mod:`planner.review.levels`).
 """
 
 from __future__ import annotations

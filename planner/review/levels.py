@@ -25,21 +25,27 @@ levels and fits none or several of their ranges is an input error: the plan must
 This module also evaluates the measures that look at the plan as a whole: green space per
 resident and park size per level (cl. 4.0.4), the share of the comprehensive service
 facility used for residents' activities, the commercial and service share of the estate's
-floor area, a minimum area for each facility, and co-location (毗邻建设).
+floor area, a minimum area for each facility, and co-location (毗邻建设); and it derives the
+estate's own level from its households (:func:`estate_level`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
 from planner._errors import InputError
-from planner.rules import LEVELS, Level, Rule
+from planner.rules import LEVELS, Level, Rule, RulePack, load_rulepack
+
+if TYPE_CHECKING:
+    from planner.review.plan import Plan
 
 _REL_TOL = 1e-9
 
@@ -171,7 +177,7 @@ def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_l
 
 
 def evaluate(rule: Rule, plan, n_areas: int) -> tuple[bool, float | None, float | None, str, dict]:
-    """Evaluate a plan-level measure (the ones :mod:`planner.review` hands over)."""
+    """Evaluate a plan-level measure (the ones :mod:`planner.review.evaluate` hands over)."""
     fn = {
         "green_space_per_resident": _green_per_resident,
         "green_space_park": _green_park,
@@ -213,7 +219,7 @@ def _green_park(rule: Rule, plan, n_areas: int):
     big = int(np.sum(areas >= need * (1 - _REL_TOL)))
     largest = float(areas.max()) if len(areas) else 0.0
     details = {"parks_required": n_areas, "parks_planned": big,
-               "green_areas_m2": {str(f): round(float(a), 1) for f, a in zip(g["feature"], areas)} if len(g) else {}}
+               "green_areas_m2": {str(f): round(float(a), 1) for f, a in zip(g["feature"], areas, strict=True)} if len(g) else {}}
     ok = big >= n_areas
     if ok:
         return True, largest, 0.0, "", details
@@ -234,7 +240,7 @@ def _activity_share(rule: Rule, plan, n_areas: int):
     act = f["activity_floor_area_m2"].to_numpy(float)[sel]
     floor = f["floor_area_m2"].to_numpy(float)[sel]
     ids = f["facility_id"].to_numpy(object)[sel]
-    missing = [str(i) for i, a in zip(ids, act) if not np.isfinite(a)]
+    missing = [str(i) for i, a in zip(ids, act, strict=True) if not np.isfinite(a)]
     if missing:
         return False, None, None, f"give activity_floor_area_m2 (floor area for residents' activities) for {', '.join(missing)}", {}
     if floor.sum() <= 0:
@@ -277,7 +283,7 @@ def _adjacent(rule: Rule, plan, n_areas: int):
     value = float(dist.max())
     limit = rule.ranges[0][0]
     ok = value <= limit + _REL_TOL * max(1.0, limit)
-    details = {"distances_m": {str(ids[i]): round(float(d), 1) for i, d in zip(mine, dist)}}
+    details = {"distances_m": {str(ids[i]): round(float(d), 1) for i, d in zip(mine, dist, strict=True)}}
     note = "" if ok else f"{ids[mine[int(dist.argmax())]]} is {value:,.0f} m from the nearest {rule.other_category}"
     return ok, value, 0.0 if ok else value - limit, note, details
 
@@ -288,10 +294,72 @@ def _min_each(rule: Rule, plan, n_areas: int):
     area = f["floor_area_m2" if rule.area == "floor" else "land_area_m2"].to_numpy(float)[sel]
     ids = f["facility_id"].to_numpy(object)[sel]
     need = rule.ranges[0][0]
-    small = [(str(i), float(a)) for i, a in zip(ids, area) if not _at_least(float(a), need)]
+    small = [(str(i), float(a)) for i, a in zip(ids, area, strict=True) if not _at_least(float(a), need)]
     value = float(area.min())
-    details = {"facility_areas_m2": {str(i): round(float(a), 1) for i, a in zip(ids, area)}}
+    details = {"facility_areas_m2": {str(i): round(float(a), 1) for i, a in zip(ids, area, strict=True)}}
     if not small:
         return True, value, 0.0, "", details
     note = "below the minimum: " + ", ".join(f"{i} ({a:,.0f} m²)" for i, a in small)
     return False, value, need - value, note, details
+
+
+# --------------------------------------------------------------------------------------------
+# the estate's level
+
+
+def estate_level(households: float, levels: Sequence[Level]) -> tuple[str, str]:
+    """Life-circle level of an estate from its households (GB 50180-2018 cl. 3.0.4).
+
+    The scale ranges leave gaps (1,000–1,500 dwellings lie between a block and a 5-minute
+    circle); an estate in a gap, or above a range, takes the largest level whose lower bound
+    it reaches, so it is never asked for facilities of a level it does not reach. Below
+    every range it is a block.
+
+    Returns
+    -------
+    (level, how) : how it was derived, for the report.
+    """
+    ranked = sorted((lv for lv in levels if lv.households), key=lambda lv: lv.households[0], reverse=True)
+    if not ranked:
+        raise InputError("rules: no pack defines life-circle levels; give `level` in the plan's estate feature")
+    for k, lv in enumerate(ranked):
+        lo, hi = lv.households
+        if households >= lo:
+            how = f"derived from {households:g} households by {lv.clause} ({lv.id}: {lo:g}–{hi:g})"
+            if households > hi:
+                how += ("; above every range" if k == 0 else
+                        "; above that range and below the next level") + ": set `level` in the plan to choose"
+            if not lv.confirmed:
+                how += "; this level's range is to confirm"
+            return lv.id, how
+    smallest = ranked[-1]
+    lo, hi = smallest.households
+    return smallest.id, f"derived from {households:g} households by {smallest.clause} (below the {smallest.id} range {lo:g}–{hi:g})"
+
+def default_levels() -> list[Level]:
+    """The life-circle levels of GB 50180-2018 (cl. 3.0.4)."""
+    return load_rulepack("gb50180-2018").levels
+
+
+def levels_of(packs: list[RulePack]) -> list[Level]:
+    """The life-circle levels of the first pack that defines them (default: GB 50180-2018's)."""
+    for pack in packs:
+        if pack.levels:
+            return pack.levels
+    return default_levels()
+
+
+def with_levels(plan: Plan, rules: list[Rule], categories: dict) -> Plan:
+    """The plan with the level each facility and green space serves (see the module doc)."""
+    label = Path(plan.source).name
+    facilities = plan.facilities.copy()
+    if "level" not in facilities.columns:
+        facilities["level"] = None
+    lv, how = assign_facility_levels(facilities, rules, categories, plan.level, label)
+    facilities["level"], facilities["level_source"] = lv, how
+    green = plan.green.copy()
+    if "level" not in green.columns:
+        green["level"] = None
+    glv, ghow = assign_green_levels(green, rules, plan.level)
+    green["level"], green["level_source"] = glv, ghow
+    return replace(plan, facilities=facilities, green=green, notes=list(plan.notes))
