@@ -677,7 +677,7 @@ def test_network_voronoi_gives_each_node_its_nearest_committee():
     from hypothesis import strategies as st
     from scipy.sparse.csgraph import dijkstra
 
-    from planner.admin_villages import network_voronoi
+    from planner.villages.admin import network_voronoi
     from planner.network import from_arrays
 
     # A grid of 6 × 4 nodes 100 m apart, with the middle row's east-west links removed between

@@ -161,7 +161,7 @@ def find_admin_villages(region: Region, net: Network | None = None,
             out["committee"] = [("、".join(named[k]) if k in named else None) for k in range(len(out))]
         return out
     if not committees:
-        return _empty(crs)
+        return empty_admin_villages(crs)
     # One administrative village per committee name (a committee may be mapped twice: its
     # building and a point in it).
     names, first = {}, []
@@ -219,7 +219,8 @@ def _extent(region: Region, net: Network):
     return shapely.buffer(shapely.convex_hull(pts), TERRITORY_MARGIN_M)
 
 
-def _empty(crs) -> gpd.GeoDataFrame:
+def empty_admin_villages(crs) -> gpd.GeoDataFrame:
+    """No administrative village: :func:`find_admin_villages`' columns, no rows."""
     return gpd.GeoDataFrame({c: [] for c in ADMIN_COLUMNS}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
