@@ -1,4 +1,4 @@
-"""Estate review: nested life-circle levels, rule strength and the plan-level indicators.
+"""Nested life-circle levels (planner.review.levels), rule strength and the plan-level indicators.
 
 Hand-worked plans in EPSG:32650 (metres). Residents default to households × 2.62
 (``settings.persons_per_household``) unless the estate gives ``population``. Areas of a level

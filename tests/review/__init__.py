@@ -1,0 +1,1 @@
+"""Tests of planner.review, one file per module of the package."""
