@@ -295,7 +295,8 @@ def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) 
     if in_range:
         details["in_range"] = [ids[j] for j in in_range]
         return RuleResult(rule, "fail", float(areas[in_range[0]]), None,
-                          f"{len(in_range)} of the {need} needed (one per {rule.level} area) have {rule.area} area in range",
+                          f"{len(in_range)} of the {need} needed (one per {rule.level} area) "
+                          f"have {rule.area} area in range",
                           details)
     # None in range: report the one closest to a range.
     def gap(j: int) -> float:

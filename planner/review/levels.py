@@ -129,7 +129,8 @@ def assign_facility_levels(
                 out[i], how[i] = fit[0], "area"
                 continue
             raise InputError(
-                f"{label}: feature {feature[i]} (category={cats[i]}) could serve the {' or '.join(cand)} level "
+                f"{label}: feature {feature[i]} (category={cats[i]}) "
+                f"could serve the {' or '.join(cand)} level "
                 f"and its areas {'fit ' + ' and '.join(fit) if fit else 'fit neither'}; give it `level` "
                 f"({' or '.join(repr(c) for c in cand)})"
             )
@@ -334,7 +335,10 @@ def estate_level(households: float, levels: Sequence[Level]) -> tuple[str, str]:
             return lv.id, how
     smallest = ranked[-1]
     lo, hi = smallest.households
-    return smallest.id, f"derived from {households:g} households by {smallest.clause} (below the {smallest.id} range {lo:g}–{hi:g})"
+    return smallest.id, (
+        f"derived from {households:g} households by {smallest.clause} "
+        f"(below the {smallest.id} range {lo:g}–{hi:g})"
+    )
 
 def default_levels() -> list[Level]:
     """The life-circle levels of GB 50180-2018 (cl. 3.0.4)."""

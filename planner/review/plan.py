@@ -177,7 +177,8 @@ def read_plan(
     paths = gpd.GeoDataFrame({"feature": [i + 1 for i in path_idx]}, geometry=list(mgeoms[path_idx]), crs=crs)
     if not population_given:
         notes.append(
-            f"Population {population:,.0f} = {households:,} households × {settings.persons_per_household} persons "
+            f"Population {population:,.0f} = {households:,} households × "
+            f"{settings.persons_per_household} persons "
             "per household (7th census); give `population` on the estate to override."
         )
     return Plan(
@@ -218,7 +219,8 @@ def _estate_index(label: str, roles: list[str | None]) -> int:
         raise InputError(f"{label}: no feature with role=estate; add the estate boundary polygon with its households")
     if len(estate_idx) > 1:
         raise InputError(
-            f"{label}: {len(estate_idx)} features have role=estate (features {', '.join(str(i + 1) for i in estate_idx)}); "
+            f"{label}: {len(estate_idx)} features have role=estate "
+            f"(features {', '.join(str(i + 1) for i in estate_idx)}); "
             "review one estate per plan (merge the parts into one MultiPolygon)"
         )
     return estate_idx[0]
@@ -230,8 +232,10 @@ def _check_lonlat(label: str, frame: gpd.GeoDataFrame) -> None:
         x0, y0, x1, y1 = frame.total_bounds
         if x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90:
             raise InputError(
-                f"{label}: coordinates such as ({x1:.6g}, {y1:.6g}) are not longitude/latitude, but the file says "
-                f"{frame.crs.to_string()}; save it with its real CRS (GeoJSON without a 'crs' member means EPSG:4326)"
+                f"{label}: coordinates such as ({x1:.6g}, {y1:.6g}) "
+                "are not longitude/latitude, but the file says "
+                f"{frame.crs.to_string()}; save it with its real CRS "
+                "(GeoJSON without a 'crs' member means EPSG:4326)"
             )
 
 
@@ -245,7 +249,7 @@ def _households(frame: gpd.GeoDataFrame, ei: int, where: str, estate_area_m2: fl
     if households > MAX_HOUSEHOLDS:
         raise InputError(
             f"{where}: households {households:,.6g} is more than any life circle holds "
-            f"(a 15-minute circle has 17,000–32,000); check the value or split the plan"
+            "(a 15-minute circle has 17,000–32,000); check the value or split the plan"
         )
     households = int(households)
     area_ha = estate_area_m2 / 10_000
@@ -269,7 +273,8 @@ def _population(frame: gpd.GeoDataFrame, ei: int, where: str, households: int) -
     if population <= 0 or not lo <= ratio <= hi:
         raise InputError(
             f"{where}: population {population:,.0f} for {households:,} households is {ratio:.2f} persons per "
-            f"household (expected {lo:g}–{hi:g}; the national average is {settings.persons_per_household}); check both"
+            f"household (expected {lo:g}–{hi:g}; "
+            f"the national average is {settings.persons_per_household}); check both"
         )
     return population, True
 
@@ -343,7 +348,8 @@ def _read_frame(p: Path) -> gpd.GeoDataFrame:
             names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
             if len(names) > 1:
                 if "plan" not in names:
-                    raise InputError(f"{p.name}: {len(names)} layers ({', '.join(names)}); name the plan's layer 'plan' or keep one layer")
+                    raise InputError(f"{p.name}: {len(names)} layers ({', '.join(names)}); "
+                                     "name the plan's layer 'plan' or keep one layer")
                 layer = "plan"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reader warnings (mixed-type columns) would be extra lines
@@ -401,7 +407,8 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
         cat = clean_text(frame.at[i, "category"]) if "category" in frame.columns else None
         where = f"{label}: feature {i + 1} (role=facility"
         if not cat:
-            raise InputError(f"{where}) has no 'category'; give a category key such as kindergarten (known: {', '.join(categories)})")
+            raise InputError(f"{where}) has no 'category'; "
+                             f"give a category key such as kindergarten (known: {', '.join(categories)})")
         if cat not in categories:
             hint = _closest(cat, categories)
             raise InputError(
@@ -412,7 +419,8 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
         where = f"{where}, category={cat})"
         floor = _number(frame, i, "floor_area_m2", where)
         if floor is None:
-            raise InputError(f"{where} has no floor_area_m2; give its building floor area in m² (0 for outdoor facilities such as sports grounds)")
+            raise InputError(f"{where} has no floor_area_m2; give its building floor area in m² "
+                             "(0 for outdoor facilities such as sports grounds)")
         _check_area(where, "floor_area_m2", floor, MAX_FLOOR_AREA_M2)
         land = _number(frame, i, "land_area_m2", where)
         land_given = land is not None
@@ -422,7 +430,8 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             drawn = g.area
             if drawn > 0 and land > 0 and not 0.1 <= land / drawn <= 10:
                 raise InputError(
-                    f"{where}: land_area_m2 {land:,.0f} is {land / drawn:.2g}× the area of its polygon ({drawn:,.0f} m²); "
+                    f"{where}: land_area_m2 {land:,.0f} is {land / drawn:.2g}"
+                    f"× the area of its polygon ({drawn:,.0f} m²); "
                     "check the unit (m², not ha or mu) or the outline"
                 )
         elif g.area > 0:
@@ -442,7 +451,8 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             raise InputError(f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
         activity = _number(frame, i, "activity_floor_area_m2", where)
         if activity is not None and not 0 <= activity <= floor:
-            raise InputError(f"{where}: activity_floor_area_m2 {activity:g} must lie between 0 and its floor_area_m2 {floor:g}")
+            raise InputError(f"{where}: activity_floor_area_m2 {activity:g} "
+                             f"must lie between 0 and its floor_area_m2 {floor:g}")
         fid = None
         for key in ("facility_id", "id"):
             if key in frame.columns and clean_text(frame.at[i, key]):

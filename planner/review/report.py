@@ -68,7 +68,8 @@ table.facts{width:auto} table.facts th{font-weight:normal;color:#444}
 tr.fail td{background:#fff5f5} tr.na td{color:#888}
 .unconf{color:#a15c00;font-size:11px} .small{font-size:11px;color:#555}
 .map{border:1px solid #ccc;max-width:100%} table.rules{table-layout:fixed} td{overflow-wrap:anywhere}
-table.na-list{font-size:10px} table.na-list td{padding:1px 4px} .legend span{display:inline-block;margin-right:12px}
+table.na-list{font-size:10px} table.na-list td{padding:1px 4px} \
+.legend span{display:inline-block;margin-right:12px}
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:3px;vertical-align:middle}
 @media print{body{margin:10mm;font-size:10.5px} .noprint{display:none} h2{page-break-after:avoid}
  tr{page-break-inside:avoid} .map{max-height:170mm} a{color:inherit;text-decoration:none}}
@@ -85,7 +86,8 @@ def _html(rev: Review, map_file: str | None) -> str:
     applicable = c["pass"] + c["fail"] + c["advice"]
     advice = f"; {c['advice']} advisory (宜) rules give advice" if c["advice"] else ""
     verdict = (f'<div class="verdict pass">通过 PASS — no mandatory or local rule fails{advice}</div>' if rev.passed else
-               f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} applicable rules fail{advice}</div>')
+               f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} '
+               f'applicable rules fail{advice}</div>')
     parts = [
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
         f"<title>居住区配套设施审查 Estate review — {e(p.name)}</title><style>{_CSS}</style></head><body>",
@@ -102,7 +104,8 @@ def _html(rev: Review, map_file: str | None) -> str:
     if map_file:
         parts.append(f'<iframe class="noprint" src="{map_file}" title="interactive map" '
                      'style="width:100%;height:520px;border:1px solid #ccc"></iframe>'
-                     f'<p class="noprint small">Interactive map (works offline): <a href="{map_file}">{map_file}</a></p>')
+                     '<p class="noprint small">Interactive map (works offline): '
+                     f'<a href="{map_file}">{map_file}</a></p>')
     for pack in rev.packs:
         parts += _pack_section(rev, pack)
     notes = p.notes + rev.notes
@@ -128,7 +131,8 @@ def _summary_facts(rev: Review) -> list[tuple[str, str]]:
                                                        f" (= households × {settings.persons_per_household})")),
         ("级别 Level", e(p.level) + ("" if p.level_source == "plan" else f' <span class="small">({e(p.level_source)})</span>')),
         ("层级 Nested levels", "; ".join(f"{e(k)}: {n} area{'s' if n > 1 else ''}" for k, (n, _h) in rev.level_areas.items())
-         + ' <span class="small">(an estate carries every lower level\'s facilities, once per area: GB 50180-2018 table 5.0.2 note)</span>'),
+         + ' <span class="small">(an estate carries every lower level\'s facilities, '
+           'once per area: GB 50180-2018 table 5.0.2 note)</span>'),
         ("用地 Estate area", f"{p.area_m2 / 10_000:,.2f} ha"),
         ("设施 Planned facilities", f"{len(p.facilities)}" + (f"; {len(rev.existing)} existing from OSM" if len(rev.existing) else "")),
         ("住户点 Dwellings", f"{len(rev.dwellings):,} points: {e(rev.dwelling_source)}"),
@@ -138,7 +142,8 @@ def _summary_facts(rev: Review) -> list[tuple[str, str]]:
                            "none": "no service-radius rule applies"}[rev.distance_method]),
         ("规则 Rule packs", "<br>".join(f"{e(k.id)}: {e(k.title_zh)} / {e(k.title_en)}"
                                         + (f" ({e(k.province)})" if k.province else "") for k in rev.packs)),
-        ("结果 Results", (f'<span class="s-pass">{c["pass"]} pass</span>, <span class="s-fail">{c["fail"]} fail</span>, '
+        ("结果 Results", (f'<span class="s-pass">{c["pass"]} pass</span>, '
+                        f'<span class="s-fail">{c["fail"]} fail</span>, '
                         f'<span class="s-advice">{c["advice"]} advice</span>, '
                         f'<span class="s-na">{c["not_applicable"]} not applicable</span>')),
     ]
@@ -151,7 +156,8 @@ def _findings(rev: Review) -> list[str]:
     unconfirmed = [r for r in rev.results if r.status != "not_applicable" and not r.rule.confirmed]
     if unconfirmed:
         parts.append(f'<p class="unconf">⚠ {len(unconfirmed)} applicable rules use values marked <b>to confirm</b> '
-                     "(confirmed = false in the pack): check them against the standard's text before relying on them.</p>")
+                     "(confirmed = false in the pack): "
+                     "check them against the standard's text before relying on them.</p>")
     for status, heading in (("fail", "未达标 Failures (mandatory 应/必须 and local rules)"),
                             ("advice", "建议 Advice (advisory 宜 rules: never fail the estate)")):
         listed = [r for r in rev.results if r.status == status]
@@ -202,7 +208,8 @@ def _rule_row(r: RuleResult) -> str:
     note = "; ".join(x for x in (r.note, r.rule.note) if x)
     conf = "" if r.rule.confirmed else '<br><span class="unconf">value to confirm</span>'
     return (
-        f'<tr class="{cls}"><td class="s-{cls}">{label}<br><span class="small">{e(r.rule.strength)}</span></td>'
+        f'<tr class="{cls}"><td class="s-{cls}">{label}'
+        f'<br><span class="small">{e(r.rule.strength)}</span></td>'
         f"<td>{e(r.rule.title_zh)}<br>{e(r.rule.title_en)}<br><span class=\"small\">{e(r.rule.id)}</span></td>"
         f"<td>{e(r.rule.clause)}{conf}</td><td class=\"num\">{_fmt_value(r)}</td>"
         f"<td class=\"num\">{e(_fmt_target(r))}</td><td class=\"num\">{_fmt_short(r, bare=True)}</td>"
@@ -293,7 +300,8 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
     if streets is not None:
         d = " ".join("M" + " L".join(pt(x, y) for x, y in shapely.get_coordinates(line))
                      for line in shapely.get_parts(streets))
-        svg.append(f'<path d="{d}" stroke="#b0b0b0" stroke-width="1" fill="none" vector-effect="non-scaling-stroke"/>')
+        svg.append(f'<path d="{d}" stroke="#b0b0b0" stroke-width="1" '
+                   'fill="none" vector-effect="non-scaling-stroke"/>')
     svg.append(f'<path d="{path_of(p.estate)}" fill="#dbe9f6" fill-opacity="0.5" stroke="#2b6cb0" stroke-width="2" '
                'stroke-dasharray="6 3" vector-effect="non-scaling-stroke"/>')
     failed_cats = sorted({rev.category_labels.get(r.rule.category, r.rule.category) for r in _located_radius_failures(rev)})
@@ -315,15 +323,19 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
                            f'stroke="{colour[cat]}" stroke-width="2" vector-effect="non-scaling-stroke"/>')
     for g, cat, fid in zip(p.facilities.geometry, p.facilities["category"], p.facilities["facility_id"], strict=True):
         if g.geom_type == "Point":
-            svg.append(f'<circle cx="{g.x - minx:.1f}" cy="{maxy - g.y:.1f}" r="{unit * 2.5:.2f}" fill="{colour[cat]}" '
-                       f'stroke="black" stroke-width="0.5" vector-effect="non-scaling-stroke"><title>{e(fid)} {e(cat)}</title></circle>')
+            svg.append(f'<circle cx="{g.x - minx:.1f}" cy="{maxy - g.y:.1f}" '
+                       f'r="{unit * 2.5:.2f}" fill="{colour[cat]}" '
+                       'stroke="black" stroke-width="0.5" vector-effect="non-scaling-stroke">'
+                       f'<title>{e(fid)} {e(cat)}</title></circle>')
         else:
             svg.append(f'<path d="{path_of(g)}" fill="{colour[cat]}" fill-opacity="0.6" stroke="black" '
-                       f'stroke-width="0.5" vector-effect="non-scaling-stroke"><title>{e(fid)} {e(cat)}</title></path>')
+                       'stroke-width="0.5" vector-effect="non-scaling-stroke">'
+                       f'<title>{e(fid)} {e(cat)}</title></path>')
     # Scale bar: a round length near a fifth of the width.
     bar = next((b for b in (2000, 1000, 500, 200, 100, 50, 20, 10) if b <= w / 4), 10)
     y0 = h - unit * 6
-    svg.append(f'<path d="M{unit * 5:.1f},{y0:.1f} h{bar}" stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>')
+    svg.append(f'<path d="M{unit * 5:.1f},{y0:.1f} h{bar}" '
+               'stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>')
     svg.append(f'<text x="{unit * 5:.1f}" y="{y0 - unit * 2:.1f}" font-size="{unit * 5:.1f}">{bar} m</text>')
     svg.append("</svg>")
     legend = ['<p class="legend small">']
@@ -333,7 +345,8 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
         legend.append('<span><i class="dot" style="background:#d32f2f"></i>dwelling beyond a failed radius '
                       f'({e(", ".join(failed_cats)) or "none"})</span>')
     if len(rev.existing):
-        legend.append('<span><i class="dot" style="border:2px solid #555;width:7px;height:7px"></i>existing (OSM)</span>')
+        legend.append('<span><i class="dot" style="border:2px solid #555;width:7px;height:7px"></i>'
+                      'existing (OSM)</span>')
     legend.append("<span>filled: planned; dashed outline: estate; grey lines: walking network</span></p>")
     return "".join(svg) + "".join(legend)
 
