@@ -1,4 +1,4 @@
-"""Population rasters: read them, sum them to polygons and points, and write travel-time surfaces.
+"""Population rasters: read them and sum them to polygons and points.
 
 Population rasters (WorldPop, LandScan, GHS-POP, ...) hold a head count per cell. This module
 turns them into the demand the planner works with:
@@ -8,8 +8,9 @@ turns them into the demand the planner works with:
   each cell by the fraction of its area the polygon covers;
 * :func:`sum_to_points` gives every cell's population to points (homes, villages) so the
   total is conserved;
-* :func:`cells_as_points` turns each populated cell into a demand point at its centre;
-* :func:`write_surface` writes per-node travel times as a GeoTIFF surface.
+* :func:`cells_as_points` turns each populated cell into a demand point at its centre.
+
+Travel-time surfaces on such grids are written by :mod:`planner.surface`.
 
 Inputs may be in any CRS: vectors are reprojected to the raster's CRS (or to a metric CRS
 where distances are measured), never the raster itself, so cell values are never resampled.
@@ -33,24 +34,20 @@ import rasterio.transform
 import rasterio.warp
 import shapely
 from affine import Affine
-from pyproj import CRS
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 from rasterio.crs import CRS as RasterioCRS
-from rasterio.io import MemoryFile
 from rasterio.windows import Window
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from planner._errors import InputError
-from planner._io import atomic_file
 
 __all__ = [
     "PopulationRaster",
-    "read_population",
-    "sum_to_polygons",
-    "sum_to_points",
     "cells_as_points",
-    "write_surface",
+    "read_population",
+    "sum_to_points",
+    "sum_to_polygons",
 ]
 
 _METRE_NAMES = ("metre", "meter", "metres", "meters")
@@ -100,7 +97,7 @@ class PopulationRaster:
             raise InputError(f"{self.name}: population values must be a 2-D array, got shape {values.shape}")
         if self.crs is None:
             raise InputError(f"{self.name}: no CRS; pass crs='EPSG:32649' (the CRS of the transform)")
-        _check_grid(self.transform, self.name)
+        check_grid(self.transform, self.name)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "crs", RasterioCRS.from_user_input(self.crs))
 
@@ -169,14 +166,14 @@ def read_population(
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as error:
         raise InputError(
-            f"{name}: not a raster GDAL can read ({_first_line(error)}); give a GeoTIFF such as a WorldPop .tif"
+            f"{name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF such as a WorldPop .tif"
         ) from None
     with src:
         if src.crs is None:
             raise InputError(
                 f"{name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {name} (use the raster's real CRS)"
             )
-        _check_grid(src.transform, name)
+        check_grid(src.transform, name)
         if not 1 <= band <= src.count:
             raise InputError(f"{name}: has {src.count} band(s), no band {band}; pass band=1..{src.count}")
         full = Window(0, 0, src.width, src.height)
@@ -241,7 +238,7 @@ def sum_to_polygons(
     """
     if method not in ("area", "centre"):
         raise InputError(f"sum_to_polygons: method={method!r} is not 'area' or 'centre'")
-    geoms = _geometries(polygons, "polygons")
+    geoms = geometries(polygons, "polygons")
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]).tolist())
     if kinds - {3, 6}:  # 3 Polygon, 6 MultiPolygon
         raise InputError(
@@ -252,7 +249,7 @@ def sum_to_polygons(
     if not np.any(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)):
         return np.zeros(len(geoms), dtype="float64")
     pop = raster if isinstance(raster, PopulationRaster) else read_population(raster, within=polygons)
-    geoms = _geometries(_to_crs(polygons, pop.crs, "polygons"), "polygons")
+    geoms = geometries(_to_crs(polygons, pop.crs, "polygons"), "polygons")
     _check_overlap(geoms, pop, "polygons")
     values = np.where(pop.valid, pop.values, 0.0)
     out = np.zeros(len(geoms), dtype="float64")
@@ -264,6 +261,7 @@ def sum_to_polygons(
     return out
 
 
+# Over 80 lines by its numpy docstring only; the code itself is under 60.
 def sum_to_points(
     raster: str | os.PathLike | PopulationRaster,
     points: gpd.GeoDataFrame | gpd.GeoSeries,
@@ -314,7 +312,7 @@ def sum_to_points(
         raise InputError(f"sum_to_points: method={method!r} is not 'share' or 'nearest'")
     if max_distance_m is not None and not max_distance_m > 0:
         raise InputError(f"sum_to_points: max_distance_m={max_distance_m} must be > 0 (or None for no limit)")
-    geoms = _geometries(points, "points")
+    geoms = geometries(points, "points")
     present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     if np.any(shapely.get_type_id(geoms[present]) != 0):
         raise InputError(
@@ -336,42 +334,58 @@ def sum_to_points(
         return (out, unallocated) if return_unallocated else out
 
     taker_idx = np.flatnonzero(takes)
-    raster_geoms = _geometries(_to_crs(points, pop.crs, "points"), "points")[taker_idx]
+    raster_geoms = geometries(_to_crs(points, pop.crs, "points"), "points")[taker_idx]
     px, py = shapely.get_x(raster_geoms), shapely.get_y(raster_geoms)
 
     todo = np.ones(len(rows), dtype=bool)  # cells still to allocate
     if method == "share":
-        prow, pcol = _rowcol(pop.transform, px, py)
-        height, width = pop.shape
-        inside = (prow >= 0) & (prow < height) & (pcol >= 0) & (pcol < width)
-        # Flat cell index of each point, and of each valid cell, to join the two.
-        pflat = np.where(inside, prow * width + pcol, -1)
-        cflat = rows * width + cols
-        wsum = np.bincount(pflat[inside], weights=weight[taker_idx][inside], minlength=height * width)
-        has_points = wsum[cflat] > 0
-        # People of each cell go to its points in proportion to weight.
-        people_per_weight = np.zeros(height * width)
-        people_per_weight[cflat[has_points]] = cell_people[has_points] / wsum[cflat[has_points]]
-        share = np.zeros(len(taker_idx))
-        share[inside] = people_per_weight[pflat[inside]] * weight[taker_idx][inside]
-        out[taker_idx] += share
-        todo = ~has_points
-
+        todo = ~_share_within_cells(pop, rows, cols, cell_people, px, py, weight[taker_idx], taker_idx, out)
     if todo.any():
-        metric = _metric_crs(pop.crs, points)
-        to_metric = Transformer.from_crs(CRS.from_user_input(pop.crs), metric, always_xy=True)
-        cx, cy = rasterio.transform.xy(pop.transform, rows[todo], cols[todo], offset="center")
-        cx, cy = to_metric.transform(np.asarray(cx, dtype="float64"), np.asarray(cy, dtype="float64"))
-        mx, my = to_metric.transform(px, py)
-        tree = cKDTree(np.column_stack([mx, my]))
-        bound = np.inf if max_distance_m is None else float(max_distance_m)
-        _, nearest = tree.query(np.column_stack([cx, cy]), k=1, distance_upper_bound=bound)
-        hit = nearest < len(taker_idx)  # cKDTree returns n for "none within bound"
-        out += np.bincount(taker_idx[nearest[hit]], weights=cell_people[todo][hit], minlength=len(geoms))
-        unallocated = float(cell_people[todo][~hit].sum())
+        unallocated = _to_nearest(pop, rows[todo], cols[todo], cell_people[todo], points, px, py, taker_idx,
+                                  max_distance_m, out)
     else:
         unallocated = 0.0
     return (out, unallocated) if return_unallocated else out
+
+
+def _share_within_cells(pop: PopulationRaster, rows: np.ndarray, cols: np.ndarray, cell_people: np.ndarray,
+                        px: np.ndarray, py: np.ndarray, weight: np.ndarray, taker_idx: np.ndarray,
+                        out: np.ndarray) -> np.ndarray:
+    """Give each cell holding points its people, in proportion to the points' weights (added to
+    ``out``); returns which cells had points."""
+    prow, pcol = rowcol(pop.transform, px, py)
+    height, width = pop.shape
+    inside = (prow >= 0) & (prow < height) & (pcol >= 0) & (pcol < width)
+    # Flat cell index of each point, and of each valid cell, to join the two.
+    pflat = np.where(inside, prow * width + pcol, -1)
+    cflat = rows * width + cols
+    wsum = np.bincount(pflat[inside], weights=weight[inside], minlength=height * width)
+    has_points = wsum[cflat] > 0
+    # People of each cell go to its points in proportion to weight.
+    people_per_weight = np.zeros(height * width)
+    people_per_weight[cflat[has_points]] = cell_people[has_points] / wsum[cflat[has_points]]
+    share = np.zeros(len(taker_idx))
+    share[inside] = people_per_weight[pflat[inside]] * weight[inside]
+    out[taker_idx] += share
+    return has_points
+
+
+def _to_nearest(pop: PopulationRaster, rows: np.ndarray, cols: np.ndarray, cell_people: np.ndarray,
+                points: gpd.GeoDataFrame | gpd.GeoSeries, px: np.ndarray, py: np.ndarray,
+                taker_idx: np.ndarray, max_distance_m: float | None, out: np.ndarray) -> float:
+    """Give each cell's people to the point nearest its centre (in metres, within
+    ``max_distance_m``), added to ``out``; returns the people left unallocated."""
+    metric = _metric_crs(pop.crs, points)
+    to_metric = Transformer.from_crs(CRS.from_user_input(pop.crs), metric, always_xy=True)
+    cx, cy = rasterio.transform.xy(pop.transform, rows, cols, offset="center")
+    cx, cy = to_metric.transform(np.asarray(cx, dtype="float64"), np.asarray(cy, dtype="float64"))
+    mx, my = to_metric.transform(px, py)
+    tree = cKDTree(np.column_stack([mx, my]))
+    bound = np.inf if max_distance_m is None else float(max_distance_m)
+    _, nearest = tree.query(np.column_stack([cx, cy]), k=1, distance_upper_bound=bound)
+    hit = nearest < len(taker_idx)  # cKDTree returns n for "none within bound"
+    out += np.bincount(taker_idx[nearest[hit]], weights=cell_people[hit], minlength=len(out))
+    return float(cell_people[~hit].sum())
 
 
 def cells_as_points(
@@ -413,7 +427,7 @@ def cells_as_points(
         rows, cols = np.nonzero(values > 0)
         people = values[rows, cols]
     else:
-        geoms = _geometries(_to_crs(boundary, pop.crs, "boundary"), "boundary")
+        geoms = geometries(_to_crs(boundary, pop.crs, "boundary"), "boundary")
         _check_overlap(geoms, pop, "boundary")
         area = shapely.union_all(shapely.make_valid(geoms[~shapely.is_missing(geoms)]))
         area = _polygonal(area)
@@ -439,139 +453,6 @@ def cells_as_points(
     return gdf
 
 
-def write_surface(
-    path: str | os.PathLike,
-    values: np.ndarray,
-    points: np.ndarray | gpd.GeoDataFrame | gpd.GeoSeries,
-    crs: Any = None,
-    cell_size_m: float = 100.0,
-    *,
-    how: Literal["nearest", "min"] = "nearest",
-    max_distance_m: float | None = 200.0,
-    offnetwork_speed_mps: float | None = None,
-    like: str | os.PathLike | PopulationRaster | None = None,
-    units: str = "s",
-) -> Path:
-    """Write values at points (travel times at network nodes) as a float32 GeoTIFF surface.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Output .tif; written to a temporary file and moved into place when complete.
-    values : array
-        One value per point (e.g. seconds from the nearest facility); NaN or inf (unreached
-        nodes) are ignored.
-    points : (n, 2) array of x, y, or GeoDataFrame/GeoSeries of points
-        Where the values are. An array is in ``crs``; a GeoDataFrame has its own CRS and is
-        reprojected to ``crs`` when both are given.
-    crs : optional
-        CRS of the surface; must be metric because cells are ``cell_size_m`` wide.
-        Default: the points' CRS.
-    cell_size_m : float
-        Cell width and height in metres; the grid is aligned to multiples of it.
-    how : {"nearest", "min"}
-        ``"nearest"``: each cell takes the value of the point nearest its centre within
-        ``max_distance_m`` (a surface from network nodes). ``"min"``: each cell takes the
-        minimum of the points falling inside it; cells without points are nodata.
-    max_distance_m : float or None
-        For ``"nearest"``: cells farther than this from every point are nodata (cells far
-        from any street are not reachable on the network). None: no limit.
-    offnetwork_speed_mps : float, optional
-        For ``"nearest"``: add the straight walk from the cell centre to its point at this
-        speed (e.g. 1.2 m/s), so a cell reads the time to its door rather than to its node.
-    like : path or PopulationRaster, optional
-        Use this raster's grid (CRS, transform, size) instead, e.g. to compare the surface
-        with population cell by cell; ``crs`` and ``cell_size_m`` are then ignored.
-    units : str
-        Unit written to the band's metadata.
-
-    Returns
-    -------
-    pathlib.Path
-        The written file. Nodata is NaN; compression deflate.
-    """
-    out_path = Path(path)
-    name = out_path.name
-    if how not in ("nearest", "min"):
-        raise InputError(f"{name}: how={how!r} is not 'nearest' or 'min'")
-    values = np.asarray(values, dtype="float64").ravel()
-    xy, points_crs = _xy_of(points, crs, name)
-    if len(values) != len(xy):
-        raise InputError(f"{name}: {len(values)} values for {len(xy)} points; give one value per point")
-    ok = np.isfinite(values) & np.all(np.isfinite(xy), axis=1)
-    values, xy = values[ok], xy[ok]
-    if len(values) == 0:
-        raise InputError(f"{name}: no point has a finite value; nothing to write (are all nodes unreachable?)")
-    if offnetwork_speed_mps is not None and not offnetwork_speed_mps > 0:
-        raise InputError(f"{name}: offnetwork_speed_mps={offnetwork_speed_mps} must be > 0")
-
-    # The grid: a template raster's, or one aligned to cell_size_m around the points.
-    if like is not None:
-        grid_crs, transform, height, width = _grid_of(like)
-    else:
-        grid_crs = CRS.from_user_input(crs) if crs is not None else points_crs
-        if not _is_metric(grid_crs):
-            raise InputError(
-                f"{name}: cell_size_m={cell_size_m} needs a metric CRS but the surface CRS is "
-                f"{grid_crs.to_string()}; pass crs='EPSG:326NN' (the UTM zone) or points in UTM"
-            )
-        if not cell_size_m > 0:
-            raise InputError(f"{name}: cell_size_m={cell_size_m} must be > 0")
-        gx, gy = Transformer.from_crs(points_crs, grid_crs, always_xy=True).transform(xy[:, 0], xy[:, 1])
-        pad = (max_distance_m or 0.0) if how == "nearest" else 0.0
-        transform, height, width = _aligned_grid(gx, gy, float(cell_size_m), pad)
-    grid = np.full((height, width), np.nan, dtype="float64")
-
-    if how == "min":
-        to_grid = Transformer.from_crs(points_crs, CRS.from_user_input(grid_crs), always_xy=True)
-        gx, gy = to_grid.transform(xy[:, 0], xy[:, 1])
-        prow, pcol = _rowcol(transform, np.asarray(gx), np.asarray(gy))
-        inside = (prow >= 0) & (prow < height) & (pcol >= 0) & (pcol < width)
-        np.fmin.at(grid, (prow[inside], pcol[inside]), values[inside])
-    else:
-        # Distances in metres: the points' CRS if metric, else their UTM zone.
-        metric = points_crs if _is_metric(points_crs) else _utm_of(xy, points_crs)
-        to_metric_pts = Transformer.from_crs(points_crs, metric, always_xy=True)
-        mx, my = to_metric_pts.transform(xy[:, 0], xy[:, 1])
-        rows, cols = np.indices((height, width)).reshape(2, -1)
-        cx, cy = rasterio.transform.xy(transform, rows, cols, offset="center")
-        to_metric_grid = Transformer.from_crs(CRS.from_user_input(grid_crs), metric, always_xy=True)
-        cx, cy = to_metric_grid.transform(np.asarray(cx, dtype="float64"), np.asarray(cy, dtype="float64"))
-        tree = cKDTree(np.column_stack([mx, my]))
-        bound = np.inf if max_distance_m is None else float(max_distance_m)
-        dist_m, nearest = tree.query(np.column_stack([cx, cy]), k=1, distance_upper_bound=bound)
-        hit = nearest < len(values)
-        cell_values = values[nearest[hit]]
-        if offnetwork_speed_mps is not None:
-            cell_values = cell_values + dist_m[hit] / offnetwork_speed_mps
-        grid[rows[hit], cols[hit]] = cell_values
-
-    profile = {
-        "driver": "GTiff",
-        "dtype": "float32",
-        "count": 1,
-        "height": height,
-        "width": width,
-        "crs": RasterioCRS.from_user_input(grid_crs),
-        "transform": transform,
-        "nodata": np.nan,
-        "compress": "deflate",
-        "predictor": 3,  # floating-point predictor: travel times compress several times better
-    }
-    if height >= 256 and width >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
-    # GDAL writes to a path, so build the file in memory and hand its bytes to atomic_file.
-    with MemoryFile() as memfile:
-        with memfile.open(**profile) as dst:
-            dst.write(grid.astype("float32"), 1)
-            dst.set_band_unit(1, units)
-            dst.update_tags(1, units=units, how=how)
-        data = memfile.read()
-    with atomic_file(out_path, "wb") as fh:
-        fh.write(data)
-    return out_path
-
-
 # --- helpers -----------------------------------------------------------------------------
 
 
@@ -581,11 +462,11 @@ def _valid(values: np.ndarray) -> np.ndarray:
         return np.isfinite(values) & (values > 0)
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _check_grid(transform: Affine, name: str) -> None:
+def check_grid(transform: Affine, name: str) -> None:
     if transform.b != 0 or transform.d != 0:
         raise InputError(
             f"{name}: rotated or sheared grid is not supported; make it north-up with "
@@ -593,7 +474,7 @@ def _check_grid(transform: Affine, name: str) -> None:
         )
 
 
-def _geometries(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> np.ndarray:
+def geometries(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> np.ndarray:
     if isinstance(gdf, gpd.GeoDataFrame):
         return np.asarray(gdf.geometry.values, dtype=object)
     if isinstance(gdf, gpd.GeoSeries):
@@ -764,26 +645,22 @@ def _window_transform(window: Window, transform: Affine) -> Affine:
     return transform @ Affine.translation(window.col_off, window.row_off)
 
 
-def _rowcol(transform: Affine, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rowcol(transform: Affine, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer (row, col) of the cells holding x, y (may be outside the raster)."""
     cols, rows = ~transform @ (np.asarray(xs, dtype="float64"), np.asarray(ys, dtype="float64"))
     return np.floor(rows).astype("int64"), np.floor(cols).astype("int64")
 
 
-def _is_metric(crs: Any) -> bool:
+def is_metric(crs: Any) -> bool:
     crs = CRS.from_user_input(crs)
     return crs.is_projected and all(axis.unit_name in _METRE_NAMES for axis in crs.axis_info[:2])
 
 
 def _metric_crs(raster_crs: Any, points: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     # Distances must be metres: the raster's CRS if metric, else the points' UTM zone.
-    if _is_metric(raster_crs):
+    if is_metric(raster_crs):
         return CRS.from_user_input(raster_crs)
     return points.estimate_utm_crs()
-
-
-def _utm_of(xy: np.ndarray, crs: CRS) -> CRS:
-    return gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs).estimate_utm_crs()
 
 
 def _weights(points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray | None, n: int) -> np.ndarray:
@@ -800,52 +677,3 @@ def _weights(points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray
     if np.any(~np.isfinite(w)) or np.any(w < 0):
         raise InputError("points: weights must be finite and >= 0 (0 means the point gets no people)")
     return w
-
-
-def _xy_of(points: Any, crs: Any, name: str) -> tuple[np.ndarray, CRS]:
-    """(n, 2) coordinates and their CRS from an array + crs or a GeoDataFrame/GeoSeries."""
-    if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if points.crs is None:
-            raise InputError(f"{name}: points have no CRS; set it with gdf.set_crs(...)")
-        geoms = _geometries(points, "points")
-        present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
-        if np.any(shapely.get_type_id(geoms[present]) != 0):
-            raise InputError(f"{name}: points must be Point geometries; pass gdf.representative_point()")
-        xy = np.full((len(geoms), 2), np.nan)
-        xy[present] = shapely.get_coordinates(geoms[present])[:, :2]
-        return xy, CRS.from_user_input(points.crs)
-    xy = np.asarray(points, dtype="float64")
-    if xy.ndim != 2 or xy.shape[1] < 2:
-        raise InputError(f"{name}: points must be an (n, 2) array of x, y or a GeoDataFrame of points")
-    if crs is None:
-        raise InputError(f"{name}: x, y points need crs=...; pass the CRS they are in (e.g. 'EPSG:32649')")
-    return xy[:, :2], CRS.from_user_input(crs)
-
-
-def _aligned_grid(xs: np.ndarray, ys: np.ndarray, cell_m: float, pad_m: float) -> tuple[Affine, int, int]:
-    # Snapping to multiples of the cell size lets surfaces from separate runs line up.
-    left = np.floor((np.min(xs) - pad_m) / cell_m) * cell_m
-    bottom = np.floor((np.min(ys) - pad_m) / cell_m) * cell_m
-    right = np.ceil((np.max(xs) + pad_m) / cell_m) * cell_m
-    top = np.ceil((np.max(ys) + pad_m) / cell_m) * cell_m
-    # A point exactly on the right/top edge still needs a cell.
-    width = max(int(round((right - left) / cell_m)), 1) + (1 if np.max(xs) + pad_m >= right else 0)
-    height = max(int(round((top - bottom) / cell_m)), 1) + (1 if np.max(ys) + pad_m >= top else 0)
-    top = bottom + height * cell_m
-    return Affine(cell_m, 0.0, left, 0.0, -cell_m, top), height, width
-
-
-def _grid_of(like: str | os.PathLike | PopulationRaster) -> tuple[CRS, Affine, int, int]:
-    if isinstance(like, PopulationRaster):
-        return CRS.from_user_input(like.crs), like.transform, like.shape[0], like.shape[1]
-    path = Path(like)
-    if not path.exists():
-        raise InputError(f"{path.name}: no such file ({path}); check the path of the template raster (like=)")
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise InputError(f"{path.name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {path.name}")
-            _check_grid(src.transform, path.name)
-            return CRS.from_user_input(src.crs), src.transform, src.height, src.width
-    except rasterio.errors.RasterioIOError as error:
-        raise InputError(f"{path.name}: not a raster GDAL can read ({_first_line(error)}); give a GeoTIFF") from None

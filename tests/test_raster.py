@@ -19,8 +19,8 @@ from planner.raster import (
     read_population,
     sum_to_points,
     sum_to_polygons,
-    write_surface,
 )
+from planner.surface import write_surface
 
 SHARED_RASTER = (
     Path(__file__).resolve().parents[1].parent / "shared" / "rasters" / "guangzhou_worldpop_1km_utm49n.tif"
