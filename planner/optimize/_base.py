@@ -119,7 +119,11 @@ class _LocationModel:
         return self._inst.nnz
 
     def _auto_exact(self) -> bool:
-        limit = _tuning.EXACT_MAX_ENTRIES if self._inst.capacities is None else _tuning.EXACT_MAX_ENTRIES_CAPACITATED
+        limit = (
+            _tuning.EXACT_MAX_ENTRIES
+            if self._inst.capacities is None
+            else _tuning.EXACT_MAX_ENTRIES_CAPACITATED
+        )
         return self._size() <= limit
 
     def _nearest_assignment(self, sites: np.ndarray) -> np.ndarray:
@@ -135,11 +139,7 @@ class _LocationModel:
         if assignment is None:
             assignment = self._nearest_assignment(sites)
         objective = self._objective_of(sites, assignment) if raw.objective is None else raw.objective
-        bound = raw.bound
-        if self.sense == "min":
-            bound = min(bound, objective)
-        else:
-            bound = max(bound, objective)
+        bound = min(raw.bound, objective) if self.sense == "min" else max(raw.bound, objective)
         covered = self._covered(assignment)
         solution = Solution(
             model=self.name,
@@ -191,11 +191,20 @@ class _LocationModel:
         total = np.bincount(codes[ok], weights=w[ok], minlength=k)
         cov = np.bincount(codes[ok & covered], weights=w[ok & covered], minlength=k)
         share = np.divide(cov, total, out=np.full(k, np.nan), where=total > 0)
-        table = pd.DataFrame({"group": inst.group_labels, "weight": total, "weight_covered": cov,
-                              "share": share, "min_share": inst.group_share})
-        short = {inst.group_labels[g]: float(inst.group_share[g] - share[g]) for g in range(k)
-                 if not np.isnan(inst.group_share[g]) and total[g] > 0
-                 and share[g] < inst.group_share[g] - 1e-9}
+        table = pd.DataFrame(
+            {
+                "group": inst.group_labels,
+                "weight": total,
+                "weight_covered": cov,
+                "share": share,
+                "min_share": inst.group_share,
+            }
+        )
+        short = {
+            inst.group_labels[g]: float(inst.group_share[g] - share[g])
+            for g in range(k)
+            if not np.isnan(inst.group_share[g]) and total[g] > 0 and share[g] < inst.group_share[g] - 1e-9
+        }
         return table, short or None
 
     def _site_table(self, sites: np.ndarray, assignment: np.ndarray, covered: np.ndarray) -> pd.DataFrame:
@@ -233,19 +242,27 @@ class _LocationModel:
         cov_ok = has & covered
         dcov = np.bincount(assignment[cov_ok], weights=inst.weights[cov_ok], minlength=inst.m)
         tsum = np.bincount(assignment[has], weights=(inst.weights * np.nan_to_num(t))[has], minlength=inst.m)
-        table = pd.DataFrame({
-            "site": ranked_arr,
-            "kind": np.where(inst.is_fixed[ranked_arr], "fixed", "new"),
-            "rank": np.arange(1, len(ranked_arr) + 1),
-            "homes": cnt[ranked_arr],
-            "demand": dem[ranked_arr],
-            "demand_covered": dcov[ranked_arr],
-            "coverage_added": np.array(added),
-            "mean_time_s": np.divide(tsum[ranked_arr], dem[ranked_arr],
-                                     out=np.full(len(ranked_arr), np.nan), where=dem[ranked_arr] > 0),
-        })
+        table = pd.DataFrame(
+            {
+                "site": ranked_arr,
+                "kind": np.where(inst.is_fixed[ranked_arr], "fixed", "new"),
+                "rank": np.arange(1, len(ranked_arr) + 1),
+                "homes": cnt[ranked_arr],
+                "demand": dem[ranked_arr],
+                "demand_covered": dcov[ranked_arr],
+                "coverage_added": np.array(added),
+                "mean_time_s": np.divide(
+                    tsum[ranked_arr],
+                    dem[ranked_arr],
+                    out=np.full(len(ranked_arr), np.nan),
+                    where=dem[ranked_arr] > 0,
+                ),
+            }
+        )
         if inst.capacities is not None:
-            table["load"] = np.bincount(assignment[has], weights=inst.loads[has], minlength=inst.m)[ranked_arr]
+            table["load"] = np.bincount(assignment[has], weights=inst.loads[has], minlength=inst.m)[
+                ranked_arr
+            ]
             table["capacity"] = inst.capacities[ranked_arr]
         return table
 
@@ -263,8 +280,8 @@ class _LocationModel:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise InfeasibleError(
-                    f"capacities: {int(bad.sum())} homes (e.g. row {i}, load {inst.loads[i]:,.0f}) exceed the "
-                    f"capacity of every candidate that reaches them (largest {reach_cap[i]:,.0f})"
+                    f"capacities: {int(bad.sum())} homes (e.g. row {i}, load {inst.loads[i]:,.0f}) "
+                    f"exceed the capacity of every candidate that reaches them (largest {reach_cap[i]:,.0f})"
                 )
             demand = float(inst.loads[cov].sum())
             free = np.sort(np.delete(inst.capacities, inst.fixed))[::-1]

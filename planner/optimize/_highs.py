@@ -91,13 +91,20 @@ class _HighsRun:
         self.is_mip = is_mip = bool(np.any(integer)) and not relax
         # The array form of passModel: HighsLp's vector fields copy element by element,
         # which on small LPs takes longer than HiGHS needs to solve them.
-        kinds = (np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32))
+        kinds = np.asarray(integer, dtype=np.int32) if is_mip else np.zeros(n_col, dtype=np.int32)
         fmt = highspy.MatrixFormat.kRowwise if a.format == "csr" else highspy.MatrixFormat.kColwise
         model = (
-            n_col, n_row, a.nnz, int(fmt),
-            int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize), 0.0,
+            n_col,
+            n_row,
+            a.nnz,
+            int(fmt),
+            int(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize),
+            0.0,
             *(np.ascontiguousarray(v, dtype=float) for v in (cost, col_lb, col_ub, row_lb, row_ub)),
-            a.indptr.astype(np.int32), a.indices.astype(np.int32), np.ascontiguousarray(a.data, dtype=float), kinds,
+            a.indptr.astype(np.int32),
+            a.indices.astype(np.int32),
+            np.ascontiguousarray(a.data, dtype=float),
+            kinds,
         )
         self.h = h = highspy.Highs()
         # highspy's Python callback hook calls into Python (taking the GIL) during a run even
@@ -168,7 +175,9 @@ class _Lp:
         self.n_row += len(lb)
 
     def solve(self, cost, col_lb, col_ub, integer, **kwargs) -> _MilpResult:
-        cat = lambda parts, dt: np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)
+        def cat(parts, dt):
+            return np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)
+
         return _solve_milp(
             cost,
             cat(self.rows, np.int64),

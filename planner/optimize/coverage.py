@@ -100,8 +100,16 @@ class MaxCoverage(_LocationModel):
         """
         if minutes is None:
             raise InputError("minutes: the coverage standard is required for max-coverage")
-        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads,
-                               minutes=minutes, groups=groups, min_share=min_share)
+        inst = _build_instance(
+            cost,
+            weights,
+            fixed=fixed,
+            capacities=capacities,
+            loads=loads,
+            minutes=minutes,
+            groups=groups,
+            min_share=min_share,
+        )
         return cls(inst, p)
 
     def _entry_costs(self):
@@ -118,7 +126,11 @@ class MaxCoverage(_LocationModel):
         inst = self._inst
         plain = inst.capacities is None and inst.group_codes is None
         if method == "exact":
-            return self._solve_core(method, deadline, gap) if plain and not self._is_core else self._exact(deadline, gap)
+            return (
+                self._solve_core(method, deadline, gap)
+                if plain and not self._is_core
+                else self._exact(deadline, gap)
+            )
         t0 = time.perf_counter()
         # The heuristic runs on the full instance: its dual LP and interchange are as fast
         # there as on the core, and building the core costs time.
@@ -127,8 +139,12 @@ class MaxCoverage(_LocationModel):
             return raw
         if plain and raw.dual is not None:
             return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
-        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap,
-                            None if inst.capacities is not None else raw.sites, allow_none=not raw.shortfall)
+        exact = self._exact(
+            _auto_deadline(deadline, time.perf_counter() - t0),
+            gap,
+            None if inst.capacities is not None else raw.sites,
+            allow_none=not raw.shortfall,
+        )
         if exact is None:
             return raw
         exact.solver = raw.solver + "+highs"
@@ -157,8 +173,13 @@ class MaxCoverage(_LocationModel):
                 raw = sub._exact(deadline, gap, start_sites=start)
             else:
                 raw = sub._solve(method, deadline, gap)
-        return dataclasses.replace(raw, sites=self._fill(core.cols[raw.sites], self.p), assignment=None,
-                                   objective=None, bound=raw.bound + core.outside_weight)
+        return dataclasses.replace(
+            raw,
+            sites=self._fill(core.cols[raw.sites], self.p),
+            assignment=None,
+            objective=None,
+            bound=raw.bound + core.outside_weight,
+        )
 
     def _fill(self, new_sites: np.ndarray, k: int) -> np.ndarray:
         """``k`` new sites: when fewer than k add anything, the others largest first."""
@@ -167,7 +188,9 @@ class MaxCoverage(_LocationModel):
         if len(new_sites) < k:
             others = np.flatnonzero(~inst.is_fixed & ~np.isin(np.arange(inst.m), new_sites))
             size = np.bincount(inst.col, weights=inst.weights[inst.row], minlength=inst.m)[others]
-            new_sites = np.concatenate([new_sites, others[np.argsort(-size, kind="stable")[: k - len(new_sites)]]])
+            new_sites = np.concatenate(
+                [new_sites, others[np.argsort(-size, kind="stable")[: k - len(new_sites)]]]
+            )
         return np.sort(new_sites)
 
     def _finish_exactly(self, raw: _CoverageAnswer, deadline, gap: float) -> _Answer:
@@ -198,13 +221,16 @@ class MaxCoverage(_LocationModel):
         k_left = k - int(forced.sum())
         usable = int((~inst.is_fixed & ~closed & ~forced).sum())
         if k_left == 0 or usable == 0:
-            return dataclasses.replace(raw, bound=min(raw.bound, max(outside, lower)), solver=raw.solver + "+fixing")
-        reduced = dataclasses.replace(inst.subset(~closed[inst.col]), fixed=np.flatnonzero(inst.is_fixed | forced))
+            return dataclasses.replace(
+                raw, bound=min(raw.bound, max(outside, lower)), solver=raw.solver + "+fixing"
+            )
+        reduced = dataclasses.replace(
+            inst.subset(~closed[inst.col]), fixed=np.flatnonzero(inst.is_fixed | forced)
+        )
         sub = MaxCoverage(reduced, min(k_left, usable))
         try:
             # The incumbent as HiGHS's start: it prunes from the first node.
-            res = sub._solve_core("exact", deadline, gap,
-                                  start_sites=np.setdiff1d(raw.sites, reduced.fixed))
+            res = sub._solve_core("exact", deadline, gap, start_sites=np.setdiff1d(raw.sites, reduced.fixed))
         except InfeasibleError:  # time up before HiGHS found a solution
             return raw
         sites = np.union1d(self._fill(np.union1d(res.sites, np.flatnonzero(forced)), k), inst.fixed)
@@ -235,7 +261,10 @@ class MaxCoverage(_LocationModel):
             thread = _Background(lp.run)
         W, P = self._entry_costs()
         total_cov = float(P.sum())
-        if inst.group_codes is None and inst.n * inst.m * (len(inst.fixed) + self.p) <= _tuning.DENSE_COVER_SWAP_MAX_FLOPS:
+        if (
+            inst.group_codes is None
+            and inst.n * inst.m * (len(inst.fixed) + self.p) <= _tuning.DENSE_COVER_SWAP_MAX_FLOPS
+        ):
             eng = None
             dense = _DenseCoverSwap(inst, self.p)
             sites = dense.search(inst.fixed, deadline)
@@ -251,8 +280,9 @@ class MaxCoverage(_LocationModel):
             thread.join()
             dual = lp.result()
         if dual is None:
-            bound, lag_pick = _lagrangian_coverage(inst, inst.weights, self.p, value, integral=integral, gap=gap,
-                                                   deadline=deadline)
+            bound, lag_pick = _lagrangian_coverage(
+                inst, inst.weights, self.p, value, integral=integral, gap=gap, deadline=deadline
+            )
             solver = "heuristic+lagrangian"
         else:
             bound, lag_pick, _, _ = dual
@@ -281,9 +311,17 @@ class MaxCoverage(_LocationModel):
             value = self._objective_of(sites, assignment)
         # Relaxing shares and capacities only raises the maximum: the bound stays valid.
         bound = max(min(bound, total_cov), value)
-        return _CoverageAnswer(sites, bound, solver, objective=value, assignment=assignment,
-                               gap=(bound - value) / value if value else 0.0, shortfall=shortfall, dual=dual,
-                               integral=integral)
+        return _CoverageAnswer(
+            sites,
+            bound,
+            solver,
+            objective=value,
+            assignment=assignment,
+            gap=(bound - value) / value if value else 0.0,
+            shortfall=shortfall,
+            dual=dual,
+            integral=integral,
+        )
 
     def _reweight_for_shares(self, eng: _SwapEngine, deadline) -> tuple[np.ndarray, dict | None]:
         """Raise the weight of groups below their share and search again (a few rounds)."""
@@ -318,12 +356,24 @@ class MaxCoverage(_LocationModel):
         lp = _Lp(nx)
         lp.add(np.searchsorted(rows_cov, sub.row), np.arange(nx), 1.0, np.zeros(len(rows_cov)), 1.0)
         sel = np.flatnonzero(is_open)
-        lp.add(np.searchsorted(sel, sub.col), np.arange(nx), sub.loads[sub.row], np.full(len(sel), -np.inf),
-               inst.capacities[sel])
+        lp.add(
+            np.searchsorted(sel, sub.col),
+            np.arange(nx),
+            sub.loads[sub.row],
+            np.full(len(sel), -np.inf),
+            inst.capacities[sel],
+        )
         w = sub.weights[sub.row]
         limit = _remaining(deadline)
-        res = lp.solve(w, np.zeros(nx), np.ones(nx), np.ones(nx, dtype=bool), maximize=True,
-                       time_limit=None if limit is None else max(0.5 * limit, 0.05), gap=1e-6)
+        res = lp.solve(
+            w,
+            np.zeros(nx),
+            np.ones(nx),
+            np.ones(nx, dtype=bool),
+            maximize=True,
+            time_limit=None if limit is None else max(0.5 * limit, 0.05),
+            gap=1e-6,
+        )
         if res.x is None:
             return 0.0, np.full(inst.n, -1, dtype=np.int64)
         return float(w[res.x > 0.5].sum()), _assignment_from(res.x, sub)
@@ -346,8 +396,13 @@ class MaxCoverage(_LocationModel):
             nz = len(rows_cov)
             lp = _Lp(m + nz)
             zr = np.searchsorted(rows_cov, inst.row)
-            lp.add(np.concatenate([np.arange(nz), zr]), np.concatenate([m + np.arange(nz), inst.col]),
-                   np.concatenate([np.ones(nz), -np.ones(inst.nnz)]), np.full(nz, -np.inf), 0.0)
+            lp.add(
+                np.concatenate([np.arange(nz), zr]),
+                np.concatenate([m + np.arange(nz), inst.col]),
+                np.concatenate([np.ones(nz), -np.ones(inst.nnz)]),
+                np.full(nz, -np.inf),
+                0.0,
+            )
             var, cost_v = m + np.arange(nz), inst.weights[rows_cov]
             nv = nz
         lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
@@ -362,9 +417,16 @@ class MaxCoverage(_LocationModel):
             covered = np.zeros(n, dtype=bool)
             covered[inst.row[y[inst.col] > 0]] = True
             start = np.concatenate([y, covered[rows_cov].astype(float)])
-        res = lp.solve(np.concatenate([np.zeros(m), cost_v]), np.concatenate([lb, np.zeros(nv)]),
-                       np.concatenate([ub, np.ones(nv)]), integer, maximize=True,
-                       time_limit=_remaining(deadline), gap=gap, start=start)
+        res = lp.solve(
+            np.concatenate([np.zeros(m), cost_v]),
+            np.concatenate([lb, np.zeros(nv)]),
+            np.concatenate([ub, np.ones(nv)]),
+            integer,
+            maximize=True,
+            time_limit=_remaining(deadline),
+            gap=gap,
+            start=start,
+        )
         if res.status == "infeasible":
             self._raise_share_infeasible(deadline)
         if res.x is None:
@@ -390,7 +452,9 @@ class MaxCoverage(_LocationModel):
                 f"p={self.p} is below the {'' if proven else 'at least '}{need} new sites needed to cover"
                 f"{shares}{_within_text(inst)}; raise p to {need}"
             )
-        raise InfeasibleError(f"{self.name}: no choice of {self.p} new sites meets{shares}{_within_text(inst)}")
+        raise InfeasibleError(
+            f"{self.name}: no choice of {self.p} new sites meets{shares}{_within_text(inst)}"
+        )
 
 
 class SetCover(_LocationModel):
@@ -424,8 +488,16 @@ class SetCover(_LocationModel):
         """
         if minutes is None:
             raise InputError("minutes: the coverage standard is required for set covering")
-        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads,
-                               minutes=minutes, groups=groups, min_share=min_share)
+        inst = _build_instance(
+            cost,
+            weights,
+            fixed=fixed,
+            capacities=capacities,
+            loads=loads,
+            minutes=minutes,
+            groups=groups,
+            min_share=min_share,
+        )
         return cls(inst, None)
 
     @property
@@ -468,7 +540,9 @@ class SetCover(_LocationModel):
         raw = self._heuristic(deadline, lagrangian=not then_exact)
         if not then_exact or raw.bound >= raw.objective:
             return raw
-        exact = self._exact(_auto_deadline(deadline, time.perf_counter() - t0), gap, raw.sites, allow_none=True)
+        exact = self._exact(
+            _auto_deadline(deadline, time.perf_counter() - t0), gap, raw.sites, allow_none=True
+        )
         if exact is None:
             return raw
         exact.solver = raw.solver + "+highs"
@@ -510,8 +584,14 @@ class SetCover(_LocationModel):
                 lag_bound, sites = _lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
                 bound = max(bound, lag_bound)
             if lagrangian and bound < len(sites):
-                sites = _cover_local_search(inst, sites, lam, deadline=deadline, target=max(bound, target),
-                                            stall_rounds=_tuning.COVER_ILS_STALL_PER_SITE * len(sites))
+                sites = _cover_local_search(
+                    inst,
+                    sites,
+                    lam,
+                    deadline=deadline,
+                    target=max(bound, target),
+                    stall_rounds=_tuning.COVER_ILS_STALL_PER_SITE * len(sites),
+                )
         value = float(len(sites))
         return _Answer(sites, float(bound), solver, objective=value)
 
@@ -537,11 +617,19 @@ class SetCover(_LocationModel):
             elif count > lower:
                 break  # the other split optima are used up; HiGHS decides
             limit = _remaining(deadline)
-            limit = _tuning.COVER_SINGLE_SOURCE_S if limit is None else min(_tuning.COVER_SINGLE_SOURCE_S, 0.5 * limit)
+            limit = (
+                _tuning.COVER_SINGLE_SOURCE_S
+                if limit is None
+                else min(_tuning.COVER_SINGLE_SOURCE_S, 0.5 * limit)
+            )
             assignment = _single_source(inst, is_open, limit)
             if assignment is not None:
-                return _Answer(np.flatnonzero(is_open & ~inst.is_fixed), float(lower), "highs+flow",
-                               assignment=assignment)
+                return _Answer(
+                    np.flatnonzero(is_open & ~inst.is_fixed),
+                    float(lower),
+                    "highs+flow",
+                    assignment=assignment,
+                )
             tried.append(is_open)  # fits only split: ask for another set of the same size
         exact = self._exact(deadline, gap, None, min_new=lower)
         exact.bound = max(exact.bound, float(lower))
@@ -550,9 +638,9 @@ class SetCover(_LocationModel):
 
     def _raise_cover_infeasible(self) -> None:
         inst = self._inst
+        what = " the minimum shares" if inst.group_codes is not None else " every reachable home"
         raise InfeasibleError(
-            f"{self.name}: no choice of sites covers{' the minimum shares' if inst.group_codes is not None else ' every reachable home'}"
-            f"{_within_text(inst)} within the capacities"
+            f"{self.name}: no choice of sites covers{what}{_within_text(inst)} within the capacities"
         )
 
     def _greedy_partial(self) -> np.ndarray:
@@ -595,7 +683,9 @@ class SetCover(_LocationModel):
                 keep = list(trial)
         return np.sort(np.array(keep, dtype=np.int64))
 
-    def _exact(self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0) -> _Answer | None:
+    def _exact(
+        self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0
+    ) -> _Answer | None:
         inst = self._inst
         start = None if start_sites is None else _cover_start(inst, start_sites)
         res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
@@ -604,7 +694,9 @@ class SetCover(_LocationModel):
         if res.x is None:
             if allow_none:
                 return None
-            raise InfeasibleError(f"{self.name}: HiGHS found no cover within the time limit; raise time_limit")
+            raise InfeasibleError(
+                f"{self.name}: HiGHS found no cover within the time limit; raise time_limit"
+            )
         m = inst.m
         sites = np.flatnonzero(res.x[:m] > 0.5)
         assignment = None

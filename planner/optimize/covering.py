@@ -23,8 +23,13 @@ from planner.optimize.dominance import _subset_pairs
 from planner.optimize.instance import _Instance
 
 
-def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: np.ndarray | None = None,
-                  order: np.ndarray | None = None, ptr: np.ndarray | None = None) -> np.ndarray:
+def _greedy_cover(
+    inst: _Instance,
+    start: np.ndarray | None = None,
+    row_weight: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+    ptr: np.ndarray | None = None,
+) -> np.ndarray:
     """New sites covering every coverable row: greedy + redundancy removal.
 
     Starts from ``start`` (new sites already chosen) and each time adds the candidate that
@@ -59,7 +64,9 @@ def _greedy_cover(inst: _Instance, start: np.ndarray | None = None, row_weight: 
         chosen.append(j)
         if recount:
             e = need[inst.row]
-            score = np.bincount(inst.col[e], weights=rw[inst.row[e]], minlength=inst.m).astype(float, copy=False)
+            score = np.bincount(inst.col[e], weights=rw[inst.row[e]], minlength=inst.m).astype(
+                float, copy=False
+            )
             score[is_open] = -np.inf
             continue
         pos, local = _row_entries(inst, rows)
@@ -91,7 +98,9 @@ def _cover_local_search(
     overlap = None
     row_len = np.diff(inst.indptr).astype(float)
     if float(row_len @ row_len) <= _tuning.CORE_MAX_PAIRS:
-        a_mat = sparse.csr_array((np.ones(inst.nnz, dtype=np.int32), inst.col, inst.indptr), shape=(inst.n, inst.m))
+        a_mat = sparse.csr_array(
+            (np.ones(inst.nnz, dtype=np.int32), inst.col, inst.indptr), shape=(inst.n, inst.m)
+        )
         overlap = (a_mat.T @ a_mat).tocsr()
     order, ptr = _csc_order(inst)
     stall = 0
@@ -106,8 +115,13 @@ def _cover_local_search(
             out = nb[inside][np.argsort(-share[inside], kind="stable")[:q]]
         else:
             out = rng.choice(cur, min(q, len(cur)), replace=False)
-        new = _greedy_cover(inst, start=np.setdiff1d(cur, out), row_weight=row_weight if it % 2 else None,
-                            order=order, ptr=ptr)
+        new = _greedy_cover(
+            inst,
+            start=np.setdiff1d(cur, out),
+            row_weight=row_weight if it % 2 else None,
+            order=order,
+            ptr=ptr,
+        )
         stall += 1
         if len(new) <= len(cur):
             cur = new
@@ -183,50 +197,85 @@ def _cover_milp(
         z_of_row[rows_need] = np.arange(nz)
         keep = inst.coverable[inst.row]
         zr = z_of_row[inst.row[keep]]
-        lp.add(np.concatenate([np.arange(nz), zr]), np.concatenate([m + np.arange(nz), inst.col[keep]]),
-               np.concatenate([np.ones(nz), -np.ones(len(zr))]), np.full(nz, -np.inf), 0.0)
+        lp.add(
+            np.concatenate([np.arange(nz), zr]),
+            np.concatenate([m + np.arange(nz), inst.col[keep]]),
+            np.concatenate([np.ones(nz), -np.ones(len(zr))]),
+            np.full(nz, -np.inf),
+            0.0,
+        )
         served = (m + np.arange(nz), inst.weights[rows_need], rows_need)
         col_lb = np.concatenate([lb, np.zeros(nz)])
         col_ub = np.concatenate([ub, np.ones(nz)])
         integer = np.concatenate([np.ones(m, dtype=bool), np.zeros(nz, dtype=bool)])
         cost = np.concatenate([lp_cost, np.zeros(nz)])
     else:
-        # Rows: the homes not covered by fixed sites, each a row of the instance: its CSR
-        # is the constraint matrix (no triplets to sort: most of the time on small cores).
-        need = inst.coverable & ~_rows_by_fixed(inst)
-        lengths = np.diff(inst.indptr)[need]
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        indices = inst.col[need[inst.row]]
-        row_lb = np.ones(len(lengths))
-        if min_new > 0:
-            free = np.flatnonzero(~inst.is_fixed)
-            indptr = np.append(indptr, indptr[-1] + len(free))
-            indices = np.concatenate([indices, free])
-            row_lb = np.append(row_lb, float(min_new))
-        a = _Compressed("csr", indptr, indices, np.ones(len(indices)))  # len(row_lb) rows, m columns
-        run = _HighsRun(lp_cost, a, row_lb, np.full(len(row_lb), np.inf), lb, ub, np.ones(m, dtype=bool),
-                        time_limit=time_limit, gap=gap, start=start, relax=relax, cutoff=cutoff)
-        run.run()
-        return run.result()
+        return _plain_cover_milp(
+            inst,
+            lp_cost,
+            lb,
+            ub,
+            min_new,
+            time_limit=time_limit,
+            gap=gap,
+            start=start,
+            relax=relax,
+            cutoff=cutoff,
+        )
     if partial:
         _add_share_rows(lp, inst, *served)
     if min_new > 0:
         free = np.flatnonzero(~inst.is_fixed)
         lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [float(min_new)], np.inf)
-    return lp.solve(cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax,
-                    cutoff=cutoff)
+    return lp.solve(
+        cost, col_lb, col_ub, integer, time_limit=time_limit, gap=gap, start=start, relax=relax, cutoff=cutoff
+    )
+
+
+def _plain_cover_milp(
+    inst: _Instance, lp_cost: np.ndarray, lb: np.ndarray, ub: np.ndarray, min_new: int, **kwargs
+) -> _MilpResult:
+    """:func:`_cover_milp` without capacities or shares (keywords: see :class:`_HighsRun`)."""
+    # Rows: the homes not covered by fixed sites, each a row of the instance: its CSR
+    # is the constraint matrix (no triplets to sort: most of the time on small cores).
+    need = inst.coverable & ~_rows_by_fixed(inst)
+    lengths = np.diff(inst.indptr)[need]
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = inst.col[need[inst.row]]
+    row_lb = np.ones(len(lengths))
+    if min_new > 0:
+        free = np.flatnonzero(~inst.is_fixed)
+        indptr = np.append(indptr, indptr[-1] + len(free))
+        indices = np.concatenate([indices, free])
+        row_lb = np.append(row_lb, float(min_new))
+    a = _Compressed("csr", indptr, indices, np.ones(len(indices)))  # len(row_lb) rows, m columns
+    run = _HighsRun(
+        lp_cost, a, row_lb, np.full(len(row_lb), np.inf), lb, ub, np.ones(inst.m, dtype=bool), **kwargs
+    )
+    run.run()
+    return run.result()
 
 
 def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
     """x_e <= y_j for every entry e = (i, j), and Σ_i load_i x_ij <= Q_j y_j."""
     nx = inst.nnz
     e = np.arange(nx)
-    lp.add(np.concatenate([e, e]), np.concatenate([x0 + e, inst.col]),
-           np.concatenate([np.ones(nx), -np.ones(nx)]), np.full(nx, -np.inf), 0.0)
+    lp.add(
+        np.concatenate([e, e]),
+        np.concatenate([x0 + e, inst.col]),
+        np.concatenate([np.ones(nx), -np.ones(nx)]),
+        np.full(nx, -np.inf),
+        0.0,
+    )
     if inst.capacities is not None:
         j = np.arange(inst.m)
-        lp.add(np.concatenate([inst.col, j]), np.concatenate([x0 + e, j]),
-               np.concatenate([inst.loads[inst.row], -inst.capacities]), np.full(inst.m, -np.inf), 0.0)
+        lp.add(
+            np.concatenate([inst.col, j]),
+            np.concatenate([x0 + e, j]),
+            np.concatenate([inst.loads[inst.row], -inst.capacities]),
+            np.full(inst.m, -np.inf),
+            0.0,
+        )
 
 
 def _assignment_from(x: np.ndarray, inst: _Instance) -> np.ndarray:
@@ -263,8 +312,9 @@ def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, va
 def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, int, bool]:
     """(lower bound, best count, proven) of new sites needed to cover every coverable row."""
     greedy = _greedy_cover(inst) if inst.capacities is None else None
-    res = _cover_milp(inst, time_limit=time_limit, gap=0.0,
-                      start=None if greedy is None else _cover_start(inst, greedy))
+    res = _cover_milp(
+        inst, time_limit=time_limit, gap=0.0, start=None if greedy is None else _cover_start(inst, greedy)
+    )
     if res.status == "infeasible":
         return -1, -1, True
     best = round(res.objective) if res.x is not None else -1
@@ -288,8 +338,9 @@ def _complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndar
     covered = np.zeros(inst.n, dtype=bool)
     covered[inst.row[np.isin(inst.col, sites)]] = True
     while len(sites) < k:
-        gain = np.bincount(inst.col, weights=np.where(covered[inst.row], 0.0, inst.weights[inst.row]),
-                           minlength=inst.m)
+        gain = np.bincount(
+            inst.col, weights=np.where(covered[inst.row], 0.0, inst.weights[inst.row]), minlength=inst.m
+        )
         gain[sites] = -1.0
         j = int(np.argmax(gain))
         sites.append(j)
@@ -325,9 +376,13 @@ def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> t
     row, col = inst.row[use], inst.col[use]
     source, sink = n + m, n + m + 1
     graph = sparse.csr_array(
-        (np.concatenate([load_int, load_int[row], room_int[open_sites]]).astype(np.int32),
-         (np.concatenate([np.full(n, source), row, n + open_sites]),
-          np.concatenate([np.arange(n), n + col, np.full(len(open_sites), sink)]))),
+        (
+            np.concatenate([load_int, load_int[row], room_int[open_sites]]).astype(np.int32),
+            (
+                np.concatenate([np.full(n, source), row, n + open_sites]),
+                np.concatenate([np.arange(n), n + col, np.full(len(open_sites), sink)]),
+            ),
+        ),
         shape=(n + m + 2, n + m + 2),
     )
     flow = csgraph.maximum_flow(graph, source, sink)
@@ -347,7 +402,10 @@ def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> t
 
 
 def _split_cover(
-    inst: _Instance, max_new: int | None, deadline: float | None, pool: list[np.ndarray] | None = None,
+    inst: _Instance,
+    max_new: int | None,
+    deadline: float | None,
+    pool: list[np.ndarray] | None = None,
     exclude: list[np.ndarray] | tuple = (),
 ) -> tuple[str, np.ndarray | None]:
     """Sites serving every coverable row within capacity when a row's load may be split
@@ -418,7 +476,9 @@ def _split_cover(
             _add_flow_cut(lp, inst, part, loads)
 
 
-def _violated_parts(inst: _Instance, members: np.ndarray, loads: np.ndarray, room: np.ndarray) -> list[np.ndarray]:
+def _violated_parts(
+    inst: _Instance, members: np.ndarray, loads: np.ndarray, room: np.ndarray
+) -> list[np.ndarray]:
     """The cut set split into its clusters (rows linked through sites they reach): their
     reaches are disjoint, so at least one is violated on its own; each violated one is a
     separate, stronger cut (the whole set when none is smaller)."""
@@ -426,7 +486,9 @@ def _violated_parts(inst: _Instance, members: np.ndarray, loads: np.ndarray, roo
 
     e = members[inst.row]
     rows, cols = inst.row[e], inst.col[e]
-    graph = sparse.csr_array((np.ones(len(rows)), (rows, inst.n + cols)), shape=(inst.n + inst.m, inst.n + inst.m))
+    graph = sparse.csr_array(
+        (np.ones(len(rows)), (rows, inst.n + cols)), shape=(inst.n + inst.m, inst.n + inst.m)
+    )
     _, label = csgraph.connected_components(graph, directed=False)
     label_rows = label[: inst.n]
     parts = []
@@ -444,7 +506,13 @@ def _add_flow_cut(lp: _Lp, inst: _Instance, members: np.ndarray, loads: np.ndarr
     near = np.zeros(inst.m, dtype=bool)
     near[inst.col[members[inst.row]]] = True
     sites = np.flatnonzero(near)
-    lp.add(np.zeros(len(sites), dtype=np.int64), sites, inst.capacities[sites], [float(loads[members].sum())], np.inf)
+    lp.add(
+        np.zeros(len(sites), dtype=np.int64),
+        sites,
+        inst.capacities[sites],
+        [float(loads[members].sum())],
+        np.inf,
+    )
 
 
 def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | None) -> np.ndarray | None:

@@ -76,7 +76,9 @@ def _regrouped(ptr: np.ndarray, index: np.ndarray, n_index: int) -> tuple[np.nda
     return csc.indptr.astype(np.int64), csc.indices.astype(np.int64)
 
 
-def _membership(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _membership(
+    sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """``holds(s, e)``: whether set s holds element e (arrays), for sets given as
     (set, element) pairs. A boolean table up to ``CORE_DENSE_MAX_CELLS`` cells, a bit table
     up to ``SUBSET_BITS_MAX_CELLS``, binary search in the sorted pairs above."""
@@ -84,7 +86,9 @@ def _membership(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) 
     if cells <= _tuning.CORE_DENSE_MAX_CELLS:
         member = np.zeros(cells, dtype=bool)
         member[sets * n_elems + elems] = True
-        holds = lambda s, e: member[s * n_elems + e]
+
+        def holds(s, e):
+            return member[s * n_elems + e]
     elif cells <= _tuning.SUBSET_BITS_MAX_CELLS:
         # One bit per (set, element): the bits of each byte OR-ed together by reduceat.
         codes = np.sort(sets * n_elems + elems)
@@ -102,10 +106,13 @@ def _membership(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) 
         def holds(s, e):
             q = s * n_elems + e
             return codes[np.minimum(np.searchsorted(codes, q), len(codes) - 1)] == q
+
     return holds
 
 
-def _subset_pairs(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int) -> tuple[np.ndarray, np.ndarray]:
+def _subset_pairs(
+    sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (a, b), a != b, with non-empty set a contained in set b, for sets given as
     distinct (set, element) pairs.
 
@@ -153,7 +160,9 @@ def _subset_pairs(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int
     return np.concatenate([*found_a, a[whole]]), np.concatenate([*found_b, b[whole]])
 
 
-def _dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
+def _dominance_sparse(
+    sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str
+) -> np.ndarray:
     """:func:`_dominance_dense` for sets given as (set, element) pairs (see
     :func:`_subset_pairs`)."""
     size = np.bincount(sets, minlength=n_sets)
@@ -193,8 +202,9 @@ def _element_keys(n: int) -> np.ndarray:
     return ((z >> np.uint64(33)) | np.uint64(1)).astype(float)
 
 
-def _same_sets(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int,
-               min_share: float = 0.0) -> np.ndarray | None:
+def _same_sets(
+    sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, min_share: float = 0.0
+) -> np.ndarray | None:
     """The lowest index of an equal set, per set (sets as distinct (set, element) pairs);
     None when fewer than ``min_share`` of them could merge with another.
 
@@ -239,7 +249,7 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     product would take more than ``CORE_MAX_PAIRS`` multiply-adds is skipped (the reduction
     is then partial, never wrong).
     """
-    # Long: one fixed-point loop whose two steps share the incidence (a dense slice or
+    # size: one fixed-point loop whose two steps share the incidence (a dense slice or
     # sparse pairs) and its renumbering; split, each step would take and return six arrays.
     by_fixed = _rows_by_fixed(inst)
     keep = (~by_fixed[inst.row]) & ~inst.is_fixed[inst.col]
@@ -277,8 +287,11 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
                 break
             continue
         mode = "subset" if on_cols else "superset" if rows_are_constraints else "same"
-        if (n_sets * n_sets * n_elems <= _tuning.CORE_DENSE_FLOPS_PER_PRODUCT * products and n_sets <= 4096
-                and n * m <= _tuning.CORE_DENSE_MAX_CELLS):
+        if (
+            n_sets * n_sets * n_elems <= _tuning.CORE_DENSE_FLOPS_PER_PRODUCT * products
+            and n_sets <= 4096
+            and n * m <= _tuning.CORE_DENSE_MAX_CELLS
+        ):
             if dense is None:
                 dense = np.zeros((n, m), dtype=np.float32)
                 dense[row, col] = 1.0
@@ -318,7 +331,16 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
         order = np.lexsort((col, row))
         row, col = row[order], col[order]
     core = _Instance(
-        n, m, np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]), row, col, np.zeros(len(row)),
-        weight, weight.copy(), np.empty(0, dtype=np.int64), None, inst.limit_s,
+        n,
+        m,
+        np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]),
+        row,
+        col,
+        np.zeros(len(row)),
+        weight,
+        weight.copy(),
+        np.empty(0, dtype=np.int64),
+        None,
+        inst.limit_s,
     )
     return _Core(core, rows_u, cols_u, float(inst.weights[by_fixed].sum()))

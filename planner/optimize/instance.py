@@ -119,7 +119,9 @@ class _Instance:
         )
 
 
-def _cost_entries(cost: Any, limit_s: float | None = None) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, bool]:
+def _cost_entries(
+    cost: Any, limit_s: float | None = None
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, bool]:
     """(n, m, row, col, cost_s, canonical) of the reachable pairs of a dense or sparse cost
     matrix; ``canonical``: the pairs are in CSR order (see :func:`_is_canonical`).
 

@@ -50,7 +50,8 @@ class _SwapEngine:
         # Integral costs (max-coverage with whole-number weights) keep every table sum
         # exact: no rounding for a final rebuild to correct.
         self._exact_sums = bool(
-            np.all(w_entry == np.round(w_entry)) and np.all(penalty == np.round(penalty))
+            np.all(w_entry == np.round(w_entry))
+            and np.all(penalty == np.round(penalty))
             and float(np.abs(w_entry).sum() + np.abs(penalty).sum()) < 2.0**52
         )
         self.reset(inst.fixed)
@@ -226,8 +227,9 @@ class _SwapEngine:
         chosen = []
         for _ in range(self.k - self.n_open):
             # astype: bincount of no entries is an integer array, even with weights
-            gain = np.bincount(inst.col, weights=np.maximum(d1[inst.row] - self.W, 0.0),
-                               minlength=self.m).astype(float, copy=False)
+            gain = np.bincount(
+                inst.col, weights=np.maximum(d1[inst.row] - self.W, 0.0), minlength=self.m
+            ).astype(float, copy=False)
             gain[is_open] = -np.inf
             if allowed is not None:
                 gain[~allowed] = -np.inf
@@ -257,7 +259,7 @@ class _SwapEngine:
         if len(out) != len(into) or len(out) > self.k // 2:
             self.reset(np.flatnonzero(target))
             return
-        for r, f in zip(out, into):
+        for r, f in zip(out, into, strict=True):
             slot = self.close(int(r))
             self.open(int(f), slot)
 
@@ -279,8 +281,9 @@ class _SwapEngine:
             slot = self.close(r)
             self.open(int(rng.choice(near)), slot)
 
-    def iterated_local_search(self, deadline: float | None, rounds: int | None = None, seed: int = 0,
-                              q: int = 2) -> None:
+    def iterated_local_search(
+        self, deadline: float | None, rounds: int | None = None, seed: int = 0, q: int = 2
+    ) -> None:
         """Perturb, re-optimise, keep if better (iterated local search) until the deadline
         or for ``rounds`` rounds."""
         rng = np.random.default_rng(seed)
@@ -357,7 +360,7 @@ class _SwapEngine:
         # the homes each candidate would serve better: on a dense matrix every column has
         # every home). The open sites stay in.
         if self._improvers is None:
-            self._improvers = np.bincount(inst.col[self.W < self.d1[inst.row]], minlength=inst.m)
+            self._improvers = np.bincount(inst.col[self.d1[inst.row] > self.W], minlength=inst.m)
         inside = np.bincount(inst.col[pos][self.W[pos] < self.d1[rows][local]], minlength=inst.m)
         useful = (inside > 0) & (inside >= _tuning.WINDOW_INSIDE_SHARE * self._improvers)
         useful |= self.is_open
@@ -369,8 +372,17 @@ class _SwapEngine:
         outside = cols[self.is_open[cols] & ~np.isin(cols, window)]
         lengths = np.bincount(local, minlength=len(rows))
         sub = _Instance(
-            len(rows), len(cols), np.concatenate([[0], np.cumsum(lengths)]), local, index[inst.col[pos]],
-            inst.cost_s[pos], inst.weights[rows], inst.loads[rows], np.sort(index[outside]), None, None,
+            len(rows),
+            len(cols),
+            np.concatenate([[0], np.cumsum(lengths)]),
+            local,
+            index[inst.col[pos]],
+            inst.cost_s[pos],
+            inst.weights[rows],
+            inst.loads[rows],
+            np.sort(index[outside]),
+            None,
+            None,
         )
         current = float(self.d1[rows].sum())
         engine = _SwapEngine(sub, self.W[pos], self.P[rows], len(window))
@@ -458,7 +470,9 @@ class _DenseCoverSwap:
             is_open[f] = True
             count += cover[:, f]
         # Slots as the engine numbers them after its greedy: fixed first, then ascending.
-        slots = np.concatenate([self.fixed, np.setdiff1d(np.concatenate([start, added]), self.fixed)]).astype(np.int64)
+        slots = np.concatenate([self.fixed, np.setdiff1d(np.concatenate([start, added]), self.fixed)]).astype(
+            np.int64
+        )
         removable = np.arange(len(slots)) >= len(self.fixed)
         if not removable.any():
             return np.sort(slots)

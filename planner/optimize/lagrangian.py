@@ -179,7 +179,7 @@ def _smoothed_dual_pmedian(
     exact, unsmoothed Lagrangian, so the returned value is a valid lower bound.
     Returns (best exact bound, its λ).
     """
-    # Long: the smoothed objective (a closure) and the continuation stages share the
+    # size: the smoothed objective (a closure) and the continuation stages share the
     # truncated entries, the caps on λ and the stage's terms.
     from scipy import optimize  # local: only the large-instance path needs it
 
@@ -227,13 +227,22 @@ def _smoothed_dual_pmedian(
         terms = _SmoothedEntries(row_all[active], col_all[active], w32_all[active], tau_row)
         first_out = start_all[:-1] + terms.row_len
         stage_cap = np.where(first_out < start_all[1:], w_all[np.minimum(first_out, len(w_all) - 1)], np.inf)
-        bounds = optimize.Bounds(np.concatenate([np.full(n, -np.inf), [0.0]]),
-                                 np.concatenate([np.minimum(cap, stage_cap), [np.inf]]))
+        bounds = optimize.Bounds(
+            np.concatenate([np.full(n, -np.inf), [0.0]]),
+            np.concatenate([np.minimum(cap, stage_cap), [np.inf]]),
+        )
         tau_c = 0.1 * frac * max(mu0, 1e-9)
         iters = iters_per_stage if stage < len(_tuning.SMOOTH_FRACS) else _tuning.DUAL_REPEAT_ITERS
-        res = optimize.minimize(negative, z, args=(terms, tau_c), jac=True, method="L-BFGS-B",
-                                bounds=bounds, options={"maxiter": iters, "maxcor": 10},
-                                callback=_stop_at_deadline(deadline))
+        res = optimize.minimize(
+            negative,
+            z,
+            args=(terms, tau_c),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": iters, "maxcor": 10},
+            callback=_stop_at_deadline(deadline),
+        )
         z = res.x
         value = _pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
         gained = value - best_val
@@ -265,7 +274,11 @@ def _pmedian_lagrangian_value(
     r = np.minimum(w_entry - lam[inst.row], 0.0)
     rho = np.bincount(inst.col, weights=r, minlength=inst.m)
     free = np.flatnonzero(~inst.is_fixed if usable is None else usable & ~inst.is_fixed)
-    pick = free[np.argpartition(rho[free], k_new - 1)[:k_new]] if 0 < k_new < len(free) else free[: max(k_new, 0)]
+    pick = (
+        free[np.argpartition(rho[free], k_new - 1)[:k_new]]
+        if 0 < k_new < len(free)
+        else free[: max(k_new, 0)]
+    )
     chosen = np.concatenate([inst.fixed, pick])
     value = float(lam[inst.coverable].sum() + rho[chosen].sum())
     return value, r, chosen
@@ -303,10 +316,12 @@ def _pmedian_branch_and_bound(
     more than the margin are fixed (as at the root), the relaxation's sites are tried as
     a solution, and the node branches on its most attractive free site (open first).
 
-    Returns a :class:`_BranchResult`: (finished, the cheapest open-site set found below ``upper`` or None, the proven
-    lower bound when finished, nodes). Stops unfinished after ``max_nodes`` or the deadline.
+    Returns a :class:`_BranchResult`: (finished, the cheapest open-site set found below
+    ``upper`` or None, the proven lower bound when finished, nodes). Stops unfinished after
+    ``max_nodes`` or the deadline.
     """
-    # Long: its docstring; the node loop itself is one depth-first search.
+    # size: one depth-first search whose node step (bound, penalty tests, branching) shares
+    # the incumbent and the stack; its docstring is a fifth of it.
     m = inst.m
     is_fixed = inst.is_fixed
     usable = ~closed & ~is_fixed
@@ -329,8 +344,18 @@ def _pmedian_branch_and_bound(
         if k < 0 or k > int(avail.sum()) or np.any(rows_cov & ~node.coverable):
             continue  # no such choice, or a home nobody can serve: nothing in this branch
         w_node = w_entry[allowed]
-        bound, lam, _ = _lagrangian_pmedian(node, w_node, k, best_cost, lam, integral=integral, gap=gap,
-                                            deadline=deadline, max_iter=_tuning.BRANCH_ITERATIONS, usable=avail)
+        bound, lam, _ = _lagrangian_pmedian(
+            node,
+            w_node,
+            k,
+            best_cost,
+            lam,
+            integral=integral,
+            gap=gap,
+            deadline=deadline,
+            max_iter=_tuning.BRANCH_ITERATIONS,
+            usable=avail,
+        )
         if bound >= target:
             proven = min(proven, bound)
             continue
@@ -450,8 +475,9 @@ class _CoverageDualLp:
     then :meth:`result`.
     """
 
-    def __init__(self, inst: _Instance, weights: np.ndarray, k_new: int, *, integral: bool,
-                 deadline: float | None):
+    def __init__(
+        self, inst: _Instance, weights: np.ndarray, k_new: int, *, integral: bool, deadline: float | None
+    ):
         self.inst, self.k_new, self.integral = inst, k_new, integral
         is_fixed = inst.is_fixed
         by_fixed = _rows_by_fixed(inst)
@@ -493,15 +519,22 @@ class _CoverageDualLp:
         m = len(self.cols_u)
         # Columns λ (entries: the candidates of each row; the instance is stored by row,
         # so this is its CSR), v (every row), β (one each); built directly, not from triplets.
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n)), len(row) + m + np.arange(m + 1)])
+        indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(row, minlength=n)), len(row) + m + np.arange(m + 1)]
+        )
         indices = np.concatenate([col, np.arange(m), np.arange(m)])
         data = np.concatenate([-np.ones(len(row)), np.ones(2 * m)])
         a = _Compressed("csc", indptr, indices, data)  # m rows, n + 1 + m columns
         self.highs = _HighsRun(
-            np.concatenate([-np.ones(n), [k_new], np.ones(m)]), a, np.zeros(m), np.full(m, np.inf),
+            np.concatenate([-np.ones(n), [k_new], np.ones(m)]),
+            a,
+            np.zeros(m),
+            np.full(m, np.inf),
             np.zeros(n + 1 + m),  # v >= 0: the top k of σ >= 0, empty candidates count 0
             np.concatenate([w, [np.inf], np.full(m, np.inf)]),
-            np.zeros(n + 1 + m, dtype=bool), time_limit=_remaining(deadline))
+            np.zeros(n + 1 + m, dtype=bool),
+            time_limit=_remaining(deadline),
+        )
 
     def run(self) -> None:
         if self.highs is not None:

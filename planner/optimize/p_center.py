@@ -62,7 +62,9 @@ class PCenter(_LocationModel):
         See :meth:`PMedian.from_cost_matrix` for the parameters. ``weights`` only enter the
         site table (and loads when capacities are given).
         """
-        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
+        inst = _build_instance(
+            cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes
+        )
         return cls(inst, p)
 
     def _entry_costs(self):
@@ -78,9 +80,13 @@ class PCenter(_LocationModel):
     def _check_feasible(self) -> None:
         inst = self._inst
         if not inst.coverable.any():
-            raise InfeasibleError(f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}")
+            raise InfeasibleError(
+                f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}"
+            )
         if self.p + len(inst.fixed) == 0:
-            raise InfeasibleError(f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes")
+            raise InfeasibleError(
+                f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes"
+            )
         self._capacity_precheck(self.p, need_all=True)
 
     def _feasible(self, radius: float, exact: bool, deadline) -> tuple[bool | None, np.ndarray | None, int]:
@@ -107,8 +113,13 @@ class PCenter(_LocationModel):
             return False, None, lower
         if not exact:
             return None, None, lower
-        res = _cover_milp(core.inst, time_limit=_remaining(deadline), gap=0.0,
-                          start=_cover_start(core.inst, raw.sites), cutoff=self.p + 0.5)
+        res = _cover_milp(
+            core.inst,
+            time_limit=_remaining(deadline),
+            gap=0.0,
+            start=_cover_start(core.inst, raw.sites),
+            cutoff=self.p + 0.5,
+        )
         return self._decided(res, core.inst.m, core.cols, lower)
 
     def _decided(self, res: _MilpResult, m: int, cols: np.ndarray | None, lower: int):
@@ -138,7 +149,8 @@ class PCenter(_LocationModel):
             self._raise_infeasible_all(deadline)
         # Values below index proven_lo are proven infeasible.
         proven_lo, _, found, undecided = _bisect(
-            lo, hi, lambda i: self._feasible(values[i], exact, deadline)[:2], deadline)
+            lo, hi, lambda i: self._feasible(values[i], exact, deadline)[:2], deadline
+        )
         if found is not None:
             best_sites = found
         if best_sites is None:
@@ -148,8 +160,14 @@ class PCenter(_LocationModel):
         assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
         objective = self._objective_of(sites, assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return _Answer(sites, min(bound, objective), "highs" if exact else "heuristic+lagrangian",
-                       objective=objective, assignment=assignment, status="feasible" if undecided else None)
+        return _Answer(
+            sites,
+            min(bound, objective),
+            "highs" if exact else "heuristic+lagrangian",
+            objective=objective,
+            assignment=assignment,
+            status="feasible" if undecided else None,
+        )
 
     def _lowest_index(self, values: np.ndarray) -> int:
         """Every home must reach some site: the largest row minimum is a lower bound."""
@@ -172,14 +190,15 @@ class PCenter(_LocationModel):
 
         ``auto`` and ``heuristic`` without a time limit get ``PCENTER_CAPACITATED_AUTO_S``.
         """
-        # Long: the split search's state (bounds, best sites, cut pool, undecided tests)
+        # size: the split search's state (bounds, best sites, cut pool, undecided tests)
         # is where the single-source search starts; the steps are its two loops.
         inst = self._inst
         if method != "exact" and deadline is None:
             deadline = time.perf_counter() + _tuning.PCENTER_CAPACITATED_AUTO_S
         values = np.unique(inst.cost_s)
         lo, best, best_sites, best_assignment = self._capacitated_start(
-            values, self._lowest_index(values), method, deadline, gap)
+            values, self._lowest_index(values), method, deadline, gap
+        )
         info = {"start_upper_s": float(values[best]) if best_sites is not None else None}
         # Split search on [lo, hi]; hi is split-feasible (a single-source radius is) or,
         # without a start, the largest radius, tested last. Bisection by value: tests at
@@ -220,12 +239,20 @@ class PCenter(_LocationModel):
         if best_sites is None:
             best = len(values)  # none yet: split-feasible site sets may not fit single-sourced
         out_of_time = _past(deadline)
-        info.update(split_tests=tests, split_cuts=len(pool), split_bound_s=float(values[min(proven_lo, len(values) - 1)]))
+        info.update(
+            split_tests=tests,
+            split_cuts=len(pool),
+            split_bound_s=float(values[min(proven_lo, len(values) - 1)]),
+        )
         # Single-source tests between the split bound and the best radius found.
         if not out_of_time and proven_lo < best:
+
             def test(index: int):
-                test_deadline = None if deadline is None else (
-                    time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2))
+                test_deadline = (
+                    None
+                    if deadline is None
+                    else (time.perf_counter() + max(0.5 * (deadline - time.perf_counter()), 0.2))
+                )
                 ok, sites, assignment = self._single_source_feasible(values[index], test_deadline)
                 return ok, (sites, assignment)
 
@@ -236,14 +263,23 @@ class PCenter(_LocationModel):
         if best_sites is None:
             if not undecided:
                 self._raise_infeasible_all(deadline)
-            raise InfeasibleError(f"{self.name}: no assignment of every reachable home to {self.p} new + "
-                                  f"{len(inst.fixed)} fixed sites within the capacities found within the time limit; "
-                                  "raise time_limit")
+            raise InfeasibleError(
+                f"{self.name}: no assignment of every reachable home to {self.p} new + "
+                f"{len(inst.fixed)} fixed sites within the capacities found within the time limit; "
+                "raise time_limit"
+            )
         sites = self._pad(best_sites)
         objective = self._objective_of(sites, best_assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return _Answer(sites, min(bound, objective), "highs+flow", objective=objective, assignment=best_assignment,
-                       status="feasible" if undecided and bound < objective else None, info=info)
+        return _Answer(
+            sites,
+            min(bound, objective),
+            "highs+flow",
+            objective=objective,
+            assignment=best_assignment,
+            status="feasible" if undecided and bound < objective else None,
+            info=info,
+        )
 
     def _single_source_feasible(self, radius: float, deadline):
         """(answer or None when undecided, new sites, assignment): the capacitated covering
@@ -318,7 +354,9 @@ class PCenter(_LocationModel):
         nearest_s = mine.cost_s[mine.indptr[:-1][mine.coverable]].max()
         nearest = self._nearest_assignment(sites)
         has = nearest >= 0
-        if np.all(np.bincount(nearest[has], weights=inst.loads[has], minlength=inst.m) <= inst.capacities + 1e-9):
+        if np.all(
+            np.bincount(nearest[has], weights=inst.loads[has], minlength=inst.m) <= inst.capacities + 1e-9
+        ):
             return max(lo, int(np.searchsorted(values, nearest_s))), nearest
         loads = np.where(inst.coverable, inst.loads, 0.0)
         room = np.where(is_open, inst.capacities, 0.0)
@@ -351,7 +389,9 @@ class PCenter(_LocationModel):
             else:
                 # Up by 2 %, 4 %, 8 %, ... of the radius (the values are dense).
                 failed = index
-                index = min(max(int(np.searchsorted(values, values[lo] * (1 + growth))), index + 1), len(values) - 1)
+                index = min(
+                    max(int(np.searchsorted(values, values[lo] * (1 + growth))), index + 1), len(values) - 1
+                )
                 growth *= 2
         while found[0] - failed > 1 and not _past(deadline):
             mid = (failed + found[0]) // 2

@@ -84,7 +84,9 @@ class PMedian(_LocationModel):
         minutes : float, optional
             Every home must be served within this many minutes.
         """
-        inst = _build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
+        inst = _build_instance(
+            cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes
+        )
         return cls(inst, p)
 
     def _entry_costs(self):
@@ -97,13 +99,17 @@ class PMedian(_LocationModel):
     def _check_feasible(self) -> None:
         inst = self._inst
         if not inst.coverable.any():
-            raise InfeasibleError(f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}")
+            raise InfeasibleError(
+                f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}"
+            )
         if self.p + len(inst.fixed) == 0:
-            raise InfeasibleError(f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes")
+            raise InfeasibleError(
+                f"{self.name}: p=0 and no fixed sites: no site to serve {int(inst.coverable.sum())} homes"
+            )
         self._capacity_precheck(self.p, need_all=True)
 
     def _integral(self, W: np.ndarray) -> bool:
-        return bool(np.all(W == np.round(W)))
+        return bool(np.all(np.round(W) == W))
 
     def _solve(self, method, deadline, gap) -> _Answer:
         inst = self._inst
@@ -120,8 +126,9 @@ class PMedian(_LocationModel):
             if raw.gap <= gap or _past(deadline):
                 return raw
             exact = self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
-            if exact.objective - exact.bound <= gap * abs(exact.objective) + 1e-9 * abs(exact.objective) \
-                    or _past(deadline):
+            if exact.objective - exact.bound <= gap * abs(exact.objective) + 1e-9 * abs(
+                exact.objective
+            ) or _past(deadline):
                 return exact
             full = self._heuristic(deadline, gap)  # out of time: improve the incumbent
             return full if full.objective < exact.objective else exact
@@ -156,13 +163,17 @@ class PMedian(_LocationModel):
         closed = ~inst.is_fixed & (value + extra >= threshold)
         forced = np.zeros(inst.m, dtype=bool)
         forced[free] = in_chosen[free] & (value + rho_next - rho[free] >= threshold)
-        keep = (value + np.maximum(W - raw.lam[inst.row], 0.0) + extra[inst.col] < threshold) & ~closed[inst.col]
+        keep = (value + np.maximum(W - raw.lam[inst.row], 0.0) + extra[inst.col] < threshold) & ~closed[
+            inst.col
+        ]
         reduced = dataclasses.replace(inst.subset(keep), fixed=np.flatnonzero(inst.is_fixed | forced))
         k_left = self.p - int(forced[free].sum())
         if np.any(inst.coverable & ~reduced.coverable) or k_left < 0:
             # Some home has no assignment left that could beat UB: the incumbent is optimal
             # within the tolerance.
-            return dataclasses.replace(raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing")
+            return dataclasses.replace(
+                raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing"
+            )
         if reduced.nnz > _tuning.EXACT_MAX_ENTRIES:
             return raw
         # Lagrangian branch and bound first: on these reduced models it proves in tens of
@@ -173,8 +184,17 @@ class PMedian(_LocationModel):
         if k_left <= _tuning.BRANCH_MAX_SITES:
             half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
             finished, found, proven, _ = _pmedian_branch_and_bound(
-                reduced, W[keep], k_left, raw.lam, closed, upper, gap, integral=self._integral(W),
-                deadline=half, max_nodes=_tuning.BRANCH_MAX_NODES)
+                reduced,
+                W[keep],
+                k_left,
+                raw.lam,
+                closed,
+                upper,
+                gap,
+                integral=self._integral(W),
+                deadline=half,
+                max_nodes=_tuning.BRANCH_MAX_NODES,
+            )
         if found is not None:
             objective = self._objective_of(found, self._nearest_assignment(found))
             if objective < upper:
@@ -187,7 +207,9 @@ class PMedian(_LocationModel):
         if res is None:  # time up before HiGHS found anything
             return raw
         if res == "infeasible":  # no better solution in the reduced model
-            return dataclasses.replace(raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing")
+            return dataclasses.replace(
+                raw, bound=max(raw.bound, threshold), solver="heuristic+lagrangian+fixing"
+            )
         sites = np.union1d(res.sites, np.flatnonzero(forced))
         objective = self._objective_of(sites, self._nearest_assignment(sites))
         bound = max(raw.bound, min(res.bound, threshold))
@@ -215,7 +237,9 @@ class PMedian(_LocationModel):
                 # this one improves the solution. Threads do not help here: the two loops
                 # compete for the interpreter and memory bandwidth.
                 child_info: dict = {}
-                child = _ForkedCall(lambda: (self._dual(W, start, upper, gap, deadline, child_info), child_info))
+                child = _ForkedCall(
+                    lambda: (self._dual(W, start, upper, gap, deadline, child_info), child_info)
+                )
             if child is not None:
                 self._improve(eng, deadline, lam=None)
                 result = child.result()
@@ -236,13 +260,24 @@ class PMedian(_LocationModel):
                         self._improve(eng, deadline, lam=None, ils=ils, bound=bound, gap=gap, windows=windows)
             if eng.objective() < upper:
                 upper = eng.objective()
-                if not self._closed(upper, bound, gap) and inst.nnz < _tuning.PARALLEL_MIN_ENTRIES and not _past(deadline):
+                if (
+                    not self._closed(upper, bound, gap)
+                    and inst.nnz < _tuning.PARALLEL_MIN_ENTRIES
+                    and not _past(deadline)
+                ):
                     bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
         sites = eng.open_sites()
         upper = self._objective_of(sites, self._nearest_assignment(sites))
         info.update(eng.stats)
-        return _PMedianAnswer(sites, min(bound, upper), "heuristic+lagrangian", objective=upper, info=info,
-                              gap=(upper - bound) / upper if upper else 0.0, lam=lam)
+        return _PMedianAnswer(
+            sites,
+            min(bound, upper),
+            "heuristic+lagrangian",
+            objective=upper,
+            info=info,
+            gap=(upper - bound) / upper if upper else 0.0,
+            lam=lam,
+        )
 
     def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
         """Greedy + fast interchange, serving every reachable home; raises when p is too small.
@@ -282,8 +317,16 @@ class PMedian(_LocationModel):
             best.local_search(deadline)
         return best
 
-    def _improve(self, eng: _SwapEngine, deadline, lam: np.ndarray | None, ils: bool = True,
-                 bound: float = -math.inf, gap: float = 0.0, windows: bool = True) -> None:
+    def _improve(
+        self,
+        eng: _SwapEngine,
+        deadline,
+        lam: np.ndarray | None,
+        ils: bool = True,
+        bound: float = -math.inf,
+        gap: float = 0.0,
+        windows: bool = True,
+    ) -> None:
         """Improve the local optimum: Lagrangian restart, window re-optimisation (``windows``),
         then ILS (``ils``, unless the solution is by then within ``gap`` of ``bound``)."""
         inst = self._inst
@@ -311,7 +354,9 @@ class PMedian(_LocationModel):
             eng.iterated_local_search(deadline)
         else:
             # Without a time limit a fixed number of rounds keeps the answer reproducible.
-            eng.iterated_local_search(None, rounds=_tuning.ILS_ROUNDS_PER_SITE * max(self.p, 1) + _tuning.ILS_ROUNDS_BASE)
+            eng.iterated_local_search(
+                None, rounds=_tuning.ILS_ROUNDS_PER_SITE * max(self.p, 1) + _tuning.ILS_ROUNDS_BASE
+            )
 
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
@@ -343,10 +388,11 @@ class PMedian(_LocationModel):
     def _dual_steps(self, W, start, upper, gap, deadline) -> tuple[float, np.ndarray]:
         inst = self._inst
         lam0, mu0, time_scale_s = start
-        integral = bool(np.all(W == np.round(W)))
+        integral = bool(np.all(np.round(W) == W))
         stop_at = math.floor(upper) - 1 + 1e-7 if integral else upper * (1 - gap)
-        bound, lam = _smoothed_dual_pmedian(inst, W, self.p, lam0, mu0, time_scale_s,
-                                            deadline=deadline, stop_at=stop_at)
+        bound, lam = _smoothed_dual_pmedian(
+            inst, W, self.p, lam0, mu0, time_scale_s, deadline=deadline, stop_at=stop_at
+        )
         if integral:
             bound = math.ceil(bound - 1e-7)
         if self._closed(upper, bound, gap) or _past(deadline) or inst.nnz >= _tuning.PARALLEL_MIN_ENTRIES:
@@ -356,19 +402,36 @@ class PMedian(_LocationModel):
 
     def _polish(self, W, upper, lam, gap, deadline) -> tuple[float, np.ndarray]:
         """A short run of subgradient steps from a good λ (closes integral gaps exactly)."""
-        integral = bool(np.all(W == np.round(W)))
+        integral = bool(np.all(np.round(W) == W))
         keep, cap = _truncation(self._inst, W, lam)
-        bound, lam2, _ = _lagrangian_pmedian(self._inst.subset(keep), W[keep], self.p, upper, np.minimum(lam, cap),
-                                             integral=integral, gap=gap, deadline=deadline, max_iter=150, mu0=0.25,
-                                             cap=cap)
+        bound, lam2, _ = _lagrangian_pmedian(
+            self._inst.subset(keep),
+            W[keep],
+            self.p,
+            upper,
+            np.minimum(lam, cap),
+            integral=integral,
+            gap=gap,
+            deadline=deadline,
+            max_iter=150,
+            mu0=0.25,
+            cap=cap,
+        )
         return bound, lam2
 
     def _cover_sites(self) -> np.ndarray:
         res = _cover_milp(self._inst, time_limit=None, gap=0.0)
         return np.flatnonzero(res.x[: self._inst.m] > 0.5)
 
-    def _exact(self, deadline, gap, start=None, closed=None, raise_infeasible: bool = True,
-               cutoff: float | None = None) -> _Answer | Literal["infeasible"] | None:
+    def _exact(
+        self,
+        deadline,
+        gap,
+        start=None,
+        closed=None,
+        raise_infeasible: bool = True,
+        cutoff: float | None = None,
+    ) -> _Answer | Literal["infeasible"] | None:
         inst = self._inst
         m, nx = inst.m, inst.nnz
         W = inst.weights[inst.row] * inst.cost_s
@@ -383,9 +446,16 @@ class PMedian(_LocationModel):
         if closed is not None:
             ub[closed] = 0.0
         integer = np.concatenate([np.ones(m, dtype=bool), np.full(nx, inst.capacities is not None)])
-        res = lp.solve(np.concatenate([np.zeros(m), W]), np.concatenate([lb, np.zeros(nx)]),
-                       np.concatenate([ub, np.ones(nx)]), integer, time_limit=_remaining(deadline),
-                       gap=gap, start=start, cutoff=cutoff)
+        res = lp.solve(
+            np.concatenate([np.zeros(m), W]),
+            np.concatenate([lb, np.zeros(nx)]),
+            np.concatenate([ub, np.ones(nx)]),
+            integer,
+            time_limit=_remaining(deadline),
+            gap=gap,
+            start=start,
+            cutoff=cutoff,
+        )
         if res.status == "infeasible":
             if not raise_infeasible:
                 return "infeasible"
@@ -409,8 +479,8 @@ class PMedian(_LocationModel):
         # Too few sites to reach everyone is the usual cause; it raises with the numbers.
         self._raise_too_few(self.p, "cover every reachable home", deadline)
         raise InfeasibleError(
-            f"{self.name}: no assignment of the {int(inst.coverable.sum())} reachable homes to {self.p} new + "
-            f"{len(inst.fixed)} fixed sites respects the capacities{_within_text(inst)}"
+            f"{self.name}: no assignment of the {int(inst.coverable.sum())} reachable homes to "
+            f"{self.p} new + {len(inst.fixed)} fixed sites respects the capacities{_within_text(inst)}"
         )
 
     # -- capacitated ------------------------------------------------------------------------
@@ -444,10 +514,17 @@ class PMedian(_LocationModel):
             self._raise_infeasible(deadline)
         cost, assignment = best
         # Bound: the uncapacitated Lagrangian bound is valid (capacities only add constraints).
-        bound, _, _ = _lagrangian_pmedian(inst, W, self.p, cost, eng.d1.copy(),
-                                          integral=self._integral(W), gap=gap, deadline=deadline)
-        return _Answer(sites, bound, "heuristic+lagrangian", objective=cost, assignment=assignment,
-                       gap=(cost - bound) / cost if cost else 0.0)
+        bound, _, _ = _lagrangian_pmedian(
+            inst, W, self.p, cost, eng.d1.copy(), integral=self._integral(W), gap=gap, deadline=deadline
+        )
+        return _Answer(
+            sites,
+            bound,
+            "heuristic+lagrangian",
+            objective=cost,
+            assignment=assignment,
+            gap=(cost - bound) / cost if cost else 0.0,
+        )
 
     def _ensure_capacity(self, sites: np.ndarray) -> np.ndarray:
         """Swap small new sites for large ones until the open capacity covers the demand."""
@@ -485,8 +562,14 @@ class PMedian(_LocationModel):
         lp.add(j_local, np.arange(nx), sub.loads[sub.row], np.full(len(sel), -np.inf), inst.capacities[sel])
         W = sub.weights[sub.row] * sub.cost_s
         limit = _remaining(deadline)
-        res = lp.solve(W, np.zeros(nx), np.ones(nx), np.ones(nx, dtype=bool),
-                       time_limit=None if limit is None else max(limit * 0.5, 0.05), gap=1e-6)
+        res = lp.solve(
+            W,
+            np.zeros(nx),
+            np.ones(nx),
+            np.ones(nx, dtype=bool),
+            time_limit=None if limit is None else max(limit * 0.5, 0.05),
+            gap=1e-6,
+        )
         if res.x is None:
             return None
         return float(W[res.x > 0.5].sum()), _assignment_from(res.x, sub)
