@@ -23,8 +23,10 @@ from pyproj import CRS
 
 from planner import settings
 from planner._errors import InputError
+from planner.network import Network
 from planner.review.plan import Plan
 from planner.rules import Rule
+from planner.sources import Region
 
 #: Spacing of the dwelling grid when neither the plan nor OSM has residential buildings.
 DWELLING_GRID_M: float = 20.0
@@ -50,7 +52,7 @@ class Distances:
     by_key: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     #: ``network``, ``straight_line`` or ``none`` (no radius rule applies).
     method: str = "none"
-    network: Any = None
+    network: Network | None = None
     osm_used: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -87,7 +89,7 @@ def measure_distances(plan: Plan, radius_rules: list[Rule], osm: str | os.PathLi
     return found
 
 
-def load_osm(osm: str | os.PathLike, plan: Plan, reach_m: float):
+def load_osm(osm: str | os.PathLike, plan: Plan, reach_m: float) -> Region:
     """The OSM region around the estate: far enough that walks to the radius fit inside."""
     from planner.sources import load_region
 
@@ -96,7 +98,8 @@ def load_osm(osm: str | os.PathLike, plan: Plan, reach_m: float):
     return load_region(osm, boundary=area)
 
 
-def existing_facilities(region, categories: dict, keys: set, crs) -> gpd.GeoDataFrame:
+def existing_facilities(region: Region | None, categories: dict, keys: set[str], crs: Any) -> gpd.GeoDataFrame:
+    """Facilities of the categories ``keys`` mapped in the OSM extract, in ``crs`` (none without one)."""
     empty = gpd.GeoDataFrame({"facility_id": [], "category": [], "name": []}, geometry=[], crs=crs)
     if region is None or not keys:
         return empty
@@ -112,7 +115,7 @@ def existing_facilities(region, categories: dict, keys: set, crs) -> gpd.GeoData
     return out.to_crs(crs) if CRS.from_user_input(out.crs) != CRS.from_user_input(crs) else out
 
 
-def dwelling_points(plan: Plan, region) -> tuple[gpd.GeoDataFrame, str]:
+def dwelling_points(plan: Plan, region: Region | None) -> tuple[gpd.GeoDataFrame, str]:
     """Points that stand for dwellings, with a ``weight`` (households where known)."""
     res = plan.residential
     if len(res):
@@ -147,7 +150,7 @@ def _grid(poly, spacing: float, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"weight": np.ones(len(gx))}, geometry=gpd.points_from_xy(gx, gy), crs=crs)
 
 
-def walking_network(plan: Plan, region):
+def walking_network(plan: Plan, region: Region | None) -> tuple[Network | None, str]:
     """Walking network from OSM streets and the plan's paths; (None, "straight_line") without either."""
     from planner.network import build_network
 
@@ -252,7 +255,7 @@ def radius_key(rule: Rule) -> str:
 
 
 def category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame,
-                        keys: list[str], net) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                        keys: list[str], net: Network | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key (``category`` or ``category@level``): distance in metres from each dwelling to
     its nearest facility and that facility's row in the combined table (-1 none). Planned
     facilities count for a ``category@level`` key when they serve that level; existing (OSM)

@@ -18,13 +18,11 @@ import numpy as np
 import shapely
 
 from planner.review.distances import Distances, radius_key
+from planner.review.levels import REL_TOL, is_at_or_above
 from planner.review.levels import evaluate as evaluate_plan_measure
-from planner.review.levels import is_at_or_above
 from planner.review.plan import Plan
 from planner.rules import Rule
 
-#: Values within this relative tolerance of a threshold count as equal (floating point).
-_REL_TOL = 1e-9
 #: ``advice``: an advisory (宜) rule that is not met; it never fails the estate.
 STATUSES = ("pass", "fail", "advice", "not_applicable")
 #: Measures evaluated by :mod:`planner.review.levels` (they look at the plan as a whole).
@@ -260,7 +258,7 @@ def _check_value(rule: Rule, value: float, details: dict, note: str = "") -> Rul
 def _judge(value: float, ranges: Sequence[tuple[float, float]], enforce_max: bool):
     """(passes, shortfall, excess, note) of a value against ranges; bounds included."""
     def tol(x: float) -> float:
-        return _REL_TOL * max(1.0, abs(x)) if math.isfinite(x) else 0.0
+        return REL_TOL * max(1.0, abs(x)) if math.isfinite(x) else 0.0
 
     for lo, hi in ranges:
         if value >= lo - tol(lo) and value <= hi + tol(hi):
@@ -330,7 +328,7 @@ def _check_radius(rule: Rule, arr: _Arrays, distances: dict, method: str, n_plan
                           + (" or mapped in the --osm extract" if osm_used else
                                                            "; give --osm to count existing ones"),
                           details)
-    within = dist <= radius + _REL_TOL * radius
+    within = dist <= radius + REL_TOL * radius
     share = float(weight[within].sum() / weight.sum())
     value = _share_distance(dist, weight, rule.min_share)
     details.update(share_within=round(share, 6), dwellings_beyond=int((~within).sum()),
@@ -341,7 +339,7 @@ def _check_radius(rule: Rule, arr: _Arrays, distances: dict, method: str, n_plan
         note = "; ".join(x for x in (note, "straight-line distance (no network)") if x)
     if not math.isfinite(value):
         return RuleResult(rule, "fail", None, None, note, details)
-    ok = value <= radius + _REL_TOL * radius
+    ok = value <= radius + REL_TOL * radius
     return RuleResult(rule, "pass" if ok else "fail", value, 0.0 if ok else value - radius, note, details)
 
 

@@ -47,7 +47,8 @@ from planner.rules import LEVELS, Level, Rule, RulePack, load_rulepack
 if TYPE_CHECKING:
     from planner.review.plan import Plan
 
-_REL_TOL = 1e-9
+#: Values within this relative tolerance of a threshold count as equal (floating point).
+REL_TOL = 1e-9
 
 
 def is_at_or_above(estate_level: str, level: str) -> bool:
@@ -68,7 +69,7 @@ def areas_of_level(households: float, population: float, level: Level) -> tuple[
     n, parts = 1, []
     for value, rng, what in ((households, level.households, "households"), (population, level.population, "residents")):
         if rng and rng[1] > 0 and math.isfinite(rng[1]):
-            k = max(1, math.ceil(value / rng[1] - _REL_TOL))
+            k = max(1, math.ceil(value / rng[1] - REL_TOL))
             parts.append(f"ceil({value:,.0f} {what} / {rng[1]:,.0f}) = {k}")
             n = max(n, k)
     how = f"{n} {level.id} area{'s' if n > 1 else ''}" + (f" ({'; '.join(parts)})" if parts else "")
@@ -143,7 +144,7 @@ def assign_facility_levels(
 
 def _fits(rule: Rule, floor_m2: float, land_m2: float) -> bool:
     value = floor_m2 if rule.area == "floor" else land_m2
-    return any(lo - _REL_TOL * max(1.0, lo) <= value <= hi + _REL_TOL * max(1.0, hi) for lo, hi in rule.ranges)
+    return any(lo - REL_TOL * max(1.0, lo) <= value <= hi + REL_TOL * max(1.0, hi) for lo, hi in rule.ranges)
 
 
 def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_level: str) -> tuple[np.ndarray, np.ndarray]:
@@ -165,7 +166,7 @@ def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_l
         if isinstance(given[i], str) and given[i]:
             out[i], how[i] = given[i], "plan"
             continue
-        big = [lv for lv in green_levels if lv in park_min and area[i] >= park_min[lv] * (1 - _REL_TOL)]
+        big = [lv for lv in green_levels if lv in park_min and area[i] >= park_min[lv] * (1 - REL_TOL)]
         if big:
             out[i], how[i] = big[0], "park size"
         elif green_levels:
@@ -177,7 +178,7 @@ def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_l
 # plan-level measures: each returns (passes, value, shortfall, note, details)
 
 
-def evaluate(rule: Rule, plan, n_areas: int) -> tuple[bool, float | None, float | None, str, dict]:
+def evaluate(rule: Rule, plan: Plan, n_areas: int) -> tuple[bool, float | None, float | None, str, dict]:
     """Evaluate a plan-level measure (the ones :mod:`planner.review.evaluate` hands over)."""
     fn = {
         "green_space_per_resident": _green_per_resident,
@@ -191,15 +192,15 @@ def evaluate(rule: Rule, plan, n_areas: int) -> tuple[bool, float | None, float 
 
 
 def _at_least(value: float, threshold: float) -> bool:
-    return value >= threshold - _REL_TOL * max(1.0, abs(threshold))
+    return value >= threshold - REL_TOL * max(1.0, abs(threshold))
 
 
-def _green_of(plan, level: str) -> gpd.GeoDataFrame:
+def _green_of(plan: Plan, level: str) -> gpd.GeoDataFrame:
     g = plan.green
     return g[(g["level"] == level).to_numpy()] if len(g) else g
 
 
-def _green_per_resident(rule: Rule, plan, n_areas: int):
+def _green_per_resident(rule: Rule, plan: Plan, n_areas: int):
     g = _green_of(plan, rule.level)
     total = float(g["area_m2"].sum()) if len(g) else 0.0
     value = total / plan.population
@@ -213,11 +214,11 @@ def _green_per_resident(rule: Rule, plan, n_areas: int):
     return ok, value, 0.0 if ok else need - value, note, details
 
 
-def _green_park(rule: Rule, plan, n_areas: int):
+def _green_park(rule: Rule, plan: Plan, n_areas: int):
     g = _green_of(plan, rule.level)
     need = rule.ranges[0][0]
     areas = g["area_m2"].to_numpy(float) if len(g) else np.zeros(0)
-    big = int(np.sum(areas >= need * (1 - _REL_TOL)))
+    big = int(np.sum(areas >= need * (1 - REL_TOL)))
     largest = float(areas.max()) if len(areas) else 0.0
     details = {"parks_required": n_areas, "parks_planned": big,
                "green_areas_m2": {str(f): round(float(a), 1) for f, a in zip(g["feature"], areas, strict=True)} if len(g) else {}}
@@ -233,7 +234,7 @@ def _green_park(rule: Rule, plan, n_areas: int):
     return False, largest, None, f"{big} of the {n_areas} parks needed ({n_areas} {rule.level} areas)", details
 
 
-def _activity_share(rule: Rule, plan, n_areas: int):
+def _activity_share(rule: Rule, plan: Plan, n_areas: int):
     f = plan.facilities
     sel = (f["category"] == rule.category).to_numpy()
     if not sel.any():
@@ -255,7 +256,7 @@ def _activity_share(rule: Rule, plan, n_areas: int):
     return ok, value, 0.0 if ok else need - value, "", details
 
 
-def _floor_area_share(rule: Rule, plan, n_areas: int):
+def _floor_area_share(rule: Rule, plan: Plan, n_areas: int):
     total = plan.total_floor_area_m2
     if total is None:
         return False, None, None, "give the estate's total_floor_area_m2 (all buildings above ground)", {}
@@ -271,7 +272,7 @@ def _floor_area_share(rule: Rule, plan, n_areas: int):
     return ok, value, 0.0 if ok else need - value, "", details
 
 
-def _adjacent(rule: Rule, plan, n_areas: int):
+def _adjacent(rule: Rule, plan: Plan, n_areas: int):
     f = plan.facilities
     cats = f["category"].to_numpy(object)
     geoms = f.geometry.to_numpy()
@@ -283,13 +284,13 @@ def _adjacent(rule: Rule, plan, n_areas: int):
     dist = np.array([shapely.distance(geoms[i], geoms[other]).min() for i in mine])
     value = float(dist.max())
     limit = rule.ranges[0][0]
-    ok = value <= limit + _REL_TOL * max(1.0, limit)
+    ok = value <= limit + REL_TOL * max(1.0, limit)
     details = {"distances_m": {str(ids[i]): round(float(d), 1) for i, d in zip(mine, dist, strict=True)}}
     note = "" if ok else f"{ids[mine[int(dist.argmax())]]} is {value:,.0f} m from the nearest {rule.other_category}"
     return ok, value, 0.0 if ok else value - limit, note, details
 
 
-def _min_each(rule: Rule, plan, n_areas: int):
+def _min_each(rule: Rule, plan: Plan, n_areas: int):
     f = plan.facilities
     sel = (f["category"] == rule.category).to_numpy()
     area = f["floor_area_m2" if rule.area == "floor" else "land_area_m2"].to_numpy(float)[sel]
