@@ -8,12 +8,6 @@ import pickle
 
 import numpy as np
 import pytest
-from scipy import sparse
-
-from planner._errors import InfeasibleError, InputError
-from planner.optimize import MaxCoverage, PCenter, PMedian, SetCover, demand_weights
-from planner.optimize import _arrays, _parallel, _tuning, covering, dominance, interchange, lagrangian
-
 from _bench_data import (
     BENCHMARKS,
     orlib_optima,
@@ -22,6 +16,23 @@ from _bench_data import (
     read_sjc_cpmp,
     read_sjc_mclp,
     sjc_distance,
+)
+from scipy import sparse
+
+from planner._errors import InfeasibleError, InputError
+from planner.optimize import (
+    MaxCoverage,
+    PCenter,
+    PMedian,
+    SetCover,
+    _arrays,
+    _parallel,
+    _tuning,
+    covering,
+    demand_weights,
+    dominance,
+    interchange,
+    lagrangian,
 )
 
 SEEDS = range(6)
