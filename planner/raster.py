@@ -166,12 +166,14 @@ def read_population(
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as error:
         raise InputError(
-            f"{name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF such as a WorldPop .tif"
+            f"{name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF such as a "
+            "WorldPop .tif"
         ) from None
     with src:
         if src.crs is None:
             raise InputError(
-                f"{name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {name} (use the raster's real CRS)"
+                f"{name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {name} (use the raster's "
+                "real CRS)"
             )
         check_grid(src.transform, name)
         if not 1 <= band <= src.count:
@@ -183,8 +185,9 @@ def read_population(
             window = _window_of(bounds, src.transform, src.height, src.width, margin_cells=1)
             if window is None:
                 raise InputError(
-                    f"{name}: does not overlap the area given (raster bounds {tuple(round(b) for b in src.bounds)} "
-                    f"in {src.crs.to_string()}); check that the area and the raster cover the same place and CRS"
+                    f"{name}: does not overlap the area given (raster bounds "
+                    f"{tuple(round(b) for b in src.bounds)} in {src.crs.to_string()}); check that the area "
+                    "and the raster cover the same place and CRS"
                 )
         # A masked read honours nodata, NaN and internal masks alike; NaN is simpler downstream.
         data = src.read(band, window=window, masked=True)
@@ -261,7 +264,7 @@ def sum_to_polygons(
     return out
 
 
-# Over 80 lines by its numpy docstring only; the code itself is under 60.
+# size: over 80 lines by its numpy docstring only; the code itself is under 60.
 def sum_to_points(
     raster: str | os.PathLike | PopulationRaster,
     points: gpd.GeoDataFrame | gpd.GeoSeries,
@@ -486,7 +489,8 @@ def _require_crs(gdf: Any, what: str) -> None:
     if not isinstance(gdf, (gpd.GeoDataFrame, gpd.GeoSeries)):
         raise InputError(f"{what}: expected a GeoDataFrame or GeoSeries, got {type(gdf).__name__}")
     if gdf.crs is None:
-        raise InputError(f"{what}: no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS the coordinates are in)")
+        raise InputError(
+            f"{what}: no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS the coordinates are in)")
 
 
 def _to_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> gpd.GeoDataFrame | gpd.GeoSeries:
@@ -494,7 +498,8 @@ def _to_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> gpd.G
     return gdf.to_crs(crs)
 
 
-def _bounds_in(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> tuple[float, float, float, float]:
+def _bounds_in(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any,
+               what: str) -> tuple[float, float, float, float]:
     _require_crs(gdf, what)
     minx, miny, maxx, maxy = gdf.total_bounds
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
@@ -504,7 +509,8 @@ def _bounds_in(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> tu
 
 
 def _window_of(
-    bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int, margin_cells: int = 0
+    bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int,
+    margin_cells: int = 0,
 ) -> Window | None:
     """Smallest window covering ``bounds`` (clipped to the raster), or None if they miss it."""
     minx, miny, maxx, maxy = bounds
@@ -585,7 +591,8 @@ def _cover_fractions(
             [(geom, 1)], out_shape=(wh, ww), transform=wtransform, fill=0, all_touched=False, dtype="uint8"
         ).astype(bool)
         edge = rasterio.features.rasterize(
-            [(geom.boundary, 1)], out_shape=(wh, ww), transform=wtransform, fill=0, all_touched=True, dtype="uint8"
+            [(geom.boundary, 1)], out_shape=(wh, ww), transform=wtransform, fill=0, all_touched=True,
+            dtype="uint8",
         ).astype(bool)
         edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), dtype=bool))
         whole_r, whole_c = np.nonzero(inside & ~edge)
@@ -621,7 +628,8 @@ def _clipped_areas(geom: shapely.Geometry, bounds: np.ndarray, rows: np.ndarray)
     for row in np.unique(rows):
         in_row = np.flatnonzero(rows == row)
         strip = shapely.clip_by_rect(
-            geom, bounds[in_row, 0].min(), bounds[in_row, 1].min(), bounds[in_row, 2].max(), bounds[in_row, 3].max()
+            geom, bounds[in_row, 0].min(), bounds[in_row, 1].min(), bounds[in_row, 2].max(),
+            bounds[in_row, 3].max(),
         )
         for i in in_row:
             area[i] = shapely.clip_by_rect(strip, *bounds[i]).area
@@ -663,12 +671,14 @@ def _metric_crs(raster_crs: Any, points: gpd.GeoDataFrame | gpd.GeoSeries) -> CR
     return points.estimate_utm_crs()
 
 
-def _weights(points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray | None, n: int) -> np.ndarray:
+def _weights(points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray | None,
+             n: int) -> np.ndarray:
     if weights is None:
         return np.ones(n)
     if isinstance(weights, str):
         if not isinstance(points, gpd.GeoDataFrame) or weights not in points.columns:
-            raise InputError(f"points: no column {weights!r} for weights; pass an existing column or an array")
+            raise InputError(
+                f"points: no column {weights!r} for weights; pass an existing column or an array")
         w = points[weights].to_numpy(dtype="float64", na_value=0.0)
     else:
         w = np.asarray(weights, dtype="float64").ravel()

@@ -91,7 +91,8 @@ def write_surface(
     ok = np.isfinite(values) & np.all(np.isfinite(xy), axis=1)
     values, xy = values[ok], xy[ok]
     if len(values) == 0:
-        raise InputError(f"{name}: no point has a finite value; nothing to write (are all nodes unreachable?)")
+        raise InputError(
+            f"{name}: no point has a finite value; nothing to write (are all nodes unreachable?)")
     if offnetwork_speed_mps is not None and not offnetwork_speed_mps > 0:
         raise InputError(f"{name}: offnetwork_speed_mps={offnetwork_speed_mps} must be > 0")
 
@@ -160,7 +161,8 @@ def _fill_nearest(grid: np.ndarray, transform: Affine, values: np.ndarray, xy: n
     grid[rows[hit], cols[hit]] = cell_values
 
 
-def _write_tif(out_path: Path, grid: np.ndarray, grid_crs: CRS, transform: Affine, how: str, units: str) -> None:
+def _write_tif(out_path: Path, grid: np.ndarray, grid_crs: CRS, transform: Affine, how: str,
+               units: str) -> None:
     """``grid`` as a float32 GeoTIFF (NaN nodata, deflate), written atomically."""
     height, width = grid.shape
     profile = {
@@ -219,8 +221,8 @@ def _aligned_grid(xs: np.ndarray, ys: np.ndarray, cell_m: float, pad_m: float) -
     right = np.ceil((np.max(xs) + pad_m) / cell_m) * cell_m
     top = np.ceil((np.max(ys) + pad_m) / cell_m) * cell_m
     # A point exactly on the right/top edge still needs a cell.
-    width = max(int(round((right - left) / cell_m)), 1) + (1 if np.max(xs) + pad_m >= right else 0)
-    height = max(int(round((top - bottom) / cell_m)), 1) + (1 if np.max(ys) + pad_m >= top else 0)
+    width = max(int(np.round((right - left) / cell_m)), 1) + (1 if np.max(xs) + pad_m >= right else 0)
+    height = max(int(np.round((top - bottom) / cell_m)), 1) + (1 if np.max(ys) + pad_m >= top else 0)
     top = bottom + height * cell_m
     return Affine(cell_m, 0.0, left, 0.0, -cell_m, top), height, width
 
@@ -234,8 +236,10 @@ def _grid_of(like: str | os.PathLike | PopulationRaster) -> tuple[CRS, Affine, i
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise InputError(f"{path.name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {path.name}")
+                raise InputError(
+                    f"{path.name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {path.name}")
             check_grid(src.transform, path.name)
             return CRS.from_user_input(src.crs), src.transform, src.height, src.width
     except rasterio.errors.RasterioIOError as error:
-        raise InputError(f"{path.name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF") from None
+        raise InputError(
+            f"{path.name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF") from None

@@ -77,11 +77,13 @@ def read_village_boundaries(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise InputError(f"--villages {path}: no such file; give a GeoPackage or GeoJSON of village boundaries")
+        raise InputError(
+            f"--villages {path}: no such file; give a GeoPackage or GeoJSON of village boundaries")
     try:
         frame = gpd.read_file(path)
     except (OSError, ValueError, RuntimeError) as err:  # pyogrio's DataSourceError is a RuntimeError
-        raise InputError(f"--villages {path}: not a readable GeoPackage/GeoJSON ({str(err).splitlines()[0]})") from None
+        raise InputError(
+            f"--villages {path}: not a readable GeoPackage/GeoJSON ({str(err).splitlines()[0]})") from None
     return boundaries_frame(frame, crs, f"--villages {path}")
 
 
@@ -113,7 +115,8 @@ def boundaries_frame(frame: gpd.GeoDataFrame, crs, label: str = "boundaries") ->
             raise InputError(f"{label}: row {wrong[0] + 1} has a population that is not a number ≥ 0")
     frame = frame.to_crs(crs)
     return gpd.GeoDataFrame(
-        {"admin_id": [f"file/{i + 1}" for i in range(len(frame))], "name": names.astype(str).str.strip().to_numpy(),
+        {"admin_id": [f"file/{i + 1}" for i in range(len(frame))],
+         "name": names.astype(str).str.strip().to_numpy(),
          "source": "file", "committee": None, "population_given": population},
         geometry=shapely.make_valid(frame.geometry.to_numpy()), crs=crs,
     )
@@ -156,8 +159,9 @@ def find_admin_villages(region: Region, net: Network | None = None,
             pts = shapely.point_on_surface(geoms[committees])
             c_idx, a_idx = shapely.STRtree(out.geometry.to_numpy()).query(pts, predicate="within")
             named = {}
-            for c, a in zip(c_idx, a_idx):
-                named.setdefault(int(a), []).append(tags[committees[c]].get("name") or feats["osm_id"].iat[committees[c]])
+            for c, a in zip(c_idx, a_idx, strict=True):
+                i = committees[c]
+                named.setdefault(int(a), []).append(tags[i].get("name") or feats["osm_id"].iat[i])
             out["committee"] = [("、".join(named[k]) if k in named else None) for k in range(len(out))]
         return out
     if not committees:
@@ -182,9 +186,11 @@ def find_admin_villages(region: Region, net: Network | None = None,
     territories = network_voronoi(net, geoms[flat], owner, len(keys), _extent(region, net))
     return gpd.GeoDataFrame(
         {"admin_id": feats["osm_id"].to_numpy()[first],
-         "name": [k if isinstance(k, str) and not k.startswith(("node/", "way/", "relation/")) else None for k in keys],
+         "name": [k if isinstance(k, str) and not k.startswith(("node/", "way/", "relation/")) else None
+                  for k in keys],
          "source": "committee",
-         "committee": ["、".join(dict.fromkeys(tags[i].get("name") or feats["osm_id"].iat[i] for i in m)) for m in members],
+         "committee": ["、".join(dict.fromkeys(tags[i].get("name") or feats["osm_id"].iat[i] for i in m))
+                       for m in members],
          "population_given": np.nan},
         geometry=territories, crs=crs,
     )
@@ -280,7 +286,8 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
             "residents_served": [], "villages_added": []}
     notes: list[str] = []
     if needed <= 0:
-        return StationSites(gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs), np.zeros(0, int), notes)
+        empty = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+        return StationSites(empty, np.zeros(0, int), notes)
     without = np.flatnonzero(~admin["has_facility"].to_numpy(bool))
     pop = admin["population"].to_numpy(float)
     # Most residents first; the indicator counts villages, so any of them adds one.
@@ -309,7 +316,8 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
             total = costs.sum(axis=0)
             best = np.lexsort((total, -served_by))[0]
             pt = shapely.points(h_xy[mine[best]])
-            site_id, site_name, served = hamlets["village_id"].iat[mine[best]], hamlets["name"].iat[mine[best]], float(served_by[best])
+            site_id, site_name = hamlets["village_id"].iat[mine[best]], hamlets["name"].iat[mine[best]]
+            served = float(served_by[best])
         points.append(pt)
         cols["rank"].append(rank)
         cols["admin_id"].append(admin["admin_id"].iat[a])
@@ -319,7 +327,8 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
         cols["residents"].append(float(pop[a]))
         cols["residents_served"].append(served)
         cols["villages_added"].append(1)
-    return StationSites(gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries(points, crs=crs), crs=crs), chosen, notes)
+    sites = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries(points, crs=crs), crs=crs)
+    return StationSites(sites, chosen, notes)
 
 
 def audit_admin_villages(region: Region, hamlets: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
@@ -363,7 +372,8 @@ def audit_admin_villages(region: Region, hamlets: gpd.GeoDataFrame, stations: gp
     admin["facilities"] = facilities_inside(admin, stations)
     admin["has_facility"] = admin["facilities"].to_numpy() > 0
     admin["hamlets_within_walk"] = np.bincount(idx[mine & covered], minlength=n).astype(np.int64)
-    admin["population_within_walk"] = np.bincount(idx[mine & covered], weights=pop[mine & covered], minlength=n)
+    walk = mine & covered
+    admin["population_within_walk"] = np.bincount(idx[walk], weights=pop[walk], minlength=n)
     return admin
 
 
@@ -378,35 +388,39 @@ def indicator_rows(admin: pd.DataFrame, hamlets: pd.DataFrame, minutes: float, m
     inside = hamlets["has_service_station"].to_numpy(bool)
     share_pop = float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
     share_pop_in = float(pop[inside].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
-    base = {"category": "village_service_station", "level": "village", "mode": mode, "target_minutes": minutes,
-            "confirmed": confirmed}
+    base = {"category": "village_service_station", "level": "village", "mode": mode,
+            "target_minutes": minutes, "confirmed": confirmed}
     nan = float("nan")
     return [
         dict(base, indicator="rural_service_coverage", unit="administrative_village",
              name_zh="农村社区综合服务设施覆盖率",
              name_en="Administrative villages with a comprehensive service facility in their territory",
-             mode=None, target_minutes=nan, villages=ind["villages"], villages_inside=ind["villages_with_facility"],
-             share_inside=ind["share"], villages_within_target=ind["villages_with_facility"],
-             share_within_target=ind["share"], population_share_inside=nan, population_share_within_target=nan,
+             mode=None, target_minutes=nan, villages=ind["villages"],
+             villages_inside=ind["villages_with_facility"], share_inside=ind["share"],
+             villages_within_target=ind["villages_with_facility"], share_within_target=ind["share"],
+             population_share_inside=nan, population_share_within_target=nan,
              target_share=target_share, baseline_share_2020=baseline_share,
              target_met=ind["target_met"], confirmed=True, source=source),
         dict(base, indicator="hamlets_within_walk", unit="hamlet",
              name_zh="步行可达综合服务设施的自然村比例",
              name_en="Hamlets within the village-level walk of a comprehensive service facility",
-             villages=n_h, villages_inside=int(inside.sum()), share_inside=float(inside.mean()) if n_h else nan,
-             villages_within_target=int(covered.sum()), share_within_target=float(covered.mean()) if n_h else nan,
+             villages=n_h, villages_inside=int(inside.sum()),
+             share_inside=float(inside.mean()) if n_h else nan, villages_within_target=int(covered.sum()),
+             share_within_target=float(covered.mean()) if n_h else nan,
              population_share_inside=share_pop_in, population_share_within_target=share_pop,
              target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); minutes: rural categories file"),
+             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); minutes: rural "
+                    "categories file"),
         dict(base, indicator="population_within_walk", unit="resident",
              name_zh="步行可达综合服务设施的农村人口比例",
-             name_en="Rural residents (of hamlets) within the village-level walk of a comprehensive service facility",
+             name_en="Rural residents (of hamlets) within the village-level walk of a comprehensive service "
+                     "facility",
              villages=n_h, villages_inside=int(inside.sum()), share_inside=share_pop_in,
              villages_within_target=int(covered.sum()), share_within_target=share_pop,
              population_share_inside=share_pop_in, population_share_within_target=share_pop,
              target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); a hamlet's residents "
-                    "count when its centre is within the minutes"),
+             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); a hamlet's "
+                    "residents count when its centre is within the minutes"),
     ]
 
 
@@ -415,12 +429,14 @@ def admin_summary(admin: pd.DataFrame, hamlets: pd.DataFrame, target_share: floa
     ind = admin_indicator(admin, target_share)
     covered = hamlets["service_covered"].to_numpy(bool)
     pop = hamlets["population"].to_numpy(float)
-    grouped = hamlets["admin_index"].to_numpy() >= 0 if "admin_index" in hamlets else np.zeros(len(hamlets), bool)
+    grouped = (hamlets["admin_index"].to_numpy() >= 0 if "admin_index" in hamlets
+               else np.zeros(len(hamlets), bool))
     villages = []
     for k, row in enumerate(admin.itertuples()):
         names = hamlets.loc[hamlets["admin_index"].to_numpy() == k, "name"]
         villages.append({
-            "admin_id": row.admin_id, "name": row.name if isinstance(row.name, str) else None, "source": row.source,
+            "admin_id": row.admin_id, "name": row.name if isinstance(row.name, str) else None,
+            "source": row.source,
             "committee": row.committee if isinstance(row.committee, str) else None,
             "has_facility": bool(row.has_facility), "facilities": int(row.facilities),
             "hamlets": int(row.hamlets), "hamlet_names": [n for n in names if isinstance(n, str)],

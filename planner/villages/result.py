@@ -65,7 +65,7 @@ class StationPlan:
 
     def summary(self) -> dict:
         return {
-            "new_stations": int(len(self.sites)), "model": self.model, "solver": self.solver,
+            "new_stations": len(self.sites), "model": self.model, "solver": self.solver,
             "status": self.status, "gap": self.gap, "target_share": self.target_share,
             "share_before": self.share_before, "share_after": self.share_after,
             "villages_covered_after": int(self.covered_after.sum()), "minutes": self.minutes,
@@ -76,7 +76,8 @@ class StationPlan:
                        "admin_village": r.admin_village if isinstance(r.admin_village, str) else None,
                        "village_id": r.village_id if isinstance(r.village_id, str) else None,
                        "name": r.name if isinstance(r.name, str) else None,  # unnamed clusters
-                       "residents": round(float(r.residents), 1), "residents_served": round(float(r.residents_served), 1),
+                       "residents": round(float(r.residents), 1),
+                       "residents_served": round(float(r.residents_served), 1),
                        "villages_added": int(r.villages_added)} for r in self.sites.itertuples()],
             "notes": list(self.notes),
         }
@@ -150,13 +151,14 @@ class VillageAudit:
             "crs": v.crs.to_string(),
             "settlement": self.settlement,
             "administrative_villages": len(admin["administrative_villages"]),
-            "villages": int(len(v)),
+            "villages": len(v),
             "villages_by_source": {s: int(n) for s, n in v["source"].value_counts().items()},
             "homes": int(v["homes"].sum()),
             "homes_estimated": int(v["homes_estimated"].sum()),
             "homes_outside_villages": int(v.attrs.get("homes_outside", 0)),
             # Every home of the extract (as audit counts them), not only those in hamlets.
-            "population": in_hamlets + float(v.attrs.get("population_outside", 0.0)) if homes_source else in_hamlets,
+            "population": (in_hamlets + float(v.attrs.get("population_outside", 0.0)) if homes_source
+                           else in_hamlets),
             "population_in_hamlets": in_hamlets,
             "population_source": v.attrs.get("population_source", "homes"),
             "indicator": {
@@ -174,16 +176,19 @@ class VillageAudit:
                         f"{STATION_KEY} of the rural categories file) stands inside its territory",
                 "source": INDICATOR_SOURCE,
             },
-            "hamlets": dict(admin["hamlets"], minutes=self.minutes[STATION_KEY], mode=self.modes[STATION_KEY]),
+            "hamlets": dict(admin["hamlets"], minutes=self.minutes[STATION_KEY],
+                            mode=self.modes[STATION_KEY]),
             "administrative_village_list": admin["administrative_villages"],
             "categories": {c.key: {"name_zh": c.name_zh, "name_en": c.name_en, "level": c.level,
                                    "mode": self.modes[c.key], "target_minutes": self.minutes[c.key],
                                    "confirmed": self.confirmed.get(c.key, True)}
                            for c in self.categories},
             "facilities": {c.key: int(fac_counts.get(c.key, 0)) for c in self.categories},
-            "categories_without_facilities": [c.key for c in self.categories if fac_counts.get(c.key, 0) == 0],
+            "categories_without_facilities": [c.key for c in self.categories
+                                              if fac_counts.get(c.key, 0) == 0],
             "town": town,
-            "networks": {m: {"nodes": int(n.n_nodes), "edges": int(n.n_edges)} for m, n in self.networks.items()},
+            "networks": {m: {"nodes": int(n.n_nodes), "edges": int(n.n_edges)}
+                         for m, n in self.networks.items()},
             "parameters": {"link_m": LINK_M, "min_cluster_homes": MIN_CLUSTER_HOMES, "edge_m": EDGE_M,
                            "attach_m": ATTACH_M, "max_travel_time_s": settings.max_travel_time_s},
             "seconds": {k: round(s, 3) for k, s in self.seconds.items()},
@@ -202,17 +207,20 @@ class VillageAudit:
             villages.to_file(tmp / "villages.gpkg", layer="villages", driver="GPKG")
             centres = gpd.GeoDataFrame(
                 villages.drop(columns="geometry"),
-                geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"], crs=self.villages.crs).to_crs(4326),
+                geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"],
+                                            crs=self.villages.crs).to_crs(4326),
             )
             centres.to_file(tmp / "villages.gpkg", layer="village_centres", driver="GPKG")
             if self.admin is not None and len(self.admin):
                 admin = self.admin.drop(columns="population_given")
                 if stations is not None:
                     admin["has_facility_after"] = stations.covered_after
-                admin.to_crs(4326).to_file(tmp / "villages.gpkg", layer="administrative_villages", driver="GPKG")
+                admin.to_crs(4326).to_file(tmp / "villages.gpkg", layer="administrative_villages",
+                                           driver="GPKG")
             if len(self.facilities):
-                self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()).to_file(
-                    tmp / "villages.gpkg", layer="facilities", driver="GPKG")
+                points = self.facilities.to_crs(4326)
+                points = points.assign(geometry=points.geometry.representative_point())
+                points.to_file(tmp / "villages.gpkg", layer="facilities", driver="GPKG")
             self.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8")
             if stations is not None and len(stations.sites):
                 stations.sites.to_crs(4326).to_file(tmp / "proposed_stations.gpkg", layer="proposed_stations",

@@ -89,7 +89,8 @@ def run_villages(
     return result.summary(stations)
 
 
-def _write_urban(region: Region, verdict: dict, population: float, out_dir: str | Path, started: float) -> dict:
+def _write_urban(region: Region, verdict: dict, population: float, out_dir: str | Path,
+                 started: float) -> dict:
     """An urban extract with no village at all: the notice, written as the run's summary."""
     summary = {
         "region": region.name, "settlement": verdict, "administrative_villages": 0, "villages": 0,

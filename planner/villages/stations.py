@@ -49,19 +49,23 @@ def propose_stations(
     before = admin["has_facility"].to_numpy(bool) if len(admin) else np.zeros(0, bool)
     ind = admin_indicator(admin, share) if len(admin) else {"new_needed": 0}
     net = result.networks[mode]
-    placed = place_stations(admin, result.villages, net, mins * 60.0, ind["new_needed"]) if len(admin) else None
+    placed = (place_stations(admin, result.villages, net, mins * 60.0, ind["new_needed"]) if len(admin)
+              else None)
     after = before.copy()
     hamlets_after = result.villages["service_covered"].to_numpy(bool).copy()
     if placed is not None and len(placed.sites):
         after[placed.chosen] = True
         xy = result.villages[["centre_x", "centre_y"]].to_numpy(float)
-        cost = cost_matrix(net, xy, shapely.get_coordinates(placed.sites.geometry.to_numpy()), cutoff=mins * 60.0)
+        site_xy = shapely.get_coordinates(placed.sites.geometry.to_numpy())
+        cost = cost_matrix(net, xy, site_xy, cutoff=mins * 60.0)
         hamlets_after |= np.asarray(cost.getnnz(axis=1) > 0).ravel()
-        hamlets_after[result.villages["village_id"].isin(placed.sites["village_id"].dropna()).to_numpy()] = True
+        at_site = result.villages["village_id"].isin(placed.sites["village_id"].dropna()).to_numpy()
+        hamlets_after[at_site] = True
     sites = placed.sites if placed is not None else gpd.GeoDataFrame(
         {"rank": [], "admin_id": [], "admin_village": [], "village_id": [], "name": [], "residents": [],
          "residents_served": [], "villages_added": []}, geometry=gpd.GeoSeries([], crs=result.villages.crs))
-    status = "target met" if len(admin) and not len(sites) else ("no administrative villages" if not len(admin) else "optimal")
+    status = ("no administrative villages" if not len(admin)
+              else "optimal" if len(sites) else "target met")
     return StationPlan(
         sites=sites, covered_before=before, covered_after=after, target_share=share, minutes=mins, mode=mode,
         model="one station per administrative village without one", solver="ranking by residents",
