@@ -34,9 +34,12 @@ MODES = ("walk", "bike", "drive")
 # Highway values each mode never uses (after osmnx's network_type filters; drive keeps
 # `track` because rural China drives on them).
 _EXCLUDE = {
-    "walk": "abandoned|bus_guideway|construction|cycleway|motorway|motorway_link|no|planned|platform|proposed|raceway|razed|disused",
-    "bike": "abandoned|bus_guideway|construction|corridor|elevator|escalator|footway|motorway|motorway_link|no|planned|platform|proposed|raceway|razed|steps|disused",
-    "drive": "abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|footway|no|path|pedestrian|planned|platform|proposed|raceway|razed|steps|disused",
+    "walk": ("abandoned|bus_guideway|construction|cycleway|motorway|motorway_link|no|planned|platform|"
+             "proposed|raceway|razed|disused"),
+    "bike": ("abandoned|bus_guideway|construction|corridor|elevator|escalator|footway|motorway|motorway_link|"
+             "no|planned|platform|proposed|raceway|razed|steps|disused"),
+    "drive": ("abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|footway|no|"
+              "path|pedestrian|planned|platform|proposed|raceway|razed|steps|disused"),
 }
 _MODE_ACCESS_TAG = {"walk": ("foot",), "bike": ("bicycle",), "drive": ("motor_vehicle", "motorcar")}
 _YES = {"yes", "designated", "permissive", "destination"}
@@ -328,8 +331,10 @@ def _not_through_walls(region: Region, eu: np.ndarray, ev: np.ndarray) -> np.nda
     if not is_wall.any():
         return np.ones(len(eu), bool)
     walls = shapely.boundary(feats.geometry.to_numpy()[is_wall])
-    walls = np.where(shapely.get_type_id(feats.geometry.to_numpy()[is_wall]) <= 2, feats.geometry.to_numpy()[is_wall], walls)
-    gates = feats[tags.map(lambda t: "entrance" in t or t.get("barrier") in ("gate", "lift_gate", "entrance", "turnstile", "swing_gate"))]
+    wall_geoms = feats.geometry.to_numpy()[is_wall]
+    walls = np.where(shapely.get_type_id(wall_geoms) <= 2, wall_geoms, walls)
+    gate_barriers = ("gate", "lift_gate", "entrance", "turnstile", "swing_gate")
+    gates = feats[tags.map(lambda t: "entrance" in t or t.get("barrier") in gate_barriers)]
     lines = shapely.linestrings(
         np.stack([np.column_stack([region.node_x[eu], region.node_y[eu]]),
                   np.column_stack([region.node_x[ev], region.node_y[ev]])], axis=1)
@@ -479,7 +484,8 @@ class TargetGraph:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "net": None}
 
-    def sweep(self, subset: np.ndarray | None = None, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def sweep(self, subset: np.ndarray | None = None,
+              limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cost from every node to its nearest target (of ``subset``) and which target.
 
         Returns
@@ -491,7 +497,8 @@ class TargetGraph:
         if subset is None:
             virt = np.arange(self.n_virt)
         else:
-            virt = np.array([self._virt_of_owner[int(o)] for o in subset if int(o) in self._virt_of_owner], np.int64)
+            virt = np.array([self._virt_of_owner[int(o)] for o in subset if int(o) in self._virt_of_owner],
+                            np.int64)
         if len(virt) == 0:
             return np.full(n, np.inf), np.full(n, -1, np.int64)
         limit = np.inf if limit is None else float(limit)
@@ -527,17 +534,18 @@ def sweep_limit_s(*minutes: float) -> float:
     """
     largest = max((float(m) for m in minutes), default=0.0)
     if not all(np.isfinite(float(m)) and float(m) > 0 for m in minutes):
-        raise InputError(f"minutes {', '.join(f'{m:g}' for m in minutes)}: thresholds must be positive numbers of minutes")
+        raise InputError(
+            f"minutes {', '.join(f'{m:g}' for m in minutes)}: thresholds must be positive numbers of minutes")
     if largest > settings.max_threshold_minutes:
         raise InputError(f"minutes {largest:g}: above {settings.max_threshold_minutes:g} minutes "
                          "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
     return max(float(settings.max_travel_time_s), 60.0 * largest)
 
 
-_WORKER_TARGETS: "TargetGraph | None" = None  # set in forked sweep workers only
+_WORKER_TARGETS: TargetGraph | None = None  # set in forked sweep workers only
 
 
-def _init_worker(targets: "TargetGraph") -> None:
+def _init_worker(targets: TargetGraph) -> None:
     global _WORKER_TARGETS
     _WORKER_TARGETS = targets
 
@@ -547,7 +555,7 @@ def _worker_sweep(args):
     return _WORKER_TARGETS.sweep(subset, limit)
 
 
-def sweep_many(targets: "TargetGraph", subsets: list, limit: float | None = None, workers: int | None = None):
+def sweep_many(targets: TargetGraph, subsets: list, limit: float | None = None, workers: int | None = None):
     """Sweep several subsets (one per category); in parallel processes on large networks.
 
     The graph reaches forked workers by inheritance, not pickling; each returns two arrays.
@@ -684,7 +692,8 @@ def to_networkx(net: Network, weight: str = "time"):
 
     g = nx.DiGraph()
     g.add_nodes_from(range(net.n_nodes))
-    g.add_weighted_edges_from(zip(net.u.tolist(), net.v.tolist(), net.edge_weight(weight).tolist()))
+    weights = net.edge_weight(weight).tolist()
+    g.add_weighted_edges_from(zip(net.u.tolist(), net.v.tolist(), weights, strict=True))
     return g
 
 
