@@ -5,7 +5,7 @@ line, docstring included) or above cyclomatic complexity 20 (ruff's C901, McCabe
 needs a written reason:
 
 * a function: a comment ``# size: <reason>`` or ``# complexity: <reason>`` on its ``def``
-  line, in the comment lines just above it (above its decorators), or in the first comment
+  line, in the comment lines just above it or among its decorators, or in the first comment
   lines of its body (after the signature or after the docstring);
 * a module: a line ``# size: <reason>`` at the top level before its first ``def`` or ``class``.
 
@@ -86,6 +86,9 @@ def _reason_lines(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef
     body0 = node.body[0]
     signature = list(range(node.lineno, body0.lineno))
     candidates = _comment_block(lines, top - 1, -1) + signature
+    candidates += [
+        n for n in range(top, node.lineno) if lines[n - 1].lstrip().startswith("#")
+    ]  # among decorators
     candidates += _comment_block(lines, body0.lineno - 1, -1)  # comments between signature and body
     is_docstring = (
         isinstance(body0, ast.Expr)
