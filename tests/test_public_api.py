@@ -63,6 +63,23 @@ def test_every_setting_the_docs_name_exists():
     assert not missing
 
 
+def _script_imports() -> list[tuple[str, str, str]]:
+    """(script, module, name) of every ``from planner... import name`` in scripts/."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "scripts").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "planner":
+                found += [(path.name, node.module, alias.name) for alias in node.names]
+    return found
+
+
+@pytest.mark.parametrize(("script", "module", "name"), _script_imports())
+def test_every_planner_import_of_the_scripts_resolves(script, module, name):
+    assert _resolve(f"{module}.{name}") is not None, script
+
+
 def test_top_level_names():
     import planner
 
