@@ -14,11 +14,12 @@ distance in metres, a minute target of the convenience-circle guide on the trave
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -29,12 +30,11 @@ from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidge
 from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
+from planner.access import facility_access, homes_on_network, inside_compound_legs, snap_distance_m
 from planner.categories import Category, load_categories, region_facilities
-from planner.demand import add_groups, assign_compounds, compounds, homes_from_region
-from planner.network import (
-    Access, Network, TargetGraph, build_network, geometry_access, point_access, snap, sweep_limit_s,
-    sweep_many, trip_costs,
-)
+from planner.demand import weighted_share
+from planner.network import Network, TargetGraph, geometry_access, sweep_limit_s, sweep_many, trip_costs
+from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.sources import Region
 
 
@@ -94,7 +94,7 @@ class AuditResult:
             "elderly_walk_speed_mps": settings.elderly_walk_speed_mps,
             "minutes": list(self.minutes),
             "network": {"nodes": int(self.network.n_nodes), "edges": int(self.network.n_edges)},
-            "homes": int(len(self.homes)),
+            "homes": len(self.homes),
             "homes_estimated": int(self.homes["estimated"].sum()),
             "population": float(self.homes["population"].sum()),
             "facilities": {c.key: int(fac_counts.get(c.key, 0)) for c in self.categories},
@@ -153,7 +153,7 @@ def audit(
     boundary=None,
     sweeper=None,
     progress: bool | None = None,
-) -> AuditResult:
+) -> AuditResult:  # size: a numpy docstring of 12 parameters; the steps are helpers
     """Audit a region's life circles.
 
     Parameters
@@ -195,55 +195,59 @@ def audit(
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     cats = select(load_categories(categories_file), categories)
-    given = tuple(minutes or settings.minutes)
-    minutes = tuple(int(m) for m in given if np.isfinite(m) and m == int(m))
-    if not minutes or len(minutes) != len(given) or min(minutes) <= 0:
-        raise InputError(f"--minutes {given}: give positive whole minutes such as 5,10,15")
+    minutes = parse_minutes(minutes or settings.minutes)
     # Sweeps reach the largest threshold and target asked, beyond settings.max_travel_time_s if need be.
     limit_s = sweep_limit_s(*minutes, *(c.minutes for c in cats))
-    net = network if network is not None else build_network(region, mode)
-    seconds["network"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    if homes is None:
-        homes = homes_from_region(region)
-    else:
-        homes = add_groups(homes.to_crs(region.crs).reset_index(drop=True))
-    if len(homes) == 0:
-        raise InputError(
-            f"{region.source}: no homes found (no residential buildings or residential land use); "
-            "give homes with --homes FILE (households or population per point)"
-        )
-    if boundary is not None:
-        from planner.sources import boundary_polygon
-
-        poly = boundary_polygon(boundary, region.crs)
-        homes = homes[shapely.within(homes.geometry.to_numpy(), poly)]
-        if len(homes) == 0:
-            raise InputError(f"{region.source}: no homes inside the boundary; check the boundary or give --homes")
-    homes = homes.reset_index(drop=True)
-    comps = compounds(region)
-    access, comp_info = home_access(net, homes, comps)
-    homes["snap_m"] = _snap_distance(net, homes)
-    homes["compound_id"] = comp_info.pop("_home_compound")
-    home_comp = comp_info.pop("_home_compound_index")
-    seconds["homes"] = time.perf_counter() - t
+    on_net = homes_on_network(region, mode, homes=homes, network=network, boundary=boundary)
+    net, homes, comps, access = on_net.network, on_net.homes, on_net.compounds, on_net.access
+    comp_info, home_comp = on_net.compound_info, on_net.home_compound
+    seconds.update(on_net.seconds)
+    homes["snap_m"] = snap_distance_m(net, homes)
+    homes["compound_id"] = on_net.home_compound_id
 
     t = time.perf_counter()
     facilities = region_facilities(region.features, cats, extra_facilities)
     fac_access, fac_comp = facility_access(net, facilities, comps)
-    targets = TargetGraph(net, fac_access, "time")
     inside = inside_compound_legs(homes, facilities, home_comp, fac_comp)
     comp_info["facility_trips_inside_compounds"] = len(inside)
     seconds["facilities"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    node_time, node_dist = _nearest_facilities(net, access, homes, facilities, fac_access, cats, inside, limit_s,
+                                               sweeper or sweep_many, show)
+    seconds["sweeps"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    speed_ratio = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
+    for c in cats:
+        homes[f"{c.key}_within_target"] = covered_at_target(homes, c)[0]
+    for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
+        homes[f"complete_{level}"] = done["homes"]
+    cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
+    iso = _isochrones(net, cats, minutes, node_time, node_dist, with_isochrones, show) if with_isochrones else None
+    seconds["coverage"] = time.perf_counter() - t
+    seconds["total"] = time.perf_counter() - t0
+    return AuditResult(
+        region=region.name, network=net, categories=cats, minutes=minutes, homes=homes,
+        facilities=facilities, coverage=cov, isochrones=iso, node_time_s=node_time,
+        compounds=comp_info, seconds=seconds, notes=_notes(homes, cats, facilities), node_dist_m=node_dist,
+        co_location=co_location(facilities),
+    )
+
+
+
+def _nearest_facilities(net: Network, access, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, fac_access,
+                        cats: Sequence[Category], inside: pd.DataFrame, limit_s: float, sweeper, show: bool
+                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One sweep per category: ``<key>_time_s``, ``<key>_facility_id`` (and ``<key>_dist_m`` for
+    a metre target) added to ``homes``; returns the node times and node distances per key."""
     node_time: dict[str, np.ndarray] = {}
     node_dist: dict[str, np.ndarray] = {}
     fac_ids = facilities["facility_id"].to_numpy()
     cat_of = facilities["category"].to_numpy()
     subsets = [np.nonzero(cat_of == cat.key)[0] for cat in cats]
-    swept = (sweeper or sweep_many)(targets, subsets, limit=limit_s)
+    swept = sweeper(TargetGraph(net, fac_access, "time"), subsets, limit=limit_s)
     # Network metres for metre targets: on a walk network every edge and leg is walked at one
     # speed, so distance = time × speed exactly; other modes need sweeps by length.
     proportional = _time_proportional_to_length(net)
@@ -252,10 +256,11 @@ def audit(
     dist_swept = {}
     if metre_cats and not proportional:
         by_length = TargetGraph(net, fac_access, "length")
-        dist_swept = dict(zip(metre_cats, (sweeper or sweep_many)(
-            by_length, [subsets[i] for i in metre_cats], limit=max_dist_m)))
-    for i, (cat, (cost, which)) in enumerate(tqdm(zip(cats, swept), total=len(cats), desc="nearest-facility sweeps",
-                                                  unit="category", disable=not show, leave=False)):
+        dist_swept = dict(zip(metre_cats, sweeper(by_length, [subsets[i] for i in metre_cats], limit=max_dist_m),
+                              strict=True))
+    for i, (cat, (cost, which)) in enumerate(tqdm(zip(cats, swept, strict=True), total=len(cats),
+                                                  desc="nearest-facility sweeps", unit="category", disable=not show,
+                                                  leave=False)):
         node_time[cat.key] = cost
         home_cost, home_target = trip_costs(net, access, cost, which, "time")
         pairs = inside[cat_of[inside["facility"]] == cat.key] if len(inside) else inside
@@ -274,93 +279,105 @@ def audit(
                 node_dist[cat.key], dist_which = dist_swept[i]
                 home_dist, _ = trip_costs(net, access, node_dist[cat.key], dist_which, "length")
                 if len(pairs):
-                    home_dist, _ = _take_shorter(home_dist, np.zeros(len(home_dist), np.int64), pairs, pairs["walk_m"])
+                    home_dist, _ = _take_shorter(home_dist, np.zeros(len(home_dist), np.int64), pairs,
+                                                 pairs["walk_m"])
             home_dist[home_dist > max_dist_m] = np.inf
             # Millimetres: float noise must not push a home exactly at the radius outside it.
             homes[f"{cat.key}_dist_m"] = np.where(np.isfinite(home_dist), np.round(home_dist, 3), np.nan)
-    seconds["sweeps"] = time.perf_counter() - t
+    return node_time, node_dist
 
-    t = time.perf_counter()
-    speed_ratio = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
-    cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
-    for c in cats:
-        homes[f"{c.key}_within_target"] = covered_at_target(homes, c)[0]
-    for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
-        homes[f"complete_{level}"] = done["homes"]
-    cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
-    iso = None
-    if with_isochrones:
-        # Each category's own target by default (one polygon union per category is the slow
-        # part of an audit); "all" draws every threshold too.
-        parts = []
-        for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False):
-            mins = [m for m in minutes if m != c.minutes] if with_isochrones == "all" else []
-            if c.unit == "min":
-                mins = sorted(set(mins) | {c.minutes})
-            elif len(node_dist.get(c.key, ())):
-                parts.append(_target_isochrone(net, node_dist[c.key], c))
-            if mins:
-                parts.append(isochrone_polygons(net, node_time[c.key], mins, category=c.key))
-        iso = pd.concat(parts, ignore_index=True) if parts else None
-    seconds["coverage"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
+
+def _isochrones(net: Network, cats: Sequence[Category], minutes: Sequence[int], node_time: dict, node_dist: dict,
+                with_isochrones: bool | str, show: bool) -> gpd.GeoDataFrame | None:
+    """Each category's own target by default (one polygon union per category is the slow part
+    of an audit); ``"all"`` draws every threshold too."""
+    parts = []
+    for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False):
+        mins = [m for m in minutes if m != c.minutes] if with_isochrones == "all" else []
+        if c.unit == "min":
+            mins = sorted(set(mins) | {c.minutes})
+        elif len(node_dist.get(c.key, ())):
+            parts.append(_target_isochrone(net, node_dist[c.key], c))
+        if mins:
+            parts.append(isochrone_polygons(net, node_time[c.key], mins, category=c.key))
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _notes(homes: gpd.GeoDataFrame, cats: Sequence[Category], facilities: gpd.GeoDataFrame) -> list[str]:
     notes = []
     if homes["estimated"].any():
         notes.append(
             f"{int(homes['estimated'].sum())} homes are estimated on a {settings.grid_spacing_m:g} m grid over "
             "residential land without mapped buildings"
         )
+    cat_of = facilities["category"].to_numpy()
     missing = [c.key for c in cats if not (cat_of == c.key).any()]
     if missing:
-        notes.append("no facility mapped for: " + ", ".join(missing) + " (their coverage is 0; add them with --facilities FILE)")
-    return AuditResult(
-        region=region.name, network=net, categories=cats, minutes=minutes, homes=homes,
-        facilities=facilities, coverage=cov, isochrones=iso, node_time_s=node_time,
-        compounds=comp_info, seconds=seconds, notes=notes, node_dist_m=node_dist,
-        co_location=co_location(facilities),
-    )
+        notes.append("no facility mapped for: " + ", ".join(missing)
+                     + " (their coverage is 0; add them with --facilities FILE)")
+    return notes
 
 
-def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) -> tuple[Access, dict]:
-    """Where each home enters the street network.
+def run_audit(
+    osm: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    categories: str | Iterable[str] | None = "all",
+    minutes: str | Sequence[int] | None = None,
+    mode: str = "walk",
+    homes: str | os.PathLike | None = None,
+    facilities: str | os.PathLike | None = None,
+    categories_file: str | os.PathLike | None = None,
+    boundary=None,
+    isochrones: str | bool = "target",
+    map_html: bool = True,
+    name: str | None = None,
+    sweeper=None,
+    progress: bool | None = None,
+) -> AuditResult:
+    """What ``planner audit`` does, from files: load, audit, write ``out_dir`` atomically.
 
-    Homes inside a gated compound leave through one of its gates (the straight walk to the
-    gate plus the gate's snap to the street); a compound with walls but no mapped gate falls
-    back to the nearest street node, and the returned summary says so. Facilities inside the
-    home's own compound are reached without leaving it (:func:`inside_compound_legs`).
+    Parameters
+    ----------
+    osm : path or str
+        OSM extract, bundled sample name or place name (:func:`planner.sources.load_region`).
+    out_dir : path
+        Output folder (see :meth:`AuditResult.write`).
+    minutes : str or sequence of int, optional
+        Thresholds, e.g. ``"5,10,15"``; default ``settings.minutes``.
+    homes, facilities : path, optional
+        Homes replacing OSM's; facilities added to OSM's.
+    boundary : polygon, GeoDataFrame or path, optional
+        Only homes inside count; the region is loaded with the reach of the largest
+        threshold beyond it, so facilities across it still serve them.
+    isochrones : {"target", "all", "none"}
+    name : str, optional
+        Region name (default the file's).
+    sweeper, progress
+        As for :func:`audit`.
+
+    Other parameters are those of :func:`audit`.
     """
-    xy = shapely.get_coordinates(homes.geometry.to_numpy())
-    base = point_access(net, xy)
-    comp_of = assign_compounds(homes, comps)
-    n_gates = np.array([len(g) for g in comps["gate_ids"]], np.int64) if len(comps) else np.zeros(0, np.int64)
-    gated_home = (comp_of >= 0) & (n_gates[np.clip(comp_of, 0, None)] > 0 if len(comps) else False)
-    info = {
-        "detected": int(len(comps)),
-        "with_gates": int((n_gates > 0).sum()),
-        "homes_routed_through_gates": int(gated_home.sum()),
-        "without_gates_fell_back_to_nearest_street": [
-            {"compound_id": cid, "name": name}
-            for cid, name, k in zip(comps["compound_id"], comps["name"], n_gates) if k == 0
-        ] if len(comps) else [],
-        "_home_compound": np.where(comp_of >= 0, comps["compound_id"].to_numpy()[np.clip(comp_of, 0, None)] if len(comps) else None, None),
-        "_home_compound_index": comp_of,
-    }
-    if not gated_home.any():
-        return base, info
-    h = np.nonzero(gated_home)[0]
-    counts = n_gates[comp_of[h]]
-    owner = np.repeat(h, counts)
-    gate_xy = np.concatenate([comps["gate_xy"].iloc[c] for c in comp_of[h]])
-    gate_node, gate_snap = snap(net, gate_xy)
-    leg = np.hypot(xy[owner, 0] - gate_xy[:, 0], xy[owner, 1] - gate_xy[:, 1]) + gate_snap
-    keep = ~gated_home
-    return Access(
-        owner=np.concatenate([base.owner[keep], owner]),
-        node=np.concatenate([base.node[keep], gate_node]),
-        leg_m=np.concatenate([base.leg_m[keep], leg]),
-        n_owners=base.n_owners,
-    ), info
+    from planner.categories import facilities_from_file, select
+    from planner.demand import homes_from_file
+    from planner.sources import load_region, reach_m
 
+    mins = parse_minutes(minutes if minutes is not None else settings.minutes)
+    with_isochrones = isochrone_option(isochrones)
+    check_mode(mode)
+    known = load_categories(categories_file)
+    select(known, categories)  # a bad file or key fails before any heavy work
+    region = load_region(osm, boundary=boundary, name=name,
+                         buffer_m=reach_m(mins, mode) if boundary is not None else 0.0)
+    # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
+    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
+    extra = facilities_from_file(facilities, region.crs, known) if facilities else None
+    result = audit(
+        region, categories=categories, minutes=mins, mode=mode, homes=home_table, extra_facilities=extra,
+        categories_file=categories_file, with_isochrones=with_isochrones, boundary=boundary, sweeper=sweeper,
+        progress=progress,
+    )
+    result.write(out_dir, map_html=map_html)
+    return result
 
 #: Life-circle levels of GB 50180-2018, smallest first; a level's circle includes the lower ones.
 LEVELS = ("block", "5min", "10min", "15min")
@@ -519,18 +536,13 @@ def _shares(homes: pd.DataFrame, inside: np.ndarray, inside_elderly: np.ndarray)
     pop = homes["population"].to_numpy(float)
     groups = {g: homes[g].to_numpy(float) for g in ("elderly", "children", "disabled")}
     return {
-        "homes_share": _share(inside, np.ones_like(pop)),
-        "population_share": _share(inside, pop),
-        "elderly_share": _share(inside_elderly, groups["elderly"]),
-        "children_share": _share(inside, groups["children"]),
-        "disabled_share": _share(inside, groups["disabled"]),
+        "homes_share": weighted_share(inside, np.ones_like(pop)),
+        "population_share": weighted_share(inside, pop),
+        "elderly_share": weighted_share(inside_elderly, groups["elderly"]),
+        "children_share": weighted_share(inside, groups["children"]),
+        "disabled_share": weighted_share(inside, groups["disabled"]),
         "population_outside": float(pop[~inside].sum()),
     }
-
-
-def _share(mask: np.ndarray, weight: np.ndarray) -> float:
-    total = weight.sum()
-    return float(weight[mask].sum() / total) if total > 0 else 0.0
 
 
 def _category_summary(c: Category) -> dict:
@@ -541,70 +553,6 @@ def _category_summary(c: Category) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 # inside gated compounds
-
-
-def facility_access(net: Network, facilities: gpd.GeoDataFrame, comps: gpd.GeoDataFrame
-                    ) -> tuple[Access, np.ndarray]:
-    """Where facilities are reached from the network, and the compound each stands in.
-
-    A facility inside a gated compound is reached through the compound's gates, as its homes
-    leave through them (the straight walk from the gate to the facility's outline, plus the
-    gate's snap); other facilities at their point or along their outline
-    (:func:`planner.network.geometry_access`).
-
-    Returns
-    -------
-    (Access, numpy.ndarray)
-        The entries, and per facility the index of its compound in ``comps`` (-1 for none).
-    """
-    geoms = facilities.geometry.to_numpy()
-    base = geometry_access(net, geoms)
-    if len(comps) == 0 or len(facilities) == 0:
-        return base, np.full(len(facilities), -1, np.int64)
-    fac_comp = assign_compounds(gpd.GeoDataFrame(geometry=shapely.point_on_surface(geoms), crs=facilities.crs), comps)
-    n_gates = np.array([len(g) for g in comps["gate_ids"]], np.int64)
-    gated = (fac_comp >= 0) & (n_gates[np.clip(fac_comp, 0, None)] > 0)
-    if not gated.any():
-        return base, fac_comp
-    f = np.nonzero(gated)[0]
-    owner = np.repeat(f, n_gates[fac_comp[f]])
-    gate_xy = np.concatenate([comps["gate_xy"].iloc[c] for c in fac_comp[f]])
-    gate_node, gate_snap = snap(net, gate_xy)
-    leg = shapely.distance(geoms[owner], shapely.points(gate_xy)) + gate_snap
-    keep = ~gated[base.owner]
-    return Access(
-        owner=np.concatenate([base.owner[keep], owner]), node=np.concatenate([base.node[keep], gate_node]),
-        leg_m=np.concatenate([base.leg_m[keep], leg]), n_owners=base.n_owners,
-    ), fac_comp
-
-
-def inside_compound_legs(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, home_comp: np.ndarray,
-                         fac_comp: np.ndarray) -> pd.DataFrame:
-    """Walks from homes to the facilities inside their own compound, without leaving it.
-
-    A compound's internal paths are private and so not in the network (homes leave by the
-    gates); a facility in the same compound is reached by a straight walk instead, times
-    ``settings.off_network_detour`` (0 m from inside the facility's outline).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``home``, ``facility`` (positions in ``homes`` and ``facilities``) and ``walk_m``.
-    """
-    empty = pd.DataFrame({"home": np.zeros(0, np.int64), "facility": np.zeros(0, np.int64), "walk_m": np.zeros(0)})
-    if len(facilities) == 0 or not (home_comp >= 0).any():
-        return empty
-    geoms = facilities.geometry.to_numpy()
-    h = np.nonzero(home_comp >= 0)[0]
-    f = np.nonzero(fac_comp >= 0)[0]
-    if len(f) == 0:
-        return empty
-    pairs = pd.DataFrame({"home": h, "c": home_comp[h]}).merge(pd.DataFrame({"facility": f, "c": fac_comp[f]}), on="c")
-    if len(pairs) == 0:
-        return empty
-    hp, fp = pairs["home"].to_numpy(), pairs["facility"].to_numpy()
-    walk = shapely.distance(homes.geometry.to_numpy()[hp], geoms[fp]) * settings.off_network_detour
-    return pd.DataFrame({"home": hp, "facility": fp, "walk_m": walk})
 
 
 def _take_shorter(cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost) -> tuple[np.ndarray, np.ndarray]:
@@ -658,7 +606,7 @@ def co_location(facilities: gpd.GeoDataFrame, distance_m: float | None = None) -
         tree = shapely.STRtree(ec.geometry.to_numpy())
         near_idx, near_d = tree.query_nearest(hc.geometry.to_numpy(), return_distance=True, all_matches=False)
         ec_adjacent[np.unique(tree.query(hc.geometry.to_numpy(), predicate="dwithin", distance=dist)[1])] = True
-        for (i, j), d in zip(near_idx.T, near_d):
+        for (i, j), d in zip(near_idx.T, near_d, strict=True):
             row, other = hc.iloc[i], ec.iloc[j]
             detail.append({
                 "facility_id": str(row["facility_id"]), "name": row["name"],
@@ -768,8 +716,3 @@ def _time_proportional_to_length(net: Network) -> bool:
     if net.mode != "walk" or net.n_edges == 0:
         return net.n_edges == 0
     return bool(np.allclose(net.time_s * net.walk_speed_mps, net.length_m, rtol=1e-9, atol=1e-6))
-
-
-def _snap_distance(net: Network, homes: gpd.GeoDataFrame) -> np.ndarray:
-    _, dist = snap(net, shapely.get_coordinates(homes.geometry.to_numpy()))
-    return dist

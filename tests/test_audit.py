@@ -13,7 +13,7 @@ import shapely
 from conftest import SAMPLES, shared_path
 from osm_fixtures import square, write_osm
 
-from planner import audit, settings
+from planner import access, audit, settings
 from planner.categories import load_categories
 from planner.cli import main
 from planner.network import Access, build_network, from_arrays, point_access, to_networkx, trip_costs
@@ -35,9 +35,9 @@ def _networkx_times(result, key: str, sample: np.ndarray) -> np.ndarray:
     idx = np.nonzero(fac["category"].to_numpy() == key)[0]
     comps = __import__("planner.demand", fromlist=["compounds"]).compounds(result._region)
     # Facilities in a gated compound are entered at its gates, others as geometry_access does.
-    acc, fac_comp = audit.facility_access(net, fac.iloc[idx], comps)
+    acc, fac_comp = access.facility_access(net, fac.iloc[idx], comps)
     fac_leg = acc.leg(net, "time")
-    home_acc, info = audit.home_access(net, result.homes, comps)
+    home_acc, info = access.home_access(net, result.homes, comps)
     home_comp = info["_home_compound_index"]
     h_leg = home_acc.leg(net, "time")
     out = []
@@ -632,8 +632,8 @@ def test_haidian_home_reaches_its_compound_kindergarten_inside():
     from planner.demand import compounds
 
     comps = compounds(region)
-    acc, fac_comp = audit.facility_access(result.network, fac, comps)
+    acc, fac_comp = access.facility_access(result.network, fac, comps)
     gates = comps.set_index("compound_id").loc["way/609225889", "gate_xy"]
-    gate_nodes, _ = audit.snap(result.network, gates)
+    gate_nodes, _ = access.snap(result.network, gates)
     assert fac_comp[0] >= 0
     assert sorted(acc.node.tolist()) == sorted(gate_nodes.tolist())

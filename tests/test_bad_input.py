@@ -34,7 +34,8 @@ from pyproj import Transformer
 
 from planner import settings
 from planner._errors import InputError
-from planner.cli import _minutes, main
+from planner.cli import main
+from planner.options import parse_minutes as _minutes
 
 CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")
 HAINING = str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")

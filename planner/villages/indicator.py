@@ -9,6 +9,7 @@ import pandas as pd
 
 from planner._errors import InputError
 from planner.categories import Category
+from planner.demand import weighted_share
 
 from .admin import empty_admin_villages, indicator_rows
 from .rural import STATION_KEY
@@ -61,14 +62,17 @@ def coverage_indicators(
         rows.append({
             "indicator": "category", "category": cat.key, "name_zh": cat.name_zh, "name_en": cat.name_en,
             "level": cat.level, "mode": modes[cat.key], "target_minutes": minutes[cat.key], "villages": n,
-            "villages_inside": int(inside.sum()), "share_inside": _share(inside, np.ones(n)),
-            "villages_within_target": int(within.sum()), "share_within_target": _share(within, np.ones(n)),
-            "population_share_inside": _share(inside, pop), "population_share_within_target": _share(within, pop),
+            "villages_inside": int(inside.sum()), "share_inside": weighted_share(inside, np.ones(n)),
+            "villages_within_target": int(within.sum()),
+            "share_within_target": weighted_share(within, np.ones(n)),
+            "population_share_inside": weighted_share(inside, pop),
+            "population_share_within_target": weighted_share(within, pop),
             "target_share": np.nan, "baseline_share_2020": np.nan, "target_met": None,
             "confirmed": confirmed.get(cat.key, True), "source": cat.source, "unit": "hamlet",
         })
     if admin is None:
-        admin = empty_admin_villages(getattr(villages, "crs", None)).assign(has_facility=pd.Series([], dtype=bool))
+        admin = empty_admin_villages(getattr(villages, "crs", None))
+        admin = admin.assign(has_facility=pd.Series([], dtype=bool))
     head = indicator_rows(admin, villages, minutes[STATION_KEY], modes[STATION_KEY], target_share,
                           BASELINE_SHARE_2020, INDICATOR_SOURCE, confirmed.get(STATION_KEY, True))
     return pd.DataFrame(head + rows)[INDICATOR_COLUMNS]
@@ -77,14 +81,10 @@ def coverage_indicators(
 #: Columns of ``indicators.csv``, in order.
 INDICATOR_COLUMNS = [
     "indicator", "unit", "category", "name_zh", "name_en", "level", "mode", "target_minutes", "villages",
-    "villages_inside", "share_inside", "villages_within_target", "share_within_target", "population_share_inside",
-    "population_share_within_target", "target_share", "baseline_share_2020", "target_met", "confirmed", "source",
+    "villages_inside", "share_inside", "villages_within_target", "share_within_target",
+    "population_share_inside", "population_share_within_target", "target_share", "baseline_share_2020",
+    "target_met", "confirmed", "source",
 ]
-
-
-def _share(mask: np.ndarray, weight: np.ndarray) -> float:
-    total = weight.sum()
-    return float(weight[mask].sum() / total) if total > 0 else 0.0
 
 
 def check_share(share: float) -> None:
