@@ -118,7 +118,7 @@ def test_outputs_equal_single_region_command_and_broken_regions_fail_alone(clien
         np.testing.assert_allclose(mine["population_share"], cov["population_share"], rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(mine["elderly_share"], cov["elderly_share"], rtol=1e-12, atol=1e-15)
     # Regions done before a resume are rolled up from their files: the same numbers.
-    from_disk = pd.DataFrame(batch._region_indicators(str(out / "regions" / "nanjing_xinjiekou"), "nanjing_xinjiekou")["rows"])
+    from_disk = pd.DataFrame(batch.region_indicators(str(out / "regions" / "nanjing_xinjiekou"), "nanjing_xinjiekou")["rows"])
     pd.testing.assert_frame_equal(from_disk, ind[ind["region"] == "nanjing_xinjiekou"][from_disk.columns].reset_index(drop=True),
                                   check_exact=False, rtol=1e-12)
     keys = ["category", "level", "threshold", "minutes"]
@@ -170,7 +170,7 @@ def _audit_dying_once(spec, out_dir, options):
     if spec.name == options.get("raise_once") and not Path(options["markers"], "raised").exists():
         Path(options["markers"], "raised").touch()
         raise RuntimeError("a transient error")
-    return batch._run_audit_region(spec, out_dir, options["audit"])
+    return batch.run_audit_region(spec, out_dir, options["audit"])
 
 
 _audit_dying_once.writes_audit_outputs = True
@@ -185,7 +185,7 @@ def test_worker_killed_mid_run_still_gives_complete_correct_result(client, tmp_p
     summary = batch.run_batch(
         regions, task=_audit_dying_once, out_dir=tmp_path / "batch", scheduler=client, progress=False,
         task_options={"die": "beijing_chaoyang_wangjing", "raise_once": "beijing_haidian_cau",
-                      "markers": str(markers), "audit": batch._check_options("audit", opts)},
+                      "markers": str(markers), "audit": batch.check_options("audit", opts)},
     )
     assert (markers / "beijing_chaoyang_wangjing.died").exists() and (markers / "raised").exists()
     assert summary["regions"]["done"] == 3 and summary["regions"]["failed"] == 0
@@ -205,12 +205,12 @@ def _audit_hanging(spec, out_dir, options):
         out_dir.mkdir(parents=True)
         (out_dir / "coverage.csv").write_text("half-written", encoding="utf-8")
         time.sleep(3600)
-    return batch._run_audit_region(spec, out_dir, options["audit"])
+    return batch.run_audit_region(spec, out_dir, options["audit"])
 
 
 def _audit_counting(spec, out_dir, options):
     Path(options["counter"], f"{spec.name}.{time.time_ns()}").touch()
-    return batch._run_audit_region(spec, out_dir, options["audit"])
+    return batch.run_audit_region(spec, out_dir, options["audit"])
 
 
 _audit_hanging.writes_audit_outputs = _audit_counting.writes_audit_outputs = True
@@ -220,7 +220,7 @@ def test_resume_after_interruption_runs_only_unfinished_regions(client, tmp_path
     names = ["zhejiang_haining_zhouwangmiao", "beijing_chaoyang_wangjing", "shenzhen_longgang"]
     regions = _regions_csv(tmp_path / "regions.csv", [{"name": n, "osm": f"{SAMPLES / n}.osm.pbf"} for n in names])
     out = tmp_path / "batch"
-    audit_opts = batch._check_options("audit", {"categories": FEW, "map_html": False})
+    audit_opts = batch.check_options("audit", {"categories": FEW, "map_html": False})
     (tmp_path / "opts.pkl").write_bytes(cloudpickle.dumps(
         (_audit_hanging, {"hang": "shenzhen_longgang", "audit": audit_opts})))
     script = textwrap.dedent(f"""
@@ -341,7 +341,7 @@ def test_regions_file_mistakes_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="unknown category"):
         batch.run_batch(tmp_path / "none.csv", out_dir=tmp_path / "o", task_options={"categories": "nope"})
     with pytest.raises(InputError, match="not among --minutes"):
-        batch._parse_indicator("park:20", batch._check_options("audit", {}))
+        batch.parse_indicator("park:20", batch.check_options("audit", {}))
     # A bad row fails alone, with its reason.
     specs = batch.read_regions(_regions_csv(tmp_path / "d.csv", [
         {"name": "ok", "wkt": "POLYGON((118 32,119 32,119 33,118 32))"},
@@ -359,12 +359,15 @@ def test_regions_file_mistakes_are_one_line_errors(tmp_path):
     assert shapely.equals_exact(spec.boundary.normalize(), shapely.box(118.7, 32.0, 118.8, 32.1).normalize(), 1e-7)
 
 
-def test_tasks_of_other_modules_are_clear_when_missing(monkeypatch):
-    monkeypatch.setitem(batch._PLUGGABLE, "villages", [("planner.no_such_module", "run_villages")])
-    with pytest.raises(InputError, match="task 'villages' is not available yet"):
-        batch._task_function("villages")
+def test_tasks_run_the_commands_run_functions():
+    from planner.siting import run_site
+    from planner.villages import run_villages
+
+    assert batch.task_function("audit") is batch.run_audit_region
+    assert batch.task_function("villages").entry is run_villages
+    assert batch.task_function("site").entry is run_site
     with pytest.raises(InputError, match="unknown task"):
-        batch._task_function("paint")
+        batch.task_function("paint")
 
 
 def _same_files(single: Path, batched: Path, layers: dict[str, list[str]], csvs: list[str]) -> None:
@@ -458,18 +461,18 @@ def test_cli_batch_villages_and_site_tasks_run(client, tmp_path):
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert s["regions"]["done"] == 1 and s["task_options"]["minutes"] == 10.0
     assert json.loads((out / "regions" / "west" / "summary.json").read_text(encoding="utf-8"))["region"] == "west"
-    opts = batch._check_options("site", {"category": "kindergarten", "minutes": None})
-    assert batch._task_reach_m("site", opts) == reach_m([load_categories()["kindergarten"].minutes], "walk")
-    assert batch._task_reach_m("site", {**opts, "minutes": 10.0}) == reach_m([10.0], "walk")
-    assert batch._task_reach_m("villages", {"minutes": None}) is None  # takes no boundary: nothing to cut
+    opts = batch.check_options("site", {"category": "kindergarten", "minutes": None})
+    assert batch.task_reach_m("site", opts) == reach_m([load_categories()["kindergarten"].minutes], "walk")
+    assert batch.task_reach_m("site", {**opts, "minutes": 10.0}) == reach_m([10.0], "walk")
+    assert batch.task_reach_m("villages", {"minutes": None}) is None  # takes no boundary: nothing to cut
 
 
 def test_map_indicator_without_minutes_uses_the_target_when_it_is_a_threshold():
     # A metre target (kindergarten 300 m ≈ 4.5 min) or 8 min is no threshold: the largest one.
     opts = {"_category_keys": ["kindergarten", "pharmacy", "supermarket"], "minutes": (5, 10, 15),
             "_category_targets": {"kindergarten": 300 / 1.1 / 60, "pharmacy": 8.0, "supermarket": 15.0}}
-    assert batch._parse_indicator("kindergarten", opts) == ("kindergarten", 15)
-    assert batch._parse_indicator("supermarket", opts) == ("supermarket", 15)
-    assert batch._parse_indicator("pharmacy:10", opts) == ("pharmacy", 10)
+    assert batch.parse_indicator("kindergarten", opts) == ("kindergarten", 15)
+    assert batch.parse_indicator("supermarket", opts) == ("supermarket", 15)
+    assert batch.parse_indicator("pharmacy:10", opts) == ("pharmacy", 10)
     with pytest.raises(InputError, match="8 min is not among --minutes"):
-        batch._parse_indicator("pharmacy:8", opts)
+        batch.parse_indicator("pharmacy:8", opts)

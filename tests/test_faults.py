@@ -265,7 +265,7 @@ def _hang_on(spec, out_dir, options):
         out_dir.mkdir(parents=True)
         (out_dir / "coverage.csv").write_text("half-written", encoding="utf-8")
         time.sleep(600)
-    return batch._run_audit_region(spec, out_dir, options["audit"])
+    return batch.run_audit_region(spec, out_dir, options["audit"])
 
 
 _hang_on.writes_audit_outputs = True
@@ -286,7 +286,7 @@ def test_killed_batch_keeps_old_regions_and_the_rerun_cleans_up(client, tmp_path
     assert sorted(before) == sorted(f"{r}/{f}" for r in ("other", "small") for f in AUDIT_FILES if f != "map.html")
 
     # The larger region runs first on the one worker, and hangs mid-write.
-    audit_opts = batch._check_options("audit", {"categories": "clinic", "map_html": False})
+    audit_opts = batch.check_options("audit", {"categories": "clinic", "map_html": False})
     (tmp_path / "task.pkl").write_bytes(cloudpickle.dumps((_hang_on, {"hang": "other", "audit": audit_opts})))
     (tmp_path / "killed.py").write_text(textwrap.dedent(f"""
         import pickle

@@ -1,0 +1,195 @@
+"""The Dask cluster of a batch: a LocalCluster or a running scheduler, worker memory, and the
+per-category sweeps of a large region as tasks of their own."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from planner import settings
+from planner._errors import InputError
+
+#: Least memory a local worker may be given: below it a worker is restarted on any region.
+min_worker_memory_bytes: int = 256 * 2**20
+
+
+@contextlib.contextmanager
+def connect(scheduler, workers, memory_limit) -> Iterator:
+    """A client on the given scheduler or on a new LocalCluster (closed again at the end)."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None and hasattr(scheduler, "submit"):  # a Client the caller owns
+        if workers:
+            scheduler.wait_for_workers(workers)
+        yield scheduler
+        return
+    if scheduler is not None:
+        try:
+            client = Client(str(scheduler), timeout="30s")
+        except OSError as err:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({one_line(err)}); "
+                             "start one with `dask scheduler` or leave it out for a local cluster") from None
+        try:
+            if workers:
+                client.wait_for_workers(workers)
+            yield client
+        finally:
+            client.close()
+        return
+    n = int(workers) if workers is not None else int(os.cpu_count() or 1)
+    if n < 1:
+        raise InputError(f"--workers {workers}: give at least 1")
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+        dashboard_address=":0",  # any free port: several batches (or users) on one machine
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def check_memory_limit(value: Any) -> None:
+    """Memory per local worker as Dask reads it (bytes, "4GiB", a fraction ≤ 1, 0 = none, auto)."""
+    from dask.utils import format_bytes, parse_bytes
+    from distributed.system import MEMORY_LIMIT
+
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return
+    hint = "give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, or auto"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or (number is not None and not math.isfinite(number)):
+        raise InputError(f"--memory-limit {value!r}: {hint}")
+    if number is not None and 0 <= number <= 1:
+        nbytes = number * MEMORY_LIMIT  # 0: no limit, as Dask reads it
+        if number == 0:
+            return
+    elif number is not None:
+        nbytes = number
+    else:
+        try:
+            nbytes = parse_bytes(str(value))
+        except (ValueError, TypeError):
+            raise InputError(f"--memory-limit {value!r}: {hint}") from None
+    if nbytes < min_worker_memory_bytes:
+        raise InputError(f"--memory-limit {value!r}: below {format_bytes(min_worker_memory_bytes)} per worker; {hint}")
+    if nbytes > MEMORY_LIMIT:
+        raise InputError(f"--memory-limit {value!r}: above this machine's memory ({format_bytes(MEMORY_LIMIT)}); {hint}")
+
+
+def worker_memory(client, results: dict) -> tuple[dict, dict]:
+    """Peak resident memory (MB) and memory limit (MB) per worker address."""
+    peaks: dict[str, float] = {}
+    for r in results.values():  # workers that died since still count
+        if r.get("worker") and r.get("peak_rss_mb"):
+            peaks[r["worker"]] = max(peaks.get(r["worker"], 0.0), r["peak_rss_mb"])
+    with contextlib.suppress(Exception):
+        for addr, mb in client.run(peak_rss_mb).items():
+            peaks[addr] = max(peaks.get(addr, 0.0), mb)
+    limits = {}
+    for addr, w in client.scheduler_info(n_workers=-1)["workers"].items():
+        limits[addr] = round(w["memory_limit"] / 2**20, 1) if w.get("memory_limit") else None
+    return dict(sorted(peaks.items())), limits
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB."""
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return round(peak / 1024 ** (2 if sys.platform == "darwin" else 1), 1)  # bytes on macOS, KiB elsewhere
+    except ImportError:  # Windows
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return round(getattr(info, "peak_wset", info.rss) / 2**20, 1)
+
+
+def worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else ""
+    return line if isinstance(err, InputError) else f"{type(err).__name__}: {line}".rstrip(": ")
+
+
+def failure_text(err: BaseException) -> str:
+    from distributed import KilledWorker
+
+    if isinstance(err, KilledWorker):
+        return ("its worker died on every attempt (out of memory? give workers more memory with "
+                "memory_limit, or fewer workers per machine)")
+    return one_line(err)
+
+
+def _sweep_task(targets, subset: np.ndarray, limit: float | None):
+    return targets.sweep(subset, limit)
+
+
+def dask_sweeper(targets, subsets: list, limit: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per-category sweeps as Dask tasks: a ``sweeper`` for :func:`planner.audit.audit`.
+
+    On a large network (``n_nodes × len(subsets) ≥ settings.parallel_min_node_sweeps``) the
+    target graph is scattered once (``broadcast=False``: a worker fetches it once when it first
+    runs one of the sweeps) and each subset becomes a task. Called inside a Dask task it uses
+    :func:`distributed.worker_client`, which secedes from the worker's thread pool while
+    waiting, so the sweeps can run on the same worker; called in a process with a Dask client
+    it uses that client. Elsewhere, and on small networks where a task costs more than a sweep,
+    it sweeps in this process.
+
+    Yields (cost, nearest) per subset, in order, like :func:`planner.network.sweep_many`.
+    """
+    small = targets.n_nodes * len(subsets) < settings.parallel_min_node_sweeps
+    with (contextlib.nullcontext() if small or len(subsets) < 2 else _cluster_client()) as client:
+        if client is None:
+            for subset in subsets:
+                yield targets.sweep(subset, limit)
+            return
+        shared = client.scatter(targets, broadcast=False, hash=False)
+        futures = [client.submit(_sweep_task, shared, np.asarray(s), limit, pure=False) for s in subsets]
+        for fut in futures:
+            yield fut.result()
+            fut.release()  # a node-sized pair of arrays: free it on the worker at once
+
+
+@contextlib.contextmanager
+def _cluster_client():
+    """The Dask client to submit sub-tasks with: a worker client inside a task, this process's
+    client otherwise, or None when there is no cluster."""
+    try:
+        from distributed import get_client, get_worker, worker_client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        yield None
+        return
+    try:
+        get_worker()
+    except ValueError:
+        try:
+            yield get_client()
+        except ValueError:
+            yield None
+        return
+    with worker_client() as client:
+        yield client
