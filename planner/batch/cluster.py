@@ -67,7 +67,8 @@ def check_memory_limit(value: Any) -> None:
 
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return
-    hint = "give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, or auto"
+    hint = ("give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, "
+            "or auto")
     try:
         number = float(value)
     except (TypeError, ValueError):

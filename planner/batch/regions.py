@@ -95,7 +95,8 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
     for i, row in enumerate(frame.to_dict("records")):
         name = _region_name(row.get("name"), label, i + 1)
         if name in seen:
-            raise InputError(f"{label}: region name {name!r} appears twice (rows {seen[name]} and {i + 1}); names must be unique")
+            raise InputError(f"{label}: region name {name!r} appears twice (rows {seen[name]} and {i + 1}); "
+                             "names must be unique")
         seen[name] = i + 1
         boundary, error = None, None
         if geoms is not None and geoms[i] is not None and not geoms[i].is_empty:
@@ -105,13 +106,15 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
             try:
                 boundary = shapely.from_wkt(text)
             except shapely.errors.GEOSException as err:
-                error = f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); give WGS84 WKT like POLYGON((lon lat, ...))"
+                error = (f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "
+                         "give WGS84 WKT like POLYGON((lon lat, ...))")
         if boundary is not None and error is None:
             error = _polygon_problem(boundary, i + 1)
         own = clean_text(row.get("osm"))
         source = str(_resolve(own, base)) if own else (str(big) if big else None)
         if source is None:
-            raise InputError(f"{label}: region {name!r} has no osm file; give an osm column or --osm EXTRACT to cut boundaries from")
+            raise InputError(f"{label}: region {name!r} has no osm file; give an osm column or --osm "
+                             "EXTRACT to cut boundaries from")
         if boundary is None and not own and error is None:
             error = f"row {i + 1}: no osm file and no boundary; give its own osm or a boundary to cut from --osm"
         specs.append(RegionSpec(
@@ -155,7 +158,8 @@ def _polygon_problem(geom, row: int) -> str | None:
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
         return f"row {row}: boundary is a {geom.geom_type}, not a polygon; give a polygon in WGS84"
     if not geom.is_valid:
-        return f"row {row}: boundary polygon is invalid ({shapely.is_valid_reason(geom)}); fix it (e.g. shapely.make_valid)"
+        return (f"row {row}: boundary polygon is invalid ({shapely.is_valid_reason(geom)}); "
+                "fix it (e.g. shapely.make_valid)")
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         return f"row {row}: boundary coordinates are not longitude/latitude; give WGS84 (EPSG:4326)"

@@ -167,8 +167,8 @@ def run_batch(
                        indicator, n_workers=n_workers, scheduler=scheduler_address, limits=limits, peaks=peaks)
     write_json(out / "summary.json", summary)
     if progress:
-        print(f"planner batch: {summary['regions']['done']} of {len(specs)} regions done, {len(failures)} failed "
-              f"({seconds['total']:.1f} s); outputs in {out}", flush=True)
+        print(f"planner batch: {summary['regions']['done']} of {len(specs)} regions done, {len(failures)} "
+              f"failed ({seconds['total']:.1f} s); outputs in {out}", flush=True)
     return summary
 
 
