@@ -137,13 +137,58 @@ def select(categories: dict[str, Category], keys: str | Iterable[str] | None) ->
                          "(see `planner categories`)")
     chosen = []
     for key in keys:
-        if key not in categories:
-            raise InputError(
-                f"--categories: unknown category {key!r}; known: {', '.join(categories)}"
-                " (add your own with --categories-file)"
-            )
-        chosen.append(categories[key])
+        cat = categories[resolve_key(key, categories, "--categories")]
+        if cat not in chosen:
+            chosen.append(cat)
     return chosen
+
+
+def resolve_key(name: str, categories: dict[str, Category], what: str = "category") -> str:
+    """The key of a category named by its key, Chinese name or English name.
+
+    Keys and English names are matched without regard to case or surrounding spaces
+    (``幼儿园``, ``Kindergarten`` and ``kindergarten`` all give ``"kindergarten"``).
+
+    Raises
+    ------
+    InputError
+        One line naming ``what`` and the closest known names, for a name no category has.
+    """
+    text = str(name).strip()
+    if text in categories:
+        return text
+    folded = text.casefold()
+    for cat in categories.values():
+        if folded in _names(cat):
+            return cat.key
+    raise InputError(f"{what}: unknown category {text!r}; {_suggest(text, categories)} "
+                     "(see `planner categories`, or add your own with --categories-file)")
+
+
+def _names(cat: Category) -> set[str]:
+    """The names a category answers to, case-folded: its key, English name, Chinese name and
+    each part of a name that lists several or adds a note (``老年人日间照料中心/养老院``,
+    ``幼儿园(乡镇中心幼儿园)``)."""
+    parts = re.split(r"[/／、()（）]", cat.name_zh) + re.split(r"[/()]", cat.name_en)
+    return {n.strip().casefold() for n in [cat.key, cat.name_zh, cat.name_en, *parts] if n.strip()}
+
+
+def _suggest(text: str, categories: dict[str, Category]) -> str:
+    """'did you mean 幼儿园 (kindergarten)?' for the close names, else the known keys."""
+    import difflib
+
+    names = {}
+    for cat in categories.values():
+        for n in _names(cat):
+            names.setdefault(n, cat)
+    hits = difflib.get_close_matches(text.casefold(), list(names), n=3, cutoff=0.6)
+    # A Chinese name that shares a character with the text (养老 → 养老院) is a close match too.
+    shared = [n for n in names if any(ch in n for ch in text if ord(ch) > 0x2E80) and n not in hits]
+    hits += shared[:3 - len(hits)]
+    keys = list(dict.fromkeys(names[h].key for h in hits))
+    if keys:
+        return "did you mean " + ", ".join(f"{categories[k].name_zh} ({k})" for k in keys) + "?"
+    return f"known: {', '.join(categories)}"
 
 
 def classify(features: gpd.GeoDataFrame, categories: Iterable[Category]) -> gpd.GeoDataFrame:
@@ -195,17 +240,20 @@ def region_facilities(features: gpd.GeoDataFrame, categories: Iterable[Category]
     return found.reset_index(drop=True)
 
 
-def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Category]) -> gpd.GeoDataFrame:
+def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Category],
+                         file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
     """Read a user's facility file (GeoPackage/GeoJSON with ``category``; CSV with lon/lat).
 
-    Facilities from a file complement OSM, where Chinese POIs are sparse.
+    Facilities from a file complement OSM, where Chinese POIs are sparse. ``category`` holds
+    keys or Chinese/English names (``幼儿园``); ``file_crs`` and ``coords`` are
+    :func:`read_points_table`'s ``crs`` and ``coords``.
     """
-    frame = read_points_table(path)
+    frame = read_points_table(path, crs=file_crs, coords=coords)
     if "category" not in frame.columns:
         raise InputError(f"{path}: no 'category' column; add one with category keys such as kindergarten")
-    unknown = sorted(set(frame["category"].astype(str)) - set(categories))
-    if unknown:
-        raise InputError(f"{path}: unknown category {unknown[0]!r}; known: {', '.join(categories)}")
+    keys = {name: resolve_key(name, categories, f"{path}: column category")
+            for name in dict.fromkeys(frame["category"].astype(str))}
+    frame["category"] = frame["category"].astype(str).map(keys)
     if "facility_id" not in frame.columns:
         frame["facility_id"] = [f"file/{i}" for i in range(len(frame))]
     if "name" not in frame.columns:
@@ -215,12 +263,43 @@ def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Cat
     return out
 
 
-def read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
+def read_points_table(path: str | os.PathLike, crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
     """A user's table of places: GeoPackage/GeoJSON (any CRS) or CSV with lon, lat (WGS84).
 
     Every row must have a geometry with finite coordinates inside -180..180, -90..90 once in
     WGS84; the error names the rows that do not (they are never placed at (0, 0) or dropped).
+
+    Parameters
+    ----------
+    path : path
+        A CSV (UTF-8, UTF-8 with BOM or GBK/GB18030; lon/lat columns, or x/y with ``crs``),
+        GeoPackage or GeoJSON.
+    crs : optional
+        The CRS of the file's coordinates (anything pyproj accepts, e.g. ``"EPSG:4490"``):
+        a CSV's columns, or a GeoPackage/GeoJSON's, replacing the CRS the file declares.
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        The lon/lat are GCJ-02 (Gaode/Amap, Tencent) or BD-09 (Baidu) and are converted to
+        WGS84 (:mod:`planner.coords`); the file's CRS must then be geographic.
     """
+    from planner import coords as _coords
+
+    coords = _coords.check_coords(coords)
+    frame = _read_points(path, crs)
+    if coords != "wgs84":
+        if not frame.crs.is_geographic:
+            raise InputError(f"{path}: --coords {coords} needs lon/lat, but the file's CRS is "
+                             f"{frame.crs.to_string()} (projected); give the lon/lat export "
+                             "or leave out --coords")
+        frame = frame.to_crs(4326)
+        frame = frame.set_geometry(_coords.geometries_to_wgs84(frame.geometry.to_numpy(), coords), crs=4326)
+    return frame
+
+
+def _read_points(path: str | os.PathLike, crs=None) -> gpd.GeoDataFrame:
+    from planner._csv import read_csv
+
+    if crs is not None:
+        crs = _parse_crs(crs, path)
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: file not found")
@@ -230,20 +309,12 @@ def read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reader warnings would be extra lines; errors are raised below
             if p.suffix.lower() == ".csv":
-                df = pd.read_csv(p)
-                lon = next((c for c in df.columns if str(c).lower() in ("lon", "lng", "longitude", "x")), None)
-                lat = next((c for c in df.columns if str(c).lower() in ("lat", "latitude", "y")), None)
-                if lon is None or lat is None:
-                    raise InputError(f"{path}: a CSV needs lon and lat columns (WGS84)")
-                x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
-                y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
-                bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
-                if bad.any():
-                    raise InputError(f"{path}: {row_numbers(bad)}: {lon}/{lat} missing, not a number or outside "
-                                     "-180..180 / -90..90 (WGS84 degrees); fix or remove them")
-                return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=4326)
+                return _csv_points(read_csv(p, str(path)), path, crs)
             single_layer(p)
             frame = gpd.read_file(p)
+            has_geometry = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame
+            if crs is not None and has_geometry:
+                frame = frame.set_crs(crs, allow_override=True)  # --crs: the user's word over the file's
     except InputError:
         raise
     except UnicodeDecodeError:
@@ -257,6 +328,41 @@ def read_points_table(path: str | os.PathLike) -> gpd.GeoDataFrame:
         raise InputError(f"{path}: no CRS; save it with one (e.g. EPSG:4326)")
     _check_coordinates(frame, path)
     return frame
+
+
+#: Column names of a CSV's coordinates (lower case), in order of preference.
+LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
+LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
+
+
+def _csv_points(df: pd.DataFrame, path, crs) -> gpd.GeoDataFrame:
+    """Points of a CSV's lon/lat (or x/y) columns, in ``crs`` (default WGS84)."""
+    lon = next((c for name in LON_COLUMNS for c in df.columns if str(c).lower() == name), None)
+    lat = next((c for name in LAT_COLUMNS for c in df.columns if str(c).lower() == name), None)
+    if lon is None or lat is None:
+        raise InputError(f"{path}: a CSV needs lon and lat columns (WGS84, or give --coords / --crs)")
+    x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
+    y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
+    finite = np.isfinite(x) & np.isfinite(y)
+    geographic = crs is None or crs.is_geographic
+    bad = ~(finite & (np.abs(x) <= 180) & (np.abs(y) <= 90)) if geographic else ~finite
+    if bad.any():
+        what = "outside -180..180 / -90..90 (degrees)" if geographic else "not finite"
+        raise InputError(f"{path}: {row_numbers(bad)}: {lon}/{lat} missing, not a number or {what}; "
+                         "fix or remove them")
+    return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=crs if crs is not None else 4326)
+
+
+def _parse_crs(crs, path):
+    """A pyproj CRS from what a user gave with --crs."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError:
+        raise InputError(f"--crs {crs!r} (for {path}): not a CRS pyproj knows; "
+                         "give e.g. EPSG:4326, EPSG:4490 or EPSG:4547") from None
 
 
 def single_layer(path: str | os.PathLike) -> None:

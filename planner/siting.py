@@ -27,7 +27,7 @@ from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
 from planner.access import homes_on_network, stack_access
-from planner.categories import Category, facilities_from_file, load_categories, region_facilities
+from planner.categories import Category, facilities_from_file, load_categories, region_facilities, resolve_key
 from planner.network import (
     Access,
     Network,
@@ -82,6 +82,10 @@ class SitingResult:
     counts: dict = field(default_factory=dict)
     elderly_time_factor: float = 1.0
     roads: gpd.GeoDataFrame | None = None  # street segments of the network, for the map
+    #: In a planner's units (:func:`planner.tradeoff.planner_units`), the standards' sizing
+    #: (``--standards``) and the homes no candidate reaches, by id.
+    report: dict = field(default_factory=dict)
+    tradeoff: pd.DataFrame | None = None  # one row per number of new sites (``--new 1-12``)
 
     def summary(self) -> dict:
         s = self.solution
@@ -106,6 +110,7 @@ class SitingResult:
             "elderly_time_factor": round(self.elderly_time_factor, 4),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "counts": self.counts,
+            **self.report,
         }
 
     def write(self, out_dir: str | Path, map_html: bool = True) -> Path:
@@ -116,8 +121,15 @@ class SitingResult:
             if len(self.existing):
                 self.existing.to_crs(4326).to_file(tmp / "sites.gpkg", layer="existing", driver="GPKG")
             self.before_after.to_csv(tmp / "before_after.csv", index=False, encoding="utf-8")
+            chart = None
+            if self.tradeoff is not None:
+                from planner.tradeoff import chart_png
+
+                self.tradeoff.to_csv(tmp / "tradeoff.csv", index=False, encoding="utf-8")
+                chart = chart_png(self.tradeoff, f"{self.category.name_zh} {self.category.name_en}")
+                (tmp / "tradeoff.png").write_bytes(chart)
             if map_html:
-                _write_map(self, tmp / "map.html")
+                _write_map(self, tmp / "map.html", chart)
             (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
         return Path(out_dir)
 
@@ -202,6 +214,7 @@ def site(
     elderly_pace: bool = True,
     network: Network | None = None,
     boundary=None,
+    standards: bool = False,
 ) -> SitingResult:  # size: a numpy docstring of 15 parameters, then one line per step of the run
     """Propose sites for new facilities of one category.
 
@@ -231,6 +244,11 @@ def site(
     boundary : polygon, GeoDataFrame or path, optional
         Count only the homes inside it (load the region with the reach of ``minutes``
         beyond it, as :func:`run_site` does).
+    standards : bool
+        Site by the standards (``mclp``, ``lscp``; :mod:`planner.site_standards`): candidates
+        are land and buildings big enough for the category (``candidates``: the user's
+        parcels), each with its capacity, and no new site takes fewer residents than the
+        minimum catchment or stands closer than the minimum spacing to another of its kind.
 
     Returns
     -------
@@ -242,22 +260,28 @@ def site(
     if model not in MODELS:
         raise InputError(f"--model {model!r}: use one of {', '.join(MODELS)}")
     cats = load_categories(categories_file)
-    if category not in cats:
-        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    category = resolve_key(category, cats, "--category")
     cat = cats[category]
     minutes = check_options(model, new, minutes if minutes is not None else cat.minutes, capacities)
     on_net = homes_on_network(region, mode, homes=homes, network=network, boundary=boundary)
     net, homes, h_access = on_net.network, on_net.homes, on_net.access
 
     existing = region_facilities(region.features, [cat], extra_facilities)
-    candidates = _candidates(region, net, candidates)
+    plan = None
+    if standards:
+        from planner.site_standards import prepare
+
+        plan = prepare(region, net, cat, existing, candidates, model)
+        candidates = plan.candidates
+    else:
+        candidates = _candidates(region, net, candidates)
     if capacities is not None and np.ndim(capacities) == 0:
         capacities = np.full(len(candidates), float(capacities))
     # Candidate columns: existing facilities first (fixed open), then the new candidates.
     all_acc = stack_access(geometry_access(net, existing.geometry.to_numpy()),
                            point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy())))
     fixed = np.arange(len(existing))
-    if new is not None and new > len(candidates):
+    if new is not None and new > len(candidates) and plan is None:  # by the standards: at most `new`
         raise InputError(f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates")
     seconds = {"setup": time.perf_counter() - t0}
 
@@ -277,7 +301,13 @@ def site(
     caps = None
     if capacities is not None:
         caps = np.concatenate([np.full(len(existing), np.inf), np.asarray(capacities, float)])
-    solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(method=method, time_limit=time_limit)
+    if plan is not None:
+        from planner.site_standards import row_people, standards_model
+
+        solution = standards_model(plan, cost, weights, row_people(demand, base_row), new, minutes,
+                                   len(existing)).solve(time_limit=time_limit)
+    else:
+        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(method=method, time_limit=time_limit)
     seconds["solve"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -289,6 +319,10 @@ def site(
     proposed = candidates.iloc[cand_idx].reset_index(drop=True)
     proposed.insert(0, "rank", np.arange(1, len(proposed) + 1))
     proposed["demand_assigned"] = table["demand"].to_numpy()
+    if plan is not None:
+        from planner.site_standards import site_columns
+
+        proposed = site_columns(proposed, table)
 
     homes, which_after = _times_before_after(net, h_access, all_acc, homes, fixed, new_sites, report_limit, minutes)
     newly = homes["covered_after"] & ~homes["covered_before"]
@@ -298,6 +332,9 @@ def site(
     pop = homes["population"].to_numpy()
     proposed["population_newly_covered"] = [float(pop[newly.to_numpy() & (served_by == i)].sum()) for i in range(len(proposed))]
     proposed["homes_newly_covered"] = [int((newly.to_numpy() & (served_by == i)).sum()) for i in range(len(proposed))]
+    from planner.tradeoff import add_newly_served
+
+    proposed = add_newly_served(proposed, homes, served_by, minutes, slower)
     before_after = _before_after(homes, sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
                                  elderly_time_factor=slower)
     seconds["report"] = time.perf_counter() - t
@@ -312,11 +349,19 @@ def site(
             np.isin(row_of_home, base_row[unreachable[unreachable >= len(demand)]])].sum()),
         "homes_newly_covered": int(newly.sum()), "population_newly_covered": float(pop[newly.to_numpy()].sum()),
     }
+    from planner.tradeoff import planner_units
+
+    beyond = np.isin(row_of_home, unreachable[unreachable < len(demand)])
+    report = {"planner_units": planner_units(homes, minutes, slower),
+              "homes_beyond_every_candidate": [str(h) for h in homes["home_id"].to_numpy()[beyond]]}
+    if plan is not None:
+        report["standards"] = plan.summary()
+        report["objective_unit"] = "weighted demand covered"
     return SitingResult(region=region.name, category=cat, model=model, minutes=minutes, proposed=proposed,
                         existing=existing, homes=homes, before_after=before_after, solution=solution,
                         seconds=seconds, counts=counts,
                         elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
-                        roads=roads_gdf(net))
+                        roads=roads_gdf(net), report=report)
 
 
 def _candidates(region: Region, net: Network, candidates: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
@@ -500,7 +545,7 @@ def _before_after(homes: pd.DataFrame, minutes, elderly_time_factor: float = 1.0
     return wide.reset_index()
 
 
-def _write_map(result: SitingResult, path: Path) -> None:
+def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> None:
     from planner import maps
 
     homes = result.homes.to_crs(4326)
@@ -523,8 +568,12 @@ def _write_map(result: SitingResult, path: Path) -> None:
                         popup_columns=["facility_id", "name"], name=f"现有设施 Existing {label}")
     prop = result.proposed.to_crs(4326)
     if len(prop):
-        maps.add_points(m, prop[["rank", "candidate_id", "source", "population_newly_covered", "geometry"]], "#7b3294",
-                        radius=9, popup_columns=["rank", "candidate_id", "source", "population_newly_covered"],
+        shown = [c for c in ("rank", "candidate_id", "name", "uses", "capacity", "people_assigned",
+                             "population_newly_covered", "elderly_newly_covered", "homes_newly_covered")
+                 if c in prop]
+        if "uses" not in prop:
+            shown.insert(2, "source")
+        maps.add_points(m, prop[[*shown, "geometry"]], "#7b3294", radius=9, popup_columns=shown,
                         name=f"建议新址 Proposed {label}")
     maps.add_legend(m, f"{label}: {result.minutes:g} 分钟 min", [
         ("#1a9850", "已覆盖 Covered before"), ("#2c7bb6", "新增覆盖 Newly covered"),
@@ -535,6 +584,10 @@ def _write_map(result: SitingResult, path: Path) -> None:
                    f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing")
     import folium
 
+    if chart is not None:
+        from planner.tradeoff import add_chart
+
+        add_chart(m, chart)
     folium.LayerControl(collapsed=False).add_to(m)
     maps.save_map(m, path)
 
@@ -544,7 +597,7 @@ def run_site(
     out_dir: str | os.PathLike,
     category: str,
     model: str = "mclp",
-    new: int | None = None,
+    new: int | str | None = None,
     minutes: float | None = None,
     candidates: str | os.PathLike | None = None,
     homes: str | os.PathLike | None = None,
@@ -557,8 +610,14 @@ def run_site(
     map_html: bool = True,
     name: str | None = None,
     elderly_pace: bool = True,
+    standards: bool = False,
 ) -> SitingResult:
     """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
+
+    ``new`` may be a range (``"1-12"``): each number of sites is solved on one network, the
+    result of the largest is written with ``tradeoff.csv`` and its chart
+    (:mod:`planner.tradeoff`). ``standards``: see :func:`site`; the candidates file then
+    holds parcels (:func:`planner.candidates.parcels_from_file`).
 
     With ``boundary``, only homes inside it count, and the region is loaded with the reach of
     ``minutes`` beyond it so facilities across it still serve them (as ``planner audit``).
@@ -568,8 +627,7 @@ def run_site(
     from planner.sources import load_region, reach_m
 
     cats = load_categories()
-    if category not in cats:
-        raise InputError(f"--category {category!r}: unknown; known: {', '.join(cats)}")
+    category = resolve_key(category, cats, "--category")
     if capacity is not None:
         capacity = float(capacity)
         if not (np.isfinite(capacity) and capacity > 0):
@@ -580,17 +638,44 @@ def run_site(
         raise InputError(f"--method {method!r}: use auto, exact or heuristic")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise InputError(f"--time-limit {time_limit:g}: give a positive number of seconds")
-    check_options(model, new, minutes if minutes is not None else cats[category].minutes)
+    from planner.tradeoff import parse_new_range
+
+    news = parse_new_range(new)
+    for p in sorted({news[0], news[-1]}) if news else [None]:  # the smallest and the largest of a range
+        check_options(model, p, minutes if minutes is not None else cats[category].minutes)
     reach = reach_m([minutes or cats[category].minutes], mode) if boundary is not None else 0.0
     region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
     # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
     home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
-    cand = candidates_from_file(candidates, region.crs) if candidates else None
+    if standards and candidates:
+        from planner.candidates import parcels_from_file
+
+        cand = parcels_from_file(candidates, region.crs)
+    else:
+        cand = candidates_from_file(candidates, region.crs) if candidates else None
     extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
-    result = site(region, category, model=model, new=new, minutes=minutes, candidates=cand, homes=home_table,
-                  extra_facilities=extra, capacities=caps, mode=mode, method=method, time_limit=time_limit,
-                  elderly_pace=elderly_pace, boundary=boundary)
+    if standards:
+        caps = None  # by the standards, capacities come from the sizing and the parcels' own column
+    if news is not None and len(news) > 1:
+        from planner.network import build_network
+        from planner.tradeoff import tradeoff_table
+
+        net = build_network(region, mode)
+        runs = []
+        for p in news:
+            runs.append(site(region, category, model=model, new=p, minutes=minutes, candidates=cand,
+                             homes=home_table, extra_facilities=extra, capacities=caps, mode=mode, method=method,
+                             time_limit=time_limit, elderly_pace=elderly_pace, boundary=boundary, network=net,
+                             standards=standards))
+            runs[-1].counts["new_sites_allowed"] = p
+        result = runs[-1]
+        result.tradeoff = tradeoff_table(runs)
+    else:
+        result = site(region, category, model=model, new=news[0] if news else None, minutes=minutes,
+                      candidates=cand, homes=home_table, extra_facilities=extra, capacities=caps, mode=mode,
+                      method=method, time_limit=time_limit, elderly_pace=elderly_pace, boundary=boundary,
+                      standards=standards)
     result.write(out_dir, map_html=map_html)
     return result

@@ -245,7 +245,7 @@ def files(tmp_path_factory) -> dict[str, str]:
     two.assign(population=[99.0]).to_file(folder / "two_layers.gpkg", layer="b")
     paths["two_layers.gpkg"] = str(folder / "two_layers.gpkg")
     for name, data in {"binary.csv": b"\xff\xfe\x00\x01garbage", "binary.toml": b"\xff\xfe\x00",
-                       "homes_gbk.csv": "lon,lat,population,名称\n116.35,40.0,10,小区\n".encode("gbk"),
+                       "homes_latin1.csv": "lon,lat,population,nom\n116.35,40.0,10,Café\n".encode("latin-1"),
                        "garbage.osm.pbf": b"\x00\x00\x00\x0dOSMHeader" + b"\x00" * 100,
                        "truncated.osm.pbf": Path(CAU).read_bytes()[:50000]}.items():
         (folder / name).write_bytes(data)
@@ -285,7 +285,7 @@ for _name, _expect in {
     "homes_no_rows.csv": "no rows", "homes_no_lon.csv": "lon and lat", "homes_no_people.csv": "households",
     "homes.txt": "homes.txt", "homes_null_geom.geojson": "row 2", "homes_bad_coord.geojson": "row 2",
     "homes_empty_geom.geojson": "row 2", "binary.csv": "binary.csv", "a_folder": "a_folder", "missing": "not found",
-    "two_layers.gpkg": "2 layers", "homes_gbk.csv": "UTF-8", "homes_pop_bool.geojson": "rows 1, 2",
+    "two_layers.gpkg": "2 layers", "homes_latin1.csv": "GBK", "homes_pop_bool.geojson": "rows 1, 2",
 }.items():
     _case(f"audit --homes {_name}", [*AUDIT, "--homes", f"{{{_name}}}"], _expect)
     _case(f"site --homes {_name}", [*SITE, "--homes", f"{{{_name}}}"], _expect)

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from planner._csv import read_csv
 from planner._errors import InputError
 from planner._text import clean_text
 
@@ -131,10 +132,12 @@ def _read_regions_file(path: Path) -> pd.DataFrame:
         raise InputError(f"--regions {path}: file not found; give a CSV or GeoPackage with one row per region")
     suffix = path.suffix.lower()
     try:
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        if suffix in (".csv", ".txt"):  # UTF-8 (BOM or none) or GBK, as Excel on Chinese Windows saves it
+            return read_csv(path, f"--regions {path}", dtype=str, keep_default_na=False)
         if suffix in (".gpkg", ".geojson", ".json", ".shp", ".fgb"):
             return gpd.read_file(path)
+    except InputError:
+        raise
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
         raise InputError(f"--regions {path}: cannot read it ({str(err).strip().splitlines()[0]})") from None
     raise InputError(f"--regions {path}: use a .csv (name, osm or wkt) or a .gpkg (name, geometry, optional osm)")

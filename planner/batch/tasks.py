@@ -135,11 +135,10 @@ def check_entry_options(task: str, options: dict) -> dict:
     if task == "site" and not options.get("category"):
         raise InputError("--category: give the category to site, e.g. elderly_care")
     if task == "site":
-        from planner.categories import load_categories
+        from planner.categories import load_categories, resolve_key
 
         known_categories = load_categories(options.get("categories_file"))
-        if options["category"] not in known_categories:
-            raise InputError(f"--category {options['category']!r}: unknown; use one of {', '.join(known_categories)}")
+        options = {**options, "category": resolve_key(options["category"], known_categories, "--category")}
     minutes = options.get("minutes")
     if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
                                 or not math.isfinite(minutes) or minutes <= 0):

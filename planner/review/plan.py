@@ -27,6 +27,7 @@ from pyproj import CRS
 from planner import settings
 from planner._errors import InputError
 from planner._text import clean_text
+from planner.categories import resolve_key
 from planner.review.levels import default_levels, estate_level
 from planner.rules import LEVELS, Level
 
@@ -410,12 +411,15 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             raise InputError(f"{where}) has no 'category'; "
                              f"give a category key such as kindergarten (known: {', '.join(categories)})")
         if cat not in categories:
-            hint = _closest(cat, categories)
-            raise InputError(
-                f"{where}) has unknown category {cat!r}; "
-                + (f"did you mean {hint!r}? " if hint else "")
-                + f"use one of: {', '.join(categories)}"
-            )
+            try:  # a Chinese or English name (幼儿园, Kindergarten) stands for its key
+                cat = resolve_key(cat, categories)
+            except InputError:
+                hint = _closest(cat, categories)
+                raise InputError(
+                    f"{where}) has unknown category {cat!r}; "
+                    + (f"did you mean {hint!r}? " if hint else "")
+                    + f"use one of: {', '.join(categories)}"
+                ) from None
         where = f"{where}, category={cat})"
         floor = _number(frame, i, "floor_area_m2", where)
         if floor is None:

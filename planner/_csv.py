@@ -1,0 +1,109 @@
+"""The one CSV reader of every input table: UTF-8 (with or without BOM) or GBK/GB18030.
+
+Excel on Chinese Windows saves CSVs as GBK (code page 936); Excel elsewhere and most tools
+write UTF-8, often with a BOM. A BOM says UTF-8; otherwise the bytes are decoded as UTF-8 and
+as GB18030 (a superset of GBK and GB2312): the one that decodes wins, and when both do, the
+one that gives Chinese text, then ``charset-normalizer``'s choice. Text that is neither is
+refused with one line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from planner._errors import InputError
+
+__all__ = ["decode_text", "detect_encoding", "read_csv"]
+
+#: Encodings a CSV may be in, besides UTF-8: GB18030 decodes GBK and GB2312 too.
+CHINESE_ENCODINGS = ("gb18030",)
+
+
+def detect_encoding(raw: bytes, label: str = "CSV") -> str:
+    """The encoding of a CSV's bytes: ``"utf-8-sig"``, ``"utf-8"`` or ``"gb18030"``.
+
+    Raises
+    ------
+    InputError
+        When the bytes are none of these (e.g. UTF-16 or Latin-1 text).
+    """
+    if raw.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InputError(f"{label}: UTF-16 text; save the CSV as UTF-8 (Excel: CSV UTF-8) or GBK")
+    texts = {}
+    for encoding in ("utf-8", *CHINESE_ENCODINGS):
+        try:
+            texts[encoding] = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    if not texts:
+        raise InputError(f"{label}: neither UTF-8 nor GBK/GB18030 text; "
+                         "save the CSV as UTF-8 (Excel: CSV UTF-8)")
+    if len(texts) == 1:
+        return next(iter(texts))
+    # Both decode: short GBK text can be valid UTF-8 by chance (学院路 reads as 'ѧԺ·'). The
+    # decoding whose non-ASCII characters are Chinese wins; a tie goes to charset-normalizer.
+    shares = {enc: _chinese_share(text) for enc, text in texts.items()}
+    if len(set(shares.values())) > 1:
+        return max(shares, key=shares.get)
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw, cp_isolation=["utf_8", *CHINESE_ENCODINGS]).best()
+    return "utf-8" if best is None else codecs.lookup(best.encoding).name
+
+
+def _chinese_share(text: str) -> float:
+    """Share of the non-ASCII characters that are CJK ideographs, CJK punctuation or full-width forms."""
+    wide = [ch for ch in text if ord(ch) > 0x7F]
+    if not wide:
+        return 1.0
+    cjk = sum(1 for ch in wide if 0x4E00 <= ord(ch) <= 0x9FFF or 0x3000 <= ord(ch) <= 0x303F
+              or 0xFF00 <= ord(ch) <= 0xFFEF or 0x3400 <= ord(ch) <= 0x4DBF)
+    return cjk / len(wide)
+
+
+def decode_text(path: str | os.PathLike, label: str | None = None) -> str:
+    """The text of a file in UTF-8 (BOM or none) or GBK/GB18030 (see :func:`detect_encoding`)."""
+    label = label or os.fspath(path)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{label}: {'a folder' if p.is_dir() else 'file not found'}; give a CSV file")
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise InputError(f"{label}: cannot read ({err.strerror})") from None
+    return raw.decode(detect_encoding(raw, label))
+
+
+def read_csv(path: str | os.PathLike, label: str | None = None, **kwargs) -> pd.DataFrame:
+    """Read a CSV in UTF-8 (BOM or none) or GBK/GB18030 with :func:`pandas.read_csv`.
+
+    Parameters
+    ----------
+    path : path
+    label : str, optional
+        How errors name the file (default the path), e.g. ``"--regions r.csv"``.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (never ``encoding``: it is detected).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column names stripped of surrounding spaces.
+    """
+    label = label or os.fspath(path)
+    text = decode_text(path, label)
+    try:
+        frame = pd.read_csv(io.StringIO(text), **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{label}: empty CSV; give a header row and data rows") from None
+    except pd.errors.ParserError as err:
+        raise InputError(f"{label}: not a valid CSV ({str(err).strip().splitlines()[0]})") from None
+    frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
+    return frame
