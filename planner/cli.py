@@ -220,7 +220,9 @@ def site(
                                                       "reachable is within --minutes), pcenter (least "
                                                       "worst time)."),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    new: int | None = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter)."),
+    new: str | None = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter), or a "
+                                                      "range such as 1-12: each is solved and DIR/tradeoff.csv "
+                                                      "and tradeoff.png show where the gain flattens."),
     minutes: float | None = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
     candidates: Path | None = typer.Option(None, "--candidates", help="Candidate sites file "
                                                                       "(GeoPackage/GeoJSON, or CSV with "
@@ -243,6 +245,11 @@ def site(
         "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
         "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
         "pace.")),
+    standards: bool = typer.Option(False, "--standards/--no-standards", help=(
+        "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
+        "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
+        "takes fewer residents than the minimum catchment or stands closer to another than the "
+        "minimum spacing (data/sizing.toml, settings).")),
 ) -> None:
     """Propose sites for new facilities of one category and show what they change.
 
@@ -256,7 +263,7 @@ def site(
     _out_dir(out, osm, candidates, homes, facilities, boundary)
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
-                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace)
+                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace, standards=standards)
     s = result.summary()
     _say(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
                f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
@@ -266,6 +273,12 @@ def site(
         _say(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → "
              f"{row.population_share_after:6.1%}, "
                    f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}")
+    from planner.tradeoff import console_lines
+
+    for line in console_lines(result):
+        _say(line)
+    if result.tradeoff is not None:
+        _say(f"trade-off: {out}/tradeoff.csv, tradeoff.png ({len(result.tradeoff)} runs; sites.gpkg: the largest)")
     _say(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
                f"({time.perf_counter() - started:.1f} s)")
 

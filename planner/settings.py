@@ -119,6 +119,16 @@ gate_tolerance_m: float = 25.0
 #: (毗邻建设, 国办发〔2021〕56号 (十一)) when their outlines are within this straight distance.
 #: The plan gives no distance: an assumption (across a lane, not across a block); override it.
 colocation_distance_m: float = 50.0
+
+# --- Siting with the standards (planner.sizing) -------------------------------------------------
+#: Minimum spacing of two facilities of a kind = this × the category's target metres (unless
+#: data/sizing.toml gives min_spacing_m). A planner's assumption, not a clause: a second
+#: facility inside the first's service radius serves mostly the same homes.
+min_spacing_factor: float = 1.0
+#: Smallest catchment (residents) worth a new facility, by level: one area of the level below
+#: at the low end of GB 50180-2018 cl. 3.0.4 (block 1,000; five-minute 5,000; ten-minute
+#: 15,000 residents). A planner's assumption derived from the standard; override it.
+min_catchment_residents: dict[str, float] = {"block": 0.0, "5min": 1000.0, "10min": 5000.0, "15min": 15000.0}
 #: Isochrone polygons: buffer around reachable street segments.
 isochrone_buffer_m: float = 40.0
 
@@ -135,6 +145,7 @@ _BOUNDS = {
     "contract_min_share": (0.0, 1.0), "off_network_detour": (1.0, None), "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None), "polygon_access_m": (0.0, None), "gate_tolerance_m": (0.0, None),
     "priority_weights": (0.0, None), "grid_spacing_m": (10.0, None),
+    "min_catchment_residents": (0.0, None),
 }
 #: Text settings with a fixed set of values.
 _CHOICES = {"population_profile": ("auto", "urban", "rural")}

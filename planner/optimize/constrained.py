@@ -1,0 +1,323 @@
+"""Coverage with a planner's constraints: minimum spacing, minimum catchment, capacities.
+
+:class:`ConstrainedCoverage` is the maximal-covering (and, with ``p=None``, the set-covering)
+model with what makes a proposal buildable:
+
+- **spacing**: pairs of candidates that may not both open (``conflicts``: two facilities of a
+  kind closer than a minimum spacing);
+- **minimum catchment**: a new site opens only if the demand assigned to it reaches its
+  minimum (``min_load``, e.g. residents), so no facility is proposed for a handful of homes;
+- **capacities**: what a site (new or existing) can take (``capacities`` in ``loads``).
+
+Every home is assigned to at most one open site within ``minutes`` (single sourcing), so the
+catchment and capacity hold for the homes each site actually takes over. The model is a
+mixed-integer programme solved by HiGHS (:func:`scipy.optimize.milp`); the plain models of
+:mod:`planner.optimize.coverage` stay as they are (their fast paths know nothing of these
+constraints). Homes within ``minutes`` of a fixed site without a capacity are covered
+already and leave the model.
+
+``p=None`` asks for the fewest new sites that reach the best coverage the constraints allow
+(set covering, in two stages: the most coverage with any number of sites, then the fewest
+sites reaching it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize as sopt
+from scipy import sparse
+
+from planner._errors import InputError
+from planner.optimize.solution import Solution
+
+#: Relative weight of the tie-break that sends a home to its nearest open site.
+_TIE = 1e-4
+
+
+class ConstrainedCoverage:
+    """Maximal covering with spacing, minimum catchment and capacities (see module doc).
+
+    Build with :meth:`from_cost_matrix`, then :meth:`solve`.
+    """
+
+    name = "max-coverage"
+
+    def __init__(self, cost, weights, loads, minutes, p, fixed, capacities, min_load, conflicts):
+        self.cost, self.weights, self.loads = cost, weights, loads
+        self.minutes, self.p, self.fixed = minutes, p, fixed
+        self.capacities, self.min_load, self.conflicts = capacities, min_load, conflicts
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        p: int | None,
+        minutes: float,
+        fixed: Any = None,
+        loads: Any = None,
+        capacities: Any = None,
+        min_load: Any = None,
+        conflicts: Any = None,
+    ) -> ConstrainedCoverage:
+        """Build the model.
+
+        Parameters
+        ----------
+        cost : array or scipy.sparse matrix
+            Demand × candidate travel times in seconds (sparse: a missing entry is unreachable).
+        weights : array, optional
+            Objective weight per demand row (default 1).
+        p : int or None
+            At most this many NEW sites; None: the fewest new sites reaching the most coverage.
+        minutes : float
+            Covered when ``cost_s <= 60 * minutes``.
+        fixed : array of int, optional
+            Open candidates (existing facilities).
+        loads : array, optional
+            Load per demand row for capacities and catchments (default: the weights).
+        capacities : array, optional
+            Per candidate; ``inf`` for none. A fixed site without a limit covers its homes outright.
+        min_load : array or float, optional
+            Minimum load a NEW site must take to open (its minimum catchment).
+        conflicts : (k, 2) int array, optional
+            Candidate pairs that may not both be open (fixed sites count as open).
+        """
+        c = sparse.csr_matrix(cost, dtype=float) if sparse.issparse(cost) else _dense_to_sparse(cost)
+        n, m = c.shape
+        w = np.ones(n) if weights is None else np.asarray(weights, float)
+        ld = w.copy() if loads is None else np.asarray(loads, float)
+        if len(w) != n or len(ld) != n:
+            raise InputError(f"weights/loads: give one value per demand row ({n})")
+        if not np.isfinite(minutes) or minutes <= 0:
+            raise InputError(f"minutes {minutes}: give a positive service standard")
+        if p is not None and (int(p) != p or p < 0):
+            raise InputError(f"p {p}: give a whole number of new sites ≥ 0")
+        fx = np.unique(np.asarray([] if fixed is None else fixed, dtype=np.int64))
+        cap = np.full(m, np.inf) if capacities is None else np.broadcast_to(np.asarray(capacities, float), (m,)).copy()
+        low = np.zeros(m) if min_load is None else np.broadcast_to(np.asarray(min_load, float), (m,)).copy()
+        pairs = np.zeros((0, 2), np.int64) if conflicts is None else np.asarray(conflicts, np.int64).reshape(-1, 2)
+        if (cap < 0).any() or np.isnan(cap).any() or (low < 0).any() or np.isnan(low).any():
+            raise InputError("capacities/min_load: give numbers ≥ 0")
+        return cls(c, w, ld, float(minutes), p, fx, cap, low, pairs)
+
+    def solve(self, time_limit: float | None = None, gap: float = 1e-6) -> Solution:
+        """Solve with HiGHS; returns a :class:`~planner.optimize.Solution` (``objective``:
+        weight covered, fixed sites' homes included; ``bound``: HiGHS's dual bound)."""
+        t0 = time.perf_counter()
+        n, m = self.cost.shape
+        c = self.cost.tocoo()
+        within = c.data <= 60.0 * self.minutes + 1e-9
+        row, col, sec = c.row[within], c.col[within], c.data[within]
+        is_fixed = np.zeros(m, bool)
+        is_fixed[self.fixed] = True
+        # Homes a fixed site without a limit reaches are covered already.
+        free_fixed = is_fixed & ~np.isfinite(self.capacities)
+        done = np.zeros(n, bool)
+        done[row[free_fixed[col]]] = True
+        # Candidates in conflict with an open fixed site cannot open.
+        blocked = np.zeros(m, bool)
+        for a, b in self.conflicts:
+            if is_fixed[a] and not is_fixed[b]:
+                blocked[b] = True
+            elif is_fixed[b] and not is_fixed[a]:
+                blocked[a] = True
+        keep = ~done[row] & ~blocked[col] & ~free_fixed[col]
+        row, col, sec = row[keep], col[keep], sec[keep]
+        reach = np.zeros(n, bool)
+        reach[c.row[within]] = True
+        unreachable = np.flatnonzero(~reach)
+        new_cols = np.flatnonzero(~is_fixed & ~blocked)
+        new_cols = new_cols[np.isin(new_cols, col)]
+        answer = self._milp(row, col, sec, new_cols, is_fixed, done, time_limit, gap)
+        x_open, assign_entry, status, bound = answer
+        sites = np.union1d(self.fixed, new_cols[x_open])
+        assignment = np.full(n, -1, np.int64)
+        assignment[row[assign_entry]] = col[assign_entry]
+        # Rows covered by a fixed site outright: their nearest such site.
+        assignment = _assign_done(assignment, c, within, free_fixed, done)
+        covered = assignment >= 0
+        objective = float(self.weights[covered].sum())
+        bound = objective if status == "optimal" else max(objective, bound + float(self.weights[done].sum()))
+        return Solution(
+            model="max-coverage" if self.p is not None else "set-cover", sites=sites, fixed_sites=self.fixed,
+            assignment=assignment, objective=objective, bound=bound, sense="max", solver="highs-milp",
+            status=status, seconds=time.perf_counter() - t0, unreachable=unreachable, covered=covered,
+            info={"blocked_by_fixed": int(blocked.sum()), "model_entries": len(row)},
+            _table=self._table(sites, assignment, c.tocsr()),
+        )
+
+    def _milp(self, row, col, sec, new_cols, is_fixed, done, time_limit, gap):
+        """The programme over entries (row, col) and the new columns; returns the open new
+        columns (mask over ``new_cols``), the entries used, the status and the dual bound."""
+        n_e, n_x = len(row), len(new_cols)
+        if n_e == 0:
+            return np.zeros(n_x, bool), np.zeros(0, np.int64), "optimal", 0.0
+        xpos = np.full(self.cost.shape[1], -1, np.int64)
+        xpos[new_cols] = np.arange(n_x)
+        w = self.weights[row]
+        tie = _TIE * max(float(w[w > 0].min()), 1e-9) if (w > 0).any() else 0.0
+        tie_cost = tie * sec / (60.0 * self.minutes)
+        A, lo, hi = self._rows(row, col, xpos, n_e, n_x, is_fixed)
+        integrality = np.concatenate([np.ones(n_e), np.ones(n_x)])
+        bounds = sopt.Bounds(np.zeros(n_e + n_x), np.ones(n_e + n_x))
+        options = {"mip_rel_gap": gap, "disp": False}
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        obj = np.concatenate([-(w - tie_cost), np.zeros(n_x)])
+        if self.p is None:
+            # Stage 1: the most coverage with any number of sites; stage 2: the fewest sites reaching it.
+            res = sopt.milp(obj, constraints=sopt.LinearConstraint(A, lo, hi), integrality=integrality,
+                            bounds=bounds, options=options)
+            _check(res)
+            best = float(w @ np.round(res.x[:n_e]))
+            cover_row = sparse.csr_matrix(np.concatenate([w, np.zeros(n_x)])[None, :])
+            A = sparse.vstack([A, cover_row])
+            lo = np.append(lo, best - 1e-6 * max(1.0, best))
+            hi = np.append(hi, np.inf)
+            obj = np.concatenate([tie_cost * 0, np.ones(n_x)])
+        else:
+            card = sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), n_e + np.arange(n_x))), shape=(1, n_e + n_x))
+            A = sparse.vstack([A, card])
+            lo, hi = np.append(lo, 0), np.append(hi, self.p)
+        res = sopt.milp(obj, constraints=sopt.LinearConstraint(A, lo, hi), integrality=integrality,
+                        bounds=bounds, options=options)
+        _check(res)
+        xv = np.round(res.x)
+        status = "optimal" if res.status == 0 else "feasible"
+        dual = getattr(res, "mip_dual_bound", None)
+        bound = float(w @ xv[:n_e]) if dual is None or self.p is None else -float(dual)
+        return xv[n_e:] > 0.5, np.flatnonzero(xv[:n_e] > 0.5), status, bound
+
+    def _rows(self, row, col, xpos, n_e, n_x, is_fixed):
+        """Constraint rows: one site per home, links, capacities, catchments, conflicts."""
+        e = np.arange(n_e)
+        blocks, lo, hi = [], [], []
+        # Each home at most once.
+        urow, r_of = np.unique(row, return_inverse=True)
+        blocks.append(sparse.csr_matrix((np.ones(n_e), (r_of, e)), shape=(len(urow), n_e + n_x)))
+        lo.append(np.zeros(len(urow)))
+        hi.append(np.ones(len(urow)))
+        # y_e ≤ x_j for new columns.
+        new_e = np.flatnonzero(xpos[col] >= 0)
+        k = len(new_e)
+        link = sparse.csr_matrix((np.r_[np.ones(k), -np.ones(k)], (np.r_[np.arange(k), np.arange(k)],
+                                 np.r_[new_e, n_e + xpos[col[new_e]]])), shape=(k, n_e + n_x))
+        blocks.append(link)
+        lo.append(np.full(k, -np.inf))
+        hi.append(np.zeros(k))
+        # Capacity and catchment per column: Σ load·y − cap·x ≤ 0 (new), Σ load·y ≤ cap (fixed);
+        # Σ load·y − min·x ≥ 0 (new).
+        ucol, c_of = np.unique(col, return_inverse=True)
+        load = self.loads[row]
+        cap = self.capacities[ucol]
+        low = self.min_load[ucol]
+        xi = xpos[ucol]
+        cap_rows = np.flatnonzero(np.isfinite(cap))
+        if len(cap_rows):
+            blocks.append(_column_rows(c_of, e, load, cap_rows, xi, -cap, n_e, n_x))
+            lo.append(np.full(len(cap_rows), -np.inf))
+            hi.append(np.where(xi[cap_rows] >= 0, 0.0, cap[cap_rows]))
+        low_rows = np.flatnonzero((low > 0) & (xi >= 0))
+        if len(low_rows):
+            blocks.append(_column_rows(c_of, e, load, low_rows, xi, -low, n_e, n_x))
+            lo.append(np.zeros(len(low_rows)))
+            hi.append(np.full(len(low_rows), np.inf))
+        pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)] \
+            if len(self.conflicts) else self.conflicts
+        if len(pairs):
+            q = len(pairs)
+            blocks.append(sparse.csr_matrix((np.ones(2 * q), (np.r_[np.arange(q), np.arange(q)],
+                                             n_e + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]])),
+                                            shape=(q, n_e + n_x)))
+            lo.append(np.full(q, -np.inf))
+            hi.append(np.ones(q))
+        return sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
+
+    def _table(self, sites: np.ndarray, assignment: np.ndarray, cost) -> pd.DataFrame:
+        """One row per open site, in the columns of :meth:`Solution.table`; new sites ranked
+        by the weight they take."""
+        rows = []
+        for s in sites:
+            mine = assignment == s
+            t = np.asarray(cost[np.flatnonzero(mine), s].todense()).ravel() if mine.any() else np.zeros(0)
+            wt = self.weights[mine]
+            rows.append({"site": int(s), "kind": "fixed" if s in self.fixed else "new", "homes": int(mine.sum()),
+                         "demand": float(wt.sum()), "demand_covered": float(wt.sum()),
+                         "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
+                         "load": float(self.loads[mine].sum()), "capacity": float(self.capacities[s]),
+                         "min_load": float(self.min_load[s])})
+        table = pd.DataFrame(rows, columns=["site", "kind", "homes", "demand", "demand_covered", "mean_time_s",
+                                            "load", "capacity", "min_load"])
+        table["_k"] = table["kind"] == "new"
+        table = table.sort_values(["_k", "demand"], ascending=[True, False]).drop(columns="_k")
+        table.insert(2, "rank", np.arange(1, len(table) + 1))
+        table["coverage_added"] = table["demand"]
+        return table.reset_index(drop=True)
+
+
+def conflict_pairs(xy: np.ndarray, min_spacing_m: float | np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:
+    """Candidate pairs closer than the minimum spacing (straight-line metres), as ``(k, 2)``
+    indices into ``xy``; pairs of two fixed sites are left out (both are open already)."""
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy, float)
+    if len(xy) < 2:
+        return np.zeros((0, 2), np.int64)
+    spacing = np.broadcast_to(np.asarray(min_spacing_m, float), (len(xy),))
+    tree = cKDTree(xy)
+    pairs = tree.query_pairs(r=float(spacing.max()) - 1e-9, output_type="ndarray") if spacing.max() > 0 \
+        else np.zeros((0, 2), np.int64)
+    if len(pairs):
+        d = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+        pairs = pairs[d < np.maximum(spacing[pairs[:, 0]], spacing[pairs[:, 1]])]
+    if fixed is not None and len(pairs):
+        f = np.zeros(len(xy), bool)
+        f[np.asarray(fixed, np.int64)] = True
+        pairs = pairs[~(f[pairs[:, 0]] & f[pairs[:, 1]])]
+    return pairs.astype(np.int64).reshape(-1, 2)
+
+
+def _column_rows(c_of, e, load, which, xi, coef, n_e, n_x):
+    """Rows Σ load·y_e (entries of each column in ``which``) + coef·x_column."""
+    sel = np.isin(c_of, which)
+    pos = np.full(c_of.max() + 1, -1, np.int64)
+    pos[which] = np.arange(len(which))
+    r = pos[c_of[sel]]
+    has_x = xi[which] >= 0
+    xr = np.flatnonzero(has_x)
+    return sparse.csr_matrix(
+        (np.r_[load[sel], coef[which][has_x]], (np.r_[r, xr], np.r_[e[sel], n_e + xi[which][has_x]])),
+        shape=(len(which), n_e + n_x))
+
+
+def _assign_done(assignment, c, within, free_fixed, done):
+    """Rows covered outright by a fixed site get their nearest such site."""
+    rows = c.row[within]
+    m = free_fixed[c.col[within]] & done[rows]
+    if not m.any():
+        return assignment
+    order = np.lexsort((c.data[within][m], rows[m]))
+    r, cl = rows[m][order], c.col[within][m][order]
+    first = np.r_[True, r[1:] != r[:-1]]
+    assignment[r[first]] = cl[first]
+    return assignment
+
+
+def _dense_to_sparse(cost) -> sparse.csr_matrix:
+    a = np.asarray(cost, float)
+    if a.ndim != 2 or np.isnan(a).any() or (a < 0).any():
+        raise InputError("cost: give a 2-D matrix of travel times ≥ 0 (inf for unreachable)")
+    r, c = np.nonzero(np.isfinite(a))
+    return sparse.csr_matrix((a[r, c], (r, c)), shape=a.shape)
+
+
+def _check(res) -> None:
+    if res.x is None:
+        raise InputError(f"constrained siting: HiGHS found no solution ({res.message}); "
+                         "loosen the constraints or give a longer --time-limit")

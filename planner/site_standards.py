@@ -1,0 +1,125 @@
+"""Siting by the standards: land candidates sized per category, capacities, minimum
+catchment and minimum spacing, put together for ``planner site --standards``.
+
+:func:`prepare` takes the region's land (or the user's parcels), keeps what is big enough for
+the category (:mod:`planner.candidates`, :mod:`planner.sizing`), gives existing facilities
+their capacity from their mapped size, and lists the pairs closer than the minimum spacing;
+:func:`standards_model` builds the :class:`~planner.optimize.constrained.ConstrainedCoverage`
+model on the siting's cost matrix with residents as loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner._errors import InputError
+from planner.candidates import STREET_FALLBACK, land_candidates, sized_candidates
+from planner.categories import Category
+from planner.network import Network
+from planner.optimize.constrained import ConstrainedCoverage, conflict_pairs
+from planner.sizing import Sizing, existing_capacity, sizing_for
+from planner.sources import Region
+
+#: Models the standards' constraints apply to.
+STANDARD_MODELS = ("mclp", "lscp")
+
+
+@dataclass
+class StandardsPlan:
+    """What the standards add to a siting run (see :func:`prepare`)."""
+
+    sizing: Sizing
+    candidates: gpd.GeoDataFrame
+    existing_capacity: np.ndarray
+    conflicts: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def street_fallback(self) -> bool:
+        return bool(self.info.get("street_fallback"))
+
+    def summary(self) -> dict:
+        """JSON-ready: the sizing with its sources and the candidates kept."""
+        return {"sizing": self.sizing.as_dict(), "candidates": dict(self.info),
+                "conflict_pairs": int(len(self.conflicts)),
+                "existing_with_known_capacity": int(np.isfinite(self.existing_capacity).sum())}
+
+
+def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoDataFrame,
+            candidates: gpd.GeoDataFrame | None, model: str) -> StandardsPlan:
+    """Candidates, capacities and conflicts of one category by the standards.
+
+    ``candidates`` are the user's parcels (:func:`planner.candidates.parcels_from_file`);
+    None: the region's land (:func:`planner.candidates.land_candidates`).
+    """
+    if model not in STANDARD_MODELS:
+        raise InputError(f"--standards works with --model {' or '.join(STANDARD_MODELS)} (coverage within the "
+                         f"target, where a catchment and a spacing mean something); not with {model}")
+    sizing = sizing_for(category)
+    given = land_candidates(region) if candidates is None else candidates.to_crs(region.crs)
+    # The region's land falls back to street points; a user's parcels never do.
+    kept, info = sized_candidates(given, sizing, net if candidates is None else None)
+    if len(kept) == 0:
+        raise InputError(f"--candidates: none of the {len(given)} sites is big enough for a {category.name_en} "
+                         f"({_need(sizing)}); give larger parcels or their max_floor_area_m2 / land_area_m2")
+    ex = existing.merge(region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"}),
+                        on="facility_id", how="left") if len(existing) else existing
+    ex_cap = existing_capacity(sizing, ex)
+    xy = np.vstack([shapely.get_coordinates(shapely.point_on_surface(existing.geometry.to_numpy())).reshape(-1, 2),
+                    shapely.get_coordinates(kept.geometry.to_numpy()).reshape(-1, 2)])
+    pairs = conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(existing)))
+    return StandardsPlan(sizing=sizing, candidates=kept, existing_capacity=ex_cap, conflicts=pairs, info=info)
+
+
+def standards_model(plan: StandardsPlan, cost, weights: np.ndarray, people: np.ndarray, new: int | None,
+                    minutes: float, n_existing: int) -> ConstrainedCoverage:
+    """The constrained coverage model: existing facilities first (open, their capacity where
+    known), then the sized candidates (capacity, minimum catchment, spacing)."""
+    caps = np.concatenate([plan.existing_capacity, plan.candidates["capacity"].to_numpy(float)])
+    low = np.concatenate([np.zeros(n_existing), np.full(len(plan.candidates), plan.sizing.min_catchment_residents)])
+    return ConstrainedCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=np.arange(n_existing),
+                                                loads=people, capacities=caps, min_load=low, conflicts=plan.conflicts)
+
+
+def row_people(demand: pd.DataFrame, base_row: np.ndarray) -> np.ndarray:
+    """Residents per model row: a base row's residents (less its elderly when they have a row
+    of their own, :func:`planner.siting.elderly_rows`), an elderly row's elderly."""
+    n = len(demand)
+    pop = demand["population"].to_numpy(float)
+    eld = demand["elderly"].to_numpy(float)
+    split = np.zeros(n, bool)
+    split[base_row[n:]] = True
+    return np.concatenate([np.where(split, np.maximum(pop - eld, 0.0), pop), eld[base_row[n:]]])
+
+
+def site_columns(proposed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Add to the proposed sites (rank order, as ``table``'s new rows) the residents each
+    takes over in the model (``people_assigned``), its capacity and minimum catchment."""
+    out = proposed.copy()
+    out["people_assigned"] = table["load"].to_numpy(float)
+    out["capacity"] = table["capacity"].to_numpy(float)
+    out["min_catchment"] = table["min_load"].to_numpy(float)
+    out["uses"] = [_uses(s, land, floor) for s, land, floor in
+                   zip(out["source"], out.get("land_m2", np.nan), out.get("floor_m2", np.nan), strict=True)]
+    return out
+
+
+def _uses(source: str, land, floor) -> str:
+    if source == STREET_FALLBACK:
+        return STREET_FALLBACK
+    parts = [source]
+    if np.isfinite(land):
+        parts.append(f"land {land:,.0f} m²")
+    if np.isfinite(floor):
+        parts.append(f"floor {floor:,.0f} m²")
+    return ", ".join(parts)
+
+
+def _need(s: Sizing) -> str:
+    need = [f"land ≥ {s.land_m2:g} m²" if s.land_m2 else "", f"floor ≥ {s.floor_m2:g} m²" if s.floor_m2 else ""]
+    return " or ".join(n for n in need if n) or "no size"
