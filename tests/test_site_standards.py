@@ -1,0 +1,101 @@
+"""Siting by the standards on the real samples (Beijing Haidian, Nanjing): spacing, catchment,
+land candidates and capacities hold for every proposed site; the CLI reports in a planner's units."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import shapely
+from conftest import SAMPLES
+
+from planner import settings
+from planner._errors import InputError
+from planner.candidates import STREET_FALLBACK
+from planner.cli import main
+from planner.siting import site
+from planner.sources import load_region
+
+LAND = {"building", "vacant_land", "public_land", "facility_site", "file"}
+
+
+@pytest.fixture(scope="module")
+def regions():
+    return {name: load_region(str(SAMPLES / f"{name}.osm.pbf")) for name in ("beijing_haidian_cau", "nanjing_xinjiekou")}
+
+
+def _check_plan(res):
+    """Every rule of the standards on a result; returns the proposed sites."""
+    std = res.report["standards"]
+    spacing = std["sizing"]["min_spacing_m"]
+    prop = res.proposed
+    xy = shapely.get_coordinates(prop.geometry.to_numpy())
+    ex = shapely.get_coordinates(shapely.point_on_surface(res.existing.geometry.to_numpy()))
+    for i in range(len(xy)):
+        others = np.vstack([np.delete(xy, i, axis=0), ex])
+        if len(others):
+            assert np.hypot(*(others - xy[i]).T).min() >= spacing - 1e-6
+    assert (prop["people_assigned"] >= std["sizing"]["min_catchment_residents"] - 1e-6).all()
+    assert (prop["people_assigned"] <= prop["capacity"] + 1e-6).all()
+    assert set(prop["source"]) <= LAND or std["candidates"]["street_fallback"]
+    table = res.solution.table()
+    fixed = table[(table["kind"] == "fixed") & np.isfinite(table["capacity"])]
+    assert (fixed["load"] <= fixed["capacity"] + 1e-6).all()
+    return prop
+
+
+@pytest.mark.parametrize("category", ["elderly_care", "community_service", "clinic"])
+def test_nanjing_by_the_standards(regions, category):
+    res = site(regions["nanjing_xinjiekou"], category, model="mclp", new=6, standards=True)
+    prop = _check_plan(res)
+    assert 1 <= len(prop) <= 6
+    assert not res.report["standards"]["candidates"]["street_fallback"]
+    u = res.report["planner_units"]
+    assert u["people_within_target_after"] > u["people_within_target_before"]
+    assert u["mean_walk_min_after"] <= u["mean_walk_min_before"] if u["mean_walk_min_before"] else True
+
+
+def test_haidian_kindergarten_no_site_below_the_catchment(regions):
+    # No land of ≥ 5,240 m² reaches 1,000 residents within 300 m: nothing is proposed, and the
+    # homes beyond every candidate are named.
+    res = site(regions["beijing_haidian_cau"], "kindergarten", model="lscp", standards=True)
+    assert len(res.proposed) == 0
+    assert res.report["standards"]["candidates"]["kept"] == 8
+    assert len(res.report["homes_beyond_every_candidate"]) == res.counts["homes_no_candidate_within_reach"] > 0
+
+
+def test_haidian_with_a_smaller_catchment(regions):
+    settings.min_catchment_residents = {**settings.min_catchment_residents, "5min": 300.0}
+    res = site(regions["beijing_haidian_cau"], "elderly_care", model="lscp", standards=True)
+    prop = _check_plan(res)
+    assert len(prop) >= 2
+    assert (prop["people_assigned"] >= 300).all()
+    # The unconstrained set cover on street points proposes sites far closer together.
+    plain = site(regions["beijing_haidian_cau"], "elderly_care", model="lscp")
+    xy = shapely.get_coordinates(plain.proposed.geometry.to_numpy())
+    d = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    assert d.min() < 300 and len(plain.proposed) > len(prop)
+
+
+def test_standards_refuse_pmedian(regions):
+    with pytest.raises(InputError, match="--standards"):
+        site(regions["nanjing_xinjiekou"], "elderly_care", model="pmedian", new=2, standards=True)
+
+
+def test_cli_console_in_planner_units(tmp_path, capsys):
+    out = tmp_path / "site"
+    rc = main(["site", "--osm", "beijing_haidian_cau", "--category", "kindergarten", "--model", "lscp",
+               "--out", str(out), "--no-map"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    beyond = summary["homes_beyond_every_candidate"]
+    assert len(beyond) == summary["counts"]["homes_no_candidate_within_reach"] == 12
+    assert f"12 homes beyond every candidate (none within 4.55 min): {beyond[0]}" in text
+    assert "and 4 more" in text
+    u = summary["planner_units"]
+    assert f"people {u['people_within_target_before']:,.0f} → {u['people_within_target_after']:,.0f}" in text
+    assert u["p90_walk_min_after"] < u["p90_walk_min_before"]
+    assert STREET_FALLBACK not in text  # the plain run's street points are not the fallback
