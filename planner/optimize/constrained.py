@@ -24,6 +24,7 @@ sites reaching it).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,29 @@ from planner.optimize.solution import Solution
 
 #: Relative weight of the tie-break that sends a home to its nearest open site.
 _TIE = 1e-4
+
+
+@dataclass
+class CoverageBlock:
+    """One category's programme over ``[y, x]`` (see :meth:`ConstrainedCoverage.block`).
+
+    ``row``, ``col``: the demand row and candidate of each assignment entry ``y``;
+    ``new_cols``: the candidate of each ``x``; ``A``, ``lo``, ``hi``: the constraints;
+    ``weight``, ``tie_cost``: each entry's objective weight and its nearest-site tie-break;
+    ``fixed_assignment``: per demand row, the unlimited fixed site covering it outright (-1).
+    """
+
+    row: np.ndarray
+    col: np.ndarray
+    new_cols: np.ndarray
+    A: sparse.csr_matrix
+    lo: np.ndarray
+    hi: np.ndarray
+    weight: np.ndarray
+    tie_cost: np.ndarray
+    fixed_assignment: np.ndarray
+    unreachable: np.ndarray
+    blocked: int
 
 
 class ConstrainedCoverage:
@@ -106,10 +130,10 @@ class ConstrainedCoverage:
             raise InputError("capacities/min_load: give numbers ≥ 0")
         return cls(c, w, ld, float(minutes), p, fx, cap, low, pairs)
 
-    def solve(self, time_limit: float | None = None, gap: float = 1e-6) -> Solution:
-        """Solve with HiGHS; returns a :class:`~planner.optimize.Solution` (``objective``:
-        weight covered, fixed sites' homes included; ``bound``: HiGHS's dual bound)."""
-        t0 = time.perf_counter()
+    def block(self) -> CoverageBlock:
+        """The programme's pieces, over variables ``[y (one per entry), x (one per new
+        column)]``: what :meth:`solve` solves, and what a model of several categories
+        (:mod:`planner.site_levels`) stacks (every constraint but the number of sites)."""
         n, m = self.cost.shape
         c = self.cost.tocoo()
         within = c.data <= 60.0 * self.minutes + 1e-9
@@ -128,48 +152,55 @@ class ConstrainedCoverage:
             elif is_fixed[b] and not is_fixed[a]:
                 blocked[a] = True
         keep = ~done[row] & ~blocked[col] & ~free_fixed[col]
-        row, col, sec = row[keep], col[keep], sec[keep]
         reach = np.zeros(n, bool)
-        reach[c.row[within]] = True
-        unreachable = np.flatnonzero(~reach)
+        reach[row] = True
+        first = _assign_done(np.full(n, -1, np.int64), c, within, free_fixed, done)
+        row, col, sec = row[keep], col[keep], sec[keep]
         new_cols = np.flatnonzero(~is_fixed & ~blocked)
         new_cols = new_cols[np.isin(new_cols, col)]
-        answer = self._milp(row, col, sec, new_cols, is_fixed, done, time_limit, gap)
-        x_open, assign_entry, status, bound = answer
-        sites = np.union1d(self.fixed, new_cols[x_open])
-        assignment = np.full(n, -1, np.int64)
-        assignment[row[assign_entry]] = col[assign_entry]
-        # Rows covered by a fixed site outright: their nearest such site.
-        assignment = _assign_done(assignment, c, within, free_fixed, done)
+        xpos = np.full(m, -1, np.int64)
+        xpos[new_cols] = np.arange(len(new_cols))
+        w = self.weights[row]
+        tie = _TIE * max(float(w[w > 0].min()), 1e-9) if (w > 0).any() else 0.0
+        A, lo, hi = self._rows(row, col, xpos, len(row), len(new_cols), is_fixed)
+        return CoverageBlock(row=row, col=col, new_cols=new_cols, A=A, lo=lo, hi=hi, weight=w,
+                             tie_cost=tie * sec / (60.0 * self.minutes), fixed_assignment=first,
+                             unreachable=np.flatnonzero(~reach), blocked=int(blocked.sum()))
+
+    def solve(self, time_limit: float | None = None, gap: float = 1e-6) -> Solution:
+        """Solve with HiGHS; returns a :class:`~planner.optimize.Solution` (``objective``:
+        weight covered, fixed sites' homes included; ``bound``: HiGHS's dual bound)."""
+        t0 = time.perf_counter()
+        b = self.block()
+        x_open, assign_entry, status, bound = self._milp(b, time_limit, gap)
+        sites = np.union1d(self.fixed, b.new_cols[x_open])
+        assignment = b.fixed_assignment.copy()
+        assignment[b.row[assign_entry]] = b.col[assign_entry]
         covered = assignment >= 0
         objective = float(self.weights[covered].sum())
-        bound = objective if status == "optimal" else max(objective, bound + float(self.weights[done].sum()))
+        done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
+        bound = objective if status == "optimal" else max(objective, bound + done_weight)
         return Solution(
             model="max-coverage" if self.p is not None else "set-cover", sites=sites, fixed_sites=self.fixed,
             assignment=assignment, objective=objective, bound=bound, sense="max", solver="highs-milp",
-            status=status, seconds=time.perf_counter() - t0, unreachable=unreachable, covered=covered,
-            info={"blocked_by_fixed": int(blocked.sum()), "model_entries": len(row)},
-            _table=self._table(sites, assignment, c.tocsr()),
+            status=status, seconds=time.perf_counter() - t0, unreachable=b.unreachable, covered=covered,
+            info={"blocked_by_fixed": b.blocked, "model_entries": len(b.row)},
+            _table=self._table(sites, assignment, self.cost),
         )
 
-    def _milp(self, row, col, sec, new_cols, is_fixed, done, time_limit, gap):
-        """The programme over entries (row, col) and the new columns; returns the open new
-        columns (mask over ``new_cols``), the entries used, the status and the dual bound."""
-        n_e, n_x = len(row), len(new_cols)
+    def _milp(self, b: CoverageBlock, time_limit, gap):
+        """Solve the block with the number of sites; returns the open new columns (mask over
+        ``new_cols``), the entries used, the status and the dual bound."""
+        n_e, n_x = len(b.row), len(b.new_cols)
         if n_e == 0:
             return np.zeros(n_x, bool), np.zeros(0, np.int64), "optimal", 0.0
-        xpos = np.full(self.cost.shape[1], -1, np.int64)
-        xpos[new_cols] = np.arange(n_x)
-        w = self.weights[row]
-        tie = _TIE * max(float(w[w > 0].min()), 1e-9) if (w > 0).any() else 0.0
-        tie_cost = tie * sec / (60.0 * self.minutes)
-        A, lo, hi = self._rows(row, col, xpos, n_e, n_x, is_fixed)
-        integrality = np.concatenate([np.ones(n_e), np.ones(n_x)])
+        w, A, lo, hi = b.weight, b.A, b.lo, b.hi
+        integrality = np.ones(n_e + n_x)
         bounds = sopt.Bounds(np.zeros(n_e + n_x), np.ones(n_e + n_x))
         options = {"mip_rel_gap": gap, "disp": False}
         if time_limit is not None:
             options["time_limit"] = float(time_limit)
-        obj = np.concatenate([-(w - tie_cost), np.zeros(n_x)])
+        obj = np.concatenate([-(w - b.tie_cost), np.zeros(n_x)])
         if self.p is None:
             # Stage 1: the most coverage with any number of sites; stage 2: the fewest sites reaching it.
             res = sopt.milp(obj, constraints=sopt.LinearConstraint(A, lo, hi), integrality=integrality,
@@ -180,7 +211,7 @@ class ConstrainedCoverage:
             A = sparse.vstack([A, cover_row])
             lo = np.append(lo, best - 1e-6 * max(1.0, best))
             hi = np.append(hi, np.inf)
-            obj = np.concatenate([tie_cost * 0, np.ones(n_x)])
+            obj = np.concatenate([np.zeros(n_e), np.ones(n_x)])
         else:
             card = sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), n_e + np.arange(n_x))), shape=(1, n_e + n_x))
             A = sparse.vstack([A, card])
