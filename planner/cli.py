@@ -151,6 +151,18 @@ def _report(out: Path, result) -> None:
     _say(f"outputs: {out}/homes.gpkg, coverage.csv, summary.json, map.html")
 
 
+_CRS_HELP = ("CRS of CSV x/y columns and of input files that declare none (e.g. EPSG:4547); "
+             "default WGS84 lon/lat.")
+_COORDS_HELP = ("Lon/lat of the input files: wgs84, gcj02 (Gaode/Amap, Tencent) or bd09 (Baidu); "
+                "converted to WGS84.")
+_OUT_COORDS_HELP = ("Lon/lat of the written GeoPackages: wgs84, or gcj02/bd09 to overlay them on "
+                    "Gaode/Baidu maps (map.html stays WGS84: its base map is OSM).")
+_POPULATION_HELP = ("Population raster (GeoTIFF of people per cell, e.g. WorldPop, GHS-POP; any CRS), "
+                    "shared over homes by floor area.")
+_POPULATION_TABLE_HELP = ("People per polygon (census, 街道/社区): GeoPackage/GeoJSON, or CSV with a wkt "
+                          "column; shared over homes by floor area.")
+
+
 @app.command()
 def audit(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."),
@@ -171,6 +183,11 @@ def audit(
                                                                   "still serve them."),
     isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+    crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
+    coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
+    out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
+    population: Path | None = typer.Option(None, "--population", help=_POPULATION_HELP),
+    population_table: Path | None = typer.Option(None, "--population-table", help=_POPULATION_TABLE_HELP),
 ) -> None:
     """Audit a region: travel time from every home to the nearest facility of each category,
     coverage within 5/10/15 minutes, isochrones and a map.
@@ -183,9 +200,11 @@ def audit(
     mins = parse_minutes(minutes)
     isochrone_option(isochrones)
     check_mode(mode)
-    _out_dir(out, osm, homes, facilities, categories_file, boundary)
+    _out_dir(out, osm, homes, facilities, categories_file, boundary, population, population_table)
     result = run_audit(osm, out, categories=categories, minutes=mins, mode=mode, homes=homes, facilities=facilities,
-                       categories_file=categories_file, boundary=boundary, isochrones=isochrones, map_html=map_html)
+                       categories_file=categories_file, boundary=boundary, isochrones=isochrones, map_html=map_html,
+                       crs=crs, coords=coords, out_coords=out_coords, population=population,
+                       population_table=population_table)
     _report(out, result)
     _say(f"done in {time.perf_counter() - started:.1f} s")
 
@@ -207,7 +226,8 @@ def demo(
     audit(
         osm=source, out=out or Path("planner-out") / "demo", categories="all", minutes="5,10,15",
         mode="walk", homes=None, facilities=None, categories_file=None, boundary=None,
-        isochrones="target", map_html=True,
+        isochrones="target", map_html=True, crs=None, coords="wgs84", out_coords="wgs84", population=None,
+        population_table=None,
     )
 
 
@@ -249,7 +269,16 @@ def site(
         "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
         "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
         "takes fewer residents than the minimum catchment or stands closer to another than the "
-        "minimum spacing (data/sizing.toml, settings).")),
+        "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
+        "sited together: a site may host several (a shared complex) and --new bounds the sites used.")),
+    colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=(
+        "With --category health_centre,elderly_care,...: a new community health centre only next to "
+        "elderly care (毗邻建设; settings.colocation_distance_m).")),
+    crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
+    coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
+    out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
+    population: Path | None = typer.Option(None, "--population", help=_POPULATION_HELP),
+    population_table: Path | None = typer.Option(None, "--population-table", help=_POPULATION_TABLE_HELP),
 ) -> None:
     """Propose sites for new facilities of one category and show what they change.
 
@@ -260,10 +289,22 @@ def site(
 
     started = time.perf_counter()
     check_mode(mode)
-    _out_dir(out, osm, candidates, homes, facilities, boundary)
+    _out_dir(out, osm, candidates, homes, facilities, boundary, population, population_table)
+    if "," in category:
+        from planner.site_levels import run_district
+
+        district = run_district(osm, out, category, new=new, colocate=colocate, candidates=candidates, mode=mode,
+                                time_limit=time_limit, standards=standards)
+        for line in district.console_lines():
+            _say(line)
+        _say(f"outputs: {out}/district_sites.gpkg, district_coverage.csv, summary.json "
+             f"({time.perf_counter() - started:.1f} s)")
+        return
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
-                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace, standards=standards)
+                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace, standards=standards,
+                      crs=crs, coords=coords, out_coords=out_coords, population=population,
+                      population_table=population_table)
     s = result.summary()
     _say(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
                f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
@@ -307,6 +348,11 @@ def villages(
                                                                        "boundaries, else the village "
                                                                        "committees' territories along the "
                                                                        "walk network."),
+    crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
+    coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
+    out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
+    population: Path | None = typer.Option(None, "--population", help=_POPULATION_HELP),
+    population_table: Path | None = typer.Option(None, "--population-table", help=_POPULATION_TABLE_HELP),
 ) -> None:
     """Rural life circles: the administrative villages (行政村) and their hamlets (自然村), the
     plan's indicator (share of administrative villages with a comprehensive service facility,
@@ -326,10 +372,11 @@ def villages(
     from planner.villages import load_rural_categories
 
     select(load_rural_categories(categories_file), categories)  # a bad file or key fails before any work
-    _out_dir(out, osm, raster, categories_file, facilities, villages_file)
+    _out_dir(out, osm, raster, categories_file, facilities, villages_file, population, population_table)
     s = run_villages(osm, out, raster=raster, minutes=minutes, target_share=target, town=town,
                      categories_file=categories_file, categories=categories, facilities=facilities,
-                     map_html=map_html, boundaries=villages_file)
+                     map_html=map_html, boundaries=villages_file, crs=crs, coords=coords, out_coords=out_coords,
+                     population=population, population_table=population_table)
     ind = s["indicator"]
     if s["settlement"]["kind"] == "urban" and not s["villages"]:
         _say(f"region {s['region']}: {s['settlement']['notice']}")

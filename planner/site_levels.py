@@ -16,7 +16,12 @@ set of candidate sites:
   (:class:`~planner.optimize.constrained.ConstrainedCoverage`).
 
 :class:`DistrictModel` is the programme (HiGHS via :func:`scipy.optimize.milp`);
-:func:`site_district` builds it on a region.
+:func:`site_district` builds it on a region (``planner site --category a,b,c --standards``).
+
+Nested levels are sited in this one model rather than in sequence: each category keeps its
+level's target (a 15-minute centre 1000 m, its 5-minute facilities 300 m), so the centre's
+site hosts the lower-level facilities where that serves their homes (a complex), and they
+spread to sites of their own where it does not.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class DistrictPlan:
     objective: float
     status: str
     seconds: float
-    info: dict = field(default_factory=dict)
+    #: Category → {candidate: residents (loads) it takes}, for each new facility.
+    site_loads: dict = field(default_factory=dict)
 
     @property
     def used_sites(self) -> np.ndarray:
@@ -193,7 +199,7 @@ class DistrictModel:
                 hi.append([0.0])
 
     def _answer(self, xv, blocks: list[CoverageBlock], start, xcol, status_code, t0) -> DistrictPlan:
-        sites, covered, assignment = {}, {}, {}
+        sites, covered, assignment, site_loads = {}, {}, {}, {}
         for part, b, st in zip(self.parts, blocks, start[:-1], strict=True):
             var = xcol[part.key]
             sites[part.key] = np.flatnonzero((var >= 0) & (xv[np.maximum(var, 0)] > 0.5))
@@ -202,9 +208,231 @@ class DistrictModel:
             a[b.row[used]] = b.col[used]
             assignment[part.key] = a
             covered[part.key] = float(part.model.weights[a >= 0].sum())
+            site_loads[part.key] = {int(j): float(part.model.loads[a == j + part.n_existing].sum())
+                                    for j in sites[part.key]}
         return DistrictPlan(sites=sites, covered=covered, assignment=assignment, objective=sum(covered.values()),
                             status="optimal" if status_code == 0 else "feasible",
-                            seconds=time.perf_counter() - t0)
+                            seconds=time.perf_counter() - t0, site_loads=site_loads)
+
+
+@dataclass
+class DistrictResult:
+    """A district siting: the sites used and what each category gains.
+
+    ``sites``: one row per candidate used (``candidate_id``, ``source``, ``name``, ``uses``,
+    ``categories`` hosted, ``complex``, ``people_assigned`` per category as text), points in
+    the region's CRS; ``coverage``: per category, people and elderly within its target before
+    and after, and its new sites."""
+
+    region: str
+    sites: gpd.GeoDataFrame
+    coverage: pd.DataFrame
+    plan: DistrictPlan
+    settings: dict
+
+    def summary(self) -> dict:
+        return {"region": self.region, "sites_used": len(self.sites), "complexes": int(self.sites["complex"].sum()),
+                "objective": self.plan.objective, "objective_unit": "weighted demand covered",
+                "status": self.plan.status, "coverage": self.coverage.to_dict(orient="records"), **self.settings}
+
+    def write(self, out_dir) -> None:
+        """``district_sites.gpkg``, ``district_coverage.csv`` and ``summary.json``, atomically."""
+        import json
+
+        from planner._io import atomic_dir
+
+        with atomic_dir(out_dir) as tmp:
+            if len(self.sites):
+                self.sites.to_crs(4326).to_file(tmp / "district_sites.gpkg", layer="sites", driver="GPKG")
+            self.coverage.to_csv(tmp / "district_coverage.csv", index=False, encoding="utf-8")
+            (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2, default=float),
+                                              encoding="utf-8")
+
+    def console_lines(self) -> list[str]:
+        lines = [f"{len(self.sites)} sites used, {int(self.sites['complex'].sum()) if len(self.sites) else 0} "
+                 f"shared complexes (综合服务设施); status {self.plan.status}"]
+        for row in self.coverage.itertuples():
+            lines.append(f"  {row.category}: {row.new_sites} new; people within target {row.people_before:,.0f} → "
+                         f"{row.people_after:,.0f}, elderly {row.elderly_before:,.0f} → {row.elderly_after:,.0f}")
+        for row in self.sites.itertuples():
+            lines.append(f"  {row.candidate_id} ({row.uses}): {row.categories}")
+        return lines
+
+
+def site_district(region, categories: list[str], max_sites: int | None = None, colocate: bool = False,
+                  candidates: gpd.GeoDataFrame | None = None, mode: str = "walk", time_limit: float | None = None,
+                  categories_file=None) -> DistrictResult:
+    """Site several categories together on the region's land (or the user's parcels).
+
+    Each category by the standards (:mod:`planner.site_standards`: sized candidates,
+    capacities, minimum catchment and spacing); a candidate may host several (a complex, within
+    its floor space, else its land area); at most ``max_sites`` sites; ``colocate``: a new
+    community health centre only with elderly care within ``settings.colocation_distance_m``.
+    """
+    from planner import settings
+    from planner.access import homes_on_network, stack_access
+    from planner.candidates import land_candidates
+    from planner.categories import load_categories, region_facilities, resolve_key
+    from planner.network import cost_matrix, geometry_access, point_access
+    from planner.site_standards import row_people
+    from planner.siting import demand_rows, elderly_rows
+
+    cats = load_categories(categories_file)
+    keys = list(dict.fromkeys(resolve_key(k, cats, "--category") for k in categories))
+    if len(keys) < 2:
+        raise InputError("--category: give two or more categories, comma-separated, to site them together")
+    on_net = homes_on_network(region, mode)
+    net, homes, h_access = on_net.network, on_net.homes, on_net.access
+    cand = (land_candidates(region) if candidates is None else candidates.to_crs(region.crs)).reset_index(drop=True)
+    if len(cand) == 0:
+        raise InputError(f"{region.source}: no land or building candidates mapped; give --candidates FILE")
+    cxy = shapely.get_coordinates(cand.geometry.to_numpy())
+    rows, _, demand = demand_rows(net, h_access, homes, split_legs=True)
+    slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    parts, existing, info = [], {}, {}
+    for key in keys:
+        part, ex, part_info = _district_part(cats[key], region, net, rows, demand, cand, cxy, slower,
+                                             (stack_access, geometry_access, point_access, cost_matrix,
+                                              region_facilities, row_people, elderly_rows))
+        parts.append(part)
+        existing[key] = ex
+        info[key] = part_info
+    space = _site_space(cand)
+    pairs = [("health_centre", "elderly_care")] if colocate and {"health_centre", "elderly_care"} <= set(keys) else []
+    if colocate and not pairs:
+        raise InputError("--colocate: site health_centre and elderly_care together (--category "
+                         "health_centre,elderly_care,...) for the health centre to stand next to elderly care")
+    near = {"elderly_care": existing_within(cxy, existing.get("elderly_care", cand.iloc[:0]),
+                                            settings.colocation_distance_m)} if pairs else {}
+    model = DistrictModel(parts, site_space_m2=space, max_sites=max_sites, colocate=pairs,
+                          adjacent=adjacency(cxy, settings.colocation_distance_m) if pairs else None,
+                          existing_near=near)
+    plan = model.solve(time_limit=time_limit)
+    return DistrictResult(region=region.name, sites=_district_sites(plan, parts, cand),
+                          coverage=_district_coverage(plan, parts, demand, slower),
+                          plan=plan, settings={"colocate": bool(pairs), "max_sites": max_sites,
+                                               "colocation_distance_m": settings.colocation_distance_m,
+                                               "categories": info})
+
+
+def run_district(osm, out_dir, categories: str, new: int | str | None = None, colocate: bool = False,
+                 candidates=None, mode: str = "walk", time_limit: float | None = None, name: str | None = None,
+                 standards: bool = True) -> DistrictResult:
+    """What ``planner site --category a,b,c`` does: load, :func:`site_district`, write.
+
+    ``new``: at most this many sites (parcels) in all; ``candidates``: a parcels file.
+    """
+    from planner.candidates import parcels_from_file
+    from planner.options import check_mode
+    from planner.sources import load_region
+    from planner.tradeoff import parse_new_range
+
+    if not standards:
+        raise InputError("--category a,b,c sites several categories by the standards: add --standards")
+    check_mode(mode)
+    news = parse_new_range(new)
+    if news is not None and len(news) > 1:
+        raise InputError(f"--new {new}: with several categories give one number, the most sites to use")
+    region = load_region(osm, name=name)
+    parcels = parcels_from_file(candidates, region.crs) if candidates else None
+    keys = [k.strip() for k in categories.split(",") if k.strip()]
+    result = site_district(region, keys, max_sites=news[0] if news else None, colocate=colocate,
+                           candidates=parcels, mode=mode, time_limit=time_limit)
+    result.write(out_dir)
+    return result
+
+
+def _district_part(cat, region, net, rows, demand, cand, cxy, slower, fns):
+    """One category's part: its existing facilities first, the shared candidates after (those
+    too small for it left without entries)."""
+    from planner.candidates import sized_candidates
+    from planner.optimize.constrained import conflict_pairs
+    from planner.sizing import existing_capacity, fits, sizing_for
+
+    stack_access, geometry_access, point_access, cost_matrix, region_facilities, row_people, elderly_rows = fns
+    sizing = sizing_for(cat)
+    ex = region_facilities(region.features, [cat])
+    ok = fits(sizing, cand["land_m2"].to_numpy(float), cand["floor_m2"].to_numpy(float))
+    sized, _ = sized_candidates(cand, sizing)  # capacities of those that fit, in order
+    cap = np.zeros(len(cand))
+    cap[ok] = sized["capacity"].to_numpy(float)
+    acc = stack_access(geometry_access(net, ex.geometry.to_numpy()), point_access(net, cxy))
+    cost = cost_matrix(net, rows, acc, cutoff=60.0 * cat.minutes).tocsc()
+    # Candidates too small for the category lose their entries (a stored zero is a real time).
+    keep_col = np.r_[np.ones(len(ex), bool), ok]
+    coo = cost.tocoo()
+    k = keep_col[coo.col]
+    cost = sparse.csr_matrix((coo.data[k], (coo.row[k], coo.col[k])), shape=coo.shape)
+    cost, weights, base_row = elderly_rows(cost, demand, slower)
+    tags = region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"})
+    ex_cap = existing_capacity(sizing, ex.merge(tags, on="facility_id", how="left")) if len(ex) else np.zeros(0)
+    xy = np.vstack([shapely.get_coordinates(shapely.point_on_surface(ex.geometry.to_numpy())).reshape(-1, 2), cxy])
+    model = ConstrainedCoverage.from_cost_matrix(
+        cost, weights, p=None, minutes=cat.minutes, fixed=np.arange(len(ex)), loads=row_people(demand, base_row),
+        capacities=np.r_[ex_cap, cap], min_load=np.r_[np.zeros(len(ex)), np.full(len(cand), sizing.min_catchment_residents)],
+        conflicts=conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(ex))))
+    need = sizing.floor_m2 or sizing.land_m2 or 0.0
+    part = CategoryPart(cat.key, model, len(ex), floor_m2=float(need))
+    part.base_row = base_row
+    return part, ex, {"fits": int(ok.sum()), "existing": len(ex), "space_m2": need,
+                      "min_catchment_residents": sizing.min_catchment_residents,
+                      "min_spacing_m": sizing.min_spacing_m}
+
+
+def _site_space(cand: pd.DataFrame) -> np.ndarray:
+    """Space a site offers its facilities: its floor area where known, else its land."""
+    floor = cand["floor_m2"].to_numpy(float)
+    land = cand["land_m2"].to_numpy(float)
+    space = np.where(np.isfinite(floor), floor, land)
+    return np.where(np.isfinite(space), space, np.inf)
+
+
+def _district_sites(plan: DistrictPlan, parts: list[CategoryPart], cand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    from planner.site_standards import describe_use
+
+    table = plan_table(plan, cand)
+    used = plan.used_sites
+    sub = cand.iloc[used].reset_index(drop=True)
+    people = []
+    for j in used:
+        parts_text = []
+        for part in parts:
+            if j in plan.sites[part.key]:
+                parts_text.append(f"{part.key} {plan.site_loads[part.key][int(j)]:,.0f}")
+        people.append("; ".join(parts_text))
+    return gpd.GeoDataFrame(
+        {"candidate_id": sub["candidate_id"].to_numpy(), "source": sub["source"].to_numpy(),
+         "name": sub["name"].to_numpy(),
+         "uses": [describe_use(s, a, f) for s, a, f in zip(sub["source"], sub["land_m2"], sub["floor_m2"], strict=True)],
+         "categories": table["categories"].to_numpy(), "complex": table["complex"].to_numpy(bool),
+         "people_assigned": people},
+        geometry=sub.geometry.to_numpy(), crs=cand.crs)
+
+
+def _district_coverage(plan: DistrictPlan, parts: list[CategoryPart], demand: pd.DataFrame,
+                       slower: float) -> pd.DataFrame:
+    """People and elderly within each category's target before (existing facilities) and after."""
+    out = []
+    n = len(demand)
+    for part in parts:
+        base_row = part.base_row
+        loads = part.model.loads
+        cost = part.model.cost
+        within = cost.copy()
+        within.data = (within.data <= 60.0 * part.model.minutes + 1e-9).astype(float)
+        before = np.asarray(within[:, :part.n_existing].sum(axis=1)).ravel() > 0 if part.n_existing else \
+            np.zeros(cost.shape[0], bool)
+        after = before | (plan.assignment[part.key] >= 0)
+        is_eld = np.arange(len(base_row)) >= n
+        eld_split = np.zeros(n, bool)
+        eld_split[base_row[n:]] = True
+        eld_base = np.where(eld_split, 0.0, demand["elderly"].to_numpy(float))  # elderly left in base rows
+        eld = np.r_[eld_base, loads[n:]]
+        out.append({"category": part.key, "new_sites": len(plan.sites[part.key]),
+                    "people_before": float(loads[before].sum()), "people_after": float(loads[after].sum()),
+                    "elderly_before": float(eld[before].sum()), "elderly_after": float(eld[after].sum()),
+                    "elderly_rows_apart": bool(is_eld.any())})
+    return pd.DataFrame(out)
 
 
 def adjacency(xy: np.ndarray, distance_m: float) -> np.ndarray:

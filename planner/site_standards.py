@@ -104,12 +104,13 @@ def site_columns(proposed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoData
     out["people_assigned"] = table["load"].to_numpy(float)
     out["capacity"] = table["capacity"].to_numpy(float)
     out["min_catchment"] = table["min_load"].to_numpy(float)
-    out["uses"] = [_uses(s, land, floor) for s, land, floor in
+    out["uses"] = [describe_use(s, land, floor) for s, land, floor in
                    zip(out["source"], out.get("land_m2", np.nan), out.get("floor_m2", np.nan), strict=True)]
     return out
 
 
-def _uses(source: str, land, floor) -> str:
+def describe_use(source: str, land, floor) -> str:
+    """The land or building a site uses, e.g. ``"building, land 935 m², floor 935 m²"``."""
     if source == STREET_FALLBACK:
         return STREET_FALLBACK
     parts = [source]

@@ -119,3 +119,38 @@ def test_district_refuses_an_unknown_colocation_category():
     a_cost, b_cost, w = _complex_instance()
     with pytest.raises(InputError, match="co-location"):
         DistrictModel([_part("a", a_cost, w)], colocate=[("x", "a")])
+
+
+def test_district_on_nanjing_keeps_every_rule(tmp_path, capsys):
+    from conftest import SAMPLES
+
+    from planner.candidates import land_candidates
+    from planner.cli import main
+    from planner.site_levels import site_district
+    from planner.sources import load_region
+
+    region = load_region(str(SAMPLES / "nanjing_xinjiekou.osm.pbf"))
+    keys = ["health_centre", "elderly_care", "community_service", "clinic"]
+    res = site_district(region, keys, max_sites=2)
+    assert len(res.sites) == 2 and res.sites["complex"].all()  # two sites, each hosting several
+    rules = res.settings["categories"]
+    land = land_candidates(region).reset_index(drop=True)
+    xy = np.c_[land.geometry.x, land.geometry.y]
+    for key, loads in res.plan.site_loads.items():
+        # Every new facility takes at least its catchment; two of a kind stand the spacing apart.
+        assert all(v >= rules[key]["min_catchment_residents"] for v in loads.values())
+        js = list(loads)
+        for a, b in itertools.combinations(js, 2):
+            assert np.hypot(*(xy[a] - xy[b])) >= rules[key]["min_spacing_m"]
+    # What a site hosts fits in its floor space.
+    space = land.set_index("candidate_id")["floor_m2"]
+    for row in res.sites.itertuples():
+        assert sum(rules[k]["space_m2"] for k in row.categories.split(";")) <= space[row.candidate_id]
+    cov = res.coverage.set_index("category")
+    assert (cov["people_after"] >= cov["people_before"]).all() and cov["people_after"].sum() > cov["people_before"].sum()
+    out = tmp_path / "district"
+    assert main(["site", "--osm", "nanjing_xinjiekou", "--category", ",".join(keys), "--standards", "--new", "2",
+                 "--out", str(out)]) == 0
+    assert "2 sites used, 2 shared complexes" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "district_coverage.csv", "district_sites.gpkg", "summary.json"]
