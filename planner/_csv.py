@@ -18,8 +18,10 @@ import pandas as pd
 
 from planner._errors import InputError
 
-__all__ = ["decode_text", "detect_encoding", "read_csv"]
+__all__ = ["WKT_COLUMNS", "decode_text", "detect_encoding", "read_csv", "read_wkt_csv"]
 
+#: Column names of a CSV's geometry as WKT (first found is used).
+WKT_COLUMNS = ("wkt", "WKT", "geometry", "geom")
 #: Encodings a CSV may be in, besides UTF-8: GB18030 decodes GBK and GB2312 too.
 CHINESE_ENCODINGS = ("gb18030",)
 
@@ -107,3 +109,30 @@ def read_csv(path: str | os.PathLike, label: str | None = None, **kwargs) -> pd.
         raise InputError(f"{label}: not a valid CSV ({str(err).strip().splitlines()[0]})") from None
     frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
     return frame
+
+
+def read_wkt_csv(path: str | os.PathLike, label: str | None = None, crs=None):
+    """A CSV whose ``wkt`` column holds each row's geometry, as a GeoDataFrame.
+
+    Parameters
+    ----------
+    path : path
+    label : str, optional
+        How errors name the file.
+    crs : optional
+        The CRS of the WKT coordinates (default WGS84 lon/lat).
+    """
+    import geopandas as gpd
+    import shapely
+
+    label = label or os.fspath(path)
+    table = read_csv(path, label)
+    wkt = next((c for c in WKT_COLUMNS if c in table.columns), None)
+    if wkt is None:
+        raise InputError(f"{label}: a CSV needs a wkt column with each row's polygon (WGS84 unless --crs)")
+    try:
+        geoms = shapely.from_wkt(table[wkt].fillna("").astype(str).to_numpy(), on_invalid="raise")
+    except shapely.errors.GEOSException as err:
+        raise InputError(f"{label}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
+                         "write polygons as POLYGON ((lon lat, ...))") from None
+    return gpd.GeoDataFrame(table.drop(columns=[wkt]), geometry=geoms, crs=crs if crs is not None else 4326)

@@ -35,6 +35,7 @@ from planner.categories import Category, load_categories, region_facilities
 from planner.demand import weighted_share
 from planner.network import Network, TargetGraph, geometry_access, sweep_limit_s, sweep_many, trip_costs
 from planner.options import check_mode, isochrone_option, parse_minutes
+from planner.population import population_summary
 from planner.sources import Region
 
 
@@ -103,22 +104,33 @@ class AuditResult:
             "complete_life_circle": complete_life_circle_summary(self.coverage, self.categories, fac_counts),
             "co_location": self.co_location,
             "compounds": self.compounds,
+            "population_sources": population_summary(self.homes),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "notes": self.notes + self.network.notes,
         }
 
-    def write(self, out_dir: str | Path, map_html: bool = True) -> Path:
-        """Write ``homes.gpkg``, ``coverage.csv``, ``summary.json`` and ``map.html`` atomically."""
+    def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
+              excel: bool | None = None) -> Path:
+        """Write ``homes.gpkg``, ``coverage.csv``, ``summary.json`` and ``map.html`` atomically
+        (with ``excel``, ``audit.xlsx`` too: :mod:`planner.tables`).
+
+        ``out_coords`` (``gcj02``, ``bd09``): the GeoPackage's lon/lat for overlaying on
+        Gaode/Baidu maps (:func:`planner.coords.frame_for_output`); the map stays WGS84.
+        """
+        from planner.coords import frame_for_output
+        from planner.tables import write_tables
+
         started = time.perf_counter()
         with atomic_dir(out_dir) as tmp:
             homes = self.homes.to_crs(4326)
-            homes.to_file(tmp / "homes.gpkg", layer="homes", driver="GPKG")
-            self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()).to_file(
-                tmp / "homes.gpkg", layer="facilities", driver="GPKG"
-            )
+            frame_for_output(homes, out_coords).to_file(tmp / "homes.gpkg", layer="homes", driver="GPKG")
+            points = self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
+            frame_for_output(points, out_coords).to_file(tmp / "homes.gpkg", layer="facilities", driver="GPKG")
             if self.isochrones is not None and len(self.isochrones):
-                self.isochrones.to_crs(4326).to_file(tmp / "homes.gpkg", layer="isochrones", driver="GPKG")
-            self.coverage.to_csv(tmp / "coverage.csv", index=False, encoding="utf-8")
+                frame_for_output(self.isochrones, out_coords).to_file(tmp / "homes.gpkg", layer="isochrones",
+                                                                      driver="GPKG")
+            tables = {"coverage": coverage_counts(self.coverage, self.homes)}
+            write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
             if map_html:
                 from planner.maps import map_audit, save_map
 
@@ -333,6 +345,11 @@ def run_audit(
     name: str | None = None,
     sweeper=None,
     progress: bool | None = None,
+    crs=None,
+    coords: str | None = None,
+    population=None,
+    population_table=None,
+    out_coords: str | None = None,
 ) -> AuditResult:
     """What ``planner audit`` does, from files: load, audit, write ``out_dir`` atomically.
 
@@ -354,29 +371,44 @@ def run_audit(
         Region name (default the file's).
     sweeper, progress
         As for :func:`audit`.
+    crs, coords : optional
+        The CRS of CSV coordinates (and of files that declare none), and ``"gcj02"`` or
+        ``"bd09"`` for lon/lat from Gaode/Tencent or Baidu (:mod:`planner.coords`).
+    population, population_table : path, optional
+        A population raster, or counts per polygon, shared over homes by floor area
+        (:func:`planner.population.homes_with_population`).
+    out_coords : {"wgs84", "gcj02", "bd09"}, optional
+        Coordinates of the written GeoPackage (the map stays WGS84, on OSM tiles).
 
     Other parameters are those of :func:`audit`.
     """
-    from planner.categories import facilities_from_file, select
+    from planner import coords as _coords
+    from planner.categories import facilities_from_file, read_points_table, select
     from planner.demand import homes_from_file
+    from planner.population import homes_with_population
     from planner.sources import load_region, reach_m
 
+    coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     mins = parse_minutes(minutes if minutes is not None else settings.minutes)
     with_isochrones = isochrone_option(isochrones)
     check_mode(mode)
     known = load_categories(categories_file)
     select(known, categories)  # a bad file or key fails before any heavy work
+    if isinstance(boundary, (str, os.PathLike)) and (crs is not None or coords != "wgs84"):
+        boundary = read_points_table(boundary, crs=crs, coords=coords)
     region = load_region(osm, boundary=boundary, name=name,
                          buffer_m=reach_m(mins, mode) if boundary is not None else 0.0)
     # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
-    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
-    extra = facilities_from_file(facilities, region.crs, known) if facilities else None
+    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region,
+                                 file_crs=crs, coords=coords) if homes else None
+    home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
+    extra = facilities_from_file(facilities, region.crs, known, crs, coords) if facilities else None
     result = audit(
         region, categories=categories, minutes=mins, mode=mode, homes=home_table, extra_facilities=extra,
         categories_file=categories_file, with_isochrones=with_isochrones, boundary=boundary, sweeper=sweeper,
         progress=progress,
     )
-    result.write(out_dir, map_html=map_html)
+    result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
 
 #: Life-circle levels of GB 50180-2018, smallest first; a level's circle includes the lower ones.
@@ -391,6 +423,23 @@ _COVERAGE_COLUMNS = [
     "target_minutes", "target_unit", "target_source", "confirmed", "homes_share",
     "population_share", "elderly_share", "children_share", "disabled_share", "population_outside",
 ]
+
+
+def coverage_counts(coverage: pd.DataFrame, homes: pd.DataFrame) -> pd.DataFrame:
+    """The coverage table with the people behind each share: ``homes_within``,
+    ``population_within``, ``elderly_within``, ``children_within``, ``disabled_within``, whole
+    numbers (:func:`planner.tables.whole_people`) as ``coverage.csv`` holds them and
+    :func:`planner.batch.indicator_rows` rolls them up."""
+    from planner.tables import whole_people
+
+    out = coverage.copy()
+    out["homes_within"] = whole_people(coverage["homes_share"].to_numpy(float) * len(homes)).astype(int)
+    total = float(homes["population"].sum()) if len(homes) else 0.0
+    out["population_within"] = whole_people(total - coverage["population_outside"].to_numpy(float))
+    for g in ("elderly", "children", "disabled"):
+        g_total = float(homes[g].sum()) if g in homes.columns else 0.0
+        out[f"{g}_within"] = whole_people(coverage[f"{g}_share"].to_numpy(float) * g_total)
+    return out[[c for c in out.columns if c != "population_outside"] + ["population_outside"]]
 
 
 def covered_at_target(homes: pd.DataFrame, cat: Category, elderly_time_factor: float = 1.0

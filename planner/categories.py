@@ -275,8 +275,9 @@ def read_points_table(path: str | os.PathLike, crs=None, coords: str | None = No
         A CSV (UTF-8, UTF-8 with BOM or GBK/GB18030; lon/lat columns, or x/y with ``crs``),
         GeoPackage or GeoJSON.
     crs : optional
-        The CRS of the file's coordinates (anything pyproj accepts, e.g. ``"EPSG:4490"``):
-        a CSV's columns, or a GeoPackage/GeoJSON's, replacing the CRS the file declares.
+        The CRS of a CSV's coordinates (anything pyproj accepts, e.g. ``"EPSG:4547"``; default
+        WGS84 lon/lat), or of a GeoPackage/GeoJSON that declares none (one that declares a CRS
+        keeps it).
     coords : {"wgs84", "gcj02", "bd09"}, optional
         The lon/lat are GCJ-02 (Gaode/Amap, Tencent) or BD-09 (Baidu) and are converted to
         WGS84 (:mod:`planner.coords`); the file's CRS must then be geographic.
@@ -299,7 +300,7 @@ def _read_points(path: str | os.PathLike, crs=None) -> gpd.GeoDataFrame:
     from planner._csv import read_csv
 
     if crs is not None:
-        crs = _parse_crs(crs, path)
+        crs = parse_crs(crs, path)
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: file not found")
@@ -313,8 +314,8 @@ def _read_points(path: str | os.PathLike, crs=None) -> gpd.GeoDataFrame:
             single_layer(p)
             frame = gpd.read_file(p)
             has_geometry = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame
-            if crs is not None and has_geometry:
-                frame = frame.set_crs(crs, allow_override=True)  # --crs: the user's word over the file's
+            if crs is not None and has_geometry and frame.crs is None:
+                frame = frame.set_crs(crs)
     except InputError:
         raise
     except UnicodeDecodeError:
@@ -340,7 +341,19 @@ def _csv_points(df: pd.DataFrame, path, crs) -> gpd.GeoDataFrame:
     lon = next((c for name in LON_COLUMNS for c in df.columns if str(c).lower() == name), None)
     lat = next((c for name in LAT_COLUMNS for c in df.columns if str(c).lower() == name), None)
     if lon is None or lat is None:
-        raise InputError(f"{path}: a CSV needs lon and lat columns (WGS84, or give --coords / --crs)")
+        from planner._csv import WKT_COLUMNS
+
+        wkt = next((c for c in WKT_COLUMNS if c in df.columns), None)
+        if wkt is not None:  # polygons (boundaries, compounds) as WKT
+            try:
+                geoms = shapely.from_wkt(df[wkt].fillna("").astype(str).to_numpy(), on_invalid="raise")
+            except shapely.errors.GEOSException as err:
+                raise InputError(f"{path}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
+                                 "write them as POLYGON ((lon lat, ...))") from None
+            return gpd.GeoDataFrame(df.drop(columns=[wkt]), geometry=geoms,
+                                    crs=crs if crs is not None else 4326)
+        raise InputError(f"{path}: a CSV needs lon and lat columns, or a wkt column "
+                         "(WGS84, or give --coords / --crs)")
     x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
     y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
     finite = np.isfinite(x) & np.isfinite(y)
@@ -353,7 +366,7 @@ def _csv_points(df: pd.DataFrame, path, crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=crs if crs is not None else 4326)
 
 
-def _parse_crs(crs, path):
+def parse_crs(crs, path):
     """A pyproj CRS from what a user gave with --crs."""
     from pyproj import CRS
     from pyproj.exceptions import CRSError

@@ -44,6 +44,12 @@ def _main(
         None, "--config", help="TOML file overriding defaults of planner/settings.py, e.g. walk_speed_mps = 1.2"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the solver's log (HiGHS)."),
+    excel: bool = typer.Option(False, "--excel", help="Also write the tables as one .xlsx workbook "
+                               "(Chinese headers above the English keys)."),
+    paper: str | None = typer.Option(None, "--paper", help="Paper of map.png/map.pdf: a4 (default) or a3."),
+    tiles: str | None = typer.Option(None, "--tiles", help="Base map tiles: an XYZ URL template "
+                                     "(e.g. Tianditu with your key, or an intranet server); none by default."),
 ) -> None:
     if config is not None:
         if not config.exists():
@@ -62,6 +68,14 @@ def _main(
             raise InputError(f"--config {config}: {str(err).removeprefix('config: ')}") from None
     if quiet:
         settings.progress = False
+    if paper is not None and paper.lower() not in ("a4", "a3"):
+        raise InputError(f"--paper {paper}: give a4 or a3")
+    if tiles is not None and not re.match(r"^(https?:)?//\S*\{z\}", tiles) and tiles != "OpenStreetMap":
+        raise InputError(f"--tiles {tiles}: give an XYZ URL template with {{z}}, {{x}} and {{y}}, "
+                         "e.g. http://tiles.example/{z}/{x}/{y}.png")
+    cli_values = {"solver_log": verbose or None, "excel": excel or None,
+                  "map_paper": paper.lower() if paper else None, "map_tiles": tiles}
+    settings.update({k: v for k, v in cli_values.items() if v is not None})
 
 
 def _out_dir(out: Path, *inputs: Path | str | None) -> Path:
@@ -524,8 +538,8 @@ def list_categories(
         _say(f"{'':<20} source: {cat.source}")
 
 
-_GLOBAL_FLAGS = ("-q", "--quiet")
-_GLOBAL_OPTIONS = ("--config",)
+_GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--excel")
+_GLOBAL_OPTIONS = ("--config", "--paper", "--tiles")
 
 
 def _flag_options() -> set[str]:

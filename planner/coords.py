@@ -25,9 +25,9 @@ import numpy as np
 from planner._errors import InputError
 
 __all__ = [
-    "COORDS", "bd09_to_gcj02", "bd09_to_wgs84", "check_coords", "from_wgs84", "gcj02_to_bd09",
-    "gcj02_to_wgs84", "geometries_from_wgs84", "geometries_to_wgs84", "in_china", "to_wgs84",
-    "wgs84_to_bd09", "wgs84_to_gcj02",
+    "COORDS", "bd09_to_gcj02", "bd09_to_wgs84", "check_coords", "frame_for_output", "from_wgs84",
+    "gcj02_to_bd09", "gcj02_to_wgs84", "geometries_from_wgs84", "geometries_to_wgs84", "in_china",
+    "to_wgs84", "wgs84_to_bd09", "wgs84_to_gcj02",
 ]
 
 #: Coordinate systems of lon/lat the converters know.
@@ -186,3 +186,23 @@ def geometries_from_wgs84(geoms, coords: str) -> np.ndarray:
     """Shapely geometries in WGS84 lon/lat, with every vertex in ``coords``."""
     coords = check_coords(coords, "--out-coords")
     return _transform(geoms, lambda x, y: from_wgs84(x, y, coords))
+
+
+def frame_for_output(frame, coords: str | None):
+    """A GeoDataFrame in WGS84 (EPSG:4326) as written to a file, its lon/lat in ``coords``.
+
+    With ``gcj02`` or ``bd09`` the vertices are shifted and the file still declares EPSG:4326,
+    as Gaode/Baidu tools expect of their own lon/lat; ``None`` or ``wgs84`` changes nothing
+    but the CRS. Columns ``lon``/``lat`` (or ``lng``), when present, follow the geometry's
+    conversion.
+    """
+    coords = check_coords(coords, "--out-coords")
+    out = frame.to_crs(4326)
+    if coords == "wgs84":
+        return out
+    out = out.set_geometry(geometries_from_wgs84(out.geometry.to_numpy(), coords), crs=4326)
+    lon = next((c for c in ("lon", "lng") if c in out.columns), None)
+    if lon is not None and "lat" in out.columns:
+        x, y = from_wgs84(out[lon].to_numpy(float), out["lat"].to_numpy(float), coords)
+        out[lon], out["lat"] = x, y
+    return out

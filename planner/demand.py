@@ -160,17 +160,20 @@ def grid_points(polygon, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None) -> gpd.GeoDataFrame:
+def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None,
+                    file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
     """Homes or compounds from a user's file (GeoPackage/GeoJSON, or CSV with lon/lat).
 
     Columns used: ``households`` or ``population`` (one is required); optional ``home_id``,
     ``elderly``, ``children``, ``disabled``. Polygons (compounds) become a point inside.
     Rows without a place, with counts that are not numbers, or (given ``region``) beyond the
     extract's streets by more than ``settings.max_snap_m`` are refused, naming the rows.
+    ``file_crs`` and ``coords`` are :func:`planner.categories.read_points_table`'s ``crs``
+    and ``coords`` (GCJ-02 / BD-09 lon/lat).
     """
     from planner.categories import read_points_table
 
-    frame = read_points_table(path)
+    frame = read_points_table(path, crs=file_crs, coords=coords)
     if len(frame) == 0:
         raise InputError(f"{path}: no rows; give one row per home or compound")
     if "population" not in frame.columns and "households" not in frame.columns:

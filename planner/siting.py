@@ -39,6 +39,7 @@ from planner.network import (
     trip_costs,
 )
 from planner.options import check_mode, check_threshold
+from planner.population import population_summary
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
@@ -110,22 +111,31 @@ class SitingResult:
             "elderly_time_factor": round(self.elderly_time_factor, 4),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "counts": self.counts,
+            "population_sources": population_summary(self.homes),
             **self.report,
         }
 
-    def write(self, out_dir: str | Path, map_html: bool = True) -> Path:
-        """Write ``sites.gpkg``, ``before_after.csv``, ``summary.json``, ``map.html`` atomically."""
+    def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
+              excel: bool | None = None) -> Path:
+        """Write ``sites.gpkg``, ``before_after.csv``, ``summary.json``, ``map.html`` atomically;
+        ``out_coords`` and ``excel`` (``site.xlsx``) as for :meth:`planner.audit.AuditResult.write`."""
+        from planner.coords import frame_for_output
+        from planner.tables import write_tables
+
         with atomic_dir(out_dir) as tmp:
             prop = self.proposed.to_crs(4326)
-            prop.to_file(tmp / "sites.gpkg", layer="proposed", driver="GPKG")
+            frame_for_output(prop, out_coords).to_file(tmp / "sites.gpkg", layer="proposed", driver="GPKG")
             if len(self.existing):
-                self.existing.to_crs(4326).to_file(tmp / "sites.gpkg", layer="existing", driver="GPKG")
-            self.before_after.to_csv(tmp / "before_after.csv", index=False, encoding="utf-8")
+                frame_for_output(self.existing, out_coords).to_file(tmp / "sites.gpkg", layer="existing",
+                                                                    driver="GPKG")
+            tables = {"before_after": self.before_after}
+            if self.tradeoff is not None:
+                tables["tradeoff"] = self.tradeoff
+            write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="site.xlsx")
             chart = None
             if self.tradeoff is not None:
                 from planner.tradeoff import chart_png
 
-                self.tradeoff.to_csv(tmp / "tradeoff.csv", index=False, encoding="utf-8")
                 chart = chart_png(self.tradeoff, f"{self.category.name_zh} {self.category.name_en}")
                 (tmp / "tradeoff.png").write_bytes(chart)
             if map_html:
@@ -168,12 +178,14 @@ def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.
     return pd.concat(parts, ignore_index=True)
 
 
-def candidates_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
+def candidates_from_file(path: str | os.PathLike, crs, file_crs=None,
+                         coords: str | None = None) -> gpd.GeoDataFrame:
     """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
-    ``candidate_id``, ``name``, ``capacity``."""
+    ``candidate_id``, ``name``, ``capacity``; ``file_crs`` and ``coords`` as for
+    :func:`planner.categories.read_points_table`."""
     from planner.categories import read_points_table
 
-    frame = read_points_table(path).to_crs(crs)
+    frame = read_points_table(path, crs=file_crs, coords=coords).to_crs(crs)
     if len(frame) == 0:
         raise InputError(f"{path}: no candidate sites in the file")
     out = gpd.GeoDataFrame(
@@ -540,9 +552,11 @@ def _before_after(homes: pd.DataFrame, minutes, elderly_time_factor: float = 1.0
     frame = pd.DataFrame(out)
     wide = frame.pivot(index="minutes", columns="when")
     wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+    order = ["minutes"]
     for g in ("population", "elderly", "children", "homes"):
         wide[f"{g}_share_change"] = wide[f"{g}_share_after"] - wide[f"{g}_share_before"]
-    return wide.reset_index()
+        order += [f"{g}_share_before", f"{g}_share_after", f"{g}_share_change"]
+    return wide.reset_index()[order]  # before → after → change, per group
 
 
 def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> None:
@@ -611,6 +625,11 @@ def run_site(
     name: str | None = None,
     elderly_pace: bool = True,
     standards: bool = False,
+    crs=None,
+    coords: str | None = None,
+    population=None,
+    population_table=None,
+    out_coords: str | None = None,
 ) -> SitingResult:
     """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
 
@@ -621,11 +640,17 @@ def run_site(
 
     With ``boundary``, only homes inside it count, and the region is loaded with the reach of
     ``minutes`` beyond it so facilities across it still serve them (as ``planner audit``).
-    A candidates file's ``capacity`` column overrides ``capacity``.
+    A candidates file's ``capacity`` column overrides ``capacity``. ``crs``, ``coords``,
+    ``population``, ``population_table`` and ``out_coords`` are as for
+    :func:`planner.audit.run_audit`.
     """
+    from planner import coords as _coords
+    from planner.categories import read_points_table
     from planner.demand import homes_from_file
+    from planner.population import homes_with_population
     from planner.sources import load_region, reach_m
 
+    coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     cats = load_categories()
     category = resolve_key(category, cats, "--category")
     if capacity is not None:
@@ -644,16 +669,20 @@ def run_site(
     for p in sorted({news[0], news[-1]}) if news else [None]:  # the smallest and the largest of a range
         check_options(model, p, minutes if minutes is not None else cats[category].minutes)
     reach = reach_m([minutes or cats[category].minutes], mode) if boundary is not None else 0.0
+    if isinstance(boundary, (str, os.PathLike)) and (crs is not None or coords != "wgs84"):
+        boundary = read_points_table(boundary, crs=crs, coords=coords)
     region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
     # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
-    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region) if homes else None
+    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region,
+                                 file_crs=crs, coords=coords) if homes else None
+    home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
     if standards and candidates:
         from planner.candidates import parcels_from_file
 
         cand = parcels_from_file(candidates, region.crs)
     else:
-        cand = candidates_from_file(candidates, region.crs) if candidates else None
-    extra = facilities_from_file(facilities, region.crs, cats) if facilities else None
+        cand = candidates_from_file(candidates, region.crs, crs, coords) if candidates else None
+    extra = facilities_from_file(facilities, region.crs, cats, crs, coords) if facilities else None
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
     if standards:
@@ -677,5 +706,5 @@ def run_site(
                       candidates=cand, homes=home_table, extra_facilities=extra, capacities=caps, mode=mode,
                       method=method, time_limit=time_limit, elderly_pace=elderly_pace, boundary=boundary,
                       standards=standards)
-    result.write(out_dir, map_html=map_html)
+    result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result

@@ -216,3 +216,200 @@ def test_points_table_crs_for_projected_csv_columns(tmp_path):
         read_points_table(path, crs="EPSG:4547", coords="gcj02")
     with pytest.raises(InputError, match="--crs 'EPSG:99999'"):
         read_points_table(path, crs="EPSG:99999")
+
+
+# --- commands: GCJ-02 facilities, --out-coords -------------------------------------------------
+
+CAU = str(__import__("conftest").SAMPLES / "beijing_haidian_cau.osm.pbf")
+#: Facility points inside the CAU extract (WGS84): kindergartens the audit measures from.
+TWINS = [(116.3420, 40.0010), (116.3550, 40.0060), (116.3350, 39.9990)]
+
+
+def _facility_csv(path, points, encoding="utf-8") -> str:
+    rows = "".join(f"K{i},幼儿园,{x!r},{y!r}\n" for i, (x, y) in enumerate(points))
+    return _write(path, "name,category,lon,lat\n" + rows, encoding)
+
+
+def test_audit_with_gaode_facilities_lands_on_the_wgs84_twins(tmp_path):
+    from planner.audit import audit
+    from planner.network import build_network, geometry_access
+    from planner.sources import load_region
+
+    region = load_region(CAU)
+    cats = load_categories()
+    gcj = [tuple(float(v) for v in coords.wgs84_to_gcj02(*p)) for p in TWINS]
+    wgs_file = facilities_from_file(_facility_csv(tmp_path / "wgs.csv", TWINS), region.crs, cats)
+    gcj_file = facilities_from_file(_facility_csv(tmp_path / "gcj.csv", gcj, "gbk"), region.crs, cats, coords="gcj02")
+    raw_file = facilities_from_file(_facility_csv(tmp_path / "raw.csv", gcj), region.crs, cats)  # GCJ read as WGS84
+    net = build_network(region, "walk")
+    nodes = {name: geometry_access(net, frame.geometry.to_numpy()).node.tolist()
+             for name, frame in [("wgs", wgs_file), ("gcj", gcj_file), ("raw", raw_file)]}
+    assert nodes["gcj"] == nodes["wgs"]
+    assert nodes["raw"] != nodes["wgs"]  # unconverted, the 500 m shift puts them elsewhere
+    runs = {name: audit(region, categories="kindergarten", minutes=(5,), extra_facilities=frame,
+                        with_isochrones=False, network=net)
+            for name, frame in [("wgs", wgs_file), ("gcj", gcj_file)]}
+    # the same nodes; the legs differ by the round trip's sub-millimetre error
+    np.testing.assert_allclose(runs["gcj"].homes["kindergarten_time_s"], runs["wgs"].homes["kindergarten_time_s"],
+                               rtol=0, atol=1e-3)
+
+
+def _table_csv(path, polygons, encoding="utf-8") -> str:
+    """A 街道 table: name, 常住人口, wkt (WGS84)."""
+    rows = "".join(f'{name},{people},"{poly.wkt}"\n' for name, people, poly in polygons)
+    return _write(path, "name,常住人口,wkt\n" + rows, encoding)
+
+
+def test_cli_audit_gaode_facilities_out_coords_and_population_table(tmp_path, capsys):
+    import json
+
+    import geopandas as gpd
+    import shapely
+
+    from planner.cli import main
+
+    gcj = [tuple(float(v) for v in coords.wgs84_to_gcj02(*p)) for p in TWINS]
+    fac = _facility_csv(tmp_path / "fac.csv", gcj, "gbk")
+    west, east = shapely.box(116.340, 39.990, 116.352, 40.015), shapely.box(116.352, 39.990, 116.365, 40.015)
+    # --coords applies to every input file: the 街道 polygons come from Gaode too
+    west_gcj, east_gcj = coords.geometries_from_wgs84([west, east], "gcj02")
+    table = _table_csv(tmp_path / "streets.csv", [("西区", 12000, west_gcj), ("东区", 8000, east_gcj)], "gbk")
+    out = tmp_path / "out"
+    rc = main(["audit", "--osm", CAU, "--categories", "幼儿园", "--minutes", "5", "--no-map", "--isochrones", "none",
+               "--facilities", fac, "--coords", "gcj02", "--out-coords", "gcj02", "--population-table", table, "--out",
+               str(out)])
+    assert rc == 0, capsys.readouterr().err
+    homes = gpd.read_file(out / "homes.gpkg", layer="homes")
+    facilities = gpd.read_file(out / "homes.gpkg", layer="facilities")
+    # written in GCJ-02: the file's facilities are back at the Gaode coordinates they came in
+    mine = facilities[facilities["facility_id"].str.startswith("file/")]
+    for (x, y), geom in zip(gcj, mine.geometry, strict=True):
+        assert _metres((geom.x, geom.y), (x, y)) < 0.01
+    # the table's counts, read back from the WGS84 of the written GCJ-02 points
+    lon, lat = coords.gcj02_to_wgs84(homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy())
+    in_west = shapely.within(shapely.points(lon, lat), west)
+    in_east = shapely.within(shapely.points(lon, lat), east)
+    assert homes.loc[in_west, "population"].sum() == pytest.approx(12000, rel=1e-9)
+    assert homes.loc[in_east, "population"].sum() == pytest.approx(8000, rel=1e-9)
+    assert set(homes.loc[in_west | in_east, "population_source"]) == {"table"}
+    assert set(homes.loc[~(in_west | in_east), "population_source"]) <= {"estimate"}
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    src = summary["population_sources"]
+    assert src["by_source"]["table"]["homes"] == int((in_west | in_east).sum())
+    assert src["by_source"]["table"]["people"] == pytest.approx(20000, rel=1e-9)
+    assert src["source"]["file"] == "streets.csv" and src["source"]["source_total"] == 20000
+
+
+def test_cli_bad_coords_and_crs_are_one_line(tmp_path, capsys):
+    from planner.cli import main
+
+    fac = _facility_csv(tmp_path / "fac.csv", TWINS)
+    for extra, expect in [(["--coords", "mars"], "--coords 'mars'"), (["--out-coords", "utm"], "--out-coords 'utm'"),
+                          (["--crs", "EPSG:99999"], "--crs 'EPSG:99999'")]:
+        rc = main(["audit", "--osm", CAU, "--categories", "kindergarten", "--no-map", "--facilities", fac,
+                   "--out", str(tmp_path / "o"), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and expect in err[0], err
+        assert not (tmp_path / "o").exists()
+
+
+# --- population: raster and table, shared by floor area -----------------------------------------
+
+def _homes_grid(bounds, n, crs, seed=0):
+    import geopandas as gpd
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(bounds[0], bounds[2], n)
+    y = rng.uniform(bounds[1], bounds[3], n)
+    floor = rng.uniform(300.0, 6000.0, n)
+    return gpd.GeoDataFrame({"home_id": [f"h{i}" for i in range(n)], "population": floor / 35.0,
+                             "floor_area_m2": floor, "households": floor / 35.0 / 2.62,
+                             "elderly": floor / 35.0 * 0.19}, geometry=gpd.points_from_xy(x, y), crs=crs)
+
+
+def test_raster_population_sums_to_the_cells_and_follows_floor_area():
+    from conftest import shared_path
+
+    from planner.population import distribute
+
+    tif = shared_path("rasters", "guangzhou_worldpop_1km_utm49n.tif")
+    # A synthetic 6 km x 6 km district under Yuexiu (the raster's densest cells), cell-aligned,
+    # with 4,000 homes: every cell holds homes.
+    left, top = 699261.1171725811 + 31 * 1000, 2650394.2615644643 - 85 * 1000
+    bounds = (left, top - 6000, left + 6000, top)
+    homes = _homes_grid(bounds, 4000, 32649, seed=23).to_crs(4326)  # any CRS: WGS84 here
+    out = distribute(homes, raster=tif)
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(tif) as src:  # the 6 x 6 cells under the district (nodata is 0: no people)
+        cell_total = float(src.read(1, window=Window(31, 85, 6, 6)).astype("float64").sum())
+    assert cell_total > 100_000  # a real, dense clip (people per 36 km² of central Guangzhou)
+    assert out["population"].sum() == pytest.approx(cell_total, rel=1e-3)
+    info = out.attrs["population"]
+    assert info["homes_from_source"] == 4000 and info["homes_kept_estimate"] == 0
+    assert info["people_from_source"] == pytest.approx(info["source_people_in_zones_with_homes"], rel=1e-12)
+    assert set(out["population_source"]) == {"raster"}
+    # inside each cell, people per m² of floor area is one number
+    pts = out.to_crs(32649).geometry
+    cell = (np.floor((pts.x - left) / 1000) * 10 + np.floor((top - pts.y) / 1000)).astype(int)
+    density = out["population"] / out["floor_area_m2"]
+    spread = density.groupby(cell.to_numpy()).agg(lambda d: d.max() / d.min() - 1)
+    assert len(spread) == 36 and spread.max() < 1e-9
+    # groups scale with the home's new population
+    np.testing.assert_allclose(out["elderly"], out["population"] * 0.19, rtol=1e-9)
+
+
+def test_homes_beyond_the_raster_keep_their_estimate():
+    from conftest import shared_path
+
+    from planner.population import distribute
+
+    tif = shared_path("rasters", "guangzhou_worldpop_1km_utm49n.tif")
+    left, top = 699261.1171725811 + 31 * 1000, 2650394.2615644643 - 85 * 1000
+    inside = _homes_grid((left, top - 2000, left + 2000, top), 200, 32649, seed=1)
+    beyond = _homes_grid((200000, 2500000, 202000, 2502000), 30, 32649, seed=2)  # far west of the raster
+    homes = pd.concat([inside, beyond], ignore_index=True)
+    out = distribute(homes, raster=tif)
+    assert (out["population_source"].iloc[200:] == "estimate").all()
+    np.testing.assert_array_equal(out["population"].iloc[200:], beyond["population"])
+    assert out.attrs["population"]["homes_kept_estimate"] == 30
+
+
+def test_table_population_is_exact_per_polygon_and_follows_floor_area(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from planner.population import distribute, read_population_table
+
+    a, b, empty = shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000), shapely.box(0, 1000, 1000, 2000)
+    homes = gpd.GeoDataFrame(
+        {"population": [10.0, 10.0, 10.0, 50.0, 7.0], "floor_area_m2": [100.0, 300.0, 600.0, 2000.0, 900.0]},
+        geometry=gpd.points_from_xy([100, 500, 900, 1500, 5000], [500, 500, 500, 500, 500]), crs=32650)
+    table = gpd.GeoDataFrame({"population": [1000.0, 333.0, 55.0]}, geometry=[a, b, empty], crs=32650)
+    gbk = _table_csv(tmp_path / "t.csv", [("甲", 1000, a), ("乙", 333, b), ("丙", 55, empty)], "gbk")
+    read = read_population_table(gbk, crs="EPSG:32650")
+    np.testing.assert_array_equal(read["population"], [1000.0, 333.0, 55.0])
+    assert read["name"].tolist() == ["甲", "乙", "丙"]
+    for source in (table, read):
+        out = distribute(homes, table=source)
+        # polygon a: 1000 people over floor areas 100, 300, 600; b: 333 to its one home
+        np.testing.assert_allclose(out["population"], [100.0, 300.0, 600.0, 333.0, 7.0], rtol=1e-12)
+        assert out["population_source"].tolist() == ["table"] * 4 + ["estimate"]
+        info = out.attrs["population"]
+        assert info["source_total"] == 1388.0 and info["source_people_in_polygons_without_homes"] == 55.0
+        assert info["people_from_source"] == pytest.approx(1333.0)
+
+
+def test_population_table_bad_rows_are_one_line(tmp_path):
+    from planner.population import read_population_table
+
+    path = _write(tmp_path / "t.csv", 'name,人口,wkt\nA,-5,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n', "utf-8")
+    with pytest.raises(InputError, match=r"row 1: 人口 is missing, not a number or negative"):
+        read_population_table(path)
+    path = _write(tmp_path / "u.csv", 'name,count,wkt\nA,5,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n', "utf-8")
+    with pytest.raises(InputError, match="no population column"):
+        read_population_table(path)
+    path = _write(tmp_path / "v.csv", 'name,population,wkt\nA,5,"POINT (0 0)"\n', "utf-8")
+    with pytest.raises(InputError, match="row 1: no polygon"):
+        read_population_table(path)

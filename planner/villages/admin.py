@@ -65,10 +65,13 @@ def admin_name(committee_name: str | None) -> str | None:
     return base if base.endswith("村") else base + "村"
 
 
-def read_village_boundaries(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
-    """Administrative villages from a user's file (GeoPackage/GeoJSON/Shapefile of polygons).
+def read_village_boundaries(path: str | os.PathLike, crs, file_crs=None,
+                            coords: str | None = None) -> gpd.GeoDataFrame:
+    """Administrative villages from a user's file (GeoPackage/GeoJSON/Shapefile of polygons,
+    or a CSV in UTF-8 or GBK with a ``wkt`` column).
 
-    Columns: a name (``name``, or 名称/村名/行政村), optional ``population``.
+    Columns: a name (``name``, or 名称/村名/行政村), optional ``population``. ``file_crs`` and
+    ``coords`` are :func:`planner.categories.read_points_table`'s ``crs`` and ``coords``.
 
     Returns
     -------
@@ -79,6 +82,11 @@ def read_village_boundaries(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
     if not os.path.exists(path):
         raise InputError(
             f"--villages {path}: no such file; give a GeoPackage or GeoJSON of village boundaries")
+    if path.lower().endswith(".csv") or file_crs is not None or coords not in (None, "wgs84"):
+        from planner.categories import read_points_table
+
+        frame = read_points_table(path, crs=file_crs, coords=coords)
+        return boundaries_frame(frame, crs, f"--villages {path}")
     try:
         frame = gpd.read_file(path)
     except (OSError, ValueError, RuntimeError) as err:  # pyogrio's DataSourceError is a RuntimeError

@@ -198,33 +198,42 @@ class VillageAudit:
             out["proposed_stations"] = stations.summary()
         return out
 
-    def write(self, out_dir: str | Path, stations: StationPlan | None = None, map_html: bool = True) -> Path:
+    def write(self, out_dir: str | Path, stations: StationPlan | None = None, map_html: bool = True,
+              out_coords: str | None = None, excel: bool | None = None) -> Path:
         """Write ``villages.gpkg``, ``indicators.csv``, ``summary.json``, ``map.html`` and, with
-        ``stations``, ``proposed_stations.gpkg``, atomically."""
+        ``stations``, ``proposed_stations.gpkg``, atomically; ``out_coords`` (``gcj02``,
+        ``bd09``): the GeoPackages' lon/lat (:func:`planner.coords.frame_for_output`); with
+        ``excel``, ``villages.xlsx`` (:mod:`planner.tables`)."""
+        from planner.coords import frame_for_output
+        from planner.tables import write_tables
+
         started = time.perf_counter()
         with atomic_dir(out_dir) as tmp:
             villages = self._villages_out(stations)
-            villages.to_file(tmp / "villages.gpkg", layer="villages", driver="GPKG")
+            frame_for_output(villages, out_coords).to_file(tmp / "villages.gpkg", layer="villages",
+                                                           driver="GPKG")
             centres = gpd.GeoDataFrame(
                 villages.drop(columns="geometry"),
                 geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"],
                                             crs=self.villages.crs).to_crs(4326),
             )
-            centres.to_file(tmp / "villages.gpkg", layer="village_centres", driver="GPKG")
+            frame_for_output(centres, out_coords).to_file(tmp / "villages.gpkg", layer="village_centres",
+                                                          driver="GPKG")
             if self.admin is not None and len(self.admin):
                 admin = self.admin.drop(columns="population_given")
                 if stations is not None:
                     admin["has_facility_after"] = stations.covered_after
-                admin.to_crs(4326).to_file(tmp / "villages.gpkg", layer="administrative_villages",
-                                           driver="GPKG")
+                frame_for_output(admin, out_coords).to_file(tmp / "villages.gpkg",
+                                                            layer="administrative_villages", driver="GPKG")
             if len(self.facilities):
                 points = self.facilities.to_crs(4326)
                 points = points.assign(geometry=points.geometry.representative_point())
-                points.to_file(tmp / "villages.gpkg", layer="facilities", driver="GPKG")
-            self.indicators.to_csv(tmp / "indicators.csv", index=False, encoding="utf-8")
+                frame_for_output(points, out_coords).to_file(tmp / "villages.gpkg", layer="facilities",
+                                                             driver="GPKG")
+            write_tables(tmp, {"indicators": self.indicators}, excel=settings.excel if excel is None else excel, workbook="villages.xlsx")
             if stations is not None and len(stations.sites):
-                stations.sites.to_crs(4326).to_file(tmp / "proposed_stations.gpkg", layer="proposed_stations",
-                                                    driver="GPKG")
+                frame_for_output(stations.sites, out_coords).to_file(
+                    tmp / "proposed_stations.gpkg", layer="proposed_stations", driver="GPKG")
             if map_html:
                 from planner.maps import save_map
 

@@ -14,6 +14,7 @@ from planner._io import atomic_dir
 from planner.categories import facilities_from_file
 from planner.demand import homes_from_region
 from planner.sources import Region, load_region
+from planner.tables import write_csv
 
 from .admin import read_village_boundaries
 from .audit import audit_villages
@@ -35,6 +36,11 @@ def run_villages(
     facilities: str | Path | None = None,
     map_html: bool = True,
     boundaries: str | Path | None = None,
+    crs=None,
+    coords: str | None = None,
+    population=None,
+    population_table=None,
+    out_coords: str | None = None,
 ) -> dict:
     """Find the administrative villages and hamlets of an extract, audit their services,
     propose stations if the plan's indicator falls short, and write ``DIR/villages.gpkg``
@@ -45,7 +51,10 @@ def run_villages(
     Parameters are those of :func:`audit_villages`; ``osm`` is what
     :func:`planner.sources.load_region` takes, ``facilities`` a file of facilities OSM lacks
     (GeoPackage/GeoJSON, or CSV with lon, lat; a ``category`` column of rural keys) and
-    ``boundaries`` a file of administrative village boundaries (``--villages FILE``).
+    ``boundaries`` a file of administrative village boundaries (``--villages FILE``);
+    ``crs``, ``coords``, ``population``, ``population_table`` and ``out_coords`` as for
+    :func:`planner.audit.run_audit` (a population source replaces the homes' estimate before
+    hamlets are found).
 
     An urban extract (:func:`planner.settlement.judge_settlement`) has no villages to invent:
     only its ``place=village|hamlet`` and village committees count, and with none of them
@@ -56,17 +65,24 @@ def run_villages(
     dict
         The summary (what ``summary.json`` holds).
     """
+    from planner import coords as _coords
+    from planner.population import homes_with_population, population_summary
+
     started = time.perf_counter()
     check_share(target_share)
+    coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     known = load_rural_categories(categories_file)  # a bad file fails before any heavy work
     region = load_region(osm)
     boundary_frame = None
     if boundaries is not None:
-        boundary_frame = read_village_boundaries(boundaries, region.crs)
+        boundary_frame = read_village_boundaries(boundaries, region.crs, crs, coords)
     extra = None
     if facilities is not None:
-        extra = facilities_from_file(facilities, region.crs, known)
-    homes = homes_from_region(region)
+        extra = facilities_from_file(facilities, region.crs, known, crs, coords)
+    if population is None and population_table is None:
+        homes = homes_from_region(region)
+    else:
+        homes = homes_with_population(region, None, population, population_table, crs, coords)
     verdict = homes.attrs["settlement"]
     try:
         found = find_villages(region, homes, raster=raster)
@@ -80,12 +96,19 @@ def run_villages(
                             extra_facilities=extra, boundaries=boundary_frame)
     if verdict["kind"] == "urban":
         result.notes.insert(0, verdict["notice"])
+    if "population" in homes.attrs:
+        info = population_summary(homes)
+        src = info["source"]
+        result.notes.append(f"homes' population from the {src['source']} {src['file']}: "
+                            f"{src['homes_from_source']} homes, {src['people_from_source']:,.0f} people, "
+                            "shared by floor area; "
+                            f"{src['homes_kept_estimate']} homes outside it keep their estimate")
     stations = None
     if result.admin is not None and len(result.admin) and result.share < target_share - 1e-12:
         stations = propose_stations(result, target_share=target_share)
         result.seconds["siting"] = stations.seconds
     result.seconds["run"] = time.perf_counter() - started
-    result.write(out_dir, stations, map_html=map_html)
+    result.write(out_dir, stations, map_html=map_html, out_coords=out_coords)
     return result.summary(stations)
 
 
@@ -102,7 +125,7 @@ def _write_urban(region: Region, verdict: dict, population: float, out_dir: str 
     with atomic_dir(out_dir) as tmp:
         pd.DataFrame([{"indicator": "rural_service_coverage", "unit": "administrative_village",
                        "name_zh": "农村社区综合服务设施覆盖率", "villages": 0, "villages_inside": 0,
-                       "share_inside": None, "source": INDICATOR_SOURCE}]).to_csv(
-            tmp / "indicators.csv", index=False, encoding="utf-8")
+                       "share_inside": None, "source": INDICATOR_SOURCE}]).pipe(
+            write_csv, tmp / "indicators.csv")
         (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
