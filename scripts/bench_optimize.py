@@ -24,6 +24,13 @@ p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 
 3. Capacitated p-center on the region instance (planner alone: spopt has none), p from 3
    to 20 and capacities 1.05–1.5× the demand (``--pcenter-only`` runs just this part).
 
+4. Max-coverage with the siting constraints of ``planner site --standards``
+   (:class:`planner.optimize.constrained.ConstrainedCoverage`) on the two random instances
+   (``--constrained-only`` runs just this part): with constraints that cannot bind (no
+   spacing, catchment or capacity) its objective must equal spopt's MCLP, and the ratio of
+   times is printed; then with a minimum spacing, catchment and capacity (planner alone:
+   spopt has none of them).
+
 ``bench_instance(name, cost, weights, p, minutes)`` runs part 1 on any matrix (e.g. one
 routed on a region's network).
 """
@@ -321,17 +328,63 @@ def bench_capacitated_pcenter(name: str, cost, weights) -> None:
               f"{sol.gap:>8.2%}  {sol.status}")
 
 
+def random_points(n: int, m: int, side_m: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The homes and candidates of :func:`random_instance` (same seed, same points)."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, side_m, (n, 2)), rng.uniform(0, side_m, (m, 2))
+
+
+def bench_constrained(name: str, cost, weights, sites_xy, p: int, minutes: float,
+                      spopt_time_limit: float | None = 600.0) -> None:
+    """Part 4: the constrained max-coverage against spopt's MCLP (constraints that cannot
+    bind), then with spacing (a quarter of the covering radius), a catchment (half the mean
+    weight a site covers when p sites cover everything) and a capacity (twice that)."""
+    from planner.optimize.constrained import ConstrainedCoverage, conflict_pairs
+
+    s_sec, s_obj, s_status = _spopt_hard_limited("max-coverage", cost, weights, p, minutes * 60.0, spopt_time_limit)
+    print(f"\n{name}: max-coverage with siting constraints, p = {p}, {minutes:g} min")
+    print(f"  spopt MCLP {s_sec:.2f} s, objective {s_obj:,.1f} ({s_status})")
+    plain_sec, plain = _planner_run("max-coverage", cost, weights, p, minutes, "auto")
+    print(f"  planner MaxCoverage {plain_sec:.3f} s ({s_sec / plain_sec:.0f}×), objective {plain.objective:,.1f}")
+    radius_m = minutes * 60.0 * WALK_MPS / DETOUR
+    per_site = float(weights.sum()) / p
+    cases = (("constraints that cannot bind", {}),
+             ("spacing", {"conflicts": conflict_pairs(sites_xy, radius_m)}),
+             ("spacing, catchment, capacity", {"conflicts": conflict_pairs(sites_xy, radius_m / 4),
+                                               "min_load": per_site / 2, "capacities": 2 * per_site}))
+    for label, kw in cases:
+        def run(kw=kw):
+            return ConstrainedCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes, **kw).solve(time_limit=300)
+
+        sec, sol = _timed(run)
+        if sec < 1.0:  # short runs: the median of five after this warm-up, as planner's others
+            sec = float(np.median([_timed(run)[0] for _ in range(PLANNER_MIN_REPEATS)]))
+        diff = (sol.objective - s_obj) / abs(s_obj) if s_obj else 0.0
+        print(f"  constrained ({label}): {sec:.3f} s ({s_sec / sec:.1f}× spopt's time), objective "
+              f"{sol.objective:,.1f} ({diff:+.4%} vs spopt), gap {sol.gap:.2e}, {len(sol.new_sites)} sites, "
+              f"{len(kw.get('conflicts', []))} conflict pairs, {sol.status}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip spopt's 2,000 × 300 p-median")
     parser.add_argument("--large-only", action="store_true")
     parser.add_argument("--pcenter-only", action="store_true",
                         help="only the capacitated p-center runs on the region instance")
+    parser.add_argument("--constrained-only", action="store_true",
+                        help="only the max-coverage with siting constraints (part 4)")
     parser.add_argument("--spopt-time-limit", type=float, default=600.0,
                         help="CBC time limit per model (s); runs past 1.1× it + 30 s are killed")
     args = parser.parse_args(argv)
     shared = ROOT.parent / "shared" / "regions" / "nanjing_xinjiekou.osm"
     source = shared if shared.exists() else ROOT / "sample_regions" / "nanjing_xinjiekou.osm.pbf"
+    if args.constrained_only or not args.large_only and not args.pcenter_only:
+        for n, m, side, seed, p in ((500, 100, 3_000.0, 1, 10), (2_000, 300, 6_000.0, 2, 20)):
+            cost, weights = random_instance(n, m, side_m=side, seed=seed)
+            bench_constrained(f"random {n:,} × {m}", cost, weights, random_points(n, m, side, seed)[1], p=p,
+                              minutes=10, spopt_time_limit=args.spopt_time_limit)
+        if args.constrained_only:
+            return
     if args.pcenter_only:
         cost, weights = region_instance(source)
         bench_capacitated_pcenter(f"region {source.name}", cost, weights)

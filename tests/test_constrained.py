@@ -115,3 +115,25 @@ def test_bad_input_is_refused():
         ConstrainedCoverage.from_cost_matrix(np.zeros((1, 1)), p=-1, minutes=5)
     with pytest.raises(InputError, match="capacities"):
         ConstrainedCoverage.from_cost_matrix(np.zeros((1, 1)), p=1, minutes=5, capacities=-1)
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_spacing_only_equals_brute_force(seed):
+    # No capacity or catchment: the plain max-coverage's sites when they keep the spacing,
+    # else the classical covering programme with the conflicts.
+    rng = np.random.default_rng(100 + seed)
+    n, m = 7, 6
+    cost = rng.uniform(0, 600, (n, m))
+    w = rng.integers(1, 20, n).astype(float)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.4]).reshape(-1, 2)
+    p = int(rng.integers(1, 4))
+    inf_cap, zero = np.full(m, np.inf), np.zeros(m)
+    sol = ConstrainedCoverage.from_cost_matrix(cost, w, p=p, minutes=MIN, conflicts=conflicts).solve()
+    assert sol.objective == pytest.approx(_brute(cost, w, w, p, [], inf_cap, zero, conflicts))
+    for a, b in conflicts:
+        assert not (a in sol.sites and b in sol.sites)
+    # Set covering: the most coverage any conflict-free set reaches, with the fewest sites.
+    cover = ConstrainedCoverage.from_cost_matrix(cost, w, p=None, minutes=MIN, conflicts=conflicts).solve()
+    best = _brute(cost, w, w, m, [], inf_cap, zero, conflicts)
+    fewest = next(k for k in range(m + 1) if _brute(cost, w, w, k, [], inf_cap, zero, conflicts) >= best - 1e-9)
+    assert cover.objective == pytest.approx(best) and len(cover.new_sites) == fewest

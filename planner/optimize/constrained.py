@@ -167,11 +167,147 @@ class ConstrainedCoverage:
                              tie_cost=tie * sec / (60.0 * self.minutes), fixed_assignment=first,
                              unreachable=np.flatnonzero(~reach), blocked=int(blocked.sum()))
 
-    def solve(self, time_limit: float | None = None, gap: float = 1e-6) -> Solution:
+    def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
         """Solve with HiGHS; returns a :class:`~planner.optimize.Solution` (``objective``:
         weight covered, fixed sites' homes included; ``bound``: HiGHS's dual bound)."""
         t0 = time.perf_counter()
+        found = self._from_relaxation(time_limit, gap) if self.p else None
+        if found is not None:
+            found.seconds = time.perf_counter() - t0
+            return found
+        if self._spacing_only():
+            return self._solve_spacing_only(t0, time_limit, gap)
+        return self._solve_block(self.block(), t0, time_limit, gap)
+
+    def _spacing_only(self) -> bool:
+        """No capacity and no catchment: a home needs no assignment variable of its own."""
+        return not np.isfinite(self.capacities).any() and not (self.min_load > 0).any()
+
+    def _solve_spacing_only(self, t0: float, time_limit, gap) -> Solution:
+        """Max coverage with conflicts in the classical form (Church & ReVelle 1974): one
+        covered-variable per group of homes reached by the same new candidates (weights
+        summed), at most 1 and at most the open candidates that reach it."""
         b = self.block()
+        groups: dict[tuple, int] = {}
+        order = np.lexsort((b.col, b.row))
+        row, col = b.row[order], b.col[order]
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        ends = np.r_[starts[1:], len(row)]
+        urow = row[starts]
+        g_row = np.empty(len(urow), np.int64)
+        for k, (a, e) in enumerate(zip(starts, ends, strict=True)):
+            g_row[k] = groups.setdefault(tuple(col[a:e]), len(groups))
+        keys = list(groups)
+        n_g, n_x = len(keys), len(b.new_cols)
+        xpos = np.full(self.cost.shape[1], -1, np.int64)
+        xpos[b.new_cols] = np.arange(n_x)
+        w = np.bincount(g_row, weights=self.weights[urow], minlength=n_g)
+        gi = np.repeat(np.arange(n_g), [len(k) for k in keys])
+        xi = xpos[np.concatenate([np.asarray(k, np.int64) for k in keys])] if n_g else np.zeros(0, np.int64)
+        link = sparse.csr_matrix((np.r_[np.ones(n_g), -np.ones(len(gi))], (np.r_[np.arange(n_g), gi],
+                                  np.r_[np.arange(n_g), n_g + xi])), shape=(n_g, n_g + n_x))
+        blocks, lo, hi = [link], [np.full(n_g, -np.inf)], [np.zeros(n_g)]
+        pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
+        if len(pairs):
+            q = len(pairs)
+            blocks.append(sparse.csr_matrix((np.ones(2 * q), (np.r_[np.arange(q), np.arange(q)],
+                                             n_g + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]])),
+                                            shape=(q, n_g + n_x)))
+            lo.append(np.full(q, -np.inf))
+            hi.append(np.ones(q))
+        if self.p is not None:
+            blocks.append(sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), n_g + np.arange(n_x))),
+                                            shape=(1, n_g + n_x)))
+            lo.append([0.0])
+            hi.append([float(self.p)])
+        A, lo, hi = sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
+        options = {"mip_rel_gap": gap, "disp": False}
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        integrality = np.r_[np.zeros(n_g), np.ones(n_x)]
+        bounds = sopt.Bounds(np.zeros(n_g + n_x), np.ones(n_g + n_x))
+        res = sopt.milp(np.r_[-w, np.zeros(n_x)], constraints=sopt.LinearConstraint(A, lo, hi),
+                        integrality=integrality, bounds=bounds, options=options)
+        _check(res)
+        if self.p is None:
+            # The fewest sites covering as much.
+            best = float(w @ res.x[:n_g])
+            A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
+            res = sopt.milp(np.r_[np.zeros(n_g), np.ones(n_x)],
+                            constraints=sopt.LinearConstraint(A, np.r_[lo, best - 1e-6 * max(1.0, best)],
+                                                              np.r_[hi, np.inf]),
+                            integrality=integrality, bounds=bounds, options=options)
+            _check(res)
+        x_open = np.round(res.x[n_g:]) > 0.5
+        status = "optimal" if res.status == 0 else "feasible"
+        dual = getattr(res, "mip_dual_bound", None)
+        sites = np.union1d(self.fixed, b.new_cols[x_open])
+        assignment = b.fixed_assignment.copy()
+        # Each home not covered outright goes to its nearest open new site within reach.
+        is_open = np.zeros(self.cost.shape[1], bool)
+        is_open[b.new_cols[x_open]] = True
+        sec = np.asarray(self.cost[b.row, b.col]).ravel()
+        use = is_open[b.col]
+        near = np.lexsort((sec[use], b.row[use]))
+        r, cl = b.row[use][near], b.col[use][near]
+        first = np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, bool)
+        assignment[r[first]] = cl[first]
+        covered = assignment >= 0
+        objective = float(self.weights[covered].sum())
+        done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
+        bound = objective if status == "optimal" or dual is None or self.p is None else \
+            max(objective, -float(dual) + done_weight)
+        return Solution(
+            model="max-coverage" if self.p is not None else "set-cover", sites=sites, fixed_sites=self.fixed,
+            assignment=assignment, objective=objective, bound=bound, sense="max", solver="highs-milp",
+            status=status, seconds=time.perf_counter() - t0, unreachable=b.unreachable, covered=covered,
+            info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
+            _table=self._table(sites, assignment, self.cost),
+        )
+
+    def _from_relaxation(self, time_limit: float | None, gap: float) -> Solution | None:
+        """The plain max-coverage (:class:`~planner.optimize.MaxCoverage`, without spacing,
+        catchment or capacity) bounds this model. When its sites keep the spacing and an
+        assignment to them within the capacities and catchments covers as much, they are
+        optimal here too, and the fast plain solvers did the work; else None."""
+        from planner.optimize.coverage import MaxCoverage
+
+        m = self.cost.shape[1]
+        if self.p > m - len(self.fixed):
+            return None
+        plain = MaxCoverage.from_cost_matrix(self.cost, self.weights, p=self.p, minutes=self.minutes,
+                                             fixed=self.fixed if len(self.fixed) else None).solve(
+            time_limit=time_limit, gap=gap)
+        is_open = np.zeros(m, bool)
+        is_open[plain.sites] = True
+        if len(self.conflicts) and (is_open[self.conflicts[:, 0]] & is_open[self.conflicts[:, 1]]).any():
+            return None
+        if self._spacing_only():
+            plain._table, plain._table_fn = self._table(plain.sites, plain.assignment, self.cost), None
+            return plain
+        c = self.cost.tocoo()
+        k = is_open[c.col]
+        only = ConstrainedCoverage(sparse.csr_matrix((c.data[k], (c.row[k], c.col[k])), shape=c.shape), self.weights,
+                                   self.loads, self.minutes, self.p, self.fixed, self.capacities, self.min_load,
+                                   self.conflicts[:0])
+        sol = only._solve_block(only.block(), time.perf_counter(), time_limit, gap)
+        if sol.objective < plain.objective - 1e-9 * max(1.0, abs(plain.objective)):
+            return None
+        sol.bound = max(sol.objective, plain.bound)
+        sol.status = "optimal" if sol.gap <= gap else "feasible"
+        sol.solver = f"{plain.solver}+highs-milp"
+        sol.unreachable = self.block_unreachable()
+        sol.info["from_relaxation"] = True
+        return sol
+
+    def block_unreachable(self) -> np.ndarray:
+        """Demand rows no candidate reaches within ``minutes``."""
+        c = self.cost.tocoo()
+        reach = np.zeros(self.cost.shape[0], bool)
+        reach[c.row[c.data <= 60.0 * self.minutes + 1e-9]] = True
+        return np.flatnonzero(~reach)
+
+    def _solve_block(self, b: CoverageBlock, t0: float, time_limit, gap) -> Solution:
         x_open, assign_entry, status, bound = self._milp(b, time_limit, gap)
         sites = np.union1d(self.fixed, b.new_cols[x_open])
         assignment = b.fixed_assignment.copy()
