@@ -78,6 +78,11 @@ def _main(
     settings.update({k: v for k, v in cli_values.items() if v is not None})
 
 
+def _written(out: Path) -> str:
+    """The files a run wrote in ``out``, as a comma-separated list."""
+    return ", ".join(sorted(p.name for p in Path(out).iterdir() if not p.name.startswith(".")))
+
+
 def _out_dir(out: Path, *inputs: Path | str | None) -> Path:
     """Check --out before any work (:func:`planner._io.check_out_dir`: a new, empty or planner's
     own folder, in a folder we can write to), and that it holds none of the run's inputs: a
@@ -162,7 +167,7 @@ def _report(out: Path, result) -> None:
     missing = result.summary()["categories_without_facilities"]
     if missing:
         _say(f"no facility mapped for: {', '.join(missing)}")
-    _say(f"outputs: {out}/homes.gpkg, coverage.csv, summary.json, map.html")
+    _say(f"outputs: {out}/{_written(out)}")
 
 
 _CRS_HELP = ("CRS of CSV x/y columns and of input files that declare none (e.g. EPSG:4547); "
@@ -334,8 +339,7 @@ def site(
         _say(line)
     if result.tradeoff is not None:
         _say(f"trade-off: {out}/tradeoff.csv, tradeoff.png ({len(result.tradeoff)} runs; sites.gpkg: the largest)")
-    _say(f"outputs: {out}/sites.gpkg, before_after.csv, summary.json, map.html "
-               f"({time.perf_counter() - started:.1f} s)")
+    _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
 
 
 @app.command()
@@ -414,9 +418,7 @@ def villages(
         _say(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%}: {names}")
     for note in s["notes"]:
         _say(f"note: {note}")
-    files = "villages.gpkg, indicators.csv, summary.json" + (", map.html" if map_html else "")
-    files += ", proposed_stations.gpkg" if plan and plan["new_stations"] else ""
-    _say(f"outputs: {out}/{files} ({time.perf_counter() - started:.1f} s)")
+    _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
 
 
 @app.command()
@@ -428,6 +430,9 @@ def review(
     rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
     osm: str | None = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
     categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
+    coords: str = typer.Option("wgs84", "--coords", help="Lon/lat of the plan: wgs84, gcj02 (drawn on "
+                                                         "Gaode/Amap, Tencent) or bd09 (Baidu); converted "
+                                                         "to WGS84."),
 ) -> None:
     """Check a new estate's plan against facility rules; exit 0 if no mandatory or local rule
     fails (advisory rules only give advice), 1 if any does, 2 on bad input."""
@@ -436,7 +441,7 @@ def review(
     from planner.review import run_review
 
     _out_dir(out, plan, osm, categories_file, *(r for r in rules.split(",") if Path(r).suffix == ".toml"))
-    code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file)
+    code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file, coords=coords)
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     _say(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
                f"{s['counts']['pass']} passed, {s['counts']['not_applicable']} not applicable; see {out}/review.html")
@@ -477,6 +482,11 @@ def batch(
     raster: Path | None = typer.Option(None, "--raster", help="villages: population raster."),
     target: float = typer.Option(0.8, "--target", help="villages: target share of villages covered."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write each region's map.html."),
+    crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
+    coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
+    out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
+    population: Path | None = typer.Option(None, "--population", help=_POPULATION_HELP),
+    population_table: Path | None = typer.Option(None, "--population-table", help=_POPULATION_TABLE_HELP),
 ) -> None:
     """Run audit, villages or site over many regions on Dask: a local cluster by default,
     or an existing cluster with --scheduler. Exit 0 when every region is done, 1 when some
@@ -486,7 +496,7 @@ def batch(
 
     check_mode(mode)
     _scheduler(scheduler)
-    _out_dir(out, regions, osm, homes, facilities, categories_file, raster)
+    _out_dir(out, regions, osm, homes, facilities, categories_file, raster, population, population_table)
     if task == "audit":
         parse_minutes(minutes or "5,10,15")
         isochrone_option(isochrones)
@@ -516,6 +526,9 @@ def batch(
                    "categories_file": categories_file, "map_html": map_html, "minutes": minutes}
     else:
         raise InputError(f"--task {task!r}: use audit, villages or site")
+    # Inputs in Chinese coordinates and population sources: every task takes them.
+    options.update(crs=crs, coords=coords, out_coords=out_coords, population=population,
+                   population_table=population_table)
     summary = run_batch(regions, task=task, out_dir=out, osm=osm, scheduler=scheduler, workers=workers,
                         resume=resume, task_options=options, progress=settings.progress,
                         map_indicator=map_indicator, memory_limit=memory_limit)

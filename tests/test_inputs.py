@@ -413,3 +413,23 @@ def test_population_table_bad_rows_are_one_line(tmp_path):
     path = _write(tmp_path / "v.csv", 'name,population,wkt\nA,5,"POINT (0 0)"\n', "utf-8")
     with pytest.raises(InputError, match="row 1: no polygon"):
         read_population_table(path)
+
+
+def test_review_plan_drawn_on_gaode_reads_as_its_wgs84_twin(tmp_path):
+    import geopandas as gpd
+    from review.plans import estate, facility, write_plan
+
+    from planner.review.plan import read_plan
+
+    utm = write_plan(tmp_path / "utm.geojson", [estate(1000), facility("幼儿园", 3200), facility("clinic", 150)])
+    wgs = gpd.read_file(utm).to_crs(4326)
+    wgs.to_file(tmp_path / "wgs.geojson", driver="GeoJSON")
+    gcj = wgs.set_geometry(coords.geometries_from_wgs84(wgs.geometry.to_numpy(), "gcj02"), crs=4326)
+    gcj.to_file(tmp_path / "gcj.geojson", driver="GeoJSON")
+    twin = read_plan(tmp_path / "wgs.geojson")
+    plan = read_plan(tmp_path / "gcj.geojson", coords="gcj02")
+    raw = read_plan(tmp_path / "gcj.geojson")  # the Gaode drawing taken as WGS84
+    assert plan.facilities["category"].tolist() == ["kindergarten", "clinic"]
+    shift = plan.estate.centroid.distance(twin.estate.centroid)
+    assert shift < 0.01 and raw.estate.centroid.distance(twin.estate.centroid) > 300
+    assert abs(plan.estate.area - twin.estate.area) < 1e-3 * twin.estate.area

@@ -29,11 +29,16 @@ from planner.audit import run_audit
 from planner.batch.cluster import dask_sweeper, one_line, peak_rss_mb, worker_address
 from planner.batch.regions import RegionSpec
 from planner.batch.rollup import indicator_rows
+from planner.coords import check_coords
 from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.siting import run_site
 from planner.villages import run_villages
 
-_AUDIT_OPTIONS = ("categories", "minutes", "mode", "homes", "facilities", "categories_file", "isochrones", "map_html")
+_AUDIT_OPTIONS = ("categories", "minutes", "mode", "homes", "facilities", "categories_file", "isochrones",
+                  "map_html", "crs", "coords", "out_coords", "population", "population_table")
+#: Options naming input files: made absolute, as workers may not share this process's folder.
+_FILE_OPTIONS = ("homes", "facilities", "candidates", "categories_file", "raster", "population",
+                 "population_table")
 
 
 def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
@@ -45,6 +50,8 @@ def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
         homes=spec.homes or options.get("homes"), facilities=spec.facilities or options.get("facilities"),
         categories_file=options.get("categories_file"), boundary=boundary, isochrones=options["isochrones"],
         map_html=options["map_html"], name=spec.name, sweeper=dask_sweeper, progress=False,
+        crs=options.get("crs"), coords=options.get("coords"), out_coords=options.get("out_coords"),
+        population=options.get("population"), population_table=options.get("population_table"),
     )
     return {"homes": len(result.homes), "nodes": int(result.network.n_nodes),
             "population": float(result.homes["population"].sum()),
@@ -111,8 +118,11 @@ def check_options(task: str | Callable, options: dict | None) -> dict:
         "mode": check_mode(options.get("mode", "walk")),
         "isochrones": isochrone_option(options.get("isochrones", "target")),
         "map_html": bool(options.get("map_html", True)),
+        "crs": options.get("crs"),
+        "coords": check_coords(options.get("coords")),
+        "out_coords": check_coords(options.get("out_coords"), "--out-coords"),
     }
-    for key in ("homes", "facilities", "categories_file"):
+    for key in ("homes", "facilities", "categories_file", "population", "population_table"):
         if options.get(key):
             path = Path(options[key]).expanduser().resolve()
             if not path.exists():
@@ -145,8 +155,7 @@ def check_entry_options(task: str, options: dict) -> dict:
         raise InputError(f"--minutes {minutes!r}: give one positive number of minutes for --task {task}, e.g. 15")
     out = {}
     for key, value in options.items():
-        if isinstance(value, os.PathLike) or (isinstance(value, str) and key in ("homes", "facilities", "candidates",
-                                                                                 "categories_file", "raster")):
+        if isinstance(value, os.PathLike) or (isinstance(value, str) and key in _FILE_OPTIONS):
             path = Path(value).expanduser().resolve()
             if not path.exists():
                 raise InputError(f"--{key.replace('_', '-')} {value}: file not found")

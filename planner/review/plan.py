@@ -128,6 +128,7 @@ def read_plan(
     path: str | os.PathLike,
     categories: dict | None = None,
     levels: Sequence[Level] | None = None,
+    coords: str | None = None,
 ) -> Plan:
     """Read and check an estate plan.
 
@@ -140,6 +141,8 @@ def read_plan(
         Category key → Category (default :func:`planner.categories.load_categories`).
     levels : list of Level, optional
         For deriving the level; default the levels of ``gb50180-2018``.
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        The plan's lon/lat are GCJ-02 (drawn on Gaode) or BD-09 (Baidu): converted to WGS84.
 
     Raises
     ------
@@ -153,6 +156,7 @@ def read_plan(
     p = Path(path)
     label = p.name
     frame, roles = _read_features(p)
+    frame = _to_wgs84(label, frame, coords)
     estate_i = _estate_index(label, roles)
     _check_lonlat(label, frame)
     _check_geometries(label, roles, frame.geometry.to_numpy())
@@ -540,6 +544,20 @@ def _number(frame: pd.DataFrame, i: int, key: str, where: str) -> float | None:
     if not math.isfinite(number):
         raise InputError(f"{where}: {key} {value!r} is not a finite number")
     return number
+
+
+def _to_wgs84(label: str, frame: gpd.GeoDataFrame, coords: str | None) -> gpd.GeoDataFrame:
+    """The plan with GCJ-02 / BD-09 lon/lat converted to WGS84 (:mod:`planner.coords`)."""
+    from planner import coords as _coords
+
+    coords = _coords.check_coords(coords)
+    if coords == "wgs84" or frame.crs is None:
+        return frame
+    if not CRS.from_user_input(frame.crs).is_geographic:
+        raise InputError(f"{label}: --coords {coords} needs lon/lat, but the plan's CRS is projected; "
+                         "leave out --coords")
+    out = frame.to_crs(4326)
+    return out.set_geometry(_coords.geometries_to_wgs84(out.geometry.to_numpy(), coords), crs=4326)
 
 
 def _closest(word: str, options: Iterable[str]) -> str | None:

@@ -115,6 +115,7 @@ def run_review(
     osm: str | os.PathLike | None = None,
     out_dir: str | os.PathLike = "review",
     categories_file: str | os.PathLike | None = None,
+    coords: str | None = None,
 ) -> int:
     """Review a plan and write ``out_dir/review.json``, ``summary.json`` and ``review.html``.
 
@@ -132,6 +133,8 @@ def run_review(
     categories_file : path, optional
         Extra categories (TOML, format of ``planner/data/categories.toml``) for plans and
         packs that use keys of their own.
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        Lon/lat of the plan (see :func:`planner.review.plan.read_plan`).
 
     Returns
     -------
@@ -146,7 +149,8 @@ def run_review(
     from planner._io import atomic_dir
     from planner.categories import load_categories
 
-    result = review(plan_path, rules=rules, osm=osm, categories=load_categories(categories_file))
+    result = review(plan_path, rules=rules, osm=osm, categories=load_categories(categories_file),
+                    coords=coords)
     with atomic_dir(out_dir) as tmp:
         write_report(result, tmp)
     return result.exit_code
@@ -157,6 +161,7 @@ def review(
     rules: Sequence[str | os.PathLike] | str | None = None,
     osm: str | os.PathLike | None = None,
     categories: dict | None = None,
+    coords: str | None = None,
 ) -> Review:
     """Check a plan against rule packs.
 
@@ -168,6 +173,8 @@ def review(
         OSM extract for the walking network, existing facilities and residential buildings.
     categories : dict, optional
         Category key → Category (default :func:`planner.categories.load_categories`).
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        Lon/lat of a plan file (see :func:`planner.review.plan.read_plan`).
 
     Returns
     -------
@@ -181,7 +188,7 @@ def review(
     packs = load_packs(rules, categories)
     levels = levels_of(packs)
     if not isinstance(plan, Plan):
-        plan = read_plan(plan, categories=categories, levels=levels)
+        plan = read_plan(plan, categories=categories, levels=levels, coords=coords)
     all_rules = [r for pack in packs for r in pack.rules]
     plan = with_levels(plan, all_rules, categories)
     areas = level_areas(plan.households, plan.population, plan.level, levels)
