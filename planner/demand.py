@@ -214,6 +214,13 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None,
     for col in ("households", "elderly", "children", "disabled"):
         if col in counts:
             out[col] = counts[col]
+    if "floor_area_m2" in frame.columns:  # how --population / --population-table share a cell's count
+        floor = pd.to_numeric(frame["floor_area_m2"], errors="coerce").to_numpy(float)
+        bad = ~(np.isfinite(floor) & (floor >= 0))
+        if bad.any():
+            raise InputError(f"{path}: {row_numbers(bad)}: floor_area_m2 missing, not a number or negative; "
+                             "give each home's residential floor area in m²")
+        out["floor_area_m2"] = floor
     if region is not None and len(region.node_x):
         xy = shapely.get_coordinates(out.geometry.to_numpy())
         pad = settings.max_snap_m

@@ -300,7 +300,7 @@ def population_summary(homes: pd.DataFrame) -> dict:
     if "population_source" in homes.columns:
         source = homes["population_source"].astype(str)
     elif "source" in homes.columns:
-        source = homes["source"].map(lambda s: "file" if s == "given" else "estimate")
+        source = homes["source"].map(lambda s: "file" if s in ("file", "given") else "estimate")
     else:
         source = pd.Series("estimate", index=homes.index)
     people = homes["population"].astype(float)

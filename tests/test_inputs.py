@@ -433,3 +433,27 @@ def test_review_plan_drawn_on_gaode_reads_as_its_wgs84_twin(tmp_path):
     shift = plan.estate.centroid.distance(twin.estate.centroid)
     assert shift < 0.01 and raw.estate.centroid.distance(twin.estate.centroid) > 300
     assert abs(plan.estate.area - twin.estate.area) < 1e-3 * twin.estate.area
+
+
+def test_homes_file_floor_area_shares_a_table_and_homes_outside_stay_file(tmp_path):
+    from types import SimpleNamespace
+
+    import shapely
+
+    from planner.demand import homes_from_file
+    from planner.population import homes_with_population, population_summary
+
+    text = ("名称,lon,lat,population,floor_area_m2\n"
+            "甲,116.3500,40.0000,10,1000\n乙,116.3510,40.0000,10,3000\n丙,116.4000,40.0500,42,800\n")
+    homes = homes_from_file(_write(tmp_path / "homes.csv", text, "gbk"), 32650)
+    box = shapely.box(116.349, 39.999, 116.352, 40.001)
+    table = _table_csv(tmp_path / "t.csv", [("学院路街道", 800, box)])
+    out = homes_with_population(SimpleNamespace(crs=homes.crs), homes, population_table=table)
+    np.testing.assert_allclose(out["population"], [200.0, 600.0, 42.0], rtol=1e-12)
+    assert out["population_source"].tolist() == ["table", "table", "file"]
+    summary = population_summary(out)
+    assert summary["by_source"] == {"file": {"homes": 1, "people": 42.0}, "table": {"homes": 2, "people": 800.0}}
+    assert summary["source"]["weight"] == "floor_area_m2" and summary["source"]["file"] == "t.csv"
+    bad = _write(tmp_path / "bad.csv", text.replace(",800\n", ",-1\n"), "utf-8")
+    with pytest.raises(InputError, match="row 3: floor_area_m2 missing, not a number or negative"):
+        homes_from_file(bad, 32650)
