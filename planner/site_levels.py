@@ -72,7 +72,7 @@ class DistrictPlan:
     @property
     def used_sites(self) -> np.ndarray:
         """Candidates hosting at least one new facility."""
-        return np.unique(np.concatenate([s for s in self.sites.values()] or [np.zeros(0, np.int64)]))
+        return np.unique(np.concatenate([*self.sites.values(), np.zeros(0, np.int64)]).astype(np.int64))
 
     @property
     def complexes(self) -> dict[int, list[str]]:
@@ -116,7 +116,7 @@ class DistrictModel:
         self.space = np.full(self.m, np.inf) if site_space_m2 is None else np.asarray(site_space_m2, float)
         self.max_sites = max_sites
         keys = [p.key for p in parts]
-        for a, b in colocate:
+        for a, _ in colocate:
             if a not in keys:
                 raise InputError(f"co-location: {a!r} is not among the categories sited ({', '.join(keys)})")
         self.colocate = list(colocate)
@@ -249,13 +249,13 @@ class DistrictResult:
                                               encoding="utf-8")
 
     def console_lines(self) -> list[str]:
-        lines = [f"{len(self.sites)} sites used, {int(self.sites['complex'].sum()) if len(self.sites) else 0} "
-                 f"shared complexes (综合服务设施); status {self.plan.status}"]
-        for row in self.coverage.itertuples():
-            lines.append(f"  {row.category}: {row.new_sites} new; people within target {row.people_before:,.0f} → "
-                         f"{row.people_after:,.0f}, elderly {row.elderly_before:,.0f} → {row.elderly_after:,.0f}")
-        for row in self.sites.itertuples():
-            lines.append(f"  {row.candidate_id} ({row.uses}): {row.categories}")
+        complexes = int(self.sites["complex"].sum()) if len(self.sites) else 0
+        lines = [f"{len(self.sites)} sites used, {complexes} shared complexes (综合服务设施); "
+                 f"status {self.plan.status}"]
+        lines += [f"  {row.category}: {row.new_sites} new; people within target {row.people_before:,.0f} → "
+                  f"{row.people_after:,.0f}, elderly {row.elderly_before:,.0f} → {row.elderly_after:,.0f}"
+                  for row in self.coverage.itertuples()]
+        lines += [f"  {row.candidate_id} ({row.uses}): {row.categories}" for row in self.sites.itertuples()]
         return lines
 
 
@@ -393,13 +393,8 @@ def _district_sites(plan: DistrictPlan, parts: list[CategoryPart], cand: gpd.Geo
     table = plan_table(plan, cand)
     used = plan.used_sites
     sub = cand.iloc[used].reset_index(drop=True)
-    people = []
-    for j in used:
-        parts_text = []
-        for part in parts:
-            if j in plan.sites[part.key]:
-                parts_text.append(f"{part.key} {plan.site_loads[part.key][int(j)]:,.0f}")
-        people.append("; ".join(parts_text))
+    people = ["; ".join(f"{part.key} {plan.site_loads[part.key][int(j)]:,.0f}" for part in parts
+                        if j in plan.sites[part.key]) for j in used]
     return gpd.GeoDataFrame(
         {"candidate_id": sub["candidate_id"].to_numpy(), "source": sub["source"].to_numpy(),
          "name": sub["name"].to_numpy(),

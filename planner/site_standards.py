@@ -46,7 +46,7 @@ class StandardsPlan:
     def summary(self) -> dict:
         """JSON-ready: the sizing with its sources and the candidates kept."""
         return {"sizing": self.sizing.as_dict(), "candidates": dict(self.info),
-                "conflict_pairs": int(len(self.conflicts)),
+                "conflict_pairs": len(self.conflicts),
                 "existing_with_known_capacity": int(np.isfinite(self.existing_capacity).sum())}
 
 

@@ -79,7 +79,8 @@ def sizing_for(category: Category) -> Sizing:
     spacing = row.get("min_spacing_m")
     spacing_src = (
         (f"min_spacing_m of data/sizing.toml for {category.key}", False) if spacing is not None else
-        (f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the target {category.metres:g} m "
+        (f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the target "
+         f"{category.metres:g} m "
          f"({category.source}): a planner's assumption", False))
     if spacing is None:
         spacing = settings.min_spacing_factor * category.metres

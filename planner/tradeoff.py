@@ -175,7 +175,8 @@ class _ChartBox(branca.element.MacroElement):
     _template = branca.element.Template(
         """
         {% macro html(this, kwargs) %}
-        <div class="planner-box planner-tradeoff" style="position: fixed; z-index: 1000; bottom: 20px; left: 10px;
+        <div class="planner-box planner-tradeoff"
+             style="position: fixed; z-index: 1000; bottom: 20px; left: 10px;
              background: rgba(255,255,255,0.95); border: 1px solid #bbb; border-radius: 6px; padding: 6px;">
         <img class="planner-tradeoff-chart" alt="trade-off chart" style="width: 380px; display: block;"
              src="data:image/png;base64,{{ this.png_b64 }}"></div>
@@ -207,7 +208,8 @@ def console_lines(result, limit: int = 8) -> list[str]:
         return []
     m = f"{u['minutes']:.3g}"
     lines = [
-        f"  within {m} min: people {u['people_within_target_before']:,.0f} → {u['people_within_target_after']:,.0f} "
+        f"  within {m} min: people {u['people_within_target_before']:,.0f} → "
+        f"{u['people_within_target_after']:,.0f} "
         f"of {u['people']:,.0f}; elderly {u['elderly_within_target_before']:,.0f} → "
         f"{u['elderly_within_target_after']:,.0f} of {u['elderly']:,.0f}; walk mean {_minutes(u, 'mean')}, "
         f"90th percentile {_minutes(u, 'p90')}",

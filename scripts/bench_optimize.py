@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     shared = ROOT.parent / "shared" / "regions" / "nanjing_xinjiekou.osm"
     source = shared if shared.exists() else ROOT / "sample_regions" / "nanjing_xinjiekou.osm.pbf"
-    if args.constrained_only or not args.large_only and not args.pcenter_only:
+    if args.constrained_only or (not args.large_only and not args.pcenter_only):
         for n, m, side, seed, p in ((500, 100, 3_000.0, 1, 10), (2_000, 300, 6_000.0, 2, 20)):
             cost, weights = random_instance(n, m, side_m=side, seed=seed)
             bench_constrained(f"random {n:,} × {m}", cost, weights, random_points(n, m, side, seed)[1], p=p,

@@ -87,7 +87,7 @@ def test_colocation_changes_the_answer():
     assert free.objective == 20 == _brute(parts)[0]
     assert list(free.sites["health_centre"]) == [0] and list(free.sites["elderly_care"]) == [2]
     together = DistrictModel(parts, colocate=[("health_centre", "elderly_care")], adjacent=adj).solve()
-    best, x = _brute(parts, colocate=[("health_centre", "elderly_care")], adjacent=adj)
+    best = _brute(parts, colocate=[("health_centre", "elderly_care")], adjacent=adj)[0]
     assert together.objective == 14 == best
     assert list(together.sites["health_centre"]) == [1] == list(together.sites["elderly_care"])
     # An existing elderly-care facility next to c0 satisfies the rule there.
@@ -116,7 +116,7 @@ def test_random_districts_equal_brute_force(seed):
 
 
 def test_district_refuses_an_unknown_colocation_category():
-    a_cost, b_cost, w = _complex_instance()
+    a_cost, _, w = _complex_instance()
     with pytest.raises(InputError, match="co-location"):
         DistrictModel([_part("a", a_cost, w)], colocate=[("x", "a")])
 

@@ -188,16 +188,7 @@ class ConstrainedCoverage:
         covered-variable per group of homes reached by the same new candidates (weights
         summed), at most 1 and at most the open candidates that reach it."""
         b = self.block()
-        groups: dict[tuple, int] = {}
-        order = np.lexsort((b.col, b.row))
-        row, col = b.row[order], b.col[order]
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        ends = np.r_[starts[1:], len(row)]
-        urow = row[starts]
-        g_row = np.empty(len(urow), np.int64)
-        for k, (a, e) in enumerate(zip(starts, ends, strict=True)):
-            g_row[k] = groups.setdefault(tuple(col[a:e]), len(groups))
-        keys = list(groups)
+        keys, urow, g_row = _coverage_groups(b.row, b.col)
         n_g, n_x = len(keys), len(b.new_cols)
         xpos = np.full(self.cost.shape[1], -1, np.int64)
         xpos[b.new_cols] = np.arange(n_x)
@@ -242,16 +233,7 @@ class ConstrainedCoverage:
         status = "optimal" if res.status == 0 else "feasible"
         dual = getattr(res, "mip_dual_bound", None)
         sites = np.union1d(self.fixed, b.new_cols[x_open])
-        assignment = b.fixed_assignment.copy()
-        # Each home not covered outright goes to its nearest open new site within reach.
-        is_open = np.zeros(self.cost.shape[1], bool)
-        is_open[b.new_cols[x_open]] = True
-        sec = np.asarray(self.cost[b.row, b.col]).ravel()
-        use = is_open[b.col]
-        near = np.lexsort((sec[use], b.row[use]))
-        r, cl = b.row[use][near], b.col[use][near]
-        first = np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, bool)
-        assignment[r[first]] = cl[first]
+        assignment = _nearest_open(b, b.new_cols[x_open], self.cost)
         covered = assignment >= 0
         objective = float(self.weights[covered].sum())
         done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
@@ -448,6 +430,35 @@ def conflict_pairs(xy: np.ndarray, min_spacing_m: float | np.ndarray, fixed: np.
         f[np.asarray(fixed, np.int64)] = True
         pairs = pairs[~(f[pairs[:, 0]] & f[pairs[:, 1]])]
     return pairs.astype(np.int64).reshape(-1, 2)
+
+
+def _coverage_groups(row: np.ndarray, col: np.ndarray) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """Demand rows grouped by the candidates reaching them: the groups' candidate tuples,
+    the rows with entries, and each such row's group."""
+    groups: dict[tuple, int] = {}
+    order = np.lexsort((col, row))
+    row, col = row[order], col[order]
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if len(row) else np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(row)]
+    g_row = np.empty(len(starts), np.int64)
+    for k, (a, e) in enumerate(zip(starts, ends, strict=True)):
+        g_row[k] = groups.setdefault(tuple(col[a:e]), len(groups))
+    return list(groups), row[starts], g_row
+
+
+def _nearest_open(b: CoverageBlock, open_cols: np.ndarray, cost) -> np.ndarray:
+    """Each row covered outright keeps its fixed site; each other row goes to its nearest
+    open new site within reach (-1: none)."""
+    assignment = b.fixed_assignment.copy()
+    is_open = np.zeros(cost.shape[1], bool)
+    is_open[open_cols] = True
+    sec = np.asarray(cost[b.row, b.col]).ravel()
+    use = is_open[b.col]
+    near = np.lexsort((sec[use], b.row[use]))
+    r, cl = b.row[use][near], b.col[use][near]
+    first = np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, bool)
+    assignment[r[first]] = cl[first]
+    return assignment
 
 
 def _column_rows(c_of, e, load, which, xi, coef, n_e, n_x):
