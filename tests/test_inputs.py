@@ -457,3 +457,73 @@ def test_homes_file_floor_area_shares_a_table_and_homes_outside_stay_file(tmp_pa
     bad = _write(tmp_path / "bad.csv", text.replace(",800\n", ",-1\n"), "utf-8")
     with pytest.raises(InputError, match="row 3: floor_area_m2 missing, not a number or negative"):
         homes_from_file(bad, 32650)
+
+
+def _raster_over(path, bounds, crs, cell_m, seed=5) -> tuple[str, np.ndarray]:
+    """A GeoTIFF of people per cell covering ``bounds`` (in ``crs``), cells of ``cell_m``."""
+    import rasterio
+    from affine import Affine
+
+    cols = int(np.ceil((bounds[2] - bounds[0]) / cell_m)) + 2
+    rows = int(np.ceil((bounds[3] - bounds[1]) / cell_m)) + 2
+    values = np.random.default_rng(seed).uniform(100, 2000, (rows, cols)).astype("float32")
+    transform = Affine(cell_m, 0.0, bounds[0] - cell_m, 0.0, -cell_m, bounds[3] + cell_m)
+    with rasterio.open(path, "w", driver="GTiff", width=cols, height=rows, count=1, dtype="float32",
+                       crs=crs, transform=transform, nodata=-1) as dst:
+        dst.write(values, 1)
+    return str(path), values
+
+
+def test_cli_site_with_population_raster(tmp_path, capsys):
+    import json
+
+    import geopandas as gpd
+    import rasterio
+
+    from planner.cli import main
+    from planner.demand import homes_from_region
+    from planner.raster import rowcol
+    from planner.sources import load_region
+
+    region = load_region(CAU)
+    bounds = homes_from_region(region).total_bounds
+    tif, values = _raster_over(tmp_path / "pop.tif", bounds, region.crs.to_string(), 400.0)
+    out = tmp_path / "site"
+    rc = main(["site", "--osm", CAU, "--category", "养老院", "--new", "1", "--no-map", "--population", tif,
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["category"] == "elderly_care"
+    src = summary["population_sources"]
+    homes = homes_from_region(region)
+    with rasterio.open(tif) as ds:
+        rows, cols = rowcol(ds.transform, homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy())
+    cells = set(zip(rows.tolist(), cols.tolist(), strict=True))
+    expected = sum(float(values[r, c]) for r, c in cells)  # every cell holding a home, whole
+    assert src["by_source"] == {"raster": {"homes": len(homes), "people": pytest.approx(expected, rel=1e-9)}}
+    assert src["source"]["file"] == "pop.tif"
+    assert src["source"]["crs"] == region.crs.to_string() and src["source"]["cell_size"] == 400.0
+    assert gpd.read_file(out / "sites.gpkg", layer="proposed").crs.to_epsg() == 4326
+
+
+def test_cli_villages_with_population_table(tmp_path, capsys):
+    import json
+
+    import shapely
+
+    from planner.cli import main
+    from planner.demand import homes_from_region
+    from planner.sources import load_region
+
+    haining = str(__import__("conftest").SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")
+    region = load_region(haining)
+    w, s, e, n = homes_from_region(region).to_crs(4326).total_bounds
+    table = _table_csv(tmp_path / "村.csv", [("周王庙镇", 5000, shapely.box(w - 0.001, s - 0.001, e + 0.001, n + 0.001))],
+                       "gbk")
+    out = tmp_path / "villages"
+    rc = main(["villages", "--osm", haining, "--no-map", "--categories", "村卫生室", "--population-table", table,
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["population"] == pytest.approx(5000, rel=1e-6)
+    assert any("from the table 村.csv" in note and "5,000 people" in note for note in summary["notes"])
