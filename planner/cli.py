@@ -551,6 +551,27 @@ def list_categories(
         _say(f"{'':<20} source: {cat.source}")
 
 
+@app.command("rules")
+def list_rules(
+    rules: str | None = typer.Option(None, "--rules", help="Rule packs to list, comma-separated: bundled ids "
+                                     "or your own TOML files (default: every bundled pack)."),
+) -> None:
+    """List rule packs (planner review --rules): id, titles, scope, source, number of rules and
+    how many are confirmed."""
+    from planner.rules import list_rulepacks, load_rulepack
+
+    names = [r.strip() for r in rules.split(",") if r.strip()] if rules else list_rulepacks()
+    for name in names:
+        pack = load_rulepack(name)
+        confirmed = sum(r.confirmed for r in pack.rules)
+        place = " ".join(p for p in (pack.province, pack.city) if p)
+        scope = pack.scope + (f" ({place})" if place else "")
+        _say(f"{pack.id:<32} {pack.title_zh}  {pack.title_en}")
+        _say(f"{'':<32} scope: {scope}; {len(pack.rules)} rules, {confirmed} confirmed "
+             f"({len(pack.rules) - confirmed} to confirm)")
+        _say(f"{'':<32} source: {pack.source}")
+
+
 _GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--excel")
 _GLOBAL_OPTIONS = ("--config", "--paper", "--tiles")
 

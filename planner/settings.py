@@ -135,8 +135,17 @@ isochrone_buffer_m: float = 40.0
 # --- Outputs ---------------------------------------------------------------------------------------
 #: Show progress bars (tqdm) on long steps.
 progress: bool = True
-#: Base tiles for maps. None keeps maps fully offline; "OpenStreetMap" adds online tiles.
+#: Base tiles for maps (``--tiles``): an XYZ URL template such as
+#: "https://t0.tianditu.gov.cn/vec_w/wmts?...&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=KEY" or an
+#: intranet server's "http://tiles.example/{z}/{x}/{y}.png"; "OpenStreetMap" for OSM's tiles
+#: in map.html. None keeps every map offline (no tiles are fetched).
 map_tiles: str | None = None
+#: Paper of the printable maps map.png and map.pdf (``--paper``): "a4" or "a3", landscape.
+map_paper: str = "a4"
+#: Write an Excel workbook (.xlsx) beside the CSVs (``--excel``; planner/tables.py).
+excel: bool = False
+#: Show the solver's own log (HiGHS) on the console (``-v/--verbose``).
+solver_log: bool = False
 
 
 #: Numeric settings with bounds other than "positive": (lowest, highest), inclusive; None = open.
@@ -148,7 +157,7 @@ _BOUNDS = {
     "min_catchment_residents": (0.0, None),
 }
 #: Text settings with a fixed set of values.
-_CHOICES = {"population_profile": ("auto", "urban", "rural")}
+_CHOICES = {"population_profile": ("auto", "urban", "rural"), "map_paper": ("a4", "a3")}
 
 
 def update(values: dict) -> None:

@@ -117,7 +117,8 @@ class SitingResult:
 
     def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
               excel: bool | None = None) -> Path:
-        """Write ``sites.gpkg``, ``before_after.csv``, ``summary.json``, ``map.html`` atomically;
+        """Write ``sites.gpkg``, ``existing_sites.gpkg``, ``before_after.csv``, ``summary.json``,
+        ``map.html`` atomically;
         ``out_coords`` and ``excel`` (``site.xlsx``) as for :meth:`planner.audit.AuditResult.write`."""
         from planner.coords import frame_for_output
         from planner.tables import write_tables
@@ -126,7 +127,8 @@ class SitingResult:
             prop = self.proposed.to_crs(4326)
             frame_for_output(prop, out_coords).to_file(tmp / "sites.gpkg", layer="proposed", driver="GPKG")
             if len(self.existing):
-                frame_for_output(self.existing, out_coords).to_file(tmp / "sites.gpkg", layer="existing",
+                # A file of its own: one layer per GeoPackage reads with a plain read_file.
+                frame_for_output(self.existing, out_coords).to_file(tmp / "existing_sites.gpkg", layer="existing",
                                                                     driver="GPKG")
             tables = {"before_after": self.before_after}
             if self.tradeoff is not None:

@@ -215,7 +215,7 @@ def test_cli_audit_writes_outputs(tmp_path):
     assert len(ids) and ids.str.match(r"^(node|way|relation)/\d+$").all()
     cov = pd.read_csv(out / "coverage.csv")
     assert list(cov.columns[:1]) == ["category"]
-    for col in ("minutes", "homes_share", "population_share", "elderly_share", "children_share"):
+    for col in ("minutes", "homes_pct", "population_pct", "elderly_pct", "children_pct", "population_within"):
         assert col in cov.columns
     for col in ("threshold", "target_m", "target_minutes", "target_unit", "target_source", "confirmed"):
         assert col in cov.columns
@@ -223,8 +223,8 @@ def test_cli_audit_writes_outputs(tmp_path):
     assert set(rows["minutes"]) == {5, 10, 15}
     # Coverage grows with the threshold; elderly (slower) never beat the average.
     for _, grp in rows.groupby("category"):
-        assert grp["population_share"].is_monotonic_increasing
-    assert (rows["elderly_share"] <= rows["population_share"] + 1e-12).all()
+        assert grp["population_pct"].is_monotonic_increasing
+    assert (rows["elderly_pct"] <= rows["population_pct"]).all()
     # Each category at its own target, in its source's unit: a GB 50180 radius in metres.
     target = cov[cov["threshold"] == "target"].set_index("category")
     assert target.loc["kindergarten", "target_m"] == 300 and target.loc["market", "target_m"] == 500
@@ -233,7 +233,7 @@ def test_cli_audit_writes_outputs(tmp_path):
     # clinic, and no clinic is mapped, so no home has a complete circle.
     complete = cov[cov["category"] == "complete_life_circle"].set_index("level")
     assert list(complete.index) == ["5min", "10min", "15min"]
-    assert (complete["homes_share"] == 0).all()
+    assert (complete["homes_pct"] == 0).all() and (complete["population_within"] == 0).all()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["region"] == "beijing_haidian_cau"
     assert summary["crs"] == "EPSG:32650"
@@ -249,7 +249,7 @@ def test_cli_audit_writes_outputs(tmp_path):
     assert circle["basic_categories_without_facilities"] == ["clinic"]
     assert circle["population_share"] == 0
     assert homes["clinic_time_s"].isna().all()
-    assert (cov.loc[cov["category"] == "clinic", "population_share"] == 0).all()
+    assert (cov.loc[cov["category"] == "clinic", "population_pct"] == 0).all()
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "Kindergarten" in html and "cdn.jsdelivr" not in html
 

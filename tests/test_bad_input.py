@@ -660,10 +660,11 @@ def test_threshold_beyond_max_travel_time_raises_the_limit(line_region, tmp_path
     cov = cov[(cov["category"] == "test_facility") & cov["minutes"].isin([60, 90, 180])].set_index("minutes")
     pop = line_region["pop"]
     for m in (60, 90, 180):
-        share = pop[expected_t <= 60 * m].sum() / pop.sum()
-        assert cov.loc[m, "population_share"] == pytest.approx(share, abs=1e-12)
+        within = pop[expected_t <= 60 * m].sum()
+        assert cov.loc[m, "population_within"] == round(within)
+        assert cov.loc[m, "population_pct"] == round(100 * within / pop.sum(), 1)
     # 60 min: homes at 1 and 3 km (30 of 150 people); 90: + 5 km; 180: everyone.
-    assert list(cov.loc[[60, 90, 180], "population_share"]) == pytest.approx([0.2, 0.4, 1.0])
+    assert list(cov.loc[[60, 90, 180], "population_pct"]) == [20.0, 40.0, 100.0]
     import geopandas as gpd
 
     homes = gpd.read_file(out / "homes.gpkg", layer="homes").sort_values("population")
@@ -719,8 +720,8 @@ def test_audit_minutes_through_main(line_region, tmp_path_factory, capsys, text)
     assert set(_minutes(text)) <= set(shown)
     times = _independent_times(line_region)
     for m in _minutes(text):
-        share = float(cov.loc[(cov["category"] == "test_facility") & (cov["minutes"] == m), "population_share"].iloc[0])
-        assert share == pytest.approx(line_region["pop"][times <= 60 * m].sum() / line_region["pop"].sum())
+        pct = float(cov.loc[(cov["category"] == "test_facility") & (cov["minutes"] == m), "population_pct"].iloc[0])
+        assert pct == round(100 * line_region["pop"][times <= 60 * m].sum() / line_region["pop"].sum(), 1)
 
 
 @hsettings(max_examples=300, **_QUICK)

@@ -119,11 +119,13 @@ def test_cli_site_writes_outputs(tmp_path):
     assert sites["rank"].tolist() == [1, 2, 3]
     assert (sites["population_newly_covered"] >= 0).all()
     ba = pd.read_csv(out / "before_after.csv")
-    assert {"population_share_before", "population_share_after", "elderly_share_before",
-            "elderly_share_after", "children_share_before", "children_share_after"} <= set(ba.columns)
-    assert (ba["population_share_after"] >= ba["population_share_before"] - 1e-12).all()
+    # Percent to 0.1, before → after → change per group.
+    assert list(ba.columns[:7]) == ["minutes", "population_pct_before", "population_pct_after", "population_pct_change",
+                                    "elderly_pct_before", "elderly_pct_after", "elderly_pct_change"]
+    assert {"children_pct_before", "children_pct_after"} <= set(ba.columns)
+    assert (ba["population_pct_after"] >= ba["population_pct_before"]).all()
     # No elderly care is mapped there: before is 0 everywhere.
-    assert (ba["population_share_before"] == 0).all()
+    assert (ba["population_pct_before"] == 0).all()
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("objective", "lower_bound", "gap", "solver", "seconds"):
         assert key in s
@@ -144,14 +146,14 @@ def test_lscp_covers_every_home_not_just_its_node(tmp_path):
     ba = pd.read_csv(out / "before_after.csv").set_index("minutes")
     # Every home some candidate reaches within 5 minutes is covered; the others are reported.
     unreachable = s["counts"]["homes_no_candidate_within_reach"]
-    assert ba.loc[5, "homes_share_after"] == pytest.approx(1.0 - unreachable / s["counts"]["homes"])
+    assert ba.loc[5, "homes_pct_after"] == round(100 * (1.0 - unreachable / s["counts"]["homes"]), 1)
     assert s["gap"] == 0.0
     # The elderly are modelled at their own pace: every elderly resident some candidate
     # reaches within 5 minutes at 0.9 m/s is covered too.
     assert s["elderly_time_factor"] == pytest.approx(settings.walk_speed_mps / settings.elderly_walk_speed_mps, rel=1e-4)
     missing = s["counts"]["elderly_no_candidate_within_reach"]
     assert 0 < missing < s["counts"]["elderly"]
-    assert ba.loc[5, "elderly_share_after"] == pytest.approx(1.0 - missing / s["counts"]["elderly"])
+    assert ba.loc[5, "elderly_pct_after"] == round(100 * (1.0 - missing / s["counts"]["elderly"]), 1)
 
 
 @pytest.mark.browser

@@ -4,6 +4,7 @@ siting new stations, population rasters, and bad input."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -325,7 +326,7 @@ def test_indicator_two_of_three_and_the_station_goes_to_the_third_village(three,
     # Before: 甲一, 甲二, 乙一 and 乙二 lie within the walk of the two centres (≤ 624 m); after, 丙村's three too.
     assert summary["hamlets"]["within_walk"] == 4 and summary["proposed_stations"]["hamlets_within_walk_after"] == 7
     assert gpd.read_file(tmp_path / "out" / "proposed_stations.gpkg")["name"].tolist() == ["丙二"]
-    layer = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="administrative_villages")
+    layer = gpd.read_file(tmp_path / "out" / "administrative_villages.gpkg", layer="administrative_villages")
     assert layer["has_facility_after"].all() and layer["name"].tolist() == ["甲村", "乙村", "丙村"]
 
 
@@ -370,7 +371,7 @@ def test_zhouwangmiao_two_administrative_villages_and_their_hamlets(tmp_path):
     ind_csv = pd.read_csv(tmp_path / "out" / "indicators.csv")
     assert ind_csv["indicator"].tolist()[:3] == ["rural_service_coverage", "hamlets_within_walk", "population_within_walk"]
     assert ind_csv["name_zh"].iat[0] == "农村社区综合服务设施覆盖率"
-    assert ind_csv["share_within_target"].iat[1] == pytest.approx(8 / 33)
+    assert ind_csv["pct_within_target"].iat[1] == round(100 * 8 / 33, 1)  # percent, to 0.1
 
 
 def test_audit_and_villages_count_the_same_people(tmp_path, monkeypatch):
@@ -414,20 +415,24 @@ def test_urban_extract_is_named_and_no_compound_is_a_village(tmp_path):
 def test_run_villages_writes_outputs(countryside, tmp_path):
     out = tmp_path / "out"
     summary = run_villages(countryside, out)
-    for name in ("villages.gpkg", "indicators.csv", "summary.json", "map.html"):
+    for name in ("villages.gpkg", "village_centres.gpkg", "administrative_villages.gpkg", "indicators.csv",
+                 "summary.json", "map.html"):
         assert (out / name).exists(), name
     # Both administrative villages have their committee: nothing to propose.
     assert not (out / "proposed_stations.gpkg").exists() and "proposed_stations" not in summary
-    v = gpd.read_file(out / "villages.gpkg", layer="villages")
+    with warnings.catch_warnings():  # one layer per GeoPackage: a plain read_file, no warning
+        warnings.simplefilter("error")
+        v = gpd.read_file(out / "villages.gpkg")
+        assert len(gpd.read_file(out / "village_centres.gpkg")) == 5
     assert v.crs.to_epsg() == 4326 and len(v) == 5
     for col in ("village_id", "name", "source", "homes", "population", "has_service_station", "town_time_s",
                 f"{STATION_KEY}_time_s", f"{STATION_KEY}_inside", "primary_school_time_s", "admin_village"):
         assert col in v.columns, col
-    admin = gpd.read_file(out / "villages.gpkg", layer="administrative_villages")
+    admin = gpd.read_file(out / "administrative_villages.gpkg", layer="administrative_villages")
     assert admin["name"].tolist() == ["甲村", "戊村"] and admin["has_facility"].all()
     ind = pd.read_csv(out / "indicators.csv")
-    assert ind["indicator"].iat[0] == "rural_service_coverage" and ind["share_within_target"].iat[0] == 1.0
-    assert ind["share_within_target"].iat[1] == pytest.approx(0.6)  # hamlets within the walk
+    assert ind["indicator"].iat[0] == "rural_service_coverage" and ind["pct_within_target"].iat[0] == 100.0
+    assert ind["pct_within_target"].iat[1] == 60.0  # hamlets within the walk, in percent
     assert not ind["confirmed"].iat[3]  # TD/T 1062-2021 values are to confirm
     on_disk = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert on_disk["indicator"]["share"] == 1.0 == summary["indicator"]["share"]

@@ -29,16 +29,25 @@ _SHARE_BANDS = ((0.9, "#1a9850", "≥ 90 %"), (0.75, "#91cf60", "75–90 %"), (0
 def region_indicators(region_dir: str, name: str) -> dict:
     """:func:`indicator_rows` of a region folder written earlier (e.g. before a resume)."""
     folder = Path(region_dir)
-    cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8")
+    cov = pd.read_csv(folder / "coverage.csv", encoding="utf-8-sig")
     homes = gpd.read_file(folder / "homes.gpkg", layer="homes")
     return indicator_rows(name, cov, homes)
 
 
 def indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) -> dict:
-    """Counts behind one region's coverage (people within each threshold), and its outline."""
+    """Counts behind one region's coverage (people within each threshold), and its outline.
+
+    The counts are whole people, as ``coverage.csv`` holds them
+    (:func:`planner.audit.coverage_counts`), so a region read back from its folder after a
+    resume rolls up to the same numbers as one just run.
+    """
+    from planner.audit import coverage_counts
+
     totals = {"homes": float(len(homes)), "population": float(homes["population"].sum())}
     for g in ("elderly", "children", "disabled"):
         totals[g] = float(homes[g].sum()) if g in homes.columns else 0.0
+    if "population_within" not in coverage.columns:
+        coverage = coverage_counts(coverage, homes)
     rows = []
     for r in coverage.to_dict("records"):
         # Rows per threshold, at each category's own target (minutes empty for a metre
@@ -48,12 +57,12 @@ def indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) -
                "threshold": r.get("threshold", "minutes"), "minutes": float(r["minutes"]),
                "target_m": float(r.get("target_m", np.nan)), "target_minutes": float(r["target_minutes"])}
         row["homes"] = int(totals["homes"])
-        row["homes_within"] = int(np.rint(r["homes_share"] * totals["homes"]))
+        row["homes_within"] = int(r["homes_within"])
         row["population"] = totals["population"]
-        row["population_within"] = totals["population"] - float(r["population_outside"])
+        row["population_within"] = float(r["population_within"])
         for g in ("elderly", "children", "disabled"):
             row[g] = totals[g]
-            row[f"{g}_within"] = float(r[f"{g}_share"]) * totals[g]
+            row[f"{g}_within"] = float(r[f"{g}_within"])
         rows.append(row)
     outline = shapely.Point()
     if len(homes):
@@ -198,8 +207,11 @@ def _share_colour(share: float, population: float) -> str:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_file(path, "w", encoding="utf-8", newline="") as fh:
-        frame.to_csv(fh, index=False)
+    """Write an Excel-ready table (:mod:`planner.tables`) atomically."""
+    from planner.tables import CSV_ENCODING, excel_ready
+
+    with atomic_file(path, "w", encoding=CSV_ENCODING, newline="") as fh:
+        excel_ready(frame).to_csv(fh, index=False)
 
 
 def gather_indicators(client, results: dict, done_names: list[str], regions_dir: Path) -> list[dict]:
@@ -239,7 +251,16 @@ def write_rollup(out: Path, specs: list[RegionSpec], failures: list[dict], error
             indicator = indicator or default_indicator(table)
             batch_map(table, outlines, indicator, out / "map.html", failed=failed_outlines)
             written.add("map.html")
-    for stale in ("failures.log", "indicators.csv", "map.html"):  # an earlier run's, not this one's
+    if settings.excel:
+        from planner.tables import write_xlsx
+
+        tables = {"failures": pd.DataFrame(failures, columns=["region", "osm", "error"])}
+        if rolled is not None:
+            tables = {"indicators": table, **tables}
+        with atomic_file(out / "batch.xlsx", "wb") as fh:
+            write_xlsx(tables, fh)
+        written.add("batch.xlsx")
+    for stale in ("failures.log", "indicators.csv", "map.html", "batch.xlsx"):  # earlier runs' files
         if stale not in written:
             (out / stale).unlink(missing_ok=True)
     return indicator

@@ -4,16 +4,49 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import sys
+import threading
 from typing import TYPE_CHECKING, NamedTuple
 
 import highspy
 import numpy as np
 from scipy import sparse
 
+from planner import settings
 from planner.optimize import _tuning
 
 if TYPE_CHECKING:
     from planner.optimize.instance import _Instance
+
+
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def _new_highs() -> highspy.Highs:
+    """A ``highspy.Highs``; unless ``settings.solver_log`` (``-v``), with the copyright banner
+    HiGHS prints on stdout at its first construction in a process silenced: it is printed
+    by the C++ constructor, before any option can turn output off."""
+    global _banner_shown
+    if settings.solver_log or _banner_shown:
+        return highspy.Highs()
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as null:
+                os.dup2(null.fileno(), 1)
+            try:
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+        finally:
+            os.close(saved)
+        _banner_shown = True
+        return h
 
 
 @dataclasses.dataclass
@@ -106,12 +139,12 @@ class _HighsRun:
             np.ascontiguousarray(a.data, dtype=float),
             kinds,
         )
-        self.h = h = highspy.Highs()
+        self.h = h = _new_highs()
         # highspy's Python callback hook calls into Python (taking the GIL) during a run even
         # with no callback subscribed: on a thread beside busy Python code each call waits
         # for the interpreter's switch interval, which multiplies a short LP's time.
         h.disableCallbacks()
-        h.setOptionValue("output_flag", False)
+        h.setOptionValue("output_flag", bool(settings.solver_log))  # the solver's log only with -v
         h.setOptionValue("mip_rel_gap", float(gap))
         h.setOptionValue("mip_abs_gap", 1e-9)
         if time_limit is not None:

@@ -417,7 +417,7 @@ def indicator_rows(admin: pd.DataFrame, hamlets: pd.DataFrame, minutes: float, m
              share_within_target=float(covered.mean()) if n_h else nan,
              population_share_inside=share_pop_in, population_share_within_target=share_pop,
              target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); minutes: rural "
+             source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); minutes: rural "
                     "categories file"),
         dict(base, indicator="population_within_walk", unit="resident",
              name_zh="步行可达综合服务设施的农村人口比例",
@@ -427,7 +427,7 @@ def indicator_rows(admin: pd.DataFrame, hamlets: pd.DataFrame, minutes: float, m
              villages_within_target=int(covered.sum()), share_within_target=share_pop,
              population_share_inside=share_pop_in, population_share_within_target=share_pop,
              target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021 村/组层级 within a short walk (facts §5, to confirm); a hamlet's "
+             source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); a hamlet's "
                     "residents count when its centre is within the minutes"),
     ]
 

@@ -217,20 +217,22 @@ class VillageAudit:
                 geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"],
                                             crs=self.villages.crs).to_crs(4326),
             )
-            frame_for_output(centres, out_coords).to_file(tmp / "villages.gpkg", layer="village_centres",
+            # One layer per GeoPackage, so a plain geopandas.read_file gives it with no warning.
+            frame_for_output(centres, out_coords).to_file(tmp / "village_centres.gpkg", layer="village_centres",
                                                           driver="GPKG")
             if self.admin is not None and len(self.admin):
                 admin = self.admin.drop(columns="population_given")
                 if stations is not None:
                     admin["has_facility_after"] = stations.covered_after
-                frame_for_output(admin, out_coords).to_file(tmp / "villages.gpkg",
+                frame_for_output(admin, out_coords).to_file(tmp / "administrative_villages.gpkg",
                                                             layer="administrative_villages", driver="GPKG")
             if len(self.facilities):
                 points = self.facilities.to_crs(4326)
                 points = points.assign(geometry=points.geometry.representative_point())
-                frame_for_output(points, out_coords).to_file(tmp / "villages.gpkg", layer="facilities",
+                frame_for_output(points, out_coords).to_file(tmp / "village_facilities.gpkg", layer="facilities",
                                                              driver="GPKG")
-            write_tables(tmp, {"indicators": self.indicators}, excel=settings.excel if excel is None else excel, workbook="villages.xlsx")
+            write_tables(tmp, {"indicators": self.indicators}, excel=settings.excel if excel is None else excel,
+                         workbook="villages.xlsx")
             if stations is not None and len(stations.sites):
                 frame_for_output(stations.sites, out_coords).to_file(
                     tmp / "proposed_stations.gpkg", layer="proposed_stations", driver="GPKG")

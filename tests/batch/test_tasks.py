@@ -55,7 +55,7 @@ def test_villages_and_site_tasks_equal_their_commands(client, tmp_path):
         sa = json.loads((single / "summary.json").read_text(encoding="utf-8"))
         (single / "summary.json").write_text(json.dumps({**sa, "region": n}), encoding="utf-8")  # batch names the region
         same_files(single, tmp_path / "s" / "regions" / n,
-                    {"sites.gpkg": [lay for lay, _ in pyogrio.list_layers(single / "sites.gpkg")]}, ["before_after.csv"])
+                    {f.name: [lay for lay, _ in pyogrio.list_layers(f)] for f in single.glob("*.gpkg")}, ["before_after.csv"])
 
 
 def test_cli_batch_villages_and_site_tasks_run(client, tmp_path):
