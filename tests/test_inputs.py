@@ -78,6 +78,12 @@ def test_regions_csv_in_gbk(tmp_path):
     specs = read_regions(_write(tmp_path / "regions.csv", text, "gbk"),
                          osm=str(tmp_path / "none.osm.pbf"))
     assert [s.name for s in specs] == ["学院路"]
+    wgs = specs[0].boundary
+    gcj = coords.geometries_from_wgs84([wgs], "gcj02")[0]
+    text = f'name,wkt\n学院路,"{gcj.wkt}"\n'
+    (spec,) = read_regions(_write(tmp_path / "gaode.csv", text, "gbk"), osm=str(tmp_path / "none.osm.pbf"),
+                           coords="gcj02")
+    assert spec.boundary.symmetric_difference(wgs).area < 1e-14  # back on its WGS84 twin
 
 
 # --- category names ----------------------------------------------------------------------------

@@ -57,7 +57,8 @@ class RegionSpec:
         return self.cut_osm or self.osm
 
 
-def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLike | None = None) -> list[RegionSpec]:
+def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLike | None = None,
+                 coords: str | None = None) -> list[RegionSpec]:
     """Read a regions file (CSV or GeoPackage/GeoJSON) into :class:`RegionSpec` rows.
 
     Parameters
@@ -68,6 +69,8 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
         Optional ``homes`` and ``facilities`` paths per region.
     osm : path, optional
         The large extract that boundary rows without their own ``osm`` are cut from.
+    coords : {"wgs84", "gcj02", "bd09"}, optional
+        The boundaries' lon/lat are GCJ-02 or BD-09 (:mod:`planner.coords`): converted to WGS84.
 
     Returns
     -------
@@ -75,6 +78,9 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
         In file order. Problems of the whole file (no ``name``, duplicate names) raise
         :class:`InputError`; a bad row (unreadable ``wkt``) carries its ``error`` and fails alone.
     """
+    from planner.coords import check_coords, geometries_to_wgs84
+
+    coords = check_coords(coords)
     if isinstance(regions, pd.DataFrame):
         frame, base, label = regions.copy(), Path.cwd(), "regions"
     else:
@@ -111,6 +117,8 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
                          "give WGS84 WKT like POLYGON((lon lat, ...))")
         if boundary is not None and error is None:
             error = _polygon_problem(boundary, i + 1)
+        if boundary is not None and error is None and coords != "wgs84":
+            boundary = geometries_to_wgs84([boundary], coords)[0]
         own = clean_text(row.get("osm"))
         source = str(_resolve(own, base)) if own else (str(big) if big else None)
         if source is None:
