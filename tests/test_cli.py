@@ -35,7 +35,7 @@ def test_top_level_help_lists_every_command(capsys):
     assert code == 0
     assert "Start with `planner demo`" in out
     listed = re.findall(r"^  (\w+) ", out.split("Commands:")[1], re.M)
-    assert listed == COMMANDS
+    assert listed[: len(COMMANDS)] == COMMANDS  # in this order; later commands may follow
     for option in ("--config", "-q, --quiet"):
         assert option in out
 
@@ -101,10 +101,12 @@ def _readme_command_lines() -> list[list[str]]:
 def test_every_option_the_readme_shows_exists(capsys):
     lines = _readme_command_lines()
     assert len(lines) >= 20
+    assert main(["--help"]) == 0
+    commands = set(re.findall(r"^  (\w+) ", capsys.readouterr().out.split("Commands:")[1], re.M))
     helps = {}
     for args in lines:
         command = args[0]
-        assert command in COMMANDS, args
+        assert command in commands, args
         if command not in helps:
             assert main([command, "--help"]) == 0
             helps[command] = capsys.readouterr().out
@@ -166,11 +168,8 @@ def test_site_with_quiet_before_or_after_the_command_gives_the_same_answer(tmp_p
     assert main(["-q", *args, "--out", str(before)]) == 0
     capsys.readouterr()
     for out_dir in (after, before):
-        assert sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(".")) == [
-            "before_after.csv",
-            "sites.gpkg",
-            "summary.json",
-        ]
+        names = {p.name for p in out_dir.iterdir()}
+        assert {"before_after.csv", "sites.gpkg", "summary.json"} <= names and "map.html" not in names
     a = json.loads((after / "summary.json").read_text(encoding="utf-8"))
     b = json.loads((before / "summary.json").read_text(encoding="utf-8"))
     assert a["objective"] == b["objective"] and a["model"] == b["model"] == "mclp"
