@@ -376,8 +376,13 @@ def _boundary_geometry(boundary: Any, crs: CRS):
                 warnings.simplefilter("ignore")  # reader warnings would be extra lines; errors are raised
                 from planner.categories import single_layer
 
-                single_layer(path)
-                boundary = gpd.read_file(path)
+                if path.suffix.lower() == ".csv":  # a wkt column, UTF-8 or GBK (planner._csv)
+                    from planner.categories import read_points_table
+
+                    boundary = read_points_table(path)
+                else:
+                    single_layer(path)
+                    boundary = gpd.read_file(path)
         except InputError:
             raise
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file

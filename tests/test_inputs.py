@@ -533,3 +533,15 @@ def test_cli_villages_with_population_table(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["population"] == pytest.approx(5000, rel=1e-6)
     assert any("from the table 村.csv" in note and "5,000 people" in note for note in summary["notes"])
+
+
+def test_boundary_csv_with_wkt_in_gbk(tmp_path):
+    import shapely
+    from pyproj import CRS
+
+    from planner.sources import boundary_polygon
+
+    box = shapely.box(116.34, 39.99, 116.36, 40.01)
+    path = _write(tmp_path / "边界.csv", f'name,wkt\n学院路街道,"{box.wkt}"\n', "gbk")
+    got = boundary_polygon(path, CRS.from_epsg(4326))
+    assert got.equals_exact(box, 1e-12)
