@@ -361,3 +361,25 @@ def test_village_notebook_calls(tmp_path):
     plan = villages.propose_stations(county)
     assert len(plan.sites.drop(columns="geometry")) == 2  # one station per administrative village
     assert county.map(plan) is not None
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_docs_resolve():
+    anchors = {}
+    for path in DOCS:
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+        anchors[path.resolve()] = {_slug(h) for h in re.findall(r"^#+ (.*)$", text, re.M)}
+    broken = []
+    for path in DOCS:
+        for link in re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", link):
+                continue
+            file, _, anchor = link.partition("#")
+            target = (path.parent / file).resolve() if file else path.resolve()
+            if not target.exists() or (anchor and target.suffix == ".md" and anchor not in anchors[target]):
+                broken.append(f"{path.name}: {link}")
+    assert not broken
