@@ -380,6 +380,6 @@ def test_links_between_the_docs_resolve():
                 continue
             file, _, anchor = link.partition("#")
             target = (path.parent / file).resolve() if file else path.resolve()
-            if not target.exists() or (anchor and target.suffix == ".md" and anchor not in anchors[target]):
+            if not target.exists() or (anchor and target in anchors and anchor not in anchors[target]):
                 broken.append(f"{path.name}: {link}")
     assert not broken
