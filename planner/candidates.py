@@ -68,16 +68,18 @@ def land_candidates(region: Region) -> gpd.GeoDataFrame:
     )
 
 
-def parcels_from_file(path: str | os.PathLike, crs) -> gpd.GeoDataFrame:
+def parcels_from_file(path: str | os.PathLike, crs, file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
     """A user's candidate parcels (GeoPackage/GeoJSON, or CSV with lon/lat).
 
     Optional columns: ``candidate_id``, ``name``, ``max_floor_area_m2`` (floor a facility may
     use), ``land_area_m2`` (default: a polygon's area), ``places`` (e.g. childcare places) and
     ``capacity`` (residents the site can serve, overriding the standards' capacity).
+    ``file_crs`` and ``coords`` are :func:`planner.categories.read_points_table`'s ``crs`` and
+    ``coords``.
     """
     from planner.categories import read_points_table, row_numbers
 
-    frame = read_points_table(path).to_crs(crs)
+    frame = read_points_table(path, crs=file_crs, coords=coords).to_crs(crs)
     if len(frame) == 0:
         raise InputError(f"{path}: no candidate sites in the file")
     geoms = frame.geometry.to_numpy()

@@ -310,14 +310,7 @@ def site(
     check_mode(mode)
     _out_dir(out, osm, candidates, homes, facilities, boundary, population, population_table)
     if "," in category:
-        from planner.site_levels import run_district
-
-        district = run_district(osm, out, category, new=new, colocate=colocate, candidates=candidates, mode=mode,
-                                time_limit=time_limit, standards=standards)
-        for line in district.console_lines():
-            _say(line)
-        _say(f"outputs: {out}/district_sites.gpkg, district_coverage.csv, summary.json "
-             f"({time.perf_counter() - started:.1f} s)")
+        _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, started)
         return
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
@@ -337,8 +330,17 @@ def site(
 
     for line in console_lines(result):
         _say(line)
-    if result.tradeoff is not None:
-        _say(f"trade-off: {out}/tradeoff.csv, tradeoff.png ({len(result.tradeoff)} runs; sites.gpkg: the largest)")
+    _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
+
+
+def _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, started) -> None:
+    """``planner site --category a,b,c``: several categories sited together."""
+    from planner.site_levels import run_district
+
+    district = run_district(osm, out, category, new=new, colocate=colocate, candidates=candidates, mode=mode,
+                            time_limit=time_limit, standards=standards)
+    for line in district.console_lines():
+        _say(line)
     _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
 
 

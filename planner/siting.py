@@ -606,6 +606,34 @@ def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> 
         add_chart(m, chart)
     folium.LayerControl(collapsed=False).add_to(m)
     maps.save_map(m, path)
+    from planner.maps.printable import print_site
+
+    print_site(path.parent, f"{result.region} — {label} 选址 siting", homes, status,
+               result.existing.to_crs(4326), prop, result.minutes, roads=result.roads,
+               subtitle=f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing")
+
+
+def _candidates_file(path, crs, standards: bool, file_crs, coords) -> gpd.GeoDataFrame | None:
+    """A candidates file: parcels by the standards, else candidate sites."""
+    if not path:
+        return None
+    if standards:
+        from planner.candidates import parcels_from_file
+
+        return parcels_from_file(path, crs, file_crs, coords)
+    return candidates_from_file(path, crs, file_crs, coords)
+
+
+def _site_runs(region: Region, category: str, news: list[int] | None, kw: dict) -> SitingResult:
+    """:func:`site` for one number of new sites, or for each of a range on one network (the
+    last result, with its trade-off table)."""
+    if news is None or len(news) == 1:
+        return site(region, category, new=news[0] if news else None, **kw)
+    from planner.network import build_network
+    from planner.tradeoff import solve_range
+
+    net = build_network(region, kw["mode"])
+    return solve_range(lambda p: site(region, category, new=p, network=net, **kw), news)
 
 
 def run_site(
@@ -651,6 +679,7 @@ def run_site(
     from planner.demand import homes_from_file
     from planner.population import homes_with_population
     from planner.sources import load_region, reach_m
+    from planner.tradeoff import parse_new_range
 
     coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     cats = load_categories()
@@ -665,8 +694,6 @@ def run_site(
         raise InputError(f"--method {method!r}: use auto, exact or heuristic")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise InputError(f"--time-limit {time_limit:g}: give a positive number of seconds")
-    from planner.tradeoff import parse_new_range
-
     news = parse_new_range(new)
     for p in sorted({news[0], news[-1]}) if news else [None]:  # the smallest and the largest of a range
         check_options(model, p, minutes if minutes is not None else cats[category].minutes)
@@ -678,35 +705,14 @@ def run_site(
     home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region,
                                  file_crs=crs, coords=coords) if homes else None
     home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
-    if standards and candidates:
-        from planner.candidates import parcels_from_file
-
-        cand = parcels_from_file(candidates, region.crs)
-    else:
-        cand = candidates_from_file(candidates, region.crs, crs, coords) if candidates else None
+    cand = _candidates_file(candidates, region.crs, standards, crs, coords)
     extra = facilities_from_file(facilities, region.crs, cats, crs, coords) if facilities else None
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
+    # (By the standards capacities come from the sizing and the parcels' own column.)
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
-    if standards:
-        caps = None  # by the standards, capacities come from the sizing and the parcels' own column
-    if news is not None and len(news) > 1:
-        from planner.network import build_network
-        from planner.tradeoff import tradeoff_table
-
-        net = build_network(region, mode)
-        runs = []
-        for p in news:
-            runs.append(site(region, category, model=model, new=p, minutes=minutes, candidates=cand,
-                             homes=home_table, extra_facilities=extra, capacities=caps, mode=mode, method=method,
-                             time_limit=time_limit, elderly_pace=elderly_pace, boundary=boundary, network=net,
-                             standards=standards))
-            runs[-1].counts["new_sites_allowed"] = p
-        result = runs[-1]
-        result.tradeoff = tradeoff_table(runs)
-    else:
-        result = site(region, category, model=model, new=news[0] if news else None, minutes=minutes,
-                      candidates=cand, homes=home_table, extra_facilities=extra, capacities=caps, mode=mode,
-                      method=method, time_limit=time_limit, elderly_pace=elderly_pace, boundary=boundary,
-                      standards=standards)
+    kw = dict(model=model, minutes=minutes, candidates=cand, homes=home_table, extra_facilities=extra,
+              capacities=None if standards else caps, mode=mode, method=method, time_limit=time_limit, elderly_pace=elderly_pace,
+              boundary=boundary, standards=standards)
+    result = _site_runs(region, category, news, kw)
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result

@@ -125,6 +125,18 @@ def tradeoff_row(result) -> dict:
     }
 
 
+def solve_range(run_one, news: list[int]):
+    """Run ``run_one(p)`` (a :class:`planner.siting.SitingResult` for ``p`` new sites) for
+    each ``p`` of ``news``; the last result, with ``tradeoff`` (:func:`tradeoff_table`)."""
+    runs = []
+    for p in news:
+        runs.append(run_one(p))
+        runs[-1].counts["new_sites_allowed"] = p
+    result = runs[-1]
+    result.tradeoff = tradeoff_table(runs)
+    return result
+
+
 def tradeoff_table(results: list) -> pd.DataFrame:
     """``tradeoff.csv``: one row per number of new sites allowed, from the runs' results."""
     return pd.DataFrame([tradeoff_row(r) for r in results])
@@ -231,6 +243,9 @@ def console_lines(result, limit: int = 8) -> list[str]:
         lines.append(f"  #{row.rank} {row.candidate_id} ({uses}){cap_text}{takes_text}: newly serves "
                      f"{row.population_newly_covered:,.0f} people, {row.elderly_newly_covered:,.0f} elderly, "
                      f"{row.homes_newly_covered} homes")
+    if result.tradeoff is not None:
+        lines.append(f"  trade-off of {len(result.tradeoff)} runs in tradeoff.csv and tradeoff.png; "
+                     "sites.gpkg holds the largest")
     beyond = result.report.get("homes_beyond_every_candidate", [])
     if beyond:
         more = f" and {len(beyond) - limit} more" if len(beyond) > limit else ""
