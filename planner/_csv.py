@@ -2,9 +2,9 @@
 
 Excel on Chinese Windows saves CSVs as GBK (code page 936); Excel elsewhere and most tools
 write UTF-8, often with a BOM. A BOM says UTF-8; otherwise the bytes are decoded as UTF-8 and
-as GB18030 (a superset of GBK and GB2312): the one that decodes wins, and when both do, the
-one that gives Chinese text, then ``charset-normalizer``'s choice. Text that is neither is
-refused with one line.
+as GB18030 (a superset of GBK and GB2312): the one that decodes wins, and when both do, UTF-8
+unless only its reading holds letters of non-Chinese scripts (see ``detect_encoding``). Text
+that is neither is refused with one line.
 """
 
 from __future__ import annotations
@@ -49,25 +49,20 @@ def detect_encoding(raw: bytes, label: str = "CSV") -> str:
                          "save the CSV as UTF-8 (Excel: CSV UTF-8)")
     if len(texts) == 1:
         return next(iter(texts))
-    # Both decode: short GBK text can be valid UTF-8 by chance (学院路 reads as 'ѧԺ·'). The
-    # decoding whose non-ASCII characters are Chinese wins; a tie goes to charset-normalizer.
-    shares = {enc: _chinese_share(text) for enc, text in texts.items()}
-    if len(set(shares.values())) > 1:
-        return max(shares, key=shares.get)
-    from charset_normalizer import from_bytes
+    # Both decode. Real UTF-8 text almost never decodes as GB18030 into anything but noise,
+    # while short GBK text can be valid UTF-8 by chance: 学院路 in GBK reads as 'ѧԺ·' in
+    # UTF-8, letters of scripts a Chinese table does not hold. So UTF-8 wins unless its reading
+    # has such letters and the GB18030 reading has none (an RTL mark or “quotes” in UTF-8 text
+    # decode as GB18030 too, into ideographs, which is why "looks Chinese" cannot decide).
+    if _foreign_letters(texts["utf-8"]) and not _foreign_letters(texts["gb18030"]):
+        return "gb18030"
+    return "utf-8"
 
-    best = from_bytes(raw, cp_isolation=["utf_8", *CHINESE_ENCODINGS]).best()
-    return "utf-8" if best is None else codecs.lookup(best.encoding).name
 
-
-def _chinese_share(text: str) -> float:
-    """Share of the non-ASCII characters that are CJK ideographs, CJK punctuation or full-width forms."""
-    wide = [ch for ch in text if ord(ch) > 0x7F]
-    if not wide:
-        return 1.0
-    cjk = sum(1 for ch in wide if 0x4E00 <= ord(ch) <= 0x9FFF or 0x3000 <= ord(ch) <= 0x303F
-              or 0xFF00 <= ord(ch) <= 0xFFEF or 0x3400 <= ord(ch) <= 0x4DBF)
-    return cjk / len(wide)
+def _foreign_letters(text: str) -> int:
+    """Characters from U+0080 to U+07FF other than Latin-1's: C1 controls, Latin Extended,
+    Greek, Cyrillic, Armenian, Hebrew, Arabic... (where GBK bytes land when read as UTF-8)."""
+    return sum(1 for ch in text if 0x80 <= ord(ch) <= 0x9F or 0x100 <= ord(ch) <= 0x7FF)
 
 
 def decode_text(path: str | os.PathLike, label: str | None = None) -> str:

@@ -43,6 +43,13 @@ def test_short_gbk_that_is_also_valid_utf8_reads_as_chinese(text):
     assert detect_encoding(text.encode("utf-8")) == "utf-8"
 
 
+@pytest.mark.parametrize("text", ["\u202eRTL 名称", "name\n\u202eRTL\n"])
+def test_utf8_with_punctuation_or_bidi_marks_stays_utf8(text):
+    # these bytes decode as GB18030 too (into ideographs), but they are UTF-8
+    text.encode("utf-8").decode("gb18030")
+    assert detect_encoding(text.encode("utf-8")) == "utf-8"
+
+
 def test_gbk_and_utf8_bom_csv_read_the_same_table(tmp_path):
     gbk = read_csv(_write(tmp_path / "gbk.csv", TABLE, "gbk"))
     bom = read_csv(_write(tmp_path / "bom.csv", TABLE, "utf-8", bom=True))
