@@ -411,9 +411,9 @@ def test_batch_options_are_one_line_errors(tmp_path, capsys, args, message):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "cannot read it"),
+    (b"", "empty CSV; give a header row"),
     (b"name,osm\n", "no regions"),
-    (b"\x00\x01\x02\xff\xfe", "cannot read it"),
+    (b"\x00\x01\x02\xff\xfe", "neither UTF-8 nor GBK/GB18030"),
     (b"region,osm\nx,a.osm\n", "no 'name' column"),
     (b"name,osm\n,a.osm.pbf\n", "row 1 has name ''"),
     (b"name,osm\n../up,a.osm.pbf\n", "row 1 has name '../up'"),
