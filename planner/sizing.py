@@ -1,7 +1,9 @@
 """How big a new facility is, how many residents it serves, how far apart two must be.
 
-A category's :class:`Sizing` comes from ``data/sizing.toml`` (the standards' area ranges and
-per-1,000-resident indicators, each with its source and whether it was read there) and from
+A category's :class:`Sizing` comes from the GB 50180-2018 rule pack (the appendix's floor
+and land area ranges of the category's level, ``rules/gb50180-2018.toml``), from
+``data/sizing.toml`` (capacities and per-1,000-resident indicators, each with its source and
+whether it was read there) and from
 :mod:`planner.settings` (the minimum spacing and minimum catchment, planner's assumptions
 derived from GB 50180-2018). :func:`candidate_capacity` turns a candidate's floor area or
 places into the residents it can serve; :func:`existing_capacity` does the same for a mapped
@@ -71,11 +73,12 @@ class Sizing:
         return out
 
 
-def sizing_for(category: Category) -> Sizing:
-    """The sizing of a category: its entry of ``data/sizing.toml`` with the settings'
-    spacing and catchment; a category without an entry needs no particular land, has no
-    capacity limit and only the spacing and catchment of its level."""
-    row = _table().get(category.key, {})
+def sizing_for(category: Category, level: str | None = None) -> Sizing:
+    """The sizing of a category at ``level`` (default its own): the rule pack's area ranges,
+    its entry of ``data/sizing.toml`` and the settings' spacing and catchment. A category
+    without either needs no particular land, has no capacity limit and only the spacing and
+    catchment of its level."""
+    row = {**_table().get(category.key, {}), **_pack_areas(category.key, level or category.level)}
     spacing = row.get("min_spacing_m")
     spacing_src = (
         (f"min_spacing_m of data/sizing.toml for {category.key}", False) if spacing is not None else
@@ -183,6 +186,31 @@ def _number(value) -> float:
     except (TypeError, ValueError):
         return np.nan
     return v if math.isfinite(v) and v > 0 else np.nan
+
+
+@lru_cache(maxsize=64)
+def _pack_areas(key: str, level: str) -> dict:
+    """Floor and land area ranges of ``key`` at ``level`` in the GB 50180-2018 rule pack, as
+    ``floor_m2``, ``floor_max_m2``, ``land_m2`` and the source of the first found."""
+    from planner.rules import load_rulepack
+
+    pack = load_rulepack("gb50180-2018")
+    out: dict = {}
+    sources = []
+    for rule in pack.rules:
+        if rule.measure != "facility_area_range" or rule.category != key or rule.level != level:
+            continue
+        low = min(lo for lo, _ in rule.ranges)
+        high = max(hi for _, hi in rule.ranges)
+        if rule.area == "floor":
+            out.update(floor_m2=low, floor_max_m2=high)
+        else:
+            out["land_m2"] = low
+        sources.append((f"{pack.id} {rule.id}: {rule.clause} {rule.threshold} m²", rule.confirmed))
+    if sources:
+        out["area_source"] = "; ".join(s for s, _ in sources)
+        out["area_confirmed"] = all(c for _, c in sources)
+    return out
 
 
 @lru_cache(maxsize=1)

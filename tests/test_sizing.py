@@ -21,10 +21,24 @@ def test_kindergarten_sizing_from_the_standards_with_sources():
     # Spacing: the 300 m service radius × settings.min_spacing_factor (1.0); catchment: a block.
     assert s.min_spacing_m == 300.0
     assert s.min_catchment_residents == 1000.0
-    # GB 50180's area ranges are "to confirm": never marked confirmed.
-    assert s.sources["area"][1] is False and "附录C" in s.sources["area"][0]
+    # GB 50180's area ranges come from its rule pack, "to confirm": never marked confirmed.
+    assert s.sources["area"][1] is False
+    assert "gb50180.5min.kindergarten.floor_area" in s.sources["area"][0] and "幼儿园" in s.sources["area"][0]
     assert s.sources["spacing"][1] is False and "assumption" in s.sources["spacing"][0]
     assert s.as_dict()["sources"]["capacity"]["confirmed"] is False
+
+
+def test_areas_of_a_level_from_the_rule_pack():
+    # The community service station (5-minute) and the street-level centre (15-minute).
+    station = sizing_for(CATS["community_service"])
+    centre = sizing_for(CATS["community_service"], level="15min")
+    assert (station.floor_m2, station.floor_max_m2, station.land_m2) == (600, 1000, 500)
+    assert (centre.floor_m2, centre.floor_max_m2, centre.land_m2) == (700, 1500, 600)
+    # Two ranges (market or fresh supermarket): the smallest low, the largest high.
+    market = sizing_for(CATS["market"])
+    assert (market.floor_m2, market.floor_max_m2) == (750, 2500)
+    # Not in the pack: the nursery's land from data/sizing.toml.
+    assert sizing_for(CATS["childcare"]).land_m2 == 1200
 
 
 def test_settings_change_spacing_and_catchment():
