@@ -710,9 +710,9 @@ def run_site(
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
     # (By the standards capacities come from the sizing and the parcels' own column.)
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
-    kw = dict(model=model, minutes=minutes, candidates=cand, homes=home_table, extra_facilities=extra,
-              capacities=None if standards else caps, mode=mode, method=method, time_limit=time_limit, elderly_pace=elderly_pace,
-              boundary=boundary, standards=standards)
+    kw = {"model": model, "minutes": minutes, "candidates": cand, "homes": home_table, "extra_facilities": extra,
+          "capacities": None if standards else caps, "mode": mode, "method": method, "time_limit": time_limit,
+          "elderly_pace": elderly_pace, "boundary": boundary, "standards": standards}
     result = _site_runs(region, category, news, kw)
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
