@@ -310,7 +310,7 @@ def site(
     check_mode(mode)
     _out_dir(out, osm, candidates, homes, facilities, boundary, population, population_table)
     if "," in category:
-        _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, started)
+        _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started)
         return
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
@@ -333,12 +333,13 @@ def site(
     _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
 
 
-def _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, started) -> None:
+def _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html,
+                   started) -> None:
     """``planner site --category a,b,c``: several categories sited together."""
     from planner.site_levels import run_district
 
     district = run_district(osm, out, category, new=new, colocate=colocate, candidates=candidates, mode=mode,
-                            time_limit=time_limit, standards=standards)
+                            time_limit=time_limit, standards=standards, map_html=map_html)
     for line in district.console_lines():
         _say(line)
     _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
@@ -642,10 +643,23 @@ def _one_line(text: str) -> str:
     return _plain(re.sub(r"\s*[\r\n]+\s*", " ", str(text)).strip())
 
 
+#: Settings the global flags set for one run (-v, --excel, --paper, --tiles).
+_RUN_SETTINGS = ("solver_log", "excel", "map_paper", "map_tiles")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and return its exit code. User mistakes (bad options, files or
     values) become one line on stderr starting with ``error:`` and exit code 2; so do a full
     disk and a folder that cannot be written. Anything else is a bug and shows its traceback."""
+    saved = {k: getattr(settings, k) for k in _RUN_SETTINGS}
+    try:
+        return _run(argv)
+    finally:  # a flag of this run does not carry over to the next main() in the same process
+        for k, v in saved.items():
+            setattr(settings, k, v)
+
+
+def _run(argv: list[str] | None) -> int:
     argv = _globals_first(list(sys.argv[1:] if argv is None else argv))
     try:
         code = app(args=argv, prog_name="planner", standalone_mode=False)

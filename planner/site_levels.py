@@ -229,24 +229,55 @@ class DistrictResult:
     coverage: pd.DataFrame
     plan: DistrictPlan
     settings: dict
+    #: The region's extent (WGS84 west, south, east, north), for a map with no site.
+    bounds: tuple = (0.0, 0.0, 0.0, 0.0)
 
     def summary(self) -> dict:
         return {"region": self.region, "sites_used": len(self.sites), "complexes": int(self.sites["complex"].sum()),
                 "objective": self.plan.objective, "objective_unit": "weighted demand covered",
                 "status": self.plan.status, "coverage": self.coverage.to_dict(orient="records"), **self.settings}
 
-    def write(self, out_dir) -> None:
-        """``district_sites.gpkg``, ``district_coverage.csv`` and ``summary.json``, atomically."""
+    def write(self, out_dir, map_html: bool = True) -> None:
+        """``district_sites.gpkg``, ``district_coverage.csv``, ``summary.json`` and
+        ``map.html`` (the sites used, complexes apart), atomically."""
         import json
 
         from planner._io import atomic_dir
 
         with atomic_dir(out_dir) as tmp:
+            if map_html:
+                self.write_map(tmp / "map.html")
             if len(self.sites):
                 self.sites.to_crs(4326).to_file(tmp / "district_sites.gpkg", layer="sites", driver="GPKG")
             self.coverage.to_csv(tmp / "district_coverage.csv", index=False, encoding="utf-8")
             (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2, default=float),
                                               encoding="utf-8")
+
+    def write_map(self, path) -> None:
+        """The sites on a map: complexes in purple, single-use sites in blue; each popup
+        names the categories hosted and the residents each takes over."""
+        import folium
+
+        from planner import maps
+
+        sites = self.sites.to_crs(4326)
+        sites["colour"] = np.where(sites["complex"], "#7b3294", "#2c7bb6")
+        if len(sites):
+            b = sites.total_bounds
+            bounds = (b[0] - 0.005, b[1] - 0.005, b[2] + 0.005, b[3] + 0.005)
+        else:
+            bounds = (self.bounds[0], self.bounds[1], self.bounds[2], self.bounds[3])
+        m = maps.base_map(bounds, padding_top_left=(20, 80), padding_bottom_right=(200, 20))
+        shown = ["candidate_id", "name", "uses", "categories", "people_assigned"]
+        if len(sites):
+            maps.add_points(m, sites[[*shown, "colour", "geometry"]], "colour", radius=9, popup_columns=shown,
+                            name="建议场地 Sites")
+        maps.add_legend(m, "场地 Sites", [("#7b3294", "综合服务设施 Shared complex"),
+                                          ("#2c7bb6", "单项设施 One category")])
+        maps.add_title(m, f"{self.region} — 多类设施选址 district siting",
+                       ", ".join(f"{r.category} +{r.new_sites}" for r in self.coverage.itertuples()))
+        folium.LayerControl(collapsed=False).add_to(m)
+        maps.save_map(m, path)
 
     def console_lines(self) -> list[str]:
         complexes = int(self.sites["complex"].sum()) if len(self.sites) else 0
@@ -310,14 +341,16 @@ def site_district(region, categories: list[str], max_sites: int | None = None, c
     plan = model.solve(time_limit=time_limit)
     return DistrictResult(region=region.name, sites=_district_sites(plan, parts, cand),
                           coverage=_district_coverage(plan, parts, demand, slower),
-                          plan=plan, settings={"colocate": bool(pairs), "max_sites": max_sites,
+                          plan=plan, bounds=tuple(gpd.GeoSeries([shapely.box(*homes.total_bounds)], crs=homes.crs)
+                                                   .to_crs(4326).total_bounds),
+                          settings={"colocate": bool(pairs), "max_sites": max_sites,
                                                "colocation_distance_m": settings.colocation_distance_m,
                                                "categories": info})
 
 
 def run_district(osm, out_dir, categories: str, new: int | str | None = None, colocate: bool = False,
                  candidates=None, mode: str = "walk", time_limit: float | None = None, name: str | None = None,
-                 standards: bool = True) -> DistrictResult:
+                 standards: bool = True, map_html: bool = True) -> DistrictResult:
     """What ``planner site --category a,b,c`` does: load, :func:`site_district`, write.
 
     ``new``: at most this many sites (parcels) in all; ``candidates``: a parcels file.
@@ -338,7 +371,7 @@ def run_district(osm, out_dir, categories: str, new: int | str | None = None, co
     keys = [k.strip() for k in categories.split(",") if k.strip()]
     result = site_district(region, keys, max_sites=news[0] if news else None, colocate=colocate,
                            candidates=parcels, mode=mode, time_limit=time_limit)
-    result.write(out_dir)
+    result.write(out_dir, map_html=map_html)
     return result
 
 

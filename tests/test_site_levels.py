@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from browser import chromium_available, open_in_browser
 
 from planner._errors import InputError
 from planner.optimize.constrained import ConstrainedCoverage
@@ -153,4 +154,8 @@ def test_district_on_nanjing_keeps_every_rule(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "2 sites used, 2 shared complexes" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "district_coverage.csv", "district_sites.gpkg", "summary.json"]
+        "district_coverage.csv", "district_sites.gpkg", "map.html", "summary.json"]
+    if chromium_available():  # the map opens offline, both sites drawn, no script from data
+        result = open_in_browser(out / "map.html")
+        assert result["errors"] == [] and result["external"] == [] and result["dialogs"] == []
+        assert result["paths"] == 2
