@@ -250,6 +250,18 @@ def demo(
     )
 
 
+_STANDARDS_HELP = (
+    "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
+    "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
+    "takes fewer residents than the minimum catchment or stands closer to another than the "
+    "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
+    "sited together: a site may host several (a shared complex) and --new bounds the sites used.")
+_COLOCATE_HELP = (
+    "With --standards: a new community health centre only next to elderly care (毗邻建设, within "
+    "settings.colocation_distance_m): existing elderly care, or with --category "
+    "health_centre,elderly_care,... elderly care sited with it.")
+
+
 @app.command()
 def site(
     osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
@@ -284,15 +296,8 @@ def site(
         "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
         "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
         "pace.")),
-    standards: bool = typer.Option(False, "--standards/--no-standards", help=(
-        "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
-        "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
-        "takes fewer residents than the minimum catchment or stands closer to another than the "
-        "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
-        "sited together: a site may host several (a shared complex) and --new bounds the sites used.")),
-    colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=(
-        "With --category health_centre,elderly_care,...: a new community health centre only next to "
-        "elderly care (毗邻建设; settings.colocation_distance_m).")),
+    standards: bool = typer.Option(False, "--standards/--no-standards", help=_STANDARDS_HELP),
+    colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=_COLOCATE_HELP),
     crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
     coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
     out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
@@ -315,7 +320,7 @@ def site(
     result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
                       facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
                       boundary=boundary, map_html=map_html, elderly_pace=elderly_pace, standards=standards,
-                      crs=crs, coords=coords, out_coords=out_coords, population=population,
+                      colocate=colocate, crs=crs, coords=coords, out_coords=out_coords, population=population,
                       population_table=population_table)
     s = result.summary()
     _say(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "

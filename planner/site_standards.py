@@ -27,6 +27,9 @@ from planner.sources import Region
 
 #: Models the standards' constraints apply to.
 STANDARD_MODELS = ("mclp", "lscp")
+#: Category → the category it is built next to when co-location is asked (毗邻建设: the
+#: community health centre next to elderly care, 国办发〔2021〕56号 (十一)).
+COLOCATE = {"health_centre": "elderly_care"}
 
 
 @dataclass
@@ -51,11 +54,15 @@ class StandardsPlan:
 
 
 def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoDataFrame,
-            candidates: gpd.GeoDataFrame | None, model: str) -> StandardsPlan:
+            candidates: gpd.GeoDataFrame | None, model: str, colocate: bool = False,
+            extra: gpd.GeoDataFrame | None = None) -> StandardsPlan:
     """Candidates, capacities and conflicts of one category by the standards.
 
     ``candidates`` are the user's parcels (:func:`planner.candidates.parcels_from_file`);
-    None: the region's land (:func:`planner.candidates.land_candidates`).
+    None: the region's land (:func:`planner.candidates.land_candidates`). ``colocate``: only
+    candidates within ``settings.colocation_distance_m`` of an existing facility of the
+    category :data:`COLOCATE` names, mapped or among the user's ``extra`` facilities (site
+    both together with ``--category a,b``).
     """
     if model not in STANDARD_MODELS:
         raise InputError(f"--standards works with --model {' or '.join(STANDARD_MODELS)} (coverage within the "
@@ -67,6 +74,8 @@ def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoD
     if len(kept) == 0:
         raise InputError(f"--candidates: none of the {len(given)} sites is big enough for a {category.name_en} "
                          f"({_need(sizing)}); give larger parcels or their max_floor_area_m2 / land_area_m2")
+    if colocate:
+        kept, info = _next_to(region, category, kept, info, extra)
     ex = existing.merge(region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"}),
                         on="facility_id", how="left") if len(existing) else existing
     ex_cap = existing_capacity(sizing, ex)
@@ -74,6 +83,26 @@ def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoD
                     shapely.get_coordinates(kept.geometry.to_numpy()).reshape(-1, 2)])
     pairs = conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(existing)))
     return StandardsPlan(sizing=sizing, candidates=kept, existing_capacity=ex_cap, conflicts=pairs, info=info)
+
+
+def _next_to(region: Region, category: Category, kept: gpd.GeoDataFrame, info: dict,
+             extra: gpd.GeoDataFrame | None):
+    """Keep the candidates next to an existing facility of the category's partner."""
+    from planner import settings
+    from planner.categories import load_categories, region_facilities
+    from planner.site_levels import existing_within
+
+    partner = COLOCATE.get(category.key)
+    if partner is None:
+        raise InputError(f"--colocate: {category.key} has no co-location rule; it applies to "
+                         f"{', '.join(f'{a} next to {b}' for a, b in COLOCATE.items())}")
+    others = region_facilities(region.features, [load_categories()[partner]], extra)
+    near = existing_within(shapely.get_coordinates(kept.geometry.to_numpy()), others, settings.colocation_distance_m)
+    if not near.any():
+        raise InputError(f"--colocate: no candidate site for {category.key} within "
+                         f"{settings.colocation_distance_m:g} m of an existing {partner}; site both together "
+                         f"(--category {category.key},{partner}) or leave --colocate out")
+    return kept[near].reset_index(drop=True), {**info, "kept": int(near.sum()), f"next_to_{partner}": int(near.sum())}
 
 
 def standards_model(plan: StandardsPlan, cost, weights: np.ndarray, people: np.ndarray, new: int | None,

@@ -229,7 +229,8 @@ def site(
     network: Network | None = None,
     boundary=None,
     standards: bool = False,
-) -> SitingResult:  # size: a numpy docstring of 15 parameters, then one line per step of the run
+    colocate: bool = False,
+) -> SitingResult:  # size: a numpy docstring of 17 parameters, then one line per step of the run
     """Propose sites for new facilities of one category.
 
     Parameters
@@ -263,6 +264,9 @@ def site(
         are land and buildings big enough for the category (``candidates``: the user's
         parcels), each with its capacity, and no new site takes fewer residents than the
         minimum catchment or stands closer than the minimum spacing to another of its kind.
+    colocate : bool
+        With ``standards``: a community health centre only next to existing elderly care
+        (:data:`planner.site_standards.COLOCATE`).
 
     Returns
     -------
@@ -282,10 +286,12 @@ def site(
 
     existing = region_facilities(region.features, [cat], extra_facilities)
     plan = None
+    if colocate and not standards:
+        raise InputError("--colocate: add --standards (co-location is a rule of siting by the standards)")
     if standards:
         from planner.site_standards import prepare
 
-        plan = prepare(region, net, cat, existing, candidates, model)
+        plan = prepare(region, net, cat, existing, candidates, model, colocate=colocate, extra=extra_facilities)
         candidates = plan.candidates
     else:
         candidates = _candidates(region, net, candidates)
@@ -591,6 +597,7 @@ def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> 
             shown.insert(2, "source")
         maps.add_points(m, prop[[*shown, "geometry"]], "#7b3294", radius=9, popup_columns=shown,
                         name=f"建议新址 Proposed {label}")
+        maps.add_labels(m, prop.assign(rank_label=[f"#{r}" for r in prop["rank"]]), "rank_label")
     maps.add_legend(m, f"{label}: {result.minutes:g} 分钟 min", [
         ("#1a9850", "已覆盖 Covered before"), ("#2c7bb6", "新增覆盖 Newly covered"),
         ("#d73027", "仍未覆盖 Still outside"), ("#444444", "现有设施 Existing"), ("#7b3294", "建议新址 Proposed"),
@@ -655,6 +662,7 @@ def run_site(
     name: str | None = None,
     elderly_pace: bool = True,
     standards: bool = False,
+    colocate: bool = False,
     crs=None,
     coords: str | None = None,
     population=None,
@@ -663,10 +671,8 @@ def run_site(
 ) -> SitingResult:
     """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
 
-    ``new`` may be a range (``"1-12"``): each number of sites is solved on one network, the
-    result of the largest is written with ``tradeoff.csv`` and its chart
-    (:mod:`planner.tradeoff`). ``standards``: see :func:`site`; the candidates file then
-    holds parcels (:func:`planner.candidates.parcels_from_file`).
+    ``new`` may be a range (``"1-12"``): each is solved, the largest written with ``tradeoff.csv``
+    and its chart. ``standards``, ``colocate``: see :func:`site` (the candidates file: parcels).
 
     With ``boundary``, only homes inside it count, and the region is loaded with the reach of
     ``minutes`` beyond it so facilities across it still serve them (as ``planner audit``).
@@ -712,7 +718,7 @@ def run_site(
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
     kw = {"model": model, "minutes": minutes, "candidates": cand, "homes": home_table, "extra_facilities": extra,
           "capacities": None if standards else caps, "mode": mode, "method": method, "time_limit": time_limit,
-          "elderly_pace": elderly_pace, "boundary": boundary, "standards": standards}
+          "elderly_pace": elderly_pace, "boundary": boundary, "standards": standards, "colocate": colocate}
     result = _site_runs(region, category, news, kw)
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result

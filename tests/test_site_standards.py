@@ -12,7 +12,7 @@ from conftest import SAMPLES
 
 from planner import settings
 from planner._errors import InputError
-from planner.candidates import STREET_FALLBACK
+from planner.candidates import STREET_FALLBACK, land_candidates
 from planner.cli import main
 from planner.siting import site
 from planner.sources import load_region
@@ -99,3 +99,39 @@ def test_cli_console_in_planner_units(tmp_path, capsys):
     assert f"people {u['people_within_target_before']:,.0f} → {u['people_within_target_after']:,.0f}" in text
     assert u["p90_walk_min_after"] < u["p90_walk_min_before"]
     assert STREET_FALLBACK not in text  # the plain run's street points are not the fallback
+
+
+def test_health_centre_only_next_to_existing_elderly_care(regions):
+    import geopandas as gpd
+
+    from planner.candidates import sized_candidates
+    from planner.categories import load_categories
+    from planner.sizing import sizing_for
+
+    region = regions["nanjing_xinjiekou"]
+    settings.min_catchment_residents = {**settings.min_catchment_residents, "15min": 0.0}
+    free = site(region, "health_centre", model="mclp", new=1, standards=True)
+    assert len(free.proposed) == 1
+    # No elderly care is mapped in the sample: the rule leaves no candidate, one line says so.
+    with pytest.raises(InputError, match="--colocate: no candidate site for health_centre within 50 m"):
+        site(region, "health_centre", model="mclp", new=1, standards=True, colocate=True)
+    # An elderly-care home 30 m from another site the free model would open (with two).
+    sized, _ = sized_candidates(land_candidates(region), sizing_for(load_categories()["health_centre"]))
+    two = site(region, "health_centre", model="mclp", new=2, standards=True).proposed
+    other = two[two["candidate_id"] != free.proposed["candidate_id"].iloc[0]].iloc[0]
+    spot = shapely.Point(other.geometry.x + 30, other.geometry.y)
+    home = gpd.GeoDataFrame({"facility_id": ["e1"], "category": ["elderly_care"], "name": ["敬老院"]},
+                            geometry=[spot], crs=region.crs)
+    near = site(region, "health_centre", model="mclp", new=1, standards=True, colocate=True, extra_facilities=home)
+    within = int((sized.geometry.distance(spot) <= 50).sum())
+    assert near.report["standards"]["candidates"]["next_to_elderly_care"] == within >= 1
+    assert len(near.proposed) == 1
+    assert near.proposed.geometry.iloc[0].distance(spot) <= 50  # the answer moved next to elderly care
+    assert near.proposed["candidate_id"].iloc[0] != free.proposed["candidate_id"].iloc[0]
+
+
+def test_colocate_needs_the_standards_and_a_rule(regions):
+    with pytest.raises(InputError, match="--colocate: add --standards"):
+        site(regions["nanjing_xinjiekou"], "clinic", model="mclp", new=1, colocate=True)
+    with pytest.raises(InputError, match="clinic has no co-location rule"):
+        site(regions["nanjing_xinjiekou"], "clinic", model="mclp", new=1, standards=True, colocate=True)
