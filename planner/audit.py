@@ -146,6 +146,11 @@ class AuditResult:
                     title=f"{self.region} — 生活圈 life-circle audit",
                 )
                 save_map(m, tmp / "map.html")
+                from planner.maps.printable import print_audit
+
+                print_audit(tmp, f"{self.region} — 生活圈 life-circle audit", homes,
+                            self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()),
+                            [c.key for c in self.categories], roads=roads_gdf(self.network).to_crs(4326))
             self.seconds["write"] = time.perf_counter() - started
             summary = self.summary()
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")

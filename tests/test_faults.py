@@ -30,7 +30,8 @@ from planner.cli import main
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_regions"
 SMALL = SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf"  # the smallest real extract
 OTHER = SAMPLES / "beijing_chaoyang_wangjing.osm.pbf"
-AUDIT_FILES = [".planner", "coverage.csv", "homes.gpkg", "map.html", "summary.json"]
+AUDIT_FILES = [".planner", "coverage.csv", "homes.gpkg", "map.html", "map.pdf", "map.png", "summary.json"]
+MAP_FILES = ("map.html", "map.pdf", "map.png")  # map.html and the printable map.png/map.pdf
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hanging task runs on workers
 
@@ -283,7 +284,7 @@ def test_killed_batch_keeps_old_regions_and_the_rerun_cleans_up(client, tmp_path
     first = {"categories": "kindergarten", "map_html": False}
     batch.run_batch(regions, out_dir=out, scheduler=client, progress=False, task_options=first)
     before = _files(out / "regions")
-    assert sorted(before) == sorted(f"{r}/{f}" for r in ("other", "small") for f in AUDIT_FILES if f != "map.html")
+    assert sorted(before) == sorted(f"{r}/{f}" for r in ("other", "small") for f in AUDIT_FILES if f not in MAP_FILES)
 
     # The larger region runs first on the one worker, and hangs mid-write.
     audit_opts = batch.check_options("audit", {"categories": "clinic", "map_html": False})

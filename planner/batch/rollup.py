@@ -182,6 +182,14 @@ def batch_map(
     maps.add_polygons(m, gdf, colours, name=f"{name_zh} ≤{minutes} min", tooltip_columns=["region", "share", "population", "homes"],
                       aliases={"region": "区域 region", "share": "人口覆盖率 population share", "population": "人口 population",
                                "homes": "住宅点 homes"}, fill_opacity=0.55, weight=1.0)
+    # Regions a few kilometres across in a set spanning provinces vanish at the zoom that shows
+    # them all: a marker and a name keep each one visible and clickable at any zoom.
+    maps.add_points(m, gdf.assign(geometry=gdf.geometry.representative_point()), colours, radius=8,
+                    outline="#333333", weight=1.0, name="区域位置 Region markers",
+                    tooltip_columns=["region", "share", "population", "homes"],
+                    aliases={"region": "区域 region", "share": "人口覆盖率 population share",
+                             "population": "人口 population", "homes": "住宅点 homes"})
+    maps.add_labels(m, gdf, "region", name="区域名称 Region names")
     if failed:
         fg = gpd.GeoDataFrame({"region": list(failed), "status": "failed 失败"}, geometry=list(failed.values()), crs=4326)
         maps.add_polygons(m, fg, maps.NO_FACILITY_COLOUR, name="失败 failed", tooltip_columns=["region", "status"],

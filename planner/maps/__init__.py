@@ -32,6 +32,7 @@ from .base import (
 from .layers import (
     MAP_DECIMALS,
     MAP_SIMPLIFY_M,
+    add_labels,
     add_lines,
     add_points,
     add_polygons,
@@ -50,6 +51,7 @@ __all__ = [
     "MAP_SIMPLIFY_M",
     "NO_FACILITY_COLOUR",
     "ROAD_COLOUR",
+    "add_labels",
     "add_legend",
     "add_lines",
     "add_points",

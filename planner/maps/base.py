@@ -90,7 +90,11 @@ def base_map(
             ".leaflet-control-layers-expanded { font-size: 13px; line-height: 1.5; }\n"
             # folium's 1rem (16 px) makes popups and tooltips larger than the map needs.
             ".leaflet-popup-content, .leaflet-tooltip { font-size: 13px; }\n"
-            ".leaflet-popup-content th { text-align: left; padding-right: 8px; }</style>"
+            ".leaflet-popup-content th { text-align: left; padding-right: 8px; }\n"
+            # Permanent labels (village names, site ranks): small text on a light box.
+            ".planner-label { font-size: 12px; padding: 1px 4px; background: rgba(255,255,255,0.8); "
+            "border: none; box-shadow: none; font-weight: bold; }\n"
+            ".planner-label::before { display: none; }</style>"
         ),
         name="planner_map_style",
     )
@@ -189,14 +193,22 @@ def add_legend(
     return box
 
 
+#: The title box's left edge (right of Leaflet's zoom buttons) and the width kept free for the
+#: expanded layer control at the top right, in pixels.
+_TITLE_LEFT_PX = 56
+_CONTROL_PX = 330
+
+
 def add_title(
     m: folium.Map, title: str, subtitle: str | None = None
 ) -> branca.element.MacroElement:
-    """Add a title box at the top centre of ``m`` (``subtitle`` in smaller type)."""
+    """Add a title box at the top left of ``m``, beside the zoom buttons and clear of the layer
+    control at the top right (``subtitle`` in smaller type)."""
     body = f'<div style="font-size:17px; font-weight:bold;">{escape_html(title)}</div>'
     if subtitle:
         body += f'<div style="font-size:12px; color:#555;">{escape_html(subtitle)}</div>'
-    css = _BOX_CSS + "top: 10px; left: 50%; transform: translateX(-50%); text-align: center;"
+    free_px = _TITLE_LEFT_PX + _CONTROL_PX
+    css = _BOX_CSS + f"top: 10px; left: {_TITLE_LEFT_PX}px; max-width: calc(100% - {free_px}px);"
     box = _Box(body, css)
     m.get_root().add_child(box)
     return box

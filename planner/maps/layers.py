@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from folium.utilities import JsCode
 
 from ._render import escape_html
 from .base import ROAD_COLOUR
@@ -137,6 +138,40 @@ def add_roads(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "道路
     add_lines(group, roads, ROAD_COLOUR, weight=1.2)
     group.add_to(m)
     return True
+
+
+def add_labels(
+    target: folium.Map | folium.FeatureGroup,
+    gdf: gpd.GeoDataFrame,
+    column: str,
+    name: str | None = None,
+    show: bool = True,
+) -> folium.GeoJson | None:
+    """Permanent text labels (village names, site ranks) beside points, as one GeoJson layer.
+
+    The text is a property like any other: HTML-escaped (:func:`_feature_collection`) and
+    shown in a permanent Leaflet tooltip, so a name's "<" or "&" shows as text. Polygons are
+    labelled at a point inside them.
+    """
+    pts = gdf.assign(geometry=gdf.geometry.representative_point())
+    data = _feature_collection(pts, [column], [""] * len(pts))
+    if not data["features"]:
+        return None
+    layer = folium.GeoJson(
+        data,
+        name=name,
+        control=isinstance(target, folium.Map) and name is not None,
+        show=show,
+        # An invisible anchor: the point's own marker is drawn by its layer.
+        marker=folium.CircleMarker(radius=1, opacity=0, fill_opacity=0),
+        style_function=lambda f: {"opacity": 0, "fillOpacity": 0},
+        # One permanent tooltip per feature; the column's name is code, its values are data.
+        on_each_feature=JsCode(
+            "function (feature, layer) { layer.bindTooltip(String(feature.properties[" + json.dumps(column)
+            + "]), {permanent: true, direction: 'right', offset: [6, 0], className: 'planner-label'}); }"),
+    )
+    layer.add_to(target)
+    return layer
 
 
 def add_lines(

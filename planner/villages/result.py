@@ -240,6 +240,9 @@ class VillageAudit:
                 from planner.maps import save_map
 
                 save_map(self.map(stations), tmp / "map.html")
+                from .village_map import village_print
+
+                village_print(self, tmp, stations)
             self.seconds["write"] = time.perf_counter() - started
             (tmp / "summary.json").write_text(
                 json.dumps(self.summary(stations), ensure_ascii=False, indent=2), encoding="utf-8")

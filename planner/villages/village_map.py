@@ -10,7 +10,7 @@ import numpy as np
 from pyproj import Transformer
 
 from planner.audit import roads_gdf
-from planner.maps import add_legend, add_lines, add_points, add_polygons, add_title, base_map
+from planner.maps import add_labels, add_legend, add_lines, add_points, add_polygons, add_title, base_map
 
 from .rural import STATION_KEY
 
@@ -31,7 +31,7 @@ def village_map(audit: VillageAudit, stations: StationPlan | None = None) -> fol
     status = np.where(v["has_service_station"], "inside",
                       np.where(v["service_covered"], "within", "not covered"))
     show = v.assign(
-        label=[n or i for n, i in zip(v["name"], v["village_id"], strict=True)],
+        label=[n if isinstance(n, str) and n else i for n, i in zip(v["name"], v["village_id"], strict=True)],
         status=[_LABEL[s] for s in status],
         station_min=np.round(v[f"{STATION_KEY}_time_s"] / 60.0, 1),
     )
@@ -51,6 +51,7 @@ def village_map(audit: VillageAudit, stations: StationPlan | None = None) -> fol
     add_polygons(m, show, [_COLOURS[s] for s in status], name="村庄 Villages", fill_opacity=0.35,
                  tooltip_columns=["label", "admin_village", "source", "population", "status", "station_min"],
                  aliases=aliases)
+    add_labels(m, show, "label", name="村名 Village names")
     _add_facilities(m, audit)
     if audit.town is not None:
         _add_town(m, audit)
@@ -63,6 +64,30 @@ def village_map(audit: VillageAudit, stations: StationPlan | None = None) -> fol
               else "no administrative village found 未找到行政村")
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def village_print(audit: VillageAudit, folder, stations: StationPlan | None = None) -> None:
+    """``map.png`` and ``map.pdf`` (:mod:`planner.maps.printable`): villages by coverage and
+    labelled by name, administrative villages, facilities, proposed stations by rank."""
+    from planner.maps.printable import print_villages
+
+    v = audit.villages
+    status = np.where(v["has_service_station"], "inside",
+                      np.where(v["service_covered"], "within", "not covered"))
+    colours = {k: (_COLOURS[k], _LABEL[k]) for k in _COLOURS}
+    minutes = audit.minutes[STATION_KEY]
+    colours["within"] = (_COLOURS["within"], f"{_LABEL['within']} (≤ {minutes:g} 分钟 min)")
+    roads = None
+    if audit.networks:
+        net = audit.networks.get("walk") or next(iter(audit.networks.values()))
+        roads = roads_gdf(net)
+    fac = audit.facilities
+    fac = fac.assign(geometry=fac.geometry.representative_point()) if len(fac) else fac
+    subtitle = (f"行政村综合服务设施覆盖率 coverage {audit.share:.0%} of {len(audit.admin)} administrative "
+                f"villages (目标 target {audit.target_share:.0%})") if np.isfinite(audit.share) else ""
+    print_villages(folder, f"{audit.region} — 乡村生活圈 rural life circles", subtitle, v, status, colours,
+                   fac, admin=audit.admin, stations=stations.sites if stations is not None else None,
+                   roads=roads)
 
 
 def _add_admin(m: folium.Map, admin: gpd.GeoDataFrame) -> None:
@@ -115,6 +140,7 @@ def _add_stations(m: folium.Map, stations: StationPlan) -> int:
                tooltip_columns=["label", "villages_added"],
                aliases={"label": "拟建 Proposed", "villages_added": "新增覆盖村庄 Villages added"},
                fill_opacity=1.0)
+    add_labels(m, sites.assign(rank_label=[f"#{r}" for r in stations.sites["rank"]]), "rank_label")
     return len(sites)
 
 

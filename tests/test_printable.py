@@ -1,0 +1,175 @@
+"""Printable maps (planner/maps/printable.py): map.png and map.pdf beside map.html for audit,
+site and villages; A4/A3; plain-text labels; base tiles only from a URL given (served here
+from 127.0.0.1)."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import shutil
+import subprocess
+import threading
+import warnings
+from typing import ClassVar
+
+import browser
+import geopandas as gpd
+import pytest
+import shapely
+from conftest import SAMPLES
+from PIL import Image
+
+from planner.cli import main
+from planner.maps import printable
+from planner.maps.printable import PrintLayer, nice_length_m, write_printable
+
+CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")
+ZWM = str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")
+A4_PX = (int(11.69 * 150), int(8.27 * 150))  # matplotlib truncates a size in pixels
+A3_PX = (int(16.54 * 150), int(11.69 * 150))
+
+
+def _pdf_text(path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _pdf_pages(path) -> int:
+    if shutil.which("pdfinfo") is None:
+        pytest.skip("pdfinfo (poppler-utils) is not installed")
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+def _check_pages(out, size_px, *texts):
+    png, pdf = out / "map.png", out / "map.pdf"
+    assert (out / "map.html").exists()
+    assert 30_000 < png.stat().st_size < 5_000_000 and 10_000 < pdf.stat().st_size < 5_000_000
+    with Image.open(png) as im:
+        assert im.size == size_px
+    assert _pdf_pages(pdf) == 1
+    text = _pdf_text(pdf)
+    for t in ("图例 Legend", *texts):
+        assert t in text, t
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """audit, site (A3) and villages runs, with their maps."""
+    tmp = tmp_path_factory.mktemp("printable")
+    assert main(["audit", "--osm", CAU, "--categories", "kindergarten,market", "--isochrones", "none",
+                 "--out", str(tmp / "audit")]) == 0
+    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--new", "3",
+                 "--minutes", "5", "--paper", "a3", "--out", str(tmp / "site")]) == 0
+    assert main(["villages", "--osm", ZWM, "--out", str(tmp / "villages")]) == 0
+    return tmp
+
+
+def test_audit_site_villages_write_printable_maps(outputs):
+    _check_pages(outputs / "audit", A4_PX, "生活圈 life-circle audit", "道路 Roads", "米 m")
+    _check_pages(outputs / "site", A3_PX, "幼儿园 Kindergarten 选址 siting", "拟建 Proposed sites (3)", "#1", "#2", "#3")
+    _check_pages(outputs / "villages", A4_PX, "乡村生活圈 rural life circles", "马家门", "漾口")  # village names
+
+
+_BOXES = """
+var title = Array.from(document.querySelectorAll('.planner-box')).find(e => e.style.top === '10px');
+var control = document.querySelector('.leaflet-control-layers');
+var a = title.getBoundingClientRect(), b = control.getBoundingClientRect();
+var overlap = a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+return {overlap: overlap, labels: Array.from(document.querySelectorAll('.planner-label')).map(e => e.textContent.trim())};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
+def test_interactive_maps_label_sites_and_villages(outputs):
+    site = browser.open_in_browser(outputs / "site" / "map.html", extra_js=_BOXES)
+    assert site["errors"] == [] and site["extra"]["labels"] == ["#1", "#2", "#3"]
+    assert not site["extra"]["overlap"]  # the title box stays clear of the layer control
+    villages = browser.open_in_browser(outputs / "villages" / "map.html", extra_js=_BOXES)
+    assert villages["errors"] == [] and not villages["extra"]["overlap"]
+    assert {"马家门", "漾口"} <= set(villages["extra"]["labels"])
+    assert "—" not in villages["extra"]["labels"]  # an unnamed village shows its id
+
+
+def test_no_map_writes_no_printable_map(tmp_path):
+    out = tmp_path / "a"
+    assert main(["audit", "--osm", CAU, "--categories", "kindergarten", "--isochrones", "none", "--no-map",
+                 "--out", str(out)]) == 0
+    assert not (out / "map.png").exists() and not (out / "map.pdf").exists()
+
+
+def _square(lon: float, lat: float, name: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": [name]}, geometry=[shapely.box(lon, lat, lon + 0.01, lat + 0.01)], crs=4326)
+
+
+def test_data_text_is_not_mathtext(tmp_path):
+    layer = PrintLayer(_square(116.35, 40.0, "x"), "area", "#1a9850", [("#1a9850", "村 $x^2$ village")])
+    write_printable(tmp_path, "标题 $\\alpha$ title", [layer], labels=[(116.355, 40.005, "价格 $5 and $6")])
+    text = _pdf_text(tmp_path / "map.pdf")
+    assert "标题 $\\alpha$ title" in text and "价格 $5 and $6" in text and "村 $x^2$ village" in text
+
+
+def test_scale_bar_lengths():
+    assert nice_length_m(1000) == 200
+    assert nice_length_m(2600) == 500
+    assert nice_length_m(12_000) == 2000
+    assert nice_length_m(4999) == 500
+    assert nice_length_m(7) == 1
+
+
+def test_missing_cjk_font_warns_once(monkeypatch, tmp_path):
+    from matplotlib import font_manager
+
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [f for f in font_manager.fontManager.ttflist
+                                                              if "CJK" not in f.name and "Hei" not in f.name])
+    monkeypatch.setattr(printable, "_CJK_FAMILIES", ())
+    monkeypatch.setattr(printable, "_font_warned", False)
+    with pytest.warns(UserWarning, match="no CJK font found"):
+        assert printable.cjk_font() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert printable.cjk_font() is None  # once
+
+
+class _Tiles(http.server.BaseHTTPRequestHandler):
+    requested: ClassVar[list[str]] = []
+
+    def do_GET(self):
+        buf = io.BytesIO()
+        Image.new("RGB", (256, 256), (255, 0, 255)).save(buf, format="PNG")
+        _Tiles.requested.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+        self.wfile.write(buf.getvalue())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_tiles_from_a_given_url(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tiles)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+        layer = PrintLayer(_square(116.35, 40.0, "x"), "area", "#1a9850", [("#1a9850", "村 village")], alpha=0.3)
+        write_printable(tmp_path, "tiles", [layer], tiles=url)
+    finally:
+        server.shutdown()
+    assert _Tiles.requested and all(p.endswith(".png") for p in _Tiles.requested)
+    with Image.open(tmp_path / "map.png") as im:
+        colours = {c for _, c in im.convert("RGB").getcolors(maxcolors=1 << 20)}
+    assert (255, 0, 255) in colours  # the served tile is drawn under the layers
+    assert "底图 Tiles: 127.0.0.1" in _pdf_text(tmp_path / "map.pdf")
+
+
+def test_no_tiles_by_default(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("no tile may be fetched without --tiles")
+
+    monkeypatch.setattr(printable, "_basemap", refuse)
+    write_printable(tmp_path, "offline", [PrintLayer(_square(116.35, 40.0, "x"), "area", "#1a9850")])
+    assert (tmp_path / "map.png").exists()
