@@ -111,7 +111,8 @@ class AuditResult:
 
     def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
               excel: bool | None = None) -> Path:
-        """Write ``homes.gpkg``, ``coverage.csv``, ``summary.json`` and ``map.html`` atomically
+        """Write ``homes.gpkg``, ``facilities.gpkg``, ``isochrones.gpkg``, ``coverage.csv``,
+        ``summary.json``, ``map.html``, ``map.png`` and ``map.pdf`` atomically
         (with ``excel``, ``audit.xlsx`` too: :mod:`planner.tables`).
 
         ``out_coords`` (``gcj02``, ``bd09``): the GeoPackage's lon/lat for overlaying on
@@ -125,9 +126,10 @@ class AuditResult:
             homes = self.homes.to_crs(4326)
             frame_for_output(homes, out_coords).to_file(tmp / "homes.gpkg", layer="homes", driver="GPKG")
             points = self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
-            frame_for_output(points, out_coords).to_file(tmp / "homes.gpkg", layer="facilities", driver="GPKG")
+            # One layer per GeoPackage, so a plain geopandas.read_file gives it with no warning.
+            frame_for_output(points, out_coords).to_file(tmp / "facilities.gpkg", layer="facilities", driver="GPKG")
             if self.isochrones is not None and len(self.isochrones):
-                frame_for_output(self.isochrones, out_coords).to_file(tmp / "homes.gpkg", layer="isochrones",
+                frame_for_output(self.isochrones, out_coords).to_file(tmp / "isochrones.gpkg", layer="isochrones",
                                                                       driver="GPKG")
             tables = {"coverage": coverage_counts(self.coverage, self.homes)}
             write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")

@@ -30,7 +30,9 @@ from planner.cli import main
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_regions"
 SMALL = SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf"  # the smallest real extract
 OTHER = SAMPLES / "beijing_chaoyang_wangjing.osm.pbf"
-AUDIT_FILES = [".planner", "coverage.csv", "homes.gpkg", "map.html", "map.pdf", "map.png", "summary.json"]
+# (SMALL maps no kindergarten: no isochrones.gpkg)
+AUDIT_FILES = [".planner", "coverage.csv", "facilities.gpkg", "homes.gpkg", "map.html", "map.pdf", "map.png",
+               "summary.json"]
 MAP_FILES = ("map.html", "map.pdf", "map.png")  # map.html and the printable map.png/map.pdf
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the hanging task runs on workers
@@ -114,7 +116,8 @@ def test_killed_audit_keeps_old_outputs_and_the_rerun_replaces_them(tmp_path, si
                             start_new_session=True)
     try:
         (tmp,) = _wait_for(lambda: [p for p in work.glob(".out.tmp-*") if (p / "map.html").exists()], proc)
-        assert sorted(p.name for p in tmp.iterdir()) == ["coverage.csv", "homes.gpkg", "map.html"]  # mid-write
+        assert sorted(p.name for p in tmp.iterdir()) == ["coverage.csv", "facilities.gpkg", "homes.gpkg",
+                                                         "map.html"]  # mid-write
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
@@ -133,7 +136,8 @@ def test_killed_audit_keeps_old_outputs_and_the_rerun_replaces_them(tmp_path, si
 
     assert main(["audit", "--osm", str(SMALL), "--out", str(out), "--categories", "clinic", "--no-map"]) == 0
     assert _names(work) == ["out"]  # the killed run's scratch folder is gone
-    assert _names(out) == [".planner", "coverage.csv", "homes.gpkg", "summary.json"]  # no stale map.html
+    assert _names(out) == [".planner", "coverage.csv", "facilities.gpkg", "homes.gpkg",  # no stale map.html
+                           "summary.json"]  # (no clinic mapped: no isochrones)
     assert _categories(out) == ["clinic"]
 
 
@@ -284,7 +288,8 @@ def test_killed_batch_keeps_old_regions_and_the_rerun_cleans_up(client, tmp_path
     first = {"categories": "kindergarten", "map_html": False}
     batch.run_batch(regions, out_dir=out, scheduler=client, progress=False, task_options=first)
     before = _files(out / "regions")
-    assert sorted(before) == sorted(f"{r}/{f}" for r in ("other", "small") for f in AUDIT_FILES if f not in MAP_FILES)
+    assert sorted(before) == sorted([*(f"{r}/{f}" for r in ("other", "small") for f in AUDIT_FILES if f not in MAP_FILES),
+                                     "other/isochrones.gpkg"])  # other maps a kindergarten: its isochrones
 
     # The larger region runs first on the one worker, and hangs mid-write.
     audit_opts = batch.check_options("audit", {"categories": "clinic", "map_html": False})

@@ -293,7 +293,7 @@ def test_cli_audit_gaode_facilities_out_coords_and_population_table(tmp_path, ca
                str(out)])
     assert rc == 0, capsys.readouterr().err
     homes = gpd.read_file(out / "homes.gpkg", layer="homes")
-    facilities = gpd.read_file(out / "homes.gpkg", layer="facilities")
+    facilities = gpd.read_file(out / "facilities.gpkg", layer="facilities")
     # written in GCJ-02: the file's facilities are back at the Gaode coordinates they came in
     mine = facilities[facilities["facility_id"].str.startswith("file/")]
     for (x, y), geom in zip(gcj, mine.geometry, strict=True):

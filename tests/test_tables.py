@@ -81,6 +81,9 @@ def test_cli_audit_and_site_write_excel_ready_tables(tmp_path):
     assert len(values) == len(cov)
     assert [r[header.index("population_pct")] for r in values] == pytest.approx(cov["population_pct"].tolist())
     assert [r[header.index("category")] for r in values] == cov["category"].tolist()
+    with warnings.catch_warnings():  # one layer per GeoPackage: a plain read_file, no warning
+        warnings.simplefilter("error")
+        assert len(gpd.read_file(out / "homes.gpkg")) > 0 and len(gpd.read_file(out / "facilities.gpkg")) > 0
 
     site = tmp_path / "site"
     assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--new", "2",

@@ -11,7 +11,8 @@ shown once per facility category: it embeds them once as compact arrays and buil
 category's markers in the browser when that category is shown (``audit_map``).
 
 Modules: ``_render`` (offline, inert HTML), ``base`` (base map, title, legend, colours),
-``layers`` (points, polygons, lines), ``audit_map`` (``map_audit``).
+``layers`` (points, polygons, lines, labels), ``audit_map`` (``map_audit``), ``printable``
+(``map.png`` and ``map.pdf`` with matplotlib, for print).
 """
 
 from ._render import escape_html, offline_html, plain_text, save_map

@@ -24,8 +24,8 @@ def regions_csv(path: Path, rows: list[dict]) -> Path:
 def assert_same_region(single: Path, batched: Path) -> None:
     """What the single-region command wrote equals what the batch wrote (timings aside)."""
     for layer in ("homes", "facilities", "isochrones"):
-        a = gpd.read_file(single / "homes.gpkg", layer=layer)
-        b = gpd.read_file(batched / "homes.gpkg", layer=layer)
+        a = gpd.read_file(single / f"{layer}.gpkg", layer=layer)
+        b = gpd.read_file(batched / f"{layer}.gpkg", layer=layer)
         pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all(), layer
     assert (single / "coverage.csv").read_bytes() == (batched / "coverage.csv").read_bytes()

@@ -93,6 +93,8 @@ def test_outputs_equal_single_region_command_and_broken_regions_fail_alone(clien
 
     html = (out / "map.html").read_text(encoding="utf-8")
     assert "kindergarten" in summary["map_indicator"] and "nanjing_xinjiekou" in html
+    # Regions far apart stay visible at the zoom that shows them all: a marker and a name each.
+    assert "Region markers" in html and "Region names" in html
     assert "<script src=\"http" not in html  # offline
     saved = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert saved["workers"] == 2 and len(saved["peak_memory_mb_per_worker"]) >= 2
