@@ -249,7 +249,11 @@ class DistrictResult:
                 self.write_map(tmp / "map.html")
             if len(self.sites):
                 self.sites.to_crs(4326).to_file(tmp / "district_sites.gpkg", layer="sites", driver="GPKG")
-            self.coverage.to_csv(tmp / "district_coverage.csv", index=False, encoding="utf-8")
+            from planner import settings
+            from planner.tables import write_tables
+
+            # Excel-ready like every table planner writes (BOM, whole people; --excel: site.xlsx).
+            write_tables(tmp, {"district_coverage": self.coverage}, excel=settings.excel, workbook="site.xlsx")
             (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2, default=float),
                                               encoding="utf-8")
 
