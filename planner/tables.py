@@ -54,7 +54,7 @@ _HEADERS_ZH = {
     "target_met": "达标", "villages_inside": "有设施的行政村", "villages_within_target": "目标时间内的行政村",
     "pct_inside": "设施覆盖率(%)", "pct_within_target": "目标时间内比例(%)",
     "population_pct_inside": "人口覆盖率(%)", "population_pct_within_target": "目标时间内人口比例(%)",
-    "new": "新增设施数", "objective": "目标函数值", "gap": "最优性差距",
+    "new": "新增设施数", "objective": "目标函数值", "gap": "最优性差距", "osm": "OSM文件",
 }
 
 

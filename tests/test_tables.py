@@ -101,3 +101,20 @@ def test_cli_audit_and_site_write_excel_ready_tables(tmp_path):
         sites = gpd.read_file(site / "sites.gpkg")
         existing = gpd.read_file(site / "existing_sites.gpkg")
     assert sites["rank"].tolist() == [1, 2] and len(existing) > 0
+
+
+def test_batch_failures_with_excel(tmp_path, monkeypatch):
+    from openpyxl import load_workbook
+
+    from planner import settings
+    from planner.batch.rollup import write_rollup
+
+    monkeypatch.setattr(settings, "excel", True)
+    write_rollup(tmp_path, [], [{"region": "甲县", "osm": "a.osm.pbf", "error": "no homes found"}], [], None, None)
+    assert (tmp_path / "failures.csv").read_bytes().startswith(BOM)
+    ws = load_workbook(tmp_path / "batch.xlsx")["failures"]
+    assert [[c.value for c in row] for row in ws.iter_rows()] == [
+        ["区域", "OSM文件", "错误"], ["region", "osm", "error"], ["甲县", "a.osm.pbf", "no homes found"]]
+    monkeypatch.setattr(settings, "excel", False)
+    write_rollup(tmp_path, [], [], [], None, None)
+    assert not (tmp_path / "batch.xlsx").exists()  # an earlier run's workbook is not left behind
