@@ -86,8 +86,7 @@ def write_printable(folder: str | Path, title: str, layers: Sequence[PrintLayer]
     title, subtitle : str
         Shown at the top (plain text).
     layers : sequence of PrintLayer
-        In drawing order; their frames in any CRS (drawn in the first one's UTM zone when
-        geographic).
+        In drawing order; their frames in any CRS (drawn in the first one's UTM zone).
     labels : sequence of (x, y, text)
         In ``labels_crs`` (default WGS84 lon/lat); drawn beside the point.
     paper : {"a4", "a3"}, optional
@@ -148,10 +147,11 @@ def write_printable(folder: str | Path, title: str, layers: Sequence[PrintLayer]
 
 
 def _metric_crs(layers: Sequence[PrintLayer]):
+    """The UTM zone of the first layer: metres true both ways, so the scale bar holds (Web
+    Mercator's metres stretch with latitude)."""
     if not layers or layers[0].gdf.crs is None:
         return None
-    crs = layers[0].gdf.crs
-    return layers[0].gdf.estimate_utm_crs() if crs.is_geographic else crs
+    return layers[0].gdf.estimate_utm_crs()
 
 
 def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
