@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import typer
@@ -658,10 +659,17 @@ def main(argv: list[str] | None = None) -> int:
     disk and a folder that cannot be written. Anything else is a bug and shows its traceback."""
     saved = {k: getattr(settings, k) for k in _RUN_SETTINGS}
     try:
-        return _run(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning  # one line, like the errors
+            return _run(argv)
     finally:  # a flag of this run does not carry over to the next main() in the same process
         for k, v in saved.items():
             setattr(settings, k, v)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr: ``warning: ...`` (no source file or code line)."""
+    typer.echo(f"warning: {_one_line(message)}", err=True)
 
 
 def _run(argv: list[str] | None) -> int:

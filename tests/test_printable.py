@@ -173,3 +173,19 @@ def test_no_tiles_by_default(tmp_path, monkeypatch):
     monkeypatch.setattr(printable, "_basemap", refuse)
     write_printable(tmp_path, "offline", [PrintLayer(_square(116.35, 40.0, "x"), "area", "#1a9850")])
     assert (tmp_path / "map.png").exists()
+
+
+def test_unreachable_tiles_warn_in_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png"
+    out = tmp_path / "a"
+    assert main(["audit", "--osm", CAU, "--categories", "kindergarten", "--isochrones", "none", "--tiles", url,
+                 "--out", str(out)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: --tiles {url}: no base tiles drawn")
+    assert "底图获取失败 base tiles unavailable" in _pdf_text(out / "map.pdf")
+    assert url.split("{z}")[0] in (out / "map.html").read_text(encoding="utf-8")  # map.html asks for them too

@@ -262,8 +262,8 @@ def _basemap(ax, metric, url: str) -> str:
     try:
         contextily.add_basemap(ax, crs=metric, source=url, attribution=False, zorder=0, reset_extent=True)
     except Exception as err:  # noqa: BLE001 - any failure of the tile server: the map is still useful
-        warnings.warn(f"--tiles {url}: no base tiles drawn on map.png/map.pdf ({type(err).__name__}: {err})",
-                      stacklevel=3)
+        warnings.warn(f"--tiles {url}: no base tiles drawn on map.png/map.pdf "
+                      f"({type(err).__name__}: {str(err)[:200]})", stacklevel=3)
         return "底图获取失败 base tiles unavailable"
     host = url.split("//", 1)[-1].split("/", 1)[0]
     return f"底图 Tiles: {host}"
