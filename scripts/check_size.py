@@ -61,12 +61,19 @@ def _python_files(paths: list[Path]) -> list[Path]:
 
 
 def _reason(lines: list[str], numbers: list[int], kind: str) -> str | None:
-    """The text of the first ``# <kind>: reason`` comment on any of the given 1-based lines."""
+    """The text of the first ``# <kind>: reason`` comment on any of the given 1-based lines,
+    with the comment lines that continue it."""
     for n in numbers:
         if 1 <= n <= len(lines):
             m = _REASON[kind].search(lines[n - 1])
             if m:
-                return lines[n - 1][m.start() + 1 :].strip()
+                text = [lines[n - 1][m.start() + 1 :].strip()]
+                for line in lines[n:]:
+                    more = line.strip()
+                    if not more.startswith("#") or any(r.search(more) for r in _REASON.values()):
+                        break
+                    text.append(more.lstrip("#").strip())
+                return " ".join(text)
     return None
 
 

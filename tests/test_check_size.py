@@ -91,3 +91,11 @@ def test_main_exits_1_while_one_is_unexplained(tmp_path, capsys):
     assert "FAIL" in out and "long: lines 81 > 80" in out and "1 above the limits, 1 without a reason" in out
     path.write_text(_long("long", 81, "# size: measured and kept whole"), encoding="utf-8")
     assert check_size.main([str(path)]) == 0
+
+
+def test_a_reason_over_several_comment_lines_is_read_whole(tmp_path):
+    reason = "# size: one loop whose two steps share\n    # the incidence and its renumbering"
+    found = _findings(tmp_path, _long("long", 90, "", reason))
+    assert found == {
+        ("long", "lines"): "size: one loop whose two steps share the incidence and its renumbering"
+    }
