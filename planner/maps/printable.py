@@ -55,7 +55,9 @@ class PrintLayer:
     edge: str = "none"
     alpha: float = 1.0
     width: float = 0.6
-    fit: bool = True  # the page is fitted to the layers with fit (roads reach past the area)
+    # The page is fitted to the layers with fit: the homes, sites and villages studied, not the
+    # roads and facilities loaded around them for their reach.
+    fit: bool = True
 
 
 def cjk_font() -> str | None:
@@ -295,7 +297,8 @@ def print_audit(folder: str | Path, title: str, homes: gpd.GeoDataFrame, facilit
     homes_layer = PrintLayer(homes, "point", [colours[c] for c in classes],
                              [(colours[c], names[c]) for c in ("all", "some", "none")], size=6)
     fac_layer = PrintLayer(facilities, "point", "#1f1f1f",
-                           [("#1f1f1f", f"设施 Facilities ({len(facilities)})")], size=14, marker="^")
+                           [("#1f1f1f", f"设施 Facilities ({len(facilities)})")], size=14, marker="^",
+                           fit=False)
     subtitle = "住宅点按目标内设施类别着色 homes by the categories within their target"
     return write_printable(folder, title, [*_roads(roads), homes_layer, fac_layer], subtitle=subtitle)
 
@@ -313,7 +316,7 @@ def print_site(folder: str | Path, title: str, homes: gpd.GeoDataFrame, status: 
         PrintLayer(homes, "point", [colours[s] for s in status], [(colours[s], names[s]) for s in colours],
                    size=6),
         PrintLayer(existing, "point", "#7f7f7f", [("#7f7f7f", f"现有设施 Existing ({len(existing)})")],
-                   size=30, marker="s", edge="white"),
+                   size=30, marker="s", edge="white", fit=False),
         PrintLayer(proposed, "point", "#7b3294", [("#7b3294", f"拟建 Proposed sites ({len(proposed)})")],
                    size=110, marker="*", edge="black", width=0.5),
     ]
@@ -338,7 +341,7 @@ def print_villages(folder: str | Path, title: str, subtitle: str, villages: gpd.
                                  [("#333333", "行政村界 Administrative villages")], width=1.2))
     layers += _roads(roads)
     layers.append(PrintLayer(facilities, "point", "#ffffff", [("#ffffff", "设施 Facilities")], size=18,
-                             edge="#1f1f1f", width=1.0))
+                             edge="#1f1f1f", width=1.0, fit=False))
     labels = []
     pts = villages.geometry.representative_point()
     for p, name, vid in zip(pts, villages["name"], villages["village_id"], strict=True):
