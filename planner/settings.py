@@ -186,8 +186,12 @@ def update(values: dict) -> None:
 
 
 def _error(text: str):
+    import re
+
     from planner._errors import InputError
 
+    # Keys of a config table are the user's text: a newline in one must not break the one line.
+    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
     return InputError(f"config: {text}")
 
 
