@@ -18,6 +18,17 @@ from planner.sources import Region, load_region
 __version__ = "0.1.0"
 
 __all__ = [
-    "AuditResult", "InfeasibleError", "InputError", "Network", "Region", "audit", "build_network",
-    "categories", "demand", "load_region", "network", "settings", "sources",
+    "AuditResult",
+    "InfeasibleError",
+    "InputError",
+    "Network",
+    "Region",
+    "audit",
+    "build_network",
+    "categories",
+    "demand",
+    "load_region",
+    "network",
+    "settings",
+    "sources",
 ]

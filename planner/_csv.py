@@ -45,8 +45,9 @@ def detect_encoding(raw: bytes, label: str = "CSV") -> str:
         except UnicodeDecodeError:
             continue
     if not texts:
-        raise InputError(f"{label}: neither UTF-8 nor GBK/GB18030 text; "
-                         "save the CSV as UTF-8 (Excel: CSV UTF-8)")
+        raise InputError(
+            f"{label}: neither UTF-8 nor GBK/GB18030 text; save the CSV as UTF-8 (Excel: CSV UTF-8)"
+        )
     if len(texts) == 1:
         return next(iter(texts))
     # Both decode. Real UTF-8 text almost never decodes as GB18030 into anything but noise,
@@ -128,6 +129,8 @@ def read_wkt_csv(path: str | os.PathLike, label: str | None = None, crs=None):
     try:
         geoms = shapely.from_wkt(table[wkt].fillna("").astype(str).to_numpy(), on_invalid="raise")
     except shapely.errors.GEOSException as err:
-        raise InputError(f"{label}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
-                         "write polygons as POLYGON ((lon lat, ...))") from None
+        raise InputError(
+            f"{label}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
+            "write polygons as POLYGON ((lon lat, ...))"
+        ) from None
     return gpd.GeoDataFrame(table.drop(columns=[wkt]), geometry=geoms, crs=crs if crs is not None else 4326)

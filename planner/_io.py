@@ -31,13 +31,30 @@ from planner._errors import InputError
 MARKER = ".planner"
 # Outputs of planner versions that wrote no marker: a folder holding only these (summary.json
 # among them) is planner's.
-_KNOWN_OUTPUTS = frozenset({
-    "summary.json", "homes.gpkg", "coverage.csv", "map.html", "sites.gpkg", "before_after.csv",
-    "villages.gpkg", "indicators.csv", "proposed_stations.gpkg", "review.json", "review.html",
-    "review_map.html", "failures.csv", "failures.log", "regions", "_extracts",
-})
+_KNOWN_OUTPUTS = frozenset(
+    {
+        "summary.json",
+        "homes.gpkg",
+        "coverage.csv",
+        "map.html",
+        "sites.gpkg",
+        "before_after.csv",
+        "villages.gpkg",
+        "indicators.csv",
+        "proposed_stations.gpkg",
+        "review.json",
+        "review.html",
+        "review_map.html",
+        "failures.csv",
+        "failures.log",
+        "regions",
+        "_extracts",
+    }
+)
 _HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
-_SCRATCH = re.compile(r"^\.(?P<base>.+)\.(?:tmp|partial)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}(?:\.tmp)?$")
+_SCRATCH = re.compile(
+    r"^\.(?P<base>.+)\.(?:tmp|partial)-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[0-9a-f]{8}(?:\.tmp)?$"
+)
 
 
 def scratch_name(name: str, kind: str = "tmp") -> str:
@@ -126,17 +143,23 @@ def check_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
         try:
             ours = is_planner_folder(out)
         except OSError as err:
-            raise InputError(f"{option} {path}: cannot read it ({err.strerror}); give a folder you can write to") from None
+            raise InputError(
+                f"{option} {path}: cannot read it ({err.strerror}); give a folder you can write to"
+            ) from None
         if not ours:
-            raise InputError(f"{option} {path}: holds files planner did not write, and planner replaces the whole "
-                             "folder; give a new or empty folder")
+            raise InputError(
+                f"{option} {path}: holds files planner did not write, and planner replaces the whole "
+                "folder; give a new or empty folder"
+            )
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"{option} {path}: {parent} is a file, not a folder; give a path inside a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: cannot write in {parent} (permission denied); give a folder you can write to")
+        raise InputError(
+            f"{option} {path}: cannot write in {parent} (permission denied); give a folder you can write to"
+        )
     return out
 
 
@@ -170,7 +193,8 @@ def atomic_dir(out_dir: str | os.PathLike, option: str = "--out") -> Iterator[Pa
             yield tmp
             (tmp / MARKER).write_text(
                 "planner output folder: planner replaces this whole folder when it writes here again\n",
-                encoding="utf-8")
+                encoding="utf-8",
+            )
             replace_dir(tmp, out)
     except BaseException as err:
         full = _disk_full(err) or (_io_error(err) and _free_bytes(tmp) < _FULL_BELOW_BYTES)
@@ -233,8 +257,10 @@ def terminate_as_exit() -> Iterator[None]:
     """Within the block, SIGTERM raises ``SystemExit(143)`` so cleanup code runs (the
     default kills the process on the spot). Only in the main thread, and only when nobody
     else handles SIGTERM."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -263,7 +289,12 @@ def _free_bytes(path: Path) -> float:
 def _io_error(err: BaseException) -> bool:
     """An error of a file writer (the OS, GDAL through pyogrio/fiona/rasterio, SQLite), not a bug."""
     return isinstance(err, OSError) or type(err).__module__.split(".")[0] in (
-        "pyogrio", "fiona", "rasterio", "osgeo", "sqlite3")
+        "pyogrio",
+        "fiona",
+        "rasterio",
+        "osgeo",
+        "sqlite3",
+    )
 
 
 def _disk_full(err: BaseException | None) -> bool:
@@ -280,9 +311,13 @@ def _disk_full(err: BaseException | None) -> bool:
 def _output_error(err: BaseException, out: Path, option: str, full: bool = False) -> BaseException:
     """An OSError while writing outputs as one line naming the folder, when it is the user's to fix."""
     if full or _disk_full(err):
-        return InputError(f"{option} {out}: no space left on the device; free some space or give a folder on another disk")
+        return InputError(
+            f"{option} {out}: no space left on the device; free some space or give a folder on another disk"
+        )
     if isinstance(err, PermissionError):
-        return InputError(f"{option} {out}: cannot write there (permission denied); give a folder you can write to")
+        return InputError(
+            f"{option} {out}: cannot write there (permission denied); give a folder you can write to"
+        )
     if isinstance(err, OSError) and err.errno == errno.EROFS:
         return InputError(f"{option} {out}: the file system is read-only; give a folder you can write to")
     return err

@@ -109,16 +109,25 @@ def homes_on_network(
         poly = boundary_polygon(boundary, region.crs)
         homes = homes[shapely.within(homes.geometry.to_numpy(), poly)]
         if len(homes) == 0:
-            raise InputError(f"{region.source}: no homes inside the boundary; "
-                             "check the boundary or give --homes")
+            raise InputError(
+                f"{region.source}: no homes inside the boundary; check the boundary or give --homes"
+            )
     homes = homes.reset_index(drop=True)
     comps = compounds(region)
     access, info = home_access(net, homes, comps)
     home_compound_id = info.pop("_home_compound")
     home_compound = info.pop("_home_compound_index")
     seconds["homes"] = time.perf_counter() - t
-    return HomesOnNetwork(network=net, homes=homes, compounds=comps, access=access, compound_info=info,
-                          home_compound=home_compound, home_compound_id=home_compound_id, seconds=seconds)
+    return HomesOnNetwork(
+        network=net,
+        homes=homes,
+        compounds=comps,
+        access=access,
+        compound_info=info,
+        home_compound=home_compound,
+        home_compound_id=home_compound_id,
+        seconds=seconds,
+    )
 
 
 def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) -> tuple[Access, dict]:
@@ -147,10 +156,14 @@ def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) 
         "homes_routed_through_gates": int(gated_home.sum()),
         "without_gates_fell_back_to_nearest_street": [
             {"compound_id": cid, "name": name}
-            for cid, name, k in zip(comps["compound_id"], comps["name"], n_gates, strict=True) if k == 0
-        ] if len(comps) else [],
-        "_home_compound": np.where(comp_of >= 0, comp_ids[np.clip(comp_of, 0, None)] if len(comps) else None,
-                                   None),
+            for cid, name, k in zip(comps["compound_id"], comps["name"], n_gates, strict=True)
+            if k == 0
+        ]
+        if len(comps)
+        else [],
+        "_home_compound": np.where(
+            comp_of >= 0, comp_ids[np.clip(comp_of, 0, None)] if len(comps) else None, None
+        ),
         "_home_compound_index": comp_of,
     }
     if not gated_home.any():
@@ -170,8 +183,9 @@ def home_access(net: Network, homes: gpd.GeoDataFrame, comps: gpd.GeoDataFrame) 
     ), info
 
 
-def facility_access(net: Network, facilities: gpd.GeoDataFrame, comps: gpd.GeoDataFrame
-                    ) -> tuple[Access, np.ndarray]:
+def facility_access(
+    net: Network, facilities: gpd.GeoDataFrame, comps: gpd.GeoDataFrame
+) -> tuple[Access, np.ndarray]:
     """Where facilities are reached from the network, and the compound each stands in.
 
     A facility inside a gated compound is reached through the compound's gates, as its homes
@@ -201,13 +215,16 @@ def facility_access(net: Network, facilities: gpd.GeoDataFrame, comps: gpd.GeoDa
     leg = shapely.distance(geoms[owner], shapely.points(gate_xy)) + gate_snap
     keep = ~gated[base.owner]
     return Access(
-        owner=np.concatenate([base.owner[keep], owner]), node=np.concatenate([base.node[keep], gate_node]),
-        leg_m=np.concatenate([base.leg_m[keep], leg]), n_owners=base.n_owners,
+        owner=np.concatenate([base.owner[keep], owner]),
+        node=np.concatenate([base.node[keep], gate_node]),
+        leg_m=np.concatenate([base.leg_m[keep], leg]),
+        n_owners=base.n_owners,
     ), fac_comp
 
 
-def inside_compound_legs(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, home_comp: np.ndarray,
-                         fac_comp: np.ndarray) -> pd.DataFrame:
+def inside_compound_legs(
+    homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, home_comp: np.ndarray, fac_comp: np.ndarray
+) -> pd.DataFrame:
     """Walks from homes to the facilities inside their own compound, without leaving it.
 
     A compound's internal paths are private and so not in the network (homes leave by the
@@ -229,7 +246,8 @@ def inside_compound_legs(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, 
     if len(f) == 0:
         return empty
     pairs = pd.DataFrame({"home": h, "c": home_comp[h]}).merge(
-        pd.DataFrame({"facility": f, "c": fac_comp[f]}), on="c")
+        pd.DataFrame({"facility": f, "c": fac_comp[f]}), on="c"
+    )
     if len(pairs) == 0:
         return empty
     hp, fp = pairs["home"].to_numpy(), pairs["facility"].to_numpy()

@@ -109,8 +109,13 @@ class AuditResult:
             "notes": self.notes + self.network.notes,
         }
 
-    def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
-              excel: bool | None = None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        map_html: bool = True,
+        out_coords: str | None = None,
+        excel: bool | None = None,
+    ) -> Path:
         """Write ``homes.gpkg``, ``facilities.gpkg``, ``isochrones.gpkg``, ``coverage.csv``,
         ``summary.json``, ``map.html``, ``map.png`` and ``map.pdf`` atomically
         (with ``excel``, ``audit.xlsx`` too: :mod:`planner.tables`).
@@ -127,10 +132,13 @@ class AuditResult:
             frame_for_output(homes, out_coords).to_file(tmp / "homes.gpkg", layer="homes", driver="GPKG")
             points = self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
             # One layer per GeoPackage, so a plain geopandas.read_file gives it with no warning.
-            frame_for_output(points, out_coords).to_file(tmp / "facilities.gpkg", layer="facilities", driver="GPKG")
+            frame_for_output(points, out_coords).to_file(
+                tmp / "facilities.gpkg", layer="facilities", driver="GPKG"
+            )
             if self.isochrones is not None and len(self.isochrones):
-                frame_for_output(self.isochrones, out_coords).to_file(tmp / "isochrones.gpkg", layer="isochrones",
-                                                                      driver="GPKG")
+                frame_for_output(self.isochrones, out_coords).to_file(
+                    tmp / "isochrones.gpkg", layer="isochrones", driver="GPKG"
+                )
             tables = {"coverage": coverage_counts(self.coverage, self.homes)}
             write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
             if map_html:
@@ -139,10 +147,19 @@ class AuditResult:
                 m = map_audit(
                     homes=homes,
                     facilities=self.facilities.to_crs(4326).assign(
-                        geometry=lambda d: d.geometry.representative_point()),
+                        geometry=lambda d: d.geometry.representative_point()
+                    ),
                     isochrones=None if self.isochrones is None else self.isochrones.to_crs(4326),
-                    categories=[{"key": c.key, "name_zh": c.name_zh, "name_en": c.name_en, "minutes": c.minutes,
-                                 "target_label": c.target_label} for c in self.categories],
+                    categories=[
+                        {
+                            "key": c.key,
+                            "name_zh": c.name_zh,
+                            "name_en": c.name_en,
+                            "minutes": c.minutes,
+                            "target_label": c.target_label,
+                        }
+                        for c in self.categories
+                    ],
                     roads=roads_gdf(self.network).to_crs(4326),
                     minutes=self.minutes,
                     title=f"{self.region} — 生活圈 life-circle audit",
@@ -150,12 +167,19 @@ class AuditResult:
                 save_map(m, tmp / "map.html")
                 from planner.maps.printable import print_audit
 
-                print_audit(tmp, f"{self.region} — 生活圈 life-circle audit", homes,
-                            self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()),
-                            [c.key for c in self.categories], roads=roads_gdf(self.network).to_crs(4326))
+                print_audit(
+                    tmp,
+                    f"{self.region} — 生活圈 life-circle audit",
+                    homes,
+                    self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()),
+                    [c.key for c in self.categories],
+                    roads=roads_gdf(self.network).to_crs(4326),
+                )
             self.seconds["write"] = time.perf_counter() - started
             summary = self.summary()
-            (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+            (tmp / "summary.json").write_text(
+                json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
+            )
         return Path(out_dir)
 
 
@@ -232,8 +256,9 @@ def audit(
     seconds["facilities"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    node_time, node_dist = _nearest_facilities(net, access, homes, facilities, fac_access, cats, inside, limit_s,
-                                               sweeper or sweep_many, show)
+    node_time, node_dist = _nearest_facilities(
+        net, access, homes, facilities, fac_access, cats, inside, limit_s, sweeper or sweep_many, show
+    )
     seconds["sweeps"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -244,21 +269,43 @@ def audit(
     for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
         homes[f"complete_{level}"] = done["homes"]
     cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
-    iso = _isochrones(net, cats, minutes, node_time, node_dist, with_isochrones, show) if with_isochrones else None
+    iso = (
+        _isochrones(net, cats, minutes, node_time, node_dist, with_isochrones, show)
+        if with_isochrones
+        else None
+    )
     seconds["coverage"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return AuditResult(
-        region=region.name, network=net, categories=cats, minutes=minutes, homes=homes,
-        facilities=facilities, coverage=cov, isochrones=iso, node_time_s=node_time,
-        compounds=comp_info, seconds=seconds, notes=_notes(homes, cats, facilities), node_dist_m=node_dist,
+        region=region.name,
+        network=net,
+        categories=cats,
+        minutes=minutes,
+        homes=homes,
+        facilities=facilities,
+        coverage=cov,
+        isochrones=iso,
+        node_time_s=node_time,
+        compounds=comp_info,
+        seconds=seconds,
+        notes=_notes(homes, cats, facilities),
+        node_dist_m=node_dist,
         co_location=co_location(facilities),
     )
 
 
-
-def _nearest_facilities(net: Network, access, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, fac_access,
-                        cats: Sequence[Category], inside: pd.DataFrame, limit_s: float, sweeper, show: bool
-                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _nearest_facilities(
+    net: Network,
+    access,
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    fac_access,
+    cats: Sequence[Category],
+    inside: pd.DataFrame,
+    limit_s: float,
+    sweeper,
+    show: bool,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One sweep per category: ``<key>_time_s``, ``<key>_facility_id`` (and ``<key>_dist_m`` for
     a metre target) added to ``homes``; returns the node times and node distances per key."""
     node_time: dict[str, np.ndarray] = {}
@@ -275,16 +322,30 @@ def _nearest_facilities(net: Network, access, homes: gpd.GeoDataFrame, facilitie
     dist_swept = {}
     if metre_cats and not proportional:
         by_length = TargetGraph(net, fac_access, "length")
-        dist_swept = dict(zip(metre_cats, sweeper(by_length, [subsets[i] for i in metre_cats], limit=max_dist_m),
-                              strict=True))
-    for i, (cat, (cost, which)) in enumerate(tqdm(zip(cats, swept, strict=True), total=len(cats),
-                                                  desc="nearest-facility sweeps", unit="category", disable=not show,
-                                                  leave=False)):
+        dist_swept = dict(
+            zip(
+                metre_cats,
+                sweeper(by_length, [subsets[i] for i in metre_cats], limit=max_dist_m),
+                strict=True,
+            )
+        )
+    for i, (cat, (cost, which)) in enumerate(
+        tqdm(
+            zip(cats, swept, strict=True),
+            total=len(cats),
+            desc="nearest-facility sweeps",
+            unit="category",
+            disable=not show,
+            leave=False,
+        )
+    ):
         node_time[cat.key] = cost
         home_cost, home_target = trip_costs(net, access, cost, which, "time")
         pairs = inside[cat_of[inside["facility"]] == cat.key] if len(inside) else inside
         if len(pairs):
-            home_cost, home_target = _take_shorter(home_cost, home_target, pairs, pairs["walk_m"] / net.walk_speed_mps)
+            home_cost, home_target = _take_shorter(
+                home_cost, home_target, pairs, pairs["walk_m"] / net.walk_speed_mps
+            )
         home_cost[home_cost > limit_s] = np.inf
         homes[f"{cat.key}_time_s"] = np.where(np.isfinite(home_cost), home_cost, np.nan)
         homes[f"{cat.key}_facility_id"] = np.where(
@@ -298,16 +359,24 @@ def _nearest_facilities(net: Network, access, homes: gpd.GeoDataFrame, facilitie
                 node_dist[cat.key], dist_which = dist_swept[i]
                 home_dist, _ = trip_costs(net, access, node_dist[cat.key], dist_which, "length")
                 if len(pairs):
-                    home_dist, _ = _take_shorter(home_dist, np.zeros(len(home_dist), np.int64), pairs,
-                                                 pairs["walk_m"])
+                    home_dist, _ = _take_shorter(
+                        home_dist, np.zeros(len(home_dist), np.int64), pairs, pairs["walk_m"]
+                    )
             home_dist[home_dist > max_dist_m] = np.inf
             # Millimetres: float noise must not push a home exactly at the radius outside it.
             homes[f"{cat.key}_dist_m"] = np.where(np.isfinite(home_dist), np.round(home_dist, 3), np.nan)
     return node_time, node_dist
 
 
-def _isochrones(net: Network, cats: Sequence[Category], minutes: Sequence[int], node_time: dict, node_dist: dict,
-                with_isochrones: bool | str, show: bool) -> gpd.GeoDataFrame | None:
+def _isochrones(
+    net: Network,
+    cats: Sequence[Category],
+    minutes: Sequence[int],
+    node_time: dict,
+    node_dist: dict,
+    with_isochrones: bool | str,
+    show: bool,
+) -> gpd.GeoDataFrame | None:
     """Each category's own target by default (one polygon union per category is the slow part
     of an audit); ``"all"`` draws every threshold too."""
     parts = []
@@ -332,8 +401,11 @@ def _notes(homes: gpd.GeoDataFrame, cats: Sequence[Category], facilities: gpd.Ge
     cat_of = facilities["category"].to_numpy()
     missing = [c.key for c in cats if not (cat_of == c.key).any()]
     if missing:
-        notes.append("no facility mapped for: " + ", ".join(missing)
-                     + " (their coverage is 0; add them with --facilities FILE)")
+        notes.append(
+            "no facility mapped for: "
+            + ", ".join(missing)
+            + " (their coverage is 0; add them with --facilities FILE)"
+        )
     return notes
 
 
@@ -403,20 +475,35 @@ def run_audit(
     select(known, categories)  # a bad file or key fails before any heavy work
     if isinstance(boundary, (str, os.PathLike)) and (crs is not None or coords != "wgs84"):
         boundary = read_points_table(boundary, crs=crs, coords=coords)
-    region = load_region(osm, boundary=boundary, name=name,
-                         buffer_m=reach_m(mins, mode) if boundary is not None else 0.0)
+    region = load_region(
+        osm, boundary=boundary, name=name, buffer_m=reach_m(mins, mode) if boundary is not None else 0.0
+    )
     # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
-    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region,
-                                 file_crs=crs, coords=coords) if homes else None
+    home_table = (
+        homes_from_file(
+            homes, region.crs, region=None if boundary is not None else region, file_crs=crs, coords=coords
+        )
+        if homes
+        else None
+    )
     home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
     extra = facilities_from_file(facilities, region.crs, known, crs, coords) if facilities else None
     result = audit(
-        region, categories=categories, minutes=mins, mode=mode, homes=home_table, extra_facilities=extra,
-        categories_file=categories_file, with_isochrones=with_isochrones, boundary=boundary, sweeper=sweeper,
+        region,
+        categories=categories,
+        minutes=mins,
+        mode=mode,
+        homes=home_table,
+        extra_facilities=extra,
+        categories_file=categories_file,
+        with_isochrones=with_isochrones,
+        boundary=boundary,
+        sweeper=sweeper,
         progress=progress,
     )
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
+
 
 #: Life-circle levels of GB 50180-2018, smallest first; a level's circle includes the lower ones.
 LEVELS = ("block", "5min", "10min", "15min")
@@ -426,9 +513,24 @@ COMPLETE_KEY = "complete_life_circle"
 #: Times within this of a threshold count as at it (float noise of sums of edge times).
 _EPS_S = 1e-6
 _COVERAGE_COLUMNS = [
-    "category", "name_zh", "name_en", "level", "basic", "threshold", "minutes", "target_m",
-    "target_minutes", "target_unit", "target_source", "confirmed", "homes_share",
-    "population_share", "elderly_share", "children_share", "disabled_share", "population_outside",
+    "category",
+    "name_zh",
+    "name_en",
+    "level",
+    "basic",
+    "threshold",
+    "minutes",
+    "target_m",
+    "target_minutes",
+    "target_unit",
+    "target_source",
+    "confirmed",
+    "homes_share",
+    "population_share",
+    "elderly_share",
+    "children_share",
+    "disabled_share",
+    "population_outside",
 ]
 
 
@@ -449,8 +551,9 @@ def coverage_counts(coverage: pd.DataFrame, homes: pd.DataFrame) -> pd.DataFrame
     return out[[c for c in out.columns if c != "population_outside"] + ["population_outside"]]
 
 
-def covered_at_target(homes: pd.DataFrame, cat: Category, elderly_time_factor: float = 1.0
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def covered_at_target(
+    homes: pd.DataFrame, cat: Category, elderly_time_factor: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Homes within the category's target, in the target's own unit: for everyone and for the
     elderly.
 
@@ -497,19 +600,36 @@ def coverage_table(
     for cat in categories:
         t = np.nan_to_num(homes[f"{cat.key}_time_s"].to_numpy(float), nan=np.inf)
         head = {
-            "category": cat.key, "name_zh": cat.name_zh, "name_en": cat.name_en, "level": cat.level,
-            "basic": cat.basic, "target_m": cat.target_m if cat.target_m is not None else np.nan,
+            "category": cat.key,
+            "name_zh": cat.name_zh,
+            "name_en": cat.name_en,
+            "level": cat.level,
+            "basic": cat.basic,
+            "target_m": cat.target_m if cat.target_m is not None else np.nan,
             "target_minutes": cat.target_minutes if cat.target_minutes is not None else np.nan,
-            "target_unit": cat.unit, "target_source": cat.source, "confirmed": cat.confirmed,
+            "target_unit": cat.unit,
+            "target_source": cat.source,
+            "confirmed": cat.confirmed,
         }
         for m in minutes:
             limit = m * 60.0 + _EPS_S
-            rows.append({**head, "threshold": "minutes", "minutes": m,
-                         **_shares(homes, t <= limit, t * elderly_time_factor <= limit)})
+            rows.append(
+                {
+                    **head,
+                    "threshold": "minutes",
+                    "minutes": m,
+                    **_shares(homes, t <= limit, t * elderly_time_factor <= limit),
+                }
+            )
         inside, inside_elderly = covered_at_target(homes, cat, elderly_time_factor)
-        rows.append({**head, "threshold": "target",
-                     "minutes": cat.target_minutes if cat.unit == "min" else np.nan,
-                     **_shares(homes, inside, inside_elderly)})
+        rows.append(
+            {
+                **head,
+                "threshold": "target",
+                "minutes": cat.target_minutes if cat.unit == "min" else np.nan,
+                **_shares(homes, inside, inside_elderly),
+            }
+        )
     return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
 
 
@@ -544,28 +664,38 @@ def complete_life_circle(
     return out
 
 
-def complete_rows(homes: pd.DataFrame, categories: Sequence[Category], elderly_time_factor: float = 1.0
-                  ) -> pd.DataFrame:
+def complete_rows(
+    homes: pd.DataFrame, categories: Sequence[Category], elderly_time_factor: float = 1.0
+) -> pd.DataFrame:
     """``complete_life_circle`` rows of the coverage table, one per level (see
     :func:`complete_life_circle`)."""
     by_key = {c.key: c for c in categories}
     rows = []
     for level, done in complete_life_circle(homes, categories, elderly_time_factor).items():
-        rows.append({
-            "category": COMPLETE_KEY, "name_zh": "完整基本生活圈", "name_en": "Complete basic life circle",
-            "level": level, "basic": True, "threshold": "target", "minutes": CIRCLE_LEVELS[level],
-            "target_m": np.nan, "target_minutes": np.nan, "target_unit": "",
-            "target_source": "every basic category of the level and the levels below within its own "
-                             "target: "
-                             + ", ".join(f"{k} {by_key[k].target_label}" for k in done["categories"]),
-            "confirmed": all(by_key[k].confirmed for k in done["categories"]),
-            **_shares(homes, done["homes"], done["elderly"]),
-        })
+        rows.append(
+            {
+                "category": COMPLETE_KEY,
+                "name_zh": "完整基本生活圈",
+                "name_en": "Complete basic life circle",
+                "level": level,
+                "basic": True,
+                "threshold": "target",
+                "minutes": CIRCLE_LEVELS[level],
+                "target_m": np.nan,
+                "target_minutes": np.nan,
+                "target_unit": "",
+                "target_source": "every basic category of the level and the levels below within its own "
+                "target: " + ", ".join(f"{k} {by_key[k].target_label}" for k in done["categories"]),
+                "confirmed": all(by_key[k].confirmed for k in done["categories"]),
+                **_shares(homes, done["homes"], done["elderly"]),
+            }
+        )
     return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
 
 
-def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Category],
-                                 facility_counts: dict | None = None) -> dict:
+def complete_life_circle_summary(
+    coverage: pd.DataFrame, categories: Sequence[Category], facility_counts: dict | None = None
+) -> dict:
     """The complete-circle rows of a coverage table as a JSON-ready dict, per level, with the
     basic categories counted, those with no facility mapped (no home can complete the
     circle: often a gap of the map, not of the city) and those of the level not audited."""
@@ -578,13 +708,17 @@ def complete_life_circle_summary(coverage: pd.DataFrame, categories: Sequence[Ca
         rank = LEVELS.index(row.level)
         members = [c for c in categories if c.basic and c.level in LEVELS and LEVELS.index(c.level) <= rank]
         out[row.level] = {
-            "homes_share": float(row.homes_share), "population_share": float(row.population_share),
-            "elderly_share": float(row.elderly_share), "children_share": float(row.children_share),
+            "homes_share": float(row.homes_share),
+            "population_share": float(row.population_share),
+            "elderly_share": float(row.elderly_share),
+            "children_share": float(row.children_share),
             "categories": {c.key: c.target_label for c in members},
-            "basic_categories_without_facilities": [c.key for c in members if facility_counts is not None
-                                                    and facility_counts.get(c.key, 0) == 0],
-            "basic_categories_not_audited": [c.key for c in every if c.key not in audited
-                                             and LEVELS.index(c.level) <= rank],
+            "basic_categories_without_facilities": [
+                c.key for c in members if facility_counts is not None and facility_counts.get(c.key, 0) == 0
+            ],
+            "basic_categories_not_audited": [
+                c.key for c in every if c.key not in audited and LEVELS.index(c.level) <= rank
+            ],
         }
     return out
 
@@ -603,16 +737,27 @@ def _shares(homes: pd.DataFrame, inside: np.ndarray, inside_elderly: np.ndarray)
 
 
 def _category_summary(c: Category) -> dict:
-    return {"name_zh": c.name_zh, "name_en": c.name_en, "level": c.level, "target_m": c.target_m,
-            "target_minutes": c.target_minutes, "target_unit": c.unit, "target_source": c.source,
-            "confirmed": c.confirmed, "basic": c.basic, "basic_source": c.basic_source}
+    return {
+        "name_zh": c.name_zh,
+        "name_en": c.name_en,
+        "level": c.level,
+        "target_m": c.target_m,
+        "target_minutes": c.target_minutes,
+        "target_unit": c.unit,
+        "target_source": c.source,
+        "confirmed": c.confirmed,
+        "basic": c.basic,
+        "basic_source": c.basic_source,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
 # inside gated compounds
 
 
-def _take_shorter(cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost) -> tuple[np.ndarray, np.ndarray]:
+def _take_shorter(
+    cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost
+) -> tuple[np.ndarray, np.ndarray]:
     """Per home, the smaller of its network cost and its walks inside the compound."""
     pair_cost = np.asarray(pair_cost, float)
     order = np.lexsort((pair_cost, pairs["home"].to_numpy()))
@@ -645,18 +790,21 @@ def co_location(facilities: gpd.GeoDataFrame, distance_m: float | None = None) -
     dist = settings.colocation_distance_m if distance_m is None else float(distance_m)
     out = {
         "rule": "社区卫生服务中心与社区养老服务机构毗邻建设 "
-                "(community health centre next to the elderly-care institution)",
+        "(community health centre next to the elderly-care institution)",
         "source": "国办发〔2021〕56号《“十四五”城乡社区服务体系建设规划》(十一)",
         "distance_m": dist,
         "distance_source": "assumption (the plan gives no distance): outlines within "
-                           "settings.colocation_distance_m, straight line",
+        "settings.colocation_distance_m, straight line",
     }
     cats = set(facilities["category"])
     if not {"health_centre", "elderly_care"} <= cats:
         missing = sorted({"health_centre", "elderly_care"} - cats)
         return {**out, "checked": False, "reason": "no facility of " + ", ".join(missing) + " in the audit"}
     names = facilities["name"].fillna("").astype(str)
-    hc = facilities[(facilities["category"] == "health_centre").to_numpy() & names.str.contains(_HEALTH_CENTRE_NAME).to_numpy()]
+    hc = facilities[
+        (facilities["category"] == "health_centre").to_numpy()
+        & names.str.contains(_HEALTH_CENTRE_NAME).to_numpy()
+    ]
     ec = facilities[(facilities["category"] == "elderly_care").to_numpy()].drop_duplicates("facility_id")
     hc = hc.drop_duplicates("facility_id")
     detail = []
@@ -664,18 +812,30 @@ def co_location(facilities: gpd.GeoDataFrame, distance_m: float | None = None) -
     if len(hc):
         tree = shapely.STRtree(ec.geometry.to_numpy())
         near_idx, near_d = tree.query_nearest(hc.geometry.to_numpy(), return_distance=True, all_matches=False)
-        ec_adjacent[np.unique(tree.query(hc.geometry.to_numpy(), predicate="dwithin", distance=dist)[1])] = True
+        ec_adjacent[np.unique(tree.query(hc.geometry.to_numpy(), predicate="dwithin", distance=dist)[1])] = (
+            True
+        )
         for (i, j), d in zip(near_idx.T, near_d, strict=True):
             row, other = hc.iloc[i], ec.iloc[j]
-            detail.append({
-                "facility_id": str(row["facility_id"]), "name": row["name"],
-                "nearest_elderly_care_id": str(other["facility_id"]), "nearest_elderly_care_name": other["name"],
-                "distance_m": round(float(d), 1), "adjacent": bool(d <= dist),
-            })
+            detail.append(
+                {
+                    "facility_id": str(row["facility_id"]),
+                    "name": row["name"],
+                    "nearest_elderly_care_id": str(other["facility_id"]),
+                    "nearest_elderly_care_name": other["name"],
+                    "distance_m": round(float(d), 1),
+                    "adjacent": bool(d <= dist),
+                }
+            )
     n_adj = sum(d["adjacent"] for d in detail)
     return {
-        **out, "checked": True, "health_centres": len(detail), "adjacent": n_adj, "not_adjacent": len(detail) - n_adj,
-        "elderly_care_facilities": len(ec), "elderly_care_next_to_a_health_centre": int(ec_adjacent.sum()),
+        **out,
+        "checked": True,
+        "health_centres": len(detail),
+        "adjacent": n_adj,
+        "not_adjacent": len(detail) - n_adj,
+        "elderly_care_facilities": len(ec),
+        "elderly_care_next_to_a_health_centre": int(ec_adjacent.sum()),
         "health_centres_detail": detail,
     }
 
@@ -715,8 +875,15 @@ def _target_isochrone(net: Network, node_dist_m: np.ndarray, cat: Category) -> g
     """The area within a metre target along the network (``minutes``: its walking time)."""
     poly = _reach_polygon(net, node_dist_m, net.length_m, float(cat.target_m), settings.isochrone_buffer_m)
     geoms = [] if poly is None else [poly]
-    return gpd.GeoDataFrame({"category": [cat.key] * len(geoms), "minutes": [cat.minutes] * len(geoms),
-                             "target_m": [cat.target_m] * len(geoms)}, geometry=geoms, crs=net.crs)
+    return gpd.GeoDataFrame(
+        {
+            "category": [cat.key] * len(geoms),
+            "minutes": [cat.minutes] * len(geoms),
+            "target_m": [cat.target_m] * len(geoms),
+        },
+        geometry=geoms,
+        crs=net.crs,
+    )
 
 
 def _reach_polygon(net: Network, node_cost: np.ndarray, edge_cost: np.ndarray, limit: float, buf: float):
@@ -754,18 +921,28 @@ def facility_isochrones(
         part = isochrone_polygons(result.network, cost, minutes, category=fac.loc[fid, "category"])
         part.insert(0, "facility_id", fid)
         parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(
-        {"facility_id": [], "category": [], "minutes": []}, geometry=[], crs=result.network.crs)
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else gpd.GeoDataFrame(
+            {"facility_id": [], "category": [], "minutes": []}, geometry=[], crs=result.network.crs
+        )
+    )
 
 
 def roads_gdf(net: Network) -> gpd.GeoDataFrame:
     """One line per street segment (either direction once), for maps."""
     a, b = np.minimum(net.u, net.v), np.maximum(net.u, net.v)
     pairs = np.unique(np.column_stack([a, b]), axis=0)
-    lines = shapely.linestrings(np.stack([
-        np.column_stack([net.x[pairs[:, 0]], net.y[pairs[:, 0]]]),
-        np.column_stack([net.x[pairs[:, 1]], net.y[pairs[:, 1]]]),
-    ], axis=1))
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([net.x[pairs[:, 0]], net.y[pairs[:, 0]]]),
+                np.column_stack([net.x[pairs[:, 1]], net.y[pairs[:, 1]]]),
+            ],
+            axis=1,
+        )
+    )
     return gpd.GeoDataFrame(geometry=lines, crs=net.crs)
 
 

@@ -30,12 +30,24 @@ VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "construction", "vacant"
 #: Land uses for public facilities (公共管理与公共服务用地).
 PUBLIC_LANDUSE = frozenset({"civic", "institutional", "public", "education", "religious"})
 #: Non-residential building uses that could be converted to a community facility.
-CONVERTIBLE_BUILDINGS = frozenset({
-    "commercial", "retail", "office", "public", "civic", "community_centre", "industrial", "warehouse",
-    "service", "government",
-})
+CONVERTIBLE_BUILDINGS = frozenset(
+    {
+        "commercial",
+        "retail",
+        "office",
+        "public",
+        "civic",
+        "community_centre",
+        "industrial",
+        "warehouse",
+        "service",
+        "government",
+    }
+)
 #: Public-service sites whose land or building could take another community use.
-FACILITY_AMENITIES = frozenset({"community_centre", "social_facility", "townhall", "library", "social_centre"})
+FACILITY_AMENITIES = frozenset(
+    {"community_centre", "social_facility", "townhall", "library", "social_centre"}
+)
 #: The label of street points used when no mapped land or building fits.
 STREET_FALLBACK = "street (fallback: no mapped land fits)"
 COLUMNS = ["candidate_id", "source", "name", "land_m2", "floor_m2", "places"]
@@ -61,14 +73,22 @@ def land_candidates(region: Region) -> gpd.GeoDataFrame:
     levels = np.array([_levels(t) for t in np.asarray(tags, dtype=object)[keep]], float)
     is_building = np.array(["building" in t for t in np.asarray(tags, dtype=object)[keep]], bool)
     return gpd.GeoDataFrame(
-        {"candidate_id": sub["osm_id"].astype(str).to_numpy(), "source": source[keep].astype(str),
-         "name": sub["name"].to_numpy(), "land_m2": area,
-         "floor_m2": np.where(is_building, area * levels, np.nan), "places": np.nan},
-        geometry=shapely.point_on_surface(sub.geometry.to_numpy()), crs=region.crs,
+        {
+            "candidate_id": sub["osm_id"].astype(str).to_numpy(),
+            "source": source[keep].astype(str),
+            "name": sub["name"].to_numpy(),
+            "land_m2": area,
+            "floor_m2": np.where(is_building, area * levels, np.nan),
+            "places": np.nan,
+        },
+        geometry=shapely.point_on_surface(sub.geometry.to_numpy()),
+        crs=region.crs,
     )
 
 
-def parcels_from_file(path: str | os.PathLike, crs, file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
+def parcels_from_file(
+    path: str | os.PathLike, crs, file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
     """A user's candidate parcels (GeoPackage/GeoJSON, or CSV with lon/lat).
 
     Optional columns: ``candidate_id``, ``name``, ``max_floor_area_m2`` (floor a facility may
@@ -85,14 +105,25 @@ def parcels_from_file(path: str | os.PathLike, crs, file_crs=None, coords: str |
     geoms = frame.geometry.to_numpy()
     poly_area = np.where(shapely.get_type_id(geoms) >= 3, shapely.area(geoms), np.nan)
     out = gpd.GeoDataFrame(
-        {"candidate_id": frame["candidate_id"].astype(str).to_numpy() if "candidate_id" in frame
-         else [f"file/{i}" for i in range(len(frame))],
-         "source": "file", "name": frame["name"].to_numpy() if "name" in frame else None,
-         "land_m2": poly_area, "floor_m2": np.nan, "places": np.nan},
-        geometry=shapely.point_on_surface(geoms), crs=crs,
+        {
+            "candidate_id": frame["candidate_id"].astype(str).to_numpy()
+            if "candidate_id" in frame
+            else [f"file/{i}" for i in range(len(frame))],
+            "source": "file",
+            "name": frame["name"].to_numpy() if "name" in frame else None,
+            "land_m2": poly_area,
+            "floor_m2": np.nan,
+            "places": np.nan,
+        },
+        geometry=shapely.point_on_surface(geoms),
+        crs=crs,
     )
-    for column, target in (("max_floor_area_m2", "floor_m2"), ("land_area_m2", "land_m2"), ("places", "places"),
-                           ("capacity", "capacity")):
+    for column, target in (
+        ("max_floor_area_m2", "floor_m2"),
+        ("land_area_m2", "land_m2"),
+        ("places", "places"),
+        ("capacity", "capacity"),
+    ):
         if column not in frame:
             continue
         raw = frame[column]
@@ -101,15 +132,18 @@ def parcels_from_file(path: str | os.PathLike, crs, file_crs=None, coords: str |
         if column == "capacity":
             bad |= ~np.isfinite(values)
         if bad.any():
-            raise InputError(f"{path}: {row_numbers(bad)}: {column} is not a positive number; give it in "
-                             f"{'residents' if column == 'capacity' else 'm²' if column.endswith('m2') else 'places'} "
-                             "or leave the cell empty")
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: {column} is not a positive number; give it in "
+                f"{'residents' if column == 'capacity' else 'm²' if column.endswith('m2') else 'places'} "
+                "or leave the cell empty"
+            )
         out[target] = values
     return out
 
 
-def sized_candidates(candidates: gpd.GeoDataFrame, sizing: Sizing, net: Network | None = None,
-                     street_spacing_m: float = 150.0) -> tuple[gpd.GeoDataFrame, dict]:
+def sized_candidates(
+    candidates: gpd.GeoDataFrame, sizing: Sizing, net: Network | None = None, street_spacing_m: float = 150.0
+) -> tuple[gpd.GeoDataFrame, dict]:
     """The candidates big enough for one facility of the category, with ``capacity``
     (residents, :func:`planner.sizing.candidate_capacity`, or the file's own).
 
@@ -145,9 +179,16 @@ def street_points(net: Network, crs, spacing_m: float = 150.0) -> gpd.GeoDataFra
     cell = np.floor(net.xy() / spacing_m).astype(np.int64)
     _, first = np.unique(cell, axis=0, return_index=True)
     return gpd.GeoDataFrame(
-        {"candidate_id": [f"street/{int(net.node_id[i])}" for i in first], "source": STREET_FALLBACK, "name": None,
-         "land_m2": np.nan, "floor_m2": np.nan, "places": np.nan},
-        geometry=gpd.points_from_xy(net.x[first], net.y[first]), crs=crs,
+        {
+            "candidate_id": [f"street/{int(net.node_id[i])}" for i in first],
+            "source": STREET_FALLBACK,
+            "name": None,
+            "land_m2": np.nan,
+            "floor_m2": np.nan,
+            "places": np.nan,
+        },
+        geometry=gpd.points_from_xy(net.x[first], net.y[first]),
+        crs=crs,
     )
 
 
@@ -161,7 +202,9 @@ def _land_source(tags: dict) -> str | None:
         return "vacant_land"
     if building is None and tags.get("landuse") in PUBLIC_LANDUSE:
         return "public_land"
-    if building in CONVERTIBLE_BUILDINGS or (building == "yes" and any(k in tags for k in ("shop", "office"))):
+    if building in CONVERTIBLE_BUILDINGS or (
+        building == "yes" and any(k in tags for k in ("shop", "office"))
+    ):
         return "building"
     return None
 

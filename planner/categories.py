@@ -12,10 +12,10 @@ import os
 import re
 import tomllib
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import geopandas as gpd
 import numpy as np
@@ -133,8 +133,10 @@ def select(categories: dict[str, Category], keys: str | Iterable[str] | None) ->
         keys = [k.strip() for k in keys.split(",") if k.strip()]
     keys = list(keys)
     if not keys:
-        raise InputError("--categories: no category named; give keys such as kindergarten,clinic or all "
-                         "(see `planner categories`)")
+        raise InputError(
+            "--categories: no category named; give keys such as kindergarten,clinic or all "
+            "(see `planner categories`)"
+        )
     chosen = []
     for key in keys:
         cat = categories[resolve_key(key, categories, "--categories")]
@@ -161,8 +163,10 @@ def resolve_key(name: str, categories: dict[str, Category], what: str = "categor
     for cat in categories.values():
         if folded in _names(cat):
             return cat.key
-    raise InputError(f"{what}: unknown category {text!r}; {_suggest(text, categories)} "
-                     "(see `planner categories`, or add your own with --categories-file)")
+    raise InputError(
+        f"{what}: unknown category {text!r}; {_suggest(text, categories)} "
+        "(see `planner categories`, or add your own with --categories-file)"
+    )
 
 
 def _names(cat: Category) -> set[str]:
@@ -184,7 +188,7 @@ def _suggest(text: str, categories: dict[str, Category]) -> str:
     hits = difflib.get_close_matches(text.casefold(), list(names), n=3, cutoff=0.6)
     # A Chinese name that shares a character with the text (养老 → 养老院) is a close match too.
     shared = [n for n in names if any(ch in n for ch in text if ord(ch) > 0x2E80) and n not in hits]
-    hits += shared[:3 - len(hits)]
+    hits += shared[: 3 - len(hits)]
     keys = list(dict.fromkeys(names[h].key for h in hits))
     if keys:
         return "did you mean " + ", ".join(f"{categories[k].name_zh} ({k})" for k in keys) + "?"
@@ -227,8 +231,9 @@ def classify(features: gpd.GeoDataFrame, categories: Iterable[Category]) -> gpd.
     )
 
 
-def region_facilities(features: gpd.GeoDataFrame, categories: Iterable[Category],
-                      extra: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def region_facilities(
+    features: gpd.GeoDataFrame, categories: Iterable[Category], extra: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
     """Facilities of the categories found in OSM features, plus a user's extra ones (those of
     the same categories), in the features' CRS with a fresh index."""
     cats = list(categories)
@@ -240,8 +245,9 @@ def region_facilities(features: gpd.GeoDataFrame, categories: Iterable[Category]
     return found.reset_index(drop=True)
 
 
-def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Category],
-                         file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
+def facilities_from_file(
+    path: str | os.PathLike, crs, categories: dict[str, Category], file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
     """Read a user's facility file (GeoPackage/GeoJSON with ``category``; CSV with lon/lat).
 
     Facilities from a file complement OSM, where Chinese POIs are sparse. ``category`` holds
@@ -251,8 +257,10 @@ def facilities_from_file(path: str | os.PathLike, crs, categories: dict[str, Cat
     frame = read_points_table(path, crs=file_crs, coords=coords)
     if "category" not in frame.columns:
         raise InputError(f"{path}: no 'category' column; add one with category keys such as kindergarten")
-    keys = {name: resolve_key(name, categories, f"{path}: column category")
-            for name in dict.fromkeys(frame["category"].astype(str))}
+    keys = {
+        name: resolve_key(name, categories, f"{path}: column category")
+        for name in dict.fromkeys(frame["category"].astype(str))
+    }
     frame["category"] = frame["category"].astype(str).map(keys)
     if "facility_id" not in frame.columns:
         frame["facility_id"] = [f"file/{i}" for i in range(len(frame))]
@@ -288,9 +296,11 @@ def read_points_table(path: str | os.PathLike, crs=None, coords: str | None = No
     frame = _read_points(path, crs)
     if coords != "wgs84":
         if not frame.crs.is_geographic:
-            raise InputError(f"{path}: --coords {coords} needs lon/lat, but the file's CRS is "
-                             f"{frame.crs.to_string()} (projected); give the lon/lat export "
-                             "or leave out --coords")
+            raise InputError(
+                f"{path}: --coords {coords} needs lon/lat, but the file's CRS is "
+                f"{frame.crs.to_string()} (projected); give the lon/lat export "
+                "or leave out --coords"
+            )
         frame = frame.to_crs(4326)
         frame = frame.set_geometry(_coords.geometries_to_wgs84(frame.geometry.to_numpy(), coords), crs=4326)
     return frame
@@ -324,7 +334,9 @@ def _read_points(path: str | os.PathLike, crs=None) -> gpd.GeoDataFrame:
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: cannot read ({text}); give a GeoPackage, GeoJSON or CSV") from None
     if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame:
-        raise InputError(f"{path}: no geometry; give a GeoPackage/GeoJSON of points or polygons, or a CSV with lon, lat")
+        raise InputError(
+            f"{path}: no geometry; give a GeoPackage/GeoJSON of points or polygons, or a CSV with lon, lat"
+        )
     if frame.crs is None:
         raise InputError(f"{path}: no CRS; save it with one (e.g. EPSG:4326)")
     _check_coordinates(frame, path)
@@ -348,12 +360,16 @@ def _csv_points(df: pd.DataFrame, path, crs) -> gpd.GeoDataFrame:
             try:
                 geoms = shapely.from_wkt(df[wkt].fillna("").astype(str).to_numpy(), on_invalid="raise")
             except shapely.errors.GEOSException as err:
-                raise InputError(f"{path}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
-                                 "write them as POLYGON ((lon lat, ...))") from None
-            return gpd.GeoDataFrame(df.drop(columns=[wkt]), geometry=geoms,
-                                    crs=crs if crs is not None else 4326)
-        raise InputError(f"{path}: a CSV needs lon and lat columns, or a wkt column "
-                         "(WGS84, or give --coords / --crs)")
+                raise InputError(
+                    f"{path}: a {wkt} value is not WKT ({str(err).splitlines()[0]}); "
+                    "write them as POLYGON ((lon lat, ...))"
+                ) from None
+            return gpd.GeoDataFrame(
+                df.drop(columns=[wkt]), geometry=geoms, crs=crs if crs is not None else 4326
+            )
+        raise InputError(
+            f"{path}: a CSV needs lon and lat columns, or a wkt column (WGS84, or give --coords / --crs)"
+        )
     x = pd.to_numeric(df[lon], errors="coerce").to_numpy(float)
     y = pd.to_numeric(df[lat], errors="coerce").to_numpy(float)
     finite = np.isfinite(x) & np.isfinite(y)
@@ -361,8 +377,9 @@ def _csv_points(df: pd.DataFrame, path, crs) -> gpd.GeoDataFrame:
     bad = ~(finite & (np.abs(x) <= 180) & (np.abs(y) <= 90)) if geographic else ~finite
     if bad.any():
         what = "outside -180..180 / -90..90 (degrees)" if geographic else "not finite"
-        raise InputError(f"{path}: {row_numbers(bad)}: {lon}/{lat} missing, not a number or {what}; "
-                         "fix or remove them")
+        raise InputError(
+            f"{path}: {row_numbers(bad)}: {lon}/{lat} missing, not a number or {what}; fix or remove them"
+        )
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(x, y), crs=crs if crs is not None else 4326)
 
 
@@ -374,8 +391,9 @@ def parse_crs(crs, path):
     try:
         return CRS.from_user_input(crs)
     except CRSError:
-        raise InputError(f"--crs {crs!r} (for {path}): not a CRS pyproj knows; "
-                         "give e.g. EPSG:4326, EPSG:4490 or EPSG:4547") from None
+        raise InputError(
+            f"--crs {crs!r} (for {path}): not a CRS pyproj knows; give e.g. EPSG:4326, EPSG:4490 or EPSG:4547"
+        ) from None
 
 
 def single_layer(path: str | os.PathLike) -> None:
@@ -400,7 +418,9 @@ def check_places(frame: gpd.GeoDataFrame, what: str) -> None:
         bounds = shapely.bounds(np.where(missing, None, geoms))
     bad = missing | ~np.isfinite(bounds).all(axis=1)
     if bad.any():
-        raise InputError(f"{what}: {row_numbers(bad)}: no geometry or coordinates that are not finite; fix or drop them")
+        raise InputError(
+            f"{what}: {row_numbers(bad)}: no geometry or coordinates that are not finite; fix or drop them"
+        )
 
 
 def row_numbers(mask: np.ndarray) -> str:
@@ -419,11 +439,21 @@ def _check_coordinates(frame: gpd.GeoDataFrame, path) -> None:
         raise InputError(f"{path}: {row_numbers(missing)}: no geometry; draw it or remove the row")
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        b = frame.geometry.to_crs(4326).bounds.to_numpy(float) if frame.crs != "EPSG:4326" else frame.geometry.bounds.to_numpy(float)
-    bad = ~(np.isfinite(b).all(axis=1) & (np.abs(b[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(b[:, [1, 3]]) <= 90).all(axis=1))
+        b = (
+            frame.geometry.to_crs(4326).bounds.to_numpy(float)
+            if frame.crs != "EPSG:4326"
+            else frame.geometry.bounds.to_numpy(float)
+        )
+    bad = ~(
+        np.isfinite(b).all(axis=1)
+        & (np.abs(b[:, [0, 2]]) <= 180).all(axis=1)
+        & (np.abs(b[:, [1, 3]]) <= 90).all(axis=1)
+    )
     if bad.any():
-        raise InputError(f"{path}: {row_numbers(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
-                         f"(the file says {frame.crs.to_string()}); fix them or the file's CRS")
+        raise InputError(
+            f"{path}: {row_numbers(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
+            f"(the file says {frame.crs.to_string()}); fix them or the file's CRS"
+        )
 
 
 def _stamp(path: str | os.PathLike) -> tuple[int, int] | None:
@@ -441,11 +471,15 @@ def _read_file(path: str, stamp: tuple[int, int] | None = None) -> dict[str, Cat
     if not p.exists():
         raise InputError(f"{path}: categories file not found")
     if not p.is_file():
-        raise InputError(f"{path}: not a file; give a categories TOML file (see planner/data/categories.toml)")
+        raise InputError(
+            f"{path}: not a file; give a categories TOML file (see planner/data/categories.toml)"
+        )
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid TOML ({err}); see planner/data/categories.toml for the format") from None
+        raise InputError(
+            f"{path}: not valid TOML ({err}); see planner/data/categories.toml for the format"
+        ) from None
     except OSError as err:
         raise InputError(f"{path}: cannot read the categories file ({err.strerror})") from None
     _check_tables(data, path)
@@ -473,14 +507,19 @@ def _read_file(path: str, stamp: tuple[int, int] | None = None) -> dict[str, Cat
                             raise InputError(f"{where}: bad regex {v!r} ({err})") from None
         exclude_all = tuple(data.get("exclude_all", ()))
         out[entry["key"]] = Category(
-            key=entry["key"], name_zh=entry["name_zh"], name_en=entry["name_en"],
+            key=entry["key"],
+            name_zh=entry["name_zh"],
+            name_en=entry["name_en"],
             level=entry.get("level", ""),
-            source=entry.get("source", ""), match=tuple(entry["match"]),
+            source=entry.get("source", ""),
+            match=tuple(entry["match"]),
             exclude=tuple(entry.get("exclude", ())) + exclude_all,
             mode=entry.get("mode", "walk"),
             confirmed=bool(entry.get("confirmed", True)),
-            target_m=target_m, target_minutes=target_min,
-            basic=bool(entry.get("basic", False)), basic_source=str(entry.get("basic_source", "")),
+            target_m=target_m,
+            target_minutes=target_min,
+            basic=bool(entry.get("basic", False)),
+            basic_source=str(entry.get("basic_source", "")),
         )
     if not out:
         raise InputError(f"{path}: no [[category]] entries")
@@ -488,16 +527,33 @@ def _read_file(path: str, stamp: tuple[int, int] | None = None) -> dict[str, Cat
 
 
 #: Fields of a [[category]] entry (see data/categories.toml).
-_FIELDS = frozenset({"key", "name_zh", "name_en", "minutes", "target_m", "level", "source", "match", "exclude",
-                     "mode", "confirmed", "basic", "basic_source"})
+_FIELDS = frozenset(
+    {
+        "key",
+        "name_zh",
+        "name_en",
+        "minutes",
+        "target_m",
+        "level",
+        "source",
+        "match",
+        "exclude",
+        "mode",
+        "confirmed",
+        "basic",
+        "basic_source",
+    }
+)
 
 
 def _check_tables(data: dict, path: str) -> None:
     """The file's top level: ``[[category]]`` entries and an optional ``exclude_all`` list of tag tables."""
     unknown = sorted(set(data) - {"category", "exclude_all"})
     if unknown:
-        raise InputError(f"{path}: unknown top-level key {unknown[0]!r}; a categories file holds [[category]] "
-                         "entries and exclude_all (see planner/data/categories.toml)")
+        raise InputError(
+            f"{path}: unknown top-level key {unknown[0]!r}; a categories file holds [[category]] "
+            "entries and exclude_all (see planner/data/categories.toml)"
+        )
     cats = data.get("category", [])
     if not isinstance(cats, list) or not all(isinstance(c, dict) for c in cats):
         raise InputError(f"{path}: 'category' must be [[category]] tables; see planner/data/categories.toml")
@@ -508,7 +564,9 @@ def _check_entry(entry: dict, where: str) -> None:
     """Types of one [[category]] entry's fields (the target is checked by :func:`_target`)."""
     unknown = sorted(set(entry) - _FIELDS)
     if unknown:
-        raise InputError(f"{where}: unknown field {unknown[0]!r}; the fields are {', '.join(sorted(_FIELDS))}")
+        raise InputError(
+            f"{where}: unknown field {unknown[0]!r}; the fields are {', '.join(sorted(_FIELDS))}"
+        )
     for name in ("key", "name_zh", "name_en", "level", "source", "mode", "basic_source"):
         if name in entry and not isinstance(entry[name], str):
             raise InputError(f"{where}: {name} = {entry[name]!r} must be text in quotes")
@@ -522,8 +580,10 @@ def _check_entry(entry: dict, where: str) -> None:
     _check_tag_tables(entry.get("exclude", []), f"{where}: exclude", allow_empty=True)
     value = entry.get("minutes", entry.get("target_m"))
     if "minutes" in entry and isinstance(value, (int, float)) and value > settings.max_threshold_minutes:
-        raise InputError(f"{where}: minutes = {value!r} is above {settings.max_threshold_minutes:g} "
-                         "(settings.max_threshold_minutes); give the target circle in minutes, e.g. 15")
+        raise InputError(
+            f"{where}: minutes = {value!r} is above {settings.max_threshold_minutes:g} "
+            "(settings.max_threshold_minutes); give the target circle in minutes, e.g. 15"
+        )
 
 
 def _check_tag_tables(tables, where: str, allow_empty: bool) -> None:
@@ -544,8 +604,10 @@ def _target(entry: dict, where: str) -> tuple[float | None, float | None]:
     """(target_m, target_minutes) of a TOML entry: exactly one, positive."""
     has_m, has_min = "target_m" in entry, "minutes" in entry
     if has_m == has_min:
-        raise InputError(f"{where}: give exactly one target, target_m (metres along the network) "
-                         "or minutes; see planner/data/categories.toml")
+        raise InputError(
+            f"{where}: give exactly one target, target_m (metres along the network) "
+            "or minutes; see planner/data/categories.toml"
+        )
     key = "target_m" if has_m else "minutes"
     value = entry[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:

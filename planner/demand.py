@@ -23,13 +23,26 @@ from planner.network import WALL_BARRIERS
 from planner.sources import Region
 
 #: ``building=*`` values that are homes wherever they stand.
-RESIDENTIAL_BUILDINGS = frozenset({
-    "residential", "apartments", "house", "detached", "dormitory", "terrace",
-    "semidetached_house", "bungalow", "farm", "cabin", "static_caravan",
-})
+RESIDENTIAL_BUILDINGS = frozenset(
+    {
+        "residential",
+        "apartments",
+        "house",
+        "detached",
+        "dormitory",
+        "terrace",
+        "semidetached_house",
+        "bungalow",
+        "farm",
+        "cabin",
+        "static_caravan",
+    }
+)
 #: Tags that make a building something other than a home.
 _NON_HOME_KEYS = ("amenity", "shop", "office", "tourism", "craft", "healthcare", "leisure", "industrial")
-_GATE_BARRIERS = frozenset({"gate", "lift_gate", "entrance", "turnstile", "swing_gate", "sliding_gate", "full-height_turnstile"})
+_GATE_BARRIERS = frozenset(
+    {"gate", "lift_gate", "entrance", "turnstile", "swing_gate", "sliding_gate", "full-height_turnstile"}
+)
 #: Smaller footprints are sheds and garages, not homes.
 MIN_HOME_FOOTPRINT_M2 = 30.0
 #: A residential area larger than this is a district, not one gated compound (小区 rarely
@@ -39,7 +52,16 @@ MAX_COMPOUND_AREA_M2 = 600_000.0
 #: A row of a homes file with more people than this is a mistake (a whole city on one point).
 MAX_PEOPLE_PER_ROW = 10_000_000.0
 
-_HOME_COLUMNS = ["home_id", "population", "households", "elderly", "children", "disabled", "estimated", "source"]
+_HOME_COLUMNS = [
+    "home_id",
+    "population",
+    "households",
+    "elderly",
+    "children",
+    "disabled",
+    "estimated",
+    "source",
+]
 
 
 def weighted_share(mask: np.ndarray, weight: np.ndarray) -> float:
@@ -80,16 +102,18 @@ def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoData
     if len(buildings):
         levels = np.array([_levels(t, prof.default_levels) for t in buildings["tags"]])
         floor = shapely.area(buildings.geometry.to_numpy()) * levels
-        parts.append(gpd.GeoDataFrame(
-            {
-                "home_id": buildings["osm_id"].to_numpy(),
-                "population": floor / prof.floor_area_per_person_m2,
-                "estimated": False,
-                "source": "building",
-            },
-            geometry=shapely.point_on_surface(buildings.geometry.to_numpy()),
-            crs=region.crs,
-        ))
+        parts.append(
+            gpd.GeoDataFrame(
+                {
+                    "home_id": buildings["osm_id"].to_numpy(),
+                    "population": floor / prof.floor_area_per_person_m2,
+                    "estimated": False,
+                    "source": "building",
+                },
+                geometry=shapely.point_on_surface(buildings.geometry.to_numpy()),
+                crs=region.crs,
+            )
+        )
     residential = residential_land(feats)
     if len(residential):
         if len(buildings):
@@ -100,7 +124,9 @@ def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoData
             has_homes[np.unique(res_idx)] = True
             residential = residential[~has_homes]
         if len(residential):
-            parts.append(grid_homes(residential.geometry, crs=region.crs, density_per_ha=prof.grid_density_per_ha))
+            parts.append(
+                grid_homes(residential.geometry, crs=region.crs, density_per_ha=prof.grid_density_per_ha)
+            )
     if not parts:
         homes = _empty_homes(region.crs)
     else:
@@ -139,8 +165,14 @@ def grid_homes(
         return _empty_homes(crs)
     x, y, pop = np.concatenate(xs), np.concatenate(ys), np.concatenate(pops)
     return gpd.GeoDataFrame(
-        {"home_id": [f"grid/{i}" for i in range(len(x))], "population": pop, "estimated": True, "source": "grid"},
-        geometry=gpd.points_from_xy(x, y), crs=crs,
+        {
+            "home_id": [f"grid/{i}" for i in range(len(x))],
+            "population": pop,
+            "estimated": True,
+            "source": "grid",
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=crs,
     )
 
 
@@ -160,8 +192,9 @@ def grid_points(polygon, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None,
-                    file_crs=None, coords: str | None = None) -> gpd.GeoDataFrame:
+def homes_from_file(
+    path: str | os.PathLike, crs, region: Region | None = None, file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
     """Homes or compounds from a user's file (GeoPackage/GeoJSON, or CSV with lon/lat).
 
     Columns used: ``households`` or ``population`` (one is required); optional ``home_id``,
@@ -192,17 +225,25 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None,
         bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
         bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)  # true is not 1 person
         if bad.any():
-            raise InputError(f"{path}: {row_numbers(bad)}: {col} missing, not a number, negative or above "
-                             f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row")
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: {col} missing, not a number, negative or above "
+                f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row"
+            )
         counts[col] = np.where(blank, np.nan, values)
-    pop = pd.Series(counts["population"] if "population" in counts
-                    else counts["households"] * settings.persons_per_household)
+    pop = pd.Series(
+        counts["population"]
+        if "population" in counts
+        else counts["households"] * settings.persons_per_household
+    )
     for col in ("elderly", "children", "disabled"):
         if col in counts and (over := counts[col] > pop.to_numpy() * (1 + 1e-9)).any():
-            raise InputError(f"{path}: {row_numbers(over)}: {col} exceeds the row's population; check the columns")
+            raise InputError(
+                f"{path}: {row_numbers(over)}: {col} exceeds the row's population; check the columns"
+            )
     out = gpd.GeoDataFrame(
         {
-            "home_id": frame["home_id"].astype(str).to_numpy() if "home_id" in frame.columns
+            "home_id": frame["home_id"].astype(str).to_numpy()
+            if "home_id" in frame.columns
             else [f"file/{i}" for i in range(len(frame))],
             "population": pop.to_numpy(float),
             "estimated": False,
@@ -218,17 +259,25 @@ def homes_from_file(path: str | os.PathLike, crs, region: Region | None = None,
         floor = pd.to_numeric(frame["floor_area_m2"], errors="coerce").to_numpy(float)
         bad = ~(np.isfinite(floor) & (floor >= 0))
         if bad.any():
-            raise InputError(f"{path}: {row_numbers(bad)}: floor_area_m2 missing, not a number or negative; "
-                             "give each home's residential floor area in m²")
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: floor_area_m2 missing, not a number or negative; "
+                "give each home's residential floor area in m²"
+            )
         out["floor_area_m2"] = floor
     if region is not None and len(region.node_x):
         xy = shapely.get_coordinates(out.geometry.to_numpy())
         pad = settings.max_snap_m
-        outside = ((xy[:, 0] < region.node_x.min() - pad) | (xy[:, 0] > region.node_x.max() + pad)
-                   | (xy[:, 1] < region.node_y.min() - pad) | (xy[:, 1] > region.node_y.max() + pad))
+        outside = (
+            (xy[:, 0] < region.node_x.min() - pad)
+            | (xy[:, 0] > region.node_x.max() + pad)
+            | (xy[:, 1] < region.node_y.min() - pad)
+            | (xy[:, 1] > region.node_y.max() + pad)
+        )
         if outside.any():
-            raise InputError(f"{path}: {row_numbers(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
-                             "give an extract that covers them, or fix their coordinates")
+            raise InputError(
+                f"{path}: {row_numbers(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
+                "give an extract that covers them, or fix their coordinates"
+            )
     return add_groups(out)
 
 
@@ -296,13 +345,24 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
     outline = shapely.boundary(res.geometry.to_numpy())
     tol = settings.gate_tolerance_m
     walled = np.array(res["tags"].map(lambda t: t.get("barrier") in WALL_BARRIERS), dtype=bool)
-    wall_lines = feats[tags.map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()
-                       & feats.geom_type.isin(["LineString", "MultiLineString", "Polygon", "MultiPolygon"]).to_numpy()]
+    wall_lines = feats[
+        tags.map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()
+        & feats.geom_type.isin(["LineString", "MultiLineString", "Polygon", "MultiPolygon"]).to_numpy()
+    ]
     if len(wall_lines):
-        wall_union = shapely.union_all(shapely.buffer(
-            np.where(shapely.area(wall_lines.geometry.to_numpy()) > 0,
-                     shapely.boundary(wall_lines.geometry.to_numpy()), wall_lines.geometry.to_numpy()), tol))
-        along = shapely.length(shapely.intersection(outline, wall_union)) / np.maximum(shapely.length(outline), 1e-9)
+        wall_union = shapely.union_all(
+            shapely.buffer(
+                np.where(
+                    shapely.area(wall_lines.geometry.to_numpy()) > 0,
+                    shapely.boundary(wall_lines.geometry.to_numpy()),
+                    wall_lines.geometry.to_numpy(),
+                ),
+                tol,
+            )
+        )
+        along = shapely.length(shapely.intersection(outline, wall_union)) / np.maximum(
+            shapely.length(outline), 1e-9
+        )
         walled |= along >= 0.5
     private = _private_way_lines(region)
     has_private = np.zeros(len(res), bool)
@@ -311,13 +371,19 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
         has_private[np.unique(idx)] = True
     gated = walled | has_private
     res, outline, walled = res[gated], outline[gated], walled[gated]
-    gates = feats[(feats["osm_type"] == "node").to_numpy() & tags.map(
-        lambda t: t.get("barrier") in _GATE_BARRIERS or ("entrance" in t and t.get("entrance") != "no")
-    ).to_numpy() & ~tags.map(lambda t: t.get("access") == "no" or t.get("locked") == "yes").to_numpy()]
+    gates = feats[
+        (feats["osm_type"] == "node").to_numpy()
+        & tags.map(
+            lambda t: t.get("barrier") in _GATE_BARRIERS or ("entrance" in t and t.get("entrance") != "no")
+        ).to_numpy()
+        & ~tags.map(lambda t: t.get("access") == "no" or t.get("locked") == "yes").to_numpy()
+    ]
     gate_ids: list[list[str]] = [[] for _ in range(len(res))]
     gate_xy: list[np.ndarray] = [np.zeros((0, 2)) for _ in range(len(res))]
     if len(gates) and len(res):
-        c_idx, g_idx = shapely.STRtree(gates.geometry.to_numpy()).query(outline, predicate="dwithin", distance=tol)
+        c_idx, g_idx = shapely.STRtree(gates.geometry.to_numpy()).query(
+            outline, predicate="dwithin", distance=tol
+        )
         gxy = shapely.get_coordinates(gates.geometry.to_numpy())
         for c in np.unique(c_idx):
             sel = g_idx[c_idx == c]
@@ -341,7 +407,9 @@ def assign_compounds(homes: gpd.GeoDataFrame, comp: gpd.GeoDataFrame) -> np.ndar
     out = np.full(len(homes), -1, np.int64)
     if len(comp) == 0 or len(homes) == 0:
         return out
-    h_idx, c_idx = shapely.STRtree(comp.geometry.to_numpy()).query(homes.geometry.to_numpy(), predicate="within")
+    h_idx, c_idx = shapely.STRtree(comp.geometry.to_numpy()).query(
+        homes.geometry.to_numpy(), predicate="within"
+    )
     if len(h_idx):
         area = shapely.area(comp.geometry.to_numpy())[c_idx]
         order = np.lexsort((area, h_idx))

@@ -34,12 +34,18 @@ MODES = ("walk", "bike", "drive")
 # Highway values each mode never uses (after osmnx's network_type filters; drive keeps
 # `track` because rural China drives on them).
 _EXCLUDE = {
-    "walk": ("abandoned|bus_guideway|construction|cycleway|motorway|motorway_link|no|planned|platform|"
-             "proposed|raceway|razed|disused"),
-    "bike": ("abandoned|bus_guideway|construction|corridor|elevator|escalator|footway|motorway|motorway_link|"
-             "no|planned|platform|proposed|raceway|razed|steps|disused"),
-    "drive": ("abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|footway|no|"
-              "path|pedestrian|planned|platform|proposed|raceway|razed|steps|disused"),
+    "walk": (
+        "abandoned|bus_guideway|construction|cycleway|motorway|motorway_link|no|planned|platform|"
+        "proposed|raceway|razed|disused"
+    ),
+    "bike": (
+        "abandoned|bus_guideway|construction|corridor|elevator|escalator|footway|motorway|motorway_link|"
+        "no|planned|platform|proposed|raceway|razed|steps|disused"
+    ),
+    "drive": (
+        "abandoned|bridleway|bus_guideway|construction|corridor|cycleway|elevator|escalator|footway|no|"
+        "path|pedestrian|planned|platform|proposed|raceway|razed|steps|disused"
+    ),
 }
 _MODE_ACCESS_TAG = {"walk": ("foot",), "bike": ("bicycle",), "drive": ("motor_vehicle", "motorcar")}
 _YES = {"yes", "designated", "permissive", "destination"}
@@ -226,16 +232,32 @@ def build_network(region: Region, mode: str = "walk", walk_speed_mps: float | No
     if dropped:
         notes.append(f"{dropped} nodes in small disconnected pieces were left out")
     return Network(
-        mode=mode, crs=region.crs, node_id=region.node_id[nodes],
-        x=region.node_x[nodes], y=region.node_y[nodes], u=new_u, v=new_v,
-        length_m=elen[kept], time_s=etime[kept], walk_speed_mps=walk_speed, notes=notes,
+        mode=mode,
+        crs=region.crs,
+        node_id=region.node_id[nodes],
+        x=region.node_x[nodes],
+        y=region.node_y[nodes],
+        u=new_u,
+        v=new_v,
+        length_m=elen[kept],
+        time_s=etime[kept],
+        walk_speed_mps=walk_speed,
+        notes=notes,
     )
 
 
 def from_arrays(
-    x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray, crs, *,
-    length_m: np.ndarray | None = None, time_s: np.ndarray | None = None,
-    two_way: bool = True, mode: str = "walk", walk_speed_mps: float | None = None,
+    x: np.ndarray,
+    y: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    crs,
+    *,
+    length_m: np.ndarray | None = None,
+    time_s: np.ndarray | None = None,
+    two_way: bool = True,
+    mode: str = "walk",
+    walk_speed_mps: float | None = None,
 ) -> Network:
     """A network from plain arrays (synthetic grids, benchmarks, other sources).
 
@@ -250,8 +272,16 @@ def from_arrays(
         u, v = np.concatenate([u, v]), np.concatenate([v, u])
         length, time = np.concatenate([length, length]), np.concatenate([time, time])
     return Network(
-        mode=mode, crs=CRS.from_user_input(crs), node_id=np.arange(len(x), dtype=np.int64),
-        x=x, y=y, u=u, v=v, length_m=length, time_s=time, walk_speed_mps=walk_speed,
+        mode=mode,
+        crs=CRS.from_user_input(crs),
+        node_id=np.arange(len(x), dtype=np.int64),
+        x=x,
+        y=y,
+        u=u,
+        v=v,
+        length_m=length,
+        time_s=time,
+        walk_speed_mps=walk_speed,
     )
 
 
@@ -336,8 +366,13 @@ def _not_through_walls(region: Region, eu: np.ndarray, ev: np.ndarray) -> np.nda
     gate_barriers = ("gate", "lift_gate", "entrance", "turnstile", "swing_gate")
     gates = feats[tags.map(lambda t: "entrance" in t or t.get("barrier") in gate_barriers)]
     lines = shapely.linestrings(
-        np.stack([np.column_stack([region.node_x[eu], region.node_y[eu]]),
-                  np.column_stack([region.node_x[ev], region.node_y[ev]])], axis=1)
+        np.stack(
+            [
+                np.column_stack([region.node_x[eu], region.node_y[eu]]),
+                np.column_stack([region.node_x[ev], region.node_y[ev]]),
+            ],
+            axis=1,
+        )
     )
     tree = shapely.STRtree(walls)
     edge_idx, _ = tree.query(lines, predicate="crosses")
@@ -425,8 +460,10 @@ def geometry_access(net: Network, geoms: np.ndarray, reach_m: float | None = Non
             nodes.append(cand[ok])
             legs.append(d[ok])
     return Access(
-        owner=np.concatenate(owners), node=np.concatenate(nodes),
-        leg_m=np.concatenate(legs), n_owners=len(geoms),
+        owner=np.concatenate(owners),
+        node=np.concatenate(nodes),
+        leg_m=np.concatenate(legs),
+        n_owners=len(geoms),
     )
 
 
@@ -484,8 +521,9 @@ class TargetGraph:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "net": None}
 
-    def sweep(self, subset: np.ndarray | None = None,
-              limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def sweep(
+        self, subset: np.ndarray | None = None, limit: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Cost from every node to its nearest target (of ``subset``) and which target.
 
         Returns
@@ -497,13 +535,19 @@ class TargetGraph:
         if subset is None:
             virt = np.arange(self.n_virt)
         else:
-            virt = np.array([self._virt_of_owner[int(o)] for o in subset if int(o) in self._virt_of_owner],
-                            np.int64)
+            virt = np.array(
+                [self._virt_of_owner[int(o)] for o in subset if int(o) in self._virt_of_owner], np.int64
+            )
         if len(virt) == 0:
             return np.full(n, np.inf), np.full(n, -1, np.int64)
         limit = np.inf if limit is None else float(limit)
         dist, _pred, src = dijkstra(
-            self.graph, directed=True, indices=m + virt, min_only=True, return_predecessors=True, limit=limit,
+            self.graph,
+            directed=True,
+            indices=m + virt,
+            min_only=True,
+            return_predecessors=True,
+            limit=limit,
         )
         cost, src = dist[:m], src[:m]
         reached = np.isfinite(cost) & (src >= m)
@@ -535,10 +579,13 @@ def sweep_limit_s(*minutes: float) -> float:
     largest = max((float(m) for m in minutes), default=0.0)
     if not all(np.isfinite(float(m)) and float(m) > 0 for m in minutes):
         raise InputError(
-            f"minutes {', '.join(f'{m:g}' for m in minutes)}: thresholds must be positive numbers of minutes")
+            f"minutes {', '.join(f'{m:g}' for m in minutes)}: thresholds must be positive numbers of minutes"
+        )
     if largest > settings.max_threshold_minutes:
-        raise InputError(f"minutes {largest:g}: above {settings.max_threshold_minutes:g} minutes "
-                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+        raise InputError(
+            f"minutes {largest:g}: above {settings.max_threshold_minutes:g} minutes "
+            "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15"
+        )
     return max(float(settings.max_travel_time_s), 60.0 * largest)
 
 
@@ -573,8 +620,9 @@ def sweep_many(targets: TargetGraph, subsets: list, limit: float | None = None, 
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
-                             initializer=_init_worker, initargs=(targets,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(targets,)
+    ) as pool:
         yield from pool.map(_worker_sweep, [(s, limit) for s in subsets])
 
 
@@ -666,7 +714,7 @@ def cost_matrix(
     graph = net.graph(weight, reverse=True)
     rows, cols, vals = [], [], []
     for start in range(0, len(uniq_t), chunk):
-        block = uniq_t[start:start + chunk]
+        block = uniq_t[start : start + chunk]
         d = dijkstra(graph, directed=True, indices=block, limit=cutoff)[:, uniq_o]  # (chunk, n_o_nodes)
         tb, ob = np.nonzero(np.isfinite(d))
         rows.append(ob)
@@ -674,8 +722,10 @@ def cost_matrix(
         vals.append(d[tb, ob] + 1.0)  # shifted so a zero cost survives sparse indexing
     empty = np.zeros(0, np.int64)
     node_mat = sp.csr_matrix(
-        (np.concatenate(vals) if vals else np.zeros(0), (np.concatenate(rows) if rows else empty,
-                                                          np.concatenate(cols) if cols else empty)),
+        (
+            np.concatenate(vals) if vals else np.zeros(0),
+            (np.concatenate(rows) if rows else empty, np.concatenate(cols) if cols else empty),
+        ),
         shape=(len(uniq_o), len(uniq_t)),
     )
     # Expand node pairs to entry pairs, add both legs, keep the best entry pair per owner pair.

@@ -29,8 +29,9 @@ def parse_minutes(value: str | Iterable[Any], option: str = "--minutes") -> tupl
     try:
         values = {_whole(v) for v in parts}
     except (TypeError, ValueError):
-        raise InputError(f"{option} {value!r}: give whole minutes separated by commas, "
-                         "e.g. 5,10,15") from None
+        raise InputError(
+            f"{option} {value!r}: give whole minutes separated by commas, e.g. 5,10,15"
+        ) from None
     if not values or min(values) <= 0:
         raise InputError(f"{option} {value!r}: give positive whole minutes, e.g. 5,10,15")
     check_threshold(max(values), option)
@@ -55,8 +56,10 @@ def check_threshold(minutes: float | None, option: str = "--minutes") -> float |
     if not (math.isfinite(minutes) and minutes > 0):
         raise InputError(f"{option} {minutes:g}: give a positive number of minutes, e.g. 15")
     if minutes > settings.max_threshold_minutes:
-        raise InputError(f"{option} {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
-                         "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15")
+        raise InputError(
+            f"{option} {minutes:g}: above {settings.max_threshold_minutes:g} minutes "
+            "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15"
+        )
     return float(minutes)
 
 

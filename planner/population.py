@@ -31,8 +31,13 @@ import shapely
 
 from planner._errors import InputError
 
-__all__ = ["POPULATION_COLUMNS", "distribute", "homes_with_population", "population_summary",
-           "read_population_table"]
+__all__ = [
+    "POPULATION_COLUMNS",
+    "distribute",
+    "homes_with_population",
+    "population_summary",
+    "read_population_table",
+]
 
 #: Column names a population table's count may have (first found is used).
 POPULATION_COLUMNS = ("population", "pop", "人口", "常住人口", "总人口", "户籍人口")
@@ -80,11 +85,16 @@ def read_population_table(path: str | os.PathLike, crs=None, coords: str | None 
     if wrong.any():
         from planner.categories import row_numbers
 
-        raise InputError(f"{label}: {row_numbers(wrong)}: {column} is missing, not a number or negative; "
-                         "give the count of people")
+        raise InputError(
+            f"{label}: {row_numbers(wrong)}: {column} is missing, not a number or negative; "
+            "give the count of people"
+        )
     name = next((c for c in ("name", "名称", "街道", "社区") if c in frame.columns), None)
-    out = gpd.GeoDataFrame({"population": values, "name": frame[name].to_numpy() if name else None},
-                           geometry=geoms, crs=frame.crs)
+    out = gpd.GeoDataFrame(
+        {"population": values, "name": frame[name].to_numpy() if name else None},
+        geometry=geoms,
+        crs=frame.crs,
+    )
     if coords != "wgs84":
         if not out.crs.is_geographic:
             raise InputError(f"{label}: --coords {coords} needs lon/lat, but the file's CRS is projected")
@@ -97,8 +107,10 @@ def _read_table(p: Path, label: str, crs) -> gpd.GeoDataFrame:
     from planner.categories import parse_crs, single_layer
 
     if not p.is_file():
-        raise InputError(f"{label}: {'a folder' if p.is_dir() else 'file not found'}; "
-                         "give a GeoPackage, GeoJSON or CSV with a wkt column")
+        raise InputError(
+            f"{label}: {'a folder' if p.is_dir() else 'file not found'}; "
+            "give a GeoPackage, GeoJSON or CSV with a wkt column"
+        )
     crs = parse_crs(crs, p) if crs is not None else None
     if p.suffix.lower() in (".csv", ".txt"):
         from planner._csv import read_wkt_csv
@@ -113,8 +125,9 @@ def _read_table(p: Path, label: str, crs) -> gpd.GeoDataFrame:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{label}: cannot read ({text}); "
-                         "give a GeoPackage, GeoJSON or CSV with a wkt column") from None
+        raise InputError(
+            f"{label}: cannot read ({text}); give a GeoPackage, GeoJSON or CSV with a wkt column"
+        ) from None
     if crs is not None and frame.crs is None:
         frame = frame.set_crs(crs)
     return frame
@@ -174,8 +187,12 @@ def distribute(
     ratio = np.divide(new, old, out=np.full(len(new), np.nan), where=old > 0)
     from planner import settings
 
-    per_person = {"households": 1 / settings.persons_per_household, "elderly": settings.elderly_share,
-                  "children": settings.children_share, "disabled": settings.disabled_share}
+    per_person = {
+        "households": 1 / settings.persons_per_household,
+        "elderly": settings.elderly_share,
+        "children": settings.children_share,
+        "disabled": settings.disabled_share,
+    }
     for col in _SCALED:
         if col in homes.columns:
             values = homes[col].to_numpy(float)
@@ -190,14 +207,16 @@ def distribute(
     covered[np.unique(zone[inside])] = True
     if info["source"] == "table":  # a raster's zones are the cells holding homes: none is without
         info["source_people_in_polygons_without_homes"] = float(zone_people[~covered].sum())
-    info.update({
-        "homes_from_source": int(inside.sum()),
-        "homes_kept_estimate": int((~inside).sum()),
-        "people_from_source": float(new[inside].sum()),
-        "people_kept_estimate": float(new[~inside].sum()),
-        "source_people_in_zones_with_homes": float(zone_people[covered].sum()),
-        "weight": weight if weight in homes.columns else "population",
-    })
+    info.update(
+        {
+            "homes_from_source": int(inside.sum()),
+            "homes_kept_estimate": int((~inside).sum()),
+            "people_from_source": float(new[inside].sum()),
+            "people_kept_estimate": float(new[~inside].sum()),
+            "source_people_in_zones_with_homes": float(zone_people[covered].sum()),
+            "weight": weight if weight in homes.columns else "population",
+        }
+    )
     homes.attrs["population"] = info
     return homes
 
@@ -227,8 +246,13 @@ def _raster_zones(homes: gpd.GeoDataFrame, raster) -> tuple[np.ndarray, np.ndarr
     cells, zone = np.unique(flat[valid], return_inverse=True)
     home_zone = np.full(len(homes), -1)
     home_zone[valid] = zone
-    info = {"source": "raster", "file": getattr(pop, "name", str(raster)), "crs": pop.crs.to_string(),
-            "cell_size": abs(pop.transform.a), "source_total_in_window": pop.total}
+    info = {
+        "source": "raster",
+        "file": getattr(pop, "name", str(raster)),
+        "crs": pop.crs.to_string(),
+        "cell_size": abs(pop.transform.a),
+        "source_total_in_window": pop.total,
+    }
     return home_zone, values[cells], info
 
 
@@ -252,8 +276,12 @@ def _table_zones(homes: gpd.GeoDataFrame, table) -> tuple[np.ndarray, np.ndarray
 
 
 def homes_with_population(
-    region, homes: gpd.GeoDataFrame | None = None, population=None, population_table=None,
-    crs=None, coords: str | None = None,
+    region,
+    homes: gpd.GeoDataFrame | None = None,
+    population=None,
+    population_table=None,
+    crs=None,
+    coords: str | None = None,
 ) -> gpd.GeoDataFrame | None:
     """The homes a command uses, with a raster's or a table's population when one is given.
 
@@ -304,7 +332,9 @@ def population_summary(homes: pd.DataFrame) -> dict:
     else:
         source = pd.Series("estimate", index=homes.index)
     people = homes["population"].astype(float)
-    out = {name: {"homes": int((source == name).sum()), "people": float(people[source == name].sum())}
-           for name in sorted(source.unique())}
+    out = {
+        name: {"homes": int((source == name).sum()), "people": float(people[source == name].sum())}
+        for name in sorted(source.unique())
+    }
     details = homes.attrs.get("population")
     return {"by_source": out, **({"source": details} if details else {})}

@@ -344,16 +344,25 @@ def sum_to_points(
     if method == "share":
         todo = ~_share_within_cells(pop, rows, cols, cell_people, px, py, weight[taker_idx], taker_idx, out)
     if todo.any():
-        unallocated = _to_nearest(pop, rows[todo], cols[todo], cell_people[todo], points, px, py, taker_idx,
-                                  max_distance_m, out)
+        unallocated = _to_nearest(
+            pop, rows[todo], cols[todo], cell_people[todo], points, px, py, taker_idx, max_distance_m, out
+        )
     else:
         unallocated = 0.0
     return (out, unallocated) if return_unallocated else out
 
 
-def _share_within_cells(pop: PopulationRaster, rows: np.ndarray, cols: np.ndarray, cell_people: np.ndarray,
-                        px: np.ndarray, py: np.ndarray, weight: np.ndarray, taker_idx: np.ndarray,
-                        out: np.ndarray) -> np.ndarray:
+def _share_within_cells(
+    pop: PopulationRaster,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    cell_people: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    weight: np.ndarray,
+    taker_idx: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
     """Give each cell holding points its people, in proportion to the points' weights (added to
     ``out``); returns which cells had points."""
     prow, pcol = rowcol(pop.transform, px, py)
@@ -373,9 +382,18 @@ def _share_within_cells(pop: PopulationRaster, rows: np.ndarray, cols: np.ndarra
     return has_points
 
 
-def _to_nearest(pop: PopulationRaster, rows: np.ndarray, cols: np.ndarray, cell_people: np.ndarray,
-                points: gpd.GeoDataFrame | gpd.GeoSeries, px: np.ndarray, py: np.ndarray,
-                taker_idx: np.ndarray, max_distance_m: float | None, out: np.ndarray) -> float:
+def _to_nearest(
+    pop: PopulationRaster,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    cell_people: np.ndarray,
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    px: np.ndarray,
+    py: np.ndarray,
+    taker_idx: np.ndarray,
+    max_distance_m: float | None,
+    out: np.ndarray,
+) -> float:
     """Give each cell's people to the point nearest its centre (in metres, within
     ``max_distance_m``), added to ``out``; returns the people left unallocated."""
     metric = _metric_crs(pop.crs, points)
@@ -490,7 +508,8 @@ def _require_crs(gdf: Any, what: str) -> None:
         raise InputError(f"{what}: expected a GeoDataFrame or GeoSeries, got {type(gdf).__name__}")
     if gdf.crs is None:
         raise InputError(
-            f"{what}: no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS the coordinates are in)")
+            f"{what}: no CRS; set it with gdf.set_crs('EPSG:4326') (or the CRS the coordinates are in)"
+        )
 
 
 def _to_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> gpd.GeoDataFrame | gpd.GeoSeries:
@@ -498,8 +517,9 @@ def _to_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str) -> gpd.G
     return gdf.to_crs(crs)
 
 
-def _bounds_in(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any,
-               what: str) -> tuple[float, float, float, float]:
+def _bounds_in(
+    gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any, what: str
+) -> tuple[float, float, float, float]:
     _require_crs(gdf, what)
     minx, miny, maxx, maxy = gdf.total_bounds
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
@@ -509,7 +529,10 @@ def _bounds_in(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any,
 
 
 def _window_of(
-    bounds: tuple[float, float, float, float], transform: Affine, height: int, width: int,
+    bounds: tuple[float, float, float, float],
+    transform: Affine,
+    height: int,
+    width: int,
     margin_cells: int = 0,
 ) -> Window | None:
     """Smallest window covering ``bounds`` (clipped to the raster), or None if they miss it."""
@@ -591,7 +614,11 @@ def _cover_fractions(
             [(geom, 1)], out_shape=(wh, ww), transform=wtransform, fill=0, all_touched=False, dtype="uint8"
         ).astype(bool)
         edge = rasterio.features.rasterize(
-            [(geom.boundary, 1)], out_shape=(wh, ww), transform=wtransform, fill=0, all_touched=True,
+            [(geom.boundary, 1)],
+            out_shape=(wh, ww),
+            transform=wtransform,
+            fill=0,
+            all_touched=True,
             dtype="uint8",
         ).astype(bool)
         edge = ndimage.binary_dilation(edge, structure=np.ones((3, 3), dtype=bool))
@@ -628,7 +655,10 @@ def _clipped_areas(geom: shapely.Geometry, bounds: np.ndarray, rows: np.ndarray)
     for row in np.unique(rows):
         in_row = np.flatnonzero(rows == row)
         strip = shapely.clip_by_rect(
-            geom, bounds[in_row, 0].min(), bounds[in_row, 1].min(), bounds[in_row, 2].max(),
+            geom,
+            bounds[in_row, 0].min(),
+            bounds[in_row, 1].min(),
+            bounds[in_row, 2].max(),
             bounds[in_row, 3].max(),
         )
         for i in in_row:
@@ -671,14 +701,16 @@ def _metric_crs(raster_crs: Any, points: gpd.GeoDataFrame | gpd.GeoSeries) -> CR
     return points.estimate_utm_crs()
 
 
-def _weights(points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray | None,
-             n: int) -> np.ndarray:
+def _weights(
+    points: gpd.GeoDataFrame | gpd.GeoSeries, weights: str | np.ndarray | None, n: int
+) -> np.ndarray:
     if weights is None:
         return np.ones(n)
     if isinstance(weights, str):
         if not isinstance(points, gpd.GeoDataFrame) or weights not in points.columns:
             raise InputError(
-                f"points: no column {weights!r} for weights; pass an existing column or an array")
+                f"points: no column {weights!r} for weights; pass an existing column or an array"
+            )
         w = points[weights].to_numpy(dtype="float64", na_value=0.0)
     else:
         w = np.asarray(weights, dtype="float64").ravel()

@@ -20,19 +20,47 @@ off_network_detour: float = 1.2
 #: Cycling/e-bike speed per OSM highway class, km/h. Cycling on China's roads: ~12–15 km/h
 #: for bicycles, ~20 km/h for e-bikes; slower on tracks and paths.
 bike_speed_kph: dict[str, float] = {
-    "primary": 15, "secondary": 15, "tertiary": 15, "unclassified": 14, "residential": 14,
-    "living_street": 10, "service": 12, "cycleway": 16, "track": 10, "path": 10,
-    "footway": 8, "pedestrian": 8, "primary_link": 15, "secondary_link": 15,
-    "tertiary_link": 15, "trunk": 15, "trunk_link": 15, "road": 12, "bridleway": 8,
-    "steps": 2, "corridor": 5,
+    "primary": 15,
+    "secondary": 15,
+    "tertiary": 15,
+    "unclassified": 14,
+    "residential": 14,
+    "living_street": 10,
+    "service": 12,
+    "cycleway": 16,
+    "track": 10,
+    "path": 10,
+    "footway": 8,
+    "pedestrian": 8,
+    "primary_link": 15,
+    "secondary_link": 15,
+    "tertiary_link": 15,
+    "trunk": 15,
+    "trunk_link": 15,
+    "road": 12,
+    "bridleway": 8,
+    "steps": 2,
+    "corridor": 5,
 }
 #: Driving speed per class, km/h, used when ``maxspeed`` is absent (urban free-flow
 #: defaults in the spirit of osmnx's ``add_edge_speeds``; rural tracks slow).
 drive_speed_kph: dict[str, float] = {
-    "motorway": 90, "motorway_link": 50, "trunk": 70, "trunk_link": 40, "primary": 50,
-    "primary_link": 35, "secondary": 40, "secondary_link": 30, "tertiary": 35,
-    "tertiary_link": 25, "unclassified": 30, "residential": 25, "living_street": 10,
-    "service": 15, "track": 15, "road": 25,
+    "motorway": 90,
+    "motorway_link": 50,
+    "trunk": 70,
+    "trunk_link": 40,
+    "primary": 50,
+    "primary_link": 35,
+    "secondary": 40,
+    "secondary_link": 30,
+    "tertiary": 35,
+    "tertiary_link": 25,
+    "unclassified": 30,
+    "residential": 25,
+    "living_street": 10,
+    "service": 15,
+    "track": 15,
+    "road": 25,
 }
 
 # --- Life-circle thresholds ------------------------------------------------------------------
@@ -61,8 +89,15 @@ contract_min_share: float = 0.2
 floor_area_per_person_m2: float = 36.52
 #: Levels assumed when a building has no ``building:levels``: by ``building`` tag.
 default_levels: dict[str, int] = {
-    "apartments": 6, "residential": 6, "dormitory": 5, "house": 2, "detached": 2,
-    "semidetached_house": 2, "terrace": 2, "farm": 2, "yes": 3,
+    "apartments": 6,
+    "residential": 6,
+    "dormitory": 5,
+    "house": 2,
+    "detached": 2,
+    "semidetached_house": 2,
+    "terrace": 2,
+    "farm": 2,
+    "yes": 3,
 }
 #: Persons per household: 7th national census (2020) average household size 2.62.
 persons_per_household: float = 2.62
@@ -88,8 +123,15 @@ rural_persons_per_household: float = 2.8
 #: provincial rules cap new farmhouses at 3 (e.g. 浙江省农村住房建设管理办法; to confirm).
 #: A generic ``building=yes|residential`` in a village is a farmhouse, not an apartment block.
 rural_default_levels: dict[str, int] = {
-    "apartments": 4, "residential": 2, "dormitory": 3, "house": 2, "detached": 2,
-    "semidetached_house": 2, "terrace": 2, "farm": 2, "yes": 2,
+    "apartments": 4,
+    "residential": 2,
+    "dormitory": 3,
+    "house": 2,
+    "detached": 2,
+    "semidetached_house": 2,
+    "terrace": 2,
+    "farm": 2,
+    "yes": 2,
 }
 #: Residents per hectare of village land for grid homes where farmhouses are not mapped: the
 #: third national land survey's 村庄用地 (21.94 million ha, 2019) over the 7th census rural
@@ -150,10 +192,17 @@ solver_log: bool = False
 
 #: Numeric settings with bounds other than "positive": (lowest, highest), inclusive; None = open.
 _BOUNDS = {
-    "elderly_share": (0.0, 1.0), "children_share": (0.0, 1.0), "disabled_share": (0.0, 1.0),
-    "contract_min_share": (0.0, 1.0), "off_network_detour": (1.0, None), "sweep_workers": (0, None),
-    "parallel_min_node_sweeps": (0, None), "polygon_access_m": (0.0, None), "gate_tolerance_m": (0.0, None),
-    "priority_weights": (0.0, None), "grid_spacing_m": (10.0, None),
+    "elderly_share": (0.0, 1.0),
+    "children_share": (0.0, 1.0),
+    "disabled_share": (0.0, 1.0),
+    "contract_min_share": (0.0, 1.0),
+    "off_network_detour": (1.0, None),
+    "sweep_workers": (0, None),
+    "parallel_min_node_sweeps": (0, None),
+    "polygon_access_m": (0.0, None),
+    "gate_tolerance_m": (0.0, None),
+    "priority_weights": (0.0, None),
+    "grid_spacing_m": (10.0, None),
     "min_catchment_residents": (0.0, None),
 }
 #: Text settings with a fixed set of values.
@@ -175,13 +224,17 @@ def update(values: dict) -> None:
     checked = {}
     for key, value in values.items():
         if key.startswith("_") or key not in __annotations__:
-            raise _error(f"unknown setting {key!r}; the settings are the names in planner/settings.py, "
-                         "e.g. walk_speed_mps = 1.2")
+            raise _error(
+                f"unknown setting {key!r}; the settings are the names in planner/settings.py, "
+                "e.g. walk_speed_mps = 1.2"
+            )
         checked[key] = _checked(key, value, g[key])
     limit = checked.get("max_threshold_minutes", max_threshold_minutes)
     if max(checked.get("minutes", minutes)) > limit:
-        raise _error(f"minutes {list(checked.get('minutes', minutes))} go past max_threshold_minutes = {limit:g}; "
-                     "raise max_threshold_minutes or give smaller minutes")
+        raise _error(
+            f"minutes {list(checked.get('minutes', minutes))} go past max_threshold_minutes = {limit:g}; "
+            "raise max_threshold_minutes or give smaller minutes"
+        )
     g.update(checked)
 
 
@@ -207,7 +260,11 @@ def _checked(key: str, value, current):
             raise _error(f"{name} = {v!r} must be {kind}")
         low, high = _BOUNDS.get(key, (None, None))
         if (low is None and not v > 0) or (low is not None and v < low) or (high is not None and v > high):
-            where = "positive" if low is None else f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            where = (
+                "positive"
+                if low is None
+                else f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+            )
             raise _error(f"{name} = {v!r} must be {where}")
         return int(v) if integral else float(v)
 
@@ -219,11 +276,12 @@ def _checked(key: str, value, current):
         return number(key, value, isinstance(current, int))
     if isinstance(current, dict):
         if not isinstance(value, dict):
-            raise _error(f"{key} = {value!r} must be a table, e.g. {key} = {{{next(iter(current))} = "
-                         f"{next(iter(current.values()))}}}")
+            raise _error(
+                f"{key} = {value!r} must be a table, e.g. {key} = {{{next(iter(current))} = "
+                f"{next(iter(current.values()))}}}"
+            )
         if key == "priority_weights" and set(value) - set(current):
-            raise _error(f"{key}: unknown group {min(set(value) - set(current))!r}; "
-                         f"use {', '.join(current)}")
+            raise _error(f"{key}: unknown group {min(set(value) - set(current))!r}; use {', '.join(current)}")
         integral = all(isinstance(v, int) for v in current.values())
         return {**current, **{str(k): number(f"{key}.{k}", v, integral) for k, v in value.items()}}
     if isinstance(current, tuple):

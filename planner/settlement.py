@@ -75,8 +75,11 @@ def is_community_committee(tags: dict) -> bool:
 def is_village_boundary(tags: dict) -> bool:
     """A village-level administrative boundary (``admin_level`` 9 or 10) that is not a 社区."""
     name = tags.get("name") or ""
-    return (tags.get("boundary") == "administrative" and tags.get("admin_level") in VILLAGE_ADMIN_LEVELS
-            and not name.endswith(("社区", "居委会", "街道")))
+    return (
+        tags.get("boundary") == "administrative"
+        and tags.get("admin_level") in VILLAGE_ADMIN_LEVELS
+        and not name.endswith(("社区", "居委会", "街道"))
+    )
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,21 @@ class Profile:
 def population_profile(kind: str) -> Profile:
     """The ``"urban"`` or ``"rural"`` profile, read from :mod:`planner.settings` now."""
     if kind == "urban":
-        return Profile("urban", settings.floor_area_per_person_m2, settings.persons_per_household,
-                       dict(settings.default_levels), settings.grid_density_per_ha)
+        return Profile(
+            "urban",
+            settings.floor_area_per_person_m2,
+            settings.persons_per_household,
+            dict(settings.default_levels),
+            settings.grid_density_per_ha,
+        )
     if kind == "rural":
-        return Profile("rural", settings.rural_floor_area_per_person_m2, settings.rural_persons_per_household,
-                       dict(settings.rural_default_levels), settings.rural_grid_density_per_ha)
+        return Profile(
+            "rural",
+            settings.rural_floor_area_per_person_m2,
+            settings.rural_persons_per_household,
+            dict(settings.rural_default_levels),
+            settings.rural_grid_density_per_ha,
+        )
     raise InputError(f"population profile {kind!r}: use auto, urban or rural (settings.population_profile)")
 
 
@@ -132,14 +145,22 @@ class Settlement:
     def notice(self) -> str:
         """One line for a user: what the extract was judged, and why."""
         if self.kind == "urban":
-            return (f"this extract is urban ({self.reason}): residential compounds and building blocks are "
-                    "not counted as villages, only mapped villages and village committees (use audit for "
-                    "urban life circles)")
+            return (
+                f"this extract is urban ({self.reason}): residential compounds and building blocks are "
+                "not counted as villages, only mapped villages and village committees (use audit for "
+                "urban life circles)"
+            )
         return f"this extract is rural ({self.reason})"
 
     def summary(self) -> dict:
-        return {"kind": self.kind, "reason": self.reason, "given": self.given, "by_default": self.by_default,
-                "notice": self.notice, "evidence": dict(self.evidence)}
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "given": self.given,
+            "by_default": self.by_default,
+            "notice": self.notice,
+            "evidence": dict(self.evidence),
+        }
 
 
 def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
@@ -159,15 +180,18 @@ def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
     kind = settings.population_profile if kind is None else kind
     if kind not in ("auto", "urban", "rural"):
         raise InputError(
-            f"population profile {kind!r}: use auto, urban or rural (settings.population_profile)")
+            f"population profile {kind!r}: use auto, urban or rural (settings.population_profile)"
+        )
     evidence = _evidence(region)
     if kind != "auto":
         return Settlement(kind, f"given as {kind}", evidence, given=True)
     villages = evidence["village_committees"] + evidence["village_boundaries"]
     communities = evidence["community_committees"]
     if villages and villages >= communities:
-        reason = (f"{evidence['village_committees']} village committees and {evidence['village_boundaries']} "
-                  f"village boundaries against {communities} residents' committees")
+        reason = (
+            f"{evidence['village_committees']} village committees and {evidence['village_boundaries']} "
+            f"village boundaries against {communities} residents' committees"
+        )
         return Settlement("rural", reason, evidence)
     urban = []
     if communities:
@@ -180,10 +204,14 @@ def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
         if villages:
             urban.append(f"only {villages} village committees or boundaries")
         return Settlement("urban", ", ".join(urban), evidence)
-    return Settlement("urban", "no village committee, village boundary or residents' committee mapped: the "
-                               "urban profile, planner's default (settings.population_profile='rural' to "
-                               "change)",
-                      evidence, by_default=True)
+    return Settlement(
+        "urban",
+        "no village committee, village boundary or residents' committee mapped: the "
+        "urban profile, planner's default (settings.population_profile='rural' to "
+        "change)",
+        evidence,
+        by_default=True,
+    )
 
 
 def _evidence(region: Region) -> dict:
@@ -191,8 +219,9 @@ def _evidence(region: Region) -> dict:
 
     feats = region.features
     tags = feats["tags"].tolist()
-    polygonal = (np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (3, 6)) if len(feats)
-                 else np.zeros(0, bool))
+    polygonal = (
+        np.isin(shapely.get_type_id(feats.geometry.to_numpy()), (3, 6)) if len(feats) else np.zeros(0, bool)
+    )
     res = residential_land(feats)
     compound_ids = set(compounds(region)["compound_id"]) if len(res) else set()
     for osm_id, t in zip(res["osm_id"], res["tags"], strict=True):
@@ -209,8 +238,9 @@ def _evidence(region: Region) -> dict:
         share = float(floor[tall].sum() / floor.sum()) if floor.sum() > 0 else 0.0
     return {
         "village_committees": sum(is_village_committee(t) for t in tags),
-        "village_boundaries": int(sum(bool(p) and is_village_boundary(t)
-                                      for t, p in zip(tags, polygonal, strict=True))),
+        "village_boundaries": int(
+            sum(bool(p) and is_village_boundary(t) for t, p in zip(tags, polygonal, strict=True))
+        ),
         "community_committees": sum(is_community_committee(t) for t in tags),
         "compounds": len(compound_ids),
         "place_villages": sum(t.get("place") in ("village", "hamlet") for t in tags),

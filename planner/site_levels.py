@@ -104,8 +104,15 @@ class DistrictModel:
         Category → (m,) bool: candidates with an existing facility of it within reach.
     """
 
-    def __init__(self, parts: list[CategoryPart], site_space_m2=None, max_sites: int | None = None,
-                 colocate=(), adjacent=None, existing_near=None):
+    def __init__(
+        self,
+        parts: list[CategoryPart],
+        site_space_m2=None,
+        max_sites: int | None = None,
+        colocate=(),
+        adjacent=None,
+        existing_near=None,
+    ):
         if not parts:
             raise InputError("district siting: give at least one category")
         self.parts = parts
@@ -147,19 +154,29 @@ class DistrictModel:
         self._colocation_rows(xcol, n_var, rows, lo, hi)
         obj = np.zeros(n_var)
         for b, st in zip(blocks, start[:-1], strict=True):
-            obj[st:st + len(b.row)] = -(b.weight - b.tie_cost)
+            obj[st : st + len(b.row)] = -(b.weight - b.tie_cost)
         # A site is used only when it hosts something (a tiny cost on each).
-        w_min = min((float(b.weight[b.weight > 0].min()) for b in blocks if (b.weight > 0).any()), default=1.0)
+        w_min = min(
+            (float(b.weight[b.weight > 0].min()) for b in blocks if (b.weight > 0).any()), default=1.0
+        )
         obj[s0:] = 1e-5 * w_min
         options = {"mip_rel_gap": gap, "disp": False}
         if time_limit is not None:
             options["time_limit"] = float(time_limit)
-        res = sopt.milp(obj, constraints=sopt.LinearConstraint(sparse.vstack(rows, format="csr"),
-                                                               np.concatenate(lo), np.concatenate(hi)),
-                        integrality=np.ones(n_var), bounds=sopt.Bounds(0, 1), options=options)
+        res = sopt.milp(
+            obj,
+            constraints=sopt.LinearConstraint(
+                sparse.vstack(rows, format="csr"), np.concatenate(lo), np.concatenate(hi)
+            ),
+            integrality=np.ones(n_var),
+            bounds=sopt.Bounds(0, 1),
+            options=options,
+        )
         if res.x is None:
-            raise InputError(f"district siting: HiGHS found no solution ({res.message}); "
-                             "loosen the constraints or give a longer --time-limit")
+            raise InputError(
+                f"district siting: HiGHS found no solution ({res.message}); "
+                "loosen the constraints or give a longer --time-limit"
+            )
         return self._answer(np.round(res.x), blocks, start, xcol, res.status, t0)
 
     def _site_rows(self, xcol, s0, n_var, rows, lo, hi) -> None:
@@ -169,9 +186,15 @@ class DistrictModel:
             var = xcol[part.key]
             j = np.flatnonzero(var >= 0)
             if len(j):
-                rows.append(sparse.csr_matrix((np.r_[np.ones(len(j)), -np.ones(len(j))],
-                                               (np.r_[np.arange(len(j)), np.arange(len(j))], np.r_[var[j], s0 + j])),
-                                              shape=(len(j), n_var)))
+                rows.append(
+                    sparse.csr_matrix(
+                        (
+                            np.r_[np.ones(len(j)), -np.ones(len(j))],
+                            (np.r_[np.arange(len(j)), np.arange(len(j))], np.r_[var[j], s0 + j]),
+                        ),
+                        shape=(len(j), n_var),
+                    )
+                )
                 lo.append(np.full(len(j), -np.inf))
                 hi.append(np.zeros(len(j)))
         finite = np.flatnonzero(np.isfinite(self.space))
@@ -203,16 +226,23 @@ class DistrictModel:
         for part, b, st in zip(self.parts, blocks, start[:-1], strict=True):
             var = xcol[part.key]
             sites[part.key] = np.flatnonzero((var >= 0) & (xv[np.maximum(var, 0)] > 0.5))
-            used = np.flatnonzero(xv[st:st + len(b.row)] > 0.5)
+            used = np.flatnonzero(xv[st : st + len(b.row)] > 0.5)
             a = b.fixed_assignment.copy()
             a[b.row[used]] = b.col[used]
             assignment[part.key] = a
             covered[part.key] = float(part.model.weights[a >= 0].sum())
-            site_loads[part.key] = {int(j): float(part.model.loads[a == j + part.n_existing].sum())
-                                    for j in sites[part.key]}
-        return DistrictPlan(sites=sites, covered=covered, assignment=assignment, objective=sum(covered.values()),
-                            status="optimal" if status_code == 0 else "feasible",
-                            seconds=time.perf_counter() - t0, site_loads=site_loads)
+            site_loads[part.key] = {
+                int(j): float(part.model.loads[a == j + part.n_existing].sum()) for j in sites[part.key]
+            }
+        return DistrictPlan(
+            sites=sites,
+            covered=covered,
+            assignment=assignment,
+            objective=sum(covered.values()),
+            status="optimal" if status_code == 0 else "feasible",
+            seconds=time.perf_counter() - t0,
+            site_loads=site_loads,
+        )
 
 
 @dataclass
@@ -233,9 +263,16 @@ class DistrictResult:
     bounds: tuple = (0.0, 0.0, 0.0, 0.0)
 
     def summary(self) -> dict:
-        return {"region": self.region, "sites_used": len(self.sites), "complexes": int(self.sites["complex"].sum()),
-                "objective": self.plan.objective, "objective_unit": "weighted demand covered",
-                "status": self.plan.status, "coverage": self.coverage.to_dict(orient="records"), **self.settings}
+        return {
+            "region": self.region,
+            "sites_used": len(self.sites),
+            "complexes": int(self.sites["complex"].sum()),
+            "objective": self.plan.objective,
+            "objective_unit": "weighted demand covered",
+            "status": self.plan.status,
+            "coverage": self.coverage.to_dict(orient="records"),
+            **self.settings,
+        }
 
     def write(self, out_dir, map_html: bool = True) -> None:
         """``district_sites.gpkg``, ``district_coverage.csv``, ``summary.json`` and
@@ -253,9 +290,12 @@ class DistrictResult:
             from planner.tables import write_tables
 
             # Excel-ready like every table planner writes (BOM, whole people; --excel: site.xlsx).
-            write_tables(tmp, {"district_coverage": self.coverage}, excel=settings.excel, workbook="site.xlsx")
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2, default=float),
-                                              encoding="utf-8")
+            write_tables(
+                tmp, {"district_coverage": self.coverage}, excel=settings.excel, workbook="site.xlsx"
+            )
+            (tmp / "summary.json").write_text(
+                json.dumps(self.summary(), ensure_ascii=False, indent=2, default=float), encoding="utf-8"
+            )
 
     def write_map(self, path) -> None:
         """The sites on a map: complexes in purple, single-use sites in blue; each popup
@@ -274,29 +314,52 @@ class DistrictResult:
         m = maps.base_map(bounds, padding_top_left=(20, 80), padding_bottom_right=(200, 20))
         shown = ["candidate_id", "name", "uses", "categories", "people_assigned"]
         if len(sites):
-            maps.add_points(m, sites[[*shown, "colour", "geometry"]], "colour", radius=9, popup_columns=shown,
-                            name="建议场地 Sites")
-        maps.add_legend(m, "场地 Sites", [("#7b3294", "综合服务设施 Shared complex"),
-                                          ("#2c7bb6", "单项设施 One category")])
-        maps.add_title(m, f"{self.region} — 多类设施选址 district siting",
-                       ", ".join(f"{r.category} +{r.new_sites}" for r in self.coverage.itertuples()))
+            maps.add_points(
+                m,
+                sites[[*shown, "colour", "geometry"]],
+                "colour",
+                radius=9,
+                popup_columns=shown,
+                name="建议场地 Sites",
+            )
+        maps.add_legend(
+            m,
+            "场地 Sites",
+            [("#7b3294", "综合服务设施 Shared complex"), ("#2c7bb6", "单项设施 One category")],
+        )
+        maps.add_title(
+            m,
+            f"{self.region} — 多类设施选址 district siting",
+            ", ".join(f"{r.category} +{r.new_sites}" for r in self.coverage.itertuples()),
+        )
         folium.LayerControl(collapsed=False).add_to(m)
         maps.save_map(m, path)
 
     def console_lines(self) -> list[str]:
         complexes = int(self.sites["complex"].sum()) if len(self.sites) else 0
-        lines = [f"{len(self.sites)} sites used, {complexes} shared complexes (综合服务设施); "
-                 f"status {self.plan.status}"]
-        lines += [f"  {row.category}: {row.new_sites} new; people within target {row.people_before:,.0f} → "
-                  f"{row.people_after:,.0f}, elderly {row.elderly_before:,.0f} → {row.elderly_after:,.0f}"
-                  for row in self.coverage.itertuples()]
+        lines = [
+            f"{len(self.sites)} sites used, {complexes} shared complexes (综合服务设施); "
+            f"status {self.plan.status}"
+        ]
+        lines += [
+            f"  {row.category}: {row.new_sites} new; people within target {row.people_before:,.0f} → "
+            f"{row.people_after:,.0f}, elderly {row.elderly_before:,.0f} → {row.elderly_after:,.0f}"
+            for row in self.coverage.itertuples()
+        ]
         lines += [f"  {row.candidate_id} ({row.uses}): {row.categories}" for row in self.sites.itertuples()]
         return lines
 
 
-def site_district(region, categories: list[str], max_sites: int | None = None, colocate: bool = False,
-                  candidates: gpd.GeoDataFrame | None = None, mode: str = "walk", time_limit: float | None = None,
-                  categories_file=None) -> DistrictResult:
+def site_district(
+    region,
+    categories: list[str],
+    max_sites: int | None = None,
+    colocate: bool = False,
+    candidates: gpd.GeoDataFrame | None = None,
+    mode: str = "walk",
+    time_limit: float | None = None,
+    categories_file=None,
+) -> DistrictResult:
     """Site several categories together on the region's land (or the user's parcels).
 
     Each category by the standards (:mod:`planner.site_standards`: sized candidates,
@@ -318,7 +381,9 @@ def site_district(region, categories: list[str], max_sites: int | None = None, c
         raise InputError("--category: give two or more categories, comma-separated, to site them together")
     on_net = homes_on_network(region, mode)
     net, homes, h_access = on_net.network, on_net.homes, on_net.access
-    cand = (land_candidates(region) if candidates is None else candidates.to_crs(region.crs)).reset_index(drop=True)
+    cand = (land_candidates(region) if candidates is None else candidates.to_crs(region.crs)).reset_index(
+        drop=True
+    )
     if len(cand) == 0:
         raise InputError(f"{region.source}: no land or building candidates mapped; give --candidates FILE")
     cxy = shapely.get_coordinates(cand.geometry.to_numpy())
@@ -326,35 +391,87 @@ def site_district(region, categories: list[str], max_sites: int | None = None, c
     slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
     parts, existing, info = [], {}, {}
     for key in keys:
-        part, ex, part_info = _district_part(cats[key], region, net, rows, demand, cand, cxy, slower,
-                                             (stack_access, geometry_access, point_access, cost_matrix,
-                                              region_facilities, row_people, elderly_rows))
+        part, ex, part_info = _district_part(
+            cats[key],
+            region,
+            net,
+            rows,
+            demand,
+            cand,
+            cxy,
+            slower,
+            (
+                stack_access,
+                geometry_access,
+                point_access,
+                cost_matrix,
+                region_facilities,
+                row_people,
+                elderly_rows,
+            ),
+        )
         parts.append(part)
         existing[key] = ex
         info[key] = part_info
     space = _site_space(cand)
-    pairs = [("health_centre", "elderly_care")] if colocate and {"health_centre", "elderly_care"} <= set(keys) else []
+    pairs = (
+        [("health_centre", "elderly_care")]
+        if colocate and {"health_centre", "elderly_care"} <= set(keys)
+        else []
+    )
     if colocate and not pairs:
-        raise InputError("--colocate: site health_centre and elderly_care together (--category "
-                         "health_centre,elderly_care,...) for the health centre to stand next to elderly care")
-    near = {"elderly_care": existing_within(cxy, existing.get("elderly_care", cand.iloc[:0]),
-                                            settings.colocation_distance_m)} if pairs else {}
-    model = DistrictModel(parts, site_space_m2=space, max_sites=max_sites, colocate=pairs,
-                          adjacent=adjacency(cxy, settings.colocation_distance_m) if pairs else None,
-                          existing_near=near)
+        raise InputError(
+            "--colocate: site health_centre and elderly_care together (--category "
+            "health_centre,elderly_care,...) for the health centre to stand next to elderly care"
+        )
+    near = (
+        {
+            "elderly_care": existing_within(
+                cxy, existing.get("elderly_care", cand.iloc[:0]), settings.colocation_distance_m
+            )
+        }
+        if pairs
+        else {}
+    )
+    model = DistrictModel(
+        parts,
+        site_space_m2=space,
+        max_sites=max_sites,
+        colocate=pairs,
+        adjacent=adjacency(cxy, settings.colocation_distance_m) if pairs else None,
+        existing_near=near,
+    )
     plan = model.solve(time_limit=time_limit)
-    return DistrictResult(region=region.name, sites=_district_sites(plan, parts, cand),
-                          coverage=_district_coverage(plan, parts, demand, slower),
-                          plan=plan, bounds=tuple(gpd.GeoSeries([shapely.box(*homes.total_bounds)], crs=homes.crs)
-                                                   .to_crs(4326).total_bounds),
-                          settings={"colocate": bool(pairs), "max_sites": max_sites,
-                                               "colocation_distance_m": settings.colocation_distance_m,
-                                               "categories": info})
+    return DistrictResult(
+        region=region.name,
+        sites=_district_sites(plan, parts, cand),
+        coverage=_district_coverage(plan, parts, demand, slower),
+        plan=plan,
+        bounds=tuple(
+            gpd.GeoSeries([shapely.box(*homes.total_bounds)], crs=homes.crs).to_crs(4326).total_bounds
+        ),
+        settings={
+            "colocate": bool(pairs),
+            "max_sites": max_sites,
+            "colocation_distance_m": settings.colocation_distance_m,
+            "categories": info,
+        },
+    )
 
 
-def run_district(osm, out_dir, categories: str, new: int | str | None = None, colocate: bool = False,
-                 candidates=None, mode: str = "walk", time_limit: float | None = None, name: str | None = None,
-                 standards: bool = True, map_html: bool = True) -> DistrictResult:
+def run_district(
+    osm,
+    out_dir,
+    categories: str,
+    new: int | str | None = None,
+    colocate: bool = False,
+    candidates=None,
+    mode: str = "walk",
+    time_limit: float | None = None,
+    name: str | None = None,
+    standards: bool = True,
+    map_html: bool = True,
+) -> DistrictResult:
     """What ``planner site --category a,b,c`` does: load, :func:`site_district`, write.
 
     ``new``: at most this many sites (parcels) in all; ``candidates``: a parcels file.
@@ -373,8 +490,15 @@ def run_district(osm, out_dir, categories: str, new: int | str | None = None, co
     region = load_region(osm, name=name)
     parcels = parcels_from_file(candidates, region.crs) if candidates else None
     keys = [k.strip() for k in categories.split(",") if k.strip()]
-    result = site_district(region, keys, max_sites=news[0] if news else None, colocate=colocate,
-                           candidates=parcels, mode=mode, time_limit=time_limit)
+    result = site_district(
+        region,
+        keys,
+        max_sites=news[0] if news else None,
+        colocate=colocate,
+        candidates=parcels,
+        mode=mode,
+        time_limit=time_limit,
+    )
     result.write(out_dir, map_html=map_html)
     return result
 
@@ -386,7 +510,9 @@ def _district_part(cat, region, net, rows, demand, cand, cxy, slower, fns):
     from planner.optimize.constrained import conflict_pairs
     from planner.sizing import existing_capacity, fits, sizing_for
 
-    stack_access, geometry_access, point_access, cost_matrix, region_facilities, row_people, elderly_rows = fns
+    stack_access, geometry_access, point_access, cost_matrix, region_facilities, row_people, elderly_rows = (
+        fns
+    )
     sizing = sizing_for(cat)
     ex = region_facilities(region.features, [cat])
     ok = fits(sizing, cand["land_m2"].to_numpy(float), cand["floor_m2"].to_numpy(float))
@@ -402,18 +528,37 @@ def _district_part(cat, region, net, rows, demand, cand, cxy, slower, fns):
     cost = sparse.csr_matrix((coo.data[k], (coo.row[k], coo.col[k])), shape=coo.shape)
     cost, weights, base_row = elderly_rows(cost, demand, slower)
     tags = region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"})
-    ex_cap = existing_capacity(sizing, ex.merge(tags, on="facility_id", how="left")) if len(ex) else np.zeros(0)
-    xy = np.vstack([shapely.get_coordinates(shapely.point_on_surface(ex.geometry.to_numpy())).reshape(-1, 2), cxy])
+    ex_cap = (
+        existing_capacity(sizing, ex.merge(tags, on="facility_id", how="left")) if len(ex) else np.zeros(0)
+    )
+    xy = np.vstack(
+        [shapely.get_coordinates(shapely.point_on_surface(ex.geometry.to_numpy())).reshape(-1, 2), cxy]
+    )
     model = ConstrainedCoverage.from_cost_matrix(
-        cost, weights, p=None, minutes=cat.minutes, fixed=np.arange(len(ex)), loads=row_people(demand, base_row),
-        capacities=np.r_[ex_cap, cap], min_load=np.r_[np.zeros(len(ex)), np.full(len(cand), sizing.min_catchment_residents)],
-        conflicts=conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(ex))))
+        cost,
+        weights,
+        p=None,
+        minutes=cat.minutes,
+        fixed=np.arange(len(ex)),
+        loads=row_people(demand, base_row),
+        capacities=np.r_[ex_cap, cap],
+        min_load=np.r_[np.zeros(len(ex)), np.full(len(cand), sizing.min_catchment_residents)],
+        conflicts=conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(ex))),
+    )
     need = sizing.floor_m2 or sizing.land_m2 or 0.0
     part = CategoryPart(cat.key, model, len(ex), floor_m2=float(need))
     part.base_row = base_row
-    return part, ex, {"fits": int(ok.sum()), "existing": len(ex), "space_m2": need,
-                      "min_catchment_residents": sizing.min_catchment_residents,
-                      "min_spacing_m": sizing.min_spacing_m}
+    return (
+        part,
+        ex,
+        {
+            "fits": int(ok.sum()),
+            "existing": len(ex),
+            "space_m2": need,
+            "min_catchment_residents": sizing.min_catchment_residents,
+            "min_spacing_m": sizing.min_spacing_m,
+        },
+    )
 
 
 def _site_space(cand: pd.DataFrame) -> np.ndarray:
@@ -424,25 +569,43 @@ def _site_space(cand: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(space), space, np.inf)
 
 
-def _district_sites(plan: DistrictPlan, parts: list[CategoryPart], cand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _district_sites(
+    plan: DistrictPlan, parts: list[CategoryPart], cand: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
     from planner.site_standards import describe_use
 
     table = plan_table(plan, cand)
     used = plan.used_sites
     sub = cand.iloc[used].reset_index(drop=True)
-    people = ["; ".join(f"{part.key} {plan.site_loads[part.key][int(j)]:,.0f}" for part in parts
-                        if j in plan.sites[part.key]) for j in used]
+    people = [
+        "; ".join(
+            f"{part.key} {plan.site_loads[part.key][int(j)]:,.0f}"
+            for part in parts
+            if j in plan.sites[part.key]
+        )
+        for j in used
+    ]
     return gpd.GeoDataFrame(
-        {"candidate_id": sub["candidate_id"].to_numpy(), "source": sub["source"].to_numpy(),
-         "name": sub["name"].to_numpy(),
-         "uses": [describe_use(s, a, f) for s, a, f in zip(sub["source"], sub["land_m2"], sub["floor_m2"], strict=True)],
-         "categories": table["categories"].to_numpy(), "complex": table["complex"].to_numpy(bool),
-         "people_assigned": people},
-        geometry=sub.geometry.to_numpy(), crs=cand.crs)
+        {
+            "candidate_id": sub["candidate_id"].to_numpy(),
+            "source": sub["source"].to_numpy(),
+            "name": sub["name"].to_numpy(),
+            "uses": [
+                describe_use(s, a, f)
+                for s, a, f in zip(sub["source"], sub["land_m2"], sub["floor_m2"], strict=True)
+            ],
+            "categories": table["categories"].to_numpy(),
+            "complex": table["complex"].to_numpy(bool),
+            "people_assigned": people,
+        },
+        geometry=sub.geometry.to_numpy(),
+        crs=cand.crs,
+    )
 
 
-def _district_coverage(plan: DistrictPlan, parts: list[CategoryPart], demand: pd.DataFrame,
-                       slower: float) -> pd.DataFrame:
+def _district_coverage(
+    plan: DistrictPlan, parts: list[CategoryPart], demand: pd.DataFrame, slower: float
+) -> pd.DataFrame:
     """People and elderly within each category's target before (existing facilities) and after."""
     out = []
     n = len(demand)
@@ -452,18 +615,28 @@ def _district_coverage(plan: DistrictPlan, parts: list[CategoryPart], demand: pd
         cost = part.model.cost
         within = cost.copy()
         within.data = (within.data <= 60.0 * part.model.minutes + 1e-9).astype(float)
-        before = np.asarray(within[:, :part.n_existing].sum(axis=1)).ravel() > 0 if part.n_existing else \
-            np.zeros(cost.shape[0], bool)
+        before = (
+            np.asarray(within[:, : part.n_existing].sum(axis=1)).ravel() > 0
+            if part.n_existing
+            else np.zeros(cost.shape[0], bool)
+        )
         after = before | (plan.assignment[part.key] >= 0)
         is_eld = np.arange(len(base_row)) >= n
         eld_split = np.zeros(n, bool)
         eld_split[base_row[n:]] = True
         eld_base = np.where(eld_split, 0.0, demand["elderly"].to_numpy(float))  # elderly left in base rows
         eld = np.r_[eld_base, loads[n:]]
-        out.append({"category": part.key, "new_sites": len(plan.sites[part.key]),
-                    "people_before": float(loads[before].sum()), "people_after": float(loads[after].sum()),
-                    "elderly_before": float(eld[before].sum()), "elderly_after": float(eld[after].sum()),
-                    "elderly_rows_apart": bool(is_eld.any())})
+        out.append(
+            {
+                "category": part.key,
+                "new_sites": len(plan.sites[part.key]),
+                "people_before": float(loads[before].sum()),
+                "people_after": float(loads[after].sum()),
+                "elderly_before": float(eld[before].sum()),
+                "elderly_after": float(eld[after].sum()),
+                "elderly_rows_apart": bool(is_eld.any()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -493,14 +666,21 @@ def plan_table(plan: DistrictPlan, candidates: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for j in plan.used_sites:
         hosted = [k for k, s in plan.sites.items() if j in s]
-        rows.append({"candidate_id": candidates["candidate_id"].iloc[j], "categories": ";".join(hosted),
-                     "complex": len(hosted) > 1})
+        rows.append(
+            {
+                "candidate_id": candidates["candidate_id"].iloc[j],
+                "categories": ";".join(hosted),
+                "complex": len(hosted) > 1,
+            }
+        )
     return pd.DataFrame(rows, columns=["candidate_id", "categories", "complex"])
 
 
 def _row_of(cols, values, n_var) -> sparse.csr_matrix:
     cols = np.asarray(cols, np.int64)
-    return sparse.csr_matrix((np.asarray(values, float), (np.zeros(len(cols), np.int64), cols)), shape=(1, n_var))
+    return sparse.csr_matrix(
+        (np.asarray(values, float), (np.zeros(len(cols), np.int64), cols)), shape=(1, n_var)
+    )
 
 
 def _pad(a: sparse.csr_matrix, n_var: int) -> sparse.csr_matrix:

@@ -48,14 +48,24 @@ class StandardsPlan:
 
     def summary(self) -> dict:
         """JSON-ready: the sizing with its sources and the candidates kept."""
-        return {"sizing": self.sizing.as_dict(), "candidates": dict(self.info),
-                "conflict_pairs": len(self.conflicts),
-                "existing_with_known_capacity": int(np.isfinite(self.existing_capacity).sum())}
+        return {
+            "sizing": self.sizing.as_dict(),
+            "candidates": dict(self.info),
+            "conflict_pairs": len(self.conflicts),
+            "existing_with_known_capacity": int(np.isfinite(self.existing_capacity).sum()),
+        }
 
 
-def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoDataFrame,
-            candidates: gpd.GeoDataFrame | None, model: str, colocate: bool = False,
-            extra: gpd.GeoDataFrame | None = None) -> StandardsPlan:
+def prepare(
+    region: Region,
+    net: Network,
+    category: Category,
+    existing: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame | None,
+    model: str,
+    colocate: bool = False,
+    extra: gpd.GeoDataFrame | None = None,
+) -> StandardsPlan:
     """Candidates, capacities and conflicts of one category by the standards.
 
     ``candidates`` are the user's parcels (:func:`planner.candidates.parcels_from_file`);
@@ -65,28 +75,44 @@ def prepare(region: Region, net: Network, category: Category, existing: gpd.GeoD
     both together with ``--category a,b``).
     """
     if model not in STANDARD_MODELS:
-        raise InputError(f"--standards works with --model {' or '.join(STANDARD_MODELS)} (coverage within the "
-                         f"target, where a catchment and a spacing mean something); not with {model}")
+        raise InputError(
+            f"--standards works with --model {' or '.join(STANDARD_MODELS)} (coverage within the "
+            f"target, where a catchment and a spacing mean something); not with {model}"
+        )
     sizing = sizing_for(category)
     given = land_candidates(region) if candidates is None else candidates.to_crs(region.crs)
     # The region's land falls back to street points; a user's parcels never do.
     kept, info = sized_candidates(given, sizing, net if candidates is None else None)
     if len(kept) == 0:
-        raise InputError(f"--candidates: none of the {len(given)} sites is big enough for a {category.name_en} "
-                         f"({_need(sizing)}); give larger parcels or their max_floor_area_m2 / land_area_m2")
+        raise InputError(
+            f"--candidates: none of the {len(given)} sites is big enough for a {category.name_en} "
+            f"({_need(sizing)}); give larger parcels or their max_floor_area_m2 / land_area_m2"
+        )
     if colocate:
         kept, info = _next_to(region, category, kept, info, extra)
-    ex = existing.merge(region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"}),
-                        on="facility_id", how="left") if len(existing) else existing
+    ex = (
+        existing.merge(
+            region.features[["osm_id", "tags"]].rename(columns={"osm_id": "facility_id"}),
+            on="facility_id",
+            how="left",
+        )
+        if len(existing)
+        else existing
+    )
     ex_cap = existing_capacity(sizing, ex)
-    xy = np.vstack([shapely.get_coordinates(shapely.point_on_surface(existing.geometry.to_numpy())).reshape(-1, 2),
-                    shapely.get_coordinates(kept.geometry.to_numpy()).reshape(-1, 2)])
+    xy = np.vstack(
+        [
+            shapely.get_coordinates(shapely.point_on_surface(existing.geometry.to_numpy())).reshape(-1, 2),
+            shapely.get_coordinates(kept.geometry.to_numpy()).reshape(-1, 2),
+        ]
+    )
     pairs = conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(existing)))
     return StandardsPlan(sizing=sizing, candidates=kept, existing_capacity=ex_cap, conflicts=pairs, info=info)
 
 
-def _next_to(region: Region, category: Category, kept: gpd.GeoDataFrame, info: dict,
-             extra: gpd.GeoDataFrame | None):
+def _next_to(
+    region: Region, category: Category, kept: gpd.GeoDataFrame, info: dict, extra: gpd.GeoDataFrame | None
+):
     """Keep the candidates next to an existing facility of the category's partner."""
     from planner import settings
     from planner.categories import load_categories, region_facilities
@@ -94,25 +120,53 @@ def _next_to(region: Region, category: Category, kept: gpd.GeoDataFrame, info: d
 
     partner = COLOCATE.get(category.key)
     if partner is None:
-        raise InputError(f"--colocate: {category.key} has no co-location rule; it applies to "
-                         f"{', '.join(f'{a} next to {b}' for a, b in COLOCATE.items())}")
+        raise InputError(
+            f"--colocate: {category.key} has no co-location rule; it applies to "
+            f"{', '.join(f'{a} next to {b}' for a, b in COLOCATE.items())}"
+        )
     others = region_facilities(region.features, [load_categories()[partner]], extra)
-    near = existing_within(shapely.get_coordinates(kept.geometry.to_numpy()), others, settings.colocation_distance_m)
+    near = existing_within(
+        shapely.get_coordinates(kept.geometry.to_numpy()), others, settings.colocation_distance_m
+    )
     if not near.any():
-        raise InputError(f"--colocate: no candidate site for {category.key} within "
-                         f"{settings.colocation_distance_m:g} m of an existing {partner}; site both together "
-                         f"(--category {category.key},{partner}) or leave --colocate out")
-    return kept[near].reset_index(drop=True), {**info, "kept": int(near.sum()), f"next_to_{partner}": int(near.sum())}
+        raise InputError(
+            f"--colocate: no candidate site for {category.key} within "
+            f"{settings.colocation_distance_m:g} m of an existing {partner}; site both together "
+            f"(--category {category.key},{partner}) or leave --colocate out"
+        )
+    return kept[near].reset_index(drop=True), {
+        **info,
+        "kept": int(near.sum()),
+        f"next_to_{partner}": int(near.sum()),
+    }
 
 
-def standards_model(plan: StandardsPlan, cost, weights: np.ndarray, people: np.ndarray, new: int | None,
-                    minutes: float, n_existing: int) -> ConstrainedCoverage:
+def standards_model(
+    plan: StandardsPlan,
+    cost,
+    weights: np.ndarray,
+    people: np.ndarray,
+    new: int | None,
+    minutes: float,
+    n_existing: int,
+) -> ConstrainedCoverage:
     """The constrained coverage model: existing facilities first (open, their capacity where
     known), then the sized candidates (capacity, minimum catchment, spacing)."""
     caps = np.concatenate([plan.existing_capacity, plan.candidates["capacity"].to_numpy(float)])
-    low = np.concatenate([np.zeros(n_existing), np.full(len(plan.candidates), plan.sizing.min_catchment_residents)])
-    return ConstrainedCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=np.arange(n_existing),
-                                                loads=people, capacities=caps, min_load=low, conflicts=plan.conflicts)
+    low = np.concatenate(
+        [np.zeros(n_existing), np.full(len(plan.candidates), plan.sizing.min_catchment_residents)]
+    )
+    return ConstrainedCoverage.from_cost_matrix(
+        cost,
+        weights,
+        p=new,
+        minutes=minutes,
+        fixed=np.arange(n_existing),
+        loads=people,
+        capacities=caps,
+        min_load=low,
+        conflicts=plan.conflicts,
+    )
 
 
 def row_people(demand: pd.DataFrame, base_row: np.ndarray) -> np.ndarray:
@@ -133,8 +187,12 @@ def site_columns(proposed: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoData
     out["people_assigned"] = table["load"].to_numpy(float)
     out["capacity"] = table["capacity"].to_numpy(float)
     out["min_catchment"] = table["min_load"].to_numpy(float)
-    out["uses"] = [describe_use(s, land, floor) for s, land, floor in
-                   zip(out["source"], out.get("land_m2", np.nan), out.get("floor_m2", np.nan), strict=True)]
+    out["uses"] = [
+        describe_use(s, land, floor)
+        for s, land, floor in zip(
+            out["source"], out.get("land_m2", np.nan), out.get("floor_m2", np.nan), strict=True
+        )
+    ]
     return out
 
 
@@ -151,5 +209,8 @@ def describe_use(source: str, land, floor) -> str:
 
 
 def _need(s: Sizing) -> str:
-    need = [f"land ≥ {s.land_m2:g} m²" if s.land_m2 else "", f"floor ≥ {s.floor_m2:g} m²" if s.floor_m2 else ""]
+    need = [
+        f"land ≥ {s.land_m2:g} m²" if s.land_m2 else "",
+        f"floor ≥ {s.floor_m2:g} m²" if s.floor_m2 else "",
+    ]
     return " or ".join(n for n in need if n) or "no size"

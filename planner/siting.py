@@ -44,10 +44,23 @@ from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
 #: Non-residential building uses that can host a community facility (existing stock).
-_STOCK_BUILDINGS = frozenset({
-    "commercial", "retail", "office", "public", "civic", "community_centre", "industrial",
-    "warehouse", "school", "kindergarten", "service", "government", "yes",
-})
+_STOCK_BUILDINGS = frozenset(
+    {
+        "commercial",
+        "retail",
+        "office",
+        "public",
+        "civic",
+        "community_centre",
+        "industrial",
+        "warehouse",
+        "school",
+        "kindergarten",
+        "service",
+        "government",
+        "yes",
+    }
+)
 _VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "construction", "vacant", "grass", "village_green"})
 
 
@@ -100,8 +113,12 @@ class SitingResult:
             "new_sites": len(self.proposed),
             "existing_sites": len(self.existing),
             "objective": float(s.objective),
-            "objective_unit": {"pmedian": "weighted seconds", "mclp": "weighted demand covered",
-                               "lscp": "new sites", "pcenter": "seconds"}[self.model],
+            "objective_unit": {
+                "pmedian": "weighted seconds",
+                "mclp": "weighted demand covered",
+                "lscp": "new sites",
+                "pcenter": "seconds",
+            }[self.model],
             "lower_bound": float(s.lower_bound),
             "upper_bound": float(s.upper_bound),
             "gap": float(s.gap),
@@ -115,8 +132,13 @@ class SitingResult:
             **self.report,
         }
 
-    def write(self, out_dir: str | Path, map_html: bool = True, out_coords: str | None = None,
-              excel: bool | None = None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        map_html: bool = True,
+        out_coords: str | None = None,
+        excel: bool | None = None,
+    ) -> Path:
         """Write ``sites.gpkg``, ``existing_sites.gpkg``, ``before_after.csv``, ``summary.json``,
         ``map.html`` atomically;
         ``out_coords`` and ``excel`` (``site.xlsx``) as for :meth:`planner.audit.AuditResult.write`."""
@@ -128,8 +150,9 @@ class SitingResult:
             frame_for_output(prop, out_coords).to_file(tmp / "sites.gpkg", layer="proposed", driver="GPKG")
             if len(self.existing):
                 # A file of its own: one layer per GeoPackage reads with a plain read_file.
-                frame_for_output(self.existing, out_coords).to_file(tmp / "existing_sites.gpkg", layer="existing",
-                                                                    driver="GPKG")
+                frame_for_output(self.existing, out_coords).to_file(
+                    tmp / "existing_sites.gpkg", layer="existing", driver="GPKG"
+                )
             tables = {"before_after": self.before_after}
             if self.tradeoff is not None:
                 tables["tradeoff"] = self.tradeoff
@@ -142,7 +165,9 @@ class SitingResult:
                 (tmp / "tradeoff.png").write_bytes(chart)
             if map_html:
                 _write_map(self, tmp / "map.html", chart)
-            (tmp / "summary.json").write_text(json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8")
+            (tmp / "summary.json").write_text(
+                json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
+            )
         return Path(out_dir)
 
 
@@ -160,28 +185,48 @@ def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.
     polys = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
     tags = polys["tags"]
     building = tags.map(lambda t: t.get("building"))
-    is_stock = building.isin(_STOCK_BUILDINGS).to_numpy() & ~tags.map(
-        lambda t: t.get("building") == "yes" and not any(k in t for k in ("amenity", "shop", "office"))
-    ).to_numpy()
+    is_stock = (
+        building.isin(_STOCK_BUILDINGS).to_numpy()
+        & ~tags.map(
+            lambda t: t.get("building") == "yes" and not any(k in t for k in ("amenity", "shop", "office"))
+        ).to_numpy()
+    )
     is_vacant = tags.map(lambda t: t.get("landuse") in _VACANT_LANDUSE and "building" not in t).to_numpy()
     parts = []
     for mask, source in ((is_stock, "building"), (is_vacant, "vacant_land")):
         sub = polys[mask]
         if len(sub):
-            parts.append(gpd.GeoDataFrame(
-                {"candidate_id": sub["osm_id"].to_numpy(), "source": source, "name": sub["name"].to_numpy()},
-                geometry=shapely.point_on_surface(sub.geometry.to_numpy()), crs=region.crs))
+            parts.append(
+                gpd.GeoDataFrame(
+                    {
+                        "candidate_id": sub["osm_id"].to_numpy(),
+                        "source": source,
+                        "name": sub["name"].to_numpy(),
+                    },
+                    geometry=shapely.point_on_surface(sub.geometry.to_numpy()),
+                    crs=region.crs,
+                )
+            )
     # Street nodes on a regular spacing: one per occupied cell of a spacing_m grid.
     cell = np.floor(net.xy() / spacing_m).astype(np.int64)
     _, first = np.unique(cell, axis=0, return_index=True)
-    parts.append(gpd.GeoDataFrame(
-        {"candidate_id": [f"street/{int(net.node_id[i])}" for i in first], "source": "street", "name": None},
-        geometry=gpd.points_from_xy(net.x[first], net.y[first]), crs=region.crs))
+    parts.append(
+        gpd.GeoDataFrame(
+            {
+                "candidate_id": [f"street/{int(net.node_id[i])}" for i in first],
+                "source": "street",
+                "name": None,
+            },
+            geometry=gpd.points_from_xy(net.x[first], net.y[first]),
+            crs=region.crs,
+        )
+    )
     return pd.concat(parts, ignore_index=True)
 
 
-def candidates_from_file(path: str | os.PathLike, crs, file_crs=None,
-                         coords: str | None = None) -> gpd.GeoDataFrame:
+def candidates_from_file(
+    path: str | os.PathLike, crs, file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
     """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
     ``candidate_id``, ``name``, ``capacity``; ``file_crs`` and ``coords`` as for
     :func:`planner.categories.read_points_table`."""
@@ -192,12 +237,14 @@ def candidates_from_file(path: str | os.PathLike, crs, file_crs=None,
         raise InputError(f"{path}: no candidate sites in the file")
     out = gpd.GeoDataFrame(
         {
-            "candidate_id": frame["candidate_id"].astype(str).to_numpy() if "candidate_id" in frame else
-            [f"file/{i}" for i in range(len(frame))],
+            "candidate_id": frame["candidate_id"].astype(str).to_numpy()
+            if "candidate_id" in frame
+            else [f"file/{i}" for i in range(len(frame))],
             "source": "file",
             "name": frame["name"].to_numpy() if "name" in frame else None,
         },
-        geometry=shapely.point_on_surface(frame.geometry.to_numpy()), crs=crs,
+        geometry=shapely.point_on_surface(frame.geometry.to_numpy()),
+        crs=crs,
     )
     if "capacity" in frame:
         from planner.categories import row_numbers
@@ -205,8 +252,10 @@ def candidates_from_file(path: str | os.PathLike, crs, file_crs=None,
         caps = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
         bad = ~(np.isfinite(caps) & (caps > 0))
         if bad.any():
-            raise InputError(f"{path}: {row_numbers(bad)}: capacity missing, not a number or not positive; give each "
-                             "site's capacity in weighted residents (or drop the column for no limit)")
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: capacity missing, not a number or not positive; give each "
+                "site's capacity in weighted residents (or drop the column for no limit)"
+            )
         out["capacity"] = caps
     return out
 
@@ -291,18 +340,24 @@ def site(
     if standards:
         from planner.site_standards import prepare
 
-        plan = prepare(region, net, cat, existing, candidates, model, colocate=colocate, extra=extra_facilities)
+        plan = prepare(
+            region, net, cat, existing, candidates, model, colocate=colocate, extra=extra_facilities
+        )
         candidates = plan.candidates
     else:
         candidates = _candidates(region, net, candidates)
     if capacities is not None and np.ndim(capacities) == 0:
         capacities = np.full(len(candidates), float(capacities))
     # Candidate columns: existing facilities first (fixed open), then the new candidates.
-    all_acc = stack_access(geometry_access(net, existing.geometry.to_numpy()),
-                           point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy())))
+    all_acc = stack_access(
+        geometry_access(net, existing.geometry.to_numpy()),
+        point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy())),
+    )
     fixed = np.arange(len(existing))
     if new is not None and new > len(candidates) and plan is None:  # by the standards: at most `new`
-        raise InputError(f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates")
+        raise InputError(
+            f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates"
+        )
     seconds = {"setup": time.perf_counter() - t0}
 
     t = time.perf_counter()
@@ -324,10 +379,13 @@ def site(
     if plan is not None:
         from planner.site_standards import row_people, standards_model
 
-        solution = standards_model(plan, cost, weights, row_people(demand, base_row), new, minutes,
-                                   len(existing)).solve(time_limit=time_limit)
+        solution = standards_model(
+            plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing)
+        ).solve(time_limit=time_limit)
     else:
-        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(method=method, time_limit=time_limit)
+        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
+            method=method, time_limit=time_limit
+        )
     seconds["solve"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -344,44 +402,75 @@ def site(
 
         proposed = site_columns(proposed, table)
 
-    homes, which_after = _times_before_after(net, h_access, all_acc, homes, fixed, new_sites, report_limit, minutes)
+    homes, which_after = _times_before_after(
+        net, h_access, all_acc, homes, fixed, new_sites, report_limit, minutes
+    )
     newly = homes["covered_after"] & ~homes["covered_before"]
     # Credit each newly covered home to the new site that now serves it.
     pos = {int(s): i for i, s in enumerate(table["site"].to_numpy())}
     served_by = np.array([pos.get(int(w), -1) for w in which_after])
     pop = homes["population"].to_numpy()
-    proposed["population_newly_covered"] = [float(pop[newly.to_numpy() & (served_by == i)].sum()) for i in range(len(proposed))]
-    proposed["homes_newly_covered"] = [int((newly.to_numpy() & (served_by == i)).sum()) for i in range(len(proposed))]
+    proposed["population_newly_covered"] = [
+        float(pop[newly.to_numpy() & (served_by == i)].sum()) for i in range(len(proposed))
+    ]
+    proposed["homes_newly_covered"] = [
+        int((newly.to_numpy() & (served_by == i)).sum()) for i in range(len(proposed))
+    ]
     from planner.tradeoff import add_newly_served
 
     proposed = add_newly_served(proposed, homes, served_by, minutes, slower)
-    before_after = _before_after(homes, sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
-                                 elderly_time_factor=slower)
+    before_after = _before_after(
+        homes,
+        sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
+        elderly_time_factor=slower,
+    )
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     counts = {
-        "homes": len(homes), "population": float(pop.sum()), "elderly": float(homes["elderly"].sum()),
-        "demand_rows": len(demand), "model_rows": len(base_row),
+        "homes": len(homes),
+        "population": float(pop.sum()),
+        "elderly": float(homes["elderly"].sum()),
+        "demand_rows": len(demand),
+        "model_rows": len(base_row),
         "candidates": len(candidates),
         "cost_matrix_entries": int(cost.nnz),
-        "homes_no_candidate_within_reach": int(np.isin(row_of_home, unreachable[unreachable < len(demand)]).sum()),
-        "elderly_no_candidate_within_reach": float(homes["elderly"].to_numpy()[
-            np.isin(row_of_home, base_row[unreachable[unreachable >= len(demand)]])].sum()),
-        "homes_newly_covered": int(newly.sum()), "population_newly_covered": float(pop[newly.to_numpy()].sum()),
+        "homes_no_candidate_within_reach": int(
+            np.isin(row_of_home, unreachable[unreachable < len(demand)]).sum()
+        ),
+        "elderly_no_candidate_within_reach": float(
+            homes["elderly"]
+            .to_numpy()[np.isin(row_of_home, base_row[unreachable[unreachable >= len(demand)]])]
+            .sum()
+        ),
+        "homes_newly_covered": int(newly.sum()),
+        "population_newly_covered": float(pop[newly.to_numpy()].sum()),
     }
     from planner.tradeoff import planner_units
 
     beyond = np.isin(row_of_home, unreachable[unreachable < len(demand)])
-    report = {"planner_units": planner_units(homes, minutes, slower),
-              "homes_beyond_every_candidate": [str(h) for h in homes["home_id"].to_numpy()[beyond]]}
+    report = {
+        "planner_units": planner_units(homes, minutes, slower),
+        "homes_beyond_every_candidate": [str(h) for h in homes["home_id"].to_numpy()[beyond]],
+    }
     if plan is not None:
         report["standards"] = plan.summary()
         report["objective_unit"] = "weighted demand covered"
-    return SitingResult(region=region.name, category=cat, model=model, minutes=minutes, proposed=proposed,
-                        existing=existing, homes=homes, before_after=before_after, solution=solution,
-                        seconds=seconds, counts=counts,
-                        elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
-                        roads=roads_gdf(net), report=report)
+    return SitingResult(
+        region=region.name,
+        category=cat,
+        model=model,
+        minutes=minutes,
+        proposed=proposed,
+        existing=existing,
+        homes=homes,
+        before_after=before_after,
+        solution=solution,
+        seconds=seconds,
+        counts=counts,
+        elderly_time_factor=slower if len(base_row) > len(demand) else 1.0,
+        roads=roads_gdf(net),
+        report=report,
+    )
 
 
 def _candidates(region: Region, net: Network, candidates: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
@@ -405,15 +494,26 @@ def _model(model: str, cost, weights: np.ndarray, new: int | None, minutes: floa
     if model == "pmedian":
         return optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
     if model == "mclp":
-        return optimize.MaxCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, fixed=fixed,
-                                                     capacities=caps)
+        return optimize.MaxCoverage.from_cost_matrix(
+            cost, weights, p=new, minutes=minutes, fixed=fixed, capacities=caps
+        )
     if model == "lscp":
-        return optimize.SetCover.from_cost_matrix(cost, weights, minutes=minutes, fixed=fixed, capacities=caps)
+        return optimize.SetCover.from_cost_matrix(
+            cost, weights, minutes=minutes, fixed=fixed, capacities=caps
+        )
     return optimize.PCenter.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
 
 
-def _times_before_after(net: Network, h_access: Access, sites: Access, homes: gpd.GeoDataFrame, fixed: np.ndarray,
-                        new_sites: np.ndarray, limit_s: float, minutes: float) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+def _times_before_after(
+    net: Network,
+    h_access: Access,
+    sites: Access,
+    homes: gpd.GeoDataFrame,
+    fixed: np.ndarray,
+    new_sites: np.ndarray,
+    limit_s: float,
+    minutes: float,
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Homes with ``time_before_s``, ``time_after_s``, ``covered_before``, ``covered_after``
     (exact, by two sweeps), and the site serving each home after."""
     targets = TargetGraph(net, sites, "time")
@@ -440,7 +540,9 @@ def check_options(model: str, new: int | None, minutes: float, capacities=None) 
     if model != "lscp" and (new is None or isinstance(new, bool) or int(new) != new or new < 1):
         raise InputError(f"--new {new}: give the number of new sites for {model}, a whole number ≥ 1")
     if model == "lscp" and new is not None:
-        raise InputError(f"--new {new}: lscp finds the fewest new sites itself; leave --new out (or use mclp)")
+        raise InputError(
+            f"--new {new}: lscp finds the fewest new sites itself; leave --new out (or use mclp)"
+        )
     try:
         minutes = float(minutes)
     except (TypeError, ValueError):
@@ -450,8 +552,10 @@ def check_options(model: str, new: int | None, minutes: float, capacities=None) 
         caps = np.atleast_1d(np.asarray(capacities, float))
         bad = np.flatnonzero(~(np.isfinite(caps) & (caps > 0)))
         if len(bad):
-            raise InputError(f"capacity {caps[bad[0]]:g}: a site's capacity must be a positive number of weighted "
-                             "residents (leave --capacity out for sites without a limit)")
+            raise InputError(
+                f"capacity {caps[bad[0]]:g}: a site's capacity must be a positive number of weighted "
+                "residents (leave --capacity out for sites without a limit)"
+            )
     return minutes
 
 
@@ -480,14 +584,24 @@ def elderly_rows(cost, demand: pd.DataFrame, time_factor: float):
     elderly = demand["elderly"].to_numpy(float)
     has = np.flatnonzero(elderly > 0) if time_factor != 1.0 else np.empty(0, dtype=np.int64)
     if len(has) == 0:
-        weights = optimize.demand_weights(demand["population"], demand["elderly"], demand["children"], demand["disabled"])
+        weights = optimize.demand_weights(
+            demand["population"], demand["elderly"], demand["children"], demand["disabled"]
+        )
         return cost, weights, np.arange(n)
-    others = optimize.demand_weights(np.maximum(demand["population"].to_numpy(float) - elderly, 0.0), None, demand["children"],
-                                     demand["disabled"])
+    others = optimize.demand_weights(
+        np.maximum(demand["population"].to_numpy(float) - elderly, 0.0),
+        None,
+        demand["children"],
+        demand["disabled"],
+    )
     elderly_w = optimize.demand_weights(elderly[has], elderly[has])  # each elderly resident: 1 + priority
     cost = sparse.csr_matrix(cost)
     slow = cost[has].multiply(time_factor).tocsr()
-    return sparse.vstack([cost, slow], format="csr"), np.concatenate([others, elderly_w]), np.concatenate([np.arange(n), has])
+    return (
+        sparse.vstack([cost, slow], format="csr"),
+        np.concatenate([others, elderly_w]),
+        np.concatenate([np.arange(n), has]),
+    )
 
 
 def demand_rows(
@@ -537,7 +651,9 @@ def demand_rows(
         n_owners=len(uniq_node) + len(m_homes),
     )
     cols = ["population", "elderly", "children", "disabled"]
-    demand = pd.DataFrame({c: np.bincount(row_of_home, weights=homes[c].to_numpy(float), minlength=rows.n_owners) for c in cols})
+    demand = pd.DataFrame(
+        {c: np.bincount(row_of_home, weights=homes[c].to_numpy(float), minlength=rows.n_owners) for c in cols}
+    )
     return rows, row_of_home, demand
 
 
@@ -571,40 +687,87 @@ def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> 
     from planner import maps
 
     homes = result.homes.to_crs(4326)
-    status = np.where(homes["covered_before"], "covered", np.where(homes["covered_after"], "newly", "outside"))
+    status = np.where(
+        homes["covered_before"], "covered", np.where(homes["covered_after"], "newly", "outside")
+    )
     colours = {"covered": "#1a9850", "newly": "#2c7bb6", "outside": "#d73027"}
-    homes = homes.assign(status=status, minutes_before=(homes["time_before_s"] / 60).round(1),
-                         minutes_after=(homes["time_after_s"] / 60).round(1))
+    homes = homes.assign(
+        status=status,
+        minutes_before=(homes["time_before_s"] / 60).round(1),
+        minutes_after=(homes["time_after_s"] / 60).round(1),
+    )
     homes["colour"] = [colours[s] for s in status]
     b = homes.total_bounds
     # Keep the data clear of the legend (bottom right) and the title (top), as the audit map.
     m = maps.base_map((b[0], b[1], b[2], b[3]), padding_top_left=(20, 80), padding_bottom_right=(200, 20))
     label = f"{result.category.name_zh} {result.category.name_en}"
     has_roads = maps.add_roads(m, result.roads)
-    maps.add_points(m, homes[["home_id", "population", "status", "minutes_before", "minutes_after", "colour", "geometry"]],
-                    "colour", radius=4, popup_columns=["home_id", "population", "status", "minutes_before", "minutes_after"],
-                    name="住宅 Homes")
+    maps.add_points(
+        m,
+        homes[["home_id", "population", "status", "minutes_before", "minutes_after", "colour", "geometry"]],
+        "colour",
+        radius=4,
+        popup_columns=["home_id", "population", "status", "minutes_before", "minutes_after"],
+        name="住宅 Homes",
+    )
     if len(result.existing):
         ex = result.existing.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
-        maps.add_points(m, ex[["facility_id", "name", "geometry"]], "#444444", radius=7,
-                        popup_columns=["facility_id", "name"], name=f"现有设施 Existing {label}")
+        maps.add_points(
+            m,
+            ex[["facility_id", "name", "geometry"]],
+            "#444444",
+            radius=7,
+            popup_columns=["facility_id", "name"],
+            name=f"现有设施 Existing {label}",
+        )
     prop = result.proposed.to_crs(4326)
     if len(prop):
-        shown = [c for c in ("rank", "candidate_id", "name", "uses", "capacity", "people_assigned",
-                             "population_newly_covered", "elderly_newly_covered", "homes_newly_covered")
-                 if c in prop]
+        shown = [
+            c
+            for c in (
+                "rank",
+                "candidate_id",
+                "name",
+                "uses",
+                "capacity",
+                "people_assigned",
+                "population_newly_covered",
+                "elderly_newly_covered",
+                "homes_newly_covered",
+            )
+            if c in prop
+        ]
         if "uses" not in prop:
             shown.insert(2, "source")
-        maps.add_points(m, prop[[*shown, "geometry"]], "#7b3294", radius=9, popup_columns=shown,
-                        name=f"建议新址 Proposed {label}")
+        maps.add_points(
+            m,
+            prop[[*shown, "geometry"]],
+            "#7b3294",
+            radius=9,
+            popup_columns=shown,
+            name=f"建议新址 Proposed {label}",
+        )
         maps.add_labels(m, prop.assign(rank_label=[f"#{r}" for r in prop["rank"]]), "rank_label")
-    maps.add_legend(m, f"{label}: {result.minutes:g} 分钟 min", [
-        ("#1a9850", "已覆盖 Covered before"), ("#2c7bb6", "新增覆盖 Newly covered"),
-        ("#d73027", "仍未覆盖 Still outside"), ("#444444", "现有设施 Existing"), ("#7b3294", "建议新址 Proposed"),
-    ] + ([(maps.ROAD_COLOUR, "道路 Road", "line")] if has_roads else []))
-    model = {"pmedian": "p-median", "mclp": "MCLP 最大覆盖", "lscp": "LSCP 集合覆盖", "pcenter": "p-center"}[result.model]
-    maps.add_title(m, f"{result.region} — {label} 选址 siting",
-                   f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing")
+    maps.add_legend(
+        m,
+        f"{label}: {result.minutes:g} 分钟 min",
+        [
+            ("#1a9850", "已覆盖 Covered before"),
+            ("#2c7bb6", "新增覆盖 Newly covered"),
+            ("#d73027", "仍未覆盖 Still outside"),
+            ("#444444", "现有设施 Existing"),
+            ("#7b3294", "建议新址 Proposed"),
+        ]
+        + ([(maps.ROAD_COLOUR, "道路 Road", "line")] if has_roads else []),
+    )
+    model = {"pmedian": "p-median", "mclp": "MCLP 最大覆盖", "lscp": "LSCP 集合覆盖", "pcenter": "p-center"}[
+        result.model
+    ]
+    maps.add_title(
+        m,
+        f"{result.region} — {label} 选址 siting",
+        f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing",
+    )
     import folium
 
     if chart is not None:
@@ -615,9 +778,17 @@ def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> 
     maps.save_map(m, path)
     from planner.maps.printable import print_site
 
-    print_site(path.parent, f"{result.region} — {label} 选址 siting", homes, status,
-               result.existing.to_crs(4326), prop, result.minutes, roads=result.roads,
-               subtitle=f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing")
+    print_site(
+        path.parent,
+        f"{result.region} — {label} 选址 siting",
+        homes,
+        status,
+        result.existing.to_crs(4326),
+        prop,
+        result.minutes,
+        roads=result.roads,
+        subtitle=f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing",
+    )
 
 
 def _candidates_file(path, crs, standards: bool, file_crs, coords) -> gpd.GeoDataFrame | None:
@@ -693,8 +864,10 @@ def run_site(
     if capacity is not None:
         capacity = float(capacity)
         if not (np.isfinite(capacity) and capacity > 0):
-            raise InputError(f"--capacity {capacity:g}: give a positive number of weighted residents per site "
-                             "(leave it out for sites without a limit)")
+            raise InputError(
+                f"--capacity {capacity:g}: give a positive number of weighted residents per site "
+                "(leave it out for sites without a limit)"
+            )
     check_mode(mode)
     if method not in ("auto", "exact", "heuristic"):
         raise InputError(f"--method {method!r}: use auto, exact or heuristic")
@@ -708,17 +881,34 @@ def run_site(
         boundary = read_points_table(boundary, crs=crs, coords=coords)
     region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
     # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
-    home_table = homes_from_file(homes, region.crs, region=None if boundary is not None else region,
-                                 file_crs=crs, coords=coords) if homes else None
+    home_table = (
+        homes_from_file(
+            homes, region.crs, region=None if boundary is not None else region, file_crs=crs, coords=coords
+        )
+        if homes
+        else None
+    )
     home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
     cand = _candidates_file(candidates, region.crs, standards, crs, coords)
     extra = facilities_from_file(facilities, region.crs, cats, crs, coords) if facilities else None
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
     # (By the standards capacities come from the sizing and the parcels' own column.)
     caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
-    kw = {"model": model, "minutes": minutes, "candidates": cand, "homes": home_table, "extra_facilities": extra,
-          "capacities": None if standards else caps, "mode": mode, "method": method, "time_limit": time_limit,
-          "elderly_pace": elderly_pace, "boundary": boundary, "standards": standards, "colocate": colocate}
+    kw = {
+        "model": model,
+        "minutes": minutes,
+        "candidates": cand,
+        "homes": home_table,
+        "extra_facilities": extra,
+        "capacities": None if standards else caps,
+        "mode": mode,
+        "method": method,
+        "time_limit": time_limit,
+        "elderly_pace": elderly_pace,
+        "boundary": boundary,
+        "standards": standards,
+        "colocate": colocate,
+    }
     result = _site_runs(region, category, news, kw)
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result

@@ -25,9 +25,19 @@ from planner._errors import InputError
 from planner.categories import DATA_DIR, Category
 
 _FIELDS = {
-    "category", "floor_m2", "floor_max_m2", "land_m2", "area_source", "area_confirmed", "residents_per_facility",
-    "floor_m2_per_1000_residents", "places_per_1000_residents", "capacity_source", "capacity_confirmed",
-    "min_catchment_residents", "min_spacing_m",
+    "category",
+    "floor_m2",
+    "floor_max_m2",
+    "land_m2",
+    "area_source",
+    "area_confirmed",
+    "residents_per_facility",
+    "floor_m2_per_1000_residents",
+    "places_per_1000_residents",
+    "capacity_source",
+    "capacity_confirmed",
+    "min_catchment_residents",
+    "min_spacing_m",
 }
 
 
@@ -67,8 +77,11 @@ class Sizing:
 
     def as_dict(self) -> dict:
         """JSON-ready, for ``summary.json``."""
-        out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-               for k, v in self.__dict__.items() if k != "sources"}
+        out = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in self.__dict__.items()
+            if k != "sources"
+        }
         out["sources"] = {k: {"source": s, "confirmed": c} for k, (s, c) in self.sources.items()}
         return out
 
@@ -81,31 +94,50 @@ def sizing_for(category: Category, level: str | None = None) -> Sizing:
     row = {**_table().get(category.key, {}), **_pack_areas(category.key, level or category.level)}
     spacing = row.get("min_spacing_m")
     spacing_src = (
-        (f"min_spacing_m of data/sizing.toml for {category.key}", False) if spacing is not None else
-        (f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the target "
-         f"{category.metres:g} m "
-         f"({category.source}): a planner's assumption", False))
+        (f"min_spacing_m of data/sizing.toml for {category.key}", False)
+        if spacing is not None
+        else (
+            f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the target "
+            f"{category.metres:g} m "
+            f"({category.source}): a planner's assumption",
+            False,
+        )
+    )
     if spacing is None:
         spacing = settings.min_spacing_factor * category.metres
     catchment = row.get("min_catchment_residents")
     catch_src = (
-        (f"min_catchment_residents of data/sizing.toml for {category.key}", False) if catchment is not None else
-        (f"settings.min_catchment_residents[{category.level!r}]: one area of the level below "
-         "(GB 50180-2018 cl. 3.0.4), a planner's assumption", False))
+        (f"min_catchment_residents of data/sizing.toml for {category.key}", False)
+        if catchment is not None
+        else (
+            f"settings.min_catchment_residents[{category.level!r}]: one area of the level below "
+            "(GB 50180-2018 cl. 3.0.4), a planner's assumption",
+            False,
+        )
+    )
     if catchment is None:
         catchment = float(settings.min_catchment_residents.get(category.level, 0.0))
     return Sizing(
         category=category.key,
-        floor_m2=row.get("floor_m2"), floor_max_m2=row.get("floor_max_m2"), land_m2=row.get("land_m2"),
+        floor_m2=row.get("floor_m2"),
+        floor_max_m2=row.get("floor_max_m2"),
+        land_m2=row.get("land_m2"),
         residents_per_facility=float(row.get("residents_per_facility", math.inf)),
         floor_m2_per_1000_residents=row.get("floor_m2_per_1000_residents"),
         places_per_1000_residents=row.get("places_per_1000_residents"),
-        min_catchment_residents=float(catchment), min_spacing_m=float(spacing),
+        min_catchment_residents=float(catchment),
+        min_spacing_m=float(spacing),
         sources={
-            "area": (row.get("area_source", "no standard size for this category"), bool(row.get("area_confirmed", False))),
-            "capacity": (row.get("capacity_source", "no standard capacity: no limit"),
-                         bool(row.get("capacity_confirmed", False))),
-            "catchment": catch_src, "spacing": spacing_src,
+            "area": (
+                row.get("area_source", "no standard size for this category"),
+                bool(row.get("area_confirmed", False)),
+            ),
+            "capacity": (
+                row.get("capacity_source", "no standard capacity: no limit"),
+                bool(row.get("capacity_confirmed", False)),
+            ),
+            "catchment": catch_src,
+            "spacing": spacing_src,
         },
     )
 
@@ -124,8 +156,9 @@ def fits(sizing: Sizing, land_m2: np.ndarray, floor_m2: np.ndarray) -> np.ndarra
     return ok
 
 
-def candidate_capacity(sizing: Sizing, floor_m2: np.ndarray | None = None,
-                       places: np.ndarray | None = None) -> np.ndarray:
+def candidate_capacity(
+    sizing: Sizing, floor_m2: np.ndarray | None = None, places: np.ndarray | None = None
+) -> np.ndarray:
     """Residents each candidate can serve.
 
     A candidate's ``places`` with a places indicator, else its floor area (capped at the
@@ -173,8 +206,9 @@ def _mapped_floor(facilities: pd.DataFrame) -> np.ndarray:
         tags = facilities["tags"].tolist()
         geoms = facilities.geometry
         poly = geoms.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-        levels = np.array([_number((t or {}).get("building:levels")) if (t or {}).get("building") else np.nan
-                           for t in tags])
+        levels = np.array(
+            [_number((t or {}).get("building:levels")) if (t or {}).get("building") else np.nan for t in tags]
+        )
         area = np.where(poly, geoms.area.to_numpy(), np.nan)
         floor = np.where(np.isfinite(floor), floor, area * levels)
     return floor

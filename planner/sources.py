@@ -24,8 +24,19 @@ from planner._errors import InputError
 
 #: Street tags that the network builder reads (everything else on a highway way is dropped).
 STREET_TAGS = (
-    "highway", "oneway", "oneway:bicycle", "maxspeed", "access", "foot", "bicycle",
-    "motor_vehicle", "motorcar", "service", "junction", "area", "name",
+    "highway",
+    "oneway",
+    "oneway:bicycle",
+    "maxspeed",
+    "access",
+    "foot",
+    "bicycle",
+    "motor_vehicle",
+    "motorcar",
+    "service",
+    "junction",
+    "area",
+    "name",
 )
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
@@ -78,7 +89,7 @@ class Region:
         )
         return (min(lon), min(lat), max(lon), max(lat))
 
-    def clip(self, boundary: Any) -> "Region":
+    def clip(self, boundary: Any) -> Region:
         """Keep streets with both ends inside ``boundary`` and features that intersect it."""
         poly = _boundary_geometry(boundary, self.crs)
         inside = shapely.contains_xy(poly, self.node_x, self.node_y)
@@ -89,10 +100,17 @@ class Region:
         new_index = np.cumsum(used) - 1
         feats = self.features[self.features.intersects(poly)].reset_index(drop=True)
         return Region(
-            name=self.name, source=self.source, crs=self.crs,
-            node_id=self.node_id[used], node_x=self.node_x[used], node_y=self.node_y[used],
-            seg_u=new_index[self.seg_u[keep]], seg_v=new_index[self.seg_v[keep]],
-            seg_way=self.seg_way[keep], ways=self.ways, features=feats,
+            name=self.name,
+            source=self.source,
+            crs=self.crs,
+            node_id=self.node_id[used],
+            node_x=self.node_x[used],
+            node_y=self.node_y[used],
+            seg_u=new_index[self.seg_u[keep]],
+            seg_v=new_index[self.seg_v[keep]],
+            seg_way=self.seg_way[keep],
+            ways=self.ways,
+            features=feats,
             notes=list(self.notes),
         )
 
@@ -255,8 +273,15 @@ def _load_file(path: Path, name: str) -> Region:
     if not street_ids and not feat_ids:
         raise InputError(f"{path}: no OpenStreetMap data in this file; give an .osm or .osm.pbf extract")
     return _assemble(
-        name, str(path), street_ids, street_tags, street_nodes, node_coords,
-        feat_ids, feat_tags, feat_wkb,
+        name,
+        str(path),
+        street_ids,
+        street_tags,
+        street_nodes,
+        node_coords,
+        feat_ids,
+        feat_tags,
+        feat_wkb,
     )
 
 
@@ -268,11 +293,15 @@ def _check_signature(path: Path) -> None:
     if lower.endswith((".osm", ".xml")):
         text = head.lstrip(b"\xef\xbb\xbf").lstrip()
         if not text.startswith(b"<"):
-            raise InputError(f"{path}: not OSM XML (it does not start with '<'); give an .osm or .osm.pbf extract")
+            raise InputError(
+                f"{path}: not OSM XML (it does not start with '<'); give an .osm or .osm.pbf extract"
+            )
         if b"<osm" not in head and b"<?xml" not in head:
             raise InputError(f"{path}: XML but not OSM (no <osm> element); give an .osm or .osm.pbf extract")
     elif lower.endswith(".pbf") and b"OSMHeader" not in head[:64]:
-        raise InputError(f"{path}: not an OSM PBF file (no OSMHeader block); give an .osm or .osm.pbf extract")
+        raise InputError(
+            f"{path}: not an OSM PBF file (no OSMHeader block); give an .osm or .osm.pbf extract"
+        )
 
 
 def _first_line(err: Exception) -> str:
@@ -292,7 +321,9 @@ def _assemble(
 ) -> Region:
     features = gpd.GeoDataFrame(
         {"osm_id": feat_ids, "tags": feat_tags},
-        geometry=gpd.GeoSeries(shapely.from_wkb(feat_wkb), crs=4326) if feat_wkb else gpd.GeoSeries([], crs=4326),
+        geometry=gpd.GeoSeries(shapely.from_wkb(feat_wkb), crs=4326)
+        if feat_wkb
+        else gpd.GeoSeries([], crs=4326),
         crs=4326,
     )
     if node_coords:
@@ -304,10 +335,16 @@ def _assemble(
     else:
         node_id = np.zeros(0, np.int64)
         lonlat = np.zeros((0, 2))
-        centre = np.asarray(features.geometry.union_all().centroid.coords[0]) if len(features) else np.array([0.0, 0.0])
+        centre = (
+            np.asarray(features.geometry.union_all().centroid.coords[0])
+            if len(features)
+            else np.array([0.0, 0.0])
+        )
     crs = metric_crs(centre[0], centre[1])
     to_metric = Transformer.from_crs(4326, crs, always_xy=True)
-    node_x, node_y = to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
+    node_x, node_y = (
+        to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
+    )
     seg_u, seg_v, seg_way = _segments(street_nodes, node_id)
     ways = pd.DataFrame(street_tags, columns=list(STREET_TAGS), dtype=object)  # tags are strings or missing
     ways.insert(0, "way_id", np.asarray(street_ids, dtype=np.int64))
@@ -315,9 +352,17 @@ def _assemble(
     features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])
     features.insert(2, "name", [t.get("name") for t in features["tags"]])
     return Region(
-        name=name, source=source, crs=crs,
-        node_id=node_id, node_x=np.asarray(node_x, float), node_y=np.asarray(node_y, float),
-        seg_u=seg_u, seg_v=seg_v, seg_way=seg_way, ways=ways, features=features,
+        name=name,
+        source=source,
+        crs=crs,
+        node_id=node_id,
+        node_x=np.asarray(node_x, float),
+        node_y=np.asarray(node_y, float),
+        seg_u=seg_u,
+        seg_v=seg_v,
+        seg_way=seg_way,
+        ways=ways,
+        features=features,
     )
 
 
@@ -386,7 +431,9 @@ def _boundary_geometry(boundary: Any, crs: CRS):
         except InputError:
             raise
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
-            raise InputError(f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon") from None
+            raise InputError(
+                f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon"
+            ) from None
         if not isinstance(boundary, gpd.GeoDataFrame) or boundary._geometry_column_name not in boundary:
             raise InputError(f"{path}: no geometry in the boundary file; give a GeoPackage/GeoJSON polygon")
     if isinstance(boundary, (gpd.GeoDataFrame, gpd.GeoSeries)):
@@ -409,7 +456,9 @@ def _boundary_geometry(boundary: Any, crs: CRS):
             warnings.simplefilter("ignore")
             geom = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).iloc[0]
     if geom is None or geom.is_empty or not np.isfinite(geom.area) or geom.area == 0:
-        raise InputError(f"{label}: empty, not a polygon, or coordinates outside its CRS; give a polygon boundary")
+        raise InputError(
+            f"{label}: empty, not a polygon, or coordinates outside its CRS; give a polygon boundary"
+        )
     return geom
 
 
@@ -434,12 +483,12 @@ def _load_place(place: str, name: str | None) -> Region:
 
 
 def _download_tags() -> dict:
-    from planner.categories import load_categories
-
-    from planner.categories import DATA_DIR
+    from planner.categories import DATA_DIR, load_categories
 
     keys = {"building": True, "landuse": True, "barrier": True, "entrance": True, "place": True}
-    bundled = [DATA_DIR / "categories.toml"] + ([DATA_DIR / "rural_categories.toml"] if (DATA_DIR / "rural_categories.toml").exists() else [])
+    bundled = [DATA_DIR / "categories.toml"] + (
+        [DATA_DIR / "rural_categories.toml"] if (DATA_DIR / "rural_categories.toml").exists() else []
+    )
     for cat in load_categories(files=bundled).values():
         for rule in cat.match:
             for key in rule:
@@ -467,11 +516,15 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
     feat_ids, feat_tags, feat_wkb = [], [], []
     if feats is not None and len(feats):
         feats = feats.reset_index()
-        tag_cols = [c for c in feats.columns if c not in ("element", "id", "geometry", "element_type", "osmid")]
+        tag_cols = [
+            c for c in feats.columns if c not in ("element", "id", "geometry", "element_type", "osmid")
+        ]
         for _, row in feats.iterrows():
             kind = row.get("element", row.get("element_type"))
             ident = row.get("id", row.get("osmid"))
             feat_ids.append(f"{kind}/{ident}")
             feat_tags.append({c: row[c] for c in tag_cols if isinstance(row[c], str)})
             feat_wkb.append(shapely.to_wkb(row.geometry))
-    return _assemble(name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb)
+    return _assemble(
+        name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb
+    )

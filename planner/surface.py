@@ -92,12 +92,14 @@ def write_surface(
     values, xy = values[ok], xy[ok]
     if len(values) == 0:
         raise InputError(
-            f"{name}: no point has a finite value; nothing to write (are all nodes unreachable?)")
+            f"{name}: no point has a finite value; nothing to write (are all nodes unreachable?)"
+        )
     if offnetwork_speed_mps is not None and not offnetwork_speed_mps > 0:
         raise InputError(f"{name}: offnetwork_speed_mps={offnetwork_speed_mps} must be > 0")
 
-    grid_crs, transform, height, width = _surface_grid(name, xy, points_crs, crs, cell_size_m, how,
-                                                       max_distance_m, like)
+    grid_crs, transform, height, width = _surface_grid(
+        name, xy, points_crs, crs, cell_size_m, how, max_distance_m, like
+    )
     grid = np.full((height, width), np.nan, dtype="float64")
     if how == "min":
         _fill_min(grid, transform, values, xy, points_crs, grid_crs)
@@ -107,9 +109,16 @@ def write_surface(
     return out_path
 
 
-def _surface_grid(name: str, xy: np.ndarray, points_crs: CRS, crs: Any, cell_size_m: float, how: str,
-                  max_distance_m: float | None,
-                  like: str | os.PathLike | PopulationRaster | None) -> tuple[CRS, Affine, int, int]:
+def _surface_grid(
+    name: str,
+    xy: np.ndarray,
+    points_crs: CRS,
+    crs: Any,
+    cell_size_m: float,
+    how: str,
+    max_distance_m: float | None,
+    like: str | os.PathLike | PopulationRaster | None,
+) -> tuple[CRS, Affine, int, int]:
     """The grid: a template raster's, or one aligned to ``cell_size_m`` around the points."""
     if like is not None:
         return _grid_of(like)
@@ -127,8 +136,9 @@ def _surface_grid(name: str, xy: np.ndarray, points_crs: CRS, crs: Any, cell_siz
     return grid_crs, transform, height, width
 
 
-def _fill_min(grid: np.ndarray, transform: Affine, values: np.ndarray, xy: np.ndarray, points_crs: CRS,
-              grid_crs: CRS) -> None:
+def _fill_min(
+    grid: np.ndarray, transform: Affine, values: np.ndarray, xy: np.ndarray, points_crs: CRS, grid_crs: CRS
+) -> None:
     """Each cell takes the minimum of the points inside it (in place)."""
     height, width = grid.shape
     to_grid = Transformer.from_crs(points_crs, CRS.from_user_input(grid_crs), always_xy=True)
@@ -138,8 +148,16 @@ def _fill_min(grid: np.ndarray, transform: Affine, values: np.ndarray, xy: np.nd
     np.fmin.at(grid, (prow[inside], pcol[inside]), values[inside])
 
 
-def _fill_nearest(grid: np.ndarray, transform: Affine, values: np.ndarray, xy: np.ndarray, points_crs: CRS,
-                  grid_crs: CRS, max_distance_m: float | None, offnetwork_speed_mps: float | None) -> None:
+def _fill_nearest(
+    grid: np.ndarray,
+    transform: Affine,
+    values: np.ndarray,
+    xy: np.ndarray,
+    points_crs: CRS,
+    grid_crs: CRS,
+    max_distance_m: float | None,
+    offnetwork_speed_mps: float | None,
+) -> None:
     """Each cell takes the value of the point nearest its centre within ``max_distance_m``, plus
     the straight walk to it at ``offnetwork_speed_mps`` if given (in place)."""
     height, width = grid.shape
@@ -161,8 +179,9 @@ def _fill_nearest(grid: np.ndarray, transform: Affine, values: np.ndarray, xy: n
     grid[rows[hit], cols[hit]] = cell_values
 
 
-def _write_tif(out_path: Path, grid: np.ndarray, grid_crs: CRS, transform: Affine, how: str,
-               units: str) -> None:
+def _write_tif(
+    out_path: Path, grid: np.ndarray, grid_crs: CRS, transform: Affine, how: str, units: str
+) -> None:
     """``grid`` as a float32 GeoTIFF (NaN nodata, deflate), written atomically."""
     height, width = grid.shape
     profile = {
@@ -237,9 +256,11 @@ def _grid_of(like: str | os.PathLike | PopulationRaster) -> tuple[CRS, Affine, i
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise InputError(
-                    f"{path.name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {path.name}")
+                    f"{path.name}: no CRS; set one with gdal_edit.py -a_srs EPSG:32649 {path.name}"
+                )
             check_grid(src.transform, path.name)
             return CRS.from_user_input(src.crs), src.transform, src.height, src.width
     except rasterio.errors.RasterioIOError as error:
         raise InputError(
-            f"{path.name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF") from None
+            f"{path.name}: not a raster GDAL can read ({first_line(error)}); give a GeoTIFF"
+        ) from None

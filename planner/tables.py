@@ -33,28 +33,68 @@ PEOPLE = ("population", "people", "elderly", "children", "disabled")
 #: Encoding of every CSV planner writes: UTF-8 with a byte-order mark (Excel reads it as UTF-8).
 CSV_ENCODING = "utf-8-sig"
 
-_PEOPLE_RE = re.compile(r"^(population|people|elderly|children|disabled)"
-                        r"(_(?!.*(pct|share|time|_s$|_m$)).*)?$")
+_PEOPLE_RE = re.compile(
+    r"^(population|people|elderly|children|disabled)"
+    r"(_(?!.*(pct|share|time|_s$|_m$)).*)?$"
+)
 
 # Chinese for the words of column names; a header is the words' Chinese joined, or one of
 # _HEADERS_ZH when the words do not read well joined.
 _WORDS_ZH = {
-    "population": "人口", "people": "人口", "elderly": "老年人", "children": "儿童", "disabled": "残疾人",
+    "population": "人口",
+    "people": "人口",
+    "elderly": "老年人",
+    "children": "儿童",
+    "disabled": "残疾人",
     "homes": "住宅",
-    "pct": "比例(%)", "before": "规划前", "after": "规划后", "change": "变化", "within": "范围内",
-    "outside": "范围外", "inside": "设施内", "villages": "行政村", "regions": "区域数", "newly": "新增",
-    "covered": "覆盖", "target": "目标", "minutes": "分钟", "m": "米", "new": "新增", "sites": "设施点",
+    "pct": "比例(%)",
+    "before": "规划前",
+    "after": "规划后",
+    "change": "变化",
+    "within": "范围内",
+    "outside": "范围外",
+    "inside": "设施内",
+    "villages": "行政村",
+    "regions": "区域数",
+    "newly": "新增",
+    "covered": "覆盖",
+    "target": "目标",
+    "minutes": "分钟",
+    "m": "米",
+    "new": "新增",
+    "sites": "设施点",
 }
 _HEADERS_ZH = {
-    "category": "设施类别", "name_zh": "中文名称", "name_en": "英文名称", "level": "层级",
-    "threshold": "阈值类型", "minutes": "时间(分钟)", "target_m": "目标距离(米)",
-    "target_minutes": "目标时间(分钟)", "target_unit": "目标单位", "target_source": "依据(标准条款)",
-    "confirmed": "已核实", "source": "依据(标准条款)", "region": "区域", "error": "错误", "indicator": "指标",
-    "unit": "统计单元", "mode": "出行方式", "target_pct": "目标比例(%)", "baseline_pct_2020": "2020年基数(%)",
-    "target_met": "达标", "villages_inside": "有设施的行政村", "villages_within_target": "目标时间内的行政村",
-    "pct_inside": "设施覆盖率(%)", "pct_within_target": "目标时间内比例(%)",
-    "population_pct_inside": "人口覆盖率(%)", "population_pct_within_target": "目标时间内人口比例(%)",
-    "new": "新增设施数", "objective": "目标函数值", "gap": "最优性差距", "osm": "OSM文件",
+    "category": "设施类别",
+    "name_zh": "中文名称",
+    "name_en": "英文名称",
+    "level": "层级",
+    "threshold": "阈值类型",
+    "minutes": "时间(分钟)",
+    "target_m": "目标距离(米)",
+    "target_minutes": "目标时间(分钟)",
+    "target_unit": "目标单位",
+    "target_source": "依据(标准条款)",
+    "confirmed": "已核实",
+    "source": "依据(标准条款)",
+    "region": "区域",
+    "error": "错误",
+    "indicator": "指标",
+    "unit": "统计单元",
+    "mode": "出行方式",
+    "target_pct": "目标比例(%)",
+    "baseline_pct_2020": "2020年基数(%)",
+    "target_met": "达标",
+    "villages_inside": "有设施的行政村",
+    "villages_within_target": "目标时间内的行政村",
+    "pct_inside": "设施覆盖率(%)",
+    "pct_within_target": "目标时间内比例(%)",
+    "population_pct_inside": "人口覆盖率(%)",
+    "population_pct_within_target": "目标时间内人口比例(%)",
+    "new": "新增设施数",
+    "objective": "目标函数值",
+    "gap": "最优性差距",
+    "osm": "OSM文件",
 }
 
 
@@ -88,8 +128,11 @@ def excel_ready(frame: pd.DataFrame) -> pd.DataFrame:
             values = pd.to_numeric(out[col], errors="coerce").astype(float)
             out[col] = (100.0 * values).round(1)
             renames[col] = _pct_name(name)
-        elif _PEOPLE_RE.match(name) and pd.api.types.is_numeric_dtype(out[col]) \
-                and not pd.api.types.is_bool_dtype(out[col]):
+        elif (
+            _PEOPLE_RE.match(name)
+            and pd.api.types.is_numeric_dtype(out[col])
+            and not pd.api.types.is_bool_dtype(out[col])
+        ):
             out[col] = pd.array(whole_people(out[col]), dtype="Float64").astype("Int64")
     return out.rename(columns=renames)
 
@@ -136,8 +179,9 @@ def write_xlsx(tables: Mapping[str, pd.DataFrame], path) -> None:
     wb.save(path)
 
 
-def write_tables(folder: str | Path, tables: Mapping[str, pd.DataFrame], excel: bool = False,
-                 workbook: str = "tables.xlsx") -> list[Path]:
+def write_tables(
+    folder: str | Path, tables: Mapping[str, pd.DataFrame], excel: bool = False, workbook: str = "tables.xlsx"
+) -> list[Path]:
     """Write ``<key>.csv`` for each table in ``folder``, and with ``excel`` one workbook
     ``workbook`` holding them all."""
     folder = Path(folder)

@@ -45,7 +45,9 @@ def parse_new_range(text: str | int | None) -> list[int] | None:
     a = int(found.group(1))
     b = int(found.group(2)) if found.group(2) else a
     if a < 1 or b < a or b - a + 1 > MAX_RANGE:
-        raise InputError(f"--new {text!r}: a range a-b needs 1 ≤ a ≤ b and at most {MAX_RANGE} values, e.g. 1-12")
+        raise InputError(
+            f"--new {text!r}: a range a-b needs 1 ≤ a ≤ b and at most {MAX_RANGE} values, e.g. 1-12"
+        )
     return list(range(a, b + 1))
 
 
@@ -66,10 +68,12 @@ def planner_units(homes: pd.DataFrame, minutes: float, elderly_time_factor: floa
         tt = np.where(has, t, np.inf)
         out[f"people_within_target_{when}"] = float(pop[tt <= limit].sum())
         out[f"elderly_within_target_{when}"] = float(eld[tt * elderly_time_factor <= limit].sum())
-        out[f"mean_walk_min_{when}"] = _round(np.average(t[has], weights=pop[has]) / 60) \
-            if pop[has].sum() > 0 else None
-        out[f"p90_walk_min_{when}"] = _round(weighted_quantile(t[has], pop[has], 0.9) / 60) \
-            if pop[has].sum() > 0 else None
+        out[f"mean_walk_min_{when}"] = (
+            _round(np.average(t[has], weights=pop[has]) / 60) if pop[has].sum() > 0 else None
+        )
+        out[f"p90_walk_min_{when}"] = (
+            _round(weighted_quantile(t[has], pop[has], 0.9) / 60) if pop[has].sum() > 0 else None
+        )
         out[f"people_without_time_{when}"] = float(pop[~has].sum())
     out["people"] = float(pop.sum())
     out["elderly"] = float(eld.sum())
@@ -87,8 +91,13 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(v[order][np.searchsorted(cum, q * cum[-1] - 1e-9 * cum[-1])])
 
 
-def add_newly_served(proposed: gpd.GeoDataFrame, homes: pd.DataFrame, served_by: np.ndarray, minutes: float,
-                     elderly_time_factor: float = 1.0) -> gpd.GeoDataFrame:
+def add_newly_served(
+    proposed: gpd.GeoDataFrame,
+    homes: pd.DataFrame,
+    served_by: np.ndarray,
+    minutes: float,
+    elderly_time_factor: float = 1.0,
+) -> gpd.GeoDataFrame:
     """Per proposed site (rank order; ``served_by``: the site index serving each home after,
     -1 for none or an existing one): ``elderly_newly_covered`` (at their pace) and
     ``homes_taken_over`` (ids of the homes newly within the target that it serves, ``;``-joined)."""
@@ -113,9 +122,11 @@ def tradeoff_row(result) -> dict:
         "new_sites_allowed": int(result.counts.get("new_sites_allowed", len(prop))),
         "new_sites": len(prop),
         "people_within_target": units["people_within_target_after"],
-        "people_newly_within_target": units["people_within_target_after"] - units["people_within_target_before"],
+        "people_newly_within_target": units["people_within_target_after"]
+        - units["people_within_target_before"],
         "elderly_within_target": units["elderly_within_target_after"],
-        "elderly_newly_within_target": units["elderly_within_target_after"] - units["elderly_within_target_before"],
+        "elderly_newly_within_target": units["elderly_within_target_after"]
+        - units["elderly_within_target_before"],
         "mean_walk_min": units["mean_walk_min_after"],
         "p90_walk_min": units["p90_walk_min_after"],
         "objective": float(result.solution.objective),
@@ -161,8 +172,20 @@ def chart_png(table: pd.DataFrame, title: str = "") -> bytes:
     with matplotlib.rc_context({"font.family": [*cjk[:1], "DejaVu Sans"], "axes.unicode_minus": False}):
         fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
         x = table["new_sites_allowed"].to_numpy()
-        ax.plot(x, table["people_newly_within_target"], "o-", color="#2c7bb6", label="新增覆盖人口 People newly within")
-        ax.plot(x, table["elderly_newly_within_target"], "s-", color="#7b3294", label="新增覆盖老人 Elderly newly within")
+        ax.plot(
+            x,
+            table["people_newly_within_target"],
+            "o-",
+            color="#2c7bb6",
+            label="新增覆盖人口 People newly within",
+        )
+        ax.plot(
+            x,
+            table["elderly_newly_within_target"],
+            "s-",
+            color="#7b3294",
+            label="新增覆盖老人 Elderly newly within",
+        )
         ax.set_xlabel("新设施数 New sites")
         ax.set_ylabel("人 People")
         ax.set_xticks(x)
@@ -230,27 +253,37 @@ def console_lines(result, limit: int = 8) -> list[str]:
     if std:
         s, c = std["sizing"], std["candidates"]
         fallback = "; STREET POINTS (fallback: no mapped land fits)" if c.get("street_fallback") else ""
-        lines.append(f"  by the standards: {c['kept']} of {c['given']} candidate sites big enough, minimum catchment "
-                     f"{s['min_catchment_residents']:,.0f} residents, spacing ≥ {s['min_spacing_m']:,.0f} m{fallback}")
+        lines.append(
+            f"  by the standards: {c['kept']} of {c['given']} candidate sites big enough, minimum catchment "
+            f"{s['min_catchment_residents']:,.0f} residents, spacing ≥ {s['min_spacing_m']:,.0f} m{fallback}"
+        )
         if len(result.proposed) == 0:
-            lines.append("  no candidate site reaches the minimum catchment within the target: nothing proposed")
+            lines.append(
+                "  no candidate site reaches the minimum catchment within the target: nothing proposed"
+            )
     for row in result.proposed.itertuples():
         uses = getattr(row, "uses", None) or row.source
         cap = getattr(row, "capacity", np.nan)
         cap_text = f", capacity {cap:,.0f}" if np.isfinite(cap) else ""
         takes = getattr(row, "people_assigned", None)
         takes_text = f", takes {takes:,.0f} residents" if takes is not None else ""
-        lines.append(f"  #{row.rank} {row.candidate_id} ({uses}){cap_text}{takes_text}: newly serves "
-                     f"{row.population_newly_covered:,.0f} people, {row.elderly_newly_covered:,.0f} elderly, "
-                     f"{row.homes_newly_covered} homes")
+        lines.append(
+            f"  #{row.rank} {row.candidate_id} ({uses}){cap_text}{takes_text}: newly serves "
+            f"{row.population_newly_covered:,.0f} people, {row.elderly_newly_covered:,.0f} elderly, "
+            f"{row.homes_newly_covered} homes"
+        )
     if result.tradeoff is not None:
-        lines.append(f"  trade-off of {len(result.tradeoff)} runs in tradeoff.csv and tradeoff.png; "
-                     "sites.gpkg holds the largest")
+        lines.append(
+            f"  trade-off of {len(result.tradeoff)} runs in tradeoff.csv and tradeoff.png; "
+            "sites.gpkg holds the largest"
+        )
     beyond = result.report.get("homes_beyond_every_candidate", [])
     if beyond:
         more = f" and {len(beyond) - limit} more" if len(beyond) > limit else ""
-        lines.append(f"  {len(beyond)} homes beyond every candidate (none within {m} min): "
-                     f"{', '.join(beyond[:limit])}{more}")
+        lines.append(
+            f"  {len(beyond)} homes beyond every candidate (none within {m} min): "
+            f"{', '.join(beyond[:limit])}{more}"
+        )
     return lines
 
 

@@ -37,7 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 from planner import settings  # noqa: E402
 from planner.network import (  # noqa: E402
-    Access, TargetGraph, build_network, from_arrays, point_access, sweep_many, to_networkx, trip_costs,
+    Access,
+    TargetGraph,
+    build_network,
+    from_arrays,
+    point_access,
+    sweep_many,
+    to_networkx,
+    trip_costs,
 )
 from planner.sources import load_region  # noqa: E402
 
@@ -89,7 +96,9 @@ def nx_per_facility(g, cats, cutoff=CUTOFF_S):
     for c in cats:
         best: dict[int, float] = {}
         for f in c:
-            for n, d in nx.single_source_dijkstra_path_length(g, int(f), cutoff=cutoff, weight="weight").items():
+            for n, d in nx.single_source_dijkstra_path_length(
+                g, int(f), cutoff=cutoff, weight="weight"
+            ).items():
                 if d < best.get(n, np.inf):
                     best[n] = d
         out.append(best)
@@ -130,14 +139,22 @@ def bench_graph(name, net, n_categories, per_category, nx_categories=None):
     scale = n_categories / k
     err_a = _check(p[:k], a, net.n_nodes)
     err_b = _check(p[:k], b, net.n_nodes, cutoff=CUTOFF_S)
-    print(f"\n== {name}: {net.n_nodes:,} nodes, {net.n_edges:,} directed edges, "
-          f"{n_categories} categories × {per_category} facilities")
+    print(
+        f"\n== {name}: {net.n_nodes:,} nodes, {net.n_edges:,} directed edges, "
+        f"{n_categories} categories × {per_category} facilities"
+    )
     core = f"{len(chains.core):,} core nodes after contraction" if chains is not None else "no contraction"
-    print(f"one-time: planner CSR + contraction + KD-tree {t_prep:.3f} s ({core}); networkx graph {t_nx_prep:.3f} s")
+    print(
+        f"one-time: planner CSR + contraction + KD-tree {t_prep:.3f} s ({core}); networkx graph {t_nx_prep:.3f} s"
+    )
     print(f"planner (csgraph, {n_categories} sweeps + homes, best of 3) {t_planner:8.3f} s")
     note = f" (measured on {k}, ×{scale:g})" if k != n_categories else ""
-    print(f"(a) networkx multi_source_dijkstra             {t_a * scale:8.2f} s{note}   ratio {t_a * scale / t_planner:6.1f}×")
-    print(f"(b) networkx cutoff Dijkstra per facility      {t_b * scale:8.2f} s{note}   ratio {t_b * scale / t_planner:6.1f}×")
+    print(
+        f"(a) networkx multi_source_dijkstra             {t_a * scale:8.2f} s{note}   ratio {t_a * scale / t_planner:6.1f}×"
+    )
+    print(
+        f"(b) networkx cutoff Dijkstra per facility      {t_b * scale:8.2f} s{note}   ratio {t_b * scale / t_planner:6.1f}×"
+    )
     print(f"max relative difference vs (a) {err_a:.1e}, vs (b) within cutoff {err_b:.1e}")
     return {"planner_s": t_planner, "a_s": t_a * scale, "b_s": t_b * scale}
 
@@ -151,7 +168,9 @@ def _child_grid(side, n_categories, per_category):
     cats = facilities(net.n_nodes, n_categories, per_category)
     t_sweeps, _ = planner_sweeps(net, cats)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"nodes": net.n_nodes, "build_s": t_build, "audit_s": t_sweeps, "peak_mb": peak_kb / 1024}))
+    print(
+        json.dumps({"nodes": net.n_nodes, "build_s": t_build, "audit_s": t_sweeps, "peak_mb": peak_kb / 1024})
+    )
 
 
 def main() -> int:
@@ -174,18 +193,36 @@ def main() -> int:
     bench_graph(f"Shanghai centre roads ({source.name}), walk", net, args.categories, 40)
 
     child = subprocess.run(
-        [sys.executable, __file__, "--child", "--grid-side", str(args.grid_side),
-         "--categories", str(args.categories), "--per-category", str(args.per_category)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--grid-side",
+            str(args.grid_side),
+            "--categories",
+            str(args.categories),
+            "--per-category",
+            str(args.per_category),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     stats = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"\n== synthetic grid, planner alone (child process): {stats['nodes']:,} nodes")
-    print(f"network from arrays {stats['build_s']:.2f} s; {args.categories}-category audit "
-          f"{stats['audit_s']:.2f} s (target ≤ 10 s); peak memory {stats['peak_mb']:.0f} MB (target ≤ 4096 MB)")
+    print(
+        f"network from arrays {stats['build_s']:.2f} s; {args.categories}-category audit "
+        f"{stats['audit_s']:.2f} s (target ≤ 10 s); peak memory {stats['peak_mb']:.0f} MB (target ≤ 4096 MB)"
+    )
 
     grid = grid_network(args.grid_side)
-    bench_graph(f"synthetic grid {args.grid_side}×{args.grid_side}", grid, args.categories, args.per_category,
-                nx_categories=args.nx_grid_categories)
+    bench_graph(
+        f"synthetic grid {args.grid_side}×{args.grid_side}",
+        grid,
+        args.categories,
+        args.per_category,
+        nx_categories=args.nx_grid_categories,
+    )
     return 0
 
 

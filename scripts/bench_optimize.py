@@ -45,8 +45,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import shapely
@@ -81,9 +82,7 @@ def large_instance(
     sites = rng.uniform(0, side_m, (m, 2))
     radius_m = cutoff_s * WALK_MPS / DETOUR
     pairs = cKDTree(homes).sparse_distance_matrix(cKDTree(sites), radius_m, output_type="coo_matrix")
-    cost_s = sparse.csr_array(
-        (pairs.data * DETOUR / WALK_MPS, (pairs.row, pairs.col)), shape=(n, m)
-    )
+    cost_s = sparse.csr_array((pairs.data * DETOUR / WALK_MPS, (pairs.row, pairs.col)), shape=(n, m))
     weights = rng.integers(1, 200, n).astype(float)
     return cost_s, weights
 
@@ -99,11 +98,19 @@ def _timed(run: Callable[[], Any]) -> tuple[float, Any]:
         gc.enable()
 
 
-def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_s: float, time_limit: float | None,
-               warm_up: bool = False):
+def _spopt_run(
+    kind: str,
+    cost: np.ndarray,
+    weights: np.ndarray,
+    p: int,
+    radius_s: float,
+    time_limit: float | None,
+    warm_up: bool = False,
+):
     """One timed spopt build + solve (after one untimed with ``warm_up``)."""
     import pulp
-    from spopt.locate import LSCP, MCLP, PMedian as SpoptPMedian
+    from spopt.locate import LSCP, MCLP
+    from spopt.locate import PMedian as SpoptPMedian
 
     solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
 
@@ -124,14 +131,16 @@ def _spopt_run(kind: str, cost: np.ndarray, weights: np.ndarray, p: int, radius_
     return seconds, float(pulp.value(model.problem.objective)), status
 
 
-def _spopt_child(send, kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None,
-                 warm_up: bool) -> None:
+def _spopt_child(
+    send, kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None, warm_up: bool
+) -> None:
     os.setsid()  # CBC runs in this session: one killpg ends both
     send.send(_spopt_run(kind, cost, weights, p, radius_s, time_limit, warm_up))
 
 
-def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None,
-                        warm_up: bool = False):
+def _spopt_hard_limited(
+    kind: str, cost, weights, p: int, radius_s: float, time_limit: float | None, warm_up: bool = False
+):
     """``_spopt_run`` in a child process, killed (with CBC) if it overruns the time limit.
 
     CBC honours ``timeLimit`` only once branching starts; on the 2,000 × 300 p-median its root
@@ -145,7 +154,9 @@ def _spopt_hard_limited(kind: str, cost, weights, p: int, radius_s: float, time_
     ctx = multiprocessing.get_context("forkserver")
     recv, send = ctx.Pipe(duplex=False)
     t0 = time.perf_counter()
-    proc = ctx.Process(target=_spopt_child, args=(send, kind, cost, weights, p, radius_s, time_limit, warm_up))
+    proc = ctx.Process(
+        target=_spopt_child, args=(send, kind, cost, weights, p, radius_s, time_limit, warm_up)
+    )
     proc.start()
     send.close()
     wall = None if time_limit is None else 1.1 * time_limit + 30.0
@@ -258,20 +269,31 @@ def bench_instance(
     weights = np.asarray(weights, dtype=float)
     rows = []
     print(f"\n{name}: {cost.shape[0]:,} demand × {cost.shape[1]:,} candidates, p = {p}, {minutes:g} min")
-    print(f"  {'model':<13}{'spopt s':>9}  {'spopt objective':>16}  |{'planner':>10}{'s':>9}{'speed-up':>10}"
-          f"{'objective':>16}{'diff':>10}{'proven gap':>12}  solver")
+    print(
+        f"  {'model':<13}{'spopt s':>9}  {'spopt objective':>16}  |{'planner':>10}{'s':>9}{'speed-up':>10}"
+        f"{'objective':>16}{'diff':>10}{'proven gap':>12}  solver"
+    )
     for kind in models:
         spopt_cost = cost
         if kind == "set-cover":
             spopt_cost = cost[(cost <= minutes * 60.0).any(axis=1)]
-        s_sec, s_obj, s_status = _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit)
+        s_sec, s_obj, s_status = _spopt_hard_limited(
+            kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit
+        )
         if s_sec < SPOPT_REPEAT_BELOW_S and s_status == "Optimal":
             # A single run of under a few seconds varies by a third on this kind of machine:
             # the median of three, each after a warm-up run in its process (the first run
             # above is cold), as planner gets a median after a warm-up.
-            s_sec = float(np.median([
-                _spopt_hard_limited(kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit, warm_up=True)[0]
-                for _ in range(SPOPT_REPEATS)]))
+            s_sec = float(
+                np.median(
+                    [
+                        _spopt_hard_limited(
+                            kind, spopt_cost, weights, p, minutes * 60.0, spopt_time_limit, warm_up=True
+                        )[0]
+                        for _ in range(SPOPT_REPEATS)
+                    ]
+                )
+            )
         stopped = s_status != "Optimal" or (spopt_time_limit is not None and s_sec >= spopt_time_limit)
         if s_status == "killed":
             note = f"  (spopt killed after {s_sec:.0f} s, past its {spopt_time_limit:g} s limit: speed-up is a lower bound)"
@@ -283,11 +305,24 @@ def bench_instance(
         for method in ("auto", "heuristic"):
             p_sec, sol = _planner_run(kind, cost, weights, p, minutes, method)
             diff = (sol.objective - s_obj) / abs(s_obj) if s_obj else 0.0
-            print(f"  {'':<13}{'':>9}  {'':>16}  |{method:>10}{p_sec:>9.3f}{s_sec / p_sec:>9.0f}×"
-                  f"{sol.objective:>16,.1f}{diff:>+10.4%}{sol.gap:>12.2e}  {sol.solver}")
-            rows.append({"instance": name, "model": kind, "method": method, "spopt_s": s_sec, "planner_s": p_sec,
-                         "spopt_objective": s_obj, "planner_objective": sol.objective, "planner_gap": sol.gap,
-                         "spopt_status": s_status, "spopt_stopped": stopped})
+            print(
+                f"  {'':<13}{'':>9}  {'':>16}  |{method:>10}{p_sec:>9.3f}{s_sec / p_sec:>9.0f}×"
+                f"{sol.objective:>16,.1f}{diff:>+10.4%}{sol.gap:>12.2e}  {sol.solver}"
+            )
+            rows.append(
+                {
+                    "instance": name,
+                    "model": kind,
+                    "method": method,
+                    "spopt_s": s_sec,
+                    "planner_s": p_sec,
+                    "spopt_objective": s_obj,
+                    "planner_objective": sol.objective,
+                    "planner_gap": sol.gap,
+                    "spopt_status": s_status,
+                    "spopt_stopped": stopped,
+                }
+            )
     return rows
 
 
@@ -296,15 +331,21 @@ def bench_large(time_limit: float = 55.0) -> None:
     t0 = time.perf_counter()
     cost, weights = large_instance()
     build = time.perf_counter() - t0
-    print(f"\nlarge: 50,000 homes × 5,000 candidates, p = 100, {cost.nnz:,} pairs within 30 min "
-          f"(matrix built in {build:.1f} s)")
+    print(
+        f"\nlarge: 50,000 homes × 5,000 candidates, p = 100, {cost.nnz:,} pairs within 30 min "
+        f"(matrix built in {build:.1f} s)"
+    )
     t0 = time.perf_counter()
     model = PMedian.from_cost_matrix(cost, weights, p=100)
     sol = model.solve(method="auto", time_limit=time_limit)
     seconds = time.perf_counter() - t0
-    print(f"  p-median: {seconds:.1f} s, objective {sol.objective:,.0f}, bound {sol.bound:,.0f}, "
-          f"gap {sol.gap:.3%}, solver {sol.solver}, status {sol.status}")
-    print(f"  mean travel time {sol.objective / weights.sum() / 60:.2f} min; unreachable homes {len(sol.unreachable)}")
+    print(
+        f"  p-median: {seconds:.1f} s, objective {sol.objective:,.0f}, bound {sol.bound:,.0f}, "
+        f"gap {sol.gap:.3%}, solver {sol.solver}, status {sol.status}"
+    )
+    print(
+        f"  mean travel time {sol.objective / weights.sum() / 60:.2f} min; unreachable homes {len(sol.unreachable)}"
+    )
 
 
 #: (p, total capacity of the p new sites ÷ demand) for :func:`bench_capacitated_pcenter`;
@@ -318,14 +359,20 @@ def bench_capacitated_pcenter(name: str, cost, weights) -> None:
     from planner.optimize import PCenter
 
     print(f"\n{name}: capacitated p-center, every candidate the same capacity")
-    print(f"  {'p':>3}{'capacity':>10}{'× demand':>10}{'s':>8}{'objective s':>13}{'bound s':>10}{'gap':>8}  status")
+    print(
+        f"  {'p':>3}{'capacity':>10}{'× demand':>10}{'s':>8}{'objective s':>13}{'bound s':>10}{'gap':>8}  status"
+    )
     for p, slack in PCENTER_CASES:
         capacity = slack * float(weights.sum()) / p
         t0 = time.perf_counter()
-        sol = PCenter.from_cost_matrix(cost, weights, p=p, capacities=np.full(cost.shape[1], capacity)).solve()
+        sol = PCenter.from_cost_matrix(
+            cost, weights, p=p, capacities=np.full(cost.shape[1], capacity)
+        ).solve()
         seconds = time.perf_counter() - t0
-        print(f"  {p:>3}{capacity:>10,.0f}{slack:>10.2f}{seconds:>8.1f}{sol.objective:>13.1f}{sol.bound:>10.1f}"
-              f"{sol.gap:>8.2%}  {sol.status}")
+        print(
+            f"  {p:>3}{capacity:>10,.0f}{slack:>10.2f}{seconds:>8.1f}{sol.objective:>13.1f}{sol.bound:>10.1f}"
+            f"{sol.gap:>8.2%}  {sol.status}"
+        )
 
 
 def random_points(n: int, m: int, side_m: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -334,55 +381,90 @@ def random_points(n: int, m: int, side_m: float, seed: int) -> tuple[np.ndarray,
     return rng.uniform(0, side_m, (n, 2)), rng.uniform(0, side_m, (m, 2))
 
 
-def bench_constrained(name: str, cost, weights, sites_xy, p: int, minutes: float,
-                      spopt_time_limit: float | None = 600.0) -> None:
+def bench_constrained(
+    name: str, cost, weights, sites_xy, p: int, minutes: float, spopt_time_limit: float | None = 600.0
+) -> None:
     """Part 4: the constrained max-coverage against spopt's MCLP (constraints that cannot
     bind), then with spacing (a quarter of the covering radius), a catchment (half the mean
     weight a site covers when p sites cover everything) and a capacity (twice that)."""
     from planner.optimize.constrained import ConstrainedCoverage, conflict_pairs
 
-    s_sec, s_obj, s_status = _spopt_hard_limited("max-coverage", cost, weights, p, minutes * 60.0, spopt_time_limit)
+    s_sec, s_obj, s_status = _spopt_hard_limited(
+        "max-coverage", cost, weights, p, minutes * 60.0, spopt_time_limit
+    )
     print(f"\n{name}: max-coverage with siting constraints, p = {p}, {minutes:g} min")
     print(f"  spopt MCLP {s_sec:.2f} s, objective {s_obj:,.1f} ({s_status})")
     plain_sec, plain = _planner_run("max-coverage", cost, weights, p, minutes, "auto")
-    print(f"  planner MaxCoverage {plain_sec:.3f} s ({s_sec / plain_sec:.0f}×), objective {plain.objective:,.1f}")
+    print(
+        f"  planner MaxCoverage {plain_sec:.3f} s ({s_sec / plain_sec:.0f}×), objective {plain.objective:,.1f}"
+    )
     radius_m = minutes * 60.0 * WALK_MPS / DETOUR
     per_site = float(weights.sum()) / p
-    cases = (("constraints that cannot bind", {}),
-             ("spacing", {"conflicts": conflict_pairs(sites_xy, radius_m)}),
-             ("spacing, catchment, capacity", {"conflicts": conflict_pairs(sites_xy, radius_m / 4),
-                                               "min_load": per_site / 2, "capacities": 2 * per_site}))
+    cases = (
+        ("constraints that cannot bind", {}),
+        ("spacing", {"conflicts": conflict_pairs(sites_xy, radius_m)}),
+        (
+            "spacing, catchment, capacity",
+            {
+                "conflicts": conflict_pairs(sites_xy, radius_m / 4),
+                "min_load": per_site / 2,
+                "capacities": 2 * per_site,
+            },
+        ),
+    )
     for label, kw in cases:
+
         def run(kw=kw):
-            return ConstrainedCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes, **kw).solve(time_limit=300)
+            return ConstrainedCoverage.from_cost_matrix(cost, weights, p=p, minutes=minutes, **kw).solve(
+                time_limit=300
+            )
 
         sec, sol = _timed(run)
         if sec < 1.0:  # short runs: the median of five after this warm-up, as planner's others
             sec = float(np.median([_timed(run)[0] for _ in range(PLANNER_MIN_REPEATS)]))
         diff = (sol.objective - s_obj) / abs(s_obj) if s_obj else 0.0
-        print(f"  constrained ({label}): {sec:.3f} s ({s_sec / sec:.1f}× spopt's time), objective "
-              f"{sol.objective:,.1f} ({diff:+.4%} vs spopt), gap {sol.gap:.2e}, {len(sol.new_sites)} sites, "
-              f"{len(kw.get('conflicts', []))} conflict pairs, {sol.status}")
+        print(
+            f"  constrained ({label}): {sec:.3f} s ({s_sec / sec:.1f}× spopt's time), objective "
+            f"{sol.objective:,.1f} ({diff:+.4%} vs spopt), gap {sol.gap:.2e}, {len(sol.new_sites)} sites, "
+            f"{len(kw.get('conflicts', []))} conflict pairs, {sol.status}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip spopt's 2,000 × 300 p-median")
     parser.add_argument("--large-only", action="store_true")
-    parser.add_argument("--pcenter-only", action="store_true",
-                        help="only the capacitated p-center runs on the region instance")
-    parser.add_argument("--constrained-only", action="store_true",
-                        help="only the max-coverage with siting constraints (part 4)")
-    parser.add_argument("--spopt-time-limit", type=float, default=600.0,
-                        help="CBC time limit per model (s); runs past 1.1× it + 30 s are killed")
+    parser.add_argument(
+        "--pcenter-only",
+        action="store_true",
+        help="only the capacitated p-center runs on the region instance",
+    )
+    parser.add_argument(
+        "--constrained-only",
+        action="store_true",
+        help="only the max-coverage with siting constraints (part 4)",
+    )
+    parser.add_argument(
+        "--spopt-time-limit",
+        type=float,
+        default=600.0,
+        help="CBC time limit per model (s); runs past 1.1× it + 30 s are killed",
+    )
     args = parser.parse_args(argv)
     shared = ROOT.parent / "shared" / "regions" / "nanjing_xinjiekou.osm"
     source = shared if shared.exists() else ROOT / "sample_regions" / "nanjing_xinjiekou.osm.pbf"
     if args.constrained_only or (not args.large_only and not args.pcenter_only):
         for n, m, side, seed, p in ((500, 100, 3_000.0, 1, 10), (2_000, 300, 6_000.0, 2, 20)):
             cost, weights = random_instance(n, m, side_m=side, seed=seed)
-            bench_constrained(f"random {n:,} × {m}", cost, weights, random_points(n, m, side, seed)[1], p=p,
-                              minutes=10, spopt_time_limit=args.spopt_time_limit)
+            bench_constrained(
+                f"random {n:,} × {m}",
+                cost,
+                weights,
+                random_points(n, m, side, seed)[1],
+                p=p,
+                minutes=10,
+                spopt_time_limit=args.spopt_time_limit,
+            )
         if args.constrained_only:
             return
     if args.pcenter_only:
@@ -391,14 +473,29 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.large_only:
         cost, weights = random_instance(500, 100, side_m=3_000.0, seed=1)
-        bench_instance("random 500 × 100", cost, weights, p=10, minutes=10, spopt_time_limit=args.spopt_time_limit)
+        bench_instance(
+            "random 500 × 100", cost, weights, p=10, minutes=10, spopt_time_limit=args.spopt_time_limit
+        )
         cost, weights = random_instance(2_000, 300, side_m=6_000.0, seed=2)
         models = ("max-coverage", "set-cover") if args.quick else ("p-median", "max-coverage", "set-cover")
-        bench_instance("random 2,000 × 300", cost, weights, p=20, minutes=10, models=models,
-                       spopt_time_limit=args.spopt_time_limit)
+        bench_instance(
+            "random 2,000 × 300",
+            cost,
+            weights,
+            p=20,
+            minutes=10,
+            models=models,
+            spopt_time_limit=args.spopt_time_limit,
+        )
         cost, weights = region_instance(source)
-        bench_instance(f"region {source.name} (homes × candidates, walk)", cost, weights, p=10, minutes=10,
-                       spopt_time_limit=args.spopt_time_limit)
+        bench_instance(
+            f"region {source.name} (homes × candidates, walk)",
+            cost,
+            weights,
+            p=10,
+            minutes=10,
+            spopt_time_limit=args.spopt_time_limit,
+        )
         bench_capacitated_pcenter(f"region {source.name}", cost, weights)
     bench_large()
 

@@ -36,7 +36,10 @@ URBAN = [
         "5. **review** a new estate's plan against the facility rules (GB 50180-2018 and the ministry's indicators).\n\n"
         "Everything runs offline. Maps embed their JavaScript, so they show on an intranet too."
     ),
-    new_code_cell("import pandas as pd\nfrom planner import audit, load_region, settings\nsettings.progress = False\n\n" + SHOW_MAP),
+    new_code_cell(
+        "import pandas as pd\nfrom planner import audit, load_region, settings\nsettings.progress = False\n\n"
+        + SHOW_MAP
+    ),
     new_markdown_cell(
         "## 1. Load the district\n\n`load_region` reads `.osm` or `.osm.pbf` files (or a bundled sample by name) and projects "
         "them to the local UTM zone, so distances are in metres."
@@ -83,12 +86,14 @@ URBAN = [
         "`planner audit --facilities FILE`)."
     ),
     new_code_cell(
-        'summary = result.summary()\n'
+        "summary = result.summary()\n"
         'print("no facility mapped:", ", ".join(summary["categories_without_facilities"]) or "none")\n'
         'worst = at_target.sort_values("population_share").head(5)\n'
-        'worst'
+        "worst"
     ),
-    new_markdown_cell("The audit map: one layer per category (switch them in the layer control), homes coloured by time."),
+    new_markdown_cell(
+        "The audit map: one layer per category (switch them in the layer control), homes coloured by time."
+    ),
     new_code_cell(
         "from planner.maps import map_audit\n"
         "from planner.audit import roads_gdf\n"
@@ -108,7 +113,7 @@ URBAN = [
         "from planner.siting import site\n"
         'plan = site(region, "elderly_care", model="mclp", new=4, minutes=5)\n'
         "s = plan.summary()\n"
-        'print(f"objective {s[\'objective\']:,.0f}, bound {s[\'upper_bound\']:,.0f}, gap {s[\'gap\']:.2%}, solver {s[\'solver\']}")\n'
+        "print(f\"objective {s['objective']:,.0f}, bound {s['upper_bound']:,.0f}, gap {s['gap']:.2%}, solver {s['solver']}\")\n"
         'plan.proposed[["rank", "candidate_id", "source", "population_newly_covered", "homes_newly_covered"]]'
     ),
     new_code_cell(
@@ -154,7 +159,10 @@ VILLAGES = [
         "The village-level walk (10 minutes) follows TD/T 1062-2021; it and the rural population profile are marked "
         "*to confirm* in `planner/data/rural_categories.toml` and `planner/settings.py`."
     ),
-    new_code_cell("import pandas as pd\nfrom planner import load_region, settings, villages\nsettings.progress = False\n\n" + SHOW_MAP),
+    new_code_cell(
+        "import pandas as pd\nfrom planner import load_region, settings, villages\nsettings.progress = False\n\n"
+        + SHOW_MAP
+    ),
     new_markdown_cell("## 1. Rural or urban?"),
     new_code_cell(
         "from planner.settlement import judge_settlement\n\n"
@@ -190,19 +198,19 @@ VILLAGES = [
         "(a network Voronoi: one multi-source Dijkstra). A county office with the official boundaries gives them "
         "with `boundaries=` (`--villages FILE`). Every hamlet falls under one of the two administrative villages:"
     ),
-    new_code_cell(
-        'result.villages.groupby("admin_village")["name"].apply(lambda s: "、".join(s.dropna()))'
-    ),
+    new_code_cell('result.villages.groupby("admin_village")["name"].apply(lambda s: "、".join(s.dropna()))'),
     new_code_cell(
         "import matplotlib.pyplot as plt\n"
-        '# Chinese names need a CJK font (Debian: fonts-noto-cjk); matplotlib falls back along the list.\n'
+        "# Chinese names need a CJK font (Debian: fonts-noto-cjk); matplotlib falls back along the list.\n"
         'plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "Noto Serif CJK SC", "WenQuanYi Zen Hei", "DejaVu Sans"]\n'
         'ax = result.admin.plot(column="name", alpha=0.25, legend=True, figsize=(9, 5))\n'
         'result.villages.plot(ax=ax, color="#555555")\n'
-        'ax.set_axis_off()'
+        "ax.set_axis_off()"
     ),
     new_markdown_cell("## 4. The plan's indicator, and the walk"),
-    new_code_cell('result.indicators[["indicator", "unit", "name_zh", "villages", "villages_within_target", "share_within_target", "target_share"]].head(3)'),
+    new_code_cell(
+        'result.indicators[["indicator", "unit", "name_zh", "villages", "villages_within_target", "share_within_target", "target_share"]].head(3)'
+    ),
     new_markdown_cell(
         "Both administrative villages have their committee's office, which the rural categories file counts as the "
         "comprehensive service facility: the plan's indicator is 2 of 2 = 100 %, and no station is missing. The "
@@ -219,15 +227,17 @@ VILLAGES = [
         "from pathlib import Path\nimport tempfile\n\n"
         'strict = Path(tempfile.mkdtemp()) / "centres_only.toml"\n'
         "strict.write_text(\n"
-        "    '[[category]]\\nkey = \"village_service_station\"\\nname_zh = \"党群服务中心\"\\nname_en = \"Party-masses service centre\"\\n'\n"
-        "    'minutes = 10\\nlevel = \"village\"\\nmode = \"walk\"\\nsource = \"a county counting dedicated centres only\"\\n'\n"
-        "    'match = [{ name = \"~(党群服务中心|综合服务站)\" }]\\n', encoding=\"utf-8\")\n"
+        '    \'[[category]]\\nkey = "village_service_station"\\nname_zh = "党群服务中心"\\nname_en = "Party-masses service centre"\\n\'\n'
+        '    \'minutes = 10\\nlevel = "village"\\nmode = "walk"\\nsource = "a county counting dedicated centres only"\\n\'\n'
+        '    \'match = [{ name = "~(党群服务中心|综合服务站)" }]\\n\', encoding="utf-8")\n'
         "county = villages.audit_villages(region, villages=found, categories_file=strict)\n"
         'print(f"indicator: {county.share:.0%} of {len(county.admin)} administrative villages")\n'
         "plan = villages.propose_stations(county)\n"
         'plan.sites.drop(columns="geometry")'
     ),
-    new_markdown_cell("The map: hamlets coloured by the walk to a facility, the facilities, and the proposed stations."),
+    new_markdown_cell(
+        "The map: hamlets coloured by the walk to a facility, the facilities, and the proposed stations."
+    ),
     new_code_cell("show(county.map(plan))"),
     new_markdown_cell(
         "## Next steps\n\n"
@@ -239,10 +249,13 @@ VILLAGES = [
 
 
 def write(name: str, cells: list) -> Path:
-    nb = new_notebook(cells=cells, metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    })
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
     path = ROOT / "notebooks" / name
     nbformat.write(nb, path)
     return path

@@ -123,8 +123,11 @@ def chromium_available() -> bool:
 
 
 def open_in_browser(
-    html_path: str | os.PathLike, screenshot_path: str | os.PathLike | None = None,
-    timeout_s: float = 30, extra_js: str | None = None, prepare_js: str | None = None,
+    html_path: str | os.PathLike,
+    screenshot_path: str | os.PathLike | None = None,
+    timeout_s: float = 30,
+    extra_js: str | None = None,
+    prepare_js: str | None = None,
 ) -> dict:
     """Load an HTML file in headless Chromium without network and report what happened.
 
@@ -173,8 +176,12 @@ def open_in_browser(
         if screenshot_path is not None:
             shot = Path(screenshot_path).resolve()
             shot.parent.mkdir(parents=True, exist_ok=True)
-            _run(exe, tmp, [f"--screenshot={shot}", "--window-size=1200,900",
-                            "--hide-scrollbars", page.as_uri()], timeout_s)
+            _run(
+                exe,
+                tmp,
+                [f"--screenshot={shot}", "--window-size=1200,900", "--hide-scrollbars", page.as_uri()],
+                timeout_s,
+            )
             if not shot.exists():
                 raise RuntimeError(f"Chromium wrote no screenshot {shot}")
             result["screenshot"] = str(shot)
@@ -195,29 +202,46 @@ def _inject(text: str, extra_js: str | None = None, prepare_js: str | None = Non
         probe += f"<script>window.__plannerExtra = function (maps) {{\n{extra_js}\n}};</script>"
     head = re.search(r"<head[^>]*>", text, re.I)
     if head:
-        return text[: head.end()] + probe + text[head.end():]
+        return text[: head.end()] + probe + text[head.end() :]
     return probe + text
 
 
 def _run(exe: str, tmp: str, args: list[str], timeout_s: float) -> str:
     profile = tempfile.mkdtemp(prefix="profile-", dir=tmp)
     cmd = [
-        exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-quic", "--no-first-run", "--no-default-browser-check",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-extensions", "--disable-default-apps", "--mute-audio",
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--mute-audio",
         f"--user-data-dir={profile}",
         # No network: names resolve to nothing and anything else goes to a closed port.
         "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
         "--allow-file-access-from-files",
         "--virtual-time-budget=10000",
         *args,
     ]
     # Own process group so a hung Chromium and its helpers can be ended together.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, encoding="utf-8", errors="replace",
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:

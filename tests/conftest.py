@@ -20,14 +20,20 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs ../shared/{'/'.join(parts)} (the larger real data beside the repo); absent in this clone")
+        pytest.skip(
+            f"needs ../shared/{'/'.join(parts)} (the larger real data beside the repo); absent in this clone"
+        )
     return path
 
 
 @pytest.fixture(autouse=True)
 def _quiet_settings():
     """No progress bars in tests, and settings restored after each test."""
-    saved = {k: getattr(settings, k) for k in dir(settings) if not k.startswith("_") and not callable(getattr(settings, k))}
+    saved = {
+        k: getattr(settings, k)
+        for k in dir(settings)
+        if not k.startswith("_") and not callable(getattr(settings, k))
+    }
     settings.progress = False
     yield
     for k, v in saved.items():

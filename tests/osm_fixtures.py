@@ -16,7 +16,9 @@ X0, Y0 = 444_000.0, 4_428_000.0  # Haidian, Beijing
 _to_wgs = Transformer.from_crs(UTM, 4326, always_xy=True)
 
 
-def write_osm(path: Path, nodes: dict[int, tuple], ways: list[tuple], node_tags: dict[int, dict] | None = None) -> Path:
+def write_osm(
+    path: Path, nodes: dict[int, tuple], ways: list[tuple], node_tags: dict[int, dict] | None = None
+) -> Path:
     """nodes: id → (x, y) metres from the origin; ways: (id, [node ids], {tags})."""
     node_tags = node_tags or {}
     out = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="planner-tests">']

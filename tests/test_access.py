@@ -26,8 +26,17 @@ def _compound(tmp_path, gates: bool = True):
     gate and an east gate, each with a footway out to the street; a kindergarten 10 m south of
     the south street at (100, -10)."""
     nodes = {
-        1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (300, 0), 10: (300, 150), 5: (300, 300), 6: (150, 300),
-        7: (0, 300), 8: NORTH_GATE, 9: EAST_GATE, 20: (100, -10),
+        1: (0, 0),
+        2: (100, 0),
+        3: (200, 0),
+        4: (300, 0),
+        10: (300, 150),
+        5: (300, 300),
+        6: (150, 300),
+        7: (0, 300),
+        8: NORTH_GATE,
+        9: EAST_GATE,
+        20: (100, -10),
     }
     wall_nodes, wall_ring = square(30, 50, 20, 250, 250)
     home_nodes, home_ring = square(40, HOME_XY[0] - 10, HOME_XY[1] - 10, HOME_XY[0] + 10, HOME_XY[1] + 10)
@@ -61,10 +70,16 @@ def test_a_home_in_a_gated_compound_enters_the_network_at_each_gate(tmp_path):
     gates = {_node_at(net, NORTH_GATE): np.hypot(0, 190), _node_at(net, EAST_GATE): np.hypot(100, 90)}
     assert sorted(acc.node.tolist()) == sorted(gates)
     for node, leg in zip(acc.node, acc.leg_m, strict=True):
-        assert leg == pytest.approx(gates[int(node)], abs=0.05)  # straight to the gate; the gate is on the network
+        assert leg == pytest.approx(
+            gates[int(node)], abs=0.05
+        )  # straight to the gate; the gate is on the network
     assert on_net.home_compound_id.tolist() == ["way/110"] and on_net.home_compound.tolist() == [0]
-    assert on_net.compound_info == {"detected": 1, "with_gates": 1, "homes_routed_through_gates": 1,
-                                    "without_gates_fell_back_to_nearest_street": []}
+    assert on_net.compound_info == {
+        "detected": 1,
+        "with_gates": 1,
+        "homes_routed_through_gates": 1,
+        "without_gates_fell_back_to_nearest_street": [],
+    }
 
 
 def test_trip_leaves_by_the_better_gate_as_networkx_finds(tmp_path):
@@ -82,15 +97,17 @@ def test_trip_leaves_by_the_better_gate_as_networkx_finds(tmp_path):
     graph = to_networkx(net, "time")
     street = _node_at(net, (100, 0))
     per_gate = {
-        gate: straight * detour / speed + nx.dijkstra_path_length(graph, _node_at(net, gate), street)
+        gate: straight * detour / speed
+        + nx.dijkstra_path_length(graph, _node_at(net, gate), street)
         + 10 * detour / speed
         for gate, straight in ((NORTH_GATE, 190.0), (EAST_GATE, np.hypot(100, 90)))
     }
     assert got[0] == pytest.approx(min(per_gate.values()), rel=1e-4)
     assert target.tolist() == [0]
     # By hand: east gate, footway 50 m, east street 150 m, south street 200 m.
-    assert per_gate[EAST_GATE] == pytest.approx((np.hypot(100, 90) * detour + 50 + 150 + 200 + 10 * detour) / speed,
-                                                rel=1e-4)
+    assert per_gate[EAST_GATE] == pytest.approx(
+        (np.hypot(100, 90) * detour + 50 + 150 + 200 + 10 * detour) / speed, rel=1e-4
+    )
     assert per_gate[NORTH_GATE] > per_gate[EAST_GATE]
 
 
@@ -103,7 +120,8 @@ def test_a_compound_without_gates_falls_back_to_the_nearest_street_node(tmp_path
     assert int(acc.node[0]) in {_node_at(net, (100, 0)), _node_at(net, (200, 0))}
     assert on_net.compound_info["with_gates"] == 0 and on_net.compound_info["homes_routed_through_gates"] == 0
     assert on_net.compound_info["without_gates_fell_back_to_nearest_street"] == [
-        {"compound_id": "way/110", "name": "测试小区"}]
+        {"compound_id": "way/110", "name": "测试小区"}
+    ]
 
 
 def test_only_homes_inside_the_boundary_count(tmp_path):

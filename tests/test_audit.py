@@ -113,11 +113,16 @@ def test_coverage_shares_by_hand():
     np.testing.assert_allclose(cost, [0, 100, 200, 300, 400])
     homes_acc = point_access(net, np.column_stack([x, np.zeros(5)]))
     t, f = trip_costs(net, homes_acc, cost, which)
-    homes = pd.DataFrame({
-        "population": [10, 20, 30, 40, 100.0], "elderly": [1, 1, 1, 1, 6.0],
-        "children": [0, 5, 0, 0, 5.0], "disabled": [0, 0, 0, 0, 1.0], "x_time_s": t,
-        "x_dist_m": t * 1.0,
-    })
+    homes = pd.DataFrame(
+        {
+            "population": [10, 20, 30, 40, 100.0],
+            "elderly": [1, 1, 1, 1, 6.0],
+            "children": [0, 5, 0, 0, 5.0],
+            "disabled": [0, 0, 0, 0, 1.0],
+            "x_time_s": t,
+            "x_dist_m": t * 1.0,
+        }
+    )
     cat = load_categories()["kindergarten"]
     cat = type(cat)(**{**cat.__dict__, "key": "x"})
     # Thresholds of 2.5 and 5 minutes (150 s, 300 s); elderly 1.5× slower.
@@ -151,8 +156,13 @@ def test_coverage_shares_by_hand():
 
 def _compound_osm(tmp_path, with_gate: bool = True):
     nodes = {
-        1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (300, 0),  # south street
-        5: (300, 300), 6: (150, 300), 7: (0, 300),  # east and north streets
+        1: (0, 0),
+        2: (100, 0),
+        3: (200, 0),
+        4: (300, 0),  # south street
+        5: (300, 300),
+        6: (150, 300),
+        7: (0, 300),  # east and north streets
         8: (150, 250),  # gate on the north wall
         20: (100, -10),  # kindergarten just south of the south street
     }
@@ -294,17 +304,37 @@ def test_helsinki_sample_and_demo(tmp_path, monkeypatch):
 
 def test_user_homes_and_facilities_files(tmp_path):
     homes = gpd.GeoDataFrame(
-        {"households": [100, 250]}, geometry=gpd.points_from_xy([116.350, 116.352], [40.003, 40.004]), crs=4326
+        {"households": [100, 250]},
+        geometry=gpd.points_from_xy([116.350, 116.352], [40.003, 40.004]),
+        crs=4326,
     )
     homes.to_file(tmp_path / "homes.gpkg")
-    fac = pd.DataFrame({"category": ["clinic"], "name": ["社区卫生服务站"], "lon": [116.3505], "lat": [40.0032]})
+    fac = pd.DataFrame(
+        {"category": ["clinic"], "name": ["社区卫生服务站"], "lon": [116.3505], "lat": [40.0032]}
+    )
     fac.to_csv(tmp_path / "fac.csv", index=False)
     out = tmp_path / "o"
-    rc = main(["audit", "--osm", CAU, "--homes", str(tmp_path / "homes.gpkg"), "--facilities",
-               str(tmp_path / "fac.csv"), "--categories", "clinic", "--out", str(out), "--no-map"])
+    rc = main(
+        [
+            "audit",
+            "--osm",
+            CAU,
+            "--homes",
+            str(tmp_path / "homes.gpkg"),
+            "--facilities",
+            str(tmp_path / "fac.csv"),
+            "--categories",
+            "clinic",
+            "--out",
+            str(out),
+            "--no-map",
+        ]
+    )
     assert rc == 0
     got = gpd.read_file(out / "homes.gpkg", layer="homes")
-    assert got["population"].tolist() == pytest.approx([100 * settings.persons_per_household, 250 * settings.persons_per_household])
+    assert got["population"].tolist() == pytest.approx(
+        [100 * settings.persons_per_household, 250 * settings.persons_per_household]
+    )
     assert (got["clinic_facility_id"] == "file/0").all()
     assert got["clinic_time_s"].notna().all()
 
@@ -345,8 +375,14 @@ def test_truncated_pbf(tmp_path, capsys):
     assert "cut.osm.pbf" in err
 
 
-@pytest.mark.parametrize("content,name", [("hello, not osm\n", "notes.osm"), ('{"type": "FeatureCollection"}', "x.osm.pbf"),
-                                          ("<html><body>404</body></html>", "page.osm")])
+@pytest.mark.parametrize(
+    "content,name",
+    [
+        ("hello, not osm\n", "notes.osm"),
+        ('{"type": "FeatureCollection"}', "x.osm.pbf"),
+        ("<html><body>404</body></html>", "page.osm"),
+    ],
+)
 def test_not_osm(tmp_path, capsys, content, name):
     bad = tmp_path / name
     bad.write_text(content)
@@ -355,13 +391,17 @@ def test_not_osm(tmp_path, capsys, content, name):
 
 
 def test_no_walkable_roads(tmp_path, capsys):
-    path = write_osm(tmp_path / "motorway.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "motorway"})])
+    path = write_osm(
+        tmp_path / "motorway.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "motorway"})]
+    )
     err = _run_bad(tmp_path, capsys, "--osm", str(path))
     assert "no roads usable for walk" in err
 
 
 def test_no_homes(tmp_path, capsys):
-    path = write_osm(tmp_path / "empty.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "residential"})])
+    path = write_osm(
+        tmp_path / "empty.osm", {1: (0, 0), 2: (500, 0)}, [(1, [1, 2], {"highway": "residential"})]
+    )
     err = _run_bad(tmp_path, capsys, "--osm", str(path))
     assert "no homes" in err and "--homes" in err
 
@@ -400,6 +440,7 @@ def test_drive_respects_oneway_and_bike_speeds(tmp_path):
         (2, [2, 3, 4, 1], {"highway": "residential"}),
     ]
     region = load_region(write_osm(tmp_path / "oneway.osm", nodes, ways))
+
     def approx(v):  # OSM coordinates are stored to about 1 cm
         return pytest.approx(v, rel=1e-4)
 
@@ -411,7 +452,9 @@ def test_drive_respects_oneway_and_bike_speeds(tmp_path):
     assert nx.shortest_path_length(g, i2, i1, weight="weight") == approx(3000 / (25 / 3.6))
     bike = build_network(region, "bike")
     gb = to_networkx(bike)
-    assert nx.shortest_path_length(gb, i1, i2, weight="weight") == approx(1000 / (settings.bike_speed_kph["primary"] / 3.6))
+    assert nx.shortest_path_length(gb, i1, i2, weight="weight") == approx(
+        1000 / (settings.bike_speed_kph["primary"] / 3.6)
+    )
     walk = build_network(region, "walk")
     gw = to_networkx(walk)
     assert nx.shortest_path_length(gw, i2, i1, weight="weight") == approx(1000 / settings.walk_speed_mps)
@@ -429,8 +472,10 @@ def test_isochrones_follow_streets():
     assert (np.diff(areas) > 0).all()
     # Every home within 5 minutes lies near the 5-minute polygon (it snaps to a reached street),
     # and every home within 300 m near the target's.
-    for poly, inside in ((iso.geometry.iloc[0], result.homes[result.homes["kindergarten_time_s"] <= 300]),
-                         (target.geometry.iloc[0], result.homes[result.homes["kindergarten_dist_m"] <= 300])):
+    for poly, inside in (
+        (iso.geometry.iloc[0], result.homes[result.homes["kindergarten_time_s"] <= 300]),
+        (target.geometry.iloc[0], result.homes[result.homes["kindergarten_dist_m"] <= 300]),
+    ):
         assert len(inside)
         d = shapely.distance(poly, inside.geometry.to_numpy())
         assert (d <= inside["snap_m"].to_numpy() + 1.0).all()
@@ -461,7 +506,9 @@ def test_grid_homes_where_buildings_are_missing(tmp_path):
     result = audit.audit(region, categories="park", with_isochrones=False)
     homes = result.homes
     assert len(homes) == 6 and homes["estimated"].all()
-    assert homes["population"].sum() == pytest.approx(6.0 * settings.grid_density_per_ha, rel=1e-4)  # 6 ha (to OSM cm precision)
+    assert homes["population"].sum() == pytest.approx(
+        6.0 * settings.grid_density_per_ha, rel=1e-4
+    )  # 6 ha (to OSM cm precision)
     assert result.summary()["homes_estimated"] == 6
     assert result.homes["park_time_s"].isna().all()
 
@@ -470,10 +517,27 @@ def test_user_categories_file(tmp_path):
     extra = tmp_path / "cats.toml"
     extra.write_text(
         '[[category]]\nkey = "bank"\nname_zh = "银行"\nname_en = "Bank"\nminutes = 15\n'
-        'match = [{ amenity = "bank" }]\n', encoding="utf-8")
+        'match = [{ amenity = "bank" }]\n',
+        encoding="utf-8",
+    )
     out = tmp_path / "o"
-    assert main(["audit", "--osm", NANJING, "--categories-file", str(extra), "--categories", "bank",
-                 "--out", str(out), "--no-map"]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                NANJING,
+                "--categories-file",
+                str(extra),
+                "--categories",
+                "bank",
+                "--out",
+                str(out),
+                "--no-map",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["categories"]["bank"]["name_zh"] == "银行"
     assert summary["facilities"]["bank"] > 0
@@ -487,20 +551,40 @@ def test_boundary_counts_inside_homes_but_keeps_facilities_across_it(tmp_path):
     h2, r2 = square(70, 1490, 10, 1510, 30)
     nodes.update(h1)
     nodes.update(h2)
-    ways = [(1, list(range(21)), {"highway": "residential"}),
-            (2, r1, {"building": "house"}), (3, r2, {"building": "house"})]
+    ways = [
+        (1, list(range(21)), {"highway": "residential"}),
+        (2, r1, {"building": "house"}),
+        (3, r2, {"building": "house"}),
+    ]
     osm = write_osm(tmp_path / "line.osm", nodes, ways, {50: {"amenity": "kindergarten"}})
     from osm_fixtures import UTM, X0, Y0
 
     boundary = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 50, Y0 - 100, X0 + 1000, Y0 + 100)], crs=UTM)
     boundary.to_file(tmp_path / "boundary.gpkg")
     out = tmp_path / "o"
-    assert main(["audit", "--osm", str(osm), "--boundary", str(tmp_path / "boundary.gpkg"),
-                 "--categories", "kindergarten", "--out", str(out), "--no-map"]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                str(osm),
+                "--boundary",
+                str(tmp_path / "boundary.gpkg"),
+                "--categories",
+                "kindergarten",
+                "--out",
+                str(out),
+                "--no-map",
+            ]
+        )
+        == 0
+    )
     homes = gpd.read_file(out / "homes.gpkg", layer="homes")
     assert homes["home_id"].tolist() == ["way/2"]  # the home beyond the boundary is not counted
     # home (300, 20) → node (300, 0): 20 m; along the street to 1100: 800 m; 10 m to the facility.
-    expected = (20 * settings.off_network_detour + 800 + 10 * settings.off_network_detour) / settings.walk_speed_mps
+    expected = (
+        20 * settings.off_network_detour + 800 + 10 * settings.off_network_detour
+    ) / settings.walk_speed_mps
     assert homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
 
 
@@ -521,20 +605,32 @@ def test_place_name_goes_through_osmnx(monkeypatch):
         for u, v in ((a, b), (b, a)):
             g.add_edge(u, v, osmid=10 + a, highway="residential", oneway=False, length=300.0)
     lon, lat = to_wgs.transform(X0 + 600, Y0 + 10)
-    hx, hy = to_wgs.transform(np.array([X0 - 10, X0 + 10, X0 + 10, X0 - 10]), np.array([Y0 + 10, Y0 + 10, Y0 + 30, Y0 + 30]))
+    hx, hy = to_wgs.transform(
+        np.array([X0 - 10, X0 + 10, X0 + 10, X0 - 10]), np.array([Y0 + 10, Y0 + 10, Y0 + 30, Y0 + 30])
+    )
     feats = gpd.GeoDataFrame(
-        {"element": ["node", "way"], "id": [50, 60], "amenity": ["kindergarten", None],
-         "building": [None, "house"], "name": ["幼儿园", None]},
-        geometry=[shapely.Point(lon, lat), shapely.Polygon(np.column_stack([hx, hy]))], crs=4326,
+        {
+            "element": ["node", "way"],
+            "id": [50, 60],
+            "amenity": ["kindergarten", None],
+            "building": [None, "house"],
+            "name": ["幼儿园", None],
+        },
+        geometry=[shapely.Point(lon, lat), shapely.Polygon(np.column_stack([hx, hy]))],
+        crs=4326,
     ).set_index(["element", "id"])
-    monkeypatch.setattr(ox, "geocode_to_gdf", lambda q: gpd.GeoDataFrame(geometry=[shapely.box(116, 39, 117, 41)], crs=4326))
+    monkeypatch.setattr(
+        ox, "geocode_to_gdf", lambda q: gpd.GeoDataFrame(geometry=[shapely.box(116, 39, 117, 41)], crs=4326)
+    )
     monkeypatch.setattr(ox, "graph_from_polygon", lambda *a, **k: g)
     monkeypatch.setattr(ox, "features_from_polygon", lambda *a, **k: feats)
     region = load_region("测试区, 北京市")
     assert region.name == "测试区, 北京市"
     result = audit.audit(region, categories="kindergarten", with_isochrones=False)
     # Home (0, 20) → node 1: 20 m; 600 m of street; 10 m to the kindergarten.
-    expected = (20 * settings.off_network_detour + 600 + 10 * settings.off_network_detour) / settings.walk_speed_mps
+    expected = (
+        20 * settings.off_network_detour + 600 + 10 * settings.off_network_detour
+    ) / settings.walk_speed_mps
     assert result.homes["kindergarten_time_s"].iloc[0] == pytest.approx(expected, rel=1e-4)
     assert result.homes["kindergarten_facility_id"].iloc[0] == "node/50"
 
@@ -572,7 +668,13 @@ def _compound_with_kindergarten_inside(tmp_path):
     """The walled compound of _compound_osm (one gate, on its north wall), with a home 3 m
     from a kindergarten inside it, and a home outside, north of the north street."""
     nodes = {
-        1: (0, 0), 2: (100, 0), 3: (200, 0), 4: (300, 0), 5: (300, 300), 6: (150, 300), 7: (0, 300),
+        1: (0, 0),
+        2: (100, 0),
+        3: (200, 0),
+        4: (300, 0),
+        5: (300, 300),
+        6: (150, 300),
+        7: (0, 300),
         8: (150, 250),  # gate on the north wall
         21: (150, 55),  # kindergarten inside the compound
     }
@@ -622,11 +724,13 @@ def test_haidian_home_reaches_its_compound_kindergarten_inside():
     assert home["compound_id"] == "way/609225889"
     assert home["kindergarten_facility_id"] == "node/1785669301"
     fac = result.facilities[result.facilities["facility_id"] == "node/1785669301"]
-    straight = shapely.distance(result.homes.geometry[result.homes["home_id"] == "way/167303957"].iloc[0],
-                                fac.geometry.iloc[0])
+    straight = shapely.distance(
+        result.homes.geometry[result.homes["home_id"] == "way/167303957"].iloc[0], fac.geometry.iloc[0]
+    )
     assert straight == pytest.approx(3.18, abs=0.01)
-    assert home["kindergarten_time_s"] == pytest.approx(straight * settings.off_network_detour
-                                                        / settings.walk_speed_mps, rel=1e-9)
+    assert home["kindergarten_time_s"] == pytest.approx(
+        straight * settings.off_network_detour / settings.walk_speed_mps, rel=1e-9
+    )
     assert home["kindergarten_time_s"] < 30
     # From outside, the kindergarten is entered at the compound's gates only.
     from planner.demand import compounds

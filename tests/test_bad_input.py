@@ -42,7 +42,10 @@ HAINING = str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")
 PLAN = str(SAMPLES / "plan_pass.geojson")
 LON, LAT = 116.35, 40.0  # inside the CAU extract
 _to_wgs = Transformer.from_crs(UTM, 4326, always_xy=True)
-_QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+_QUICK = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,9 +101,12 @@ TEXT_FILES = {
     "homes.txt": "hello",
     "homes_pop_bool.geojson": _fc(_feature(_point(), population=True), _feature(_point(), population=False)),
     "homes_null_geom.geojson": _fc(_feature(_point(), population=10), _feature(None, population=10)),
-    "homes_bad_coord.geojson": _fc(_feature(_point(), population=10), _feature(_point(500, 100), population=10)),
-    "homes_empty_geom.geojson": _fc(_feature(_point(), population=10),
-                                    _feature({"type": "Polygon", "coordinates": []}, population=10)),
+    "homes_bad_coord.geojson": _fc(
+        _feature(_point(), population=10), _feature(_point(500, 100), population=10)
+    ),
+    "homes_empty_geom.geojson": _fc(
+        _feature(_point(), population=10), _feature({"type": "Polygon", "coordinates": []}, population=10)
+    ),
     # facilities
     "fac_no_lon.csv": f"lon,lat,category\n{LON},{LAT},kindergarten\n,{LAT},kindergarten\n",
     "fac_lat_99.csv": f"lon,lat,category\n{LON},99,kindergarten\n",
@@ -195,16 +201,28 @@ TEXT_FILES = {
     "bnd_line.geojson": _fc(_feature({"type": "LineString", "coordinates": [[LON, LAT], [LON + 0.01, LAT]]})),
     "bnd_no_features.geojson": _fc(),
     "bnd_null_geom.geojson": _fc(_feature(None)),
-    "bnd_far.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[0, 0], [0.01, 0], [0.01, 0.01], [0, 0]]]})),
-    "bnd_bowtie.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[116.33, 39.99], [116.36, 40.02], [116.36, 39.99],
-                                                                            [116.33, 40.02], [116.33, 39.99]]]})),
-    "bnd_bad_coord.geojson": _fc(_feature({"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 100], [0, 0]]]})),
+    "bnd_far.geojson": _fc(
+        _feature({"type": "Polygon", "coordinates": [[[0, 0], [0.01, 0], [0.01, 0.01], [0, 0]]]})
+    ),
+    "bnd_bowtie.geojson": _fc(
+        _feature(
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [[116.33, 39.99], [116.36, 40.02], [116.36, 39.99], [116.33, 40.02], [116.33, 39.99]]
+                ],
+            }
+        )
+    ),
+    "bnd_bad_coord.geojson": _fc(
+        _feature({"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 100], [0, 0]]]})
+    ),
     # OSM extracts
     "empty.osm": "",
     "not_osm.csv": "a,b\n1,2\n",
     "bad_values.osm": "<osm><node id='1' lat='abc' lon='x'/></osm>",
     "no_streets.osm": "<?xml version='1.0'?><osm version='0.6'><node id='1' lat='40' lon='116'>"
-                      "<tag k='amenity' v='school'/></node></osm>",
+    "<tag k='amenity' v='school'/></node></osm>",
     # plans
     "plan_epsg_99999.geojson": _plan("EPSG:99999"),
     "plan_crs_nonsense.geojson": _plan("urn:ogc:def:crs:EPSG::nonsense"),
@@ -223,8 +241,11 @@ TEXT_FILES = {
     "rules_bad.toml": "[[rule]]\nid = 5\n",
     "rules_not_toml.toml": "x = = 1\n",
     "rules_empty.toml": "",
-    "rules_measure_table.toml": (Path(ROOT / "planner/rules/gb50180-2018.toml").read_text(encoding="utf-8")
-                                 .replace('measure = "', 'measure = { a = 1 }  # "', 1)),
+    "rules_measure_table.toml": (
+        Path(ROOT / "planner/rules/gb50180-2018.toml")
+        .read_text(encoding="utf-8")
+        .replace('measure = "', 'measure = { a = 1 }  # "', 1)
+    ),
     # batch regions (a valid one: the cases check the command's own options)
     "regions.csv": f"name,osm\ncau,{CAU}\n",
 }
@@ -244,10 +265,13 @@ def files(tmp_path_factory) -> dict[str, str]:
     two.to_file(folder / "two_layers.gpkg", layer="a")
     two.assign(population=[99.0]).to_file(folder / "two_layers.gpkg", layer="b")
     paths["two_layers.gpkg"] = str(folder / "two_layers.gpkg")
-    for name, data in {"binary.csv": b"\xff\xfe\x00\x01garbage", "binary.toml": b"\xff\xfe\x00",
-                       "homes_latin1.csv": "lon,lat,population,nom\n116.35,40.0,10,Café\n".encode("latin-1"),
-                       "garbage.osm.pbf": b"\x00\x00\x00\x0dOSMHeader" + b"\x00" * 100,
-                       "truncated.osm.pbf": Path(CAU).read_bytes()[:50000]}.items():
+    for name, data in {
+        "binary.csv": b"\xff\xfe\x00\x01garbage",
+        "binary.toml": b"\xff\xfe\x00",
+        "homes_latin1.csv": "lon,lat,population,nom\n116.35,40.0,10,Café\n".encode("latin-1"),
+        "garbage.osm.pbf": b"\x00\x00\x00\x0dOSMHeader" + b"\x00" * 100,
+        "truncated.osm.pbf": Path(CAU).read_bytes()[:50000],
+    }.items():
         (folder / name).write_bytes(data)
         paths[name] = str(folder / name)
     (folder / "a_folder").mkdir()
@@ -276,75 +300,149 @@ def _case(case_id: str, argv: list[str], expect: str) -> None:
 
 
 for _name, _expect in {
-    "homes_lon_empty.csv": "row 2", "homes_lat_nan.csv": "row 2", "homes_lon_inf.csv": "row 2",
-    "homes_lon_200.csv": "row 2", "homes_lat_95.csv": "row 2", "homes_lat_neg_inf.csv": "row 1",
-    "homes_lon_text.csv": "row 1", "homes_pop_inf.csv": "row 2", "homes_pop_neg.csv": "row 1",
-    "homes_pop_nan.csv": "row 1", "homes_pop_empty.csv": "row 1", "homes_pop_text.csv": "row 1",
-    "homes_pop_huge.csv": "row 1", "homes_hh_inf.csv": "row 2", "homes_elderly_neg.csv": "elderly",
-    "homes_elderly_over.csv": "elderly", "homes_elderly_text.csv": "elderly", "homes_far_away.csv": "row 2",
-    "homes_no_rows.csv": "no rows", "homes_no_lon.csv": "lon and lat", "homes_no_people.csv": "households",
-    "homes.txt": "homes.txt", "homes_null_geom.geojson": "row 2", "homes_bad_coord.geojson": "row 2",
-    "homes_empty_geom.geojson": "row 2", "binary.csv": "binary.csv", "a_folder": "a_folder", "missing": "not found",
-    "two_layers.gpkg": "2 layers", "homes_latin1.csv": "GBK", "homes_pop_bool.geojson": "rows 1, 2",
+    "homes_lon_empty.csv": "row 2",
+    "homes_lat_nan.csv": "row 2",
+    "homes_lon_inf.csv": "row 2",
+    "homes_lon_200.csv": "row 2",
+    "homes_lat_95.csv": "row 2",
+    "homes_lat_neg_inf.csv": "row 1",
+    "homes_lon_text.csv": "row 1",
+    "homes_pop_inf.csv": "row 2",
+    "homes_pop_neg.csv": "row 1",
+    "homes_pop_nan.csv": "row 1",
+    "homes_pop_empty.csv": "row 1",
+    "homes_pop_text.csv": "row 1",
+    "homes_pop_huge.csv": "row 1",
+    "homes_hh_inf.csv": "row 2",
+    "homes_elderly_neg.csv": "elderly",
+    "homes_elderly_over.csv": "elderly",
+    "homes_elderly_text.csv": "elderly",
+    "homes_far_away.csv": "row 2",
+    "homes_no_rows.csv": "no rows",
+    "homes_no_lon.csv": "lon and lat",
+    "homes_no_people.csv": "households",
+    "homes.txt": "homes.txt",
+    "homes_null_geom.geojson": "row 2",
+    "homes_bad_coord.geojson": "row 2",
+    "homes_empty_geom.geojson": "row 2",
+    "binary.csv": "binary.csv",
+    "a_folder": "a_folder",
+    "missing": "not found",
+    "two_layers.gpkg": "2 layers",
+    "homes_latin1.csv": "GBK",
+    "homes_pop_bool.geojson": "rows 1, 2",
 }.items():
     _case(f"audit --homes {_name}", [*AUDIT, "--homes", f"{{{_name}}}"], _expect)
     _case(f"site --homes {_name}", [*SITE, "--homes", f"{{{_name}}}"], _expect)
 
-for _name, _expect in {"fac_no_lon.csv": "row 2", "fac_lat_99.csv": "row 1", "fac_unknown.csv": "spaceport",
-                       "fac_no_category.csv": "category", "fac_null_geom.geojson": "row 1"}.items():
+for _name, _expect in {
+    "fac_no_lon.csv": "row 2",
+    "fac_lat_99.csv": "row 1",
+    "fac_unknown.csv": "spaceport",
+    "fac_no_category.csv": "category",
+    "fac_null_geom.geojson": "row 1",
+}.items():
     _case(f"audit --facilities {_name}", [*AUDIT, "--facilities", f"{{{_name}}}"], _expect)
     _case(f"site --facilities {_name}", [*SITE, "--facilities", f"{{{_name}}}"], _expect)
     if _name != "fac_unknown.csv":  # a rural extract knows other keys; 'spaceport' is unknown there too
         _case(f"villages --facilities {_name}", [*VILLAGES, "--facilities", f"{{{_name}}}"], _expect)
 
-for _name, _expect in {"cand_no_lon.csv": "row 2", "cand_lat_99.csv": "row 1", "cand_cap_neg.csv": "capacity",
-                       "cand_cap_empty.csv": "capacity", "cand_cap_text.csv": "capacity",
-                       "cand_cap_zero.csv": "capacity", "cand_no_rows.csv": "no candidate"}.items():
-    _case(f"site --candidates {_name}", [*SITE, "--model", "pmedian", "--candidates", f"{{{_name}}}"], _expect)
+for _name, _expect in {
+    "cand_no_lon.csv": "row 2",
+    "cand_lat_99.csv": "row 1",
+    "cand_cap_neg.csv": "capacity",
+    "cand_cap_empty.csv": "capacity",
+    "cand_cap_text.csv": "capacity",
+    "cand_cap_zero.csv": "capacity",
+    "cand_no_rows.csv": "no candidate",
+}.items():
+    _case(
+        f"site --candidates {_name}", [*SITE, "--model", "pmedian", "--candidates", f"{{{_name}}}"], _expect
+    )
 
 for _name in [n for n in TEXT_FILES if n.startswith("cat_")] + ["binary.toml", "a_folder", "missing"]:
     _expect = Path(_name).name if _name not in ("missing",) else "not found"
-    _case(f"audit --categories-file {_name}", [*AUDIT[:4], "all", "--no-map", "--categories-file", f"{{{_name}}}"],
-          _expect)
+    _case(
+        f"audit --categories-file {_name}",
+        [*AUDIT[:4], "all", "--no-map", "--categories-file", f"{{{_name}}}"],
+        _expect,
+    )
     _case(f"villages --categories-file {_name}", [*VILLAGES, "--categories-file", f"{{{_name}}}"], _expect)
-    _case(f"categories --categories-file {_name}", ["categories", "--categories-file", f"{{{_name}}}"], _expect)
+    _case(
+        f"categories --categories-file {_name}", ["categories", "--categories-file", f"{{{_name}}}"], _expect
+    )
     _case(f"review --categories-file {_name}", [*REVIEW, "--categories-file", f"{{{_name}}}"], _expect)
 
 for _name in [n for n in TEXT_FILES if n.startswith("cfg_")] + ["binary.toml", "a_folder", "missing"]:
     _case(f"--config {_name}", ["--config", f"{{{_name}}}", *AUDIT], "--config")
 _case("--config after the command", [*AUDIT, "--config", "{cfg_mtt_nan.toml}"], "max_travel_time_s")
 
-for _name, _expect in {"bnd.csv": "bnd.csv", "bnd_point.geojson": "polygon", "bnd_line.geojson": "polygon",
-                       "bnd_no_features.geojson": "polygon", "bnd_null_geom.geojson": "polygon",
-                       "bnd_far.geojson": "no streets", "bnd_bad_coord.geojson": "polygon",
-                       "a_folder": "a_folder", "missing": "not found", "homes.txt": "homes.txt",
-                       "two_layers.gpkg": "2 layers", "bnd_bowtie.geojson": "Self-intersection"}.items():
+for _name, _expect in {
+    "bnd.csv": "bnd.csv",
+    "bnd_point.geojson": "polygon",
+    "bnd_line.geojson": "polygon",
+    "bnd_no_features.geojson": "polygon",
+    "bnd_null_geom.geojson": "polygon",
+    "bnd_far.geojson": "no streets",
+    "bnd_bad_coord.geojson": "polygon",
+    "a_folder": "a_folder",
+    "missing": "not found",
+    "homes.txt": "homes.txt",
+    "two_layers.gpkg": "2 layers",
+    "bnd_bowtie.geojson": "Self-intersection",
+}.items():
     _case(f"audit --boundary {_name}", [*AUDIT, "--boundary", f"{{{_name}}}"], _expect)
     _case(f"site --boundary {_name}", [*SITE, "--boundary", f"{{{_name}}}"], _expect)
 
-for _name in ("empty.osm", "not_osm.csv", "bad_values.osm", "no_streets.osm", "garbage.osm.pbf",
-              "truncated.osm.pbf", "a_folder", "missing.osm.pbf"):
+for _name in (
+    "empty.osm",
+    "not_osm.csv",
+    "bad_values.osm",
+    "no_streets.osm",
+    "garbage.osm.pbf",
+    "truncated.osm.pbf",
+    "a_folder",
+    "missing.osm.pbf",
+):
     _case(f"audit --osm {_name}", ["audit", "--osm", f"{{{_name}}}"], Path(_name).stem.split(".")[0])
-    _case(f"site --osm {_name}", ["site", "--osm", f"{{{_name}}}", "--category", "kindergarten", "--new", "1"],
-          Path(_name).stem.split(".")[0])
+    _case(
+        f"site --osm {_name}",
+        ["site", "--osm", f"{{{_name}}}", "--category", "kindergarten", "--new", "1"],
+        Path(_name).stem.split(".")[0],
+    )
     _case(f"villages --osm {_name}", ["villages", "--osm", f"{{{_name}}}"], Path(_name).stem.split(".")[0])
     _case(f"review --osm {_name}", [*REVIEW, "--osm", f"{{{_name}}}"], Path(_name).stem.split(".")[0])
 
-for _name, _expect in {"plan_epsg_99999.geojson": "EPSG:99999", "plan_crs_nonsense.geojson": "nonsense",
-                       "plan_households_nan.geojson": "households", "plan_households_huge.geojson": "households",
-                       "plan_households_negative.geojson": "households",
-                       "plan_floor_area_text.geojson": "floor_area_m2", "plan_category_int.geojson": "category",
-                       "plan_role_unknown.geojson": "spaceship", "plan.csv": "plan.csv",
-                       "plan_households_true.geojson": "households = true",
-                       "plan_floor_area_false.geojson": "floor_area_m2 = false",
-                       "plan_empty_object.geojson": "plan_empty_object", "plan_list.geojson": "plan_list",
-                       "a_folder": "a_folder", "missing": "not found"}.items():
+for _name, _expect in {
+    "plan_epsg_99999.geojson": "EPSG:99999",
+    "plan_crs_nonsense.geojson": "nonsense",
+    "plan_households_nan.geojson": "households",
+    "plan_households_huge.geojson": "households",
+    "plan_households_negative.geojson": "households",
+    "plan_floor_area_text.geojson": "floor_area_m2",
+    "plan_category_int.geojson": "category",
+    "plan_role_unknown.geojson": "spaceship",
+    "plan.csv": "plan.csv",
+    "plan_households_true.geojson": "households = true",
+    "plan_floor_area_false.geojson": "floor_area_m2 = false",
+    "plan_empty_object.geojson": "plan_empty_object",
+    "plan_list.geojson": "plan_list",
+    "a_folder": "a_folder",
+    "missing": "not found",
+}.items():
     _case(f"review --plan {_name}", ["review", "--plan", f"{{{_name}}}"], _expect)
 
-for _rules, _expect in {"{rules_bad.toml}": "rules_bad", "{rules_not_toml.toml}": "rules_not_toml",
-                        "{rules_empty.toml}": "rules_empty", "{rules_measure_table.toml}": "rules_measure_table",
-                        "nope": "nope", "": "--rules", ",": "--rules",
-                        "gb50180-2018,nope": "nope", "../../etc/passwd": "passwd"}.items():
+for _rules, _expect in {
+    "{rules_bad.toml}": "rules_bad",
+    "{rules_not_toml.toml}": "rules_not_toml",
+    "{rules_empty.toml}": "rules_empty",
+    "{rules_measure_table.toml}": "rules_measure_table",
+    "nope": "nope",
+    "": "--rules",
+    ",": "--rules",
+    "gb50180-2018,nope": "nope",
+    "../../etc/passwd": "passwd",
+}.items():
     _case(f"review --rules {_rules!r}", [*REVIEW, "--rules", _rules], _expect)
 
 for _m in ["abc", "0", "-5", "nan", "inf", "-inf", "99999999999999999999", "1441", "", ",", "5;10", "0x10"]:
@@ -380,7 +478,11 @@ _case("unknown command", ["frobnicate"], "frobnicate")
 _case("unknown option", [*AUDIT, "--frob"], "--frob")
 _case("--out missing its value", ["audit", "--out"], "--out")
 for _tag, _extra, _expect in [
-    ("--minutes abc (site)", ["--task", "site", "--category", "kindergarten", "--new", "1", "--minutes", "abc"], "--minutes"),
+    (
+        "--minutes abc (site)",
+        ["--task", "site", "--category", "kindergarten", "--new", "1", "--minutes", "abc"],
+        "--minutes",
+    ),
     ("--minutes nan (villages)", ["--task", "villages", "--minutes", "nan"], "--minutes"),
     ("--minutes 0 (audit)", ["--minutes", "0"], "--minutes"),
     ("--minutes abc (audit)", ["--minutes", "abc"], "--minutes"),
@@ -442,8 +544,23 @@ def test_the_table_covers_every_command_and_input():
     flags = {a for _, argv, _ in CASES for a in argv if a.startswith("--")}
     commands = {argv[0] if not argv[0].startswith("--") else argv[2] for _, argv, _ in CASES}
     assert {"audit", "site", "villages", "review", "batch", "categories", "demo"} <= commands
-    assert {"--homes", "--facilities", "--candidates", "--categories-file", "--config", "--boundary", "--osm",
-            "--plan", "--rules", "--minutes", "--capacity", "--new", "--town", "--target", "--mode"} <= flags
+    assert {
+        "--homes",
+        "--facilities",
+        "--candidates",
+        "--categories-file",
+        "--config",
+        "--boundary",
+        "--osm",
+        "--plan",
+        "--rules",
+        "--minutes",
+        "--capacity",
+        "--new",
+        "--town",
+        "--target",
+        "--mode",
+    } <= flags
     assert len(CASES) >= 300
 
 
@@ -486,8 +603,14 @@ def test_out_in_a_read_only_folder_subprocess():
     folder, prefix = _unwritable_folder()
     try:
         out = folder / "out"
-        proc = subprocess.run([*prefix, sys.executable, "-m", "planner", *AUDIT, "--out", str(out)],
-                              capture_output=True, text=True, check=False, cwd="/", env={**os.environ, "HOME": "/tmp"})
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "planner", *AUDIT, "--out", str(out)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd="/",
+            env={**os.environ, "HOME": "/tmp"},
+        )
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: --out") and "write" in lines[0], proc.stderr
@@ -532,11 +655,17 @@ def test_full_disk_on_a_real_small_filesystem(tmp_path):
     mnt.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root")
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, check=False).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)], capture_output=True, check=False
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        proc = subprocess.run([sys.executable, "-m", "planner", "-q", *AUDIT[:4], "all", "--out", str(mnt / "out")],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "planner", "-q", *AUDIT[:4], "all", "--out", str(mnt / "out")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and "space" in lines[0], proc.stderr
@@ -561,17 +690,25 @@ def test_a_real_bug_still_shows_its_traceback(monkeypatch, tmp_path):
 # the real process: stderr as a user sees it (warnings included), exit code of the console
 
 
-@pytest.mark.parametrize(("args", "expect"), [
-    (["--homes", "{homes_lon_empty.csv}"], "row 2"),
-    (["--boundary", "{bnd.csv}"], "bnd.csv"),
-    (["--config", "{cfg_mtt_nan_text.toml}"], "max_travel_time_s"),
-    (["--frob"], "--frob"),
-])
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--homes", "{homes_lon_empty.csv}"], "row 2"),
+        (["--boundary", "{bnd.csv}"], "bnd.csv"),
+        (["--config", "{cfg_mtt_nan_text.toml}"], "max_travel_time_s"),
+        (["--frob"], "--frob"),
+    ],
+)
 def test_subprocess_one_line(args, expect, files, tmp_path):
     args = [_fill(a, files) for a in args]
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "planner", *AUDIT, *args, "--out", str(out)],
-                          capture_output=True, text=True, check=False, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", *AUDIT, *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], proc.stderr
@@ -579,8 +716,21 @@ def test_subprocess_one_line(args, expect, files, tmp_path):
 
 
 def test_subprocess_review_plan_crs_unknown(files, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "planner", "review", "--plan", files["plan_epsg_99999.geojson"],
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "planner",
+            "review",
+            "--plan",
+            files["plan_epsg_99999.geojson"],
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "EPSG:99999" in proc.stderr, proc.stderr
 
 
@@ -590,8 +740,10 @@ def test_subprocess_review_plan_crs_unknown(files, tmp_path):
 
 _minute_texts = st.one_of(
     st.text(max_size=12),
-    st.lists(st.one_of(st.integers(-5, 3000), st.sampled_from(["nan", "inf", "", " ", "5.5", "1e3", "abc"])),
-             max_size=5).map(lambda xs: ",".join(str(x) for x in xs)),
+    st.lists(
+        st.one_of(st.integers(-5, 3000), st.sampled_from(["nan", "inf", "", " ", "5.5", "1e3", "abc"])),
+        max_size=5,
+    ).map(lambda xs: ",".join(str(x) for x in xs)),
 )
 
 
@@ -607,9 +759,11 @@ def test_minutes_text_parses_to_its_meaning_or_one_line(text):
         got = _minutes(text)
     except InputError as err:
         assert "\n" not in str(err) and str(err).startswith("--minutes")
-        assert wanted is None or not wanted or min(wanted) <= 0 or max(wanted) > settings.max_threshold_minutes
+        assert (
+            wanted is None or not wanted or min(wanted) <= 0 or max(wanted) > settings.max_threshold_minutes
+        )
         return
-    assert list(got) == wanted and 0 < got[0] and got[-1] <= settings.max_threshold_minutes
+    assert list(got) == wanted and got[0] > 0 and got[-1] <= settings.max_threshold_minutes
 
 
 @pytest.fixture(scope="module")
@@ -619,17 +773,30 @@ def line_region(tmp_path_factory):
     folder = tmp_path_factory.mktemp("line")
     xs = np.arange(0, 12_001, 500.0)
     nodes = {i + 1: (float(x), 0.0) for i, x in enumerate(xs)}
-    write_osm(folder / "line.osm", nodes, [(1, list(nodes), {"highway": "footway"})],
-              node_tags={1: {"amenity": "test_facility", "name": "F"}})
+    write_osm(
+        folder / "line.osm",
+        nodes,
+        [(1, list(nodes), {"highway": "footway"})],
+        node_tags={1: {"amenity": "test_facility", "name": "F"}},
+    )
     (folder / "cats.toml").write_text(
         '[[category]]\nkey = "test_facility"\nname_zh = "测试"\nname_en = "Test"\nminutes = 15\n'
-        'level = "15min"\nmatch = [{ amenity = "test_facility" }]\n', encoding="utf-8")
+        'level = "15min"\nmatch = [{ amenity = "test_facility" }]\n',
+        encoding="utf-8",
+    )
     home_x = np.array([1000.0, 3000.0, 5000.0, 8000.0, 11000.0])
     lon, lat = _to_wgs.transform(X0 + home_x, np.full(len(home_x), Y0))
     pd.DataFrame({"lon": lon, "lat": lat, "population": [10.0, 20.0, 30.0, 40.0, 50.0]}).to_csv(
-        folder / "homes.csv", index=False)
-    return {"osm": str(folder / "line.osm"), "cats": str(folder / "cats.toml"), "homes": str(folder / "homes.csv"),
-            "node_x": xs, "home_x": home_x, "pop": np.array([10.0, 20.0, 30.0, 40.0, 50.0])}
+        folder / "homes.csv", index=False
+    )
+    return {
+        "osm": str(folder / "line.osm"),
+        "cats": str(folder / "cats.toml"),
+        "homes": str(folder / "homes.csv"),
+        "node_x": xs,
+        "home_x": home_x,
+        "pop": np.array([10.0, 20.0, 30.0, 40.0, 50.0]),
+    }
 
 
 def _independent_times(line) -> np.ndarray:
@@ -640,8 +807,10 @@ def _independent_times(line) -> np.ndarray:
     x = line["node_x"]
     n = len(x)
     w = np.diff(x) / settings.walk_speed_mps
-    graph = coo_matrix((np.r_[w, w], (np.r_[np.arange(n - 1), np.arange(1, n)], np.r_[np.arange(1, n), np.arange(n - 1)])),
-                       shape=(n, n)).tocsr()
+    graph = coo_matrix(
+        (np.r_[w, w], (np.r_[np.arange(n - 1), np.arange(1, n)], np.r_[np.arange(1, n), np.arange(n - 1)])),
+        shape=(n, n),
+    ).tocsr()
     node_t = dijkstra(graph, indices=0)
     return node_t[np.searchsorted(x, line["home_x"])]
 
@@ -650,9 +819,26 @@ def test_threshold_beyond_max_travel_time_raises_the_limit(line_region, tmp_path
     """Coverage at 90 and 180 minutes is measured, not capped at the 60-minute value."""
     assert settings.max_travel_time_s == 3600.0
     out = tmp_path / "out"
-    rc = main(["audit", "--osm", line_region["osm"], "--categories-file", line_region["cats"], "--categories",
-               "test_facility", "--homes", line_region["homes"], "--minutes", "60,90,180", "--isochrones", "none",
-               "--no-map", "--out", str(out)])
+    rc = main(
+        [
+            "audit",
+            "--osm",
+            line_region["osm"],
+            "--categories-file",
+            line_region["cats"],
+            "--categories",
+            "test_facility",
+            "--homes",
+            line_region["homes"],
+            "--minutes",
+            "60,90,180",
+            "--isochrones",
+            "none",
+            "--no-map",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     expected_t = _independent_times(line_region)
     assert expected_t[-1] > 3600 * 2.5  # the far home is beyond the default limit
@@ -668,7 +854,9 @@ def test_threshold_beyond_max_travel_time_raises_the_limit(line_region, tmp_path
     import geopandas as gpd
 
     homes = gpd.read_file(out / "homes.gpkg", layer="homes").sort_values("population")
-    assert homes["test_facility_time_s"].to_numpy() == pytest.approx(expected_t, rel=1e-6)  # float32 edge times
+    assert homes["test_facility_time_s"].to_numpy() == pytest.approx(
+        expected_t, rel=1e-6
+    )  # float32 edge times
 
 
 def test_sweep_limit_follows_the_largest_threshold():
@@ -691,8 +879,16 @@ def test_site_coverage_at_90_minutes_is_not_capped(line_region):
 
     region = load_region(line_region["osm"])
     homes = homes_from_file(line_region["homes"], region.crs, region=region)
-    result = site(region, "test_facility", model="mclp", new=1, minutes=90, homes=homes,
-                  categories_file=line_region["cats"], elderly_pace=False)
+    result = site(
+        region,
+        "test_facility",
+        model="mclp",
+        new=1,
+        minutes=90,
+        homes=homes,
+        categories_file=line_region["cats"],
+        elderly_pace=False,
+    )
     before = result.homes.sort_values("population")["time_before_s"].to_numpy()
     expected = _independent_times(line_region)
     assert before[:3] == pytest.approx(expected[:3], rel=1e-6)
@@ -706,9 +902,26 @@ def test_site_coverage_at_90_minutes_is_not_capped(line_region):
 @given(_minute_texts)
 def test_audit_minutes_through_main(line_region, tmp_path_factory, capsys, text):
     out = tmp_path_factory.mktemp("m") / "out"
-    rc = main(["audit", "--osm", line_region["osm"], "--categories-file", line_region["cats"], "--categories",
-               "test_facility", "--homes", line_region["homes"], "--minutes", text, "--isochrones", "none",
-               "--no-map", "--out", str(out)])
+    rc = main(
+        [
+            "audit",
+            "--osm",
+            line_region["osm"],
+            "--categories-file",
+            line_region["cats"],
+            "--categories",
+            "test_facility",
+            "--homes",
+            line_region["homes"],
+            "--minutes",
+            text,
+            "--isochrones",
+            "none",
+            "--no-map",
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     if rc == 2:
         assert len(err.splitlines()) == 1 and err.startswith("error: ") and "--minutes" in err, err
@@ -720,7 +933,9 @@ def test_audit_minutes_through_main(line_region, tmp_path_factory, capsys, text)
     assert set(_minutes(text)) <= set(shown)
     times = _independent_times(line_region)
     for m in _minutes(text):
-        pct = float(cov.loc[(cov["category"] == "test_facility") & (cov["minutes"] == m), "population_pct"].iloc[0])
+        pct = float(
+            cov.loc[(cov["category"] == "test_facility") & (cov["minutes"] == m), "population_pct"].iloc[0]
+        )
         assert pct == round(100 * line_region["pop"][times <= 60 * m].sum() / line_region["pop"].sum(), 1)
 
 
@@ -739,11 +954,16 @@ def test_site_minutes_accepted_as_given_or_refused(value):
 
 
 _toml_scalars = st.one_of(
-    st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
     st.text(max_size=8),
 )
-_toml_values = st.one_of(_toml_scalars, st.lists(_toml_scalars, max_size=3),
-                         st.dictionaries(st.text(min_size=1, max_size=6), _toml_scalars, max_size=3))
+_toml_values = st.one_of(
+    _toml_scalars,
+    st.lists(_toml_scalars, max_size=3),
+    st.dictionaries(st.text(min_size=1, max_size=6), _toml_scalars, max_size=3),
+)
 
 
 def _toml(value) -> str:
@@ -753,12 +973,20 @@ def _toml(value) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {_toml(v)}" for k, v in value.items()) + "}"
+    return (
+        "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)} = {_toml(v)}" for k, v in value.items()) + "}"
+    )
 
 
 _SETTING_NAMES = sorted(k for k in settings.__annotations__)
@@ -793,8 +1021,20 @@ def test_config_values_keep_their_type_or_are_refused(key, value):
 
 
 @hsettings(max_examples=40, **_QUICK)
-@given(st.sampled_from(["max_travel_time_s", "walk_speed_mps", "minutes", "grid_spacing_m", "progress",
-                        "bike_speed_kph", "elderly_share"]), _toml_values)
+@given(
+    st.sampled_from(
+        [
+            "max_travel_time_s",
+            "walk_speed_mps",
+            "minutes",
+            "grid_spacing_m",
+            "progress",
+            "bike_speed_kph",
+            "elderly_share",
+        ]
+    ),
+    _toml_values,
+)
 def test_config_file_through_main(tmp_path_factory, capsys, key, value):
     cfg = tmp_path_factory.mktemp("cfg") / "my.toml"
     cfg.write_text(f"{key} = {_toml(value)}\n", encoding="utf-8")
@@ -818,8 +1058,11 @@ def test_category_fields_mean_what_they_say_or_are_refused(tmp_path_factory, cap
     from planner.categories import load_categories
 
     path = tmp_path_factory.mktemp("cat") / f"{uuid.uuid4().hex}.toml"
-    path.write_text(f'[[category]]\nkey = "k1"\nname_zh = {_toml(name)}\nname_en = "A"\nminutes = {_toml(minutes)}\n'
-                    f"match = {_toml(match)}\n", encoding="utf-8")
+    path.write_text(
+        f'[[category]]\nkey = "k1"\nname_zh = {_toml(name)}\nname_en = "A"\nminutes = {_toml(minutes)}\n'
+        f"match = {_toml(match)}\n",
+        encoding="utf-8",
+    )
     rc = main(["categories", "--categories-file", str(path)])
     err = capsys.readouterr().err
     if rc == 2:
@@ -835,7 +1078,8 @@ def test_category_fields_mean_what_they_say_or_are_refused(tmp_path_factory, cap
 
 
 _coordinate_text = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-400, 400).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-400, 400).map(str),
     st.sampled_from(["", " ", "abc", "1e400", "-0", "nan", "NaN", "inf", "116.35", "40.0"]),
 )
 
@@ -856,7 +1100,9 @@ def test_lon_lat_values_are_placed_exactly_or_refused(tmp_path_factory, lon, lat
         return
     x, y = float(lon), float(lat)
     assert abs(x) <= 180 and abs(y) <= 90
-    assert homes.geometry.iloc[1].x == pytest.approx(x, abs=1e-12) and homes.geometry.iloc[1].y == pytest.approx(y, abs=1e-12)
+    assert homes.geometry.iloc[1].x == pytest.approx(x, abs=1e-12) and homes.geometry.iloc[
+        1
+    ].y == pytest.approx(y, abs=1e-12)
     assert list(homes["population"]) == [5.0, 7.0]
 
 
@@ -873,8 +1119,17 @@ def test_implausible_posted_speeds_count_as_absent():
 
 _SEEDS = {
     "homes": (".csv", f"lon,lat,population\n{LON},{LAT},10\n".encode()),
-    "boundary": (".geojson", _fc(_feature({"type": "Polygon", "coordinates": [[[116.3, 39.9], [116.4, 39.9], [116.4, 40.1],
-                                                                              [116.3, 39.9]]]})).encode()),
+    "boundary": (
+        ".geojson",
+        _fc(
+            _feature(
+                {
+                    "type": "Polygon",
+                    "coordinates": [[[116.3, 39.9], [116.4, 39.9], [116.4, 40.1], [116.3, 39.9]]],
+                }
+            )
+        ).encode(),
+    ),
     "categories": (".toml", f"[[category]]\n{_CAT}minutes = 5\n{_MATCH}".encode()),
     "config": (".toml", b"walk_speed_mps = 1.2\nminutes = [5, 10]\n"),
     "plan": (".geojson", Path(PLAN).read_bytes()),
@@ -884,8 +1139,20 @@ _SEEDS = {
 def _command(role: str, path: str, line_region) -> list[str]:
     audit = ["audit", "--osm", CAU, "--categories", "kindergarten", "--no-map", "--isochrones", "none"]
     return {
-        "homes": ["audit", "--osm", line_region["osm"], "--categories-file", line_region["cats"], "--categories",
-                  "test_facility", "--no-map", "--isochrones", "none", "--homes", path],
+        "homes": [
+            "audit",
+            "--osm",
+            line_region["osm"],
+            "--categories-file",
+            line_region["cats"],
+            "--categories",
+            "test_facility",
+            "--no-map",
+            "--isochrones",
+            "none",
+            "--homes",
+            path,
+        ],
         "boundary": [*audit, "--boundary", path],
         "categories": ["categories", "--categories-file", path],
         "config": ["--config", path, "categories"],
@@ -899,8 +1166,17 @@ def test_damaged_input_files_never_crash(line_region, tmp_path_factory, capsys, 
     """Any input file with bytes flipped, cut or inserted: the run succeeds or says one line."""
     suffix, seed = _SEEDS[role]
     cut = data.draw(st.integers(0, len(seed)), label="cut")
-    damaged = data.draw(st.sampled_from([seed[:cut], seed[:cut] + data.draw(st.binary(max_size=8)) + seed[cut:],
-                                         seed[:cut] + seed[cut + 1:], data.draw(st.binary(max_size=40))]), label="bytes")
+    damaged = data.draw(
+        st.sampled_from(
+            [
+                seed[:cut],
+                seed[:cut] + data.draw(st.binary(max_size=8)) + seed[cut:],
+                seed[:cut] + seed[cut + 1 :],
+                data.draw(st.binary(max_size=40)),
+            ]
+        ),
+        label="bytes",
+    )
     folder = tmp_path_factory.mktemp("damaged")
     path = folder / f"input{suffix}"
     path.write_bytes(damaged)
@@ -908,7 +1184,9 @@ def test_damaged_input_files_never_crash(line_region, tmp_path_factory, capsys, 
     argv = _command(role, str(path), line_region)
     saved = {k: getattr(settings, k) for k in _SETTING_NAMES}
     try:
-        rc = main([*argv, "--out", str(out)] if argv[-1] != "categories" and argv[0] != "categories" else argv)
+        rc = main(
+            [*argv, "--out", str(out)] if argv[-1] != "categories" and argv[0] != "categories" else argv
+        )
     finally:
         for k, v in saved.items():
             setattr(settings, k, v)
@@ -933,25 +1211,39 @@ def test_python_api_refuses_homes_facilities_and_candidates_without_a_place(line
     region = load_region(line_region["osm"])
     cats = line_region["cats"]
     good = shapely.Point(X0 + 1000, Y0)
-    homes = gpd.GeoDataFrame({"population": [10.0, 10.0]}, geometry=[good, shapely.Point(np.nan, Y0)], crs=UTM)
+    homes = gpd.GeoDataFrame(
+        {"population": [10.0, 10.0]}, geometry=[good, shapely.Point(np.nan, Y0)], crs=UTM
+    )
     with pytest.raises(InputError, match="homes: row 2"):
         audit(region, categories="test_facility", categories_file=cats, homes=homes, with_isochrones=False)
-    extra = gpd.GeoDataFrame({"facility_id": ["a"], "category": ["test_facility"], "name": [None]}, geometry=[None],
-                             crs=UTM)
+    extra = gpd.GeoDataFrame(
+        {"facility_id": ["a"], "category": ["test_facility"], "name": [None]}, geometry=[None], crs=UTM
+    )
     with pytest.raises(InputError, match="extra facilities: row 1"):
-        audit(region, categories="test_facility", categories_file=cats, homes=homes.iloc[:1], extra_facilities=extra,
-              with_isochrones=False)
+        audit(
+            region,
+            categories="test_facility",
+            categories_file=cats,
+            homes=homes.iloc[:1],
+            extra_facilities=extra,
+            with_isochrones=False,
+        )
     candidates = gpd.GeoDataFrame({"candidate_id": ["c"]}, geometry=[shapely.Point()], crs=UTM)
     with pytest.raises(InputError, match="candidates: row 1"):
-        site(region, "test_facility", new=1, homes=homes.iloc[:1], candidates=candidates, categories_file=cats)
+        site(
+            region, "test_facility", new=1, homes=homes.iloc[:1], candidates=candidates, categories_file=cats
+        )
 
 
 def test_terminal_control_characters_in_data_are_shown_escaped(tmp_path, capsys):
     """A name with ANSI escapes or a bidi override (from a categories file, OSM or a plan) and a
     file name with a newline cannot recolour the terminal or fake a second line."""
     cats = tmp_path / "cats.toml"
-    cats.write_text('[[category]]\nkey = "k1"\nname_zh = "\\u001b[2J\\u001b[31m假"\nname_en = "A\\u202eB\\r"\n'
-                    'minutes = 5\nmatch = [{ amenity = "x" }]\n', encoding="utf-8")
+    cats.write_text(
+        '[[category]]\nkey = "k1"\nname_zh = "\\u001b[2J\\u001b[31m假"\nname_en = "A\\u202eB\\r"\n'
+        'minutes = 5\nmatch = [{ amenity = "x" }]\n',
+        encoding="utf-8",
+    )
     assert main(["categories", "--categories-file", str(cats)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\r" not in out

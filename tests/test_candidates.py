@@ -43,8 +43,15 @@ def test_only_land_big_enough_for_a_kindergarten(cau):
 
 def test_parcels_from_file(tmp_path):
     path = tmp_path / "parcels.csv"
-    pd.DataFrame({"lon": [116.35, 116.351], "lat": [40.0, 40.001], "candidate_id": ["A", "B"],
-                  "max_floor_area_m2": [700, ""], "land_area_m2": ["", 900]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "lon": [116.35, 116.351],
+            "lat": [40.0, 40.001],
+            "candidate_id": ["A", "B"],
+            "max_floor_area_m2": [700, ""],
+            "land_area_m2": ["", 900],
+        }
+    ).to_csv(path, index=False)
     out = parcels_from_file(path, "EPSG:32650")
     assert list(out["candidate_id"]) == ["A", "B"]
     assert out["floor_m2"].tolist()[0] == 700 and np.isnan(out["floor_m2"].tolist()[1])
@@ -57,14 +64,17 @@ def test_parcels_from_file(tmp_path):
 def test_a_bad_parcel_value_names_its_row_and_column(tmp_path):
     path = tmp_path / "parcels.csv"
     pd.DataFrame({"lon": [116.35, 116.351], "lat": [40.0, 40.001], "max_floor_area_m2": [700, -5]}).to_csv(
-        path, index=False)
+        path, index=False
+    )
     with pytest.raises(InputError, match=r"row 2: max_floor_area_m2"):
         parcels_from_file(path, "EPSG:32650")
 
 
 def test_street_points_only_as_a_labelled_fallback(tmp_path):
     nodes = {i + 1: (i * 100.0, 0.0) for i in range(6)}
-    region = load_region(write_osm(tmp_path / "line.osm", nodes, [(1, list(range(1, 7)), {"highway": "residential"})]))
+    region = load_region(
+        write_osm(tmp_path / "line.osm", nodes, [(1, list(range(1, 7)), {"highway": "residential"})])
+    )
     net = build_network(region)
     cand = land_candidates(region)
     assert len(cand) == 0  # no land mapped

@@ -22,12 +22,27 @@ from planner.sources import load_region
 
 #: key → (value, unit): GB 50180-2018 appendix B radii in metres, the MOFCOM ladder in minutes.
 TARGETS = {
-    "kindergarten": (300, "m"), "childcare": (300, "m"), "clinic": (300, "m"), "elderly_care": (300, "m"),
-    "community_service": (300, "m"), "primary_school": (500, "m"), "market": (500, "m"),
-    "sports": (500, "m"), "culture": (500, "m"), "bus_stop": (500, "m"), "middle_school": (1000, "m"),
-    "health_centre": (1000, "m"), "convenience_store": (5, "min"), "pharmacy": (8, "min"),
-    "laundry": (8, "min"), "hairdresser": (8, "min"), "breakfast": (8, "min"), "supermarket": (15, "min"),
-    "repairs": (15, "min"), "photo_print": (15, "min"), "housekeeping": (15, "min"),
+    "kindergarten": (300, "m"),
+    "childcare": (300, "m"),
+    "clinic": (300, "m"),
+    "elderly_care": (300, "m"),
+    "community_service": (300, "m"),
+    "primary_school": (500, "m"),
+    "market": (500, "m"),
+    "sports": (500, "m"),
+    "culture": (500, "m"),
+    "bus_stop": (500, "m"),
+    "middle_school": (1000, "m"),
+    "health_centre": (1000, "m"),
+    "convenience_store": (5, "min"),
+    "pharmacy": (8, "min"),
+    "laundry": (8, "min"),
+    "hairdresser": (8, "min"),
+    "breakfast": (8, "min"),
+    "supermarket": (15, "min"),
+    "repairs": (15, "min"),
+    "photo_print": (15, "min"),
+    "housekeeping": (15, "min"),
     "parcel_station": (15, "min"),
 }
 
@@ -45,35 +60,58 @@ def test_bundled_targets_in_their_sources_unit():
     assert cats["park"].confirmed is False and cats["park"].basic is False
     # A metre target converts to minutes at the walking speed for models that need a time.
     assert cats["kindergarten"].minutes == pytest.approx(300 / settings.walk_speed_mps / 60)
-    assert cats["pharmacy"].minutes == 8.0 and cats["pharmacy"].metres == pytest.approx(8 * 60 * settings.walk_speed_mps)
+    assert cats["pharmacy"].minutes == 8.0 and cats["pharmacy"].metres == pytest.approx(
+        8 * 60 * settings.walk_speed_mps
+    )
     assert cats["kindergarten"].target_label == "≤ 300 m" and cats["pharmacy"].target_label == "≤ 8 min"
 
 
-@pytest.mark.parametrize("tags, key", [
-    ({"shop": "laundry"}, "laundry"), ({"shop": "dry_cleaning"}, "laundry"), ({"name": "福奈特干洗"}, "laundry"),
-    ({"shop": "hairdresser"}, "hairdresser"), ({"name": "丝域美发"}, "hairdresser"),
-    ({"shop": "copyshop"}, "photo_print"), ({"shop": "photo"}, "photo_print"), ({"name": "图文快印"}, "photo_print"),
-    ({"craft": "key_cutter"}, "repairs"), ({"craft": "shoemaker"}, "repairs"), ({"name": "老王修鞋配钥匙"}, "repairs"),
-    ({"name": "阿姨帮家政服务"}, "housekeeping"), ({"amenity": "fast_food", "name": "永和豆浆早餐"}, "breakfast"),
-    ({"amenity": "cafe", "cuisine": "breakfast"}, "breakfast"),
-])
+@pytest.mark.parametrize(
+    "tags, key",
+    [
+        ({"shop": "laundry"}, "laundry"),
+        ({"shop": "dry_cleaning"}, "laundry"),
+        ({"name": "福奈特干洗"}, "laundry"),
+        ({"shop": "hairdresser"}, "hairdresser"),
+        ({"name": "丝域美发"}, "hairdresser"),
+        ({"shop": "copyshop"}, "photo_print"),
+        ({"shop": "photo"}, "photo_print"),
+        ({"name": "图文快印"}, "photo_print"),
+        ({"craft": "key_cutter"}, "repairs"),
+        ({"craft": "shoemaker"}, "repairs"),
+        ({"name": "老王修鞋配钥匙"}, "repairs"),
+        ({"name": "阿姨帮家政服务"}, "housekeeping"),
+        ({"amenity": "fast_food", "name": "永和豆浆早餐"}, "breakfast"),
+        ({"amenity": "cafe", "cuisine": "breakfast"}, "breakfast"),
+    ],
+)
 def test_basic_business_types_from_osm_tags(tags, key):
     cats = load_categories()
-    feats = gpd.GeoDataFrame({"osm_id": ["node/1"], "name": [tags.get("name")], "tags": [tags]},
-                             geometry=[shapely.Point(0, 0)], crs=UTM)
+    feats = gpd.GeoDataFrame(
+        {"osm_id": ["node/1"], "name": [tags.get("name")], "tags": [tags]},
+        geometry=[shapely.Point(0, 0)],
+        crs=UTM,
+    )
     assert key in classify(feats, cats.values())["category"].tolist()
 
 
-@pytest.mark.parametrize("keys, message", [
-    ("target_m = 300\nminutes = 5\n", "exactly one target"),
-    ("", "exactly one target"),
-    ("target_m = -3\n", "must be a positive number"),
-    ('minutes = "8"\n', "must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ("target_m = 300\nminutes = 5\n", "exactly one target"),
+        ("", "exactly one target"),
+        ("target_m = -3\n", "must be a positive number"),
+        ('minutes = "8"\n', "must be a positive number"),
+    ],
+)
 def test_a_category_needs_one_positive_target(tmp_path, keys, message):
     f = tmp_path / "c.toml"
-    f.write_text('[[category]]\nkey = "bank"\nname_zh = "银行"\nname_en = "Bank"\n' + keys
-                 + 'match = [{ amenity = "bank" }]\n', encoding="utf-8")
+    f.write_text(
+        '[[category]]\nkey = "bank"\nname_zh = "银行"\nname_en = "Bank"\n'
+        + keys
+        + 'match = [{ amenity = "bank" }]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(InputError, match=message):
         load_categories(f)
 
@@ -95,23 +133,40 @@ def test_cli_categories_lists_target_unit_and_source(capsys):
 def _street_audit(tmp_path, stops_m, facilities, mode="walk", speed_mps=None):
     """Homes on the nodes of a straight street at ``stops_m`` metres from x = 0, facilities
     (category, x) on it; the network is given exactly (no OSM coordinate rounding)."""
-    osm = write_osm(tmp_path / "street.osm", {1: (0, 0), 2: (600, 0)}, [(1, [1, 2], {"highway": "residential"})])
+    osm = write_osm(
+        tmp_path / "street.osm", {1: (0, 0), 2: (600, 0)}, [(1, [1, 2], {"highway": "residential"})]
+    )
     region = load_region(osm)
     assert region.crs.to_epsg() == 32650
     xs = np.unique(np.r_[0.0, stops_m, [x for _, x in facilities]])
     time_s = None if speed_mps is None else np.diff(xs) / speed_mps
-    net = from_arrays(X0 + xs, np.full(len(xs), Y0), np.arange(len(xs) - 1), np.arange(1, len(xs)), UTM,
-                      time_s=time_s, mode=mode)
-    homes = gpd.GeoDataFrame({"home_id": [f"h{x:g}" for x in stops_m], "population": 10.0},
-                             geometry=gpd.points_from_xy(X0 + np.asarray(stops_m, float), np.full(len(stops_m), Y0)),
-                             crs=UTM)
-    extra = gpd.GeoDataFrame({"facility_id": [f"f{i}" for i in range(len(facilities))],
-                              "category": [c for c, _ in facilities], "name": None},
-                             geometry=gpd.points_from_xy([X0 + x for _, x in facilities], [Y0] * len(facilities)),
-                             crs=UTM)
+    net = from_arrays(
+        X0 + xs,
+        np.full(len(xs), Y0),
+        np.arange(len(xs) - 1),
+        np.arange(1, len(xs)),
+        UTM,
+        time_s=time_s,
+        mode=mode,
+    )
+    homes = gpd.GeoDataFrame(
+        {"home_id": [f"h{x:g}" for x in stops_m], "population": 10.0},
+        geometry=gpd.points_from_xy(X0 + np.asarray(stops_m, float), np.full(len(stops_m), Y0)),
+        crs=UTM,
+    )
+    extra = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"f{i}" for i in range(len(facilities))],
+            "category": [c for c, _ in facilities],
+            "name": None,
+        },
+        geometry=gpd.points_from_xy([X0 + x for _, x in facilities], [Y0] * len(facilities)),
+        crs=UTM,
+    )
     keys = sorted({c for c, _ in facilities})
-    return audit.audit(region, categories=keys, homes=homes, extra_facilities=extra, network=net,
-                       with_isochrones=False)
+    return audit.audit(
+        region, categories=keys, homes=homes, extra_facilities=extra, network=net, with_isochrones=False
+    )
 
 
 def _target_row(result, key):
@@ -158,7 +213,9 @@ def test_market_target_is_500_network_metres_not_10_minutes(tmp_path):
     # 600 m is within 10 minutes (660 m at 1.1 m/s) but beyond the GB 50180 radius of 500 m.
     result = _street_audit(tmp_path, [500, 501, 600], [("market", 0)])
     cov = result.coverage
-    ten = cov[(cov["category"] == "market") & (cov["minutes"] == 10) & (cov["threshold"] == "minutes")].iloc[0]
+    ten = cov[(cov["category"] == "market") & (cov["minutes"] == 10) & (cov["threshold"] == "minutes")].iloc[
+        0
+    ]
     assert ten["homes_share"] == 1.0
     assert _target_row(result, "market")["homes_share"] == pytest.approx(1 / 3)
 
@@ -171,16 +228,22 @@ def _hand_homes() -> pd.DataFrame:
     """Four homes with chosen distances and times to four basic categories:
     kindergarten (5min, ≤ 300 m), convenience store (block, ≤ 5 min), primary school
     (10min, ≤ 500 m), supermarket (15min, ≤ 15 min)."""
-    return pd.DataFrame({
-        "population": [100.0, 200.0, 300.0, 400.0],
-        "elderly": [10.0, 20.0, 30.0, 40.0], "children": [1.0, 1.0, 1.0, 1.0], "disabled": [0.0, 0.0, 0.0, 0.0],
-        # home 0: everything close; home 1: school 501 m; home 2: kindergarten 301 m;
-        # home 3: store 300 s (at the limit; elderly 367 s, over), supermarket 901 s.
-        "kindergarten_dist_m": [100.0, 200.0, 301.0, 300.0], "kindergarten_time_s": [91.0, 182.0, 274.0, 273.0],
-        "convenience_store_time_s": [60.0, 240.0, 60.0, 300.0],
-        "primary_school_dist_m": [400.0, 501.0, 100.0, 500.0], "primary_school_time_s": [364.0, 455.0, 91.0, 455.0],
-        "supermarket_time_s": [600.0, 600.0, 600.0, 901.0],
-    })
+    return pd.DataFrame(
+        {
+            "population": [100.0, 200.0, 300.0, 400.0],
+            "elderly": [10.0, 20.0, 30.0, 40.0],
+            "children": [1.0, 1.0, 1.0, 1.0],
+            "disabled": [0.0, 0.0, 0.0, 0.0],
+            # home 0: everything close; home 1: school 501 m; home 2: kindergarten 301 m;
+            # home 3: store 300 s (at the limit; elderly 367 s, over), supermarket 901 s.
+            "kindergarten_dist_m": [100.0, 200.0, 301.0, 300.0],
+            "kindergarten_time_s": [91.0, 182.0, 274.0, 273.0],
+            "convenience_store_time_s": [60.0, 240.0, 60.0, 300.0],
+            "primary_school_dist_m": [400.0, 501.0, 100.0, 500.0],
+            "primary_school_time_s": [364.0, 455.0, 91.0, 455.0],
+            "supermarket_time_s": [600.0, 600.0, 600.0, 901.0],
+        }
+    )
 
 
 def test_complete_life_circle_shares_by_hand():
@@ -202,7 +265,8 @@ def test_complete_life_circle_shares_by_hand():
     assert rows.loc["15min", "population_share"] == pytest.approx(100 / 1000)
     assert rows.loc["15min", "elderly_share"] == pytest.approx(10 / 100)
     assert rows.loc["15min", "target_source"].endswith(
-        "kindergarten ≤ 300 m, convenience_store ≤ 5 min, primary_school ≤ 500 m, supermarket ≤ 15 min")
+        "kindergarten ≤ 300 m, convenience_store ≤ 5 min, primary_school ≤ 500 m, supermarket ≤ 15 min"
+    )
 
 
 def test_complete_circle_in_an_audit(tmp_path):
@@ -229,11 +293,15 @@ def test_complete_circle_in_an_audit(tmp_path):
 
 def test_co_location_finding_by_hand():
     pts = {"hc1": (0, 0), "hc2": (1000, 0), "hosp": (2000, 0), "ec1": (50, 0), "ec2": (1051, 0)}
-    fac = gpd.GeoDataFrame({
-        "facility_id": list(pts),
-        "category": ["health_centre", "health_centre", "health_centre", "elderly_care", "elderly_care"],
-        "name": ["某街道社区卫生服务中心", "某镇卫生院", "某医院", "日间照料中心", "养老院"],
-    }, geometry=[shapely.Point(p) for p in pts.values()], crs=UTM)
+    fac = gpd.GeoDataFrame(
+        {
+            "facility_id": list(pts),
+            "category": ["health_centre", "health_centre", "health_centre", "elderly_care", "elderly_care"],
+            "name": ["某街道社区卫生服务中心", "某镇卫生院", "某医院", "日间照料中心", "养老院"],
+        },
+        geometry=[shapely.Point(p) for p in pts.values()],
+        crs=UTM,
+    )
     found = audit.co_location(fac)
     assert found["distance_m"] == settings.colocation_distance_m == 50.0
     assert "assumption" in found["distance_source"] and "(十一)" in found["source"]

@@ -21,9 +21,31 @@ def _site(tmp_path: Path, *flags: str) -> str:
     """stdout of ``planner site`` (mclp: solved with HiGHS) in a fresh process: HiGHS prints
     its banner at the first solver a process creates."""
     done = subprocess.run(
-        [sys.executable, "-m", "planner", *flags, "site", "--osm", CAU, "--category", "kindergarten", "--model",
-         "mclp", "--new", "2", "--minutes", "5", "--no-map", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "planner",
+            *flags,
+            "site",
+            "--osm",
+            CAU,
+            "--category",
+            "kindergarten",
+            "--model",
+            "mclp",
+            "--new",
+            "2",
+            "--minutes",
+            "5",
+            "--no-map",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -43,7 +65,10 @@ def test_rules_lists_every_bundled_pack(capsys):
         pack = load_rulepack(pack_id)
         confirmed = sum(r.confirmed for r in pack.rules)
         assert f"{pack.id:<32} {pack.title_zh}  {pack.title_en}" in out
-        assert f"{len(pack.rules)} rules, {confirmed} confirmed ({len(pack.rules) - confirmed} to confirm)" in out
+        assert (
+            f"{len(pack.rules)} rules, {confirmed} confirmed ({len(pack.rules) - confirmed} to confirm)"
+            in out
+        )
     assert "scope: provincial (湖北省 Hubei)" in out
     assert main(["rules", "--rules", "gb50180-2018"]) == 0
     assert capsys.readouterr().out.count("source:") == 1
@@ -66,8 +91,11 @@ def _strings(value):
             yield from _strings(v)
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "planner" / "data").glob("*.toml"))
-                         + sorted((ROOT / "planner" / "rules").glob("*.toml")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "planner" / "data").glob("*.toml")) + sorted((ROOT / "planner" / "rules").glob("*.toml")),
+    ids=lambda p: p.name,
+)
 def test_data_cite_clauses_not_the_facts_file(path):
     """Sources shown in outputs name the standard and clause, never planner's internal notes."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -28,7 +28,9 @@ def _brute(cost, w, loads, p, fixed, cap, low, conflicts):
             # Homes a fixed site without a limit reaches are its own: they count for no new site.
             free = [s for s in fixed if not np.isfinite(cap[s])]
             done = [any(cost[i, s] <= 60 * MIN for s in free) for i in range(n)]
-            options = [[-1] if done[i] else [-1] + [s for s in sites if cost[i, s] <= 60 * MIN] for i in range(n)]
+            options = [
+                [-1] if done[i] else [-1] + [s for s in sites if cost[i, s] <= 60 * MIN] for i in range(n)
+            ]
             for assign in itertools.product(*options):
                 a = np.array(assign)
                 load = {s: loads[a == s].sum() for s in sites}
@@ -51,10 +53,13 @@ def test_max_coverage_with_spacing_catchment_capacity_equals_brute_force(seed):
     fixed = [0] if seed % 3 == 0 else []
     cap = np.where(rng.random(m) < 0.5, rng.integers(10, 40, m), np.inf).astype(float)
     low = rng.integers(0, 25, m).astype(float)
-    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.25]).reshape(-1, 2)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.25]).reshape(
+        -1, 2
+    )
     p = int(rng.integers(1, 4))
-    sol = ConstrainedCoverage.from_cost_matrix(cost, w, p=p, minutes=MIN, fixed=fixed, loads=loads, capacities=cap,
-                                               min_load=low, conflicts=conflicts).solve()
+    sol = ConstrainedCoverage.from_cost_matrix(
+        cost, w, p=p, minutes=MIN, fixed=fixed, loads=loads, capacities=cap, min_load=low, conflicts=conflicts
+    ).solve()
     assert sol.objective == pytest.approx(_brute(cost, w, loads, p, fixed, cap, low, conflicts))
     new = sol.new_sites
     assert len(new) <= p
@@ -81,8 +86,9 @@ def test_hand_worked_catchment_and_spacing():
     at = ConstrainedCoverage.from_cost_matrix(cost, w, p=2, minutes=MIN, min_load=4).solve()
     assert at.objective == 34
     # Capacity 20 per site and 0-1 in conflict: one of the cluster's homes stays out.
-    capped = ConstrainedCoverage.from_cost_matrix(cost, w, p=3, minutes=MIN, capacities=20,
-                                                  conflicts=[[0, 1]]).solve()
+    capped = ConstrainedCoverage.from_cost_matrix(
+        cost, w, p=3, minutes=MIN, capacities=20, conflicts=[[0, 1]]
+    ).solve()
     assert capped.objective == 24
     # Set covering (p=None): the fewest sites reaching the best coverage.
     cover = ConstrainedCoverage.from_cost_matrix(cost, w, p=None, minutes=MIN).solve()
@@ -92,8 +98,9 @@ def test_hand_worked_catchment_and_spacing():
 def test_fixed_site_blocks_its_neighbours_and_covers_its_homes():
     cost = np.array([[50, 60, 500], [400, 70, 80]], float)
     w = np.array([5.0, 7.0])
-    sol = ConstrainedCoverage.from_cost_matrix(cost, w, p=1, minutes=MIN, fixed=[0],
-                                               conflicts=[[0, 1]]).solve()
+    sol = ConstrainedCoverage.from_cost_matrix(
+        cost, w, p=1, minutes=MIN, fixed=[0], conflicts=[[0, 1]]
+    ).solve()
     # Candidate 1 is too close to the existing site 0; candidate 2 takes home 1.
     assert list(sol.new_sites) == [2]
     assert sol.objective == 12
@@ -125,7 +132,9 @@ def test_spacing_only_equals_brute_force(seed):
     n, m = 7, 6
     cost = rng.uniform(0, 600, (n, m))
     w = rng.integers(1, 20, n).astype(float)
-    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.4]).reshape(-1, 2)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.4]).reshape(
+        -1, 2
+    )
     p = int(rng.integers(1, 4))
     inf_cap, zero = np.full(m, np.inf), np.zeros(m)
     sol = ConstrainedCoverage.from_cost_matrix(cost, w, p=p, minutes=MIN, conflicts=conflicts).solve()
@@ -135,5 +144,7 @@ def test_spacing_only_equals_brute_force(seed):
     # Set covering: the most coverage any conflict-free set reaches, with the fewest sites.
     cover = ConstrainedCoverage.from_cost_matrix(cost, w, p=None, minutes=MIN, conflicts=conflicts).solve()
     best = _brute(cost, w, w, m, [], inf_cap, zero, conflicts)
-    fewest = next(k for k in range(m + 1) if _brute(cost, w, w, k, [], inf_cap, zero, conflicts) >= best - 1e-9)
+    fewest = next(
+        k for k in range(m + 1) if _brute(cost, w, w, k, [], inf_cap, zero, conflicts) >= best - 1e-9
+    )
     assert cover.objective == pytest.approx(best) and len(cover.new_sites) == fewest

@@ -89,16 +89,23 @@ def test_a_map_renders_data_as_text_however_it_is_rendered(tmp_path):
     import geopandas as gpd
 
     sentinel = tmp_path / "made-by-payload"
-    name = "{{7*7}}{% raw %}<img src=x onerror=alert(1)>{{ lipsum.__globals__.os.mkdir(" + repr(str(sentinel)) + ") }}"
+    name = (
+        "{{7*7}}{% raw %}<img src=x onerror=alert(1)>{{ lipsum.__globals__.os.mkdir("
+        + repr(str(sentinel))
+        + ") }}"
+    )
     quote_free = "{{ lipsum.__globals__.os.popen(dict(id=1)|first).read() }}"
 
     def build():
         m = maps.base_map((116.30, 39.90, 116.31, 39.91))
         maps.add_title(m, name, quote_free)
         maps.add_legend(m, quote_free, [("#000000", name)])
-        points = gpd.GeoDataFrame({"name": [name]}, geometry=gpd.points_from_xy([116.305], [39.905]), crs=4326)
-        maps.add_points(m, points, tooltip_columns=["name"], popup_columns=["name"], aliases={"name": name},
-                        name=name)
+        points = gpd.GeoDataFrame(
+            {"name": [name]}, geometry=gpd.points_from_xy([116.305], [39.905]), crs=4326
+        )
+        maps.add_points(
+            m, points, tooltip_columns=["name"], popup_columns=["name"], aliases={"name": name}, name=name
+        )
         folium.FeatureGroup(name=quote_free).add_to(m)
         folium.LayerControl().add_to(m)
         return m
@@ -144,7 +151,7 @@ def _town(path: Path, payloads: list[str]) -> Path:
     # One way per few nodes, each named with a payload (road names and tags).
     for j, start in enumerate(range(0, len(street) - 1, 4)):
         p = payloads[j % n]
-        ways.append((10 + j, street[start:start + 5], {"highway": "residential", "name": p, "ref": p}))
+        ways.append((10 + j, street[start : start + 5], {"highway": "residential", "name": p, "ref": p}))
     nodes[501] = (0.0, -300.0)
     ways.append((90, [street[2], 501], {"highway": "footway", "name": payloads[0]}))
     nid, wid = 1000, 100
@@ -154,8 +161,9 @@ def _town(path: Path, payloads: list[str]) -> Path:
         nodes.update(area_nodes)
         nodes.update(house_nodes)
         ways.append((wid, area, {"landuse": "residential", "place": "hamlet", "name": p, "note": p}))
-        ways.append((wid + 1, house, {"building": "apartments", "building:levels": "6", "name": p,
-                                      "addr:street": p}))
+        ways.append(
+            (wid + 1, house, {"building": "apartments", "building:levels": "6", "name": p, "addr:street": p})
+        )
         nodes[nid + 8] = (x, -20.0)
         tags[nid + 8] = {"amenity": f"inj_{i}", "name": p, "operator": p, "name:en": p, p: "yes"}
         nodes[nid + 9] = (x + 30, -20.0)
@@ -174,9 +182,14 @@ def _categories_toml(path: Path, payloads: list[str], rural: bool = False) -> Pa
     """One category ``inj_i`` per payload, named with it in Chinese and English."""
     lines = []
     for i, p in enumerate(payloads):
-        lines += ["[[category]]", f'key = "inj_{i}"', f"name_zh = {json.dumps(p)}",
-                  f"name_en = {json.dumps(p + ' en')}", "minutes = 10",
-                  f"match = [{{ amenity = \"inj_{i}\" }}]"]
+        lines += [
+            "[[category]]",
+            f'key = "inj_{i}"',
+            f"name_zh = {json.dumps(p)}",
+            f"name_en = {json.dumps(p + ' en')}",
+            "minutes = 10",
+            f'match = [{{ amenity = "inj_{i}" }}]',
+        ]
         if rural:
             lines += ['level = "village"', 'mode = "walk"']
         lines.append("")
@@ -202,18 +215,44 @@ def inputs(tmp_path_factory):
     osm = _town(root / f"{stem}.osm", payloads)
     cats = _categories_toml(root / "cats.toml", payloads)
     # Homes, facilities and candidates beside the streets, one payload each.
-    homes = _points_csv(root / "homes.csv", [
-        dict(zip(("lon", "lat"), _lonlat(i * 100.0, 30.0), strict=True), households=50, home_id=p, name=p)
-        for i, p in enumerate(payloads)])
-    facilities = _points_csv(root / "facilities.csv", [
-        dict(zip(("lon", "lat"), _lonlat(i * 100.0 + 50, -30.0), strict=True), category="kindergarten",
-             facility_id=f"f{i} {p}", name=p)
-        for i, p in enumerate(payloads)])
-    candidates = _points_csv(root / "candidates.csv", [
-        dict(zip(("lon", "lat"), _lonlat(i * 150.0, 200.0), strict=True), candidate_id=f"c{i} {p}", name=p)
-        for i, p in enumerate(payloads)])
-    yield {"root": root, "sentinel": sentinel, "payloads": payloads, "osm": osm, "cats": cats,
-           "homes": homes, "facilities": facilities, "candidates": candidates}
+    homes = _points_csv(
+        root / "homes.csv",
+        [
+            dict(zip(("lon", "lat"), _lonlat(i * 100.0, 30.0), strict=True), households=50, home_id=p, name=p)
+            for i, p in enumerate(payloads)
+        ],
+    )
+    facilities = _points_csv(
+        root / "facilities.csv",
+        [
+            dict(
+                zip(("lon", "lat"), _lonlat(i * 100.0 + 50, -30.0), strict=True),
+                category="kindergarten",
+                facility_id=f"f{i} {p}",
+                name=p,
+            )
+            for i, p in enumerate(payloads)
+        ],
+    )
+    candidates = _points_csv(
+        root / "candidates.csv",
+        [
+            dict(
+                zip(("lon", "lat"), _lonlat(i * 150.0, 200.0), strict=True), candidate_id=f"c{i} {p}", name=p
+            )
+            for i, p in enumerate(payloads)
+        ],
+    )
+    yield {
+        "root": root,
+        "sentinel": sentinel,
+        "payloads": payloads,
+        "osm": osm,
+        "cats": cats,
+        "homes": homes,
+        "facilities": facilities,
+        "candidates": candidates,
+    }
     if saved is None:
         del os.environ[SENTINEL_ENV]
     else:
@@ -232,8 +271,23 @@ def _run(args: list[str]) -> int:
 def audit_out(inputs):
     out = inputs["root"] / "audit"
     keys = ",".join(f"inj_{i}" for i in range(len(inputs["payloads"]))) + ",kindergarten"
-    rc = _run(["audit", "--osm", str(inputs["osm"]), "--out", str(out), "--categories-file", str(inputs["cats"]),
-               "--categories", keys, "--facilities", str(inputs["facilities"]), "--isochrones", "all"])
+    rc = _run(
+        [
+            "audit",
+            "--osm",
+            str(inputs["osm"]),
+            "--out",
+            str(out),
+            "--categories-file",
+            str(inputs["cats"]),
+            "--categories",
+            keys,
+            "--facilities",
+            str(inputs["facilities"]),
+            "--isochrones",
+            "all",
+        ]
+    )
     return rc, out
 
 
@@ -241,18 +295,50 @@ def audit_out(inputs):
 def audit_homes_out(inputs):
     """Homes from a file (their ids in the homes' popups), kindergartens from OSM and a file."""
     out = inputs["root"] / "audit-homes"
-    rc = _run(["audit", "--osm", str(inputs["osm"]), "--out", str(out), "--categories", "kindergarten",
-               "--homes", str(inputs["homes"]), "--facilities", str(inputs["facilities"])])
+    rc = _run(
+        [
+            "audit",
+            "--osm",
+            str(inputs["osm"]),
+            "--out",
+            str(out),
+            "--categories",
+            "kindergarten",
+            "--homes",
+            str(inputs["homes"]),
+            "--facilities",
+            str(inputs["facilities"]),
+        ]
+    )
     return rc, out
 
 
 @pytest.fixture(scope="module")
 def site_out(inputs):
     out = inputs["root"] / "site"
-    rc = _run(["site", "--osm", str(inputs["osm"]), "--out", str(out), "--category", "kindergarten",
-               "--model", "mclp", "--new", str(len(inputs["payloads"])), "--minutes", "1",
-               "--homes", str(inputs["homes"]), "--facilities", str(inputs["facilities"]),
-               "--candidates", str(inputs["candidates"])])
+    rc = _run(
+        [
+            "site",
+            "--osm",
+            str(inputs["osm"]),
+            "--out",
+            str(out),
+            "--category",
+            "kindergarten",
+            "--model",
+            "mclp",
+            "--new",
+            str(len(inputs["payloads"])),
+            "--minutes",
+            "1",
+            "--homes",
+            str(inputs["homes"]),
+            "--facilities",
+            str(inputs["facilities"]),
+            "--candidates",
+            str(inputs["candidates"]),
+        ]
+    )
     return rc, out
 
 
@@ -267,23 +353,59 @@ def villages_out(inputs):
 def _plan(path: Path, payloads: list[str]) -> Path:
     """An estate over the first blocks, one facility per payload (category inj_i, named and
     numbered with it), every property a payload."""
+
     def geom(g):
         from shapely import affinity
 
         return mapping(affinity.translate(g, X0, Y0))
 
-    feats = [{"type": "Feature", "geometry": geom(box(-100, 10, 800, 300)),
-              "properties": {"role": "estate", "households": 800, "name": payloads[0], "note": payloads[1],
-                             "level": "5min"}}]
+    feats = [
+        {
+            "type": "Feature",
+            "geometry": geom(box(-100, 10, 800, 300)),
+            "properties": {
+                "role": "estate",
+                "households": 800,
+                "name": payloads[0],
+                "note": payloads[1],
+                "level": "5min",
+            },
+        }
+    ]
     for i, p in enumerate(payloads):
-        feats.append({"type": "Feature", "geometry": geom(Point(-50 + i * 50, 150)),
-                      "properties": {"role": "facility", "category": f"inj_{i}", "floor_area_m2": 100,
-                                     "land_area_m2": 150, "name": p, "facility_id": f"p{i} {p}", "note": p}})
-    feats.append({"type": "Feature", "geometry": geom(box(0, 250, 100, 280)),
-                  "properties": {"role": "facility", "category": "inj_0", "floor_area_m2": 50,
-                                 "name": payloads[-1], "facility_id": "polygon " + payloads[2]}})
-    fc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": f"urn:ogc:def:crs:{UTM}"}},
-          "features": feats}
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": geom(Point(-50 + i * 50, 150)),
+                "properties": {
+                    "role": "facility",
+                    "category": f"inj_{i}",
+                    "floor_area_m2": 100,
+                    "land_area_m2": 150,
+                    "name": p,
+                    "facility_id": f"p{i} {p}",
+                    "note": p,
+                },
+            }
+        )
+    feats.append(
+        {
+            "type": "Feature",
+            "geometry": geom(box(0, 250, 100, 280)),
+            "properties": {
+                "role": "facility",
+                "category": "inj_0",
+                "floor_area_m2": 50,
+                "name": payloads[-1],
+                "facility_id": "polygon " + payloads[2],
+            },
+        }
+    )
+    fc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": f"urn:ogc:def:crs:{UTM}"}},
+        "features": feats,
+    }
     path.write_text(json.dumps(fc), encoding="utf-8")
     return path
 
@@ -291,13 +413,18 @@ def _plan(path: Path, payloads: list[str]) -> Path:
 def _pack(path: Path, payloads: list[str]) -> Path:
     """A rule pack whose titles, clauses, notes and units are payloads."""
     j = json.dumps
-    text = [(f'[pack]\nid = "inj-pack"\ntitle_zh = {j(payloads[0])}\ntitle_en = {j(payloads[6])}\n'
-             f"source = {j(payloads[7])}\n")]
+    text = [
+        (
+            f'[pack]\nid = "inj-pack"\ntitle_zh = {j(payloads[0])}\ntitle_en = {j(payloads[6])}\n'
+            f"source = {j(payloads[7])}\n"
+        )
+    ]
     for i, p in enumerate(payloads):
         text.append(
             f'[[rule]]\nid = "inj.{i}"\ntitle_zh = {j(p)}\ntitle_en = {j(p + " en")}\nclause = {j(p)}\n'
             f'note = {j(p)}\nconfirmed = false\nstrength = "mandatory"\n'
-            f'measure = "service_radius_share"\ncategory = "inj_{i}"\nthreshold = {100 + i}\nunit = "m"\n')
+            f'measure = "service_radius_share"\ncategory = "inj_{i}"\nthreshold = {100 + i}\nunit = "m"\n'
+        )
     path.write_text("\n".join(text), encoding="utf-8")
     return path
 
@@ -307,8 +434,21 @@ def review_out(inputs):
     out = inputs["root"] / "review"
     plan = _plan(inputs["root"] / "plan.geojson", inputs["payloads"])
     pack = _pack(inputs["root"] / "pack.toml", inputs["payloads"])
-    rc = _run(["review", "--plan", str(plan), "--out", str(out), "--rules", str(pack), "--osm", str(inputs["osm"]),
-               "--categories-file", str(inputs["cats"])])
+    rc = _run(
+        [
+            "review",
+            "--plan",
+            str(plan),
+            "--out",
+            str(out),
+            "--rules",
+            str(pack),
+            "--osm",
+            str(inputs["osm"]),
+            "--categories-file",
+            str(inputs["cats"]),
+        ]
+    )
     return rc, out
 
 
@@ -319,17 +459,34 @@ def batch_out(inputs):
     # directory, a folder of its own while the batch runs.
     workdir = root / "batch-cwd"
     workdir.mkdir()
-    names = ["{{7*7}}{% raw %}{# c #}",
-             '"><img src=x onerror=alert(7)>{{ lipsum.__globals__.os.mkdir(dict(PWNED=1)|first) }}',
-             "\u202eRTL ${alert(8)}`'-alert(9)-'"]
+    names = [
+        "{{7*7}}{% raw %}{# c #}",
+        '"><img src=x onerror=alert(7)>{{ lipsum.__globals__.os.mkdir(dict(PWNED=1)|first) }}',
+        "\u202eRTL ${alert(8)}`'-alert(9)-'",
+    ]
     regions = _points_csv(root / "regions.csv", [{"name": n, "osm": str(inputs["osm"])} for n in names])
     out = root / "batch"
     keys = ",".join(f"inj_{i}" for i in range(len(inputs["payloads"])))
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
-        rc = _run(["batch", "--regions", str(regions), "--out", str(out), "--workers", "1", "--memory-limit", "2GiB",
-                   "--categories-file", str(inputs["cats"]), "--categories", keys])
+        rc = _run(
+            [
+                "batch",
+                "--regions",
+                str(regions),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--memory-limit",
+                "2GiB",
+                "--categories-file",
+                str(inputs["cats"]),
+                "--categories",
+                keys,
+            ]
+        )
     finally:
         os.chdir(cwd)
     return rc, out, names
@@ -443,7 +600,9 @@ def test_pages_run_no_payload(fixture, request, opened):
     for page in _pages(fixture, request.getfixturevalue(fixture)):
         res = opened(page)
         assert res["dialogs"] == [], page
-        assert res["errors"] == [], page  # an injected <img src=x> would fail to load, a </script> break the page
+        assert res["errors"] == [], (
+            page
+        )  # an injected <img src=x> would fail to load, a </script> break the page
         assert res["external"] == [], page
         assert res["maps"] >= (0 if page.name == "review.html" else 1)
 

@@ -26,10 +26,16 @@ def _write(path, text: str, encoding: str, bom: bool = False) -> str:
 
 # --- encodings ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("encoding", "bom", "expected"), [
-    ("utf-8", False, "utf-8"), ("utf-8", True, "utf-8-sig"), ("gbk", False, "gb18030"),
-    ("gb18030", False, "gb18030"),
-])
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "expected"),
+    [
+        ("utf-8", False, "utf-8"),
+        ("utf-8", True, "utf-8-sig"),
+        ("gbk", False, "gb18030"),
+        ("gb18030", False, "gb18030"),
+    ],
+)
 def test_detect_encoding(encoding, bom, expected):
     raw = (b"\xef\xbb\xbf" if bom else b"") + TABLE.encode(encoding)
     assert detect_encoding(raw) == expected
@@ -81,25 +87,33 @@ def test_csv_neither_utf8_nor_gbk_is_one_line(tmp_path):
 def test_regions_csv_in_gbk(tmp_path):
     from planner.batch.regions import read_regions
 
-    text = "name,wkt\n学院路,\"POLYGON ((116.35 40.0, 116.36 40.0, 116.36 40.01, 116.35 40.0))\"\n"
-    specs = read_regions(_write(tmp_path / "regions.csv", text, "gbk"),
-                         osm=str(tmp_path / "none.osm.pbf"))
+    text = 'name,wkt\n学院路,"POLYGON ((116.35 40.0, 116.36 40.0, 116.36 40.01, 116.35 40.0))"\n'
+    specs = read_regions(_write(tmp_path / "regions.csv", text, "gbk"), osm=str(tmp_path / "none.osm.pbf"))
     assert [s.name for s in specs] == ["学院路"]
     wgs = specs[0].boundary
     gcj = coords.geometries_from_wgs84([wgs], "gcj02")[0]
     text = f'name,wkt\n学院路,"{gcj.wkt}"\n'
-    (spec,) = read_regions(_write(tmp_path / "gaode.csv", text, "gbk"), osm=str(tmp_path / "none.osm.pbf"),
-                           coords="gcj02")
+    (spec,) = read_regions(
+        _write(tmp_path / "gaode.csv", text, "gbk"), osm=str(tmp_path / "none.osm.pbf"), coords="gcj02"
+    )
     assert spec.boundary.symmetric_difference(wgs).area < 1e-14  # back on its WGS84 twin
 
 
 # --- category names ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("kindergarten", "kindergarten"), ("幼儿园", "kindergarten"), ("Kindergarten", "kindergarten"),
-    (" 养老院 ", "elderly_care"), ("老年人日间照料中心/养老院", "elderly_care"), ("社区卫生服务站", "clinic"),
-    ("Pharmacy", "pharmacy"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("kindergarten", "kindergarten"),
+        ("幼儿园", "kindergarten"),
+        ("Kindergarten", "kindergarten"),
+        (" 养老院 ", "elderly_care"),
+        ("老年人日间照料中心/养老院", "elderly_care"),
+        ("社区卫生服务站", "clinic"),
+        ("Pharmacy", "pharmacy"),
+    ],
+)
 def test_resolve_key_chinese_or_english(name, key):
     assert resolve_key(name, load_categories()) == key
 
@@ -107,15 +121,23 @@ def test_resolve_key_chinese_or_english(name, key):
 def test_resolve_key_rural_names_with_notes():
     rural = load_rural_categories()
     assert [c.key for c in select(rural, "幼儿园,村卫生室,养老院")] == [
-        "kindergarten", "village_clinic", "township_elderly_home"]
+        "kindergarten",
+        "village_clinic",
+        "township_elderly_home",
+    ]
 
 
 def test_select_mixes_languages_without_repeats():
-    assert [c.key for c in select(load_categories(), "幼儿园,clinic,Kindergarten")] == ["kindergarten", "clinic"]
+    assert [c.key for c in select(load_categories(), "幼儿园,clinic,Kindergarten")] == [
+        "kindergarten",
+        "clinic",
+    ]
 
 
-@pytest.mark.parametrize(("name", "hint"), [("养老", "老年人日间照料中心/养老院 (elderly_care)"),
-                                        ("kindergarden", "幼儿园 (kindergarten)")])
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("养老", "老年人日间照料中心/养老院 (elderly_care)"), ("kindergarden", "幼儿园 (kindergarten)")],
+)
 def test_unknown_category_lists_close_matches_in_one_line(name, hint):
     with pytest.raises(InputError) as err:
         resolve_key(name, load_categories(), "--category")
@@ -138,7 +160,9 @@ def test_facilities_file_category_column_in_chinese(tmp_path):
 
 def test_facilities_file_unknown_name_names_the_file(tmp_path):
     path = _write(tmp_path / "fac.csv", TABLE.replace(",幼儿园,", ",托儿园,"), "utf-8")
-    with pytest.raises(InputError, match=r"fac\.csv: column category: unknown category '托儿园'; did you mean"):
+    with pytest.raises(
+        InputError, match=r"fac\.csv: column category: unknown category '托儿园'; did you mean"
+    ):
         facilities_from_file(path, 4326, load_categories())
 
 
@@ -184,8 +208,11 @@ def test_gcj02_bd09_reference_pair_both_ways():
 def test_round_trips_within_a_metre_over_china():
     rng = np.random.default_rng(23)
     lon, lat = rng.uniform(74.0, 134.5, 2000), rng.uniform(18.0, 53.0, 2000)
-    for fwd, inv in [(coords.wgs84_to_gcj02, coords.gcj02_to_wgs84), (coords.wgs84_to_bd09, coords.bd09_to_wgs84),
-                     (coords.gcj02_to_bd09, coords.bd09_to_gcj02)]:
+    for fwd, inv in [
+        (coords.wgs84_to_gcj02, coords.gcj02_to_wgs84),
+        (coords.wgs84_to_bd09, coords.bd09_to_wgs84),
+        (coords.gcj02_to_bd09, coords.bd09_to_gcj02),
+    ]:
         back = inv(*fwd(lon, lat))
         err = max(_metres((a, b), (c, d)) for a, b, c, d in zip(lon, lat, *back, strict=True))
         assert err < 1.0
@@ -221,7 +248,9 @@ def test_points_table_in_gcj02_lands_on_its_wgs84_twin(tmp_path):
 def test_points_table_crs_for_projected_csv_columns(tmp_path):
     from pyproj import Transformer
 
-    x, y = Transformer.from_crs(4326, 4547, always_xy=True).transform(116.35, 40.0)  # CGCS2000 / 3-degree GK CM 117E
+    x, y = Transformer.from_crs(4326, 4547, always_xy=True).transform(
+        116.35, 40.0
+    )  # CGCS2000 / 3-degree GK CM 117E
     path = _write(tmp_path / "xy.csv", f"x,y\n{x!r},{y!r}\n", "utf-8")
     frame = read_points_table(path, crs="EPSG:4547").to_crs(4326)
     assert frame.geometry.x[0] == pytest.approx(116.35, abs=1e-7)
@@ -252,19 +281,34 @@ def test_audit_with_gaode_facilities_lands_on_the_wgs84_twins(tmp_path):
     cats = load_categories()
     gcj = [tuple(float(v) for v in coords.wgs84_to_gcj02(*p)) for p in TWINS]
     wgs_file = facilities_from_file(_facility_csv(tmp_path / "wgs.csv", TWINS), region.crs, cats)
-    gcj_file = facilities_from_file(_facility_csv(tmp_path / "gcj.csv", gcj, "gbk"), region.crs, cats, coords="gcj02")
-    raw_file = facilities_from_file(_facility_csv(tmp_path / "raw.csv", gcj), region.crs, cats)  # GCJ read as WGS84
+    gcj_file = facilities_from_file(
+        _facility_csv(tmp_path / "gcj.csv", gcj, "gbk"), region.crs, cats, coords="gcj02"
+    )
+    raw_file = facilities_from_file(
+        _facility_csv(tmp_path / "raw.csv", gcj), region.crs, cats
+    )  # GCJ read as WGS84
     net = build_network(region, "walk")
-    nodes = {name: geometry_access(net, frame.geometry.to_numpy()).node.tolist()
-             for name, frame in [("wgs", wgs_file), ("gcj", gcj_file), ("raw", raw_file)]}
+    nodes = {
+        name: geometry_access(net, frame.geometry.to_numpy()).node.tolist()
+        for name, frame in [("wgs", wgs_file), ("gcj", gcj_file), ("raw", raw_file)]
+    }
     assert nodes["gcj"] == nodes["wgs"]
     assert nodes["raw"] != nodes["wgs"]  # unconverted, the 500 m shift puts them elsewhere
-    runs = {name: audit(region, categories="kindergarten", minutes=(5,), extra_facilities=frame,
-                        with_isochrones=False, network=net)
-            for name, frame in [("wgs", wgs_file), ("gcj", gcj_file)]}
+    runs = {
+        name: audit(
+            region,
+            categories="kindergarten",
+            minutes=(5,),
+            extra_facilities=frame,
+            with_isochrones=False,
+            network=net,
+        )
+        for name, frame in [("wgs", wgs_file), ("gcj", gcj_file)]
+    }
     # the same nodes; the legs differ by the round trip's sub-millimetre error
-    np.testing.assert_allclose(runs["gcj"].homes["kindergarten_time_s"], runs["wgs"].homes["kindergarten_time_s"],
-                               rtol=0, atol=1e-3)
+    np.testing.assert_allclose(
+        runs["gcj"].homes["kindergarten_time_s"], runs["wgs"].homes["kindergarten_time_s"], rtol=0, atol=1e-3
+    )
 
 
 def _table_csv(path, polygons, encoding="utf-8") -> str:
@@ -288,9 +332,30 @@ def test_cli_audit_gaode_facilities_out_coords_and_population_table(tmp_path, ca
     west_gcj, east_gcj = coords.geometries_from_wgs84([west, east], "gcj02")
     table = _table_csv(tmp_path / "streets.csv", [("西区", 12000, west_gcj), ("东区", 8000, east_gcj)], "gbk")
     out = tmp_path / "out"
-    rc = main(["audit", "--osm", CAU, "--categories", "幼儿园", "--minutes", "5", "--no-map", "--isochrones", "none",
-               "--facilities", fac, "--coords", "gcj02", "--out-coords", "gcj02", "--population-table", table, "--out",
-               str(out)])
+    rc = main(
+        [
+            "audit",
+            "--osm",
+            CAU,
+            "--categories",
+            "幼儿园",
+            "--minutes",
+            "5",
+            "--no-map",
+            "--isochrones",
+            "none",
+            "--facilities",
+            fac,
+            "--coords",
+            "gcj02",
+            "--out-coords",
+            "gcj02",
+            "--population-table",
+            table,
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     homes = gpd.read_file(out / "homes.gpkg", layer="homes")
     facilities = gpd.read_file(out / "facilities.gpkg", layer="facilities")
@@ -317,16 +382,33 @@ def test_cli_bad_coords_and_crs_are_one_line(tmp_path, capsys):
     from planner.cli import main
 
     fac = _facility_csv(tmp_path / "fac.csv", TWINS)
-    for extra, expect in [(["--coords", "mars"], "--coords 'mars'"), (["--out-coords", "utm"], "--out-coords 'utm'"),
-                          (["--crs", "EPSG:99999"], "--crs 'EPSG:99999'")]:
-        rc = main(["audit", "--osm", CAU, "--categories", "kindergarten", "--no-map", "--facilities", fac,
-                   "--out", str(tmp_path / "o"), *extra])
+    for extra, expect in [
+        (["--coords", "mars"], "--coords 'mars'"),
+        (["--out-coords", "utm"], "--out-coords 'utm'"),
+        (["--crs", "EPSG:99999"], "--crs 'EPSG:99999'"),
+    ]:
+        rc = main(
+            [
+                "audit",
+                "--osm",
+                CAU,
+                "--categories",
+                "kindergarten",
+                "--no-map",
+                "--facilities",
+                fac,
+                "--out",
+                str(tmp_path / "o"),
+                *extra,
+            ]
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and expect in err[0], err
         assert not (tmp_path / "o").exists()
 
 
 # --- population: raster and table, shared by floor area -----------------------------------------
+
 
 def _homes_grid(bounds, n, crs, seed=0):
     import geopandas as gpd
@@ -335,9 +417,17 @@ def _homes_grid(bounds, n, crs, seed=0):
     x = rng.uniform(bounds[0], bounds[2], n)
     y = rng.uniform(bounds[1], bounds[3], n)
     floor = rng.uniform(300.0, 6000.0, n)
-    return gpd.GeoDataFrame({"home_id": [f"h{i}" for i in range(n)], "population": floor / 35.0,
-                             "floor_area_m2": floor, "households": floor / 35.0 / 2.62,
-                             "elderly": floor / 35.0 * 0.19}, geometry=gpd.points_from_xy(x, y), crs=crs)
+    return gpd.GeoDataFrame(
+        {
+            "home_id": [f"h{i}" for i in range(n)],
+            "population": floor / 35.0,
+            "floor_area_m2": floor,
+            "households": floor / 35.0 / 2.62,
+            "elderly": floor / 35.0 * 0.19,
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=crs,
+    )
 
 
 def test_raster_population_sums_to_the_cells_and_follows_floor_area():
@@ -395,10 +485,16 @@ def test_table_population_is_exact_per_polygon_and_follows_floor_area(tmp_path):
 
     from planner.population import distribute, read_population_table
 
-    a, b, empty = shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000), shapely.box(0, 1000, 1000, 2000)
+    a, b, empty = (
+        shapely.box(0, 0, 1000, 1000),
+        shapely.box(1000, 0, 2000, 1000),
+        shapely.box(0, 1000, 1000, 2000),
+    )
     homes = gpd.GeoDataFrame(
         {"population": [10.0, 10.0, 10.0, 50.0, 7.0], "floor_area_m2": [100.0, 300.0, 600.0, 2000.0, 900.0]},
-        geometry=gpd.points_from_xy([100, 500, 900, 1500, 5000], [500, 500, 500, 500, 500]), crs=32650)
+        geometry=gpd.points_from_xy([100, 500, 900, 1500, 5000], [500, 500, 500, 500, 500]),
+        crs=32650,
+    )
     table = gpd.GeoDataFrame({"population": [1000.0, 333.0, 55.0]}, geometry=[a, b, empty], crs=32650)
     gbk = _table_csv(tmp_path / "t.csv", [("甲", 1000, a), ("乙", 333, b), ("丙", 55, empty)], "gbk")
     read = read_population_table(gbk, crs="EPSG:32650")
@@ -434,7 +530,9 @@ def test_review_plan_drawn_on_gaode_reads_as_its_wgs84_twin(tmp_path):
 
     from planner.review.plan import read_plan
 
-    utm = write_plan(tmp_path / "utm.geojson", [estate(1000), facility("幼儿园", 3200), facility("clinic", 150)])
+    utm = write_plan(
+        tmp_path / "utm.geojson", [estate(1000), facility("幼儿园", 3200), facility("clinic", 150)]
+    )
     wgs = gpd.read_file(utm).to_crs(4326)
     wgs.to_file(tmp_path / "wgs.geojson", driver="GeoJSON")
     gcj = wgs.set_geometry(coords.geometries_from_wgs84(wgs.geometry.to_numpy(), "gcj02"), crs=4326)
@@ -456,8 +554,10 @@ def test_homes_file_floor_area_shares_a_table_and_homes_outside_stay_file(tmp_pa
     from planner.demand import homes_from_file
     from planner.population import homes_with_population, population_summary
 
-    text = ("名称,lon,lat,population,floor_area_m2\n"
-            "甲,116.3500,40.0000,10,1000\n乙,116.3510,40.0000,10,3000\n丙,116.4000,40.0500,42,800\n")
+    text = (
+        "名称,lon,lat,population,floor_area_m2\n"
+        "甲,116.3500,40.0000,10,1000\n乙,116.3510,40.0000,10,3000\n丙,116.4000,40.0500,42,800\n"
+    )
     homes = homes_from_file(_write(tmp_path / "homes.csv", text, "gbk"), 32650)
     box = shapely.box(116.349, 39.999, 116.352, 40.001)
     table = _table_csv(tmp_path / "t.csv", [("学院路街道", 800, box)])
@@ -465,7 +565,10 @@ def test_homes_file_floor_area_shares_a_table_and_homes_outside_stay_file(tmp_pa
     np.testing.assert_allclose(out["population"], [200.0, 600.0, 42.0], rtol=1e-12)
     assert out["population_source"].tolist() == ["table", "table", "file"]
     summary = population_summary(out)
-    assert summary["by_source"] == {"file": {"homes": 1, "people": 42.0}, "table": {"homes": 2, "people": 800.0}}
+    assert summary["by_source"] == {
+        "file": {"homes": 1, "people": 42.0},
+        "table": {"homes": 2, "people": 800.0},
+    }
     assert summary["source"]["weight"] == "floor_area_m2" and summary["source"]["file"] == "t.csv"
     bad = _write(tmp_path / "bad.csv", text.replace(",800\n", ",-1\n"), "utf-8")
     with pytest.raises(InputError, match="row 3: floor_area_m2 missing, not a number or negative"):
@@ -481,8 +584,18 @@ def _raster_over(path, bounds, crs, cell_m, seed=5) -> tuple[str, np.ndarray]:
     rows = int(np.ceil((bounds[3] - bounds[1]) / cell_m)) + 2
     values = np.random.default_rng(seed).uniform(100, 2000, (rows, cols)).astype("float32")
     transform = Affine(cell_m, 0.0, bounds[0] - cell_m, 0.0, -cell_m, bounds[3] + cell_m)
-    with rasterio.open(path, "w", driver="GTiff", width=cols, height=rows, count=1, dtype="float32",
-                       crs=crs, transform=transform, nodata=-1) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=cols,
+        height=rows,
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=-1,
+    ) as dst:
         dst.write(values, 1)
     return str(path), values
 
@@ -502,8 +615,22 @@ def test_cli_site_with_population_raster(tmp_path, capsys):
     bounds = homes_from_region(region).total_bounds
     tif, values = _raster_over(tmp_path / "pop.tif", bounds, region.crs.to_string(), 400.0)
     out = tmp_path / "site"
-    rc = main(["site", "--osm", CAU, "--category", "养老院", "--new", "1", "--no-map", "--population", tif,
-               "--out", str(out)])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            CAU,
+            "--category",
+            "养老院",
+            "--new",
+            "1",
+            "--no-map",
+            "--population",
+            tif,
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["category"] == "elderly_care"
@@ -531,11 +658,26 @@ def test_cli_villages_with_population_table(tmp_path, capsys):
     haining = str(__import__("conftest").SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")
     region = load_region(haining)
     w, s, e, n = homes_from_region(region).to_crs(4326).total_bounds
-    table = _table_csv(tmp_path / "村.csv", [("周王庙镇", 5000, shapely.box(w - 0.001, s - 0.001, e + 0.001, n + 0.001))],
-                       "gbk")
+    table = _table_csv(
+        tmp_path / "村.csv",
+        [("周王庙镇", 5000, shapely.box(w - 0.001, s - 0.001, e + 0.001, n + 0.001))],
+        "gbk",
+    )
     out = tmp_path / "villages"
-    rc = main(["villages", "--osm", haining, "--no-map", "--categories", "村卫生室", "--population-table", table,
-               "--out", str(out)])
+    rc = main(
+        [
+            "villages",
+            "--osm",
+            haining,
+            "--no-map",
+            "--categories",
+            "村卫生室",
+            "--population-table",
+            table,
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["population"] == pytest.approx(5000, rel=1e-6)

@@ -40,14 +40,16 @@ def _audit(n_side: int = 8) -> dict:
     xs, ys = np.meshgrid(np.arange(n_side) * 90.0 + X0, np.arange(n_side) * 90.0 + Y0)
     xs, ys = xs.ravel() + rng.normal(0, 8, xs.size), ys.ravel() + rng.normal(0, 8, ys.size)
     homes = gpd.GeoDataFrame(
-        {"home_id": [f"way/{100 + i}" for i in range(xs.size)],
-         "population": rng.integers(10, 400, xs.size)},
-        geometry=gpd.points_from_xy(xs, ys), crs=CRS_UTM,
+        {"home_id": [f"way/{100 + i}" for i in range(xs.size)], "population": rng.integers(10, 400, xs.size)},
+        geometry=gpd.points_from_xy(xs, ys),
+        crs=CRS_UTM,
     )
     facilities = gpd.GeoDataFrame(
-        {"facility_id": ["node/1", "node/2", "way/3"],
-         "category": ["kindergarten", "kindergarten", "clinic"],
-         "name": ["阳光幼儿园", None, "玉林社区卫生服务站 <A&B>"]},
+        {
+            "facility_id": ["node/1", "node/2", "way/3"],
+            "category": ["kindergarten", "kindergarten", "clinic"],
+            "name": ["阳光幼儿园", None, "玉林社区卫生服务站 <A&B>"],
+        },
         geometry=[Point(X0 + 100, Y0 + 100), Point(X0 + 550, Y0 + 500), Point(X0 + 300, Y0 + 300)],
         crs=CRS_UTM,
     )
@@ -69,12 +71,14 @@ def _audit(n_side: int = 8) -> dict:
     steps = np.arange(-45, span, 180)
     lines = [LineString([(X0 - 45, Y0 + y), (X0 + span, Y0 + y)]) for y in steps]
     lines += [LineString([(X0 + x, Y0 - 45), (X0 + x, Y0 + span)]) for x in steps]
-    roads = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines,
-                             crs=CRS_UTM)
+    roads = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines, crs=CRS_UTM)
     return {
-        "homes": homes.to_crs(4326), "facilities": facilities.to_crs(4326),
-        "isochrones": isochrones.to_crs(4326), "categories": CATEGORIES,
-        "roads": roads.to_crs(4326), "minutes": MINUTES,
+        "homes": homes.to_crs(4326),
+        "facilities": facilities.to_crs(4326),
+        "isochrones": isochrones.to_crs(4326),
+        "categories": CATEGORIES,
+        "roads": roads.to_crs(4326),
+        "minutes": MINUTES,
     }
 
 
@@ -82,17 +86,27 @@ def _city_audit(n_homes: int = 20_000, n_categories: int = 17, side_m: float = 8
     """A synthetic district: random homes, 25 facilities per category, a 100 m street grid."""
     rng = np.random.default_rng(2)
     xs, ys = X0 + rng.uniform(0, side_m, n_homes), Y0 + rng.uniform(0, side_m, n_homes)
-    homes = {"home_id": [f"way/{10_000_000 + i}" for i in range(n_homes)],
-             "population": rng.gamma(2.0, 40.0, n_homes)}
+    homes = {
+        "home_id": [f"way/{10_000_000 + i}" for i in range(n_homes)],
+        "population": rng.gamma(2.0, 40.0, n_homes),
+    }
     categories, fac_rows, iso_rows = [], [], []
     for c in range(n_categories):
         key = f"cat{c}"
-        categories.append({"key": key, "name_zh": f"设施{c}", "name_en": f"Category {c}",
-                           "minutes": MINUTES[c % 3]})
+        categories.append(
+            {"key": key, "name_zh": f"设施{c}", "name_en": f"Category {c}", "minutes": MINUTES[c % 3]}
+        )
         fx, fy = X0 + rng.uniform(0, side_m, 25), Y0 + rng.uniform(0, side_m, 25)
         ids = np.array([f"node/{c * 1000 + j}" for j in range(25)], dtype=object)
-        fac_rows += [{"facility_id": ids[j], "category": key, "name": f"设施{c}-{j}号",
-                      "geometry": Point(fx[j], fy[j])} for j in range(25)]
+        fac_rows += [
+            {
+                "facility_id": ids[j],
+                "category": key,
+                "name": f"设施{c}-{j}号",
+                "geometry": Point(fx[j], fy[j]),
+            }
+            for j in range(25)
+        ]
         d2 = (xs[:, None] - fx[None]) ** 2 + (ys[:, None] - fy[None]) ** 2
         seconds = np.sqrt(d2.min(axis=1)) * 1.3 / 1.1
         seconds[rng.random(n_homes) < 0.03] = np.nan
@@ -106,16 +120,19 @@ def _city_audit(n_homes: int = 20_000, n_categories: int = 17, side_m: float = 8
     k = int(side_m // 100) + 1
     gx, gy = np.meshgrid(np.arange(k) * 100.0 + X0, np.arange(k) * 100.0 + Y0)
     nodes = np.stack([gx + rng.normal(0, 3, gx.shape), gy + rng.normal(0, 3, gy.shape)], -1)
-    segments = np.concatenate([np.stack([nodes[:, :-1], nodes[:, 1:]], -2).reshape(-1, 2, 2),
-                               np.stack([nodes[:-1], nodes[1:]], -2).reshape(-1, 2, 2)])
+    segments = np.concatenate(
+        [
+            np.stack([nodes[:, :-1], nodes[:, 1:]], -2).reshape(-1, 2, 2),
+            np.stack([nodes[:-1], nodes[1:]], -2).reshape(-1, 2, 2),
+        ]
+    )
     frames = {
         "homes": gpd.GeoDataFrame(homes, geometry=gpd.points_from_xy(xs, ys), crs=CRS_UTM),
         "facilities": gpd.GeoDataFrame(fac_rows, crs=CRS_UTM),
         "isochrones": gpd.GeoDataFrame(iso_rows, crs=CRS_UTM),
         "roads": gpd.GeoDataFrame(geometry=shapely.linestrings(segments), crs=CRS_UTM),
     }
-    return {**{k: v.to_crs(4326) for k, v in frames.items()}, "categories": categories,
-            "minutes": MINUTES}
+    return {**{k: v.to_crs(4326) for k, v in frames.items()}, "categories": categories, "minutes": MINUTES}
 
 
 class _Loads(HTMLParser):
@@ -159,7 +176,15 @@ def test_time_colour_bands():
     seconds = np.array([0, 300, 301, 600, 899, 900, 901, 7200, np.nan])
     green, yellow_green, orange, red = maps.BAND_COLOURS
     assert maps.time_colour(seconds, (5, 10, 15)) == [
-        green, green, yellow_green, yellow_green, orange, orange, red, red, maps.NO_FACILITY_COLOUR,
+        green,
+        green,
+        yellow_green,
+        yellow_green,
+        orange,
+        orange,
+        red,
+        red,
+        maps.NO_FACILITY_COLOUR,
     ]
     # Other limits give one more colour than limits, still green to red.
     colours = maps.time_colour([60, 180, 400], (2, 5))
@@ -178,7 +203,7 @@ def test_time_legend_items_match_colours():
 def test_audit_html_is_self_contained(audit_html: Path):
     text = audit_html.read_text(encoding="utf-8")
     assert _loaded_urls(text) == []
-    assert 'charset=UTF-8' in text or 'charset="utf-8"' in text
+    assert "charset=UTF-8" in text or 'charset="utf-8"' in text
     # Leaflet and jQuery inlined, their CDNs gone, unused bootstrap/font-awesome dropped.
     assert 'version="1.9.3"' in text and "jQuery v3.7.1" in text
     for cdn in ("cdn.jsdelivr.net", "code.jquery.com", "cdnjs.cloudflare.com", "bootstrapcdn"):
@@ -217,15 +242,19 @@ def test_audit_map_embeds_homes_once(city):
 
 def test_homes_payload_encodes_times_bands_and_facilities():
     homes = gpd.GeoDataFrame(
-        {"home_id": ["a", "b", "c", "d", "e"], "population": [10.4, 10.6, np.nan, 0, 3],
-         "k_time_s": [0.0, 299.2, 300.0, 300.4, np.nan],
-         "k_facility_id": ["node/1", "node/2", "node/1", None, "node/2"]},
+        {
+            "home_id": ["a", "b", "c", "d", "e"],
+            "population": [10.4, 10.6, np.nan, 0, 3],
+            "k_time_s": [0.0, 299.2, 300.0, 300.4, np.nan],
+            "k_facility_id": ["node/1", "node/2", "node/1", None, "node/2"],
+        },
         geometry=gpd.points_from_xy([104.0000012, 104.1, 104.2, 104.3, 104.4], [30.6] * 5),
         crs=4326,
     )
     facilities = gpd.GeoDataFrame(
         {"facility_id": ["node/1", "node/2"], "name": ["甲 <A&B>", None]},
-        geometry=gpd.points_from_xy([104, 104.1], [30.6, 30.6]), crs=4326,
+        geometry=gpd.points_from_xy([104, 104.1], [30.6, 30.6]),
+        crs=4326,
     )
     cats = [{"key": "k", "name_zh": "甲", "name_en": "A"}, {"key": "missing"}]
     p = maps.audit_map._homes_payload(homes, facilities, cats, MINUTES)
@@ -234,7 +263,12 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     # Whole seconds rounded up; -1 unreachable (its facility dropped too).
     assert p["cats"]["k"]["t"] == [0, 300, 300, 301, -1]
     assert [p["fid"][f] if f >= 0 else None for f in p["cats"]["k"]["f"]] == [
-        "node/1", "node/2", "node/1", None, None]
+        "node/1",
+        "node/2",
+        "node/1",
+        None,
+        None,
+    ]
     assert p["fname"] == ["甲 <A&B>", None]
     assert p["cats"]["missing"] == {"t": [-1] * 5, "f": [-1] * 5}
 
@@ -243,8 +277,7 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     def js_colour(s):
         if s < 0:
             return p["none"]
-        return next((p["palette"][b] for b, lim in enumerate(p["limits"]) if s <= lim),
-                    p["palette"][-1])
+        return next((p["palette"][b] for b, lim in enumerate(p["limits"]) if s <= lim), p["palette"][-1])
 
     seconds = homes["k_time_s"].to_numpy()
     assert [js_colour(s) for s in p["cats"]["k"]["t"]] == maps.time_colour(seconds, MINUTES)
@@ -261,8 +294,9 @@ def test_roads_and_isochrones_are_simplified():
     assert len(light) == 1 and shapely.get_num_coordinates(light.geometry.iloc[0]) == 2
     assert light.crs.equals("EPSG:4326")
     # A buffered isochrone keeps its area within 0.5 % with fewer vertices, in lon/lat.
-    iso = gpd.GeoDataFrame({"category": ["k"], "minutes": [5]},
-                           geometry=[Point(X0, Y0).buffer(400, quad_segs=64)], crs=CRS_UTM)
+    iso = gpd.GeoDataFrame(
+        {"category": ["k"], "minutes": [5]}, geometry=[Point(X0, Y0).buffer(400, quad_segs=64)], crs=CRS_UTM
+    )
     light = maps.light_polygons(iso.to_crs(4326))
     assert light["minutes"].tolist() == [5]
     back = light.to_crs(CRS_UTM).geometry.iloc[0]
@@ -299,8 +333,9 @@ def test_points_are_one_geojson_layer(tmp_path: Path):
 def test_add_polygons_and_lines_accept_projected_data():
     data = _audit(4)
     m = maps.base_map(tuple(data["homes"].total_bounds))
-    polys = maps.add_polygons(m, data["isochrones"].to_crs(CRS_UTM), "#1a9850", name="等时圈",
-                              tooltip_columns=["minutes"])
+    polys = maps.add_polygons(
+        m, data["isochrones"].to_crs(CRS_UTM), "#1a9850", name="等时圈", tooltip_columns=["minutes"]
+    )
     lines = maps.add_lines(m, data["roads"].to_crs(CRS_UTM))
     lon = polys.data["features"][0]["geometry"]["coordinates"][0][0][0]
     assert 103 < lon[0] < 105  # reprojected to longitude/latitude
@@ -491,7 +526,7 @@ def test_city_map_switches_categories_in_chromium(city, tmp_path: Path):
     pixels = matplotlib.image.imread(shot)[..., :3]
     assert pixels.std() > 0.05
     for colour in maps.BAND_COLOURS:  # every band appears among 20,000 homes
-        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+        rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
         assert (np.abs(pixels - rgb).max(axis=-1) < 0.02).sum() > 50, colour
 
 

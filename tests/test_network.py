@@ -74,8 +74,12 @@ def test_contracted_sweeps_equal_full_dijkstra(mode):
     net = build_network(load_region(SAMPLES / "shanghai_center_roads.osm.pbf"), mode)
     rng = np.random.default_rng(3)
     k = 30
-    acc = Access(owner=rng.integers(0, 12, k), node=rng.choice(net.n_nodes, k, replace=False),
-                 leg_m=rng.uniform(0, 80, k), n_owners=12)
+    acc = Access(
+        owner=rng.integers(0, 12, k),
+        node=rng.choice(net.n_nodes, k, replace=False),
+        leg_m=rng.uniform(0, 80, k),
+        n_owners=12,
+    )
     tg = _check(net, acc, subset=np.arange(0, 12, 3))
     assert tg.chains is not None and len(tg.chains.core) < net.n_nodes / 3
     assert len(tg.on_chain[0]) > 0  # some targets sit on chain nodes

@@ -71,7 +71,9 @@ def _brute_pmedian(cost, w, p, fixed=()):
 
 
 def _brute_mclp(cost, w, p, limit_s, fixed=()):
-    return max(float(w[(cost[:, s] <= limit_s).any(axis=1)].sum()) for s in _open_sets(cost.shape[1], p, fixed))
+    return max(
+        float(w[(cost[:, s] <= limit_s).any(axis=1)].sum()) for s in _open_sets(cost.shape[1], p, fixed)
+    )
 
 
 def _brute_lscp(cost, limit_s, fixed=()):
@@ -196,24 +198,30 @@ def test_cover_core_hand_worked():
     max-coverage the equal homes merge with their weights summed.
     """
     inf = np.inf
-    cost = np.array([
-        [60, inf, inf, inf],
-        [60, 60, inf, inf],
-        [inf, inf, 60, 60],
-        [inf, inf, 60, 60],
-        [inf, inf, inf, 60],
-    ])
+    cost = np.array(
+        [
+            [60, inf, inf, inf],
+            [60, 60, inf, inf],
+            [inf, inf, 60, 60],
+            [inf, inf, 60, 60],
+            [inf, inf, inf, 60],
+        ]
+    )
     w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    core = dominance._cover_core(SetCover.from_cost_matrix(cost, w, minutes=5)._inst, rows_are_constraints=True)
+    core = dominance._cover_core(
+        SetCover.from_cost_matrix(cost, w, minutes=5)._inst, rows_are_constraints=True
+    )
     assert list(core.cols) == [0, 3]
     assert core.inst.n == 2 and core.inst.nnz == 2
-    core = dominance._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5)._inst,
-                                rows_are_constraints=False)
+    core = dominance._cover_core(
+        MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5)._inst, rows_are_constraints=False
+    )
     assert list(core.cols) == [0, 3]
     np.testing.assert_allclose(np.sort(core.inst.weights), [3.0, 12.0])
     # With c3 fixed open, homes 2-4 are covered whatever is chosen: they leave the core.
-    core = dominance._cover_core(MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[3])._inst,
-                                rows_are_constraints=False)
+    core = dominance._cover_core(
+        MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, fixed=[3])._inst, rows_are_constraints=False
+    )
     assert list(core.cols) == [0] and core.outside_weight == 12.0
     sol = MaxCoverage.from_cost_matrix(cost, w, p=2, minutes=5).solve()
     assert sol.objective == 15.0 and len(sol.new_sites) == 2  # c0, c3, and nothing else adds
@@ -274,9 +282,13 @@ def test_dominance_steps_match_their_definition(mode, whole_after, lookup, monke
         s, e = np.nonzero(mat)
         np.testing.assert_array_equal(dominance._dominance_sparse(s, e, n, k, mode), expected)
         by_elem = np.argsort(e, kind="stable")
-        np.testing.assert_array_equal(dominance._dominance_sparse(s[by_elem], e[by_elem], n, k, mode), expected)
+        np.testing.assert_array_equal(
+            dominance._dominance_sparse(s[by_elem], e[by_elem], n, k, mode), expected
+        )
         shuffled = rng.permutation(len(s))
-        np.testing.assert_array_equal(dominance._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected)
+        np.testing.assert_array_equal(
+            dominance._dominance_sparse(s[shuffled], e[shuffled], n, k, mode), expected
+        )
 
 
 @pytest.mark.parametrize("lookup", ["table", "bits", "search"])
@@ -376,9 +388,11 @@ def test_dense_coverage_interchange_matches_the_engine():
         engine.greedy()
         engine.local_search(None)
         np.testing.assert_array_equal(dense.search(start, None), engine.open_sites())
-        covered = (cost <= 480.0)
+        covered = cost <= 480.0
+
         def value(open_sites):
             return float(w[covered[:, open_sites].any(axis=1)].sum())
+
         assert value(found) == pytest.approx(float(w[covered.any(axis=1)].sum()) - dense.uncovered(found))
         best = value(found)
         for out in np.setdiff1d(found, inst.fixed):
@@ -535,11 +549,13 @@ def test_pmedian_branch_and_bound_matches_brute_force(seed):
     for lam in starts.values():
         if not math.isfinite(best):
             finished, found, _, _ = lagrangian._pmedian_branch_and_bound(
-                inst, W, p, lam, closed, 1e12, 0.0, integral=True, deadline=None, max_nodes=10_000)
+                inst, W, p, lam, closed, 1e12, 0.0, integral=True, deadline=None, max_nodes=10_000
+            )
             assert finished and found is None
             continue
         finished, found, proven, _ = lagrangian._pmedian_branch_and_bound(
-            inst, W, p, lam, closed, best * 1.3 + 1, 0.0, integral=True, deadline=None, max_nodes=10_000)
+            inst, W, p, lam, closed, best * 1.3 + 1, 0.0, integral=True, deadline=None, max_nodes=10_000
+        )
         assert finished and found is not None
         assert set(fixed) <= set(found) and len(found) == p + len(fixed) and not closed[found].any()
         is_open = np.zeros(m, dtype=bool)
@@ -547,7 +563,8 @@ def test_pmedian_branch_and_bound_matches_brute_force(seed):
         assert lagrangian._open_cost(inst, W, is_open) == best
         assert proven == pytest.approx(best, rel=1e-9)
         finished, found, proven, _ = lagrangian._pmedian_branch_and_bound(
-            inst, W, p, lam, closed, best, 0.0, integral=True, deadline=None, max_nodes=10_000)
+            inst, W, p, lam, closed, best, 0.0, integral=True, deadline=None, max_nodes=10_000
+        )
         assert finished and found is None and proven == pytest.approx(best, rel=1e-9)
 
 
@@ -656,7 +673,9 @@ def test_capacitated_pcenter_loose_capacities_return_the_uncapacitated_optimum()
     cost = np.linalg.norm(homes[:, None] - sites[None], axis=2) * 1.25 / 1.1
     loads = rng.integers(1, 50, 150).astype(float)
     free = PCenter.from_cost_matrix(cost, loads, p=4).solve(method="exact")
-    loose = PCenter.from_cost_matrix(cost, loads, p=4, capacities=np.full(40, loads.sum()), loads=loads).solve()
+    loose = PCenter.from_cost_matrix(
+        cost, loads, p=4, capacities=np.full(40, loads.sum()), loads=loads
+    ).solve()
     assert loose.objective == free.objective and loose.status == "optimal"
 
 
@@ -706,7 +725,9 @@ def test_capacitated_pcenter_brute_force_with_fixed_and_unreachable(seed):
         for choice in itertools.product(*options):
             if np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps):
                 optimum = min(optimum, max(cost[i, j] for i, j in zip(rows, choice)))
-    model = PCenter.from_cost_matrix(sparse.csr_array(cost), loads, p=p, capacities=caps, loads=loads, fixed=fixed)
+    model = PCenter.from_cost_matrix(
+        sparse.csr_array(cost), loads, p=p, capacities=caps, loads=loads, fixed=fixed
+    )
     _assert_capacitated_optimum(model, optimum if np.isfinite(optimum) else None, rows, loads, caps, cost)
 
 
@@ -730,7 +751,9 @@ def test_flow_shortfall_finds_the_violated_cut():
     4 the demand (7) fits the total room (4 + 5) but not A and B: the cut is {A, B}."""
     cost = np.array([[60.0, 0.0], [60.0, 0.0], [60.0, 90.0]])
     loads = np.array([3.0, 3.0, 1.0])
-    inst = PCenter.from_cost_matrix(sparse.csr_array(cost), loads, p=2, capacities=[4.0, 5.0], loads=loads)._inst
+    inst = PCenter.from_cost_matrix(
+        sparse.csr_array(cost), loads, p=2, capacities=[4.0, 5.0], loads=loads
+    )._inst
     full, members = covering._flow_shortfall(inst, loads, np.array([4.0, 5.0]))
     assert not full and members.tolist() == [True, True, False]
     assert covering._flow_shortfall(inst, loads, np.array([6.0, 1.0])) == (True, None)
@@ -819,7 +842,9 @@ def test_min_share_constraint_changes_the_answer():
     heur = shared.solve(method="heuristic")
     assert list(heur.sites) == [1] and heur.shortfall is None
     with pytest.raises(InfeasibleError, match="p=1 is below the 2 new sites"):
-        MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, groups=groups, min_share=0.5).solve(method="exact")
+        MaxCoverage.from_cost_matrix(cost, w, p=1, minutes=5, groups=groups, min_share=0.5).solve(
+            method="exact"
+        )
     cover = SetCover.from_cost_matrix(cost, w, minutes=5, groups=groups, min_share={"A": 0.85})
     for method in ("exact", "heuristic"):
         sol = cover.solve(method=method)
@@ -857,8 +882,9 @@ def test_table_ranks_and_coverage():
     assert list(table["demand"]) == [1, 10, 3]
     assert sol.objective == 14 and sol.gap == 0
     # The table is built on first use; a pickled solution (e.g. from a Dask worker) carries it.
-    copy = pickle.loads(pickle.dumps(MaxCoverage.from_cost_matrix(cost, [5, 5, 3, 1], p=2, minutes=5,
-                                                                  fixed=[2]).solve()))
+    copy = pickle.loads(
+        pickle.dumps(MaxCoverage.from_cost_matrix(cost, [5, 5, 3, 1], p=2, minutes=5, fixed=[2]).solve())
+    )
     assert copy.table().equals(table)
 
 
@@ -895,7 +921,10 @@ def test_bad_inputs_and_infeasible_models():
         PMedian.from_cost_matrix(cost, [4, 4], p=1, capacities=[5, 3]).solve()
     # Two homes 600 s apart: one site cannot serve both within 5 minutes.
     far = np.array([[60.0, 600.0], [600.0, 60.0]])
-    with pytest.raises(InfeasibleError, match="p=1 is below the 2 new sites needed to cover every reachable home within 5 min; raise p to 2"):
+    with pytest.raises(
+        InfeasibleError,
+        match="p=1 is below the 2 new sites needed to cover every reachable home within 5 min; raise p to 2",
+    ):
         PMedian.from_cost_matrix(far, p=1, minutes=5).solve()
     assert issubclass(InfeasibleError, InputError)
 
@@ -1005,8 +1034,10 @@ def test_capacitated_set_cover_matches_brute_force(seed):
     for k in range(len(free) + 1):
         for new in itertools.combinations(free, k):
             options = [[j for j in list(new) + fixed if cost[i, j] <= 600] for i in rows]
-            if any(np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps)
-                   for choice in itertools.product(*options)):
+            if any(
+                np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps)
+                for choice in itertools.product(*options)
+            ):
                 optimum = k
                 break
         if optimum is not None:
@@ -1053,5 +1084,7 @@ def test_smoothed_entries_match_the_plain_formula():
     assert np.all(np.abs(value - exp_value) <= 1e-5 * np.abs(exp_value) + 1e-4 * tau_row[row])
     np.testing.assert_allclose(slope, exp_slope, atol=1e-5)
     x = rng.normal(size=900).astype(np.float32)
-    np.testing.assert_allclose(terms.row_sums(x), np.bincount(row, weights=x, minlength=n), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(
+        terms.row_sums(x), np.bincount(row, weights=x, minlength=n), rtol=1e-6, atol=1e-5
+    )
     assert (np.bincount(row, minlength=n) == 0).sum() == 3

@@ -58,18 +58,62 @@ def _check_pages(out, size_px, *texts):
 def outputs(tmp_path_factory):
     """audit, site (A3) and villages runs, with their maps."""
     tmp = tmp_path_factory.mktemp("printable")
-    assert main(["audit", "--osm", CAU, "--categories", "kindergarten,market", "--isochrones", "none",
-                 "--out", str(tmp / "audit")]) == 0
-    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--new", "3",
-                 "--minutes", "5", "--paper", "a3", "--out", str(tmp / "site")]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                CAU,
+                "--categories",
+                "kindergarten,market",
+                "--isochrones",
+                "none",
+                "--out",
+                str(tmp / "audit"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "site",
+                "--osm",
+                CAU,
+                "--category",
+                "kindergarten",
+                "--model",
+                "mclp",
+                "--new",
+                "3",
+                "--minutes",
+                "5",
+                "--paper",
+                "a3",
+                "--out",
+                str(tmp / "site"),
+            ]
+        )
+        == 0
+    )
     assert main(["villages", "--osm", ZWM, "--out", str(tmp / "villages")]) == 0
     return tmp
 
 
 def test_audit_site_villages_write_printable_maps(outputs):
     _check_pages(outputs / "audit", A4_PX, "生活圈 life-circle audit", "道路 Roads", "米 m")
-    _check_pages(outputs / "site", A3_PX, "幼儿园 Kindergarten 选址 siting", "拟建 Proposed sites (3)", "#1", "#2", "#3")
-    _check_pages(outputs / "villages", A4_PX, "乡村生活圈 rural life circles", "马家门", "漾口")  # village names
+    _check_pages(
+        outputs / "site",
+        A3_PX,
+        "幼儿园 Kindergarten 选址 siting",
+        "拟建 Proposed sites (3)",
+        "#1",
+        "#2",
+        "#3",
+    )
+    _check_pages(
+        outputs / "villages", A4_PX, "乡村生活圈 rural life circles", "马家门", "漾口"
+    )  # village names
 
 
 _BOXES = """
@@ -95,13 +139,30 @@ def test_interactive_maps_label_sites_and_villages(outputs):
 
 def test_no_map_writes_no_printable_map(tmp_path):
     out = tmp_path / "a"
-    assert main(["audit", "--osm", CAU, "--categories", "kindergarten", "--isochrones", "none", "--no-map",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                CAU,
+                "--categories",
+                "kindergarten",
+                "--isochrones",
+                "none",
+                "--no-map",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert not (out / "map.png").exists() and not (out / "map.pdf").exists()
 
 
 def _square(lon: float, lat: float, name: str) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"name": [name]}, geometry=[shapely.box(lon, lat, lon + 0.01, lat + 0.01)], crs=4326)
+    return gpd.GeoDataFrame(
+        {"name": [name]}, geometry=[shapely.box(lon, lat, lon + 0.01, lat + 0.01)], crs=4326
+    )
 
 
 def test_data_text_is_not_mathtext(tmp_path):
@@ -122,8 +183,11 @@ def test_scale_bar_lengths():
 def test_missing_cjk_font_warns_once(monkeypatch, tmp_path):
     from matplotlib import font_manager
 
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [f for f in font_manager.fontManager.ttflist
-                                                              if "CJK" not in f.name and "Hei" not in f.name])
+    monkeypatch.setattr(
+        font_manager.fontManager,
+        "ttflist",
+        [f for f in font_manager.fontManager.ttflist if "CJK" not in f.name and "Hei" not in f.name],
+    )
     monkeypatch.setattr(printable, "_CJK_FAMILIES", ())
     monkeypatch.setattr(printable, "_font_warned", False)
     with pytest.warns(UserWarning, match="no CJK font found"):
@@ -155,7 +219,9 @@ def test_tiles_from_a_given_url(tmp_path):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-        layer = PrintLayer(_square(116.35, 40.0, "x"), "area", "#1a9850", [("#1a9850", "村 village")], alpha=0.3)
+        layer = PrintLayer(
+            _square(116.35, 40.0, "x"), "area", "#1a9850", [("#1a9850", "村 village")], alpha=0.3
+        )
         write_printable(tmp_path, "tiles", [layer], tiles=url)
     finally:
         server.shutdown()
@@ -183,8 +249,24 @@ def test_unreachable_tiles_warn_in_one_line(tmp_path, capsys):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/{{z}}/{{x}}/{{y}}.png"
     out = tmp_path / "a"
-    assert main(["audit", "--osm", CAU, "--categories", "kindergarten", "--isochrones", "none", "--tiles", url,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                CAU,
+                "--categories",
+                "kindergarten",
+                "--isochrones",
+                "none",
+                "--tiles",
+                url,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and warned[0].startswith(f"warning: --tiles {url}: no base tiles drawn")
     assert "底图获取失败 base tiles unavailable" in _pdf_text(out / "map.pdf")

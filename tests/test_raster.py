@@ -57,8 +57,16 @@ def pop_tif(tmp_path: Path) -> Path:
     values[NODATA_RC] = NODATA
     path = tmp_path / "pop.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=5, height=4, count=1, dtype="float32", crs=UTM,
-        transform=Affine(CELL_M, 0, LEFT, 0, -CELL_M, TOP), nodata=NODATA,
+        path,
+        "w",
+        driver="GTiff",
+        width=5,
+        height=4,
+        count=1,
+        dtype="float32",
+        crs=UTM,
+        transform=Affine(CELL_M, 0, LEFT, 0, -CELL_M, TOP),
+        nodata=NODATA,
     ) as dst:
         dst.write(values, 1)
     return path
@@ -184,11 +192,15 @@ def test_area_fractions_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> No
     for k in range(20):
         centre = rng.uniform([500_000, 2_498_200], [502_400, 2_500_000])
         angles, radii = np.sort(rng.uniform(0, 2 * np.pi, 12)), rng.uniform(5, 900, 12)
-        polygon = shapely.Polygon(np.c_[centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)])
+        polygon = shapely.Polygon(
+            np.c_[centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)]
+        )
         if k % 3 == 0:  # a hole
             polygon = polygon.difference(shapely.Point(centre).buffer(radii.min() / 2))
         if k % 5 == 0:  # a detached part
-            polygon = polygon.union(shapely.box(centre[0] + 1000, centre[1], centre[0] + 1090, centre[1] + 60))
+            polygon = polygon.union(
+                shapely.box(centre[0] + 1000, centre[1], centre[0] + 1090, centre[1] + 60)
+            )
         polygons.append(polygon)
     polygons = gpd.GeoSeries(polygons, crs=32650)
     exact = [(shapely.area(shapely.intersection(boxes, p)) / 900.0 * values).sum() for p in polygons]
@@ -205,8 +217,16 @@ def test_raster_in_degrees(tmp_path: Path) -> None:
     path = tmp_path / "wgs84.tif"
     left, top, step = 113.20, 23.20, 0.01  # cells about 1.02 km wide and 1.11 km tall
     with rasterio.open(
-        path, "w", driver="GTiff", width=3, height=3, count=1, dtype="float32", crs="EPSG:4326",
-        transform=Affine(step, 0, left, 0, -step, top), nodata=0,
+        path,
+        "w",
+        driver="GTiff",
+        width=3,
+        height=3,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=Affine(step, 0, left, 0, -step, top),
+        nodata=0,
     ) as dst:
         dst.write(np.arange(1, 10, dtype="float32").reshape(3, 3) * 100, 1)
     centre = gpd.GeoSeries([shapely.Point(left + 1.5 * step, top - 1.5 * step)], crs=4326).to_crs(UTM)
@@ -334,8 +354,13 @@ def test_write_surface_nearest_from_wgs84_nodes(tmp_path: Path) -> None:
     nodes_utm = gpd.GeoSeries([shapely.Point(800_050, 2_500_050), shapely.Point(800_450, 2_500_050)], crs=UTM)
     nodes = gpd.GeoDataFrame({"t": [100.0, 500.0]}, geometry=nodes_utm.to_crs("EPSG:4326").values, crs=4326)
     path = write_surface(
-        tmp_path / "t.tif", nodes["t"].to_numpy(), nodes, crs=UTM, cell_size_m=100.0,
-        max_distance_m=120.0, offnetwork_speed_mps=1.0,
+        tmp_path / "t.tif",
+        nodes["t"].to_numpy(),
+        nodes,
+        crs=UTM,
+        cell_size_m=100.0,
+        max_distance_m=120.0,
+        offnetwork_speed_mps=1.0,
     )
     with rasterio.open(path) as src:
         grid = src.read(1)
@@ -391,7 +416,13 @@ def test_text_file_named_tif(tmp_path: Path) -> None:
 def test_raster_without_crs(tmp_path: Path) -> None:
     path = tmp_path / "nocrs.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", width=2, height=2, count=1, dtype="float32",
+        path,
+        "w",
+        driver="GTiff",
+        width=2,
+        height=2,
+        count=1,
+        dtype="float32",
         transform=Affine(100, 0, 0, 0, -100, 200),
     ) as dst:
         dst.write(np.ones((2, 2), dtype="float32"), 1)

@@ -18,8 +18,15 @@ MIN = 5.0
 
 
 def _part(key, cost, w, floor=0.0, max_new=None, **kw):
-    return CategoryPart(key, ConstrainedCoverage.from_cost_matrix(np.asarray(cost, float), np.asarray(w, float),
-                                                                  p=None, minutes=MIN, **kw), 0, floor, max_new)
+    return CategoryPart(
+        key,
+        ConstrainedCoverage.from_cost_matrix(
+            np.asarray(cost, float), np.asarray(w, float), p=None, minutes=MIN, **kw
+        ),
+        0,
+        floor,
+        max_new,
+    )
 
 
 def _brute(parts, space=None, max_sites=None, colocate=(), adjacent=None):
@@ -39,8 +46,11 @@ def _brute(parts, space=None, max_sites=None, colocate=(), adjacent=None):
         if ((floors[:, None] * x).sum(axis=0) > space + 1e-9).any():
             continue
         keys = [p.key for p in parts]
-        if any(x[keys.index(a), j] and not (x[keys.index(b)] & adjacent[j]).any()
-               for a, b in colocate for j in range(m)):
+        if any(
+            x[keys.index(a), j] and not (x[keys.index(b)] & adjacent[j]).any()
+            for a, b in colocate
+            for j in range(m)
+        ):
             continue
         total = 0.0
         for k, p in enumerate(parts):
@@ -82,7 +92,10 @@ def test_colocation_changes_the_answer():
     # 2 from c0. The three candidates are 1 km apart: only a site is next to itself.
     h_cost = [[100, INF, INF], [INF, 100, INF]]
     e_cost = [[INF, INF, 100], [INF, 100, INF], [100, INF, INF]]
-    parts = [_part("health_centre", h_cost, [10, 6], max_new=1), _part("elderly_care", e_cost, [10, 8, 2], max_new=1)]
+    parts = [
+        _part("health_centre", h_cost, [10, 6], max_new=1),
+        _part("elderly_care", e_cost, [10, 8, 2], max_new=1),
+    ]
     adj = adjacency(np.array([[0, 0], [1000, 0], [2000, 0]]), 50.0)
     free = DistrictModel(parts).solve()
     assert free.objective == 20 == _brute(parts)[0]
@@ -92,8 +105,12 @@ def test_colocation_changes_the_answer():
     assert together.objective == 14 == best
     assert list(together.sites["health_centre"]) == [1] == list(together.sites["elderly_care"])
     # An existing elderly-care facility next to c0 satisfies the rule there.
-    near = DistrictModel(parts, colocate=[("health_centre", "elderly_care")], adjacent=adj,
-                         existing_near={"elderly_care": np.array([True, False, False])}).solve()
+    near = DistrictModel(
+        parts,
+        colocate=[("health_centre", "elderly_care")],
+        adjacent=adj,
+        existing_near={"elderly_care": np.array([True, False, False])},
+    ).solve()
     assert near.objective == 20 and list(near.sites["health_centre"]) == [0]
 
 
@@ -105,14 +122,23 @@ def test_random_districts_equal_brute_force(seed):
     for k in range(2):
         n = 4
         cost = np.where(rng.random((n, m)) < 0.5, rng.uniform(10, 290, (n, m)), INF)
-        parts.append(_part(f"c{k}", cost, rng.integers(1, 10, n), floor=float(rng.integers(100, 600)),
-                           max_new=int(rng.integers(1, 3))))
+        parts.append(
+            _part(
+                f"c{k}",
+                cost,
+                rng.integers(1, 10, n),
+                floor=float(rng.integers(100, 600)),
+                max_new=int(rng.integers(1, 3)),
+            )
+        )
     space = rng.integers(300, 1200, m).astype(float)
     max_sites = int(rng.integers(1, 3))
     xy = rng.uniform(0, 200, (m, 2))
     adj = adjacency(xy, 80.0)
     coloc = [("c0", "c1")] if seed % 2 else []
-    plan = DistrictModel(parts, site_space_m2=space, max_sites=max_sites, colocate=coloc, adjacent=adj).solve()
+    plan = DistrictModel(
+        parts, site_space_m2=space, max_sites=max_sites, colocate=coloc, adjacent=adj
+    ).solve()
     assert plan.objective == pytest.approx(_brute(parts, space, max_sites, coloc, adj)[0])
 
 
@@ -148,13 +174,34 @@ def test_district_on_nanjing_keeps_every_rule(tmp_path, capsys):
     for row in res.sites.itertuples():
         assert sum(rules[k]["space_m2"] for k in row.categories.split(";")) <= space[row.candidate_id]
     cov = res.coverage.set_index("category")
-    assert (cov["people_after"] >= cov["people_before"]).all() and cov["people_after"].sum() > cov["people_before"].sum()
+    assert (cov["people_after"] >= cov["people_before"]).all() and cov["people_after"].sum() > cov[
+        "people_before"
+    ].sum()
     out = tmp_path / "district"
-    assert main(["site", "--osm", "nanjing_xinjiekou", "--category", ",".join(keys), "--standards", "--new", "2",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "site",
+                "--osm",
+                "nanjing_xinjiekou",
+                "--category",
+                ",".join(keys),
+                "--standards",
+                "--new",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "2 sites used, 2 shared complexes" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "district_coverage.csv", "district_sites.gpkg", "map.html", "summary.json"]
+        "district_coverage.csv",
+        "district_sites.gpkg",
+        "map.html",
+        "summary.json",
+    ]
     if chromium_available():  # the map opens offline, both sites drawn, no script from data
         result = open_in_browser(out / "map.html")
         assert result["errors"] == [] and result["external"] == [] and result["dialogs"] == []

@@ -22,7 +22,10 @@ LAND = {"building", "vacant_land", "public_land", "facility_site", "file"}
 
 @pytest.fixture(scope="module")
 def regions():
-    return {name: load_region(str(SAMPLES / f"{name}.osm.pbf")) for name in ("beijing_haidian_cau", "nanjing_xinjiekou")}
+    return {
+        name: load_region(str(SAMPLES / f"{name}.osm.pbf"))
+        for name in ("beijing_haidian_cau", "nanjing_xinjiekou")
+    }
 
 
 def _check_plan(res):
@@ -62,7 +65,9 @@ def test_haidian_kindergarten_no_site_below_the_catchment(regions):
     res = site(regions["beijing_haidian_cau"], "kindergarten", model="lscp", standards=True)
     assert len(res.proposed) == 0
     assert res.report["standards"]["candidates"]["kept"] == 8
-    assert len(res.report["homes_beyond_every_candidate"]) == res.counts["homes_no_candidate_within_reach"] > 0
+    assert (
+        len(res.report["homes_beyond_every_candidate"]) == res.counts["homes_no_candidate_within_reach"] > 0
+    )
 
 
 def test_haidian_with_a_smaller_catchment(regions):
@@ -86,8 +91,20 @@ def test_standards_refuse_pmedian(regions):
 
 def test_cli_console_in_planner_units(tmp_path, capsys):
     out = tmp_path / "site"
-    rc = main(["site", "--osm", "beijing_haidian_cau", "--category", "kindergarten", "--model", "lscp",
-               "--out", str(out), "--no-map"])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            "beijing_haidian_cau",
+            "--category",
+            "kindergarten",
+            "--model",
+            "lscp",
+            "--out",
+            str(out),
+            "--no-map",
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -120,9 +137,14 @@ def test_health_centre_only_next_to_existing_elderly_care(regions):
     two = site(region, "health_centre", model="mclp", new=2, standards=True).proposed
     other = two[two["candidate_id"] != free.proposed["candidate_id"].iloc[0]].iloc[0]
     spot = shapely.Point(other.geometry.x + 30, other.geometry.y)
-    home = gpd.GeoDataFrame({"facility_id": ["e1"], "category": ["elderly_care"], "name": ["敬老院"]},
-                            geometry=[spot], crs=region.crs)
-    near = site(region, "health_centre", model="mclp", new=1, standards=True, colocate=True, extra_facilities=home)
+    home = gpd.GeoDataFrame(
+        {"facility_id": ["e1"], "category": ["elderly_care"], "name": ["敬老院"]},
+        geometry=[spot],
+        crs=region.crs,
+    )
+    near = site(
+        region, "health_centre", model="mclp", new=1, standards=True, colocate=True, extra_facilities=home
+    )
     within = int((sized.geometry.distance(spot) <= 50).sum())
     assert near.report["standards"]["candidates"]["next_to_elderly_care"] == within >= 1
     assert len(near.proposed) == 1

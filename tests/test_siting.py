@@ -13,15 +13,17 @@ from osm_fixtures import UTM, X0, Y0, write_osm
 
 from planner import settings
 from planner.cli import main
+from planner.network import build_network
 from planner.siting import candidates_from_region, site
 from planner.sources import load_region
-from planner.network import build_network
 
 CAU = str(SAMPLES / "beijing_haidian_cau.osm.pbf")
 
 
 def _points(xs, ys, **cols) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(np.asarray(xs) + X0, np.asarray(ys) + Y0), crs=UTM)
+    return gpd.GeoDataFrame(
+        cols, geometry=gpd.points_from_xy(np.asarray(xs) + X0, np.asarray(ys) + Y0), crs=UTM
+    )
 
 
 @pytest.fixture
@@ -29,8 +31,12 @@ def line_region(tmp_path):
     """A 1 km street with nodes every 100 m, and an existing kindergarten at x = 0."""
     nodes = {i + 1: (i * 100.0, 0.0) for i in range(11)}
     nodes[100] = (0.0, -10.0)
-    path = write_osm(tmp_path / "line.osm", nodes, [(1, list(range(1, 12)), {"highway": "residential"})],
-                     {100: {"amenity": "kindergarten", "name": "现有幼儿园"}})
+    path = write_osm(
+        tmp_path / "line.osm",
+        nodes,
+        [(1, list(range(1, 12)), {"highway": "residential"})],
+        {100: {"amenity": "kindergarten", "name": "现有幼儿园"}},
+    )
     return load_region(path)
 
 
@@ -60,31 +66,61 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
     295 s at the adult 1.1 m/s, 360 s at the elderly 0.9 m/s. At the adult pace c700 covers
     both (weight 20 + 12); with the elderly at their pace it covers only B (12), and c500
     covers A (20): the model must choose c500, and the report then shows A's elderly covered."""
-    homes = _points([400, 1000], [10, 10], population=[10.0, 12.0], elderly=[10.0, 0.0], children=[0.0, 0.0],
-                    disabled=[0.0, 0.0])
+    homes = _points(
+        [400, 1000],
+        [10, 10],
+        population=[10.0, 12.0],
+        elderly=[10.0, 0.0],
+        children=[0.0, 0.0],
+        disabled=[0.0, 0.0],
+    )
     cands = _points([500, 700], [10, 10], candidate_id=["c500", "c700"], source="file", name=None)
     slow = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes)
     assert slow.proposed["candidate_id"].tolist() == ["c500"]
-    assert slow.elderly_time_factor == pytest.approx(settings.walk_speed_mps / settings.elderly_walk_speed_mps)
+    assert slow.elderly_time_factor == pytest.approx(
+        settings.walk_speed_mps / settings.elderly_walk_speed_mps
+    )
     assert slow.solution.objective == pytest.approx(20.0)
     assert slow.before_after.set_index("minutes").loc[5, "elderly_share_after"] == pytest.approx(1.0)
-    fast = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes,
-                elderly_pace=False)
+    fast = site(
+        line_region,
+        "kindergarten",
+        model="mclp",
+        new=1,
+        minutes=5,
+        candidates=cands,
+        homes=homes,
+        elderly_pace=False,
+    )
     assert fast.proposed["candidate_id"].tolist() == ["c700"]
     assert fast.elderly_time_factor == 1.0 and fast.solution.objective == pytest.approx(32.0)
     # The adult-pace plan leaves A's elderly outside 5 minutes at their pace.
     assert fast.before_after.set_index("minutes").loc[5, "elderly_share_after"] == pytest.approx(0.0)
     # Set covering at the elderly pace needs both sites; at the adult pace c700 alone.
-    assert len(site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes).proposed) == 2
-    assert site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes,
-                elderly_pace=False).proposed["candidate_id"].tolist() == ["c700"]
+    assert (
+        len(
+            site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes).proposed
+        )
+        == 2
+    )
+    assert site(
+        line_region,
+        "kindergarten",
+        model="lscp",
+        minutes=5,
+        candidates=cands,
+        homes=homes,
+        elderly_pace=False,
+    ).proposed["candidate_id"].tolist() == ["c700"]
 
 
 def test_pmedian_matches_brute_force_on_the_line(line_region):
     homes = _points([100, 300, 600, 900], [10] * 4, population=[5.0, 1, 1, 5])
     xs = np.array([200, 400, 700, 900])
     cands = _points(xs, [10] * 4, candidate_id=[f"c{x}" for x in xs], source="file", name=None)
-    res = site(line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact")
+    res = site(
+        line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact"
+    )
     # Brute force with the existing site at x=0 kept open. Homes and candidates sit 10 m off
     # street nodes, so a trip is the along-street distance plus two 10 m legs. The elderly
     # (with their priority weight) walk at their own pace: their times count × 1.1/0.9.
@@ -111,8 +147,23 @@ def test_candidates_from_region_include_buildings_and_street_points():
 
 def test_cli_site_writes_outputs(tmp_path):
     out = tmp_path / "site"
-    rc = main(["site", "--osm", CAU, "--category", "elderly_care", "--model", "mclp", "--new", "3",
-               "--minutes", "10", "--out", str(out)])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            CAU,
+            "--category",
+            "elderly_care",
+            "--model",
+            "mclp",
+            "--new",
+            "3",
+            "--minutes",
+            "10",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     sites = gpd.read_file(out / "sites.gpkg", layer="proposed")
     assert sites.crs.to_epsg() == 4326 and len(sites) == 3
@@ -120,8 +171,15 @@ def test_cli_site_writes_outputs(tmp_path):
     assert (sites["population_newly_covered"] >= 0).all()
     ba = pd.read_csv(out / "before_after.csv")
     # Percent to 0.1, before → after → change per group.
-    assert list(ba.columns[:7]) == ["minutes", "population_pct_before", "population_pct_after", "population_pct_change",
-                                    "elderly_pct_before", "elderly_pct_after", "elderly_pct_change"]
+    assert list(ba.columns[:7]) == [
+        "minutes",
+        "population_pct_before",
+        "population_pct_after",
+        "population_pct_change",
+        "elderly_pct_before",
+        "elderly_pct_after",
+        "elderly_pct_change",
+    ]
     assert {"children_pct_before", "children_pct_after"} <= set(ba.columns)
     assert (ba["population_pct_after"] >= ba["population_pct_before"]).all()
     # No elderly care is mapped there: before is 0 everywhere.
@@ -139,8 +197,21 @@ def test_lscp_covers_every_home_not_just_its_node(tmp_path):
     new sites, every reachable home is within 5 minutes (in Nanjing Xinjiekou, with
     node-averaged legs, 1.2 % of the people were not)."""
     out = tmp_path / "lscp"
-    rc = main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "lscp", "--minutes", "5",
-               "--out", str(out)])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            CAU,
+            "--category",
+            "kindergarten",
+            "--model",
+            "lscp",
+            "--minutes",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     ba = pd.read_csv(out / "before_after.csv").set_index("minutes")
@@ -150,7 +221,9 @@ def test_lscp_covers_every_home_not_just_its_node(tmp_path):
     assert s["gap"] == 0.0
     # The elderly are modelled at their own pace: every elderly resident some candidate
     # reaches within 5 minutes at 0.9 m/s is covered too.
-    assert s["elderly_time_factor"] == pytest.approx(settings.walk_speed_mps / settings.elderly_walk_speed_mps, rel=1e-4)
+    assert s["elderly_time_factor"] == pytest.approx(
+        settings.walk_speed_mps / settings.elderly_walk_speed_mps, rel=1e-4
+    )
     missing = s["counts"]["elderly_no_candidate_within_reach"]
     assert 0 < missing < s["counts"]["elderly"]
     assert ba.loc[5, "elderly_pct_after"] == round(100 * (1.0 - missing / s["counts"]["elderly"]), 1)
@@ -163,7 +236,24 @@ def test_site_map_draws_offline(tmp_path):
     if not browser.chromium_available():
         pytest.skip(browser.SKIP_REASON)
     out = tmp_path / "site"
-    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--new", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "site",
+                "--osm",
+                CAU,
+                "--category",
+                "kindergarten",
+                "--model",
+                "mclp",
+                "--new",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     seen = browser.open_in_browser(out / "map.html")
     assert seen["errors"] == [] and seen["external"] == []
     assert seen["paths"] > 50
@@ -173,13 +263,50 @@ def test_site_map_draws_offline(tmp_path):
 
 def test_bad_site_inputs(tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["site", "--osm", CAU, "--category", "kindergarden", "--model", "mclp", "--new", "1", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "site",
+                "--osm",
+                CAU,
+                "--category",
+                "kindergarden",
+                "--model",
+                "mclp",
+                "--new",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "kindergarden" in capsys.readouterr().err
-    assert main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--out", str(out)]) == 2
+    assert (
+        main(["site", "--osm", CAU, "--category", "kindergarten", "--model", "mclp", "--out", str(out)]) == 2
+    )
     assert "--new" in capsys.readouterr().err
     # No elderly care is mapped there, so new sites of capacity 1 cannot serve ~14,000 weighted residents.
-    assert main(["site", "--osm", CAU, "--category", "elderly_care", "--model", "pmedian", "--new", "1",
-                 "--capacity", "1", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "site",
+                "--osm",
+                CAU,
+                "--category",
+                "elderly_care",
+                "--model",
+                "pmedian",
+                "--new",
+                "1",
+                "--capacity",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "capacit" in err
     assert not out.exists()

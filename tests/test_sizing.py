@@ -55,7 +55,9 @@ def test_community_service_capacity_from_30_m2_per_100_households():
     cap = candidate_capacity(s, np.array([600.0, 1000.0, 2000.0, np.nan]))
     # 114.5 m² per 1,000 residents: 600 m² → 5,240 residents; above the range's 1,000 m² top the
     # standard size is used; unknown floor: the standard size.
-    assert cap == pytest.approx([600 / 114.5 * 1000, 1000 / 114.5 * 1000, 1000 / 114.5 * 1000, 1000 / 114.5 * 1000])
+    assert cap == pytest.approx(
+        [600 / 114.5 * 1000, 1000 / 114.5 * 1000, 1000 / 114.5 * 1000, 1000 / 114.5 * 1000]
+    )
     assert cap[0] == pytest.approx(5240.17, abs=0.01)
 
 
@@ -79,9 +81,13 @@ def test_existing_capacity_from_mapped_size():
     s = sizing_for(CATS["elderly_care"])
     square = shapely.box(0, 0, 20, 20)  # 400 m² footprint
     fac = gpd.GeoDataFrame(
-        {"tags": [{"building": "yes", "building:levels": "2"}, {}, {"building": "yes"}],
-         "floor_area_m2": [np.nan, 350.0, np.nan]},
-        geometry=[square, shapely.Point(0, 0), square], crs="EPSG:32650")
+        {
+            "tags": [{"building": "yes", "building:levels": "2"}, {}, {"building": "yes"}],
+            "floor_area_m2": [np.nan, 350.0, np.nan],
+        },
+        geometry=[square, shapely.Point(0, 0), square],
+        crs="EPSG:32650",
+    )
     cap = existing_capacity(s, fac)
     # 400 m² × 2 levels = 800 m² → 10,479 residents; 350 m² given → 4,585; levels unknown → no limit.
     assert cap[0] == pytest.approx(800 / 76.34 * 1000)

@@ -28,8 +28,14 @@ def test_weighted_quantile_by_hand():
 
 
 def test_planner_units_by_hand():
-    homes = pd.DataFrame({"population": [100.0, 50, 50], "elderly": [20.0, 10, 0],
-                          "time_before_s": [600.0, np.nan, 200], "time_after_s": [250.0, 280, 200]})
+    homes = pd.DataFrame(
+        {
+            "population": [100.0, 50, 50],
+            "elderly": [20.0, 10, 0],
+            "time_before_s": [600.0, np.nan, 200],
+            "time_after_s": [250.0, 280, 200],
+        }
+    )
     u = planner_units(homes, 5.0, elderly_time_factor=1.2)
     assert u["people_within_target_before"] == 50 and u["people_within_target_after"] == 200
     # Elderly at 1.2 × the time: 250 s → 300 s (in), 280 s → 336 s (out).
@@ -43,8 +49,23 @@ def test_planner_units_by_hand():
 @pytest.fixture(scope="module")
 def curve(tmp_path_factory):
     out = tmp_path_factory.mktemp("tradeoff") / "site"
-    rc = main(["site", "--osm", "nanjing_xinjiekou", "--category", "clinic", "--model", "mclp", "--new", "1-5",
-               "--standards", "--out", str(out), "-q"])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            "nanjing_xinjiekou",
+            "--category",
+            "clinic",
+            "--model",
+            "mclp",
+            "--new",
+            "1-5",
+            "--standards",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -65,17 +86,33 @@ def test_tradeoff_png_and_chart_in_the_map_offline(curve):
     assert "planner-tradeoff-chart" in html
     if not chromium_available():
         pytest.skip(SKIP_REASON)
-    result = open_in_browser(curve / "map.html", extra_js="""
+    result = open_in_browser(
+        curve / "map.html",
+        extra_js="""
         var img = document.querySelector('img.planner-tradeoff-chart');
-        return img ? [img.complete, img.naturalWidth, img.naturalHeight] : null;""")
+        return img ? [img.complete, img.naturalWidth, img.naturalHeight] : null;""",
+    )
     assert result["errors"] == [] and result["external"] == []
     complete, width, height = result["extra"]
     assert complete and (width, height) == (770, 440)  # 7 × 4 inches at 110 dpi
 
 
 def test_a_range_is_refused_for_lscp(tmp_path, capsys):
-    rc = main(["site", "--osm", "nanjing_xinjiekou", "--category", "clinic", "--model", "lscp", "--new", "1-3",
-               "--out", str(tmp_path / "x")])
+    rc = main(
+        [
+            "site",
+            "--osm",
+            "nanjing_xinjiekou",
+            "--category",
+            "clinic",
+            "--model",
+            "lscp",
+            "--new",
+            "1-3",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert rc == 2
     assert "--new" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

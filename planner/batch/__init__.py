@@ -38,7 +38,21 @@ from planner.batch.run import run_batch
 from planner.batch.tasks import TASKS, check_options, run_audit_region, task_function
 
 __all__ = [
-    "ALL_REGIONS", "TASKS", "RegionSpec", "batch_map", "check_options", "cut_extracts", "cut_min_bytes",
-    "dask_sweeper", "indicators_table", "min_worker_memory_bytes", "parse_indicator", "read_regions",
-    "region_indicators", "run_audit_region", "run_batch", "task_function", "task_reach_m",
+    "ALL_REGIONS",
+    "TASKS",
+    "RegionSpec",
+    "batch_map",
+    "check_options",
+    "cut_extracts",
+    "cut_min_bytes",
+    "dask_sweeper",
+    "indicators_table",
+    "min_worker_memory_bytes",
+    "parse_indicator",
+    "read_regions",
+    "region_indicators",
+    "run_audit_region",
+    "run_batch",
+    "task_function",
+    "task_reach_m",
 ]

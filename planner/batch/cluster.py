@@ -35,8 +35,10 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
         try:
             client = Client(str(scheduler), timeout="30s")
         except OSError as err:
-            raise InputError(f"--scheduler {scheduler}: cannot connect ({one_line(err)}); "
-                             "start one with `dask scheduler` or leave it out for a local cluster") from None
+            raise InputError(
+                f"--scheduler {scheduler}: cannot connect ({one_line(err)}); "
+                "start one with `dask scheduler` or leave it out for a local cluster"
+            ) from None
         try:
             if workers:
                 client.wait_for_workers(workers)
@@ -48,7 +50,10 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
     if n < 1:
         raise InputError(f"--workers {workers}: give at least 1")
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=memory_limit,
         dashboard_address=":0",  # any free port: several batches (or users) on one machine
         silence_logs=logging.ERROR,
     )
@@ -67,8 +72,10 @@ def check_memory_limit(value: Any) -> None:
 
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return
-    hint = ("give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, "
-            "or auto")
+    hint = (
+        "give memory per worker such as 4GiB or 4000MB, a fraction of this machine's memory such as 0.5, "
+        "or auto"
+    )
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -87,9 +94,13 @@ def check_memory_limit(value: Any) -> None:
         except (ValueError, TypeError):
             raise InputError(f"--memory-limit {value!r}: {hint}") from None
     if nbytes < min_worker_memory_bytes:
-        raise InputError(f"--memory-limit {value!r}: below {format_bytes(min_worker_memory_bytes)} per worker; {hint}")
+        raise InputError(
+            f"--memory-limit {value!r}: below {format_bytes(min_worker_memory_bytes)} per worker; {hint}"
+        )
     if nbytes > MEMORY_LIMIT:
-        raise InputError(f"--memory-limit {value!r}: above this machine's memory ({format_bytes(MEMORY_LIMIT)}); {hint}")
+        raise InputError(
+            f"--memory-limit {value!r}: above this machine's memory ({format_bytes(MEMORY_LIMIT)}); {hint}"
+        )
 
 
 def worker_memory(client, results: dict) -> tuple[dict, dict]:
@@ -113,7 +124,9 @@ def peak_rss_mb() -> float:
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return round(peak / 1024 ** (2 if sys.platform == "darwin" else 1), 1)  # bytes on macOS, KiB elsewhere
+        return round(
+            peak / 1024 ** (2 if sys.platform == "darwin" else 1), 1
+        )  # bytes on macOS, KiB elsewhere
     except ImportError:  # Windows
         import psutil
 
@@ -140,8 +153,10 @@ def failure_text(err: BaseException) -> str:
     from distributed import KilledWorker
 
     if isinstance(err, KilledWorker):
-        return ("its worker died on every attempt (out of memory? give workers more memory with "
-                "memory_limit, or fewer workers per machine)")
+        return (
+            "its worker died on every attempt (out of memory? give workers more memory with "
+            "memory_limit, or fewer workers per machine)"
+        )
     return one_line(err)
 
 
@@ -149,7 +164,9 @@ def _sweep_task(targets, subset: np.ndarray, limit: float | None):
     return targets.sweep(subset, limit)
 
 
-def dask_sweeper(targets, subsets: list, limit: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def dask_sweeper(
+    targets, subsets: list, limit: float | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Per-category sweeps as Dask tasks: a ``sweeper`` for :func:`planner.audit.audit`.
 
     On a large network (``n_nodes × len(subsets) ≥ settings.parallel_min_node_sweeps``) the
@@ -163,7 +180,7 @@ def dask_sweeper(targets, subsets: list, limit: float | None = None) -> Iterator
     Yields (cost, nearest) per subset, in order, like :func:`planner.network.sweep_many`.
     """
     small = targets.n_nodes * len(subsets) < settings.parallel_min_node_sweeps
-    with (contextlib.nullcontext() if small or len(subsets) < 2 else _cluster_client()) as client:
+    with contextlib.nullcontext() if small or len(subsets) < 2 else _cluster_client() as client:
         if client is None:
             for subset in subsets:
                 yield targets.sweep(subset, limit)

@@ -24,8 +24,15 @@ _AREA_RELATION_TYPES = ("multipolygon", "boundary")  # the relations libosmium a
 _CELL_DEG = 0.1
 
 
-def cut_shared_extracts(todo: list[RegionSpec], out: Path, options: dict, cut: bool | None, client,
-                         progress: bool, task_name: str = "audit") -> list[RegionSpec]:
+def cut_shared_extracts(
+    todo: list[RegionSpec],
+    out: Path,
+    options: dict,
+    cut: bool | None,
+    client,
+    progress: bool,
+    task_name: str = "audit",
+) -> list[RegionSpec]:
     """Cut the boundary regions of each large extract into small extracts, one pass per extract.
 
     Without this every region's task would read the whole province (minutes, and the whole
@@ -53,16 +60,24 @@ def cut_shared_extracts(todo: list[RegionSpec], out: Path, options: dict, cut: b
         boxes, paths = {}, {}
         for spec in specs:
             box = _cut_box(spec.boundary, buffer_m)
-            digest = hashlib.sha1(f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{box}".encode()).hexdigest()[:16]
+            digest = hashlib.sha1(f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{box}".encode()).hexdigest()[
+                :16
+            ]
             path = folder / f"{digest}.osm.pbf"
             replaced[spec.name] = dataclasses.replace(spec, cut_osm=str(path))
             if not path.exists():  # a cut of an earlier, interrupted run is complete (renamed when done)
                 boxes[spec.name], paths[spec.name] = box, str(path)
         if boxes:
             if progress:
-                print(f"planner batch: cutting {len(boxes)} regions out of {source} (one pass over the file)", flush=True)
-            futures.append(client.submit(cut_extracts, source, boxes, paths, pure=False,
-                                         key=f"cut-{uuid.uuid4().hex[:8]}"))
+                print(
+                    f"planner batch: cutting {len(boxes)} regions out of {source} (one pass over the file)",
+                    flush=True,
+                )
+            futures.append(
+                client.submit(
+                    cut_extracts, source, boxes, paths, pure=False, key=f"cut-{uuid.uuid4().hex[:8]}"
+                )
+            )
     client.gather(futures)
     return [replaced.get(s.name, s) for s in todo]
 
@@ -96,7 +111,12 @@ def _cut_box(boundary, buffer_m: float) -> tuple[float, float, float, float]:
     poly = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).buffer(buffer_m * 1.1 + 500.0)
     minx, miny, maxx, maxy = poly.to_crs(4326).total_bounds
     pad = 0.005  # ≈ 500 m more
-    return (round(float(minx) - pad, 6), round(float(miny) - pad, 6), round(float(maxx) + pad, 6), round(float(maxy) + pad, 6))
+    return (
+        round(float(minx) - pad, 6),
+        round(float(miny) - pad, 6),
+        round(float(maxx) + pad, 6),
+        round(float(maxy) + pad, 6),
+    )
 
 
 def cut_extracts(
@@ -143,7 +163,10 @@ def cut_extracts(
             plan.add_way(way)
     plan.add_relations_meeting_boxes()
     # Pass 3: write each object to the cuts that keep it (file order is kept).
-    tmp = {n: Path(paths[n]).with_name(f".{Path(paths[n]).name}.tmp-{uuid.uuid4().hex[:6]}.osm.pbf") for n in names}
+    tmp = {
+        n: Path(paths[n]).with_name(f".{Path(paths[n]).name}.tmp-{uuid.uuid4().hex[:6]}.osm.pbf")
+        for n in names
+    }
     for p in tmp.values():
         p.parent.mkdir(parents=True, exist_ok=True)
     writers = [osmium.SimpleWriter(str(tmp[n]), overwrite=True) for n in names]
@@ -264,4 +287,6 @@ def _boxes_meeting(cells: dict, box: np.ndarray, b: tuple) -> list[int]:
     for cx in range(math.floor(x0 / _CELL_DEG), math.floor(x1 / _CELL_DEG) + 1):
         for cy in range(math.floor(y0 / _CELL_DEG), math.floor(y1 / _CELL_DEG) + 1):
             cand.update(cells.get((cx, cy), ()))
-    return sorted(i for i in cand if box[i, 0] <= x1 and x0 <= box[i, 2] and box[i, 1] <= y1 and y0 <= box[i, 3])
+    return sorted(
+        i for i in cand if box[i, 0] <= x1 and x0 <= box[i, 2] and box[i, 1] <= y1 and y0 <= box[i, 3]
+    )

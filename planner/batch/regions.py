@@ -57,8 +57,9 @@ class RegionSpec:
         return self.cut_osm or self.osm
 
 
-def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLike | None = None,
-                 coords: str | None = None) -> list[RegionSpec]:
+def read_regions(
+    regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLike | None = None, coords: str | None = None
+) -> list[RegionSpec]:
     """Read a regions file (CSV or GeoPackage/GeoJSON) into :class:`RegionSpec` rows.
 
     Parameters
@@ -86,10 +87,14 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
     else:
         path = Path(regions).expanduser()
         frame, base, label = _read_regions_file(path), path.resolve().parent, str(regions)
-    frame.columns = [str(c).strip().lower() if c != getattr(frame, "_geometry_column_name", None) else c
-                     for c in frame.columns]
+    frame.columns = [
+        str(c).strip().lower() if c != getattr(frame, "_geometry_column_name", None) else c
+        for c in frame.columns
+    ]
     if "name" not in frame.columns:
-        raise InputError(f"{label}: no 'name' column; give one row per region with name and osm or a boundary")
+        raise InputError(
+            f"{label}: no 'name' column; give one row per region with name and osm or a boundary"
+        )
     if len(frame) == 0:
         raise InputError(f"{label}: no regions; give one row per region")
     geoms = None
@@ -102,8 +107,10 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
     for i, row in enumerate(frame.to_dict("records")):
         name = _region_name(row.get("name"), label, i + 1)
         if name in seen:
-            raise InputError(f"{label}: region name {name!r} appears twice (rows {seen[name]} and {i + 1}); "
-                             "names must be unique")
+            raise InputError(
+                f"{label}: region name {name!r} appears twice (rows {seen[name]} and {i + 1}); "
+                "names must be unique"
+            )
         seen[name] = i + 1
         boundary, error = None, None
         if geoms is not None and geoms[i] is not None and not geoms[i].is_empty:
@@ -113,8 +120,10 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
             try:
                 boundary = shapely.from_wkt(text)
             except shapely.errors.GEOSException as err:
-                error = (f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "
-                         "give WGS84 WKT like POLYGON((lon lat, ...))")
+                error = (
+                    f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "
+                    "give WGS84 WKT like POLYGON((lon lat, ...))"
+                )
         if boundary is not None and error is None:
             error = _polygon_problem(boundary, i + 1)
         if boundary is not None and error is None and coords != "wgs84":
@@ -122,22 +131,37 @@ def read_regions(regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLi
         own = clean_text(row.get("osm"))
         source = str(_resolve(own, base)) if own else (str(big) if big else None)
         if source is None:
-            raise InputError(f"{label}: region {name!r} has no osm file; give an osm column or --osm "
-                             "EXTRACT to cut boundaries from")
+            raise InputError(
+                f"{label}: region {name!r} has no osm file; give an osm column or --osm "
+                "EXTRACT to cut boundaries from"
+            )
         if boundary is None and not own and error is None:
-            error = f"row {i + 1}: no osm file and no boundary; give its own osm or a boundary to cut from --osm"
-        specs.append(RegionSpec(
-            name=name, osm=source, boundary=boundary,
-            homes=str(_resolve(clean_text(row.get("homes")), base)) if clean_text(row.get("homes")) else None,
-            facilities=str(_resolve(clean_text(row.get("facilities")), base)) if clean_text(row.get("facilities")) else None,
-            error=error, row=i + 1,
-        ))
+            error = (
+                f"row {i + 1}: no osm file and no boundary; give its own osm or a boundary to cut from --osm"
+            )
+        specs.append(
+            RegionSpec(
+                name=name,
+                osm=source,
+                boundary=boundary,
+                homes=str(_resolve(clean_text(row.get("homes")), base))
+                if clean_text(row.get("homes"))
+                else None,
+                facilities=str(_resolve(clean_text(row.get("facilities")), base))
+                if clean_text(row.get("facilities"))
+                else None,
+                error=error,
+                row=i + 1,
+            )
+        )
     return specs
 
 
 def _read_regions_file(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise InputError(f"--regions {path}: file not found; give a CSV or GeoPackage with one row per region")
+        raise InputError(
+            f"--regions {path}: file not found; give a CSV or GeoPackage with one row per region"
+        )
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):  # UTF-8 (BOM or none) or GBK, as Excel on Chinese Windows saves it
@@ -148,15 +172,24 @@ def _read_regions_file(path: Path) -> pd.DataFrame:
         raise
     except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
         raise InputError(f"--regions {path}: cannot read it ({str(err).strip().splitlines()[0]})") from None
-    raise InputError(f"--regions {path}: use a .csv (name, osm or wkt) or a .gpkg (name, geometry, optional osm)")
+    raise InputError(
+        f"--regions {path}: use a .csv (name, osm or wkt) or a .gpkg (name, geometry, optional osm)"
+    )
 
 
 def _region_name(value: Any, label: str, row: int) -> str:
     name = clean_text(value) or ""
     # The name is a folder: no separators, no hidden or relative names.
-    if not name or name in (".", "..", ALL_REGIONS) or name.startswith(".") or re.search(r"[/\\\x00-\x1f]", name):
-        raise InputError(f"{label}: row {row} has name {name!r}; give a non-empty name without / or \\ "
-                         f"that does not start with '.' (it names the region's output folder)")
+    if (
+        not name
+        or name in (".", "..", ALL_REGIONS)
+        or name.startswith(".")
+        or re.search(r"[/\\\x00-\x1f]", name)
+    ):
+        raise InputError(
+            f"{label}: row {row} has name {name!r}; give a non-empty name without / or \\ "
+            f"that does not start with '.' (it names the region's output folder)"
+        )
     return name
 
 
@@ -169,8 +202,10 @@ def _polygon_problem(geom, row: int) -> str | None:
     if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
         return f"row {row}: boundary is a {geom.geom_type}, not a polygon; give a polygon in WGS84"
     if not geom.is_valid:
-        return (f"row {row}: boundary polygon is invalid ({shapely.is_valid_reason(geom)}); "
-                "fix it (e.g. shapely.make_valid)")
+        return (
+            f"row {row}: boundary polygon is invalid ({shapely.is_valid_reason(geom)}); "
+            "fix it (e.g. shapely.make_valid)"
+        )
     minx, miny, maxx, maxy = geom.bounds
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         return f"row {row}: boundary coordinates are not longitude/latitude; give WGS84 (EPSG:4326)"

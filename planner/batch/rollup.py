@@ -22,8 +22,12 @@ from planner._io import (
 from planner.batch.regions import ALL_REGIONS, RegionSpec
 
 # Share bands of the batch map: ≥ 90 %, ≥ 75 %, ≥ 50 %, below (ColorBrewer RdYlGn as in planner.maps).
-_SHARE_BANDS = ((0.9, "#1a9850", "≥ 90 %"), (0.75, "#91cf60", "75–90 %"), (0.5, "#fc8d59", "50–75 %"),
-                (-1.0, "#d73027", "< 50 %"))
+_SHARE_BANDS = (
+    (0.9, "#1a9850", "≥ 90 %"),
+    (0.75, "#91cf60", "75–90 %"),
+    (0.5, "#fc8d59", "50–75 %"),
+    (-1.0, "#d73027", "< 50 %"),
+)
 
 
 def region_indicators(region_dir: str, name: str) -> dict:
@@ -52,10 +56,17 @@ def indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) -
     for r in coverage.to_dict("records"):
         # Rows per threshold, at each category's own target (minutes empty for a metre
         # target) and of the complete basic life circle per level.
-        row = {"region": name, "category": r["category"], "name_zh": r["name_zh"], "name_en": r["name_en"],
-               "level": r["level"] if isinstance(r.get("level"), str) else "",
-               "threshold": r.get("threshold", "minutes"), "minutes": float(r["minutes"]),
-               "target_m": float(r.get("target_m", np.nan)), "target_minutes": float(r["target_minutes"])}
+        row = {
+            "region": name,
+            "category": r["category"],
+            "name_zh": r["name_zh"],
+            "name_en": r["name_en"],
+            "level": r["level"] if isinstance(r.get("level"), str) else "",
+            "threshold": r.get("threshold", "minutes"),
+            "minutes": float(r["minutes"]),
+            "target_m": float(r.get("target_m", np.nan)),
+            "target_minutes": float(r["target_minutes"]),
+        }
         row["homes"] = int(totals["homes"])
         row["homes_within"] = int(r["homes_within"])
         row["population"] = totals["population"]
@@ -89,8 +100,18 @@ def indicators_table(rows_per_region: Iterable[list[dict]]) -> pd.DataFrame:
     """
     frame = pd.DataFrame([row for rows in rows_per_region for row in rows])
     groups = ("homes", "population", "elderly", "children", "disabled")
-    columns = ["region", "category", "name_zh", "name_en", "level", "threshold", "minutes", "target_m",
-               "target_minutes", "regions"]
+    columns = [
+        "region",
+        "category",
+        "name_zh",
+        "name_en",
+        "level",
+        "threshold",
+        "minutes",
+        "target_m",
+        "target_minutes",
+        "regions",
+    ]
     for g in groups:
         columns += [g, f"{g}_within", f"{g}_share"]
     if frame.empty:
@@ -98,12 +119,15 @@ def indicators_table(rows_per_region: Iterable[list[dict]]) -> pd.DataFrame:
     frame["regions"] = 1
     keys = ["category", "name_zh", "name_en", "level", "threshold", "minutes", "target_m", "target_minutes"]
     whole = frame.groupby(keys, sort=False, as_index=False, dropna=False)[
-        ["regions", *groups, *[f"{g}_within" for g in groups]]].sum()
+        ["regions", *groups, *[f"{g}_within" for g in groups]]
+    ].sum()
     whole["region"] = ALL_REGIONS
     table = pd.concat([frame, whole], ignore_index=True)
     for g in groups:
         total = table[g].to_numpy(float)
-        table[f"{g}_share"] = np.where(total > 0, table[f"{g}_within"].to_numpy(float) / np.where(total > 0, total, 1), 0.0)
+        table[f"{g}_share"] = np.where(
+            total > 0, table[f"{g}_within"].to_numpy(float) / np.where(total > 0, total, 1), 0.0
+        )
     return table[columns]
 
 
@@ -116,7 +140,9 @@ def parse_indicator(text: str | None, options: dict) -> tuple[str, int]:
     key, _, minute = str(text).partition(":")
     key = key.strip()
     if key not in keys:
-        raise InputError(f"--map-indicator {text!r}: category {key!r} is not audited; use one of {', '.join(keys)}")
+        raise InputError(
+            f"--map-indicator {text!r}: category {key!r} is not audited; use one of {', '.join(keys)}"
+        )
     if not minute.strip():
         # The category's target as minutes when it is a threshold (a metre target is not).
         return key, int(targets[key]) if targets[key] in mins else max(mins)
@@ -125,7 +151,9 @@ def parse_indicator(text: str | None, options: dict) -> tuple[str, int]:
     except ValueError:
         raise InputError(f"--map-indicator {text!r}: give category:minutes, e.g. {key}:15") from None
     if m not in mins:
-        raise InputError(f"--map-indicator {text!r}: {m} min is not among --minutes {','.join(map(str, mins))}")
+        raise InputError(
+            f"--map-indicator {text!r}: {m} min is not among --minutes {','.join(map(str, mins))}"
+        )
     return key, m
 
 
@@ -165,13 +193,18 @@ def batch_map(
     table = table[table["threshold"] == "minutes"] if "threshold" in table.columns else table
     sel = table[(table["category"] == key) & (table["minutes"] == minutes) & (table["region"] != ALL_REGIONS)]
     sel = sel[sel["region"].isin(list(outlines))]
-    whole = table[(table["category"] == key) & (table["minutes"] == minutes) & (table["region"] == ALL_REGIONS)]
+    whole = table[
+        (table["category"] == key) & (table["minutes"] == minutes) & (table["region"] == ALL_REGIONS)
+    ]
     gdf = gpd.GeoDataFrame(
-        {"region": sel["region"].to_numpy(),
-         "share": [f"{v:.1%}" for v in sel["population_share"]],
-         "population": [f"{v:,.0f}" for v in sel["population"]],
-         "homes": sel["homes"].to_numpy()},
-        geometry=[outlines[n] for n in sel["region"]], crs=4326,
+        {
+            "region": sel["region"].to_numpy(),
+            "share": [f"{v:.1%}" for v in sel["population_share"]],
+            "population": [f"{v:,.0f}" for v in sel["population"]],
+            "homes": sel["homes"].to_numpy(),
+        },
+        geometry=[outlines[n] for n in sel["region"]],
+        crs=4326,
     )
     colours = [_share_colour(v, p) for v, p in zip(sel["population_share"], sel["population"], strict=True)]
     parts = [g for g in [*outlines.values(), *(failed or {}).values()] if g is not None and not g.is_empty]
@@ -179,28 +212,64 @@ def batch_map(
     m = maps.base_map(bounds)
     name_zh = sel["name_zh"].iloc[0] if len(sel) else key
     name_en = sel["name_en"].iloc[0] if len(sel) else key
-    maps.add_polygons(m, gdf, colours, name=f"{name_zh} ≤{minutes} min", tooltip_columns=["region", "share", "population", "homes"],
-                      aliases={"region": "区域 region", "share": "人口覆盖率 population share", "population": "人口 population",
-                               "homes": "住宅点 homes"}, fill_opacity=0.55, weight=1.0)
+    maps.add_polygons(
+        m,
+        gdf,
+        colours,
+        name=f"{name_zh} ≤{minutes} min",
+        tooltip_columns=["region", "share", "population", "homes"],
+        aliases={
+            "region": "区域 region",
+            "share": "人口覆盖率 population share",
+            "population": "人口 population",
+            "homes": "住宅点 homes",
+        },
+        fill_opacity=0.55,
+        weight=1.0,
+    )
     # Regions a few kilometres across in a set spanning provinces vanish at the zoom that shows
     # them all: a marker and a name keep each one visible and clickable at any zoom.
-    maps.add_points(m, gdf.assign(geometry=gdf.geometry.representative_point()), colours, radius=8,
-                    outline="#333333", weight=1.0, name="区域位置 Region markers",
-                    tooltip_columns=["region", "share", "population", "homes"],
-                    aliases={"region": "区域 region", "share": "人口覆盖率 population share",
-                             "population": "人口 population", "homes": "住宅点 homes"})
+    maps.add_points(
+        m,
+        gdf.assign(geometry=gdf.geometry.representative_point()),
+        colours,
+        radius=8,
+        outline="#333333",
+        weight=1.0,
+        name="区域位置 Region markers",
+        tooltip_columns=["region", "share", "population", "homes"],
+        aliases={
+            "region": "区域 region",
+            "share": "人口覆盖率 population share",
+            "population": "人口 population",
+            "homes": "住宅点 homes",
+        },
+    )
     maps.add_labels(m, gdf, "region", name="区域名称 Region names")
     if failed:
-        fg = gpd.GeoDataFrame({"region": list(failed), "status": "failed 失败"}, geometry=list(failed.values()), crs=4326)
-        maps.add_polygons(m, fg, maps.NO_FACILITY_COLOUR, name="失败 failed", tooltip_columns=["region", "status"],
-                          fill_opacity=0.3, dash_array="4 4")
+        fg = gpd.GeoDataFrame(
+            {"region": list(failed), "status": "failed 失败"}, geometry=list(failed.values()), crs=4326
+        )
+        maps.add_polygons(
+            m,
+            fg,
+            maps.NO_FACILITY_COLOUR,
+            name="失败 failed",
+            tooltip_columns=["region", "status"],
+            fill_opacity=0.3,
+            dash_array="4 4",
+        )
     subtitle = None
     if len(whole):
         w = whole.iloc[0]
-        subtitle = (f"全部 all {int(w['regions'])} regions: {w['population_share']:.1%} of "
-                    f"{w['population']:,.0f} people within {minutes} min")
+        subtitle = (
+            f"全部 all {int(w['regions'])} regions: {w['population_share']:.1%} of "
+            f"{w['population']:,.0f} people within {minutes} min"
+        )
     maps.add_title(m, f"{name_zh} {minutes} 分钟覆盖率 — {name_en} within {minutes} min", subtitle)
-    items = [(c, label, "area") for _, c, label in _SHARE_BANDS] + [(maps.NO_FACILITY_COLOUR, "无住宅/失败 no homes / failed", "area")]
+    items = [(c, label, "area") for _, c, label in _SHARE_BANDS] + [
+        (maps.NO_FACILITY_COLOUR, "无住宅/失败 no homes / failed", "area")
+    ]
     maps.add_legend(m, "人口覆盖率 population share", items)
     folium.LayerControl(collapsed=False).add_to(m)
     return maps.save_map(m, path)
@@ -229,14 +298,25 @@ def gather_indicators(client, results: dict, done_names: list[str], regions_dir:
         return []
     now = {n: results[n].pop("_indicators") for n in done_names if "_indicators" in results.get(n, {})}
     earlier = [n for n in done_names if n not in now]  # done before a resume: read their files
-    futures = client.map(region_indicators, [str(regions_dir / n) for n in earlier], earlier, pure=False,
-                         key=[f"indicators-{i}-{uuid.uuid4().hex[:6]}" for i in range(len(earlier))])
+    futures = client.map(
+        region_indicators,
+        [str(regions_dir / n) for n in earlier],
+        earlier,
+        pure=False,
+        key=[f"indicators-{i}-{uuid.uuid4().hex[:6]}" for i in range(len(earlier))],
+    )
     now.update(zip(earlier, client.gather(futures), strict=True))
     return [now[n] for n in done_names]
 
 
-def write_rollup(out: Path, specs: list[RegionSpec], failures: list[dict], errors_log: list[str],
-                 rolled: list[dict] | None, indicator: tuple[str, int] | None) -> tuple[str, int] | None:
+def write_rollup(
+    out: Path,
+    specs: list[RegionSpec],
+    failures: list[dict],
+    errors_log: list[str],
+    rolled: list[dict] | None,
+    indicator: tuple[str, int] | None,
+) -> tuple[str, int] | None:
     """Write ``failures.csv`` (and ``failures.log``), and with ``rolled`` (a task with the audit's
     outputs) ``indicators.csv`` and ``map.html``; remove an earlier run's files this run has not.
 
@@ -251,10 +331,19 @@ def write_rollup(out: Path, specs: list[RegionSpec], failures: list[dict], error
         by_name = {s.name: s for s in specs}
         table = indicators_table([r["rows"] for r in rolled])
         write_csv(table, out / "indicators.csv")
-        outlines = {r["region"]: (by_name[r["region"]].boundary if by_name[r["region"]].boundary is not None
-                                  else shapely.from_wkb(r["outline_wkb"])) for r in rolled}
-        failed_outlines = {f["region"]: by_name[f["region"]].boundary for f in failures
-                           if by_name[f["region"]].boundary is not None}
+        outlines = {
+            r["region"]: (
+                by_name[r["region"]].boundary
+                if by_name[r["region"]].boundary is not None
+                else shapely.from_wkb(r["outline_wkb"])
+            )
+            for r in rolled
+        }
+        failed_outlines = {
+            f["region"]: by_name[f["region"]].boundary
+            for f in failures
+            if by_name[f["region"]].boundary is not None
+        }
         if len(table):
             indicator = indicator or default_indicator(table)
             batch_map(table, outlines, indicator, out / "map.html", failed=failed_outlines)

@@ -115,15 +115,24 @@ def run_batch(
     specs = read_regions(regions, osm=osm, coords=options.get("coords"))
     out = batch_folder(out_dir)
     public_options = {k: v for k, v in options.items() if not k.startswith("_")}
-    record = {"task": task_name, "osm": str(Path(osm).expanduser().resolve()) if osm else None,
-              "task_options": public_options, "category_keys": options.get("_category_keys")}
+    record = {
+        "task": task_name,
+        "osm": str(Path(osm).expanduser().resolve()) if osm else None,
+        "task_options": public_options,
+        "category_keys": options.get("_category_keys"),
+    }
     previous = recorded_run(out) if resume else None
     if previous is not None and isinstance(task, str):  # a callable's options are its own business
         check_resume(previous, record)
     run_id = (previous or {}).get("run_id") or uuid.uuid4().hex[:12]
     regions_dir = out / "regions"
-    finished = {s.name for s in specs if resume and (regions_dir / s.name / "summary.json").exists()
-                and batch_run_of(regions_dir / s.name) == run_id}
+    finished = {
+        s.name
+        for s in specs
+        if resume
+        and (regions_dir / s.name / "summary.json").exists()
+        and batch_run_of(regions_dir / s.name) == run_id
+    }
     todo = [s for s in specs if s.name not in finished]
     seconds: dict[str, float] = {}
     results: dict[str, dict] = {}
@@ -139,16 +148,22 @@ def run_batch(
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         scheduler_address = None if scheduler is None else client.scheduler.address
         if progress:
-            print(f"planner batch: {len(specs)} regions ({len(finished)} done already), {len(todo)} to run "
-                  f"on {n_workers} workers; dashboard {client.dashboard_link}", flush=True)
+            print(
+                f"planner batch: {len(specs)} regions ({len(finished)} done already), {len(todo)} to run "
+                f"on {n_workers} workers; dashboard {client.dashboard_link}",
+                flush=True,
+            )
         t = time.perf_counter()
         todo = cut_shared_extracts(todo, out, options, cut, client, progress, task_name)
         seconds["cut"] = time.perf_counter() - t
         t = time.perf_counter()
-        results = run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log,
-                               run_id)
+        results = run_regions(
+            client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id
+        )
         seconds["regions"] = time.perf_counter() - t
-        done_names = [s.name for s in specs if s.name in finished or results.get(s.name, {}).get("status") == "done"]
+        done_names = [
+            s.name for s in specs if s.name in finished or results.get(s.name, {}).get("status") == "done"
+        ]
         t = time.perf_counter()
         rolled = gather_indicators(client, results, done_names, regions_dir) if rollup else []
         seconds["rollup_read"] = time.perf_counter() - t
@@ -156,25 +171,59 @@ def run_batch(
     with contextlib.suppress(OSError):  # the cuts of finished regions are gone; so is the folder then
         (out / "_extracts").rmdir()
     t = time.perf_counter()
-    failures = [{"region": s.name, "osm": s.osm, "error": results[s.name]["error"]}
-                for s in specs if results.get(s.name, {}).get("status") == "failed"]
+    failures = [
+        {"region": s.name, "osm": s.osm, "error": results[s.name]["error"]}
+        for s in specs
+        if results.get(s.name, {}).get("status") == "failed"
+    ]
     indicator = write_rollup(out, specs, failures, errors_log, rolled if rollup else None, indicator)
     remove_leftovers(regions_dir)  # of workers that were still exiting when the run started
     seconds["rollup"] = time.perf_counter() - t + seconds.pop("rollup_read")
     seconds["total"] = time.perf_counter() - started
     ran = [results[s.name] for s in todo if s.name in results]
-    summary = _summary(run_id, record, specs, done_names, ran, finished, failures, seconds, rolled if rollup else None,
-                       indicator, n_workers=n_workers, scheduler=scheduler_address, limits=limits, peaks=peaks)
+    summary = _summary(
+        run_id,
+        record,
+        specs,
+        done_names,
+        ran,
+        finished,
+        failures,
+        seconds,
+        rolled if rollup else None,
+        indicator,
+        n_workers=n_workers,
+        scheduler=scheduler_address,
+        limits=limits,
+        peaks=peaks,
+    )
     write_json(out / "summary.json", summary)
     if progress:
-        print(f"planner batch: {summary['regions']['done']} of {len(specs)} regions done, {len(failures)} "
-              f"failed ({seconds['total']:.1f} s); outputs in {out}", flush=True)
+        print(
+            f"planner batch: {summary['regions']['done']} of {len(specs)} regions done, {len(failures)} "
+            f"failed ({seconds['total']:.1f} s); outputs in {out}",
+            flush=True,
+        )
     return summary
 
 
-def _summary(run_id: str, record: dict, specs: list, done_names: list, ran: list, finished: set, failures: list,
-             seconds: dict, rolled: list | None, indicator, *, n_workers: int, scheduler, limits: dict,
-             peaks: dict) -> dict:
+def _summary(
+    run_id: str,
+    record: dict,
+    specs: list,
+    done_names: list,
+    ran: list,
+    finished: set,
+    failures: list,
+    seconds: dict,
+    rolled: list | None,
+    indicator,
+    *,
+    n_workers: int,
+    scheduler,
+    limits: dict,
+    peaks: dict,
+) -> dict:
     """What ``summary.json`` holds when a run ends (``rolled`` None: a task without roll-up)."""
     return {
         "status": "done",
@@ -191,7 +240,9 @@ def _summary(run_id: str, record: dict, specs: list, done_names: list, ran: list
         "workers": n_workers,
         "scheduler": scheduler,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "regions_per_minute": round(60 * len(ran) / seconds["regions"], 3) if ran and seconds["regions"] > 0 else None,
+        "regions_per_minute": round(60 * len(ran) / seconds["regions"], 3)
+        if ran and seconds["regions"] > 0
+        else None,
         "memory_limit_mb_per_worker": limits,
         "peak_memory_mb_per_worker": peaks,
         "task_options": record["task_options"],
@@ -203,8 +254,9 @@ def _summary(run_id: str, record: dict, specs: list, done_names: list, ran: list
     }
 
 
-def run_regions(client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log,
-                 run_id=None) -> dict:
+def run_regions(
+    client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id=None
+) -> dict:
     """Submit one task per region (largest first) and collect results as they complete."""
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -215,8 +267,16 @@ def run_regions(client, runner, task_name, todo, regions_dir, options, retries, 
     futures = {}
     for rank, spec in enumerate(order):
         fut = client.submit(
-            region_job, runner, spec, str(regions_dir), options, config, run_id,
-            key=f"{task_name}-{rank}-{uuid.uuid4().hex[:8]}", retries=retries, priority=len(order) - rank,
+            region_job,
+            runner,
+            spec,
+            str(regions_dir),
+            options,
+            config,
+            run_id,
+            key=f"{task_name}-{rank}-{uuid.uuid4().hex[:8]}",
+            retries=retries,
+            priority=len(order) - rank,
             pure=False,
         )
         futures[fut] = spec
@@ -247,8 +307,10 @@ def batch_folder(out_dir: str | os.PathLike) -> Path:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out_dir}: is a file; give a folder for the batch's outputs")
     if out.is_dir() and not is_planner_folder(out):
-        raise InputError(f"--out {out_dir}: holds files planner did not write; give a new or empty folder, "
-                         "or the folder of an earlier batch")
+        raise InputError(
+            f"--out {out_dir}: holds files planner did not write; give a new or empty folder, "
+            "or the folder of an earlier batch"
+        )
     return out
 
 
@@ -281,8 +343,10 @@ def check_resume(previous: dict, current: dict) -> None:
     for key, old, new in pairs:
         if _comparable(old) != _comparable(new):
             flag = _FLAGS.get(key, f"--{key.replace('_', '-')}")
-            raise InputError(f"--resume: {flag} {_shown(new)} differs from the run being resumed ({_shown(old)}); "
-                             "give that run's options, or leave out --resume to run every region again")
+            raise InputError(
+                f"--resume: {flag} {_shown(new)} differs from the run being resumed ({_shown(old)}); "
+                "give that run's options, or leave out --resume to run every region again"
+            )
 
 
 def _comparable(value: Any) -> Any:

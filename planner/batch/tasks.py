@@ -34,11 +34,31 @@ from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.siting import run_site
 from planner.villages import run_villages
 
-_AUDIT_OPTIONS = ("categories", "minutes", "mode", "homes", "facilities", "categories_file", "isochrones",
-                  "map_html", "crs", "coords", "out_coords", "population", "population_table")
+_AUDIT_OPTIONS = (
+    "categories",
+    "minutes",
+    "mode",
+    "homes",
+    "facilities",
+    "categories_file",
+    "isochrones",
+    "map_html",
+    "crs",
+    "coords",
+    "out_coords",
+    "population",
+    "population_table",
+)
 #: Options naming input files: made absolute, as workers may not share this process's folder.
-_FILE_OPTIONS = ("homes", "facilities", "candidates", "categories_file", "raster", "population",
-                 "population_table")
+_FILE_OPTIONS = (
+    "homes",
+    "facilities",
+    "candidates",
+    "categories_file",
+    "raster",
+    "population",
+    "population_table",
+)
 
 
 def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
@@ -46,17 +66,33 @@ def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
     with the region's name, its boundary, and the per-category sweeps on the cluster."""
     boundary = None if spec.boundary is None else gpd.GeoSeries([spec.boundary], crs=4326)
     result = run_audit(
-        spec.source, out_dir, categories=options["categories"], minutes=options["minutes"], mode=options["mode"],
-        homes=spec.homes or options.get("homes"), facilities=spec.facilities or options.get("facilities"),
-        categories_file=options.get("categories_file"), boundary=boundary, isochrones=options["isochrones"],
-        map_html=options["map_html"], name=spec.name, sweeper=dask_sweeper, progress=False,
-        crs=options.get("crs"), coords=options.get("coords"), out_coords=options.get("out_coords"),
-        population=options.get("population"), population_table=options.get("population_table"),
+        spec.source,
+        out_dir,
+        categories=options["categories"],
+        minutes=options["minutes"],
+        mode=options["mode"],
+        homes=spec.homes or options.get("homes"),
+        facilities=spec.facilities or options.get("facilities"),
+        categories_file=options.get("categories_file"),
+        boundary=boundary,
+        isochrones=options["isochrones"],
+        map_html=options["map_html"],
+        name=spec.name,
+        sweeper=dask_sweeper,
+        progress=False,
+        crs=options.get("crs"),
+        coords=options.get("coords"),
+        out_coords=options.get("out_coords"),
+        population=options.get("population"),
+        population_table=options.get("population_table"),
     )
-    return {"homes": len(result.homes), "nodes": int(result.network.n_nodes),
-            "population": float(result.homes["population"].sum()),
-            # The roll-up's counts now, while the homes are in memory (no second read of the files).
-            "_indicators": indicator_rows(spec.name, result.coverage, result.homes)}
+    return {
+        "homes": len(result.homes),
+        "nodes": int(result.network.n_nodes),
+        "population": float(result.homes["population"].sum()),
+        # The roll-up's counts now, while the homes are in memory (no second read of the files).
+        "_indicators": indicator_rows(spec.name, result.coverage, result.homes),
+    }
 
 
 run_audit_region.writes_audit_outputs = True
@@ -78,7 +114,9 @@ def entry_task(task: str, entry: Callable) -> Callable:
         kwargs = dict(options)
         if spec.boundary is not None:
             if "boundary" not in inspect.signature(entry).parameters:
-                raise InputError(f"task {task!r} takes no boundary yet; give region {spec.name!r} its own osm file")
+                raise InputError(
+                    f"task {task!r} takes no boundary yet; give region {spec.name!r} its own osm file"
+                )
             kwargs["boundary"] = gpd.GeoSeries([spec.boundary], crs=4326)
         if "name" in inspect.signature(entry).parameters:
             kwargs["name"] = spec.name  # not the file's stem: a region cut from a large extract
@@ -109,7 +147,9 @@ def check_options(task: str | Callable, options: dict | None) -> dict:
         return check_entry_options(task, options)
     unknown = sorted(set(options) - set(_AUDIT_OPTIONS))
     if unknown:
-        raise InputError(f"task_options: unknown audit option {unknown[0]!r}; known: {', '.join(_AUDIT_OPTIONS)}")
+        raise InputError(
+            f"task_options: unknown audit option {unknown[0]!r}; known: {', '.join(_AUDIT_OPTIONS)}"
+        )
     from planner.categories import load_categories, select
 
     out = {
@@ -138,7 +178,11 @@ def check_options(task: str | Callable, options: dict | None) -> dict:
 def check_entry_options(task: str, options: dict) -> dict:
     """Options of another module's task: names its function takes, files as absolute paths."""
     runner = task_function(task)
-    known = [p for p in inspect.signature(runner.entry).parameters if p not in ("osm", "out_dir", "boundary", "name")]
+    known = [
+        p
+        for p in inspect.signature(runner.entry).parameters
+        if p not in ("osm", "out_dir", "boundary", "name")
+    ]
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise InputError(f"task_options: unknown {task} option {unknown[0]!r}; known: {', '.join(known)}")
@@ -150,9 +194,15 @@ def check_entry_options(task: str, options: dict) -> dict:
         known_categories = load_categories(options.get("categories_file"))
         options = {**options, "category": resolve_key(options["category"], known_categories, "--category")}
     minutes = options.get("minutes")
-    if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                or not math.isfinite(minutes) or minutes <= 0):
-        raise InputError(f"--minutes {minutes!r}: give one positive number of minutes for --task {task}, e.g. 15")
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+        or minutes <= 0
+    ):
+        raise InputError(
+            f"--minutes {minutes!r}: give one positive number of minutes for --task {task}, e.g. 15"
+        )
     out = {}
     for key, value in options.items():
         if isinstance(value, os.PathLike) or (isinstance(value, str) and key in _FILE_OPTIONS):
@@ -164,8 +214,9 @@ def check_entry_options(task: str, options: dict) -> dict:
     return out
 
 
-def region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dict, config: dict,
-                run_id: str | None = None) -> dict:
+def region_job(
+    task: Callable, spec: RegionSpec, regions_dir: str, options: dict, config: dict, run_id: str | None = None
+) -> dict:
     """Run ``task`` for one region on a worker and move its folder into place when complete.
 
     The folder's :data:`~planner._io.MARKER` records ``run_id``, the batch run that wrote it
@@ -201,7 +252,9 @@ def region_job(task: Callable, spec: RegionSpec, regions_dir: str, options: dict
         shutil.rmtree(work, ignore_errors=True)
         raise
     info["seconds"] = round(time.perf_counter() - started, 3)
-    info["cpu_seconds"] = round(time.process_time() - cpu_started, 3)  # this process only (not sweeps run elsewhere)
+    info["cpu_seconds"] = round(
+        time.process_time() - cpu_started, 3
+    )  # this process only (not sweeps run elsewhere)
     info["peak_rss_mb"] = peak_rss_mb()
     return info
 
@@ -215,5 +268,8 @@ def batch_run_of(folder: Path) -> str | None:
 
 
 def settings_snapshot() -> dict:
-    return {k: copy.deepcopy(v) for k, v in vars(settings).items()
-            if not k.startswith("_") and not callable(v) and not inspect.ismodule(v)}
+    return {
+        k: copy.deepcopy(v)
+        for k, v in vars(settings).items()
+        if not k.startswith("_") and not callable(v) and not inspect.ismodule(v)
+    }

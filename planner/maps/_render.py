@@ -69,8 +69,9 @@ class _Text:
         return self.text
 
 
-def _element_init(self: branca.element.Element, template: str | None = None,
-                  template_name: str | None = None) -> None:
+def _element_init(
+    self: branca.element.Element, template: str | None = None, template_name: str | None = None
+) -> None:
     # While a map renders, a string given to Element() is always rendered output: branca's
     # MacroElement.render and folium's Popup, GeoJsonTooltip/Popup and include statements
     # pass the macro's text to Element(text), which would compile it as a template again.
@@ -216,8 +217,15 @@ class _ResourceFinder(HTMLParser):
     """
 
     _ATTR: ClassVar[dict[str, str]] = {
-        "script": "src", "link": "href", "img": "src", "iframe": "src", "embed": "src",
-        "source": "src", "audio": "src", "video": "src", "object": "data",
+        "script": "src",
+        "link": "href",
+        "img": "src",
+        "iframe": "src",
+        "embed": "src",
+        "source": "src",
+        "audio": "src",
+        "video": "src",
+        "object": "data",
     }
 
     def __init__(self, text: str):
@@ -248,9 +256,7 @@ _LEAFLET_CSS = re.compile(r"leaflet(@[\d.]+)?(/dist)?/leaflet\.css$", re.I)
 _JQUERY = re.compile(r"/jquery(-[\d.]+)?(\.min)?\.js$", re.I)
 # Bootstrap, glyphicons, font-awesome and awesome-markers style folium.Icon markers and
 # folium's own plugins; planner draws CircleMarkers only, so they are not needed.
-_DROP = re.compile(
-    r"bootstrap|glyphicons|fontawesome|font-awesome|awesome-markers|awesome\.rotate", re.I
-)
+_DROP = re.compile(r"bootstrap|glyphicons|fontawesome|font-awesome|awesome-markers|awesome\.rotate", re.I)
 
 
 def _replacement(tag: str, url: str) -> str:
@@ -318,5 +324,3 @@ def _script(code: str) -> str:
 
 def _style(css: str) -> str:
     return "<style>" + re.sub(r"</(style)", r"<\\/\1", css, flags=re.I) + "</style>"
-
-

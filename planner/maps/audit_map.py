@@ -91,21 +91,24 @@ def map_audit(
     bounds = np.array([g.total_bounds for g in frames])
     bounds = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
     # Keep the data clear of the legend (bottom right) and the title (top).
-    m = base_map(bounds, padding_top_left=(20, 80 if title else 20),
-                 padding_bottom_right=(200, 20))
+    m = base_map(bounds, padding_top_left=(20, 80 if title else 20), padding_bottom_right=(200, 20))
 
     # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
     has_roads = add_roads(m, roads)
-    isochrones = (light_polygons(isochrones) if isochrones is not None and len(isochrones)
-                  else None)
+    isochrones = light_polygons(isochrones) if isochrones is not None and len(isochrones) else None
 
     # Homes: one data block for all categories (before the layers that read it).
     data = _HomesData(homes, facilities, categories, minutes)
     m.add_child(data)
     n_homes = data.count
     # Homes stay readable from a few hundred to a city's hundreds of thousands of points.
-    style = {"radius": 5.0 if n_homes < 2_000 else 3.5 if n_homes < 10_000 else 2.5,
-             "color": "#ffffff", "weight": 0.6, "fillOpacity": 0.9, "opacity": 1.0}
+    style = {
+        "radius": 5.0 if n_homes < 2_000 else 3.5 if n_homes < 10_000 else 2.5,
+        "color": "#ffffff",
+        "weight": 0.6,
+        "fillOpacity": 0.9,
+        "opacity": 1.0,
+    }
     if n_homes >= MAP_MANY_HOMES:  # no outline: cheaper to draw, and invisible at city scale
         style.update(radius=2.0, stroke=False)
 
@@ -120,8 +123,7 @@ def map_audit(
 
     legend = list(time_legend_items(minutes))
     legend.append((FACILITY_COLOUR, "设施 Facility", "ring"))
-    legend.append((band_colours(len(minutes) + 1)[0],
-                   "等时圈 Isochrone (实线=目标 solid = target)", "area"))
+    legend.append((band_colours(len(minutes) + 1)[0], "等时圈 Isochrone (实线=目标 solid = target)", "area"))
     if has_roads:
         legend.append((ROAD_COLOUR, "道路 Road", "line"))
     add_legend(m, "到最近设施的时间 Time to nearest facility", legend)
@@ -131,8 +133,9 @@ def map_audit(
     return m
 
 
-def _add_isochrones(group: folium.FeatureGroup, isochrones: gpd.GeoDataFrame, cat: dict,
-                    minutes: Sequence[float]) -> None:
+def _add_isochrones(
+    group: folium.FeatureGroup, isochrones: gpd.GeoDataFrame, cat: dict, minutes: Sequence[float]
+) -> None:
     """A category's isochrones, largest first so the smaller ones are drawn (and tinted) on top."""
     target_min = cat.get("minutes")
     iso = isochrones[isochrones["category"] == cat["key"]]
@@ -140,9 +143,14 @@ def _add_isochrones(group: folium.FeatureGroup, isochrones: gpd.GeoDataFrame, ca
         part = iso[iso["minutes"] == mins]
         colour = time_colour([float(mins) * 60], minutes)[0]
         is_target = target_min is not None and float(mins) == float(target_min)
-        add_polygons(group, part, colour, fill_opacity=0.08,
-                     weight=2.5 if is_target else 1.2,
-                     dash_array=None if is_target else "5 4")
+        add_polygons(
+            group,
+            part,
+            colour,
+            fill_opacity=0.08,
+            weight=2.5 if is_target else 1.2,
+            dash_array=None if is_target else "5 4",
+        )
 
 
 def _time_label(cat: dict) -> str:
@@ -164,15 +172,24 @@ def _add_facilities(group: folium.FeatureGroup, facilities: gpd.GeoDataFrame, ca
     fac_names = fac["name"] if "name" in fac else [None] * len(fac)
     unnamed = "(未命名 unnamed)"
     fac = gpd.GeoDataFrame(
-        {"name": [n if isinstance(n, str) and n else unnamed for n in fac_names],
-         "facility_id": fac["facility_id"].astype(str).to_numpy()},
-        geometry=fac.geometry.to_numpy(), crs=fac.crs,
+        {
+            "name": [n if isinstance(n, str) and n else unnamed for n in fac_names],
+            "facility_id": fac["facility_id"].astype(str).to_numpy(),
+        },
+        geometry=fac.geometry.to_numpy(),
+        crs=fac.crs,
     )
     add_points(
-        group, fac, "#ffffff", radius=7, tooltip_columns=["name", "facility_id"],
+        group,
+        fac,
+        "#ffffff",
+        radius=7,
+        tooltip_columns=["name", "facility_id"],
         popup_columns=["name", "facility_id"],
         aliases={"name": f"{cat['name_zh']} {cat['name_en']}", "facility_id": "编号 ID"},
-        outline=FACILITY_COLOUR, weight=3, fill_opacity=1.0,
+        outline=FACILITY_COLOUR,
+        weight=3,
+        fill_opacity=1.0,
     )
 
 
@@ -272,8 +289,13 @@ class _HomesData(branca.element.MacroElement):
         """
     )
 
-    def __init__(self, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                 categories: list[dict], minutes: Sequence[float]):
+    def __init__(
+        self,
+        homes: gpd.GeoDataFrame,
+        facilities: gpd.GeoDataFrame,
+        categories: list[dict],
+        minutes: Sequence[float],
+    ):
         super().__init__()
         self._name = "PlannerHomesData"
         self.js = _HOMES_JS
@@ -284,8 +306,7 @@ class _HomesData(branca.element.MacroElement):
     def render(self, **kwargs: Any) -> None:
         # The data go into the page as they are, never through a macro: a macro's output is
         # inert text only when the page renders through _render_as_data.
-        block = (f'<script type="application/json" id="{self.get_name()}">'
-                 f"{self.json}</script>")
+        block = f'<script type="application/json" id="{self.get_name()}">{self.json}</script>'
         self.get_root().html.add_child(_Raw(block), name=self.get_name())
         super().render(**kwargs)
 
@@ -320,8 +341,9 @@ class _CategoryHomes(branca.element.MacroElement):
         self.data, self.key, self.label, self.style = data, key, label, style
 
 
-def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                   categories: list[dict], minutes: Sequence[float]) -> dict:
+def _homes_payload(
+    homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, categories: list[dict], minutes: Sequence[float]
+) -> dict:
     """The arrays of ``_HomesData`` (homes in EPSG:4326)."""
     geoms = homes.geometry.values
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
@@ -336,8 +358,7 @@ def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
     xy = np.round(xy[ok], MAP_DECIMALS)
     h = homes[keep]
 
-    ids = (h["home_id"].astype(str).tolist() if "home_id" in h
-           else [str(v) for v in h.index])
+    ids = h["home_id"].astype(str).tolist() if "home_id" in h else [str(v) for v in h.index]
     if "population" in h:
         pop = pd.to_numeric(h["population"], errors="coerce").to_numpy(dtype=float)
         population = [None if np.isnan(v) else int(v) for v in np.round(pop)]
@@ -347,8 +368,11 @@ def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
     # Facility ids shared by all categories; names for the popups.
     fac_ids: dict[str, int] = {}
     fac_names: list[str | None] = []
-    names = (dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
-             if "name" in facilities and "facility_id" in facilities else {})
+    names = (
+        dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
+        if "name" in facilities and "facility_id" in facilities
+        else {}
+    )
 
     def index_of(value: Any) -> int:
         if value is None or (not isinstance(value, str) and pd.isna(value)):
@@ -364,8 +388,11 @@ def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
     for cat in categories:
         key = cat["key"]
         time_col, fac_col = f"{key}_time_s", f"{key}_facility_id"
-        sec = (pd.to_numeric(h[time_col], errors="coerce").to_numpy(dtype=float)
-               if time_col in h else np.full(len(h), np.nan))
+        sec = (
+            pd.to_numeric(h[time_col], errors="coerce").to_numpy(dtype=float)
+            if time_col in h
+            else np.full(len(h), np.nan)
+        )
         reachable = np.isfinite(sec)
         # Whole seconds rounded up: a time t is ≤ a limit L (whole seconds) exactly when
         # ceil(t) ≤ L, so the browser's bands are those of time_colour.
@@ -381,11 +408,16 @@ def _homes_payload(homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
 
     return {
         # Texts from data as plain_text: the browser escapes them when it builds a popup.
-        "lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(), "id": [plain_text(v) for v in ids],
-        "pop": population, "fid": [plain_text(v) for v in fac_ids],
-        "fname": [None if v is None else plain_text(v) for v in fac_names], "cats": cats,
+        "lon": xy[:, 0].tolist(),
+        "lat": xy[:, 1].tolist(),
+        "id": [plain_text(v) for v in ids],
+        "pop": population,
+        "fid": [plain_text(v) for v in fac_ids],
+        "fname": [None if v is None else plain_text(v) for v in fac_names],
+        "cats": cats,
         "limits": [float(v) * 60.0 for v in minutes],
-        "palette": band_colours(len(minutes) + 1), "none": NO_FACILITY_COLOUR,
+        "palette": band_colours(len(minutes) + 1),
+        "none": NO_FACILITY_COLOUR,
     }
 
 
@@ -393,4 +425,3 @@ def _inline_json(value: Any) -> str:
     """Compact JSON safe inside an HTML <script> element (no "<", ">" or "&" characters)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-

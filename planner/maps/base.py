@@ -34,6 +34,7 @@ _FONTS = (
 )
 _ATTRIBUTION = "数据 Data © OpenStreetMap contributors (ODbL)"
 
+
 # --- Base map, legend, title -------------------------------------------------------------------
 def base_map(
     bounds_wgs84: tuple[float, float, float, float],
@@ -80,8 +81,11 @@ def base_map(
         tiles = settings.map_tiles
         attr = None if not tiles.startswith(("http:", "https:", "//")) else "map tiles"
         folium.TileLayer(tiles, attr=attr, control=False, max_zoom=20).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]], padding_top_left=padding_top_left,
-                 padding_bottom_right=padding_bottom_right)
+    m.fit_bounds(
+        [[miny, minx], [maxy, maxx]],
+        padding_top_left=padding_top_left,
+        padding_bottom_right=padding_bottom_right,
+    )
     map_id = m.get_name()
     m.get_root().header.add_child(
         branca.element.Element(
@@ -180,10 +184,7 @@ def add_legend(
             f'<span style="{_swatch_css(colour, symbol)}"></span>'
             f"<span>{escape_html(label)}</span></div>"
         )
-    body = (
-        f'<div style="font-weight:bold; margin-bottom:4px;">{escape_html(title)}</div>'
-        + "".join(rows)
-    )
+    body = f'<div style="font-weight:bold; margin-bottom:4px;">{escape_html(title)}</div>' + "".join(rows)
     vertical, horizontal = _corner(position)
     # Bottom: clear the attribution line (right) and the scale bar (left).
     offset = {"bottom": "30px" if horizontal == "right" else "48px", "top": "10px"}[vertical]
@@ -199,9 +200,7 @@ _TITLE_LEFT_PX = 56
 _CONTROL_PX = 330
 
 
-def add_title(
-    m: folium.Map, title: str, subtitle: str | None = None
-) -> branca.element.MacroElement:
+def add_title(m: folium.Map, title: str, subtitle: str | None = None) -> branca.element.MacroElement:
     """Add a title box at the top left of ``m``, beside the zoom buttons and clear of the layer
     control at the top right (``subtitle`` in smaller type)."""
     body = f'<div style="font-size:17px; font-weight:bold;">{escape_html(title)}</div>'
@@ -215,8 +214,12 @@ def add_title(
 
 
 def _corner(position: str) -> tuple[str, str]:
-    corners = {"bottomright": ("bottom", "right"), "bottomleft": ("bottom", "left"),
-               "topright": ("top", "right"), "topleft": ("top", "left")}
+    corners = {
+        "bottomright": ("bottom", "right"),
+        "bottomleft": ("bottom", "left"),
+        "topright": ("top", "right"),
+        "topleft": ("top", "left"),
+    }
     if position not in corners:
         raise ValueError(f"position must be one of {sorted(corners)}, got {position!r}")
     return corners[position]
@@ -228,13 +231,11 @@ def _swatch_css(colour: str, symbol: str) -> str:
         return base + f"width:12px; height:12px; border-radius:50%; background:{colour};"
     if symbol == "ring":
         return base + (
-            "width:14px; height:14px; border-radius:50%; background:#fff; "
-            f"border:3px solid {colour};"
+            f"width:14px; height:14px; border-radius:50%; background:#fff; border:3px solid {colour};"
         )
     if symbol == "area":
         return base + (
-            f"width:16px; height:12px; background:{_rgba(colour, 0.3)}; "
-            f"border:1.5px solid {colour};"
+            f"width:16px; height:12px; background:{_rgba(colour, 0.3)}; border:1.5px solid {colour};"
         )
     if symbol == "line":
         return base + f"width:18px; height:3px; background:{colour};"
@@ -242,7 +243,7 @@ def _swatch_css(colour: str, symbol: str) -> str:
 
 
 def _rgba(colour: str, alpha: float) -> str:
-    r, g, b = (int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
@@ -251,7 +252,7 @@ def band_colours(n: int) -> list[str]:
     """``n`` colours from green to red (the fixed palette when n == 4, else interpolated)."""
     if n == len(BAND_COLOURS):
         return list(BAND_COLOURS)
-    anchors = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in BAND_COLOURS], float)
+    anchors = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in BAND_COLOURS], float)
     pos = np.linspace(0, len(anchors) - 1, n)
     out = []
     for p in pos:
@@ -261,9 +262,7 @@ def band_colours(n: int) -> list[str]:
     return out
 
 
-def time_colour(
-    seconds: np.ndarray | Sequence[float], minutes: Sequence[float] = (5, 10, 15)
-) -> list[str]:
+def time_colour(seconds: np.ndarray | Sequence[float], minutes: Sequence[float] = (5, 10, 15)) -> list[str]:
     """Colour of each travel time by life-circle band.
 
     Parameters
@@ -293,8 +292,9 @@ def time_legend_items(minutes: Sequence[float] = (5, 10, 15)) -> list[tuple[str,
     limits = sorted(minutes)
     palette = band_colours(len(limits) + 1)
     items = [(palette[0], f"≤ {_fmt(limits[0])} 分钟 min")]
-    items.extend((palette[i], f"{_fmt(limits[i - 1])}–{_fmt(limits[i])} 分钟 min")
-                 for i in range(1, len(limits)))
+    items.extend(
+        (palette[i], f"{_fmt(limits[i - 1])}–{_fmt(limits[i])} 分钟 min") for i in range(1, len(limits))
+    )
     items.append((palette[-1], f"> {_fmt(limits[-1])} 分钟 min"))
     items.append((NO_FACILITY_COLOUR, "不可达 Not reachable"))
     return items
@@ -302,5 +302,3 @@ def time_legend_items(minutes: Sequence[float] = (5, 10, 15)) -> list[tuple[str,
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
-
-

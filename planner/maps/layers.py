@@ -81,12 +81,25 @@ def add_points(
     def style(feature: dict) -> dict:
         colour = feature["properties"]["_c"]
         # folium's CircleMarker has fill off unless asked.
-        return {"fillColor": colour, "color": outline or colour, "weight": weight,
-                "fill": True, "fillOpacity": fill_opacity, "opacity": 1.0}
+        return {
+            "fillColor": colour,
+            "color": outline or colour,
+            "weight": weight,
+            "fill": True,
+            "fillOpacity": fill_opacity,
+            "opacity": 1.0,
+        }
 
     return _add_geojson(
-        target, gdf, colours, style, name=name, show=show, popup_columns=popup_columns,
-        tooltip_columns=tooltip_columns, aliases=aliases,
+        target,
+        gdf,
+        colours,
+        style,
+        name=name,
+        show=show,
+        popup_columns=popup_columns,
+        tooltip_columns=tooltip_columns,
+        aliases=aliases,
         marker=folium.CircleMarker(radius=radius, fill=True),
     )
 
@@ -113,15 +126,20 @@ def add_polygons(
 
     def style(feature: dict) -> dict:
         c = feature["properties"]["_c"]
-        out = {"color": c, "fillColor": c, "weight": weight, "fillOpacity": fill_opacity,
-               "opacity": 0.9}
+        out = {"color": c, "fillColor": c, "weight": weight, "fillOpacity": fill_opacity, "opacity": 0.9}
         if dash_array:
             out["dashArray"] = dash_array
         return out
 
     return _add_geojson(
-        target, to_wgs84(gdf), colour, style, name=name, show=show,
-        tooltip_columns=tooltip_columns, aliases=aliases,
+        target,
+        to_wgs84(gdf),
+        colour,
+        style,
+        name=name,
+        show=show,
+        tooltip_columns=tooltip_columns,
+        aliases=aliases,
         interactive=bool(tooltip_columns),
     )
 
@@ -167,8 +185,10 @@ def add_labels(
         style_function=lambda f: {"opacity": 0, "fillOpacity": 0},
         # One permanent tooltip per feature; the column's name is code, its values are data.
         on_each_feature=JsCode(
-            "function (feature, layer) { layer.bindTooltip(String(feature.properties[" + json.dumps(column)
-            + "]), {permanent: true, direction: 'right', offset: [6, 0], className: 'planner-label'}); }"),
+            "function (feature, layer) { layer.bindTooltip(String(feature.properties["
+            + json.dumps(column)
+            + "]), {permanent: true, direction: 'right', offset: [6, 0], className: 'planner-label'}); }"
+        ),
     )
     layer.add_to(target)
     return layer
@@ -192,8 +212,7 @@ def add_lines(
     def style(feature: dict) -> dict:
         return {"color": feature["properties"]["_c"], "weight": weight, "opacity": opacity}
 
-    return _add_geojson(target, to_wgs84(gdf), colour, style, name=name, show=show,
-                        interactive=False)
+    return _add_geojson(target, to_wgs84(gdf), colour, style, name=name, show=show, interactive=False)
 
 
 def to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -228,12 +247,18 @@ def _add_geojson(
         control=on_map and name is not None,
         show=show,
         tooltip=folium.GeoJsonTooltip(
-            fields=list(tooltip_columns), aliases=[aliases.get(c, c) for c in tooltip_columns],
+            fields=list(tooltip_columns),
+            aliases=[aliases.get(c, c) for c in tooltip_columns],
             sticky=True,
-        ) if tooltip_columns else None,
+        )
+        if tooltip_columns
+        else None,
         popup=folium.GeoJsonPopup(
-            fields=list(popup_columns), aliases=[aliases.get(c, c) for c in popup_columns],
-        ) if popup_columns else None,
+            fields=list(popup_columns),
+            aliases=[aliases.get(c, c) for c in popup_columns],
+        )
+        if popup_columns
+        else None,
         **kwargs,
     )
     layer.add_to(target)
@@ -270,8 +295,7 @@ def _feature_collection(gdf: gpd.GeoDataFrame, columns: Sequence[str], colours: 
         props = {c: texts[c][i] for c in columns}
         props["_c"] = colours[i]
         # Integer ids keep folium's style lookup (a switch on feature.id) short.
-        features.append({"type": "Feature", "id": i, "geometry": json.loads(geojson),
-                         "properties": props})
+        features.append({"type": "Feature", "id": i, "geometry": json.loads(geojson), "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -282,7 +306,6 @@ def _display(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
     return escape_html(value)
-
 
 
 def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

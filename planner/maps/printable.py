@@ -23,17 +23,34 @@ import numpy as np
 
 from planner import settings
 
-__all__ = ["PAPER_INCHES", "PrintLayer", "cjk_font", "nice_length_m", "print_audit", "print_site",
-           "print_villages", "write_printable"]
+__all__ = [
+    "PAPER_INCHES",
+    "PrintLayer",
+    "cjk_font",
+    "nice_length_m",
+    "print_audit",
+    "print_site",
+    "print_villages",
+    "write_printable",
+]
 
 #: Landscape page sizes (width, height) in inches.
 PAPER_INCHES = {"a4": (11.69, 8.27), "a3": (16.54, 11.69)}
 #: Resolution of map.png.
 PNG_DPI = 150
 #: Fonts tried for Chinese text, in order (matplotlib's font manager finds them by family).
-_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC",
-                 "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Microsoft YaHei", "SimHei", "PingFang SC",
-                 "Noto Serif CJK SC")
+_CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Noto Serif CJK SC",
+)
 _ATTRIBUTION = "数据 Data © OpenStreetMap contributors (ODbL)"
 _font_warned = False
 
@@ -71,14 +88,24 @@ def cjk_font() -> str | None:
         found = next((n for n in sorted(installed) if "CJK" in n or "Hei" in n), None)
     if found is None and not _font_warned:
         _font_warned = True
-        warnings.warn("no CJK font found for map.png/map.pdf: Chinese text shows as boxes; install one, "
-                      "e.g. fonts-noto-cjk (Debian/Ubuntu)", stacklevel=2)
+        warnings.warn(
+            "no CJK font found for map.png/map.pdf: Chinese text shows as boxes; install one, "
+            "e.g. fonts-noto-cjk (Debian/Ubuntu)",
+            stacklevel=2,
+        )
     return found
 
 
-def write_printable(folder: str | Path, title: str, layers: Sequence[PrintLayer],
-                    labels: Sequence[tuple[float, float, str]] = (), subtitle: str = "",
-                    paper: str | None = None, tiles: str | None = None, labels_crs="EPSG:4326") -> list[Path]:
+def write_printable(
+    folder: str | Path,
+    title: str,
+    layers: Sequence[PrintLayer],
+    labels: Sequence[tuple[float, float, str]] = (),
+    subtitle: str = "",
+    paper: str | None = None,
+    tiles: str | None = None,
+    labels_crs="EPSG:4326",
+) -> list[Path]:
     """Draw the layers on one page; write ``map.png`` and ``map.pdf`` in ``folder``.
 
     Parameters
@@ -111,8 +138,13 @@ def write_printable(folder: str | Path, title: str, layers: Sequence[PrintLayer]
     layers = [lay for lay in layers if lay.gdf is not None and len(lay.gdf)]
     metric = _metric_crs(layers)
     font = cjk_font()
-    with rc_context({"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "pdf.fonttype": 42,
-                     "axes.unicode_minus": False}):
+    with rc_context(
+        {
+            "font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
+            "pdf.fonttype": 42,
+            "axes.unicode_minus": False,
+        }
+    ):
         fig = Figure(figsize=PAPER_INCHES[paper], layout=None)
         ax = fig.add_axes((0.03, 0.07, 0.64, 0.82))
         handles, bounds = [], []
@@ -133,9 +165,17 @@ def write_printable(folder: str | Path, title: str, layers: Sequence[PrintLayer]
         if handles:
             for h in handles:
                 h.set_label(_two_lines(h.get_label()))
-            legend = fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.69, 0.89), frameon=False,
-                                title="图例 Legend", fontsize=9, title_fontsize=10, alignment="left",
-                                labelspacing=0.9)
+            legend = fig.legend(
+                handles=handles,
+                loc="upper left",
+                bbox_to_anchor=(0.69, 0.89),
+                frameon=False,
+                title="图例 Legend",
+                fontsize=9,
+                title_fontsize=10,
+                alignment="left",
+                labelspacing=0.9,
+            )
             for text in legend.get_texts():
                 text.set_parse_math(False)
         if metric is not None:
@@ -168,8 +208,17 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
         gdf.plot(ax=ax, color=colour, alpha=lay.alpha, linewidth=lay.width)
     else:
         pts = gdf.geometry.representative_point()
-        ax.scatter(pts.x, pts.y, s=lay.size, c=colour, marker=lay.marker, alpha=lay.alpha,
-                   edgecolors=lay.edge, linewidths=lay.width, zorder=3)
+        ax.scatter(
+            pts.x,
+            pts.y,
+            s=lay.size,
+            c=colour,
+            marker=lay.marker,
+            alpha=lay.alpha,
+            edgecolors=lay.edge,
+            linewidths=lay.width,
+            zorder=3,
+        )
     handles = []
     for c, label in lay.legend:
         edge = lay.edge if lay.edge != "none" else c
@@ -178,9 +227,18 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
         elif lay.kind == "line":
             handles.append(Line2D([], [], color=c, linewidth=max(lay.width, 1.5), label=label))
         else:
-            handles.append(Line2D([], [], color="none", marker=lay.marker, markerfacecolor=c,
-                                  markeredgecolor=edge,
-                                  markersize=max(4.0, math.sqrt(lay.size) * 1.2), label=label))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="none",
+                    marker=lay.marker,
+                    markerfacecolor=c,
+                    markeredgecolor=edge,
+                    markersize=max(4.0, math.sqrt(lay.size) * 1.2),
+                    label=label,
+                )
+            )
     return handles
 
 
@@ -191,8 +249,17 @@ def _labels(ax, labels, labels_crs, metric) -> None:
     # labels could no longer be searched or copied.
     box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75}
     for p, (_, _, text) in zip(pts, labels, strict=True):
-        ax.annotate(str(text), (p.x, p.y), xytext=(4, 4), textcoords="offset points", fontsize=8, zorder=5,
-                    bbox=box, parse_math=False, annotation_clip=True)
+        ax.annotate(
+            str(text),
+            (p.x, p.y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=8,
+            zorder=5,
+            bbox=box,
+            parse_math=False,
+            annotation_clip=True,
+        )
 
 
 def _two_lines(label: str) -> str:
@@ -244,17 +311,35 @@ def _scale_bar(ax) -> None:
     x0, x1 = ax.get_xlim()
     length = nice_length_m(x1 - x0)
     label = f"{length / 1000:g} 公里 km" if length >= 1000 else f"{length:g} 米 m"
-    bar = AnchoredSizeBar(ax.transData, length, label, loc="lower left", pad=0.6, borderpad=0.8, sep=4,
-                          frameon=True, size_vertical=(ax.get_ylim()[1] - ax.get_ylim()[0]) / 250)
+    bar = AnchoredSizeBar(
+        ax.transData,
+        length,
+        label,
+        loc="lower left",
+        pad=0.6,
+        borderpad=0.8,
+        sep=4,
+        frameon=True,
+        size_vertical=(ax.get_ylim()[1] - ax.get_ylim()[0]) / 250,
+    )
     bar.patch.set_alpha(0.8)
     ax.add_artist(bar)
 
 
 def _north_arrow(ax) -> None:
     # Grid north of the UTM zone: within a degree or two of true north inside one zone.
-    ax.annotate("N\n北", xy=(0.95, 0.97), xytext=(0.95, 0.85), xycoords="axes fraction", ha="center",
-                va="center", fontsize=10, weight="bold",
-                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.5}, zorder=6)
+    ax.annotate(
+        "N\n北",
+        xy=(0.95, 0.97),
+        xytext=(0.95, 0.85),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=10,
+        weight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.5},
+        zorder=6,
+    )
 
 
 def _basemap(ax, metric, url: str) -> str:
@@ -264,8 +349,10 @@ def _basemap(ax, metric, url: str) -> str:
     try:
         contextily.add_basemap(ax, crs=metric, source=url, attribution=False, zorder=0, reset_extent=True)
     except Exception as err:  # noqa: BLE001 - any failure of the tile server: the map is still useful
-        warnings.warn(f"--tiles {url}: no base tiles drawn on map.png/map.pdf "
-                      f"({type(err).__name__}: {str(err)[:200]})", stacklevel=3)
+        warnings.warn(
+            f"--tiles {url}: no base tiles drawn on map.png/map.pdf ({type(err).__name__}: {str(err)[:200]})",
+            stacklevel=3,
+        )
         return "底图获取失败 base tiles unavailable"
     host = url.split("//", 1)[-1].split("/", 1)[0]
     return f"底图 Tiles: {host}"
@@ -282,8 +369,14 @@ def _roads(roads: gpd.GeoDataFrame | None) -> list[PrintLayer]:
     return [PrintLayer(roads, "line", _ROAD, [(_ROAD, "道路 Roads")], width=0.5, fit=False)]
 
 
-def print_audit(folder: str | Path, title: str, homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                category_keys: Sequence[str], roads: gpd.GeoDataFrame | None = None) -> list[Path]:
+def print_audit(
+    folder: str | Path,
+    title: str,
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    category_keys: Sequence[str],
+    roads: gpd.GeoDataFrame | None = None,
+) -> list[Path]:
     """The audit's page: homes by how many audited categories they reach within each one's
     target (all, some, none), facilities, roads."""
     cols = [f"{k}_within_target" for k in category_keys if f"{k}_within_target" in homes.columns]
@@ -291,34 +384,75 @@ def print_audit(folder: str | Path, title: str, homes: gpd.GeoDataFrame, facilit
     within = homes[cols].fillna(False).astype(bool).to_numpy().sum(axis=1) if n else np.zeros(len(homes))
     classes = np.where((within == n) & (n > 0), "all", np.where(within > 0, "some", "none"))
     colours = {"all": "#1a9850", "some": "#fdae61", "none": "#d73027"}
-    names = {"all": f"全部{n}类在目标内 all {n} categories within target",
-             "some": "部分类别在目标内 some categories within target",
-             "none": "无类别在目标内 none within target"}
-    homes_layer = PrintLayer(homes, "point", [colours[c] for c in classes],
-                             [(colours[c], names[c]) for c in ("all", "some", "none")], size=6)
-    fac_layer = PrintLayer(facilities, "point", "#1f1f1f",
-                           [("#1f1f1f", f"设施 Facilities ({len(facilities)})")], size=14, marker="^",
-                           fit=False)
+    names = {
+        "all": f"全部{n}类在目标内 all {n} categories within target",
+        "some": "部分类别在目标内 some categories within target",
+        "none": "无类别在目标内 none within target",
+    }
+    homes_layer = PrintLayer(
+        homes,
+        "point",
+        [colours[c] for c in classes],
+        [(colours[c], names[c]) for c in ("all", "some", "none")],
+        size=6,
+    )
+    fac_layer = PrintLayer(
+        facilities,
+        "point",
+        "#1f1f1f",
+        [("#1f1f1f", f"设施 Facilities ({len(facilities)})")],
+        size=14,
+        marker="^",
+        fit=False,
+    )
     subtitle = "住宅点按目标内设施类别着色 homes by the categories within their target"
     return write_printable(folder, title, [*_roads(roads), homes_layer, fac_layer], subtitle=subtitle)
 
 
-def print_site(folder: str | Path, title: str, homes: gpd.GeoDataFrame, status: np.ndarray,
-               existing: gpd.GeoDataFrame, proposed: gpd.GeoDataFrame, minutes: float,
-               roads: gpd.GeoDataFrame | None = None, subtitle: str = "") -> list[Path]:
+def print_site(
+    folder: str | Path,
+    title: str,
+    homes: gpd.GeoDataFrame,
+    status: np.ndarray,
+    existing: gpd.GeoDataFrame,
+    proposed: gpd.GeoDataFrame,
+    minutes: float,
+    roads: gpd.GeoDataFrame | None = None,
+    subtitle: str = "",
+) -> list[Path]:
     """The siting page: homes covered before, newly covered, outside; existing and proposed
     sites, the proposed labelled by rank."""
     colours = {"covered": "#1a9850", "newly": "#2c7bb6", "outside": "#d73027"}
-    names = {"covered": f"已覆盖 covered before (≤ {minutes:g} min)", "newly": "新增覆盖 newly covered",
-             "outside": "未覆盖 not covered"}
+    names = {
+        "covered": f"已覆盖 covered before (≤ {minutes:g} min)",
+        "newly": "新增覆盖 newly covered",
+        "outside": "未覆盖 not covered",
+    }
     layers = [
         *_roads(roads),
-        PrintLayer(homes, "point", [colours[s] for s in status], [(colours[s], names[s]) for s in colours],
-                   size=6),
-        PrintLayer(existing, "point", "#7f7f7f", [("#7f7f7f", f"现有设施 Existing ({len(existing)})")],
-                   size=30, marker="s", edge="white", fit=False),
-        PrintLayer(proposed, "point", "#7b3294", [("#7b3294", f"拟建 Proposed sites ({len(proposed)})")],
-                   size=110, marker="*", edge="black", width=0.5),
+        PrintLayer(
+            homes, "point", [colours[s] for s in status], [(colours[s], names[s]) for s in colours], size=6
+        ),
+        PrintLayer(
+            existing,
+            "point",
+            "#7f7f7f",
+            [("#7f7f7f", f"现有设施 Existing ({len(existing)})")],
+            size=30,
+            marker="s",
+            edge="white",
+            fit=False,
+        ),
+        PrintLayer(
+            proposed,
+            "point",
+            "#7b3294",
+            [("#7b3294", f"拟建 Proposed sites ({len(proposed)})")],
+            size=110,
+            marker="*",
+            edge="black",
+            width=0.5,
+        ),
     ]
     labels = []
     if len(proposed):
@@ -327,30 +461,67 @@ def print_site(folder: str | Path, title: str, homes: gpd.GeoDataFrame, status: 
     return write_printable(folder, title, layers, labels=labels, subtitle=subtitle)
 
 
-def print_villages(folder: str | Path, title: str, subtitle: str, villages: gpd.GeoDataFrame,
-                   status: np.ndarray, colours: dict[str, tuple[str, str]], facilities: gpd.GeoDataFrame,
-                   admin: gpd.GeoDataFrame | None = None, stations: gpd.GeoDataFrame | None = None,
-                   roads: gpd.GeoDataFrame | None = None) -> list[Path]:
+def print_villages(
+    folder: str | Path,
+    title: str,
+    subtitle: str,
+    villages: gpd.GeoDataFrame,
+    status: np.ndarray,
+    colours: dict[str, tuple[str, str]],
+    facilities: gpd.GeoDataFrame,
+    admin: gpd.GeoDataFrame | None = None,
+    stations: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+) -> list[Path]:
     """The villages page: hamlets by coverage (``colours``: status → (colour, label)), labelled
     by name; administrative villages outlined; facilities; proposed stations by rank."""
-    layers = [PrintLayer(villages, "area", [colours[s][0] for s in status], list(colours.values()),
-                         alpha=0.45, edge="#444444", width=0.4)]
+    layers = [
+        PrintLayer(
+            villages,
+            "area",
+            [colours[s][0] for s in status],
+            list(colours.values()),
+            alpha=0.45,
+            edge="#444444",
+            width=0.4,
+        )
+    ]
     if admin is not None and len(admin):
         outline = admin.assign(geometry=admin.geometry.boundary)
-        layers.append(PrintLayer(outline, "line", "#333333",
-                                 [("#333333", "行政村界 Administrative villages")], width=1.2))
+        layers.append(
+            PrintLayer(
+                outline, "line", "#333333", [("#333333", "行政村界 Administrative villages")], width=1.2
+            )
+        )
     layers += _roads(roads)
-    layers.append(PrintLayer(facilities, "point", "#ffffff", [("#ffffff", "设施 Facilities")], size=18,
-                             edge="#1f1f1f", width=1.0, fit=False))
+    layers.append(
+        PrintLayer(
+            facilities,
+            "point",
+            "#ffffff",
+            [("#ffffff", "设施 Facilities")],
+            size=18,
+            edge="#1f1f1f",
+            width=1.0,
+            fit=False,
+        )
+    )
     labels = []
     pts = villages.geometry.representative_point()
     for p, name, vid in zip(pts, villages["name"], villages["village_id"], strict=True):
         labels.append((p.x, p.y, name if isinstance(name, str) and name else str(vid)))
     if stations is not None and len(stations):
         st = stations.to_crs(villages.crs)
-        layers.append(PrintLayer(st, "point", "#2166ac",
-                                 [("#2166ac", f"拟建站点 Proposed stations ({len(st)})")], size=60,
-                                 edge="white"))
+        layers.append(
+            PrintLayer(
+                st,
+                "point",
+                "#2166ac",
+                [("#2166ac", f"拟建站点 Proposed stations ({len(st)})")],
+                size=60,
+                edge="white",
+            )
+        )
         sp = st.geometry.representative_point()
         labels += [(p.x, p.y, f"#{r}") for p, r in zip(sp, st["rank"], strict=True)]
     return write_printable(folder, title, layers, labels=labels, subtitle=subtitle, labels_crs=villages.crs)

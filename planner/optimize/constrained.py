@@ -123,9 +123,17 @@ class ConstrainedCoverage:
         if p is not None and (int(p) != p or p < 0):
             raise InputError(f"p {p}: give a whole number of new sites ≥ 0")
         fx = np.unique(np.asarray([] if fixed is None else fixed, dtype=np.int64))
-        cap = np.full(m, np.inf) if capacities is None else np.broadcast_to(np.asarray(capacities, float), (m,)).copy()
+        cap = (
+            np.full(m, np.inf)
+            if capacities is None
+            else np.broadcast_to(np.asarray(capacities, float), (m,)).copy()
+        )
         low = np.zeros(m) if min_load is None else np.broadcast_to(np.asarray(min_load, float), (m,)).copy()
-        pairs = np.zeros((0, 2), np.int64) if conflicts is None else np.asarray(conflicts, np.int64).reshape(-1, 2)
+        pairs = (
+            np.zeros((0, 2), np.int64)
+            if conflicts is None
+            else np.asarray(conflicts, np.int64).reshape(-1, 2)
+        )
         if (cap < 0).any() or np.isnan(cap).any() or (low < 0).any() or np.isnan(low).any():
             raise InputError("capacities/min_load: give numbers ≥ 0")
         return cls(c, w, ld, float(minutes), p, fx, cap, low, pairs)
@@ -163,9 +171,19 @@ class ConstrainedCoverage:
         w = self.weights[row]
         tie = _TIE * max(float(w[w > 0].min()), 1e-9) if (w > 0).any() else 0.0
         A, lo, hi = self._rows(row, col, xpos, len(row), len(new_cols), is_fixed)
-        return CoverageBlock(row=row, col=col, new_cols=new_cols, A=A, lo=lo, hi=hi, weight=w,
-                             tie_cost=tie * sec / (60.0 * self.minutes), fixed_assignment=first,
-                             unreachable=np.flatnonzero(~reach), blocked=int(blocked.sum()))
+        return CoverageBlock(
+            row=row,
+            col=col,
+            new_cols=new_cols,
+            A=A,
+            lo=lo,
+            hi=hi,
+            weight=w,
+            tie_cost=tie * sec / (60.0 * self.minutes),
+            fixed_assignment=first,
+            unreachable=np.flatnonzero(~reach),
+            blocked=int(blocked.sum()),
+        )
 
     def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
         """Solve with HiGHS; returns a :class:`~planner.optimize.Solution` (``objective``:
@@ -195,20 +213,37 @@ class ConstrainedCoverage:
         w = np.bincount(g_row, weights=self.weights[urow], minlength=n_g)
         gi = np.repeat(np.arange(n_g), [len(k) for k in keys])
         xi = xpos[np.concatenate([np.asarray(k, np.int64) for k in keys])] if n_g else np.zeros(0, np.int64)
-        link = sparse.csr_matrix((np.r_[np.ones(n_g), -np.ones(len(gi))], (np.r_[np.arange(n_g), gi],
-                                  np.r_[np.arange(n_g), n_g + xi])), shape=(n_g, n_g + n_x))
+        link = sparse.csr_matrix(
+            (
+                np.r_[np.ones(n_g), -np.ones(len(gi))],
+                (np.r_[np.arange(n_g), gi], np.r_[np.arange(n_g), n_g + xi]),
+            ),
+            shape=(n_g, n_g + n_x),
+        )
         blocks, lo, hi = [link], [np.full(n_g, -np.inf)], [np.zeros(n_g)]
         pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
         if len(pairs):
             q = len(pairs)
-            blocks.append(sparse.csr_matrix((np.ones(2 * q), (np.r_[np.arange(q), np.arange(q)],
-                                             n_g + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]])),
-                                            shape=(q, n_g + n_x)))
+            blocks.append(
+                sparse.csr_matrix(
+                    (
+                        np.ones(2 * q),
+                        (
+                            np.r_[np.arange(q), np.arange(q)],
+                            n_g + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]],
+                        ),
+                    ),
+                    shape=(q, n_g + n_x),
+                )
+            )
             lo.append(np.full(q, -np.inf))
             hi.append(np.ones(q))
         if self.p is not None:
-            blocks.append(sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), n_g + np.arange(n_x))),
-                                            shape=(1, n_g + n_x)))
+            blocks.append(
+                sparse.csr_matrix(
+                    (np.ones(n_x), (np.zeros(n_x, int), n_g + np.arange(n_x))), shape=(1, n_g + n_x)
+                )
+            )
             lo.append([0.0])
             hi.append([float(self.p)])
         A, lo, hi = sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
@@ -217,17 +252,27 @@ class ConstrainedCoverage:
             options["time_limit"] = float(time_limit)
         integrality = np.r_[np.zeros(n_g), np.ones(n_x)]
         bounds = sopt.Bounds(np.zeros(n_g + n_x), np.ones(n_g + n_x))
-        res = sopt.milp(np.r_[-w, np.zeros(n_x)], constraints=sopt.LinearConstraint(A, lo, hi),
-                        integrality=integrality, bounds=bounds, options=options)
+        res = sopt.milp(
+            np.r_[-w, np.zeros(n_x)],
+            constraints=sopt.LinearConstraint(A, lo, hi),
+            integrality=integrality,
+            bounds=bounds,
+            options=options,
+        )
         _check(res)
         if self.p is None:
             # The fewest sites covering as much.
             best = float(w @ res.x[:n_g])
             A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
-            res = sopt.milp(np.r_[np.zeros(n_g), np.ones(n_x)],
-                            constraints=sopt.LinearConstraint(A, np.r_[lo, best - 1e-6 * max(1.0, best)],
-                                                              np.r_[hi, np.inf]),
-                            integrality=integrality, bounds=bounds, options=options)
+            res = sopt.milp(
+                np.r_[np.zeros(n_g), np.ones(n_x)],
+                constraints=sopt.LinearConstraint(
+                    A, np.r_[lo, best - 1e-6 * max(1.0, best)], np.r_[hi, np.inf]
+                ),
+                integrality=integrality,
+                bounds=bounds,
+                options=options,
+            )
             _check(res)
         x_open = np.round(res.x[n_g:]) > 0.5
         status = "optimal" if res.status == 0 else "feasible"
@@ -237,12 +282,24 @@ class ConstrainedCoverage:
         covered = assignment >= 0
         objective = float(self.weights[covered].sum())
         done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
-        bound = objective if status == "optimal" or dual is None or self.p is None else \
-            max(objective, -float(dual) + done_weight)
+        bound = (
+            objective
+            if status == "optimal" or dual is None or self.p is None
+            else max(objective, -float(dual) + done_weight)
+        )
         return Solution(
-            model="max-coverage" if self.p is not None else "set-cover", sites=sites, fixed_sites=self.fixed,
-            assignment=assignment, objective=objective, bound=bound, sense="max", solver="highs-milp",
-            status=status, seconds=time.perf_counter() - t0, unreachable=b.unreachable, covered=covered,
+            model="max-coverage" if self.p is not None else "set-cover",
+            sites=sites,
+            fixed_sites=self.fixed,
+            assignment=assignment,
+            objective=objective,
+            bound=bound,
+            sense="max",
+            solver="highs-milp",
+            status=status,
+            seconds=time.perf_counter() - t0,
+            unreachable=b.unreachable,
+            covered=covered,
             info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
             _table=self._table(sites, assignment, self.cost),
         )
@@ -257,9 +314,13 @@ class ConstrainedCoverage:
         m = self.cost.shape[1]
         if self.p > m - len(self.fixed):
             return None
-        plain = MaxCoverage.from_cost_matrix(self.cost, self.weights, p=self.p, minutes=self.minutes,
-                                             fixed=self.fixed if len(self.fixed) else None).solve(
-            time_limit=time_limit, gap=gap)
+        plain = MaxCoverage.from_cost_matrix(
+            self.cost,
+            self.weights,
+            p=self.p,
+            minutes=self.minutes,
+            fixed=self.fixed if len(self.fixed) else None,
+        ).solve(time_limit=time_limit, gap=gap)
         is_open = np.zeros(m, bool)
         is_open[plain.sites] = True
         if len(self.conflicts) and (is_open[self.conflicts[:, 0]] & is_open[self.conflicts[:, 1]]).any():
@@ -269,9 +330,17 @@ class ConstrainedCoverage:
             return plain
         c = self.cost.tocoo()
         k = is_open[c.col]
-        only = ConstrainedCoverage(sparse.csr_matrix((c.data[k], (c.row[k], c.col[k])), shape=c.shape), self.weights,
-                                   self.loads, self.minutes, self.p, self.fixed, self.capacities, self.min_load,
-                                   self.conflicts[:0])
+        only = ConstrainedCoverage(
+            sparse.csr_matrix((c.data[k], (c.row[k], c.col[k])), shape=c.shape),
+            self.weights,
+            self.loads,
+            self.minutes,
+            self.p,
+            self.fixed,
+            self.capacities,
+            self.min_load,
+            self.conflicts[:0],
+        )
         sol = only._solve_block(only.block(), time.perf_counter(), time_limit, gap)
         if sol.objective < plain.objective - 1e-9 * max(1.0, abs(plain.objective)):
             return None
@@ -299,9 +368,18 @@ class ConstrainedCoverage:
         done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
         bound = objective if status == "optimal" else max(objective, bound + done_weight)
         return Solution(
-            model="max-coverage" if self.p is not None else "set-cover", sites=sites, fixed_sites=self.fixed,
-            assignment=assignment, objective=objective, bound=bound, sense="max", solver="highs-milp",
-            status=status, seconds=time.perf_counter() - t0, unreachable=b.unreachable, covered=covered,
+            model="max-coverage" if self.p is not None else "set-cover",
+            sites=sites,
+            fixed_sites=self.fixed,
+            assignment=assignment,
+            objective=objective,
+            bound=bound,
+            sense="max",
+            solver="highs-milp",
+            status=status,
+            seconds=time.perf_counter() - t0,
+            unreachable=b.unreachable,
+            covered=covered,
             info={"blocked_by_fixed": b.blocked, "model_entries": len(b.row)},
             _table=self._table(sites, assignment, self.cost),
         )
@@ -321,8 +399,13 @@ class ConstrainedCoverage:
         obj = np.concatenate([-(w - b.tie_cost), np.zeros(n_x)])
         if self.p is None:
             # Stage 1: the most coverage with any number of sites; stage 2: the fewest sites reaching it.
-            res = sopt.milp(obj, constraints=sopt.LinearConstraint(A, lo, hi), integrality=integrality,
-                            bounds=bounds, options=options)
+            res = sopt.milp(
+                obj,
+                constraints=sopt.LinearConstraint(A, lo, hi),
+                integrality=integrality,
+                bounds=bounds,
+                options=options,
+            )
             _check(res)
             best = float(w @ np.round(res.x[:n_e]))
             cover_row = sparse.csr_matrix(np.concatenate([w, np.zeros(n_x)])[None, :])
@@ -331,11 +414,18 @@ class ConstrainedCoverage:
             hi = np.append(hi, np.inf)
             obj = np.concatenate([np.zeros(n_e), np.ones(n_x)])
         else:
-            card = sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), n_e + np.arange(n_x))), shape=(1, n_e + n_x))
+            card = sparse.csr_matrix(
+                (np.ones(n_x), (np.zeros(n_x, int), n_e + np.arange(n_x))), shape=(1, n_e + n_x)
+            )
             A = sparse.vstack([A, card])
             lo, hi = np.append(lo, 0), np.append(hi, self.p)
-        res = sopt.milp(obj, constraints=sopt.LinearConstraint(A, lo, hi), integrality=integrality,
-                        bounds=bounds, options=options)
+        res = sopt.milp(
+            obj,
+            constraints=sopt.LinearConstraint(A, lo, hi),
+            integrality=integrality,
+            bounds=bounds,
+            options=options,
+        )
         _check(res)
         xv = np.round(res.x)
         status = "optimal" if res.status == 0 else "feasible"
@@ -355,8 +445,13 @@ class ConstrainedCoverage:
         # y_e ≤ x_j for new columns.
         new_e = np.flatnonzero(xpos[col] >= 0)
         k = len(new_e)
-        link = sparse.csr_matrix((np.r_[np.ones(k), -np.ones(k)], (np.r_[np.arange(k), np.arange(k)],
-                                 np.r_[new_e, n_e + xpos[col[new_e]]])), shape=(k, n_e + n_x))
+        link = sparse.csr_matrix(
+            (
+                np.r_[np.ones(k), -np.ones(k)],
+                (np.r_[np.arange(k), np.arange(k)], np.r_[new_e, n_e + xpos[col[new_e]]]),
+            ),
+            shape=(k, n_e + n_x),
+        )
         blocks.append(link)
         lo.append(np.full(k, -np.inf))
         hi.append(np.zeros(k))
@@ -377,13 +472,25 @@ class ConstrainedCoverage:
             blocks.append(_column_rows(c_of, e, load, low_rows, xi, -low, n_e, n_x))
             lo.append(np.zeros(len(low_rows)))
             hi.append(np.full(len(low_rows), np.inf))
-        pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)] \
-            if len(self.conflicts) else self.conflicts
+        pairs = (
+            self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
+            if len(self.conflicts)
+            else self.conflicts
+        )
         if len(pairs):
             q = len(pairs)
-            blocks.append(sparse.csr_matrix((np.ones(2 * q), (np.r_[np.arange(q), np.arange(q)],
-                                             n_e + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]])),
-                                            shape=(q, n_e + n_x)))
+            blocks.append(
+                sparse.csr_matrix(
+                    (
+                        np.ones(2 * q),
+                        (
+                            np.r_[np.arange(q), np.arange(q)],
+                            n_e + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]],
+                        ),
+                    ),
+                    shape=(q, n_e + n_x),
+                )
+            )
             lo.append(np.full(q, -np.inf))
             hi.append(np.ones(q))
         return sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
@@ -396,13 +503,33 @@ class ConstrainedCoverage:
             mine = assignment == s
             t = np.asarray(cost[np.flatnonzero(mine), s].todense()).ravel() if mine.any() else np.zeros(0)
             wt = self.weights[mine]
-            rows.append({"site": int(s), "kind": "fixed" if s in self.fixed else "new", "homes": int(mine.sum()),
-                         "demand": float(wt.sum()), "demand_covered": float(wt.sum()),
-                         "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
-                         "load": float(self.loads[mine].sum()), "capacity": float(self.capacities[s]),
-                         "min_load": float(self.min_load[s])})
-        table = pd.DataFrame(rows, columns=["site", "kind", "homes", "demand", "demand_covered", "mean_time_s",
-                                            "load", "capacity", "min_load"])
+            rows.append(
+                {
+                    "site": int(s),
+                    "kind": "fixed" if s in self.fixed else "new",
+                    "homes": int(mine.sum()),
+                    "demand": float(wt.sum()),
+                    "demand_covered": float(wt.sum()),
+                    "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
+                    "load": float(self.loads[mine].sum()),
+                    "capacity": float(self.capacities[s]),
+                    "min_load": float(self.min_load[s]),
+                }
+            )
+        table = pd.DataFrame(
+            rows,
+            columns=[
+                "site",
+                "kind",
+                "homes",
+                "demand",
+                "demand_covered",
+                "mean_time_s",
+                "load",
+                "capacity",
+                "min_load",
+            ],
+        )
         table["_k"] = table["kind"] == "new"
         table = table.sort_values(["_k", "demand"], ascending=[True, False]).drop(columns="_k")
         table.insert(2, "rank", np.arange(1, len(table) + 1))
@@ -410,7 +537,9 @@ class ConstrainedCoverage:
         return table.reset_index(drop=True)
 
 
-def conflict_pairs(xy: np.ndarray, min_spacing_m: float | np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:
+def conflict_pairs(
+    xy: np.ndarray, min_spacing_m: float | np.ndarray, fixed: np.ndarray | None = None
+) -> np.ndarray:
     """Candidate pairs closer than the minimum spacing (straight-line metres), as ``(k, 2)``
     indices into ``xy``; pairs of two fixed sites are left out (both are open already)."""
     from scipy.spatial import cKDTree
@@ -420,8 +549,11 @@ def conflict_pairs(xy: np.ndarray, min_spacing_m: float | np.ndarray, fixed: np.
         return np.zeros((0, 2), np.int64)
     spacing = np.broadcast_to(np.asarray(min_spacing_m, float), (len(xy),))
     tree = cKDTree(xy)
-    pairs = tree.query_pairs(r=float(spacing.max()) - 1e-9, output_type="ndarray") if spacing.max() > 0 \
+    pairs = (
+        tree.query_pairs(r=float(spacing.max()) - 1e-9, output_type="ndarray")
+        if spacing.max() > 0
         else np.zeros((0, 2), np.int64)
+    )
     if len(pairs):
         d = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
         pairs = pairs[d < np.maximum(spacing[pairs[:, 0]], spacing[pairs[:, 1]])]
@@ -471,7 +603,8 @@ def _column_rows(c_of, e, load, which, xi, coef, n_e, n_x):
     xr = np.flatnonzero(has_x)
     return sparse.csr_matrix(
         (np.r_[load[sel], coef[which][has_x]], (np.r_[r, xr], np.r_[e[sel], n_e + xi[which][has_x]])),
-        shape=(len(which), n_e + n_x))
+        shape=(len(which), n_e + n_x),
+    )
 
 
 def _assign_done(assignment, c, within, free_fixed, done):
@@ -497,5 +630,7 @@ def _dense_to_sparse(cost) -> sparse.csr_matrix:
 
 def _check(res) -> None:
     if res.x is None:
-        raise InputError(f"constrained siting: HiGHS found no solution ({res.message}); "
-                         "loosen the constraints or give a longer --time-limit")
+        raise InputError(
+            f"constrained siting: HiGHS found no solution ({res.message}); "
+            "loosen the constraints or give a longer --time-limit"
+        )

@@ -41,7 +41,21 @@ from planner.review.report import write_report
 from planner.review.workflow import DEFAULT_RULES, Review, load_packs, review, run_review
 
 __all__ = [
-    "DEFAULT_RULES", "DWELLING_GRID_M", "MAX_FACILITY_DISTANCE_M", "MAX_FLOOR_AREA_M2", "MAX_HOUSEHOLDS",
-    "MAX_HOUSEHOLDS_PER_HA", "MAX_LAND_AREA_M2", "ROLES", "Plan", "Review", "RuleResult", "estate_level",
-    "load_packs", "read_plan", "review", "run_review", "write_report",
+    "DEFAULT_RULES",
+    "DWELLING_GRID_M",
+    "MAX_FACILITY_DISTANCE_M",
+    "MAX_FLOOR_AREA_M2",
+    "MAX_HOUSEHOLDS",
+    "MAX_HOUSEHOLDS_PER_HA",
+    "MAX_LAND_AREA_M2",
+    "ROLES",
+    "Plan",
+    "Review",
+    "RuleResult",
+    "estate_level",
+    "load_packs",
+    "read_plan",
+    "review",
+    "run_review",
+    "write_report",
 ]

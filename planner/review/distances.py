@@ -57,8 +57,9 @@ class Distances:
     notes: list[str] = field(default_factory=list)
 
 
-def measure_distances(plan: Plan, radius_rules: list[Rule], osm: str | os.PathLike | None,
-                      categories: dict) -> Distances:
+def measure_distances(
+    plan: Plan, radius_rules: list[Rule], osm: str | os.PathLike | None, categories: dict
+) -> Distances:
     """Dwellings, existing facilities and the walk from each dwelling to the nearest facility of
     each radius rule's category (and level), on the OSM streets and planned paths."""
     notes: list[str] = []
@@ -98,7 +99,9 @@ def load_osm(osm: str | os.PathLike, plan: Plan, reach_m: float) -> Region:
     return load_region(osm, boundary=area)
 
 
-def existing_facilities(region: Region | None, categories: dict, keys: set[str], crs: Any) -> gpd.GeoDataFrame:
+def existing_facilities(
+    region: Region | None, categories: dict, keys: set[str], crs: Any
+) -> gpd.GeoDataFrame:
     """Facilities of the categories ``keys`` mapped in the OSM extract, in ``crs`` (none without one)."""
     empty = gpd.GeoDataFrame({"facility_id": [], "category": [], "name": []}, geometry=[], crs=crs)
     if region is None or not keys:
@@ -124,8 +127,10 @@ def dwelling_points(plan: Plan, region: Region | None) -> tuple[gpd.GeoDataFrame
         weight = hh if weighted else np.ones(len(res))
         pts = shapely.point_on_surface(res.geometry.to_numpy())
         how = "plan residential features" + (
-            " (weighted by households)" if weighted else
-            " (equal weights: give every residential feature `households` to weight them)")
+            " (weighted by households)"
+            if weighted
+            else " (equal weights: give every residential feature `households` to weight them)"
+        )
         return gpd.GeoDataFrame({"weight": weight}, geometry=pts, crs=plan.crs), how
     if region is not None:
         from planner.demand import homes_from_region
@@ -134,13 +139,22 @@ def dwelling_points(plan: Plan, region: Region | None) -> tuple[gpd.GeoDataFrame
         homes = homes[(homes["source"] == "building").to_numpy()]
         if len(homes):
             homes = homes.to_crs(plan.crs) if CRS.from_user_input(homes.crs) != plan.crs else homes
-            inside = shapely.contains_xy(plan.estate, homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy())
+            inside = shapely.contains_xy(
+                plan.estate, homes.geometry.x.to_numpy(), homes.geometry.y.to_numpy()
+            )
             homes = homes[inside]
         if len(homes):
-            return (gpd.GeoDataFrame({"weight": homes["population"].to_numpy(float)},
-                                     geometry=homes.geometry.to_numpy(), crs=plan.crs),
-                    "OSM residential buildings inside the estate (weighted by estimated residents)")
-    return _grid(plan.estate, DWELLING_GRID_M, plan.crs), f"grid of points every {DWELLING_GRID_M:g} m over the estate (equal weights)"
+            return (
+                gpd.GeoDataFrame(
+                    {"weight": homes["population"].to_numpy(float)},
+                    geometry=homes.geometry.to_numpy(),
+                    crs=plan.crs,
+                ),
+                "OSM residential buildings inside the estate (weighted by estimated residents)",
+            )
+    return _grid(
+        plan.estate, DWELLING_GRID_M, plan.crs
+    ), f"grid of points every {DWELLING_GRID_M:g} m over the estate (equal weights)"
 
 
 def _grid(poly, spacing: float, crs) -> gpd.GeoDataFrame:
@@ -190,7 +204,7 @@ def _with_paths(net, lines: np.ndarray, crs):
     pts = np.round(np.concatenate([a, b]), 3)
     uniq, inv = np.unique(pts, axis=0, return_inverse=True)
     inv = inv.ravel()
-    pu, pv = inv[: len(a)], inv[len(a):]
+    pu, pv = inv[: len(a)], inv[len(a) :]
     keep = pu != pv
     pu, pv = pu[keep], pv[keep]
     base = 0 if net is None else net.n_nodes
@@ -202,8 +216,12 @@ def _with_paths(net, lines: np.ndarray, crs):
         us.insert(0, net.u)
         vs.insert(0, net.v)
         lens.insert(0, net.length_m)
-        ends = np.concatenate([shapely.get_coordinates(shapely.get_point(lines, 0)),
-                               shapely.get_coordinates(shapely.get_point(lines, -1))])
+        ends = np.concatenate(
+            [
+                shapely.get_coordinates(shapely.get_point(lines, 0)),
+                shapely.get_coordinates(shapely.get_point(lines, -1)),
+            ]
+        )
         end_nodes = _row_index(uniq, np.round(ends, 3))
         d, node = net.tree.query(uniq[end_nodes])
         ok = d <= settings.gate_tolerance_m
@@ -212,7 +230,13 @@ def _with_paths(net, lines: np.ndarray, crs):
         vs += [jv, ju]
         lens += [d[ok], d[ok]]
     return from_arrays(
-        x, y, np.concatenate(us), np.concatenate(vs), crs, length_m=np.concatenate(lens), two_way=False,
+        x,
+        y,
+        np.concatenate(us),
+        np.concatenate(vs),
+        crs,
+        length_m=np.concatenate(lens),
+        two_way=False,
         walk_speed_mps=None if net is None else net.walk_speed_mps,
     )
 
@@ -254,8 +278,9 @@ def radius_key(rule: Rule) -> str:
     return f"{rule.category}@{rule.level}" if rule.level else rule.category
 
 
-def category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame,
-                        keys: list[str], net: Network | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def category_distances(
+    plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame, keys: list[str], net: Network | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per key (``category`` or ``category@level``): distance in metres from each dwelling to
     its nearest facility and that facility's row in the combined table (-1 none). Planned
     facilities count for a ``category@level`` key when they serve that level; existing (OSM)
@@ -264,8 +289,14 @@ def category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.Ge
     targets = pd.concat([planned, existing[["facility_id", "category", "geometry"]]], ignore_index=True)
     geoms = targets.geometry.to_numpy()
     cats = targets["category"].to_numpy()
-    levels = np.concatenate([plan.facilities["level"].to_numpy(object) if "level" in plan.facilities.columns
-                             else np.full(len(planned), None, object), np.full(len(existing), None, object)])
+    levels = np.concatenate(
+        [
+            plan.facilities["level"].to_numpy(object)
+            if "level" in plan.facilities.columns
+            else np.full(len(planned), None, object),
+            np.full(len(existing), None, object),
+        ]
+    )
     is_existing = np.arange(len(targets)) >= len(planned)
     xy = shapely.get_coordinates(dwellings.geometry.to_numpy())
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -283,7 +314,9 @@ def category_distances(plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.Ge
                 out[key] = (np.full(n, np.inf), np.full(n, -1, np.int64))
                 continue
             tree = shapely.STRtree(geoms[idx])
-            (src, tgt), dist = tree.query_nearest(dwellings.geometry.to_numpy(), return_distance=True, all_matches=False)
+            (src, tgt), dist = tree.query_nearest(
+                dwellings.geometry.to_numpy(), return_distance=True, all_matches=False
+            )
             d = np.full(n, np.inf)
             t = np.full(n, -1, np.int64)
             d[src], t[src] = dist, idx[tgt]

@@ -26,8 +26,14 @@ from planner.rules import Rule
 #: ``advice``: an advisory (宜) rule that is not met; it never fails the estate.
 STATUSES = ("pass", "fail", "advice", "not_applicable")
 #: Measures evaluated by :mod:`planner.review.levels` (they look at the plan as a whole).
-_PLAN_MEASURES = {"green_space_per_resident", "green_space_park", "activity_share", "floor_area_share",
-                  "adjacent_to", "facility_area_min_each"}
+_PLAN_MEASURES = {
+    "green_space_per_resident",
+    "green_space_park",
+    "activity_share",
+    "floor_area_share",
+    "adjacent_to",
+    "facility_area_min_each",
+}
 
 
 @dataclass
@@ -95,8 +101,9 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def evaluate_rules(rules: Sequence[Rule], reasons: dict[str, str], level_areas: dict[str, tuple[int, str]],
-                   found: Distances) -> list[RuleResult]:
+def evaluate_rules(
+    rules: Sequence[Rule], reasons: dict[str, str], level_areas: dict[str, tuple[int, str]], found: Distances
+) -> list[RuleResult]:
     """One result per rule, in order: not applicable with its reason (``reasons``, see
     :func:`not_applicable_reason`), else judged; a failed advisory rule is advice."""
     plan = found.plan
@@ -125,7 +132,10 @@ def not_applicable_reason(rule: Rule, plan: Plan) -> str:
     """Why ``rule`` does not apply to the estate (its level, scale or a missing facility); "" when it does."""
     if rule.level and not is_at_or_above(plan.level, rule.level):
         return f"applies to estates at level {rule.level} or above (levels nest); the estate is {plan.level}"
-    if rule.measure in ("adjacent_to", "facility_area_min_each") and not (plan.facilities["category"] == rule.category).any():
+    if (
+        rule.measure in ("adjacent_to", "facility_area_min_each")
+        and not (plan.facilities["category"] == rule.category).any()
+    ):
         return f"no {rule.category} planned"
     if rule.applies_level and plan.level not in rule.applies_level:
         return f"applies to level {', '.join(rule.applies_level)}; the estate is {plan.level}"
@@ -159,8 +169,10 @@ class _Arrays:
     def of(cls, plan: Plan, existing: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame) -> _Arrays:
         f = plan.facilities
         return cls(
-            ids=f["facility_id"].to_numpy(object), category=f["category"].to_numpy(object),
-            floor_m2=f["floor_area_m2"].to_numpy(float), land_m2=f["land_area_m2"].to_numpy(float),
+            ids=f["facility_id"].to_numpy(object),
+            category=f["category"].to_numpy(object),
+            floor_m2=f["floor_area_m2"].to_numpy(float),
+            land_m2=f["land_area_m2"].to_numpy(float),
             no_land=(~f["land_area_given"].to_numpy(bool)) & (shapely.area(f.geometry.to_numpy()) == 0),
             places=f["places"].to_numpy(float),
             existing_category=existing["category"].to_numpy(object) if len(existing) else np.zeros(0, object),
@@ -180,8 +192,9 @@ class _Arrays:
         return sel
 
 
-def _evaluate(rule: Rule, plan: Plan, arr: _Arrays, distances: dict, method: str, osm_used: bool,
-              n_areas: int = 1) -> RuleResult:
+def _evaluate(
+    rule: Rule, plan: Plan, arr: _Arrays, distances: dict, method: str, osm_used: bool, n_areas: int = 1
+) -> RuleResult:
     """One rule; ``n_areas``: areas of the rule's level in the estate (counts are per area)."""
     sel = arr.mask(rule)
     if rule.measure == "facility_present":
@@ -203,8 +216,9 @@ def _check_present(rule: Rule, arr: _Arrays, sel: np.ndarray, n_areas: int) -> R
     scaled = replace(rule, ranges=tuple((lo * n_areas, hi * n_areas) for lo, hi in rule.ranges))
     note = ""
     if n < need:
-        note = (f"missing {rule.category}{of_level}: {n} planned, {need:g} needed"
-                + (f" (one per {rule.level} area; the estate holds {n_areas})" if n_areas > 1 else ""))
+        note = f"missing {rule.category}{of_level}: {n} planned, {need:g} needed" + (
+            f" (one per {rule.level} area; the estate holds {n_areas})" if n_areas > 1 else ""
+        )
     res = _check_value(scaled, float(n), {"facility_ids": arr.ids[sel].tolist(), "required": need}, note)
     res.rule = rule
     return res
@@ -217,9 +231,14 @@ def _check_places(rule: Rule, plan: Plan, arr: _Arrays, sel: np.ndarray) -> Rule
     missing = int(np.isnan(places).sum())
     total = float(np.nansum(places))
     value = total * 1000 / plan.population
-    res = _check_value(rule, value, {"places": total, "residents": round(plan.population, 1)},
-                       f"{missing} {rule.category} facilities give no `places` and count as 0" if missing else
-                       ("" if n else f"no {rule.category} planned"))
+    res = _check_value(
+        rule,
+        value,
+        {"places": total, "residents": round(plan.population, 1)},
+        f"{missing} {rule.category} facilities give no `places` and count as 0"
+        if missing
+        else ("" if n else f"no {rule.category} planned"),
+    )
     if res.shortfall:
         res.details["shortfall_places"] = math.ceil(res.shortfall * plan.population / 1000 - 1e-9)
     return res
@@ -242,7 +261,9 @@ def _check_area_per(rule: Rule, plan: Plan, arr: _Arrays, sel: np.ndarray) -> Ru
         no_land = int((arr.no_land & sel).sum())
         if no_land:
             note = f"{no_land} facilities are points without land_area_m2 and count 0 m² of land"
-    res = _check_value(rule, value, {f"{rule.area}_area_m2": round(total, 3), base_name: round(float(base), 1)}, note)
+    res = _check_value(
+        rule, value, {f"{rule.area}_area_m2": round(total, 3), base_name: round(float(base), 1)}, note
+    )
     if res.shortfall:
         res.details["shortfall_area_m2"] = round(res.shortfall * base / per, 2)
     return res
@@ -252,11 +273,14 @@ def _check_value(rule: Rule, value: float, details: dict, note: str = "") -> Rul
     ok, shortfall, excess, extra = _judge(value, rule.ranges, rule.enforce_max)
     if excess is not None:
         details["excess"] = round(excess, 6)
-    return RuleResult(rule, "pass" if ok else "fail", value, shortfall, "; ".join(x for x in (note, extra) if x), details)
+    return RuleResult(
+        rule, "pass" if ok else "fail", value, shortfall, "; ".join(x for x in (note, extra) if x), details
+    )
 
 
 def _judge(value: float, ranges: Sequence[tuple[float, float]], enforce_max: bool):
     """(passes, shortfall, excess, note) of a value against ranges; bounds included."""
+
     def tol(x: float) -> float:
         return REL_TOL * max(1.0, abs(x)) if math.isfinite(x) else 0.0
 
@@ -278,8 +302,14 @@ def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) 
     """At least ``need`` facilities (one per area of the rule's level) have their area in range."""
     lo_min = min(lo for lo, _ in rule.ranges)
     if not sel.any():
-        return RuleResult(rule, "fail", 0.0, lo_min, f"no {rule.category}" + (f" of the {rule.level} level" if rule.level else "")
-                          + " planned", {"facility_ids": []})
+        return RuleResult(
+            rule,
+            "fail",
+            0.0,
+            lo_min,
+            f"no {rule.category}" + (f" of the {rule.level} level" if rule.level else "") + " planned",
+            {"facility_ids": []},
+        )
     areas = (arr.floor_m2 if rule.area == "floor" else arr.land_m2)[sel]
     ids = arr.ids[sel].tolist()
     no_land = arr.no_land[sel]
@@ -292,10 +322,16 @@ def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) 
         return RuleResult(rule, "pass", float(areas[j]), 0.0, judged[j][3], details)
     if in_range:
         details["in_range"] = [ids[j] for j in in_range]
-        return RuleResult(rule, "fail", float(areas[in_range[0]]), None,
-                          f"{len(in_range)} of the {need} needed (one per {rule.level} area) "
-                          f"have {rule.area} area in range",
-                          details)
+        return RuleResult(
+            rule,
+            "fail",
+            float(areas[in_range[0]]),
+            None,
+            f"{len(in_range)} of the {need} needed (one per {rule.level} area) "
+            f"have {rule.area} area in range",
+            details,
+        )
+
     # None in range: report the one closest to a range.
     def gap(j: int) -> float:
         _ok, s, e, _n = judged[j]
@@ -309,30 +345,46 @@ def _check_area_range(rule: Rule, arr: _Arrays, sel: np.ndarray, need: int = 1) 
     note = f"no {rule.category} has {rule.area} area in range; closest is {ids[best]}"
     if rule.area == "land" and no_land[best]:
         note += " (a point without land_area_m2)"
-    return RuleResult(rule, "fail", float(areas[best]), shortfall, "; ".join(x for x in (note, extra) if x), details)
+    return RuleResult(
+        rule, "fail", float(areas[best]), shortfall, "; ".join(x for x in (note, extra) if x), details
+    )
 
 
-def _check_radius(rule: Rule, arr: _Arrays, distances: dict, method: str, n_planned: int, osm_used: bool) -> RuleResult:
+def _check_radius(
+    rule: Rule, arr: _Arrays, distances: dict, method: str, n_planned: int, osm_used: bool
+) -> RuleResult:
     radius = rule.ranges[0][0]
     dist, _nearest = distances[radius_key(rule)]
     weight = arr.weight
     n_existing = int((arr.existing_category == rule.category).sum())
     details = {
-        "radius_m": radius, "method": method, "dwellings": len(dist),
-        "planned_facilities": n_planned, "existing_facilities": n_existing,
+        "radius_m": radius,
+        "method": method,
+        "dwellings": len(dist),
+        "planned_facilities": n_planned,
+        "existing_facilities": n_existing,
     }
     if n_planned == 0 and n_existing == 0:
         details.update(share_within=0.0, dwellings_beyond=len(dist))
-        return RuleResult(rule, "fail", None, None,
-                          f"no {rule.category}" + (f" of the {rule.level} level" if rule.level else "") + " planned"
-                          + (" or mapped in the --osm extract" if osm_used else
-                                                           "; give --osm to count existing ones"),
-                          details)
+        return RuleResult(
+            rule,
+            "fail",
+            None,
+            None,
+            f"no {rule.category}"
+            + (f" of the {rule.level} level" if rule.level else "")
+            + " planned"
+            + (" or mapped in the --osm extract" if osm_used else "; give --osm to count existing ones"),
+            details,
+        )
     within = dist <= radius + REL_TOL * radius
     share = float(weight[within].sum() / weight.sum())
     value = _share_distance(dist, weight, rule.min_share)
-    details.update(share_within=round(share, 6), dwellings_beyond=int((~within).sum()),
-                   farthest_m=_json_number(float(dist.max())) if len(dist) else None)
+    details.update(
+        share_within=round(share, 6),
+        dwellings_beyond=int((~within).sum()),
+        farthest_m=_json_number(float(dist.max())) if len(dist) else None,
+    )
     unreachable = int((~np.isfinite(dist)).sum())
     note = f"{unreachable} dwellings have no walking path to any {rule.category}" if unreachable else ""
     if method == "straight_line":
@@ -351,4 +403,3 @@ def _share_distance(dist: np.ndarray, weight: np.ndarray, share: float) -> float
     cum = np.cumsum(weight[order])
     k = int(np.searchsorted(cum, share * cum[-1] * (1 - 1e-12), side="left"))
     return float(dist[order][min(k, len(dist) - 1)])
-

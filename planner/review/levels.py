@@ -67,7 +67,10 @@ def areas_of_level(households: float, population: float, level: Level) -> tuple[
     (count, how)
     """
     n, parts = 1, []
-    for value, rng, what in ((households, level.households, "households"), (population, level.population, "residents")):
+    for value, rng, what in (
+        (households, level.households, "households"),
+        (population, level.population, "residents"),
+    ):
         if rng and rng[1] > 0 and math.isfinite(rng[1]):
             k = max(1, math.ceil(value / rng[1] - REL_TOL))
             parts.append(f"ceil({value:,.0f} {what} / {rng[1]:,.0f}) = {k}")
@@ -76,7 +79,9 @@ def areas_of_level(households: float, population: float, level: Level) -> tuple[
     return n, how
 
 
-def level_areas(households: float, population: float, estate_level: str, levels: Sequence[Level]) -> dict[str, tuple[int, str]]:
+def level_areas(
+    households: float, population: float, estate_level: str, levels: Sequence[Level]
+) -> dict[str, tuple[int, str]]:
     """Per level the estate contains (its own and every lower one): (areas, how)."""
     out = {}
     for lv in levels:
@@ -89,7 +94,11 @@ def level_areas(households: float, population: float, estate_level: str, levels:
 
 
 def assign_facility_levels(
-    facilities: gpd.GeoDataFrame, rules: Sequence[Rule], categories: dict, estate_level: str, label: str,
+    facilities: gpd.GeoDataFrame,
+    rules: Sequence[Rule],
+    categories: dict,
+    estate_level: str,
+    label: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The level each planned facility serves and how it was found (see the module doc).
 
@@ -111,7 +120,9 @@ def assign_facility_levels(
     n = len(facilities)
     out = np.full(n, None, dtype=object)
     how = np.full(n, "", dtype=object)
-    given = facilities["level"].to_numpy(object) if "level" in facilities.columns else np.full(n, None, object)
+    given = (
+        facilities["level"].to_numpy(object) if "level" in facilities.columns else np.full(n, None, object)
+    )
     cats = facilities["category"].to_numpy(object)
     floor = facilities["floor_area_m2"].to_numpy(float)
     land = facilities["land_area_m2"].to_numpy(float)
@@ -120,12 +131,16 @@ def assign_facility_levels(
         if isinstance(given[i], str) and given[i]:
             out[i], how[i] = given[i], "plan"
             continue
-        cand = sorted((lv for lv in present.get(cats[i], ()) if is_at_or_above(estate_level, lv)), key=LEVELS.index)
+        cand = sorted(
+            (lv for lv in present.get(cats[i], ()) if is_at_or_above(estate_level, lv)), key=LEVELS.index
+        )
         if len(cand) == 1:
             out[i], how[i] = cand[0], "rules"
             continue
         if len(cand) > 1:
-            fit = [lv for lv in cand if any(_fits(r, floor[i], land[i]) for r in ranges.get((cats[i], lv), ()))]
+            fit = [
+                lv for lv in cand if any(_fits(r, floor[i], land[i]) for r in ranges.get((cats[i], lv), ()))
+            ]
             if len(fit) == 1:
                 out[i], how[i] = fit[0], "area"
                 continue
@@ -147,7 +162,9 @@ def _fits(rule: Rule, floor_m2: float, land_m2: float) -> bool:
     return any(lo - REL_TOL * max(1.0, lo) <= value <= hi + REL_TOL * max(1.0, hi) for lo, hi in rule.ranges)
 
 
-def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_level: str) -> tuple[np.ndarray, np.ndarray]:
+def assign_green_levels(
+    green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_level: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Level of each green space: its ``level``, else the largest level (at or below the
     estate's) whose park size (``green_space_park`` rules) it reaches, else the smallest
     level with a green-space rule."""
@@ -155,8 +172,14 @@ def assign_green_levels(green: gpd.GeoDataFrame, rules: Sequence[Rule], estate_l
     for r in rules:
         if r.measure == "green_space_park" and r.level:
             park_min[r.level] = min(park_min.get(r.level, math.inf), r.ranges[0][0])
-    green_levels = sorted({r.level for r in rules if r.measure.startswith("green_space") and r.level
-                           and is_at_or_above(estate_level, r.level)}, key=LEVELS.index)
+    green_levels = sorted(
+        {
+            r.level
+            for r in rules
+            if r.measure.startswith("green_space") and r.level and is_at_or_above(estate_level, r.level)
+        },
+        key=LEVELS.index,
+    )
     n = len(green)
     out = np.full(n, None, dtype=object)
     how = np.full(n, "", dtype=object)
@@ -206,8 +229,11 @@ def _green_per_resident(rule: Rule, plan: Plan, n_areas: int):
     value = total / plan.population
     need = rule.ranges[0][0]
     ok = _at_least(value, need)
-    details: dict[str, Any] = {"green_area_m2": round(total, 1), "residents": round(plan.population, 1),
-                               "green_space_features": [int(x) for x in g["feature"]] if len(g) else []}
+    details: dict[str, Any] = {
+        "green_area_m2": round(total, 1),
+        "residents": round(plan.population, 1),
+        "green_space_features": [int(x) for x in g["feature"]] if len(g) else [],
+    }
     if not ok:
         details["shortfall_area_m2"] = round((need - value) * plan.population, 1)
     note = "" if len(g) else f"no green_space of the {rule.level} level in the plan"
@@ -220,18 +246,32 @@ def _green_park(rule: Rule, plan: Plan, n_areas: int):
     areas = g["area_m2"].to_numpy(float) if len(g) else np.zeros(0)
     big = int(np.sum(areas >= need * (1 - REL_TOL)))
     largest = float(areas.max()) if len(areas) else 0.0
-    details = {"parks_required": n_areas, "parks_planned": big,
-               "green_areas_m2": {str(f): round(float(a), 1) for f, a in zip(g["feature"], areas, strict=True)} if len(g) else {}}
+    details = {
+        "parks_required": n_areas,
+        "parks_planned": big,
+        "green_areas_m2": {str(f): round(float(a), 1) for f, a in zip(g["feature"], areas, strict=True)}
+        if len(g)
+        else {},
+    }
     ok = big >= n_areas
     if ok:
         return True, largest, 0.0, "", details
     if largest < need:
-        note = f"no green_space of the {rule.level} level reaches {need:,.0f} m²" if len(areas) else \
-            f"no green_space of the {rule.level} level in the plan"
+        note = (
+            f"no green_space of the {rule.level} level reaches {need:,.0f} m²"
+            if len(areas)
+            else f"no green_space of the {rule.level} level in the plan"
+        )
         if n_areas > 1:
             note += f"; {n_areas} are needed ({n_areas} {rule.level} areas)"
         return False, largest, need - largest, note, details
-    return False, largest, None, f"{big} of the {n_areas} parks needed ({n_areas} {rule.level} areas)", details
+    return (
+        False,
+        largest,
+        None,
+        f"{big} of the {n_areas} parks needed ({n_areas} {rule.level} areas)",
+        details,
+    )
 
 
 def _activity_share(rule: Rule, plan: Plan, n_areas: int):
@@ -244,13 +284,22 @@ def _activity_share(rule: Rule, plan: Plan, n_areas: int):
     ids = f["facility_id"].to_numpy(object)[sel]
     missing = [str(i) for i, a in zip(ids, act, strict=True) if not np.isfinite(a)]
     if missing:
-        return False, None, None, f"give activity_floor_area_m2 (floor area for residents' activities) for {', '.join(missing)}", {}
+        return (
+            False,
+            None,
+            None,
+            f"give activity_floor_area_m2 (floor area for residents' activities) for {', '.join(missing)}",
+            {},
+        )
     if floor.sum() <= 0:
         return False, None, None, f"the {rule.category} facilities have no floor area", {}
     value = 100.0 * float(act.sum()) / float(floor.sum())
     need = rule.ranges[0][0]
     ok = _at_least(value, need)
-    details = {"activity_floor_area_m2": round(float(act.sum()), 1), "floor_area_m2": round(float(floor.sum()), 1)}
+    details = {
+        "activity_floor_area_m2": round(float(act.sum()), 1),
+        "floor_area_m2": round(float(floor.sum()), 1),
+    }
     if not ok:
         details["shortfall_area_m2"] = round(need / 100 * float(floor.sum()) - float(act.sum()), 1)
     return ok, value, 0.0 if ok else need - value, "", details
@@ -261,7 +310,9 @@ def _floor_area_share(rule: Rule, plan: Plan, n_areas: int):
     if total is None:
         return False, None, None, "give the estate's total_floor_area_m2 (all buildings above ground)", {}
     f = plan.facilities
-    sel = np.isin(f["category"].to_numpy(object), list(rule.target_categories)) if len(f) else np.zeros(0, bool)
+    sel = (
+        np.isin(f["category"].to_numpy(object), list(rule.target_categories)) if len(f) else np.zeros(0, bool)
+    )
     part = float(f["floor_area_m2"].to_numpy(float)[sel].sum())
     value = 100.0 * part / total
     need = rule.ranges[0][0]
@@ -286,7 +337,11 @@ def _adjacent(rule: Rule, plan: Plan, n_areas: int):
     limit = rule.ranges[0][0]
     ok = value <= limit + REL_TOL * max(1.0, limit)
     details = {"distances_m": {str(ids[i]): round(float(d), 1) for i, d in zip(mine, dist, strict=True)}}
-    note = "" if ok else f"{ids[mine[int(dist.argmax())]]} is {value:,.0f} m from the nearest {rule.other_category}"
+    note = (
+        ""
+        if ok
+        else f"{ids[mine[int(dist.argmax())]]} is {value:,.0f} m from the nearest {rule.other_category}"
+    )
     return ok, value, 0.0 if ok else value - limit, note, details
 
 
@@ -323,14 +378,17 @@ def estate_level(households: float, levels: Sequence[Level]) -> tuple[str, str]:
     """
     ranked = sorted((lv for lv in levels if lv.households), key=lambda lv: lv.households[0], reverse=True)
     if not ranked:
-        raise InputError("rules: no pack defines life-circle levels; give `level` in the plan's estate feature")
+        raise InputError(
+            "rules: no pack defines life-circle levels; give `level` in the plan's estate feature"
+        )
     for k, lv in enumerate(ranked):
         lo, hi = lv.households
         if households >= lo:
             how = f"derived from {households:g} households by {lv.clause} ({lv.id}: {lo:g}–{hi:g})"
             if households > hi:
-                how += ("; above every range" if k == 0 else
-                        "; above that range and below the next level") + ": set `level` in the plan to choose"
+                how += (
+                    "; above every range" if k == 0 else "; above that range and below the next level"
+                ) + ": set `level` in the plan to choose"
             if not lv.confirmed:
                 how += "; this level's range is to confirm"
             return lv.id, how
@@ -340,6 +398,7 @@ def estate_level(households: float, levels: Sequence[Level]) -> tuple[str, str]:
         f"derived from {households:g} households by {smallest.clause} "
         f"(below the {smallest.id} range {lo:g}–{hi:g})"
     )
+
 
 def default_levels() -> list[Level]:
     """The life-circle levels of GB 50180-2018 (cl. 3.0.4)."""

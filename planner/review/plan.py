@@ -104,8 +104,9 @@ class Plan:
 
     def __post_init__(self):
         if self.green is None:
-            self.green = gpd.GeoDataFrame({"feature": [], "name": [], "area_m2": [], "level": []},
-                                          geometry=[], crs=self.crs)
+            self.green = gpd.GeoDataFrame(
+                {"feature": [], "name": [], "area_m2": [], "level": []}, geometry=[], crs=self.crs
+            )
 
     @property
     def area_m2(self) -> float:
@@ -118,9 +119,14 @@ class Plan:
             return self
         estate = gpd.GeoSeries([self.estate], crs=self.crs).to_crs(crs).iloc[0]
         return replace(
-            self, crs=crs, estate=estate, facilities=self.facilities.to_crs(crs),
-            residential=self.residential.to_crs(crs), paths=self.paths.to_crs(crs),
-            notes=list(self.notes), green=self.green.to_crs(crs),
+            self,
+            crs=crs,
+            estate=estate,
+            facilities=self.facilities.to_crs(crs),
+            residential=self.residential.to_crs(crs),
+            paths=self.paths.to_crs(crs),
+            notes=list(self.notes),
+            green=self.green.to_crs(crs),
         )
 
 
@@ -173,7 +179,9 @@ def read_plan(
     name = clean_text(frame.at[estate_i, "name"]) if "name" in frame.columns else None
     total_floor = _number(frame, estate_i, "total_floor_area_m2", where)
     if total_floor is not None and total_floor <= 0:
-        raise InputError(f"{where}: total_floor_area_m2 {total_floor:g} must be positive (all buildings above ground, m²)")
+        raise InputError(
+            f"{where}: total_floor_area_m2 {total_floor:g} must be positive (all buildings above ground, m²)"
+        )
 
     facilities = _facilities(label, frame, metric, roles, categories, estate)
     green = _green(label, frame, metric, roles)
@@ -187,10 +195,21 @@ def read_plan(
             "per household (7th census); give `population` on the estate to override."
         )
     return Plan(
-        source=str(path), name=name or p.stem, crs=crs, estate=estate, households=households,
-        population=float(population), population_given=population_given, level=level,
-        level_source=level_source, facilities=facilities, residential=residential, paths=paths, notes=notes,
-        green=green, total_floor_area_m2=total_floor,
+        source=str(path),
+        name=name or p.stem,
+        crs=crs,
+        estate=estate,
+        households=households,
+        population=float(population),
+        population_given=population_given,
+        level=level,
+        level_source=level_source,
+        facilities=facilities,
+        residential=residential,
+        paths=paths,
+        notes=notes,
+        green=green,
+        total_floor_area_m2=total_floor,
     )
 
 
@@ -200,11 +219,15 @@ def _read_features(p: Path) -> tuple[gpd.GeoDataFrame, list[str | None]]:
     frame = _read_frame(p)
     _check_geojson_members(p, frame)
     if frame.crs is None:
-        raise InputError(f"{label}: no CRS; save the plan with one (e.g. EPSG:4326, or its CGCS2000 / UTM zone)")
+        raise InputError(
+            f"{label}: no CRS; save the plan with one (e.g. EPSG:4326, or its CGCS2000 / UTM zone)"
+        )
     if len(frame) == 0:
         raise InputError(f"{label}: no features; add one estate and its facilities")
     if "role" not in frame.columns:
-        raise InputError(f"{label}: no 'role' property; mark the boundary role=estate and each facility role=facility")
+        raise InputError(
+            f"{label}: no 'role' property; mark the boundary role=estate and each facility role=facility"
+        )
     frame = frame.reset_index(drop=True)
     geoms = frame.geometry.to_numpy()
     roles = [clean_text(v) for v in frame["role"]]
@@ -221,7 +244,9 @@ def _estate_index(label: str, roles: list[str | None]) -> int:
     """Row of the one ``estate`` feature."""
     estate_idx = [i for i, r in enumerate(roles) if r == "estate"]
     if not estate_idx:
-        raise InputError(f"{label}: no feature with role=estate; add the estate boundary polygon with its households")
+        raise InputError(
+            f"{label}: no feature with role=estate; add the estate boundary polygon with its households"
+        )
     if len(estate_idx) > 1:
         raise InputError(
             f"{label}: {len(estate_idx)} features have role=estate "
@@ -248,7 +273,9 @@ def _households(frame: gpd.GeoDataFrame, ei: int, where: str, estate_area_m2: fl
     """The estate's dwellings: a positive whole number that fits its boundary."""
     households = _number(frame, ei, "households", where)
     if households is None:
-        raise InputError(f"{where} has no 'households'; add the number of dwellings (户/套) as a whole number")
+        raise InputError(
+            f"{where} has no 'households'; add the number of dwellings (户/套) as a whole number"
+        )
     if households != int(households) or households <= 0:
         raise InputError(f"{where}: households {households:g} must be a positive whole number of dwellings")
     if households > MAX_HOUSEHOLDS:
@@ -259,7 +286,9 @@ def _households(frame: gpd.GeoDataFrame, ei: int, where: str, estate_area_m2: fl
     households = int(households)
     area_ha = estate_area_m2 / 10_000
     if area_ha < 0.01:
-        raise InputError(f"{where}: the boundary covers only {estate_area_m2:.1f} m²; check its coordinates and CRS")
+        raise InputError(
+            f"{where}: the boundary covers only {estate_area_m2:.1f} m²; check its coordinates and CRS"
+        )
     if households / area_ha > MAX_HOUSEHOLDS_PER_HA:
         raise InputError(
             f"{where}: {households:,} households on {area_ha:.2f} ha is {households / area_ha:,.0f} per ha "
@@ -284,15 +313,18 @@ def _population(frame: gpd.GeoDataFrame, ei: int, where: str, households: int) -
     return population, True
 
 
-def _estate_level(frame: gpd.GeoDataFrame, ei: int, where: str, households: int, levels: Sequence[Level],
-                  notes: list[str]) -> tuple[str, str]:
+def _estate_level(
+    frame: gpd.GeoDataFrame, ei: int, where: str, households: int, levels: Sequence[Level], notes: list[str]
+) -> tuple[str, str]:
     """(level, how): the estate's ``level``, else derived from its households; a given level
     outside its household range is kept and noted."""
     level = clean_text(frame.at[ei, "level"]) if "level" in frame.columns else None
     if not level:
         return estate_level(households, levels)
     if level not in LEVELS:
-        raise InputError(f"{where}: level {level!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
+        raise InputError(
+            f"{where}: level {level!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)"
+        )
     lv = next((x for x in levels if x.id == level), None)
     if lv is not None and lv.households and not lv.households[0] <= households <= lv.households[1]:
         notes.append(
@@ -303,8 +335,16 @@ def _estate_level(frame: gpd.GeoDataFrame, ei: int, where: str, households: int,
 
 
 #: Plan properties read as numbers (a JSON true would be read as 1).
-_NUMERIC_PROPERTIES = ("households", "population", "total_floor_area_m2", "floor_area_m2", "land_area_m2",
-                       "places", "activity_floor_area_m2", "area_m2")
+_NUMERIC_PROPERTIES = (
+    "households",
+    "population",
+    "total_floor_area_m2",
+    "floor_area_m2",
+    "land_area_m2",
+    "places",
+    "activity_floor_area_m2",
+    "area_m2",
+)
 
 
 def _check_geojson_members(p: Path, frame: gpd.GeoDataFrame) -> None:
@@ -323,19 +363,27 @@ def _check_geojson_members(p: Path, frame: gpd.GeoDataFrame) -> None:
         props = feature.get("properties") if isinstance(feature, dict) else None
         for key in _NUMERIC_PROPERTIES if isinstance(props, dict) else ():
             if isinstance(props.get(key), bool):
-                raise InputError(f"{p.name}: feature {i + 1}: {key} = {str(props[key]).lower()} is not a number; "
-                                 "give the number")
+                raise InputError(
+                    f"{p.name}: feature {i + 1}: {key} = {str(props[key]).lower()} is not a number; "
+                    "give the number"
+                )
     member = data.get("crs")
     if member is None:
         return
-    name = member.get("properties", {}).get("name") if isinstance(member, dict) and isinstance(member.get("properties"), dict) else None
+    name = (
+        member.get("properties", {}).get("name")
+        if isinstance(member, dict) and isinstance(member.get("properties"), dict)
+        else None
+    )
     try:
         declared = CRS.from_user_input(name)
     except Exception:  # pyproj raises CRSError, TypeError... for what is not a CRS
         declared = None
     if declared is None or frame.crs is None or not declared.equals(frame.crs, ignore_axis_order=True):
-        raise InputError(f"{p.name}: its crs member {name if name is not None else member!r} is not a CRS that "
-                         "pyproj knows; give a real one (e.g. EPSG:4326 or EPSG:4547) or remove it for WGS84")
+        raise InputError(
+            f"{p.name}: its crs member {name if name is not None else member!r} is not a CRS that "
+            "pyproj knows; give a real one (e.g. EPSG:4326 or EPSG:4547) or remove it for WGS84"
+        )
 
 
 def _read_frame(p: Path) -> gpd.GeoDataFrame:
@@ -353,8 +401,10 @@ def _read_frame(p: Path) -> gpd.GeoDataFrame:
             names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
             if len(names) > 1:
                 if "plan" not in names:
-                    raise InputError(f"{p.name}: {len(names)} layers ({', '.join(names)}); "
-                                     "name the plan's layer 'plan' or keep one layer")
+                    raise InputError(
+                        f"{p.name}: {len(names)} layers ({', '.join(names)}); "
+                        "name the plan's layer 'plan' or keep one layer"
+                    )
                 layer = "plan"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reader warnings (mixed-type columns) would be extra lines
@@ -363,7 +413,9 @@ def _read_frame(p: Path) -> gpd.GeoDataFrame:
         raise
     except Exception as err:  # any reader failure is the user's file
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"{p.name}: cannot read the plan ({text}); give a valid GeoJSON or GeoPackage") from None
+        raise InputError(
+            f"{p.name}: cannot read the plan ({text}); give a valid GeoJSON or GeoPackage"
+        ) from None
 
 
 def _check_geometries(label: str, roles: list[str], geoms: np.ndarray) -> None:
@@ -412,8 +464,10 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
         cat = clean_text(frame.at[i, "category"]) if "category" in frame.columns else None
         where = f"{label}: feature {i + 1} (role=facility"
         if not cat:
-            raise InputError(f"{where}) has no 'category'; "
-                             f"give a category key such as kindergarten (known: {', '.join(categories)})")
+            raise InputError(
+                f"{where}) has no 'category'; "
+                f"give a category key such as kindergarten (known: {', '.join(categories)})"
+            )
         if cat not in categories:
             try:  # a Chinese or English name (幼儿园, Kindergarten) stands for its key
                 cat = resolve_key(cat, categories)
@@ -427,8 +481,10 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
         where = f"{where}, category={cat})"
         floor = _number(frame, i, "floor_area_m2", where)
         if floor is None:
-            raise InputError(f"{where} has no floor_area_m2; give its building floor area in m² "
-                             "(0 for outdoor facilities such as sports grounds)")
+            raise InputError(
+                f"{where} has no floor_area_m2; give its building floor area in m² "
+                "(0 for outdoor facilities such as sports grounds)"
+            )
         _check_area(where, "floor_area_m2", floor, MAX_FLOOR_AREA_M2)
         land = _number(frame, i, "land_area_m2", where)
         land_given = land is not None
@@ -448,7 +504,9 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             land = 0.0  # a point with no land of its own (e.g. a room in a mixed-use building)
         places = _number(frame, i, "places", where)
         if places is not None and places < 0:
-            raise InputError(f"{where}: places {places:g} is negative; give the number of childcare places (托位)")
+            raise InputError(
+                f"{where}: places {places:g} is negative; give the number of childcare places (托位)"
+            )
         far = g.distance(estate)
         if far > MAX_FACILITY_DISTANCE_M:
             raise InputError(
@@ -456,30 +514,46 @@ def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataF
             )
         flevel = clean_text(frame.at[i, "level"]) if "level" in frame.columns else None
         if flevel is not None and flevel not in LEVELS:
-            raise InputError(f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
+            raise InputError(
+                f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)"
+            )
         activity = _number(frame, i, "activity_floor_area_m2", where)
         if activity is not None and not 0 <= activity <= floor:
-            raise InputError(f"{where}: activity_floor_area_m2 {activity:g} "
-                             f"must lie between 0 and its floor_area_m2 {floor:g}")
+            raise InputError(
+                f"{where}: activity_floor_area_m2 {activity:g} "
+                f"must lie between 0 and its floor_area_m2 {floor:g}"
+            )
         fid = None
         for key in ("facility_id", "id"):
             if key in frame.columns and clean_text(frame.at[i, key]):
                 fid = clean_text(frame.at[i, key])
                 break
-        rows.append({
-            "facility_id": fid or f"plan/{i + 1}",
-            "category": cat,
-            "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
-            "floor_area_m2": float(floor),
-            "land_area_m2": float(land),
-            "land_area_given": land_given,
-            "places": np.nan if places is None else float(places),
-            "feature": i + 1,
-            "level": flevel,
-            "activity_floor_area_m2": np.nan if activity is None else float(activity),
-        })
-    cols = ["facility_id", "category", "name", "floor_area_m2", "land_area_m2", "land_area_given", "places", "feature",
-            "level", "activity_floor_area_m2"]
+        rows.append(
+            {
+                "facility_id": fid or f"plan/{i + 1}",
+                "category": cat,
+                "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
+                "floor_area_m2": float(floor),
+                "land_area_m2": float(land),
+                "land_area_given": land_given,
+                "places": np.nan if places is None else float(places),
+                "feature": i + 1,
+                "level": flevel,
+                "activity_floor_area_m2": np.nan if activity is None else float(activity),
+            }
+        )
+    cols = [
+        "facility_id",
+        "category",
+        "name",
+        "floor_area_m2",
+        "land_area_m2",
+        "land_area_given",
+        "places",
+        "feature",
+        "level",
+        "activity_floor_area_m2",
+    ]
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=list(mgeoms[idx]), crs=metric.crs)
 
 
@@ -495,15 +569,28 @@ def _green(label, frame, metric, roles) -> gpd.GeoDataFrame:
         if area is None:
             area = drawn
         elif area <= 0 or not 0.9 <= area / drawn <= 1.1:
-            raise InputError(f"{where}: area_m2 {area:,.0f} differs from its polygon's {drawn:,.0f} m² by more than 10 %; "
-                             "check the unit (m², not ha) or the outline")
+            raise InputError(
+                f"{where}: area_m2 {area:,.0f} differs from its polygon's {drawn:,.0f} m² by more than 10 %; "
+                "check the unit (m², not ha) or the outline"
+            )
         level = clean_text(frame.at[i, "level"]) if "level" in frame.columns else None
         if level is not None and level not in LEVELS:
-            raise InputError(f"{where}: level {level!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)")
-        rows.append({"feature": i + 1, "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
-                     "area_m2": float(area), "level": level})
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["feature", "name", "area_m2", "level"]),
-                            geometry=list(mgeoms[idx]), crs=metric.crs)
+            raise InputError(
+                f"{where}: level {level!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)"
+            )
+        rows.append(
+            {
+                "feature": i + 1,
+                "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
+                "area_m2": float(area),
+                "level": level,
+            }
+        )
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["feature", "name", "area_m2", "level"]),
+        geometry=list(mgeoms[idx]),
+        crs=metric.crs,
+    )
 
 
 def _residential(label, frame, metric, roles, estate) -> gpd.GeoDataFrame:
@@ -514,8 +601,11 @@ def _residential(label, frame, metric, roles, estate) -> gpd.GeoDataFrame:
         if v is not None and v < 0:
             raise InputError(f"{label}: feature {i + 1} (role=residential): households {v:g} is negative")
         hh.append(np.nan if v is None else v)
-    return gpd.GeoDataFrame({"households": hh, "feature": [i + 1 for i in idx]},
-                            geometry=list(metric.geometry.to_numpy()[idx]), crs=metric.crs)
+    return gpd.GeoDataFrame(
+        {"households": hh, "feature": [i + 1 for i in idx]},
+        geometry=list(metric.geometry.to_numpy()[idx]),
+        crs=metric.crs,
+    )
 
 
 def _check_area(where: str, key: str, value: float, limit: float) -> None:
@@ -554,8 +644,9 @@ def _to_wgs84(label: str, frame: gpd.GeoDataFrame, coords: str | None) -> gpd.Ge
     if coords == "wgs84" or frame.crs is None:
         return frame
     if not CRS.from_user_input(frame.crs).is_geographic:
-        raise InputError(f"{label}: --coords {coords} needs lon/lat, but the plan's CRS is projected; "
-                         "leave out --coords")
+        raise InputError(
+            f"{label}: --coords {coords} needs lon/lat, but the plan's CRS is projected; leave out --coords"
+        )
     out = frame.to_crs(4326)
     return out.set_geometry(_coords.geometries_to_wgs84(out.geometry.to_numpy(), coords), crs=4326)
 

@@ -25,6 +25,7 @@ from planner.rules import Rule, RulePack
 if TYPE_CHECKING:
     from planner.review.workflow import Review
 
+
 def write_report(rev: Review, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``review.json`` (one object per rule), ``summary.json`` and ``review.html``
     (plus ``review_map.html``, an interactive offline map, when :mod:`planner.maps` exists).
@@ -75,8 +76,25 @@ table.na-list{font-size:10px} table.na-list td{padding:1px 4px} \
  tr{page-break-inside:avoid} .map{max-height:170mm} a{color:inherit;text-decoration:none}}
 """
 
-_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#6b6ecf", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d"]
+_PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#6b6ecf",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+]
 
 
 def _html(rev: Review, map_file: str | None) -> str:
@@ -85,16 +103,19 @@ def _html(rev: Review, map_file: str | None) -> str:
     c = rev.counts
     applicable = c["pass"] + c["fail"] + c["advice"]
     advice = f"; {c['advice']} advisory (宜) rules give advice" if c["advice"] else ""
-    verdict = (f'<div class="verdict pass">通过 PASS — no mandatory or local rule fails{advice}</div>' if rev.passed else
-               f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} '
-               f'applicable rules fail{advice}</div>')
+    verdict = (
+        f'<div class="verdict pass">通过 PASS — no mandatory or local rule fails{advice}</div>'
+        if rev.passed
+        else f'<div class="verdict fail">不通过 FAIL — {c["fail"]} of {applicable} '
+        f"applicable rules fail{advice}</div>"
+    )
     parts = [
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">',
         f"<title>居住区配套设施审查 Estate review — {e(p.name)}</title><style>{_CSS}</style></head><body>",
         "<h1>居住区配套设施审查 Estate facility review</h1>",
         f'<p class="meta">{e(p.name)} · {datetime.now().strftime("%Y-%m-%d %H:%M")} · planner review</p>',
         verdict,
-        "<h2>概要 Summary</h2><table class=\"facts\">",
+        '<h2>概要 Summary</h2><table class="facts">',
         "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _summary_facts(rev)),
         "</table>",
     ]
@@ -102,19 +123,23 @@ def _html(rev: Review, map_file: str | None) -> str:
     parts.append("<h2>地图 Map</h2>")
     parts.append(_svg_map(rev))
     if map_file:
-        parts.append(f'<iframe class="noprint" src="{map_file}" title="interactive map" '
-                     'style="width:100%;height:520px;border:1px solid #ccc"></iframe>'
-                     '<p class="noprint small">Interactive map (works offline): '
-                     f'<a href="{map_file}">{map_file}</a></p>')
+        parts.append(
+            f'<iframe class="noprint" src="{map_file}" title="interactive map" '
+            'style="width:100%;height:520px;border:1px solid #ccc"></iframe>'
+            '<p class="noprint small">Interactive map (works offline): '
+            f'<a href="{map_file}">{map_file}</a></p>'
+        )
     for pack in rev.packs:
         parts += _pack_section(rev, pack)
     notes = p.notes + rev.notes
     if notes:
         parts.append("<h2>说明 Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    parts.append('<p class="small">Shortfall: how much is missing to reach the threshold, in the rule\'s unit. '
-                 "Service radius: the walking distance within which the required share of dwellings reach the "
-                 "nearest facility of the category (off-street legs × "
-                 f"{settings.off_network_detour}).</p></body></html>")
+    parts.append(
+        '<p class="small">Shortfall: how much is missing to reach the threshold, in the rule\'s unit. '
+        "Service radius: the walking distance within which the required share of dwellings reach the "
+        "nearest facility of the category (off-street legs × "
+        f"{settings.off_network_detour}).</p></body></html>"
+    )
     return "\n".join(parts)
 
 
@@ -127,25 +152,60 @@ def _summary_facts(rev: Review) -> list[tuple[str, str]]:
         ("规划文件 Plan", e(p.source)),
         ("居住区 Estate", e(p.name)),
         ("户数 Households", f"{p.households:,}"),
-        ("人口 Residents", f"{p.population:,.0f}" + ("" if p.population_given else
-                                                       f" (= households × {settings.persons_per_household})")),
-        ("级别 Level", e(p.level) + ("" if p.level_source == "plan" else f' <span class="small">({e(p.level_source)})</span>')),
-        ("层级 Nested levels", "; ".join(f"{e(k)}: {n} area{'s' if n > 1 else ''}" for k, (n, _h) in rev.level_areas.items())
-         + ' <span class="small">(an estate carries every lower level\'s facilities, '
-           'once per area: GB 50180-2018 table 5.0.2 note)</span>'),
+        (
+            "人口 Residents",
+            f"{p.population:,.0f}"
+            + ("" if p.population_given else f" (= households × {settings.persons_per_household})"),
+        ),
+        (
+            "级别 Level",
+            e(p.level)
+            + ("" if p.level_source == "plan" else f' <span class="small">({e(p.level_source)})</span>'),
+        ),
+        (
+            "层级 Nested levels",
+            "; ".join(f"{e(k)}: {n} area{'s' if n > 1 else ''}" for k, (n, _h) in rev.level_areas.items())
+            + ' <span class="small">(an estate carries every lower level\'s facilities, '
+            "once per area: GB 50180-2018 table 5.0.2 note)</span>",
+        ),
         ("用地 Estate area", f"{p.area_m2 / 10_000:,.2f} ha"),
-        ("设施 Planned facilities", f"{len(p.facilities)}" + (f"; {len(rev.existing)} existing from OSM" if len(rev.existing) else "")),
+        (
+            "设施 Planned facilities",
+            f"{len(p.facilities)}"
+            + (f"; {len(rev.existing)} existing from OSM" if len(rev.existing) else ""),
+        ),
         ("住户点 Dwellings", f"{len(rev.dwellings):,} points: {e(rev.dwelling_source)}"),
-        ("距离 Distances", {"network": "walking network (" + " and ".join(
-                              x for x, on in ((f"OSM streets of {rev.osm}", rev.osm), ("planned paths", len(p.paths))) if on) + ")",
-                           "straight_line": "straight line (no network given: fails are certain, passes provisional)",
-                           "none": "no service-radius rule applies"}[rev.distance_method]),
-        ("规则 Rule packs", "<br>".join(f"{e(k.id)}: {e(k.title_zh)} / {e(k.title_en)}"
-                                        + (f" ({e(k.province)})" if k.province else "") for k in rev.packs)),
-        ("结果 Results", (f'<span class="s-pass">{c["pass"]} pass</span>, '
-                        f'<span class="s-fail">{c["fail"]} fail</span>, '
-                        f'<span class="s-advice">{c["advice"]} advice</span>, '
-                        f'<span class="s-na">{c["not_applicable"]} not applicable</span>')),
+        (
+            "距离 Distances",
+            {
+                "network": "walking network ("
+                + " and ".join(
+                    x
+                    for x, on in ((f"OSM streets of {rev.osm}", rev.osm), ("planned paths", len(p.paths)))
+                    if on
+                )
+                + ")",
+                "straight_line": "straight line (no network given: fails are certain, passes provisional)",
+                "none": "no service-radius rule applies",
+            }[rev.distance_method],
+        ),
+        (
+            "规则 Rule packs",
+            "<br>".join(
+                f"{e(k.id)}: {e(k.title_zh)} / {e(k.title_en)}"
+                + (f" ({e(k.province)})" if k.province else "")
+                for k in rev.packs
+            ),
+        ),
+        (
+            "结果 Results",
+            (
+                f'<span class="s-pass">{c["pass"]} pass</span>, '
+                f'<span class="s-fail">{c["fail"]} fail</span>, '
+                f'<span class="s-advice">{c["advice"]} advice</span>, '
+                f'<span class="s-na">{c["not_applicable"]} not applicable</span>'
+            ),
+        ),
     ]
 
 
@@ -155,19 +215,24 @@ def _findings(rev: Review) -> list[str]:
     parts = []
     unconfirmed = [r for r in rev.results if r.status != "not_applicable" and not r.rule.confirmed]
     if unconfirmed:
-        parts.append(f'<p class="unconf">⚠ {len(unconfirmed)} applicable rules use values marked <b>to confirm</b> '
-                     "(confirmed = false in the pack): "
-                     "check them against the standard's text before relying on them.</p>")
-    for status, heading in (("fail", "未达标 Failures (mandatory 应/必须 and local rules)"),
-                            ("advice", "建议 Advice (advisory 宜 rules: never fail the estate)")):
+        parts.append(
+            f'<p class="unconf">⚠ {len(unconfirmed)} applicable rules use values marked <b>to confirm</b> '
+            "(confirmed = false in the pack): "
+            "check them against the standard's text before relying on them.</p>"
+        )
+    for status, heading in (
+        ("fail", "未达标 Failures (mandatory 应/必须 and local rules)"),
+        ("advice", "建议 Advice (advisory 宜 rules: never fail the estate)"),
+    ):
         listed = [r for r in rev.results if r.status == status]
         if not listed:
             continue
         parts.append(f"<h2>{heading}</h2><ul>")
         parts.extend(
             f"<li><b>{e(r.rule.title_zh)}</b> — {e(r.rule.title_en)}: {_fmt_value(r)} vs "
-            f"{e(_fmt_target(r))}{_fmt_short(r)}" + (f" — {e(r.note)}" if r.note else "")
-            + f" <span class=\"small\">[{e(r.rule.strength)}; {e(r.rule.clause)}]</span></li>"
+            f"{e(_fmt_target(r))}{_fmt_short(r)}"
+            + (f" — {e(r.note)}" if r.note else "")
+            + f' <span class="small">[{e(r.rule.strength)}; {e(r.rule.clause)}]</span></li>'
             for r in listed
         )
         parts.append("</ul>")
@@ -180,22 +245,35 @@ def _pack_section(rev: Review, pack: RulePack) -> list[str]:
     rows = [r for r in rev.results if r.rule.pack == pack.id]
     applicable = [r for r in rows if r.status != "not_applicable"]
     skipped = [r for r in rows if r.status == "not_applicable"]
-    parts = [f"<h2>{e(pack.title_zh)} {e(pack.title_en)}</h2>",
-             f'<p class="small">{e(pack.source)}' + (f" — {e(pack.province)}" if pack.province else "")
-             + (f" {e(pack.city)}" if pack.city else "") + "</p>"]
+    parts = [
+        f"<h2>{e(pack.title_zh)} {e(pack.title_en)}</h2>",
+        f'<p class="small">{e(pack.source)}'
+        + (f" — {e(pack.province)}" if pack.province else "")
+        + (f" {e(pack.city)}" if pack.city else "")
+        + "</p>",
+    ]
     if applicable:
-        parts.append('<table class="rules"><colgroup><col style="width:7%"><col style="width:27%">'
-                     '<col style="width:17%"><col style="width:12%"><col style="width:12%"><col style="width:10%">'
-                     '<col style="width:15%"></colgroup><tr><th>结果 Status</th><th>规则 Rule</th><th>条文 Clause</th>'
-                     "<th>值 Value</th><th>要求 Threshold</th><th>差额 Shortfall</th><th>说明 Notes</th></tr>")
+        parts.append(
+            '<table class="rules"><colgroup><col style="width:7%"><col style="width:27%">'
+            '<col style="width:17%"><col style="width:12%"><col style="width:12%"><col style="width:10%">'
+            '<col style="width:15%"></colgroup><tr><th>结果 Status</th><th>规则 Rule</th><th>条文 Clause</th>'
+            "<th>值 Value</th><th>要求 Threshold</th><th>差额 Shortfall</th><th>说明 Notes</th></tr>"
+        )
         parts += [_rule_row(r) for r in applicable]
         parts.append("</table>")
     if skipped:
         # A plain table, not <details>: a collapsed element would not print.
-        parts.append(f'<p class="small"><b>不适用 Not applicable</b> to this estate (level {e(rev.plan.level)}): '
-                     f"{len(skipped)} rules</p><table class=\"na-list\">")
-        parts.append("".join(f'<tr class="na"><td>{e(r.rule.id)}</td><td>{e(r.rule.title_zh)} {e(r.rule.title_en)}</td>'
-                             f"<td>{e(r.note)}</td></tr>" for r in skipped))
+        parts.append(
+            f'<p class="small"><b>不适用 Not applicable</b> to this estate (level {e(rev.plan.level)}): '
+            f'{len(skipped)} rules</p><table class="na-list">'
+        )
+        parts.append(
+            "".join(
+                f'<tr class="na"><td>{e(r.rule.id)}</td><td>{e(r.rule.title_zh)} {e(r.rule.title_en)}</td>'
+                f"<td>{e(r.note)}</td></tr>"
+                for r in skipped
+            )
+        )
         parts.append("</table>")
     return parts
 
@@ -210,10 +288,10 @@ def _rule_row(r: RuleResult) -> str:
     return (
         f'<tr class="{cls}"><td class="s-{cls}">{label}'
         f'<br><span class="small">{e(r.rule.strength)}</span></td>'
-        f"<td>{e(r.rule.title_zh)}<br>{e(r.rule.title_en)}<br><span class=\"small\">{e(r.rule.id)}</span></td>"
-        f"<td>{e(r.rule.clause)}{conf}</td><td class=\"num\">{_fmt_value(r)}</td>"
-        f"<td class=\"num\">{e(_fmt_target(r))}</td><td class=\"num\">{_fmt_short(r, bare=True)}</td>"
-        f"<td class=\"small\">{e(note)}</td></tr>"
+        f'<td>{e(r.rule.title_zh)}<br>{e(r.rule.title_en)}<br><span class="small">{e(r.rule.id)}</span></td>'
+        f'<td>{e(r.rule.clause)}{conf}</td><td class="num">{_fmt_value(r)}</td>'
+        f'<td class="num">{e(_fmt_target(r))}</td><td class="num">{_fmt_short(r, bare=True)}</td>'
+        f'<td class="small">{e(note)}</td></tr>'
     )
 
 
@@ -232,7 +310,7 @@ def _fmt_value(r: RuleResult) -> str:
         return "none" if r.rule.measure == "service_radius_share" else "—"
     text = f"{_num(r.value, 2)} {escape_html(r.rule.unit)}"
     if r.rule.measure == "service_radius_share":
-        text += f"<br><span class=\"small\">{r.details.get('share_within', 0) * 100:.1f}% within</span>"
+        text += f'<br><span class="small">{r.details.get("share_within", 0) * 100:.1f}% within</span>'
     return text
 
 
@@ -263,8 +341,11 @@ def _fmt_short(r: RuleResult, bare: bool = False) -> str:
         if ex is not None:
             s = f"above by {_num(ex, 2)}"
         elif r.rule.measure == "service_radius_share":
-            s = "no facility reachable" if r.details.get("planned_facilities") or r.details.get("existing_facilities") \
+            s = (
+                "no facility reachable"
+                if r.details.get("planned_facilities") or r.details.get("existing_facilities")
                 else "no facility"
+            )
         else:
             s = "—"
     else:
@@ -294,59 +375,88 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
                 out.append("M" + " L".join(pt(x, y) for x, y in xy) + "Z")
         return " ".join(out)
 
-    svg = [f'<svg class="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.1f} {h:.1f}" '
-           f'width="{width_px}" height="{height_px}" style="background:#fafafa">']
+    svg = [
+        f'<svg class="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.1f} {h:.1f}" '
+        f'width="{width_px}" height="{height_px}" style="background:#fafafa">'
+    ]
     streets = _network_near(rev)
     if streets is not None:
-        d = " ".join("M" + " L".join(pt(x, y) for x, y in shapely.get_coordinates(line))
-                     for line in shapely.get_parts(streets))
-        svg.append(f'<path d="{d}" stroke="#b0b0b0" stroke-width="1" '
-                   'fill="none" vector-effect="non-scaling-stroke"/>')
-    svg.append(f'<path d="{path_of(p.estate)}" fill="#dbe9f6" fill-opacity="0.5" stroke="#2b6cb0" stroke-width="2" '
-               'stroke-dasharray="6 3" vector-effect="non-scaling-stroke"/>')
-    failed_cats = sorted({rev.category_labels.get(r.rule.category, r.rule.category) for r in _located_radius_failures(rev)})
+        d = " ".join(
+            "M" + " L".join(pt(x, y) for x, y in shapely.get_coordinates(line))
+            for line in shapely.get_parts(streets)
+        )
+        svg.append(
+            f'<path d="{d}" stroke="#b0b0b0" stroke-width="1" '
+            'fill="none" vector-effect="non-scaling-stroke"/>'
+        )
+    svg.append(
+        f'<path d="{path_of(p.estate)}" fill="#dbe9f6" fill-opacity="0.5" stroke="#2b6cb0" stroke-width="2" '
+        'stroke-dasharray="6 3" vector-effect="non-scaling-stroke"/>'
+    )
+    failed_cats = sorted(
+        {rev.category_labels.get(r.rule.category, r.rule.category) for r in _located_radius_failures(rev)}
+    )
     dw = rev.dwellings
     if len(dw):
         beyond = _beyond_failed_radius(rev)
         xy = shapely.get_coordinates(dw.geometry.to_numpy())
         step = max(1, len(xy) // 4000)  # keep the file small on big estates
         for (x, y), bad in list(zip(xy, beyond, strict=True))[::step]:
-            svg.append(f'<circle cx="{x - minx:.1f}" cy="{maxy - y:.1f}" r="{unit * 0.6:.2f}" '
-                       f'fill="{"#d32f2f" if bad else "#9e9e9e"}"/>')
+            svg.append(
+                f'<circle cx="{x - minx:.1f}" cy="{maxy - y:.1f}" r="{unit * 0.6:.2f}" '
+                f'fill="{"#d32f2f" if bad else "#9e9e9e"}"/>'
+            )
     colour = _category_colours(rev)
     cats = list(colour)
     if len(rev.existing):
         for g, cat in zip(rev.existing.geometry, rev.existing["category"], strict=True):
             c = g.representative_point() if g.geom_type != "Point" else g
             if minx <= c.x <= maxx and miny <= c.y <= maxy:
-                svg.append(f'<circle cx="{c.x - minx:.1f}" cy="{maxy - c.y:.1f}" r="{unit * 2:.2f}" fill="white" '
-                           f'stroke="{colour[cat]}" stroke-width="2" vector-effect="non-scaling-stroke"/>')
-    for g, cat, fid in zip(p.facilities.geometry, p.facilities["category"], p.facilities["facility_id"], strict=True):
+                svg.append(
+                    f'<circle cx="{c.x - minx:.1f}" cy="{maxy - c.y:.1f}" r="{unit * 2:.2f}" fill="white" '
+                    f'stroke="{colour[cat]}" stroke-width="2" vector-effect="non-scaling-stroke"/>'
+                )
+    for g, cat, fid in zip(
+        p.facilities.geometry, p.facilities["category"], p.facilities["facility_id"], strict=True
+    ):
         if g.geom_type == "Point":
-            svg.append(f'<circle cx="{g.x - minx:.1f}" cy="{maxy - g.y:.1f}" '
-                       f'r="{unit * 2.5:.2f}" fill="{colour[cat]}" '
-                       'stroke="black" stroke-width="0.5" vector-effect="non-scaling-stroke">'
-                       f'<title>{e(fid)} {e(cat)}</title></circle>')
+            svg.append(
+                f'<circle cx="{g.x - minx:.1f}" cy="{maxy - g.y:.1f}" '
+                f'r="{unit * 2.5:.2f}" fill="{colour[cat]}" '
+                'stroke="black" stroke-width="0.5" vector-effect="non-scaling-stroke">'
+                f"<title>{e(fid)} {e(cat)}</title></circle>"
+            )
         else:
-            svg.append(f'<path d="{path_of(g)}" fill="{colour[cat]}" fill-opacity="0.6" stroke="black" '
-                       'stroke-width="0.5" vector-effect="non-scaling-stroke">'
-                       f'<title>{e(fid)} {e(cat)}</title></path>')
+            svg.append(
+                f'<path d="{path_of(g)}" fill="{colour[cat]}" fill-opacity="0.6" stroke="black" '
+                'stroke-width="0.5" vector-effect="non-scaling-stroke">'
+                f"<title>{e(fid)} {e(cat)}</title></path>"
+            )
     # Scale bar: a round length near a fifth of the width.
     bar = next((b for b in (2000, 1000, 500, 200, 100, 50, 20, 10) if b <= w / 4), 10)
     y0 = h - unit * 6
-    svg.append(f'<path d="M{unit * 5:.1f},{y0:.1f} h{bar}" '
-               'stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>')
+    svg.append(
+        f'<path d="M{unit * 5:.1f},{y0:.1f} h{bar}" '
+        'stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>'
+    )
     svg.append(f'<text x="{unit * 5:.1f}" y="{y0 - unit * 2:.1f}" font-size="{unit * 5:.1f}">{bar} m</text>')
     svg.append("</svg>")
     legend = ['<p class="legend small">']
-    legend += [f'<span><i class="dot" style="background:{colour[c]}"></i>{e(rev.category_labels.get(c, c))}</span>' for c in cats]
+    legend += [
+        f'<span><i class="dot" style="background:{colour[c]}"></i>{e(rev.category_labels.get(c, c))}</span>'
+        for c in cats
+    ]
     legend.append('<span><i class="dot" style="background:#9e9e9e"></i>dwelling</span>')
     if failed_cats or len(dw):
-        legend.append('<span><i class="dot" style="background:#d32f2f"></i>dwelling beyond a failed radius '
-                      f'({e(", ".join(failed_cats)) or "none"})</span>')
+        legend.append(
+            '<span><i class="dot" style="background:#d32f2f"></i>dwelling beyond a failed radius '
+            f"({e(', '.join(failed_cats)) or 'none'})</span>"
+        )
     if len(rev.existing):
-        legend.append('<span><i class="dot" style="border:2px solid #555;width:7px;height:7px"></i>'
-                      'existing (OSM)</span>')
+        legend.append(
+            '<span><i class="dot" style="border:2px solid #555;width:7px;height:7px"></i>'
+            "existing (OSM)</span>"
+        )
     legend.append("<span>filled: planned; dashed outline: estate; grey lines: walking network</span></p>")
     return "".join(svg) + "".join(legend)
 
@@ -361,10 +471,13 @@ def _interactive_map(rev: Review) -> str | None:
     colour = _category_colours(rev)
     estate = gpd.GeoDataFrame({"name": [p.name]}, geometry=[p.estate], crs=p.crs)
     m = maps.base_map(tuple(estate.to_crs(4326).total_bounds))
-    maps.add_title(m, f"居住区配套设施审查 Estate review — {p.name}",
-                   f"{'PASS' if rev.passed else 'FAIL'}: {rev.counts['fail']} of "
-                   f"{rev.counts['pass'] + rev.counts['fail'] + rev.counts['advice']} applicable rules fail, "
-                   f"{rev.counts['advice']} give advice")
+    maps.add_title(
+        m,
+        f"居住区配套设施审查 Estate review — {p.name}",
+        f"{'PASS' if rev.passed else 'FAIL'}: {rev.counts['fail']} of "
+        f"{rev.counts['pass'] + rev.counts['fail'] + rev.counts['advice']} applicable rules fail, "
+        f"{rev.counts['advice']} give advice",
+    )
     streets = _network_near(rev)
     if streets is not None:
         # One MultiLineString: folium styles per feature, and an OSM extract has tens of thousands of edges.
@@ -382,20 +495,41 @@ def _interactive_map(rev: Review) -> str | None:
         facs["colour"] = facs["category"].map(colour)
         polys = facs[facs.geom_type != "Point"]
         if len(polys):
-            maps.add_polygons(m, polys[["facility_id", "category", "colour", "geometry"]], colour="colour",
-                              fill_opacity=0.4, name="规划设施用地 Planned facility land")
+            maps.add_polygons(
+                m,
+                polys[["facility_id", "category", "colour", "geometry"]],
+                colour="colour",
+                fill_opacity=0.4,
+                name="规划设施用地 Planned facility land",
+            )
         pts = facs[["facility_id", "category", "name", "floor_area_m2", "land_area_m2", "colour"]].copy()
         pts = gpd.GeoDataFrame(pts, geometry=facs.geometry.representative_point(), crs=facs.crs)
-        maps.add_points(m, pts, colours="colour", radius=7, outline="#000000", weight=1,
-                        tooltip_columns=["facility_id", "category", "name", "floor_area_m2", "land_area_m2"],
-                        name="规划设施 Planned facilities")
+        maps.add_points(
+            m,
+            pts,
+            colours="colour",
+            radius=7,
+            outline="#000000",
+            weight=1,
+            tooltip_columns=["facility_id", "category", "name", "floor_area_m2", "land_area_m2"],
+            name="规划设施 Planned facilities",
+        )
     if len(rev.existing):
         ex = rev.existing.copy()
         ex["colour"] = "#ffffff"
-        ex = gpd.GeoDataFrame(ex.drop(columns="geometry"), geometry=ex.geometry.representative_point(), crs=ex.crs)
-        maps.add_points(m, ex[["facility_id", "category", "name", "colour", "geometry"]], colours="colour",
-                        radius=5, outline="#444444", weight=2, tooltip_columns=["facility_id", "category", "name"],
-                        name="现状设施 Existing (OSM)")
+        ex = gpd.GeoDataFrame(
+            ex.drop(columns="geometry"), geometry=ex.geometry.representative_point(), crs=ex.crs
+        )
+        maps.add_points(
+            m,
+            ex[["facility_id", "category", "name", "colour", "geometry"]],
+            colours="colour",
+            radius=5,
+            outline="#444444",
+            weight=2,
+            tooltip_columns=["facility_id", "category", "name"],
+            name="现状设施 Existing (OSM)",
+        )
     items = [(colour[c], rev.category_labels.get(c, c)) for c in colour]
     items += [("#9e9e9e", "dwelling"), ("#d32f2f", "dwelling beyond a failed radius")]
     if len(rev.existing):
@@ -436,7 +570,9 @@ def _network_near(rev: Review):
 
 
 def _category_colours(rev: Review) -> dict[str, str]:
-    cats = sorted(set(rev.plan.facilities["category"]) | set(rev.existing["category"] if len(rev.existing) else []))
+    cats = sorted(
+        set(rev.plan.facilities["category"]) | set(rev.existing["category"] if len(rev.existing) else [])
+    )
     return {c: _PALETTE[i % len(_PALETTE)] for i, c in enumerate(cats)}
 
 
@@ -445,13 +581,18 @@ def _beyond_failed_radius(rev: Review) -> np.ndarray:
     dw = rev.dwellings
     beyond = np.zeros(len(dw), bool)
     for r in _located_radius_failures(rev):
-            col = f"{radius_key(r.rule)}_m"
-            if col in dw.columns:
-                beyond |= ~(dw[col].to_numpy(float) <= r.rule.ranges[0][0])
+        col = f"{radius_key(r.rule)}_m"
+        if col in dw.columns:
+            beyond |= ~(dw[col].to_numpy(float) <= r.rule.ranges[0][0])
     return beyond
 
 
 def _located_radius_failures(rev: Review) -> list[RuleResult]:
     """Failed radius rules of categories that have a facility (a missing one fails everywhere)."""
-    return [r for r in rev.results if r.status == "fail" and r.rule.measure == "service_radius_share"
-            and (r.details.get("planned_facilities") or r.details.get("existing_facilities"))]
+    return [
+        r
+        for r in rev.results
+        if r.status == "fail"
+        and r.rule.measure == "service_radius_share"
+        and (r.details.get("planned_facilities") or r.details.get("existing_facilities"))
+    ]

@@ -62,8 +62,14 @@ class Review:
     def missing_facilities(self) -> list[dict]:
         """Facilities the estate lacks, per level: the presence rules not met."""
         return [
-            {"rule_id": r.rule.id, "level": r.rule.level, "category": r.rule.category,
-             "required": r.details.get("required"), "planned": int(r.value or 0), "strength": r.rule.strength}
+            {
+                "rule_id": r.rule.id,
+                "level": r.rule.level,
+                "category": r.rule.category,
+                "required": r.details.get("required"),
+                "planned": int(r.value or 0),
+                "strength": r.rule.strength,
+            }
             for r in self.results
             if r.rule.measure == "facility_present" and r.status in ("fail", "advice")
         ]
@@ -81,8 +87,10 @@ class Review:
             "estate": p.name,
             "verdict": "pass" if self.passed else "fail",
             "counts": self.counts,
-            "fails_by_strength": {s: sum(r.status == "fail" and r.rule.strength == s for r in self.results)
-                                  for s in ("mandatory", "local")},
+            "fails_by_strength": {
+                s: sum(r.status == "fail" and r.rule.strength == s for r in self.results)
+                for s in ("mandatory", "local")
+            },
             "advice": [r.rule.id for r in self.results if r.status == "advice"],
             "missing_facilities": self.missing_facilities(),
             "level_areas": {k: {"areas": n, "how": how} for k, (n, how) in self.level_areas.items()},
@@ -100,8 +108,16 @@ class Review:
             "distance_method": self.distance_method,
             "osm": self.osm,
             "packs": [
-                {"id": k.id, "title_zh": k.title_zh, "title_en": k.title_en, "source": k.source,
-                 "scope": k.scope, "province": k.province, "city": k.city, "file": str(k.path)}
+                {
+                    "id": k.id,
+                    "title_zh": k.title_zh,
+                    "title_en": k.title_en,
+                    "source": k.source,
+                    "scope": k.scope,
+                    "province": k.province,
+                    "city": k.city,
+                    "file": str(k.path),
+                }
                 for k in self.packs
             ],
             "notes": p.notes + self.notes,
@@ -149,8 +165,9 @@ def run_review(
     from planner._io import atomic_dir
     from planner.categories import load_categories
 
-    result = review(plan_path, rules=rules, osm=osm, categories=load_categories(categories_file),
-                    coords=coords)
+    result = review(
+        plan_path, rules=rules, osm=osm, categories=load_categories(categories_file), coords=coords
+    )
     with atomic_dir(out_dir) as tmp:
         write_report(result, tmp)
     return result.exit_code
@@ -197,15 +214,25 @@ def review(
     found = measure_distances(plan, radius_rules, osm, categories)
     results = evaluate_rules(all_rules, reasons, areas, found)
     return Review(
-        plan=found.plan, packs=packs, results=results, dwellings=found.dwellings,
-        dwelling_source=found.dwelling_source, existing=found.existing, distance_method=found.method,
-        network=found.network, notes=found.notes, elapsed_s=time.perf_counter() - start,
+        plan=found.plan,
+        packs=packs,
+        results=results,
+        dwellings=found.dwellings,
+        dwelling_source=found.dwelling_source,
+        existing=found.existing,
+        distance_method=found.method,
+        network=found.network,
+        notes=found.notes,
+        elapsed_s=time.perf_counter() - start,
         category_labels={k: f"{c.name_zh} {k}" for k, c in categories.items()},
-        osm=None if osm is None else str(osm), level_areas=areas,
+        osm=None if osm is None else str(osm),
+        level_areas=areas,
     )
 
 
-def load_packs(rules: Sequence[str | os.PathLike] | str | None, categories: dict | None = None) -> list[RulePack]:
+def load_packs(
+    rules: Sequence[str | os.PathLike] | str | None, categories: dict | None = None
+) -> list[RulePack]:
     """Rule packs by id or path (a list or a comma-separated string); default :data:`DEFAULT_RULES`.
 
     Raises InputError when two packs define the same rule id.

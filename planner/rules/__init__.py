@@ -68,12 +68,34 @@ MEASURES: dict[str, tuple[str, ...]] = {
     # of a planned ``other_category`` facility (毗邻建设, built next to each other)
     "adjacent_to": ("m",),
 }
-_AREA_MEASURES = {"facility_area_range", "facility_area_min_each", "area_per_100_households", "area_per_1000_residents", "area_per_resident"}
+_AREA_MEASURES = {
+    "facility_area_range",
+    "facility_area_min_each",
+    "area_per_100_households",
+    "area_per_1000_residents",
+    "area_per_resident",
+}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _RULE_KEYS = {
-    "id", "title_zh", "title_en", "clause", "source", "confirmed", "note", "applies", "measure",
-    "category", "categories", "area", "threshold", "unit", "min_share", "enforce_max",
-    "strength", "level", "other_category",
+    "id",
+    "title_zh",
+    "title_en",
+    "clause",
+    "source",
+    "confirmed",
+    "note",
+    "applies",
+    "measure",
+    "category",
+    "categories",
+    "area",
+    "threshold",
+    "unit",
+    "min_share",
+    "enforce_max",
+    "strength",
+    "level",
+    "other_category",
 }
 _APPLIES_KEYS = {"level", "households", "population"}
 
@@ -189,7 +211,9 @@ def load_rulepack(name_or_path: str | os.PathLike, categories: dict | None = Non
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: not valid TOML ({err}); see planner/rules/gb50180-2018.toml for the format") from None
+        raise InputError(
+            f"{path}: not valid TOML ({err}); see planner/rules/gb50180-2018.toml for the format"
+        ) from None
     if categories is None:
         from planner.categories import load_categories
 
@@ -216,7 +240,9 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
 def _parse_pack(data: dict, path: Path, categories: dict) -> RulePack:
     head = data.get("pack")
     if not isinstance(head, dict):
-        raise InputError(f"{path}: no [pack] table; start the file with [pack] id = ..., title_zh, title_en, source")
+        raise InputError(
+            f"{path}: no [pack] table; start the file with [pack] id = ..., title_zh, title_en, source"
+        )
     missing = [k for k in ("id", "title_zh", "title_en", "source") if not head.get(k)]
     if missing:
         raise InputError(f"{path}: [pack] is missing {', '.join(missing)}")
@@ -225,11 +251,16 @@ def _parse_pack(data: dict, path: Path, categories: dict) -> RulePack:
         raise InputError(f"{path}: pack id {pack_id!r} may only use letters, digits, '.', '_' and '-'")
     scope = str(head.get("scope", "user"))
     if scope == "provincial" and not head.get("province"):
-        raise InputError(f"{path}: a provincial pack must name its province ([pack] province = \"...\")")
+        raise InputError(f'{path}: a provincial pack must name its province ([pack] province = "...")')
     pack = RulePack(
-        id=pack_id, title_zh=str(head["title_zh"]), title_en=str(head["title_en"]),
-        source=str(head["source"]), scope=scope, path=path,
-        province=str(head.get("province", "")), city=str(head.get("city", "")),
+        id=pack_id,
+        title_zh=str(head["title_zh"]),
+        title_en=str(head["title_en"]),
+        source=str(head["source"]),
+        scope=scope,
+        path=path,
+        province=str(head.get("province", "")),
+        city=str(head.get("city", "")),
         note=str(head.get("note", "")),
     )
     for i, entry in enumerate(data.get("level", [])):
@@ -250,10 +281,13 @@ def _parse_level(entry: dict, where: str) -> Level:
     if entry.get("id") not in LEVELS:
         raise InputError(f"{where}: id {entry.get('id')!r} must be one of {', '.join(LEVELS)}")
     return Level(
-        id=entry["id"], title_zh=str(entry.get("title_zh", "")), title_en=str(entry.get("title_en", "")),
+        id=entry["id"],
+        title_zh=str(entry.get("title_zh", "")),
+        title_en=str(entry.get("title_en", "")),
         households=_pair(entry.get("households"), f"{where}: households"),
         population=_pair(entry.get("population"), f"{where}: population"),
-        clause=str(entry.get("clause", "")), confirmed=bool(entry.get("confirmed", False)),
+        clause=str(entry.get("clause", "")),
+        confirmed=bool(entry.get("confirmed", False)),
     )
 
 
@@ -265,57 +299,94 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
     measure, unit, category, cats, other = _measure_of(entry, where, categories)
     strength = entry["strength"]
     if strength not in STRENGTHS:
-        raise InputError(f"{where}: strength {strength!r} must be one of {', '.join(STRENGTHS)} "
-                         "(mandatory: 应/必须, fails the estate; advisory: 宜, advice only; local: a local pack's own rule)")
+        raise InputError(
+            f"{where}: strength {strength!r} must be one of {', '.join(STRENGTHS)} "
+            "(mandatory: 应/必须, fails the estate; advisory: 宜, advice only; local: a local pack's own rule)"
+        )
     level = entry.get("level")
     if level is not None and level not in LEVELS:
         raise InputError(f"{where}: level {level!r} must be one of {', '.join(LEVELS)}")
     if measure in ("green_space_per_resident", "green_space_park") and level is None:
-        raise InputError(f"{where}: measure {measure} needs level = \"15min\" | \"10min\" | \"5min\"")
+        raise InputError(f'{where}: measure {measure} needs level = "15min" | "10min" | "5min"')
     _check_category_needs(measure, category, other, where, categories)
     area, ranges, min_share = _threshold_of(entry, measure, where)
     applies, levels = _applies_of(entry, where)
     return Rule(
-        id=str(rid), pack=pack.id, title_zh=str(entry["title_zh"]), title_en=str(entry["title_en"]),
-        source=str(entry.get("source", pack.source)), clause=str(entry["clause"]),
+        id=str(rid),
+        pack=pack.id,
+        title_zh=str(entry["title_zh"]),
+        title_en=str(entry["title_en"]),
+        source=str(entry.get("source", pack.source)),
+        clause=str(entry["clause"]),
         confirmed=_bool(entry["confirmed"], f"{where}: confirmed"),
-        measure=measure, unit=unit, ranges=ranges, category=category, categories=cats, area=area,
-        min_share=min_share, enforce_max=_bool(entry.get("enforce_max", True), f"{where}: enforce_max"),
+        measure=measure,
+        unit=unit,
+        ranges=ranges,
+        category=category,
+        categories=cats,
+        area=area,
+        min_share=min_share,
+        enforce_max=_bool(entry.get("enforce_max", True), f"{where}: enforce_max"),
         applies_level=levels,
         applies_households=_pair(applies.get("households"), f"{where}: applies.households"),
         applies_population=_pair(applies.get("population"), f"{where}: applies.population"),
         note=str(entry.get("note", "")),
-        strength=strength, level=level, other_category=other,
+        strength=strength,
+        level=level,
+        other_category=other,
     )
 
 
 def _check_fields(entry: dict, where: str) -> None:
     """Every required field, no unknown one, a clean id, names as text and categories as a list."""
-    missing = [k for k in ("id", "title_zh", "title_en", "clause", "measure", "threshold", "unit", "confirmed", "strength")
-               if k not in entry]
+    missing = [
+        k
+        for k in (
+            "id",
+            "title_zh",
+            "title_en",
+            "clause",
+            "measure",
+            "threshold",
+            "unit",
+            "confirmed",
+            "strength",
+        )
+        if k not in entry
+    ]
     if missing:
-        raise InputError(f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, threshold, "
-                         "unit, confirmed and strength")
+        raise InputError(
+            f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, threshold, "
+            "unit, confirmed and strength"
+        )
     unknown = sorted(set(entry) - _RULE_KEYS)
     if unknown:
-        raise InputError(f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(_RULE_KEYS))}")
+        raise InputError(
+            f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(_RULE_KEYS))}"
+        )
     if not _ID.match(str(entry.get("id"))):
         raise InputError(f"{where}: rule id may only use letters, digits, '.', '_' and '-'")
     for name in ("measure", "unit", "strength", "category", "level"):  # names, never tables or lists
         if name in entry and not isinstance(entry[name], str):
             raise InputError(f"{where}: {name} = {entry[name]!r} must be text in quotes")
-    if not isinstance(entry.get("categories", []), list) or not all(isinstance(k, str) for k in entry.get("categories", [])):
+    if not isinstance(entry.get("categories", []), list) or not all(
+        isinstance(k, str) for k in entry.get("categories", [])
+    ):
         raise InputError(f"{where}: categories = {entry['categories']!r} must be a list of category keys")
 
 
-def _measure_of(entry: dict, where: str, categories: dict) -> tuple[str, str, str | None, tuple[str, ...], str | None]:
+def _measure_of(
+    entry: dict, where: str, categories: dict
+) -> tuple[str, str, str | None, tuple[str, ...], str | None]:
     """(measure, unit, category, categories, other_category), each one known."""
     measure = entry["measure"]
     if measure not in MEASURES:
         raise InputError(f"{where}: unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
     unit = str(entry["unit"])
     if unit not in MEASURES[measure]:
-        raise InputError(f"{where}: unit {unit!r} does not fit measure {measure}; use {MEASURES[measure][0]!r}")
+        raise InputError(
+            f"{where}: unit {unit!r} does not fit measure {measure}; use {MEASURES[measure][0]!r}"
+        )
     category = entry.get("category")
     cats = tuple(entry.get("categories", ()))
     for key in ([category] if category else []) + list(cats):
@@ -324,32 +395,47 @@ def _measure_of(entry: dict, where: str, categories: dict) -> tuple[str, str, st
     return measure, unit, category, cats, entry.get("other_category")
 
 
-def _check_category_needs(measure: str, category: str | None, other: str | None, where: str, categories: dict) -> None:
+def _check_category_needs(
+    measure: str, category: str | None, other: str | None, where: str, categories: dict
+) -> None:
     """Measures about a facility name its category; co-location names the other one too."""
     if (measure == "adjacent_to") != (other is not None):
         raise InputError(f"{where}: other_category is needed by measure adjacent_to and only by it")
     if other is not None and other not in categories:
         raise InputError(f"{where}: unknown other_category {other!r}; use one of: {', '.join(categories)}")
-    needs_category = measure in ("facility_present", "facility_area_range", "facility_area_min_each", "service_radius_share",
-                                 "places_per_1000_residents", "activity_share", "adjacent_to")
+    needs_category = measure in (
+        "facility_present",
+        "facility_area_range",
+        "facility_area_min_each",
+        "service_radius_share",
+        "places_per_1000_residents",
+        "activity_share",
+        "adjacent_to",
+    )
     if needs_category and not category:
-        raise InputError(f"{where}: measure {measure} needs category = \"<key>\"")
+        raise InputError(f'{where}: measure {measure} needs category = "<key>"')
 
 
-def _threshold_of(entry: dict, measure: str, where: str) -> tuple[str, tuple[tuple[float, float], ...], float]:
+def _threshold_of(
+    entry: dict, measure: str, where: str
+) -> tuple[str, tuple[tuple[float, float], ...], float]:
     """(area, ranges, min_share) of a rule, each in the measure's terms."""
     area = str(entry.get("area", "floor"))
     if area not in ("floor", "land"):
-        raise InputError(f"{where}: area {area!r}: use \"floor\" (building floor area) or \"land\"")
+        raise InputError(f'{where}: area {area!r}: use "floor" (building floor area) or "land"')
     if "area" in entry and measure not in _AREA_MEASURES:
         raise InputError(f"{where}: 'area' only applies to area measures, not {measure}")
     ranges = _ranges(entry["threshold"], where)
     min_share = float(entry.get("min_share", 1.0))
     if not 0 < min_share <= 1:
         raise InputError(f"{where}: min_share {min_share} must be in (0, 1]")
-    if measure in ("service_radius_share", "adjacent_to") and (len(ranges) != 1 or not math.isinf(ranges[0][1])):
+    if measure in ("service_radius_share", "adjacent_to") and (
+        len(ranges) != 1 or not math.isinf(ranges[0][1])
+    ):
         raise InputError(f"{where}: a distance threshold is one distance in metres, e.g. threshold = 300")
-    if measure in ("activity_share", "floor_area_share") and any((hi != math.inf and hi > 100) or lo > 100 for lo, hi in ranges):
+    if measure in ("activity_share", "floor_area_share") and any(
+        (hi != math.inf and hi > 100) or lo > 100 for lo, hi in ranges
+    ):
         raise InputError(f"{where}: a share is in per cent (0–100), e.g. threshold = 60")
     return area, ranges, min_share
 
@@ -358,7 +444,7 @@ def _applies_of(entry: dict, where: str) -> tuple[dict, tuple[str, ...]]:
     """The ``applies`` table and its levels."""
     applies = entry.get("applies", {})
     if not isinstance(applies, dict):
-        raise InputError(f"{where}: applies must be a table, e.g. applies = {{ level = [\"5min\"] }}")
+        raise InputError(f'{where}: applies must be a table, e.g. applies = {{ level = ["5min"] }}')
     bad = sorted(set(applies) - _APPLIES_KEYS)
     if bad:
         raise InputError(f"{where}: applies.{bad[0]} is not known; use level, households or population")

@@ -65,8 +65,9 @@ def admin_name(committee_name: str | None) -> str | None:
     return base if base.endswith("村") else base + "村"
 
 
-def read_village_boundaries(path: str | os.PathLike, crs, file_crs=None,
-                            coords: str | None = None) -> gpd.GeoDataFrame:
+def read_village_boundaries(
+    path: str | os.PathLike, crs, file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
     """Administrative villages from a user's file (GeoPackage/GeoJSON/Shapefile of polygons,
     or a CSV in UTF-8 or GBK with a ``wkt`` column).
 
@@ -81,7 +82,8 @@ def read_village_boundaries(path: str | os.PathLike, crs, file_crs=None,
     path = os.fspath(path)
     if not os.path.exists(path):
         raise InputError(
-            f"--villages {path}: no such file; give a GeoPackage or GeoJSON of village boundaries")
+            f"--villages {path}: no such file; give a GeoPackage or GeoJSON of village boundaries"
+        )
     if path.lower().endswith(".csv") or file_crs is not None or coords not in (None, "wgs84"):
         from planner.categories import read_points_table
 
@@ -91,7 +93,8 @@ def read_village_boundaries(path: str | os.PathLike, crs, file_crs=None,
         frame = gpd.read_file(path)
     except (OSError, ValueError, RuntimeError) as err:  # pyogrio's DataSourceError is a RuntimeError
         raise InputError(
-            f"--villages {path}: not a readable GeoPackage/GeoJSON ({str(err).splitlines()[0]})") from None
+            f"--villages {path}: not a readable GeoPackage/GeoJSON ({str(err).splitlines()[0]})"
+        ) from None
     return boundaries_frame(frame, crs, f"--villages {path}")
 
 
@@ -117,21 +120,29 @@ def boundaries_frame(frame: gpd.GeoDataFrame, crs, label: str = "boundaries") ->
     population = np.full(len(frame), np.nan)
     if "population" in frame.columns:
         population = pd.to_numeric(frame["population"], errors="coerce").to_numpy(float)
-        wrong = np.flatnonzero(np.isfinite(population) & (population < 0)
-                               | (frame["population"].notna().to_numpy() & ~np.isfinite(population)))
+        wrong = np.flatnonzero(
+            np.isfinite(population) & (population < 0)
+            | (frame["population"].notna().to_numpy() & ~np.isfinite(population))
+        )
         if len(wrong):
             raise InputError(f"{label}: row {wrong[0] + 1} has a population that is not a number ≥ 0")
     frame = frame.to_crs(crs)
     return gpd.GeoDataFrame(
-        {"admin_id": [f"file/{i + 1}" for i in range(len(frame))],
-         "name": names.astype(str).str.strip().to_numpy(),
-         "source": "file", "committee": None, "population_given": population},
-        geometry=shapely.make_valid(frame.geometry.to_numpy()), crs=crs,
+        {
+            "admin_id": [f"file/{i + 1}" for i in range(len(frame))],
+            "name": names.astype(str).str.strip().to_numpy(),
+            "source": "file",
+            "committee": None,
+            "population_given": population,
+        },
+        geometry=shapely.make_valid(frame.geometry.to_numpy()),
+        crs=crs,
     )
 
 
-def find_admin_villages(region: Region, net: Network | None = None,
-                        boundaries: str | os.PathLike | gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def find_admin_villages(
+    region: Region, net: Network | None = None, boundaries: str | os.PathLike | gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
     """The administrative villages of a region, with their territories.
 
     Parameters
@@ -160,8 +171,13 @@ def find_admin_villages(region: Region, net: Network | None = None,
     committees = [i for i, t in enumerate(tags) if is_village_committee(t)]
     bounds = [i for i in np.flatnonzero(polygonal) if is_village_boundary(tags[i]) and tags[i].get("name")]
     if bounds:
-        rows = {"admin_id": feats["osm_id"].to_numpy()[bounds], "name": [tags[i]["name"] for i in bounds],
-                "source": "boundary", "committee": None, "population_given": np.nan}
+        rows = {
+            "admin_id": feats["osm_id"].to_numpy()[bounds],
+            "name": [tags[i]["name"] for i in bounds],
+            "source": "boundary",
+            "committee": None,
+            "population_given": np.nan,
+        }
         out = gpd.GeoDataFrame(rows, geometry=geoms[bounds], crs=crs)
         if committees:
             pts = shapely.point_on_surface(geoms[committees])
@@ -193,14 +209,21 @@ def find_admin_villages(region: Region, net: Network | None = None,
     flat = np.concatenate(members)
     territories = network_voronoi(net, geoms[flat], owner, len(keys), _extent(region, net))
     return gpd.GeoDataFrame(
-        {"admin_id": feats["osm_id"].to_numpy()[first],
-         "name": [k if isinstance(k, str) and not k.startswith(("node/", "way/", "relation/")) else None
-                  for k in keys],
-         "source": "committee",
-         "committee": ["、".join(dict.fromkeys(tags[i].get("name") or feats["osm_id"].iat[i] for i in m))
-                       for m in members],
-         "population_given": np.nan},
-        geometry=territories, crs=crs,
+        {
+            "admin_id": feats["osm_id"].to_numpy()[first],
+            "name": [
+                k if isinstance(k, str) and not k.startswith(("node/", "way/", "relation/")) else None
+                for k in keys
+            ],
+            "source": "committee",
+            "committee": [
+                "、".join(dict.fromkeys(tags[i].get("name") or feats["osm_id"].iat[i] for i in m))
+                for m in members
+            ],
+            "population_given": np.nan,
+        },
+        geometry=territories,
+        crs=crs,
     )
 
 
@@ -266,8 +289,13 @@ def admin_indicator(admin: pd.DataFrame, target_share: float) -> dict:
     k = int(admin["has_facility"].sum()) if n else 0
     share = k / n if n else None
     needed = max(0, math.ceil(target_share * n - 1e-9) - k) if n else 0
-    return {"villages": n, "villages_with_facility": k, "share": share, "new_needed": needed,
-            "target_met": bool(share >= target_share - 1e-12) if n else None}
+    return {
+        "villages": n,
+        "villages_with_facility": k,
+        "share": share,
+        "new_needed": needed,
+        "target_met": bool(share >= target_share - 1e-12) if n else None,
+    }
 
 
 @dataclass
@@ -279,8 +307,9 @@ class StationSites:
     notes: list
 
 
-def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Network, limit_s: float,
-                   needed: int) -> StationSites:
+def place_stations(
+    admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Network, limit_s: float, needed: int
+) -> StationSites:
     """The ``needed`` new stations: in the administrative villages without a facility that
     have the most residents, each where it serves most of its village's residents.
 
@@ -290,8 +319,16 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
     populated hamlet gets its station at its territory's middle (named in ``notes``).
     """
     crs = admin.crs
-    cols = {"rank": [], "admin_id": [], "admin_village": [], "village_id": [], "name": [], "residents": [],
-            "residents_served": [], "villages_added": []}
+    cols = {
+        "rank": [],
+        "admin_id": [],
+        "admin_village": [],
+        "village_id": [],
+        "name": [],
+        "residents": [],
+        "residents_served": [],
+        "villages_added": [],
+    }
     notes: list[str] = []
     if needed <= 0:
         empty = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
@@ -310,8 +347,10 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
         name = admin["name"].iat[a]
         if len(mine) == 0:
             pt = shapely.point_on_surface(admin.geometry.iat[a])
-            notes.append(f"{name or admin['admin_id'].iat[a]}: no hamlet with residents mapped; "
-                         "its station is placed at the territory's middle")
+            notes.append(
+                f"{name or admin['admin_id'].iat[a]}: no hamlet with residents mapped; "
+                "its station is placed at the territory's middle"
+            )
             site_id, site_name, served = None, None, 0.0
         else:
             m = cost_matrix(net, h_xy[mine], h_xy[mine], cutoff=limit_s).tocoo()
@@ -339,9 +378,13 @@ def place_stations(admin: gpd.GeoDataFrame, hamlets: gpd.GeoDataFrame, net: Netw
     return StationSites(sites, chosen, notes)
 
 
-def audit_admin_villages(region: Region, hamlets: gpd.GeoDataFrame, stations: gpd.GeoDataFrame,
-                         net: Network | None = None,
-                         boundaries: str | os.PathLike | gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def audit_admin_villages(
+    region: Region,
+    hamlets: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    net: Network | None = None,
+    boundaries: str | os.PathLike | gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
     """Administrative villages with their hamlets, residents and comprehensive service facilities.
 
     Sets ``hamlets["admin_index"]`` (row of the result, -1: in none) and, where there are
@@ -385,8 +428,16 @@ def audit_admin_villages(region: Region, hamlets: gpd.GeoDataFrame, stations: gp
     return admin
 
 
-def indicator_rows(admin: pd.DataFrame, hamlets: pd.DataFrame, minutes: float, mode: str, target_share: float,
-                   baseline_share: float, source: str, confirmed: bool) -> list[dict]:
+def indicator_rows(
+    admin: pd.DataFrame,
+    hamlets: pd.DataFrame,
+    minutes: float,
+    mode: str,
+    target_share: float,
+    baseline_share: float,
+    source: str,
+    confirmed: bool,
+) -> list[dict]:
     """The head rows of ``indicators.csv``: the plan's indicator over administrative villages,
     then the shares of hamlets and of their residents within the village-level walk."""
     ind = admin_indicator(admin, target_share)
@@ -396,39 +447,75 @@ def indicator_rows(admin: pd.DataFrame, hamlets: pd.DataFrame, minutes: float, m
     inside = hamlets["has_service_station"].to_numpy(bool)
     share_pop = float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
     share_pop_in = float(pop[inside].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
-    base = {"category": "village_service_station", "level": "village", "mode": mode,
-            "target_minutes": minutes, "confirmed": confirmed}
+    base = {
+        "category": "village_service_station",
+        "level": "village",
+        "mode": mode,
+        "target_minutes": minutes,
+        "confirmed": confirmed,
+    }
     nan = float("nan")
     return [
-        dict(base, indicator="rural_service_coverage", unit="administrative_village",
-             name_zh="农村社区综合服务设施覆盖率",
-             name_en="Administrative villages with a comprehensive service facility in their territory",
-             mode=None, target_minutes=nan, villages=ind["villages"],
-             villages_inside=ind["villages_with_facility"], share_inside=ind["share"],
-             villages_within_target=ind["villages_with_facility"], share_within_target=ind["share"],
-             population_share_inside=nan, population_share_within_target=nan,
-             target_share=target_share, baseline_share_2020=baseline_share,
-             target_met=ind["target_met"], confirmed=True, source=source),
-        dict(base, indicator="hamlets_within_walk", unit="hamlet",
-             name_zh="步行可达综合服务设施的自然村比例",
-             name_en="Hamlets within the village-level walk of a comprehensive service facility",
-             villages=n_h, villages_inside=int(inside.sum()),
-             share_inside=float(inside.mean()) if n_h else nan, villages_within_target=int(covered.sum()),
-             share_within_target=float(covered.mean()) if n_h else nan,
-             population_share_inside=share_pop_in, population_share_within_target=share_pop,
-             target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); minutes: rural "
-                    "categories file"),
-        dict(base, indicator="population_within_walk", unit="resident",
-             name_zh="步行可达综合服务设施的农村人口比例",
-             name_en="Rural residents (of hamlets) within the village-level walk of a comprehensive service "
-                     "facility",
-             villages=n_h, villages_inside=int(inside.sum()), share_inside=share_pop_in,
-             villages_within_target=int(covered.sum()), share_within_target=share_pop,
-             population_share_inside=share_pop_in, population_share_within_target=share_pop,
-             target_share=nan, baseline_share_2020=nan, target_met=None,
-             source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); a hamlet's "
-                    "residents count when its centre is within the minutes"),
+        dict(
+            base,
+            indicator="rural_service_coverage",
+            unit="administrative_village",
+            name_zh="农村社区综合服务设施覆盖率",
+            name_en="Administrative villages with a comprehensive service facility in their territory",
+            mode=None,
+            target_minutes=nan,
+            villages=ind["villages"],
+            villages_inside=ind["villages_with_facility"],
+            share_inside=ind["share"],
+            villages_within_target=ind["villages_with_facility"],
+            share_within_target=ind["share"],
+            population_share_inside=nan,
+            population_share_within_target=nan,
+            target_share=target_share,
+            baseline_share_2020=baseline_share,
+            target_met=ind["target_met"],
+            confirmed=True,
+            source=source,
+        ),
+        dict(
+            base,
+            indicator="hamlets_within_walk",
+            unit="hamlet",
+            name_zh="步行可达综合服务设施的自然村比例",
+            name_en="Hamlets within the village-level walk of a comprehensive service facility",
+            villages=n_h,
+            villages_inside=int(inside.sum()),
+            share_inside=float(inside.mean()) if n_h else nan,
+            villages_within_target=int(covered.sum()),
+            share_within_target=float(covered.mean()) if n_h else nan,
+            population_share_inside=share_pop_in,
+            population_share_within_target=share_pop,
+            target_share=nan,
+            baseline_share_2020=nan,
+            target_met=None,
+            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); minutes: rural "
+            "categories file",
+        ),
+        dict(
+            base,
+            indicator="population_within_walk",
+            unit="resident",
+            name_zh="步行可达综合服务设施的农村人口比例",
+            name_en="Rural residents (of hamlets) within the village-level walk of a comprehensive service "
+            "facility",
+            villages=n_h,
+            villages_inside=int(inside.sum()),
+            share_inside=share_pop_in,
+            villages_within_target=int(covered.sum()),
+            share_within_target=share_pop,
+            population_share_inside=share_pop_in,
+            population_share_within_target=share_pop,
+            target_share=nan,
+            baseline_share_2020=nan,
+            target_met=None,
+            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); a hamlet's "
+            "residents count when its centre is within the minutes",
+        ),
     ]
 
 
@@ -437,26 +524,35 @@ def admin_summary(admin: pd.DataFrame, hamlets: pd.DataFrame, target_share: floa
     ind = admin_indicator(admin, target_share)
     covered = hamlets["service_covered"].to_numpy(bool)
     pop = hamlets["population"].to_numpy(float)
-    grouped = (hamlets["admin_index"].to_numpy() >= 0 if "admin_index" in hamlets
-               else np.zeros(len(hamlets), bool))
+    grouped = (
+        hamlets["admin_index"].to_numpy() >= 0 if "admin_index" in hamlets else np.zeros(len(hamlets), bool)
+    )
     villages = []
     for k, row in enumerate(admin.itertuples()):
         names = hamlets.loc[hamlets["admin_index"].to_numpy() == k, "name"]
-        villages.append({
-            "admin_id": row.admin_id, "name": row.name if isinstance(row.name, str) else None,
-            "source": row.source,
-            "committee": row.committee if isinstance(row.committee, str) else None,
-            "has_facility": bool(row.has_facility), "facilities": int(row.facilities),
-            "hamlets": int(row.hamlets), "hamlet_names": [n for n in names if isinstance(n, str)],
-            "population": float(row.population), "population_source": row.population_source,
-            "hamlets_within_walk": int(row.hamlets_within_walk),
-            "population_within_walk": float(row.population_within_walk),
-        })
+        villages.append(
+            {
+                "admin_id": row.admin_id,
+                "name": row.name if isinstance(row.name, str) else None,
+                "source": row.source,
+                "committee": row.committee if isinstance(row.committee, str) else None,
+                "has_facility": bool(row.has_facility),
+                "facilities": int(row.facilities),
+                "hamlets": int(row.hamlets),
+                "hamlet_names": [n for n in names if isinstance(n, str)],
+                "population": float(row.population),
+                "population_source": row.population_source,
+                "hamlets_within_walk": int(row.hamlets_within_walk),
+                "population_within_walk": float(row.population_within_walk),
+            }
+        )
     return {
         "indicator": ind,
         "administrative_villages": villages,
         "hamlets": {
-            "hamlets": len(hamlets), "grouped": int(grouped.sum()), "within_walk": int(covered.sum()),
+            "hamlets": len(hamlets),
+            "grouped": int(grouped.sum()),
+            "within_walk": int(covered.sum()),
             "share_within_walk": float(covered.mean()) if len(hamlets) else None,
             "population_share_within_walk": float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else None,
         },

@@ -128,15 +128,27 @@ def audit_villages(
     indicators = coverage_indicators(villages, cats, target_min, modes, confirmed, target_share, admin=admin)
     seconds["total"] = time.perf_counter() - t0
     return VillageAudit(
-        region=region.name, villages=villages, facilities=facilities, categories=cats, minutes=target_min,
-        modes=modes, confirmed=confirmed, networks=networks, town=town_info, indicators=indicators,
-        target_share=target_share, seconds=seconds, notes=notes, admin=admin,
+        region=region.name,
+        villages=villages,
+        facilities=facilities,
+        categories=cats,
+        minutes=target_min,
+        modes=modes,
+        confirmed=confirmed,
+        networks=networks,
+        town=town_info,
+        indicators=indicators,
+        target_share=target_share,
+        seconds=seconds,
+        notes=notes,
+        admin=admin,
         settlement=villages.attrs.get("settlement") or judge_settlement(region).summary(),
     )
 
 
-def _check_arguments(target_share: float, minutes: float | None,
-                     mode_by_level: dict[str, str] | None) -> dict[str, str]:
+def _check_arguments(
+    target_share: float, minutes: float | None, mode_by_level: dict[str, str] | None
+) -> dict[str, str]:
     """Refuse a bad share, threshold or mode in one line; returns ``mode_by_level`` as a dict."""
     check_share(target_share)
     if minutes is not None and not (np.isfinite(minutes) and minutes > 0):
@@ -148,8 +160,9 @@ def _check_arguments(target_share: float, minutes: float | None,
     return mode_by_level
 
 
-def _categories(categories_file: str | Path | None,
-                categories: str | Iterable[str] | None) -> tuple[list[Category], dict[str, bool]]:
+def _categories(
+    categories_file: str | Path | None, categories: str | Iterable[str] | None
+) -> tuple[list[Category], dict[str, bool]]:
     """The categories to measure (the service station always, the indicator needs it) and their
     ``confirmed`` flags."""
     known = load_rural_categories(categories_file)
@@ -167,15 +180,22 @@ def _hamlets(region: Region, villages: gpd.GeoDataFrame | None, raster: Any) -> 
     missing_cols = needed - set(villages.columns)
     if missing_cols:
         raise InputError(
-            f"villages: missing {', '.join(sorted(missing_cols))}; give the output of find_villages")
+            f"villages: missing {', '.join(sorted(missing_cols))}; give the output of find_villages"
+        )
     attrs = dict(villages.attrs)
     villages = villages.to_crs(region.crs).reset_index(drop=True).copy()
     villages.attrs = attrs
     return villages
 
 
-def _category_times(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cats: list[Category],
-                    modes: dict[str, str], networks: dict[str, Network], limit: float) -> None:
+def _category_times(
+    villages: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    cats: list[Category],
+    modes: dict[str, str],
+    networks: dict[str, Network],
+    limit: float,
+) -> None:
     """``<key>_time_s`` from each hamlet's centre: one multi-source sweep per category, in its mode."""
     centre_xy = villages[["centre_x", "centre_y"]].to_numpy(float)
     for mode in dict.fromkeys(modes.values()):
@@ -191,12 +211,17 @@ def _category_times(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, ca
             swept = ((np.full(net.n_nodes, np.inf), np.full(net.n_nodes, -1)) for _ in keys)
         for key, (cost, which) in zip(keys, swept, strict=False):
             village_cost, _ = trip_costs(net, access, cost, which, "time")
-            villages[f"{key}_time_s"] = np.where(np.isfinite(village_cost) & (village_cost <= limit),
-                                                 village_cost, np.nan)
+            villages[f"{key}_time_s"] = np.where(
+                np.isfinite(village_cost) & (village_cost <= limit), village_cost, np.nan
+            )
 
 
-def _inside_and_within(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cats: list[Category],
-                       target_min: dict[str, float]) -> None:
+def _inside_and_within(
+    villages: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    cats: list[Category],
+    target_min: dict[str, float],
+) -> None:
     """``<key>_inside`` (a facility within ``EDGE_M`` of the hamlet's area) and ``<key>_within``
     (inside, or within the category's minutes); the service station's as the hamlet's coverage."""
     polys = villages.geometry.to_numpy()
@@ -214,8 +239,15 @@ def _inside_and_within(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
     villages["service_covered"] = villages[f"{STATION_KEY}_within"]
 
 
-def _town_times(region: Region, villages: gpd.GeoDataFrame, town_xy: tuple[float, float] | None,
-                town_mode: str, networks: dict[str, Network], limit: float, notes: list[str]) -> dict | None:
+def _town_times(
+    region: Region,
+    villages: gpd.GeoDataFrame,
+    town_xy: tuple[float, float] | None,
+    town_mode: str,
+    networks: dict[str, Network],
+    limit: float,
+    notes: list[str],
+) -> dict | None:
     """``town_time_s`` from each hamlet's centre to the township centre (the user's, else the
     region's); returns the centre, or None (with a note) when there is none."""
     if town_xy is not None:
@@ -224,8 +256,10 @@ def _town_times(region: Region, villages: gpd.GeoDataFrame, town_xy: tuple[float
         town_info = _find_town(region)
     if town_info is None:
         villages["town_time_s"] = np.nan
-        notes.append("no township centre found (no place=town node, no 镇/乡政府 townhall): town_time_s is "
-                     "empty; give the centre with town=(lon, lat) (--town LON,LAT)")
+        notes.append(
+            "no township centre found (no place=town node, no 镇/乡政府 townhall): town_time_s is "
+            "empty; give the centre with town=(lon, lat) (--town LON,LAT)"
+        )
         return None
     if town_mode not in networks:
         networks[town_mode] = build_network(region, town_mode)
@@ -242,34 +276,52 @@ def _data_notes(villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, cats: 
     notes = []
     missing = [c.key for c in cats if not (facilities["category"] == c.key).any()]
     if missing:
-        notes.append("no facility mapped for: " + ", ".join(missing)
-                     + " (every village counts as without; add them with extra_facilities / "
-                     "--facilities FILE)")
-    unbuilt = (int(((villages["homes"] == 0) & (villages["homes_estimated"] > 0)).sum())
-               if "homes" in villages else 0)
+        notes.append(
+            "no facility mapped for: "
+            + ", ".join(missing)
+            + " (every village counts as without; add them with extra_facilities / "
+            "--facilities FILE)"
+        )
+    unbuilt = (
+        int(((villages["homes"] == 0) & (villages["homes_estimated"] > 0)).sum())
+        if "homes" in villages
+        else 0
+    )
     if unbuilt and villages.attrs.get("population_source") == "homes":
         rural = (villages.attrs.get("settlement") or {}).get("kind") == "rural"
         density = settings.rural_grid_density_per_ha if rural else settings.grid_density_per_ha
-        notes.append(f"{unbuilt} villages have no mapped buildings: their population is estimated at "
-                     f"{density:g} residents per hectare of residential land (settings."
-                     f"{'rural_' if rural else ''}grid_density_per_ha, to confirm); give a population raster "
-                     "for better weights")
+        notes.append(
+            f"{unbuilt} villages have no mapped buildings: their population is estimated at "
+            f"{density:g} residents per hectare of residential land (settings."
+            f"{'rural_' if rural else ''}grid_density_per_ha, to confirm); give a population raster "
+            "for better weights"
+        )
     if villages.attrs.get("homes_outside"):
-        notes.append(f"{villages.attrs['homes_outside']} homes lie farther than {ATTACH_M:g} m from every "
-                     "village and are in no village")
+        notes.append(
+            f"{villages.attrs['homes_outside']} homes lie farther than {ATTACH_M:g} m from every "
+            "village and are in no village"
+        )
     return notes
 
 
-def _admin_villages(region: Region, villages: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame,
-                    networks: dict[str, Network], boundaries: str | Path | gpd.GeoDataFrame | None,
-                    notes: list[str]) -> gpd.GeoDataFrame:
+def _admin_villages(
+    region: Region,
+    villages: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    networks: dict[str, Network],
+    boundaries: str | Path | gpd.GeoDataFrame | None,
+    notes: list[str],
+) -> gpd.GeoDataFrame:
     """The administrative villages with their hamlets and facilities, and notes on what is missing."""
     # Territories are drawn on the walk network: committees serve the people who walk to them.
-    admin = audit_admin_villages(region, villages, facilities[facilities["category"] == STATION_KEY],
-                                 networks.get("walk"), boundaries)
+    admin = audit_admin_villages(
+        region, villages, facilities[facilities["category"] == STATION_KEY], networks.get("walk"), boundaries
+    )
     if len(admin) == 0:
-        notes.append("no administrative village found (no village boundary, no 村委会 mapped): the plan's "
-                     "indicator is empty; give the boundaries with --villages FILE")
+        notes.append(
+            "no administrative village found (no village boundary, no 村委会 mapped): the plan's "
+            "indicator is empty; give the boundaries with --villages FILE"
+        )
     elif (admin["hamlets"] == 0).any():
         empty = admin.loc[admin["hamlets"] == 0, "name"].fillna("?").tolist()
         notes.append(f"administrative villages with no hamlet mapped in this extract: {'、'.join(empty)}")
@@ -283,19 +335,31 @@ def _find_town(region: Region) -> dict | None:
     """The township centre: a ``place=town`` node, else a 镇/乡(人民)政府 townhall."""
     feats = region.features
     best = None
-    for osm_id, name, tags, geom in zip(feats["osm_id"], feats["name"], feats["tags"], feats.geometry,
-                                        strict=True):
+    for osm_id, name, tags, geom in zip(
+        feats["osm_id"], feats["name"], feats["tags"], feats.geometry, strict=True
+    ):
         if tags.get("place") == "town":
             rank = 0
-        elif (tags.get("amenity") == "townhall" or tags.get("office") == "government") and name \
-                and _TOWN_GOVERNMENT.search(name):
+        elif (
+            (tags.get("amenity") == "townhall" or tags.get("office") == "government")
+            and name
+            and _TOWN_GOVERNMENT.search(name)
+        ):
             rank = 1
         else:
             continue
         if best is None or rank < best[0]:
             p = shapely.point_on_surface(geom)
-            best = (rank, {"name": name, "source": "place" if rank == 0 else "townhall", "osm_id": osm_id,
-                           "x": float(p.x), "y": float(p.y)})
+            best = (
+                rank,
+                {
+                    "name": name,
+                    "source": "place" if rank == 0 else "townhall",
+                    "osm_id": osm_id,
+                    "x": float(p.x),
+                    "y": float(p.y),
+                },
+            )
     return None if best is None else best[1]
 
 
@@ -310,9 +374,9 @@ def _parse_town(town: Any, region: Region) -> tuple[float, float]:
             lon, lat = (float(v) for v in town)
     except (TypeError, ValueError):
         raise InputError(
-            f"town {town!r}: give the township centre as LON,LAT (WGS84), e.g. 120.49,30.48") from None
+            f"town {town!r}: give the township centre as LON,LAT (WGS84), e.g. 120.49,30.48"
+        ) from None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InputError(f"town {town!r}: not a longitude,latitude pair (WGS84)")
     x, y = Transformer.from_crs(4326, region.crs, always_xy=True).transform(lon, lat)
     return float(x), float(y)
-

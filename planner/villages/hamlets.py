@@ -87,8 +87,7 @@ class _Homes:
     def of(cls, homes: gpd.GeoDataFrame) -> _Homes:
         xy = shapely.get_coordinates(homes.geometry.to_numpy()) if len(homes) else np.zeros((0, 2))
         pts = shapely.points(xy) if len(xy) else np.zeros(0, object)
-        estimated = (homes["estimated"].to_numpy(bool) if "estimated" in homes
-                     else np.zeros(len(homes), bool))
+        estimated = homes["estimated"].to_numpy(bool) if "estimated" in homes else np.zeros(len(homes), bool)
         return cls(homes, pts, estimated, np.full(len(homes), -1, np.int64))
 
 
@@ -176,8 +175,9 @@ def find_villages(
     gdf.attrs["population_source"] = "homes"
     outside = h.village < 0
     gdf.attrs["homes_outside"] = int(outside.sum())
-    gdf.attrs["population_outside"] = (float(h.frame["population"].to_numpy(float)[outside].sum())
-                                       if len(h.frame) else 0.0)
+    gdf.attrs["population_outside"] = (
+        float(h.frame["population"].to_numpy(float)[outside].sum()) if len(h.frame) else 0.0
+    )
     gdf.attrs["notes"] = notes
     gdf.attrs["settlement"] = verdict
     if raster is not None:
@@ -214,8 +214,11 @@ def _homes_in_named_areas(h: _Homes, villages: list[dict]) -> None:
 
 def _name_areas_by_place_nodes(f: _Features, villages: list[dict], notes: list[str]) -> list[int]:
     """Step 3. Place nodes name the area they stand in; returns the others (they seed clusters)."""
-    place_nodes = [i for i in range(len(f.tags)) if f.tags[i].get("place") in _PLACES and f.names[i]
-                   and shapely.get_type_id(f.geoms[i]) == 0]
+    place_nodes = [
+        i
+        for i in range(len(f.tags))
+        if f.tags[i].get("place") in _PLACES and f.names[i] and shapely.get_type_id(f.geoms[i]) == 0
+    ]
     if not (place_nodes and villages):
         return place_nodes
     p, v = _nearest_within(f.geoms[place_nodes], [r["geometry"] for r in villages], EDGE_M)
@@ -230,15 +233,28 @@ def _name_areas_by_place_nodes(f: _Features, villages: list[dict], notes: list[s
     return [i for pi, i in enumerate(place_nodes) if pi not in named_places]
 
 
-def _clusters(f: _Features, h: _Homes, villages: list[dict], loose_places: list[int], link_m: float,
-              min_homes: int, urban: bool, notes: list[str]) -> list[int]:
+def _clusters(
+    f: _Features,
+    h: _Homes,
+    villages: list[dict],
+    loose_places: list[int],
+    link_m: float,
+    min_homes: int,
+    urban: bool,
+    notes: list[str],
+) -> list[int]:
     """Step 4. Clusters of the homes left over and of unnamed residential land.
 
     A place node names the nearest cluster within its radius; returns the place nodes left.
     """
-    unnamed_res = [i for i in np.flatnonzero(f.polygonal)
-                   if f.tags[i].get("landuse") == "residential" and "building" not in f.tags[i]
-                   and not f.names[i] and not urban]
+    unnamed_res = [
+        i
+        for i in np.flatnonzero(f.polygonal)
+        if f.tags[i].get("landuse") == "residential"
+        and "building" not in f.tags[i]
+        and not f.names[i]
+        and not urban
+    ]
     free = np.flatnonzero((h.village < 0) & ~h.estimated & (not urban))
     if not len(free) + len(unnamed_res):
         return loose_places
@@ -273,8 +289,9 @@ def _clusters(f: _Features, h: _Homes, villages: list[dict], loose_places: list[
     return loose_places
 
 
-def _seed_clusters(f: _Features, items: np.ndarray, labels: np.ndarray, loose_places: list[int],
-                   notes: list[str]) -> tuple[dict[int, int], list[int]]:
+def _seed_clusters(
+    f: _Features, items: np.ndarray, labels: np.ndarray, loose_places: list[int], notes: list[str]
+) -> tuple[dict[int, int], list[int]]:
     """Cluster label → the place node naming it (the nearest within its radius: homes are often
     mapped around, not at, the node that names them), and the place nodes left."""
     seed: dict[int, int] = {}
@@ -296,8 +313,16 @@ def _place_circles(f: _Features, villages: list[dict], loose_places: list[int]) 
     """Step 5. Place nodes with nothing mapped near them: a circle of ``PLACE_RADIUS_M``."""
     for i in loose_places:
         radius = PLACE_RADIUS_M[f.tags[i]["place"]]
-        villages.append(_village(f.ids.iat[i], f.names[i], "place", shapely.buffer(f.geoms[i], radius),
-                                 _CIRCLE, centre=f.geoms[i]))
+        villages.append(
+            _village(
+                f.ids.iat[i],
+                f.names[i],
+                "place",
+                shapely.buffer(f.geoms[i], radius),
+                _CIRCLE,
+                centre=f.geoms[i],
+            )
+        )
 
 
 def _attach_committees(f: _Features, villages: list[dict]) -> None:
@@ -306,8 +331,11 @@ def _attach_committees(f: _Features, villages: list[dict]) -> None:
     if not committees:
         return
     existing = [r["geometry"] for r in villages]
-    c_idx, v_idx = (_nearest_within(f.geoms[committees], existing, EDGE_M) if existing
-                    else (np.zeros(0, int), np.zeros(0, int)))
+    c_idx, v_idx = (
+        _nearest_within(f.geoms[committees], existing, EDGE_M)
+        if existing
+        else (np.zeros(0, int), np.zeros(0, int))
+    )
     attached = dict(zip(c_idx.tolist(), v_idx.tolist(), strict=True))
     for ci, i in enumerate(committees):
         admin = _admin_village(f.names[i])
@@ -316,8 +344,14 @@ def _attach_committees(f: _Features, villages: list[dict]) -> None:
             if rec["source"] == "cluster":
                 rec.update(village_id=f.ids.iat[i], name=admin, source="committee")
         else:
-            rec = _village(f.ids.iat[i], admin, "committee", shapely.buffer(f.geoms[i], EDGE_M), _CIRCLE,
-                           centre=shapely.point_on_surface(f.geoms[i]))
+            rec = _village(
+                f.ids.iat[i],
+                admin,
+                "committee",
+                shapely.buffer(f.geoms[i], EDGE_M),
+                _CIRCLE,
+                centre=shapely.point_on_surface(f.geoms[i]),
+            )
             villages.append(rec)
         rec["committee"].append(f.names[i])
         rec["admin_village"] = rec["admin_village"] or admin
@@ -330,7 +364,7 @@ def _clip_overlaps(villages: list[dict]) -> None:
     # Rank by kind, then by order found (two overlapping named areas: the first wins).
     rank = np.array([r["rank"] * len(villages) + k for k, r in enumerate(villages)])
     a, b = shapely.STRtree(shapes).query(shapes, predicate="intersects")
-    earlier = (rank[b] < rank[a])
+    earlier = rank[b] < rank[a]
     for k in np.unique(a[earlier]):
         above = shapely.union_all(shapes[b[earlier & (a == k)]])
         villages[k]["geometry"] = shapely.difference(shapes[k], above)
@@ -348,13 +382,24 @@ def _homes_in_villages(h: _Homes, villages: list[dict]) -> None:
     if len(loose):
         hi, v = _nearest_within(h.pts[loose], [r["geometry"] for r in villages], ATTACH_M)
         h.village[loose[hi]] = v
+
+
 def _village(village_id: str, name: str | None, source: str, geometry, rank: int, centre=None) -> dict:
-    return {"village_id": village_id, "name": name, "source": source, "geometry": geometry, "rank": rank,
-            "centre": centre, "committee": [], "admin_village": None}
+    return {
+        "village_id": village_id,
+        "name": name,
+        "source": source,
+        "geometry": geometry,
+        "rank": rank,
+        "centre": centre,
+        "committee": [],
+        "admin_village": None,
+    }
 
 
-def _village_frame(villages: list[dict], homes: gpd.GeoDataFrame, home_village: np.ndarray,
-                   estimated: np.ndarray, crs) -> gpd.GeoDataFrame:
+def _village_frame(
+    villages: list[dict], homes: gpd.GeoDataFrame, home_village: np.ndarray, estimated: np.ndarray, crs
+) -> gpd.GeoDataFrame:
     # An area mapped twice (place=hamlet over the same named residential land) or wholly inside
     # earlier ones is left empty by the overlap step; without homes it is not a village of its own.
     counts = np.bincount(home_village[home_village >= 0], minlength=len(villages))
@@ -430,8 +475,7 @@ def _nearest_within(geoms: np.ndarray, targets: Sequence, max_m: float) -> tuple
     targets = np.asarray(list(targets), dtype=object) if not isinstance(targets, np.ndarray) else targets
     if len(geoms) == 0 or len(targets) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    idx = shapely.STRtree(targets).query_nearest(geoms, max_distance=max_m if max_m > 0 else 1e-6,
-                                                 all_matches=False)
+    idx = shapely.STRtree(targets).query_nearest(
+        geoms, max_distance=max_m if max_m > 0 else 1e-6, all_matches=False
+    )
     return idx[0].astype(np.int64), idx[1].astype(np.int64)
-
-

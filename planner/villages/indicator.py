@@ -59,31 +59,68 @@ def coverage_indicators(
     for cat in categories:
         inside = villages[f"{cat.key}_inside"].to_numpy(bool)
         within = villages[f"{cat.key}_within"].to_numpy(bool)
-        rows.append({
-            "indicator": "category", "category": cat.key, "name_zh": cat.name_zh, "name_en": cat.name_en,
-            "level": cat.level, "mode": modes[cat.key], "target_minutes": minutes[cat.key], "villages": n,
-            "villages_inside": int(inside.sum()), "share_inside": weighted_share(inside, np.ones(n)),
-            "villages_within_target": int(within.sum()),
-            "share_within_target": weighted_share(within, np.ones(n)),
-            "population_share_inside": weighted_share(inside, pop),
-            "population_share_within_target": weighted_share(within, pop),
-            "target_share": np.nan, "baseline_share_2020": np.nan, "target_met": None,
-            "confirmed": confirmed.get(cat.key, True), "source": cat.source, "unit": "hamlet",
-        })
+        rows.append(
+            {
+                "indicator": "category",
+                "category": cat.key,
+                "name_zh": cat.name_zh,
+                "name_en": cat.name_en,
+                "level": cat.level,
+                "mode": modes[cat.key],
+                "target_minutes": minutes[cat.key],
+                "villages": n,
+                "villages_inside": int(inside.sum()),
+                "share_inside": weighted_share(inside, np.ones(n)),
+                "villages_within_target": int(within.sum()),
+                "share_within_target": weighted_share(within, np.ones(n)),
+                "population_share_inside": weighted_share(inside, pop),
+                "population_share_within_target": weighted_share(within, pop),
+                "target_share": np.nan,
+                "baseline_share_2020": np.nan,
+                "target_met": None,
+                "confirmed": confirmed.get(cat.key, True),
+                "source": cat.source,
+                "unit": "hamlet",
+            }
+        )
     if admin is None:
         admin = empty_admin_villages(getattr(villages, "crs", None))
         admin = admin.assign(has_facility=pd.Series([], dtype=bool))
-    head = indicator_rows(admin, villages, minutes[STATION_KEY], modes[STATION_KEY], target_share,
-                          BASELINE_SHARE_2020, INDICATOR_SOURCE, confirmed.get(STATION_KEY, True))
+    head = indicator_rows(
+        admin,
+        villages,
+        minutes[STATION_KEY],
+        modes[STATION_KEY],
+        target_share,
+        BASELINE_SHARE_2020,
+        INDICATOR_SOURCE,
+        confirmed.get(STATION_KEY, True),
+    )
     return pd.DataFrame(head + rows)[INDICATOR_COLUMNS]
 
 
 #: Columns of ``indicators.csv``, in order.
 INDICATOR_COLUMNS = [
-    "indicator", "unit", "category", "name_zh", "name_en", "level", "mode", "target_minutes", "villages",
-    "villages_inside", "share_inside", "villages_within_target", "share_within_target",
-    "population_share_inside", "population_share_within_target", "target_share", "baseline_share_2020",
-    "target_met", "confirmed", "source",
+    "indicator",
+    "unit",
+    "category",
+    "name_zh",
+    "name_en",
+    "level",
+    "mode",
+    "target_minutes",
+    "villages",
+    "villages_inside",
+    "share_inside",
+    "villages_within_target",
+    "share_within_target",
+    "population_share_inside",
+    "population_share_within_target",
+    "target_share",
+    "baseline_share_2020",
+    "target_met",
+    "confirmed",
+    "source",
 ]
 
 
@@ -91,4 +128,3 @@ def check_share(share: float) -> None:
     """Refuse a target share outside (0, 1] (one line, naming the value)."""
     if not (isinstance(share, (int, float)) and 0 < share <= 1):
         raise InputError(f"target share {share!r}: give a share between 0 and 1, e.g. 0.8")
-

@@ -65,20 +65,34 @@ class StationPlan:
 
     def summary(self) -> dict:
         return {
-            "new_stations": len(self.sites), "model": self.model, "solver": self.solver,
-            "status": self.status, "gap": self.gap, "target_share": self.target_share,
-            "share_before": self.share_before, "share_after": self.share_after,
-            "villages_covered_after": int(self.covered_after.sum()), "minutes": self.minutes,
-            "hamlets_within_walk_after": (int(self.hamlets_covered_after.sum())
-                                          if self.hamlets_covered_after is not None else None),
-            "mode": self.mode, "seconds": round(self.seconds, 3),
-            "sites": [{"rank": int(r.rank), "admin_id": r.admin_id,
-                       "admin_village": r.admin_village if isinstance(r.admin_village, str) else None,
-                       "village_id": r.village_id if isinstance(r.village_id, str) else None,
-                       "name": r.name if isinstance(r.name, str) else None,  # unnamed clusters
-                       "residents": round(float(r.residents), 1),
-                       "residents_served": round(float(r.residents_served), 1),
-                       "villages_added": int(r.villages_added)} for r in self.sites.itertuples()],
+            "new_stations": len(self.sites),
+            "model": self.model,
+            "solver": self.solver,
+            "status": self.status,
+            "gap": self.gap,
+            "target_share": self.target_share,
+            "share_before": self.share_before,
+            "share_after": self.share_after,
+            "villages_covered_after": int(self.covered_after.sum()),
+            "minutes": self.minutes,
+            "hamlets_within_walk_after": (
+                int(self.hamlets_covered_after.sum()) if self.hamlets_covered_after is not None else None
+            ),
+            "mode": self.mode,
+            "seconds": round(self.seconds, 3),
+            "sites": [
+                {
+                    "rank": int(r.rank),
+                    "admin_id": r.admin_id,
+                    "admin_village": r.admin_village if isinstance(r.admin_village, str) else None,
+                    "village_id": r.village_id if isinstance(r.village_id, str) else None,
+                    "name": r.name if isinstance(r.name, str) else None,  # unnamed clusters
+                    "residents": round(float(r.residents), 1),
+                    "residents_served": round(float(r.residents_served), 1),
+                    "villages_added": int(r.villages_added),
+                }
+                for r in self.sites.itertuples()
+            ],
             "notes": list(self.notes),
         }
 
@@ -142,7 +156,9 @@ class VillageAudit:
         if self.town is not None:
             lon, lat = to_wgs.transform(self.town["x"], self.town["y"])
             town = {k: self.town[k] for k in ("name", "source", "osm_id", "mode")} | {
-                "lon": round(lon, 6), "lat": round(lat, 6)}
+                "lon": round(lon, 6),
+                "lat": round(lat, 6),
+            }
         admin = admin_summary(self.admin if self.admin is not None else pd.DataFrame(), v, self.target_share)
         in_hamlets = float(v["population"].sum())
         homes_source = v.attrs.get("population_source", "homes") == "homes"
@@ -157,8 +173,9 @@ class VillageAudit:
             "homes_estimated": int(v["homes_estimated"].sum()),
             "homes_outside_villages": int(v.attrs.get("homes_outside", 0)),
             # Every home of the extract (as audit counts them), not only those in hamlets.
-            "population": (in_hamlets + float(v.attrs.get("population_outside", 0.0)) if homes_source
-                           else in_hamlets),
+            "population": (
+                in_hamlets + float(v.attrs.get("population_outside", 0.0)) if homes_source else in_hamlets
+            ),
             "population_in_hamlets": in_hamlets,
             "population_source": v.attrs.get("population_source", "homes"),
             "indicator": {
@@ -173,24 +190,39 @@ class VillageAudit:
                 "baseline_share_2020": BASELINE_SHARE_2020,
                 "unit": "administrative village (行政村)",
                 "rule": "an administrative village counts when a comprehensive service facility (category "
-                        f"{STATION_KEY} of the rural categories file) stands inside its territory",
+                f"{STATION_KEY} of the rural categories file) stands inside its territory",
                 "source": INDICATOR_SOURCE,
             },
-            "hamlets": dict(admin["hamlets"], minutes=self.minutes[STATION_KEY],
-                            mode=self.modes[STATION_KEY]),
+            "hamlets": dict(
+                admin["hamlets"], minutes=self.minutes[STATION_KEY], mode=self.modes[STATION_KEY]
+            ),
             "administrative_village_list": admin["administrative_villages"],
-            "categories": {c.key: {"name_zh": c.name_zh, "name_en": c.name_en, "level": c.level,
-                                   "mode": self.modes[c.key], "target_minutes": self.minutes[c.key],
-                                   "confirmed": self.confirmed.get(c.key, True)}
-                           for c in self.categories},
+            "categories": {
+                c.key: {
+                    "name_zh": c.name_zh,
+                    "name_en": c.name_en,
+                    "level": c.level,
+                    "mode": self.modes[c.key],
+                    "target_minutes": self.minutes[c.key],
+                    "confirmed": self.confirmed.get(c.key, True),
+                }
+                for c in self.categories
+            },
             "facilities": {c.key: int(fac_counts.get(c.key, 0)) for c in self.categories},
-            "categories_without_facilities": [c.key for c in self.categories
-                                              if fac_counts.get(c.key, 0) == 0],
+            "categories_without_facilities": [
+                c.key for c in self.categories if fac_counts.get(c.key, 0) == 0
+            ],
             "town": town,
-            "networks": {m: {"nodes": int(n.n_nodes), "edges": int(n.n_edges)}
-                         for m, n in self.networks.items()},
-            "parameters": {"link_m": LINK_M, "min_cluster_homes": MIN_CLUSTER_HOMES, "edge_m": EDGE_M,
-                           "attach_m": ATTACH_M, "max_travel_time_s": settings.max_travel_time_s},
+            "networks": {
+                m: {"nodes": int(n.n_nodes), "edges": int(n.n_edges)} for m, n in self.networks.items()
+            },
+            "parameters": {
+                "link_m": LINK_M,
+                "min_cluster_homes": MIN_CLUSTER_HOMES,
+                "edge_m": EDGE_M,
+                "attach_m": ATTACH_M,
+                "max_travel_time_s": settings.max_travel_time_s,
+            },
             "seconds": {k: round(s, 3) for k, s in self.seconds.items()},
             "notes": list(self.notes),
         }
@@ -198,8 +230,14 @@ class VillageAudit:
             out["proposed_stations"] = stations.summary()
         return out
 
-    def write(self, out_dir: str | Path, stations: StationPlan | None = None, map_html: bool = True,
-              out_coords: str | None = None, excel: bool | None = None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        stations: StationPlan | None = None,
+        map_html: bool = True,
+        out_coords: str | None = None,
+        excel: bool | None = None,
+    ) -> Path:
         """Write ``villages.gpkg``, ``indicators.csv``, ``summary.json``, ``map.html`` and, with
         ``stations``, ``proposed_stations.gpkg``, atomically; ``out_coords`` (``gcj02``,
         ``bd09``): the GeoPackages' lon/lat (:func:`planner.coords.frame_for_output`); with
@@ -210,32 +248,42 @@ class VillageAudit:
         started = time.perf_counter()
         with atomic_dir(out_dir) as tmp:
             villages = self._villages_out(stations)
-            frame_for_output(villages, out_coords).to_file(tmp / "villages.gpkg", layer="villages",
-                                                           driver="GPKG")
+            frame_for_output(villages, out_coords).to_file(
+                tmp / "villages.gpkg", layer="villages", driver="GPKG"
+            )
             centres = gpd.GeoDataFrame(
                 villages.drop(columns="geometry"),
-                geometry=gpd.points_from_xy(self.villages["centre_x"], self.villages["centre_y"],
-                                            crs=self.villages.crs).to_crs(4326),
+                geometry=gpd.points_from_xy(
+                    self.villages["centre_x"], self.villages["centre_y"], crs=self.villages.crs
+                ).to_crs(4326),
             )
             # One layer per GeoPackage, so a plain geopandas.read_file gives it with no warning.
-            frame_for_output(centres, out_coords).to_file(tmp / "village_centres.gpkg", layer="village_centres",
-                                                          driver="GPKG")
+            frame_for_output(centres, out_coords).to_file(
+                tmp / "village_centres.gpkg", layer="village_centres", driver="GPKG"
+            )
             if self.admin is not None and len(self.admin):
                 admin = self.admin.drop(columns="population_given")
                 if stations is not None:
                     admin["has_facility_after"] = stations.covered_after
-                frame_for_output(admin, out_coords).to_file(tmp / "administrative_villages.gpkg",
-                                                            layer="administrative_villages", driver="GPKG")
+                frame_for_output(admin, out_coords).to_file(
+                    tmp / "administrative_villages.gpkg", layer="administrative_villages", driver="GPKG"
+                )
             if len(self.facilities):
                 points = self.facilities.to_crs(4326)
                 points = points.assign(geometry=points.geometry.representative_point())
-                frame_for_output(points, out_coords).to_file(tmp / "village_facilities.gpkg", layer="facilities",
-                                                             driver="GPKG")
-            write_tables(tmp, {"indicators": self.indicators}, excel=settings.excel if excel is None else excel,
-                         workbook="villages.xlsx")
+                frame_for_output(points, out_coords).to_file(
+                    tmp / "village_facilities.gpkg", layer="facilities", driver="GPKG"
+                )
+            write_tables(
+                tmp,
+                {"indicators": self.indicators},
+                excel=settings.excel if excel is None else excel,
+                workbook="villages.xlsx",
+            )
             if stations is not None and len(stations.sites):
                 frame_for_output(stations.sites, out_coords).to_file(
-                    tmp / "proposed_stations.gpkg", layer="proposed_stations", driver="GPKG")
+                    tmp / "proposed_stations.gpkg", layer="proposed_stations", driver="GPKG"
+                )
             if map_html:
                 from planner.maps import save_map
 
@@ -245,7 +293,8 @@ class VillageAudit:
                 village_print(self, tmp, stations)
             self.seconds["write"] = time.perf_counter() - started
             (tmp / "summary.json").write_text(
-                json.dumps(self.summary(stations), ensure_ascii=False, indent=2), encoding="utf-8")
+                json.dumps(self.summary(stations), ensure_ascii=False, indent=2), encoding="utf-8"
+            )
         return Path(out_dir)
 
     def _villages_out(self, stations: StationPlan | None) -> gpd.GeoDataFrame:
@@ -253,7 +302,6 @@ class VillageAudit:
         if stations is not None and stations.hamlets_covered_after is not None:
             v["covered_after"] = stations.hamlets_covered_after
         return v.to_crs(4326)
-
 
     def map(self, stations: StationPlan | None = None):
         """An offline folium map: villages coloured by coverage, facilities, proposed stations."""

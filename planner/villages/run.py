@@ -91,18 +91,28 @@ def run_villages(
             raise
         return _write_urban(region, verdict, float(homes["population"].sum()), out_dir, started)
     found.attrs["settlement"] = verdict
-    result = audit_villages(region, villages=found, categories=categories, minutes=minutes, town=town,
-                            categories_file=categories_file, target_share=target_share,
-                            extra_facilities=extra, boundaries=boundary_frame)
+    result = audit_villages(
+        region,
+        villages=found,
+        categories=categories,
+        minutes=minutes,
+        town=town,
+        categories_file=categories_file,
+        target_share=target_share,
+        extra_facilities=extra,
+        boundaries=boundary_frame,
+    )
     if verdict["kind"] == "urban":
         result.notes.insert(0, verdict["notice"])
     if "population" in homes.attrs:
         info = population_summary(homes)
         src = info["source"]
-        result.notes.append(f"homes' population from the {src['source']} {src['file']}: "
-                            f"{src['homes_from_source']} homes, {src['people_from_source']:,.0f} people, "
-                            "shared by floor area; "
-                            f"{src['homes_kept_estimate']} homes outside it keep their estimate")
+        result.notes.append(
+            f"homes' population from the {src['source']} {src['file']}: "
+            f"{src['homes_from_source']} homes, {src['people_from_source']:,.0f} people, "
+            "shared by floor area; "
+            f"{src['homes_kept_estimate']} homes outside it keep their estimate"
+        )
     stations = None
     if result.admin is not None and len(result.admin) and result.share < target_share - 1e-12:
         stations = propose_stations(result, target_share=target_share)
@@ -112,20 +122,41 @@ def run_villages(
     return result.summary(stations)
 
 
-def _write_urban(region: Region, verdict: dict, population: float, out_dir: str | Path,
-                 started: float) -> dict:
+def _write_urban(
+    region: Region, verdict: dict, population: float, out_dir: str | Path, started: float
+) -> dict:
     """An urban extract with no village at all: the notice, written as the run's summary."""
     summary = {
-        "region": region.name, "settlement": verdict, "administrative_villages": 0, "villages": 0,
-        "population": population, "population_source": "homes",
-        "indicator": {"name_zh": "农村社区综合服务设施覆盖率", "share": None, "villages": 0,
-                      "villages_with_facility": 0, "target_met": None, "source": INDICATOR_SOURCE},
-        "notes": [verdict["notice"]], "seconds": {"run": round(time.perf_counter() - started, 3)},
+        "region": region.name,
+        "settlement": verdict,
+        "administrative_villages": 0,
+        "villages": 0,
+        "population": population,
+        "population_source": "homes",
+        "indicator": {
+            "name_zh": "农村社区综合服务设施覆盖率",
+            "share": None,
+            "villages": 0,
+            "villages_with_facility": 0,
+            "target_met": None,
+            "source": INDICATOR_SOURCE,
+        },
+        "notes": [verdict["notice"]],
+        "seconds": {"run": round(time.perf_counter() - started, 3)},
     }
     with atomic_dir(out_dir) as tmp:
-        pd.DataFrame([{"indicator": "rural_service_coverage", "unit": "administrative_village",
-                       "name_zh": "农村社区综合服务设施覆盖率", "villages": 0, "villages_inside": 0,
-                       "share_inside": None, "source": INDICATOR_SOURCE}]).pipe(
-            write_csv, tmp / "indicators.csv")
+        pd.DataFrame(
+            [
+                {
+                    "indicator": "rural_service_coverage",
+                    "unit": "administrative_village",
+                    "name_zh": "农村社区综合服务设施覆盖率",
+                    "villages": 0,
+                    "villages_inside": 0,
+                    "share_inside": None,
+                    "source": INDICATOR_SOURCE,
+                }
+            ]
+        ).pipe(write_csv, tmp / "indicators.csv")
         (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary

@@ -32,4 +32,3 @@ def confirmed_flags(extra_file: str | Path | None) -> dict[str, bool]:
         for entry in data.get("category", []):
             flags[entry["key"]] = bool(entry.get("confirmed", True))
     return flags
-

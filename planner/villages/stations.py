@@ -49,8 +49,9 @@ def propose_stations(
     before = admin["has_facility"].to_numpy(bool) if len(admin) else np.zeros(0, bool)
     ind = admin_indicator(admin, share) if len(admin) else {"new_needed": 0}
     net = result.networks[mode]
-    placed = (place_stations(admin, result.villages, net, mins * 60.0, ind["new_needed"]) if len(admin)
-              else None)
+    placed = (
+        place_stations(admin, result.villages, net, mins * 60.0, ind["new_needed"]) if len(admin) else None
+    )
     after = before.copy()
     hamlets_after = result.villages["service_covered"].to_numpy(bool).copy()
     if placed is not None and len(placed.sites):
@@ -61,14 +62,36 @@ def propose_stations(
         hamlets_after |= np.asarray(cost.getnnz(axis=1) > 0).ravel()
         at_site = result.villages["village_id"].isin(placed.sites["village_id"].dropna()).to_numpy()
         hamlets_after[at_site] = True
-    sites = placed.sites if placed is not None else gpd.GeoDataFrame(
-        {"rank": [], "admin_id": [], "admin_village": [], "village_id": [], "name": [], "residents": [],
-         "residents_served": [], "villages_added": []}, geometry=gpd.GeoSeries([], crs=result.villages.crs))
-    status = ("no administrative villages" if not len(admin)
-              else "optimal" if len(sites) else "target met")
+    sites = (
+        placed.sites
+        if placed is not None
+        else gpd.GeoDataFrame(
+            {
+                "rank": [],
+                "admin_id": [],
+                "admin_village": [],
+                "village_id": [],
+                "name": [],
+                "residents": [],
+                "residents_served": [],
+                "villages_added": [],
+            },
+            geometry=gpd.GeoSeries([], crs=result.villages.crs),
+        )
+    )
+    status = "no administrative villages" if not len(admin) else "optimal" if len(sites) else "target met"
     return StationPlan(
-        sites=sites, covered_before=before, covered_after=after, target_share=share, minutes=mins, mode=mode,
-        model="one station per administrative village without one", solver="ranking by residents",
-        status=status, gap=0.0, seconds=time.perf_counter() - started, hamlets_covered_after=hamlets_after,
+        sites=sites,
+        covered_before=before,
+        covered_after=after,
+        target_share=share,
+        minutes=mins,
+        mode=mode,
+        model="one station per administrative village without one",
+        solver="ranking by residents",
+        status=status,
+        gap=0.0,
+        seconds=time.perf_counter() - started,
+        hamlets_covered_after=hamlets_after,
         notes=placed.notes if placed is not None else [],
     )

@@ -11,8 +11,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_regions"
 SHARED = ROOT.parent / "shared"
-REAL = ["beijing_haidian_cau", "nanjing_xinjiekou", "beijing_chaoyang_wangjing", "shenzhen_longgang",
-        "beijing_haidian_wudaokou", "zhejiang_haining_zhouwangmiao"]
+REAL = [
+    "beijing_haidian_cau",
+    "nanjing_xinjiekou",
+    "beijing_chaoyang_wangjing",
+    "shenzhen_longgang",
+    "beijing_haidian_wudaokou",
+    "zhejiang_haining_zhouwangmiao",
+]
 FEW = "kindergarten,primary_school,clinic,market,park"  # a quicker audit where the test is about the batch
 
 
@@ -26,7 +32,9 @@ def assert_same_region(single: Path, batched: Path) -> None:
     for layer in ("homes", "facilities", "isochrones"):
         a = gpd.read_file(single / f"{layer}.gpkg", layer=layer)
         b = gpd.read_file(batched / f"{layer}.gpkg", layer=layer)
-        pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+        )
         assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all(), layer
     assert (single / "coverage.csv").read_bytes() == (batched / "coverage.csv").read_bytes()
     sa = json.loads((single / "summary.json").read_text(encoding="utf-8"))
@@ -48,7 +56,9 @@ def same_files(single: Path, batched: Path, layers: dict[str, list[str]], csvs: 
     for name, names in layers.items():
         for layer in names:
             a, b = gpd.read_file(single / name, layer=layer), gpd.read_file(batched / name, layer=layer)
-            pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry")))
+            pd.testing.assert_frame_equal(
+                pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+            )
             assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all(), (name, layer)
     for name in csvs:
         assert (single / name).read_bytes() == (batched / name).read_bytes(), name

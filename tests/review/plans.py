@@ -26,10 +26,17 @@ def to_utm(g):
 
 def write_plan(path: Path, features: list[tuple[dict, object]], crs: int | None = 32650) -> Path:
     """A GeoJSON plan: (properties, geometry in local metres) per feature."""
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": props, "geometry": mapping(to_utm(g)) if g is not None else None}
-        for props, g in features
-    ]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": props,
+                "geometry": mapping(to_utm(g)) if g is not None else None,
+            }
+            for props, g in features
+        ],
+    }
     if crs is not None:
         fc["crs"] = {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs}"}}
     path.write_text(json.dumps(fc), encoding="utf-8")
@@ -41,7 +48,9 @@ def estate(households=1000, geom=None, **props) -> tuple[dict, object]:
 
 
 def facility(category, floor, geom=None, **props) -> tuple[dict, object]:
-    return {"role": "facility", "category": category, "floor_area_m2": floor, **props}, geom or Point(100, 100)
+    return {"role": "facility", "category": category, "floor_area_m2": floor, **props}, geom or Point(
+        100, 100
+    )
 
 
 def write_pack(path: Path, rules: str, pack_id: str = "test-pack") -> Path:

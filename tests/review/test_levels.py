@@ -28,10 +28,14 @@ X0, Y0 = 500_000.0, 3_500_000.0
 
 
 def write_plan(path: Path, features) -> Path:
-    fc = {"type": "FeatureCollection",
-          "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32650"}},
-          "features": [{"type": "Feature", "properties": p, "geometry": mapping(affinity.translate(g, X0, Y0))}
-                       for p, g in features]}
+    fc = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32650"}},
+        "features": [
+            {"type": "Feature", "properties": p, "geometry": mapping(affinity.translate(g, X0, Y0))}
+            for p, g in features
+        ],
+    }
     path.write_text(json.dumps(fc), encoding="utf-8")
     return path
 
@@ -41,7 +45,9 @@ def estate(households, size=600.0, **props):
 
 
 def facility(category, floor, geom=None, **props):
-    return {"role": "facility", "category": category, "floor_area_m2": floor, **props}, geom or Point(100, 100)
+    return {"role": "facility", "category": category, "floor_area_m2": floor, **props}, geom or Point(
+        100, 100
+    )
 
 
 def green(geom, **props):
@@ -53,8 +59,11 @@ def result(rev, rule_id):
 
 
 def write_pack(path: Path, body: str) -> Path:
-    path.write_text('[pack]\nid = "local-test"\ntitle_zh = "测试"\ntitle_en = "Test"\nsource = "test"\nscope = "city"\n'
-                    'city = "测试市"\n\n' + body, encoding="utf-8")
+    path.write_text(
+        '[pack]\nid = "local-test"\ntitle_zh = "测试"\ntitle_en = "Test"\nsource = "test"\nscope = "city"\n'
+        'city = "测试市"\n\n' + body,
+        encoding="utf-8",
+    )
     return path
 
 
@@ -80,15 +89,18 @@ def test_areas_of_a_level_from_its_scale_range():
 def _ten_minute_estate(tmp_path, **extra):
     """6,000 households with the 10-minute facilities, a service station, day care and nursery,
     but no kindergarten, health station or convenience store."""
-    return write_plan(tmp_path / "p.geojson", [
-        estate(6000, **extra),
-        facility("primary_school", 9000, box(0, 0, 100, 100)),
-        facility("market", 1000),
-        facility("sports", 0, land_area_m2=2000),           # fits only the 10-minute range 1,310–2,460
-        facility("community_service", 800, land_area_m2=600),
-        facility("elderly_care", 400),
-        facility("childcare", 1200, places=80),
-    ])
+    return write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(6000, **extra),
+            facility("primary_school", 9000, box(0, 0, 100, 100)),
+            facility("market", 1000),
+            facility("sports", 0, land_area_m2=2000),  # fits only the 10-minute range 1,310–2,460
+            facility("community_service", 800, land_area_m2=600),
+            facility("elderly_care", 400),
+            facility("childcare", 1200, places=80),
+        ],
+    )
 
 
 def test_nested_estate_missing_lower_level_facilities_fails_and_names_them(tmp_path):
@@ -97,8 +109,14 @@ def test_nested_estate_missing_lower_level_facilities_fails_and_names_them(tmp_p
     assert rev.plan.level == "10min" and not rev.passed and rev.exit_code == 1
     assert rev.level_areas["5min"][0] == 2 and rev.level_areas["block"][0] == 6
     missing = {m["category"]: m for m in rev.missing_facilities()}
-    assert missing["kindergarten"] == {"rule_id": "gb50180.5min.kindergarten.present", "level": "5min",
-                                       "category": "kindergarten", "required": 2, "planned": 0, "strength": "mandatory"}
+    assert missing["kindergarten"] == {
+        "rule_id": "gb50180.5min.kindergarten.present",
+        "level": "5min",
+        "category": "kindergarten",
+        "required": 2,
+        "planned": 0,
+        "strength": "mandatory",
+    }
     assert missing["clinic"]["required"] == 2 and missing["clinic"]["planned"] == 0
     assert missing["convenience_store"]["level"] == "block" and missing["convenience_store"]["required"] == 6
     # One service station, day care and nursery where two 5-minute areas need two each.
@@ -119,22 +137,33 @@ def test_nested_estate_missing_lower_level_facilities_fails_and_names_them(tmp_p
     assert result(rev, "gb50180.10min.mid_sports.radius").details["planned_facilities"] == 1
 
 
-@pytest.mark.parametrize("households, kindergartens, status", [
-    (4000, 1, "pass"),   # one 5-minute area
-    (4001, 1, "fail"),   # ceil(4001/4000) = 2 areas: two kindergartens
-    (4001, 2, "pass"),
-])
+@pytest.mark.parametrize(
+    "households, kindergartens, status",
+    [
+        (4000, 1, "pass"),  # one 5-minute area
+        (4001, 1, "fail"),  # ceil(4001/4000) = 2 areas: two kindergartens
+        (4001, 2, "pass"),
+    ],
+)
 def test_count_at_the_level_boundary(tmp_path, households, kindergartens, status):
-    plan = write_plan(tmp_path / "p.geojson", [estate(households)] + [
-        facility("kindergarten", 3200, Point(100 + 50 * k, 100)) for k in range(kindergartens)])
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [estate(households)]
+        + [facility("kindergarten", 3200, Point(100 + 50 * k, 100)) for k in range(kindergartens)],
+    )
     r = result(review(plan, rules="gb50180-2018"), "gb50180.5min.kindergarten.present")
     assert r.status == status and r.details["required"] == (1 if households == 4000 else 2)
 
 
-@pytest.mark.parametrize("households, level, primary", [
-    (4999, "5min", "not_applicable"), (5000, "10min", "fail"),
-    (1499, "block", "not_applicable"), (1500, "5min", "not_applicable"),
-])
+@pytest.mark.parametrize(
+    "households, level, primary",
+    [
+        (4999, "5min", "not_applicable"),
+        (5000, "10min", "fail"),
+        (1499, "block", "not_applicable"),
+        (1500, "5min", "not_applicable"),
+    ],
+)
 def test_rules_by_level_at_the_household_boundary(tmp_path, households, level, primary):
     plan = write_plan(tmp_path / "p.geojson", [estate(households)])
     rev = review(plan, rules="gb50180-2018")
@@ -164,7 +193,9 @@ def test_a_facility_of_unclear_level_must_say(tmp_path):
     # A 15-minute estate: a 800 m² community service facility fits both the 5-minute station
     # (600–1,000 m²) and the sub-district centre (700–1,500 m²).
     feats = [estate(20000, size=1500), facility("community_service", 800)]
-    with pytest.raises(InputError, match=r"feature 2 \(category=community_service\) could serve the 15min or 5min level"):
+    with pytest.raises(
+        InputError, match=r"feature 2 \(category=community_service\) could serve the 15min or 5min level"
+    ):
         review(write_plan(tmp_path / "p.geojson", feats), rules="gb50180-2018")
     feats[1] = facility("community_service", 800, level="5min")
     rev = review(write_plan(tmp_path / "p.geojson", feats), rules="gb50180-2018")
@@ -180,33 +211,47 @@ def test_a_facility_of_unclear_level_must_say(tmp_path):
 def _block_estate(tmp_path, store_floor):
     # 1,000 households, 2,620 residents, one block. Block floor: store + 120 m² lockers
     # (≥ 80 × 2.62 = 209.6 needed); play-area land 200 m² (≥ 50 × 2.62 = 131).
-    return write_plan(tmp_path / "p.geojson", [
-        estate(1000, size=300),
-        facility("convenience_store", store_floor),
-        facility("parcel_station", 120, Point(50, 50)),
-        facility("park", 0, Point(60, 60), land_area_m2=200),
-    ])
+    return write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(1000, size=300),
+            facility("convenience_store", store_floor),
+            facility("parcel_station", 120, Point(50, 50)),
+            facility("park", 0, Point(60, 60), land_area_m2=200),
+        ],
+    )
 
 
 def test_advice_alone_exits_0_and_is_shown(tmp_path):
     plan = _block_estate(tmp_path, 120)  # above the advisory 50–100 m²
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["review", "--plan", str(plan), "--rules", "gb50180-2018", "--out", str(out)])
+    res = CliRunner().invoke(
+        app, ["review", "--plan", str(plan), "--rules", "gb50180-2018", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "0 failed, 1 advice" in res.output
     recs = {r["rule_id"]: r for r in json.loads((out / "review.json").read_text(encoding="utf-8"))}
     store = recs["gb50180.block.convenience_store.floor_area"]
-    assert (store["status"], store["strength"], store["value"], store["excess"]) == ("advice", "advisory", 120, 20)
+    assert (store["status"], store["strength"], store["value"], store["excess"]) == (
+        "advice",
+        "advisory",
+        120,
+        20,
+    )
     assert recs["gb50180.block.convenience_store.present"]["strength"] == "mandatory"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["verdict"] == "pass" and summary["advice"] == ["gb50180.block.convenience_store.floor_area"]
+    assert summary["verdict"] == "pass" and summary["advice"] == [
+        "gb50180.block.convenience_store.floor_area"
+    ]
     page = (out / "review.html").read_text(encoding="utf-8")
     assert "建议 Advice" in page and "通过 PASS" in page and "s-advice" in page
 
 
 @pytest.mark.parametrize("store, code", [(100, 0), (99, 1)])
 def test_a_local_rule_fails_the_estate(tmp_path, store, code):
-    pack = write_pack(tmp_path / "city.toml", """
+    pack = write_pack(
+        tmp_path / "city.toml",
+        """
 [[rule]]
 id = "city.store.min"
 title_zh = "便利店不小于100平方米"
@@ -218,17 +263,26 @@ measure = "facility_area_min_each"
 category = "convenience_store"
 threshold = 100
 unit = "m²"
-""")
+""",
+    )
     plan = _block_estate(tmp_path, store)
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["review", "--plan", str(plan), "--rules", f"gb50180-2018,{pack}", "--out", str(out)])
+    res = CliRunner().invoke(
+        app, ["review", "--plan", str(plan), "--rules", f"gb50180-2018,{pack}", "--out", str(out)]
+    )
     assert res.exit_code == code, res.output
-    rec = next(r for r in json.loads((out / "review.json").read_text(encoding="utf-8")) if r["rule_id"] == "city.store.min")
+    rec = next(
+        r
+        for r in json.loads((out / "review.json").read_text(encoding="utf-8"))
+        if r["rule_id"] == "city.store.min"
+    )
     assert rec["strength"] == "local" and rec["status"] == ("pass" if code == 0 else "fail")
 
 
 def test_strength_is_required_in_a_pack(tmp_path):
-    pack = write_pack(tmp_path / "p.toml", """
+    pack = write_pack(
+        tmp_path / "p.toml",
+        """
 [[rule]]
 id = "x"
 title_zh = "x"
@@ -239,7 +293,8 @@ measure = "facility_present"
 category = "kindergarten"
 threshold = 1
 unit = "facilities"
-""")
+""",
+    )
     with pytest.raises(InputError, match="missing strength"):
         load_rulepack(pack)
     pack.write_text(pack.read_text(encoding="utf-8") + 'strength = "should"\n', encoding="utf-8")
@@ -249,8 +304,14 @@ unit = "facilities"
 
 @pytest.mark.parametrize("floor, status", [(350, "pass"), (349, "fail")])
 def test_anhui_minimum_per_elderly_care_facility(tmp_path, floor, status):
-    plan = write_plan(tmp_path / "p.geojson", [estate(1000, size=300), facility("elderly_care", 400),
-                                               facility("elderly_care", floor, Point(10, 10), facility_id="small")])
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(1000, size=300),
+            facility("elderly_care", 400),
+            facility("elderly_care", floor, Point(10, 10), facility_id="small"),
+        ],
+    )
     r = result(review(plan, rules="elderly-care-anhui"), "elderly_care.anhui.min_area_each")
     assert r.status == status and r.value == floor and r.rule.strength == "local"
     if status == "fail":
@@ -273,9 +334,11 @@ def test_green_space_per_resident_and_park_size(tmp_path):
     # 5-minute level: two areas, so two parks of ≥ 0.4 ha; none planned.
     park5 = result(rev, "gb50180.5min.green.park")
     assert park5.status == "fail" and park5.details["parks_required"] == 2
-    feats += [green(box(200, 0, 257.2, 100), level="10min"),   # 5,720 m²: 15,720 m² of 10-minute green in all
-              green(box(400, 0, 500, 50), level="5min"),       # 5,000 m²
-              green(box(600, 0, 680, 100))]                    # 8,000 m²: below 1 ha, above 0.4 ha → a 5-minute park
+    feats += [
+        green(box(200, 0, 257.2, 100), level="10min"),  # 5,720 m²: 15,720 m² of 10-minute green in all
+        green(box(400, 0, 500, 50), level="5min"),  # 5,000 m²
+        green(box(600, 0, 680, 100)),
+    ]  # 8,000 m²: below 1 ha, above 0.4 ha → a 5-minute park
     rev = review(write_plan(tmp_path / "p.geojson", feats), rules="gb50180-2018")
     assert rev.plan.green["level"].tolist() == ["10min", "10min", "5min", "5min"]
     per = result(rev, "gb50180.10min.green.per_resident")
@@ -290,7 +353,9 @@ def test_green_space_per_resident_and_park_size(tmp_path):
 @pytest.mark.parametrize("activity, status", [(600, "pass"), (599, "advice"), (None, "advice")])
 def test_activity_share_of_the_comprehensive_service_facility(tmp_path, activity, status):
     props = {} if activity is None else {"activity_floor_area_m2": activity}
-    plan = write_plan(tmp_path / "p.geojson", [estate(1000, size=300), facility("community_service", 1000, **props)])
+    plan = write_plan(
+        tmp_path / "p.geojson", [estate(1000, size=300), facility("community_service", 1000, **props)]
+    )
     r = result(review(plan, rules="community-service"), "community_service.activity_share")
     assert r.status == status
     if activity is None:
@@ -300,27 +365,46 @@ def test_activity_share_of_the_comprehensive_service_facility(tmp_path, activity
 
 
 def test_activity_area_above_the_floor_area_is_refused(tmp_path):
-    plan = write_plan(tmp_path / "p.geojson", [estate(1000, size=300), facility("community_service", 500, activity_floor_area_m2=600)])
-    with pytest.raises(InputError, match="activity_floor_area_m2 600 must lie between 0 and its floor_area_m2 500"):
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [estate(1000, size=300), facility("community_service", 500, activity_floor_area_m2=600)],
+    )
+    with pytest.raises(
+        InputError, match="activity_floor_area_m2 600 must lie between 0 and its floor_area_m2 500"
+    ):
         review(plan, rules="community-service")
 
 
 @pytest.mark.parametrize("total, status", [(20000, "pass"), (20001, "advice")])
 def test_commercial_and_service_share_of_floor_area(tmp_path, total, status):
     # Community service 1,500 + convenience store 100 + market 400 = 2,000 m²; the nursery does not count.
-    plan = write_plan(tmp_path / "p.geojson", [
-        estate(1000, size=300, total_floor_area_m2=total), facility("community_service", 1500),
-        facility("convenience_store", 100), facility("market", 400), facility("childcare", 900)])
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(1000, size=300, total_floor_area_m2=total),
+            facility("community_service", 1500),
+            facility("convenience_store", 100),
+            facility("market", 400),
+            facility("childcare", 900),
+        ],
+    )
     r = result(review(plan, rules="community-service"), "community_service.commercial_share")
     assert r.status == status and r.value == pytest.approx(200000 / total)
 
 
 @pytest.mark.parametrize("gap, status", [(10.0, "pass"), (50.0, "pass"), (300.0, "advice")])
 def test_health_centre_next_to_elderly_care(tmp_path, gap, status):
-    plan = write_plan(tmp_path / "p.geojson", [
-        estate(1000, size=600), facility("health_centre", 1800, box(0, 0, 40, 40), facility_id="hc"),
-        facility("elderly_care", 500, box(40 + gap, 0, 80 + gap, 40))])
-    r = result(review(plan, rules="community-service"), "community_service.health_centre_next_to_elderly_care")
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(1000, size=600),
+            facility("health_centre", 1800, box(0, 0, 40, 40), facility_id="hc"),
+            facility("elderly_care", 500, box(40 + gap, 0, 80 + gap, 40)),
+        ],
+    )
+    r = result(
+        review(plan, rules="community-service"), "community_service.health_centre_next_to_elderly_care"
+    )
     assert r.status == status and r.value == pytest.approx(gap)
     if status == "advice":
         assert re.search(r"hc is 300 m from the nearest elderly_care", r.note)
@@ -328,14 +412,21 @@ def test_health_centre_next_to_elderly_care(tmp_path, gap, status):
 
 def test_co_location_not_applicable_without_a_health_centre(tmp_path):
     plan = write_plan(tmp_path / "p.geojson", [estate(1000, size=300), facility("elderly_care", 500)])
-    r = result(review(plan, rules="community-service"), "community_service.health_centre_next_to_elderly_care")
+    r = result(
+        review(plan, rules="community-service"), "community_service.health_centre_next_to_elderly_care"
+    )
     assert r.status == "not_applicable"
 
 
 def test_notes_naming_plan_data_are_escaped_in_the_report(tmp_path):
-    plan = write_plan(tmp_path / "p.geojson", [
-        estate(1000, size=300), facility("elderly_care", 400),
-        facility("elderly_care", 300, Point(10, 10), facility_id="<script>alert(1)</script>")])
+    plan = write_plan(
+        tmp_path / "p.geojson",
+        [
+            estate(1000, size=300),
+            facility("elderly_care", 400),
+            facility("elderly_care", 300, Point(10, 10), facility_id="<script>alert(1)</script>"),
+        ],
+    )
     out = tmp_path / "out"
     from planner.review import run_review
 

@@ -1,5 +1,4 @@
-"""Rule packs (planner.rules) as the review loads them: bundled values, user packs, clashes.
-"""
+"""Rule packs (planner.rules) as the review loads them: bundled values, user packs, clashes."""
 
 from __future__ import annotations
 
@@ -62,9 +61,14 @@ def test_gb50180_values_and_confirmation_flags():
     # 应 clauses (presence, per-1,000 indicators, green space) fail the estate; 宜 clauses
     # (appendix areas per facility, service radii) only advise.
     for r in pack.rules:
-        expected = {"facility_present": "mandatory", "area_per_1000_residents": "mandatory",
-                    "green_space_per_resident": "mandatory", "green_space_park": "mandatory",
-                    "facility_area_range": "advisory", "service_radius_share": "advisory"}[r.measure]
+        expected = {
+            "facility_present": "mandatory",
+            "area_per_1000_residents": "mandatory",
+            "green_space_per_resident": "mandatory",
+            "green_space_park": "mandatory",
+            "facility_area_range": "advisory",
+            "service_radius_share": "advisory",
+        }[r.measure]
         assert r.strength == expected, r.id
         assert r.level in ("15min", "10min", "5min", "block"), r.id
     # The nursery's 1,200 m² was a 4-class land area of the superseded 2002 table: no longer checked.
@@ -92,14 +96,23 @@ def test_user_pack_from_path(tmp_path):
     assert pack.id == "test-pack" and pack.rules[0].threshold == 300
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (RADIUS_RULE.replace('measure = "service_radius_share"', 'measure = "walkability"'), "unknown measure 'walkability'"),
-    (RADIUS_RULE.replace('category = "kindergarten"', 'category = "kindergarden"'), "unknown category 'kindergarden'"),
-    (RADIUS_RULE.replace('unit = "m"', 'unit = "km"'), "unit 'km' does not fit"),
-    (RADIUS_RULE.replace('clause = "test"\n', ""), "missing clause"),
-    (RADIUS_RULE.replace("threshold = 300", "threshold = -5"), "must not be negative"),
-    (RADIUS_RULE + RADIUS_RULE, "appears twice"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            RADIUS_RULE.replace('measure = "service_radius_share"', 'measure = "walkability"'),
+            "unknown measure 'walkability'",
+        ),
+        (
+            RADIUS_RULE.replace('category = "kindergarten"', 'category = "kindergarden"'),
+            "unknown category 'kindergarden'",
+        ),
+        (RADIUS_RULE.replace('unit = "m"', 'unit = "km"'), "unit 'km' does not fit"),
+        (RADIUS_RULE.replace('clause = "test"\n', ""), "missing clause"),
+        (RADIUS_RULE.replace("threshold = 300", "threshold = -5"), "must not be negative"),
+        (RADIUS_RULE + RADIUS_RULE, "appears twice"),
+    ],
+)
 def test_bad_user_pack(tmp_path, body, message):
     with pytest.raises(InputError, match=re.escape(message)):
         load_rulepack(write_pack(tmp_path / "bad.toml", body))

@@ -18,13 +18,23 @@ from planner.rules import load_rulepack
 from .plans import estate, facility, write_plan
 
 
-@pytest.mark.parametrize(("households", "level"), [
-    (100, "block"), (300, "block"), (1000, "block"),
-    (1200, "block"),  # gap between block (≤ 1000) and 5-min (≥ 1500): the lower level
-    (1500, "5min"), (4000, "5min"), (4999, "5min"),
-    (5000, "10min"), (8000, "10min"), (16999, "10min"),
-    (17000, "15min"), (40000, "15min"),
-])
+@pytest.mark.parametrize(
+    ("households", "level"),
+    [
+        (100, "block"),
+        (300, "block"),
+        (1000, "block"),
+        (1200, "block"),  # gap between block (≤ 1000) and 5-min (≥ 1500): the lower level
+        (1500, "5min"),
+        (4000, "5min"),
+        (4999, "5min"),
+        (5000, "10min"),
+        (8000, "10min"),
+        (16999, "10min"),
+        (17000, "15min"),
+        (40000, "15min"),
+    ],
+)
 def test_level_from_households(households, level):
     assert estate_level(households, load_rulepack("gb50180-2018").levels)[0] == level
 
@@ -59,33 +69,45 @@ def _assert_refused(tmp_path, plan_path, match, **kwargs):
 BOWTIE = Polygon([(0, 0), (200, 200), (200, 0), (0, 200)])
 
 
-@pytest.mark.parametrize(("features", "match"), [
-    ([({"role": "estate"}, box(0, 0, 200, 200))], "no 'households'"),
-    ([estate(0)], "positive whole number"),
-    ([estate(1000.5)], "positive whole number"),
-    ([estate("many")], "'many' is not a number"),
-    ([estate(10_000_000)], "more than any life circle"),
-    ([estate(1000, geom=box(0, 0, 10, 10))], "per ha"),
-    ([estate(1000, population=50)], "persons per household"),
-    ([estate(1000, level="5-minute")], "level '5-minute' is not known"),
-    ([estate(1000, geom=BOWTIE)], "Self-intersection"),
-    ([estate(1000), facility("kindergarten", 3200, BOWTIE)], r"feature 2 \(role=facility\) has an invalid geometry"),
-    ([estate(1000), facility("kindergarden", 3200)], "unknown category 'kindergarden'; did you mean 'kindergarten'"),
-    ([estate(1000), facility(None, 3200)], "has no 'category'"),
-    ([estate(1000), facility("kindergarten", -10)], "floor_area_m2 -10 is negative"),
-    ([estate(1000), facility("kindergarten", 3_000_000)], "more than any community facility"),
-    ([estate(1000), facility("kindergarten", 3200, land_area_m2=-1)], "land_area_m2 -1 is negative"),
-    ([estate(1000), facility("kindergarten", 3200, box(0, 0, 50, 50), land_area_m2=250_000)], "check the unit"),
-    ([estate(1000), facility("kindergarten", None)], "has no floor_area_m2"),
-    ([estate(1000), facility("kindergarten", 3200, Point(50_000, 0))], "km from the estate"),
-    ([estate(1000), facility("childcare", 500, places=-3)], "places -3 is negative"),
-    ([facility("kindergarten", 3200)], "no feature with role=estate"),
-    ([estate(1000), estate(500)], "2 features have role=estate"),
-    ([estate(1000), ({"role": "facilty"}, Point(0, 0))], "role 'facilty'"),
-    ([estate(1000), ({"name": "x"}, Point(0, 0))], "role None"),
-    ([estate(1000, geom=LineString([(0, 0), (100, 100)]))], "is a LineString"),
-    ([estate(1000), ({"role": "path"}, Point(0, 0))], "a path must be LineString"),
-])
+@pytest.mark.parametrize(
+    ("features", "match"),
+    [
+        ([({"role": "estate"}, box(0, 0, 200, 200))], "no 'households'"),
+        ([estate(0)], "positive whole number"),
+        ([estate(1000.5)], "positive whole number"),
+        ([estate("many")], "'many' is not a number"),
+        ([estate(10_000_000)], "more than any life circle"),
+        ([estate(1000, geom=box(0, 0, 10, 10))], "per ha"),
+        ([estate(1000, population=50)], "persons per household"),
+        ([estate(1000, level="5-minute")], "level '5-minute' is not known"),
+        ([estate(1000, geom=BOWTIE)], "Self-intersection"),
+        (
+            [estate(1000), facility("kindergarten", 3200, BOWTIE)],
+            r"feature 2 \(role=facility\) has an invalid geometry",
+        ),
+        (
+            [estate(1000), facility("kindergarden", 3200)],
+            "unknown category 'kindergarden'; did you mean 'kindergarten'",
+        ),
+        ([estate(1000), facility(None, 3200)], "has no 'category'"),
+        ([estate(1000), facility("kindergarten", -10)], "floor_area_m2 -10 is negative"),
+        ([estate(1000), facility("kindergarten", 3_000_000)], "more than any community facility"),
+        ([estate(1000), facility("kindergarten", 3200, land_area_m2=-1)], "land_area_m2 -1 is negative"),
+        (
+            [estate(1000), facility("kindergarten", 3200, box(0, 0, 50, 50), land_area_m2=250_000)],
+            "check the unit",
+        ),
+        ([estate(1000), facility("kindergarten", None)], "has no floor_area_m2"),
+        ([estate(1000), facility("kindergarten", 3200, Point(50_000, 0))], "km from the estate"),
+        ([estate(1000), facility("childcare", 500, places=-3)], "places -3 is negative"),
+        ([facility("kindergarten", 3200)], "no feature with role=estate"),
+        ([estate(1000), estate(500)], "2 features have role=estate"),
+        ([estate(1000), ({"role": "facilty"}, Point(0, 0))], "role 'facilty'"),
+        ([estate(1000), ({"name": "x"}, Point(0, 0))], "role None"),
+        ([estate(1000, geom=LineString([(0, 0), (100, 100)]))], "is a LineString"),
+        ([estate(1000), ({"role": "path"}, Point(0, 0))], "a path must be LineString"),
+    ],
+)
 def test_bad_plan(tmp_path, features, match):
     _assert_refused(tmp_path, write_plan(tmp_path / "plan.geojson", features), match)
 
@@ -100,7 +122,9 @@ def test_bad_plan_no_crs(tmp_path):
 
 def test_bad_plan_metres_labelled_as_lonlat(tmp_path):
     # GeoJSON without a crs member means WGS84; these are UTM metres.
-    _assert_refused(tmp_path, write_plan(tmp_path / "plan.geojson", [estate(1000)], crs=None), "not longitude/latitude")
+    _assert_refused(
+        tmp_path, write_plan(tmp_path / "plan.geojson", [estate(1000)], crs=None), "not longitude/latitude"
+    )
 
 
 def test_bad_plan_no_role_property(tmp_path):
@@ -109,11 +133,14 @@ def test_bad_plan_no_role_property(tmp_path):
     _assert_refused(tmp_path, path, "no 'role' property")
 
 
-@pytest.mark.parametrize(("name", "content", "match"), [
-    ("plan.geojson", "{not json", "cannot read the plan"),
-    ("plan.shp", "", "unsupported file type"),
-    ("missing.geojson", None, "file not found"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("plan.geojson", "{not json", "cannot read the plan"),
+        ("plan.shp", "", "unsupported file type"),
+        ("missing.geojson", None, "file not found"),
+    ],
+)
 def test_bad_plan_file(tmp_path, name, content, match):
     path = tmp_path / name
     if content is not None:

@@ -30,8 +30,13 @@ def test_sample_plans_pass_and_fail(tmp_path):
     # households is 25 m²/100 households vs 30; 5-minute facilities' floor 5,200 m² is
     # 992.4 m²/1,000 residents vs 1,070; the 0.33 ha green space is 0.62 m²/resident vs 1.0 and
     # below the 0.4 ha park.
-    assert set(failed) == {"gb50180.5min.health_station.present", "community_service.area_per_100_households",
-                           "gb50180.5min.per1000.floor", "gb50180.5min.green.per_resident", "gb50180.5min.green.park"}
+    assert set(failed) == {
+        "gb50180.5min.health_station.present",
+        "community_service.area_per_100_households",
+        "gb50180.5min.per1000.floor",
+        "gb50180.5min.green.per_resident",
+        "gb50180.5min.green.park",
+    }
     assert failed["community_service.area_per_100_households"]["value"] == 25
     assert failed["community_service.area_per_100_households"]["shortfall_area_m2"] == 100
     assert failed["gb50180.5min.per1000.floor"]["value"] == pytest.approx(5200 / 5.24, abs=1e-5)
@@ -48,7 +53,8 @@ def test_sample_plans_pass_and_fail(tmp_path):
     passed = json.loads((tmp_path / "pass" / "review.json").read_text(encoding="utf-8"))
     # The passing sample: one piece of advice (its commercial share, 1,000 of 180,000 m²).
     assert [(r["rule_id"], r["status"]) for r in passed if r["status"] not in ("pass", "not_applicable")] == [
-        ("community_service.commercial_share", "advice")]
+        ("community_service.commercial_share", "advice")
+    ]
 
 
 def test_outputs(tmp_path):
@@ -65,7 +71,9 @@ def test_outputs(tmp_path):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["verdict"] == "fail" and summary["level"] == "5min"
     assert summary["counts"]["fail"] == sum(r["status"] == "fail" for r in records)
-    assert summary["counts"]["advice"] == sum(r["status"] == "advice" for r in records) == len(summary["advice"])
+    assert (
+        summary["counts"]["advice"] == sum(r["status"] == "advice" for r in records) == len(summary["advice"])
+    )
     assert summary["fails_by_strength"] == {"mandatory": summary["counts"]["fail"], "local": 0}
     page = (out / "review.html").read_text(encoding="utf-8")
     assert "@media print" in page and "<svg" in page and "不通过 FAIL" in page
@@ -81,10 +89,14 @@ def test_own_categories_file(tmp_path):
     cats = tmp_path / "cats.toml"
     cats.write_text(
         '[[category]]\nkey = "canteen"\nname_zh = "长者食堂"\nname_en = "Seniors\' canteen"\nminutes = 5\n'
-        'match = [{ amenity = "canteen" }]\n', encoding="utf-8")
+        'match = [{ amenity = "canteen" }]\n',
+        encoding="utf-8",
+    )
     pack = write_pack(tmp_path / "p.toml", RADIUS_RULE.replace('"kindergarten"', '"canteen"'))
-    plan = write_plan(tmp_path / "plan.geojson", [estate(1000, geom=box(0, 0, 300, 300)),
-                                                  facility("canteen", 80, Point(0, 0))])
+    plan = write_plan(
+        tmp_path / "plan.geojson",
+        [estate(1000, geom=box(0, 0, 300, 300)), facility("canteen", 80, Point(0, 0))],
+    )
     with pytest.raises(InputError, match="canteen"):
         run_review(plan, rules=[pack], out_dir=tmp_path / "o")
     # Farthest grid point (290, 290) is 410 m from the corner: fails the 300 m radius.
@@ -95,9 +107,14 @@ def test_own_categories_file(tmp_path):
 
 def test_geopackage_plan(tmp_path):
     frame = gpd.GeoDataFrame(
-        {"role": ["estate", "facility"], "households": [1000, None], "category": [None, "community_service"],
-         "floor_area_m2": [None, 300.0]},
-        geometry=[to_utm(box(0, 0, 200, 200)), to_utm(Point(50, 50))], crs=32650,
+        {
+            "role": ["estate", "facility"],
+            "households": [1000, None],
+            "category": [None, "community_service"],
+            "floor_area_m2": [None, 300.0],
+        },
+        geometry=[to_utm(box(0, 0, 200, 200)), to_utm(Point(50, 50))],
+        crs=32650,
     )
     frame.to_file(tmp_path / "plan.gpkg", layer="plan")
     assert run_review(tmp_path / "plan.gpkg", rules="community-service", out_dir=tmp_path / "o") == 0
