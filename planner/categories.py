@@ -451,8 +451,8 @@ def _check_coordinates(frame: gpd.GeoDataFrame, path) -> None:
     )
     if bad.any():
         raise InputError(
-            f"{path}: {row_numbers(bad)}: coordinates not finite or outside -180..180 / -90..90 once in WGS84 "
-            f"(the file says {frame.crs.to_string()}); fix them or the file's CRS"
+            f"{path}: {row_numbers(bad)}: coordinates not finite or outside -180..180 / -90..90 "
+            f"once in WGS84 (the file says {frame.crs.to_string()}); fix them or the file's CRS"
         )
 
 

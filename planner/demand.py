@@ -316,7 +316,7 @@ def add_groups(
     else:
         homes["households"] = homes["households"].fillna(homes["population"] / settings.persons_per_household)
     cols = _HOME_COLUMNS + [c for c in homes.columns if c not in _HOME_COLUMNS and c != "geometry"]
-    return homes[cols + ["geometry"]]
+    return homes[[*cols, "geometry"]]
 
 
 # --------------------------------------------------------------------------------------------

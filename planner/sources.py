@@ -142,10 +142,7 @@ def load_region(
     Region
     """
     path = _resolve_source(source)
-    if path is None:
-        region = _load_place(str(source), name)
-    else:
-        region = _load_file(path, name or _stem(path))
+    region = _load_place(str(source), name) if path is None else _load_file(path, name or _stem(path))
     if boundary is not None:
         poly = boundary_polygon(boundary, region.crs)
         region = region.clip(gpd.GeoSeries([poly.buffer(buffer_m) if buffer_m > 0 else poly], crs=region.crs))
@@ -432,7 +429,8 @@ def _boundary_geometry(boundary: Any, crs: CRS):
             raise
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
             raise InputError(
-                f"{boundary}: cannot read the boundary ({_first_line(err)}); give a GeoPackage/GeoJSON polygon"
+                f"{boundary}: cannot read the boundary ({_first_line(err)}); "
+                "give a GeoPackage/GeoJSON polygon"
             ) from None
         if not isinstance(boundary, gpd.GeoDataFrame) or boundary._geometry_column_name not in boundary:
             raise InputError(f"{path}: no geometry in the boundary file; give a GeoPackage/GeoJSON polygon")

@@ -86,7 +86,7 @@ def planner_sweeps(net, cats):
 
 def nx_multi_source(g, cats):
     t0 = time.perf_counter()
-    out = [nx.multi_source_dijkstra_path_length(g, set(int(n) for n in c), weight="weight") for c in cats]
+    out = [nx.multi_source_dijkstra_path_length(g, {int(n) for n in c}, weight="weight") for c in cats]
     return time.perf_counter() - t0, out
 
 
@@ -109,7 +109,7 @@ def _check(planner_times, nx_times, n_nodes, cutoff=None):
     # planner stops at settings.max_travel_time_s: compare within it.
     cutoff = settings.max_travel_time_s if cutoff is None else cutoff
     worst = 0.0
-    for p, d in zip(planner_times, nx_times):
+    for p, d in zip(planner_times, nx_times, strict=False):
         nodes = np.fromiter(d.keys(), np.int64)
         vals = np.fromiter(d.values(), float)
         if cutoff is not None:

@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.batch import run_batch
+from planner.batch import run_batch  # noqa: E402 - after the path insert above
 
 SAMPLES = ROOT / "sample_regions"
 REAL = [

@@ -39,5 +39,5 @@ def write_osm(
 def square(first_id: int, x0: float, y0: float, x1: float, y1: float) -> tuple[dict, list[int]]:
     """Corner nodes of a rectangle and the closed ring of their ids."""
     ids = list(range(first_id, first_id + 4))
-    nodes = dict(zip(ids, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]))
-    return nodes, ids + [ids[0]]
+    nodes = dict(zip(ids, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], strict=False))
+    return nodes, [*ids, ids[0]]

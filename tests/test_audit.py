@@ -43,9 +43,9 @@ def _networkx_times(result, key: str, sample: np.ndarray) -> np.ndarray:
     out = []
     for h in sample:
         best = np.inf
-        for node, leg in zip(home_acc.node[home_acc.owner == h], h_leg[home_acc.owner == h]):
+        for node, leg in zip(home_acc.node[home_acc.owner == h], h_leg[home_acc.owner == h], strict=False):
             dist = nx.single_source_dijkstra_path_length(g, int(node), weight="weight")
-            for fnode, fleg in zip(acc.node, fac_leg):
+            for fnode, fleg in zip(acc.node, fac_leg, strict=False):
                 if int(fnode) in dist:
                     best = min(best, leg + dist[int(fnode)] + fleg)
         # A facility of the home's own compound: the straight walk inside it.
@@ -87,7 +87,7 @@ def test_shanghai_roads_network_matches_networkx():
 
     cost, which = sweep(net, acc, "time")
     g = to_networkx(net, "time").reverse(copy=True)
-    dist = nx.multi_source_dijkstra_path_length(g, set(int(t) for t in targets), weight="weight")
+    dist = nx.multi_source_dijkstra_path_length(g, {int(t) for t in targets}, weight="weight")
     nodes = np.array(list(dist))
     np.testing.assert_allclose(cost[nodes], np.array([dist[n] for n in nodes]), rtol=1e-9)
     assert np.isinf(np.delete(cost, nodes)).all()
@@ -112,7 +112,7 @@ def test_coverage_shares_by_hand():
     cost, which = sweep(net, fac, "time")
     np.testing.assert_allclose(cost, [0, 100, 200, 300, 400])
     homes_acc = point_access(net, np.column_stack([x, np.zeros(5)]))
-    t, f = trip_costs(net, homes_acc, cost, which)
+    t, _f = trip_costs(net, homes_acc, cost, which)
     homes = pd.DataFrame(
         {
             "population": [10, 20, 30, 40, 100.0],
@@ -376,7 +376,7 @@ def test_truncated_pbf(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "content,name",
+    ("content", "name"),
     [
         ("hello, not osm\n", "notes.osm"),
         ('{"type": "FeatureCollection"}', "x.osm.pbf"),

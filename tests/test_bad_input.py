@@ -993,7 +993,7 @@ _SETTING_NAMES = sorted(k for k in settings.__annotations__)
 
 
 @hsettings(max_examples=600, **_QUICK)
-@given(st.sampled_from(_SETTING_NAMES + ["walk_speeed", "update", "_BOUNDS", "annotations"]), _toml_values)
+@given(st.sampled_from([*_SETTING_NAMES, "walk_speeed", "update", "_BOUNDS", "annotations"]), _toml_values)
 def test_config_values_keep_their_type_or_are_refused(key, value):
     saved = {k: getattr(settings, k) for k in _SETTING_NAMES}
     try:

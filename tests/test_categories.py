@@ -67,7 +67,7 @@ def test_bundled_targets_in_their_sources_unit():
 
 
 @pytest.mark.parametrize(
-    "tags, key",
+    ("tags", "key"),
     [
         ({"shop": "laundry"}, "laundry"),
         ({"shop": "dry_cleaning"}, "laundry"),
@@ -96,7 +96,7 @@ def test_basic_business_types_from_osm_tags(tags, key):
 
 
 @pytest.mark.parametrize(
-    "keys, message",
+    ("keys", "message"),
     [
         ("target_m = 300\nminutes = 5\n", "exactly one target"),
         ("", "exactly one target"),

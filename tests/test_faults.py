@@ -8,6 +8,7 @@ so the kill lands mid-write every time.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -279,7 +280,9 @@ def test_a_writer_failing_on_a_nearly_full_device_is_a_full_disk(tmp_path, monke
 
 
 @pytest.mark.parametrize(
-    "umask, dir_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)], ids=["umask022", "umask027"]
+    ("umask", "dir_mode", "file_mode"),
+    [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)],
+    ids=["umask022", "umask027"],
 )
 def test_outputs_follow_the_umask(tmp_path, umask, dir_mode, file_mode):
     out = tmp_path / "made" / "out"  # its parent is made by the run too
@@ -433,10 +436,8 @@ def test_killed_batch_keeps_old_regions_and_the_rerun_cleans_up(client, tmp_path
                 assert time.monotonic() < deadline, "workers outlived the batch"
                 time.sleep(0.1)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
     after_kill = {k: v for k, v in _files(out / "regions").items() if not k.startswith(".")}
     assert after_kill == before  # both regions as the first run left them
@@ -558,7 +559,7 @@ def test_resume_with_other_options_exits_2_and_changes_nothing(client, tmp_path,
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["--memory-limit", "lots"], "--memory-limit 'lots': give memory per worker such as 4GiB"),
         (["--memory-limit", "2"], "--memory-limit '2': below 256.00 MiB per worker"),
@@ -575,7 +576,7 @@ def test_batch_options_are_one_line_errors(tmp_path, capsys, args, message):
 
 
 @pytest.mark.parametrize(
-    "content, message",
+    ("content", "message"),
     [
         (b"", "empty CSV; give a header row"),
         (b"name,osm\n", "no regions"),

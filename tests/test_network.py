@@ -18,7 +18,7 @@ def _per_owner(net, acc: Access, owners) -> dict[int, np.ndarray]:
     out = {}
     for o in owners:
         best = np.full(net.n_nodes, np.inf)
-        for node, leg_s in zip(acc.node[acc.owner == o], leg[acc.owner == o]):
+        for node, leg_s in zip(acc.node[acc.owner == o], leg[acc.owner == o], strict=False):
             for k, d in nx.single_source_dijkstra_path_length(g, int(node), weight="weight").items():
                 best[k] = min(best[k], d + leg_s)
         out[int(o)] = best
@@ -38,7 +38,7 @@ def _check(net, acc, subset=None, limit=None):
     np.testing.assert_allclose(cost[ok], ref[ok], rtol=1e-9, atol=1e-9)
     assert np.isin(near[ok], owners).all() and (near[~ok] == -1).all()
     # The target named is one at that cost.
-    named = np.array([each[int(o)][i] for i, o in zip(np.flatnonzero(ok), near[ok])])
+    named = np.array([each[int(o)][i] for i, o in zip(np.flatnonzero(ok), near[ok], strict=False)])
     np.testing.assert_allclose(named, ref[ok], rtol=1e-9, atol=1e-9)
     return tg
 

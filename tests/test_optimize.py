@@ -390,7 +390,7 @@ def test_dense_coverage_interchange_matches_the_engine():
         np.testing.assert_array_equal(dense.search(start, None), engine.open_sites())
         covered = cost <= 480.0
 
-        def value(open_sites):
+        def value(open_sites, w=w, covered=covered):
             return float(w[covered[:, open_sites].any(axis=1)].sum())
 
         assert value(found) == pytest.approx(float(w[covered.any(axis=1)].sum()) - dense.uncovered(found))
@@ -724,7 +724,7 @@ def test_capacitated_pcenter_brute_force_with_fixed_and_unreachable(seed):
         options = [[j for j in open_sites if reach[i, j]] for i in rows]
         for choice in itertools.product(*options):
             if np.all(np.bincount(choice, weights=loads[rows], minlength=m) <= caps):
-                optimum = min(optimum, max(cost[i, j] for i, j in zip(rows, choice)))
+                optimum = min(optimum, max(cost[i, j] for i, j in zip(rows, choice, strict=False)))
     model = PCenter.from_cost_matrix(
         sparse.csr_array(cost), loads, p=p, capacities=caps, loads=loads, fixed=fixed
     )
@@ -897,7 +897,7 @@ def test_demand_weights():
 
 
 @pytest.mark.parametrize(
-    "cost, match",
+    ("cost", "match"),
     [
         (np.array([[1.0, np.nan]]), "NaN"),
         (np.array([[1.0, -5.0]]), "negative"),
@@ -988,7 +988,7 @@ SJC_MCLP = [
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("n, radius, p, optimum", SJC_MCLP)
+@pytest.mark.parametrize(("n", "radius", "p", "optimum"), SJC_MCLP)
 def test_sjc_max_coverage(n, radius, p, optimum):
     _needs_benchmarks()
     xy, demand = read_sjc_mclp(n)

@@ -85,7 +85,7 @@ def _countryside(path, committees=True, villages=True):
     ways.append((1, street, {"highway": "residential", "name": "村道"}))
     if villages:
         nid, wid = 1000, 100
-        for x, name, levels in zip(XS, NAMES, LEVELS):
+        for x, name, levels in zip(XS, NAMES, LEVELS, strict=False):
             ring_nodes, ring = square(nid, x - 50, 20, x + 50, 120)
             nodes.update(ring_nodes)
             ways.append((wid, ring, {"landuse": "residential", "name": name}))
@@ -133,7 +133,7 @@ def test_real_extract_villages_are_the_hamlets_and_committees_a_reader_sees():
     assert {"东村上", "小桥村", "芳田村", "史家埭"} <= named
     assert (v.loc[v["name"].isin(HAMLETS), "source"] == "landuse").all()
     # The two committees: 长春村村委 touches 漾口 (1 m), 博儒桥村委 stands 40 m from 马家门.
-    admin = dict(zip(v["name"], v["admin_village"]))
+    admin = dict(zip(v["name"], v["admin_village"], strict=False))
     assert admin["漾口"] == "长春村"
     assert admin["马家门"] == "博儒桥村"
     assert set(v["admin_village"].dropna()) == {"长春村", "博儒桥村"}

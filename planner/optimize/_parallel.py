@@ -32,7 +32,7 @@ class _ForkedCall:
         def target() -> None:
             try:
                 send.send(fn(*args))
-            except BaseException:  # reported to the parent as "no result"
+            except BaseException:  # noqa: BLE001 - reported to the parent as "no result"
                 send.send(None)
 
         self._process = ctx.Process(target=target, daemon=True)
@@ -69,7 +69,7 @@ class _Background:
         def target() -> None:
             try:
                 fn()
-            except BaseException as error:  # re-raised in join()
+            except BaseException as error:  # noqa: BLE001 - re-raised in join()
                 self._error = error
 
         self._thread = threading.Thread(target=target, daemon=True)

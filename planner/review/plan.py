@@ -377,7 +377,7 @@ def _check_geojson_members(p: Path, frame: gpd.GeoDataFrame) -> None:
     )
     try:
         declared = CRS.from_user_input(name)
-    except Exception:  # pyproj raises CRSError, TypeError... for what is not a CRS
+    except Exception:  # noqa: BLE001 - pyproj raises CRSError, TypeError... for what is not a CRS
         declared = None
     if declared is None or frame.crs is None or not declared.equals(frame.crs, ignore_axis_order=True):
         raise InputError(
@@ -411,7 +411,7 @@ def _read_frame(p: Path) -> gpd.GeoDataFrame:
             return gpd.read_file(p, layer=layer)
     except InputError:
         raise
-    except Exception as err:  # any reader failure is the user's file
+    except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(
             f"{p.name}: cannot read the plan ({text}); give a valid GeoJSON or GeoPackage"

@@ -301,7 +301,8 @@ def _parse_rule(entry: dict, where: str, pack: RulePack, categories: dict) -> Ru
     if strength not in STRENGTHS:
         raise InputError(
             f"{where}: strength {strength!r} must be one of {', '.join(STRENGTHS)} "
-            "(mandatory: 应/必须, fails the estate; advisory: 宜, advice only; local: a local pack's own rule)"
+            "(mandatory: 应/必须, fails the estate; advisory: 宜, advice only; "
+            "local: a local pack's own rule)"
         )
     level = entry.get("level")
     if level is not None and level not in LEVELS:
@@ -356,8 +357,8 @@ def _check_fields(entry: dict, where: str) -> None:
     ]
     if missing:
         raise InputError(
-            f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, threshold, "
-            "unit, confirmed and strength"
+            f"{where}: missing {', '.join(missing)}; every rule needs id, titles, clause, measure, "
+            "threshold, unit, confirmed and strength"
         )
     unknown = sorted(set(entry) - _RULE_KEYS)
     if unknown:

@@ -493,8 +493,8 @@ def indicator_rows(
             target_share=nan,
             baseline_share_2020=nan,
             target_met=None,
-            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); minutes: rural "
-            "categories file",
+            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk "
+            "(to confirm); minutes: rural categories file",
         ),
         dict(
             base,
@@ -513,8 +513,8 @@ def indicator_rows(
             target_share=nan,
             baseline_share_2020=nan,
             target_met=None,
-            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk (to confirm); a hamlet's "
-            "residents count when its centre is within the minutes",
+            source="TD/T 1062-2021《社区生活圈规划技术指南》村/组层级 within a short walk "
+            "(to confirm); a hamlet's residents count when its centre is within the minutes",
         ),
     ]
 

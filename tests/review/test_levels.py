@@ -138,7 +138,7 @@ def test_nested_estate_missing_lower_level_facilities_fails_and_names_them(tmp_p
 
 
 @pytest.mark.parametrize(
-    "households, kindergartens, status",
+    ("households", "kindergartens", "status"),
     [
         (4000, 1, "pass"),  # one 5-minute area
         (4001, 1, "fail"),  # ceil(4001/4000) = 2 areas: two kindergartens
@@ -156,7 +156,7 @@ def test_count_at_the_level_boundary(tmp_path, households, kindergartens, status
 
 
 @pytest.mark.parametrize(
-    "households, level, primary",
+    ("households", "level", "primary"),
     [
         (4999, "5min", "not_applicable"),
         (5000, "10min", "fail"),
@@ -247,7 +247,7 @@ def test_advice_alone_exits_0_and_is_shown(tmp_path):
     assert "建议 Advice" in page and "通过 PASS" in page and "s-advice" in page
 
 
-@pytest.mark.parametrize("store, code", [(100, 0), (99, 1)])
+@pytest.mark.parametrize(("store", "code"), [(100, 0), (99, 1)])
 def test_a_local_rule_fails_the_estate(tmp_path, store, code):
     pack = write_pack(
         tmp_path / "city.toml",
@@ -302,7 +302,7 @@ unit = "facilities"
         load_rulepack(pack)
 
 
-@pytest.mark.parametrize("floor, status", [(350, "pass"), (349, "fail")])
+@pytest.mark.parametrize(("floor", "status"), [(350, "pass"), (349, "fail")])
 def test_anhui_minimum_per_elderly_care_facility(tmp_path, floor, status):
     plan = write_plan(
         tmp_path / "p.geojson",
@@ -350,7 +350,7 @@ def test_green_space_per_resident_and_park_size(tmp_path):
     assert per5.status == "fail" and per5.value == pytest.approx(13000 / 15720)
 
 
-@pytest.mark.parametrize("activity, status", [(600, "pass"), (599, "advice"), (None, "advice")])
+@pytest.mark.parametrize(("activity", "status"), [(600, "pass"), (599, "advice"), (None, "advice")])
 def test_activity_share_of_the_comprehensive_service_facility(tmp_path, activity, status):
     props = {} if activity is None else {"activity_floor_area_m2": activity}
     plan = write_plan(
@@ -375,7 +375,7 @@ def test_activity_area_above_the_floor_area_is_refused(tmp_path):
         review(plan, rules="community-service")
 
 
-@pytest.mark.parametrize("total, status", [(20000, "pass"), (20001, "advice")])
+@pytest.mark.parametrize(("total", "status"), [(20000, "pass"), (20001, "advice")])
 def test_commercial_and_service_share_of_floor_area(tmp_path, total, status):
     # Community service 1,500 + convenience store 100 + market 400 = 2,000 m²; the nursery does not count.
     plan = write_plan(
@@ -392,7 +392,7 @@ def test_commercial_and_service_share_of_floor_area(tmp_path, total, status):
     assert r.status == status and r.value == pytest.approx(200000 / total)
 
 
-@pytest.mark.parametrize("gap, status", [(10.0, "pass"), (50.0, "pass"), (300.0, "advice")])
+@pytest.mark.parametrize(("gap", "status"), [(10.0, "pass"), (50.0, "pass"), (300.0, "advice")])
 def test_health_centre_next_to_elderly_care(tmp_path, gap, status):
     plan = write_plan(
         tmp_path / "p.geojson",
