@@ -58,7 +58,10 @@ class RegionSpec:
 
 
 def read_regions(
-    regions: str | os.PathLike | pd.DataFrame, osm: str | os.PathLike | None = None, coords: str | None = None
+    regions: str | os.PathLike | pd.DataFrame,
+    osm: str | os.PathLike | None = None,
+    coords: str | None = None,
+    crs=None,
 ) -> list[RegionSpec]:
     """Read a regions file (CSV or GeoPackage/GeoJSON) into :class:`RegionSpec` rows.
 
@@ -72,6 +75,9 @@ def read_regions(
         The large extract that boundary rows without their own ``osm`` are cut from.
     coords : {"wgs84", "gcj02", "bd09"}, optional
         The boundaries' lon/lat are GCJ-02 or BD-09 (:mod:`planner.coords`): converted to WGS84.
+    crs : optional
+        The CRS of a CSV's ``wkt`` boundaries and of a boundary file that declares none
+        (``--crs``); default WGS84 lon/lat.
 
     Returns
     -------
@@ -99,6 +105,8 @@ def read_regions(
         raise InputError(f"{label}: no regions; give one row per region")
     geoms = None
     if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.notna().any():
+        if frame.crs is None and crs is not None:
+            frame = frame.set_crs(crs)
         if frame.crs is None:
             raise InputError(f"{label}: the boundaries have no CRS; save the file with one (e.g. EPSG:4326)")
         geoms = frame.geometry.to_crs(4326).to_numpy()
@@ -119,6 +127,8 @@ def read_regions(
         if text:
             try:
                 boundary = shapely.from_wkt(text)
+                if crs is not None:
+                    boundary = gpd.GeoSeries([boundary], crs=crs).to_crs(4326).iloc[0]
             except shapely.errors.GEOSException as err:
                 error = (
                     f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "

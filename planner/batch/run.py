@@ -112,7 +112,7 @@ def run_batch(
     indicator = parse_indicator(map_indicator, options) if task == "audit" else None
     # Tasks that write the audit's files (coverage.csv, homes.gpkg) get the roll-up and map.
     rollup = bool(getattr(runner, "writes_audit_outputs", False))
-    specs = read_regions(regions, osm=osm, coords=options.get("coords"))
+    specs = read_regions(regions, osm=osm, coords=options.get("coords"), crs=options.get("crs"))
     out = batch_folder(out_dir)
     public_options = {k: v for k, v in options.items() if not k.startswith("_")}
     record = {

@@ -57,3 +57,21 @@ def test_regions_file_mistakes_are_one_line_errors(tmp_path):
     assert shapely.equals_exact(
         spec.boundary.normalize(), shapely.box(118.7, 32.0, 118.8, 32.1).normalize(), 1e-7
     )
+
+
+def test_wkt_boundaries_in_the_crs_given(tmp_path):
+    """--crs declares a CSV's wkt boundaries: UTM 50N metres come out as the same square in WGS84."""
+    from pyproj import Transformer
+
+    from planner.batch.regions import read_regions
+
+    (tmp_path / "x.osm.pbf").write_bytes(b"")
+    square = "POLYGON((440000 4420000, 441000 4420000, 441000 4421000, 440000 4421000, 440000 4420000))"
+    (tmp_path / "r.csv").write_text(f'name,osm,wkt\na,x.osm.pbf,"{square}"\n', encoding="utf-8")
+    (spec,) = read_regions(tmp_path / "r.csv", crs="EPSG:32650")
+    lon, lat = Transformer.from_crs(32650, 4326, always_xy=True).transform(440000, 4420000)
+    assert spec.boundary.exterior.coords[0] == pytest.approx((lon, lat), abs=1e-9)
+    assert spec.boundary.bounds[2] < 117 and spec.boundary.bounds[3] < 40  # degrees, not metres
+    assert spec.error is None
+    (unread,) = read_regions(tmp_path / "r.csv")  # without --crs the metres are not lon/lat
+    assert "not longitude/latitude" in unread.error
