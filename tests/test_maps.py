@@ -356,7 +356,7 @@ def test_plugin_with_cdn_raises():
 
     m = maps.base_map((104.0, 30.6, 104.1, 30.7))
     Fullscreen().add_to(m)
-    with pytest.raises(RuntimeError, match=re.escape("Control.FullScreen|fullscreen")):
+    with pytest.raises(RuntimeError, match=r"Control\.FullScreen|fullscreen"):
         maps.offline_html(m)
 
 
