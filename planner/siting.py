@@ -40,6 +40,7 @@ from planner.network import (
 )
 from planner.options import check_mode, check_threshold
 from planner.population import population_summary
+from planner.siting_outputs import coverage_before_after, write_map
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
@@ -164,7 +165,7 @@ class SitingResult:
                 chart = chart_png(self.tradeoff, f"{self.category.name_zh} {self.category.name_en}")
                 (tmp / "tradeoff.png").write_bytes(chart)
             if map_html:
-                _write_map(self, tmp / "map.html", chart)
+                write_map(self, tmp / "map.html", chart)
             (tmp / "summary.json").write_text(
                 json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
             )
@@ -419,7 +420,7 @@ def site(
     from planner.tradeoff import add_newly_served
 
     proposed = add_newly_served(proposed, homes, served_by, minutes, slower)
-    before_after = _before_after(
+    before_after = coverage_before_after(
         homes,
         sorted(set(settings.minutes) | {int(minutes) if float(minutes).is_integer() else minutes}),
         elderly_time_factor=slower,
@@ -655,140 +656,6 @@ def demand_rows(
         {c: np.bincount(row_of_home, weights=homes[c].to_numpy(float), minlength=rows.n_owners) for c in cols}
     )
     return rows, row_of_home, demand
-
-
-def _before_after(homes: pd.DataFrame, minutes, elderly_time_factor: float = 1.0) -> pd.DataFrame:
-    """Coverage shares before and after; the elderly at their slower walking speed, as in
-    :func:`planner.audit.coverage_table`."""
-    out = []
-    for m in minutes:
-        lim = 60.0 * m
-        for when, col in (("before", "time_before_s"), ("after", "time_after_s")):
-            t = np.nan_to_num(homes[col].to_numpy(float), nan=np.inf)
-            inside = t <= lim
-            row = {"minutes": m, "when": when}
-            for g in ("population", "elderly", "children"):
-                w = homes[g].to_numpy(float)
-                mask = t * elderly_time_factor <= lim if g == "elderly" else inside
-                row[f"{g}_share"] = float(w[mask].sum() / w.sum()) if w.sum() > 0 else 0.0
-            row["homes_share"] = float(inside.mean()) if len(inside) else 0.0
-            out.append(row)
-    frame = pd.DataFrame(out)
-    wide = frame.pivot(index="minutes", columns="when")
-    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
-    order = ["minutes"]
-    for g in ("population", "elderly", "children", "homes"):
-        wide[f"{g}_share_change"] = wide[f"{g}_share_after"] - wide[f"{g}_share_before"]
-        order += [f"{g}_share_before", f"{g}_share_after", f"{g}_share_change"]
-    return wide.reset_index()[order]  # before → after → change, per group
-
-
-def _write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> None:
-    from planner import maps
-
-    homes = result.homes.to_crs(4326)
-    status = np.where(
-        homes["covered_before"], "covered", np.where(homes["covered_after"], "newly", "outside")
-    )
-    colours = {"covered": "#1a9850", "newly": "#2c7bb6", "outside": "#d73027"}
-    homes = homes.assign(
-        status=status,
-        minutes_before=(homes["time_before_s"] / 60).round(1),
-        minutes_after=(homes["time_after_s"] / 60).round(1),
-    )
-    homes["colour"] = [colours[s] for s in status]
-    b = homes.total_bounds
-    # Keep the data clear of the legend (bottom right) and the title (top), as the audit map.
-    m = maps.base_map((b[0], b[1], b[2], b[3]), padding_top_left=(20, 80), padding_bottom_right=(200, 20))
-    label = f"{result.category.name_zh} {result.category.name_en}"
-    has_roads = maps.add_roads(m, result.roads)
-    maps.add_points(
-        m,
-        homes[["home_id", "population", "status", "minutes_before", "minutes_after", "colour", "geometry"]],
-        "colour",
-        radius=4,
-        popup_columns=["home_id", "population", "status", "minutes_before", "minutes_after"],
-        name="住宅 Homes",
-    )
-    if len(result.existing):
-        ex = result.existing.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
-        maps.add_points(
-            m,
-            ex[["facility_id", "name", "geometry"]],
-            "#444444",
-            radius=7,
-            popup_columns=["facility_id", "name"],
-            name=f"现有设施 Existing {label}",
-        )
-    prop = result.proposed.to_crs(4326)
-    if len(prop):
-        shown = [
-            c
-            for c in (
-                "rank",
-                "candidate_id",
-                "name",
-                "uses",
-                "capacity",
-                "people_assigned",
-                "population_newly_covered",
-                "elderly_newly_covered",
-                "homes_newly_covered",
-            )
-            if c in prop
-        ]
-        if "uses" not in prop:
-            shown.insert(2, "source")
-        maps.add_points(
-            m,
-            prop[[*shown, "geometry"]],
-            "#7b3294",
-            radius=9,
-            popup_columns=shown,
-            name=f"建议新址 Proposed {label}",
-        )
-        maps.add_labels(m, prop.assign(rank_label=[f"#{r}" for r in prop["rank"]]), "rank_label")
-    maps.add_legend(
-        m,
-        f"{label}: {result.minutes:g} 分钟 min",
-        [
-            ("#1a9850", "已覆盖 Covered before"),
-            ("#2c7bb6", "新增覆盖 Newly covered"),
-            ("#d73027", "仍未覆盖 Still outside"),
-            ("#444444", "现有设施 Existing"),
-            ("#7b3294", "建议新址 Proposed"),
-        ]
-        + ([(maps.ROAD_COLOUR, "道路 Road", "line")] if has_roads else []),
-    )
-    model = {"pmedian": "p-median", "mclp": "MCLP 最大覆盖", "lscp": "LSCP 集合覆盖", "pcenter": "p-center"}[
-        result.model
-    ]
-    maps.add_title(
-        m,
-        f"{result.region} — {label} 选址 siting",
-        f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing",
-    )
-    import folium
-
-    if chart is not None:
-        from planner.tradeoff import add_chart
-
-        add_chart(m, chart)
-    folium.LayerControl(collapsed=False).add_to(m)
-    maps.save_map(m, path)
-    from planner.maps.printable import print_site
-
-    print_site(
-        path.parent,
-        f"{result.region} — {label} 选址 siting",
-        homes,
-        status,
-        result.existing.to_crs(4326),
-        prop,
-        result.minutes,
-        roads=result.roads,
-        subtitle=f"{model}: {len(prop)} 处建议新址 proposed sites, {len(result.existing)} 处现有 existing",
-    )
 
 
 def _candidates_file(path, crs, standards: bool, file_crs, coords) -> gpd.GeoDataFrame | None:
