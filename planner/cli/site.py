@@ -1,0 +1,196 @@
+"""``planner site``: one category, or several sited together (``--category a,b,c``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from planner.cli._common import (
+    COORDS_HELP,
+    CRS_HELP,
+    OUT_COORDS_HELP,
+    POPULATION_HELP,
+    POPULATION_TABLE_HELP,
+    app,
+    checked_out_dir,
+    say,
+    written_files,
+)
+from planner.options import check_mode
+
+_STANDARDS_HELP = (
+    "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
+    "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
+    "takes fewer residents than the minimum catchment or stands closer to another than the "
+    "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
+    "sited together: a site may host several (a shared complex) and --new bounds the sites used."
+)
+_COLOCATE_HELP = (
+    "With --standards: a new community health centre only next to elderly care (毗邻建设, within "
+    "settings.colocation_distance_m): existing elderly care, or with --category "
+    "health_centre,elderly_care,... elderly care sited with it."
+)
+
+
+@app.command()
+def site(
+    osm: str = typer.Option(
+        ..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
+    ),
+    category: str = typer.Option(
+        ...,
+        "--category",
+        help="Category key of the facility to site, e.g. elderly_care (see `planner categories`).",
+    ),
+    model: str = typer.Option(
+        "mclp",
+        "--model",
+        help="pmedian (least total travel time), mclp (most people "
+        "within --minutes), lscp (fewest sites so everyone "
+        "reachable is within --minutes), pcenter (least "
+        "worst time).",
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
+    new: str | None = typer.Option(
+        None,
+        "--new",
+        help="Number of new sites (pmedian, mclp, pcenter), or a "
+        "range such as 1-12: each is solved and DIR/tradeoff.csv "
+        "and tradeoff.png show where the gain flattens.",
+    ),
+    minutes: float | None = typer.Option(
+        None, "--minutes", help="Service standard in minutes (default: the category's target circle)."
+    ),
+    candidates: Path | None = typer.Option(
+        None,
+        "--candidates",
+        help="Candidate sites file "
+        "(GeoPackage/GeoJSON, or CSV with "
+        "lon,lat; optional capacity); "
+        "default: non-residential buildings, "
+        "vacant land and street points of "
+        "the region.",
+    ),
+    homes: Path | None = typer.Option(
+        None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."
+    ),
+    facilities: Path | None = typer.Option(
+        None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."
+    ),
+    capacity: float | None = typer.Option(
+        None,
+        "--capacity",
+        help="Capacity of every new site in weighted "
+        "residents (capacitated models); a "
+        "candidates file's capacity column "
+        "overrides it.",
+    ),
+    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
+    method: str = typer.Option(
+        "auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."
+    ),
+    time_limit: float | None = typer.Option(
+        None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."
+    ),
+    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
+    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
+    elderly_pace: bool = typer.Option(
+        True,
+        "--elderly-pace/--adult-pace",
+        help=(
+            "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
+            "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
+            "pace."
+        ),
+    ),
+    standards: bool = typer.Option(False, "--standards/--no-standards", help=_STANDARDS_HELP),
+    colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=_COLOCATE_HELP),
+    crs: str | None = typer.Option(None, "--crs", help=CRS_HELP),
+    coords: str = typer.Option("wgs84", "--coords", help=COORDS_HELP),
+    out_coords: str = typer.Option("wgs84", "--out-coords", help=OUT_COORDS_HELP),
+    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
+    population_table: Path | None = typer.Option(None, "--population-table", help=POPULATION_TABLE_HELP),
+) -> None:
+    """Propose sites for new facilities of one category and show what they change.
+
+    Writes DIR/sites.gpkg (proposed sites with rank and the coverage each adds), DIR/before_after.csv,
+    DIR/summary.json (objective, lower_bound, gap, solver, seconds) and DIR/map.html.
+    """
+    from planner.siting import run_site
+
+    started = time.perf_counter()
+    check_mode(mode)
+    checked_out_dir(out, osm, candidates, homes, facilities, boundary, population, population_table)
+    if "," in category:
+        _site_district(
+            osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started
+        )
+        return
+    result = run_site(
+        osm,
+        out,
+        category,
+        model=model,
+        new=new,
+        minutes=minutes,
+        candidates=candidates,
+        homes=homes,
+        facilities=facilities,
+        capacity=capacity,
+        mode=mode,
+        method=method,
+        time_limit=time_limit,
+        boundary=boundary,
+        map_html=map_html,
+        elderly_pace=elderly_pace,
+        standards=standards,
+        colocate=colocate,
+        crs=crs,
+        coords=coords,
+        out_coords=out_coords,
+        population=population,
+        population_table=population_table,
+    )
+    s = result.summary()
+    say(
+        f"{s['category_name_zh']} {s['category_name_en']}: {s['model']} → {s['new_sites']} new sites "
+        f"(+{s['existing_sites']} existing); objective {s['objective']:,.1f} {s['objective_unit']}, "
+        f"bound {s['lower_bound']:,.1f}, gap {s['gap']:.2%}, solver {s['solver']}"
+    )
+    ba = result.before_after
+    for row in ba.itertuples():
+        say(
+            f"  ≤{row.minutes:g} min: people {row.population_share_before:6.1%} → "
+            f"{row.population_share_after:6.1%}, "
+            f"elderly {row.elderly_share_before:6.1%} → {row.elderly_share_after:6.1%}"
+        )
+    from planner.tradeoff import console_lines
+
+    for line in console_lines(result):
+        say(line)
+    say(f"outputs: {out}/{written_files(out)} ({time.perf_counter() - started:.1f} s)")
+
+
+def _site_district(
+    osm, out, category, new, colocate, candidates, mode, time_limit, standards, map_html, started
+) -> None:
+    """``planner site --category a,b,c``: several categories sited together."""
+    from planner.site_levels import run_district
+
+    district = run_district(
+        osm,
+        out,
+        category,
+        new=new,
+        colocate=colocate,
+        candidates=candidates,
+        mode=mode,
+        time_limit=time_limit,
+        standards=standards,
+        map_html=map_html,
+    )
+    for line in district.console_lines():
+        say(line)
+    say(f"outputs: {out}/{written_files(out)} ({time.perf_counter() - started:.1f} s)")
