@@ -223,21 +223,9 @@ class ConstrainedCoverage:
         blocks, lo, hi = [link], [np.full(n_g, -np.inf)], [np.zeros(n_g)]
         pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
         if len(pairs):
-            q = len(pairs)
-            blocks.append(
-                sparse.csr_matrix(
-                    (
-                        np.ones(2 * q),
-                        (
-                            np.r_[np.arange(q), np.arange(q)],
-                            n_g + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]],
-                        ),
-                    ),
-                    shape=(q, n_g + n_x),
-                )
-            )
-            lo.append(np.full(q, -np.inf))
-            hi.append(np.ones(q))
+            blocks.append(_spacing_rows(pairs, xpos, n_g, n_g + n_x))
+            lo.append(np.full(len(pairs), -np.inf))
+            hi.append(np.ones(len(pairs)))
         if self.p is not None:
             blocks.append(
                 sparse.csr_matrix(
@@ -478,21 +466,9 @@ class ConstrainedCoverage:
             else self.conflicts
         )
         if len(pairs):
-            q = len(pairs)
-            blocks.append(
-                sparse.csr_matrix(
-                    (
-                        np.ones(2 * q),
-                        (
-                            np.r_[np.arange(q), np.arange(q)],
-                            n_e + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]],
-                        ),
-                    ),
-                    shape=(q, n_e + n_x),
-                )
-            )
-            lo.append(np.full(q, -np.inf))
-            hi.append(np.ones(q))
+            blocks.append(_spacing_rows(pairs, xpos, n_e, n_e + n_x))
+            lo.append(np.full(len(pairs), -np.inf))
+            hi.append(np.ones(len(pairs)))
         return sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
 
     def _table(self, sites: np.ndarray, assignment: np.ndarray, cost) -> pd.DataFrame:
@@ -634,3 +610,12 @@ def _check(res) -> None:
             f"constrained siting: HiGHS found no solution ({res.message}); "
             "loosen the constraints or give a longer --time-limit"
         )
+
+
+def _spacing_rows(pairs: np.ndarray, xpos: np.ndarray, offset: int, n_cols: int) -> sparse.csr_matrix:
+    """One row ``x_a + x_b <= 1`` per conflicting pair of sites (closer than the spacing);
+    ``xpos`` maps a site to its column among the ``x`` variables, which start at ``offset``."""
+    q = len(pairs)
+    rows = np.r_[np.arange(q), np.arange(q)]
+    cols = offset + np.r_[xpos[pairs[:, 0]], xpos[pairs[:, 1]]]
+    return sparse.csr_matrix((np.ones(2 * q), (rows, cols)), shape=(q, n_cols))
