@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -208,27 +208,70 @@ def classify(features: gpd.GeoDataFrame, categories: Iterable[Category]) -> gpd.
         features' CRS).
     """
     cats = list(categories)
-    rows_idx: list[int] = []
-    rows_cat: list[str] = []
-    tags_col = features["tags"].tolist() if len(features) else []
-    geom_types = features.geom_type.tolist() if len(features) else []
-    for i, tags in enumerate(tags_col):
-        if not tags or geom_types[i] in ("LineString", "MultiLineString"):
-            continue
-        for cat in cats:
-            if cat.matches(tags):
-                rows_idx.append(i)
-                rows_cat.append(cat.key)
+    hits = np.zeros((0, len(cats)), bool)
+    if len(features):
+        hits = match_matrix(features["tags"].tolist(), cats)
+        hits &= ~features.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()[:, None]
+    # Row-major order: feature by feature, categories in the order given.
+    rows_idx, rows_cat = np.nonzero(hits)
     sub = features.iloc[rows_idx]
     return gpd.GeoDataFrame(
         {
             "facility_id": sub["osm_id"].to_numpy(),
-            "category": rows_cat,
+            "category": np.array([c.key for c in cats], dtype=object)[rows_cat],
             "name": sub["name"].to_numpy(),
         },
         geometry=sub.geometry.to_numpy(),
         crs=features.crs,
     )
+
+
+def match_matrix(tags: Sequence[dict | None], categories: Iterable[Category]) -> np.ndarray:
+    """Which objects each category matches, evaluated tag column by tag column.
+
+    The same answer as ``categories[j].matches(tags[i])`` for every pair, at the cost of one
+    pass per tag key the categories use plus one test per distinct value of that key (a
+    regular expression runs once per distinct name, not once per object and category).
+
+    Parameters
+    ----------
+    tags : sequence of dict
+        OSM tags of each object (None or ``{}`` for an object without tags).
+    categories : iterable of Category
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, objects × categories.
+    """
+    cats = list(categories)
+    tables = {id(t): t for cat in cats for t in (*cat.match, *cat.exclude)}.values()
+    keys = dict.fromkeys(key for t in tables for key in t)
+    columns = {key: pd.factorize(np.array([(d or {}).get(key) for d in tags], dtype=object)) for key in keys}
+    conditions: dict[tuple[str, str], np.ndarray] = {}
+
+    def condition(key: str, want) -> np.ndarray:
+        """Objects whose ``key`` satisfies ``want``, cached across the categories' tables."""
+        cache_key = (key, repr(want))
+        if cache_key not in conditions:
+            codes, uniques = columns[key]
+            ok = np.array([_value_matches(want, v) for v in uniques] + [False], bool)
+            conditions[cache_key] = ok[codes]  # code -1 (key absent) takes the trailing False
+        return conditions[cache_key]
+
+    def any_table(table_list) -> np.ndarray:
+        hit = np.zeros(len(tags), bool)
+        for table in table_list:
+            both = np.ones(len(tags), bool)
+            for key, want in table.items():
+                both &= condition(key, want)
+            hit |= both
+        return hit
+
+    out = np.zeros((len(tags), len(cats)), bool)
+    for j, cat in enumerate(cats):
+        out[:, j] = any_table(cat.match) & ~any_table(cat.exclude)
+    return out
 
 
 def region_facilities(

@@ -3,6 +3,8 @@ just below and just above each target, the complete basic life circle and co-loc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -313,3 +315,72 @@ def test_co_location_finding_by_hand():
     assert not detail["hc2"]["adjacent"] and detail["hc2"]["distance_m"] == 51.0
     assert found["elderly_care_next_to_a_health_centre"] == 1
     assert audit.co_location(fac[fac["category"] == "health_centre"])["checked"] is False
+
+
+# ----------------------------------------------------------------------------------------------
+# column-wise matching equals object-by-object matching
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "sample_regions").glob("*.osm.pbf"))
+
+
+def _all_categories():
+    from planner.categories import DATA_DIR
+
+    return list(
+        load_categories(files=[DATA_DIR / "categories.toml", DATA_DIR / "rural_categories.toml"]).values()
+    )
+
+
+def _one_by_one(tags, cats):
+    return np.array([[c.matches(t or {}) for c in cats] for t in tags], bool).reshape(len(tags), len(cats))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name.split(".")[0])
+def test_match_matrix_equals_matches_on_every_sample_object(path):
+    from planner.categories import match_matrix
+
+    cats = _all_categories()
+    feats = load_region(path).features
+    tags = feats["tags"].tolist()
+    expected = _one_by_one(tags, cats)
+    assert expected.any()  # the samples hold facilities: the comparison is not all-False
+    np.testing.assert_array_equal(match_matrix(tags, cats), expected)
+    # classify keeps the object-by-object rows and order: per feature, categories in order.
+    found = classify(feats, cats)
+    lines = feats.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+    rows = [(feats["osm_id"].iloc[i], c.key) for i in range(len(feats)) for j, c in enumerate(cats)
+            if expected[i, j] and not lines[i]]
+    assert list(zip(found["facility_id"], found["category"], strict=True)) == rows
+
+
+def _tag_dicts():
+    from hypothesis import strategies as st
+
+    cats = _all_categories()
+    keys, values = set(), set()
+    for c in cats:
+        for table in (*c.match, *c.exclude):
+            for key, want in table.items():
+                keys.add(key)
+                for w in want if isinstance(want, list) else [want]:
+                    values.add(w.lstrip("~").strip("$()^").split("|")[0])
+    words = st.sampled_from([*sorted(values), "", "幼儿园", "小学", "某某小学附属幼儿园", "村委", "yes"])
+    text = st.lists(words, min_size=1, max_size=3).map("".join) | st.text(max_size=6)
+    return st.dictionaries(st.sampled_from([*sorted(keys), "building", "other"]), text, max_size=5)
+
+
+def test_match_matrix_equals_matches_on_generated_tags():
+    from hypothesis import given
+    from hypothesis import settings as hsettings
+    from hypothesis import strategies as st
+
+    from planner.categories import match_matrix
+
+    cats = _all_categories()
+
+    @hsettings(max_examples=200, deadline=None)
+    @given(st.lists(_tag_dicts() | st.none(), max_size=12))
+    def check(tags):
+        np.testing.assert_array_equal(match_matrix(tags, cats), _one_by_one(tags, cats))
+
+    check()
