@@ -2,7 +2,7 @@
 
 The bundled packs' values are checked against the standards in test_review; here: which
 packs exist, how a pack's fields are read (thresholds, defaults, levels, applies), the
-README's example pack, and the one-line refusals of a malformed pack.
+the example pack of docs/review.md, and the one-line refusals of a malformed pack.
 """
 
 from __future__ import annotations
@@ -113,11 +113,11 @@ def test_categories_list_and_no_category_mean_what_they_say(tmp_path):
     assert pack.rules[1].target_categories == ()  # every facility
 
 
-def test_the_readme_example_pack_loads_as_described(tmp_path):
-    """The Hefei pack of README "Rule packs" is valid and reads as its comments say."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```toml\n(\[pack\].*?)```", readme, re.S)
-    assert block, "README has no [pack] example"
+def test_the_docs_example_pack_loads_as_described(tmp_path):
+    """The Hefei pack of docs/review.md "Rule packs" is valid and reads as its comments say."""
+    guide = (ROOT / "docs" / "review.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[pack\].*?)```", guide, re.S)
+    assert block, "docs/review.md has no [pack] example"
     pack = load_rulepack(_pack(tmp_path, block.group(1), "hefei.toml"))
     assert (pack.id, pack.scope, pack.city) == ("hefei-2023", "city", "合肥市 Hefei")
     (rule,) = pack.rules
