@@ -350,20 +350,7 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
         & feats.geom_type.isin(["LineString", "MultiLineString", "Polygon", "MultiPolygon"]).to_numpy()
     ]
     if len(wall_lines):
-        wall_union = shapely.union_all(
-            shapely.buffer(
-                np.where(
-                    shapely.area(wall_lines.geometry.to_numpy()) > 0,
-                    shapely.boundary(wall_lines.geometry.to_numpy()),
-                    wall_lines.geometry.to_numpy(),
-                ),
-                tol,
-            )
-        )
-        along = shapely.length(shapely.intersection(outline, wall_union)) / np.maximum(
-            shapely.length(outline), 1e-9
-        )
-        walled |= along >= 0.5
+        walled |= _share_along_walls(outline, wall_lines.geometry.to_numpy(), tol) >= 0.5
     private = _private_way_lines(region)
     has_private = np.zeros(len(res), bool)
     if len(private):
@@ -400,6 +387,25 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
         geometry=res.geometry.to_numpy(),
         crs=region.crs,
     )
+
+
+def _share_along_walls(outline: np.ndarray, walls: np.ndarray, tol: float) -> np.ndarray:
+    """Share of each outline's length within ``tol`` of a wall (a wall area counts by its ring).
+
+    Each outline meets only the walls near it (an STRtree query), so the cost grows with the
+    number of compounds, not with the product of compounds and the whole city's walls.
+    """
+    rings = np.where(shapely.area(walls) > 0, shapely.boundary(walls), walls)
+    zones = shapely.buffer(rings, tol)
+    o_idx, w_idx = shapely.STRtree(zones).query(outline, predicate="intersects")
+    covered = np.zeros(len(outline))
+    if len(o_idx):
+        order = np.argsort(o_idx, kind="stable")
+        o_idx, w_idx = o_idx[order], w_idx[order]
+        starts = np.flatnonzero(np.r_[True, o_idx[1:] != o_idx[:-1]])
+        for o, near in zip(o_idx[starts], np.split(w_idx, starts[1:]), strict=True):
+            covered[o] = shapely.length(shapely.intersection(outline[o], shapely.union_all(zones[near])))
+    return covered / np.maximum(shapely.length(outline), 1e-9)
 
 
 def assign_compounds(homes: gpd.GeoDataFrame, comp: gpd.GeoDataFrame) -> np.ndarray:

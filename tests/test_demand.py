@@ -147,3 +147,68 @@ def test_add_groups_fills_only_what_is_missing():
     assert out["home_id"].tolist() == ["home/0", "home/1"]
     with pytest.raises(InputError, match=r"elderly share 1\.5: must be between 0 and 1"):
         add_groups(homes, elderly_share=1.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# compounds: the share of an outline along walls, measured per compound
+
+
+def _share_against_all_walls(outline, walls, tol):
+    """The reference: every outline intersected with the union of all the walls."""
+    rings = np.where(shapely.area(walls) > 0, shapely.boundary(walls), walls)
+    union = shapely.union_all(shapely.buffer(rings, tol))
+    return shapely.length(shapely.intersection(outline, union)) / np.maximum(shapely.length(outline), 1e-9)
+
+
+def test_share_along_walls_by_hand():
+    from planner.demand import _share_along_walls
+
+    outline = shapely.boundary(np.array([shapely.box(0, 0, 100, 100), shapely.box(500, 0, 600, 100)]))
+    # Walls along the first square's south and west sides (200 of 400 m), one 2 m off the
+    # line; a wall area whose ring runs along the second square's north side (100 of 400 m).
+    walls = np.array(
+        [
+            shapely.LineString([(0, 0), (100, 0)]),
+            shapely.LineString([(-2, 0), (-2, 100)]),
+            shapely.box(500, 100, 600, 130),
+        ]
+    )
+    share = _share_along_walls(outline, walls, tol=5.0)
+    # Within 5 m: 200 m of sides, plus 5 m of the east side (the south wall's end) and 3 m of
+    # the north side (the west wall's end, 2 m off) = 208 / 400; the ring's ends add 5 m of
+    # each of the second square's east and west sides: 110 / 400.
+    np.testing.assert_allclose(share, [0.52, 0.275], rtol=1e-9)
+    np.testing.assert_allclose(share, _share_against_all_walls(outline, walls, 5.0), rtol=1e-12)
+
+
+def test_share_along_walls_equals_the_union_of_all_walls():
+    from planner.demand import _share_along_walls
+
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0, 2000, (60, 2))
+    outline = shapely.boundary(
+        shapely.box(corners[:, 0], corners[:, 1], corners[:, 0] + 150, corners[:, 1] + 120)
+    )
+    start = rng.uniform(0, 2100, (300, 2))
+    walls = shapely.linestrings(np.stack([start, start + rng.normal(0, 80, (300, 2))], axis=1))
+    share = _share_along_walls(outline, walls, tol=settings.gate_tolerance_m)
+    assert (share > 0).sum() > 10
+    np.testing.assert_allclose(share, _share_against_all_walls(outline, walls, settings.gate_tolerance_m), atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["beijing_haidian_cau", "beijing_haidian_wudaokou", "shenzhen_longgang"])
+def test_compound_walls_on_samples_equal_the_union_of_all_walls(name):
+    from planner.demand import _share_along_walls, compounds, residential_land
+    from planner.network import WALL_BARRIERS
+
+    region = load_region(name)
+    feats = region.features
+    outline = shapely.boundary(residential_land(feats).geometry.to_numpy())
+    walls = feats[feats["tags"].map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()].geometry.to_numpy()
+    tol = settings.gate_tolerance_m
+    np.testing.assert_allclose(
+        _share_along_walls(outline, walls, tol), _share_against_all_walls(outline, walls, tol), atol=1e-9
+    )
+    if name == "beijing_haidian_cau":  # one walled compound with its gates
+        found = compounds(region)
+        assert len(found) == 1 and bool(found["walled"].iloc[0])
