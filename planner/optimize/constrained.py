@@ -112,30 +112,13 @@ class ConstrainedCoverage:
         conflicts : (k, 2) int array, optional
             Candidate pairs that may not both be open (fixed sites count as open).
         """
-        c = sparse.csr_matrix(cost, dtype=float) if sparse.issparse(cost) else _dense_to_sparse(cost)
-        n, m = c.shape
-        w = np.ones(n) if weights is None else np.asarray(weights, float)
-        ld = w.copy() if loads is None else np.asarray(loads, float)
-        if len(w) != n or len(ld) != n:
-            raise InputError(f"weights/loads: give one value per demand row ({n})")
+        c, w, ld, fx, cap, low, pairs = checked_constraints(
+            cost, weights, loads, fixed, capacities, min_load, conflicts
+        )
         if not np.isfinite(minutes) or minutes <= 0:
             raise InputError(f"minutes {minutes}: give a positive service standard")
         if p is not None and (int(p) != p or p < 0):
             raise InputError(f"p {p}: give a whole number of new sites ≥ 0")
-        fx = np.unique(np.asarray([] if fixed is None else fixed, dtype=np.int64))
-        cap = (
-            np.full(m, np.inf)
-            if capacities is None
-            else np.broadcast_to(np.asarray(capacities, float), (m,)).copy()
-        )
-        low = np.zeros(m) if min_load is None else np.broadcast_to(np.asarray(min_load, float), (m,)).copy()
-        pairs = (
-            np.zeros((0, 2), np.int64)
-            if conflicts is None
-            else np.asarray(conflicts, np.int64).reshape(-1, 2)
-        )
-        if (cap < 0).any() or np.isnan(cap).any() or (low < 0).any() or np.isnan(low).any():
-            raise InputError("capacities/min_load: give numbers ≥ 0")
         return cls(c, w, ld, float(minutes), p, fx, cap, low, pairs)
 
     def block(self) -> CoverageBlock:
@@ -153,12 +136,7 @@ class ConstrainedCoverage:
         done = np.zeros(n, bool)
         done[row[free_fixed[col]]] = True
         # Candidates in conflict with an open fixed site cannot open.
-        blocked = np.zeros(m, bool)
-        for a, b in self.conflicts:
-            if is_fixed[a] and not is_fixed[b]:
-                blocked[b] = True
-            elif is_fixed[b] and not is_fixed[a]:
-                blocked[a] = True
+        blocked = blocked_by_fixed(self.conflicts, is_fixed, m)
         keep = ~done[row] & ~blocked[col] & ~free_fixed[col]
         reach = np.zeros(n, bool)
         reach[row] = True
@@ -223,7 +201,7 @@ class ConstrainedCoverage:
         blocks, lo, hi = [link], [np.full(n_g, -np.inf)], [np.zeros(n_g)]
         pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
         if len(pairs):
-            blocks.append(_spacing_rows(pairs, xpos, n_g, n_g + n_x))
+            blocks.append(spacing_rows(pairs, xpos, n_g, n_g + n_x))
             lo.append(np.full(len(pairs), -np.inf))
             hi.append(np.ones(len(pairs)))
         if self.p is not None:
@@ -452,12 +430,12 @@ class ConstrainedCoverage:
         xi = xpos[ucol]
         cap_rows = np.flatnonzero(np.isfinite(cap))
         if len(cap_rows):
-            blocks.append(_column_rows(c_of, e, load, cap_rows, xi, -cap, n_e, n_x))
+            blocks.append(column_rows(c_of, e, load, cap_rows, xi, -cap, n_e, n_x))
             lo.append(np.full(len(cap_rows), -np.inf))
             hi.append(np.where(xi[cap_rows] >= 0, 0.0, cap[cap_rows]))
         low_rows = np.flatnonzero((low > 0) & (xi >= 0))
         if len(low_rows):
-            blocks.append(_column_rows(c_of, e, load, low_rows, xi, -low, n_e, n_x))
+            blocks.append(column_rows(c_of, e, load, low_rows, xi, -low, n_e, n_x))
             lo.append(np.zeros(len(low_rows)))
             hi.append(np.full(len(low_rows), np.inf))
         pairs = (
@@ -466,51 +444,102 @@ class ConstrainedCoverage:
             else self.conflicts
         )
         if len(pairs):
-            blocks.append(_spacing_rows(pairs, xpos, n_e, n_e + n_x))
+            blocks.append(spacing_rows(pairs, xpos, n_e, n_e + n_x))
             lo.append(np.full(len(pairs), -np.inf))
             hi.append(np.ones(len(pairs)))
         return sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
 
     def _table(self, sites: np.ndarray, assignment: np.ndarray, cost) -> pd.DataFrame:
-        """One row per open site, in the columns of :meth:`Solution.table`; new sites ranked
-        by the weight they take."""
-        rows = []
-        for s in sites:
-            mine = assignment == s
-            t = np.asarray(cost[np.flatnonzero(mine), s].todense()).ravel() if mine.any() else np.zeros(0)
-            wt = self.weights[mine]
-            rows.append(
-                {
-                    "site": int(s),
-                    "kind": "fixed" if s in self.fixed else "new",
-                    "homes": int(mine.sum()),
-                    "demand": float(wt.sum()),
-                    "demand_covered": float(wt.sum()),
-                    "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
-                    "load": float(self.loads[mine].sum()),
-                    "capacity": float(self.capacities[s]),
-                    "min_load": float(self.min_load[s]),
-                }
-            )
-        table = pd.DataFrame(
-            rows,
-            columns=[
-                "site",
-                "kind",
-                "homes",
-                "demand",
-                "demand_covered",
-                "mean_time_s",
-                "load",
-                "capacity",
-                "min_load",
-            ],
+        return site_table(
+            sites, self.fixed, assignment, cost, self.weights, self.loads, self.capacities, self.min_load
         )
-        table["_k"] = table["kind"] == "new"
-        table = table.sort_values(["_k", "demand"], ascending=[True, False]).drop(columns="_k")
-        table.insert(2, "rank", np.arange(1, len(table) + 1))
-        table["coverage_added"] = table["demand"]
-        return table.reset_index(drop=True)
+
+
+def site_table(
+    sites: np.ndarray,
+    fixed: np.ndarray,
+    assignment: np.ndarray,
+    cost,
+    weights: np.ndarray,
+    loads: np.ndarray,
+    capacities: np.ndarray,
+    min_load: np.ndarray,
+) -> pd.DataFrame:
+    """One row per open site, in the columns of :meth:`Solution.table` with ``load``,
+    ``capacity`` and ``min_load``; new sites ranked by the weight they take."""
+    rows = []
+    for s in sites:
+        mine = assignment == s
+        t = np.asarray(cost[np.flatnonzero(mine), s].todense()).ravel() if mine.any() else np.zeros(0)
+        wt = weights[mine]
+        rows.append(
+            {
+                "site": int(s),
+                "kind": "fixed" if s in fixed else "new",
+                "homes": int(mine.sum()),
+                "demand": float(wt.sum()),
+                "demand_covered": float(wt.sum()),
+                "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
+                "load": float(loads[mine].sum()),
+                "capacity": float(capacities[s]),
+                "min_load": float(min_load[s]),
+            }
+        )
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "site",
+            "kind",
+            "homes",
+            "demand",
+            "demand_covered",
+            "mean_time_s",
+            "load",
+            "capacity",
+            "min_load",
+        ],
+    )
+    table["_k"] = table["kind"] == "new"
+    table = table.sort_values(["_k", "demand"], ascending=[True, False]).drop(columns="_k")
+    table.insert(2, "rank", np.arange(1, len(table) + 1))
+    table["coverage_added"] = table["demand"]
+    return table.reset_index(drop=True)
+
+
+def checked_constraints(cost, weights, loads, fixed, capacities, min_load, conflicts) -> tuple:
+    """The inputs of a constrained model, checked: the cost as CSR, weights, loads, fixed
+    sites, capacities, minimum loads and conflict pairs (see
+    :meth:`ConstrainedCoverage.from_cost_matrix`)."""
+    c = sparse.csr_matrix(cost, dtype=float) if sparse.issparse(cost) else _dense_to_sparse(cost)
+    n, m = c.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    ld = w.copy() if loads is None else np.asarray(loads, float)
+    if len(w) != n or len(ld) != n:
+        raise InputError(f"weights/loads: give one value per demand row ({n})")
+    fx = np.unique(np.asarray([] if fixed is None else fixed, dtype=np.int64))
+    cap = np.full(m, np.inf) if capacities is None else _per_column(capacities, m)
+    low = np.zeros(m) if min_load is None else _per_column(min_load, m)
+    pairs = (
+        np.zeros((0, 2), np.int64) if conflicts is None else np.asarray(conflicts, np.int64).reshape(-1, 2)
+    )
+    if (cap < 0).any() or np.isnan(cap).any() or (low < 0).any() or np.isnan(low).any():
+        raise InputError("capacities/min_load: give numbers ≥ 0")
+    return c, w, ld, fx, cap, low, pairs
+
+
+def _per_column(values, m: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(values, float), (m,)).copy()
+
+
+def blocked_by_fixed(conflicts: np.ndarray, is_fixed: np.ndarray, m: int) -> np.ndarray:
+    """Candidates in conflict with an open fixed site: they cannot open."""
+    blocked = np.zeros(m, bool)
+    for a, b in conflicts:
+        if is_fixed[a] and not is_fixed[b]:
+            blocked[b] = True
+        elif is_fixed[b] and not is_fixed[a]:
+            blocked[a] = True
+    return blocked
 
 
 def conflict_pairs(
@@ -569,8 +598,10 @@ def _nearest_open(b: CoverageBlock, open_cols: np.ndarray, cost) -> np.ndarray:
     return assignment
 
 
-def _column_rows(c_of, e, load, which, xi, coef, n_e, n_x):
-    """Rows Σ load·y_e (entries of each column in ``which``) + coef·x_column."""
+def column_rows(c_of, e, load, which, xi, coef, n_e, n_x, x_offset: int | None = None):
+    """Rows Σ load·y_e (entries of each column in ``which``) + coef·x_column; the ``x``
+    variables start at ``x_offset`` (default ``n_e``), of ``n_e + n_x`` variables in all."""
+    x_offset = n_e if x_offset is None else x_offset
     sel = np.isin(c_of, which)
     pos = np.full(c_of.max() + 1, -1, np.int64)
     pos[which] = np.arange(len(which))
@@ -578,7 +609,7 @@ def _column_rows(c_of, e, load, which, xi, coef, n_e, n_x):
     has_x = xi[which] >= 0
     xr = np.flatnonzero(has_x)
     return sparse.csr_matrix(
-        (np.r_[load[sel], coef[which][has_x]], (np.r_[r, xr], np.r_[e[sel], n_e + xi[which][has_x]])),
+        (np.r_[load[sel], coef[which][has_x]], (np.r_[r, xr], np.r_[e[sel], x_offset + xi[which][has_x]])),
         shape=(len(which), n_e + n_x),
     )
 
@@ -612,7 +643,7 @@ def _check(res) -> None:
         )
 
 
-def _spacing_rows(pairs: np.ndarray, xpos: np.ndarray, offset: int, n_cols: int) -> sparse.csr_matrix:
+def spacing_rows(pairs: np.ndarray, xpos: np.ndarray, offset: int, n_cols: int) -> sparse.csr_matrix:
     """One row ``x_a + x_b <= 1`` per conflicting pair of sites (closer than the spacing);
     ``xpos`` maps a site to its column among the ``x`` variables, which start at ``offset``."""
     q = len(pairs)

@@ -1,0 +1,386 @@
+"""p-median and p-center with a planner's constraints: minimum spacing, minimum catchment,
+capacities.
+
+The same constraints as :class:`~planner.optimize.constrained.ConstrainedCoverage`, on the
+models that judge travel time rather than coverage:
+
+- :class:`ConstrainedPMedian` minimises the total weighted travel time;
+- :class:`ConstrainedPCenter` minimises the worst travel time, then (among the answers that
+  reach it) the total weighted time.
+
+Each demand row goes to at most one open site (single sourcing); a row left without one
+(every site it reaches full, or none allowed to take it) counts ``penalty_s`` seconds, so the
+model always has an answer and prefers serving every row it can. A row goes to a new site
+only when that site is nearer than its nearest existing site without a capacity limit:
+nobody walks past an open facility with room to a new one, and a new site's catchment is made
+of homes it is actually nearest to. The programmes are solved by HiGHS, started from the
+answer with no new site.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from planner._errors import InputError
+from planner.optimize._highs import _solve_milp
+from planner.optimize.constrained import (
+    blocked_by_fixed,
+    checked_constraints,
+    column_rows,
+    site_table,
+    spacing_rows,
+)
+from planner.optimize.solution import Solution
+
+
+@dataclass
+class _Programme:
+    """Entries ``y`` (``row``, ``col``, ``sec``), then one ``u`` per served row (left
+    without a site), then one ``x`` per new column; constraint triplets and bounds."""
+
+    row: np.ndarray
+    col: np.ndarray
+    sec: np.ndarray
+    rows_used: np.ndarray
+    new_cols: np.ndarray
+    A: sparse.csr_matrix
+    lo: np.ndarray
+    hi: np.ndarray
+    unreachable: np.ndarray
+    blocked: int
+
+    @property
+    def n_var(self) -> int:
+        return len(self.row) + len(self.rows_used) + len(self.new_cols)
+
+
+class ConstrainedPMedian:
+    """p-median with spacing, minimum catchment and capacities (see module doc).
+
+    Build with :meth:`from_cost_matrix`, then :meth:`solve`.
+    """
+
+    name = "p-median"
+
+    def __init__(self, cost, weights, loads, p, fixed, capacities, min_load, conflicts, penalty_s):
+        self.cost, self.weights, self.loads = cost, weights, loads
+        self.p, self.fixed = p, fixed
+        self.capacities, self.min_load, self.conflicts = capacities, min_load, conflicts
+        self.penalty_s = penalty_s
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any = None,
+        *,
+        p: int,
+        fixed: Any = None,
+        loads: Any = None,
+        capacities: Any = None,
+        min_load: Any = None,
+        conflicts: Any = None,
+        penalty_s: float | None = None,
+    ):
+        """Build the model.
+
+        Parameters
+        ----------
+        cost : array or scipy.sparse matrix
+            Demand × candidate travel times in seconds (sparse: a missing entry is unreachable).
+        weights : array, optional
+            Objective weight per demand row (default 1).
+        p : int
+            At most this many NEW sites.
+        fixed, loads, capacities, min_load, conflicts
+            As for :meth:`planner.optimize.constrained.ConstrainedCoverage.from_cost_matrix`.
+        penalty_s : float, optional
+            Seconds counted for a row left without a site; default twice the longest time
+            in ``cost``.
+        """
+        c, w, ld, fx, cap, low, pairs = checked_constraints(
+            cost, weights, loads, fixed, capacities, min_load, conflicts
+        )
+        if p is None or int(p) != p or p < 0:
+            raise InputError(f"p {p}: give a whole number of new sites ≥ 0")
+        longest = float(c.data.max()) if c.nnz else 0.0
+        penalty = 2.0 * longest + 1.0 if penalty_s is None else float(penalty_s)
+        if not np.isfinite(penalty) or penalty < longest:
+            raise InputError(f"penalty_s {penalty_s}: give seconds at least the longest time ({longest:g})")
+        return cls(c, w, ld, int(p), fx, cap, low, pairs, penalty)
+
+    def programme(self, with_center: bool = False) -> _Programme:
+        """The constraints over ``[y, u, x]`` (and a last variable ``z``, the worst time,
+        with ``with_center``)."""
+        n, m = self.cost.shape
+        c = self.cost.tocoo()
+        is_fixed = np.zeros(m, bool)
+        is_fixed[self.fixed] = True
+        free = is_fixed & ~np.isfinite(self.capacities)
+        blocked = blocked_by_fixed(self.conflicts, is_fixed, m)
+        row, col, sec = _useful_entries(c, free, blocked, n)
+        rows_used = np.unique(row)
+        reach = np.zeros(n, bool)
+        reach[rows_used] = True
+        new_cols = np.unique(col[~is_fixed[col]])
+        xpos = np.full(m, -1, np.int64)
+        xpos[new_cols] = np.arange(len(new_cols))
+        n_e, n_u, n_x = len(row), len(rows_used), len(new_cols)
+        n_var = n_e + n_u + n_x + int(with_center)
+        r_of = np.searchsorted(rows_used, row)
+        e = np.arange(n_e)
+        # Each served row: its entries and its "no site" variable add up to one.
+        blocks = [
+            sparse.csr_matrix(
+                (np.ones(n_e + n_u), (np.r_[r_of, np.arange(n_u)], np.r_[e, n_e + np.arange(n_u)])),
+                shape=(n_u, n_var),
+            )
+        ]
+        lo, hi = [np.ones(n_u)], [np.ones(n_u)]
+        # y_e ≤ x_j for the entries of new columns.
+        new_e = np.flatnonzero(xpos[col] >= 0)
+        k = len(new_e)
+        blocks.append(
+            sparse.csr_matrix(
+                (
+                    np.r_[np.ones(k), -np.ones(k)],
+                    (np.r_[np.arange(k), np.arange(k)], np.r_[new_e, n_e + n_u + xpos[col[new_e]]]),
+                ),
+                shape=(k, n_var),
+            )
+        )
+        lo.append(np.full(k, -np.inf))
+        hi.append(np.zeros(k))
+        self._load_rows(row, col, xpos, n_e + n_u, n_var, blocks, lo, hi)
+        pairs = self.conflicts[(xpos[self.conflicts[:, 0]] >= 0) & (xpos[self.conflicts[:, 1]] >= 0)]
+        if len(pairs):
+            blocks.append(spacing_rows(pairs, xpos, n_e + n_u, n_var))
+            lo.append(np.full(len(pairs), -np.inf))
+            hi.append(np.ones(len(pairs)))
+        x_cols = n_e + n_u + np.arange(n_x)
+        blocks.append(sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), x_cols)), shape=(1, n_var)))
+        lo.append([0.0])
+        hi.append([float(self.p)])
+        if with_center:
+            # z ≥ each served row's time (the penalty when it has no site).
+            u = np.arange(n_u)
+            blocks.append(
+                sparse.csr_matrix(
+                    (
+                        np.r_[sec, np.full(n_u, self.penalty_s), -np.ones(n_u)],
+                        (np.r_[r_of, u, u], np.r_[e, n_e + u, np.full(n_u, n_var - 1)]),
+                    ),
+                    shape=(n_u, n_var),
+                )
+            )
+            lo.append(np.full(n_u, -np.inf))
+            hi.append(np.zeros(n_u))
+        return _Programme(
+            row=row,
+            col=col,
+            sec=sec,
+            rows_used=rows_used,
+            new_cols=new_cols,
+            A=sparse.vstack(blocks, format="csr"),
+            lo=np.concatenate(lo),
+            hi=np.concatenate(hi),
+            unreachable=np.flatnonzero(~reach),
+            blocked=int(blocked.sum()),
+        )
+
+    def _load_rows(self, row, col, xpos, x_offset, n_var, blocks, lo, hi) -> None:
+        """Capacity rows (Σ load·y ≤ cap·x new, ≤ cap fixed) and catchment rows
+        (Σ load·y ≥ min·x, new)."""
+        ucol, c_of = np.unique(col, return_inverse=True)
+        load = self.loads[row]
+        cap, low, xi = self.capacities[ucol], self.min_load[ucol], xpos[ucol]
+        e = np.arange(len(row))
+        for which, coef, is_cap in (
+            (np.flatnonzero(np.isfinite(cap)), -cap, True),
+            (np.flatnonzero((low > 0) & (xi >= 0)), -low, False),
+        ):
+            if not len(which):
+                continue
+            rows = column_rows(c_of, e, load, which, xi, coef, len(row), n_var - len(row), x_offset=x_offset)
+            blocks.append(rows)
+            if is_cap:
+                lo.append(np.full(len(which), -np.inf))
+                hi.append(np.where(xi[which] >= 0, 0.0, cap[which]))
+            else:
+                lo.append(np.zeros(len(which)))
+                hi.append(np.full(len(which), np.inf))
+
+    def _start(self, b: _Programme, n_var: int) -> np.ndarray:
+        """The answer with no new site: each row at its nearest existing site without a
+        limit (the only fixed entry kept for it), else left without a site."""
+        start = np.zeros(n_var)
+        n_e, n_u = len(b.row), len(b.rows_used)
+        fixed_e = np.flatnonzero(np.isin(b.col, self.fixed) & ~np.isfinite(self.capacities[b.col]))
+        start[fixed_e] = 1.0
+        has = np.zeros(n_u, bool)
+        has[np.searchsorted(b.rows_used, b.row[fixed_e])] = True
+        start[n_e + np.flatnonzero(~has)] = 1.0
+        return start
+
+    def _objective(self, b: _Programme, n_var: int) -> np.ndarray:
+        w = self.weights
+        obj = np.zeros(n_var)
+        obj[: len(b.row)] = w[b.row] * b.sec
+        obj[len(b.row) : len(b.row) + len(b.rows_used)] = w[b.rows_used] * self.penalty_s
+        return obj
+
+    def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
+        """Solve with HiGHS; ``objective``: total weighted seconds (rows without a site at
+        ``penalty_s``), ``bound``: HiGHS's dual bound."""
+        t0 = time.perf_counter()
+        b = self.programme()
+        res = _run(b, self._objective(b, b.n_var), self._start(b, b.n_var), time_limit, gap)
+        return self._solution(b, res.x, res.status, res.bound, "p-median", t0)
+
+    def _solution(self, b: _Programme, xv, status, bound, model, t0) -> Solution:
+        n_e, n_u = len(b.row), len(b.rows_used)
+        xv = np.round(xv)
+        x_open = xv[n_e + n_u : n_e + n_u + len(b.new_cols)] > 0.5
+        used = np.flatnonzero(xv[:n_e] > 0.5)
+        assignment = np.full(self.cost.shape[0], -1, np.int64)
+        assignment[b.row[used]] = b.col[used]
+        sites = np.union1d(self.fixed, b.new_cols[x_open])
+        objective = self._value(b, used, model)
+        ok = status == "optimal"
+        return Solution(
+            model=model,
+            sites=sites,
+            fixed_sites=self.fixed,
+            assignment=assignment,
+            objective=objective,
+            bound=objective if ok or not np.isfinite(bound) else min(objective, bound),
+            sense="min",
+            solver="highs-milp",
+            status="optimal" if ok else "feasible",
+            seconds=time.perf_counter() - t0,
+            unreachable=b.unreachable,
+            covered=assignment >= 0,
+            info={"blocked_by_fixed": b.blocked, "model_entries": n_e, "penalty_s": self.penalty_s},
+            _table=site_table(
+                sites,
+                self.fixed,
+                assignment,
+                self.cost,
+                self.weights,
+                self.loads,
+                self.capacities,
+                self.min_load,
+            ),
+        )
+
+    def _value(self, b: _Programme, used: np.ndarray, model: str) -> float:
+        """The objective of an assignment: total weighted seconds, or the worst time."""
+        served = np.zeros(self.cost.shape[0], bool)
+        served[b.row[used]] = True
+        left = b.rows_used[~served[b.rows_used]]
+        if model == "p-center":
+            worst = b.sec[used].max() if len(used) else 0.0
+            return float(max(worst, self.penalty_s if len(left) else 0.0))
+        w = self.weights
+        return float((w[b.row[used]] * b.sec[used]).sum() + w[left].sum() * self.penalty_s)
+
+
+class ConstrainedPCenter(ConstrainedPMedian):
+    """p-center with spacing, minimum catchment and capacities (see module doc): the least
+    worst time of a served row (``penalty_s`` when a row is left without a site), then the
+    least total weighted time at that worst time."""
+
+    name = "p-center"
+
+    def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
+        """Solve in two HiGHS runs (worst time, then total time at it); ``objective``: the
+        worst time in seconds, ``bound``: the first run's dual bound."""
+        t0 = time.perf_counter()
+        b = self.programme(with_center=True)
+        n = b.n_var + 1
+        start = self._start(b, n)
+        start[-1] = self._start_worst(b, start)
+        first = np.zeros(n)
+        first[-1] = 1.0
+        res = _run(b, first, start, time_limit, 0.0)
+        worst = float(np.round(res.x[-1], 6))
+        bound = res.bound
+        # Stage 2: the least total time among the answers at that worst time.
+        cap_z = sparse.csr_matrix(([1.0], ([0], [n - 1])), shape=(1, n))
+        lifted = dataclasses.replace(
+            b,
+            A=sparse.vstack([b.A, cap_z], format="csr"),
+            lo=np.r_[b.lo, -np.inf],
+            hi=np.r_[b.hi, worst + 1e-6 * max(1.0, worst)],
+        )
+        obj = np.r_[self._objective(b, b.n_var), 0.0]
+        again = _run(lifted, obj, res.x, None if time_limit is None else time_limit, gap)
+        status = "optimal" if res.status == "optimal" else "feasible"
+        return self._solution(b, again.x[:-1], status, bound, "p-center", t0)
+
+    def _start_worst(self, b: _Programme, start: np.ndarray) -> float:
+        n_e, n_u = len(b.row), len(b.rows_used)
+        used = start[:n_e] > 0.5
+        worst = b.sec[used].max() if used.any() else 0.0
+        return float(max(worst, self.penalty_s if (start[n_e : n_e + n_u] > 0.5).any() else 0.0))
+
+
+def _useful_entries(c: sparse.coo_matrix, free: np.ndarray, blocked: np.ndarray, n: int):
+    """The entries a row may use: its nearest existing site without a limit, and the other
+    sites (not blocked) nearer than it."""
+    keep = ~blocked[c.col]
+    row, col, sec = c.row[keep], c.col[keep], c.data[keep]
+    nearest_free = np.full(n, np.inf)
+    is_free = free[col]
+    np.minimum.at(nearest_free, row[is_free], sec[is_free])
+    order = np.lexsort((col, sec, row))
+    row, col, sec = row[order], col[order], sec[order]
+    # One free entry per row (the nearest: ties to the lowest column), and the rest nearer.
+    first_free = is_free[order] & (sec == nearest_free[row])
+    seen = np.zeros(n, bool)
+    keep_free = np.zeros(len(row), bool)
+    for i in np.flatnonzero(first_free):
+        if not seen[row[i]]:
+            seen[row[i]] = keep_free[i] = True
+    use = keep_free | (~is_free[order] & (sec < nearest_free[row]))
+    return row[use], col[use], sec[use]
+
+
+def _run(b: _Programme, obj: np.ndarray, start: np.ndarray, time_limit, gap):
+    n = len(obj)
+    integer = np.ones(n, dtype=np.int32)
+    n_e, n_u = len(b.row), len(b.rows_used)
+    integer[n_e : n_e + n_u] = 0  # u = 1 − Σ y is integral already
+    if n > b.n_var:
+        integer[b.n_var :] = 0  # z, the worst time
+    upper = np.ones(n)
+    upper[b.n_var :] = np.inf
+    a = b.A.tocsc()
+    res = _solve_milp(
+        obj,
+        *_triplets(a),
+        b.lo,
+        b.hi,
+        np.zeros(n),
+        upper,
+        integer,
+        time_limit=time_limit,
+        gap=gap,
+        start=start,
+    )
+    if res.x is None:
+        raise InputError(
+            "constrained siting: HiGHS found no answer; loosen the constraints or give a longer --time-limit"
+        )
+    return res
+
+
+def _triplets(a: sparse.csc_matrix):
+    c = a.tocoo()
+    return c.row, c.col, c.data
