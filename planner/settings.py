@@ -66,9 +66,15 @@ drive_speed_kph: dict[str, float] = {
 # --- Life-circle thresholds ------------------------------------------------------------------
 #: Minutes reported by the audit (GB 50180-2018 levels: 5, 10, 15-minute circles).
 minutes: tuple[int, ...] = (5, 10, 15)
-#: Sweeps stop beyond this many seconds; homes farther than that have no time (NaN).
-#: 60 minutes walk is far past any life circle but keeps the report of "how far".
-#: A threshold asked above it (``--minutes 90``) raises the limit of that run to it.
+#: Sweeps and cost matrices stop this many seconds past the largest threshold or target
+#: asked: a question about 15-minute circles needs times up to 15 minutes, not the whole city.
+#: The margin keeps the homes just outside the largest circle (a 17-minute walk is "nearly
+#: covered", one 5-minute step of the 5/10/15 ladder) and float noise at the threshold; homes
+#: farther have no time (NaN) and are reported "beyond" the limit, not "unreachable".
+sweep_margin_s: float = 300.0
+#: How far sweeps go when full times are asked (``--full-times``): homes farther than that
+#: have no time (NaN). 60 minutes walk is far past any life circle but keeps the report of
+#: "how far". A threshold asked above it (``--minutes 90``) raises the limit of that run.
 max_travel_time_s: float = 3600.0
 #: Thresholds above this (``--minutes``, a category's ``minutes``) are refused as typos: a
 #: day of travel is past any service standard.
@@ -161,6 +167,9 @@ gate_tolerance_m: float = 25.0
 #: (毗邻建设, 国办发〔2021〕56号 (十一)) when their outlines are within this straight distance.
 #: The plan gives no distance: an assumption (across a lane, not across a block); override it.
 colocation_distance_m: float = 50.0
+#: planner serve: a new path's ends, a closed street and a new gate are taken at the street
+#: node, street or compound wall within this distance of where the user clicked.
+serve_snap_m: float = 50.0
 
 # --- Siting with the standards (planner.sizing) -------------------------------------------------
 #: Minimum spacing of two facilities of a kind = this × the category's target metres (unless
@@ -200,6 +209,7 @@ _BOUNDS = {
     "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None),
     "polygon_access_m": (0.0, None),
+    "sweep_margin_s": (0.0, None),
     "gate_tolerance_m": (0.0, None),
     "priority_weights": (0.0, None),
     "grid_spacing_m": (10.0, None),
