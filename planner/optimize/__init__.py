@@ -56,11 +56,11 @@ those sharing a set's rarest element.
   Resende & Werneck 2004), restarted from the relaxation's sites; the p-median then
   re-optimises windows of neighbouring sites (POPMUSIC, Taillard 2003) and runs iterated
   local search (large instances with a time limit: the search alone); small max-coverage
-  models price every swap by dense products instead (:class:`_DenseCoverSwap`, the same
+  models price every swap by dense products instead (:class:`DenseCoverSwap`, the same
   moves); set covering:
   greedy from the LP's sites at 1, Beasley's (1990) Lagrangian heuristic, then a local
   search that takes out a few neighbouring sites and covers their homes again
-  (:func:`_cover_local_search`);
+  (:func:`cover_local_search`);
 - a bound: for the p-median by Lagrangian relaxation, the dual smoothed and maximised by
   L-BFGS (continuation on the smoothing width), then polished by subgradient steps; for
   max-coverage the LP bound, from the Lagrangian dual written as an LP with one row per
@@ -78,7 +78,7 @@ small (``_tuning.EXACT_MAX_ENTRIES``), closes it exactly within a time budget
 (``_tuning.AUTO_EXACT_FACTOR``) unless ``time_limit`` is given. For the p-median and
 max-coverage Lagrangian fixing comes first (Beasley 1993: the sites and assignments that
 cannot be part of a better solution are left out); the p-median's rest goes to a Lagrangian
-branch and bound (:func:`_pmedian_branch_and_bound`; small models skip the window search
+branch and bound (:func:`pmedian_branch_and_bound`; small models skip the window search
 before it), then to HiGHS if that does not finish; max-coverage's to HiGHS on its core,
 started from the heuristic's sites; the other models' to HiGHS warm-started from the
 heuristic.

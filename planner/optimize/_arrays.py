@@ -47,13 +47,13 @@ def _first_open(inst: _Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.nd
     return nearest, entry
 
 
-def _rows_by_fixed(inst: _Instance) -> np.ndarray:
+def rows_by_fixed(inst: _Instance) -> np.ndarray:
     covered = np.zeros(inst.n, dtype=bool)
     covered[inst.row[inst.is_fixed[inst.col]]] = True
     return covered
 
 
-def _csc_order(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+def csc_order(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     """Entry order grouped by candidate (rows ascending within each), and the column pointers.
 
     scipy's CSR → CSC conversion is a counting sort, O(entries), far faster than a stable

@@ -11,7 +11,7 @@ import pandas as pd
 
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
-from planner.optimize._arrays import _csc_order, _first_open
+from planner.optimize._arrays import _first_open, csc_order
 from planner.optimize._deadline import _remaining
 from planner.optimize.covering import _min_new_to_cover, _within_text
 from planner.optimize.instance import _Instance
@@ -53,6 +53,11 @@ class _LocationModel:
     def unreachable(self) -> np.ndarray:
         """Demand rows that no candidate reaches (within ``minutes`` when given)."""
         return np.flatnonzero(~self._inst.coverable)
+
+    @property
+    def instance(self) -> _Instance:
+        """The validated sparse instance the solvers work on (read it, do not change it)."""
+        return self._inst
 
     @property
     def n_demand(self) -> int:
@@ -210,7 +215,7 @@ class _LocationModel:
     def _site_table(self, sites: np.ndarray, assignment: np.ndarray, covered: np.ndarray) -> pd.DataFrame:
         inst = self._inst
         W, P = self._entry_costs()
-        order, ptr = _csc_order(inst)
+        order, ptr = csc_order(inst)
         # Rank: fixed sites first, then new ones, each time the site that most reduces the
         # model's objective (in its engine form) given those already ranked.
         current = P.copy()

@@ -49,12 +49,12 @@ class _ForkedCall:
 
 
 @functools.cache
-def _blas_threads() -> ThreadpoolController:
+def blas_threads() -> ThreadpoolController:
     """The BLAS libraries numpy and scipy loaded (found once: about 1 ms)."""
     return ThreadpoolController()
 
 
-class _Background:
+class Background:
     """Run ``fn()`` in a thread (for calls that release the GIL, like HiGHS's run);
     :meth:`join` waits and re-raises what it raised.
 

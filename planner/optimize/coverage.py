@@ -13,31 +13,31 @@ import numpy as np
 
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
-from planner.optimize._arrays import _rows_by_fixed
+from planner.optimize._arrays import rows_by_fixed
 from planner.optimize._base import _LocationModel
 from planner.optimize._deadline import _auto_deadline, _past, _remaining
 from planner.optimize._highs import _Lp, _site_bounds
-from planner.optimize._parallel import _Background, _blas_threads
+from planner.optimize._parallel import Background, blas_threads
 from planner.optimize.covering import (
     _add_links_and_capacity,
     _add_share_rows,
     _assignment_from,
-    _complete_cover_start,
-    _cover_local_search,
-    _cover_milp,
     _cover_start,
-    _greedy_cover,
     _min_new_to_cover,
     _single_source,
     _split_cover,
     _within_text,
+    complete_cover_start,
+    cover_local_search,
+    cover_milp,
+    greedy_cover,
 )
-from planner.optimize.dominance import _cover_core
+from planner.optimize.dominance import cover_core
 from planner.optimize.instance import _build_instance
-from planner.optimize.interchange import _DenseCoverSwap, _SwapEngine
+from planner.optimize.interchange import DenseCoverSwap, SwapEngine
 from planner.optimize.lagrangian import (
+    CoverageDualLp,
     _CoverageDual,
-    _CoverageDualLp,
     _lagrangian_coverage,
     _lagrangian_setcover,
 )
@@ -155,10 +155,10 @@ class MaxCoverage(_LocationModel):
         return exact
 
     def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> _Answer:
-        """Solve on the dominance-reduced core, then map back (see :func:`_cover_core`).
+        """Solve on the dominance-reduced core, then map back (see :func:`cover_core`).
         ``start_sites`` (exact only): a known solution's new sites, HiGHS's starting point."""
         inst = self._inst
-        core = _cover_core(inst, rows_are_constraints=False)
+        core = cover_core(inst, rows_are_constraints=False)
         k = min(self.p, core.inst.m)
         if core.inst.n == 0 or k == 0:
             raw = _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction")
@@ -169,7 +169,7 @@ class MaxCoverage(_LocationModel):
                 index = np.full(inst.m, -1, dtype=np.int64)
                 index[core.cols] = np.arange(len(core.cols))
                 start = index[start_sites]
-                start = _complete_cover_start(core.inst, start[start >= 0][:k], k)
+                start = complete_cover_start(core.inst, start[start >= 0][:k], k)
                 raw = sub._exact(deadline, gap, start_sites=start)
             else:
                 raw = sub._solve(method, deadline, gap)
@@ -248,7 +248,7 @@ class MaxCoverage(_LocationModel):
         # threads setting and restoring it in turn could leave it at one for good.
         if threading.current_thread() is not threading.main_thread():
             return self._heuristic_search(deadline, gap)
-        with _blas_threads().limit(limits=1, user_api="blas"):
+        with blas_threads().limit(limits=1, user_api="blas"):
             return self._heuristic_search(deadline, gap)
 
     def _heuristic_search(self, deadline, gap) -> _CoverageAnswer:
@@ -257,8 +257,8 @@ class MaxCoverage(_LocationModel):
         # The bound's LP solves in a second thread while the interchange runs here.
         lp = thread = None
         if inst.nnz <= _tuning.COVERAGE_LP_MAX_ENTRIES:
-            lp = _CoverageDualLp(inst, inst.weights, self.p, integral=integral, deadline=deadline)
-            thread = _Background(lp.run)
+            lp = CoverageDualLp(inst, inst.weights, self.p, integral=integral, deadline=deadline)
+            thread = Background(lp.run)
         W, P = self._entry_costs()
         total_cov = float(P.sum())
         if (
@@ -266,11 +266,11 @@ class MaxCoverage(_LocationModel):
             and inst.n * inst.m * (len(inst.fixed) + self.p) <= _tuning.DENSE_COVER_SWAP_MAX_FLOPS
         ):
             eng = None
-            dense = _DenseCoverSwap(inst, self.p)
+            dense = DenseCoverSwap(inst, self.p)
             sites = dense.search(inst.fixed, deadline)
             value = total_cov - dense.uncovered(sites)
         else:
-            eng = _SwapEngine(inst, W, P, self.p)
+            eng = SwapEngine(inst, W, P, self.p)
             eng.greedy()
             eng.local_search(deadline)
             sites = eng.open_sites()
@@ -323,7 +323,7 @@ class MaxCoverage(_LocationModel):
             integral=integral,
         )
 
-    def _reweight_for_shares(self, eng: _SwapEngine, deadline) -> tuple[np.ndarray, dict | None]:
+    def _reweight_for_shares(self, eng: SwapEngine, deadline) -> tuple[np.ndarray, dict | None]:
         """Raise the weight of groups below their share and search again (a few rounds)."""
         inst = self._inst
         factor = np.ones(len(inst.group_labels))
@@ -526,7 +526,7 @@ class SetCover(_LocationModel):
                 return self._solve_capacitated(deadline, gap)
             return self._exact(deadline, gap, None)
         if inst.group_codes is None and not self._is_core:
-            core = _cover_core(inst, rows_are_constraints=True)
+            core = cover_core(inst, rows_are_constraints=True)
             if core.inst.n == 0:
                 return _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction", objective=0.0)
             sub = SetCover(core.inst, None)
@@ -557,18 +557,18 @@ class SetCover(_LocationModel):
         inst = self._inst
         if inst.group_codes is not None:
             sites = self._greedy_partial()
-            res = _cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
+            res = cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
             bound = math.ceil(res.objective - 1e-6) if res.x is not None else 0
             solver = "heuristic+lp"
         else:
-            need = inst.coverable & ~_rows_by_fixed(inst)
+            need = inst.coverable & ~rows_by_fixed(inst)
             sites, lam, bound = None, None, 0
             solver = "heuristic+lagrangian"
             if inst.nnz <= _tuning.COVER_LP_MAX_ENTRIES:
-                res = _cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
+                res = cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
                 if res.x is not None:
                     # The sites at 1 in the LP, completed greedily.
-                    sites = _greedy_cover(inst, start=np.flatnonzero(res.x > 1 - 1e-6))
+                    sites = greedy_cover(inst, start=np.flatnonzero(res.x > 1 - 1e-6))
                     lam = np.zeros(inst.n)
                     lam[need] = np.maximum(res.row_dual, 0.0)
                     # The bound is the Lagrangian value of the LP's duals (valid for any λ >= 0,
@@ -579,12 +579,12 @@ class SetCover(_LocationModel):
                     bound = max(math.ceil(value - 1e-6), 0)
                     solver = "heuristic+lp"
             if sites is None:
-                sites = _greedy_cover(inst)
+                sites = greedy_cover(inst)
             if (lagrangian or lam is None) and bound < len(sites):
                 lag_bound, sites = _lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
                 bound = max(bound, lag_bound)
             if lagrangian and bound < len(sites):
-                sites = _cover_local_search(
+                sites = cover_local_search(
                     inst,
                     sites,
                     lam,
@@ -651,7 +651,7 @@ class SetCover(_LocationModel):
         ok = codes >= 0
         total = np.bincount(codes[ok], weights=inst.weights[ok], minlength=k)
         need = np.where(np.isnan(inst.group_share), 0.0, inst.group_share * total * (1 - 1e-9))
-        covered = _rows_by_fixed(inst) & inst.coverable
+        covered = rows_by_fixed(inst) & inst.coverable
         is_open = inst.is_fixed.copy()
         chosen: list[int] = []
         while True:
@@ -688,7 +688,7 @@ class SetCover(_LocationModel):
     ) -> _Answer | None:
         inst = self._inst
         start = None if start_sites is None else _cover_start(inst, start_sites)
-        res = _cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
+        res = cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
         if res.status == "infeasible":
             self._raise_cover_infeasible()
         if res.x is None:

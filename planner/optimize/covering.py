@@ -10,7 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _csc_order, _row_entries, _rows_by_fixed
+from planner.optimize._arrays import _row_entries, csc_order, rows_by_fixed
 from planner.optimize._deadline import _past, _remaining
 from planner.optimize._highs import (
     _Compressed,
@@ -23,7 +23,7 @@ from planner.optimize.dominance import _subset_pairs
 from planner.optimize.instance import _Instance
 
 
-def _greedy_cover(
+def greedy_cover(
     inst: _Instance,
     start: np.ndarray | None = None,
     row_weight: np.ndarray | None = None,
@@ -49,7 +49,7 @@ def _greedy_cover(
     score = score.astype(float)
     score[is_open] = -np.inf
     if order is None:
-        order, ptr = _csc_order(inst)
+        order, ptr = csc_order(inst)
     csc_row = inst.row[order]
     left = int(need.sum())
     # Small models: recounting every score is cheaper than finding the entries to update.
@@ -75,7 +75,7 @@ def _greedy_cover(
     return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
 
 
-def _cover_local_search(
+def cover_local_search(
     inst: _Instance,
     cover: np.ndarray,
     row_weight: np.ndarray | None,
@@ -102,7 +102,7 @@ def _cover_local_search(
             (np.ones(inst.nnz, dtype=np.int32), inst.col, inst.indptr), shape=(inst.n, inst.m)
         )
         overlap = (a_mat.T @ a_mat).tocsr()
-    order, ptr = _csc_order(inst)
+    order, ptr = csc_order(inst)
     stall = 0
     it = 0
     while stall < stall_rounds and len(best) > target and not _past(deadline) and len(cur):
@@ -115,7 +115,7 @@ def _cover_local_search(
             out = nb[inside][np.argsort(-share[inside], kind="stable")[:q]]
         else:
             out = rng.choice(cur, min(q, len(cur)), replace=False)
-        new = _greedy_cover(
+        new = greedy_cover(
             inst,
             start=np.setdiff1d(cur, out),
             row_weight=row_weight if it % 2 else None,
@@ -133,7 +133,7 @@ def _cover_local_search(
 def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
     """Remove new sites whose rows are all covered twice (smallest sites first)."""
     if order is None:
-        order, ptr = _csc_order(inst)
+        order, ptr = csc_order(inst)
     csc_row = inst.row[order]
     is_open = inst.is_fixed.copy()
     is_open[chosen] = True
@@ -153,7 +153,7 @@ def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -
     return np.sort(np.array(keep, dtype=np.int64))
 
 
-def _cover_milp(
+def cover_milp(
     inst: _Instance,
     *,
     time_limit: float | None,
@@ -235,10 +235,10 @@ def _cover_milp(
 def _plain_cover_milp(
     inst: _Instance, lp_cost: np.ndarray, lb: np.ndarray, ub: np.ndarray, min_new: int, **kwargs
 ) -> _MilpResult:
-    """:func:`_cover_milp` without capacities or shares (keywords: see :class:`_HighsRun`)."""
+    """:func:`cover_milp` without capacities or shares (keywords: see :class:`_HighsRun`)."""
     # Rows: the homes not covered by fixed sites, each a row of the instance: its CSR
     # is the constraint matrix (no triplets to sort: most of the time on small cores).
-    need = inst.coverable & ~_rows_by_fixed(inst)
+    need = inst.coverable & ~rows_by_fixed(inst)
     lengths = np.diff(inst.indptr)[need]
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     indices = inst.col[need[inst.row]]
@@ -311,8 +311,8 @@ def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, va
 
 def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, int, bool]:
     """(lower bound, best count, proven) of new sites needed to cover every coverable row."""
-    greedy = _greedy_cover(inst) if inst.capacities is None else None
-    res = _cover_milp(
+    greedy = greedy_cover(inst) if inst.capacities is None else None
+    res = cover_milp(
         inst, time_limit=time_limit, gap=0.0, start=None if greedy is None else _cover_start(inst, greedy)
     )
     if res.status == "infeasible":
@@ -330,7 +330,7 @@ def _cover_start(inst: _Instance, sites: np.ndarray) -> np.ndarray | None:
     return y
 
 
-def _complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndarray:
+def complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndarray:
     """``sites`` filled up to ``k`` greedily (most weight newly covered first): a known
     solution mapped to a core loses the sites the core left out (dominated), and HiGHS
     ignores a start that does not open exactly k."""
@@ -348,7 +348,7 @@ def _complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndar
     return np.asarray(sites, dtype=np.int64)
 
 
-def _flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
+def flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
     """Can the sites absorb every home's load along the instance's entries, loads split at
     will, with ``supply[j]`` room at site j (0: closed)? (yes, None) or (no, the homes of a
     violated cut).
@@ -417,7 +417,7 @@ def _split_cover(
 
     Benders decomposition: a master MIP over the sites alone (each row within reach of an
     open site, capacity cuts) proposes sites; a max flow checks them
-    (:func:`_flow_shortfall`). A flow short of the demand yields homes H whose load exceeds
+    (:func:`flow_shortfall`). A flow short of the demand yields homes H whose load exceeds
     the capacity open within reach of them, and the cut ``Σ_{j within reach of H} Q_j y_j
     >= load(H)`` joins the master, first for its LP relaxation (fast; a fractional y gives
     each site room Q_j y_j), then for its integer proposals. The master starts with one
@@ -463,7 +463,7 @@ def _split_cover(
         if res.x is None or (not relax and res.status != "optimal" and max_new is None):
             return "undecided", None
         y = np.clip(res.x, 0.0, 1.0) if relax else (res.x > 0.5).astype(float)
-        full, members = _flow_shortfall(inst, loads, caps * y)
+        full, members = flow_shortfall(inst, loads, caps * y)
         if full and not relax:
             return ("feasible" if max_new is not None else "optimal"), y > 0.5
         if full or members is None or (relax and rounds >= _tuning.SPLIT_LP_ROUNDS):
@@ -521,7 +521,7 @@ def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | Non
     sub = dataclasses.replace(inst.subset(is_open[inst.col]), fixed=np.flatnonzero(is_open))
     if np.any(inst.coverable & ~sub.coverable):
         return None
-    res = _cover_milp(sub, time_limit=time_limit, gap=0.0)
+    res = cover_milp(sub, time_limit=time_limit, gap=0.0)
     if res.x is None or res.status == "infeasible":
         return None
     return _assignment_from(res.x[inst.m :], sub)

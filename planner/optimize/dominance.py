@@ -9,7 +9,7 @@ import numpy as np
 from scipy import sparse
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _cells, _ranges, _rows_by_fixed
+from planner.optimize._arrays import _cells, _ranges, rows_by_fixed
 from planner.optimize.instance import _Instance
 
 
@@ -28,7 +28,7 @@ class _Core:
     outside_weight: float
 
 
-def _dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
+def dominance_dense(mat: np.ndarray, mode: str) -> np.ndarray:
     """One dominance step among the rows of a dense 0/1 float32 matrix (sets × elements).
 
     ``mode``: ``"subset"`` drops every set contained in another (smaller, or equal with a
@@ -160,10 +160,8 @@ def _subset_pairs(
     return np.concatenate([*found_a, a[whole]]), np.concatenate([*found_b, b[whole]])
 
 
-def _dominance_sparse(
-    sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str
-) -> np.ndarray:
-    """:func:`_dominance_dense` for sets given as (set, element) pairs (see
+def dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
+    """:func:`dominance_dense` for sets given as (set, element) pairs (see
     :func:`_subset_pairs`)."""
     size = np.bincount(sets, minlength=n_sets)
     a, b = _subset_pairs(sets, elems, n_sets, n_elems)
@@ -190,7 +188,7 @@ def _dominance_sparse(
     return drop
 
 
-def _element_keys(n: int) -> np.ndarray:
+def element_keys(n: int) -> np.ndarray:
     """Pseudo-random keys in [1, 2**31) for elements 0..n-1 (splitmix64's finaliser, which
     a seeded generator would cost more than all the rest): sums over up to 2**22 elements
     stay exact in float64. A linear key (e·φ mod P) would make {0, 3} and {1, 2} collide."""
@@ -202,7 +200,7 @@ def _element_keys(n: int) -> np.ndarray:
     return ((z >> np.uint64(33)) | np.uint64(1)).astype(float)
 
 
-def _same_sets(
+def same_sets(
     sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, min_share: float = 0.0
 ) -> np.ndarray | None:
     """The lowest index of an equal set, per set (sets as distinct (set, element) pairs);
@@ -211,9 +209,9 @@ def _same_sets(
     Sets are grouped by the sum of their elements' keys (positive, exact in float64), then
     each is checked against its group's first set element by element: with equal sums, a
     set inside the other is equal to it, and a collision only leaves a set unmerged. Far
-    cheaper than :func:`_dominance_sparse`'s ``"same"``, which lists every subset pair.
+    cheaper than :func:`dominance_sparse`'s ``"same"``, which lists every subset pair.
     """
-    key = _element_keys(n_elems)
+    key = element_keys(n_elems)
     hashed = np.bincount(sets, weights=key[elems], minlength=n_sets)
     order = np.argsort(hashed, kind="stable")  # each group's lowest index first
     new_group = np.ones(n_sets, dtype=bool)
@@ -236,7 +234,7 @@ def _renumbered(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present), (np.cumsum(present) - 1)[index]
 
 
-def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
+def cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     """Reduce a coverage instance by dominance until nothing changes.
 
     - A candidate whose homes are a subset of another's is never needed (ties: the lower
@@ -251,7 +249,7 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     """
     # size: one fixed-point loop whose two steps share the incidence (a dense slice or
     # sparse pairs) and its renumbering; split, each step would take and return six arrays.
-    by_fixed = _rows_by_fixed(inst)
+    by_fixed = rows_by_fixed(inst)
     keep = (~by_fixed[inst.row]) & ~inst.is_fixed[inst.col]
     row, col = _renumbered(inst.row[keep], inst.n), _renumbered(inst.col[keep], inst.m)
     (rows_u, row), (cols_u, col) = row, col
@@ -260,7 +258,7 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     # Homes with the same candidates first, by hashing (what the home step below would do
     # for them, at a fraction of the cost of its pairwise product, which then compares
     # fewer sets).
-    rep = _same_sets(row, col, n, m, min_share=_tuning.SAME_HOMES_MIN_SHARE) if n and m else None
+    rep = same_sets(row, col, n, m, min_share=_tuning.SAME_HOMES_MIN_SHARE) if n and m else None
     if rep is not None:
         kept = rep == np.arange(n)
         if not rows_are_constraints:
@@ -295,12 +293,12 @@ def _cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
             if dense is None:
                 dense = np.zeros((n, m), dtype=np.float32)
                 dense[row, col] = 1.0
-            found = _dominance_dense(dense.T if on_cols else dense, mode)
+            found = dominance_dense(dense.T if on_cols else dense, mode)
         else:
             if dense is not None:
                 row, col = _cells(np.flatnonzero(dense), m)
                 dense = None
-            found = _dominance_sparse(col if on_cols else row, row if on_cols else col, n_sets, n_elems, mode)
+            found = dominance_sparse(col if on_cols else row, row if on_cols else col, n_sets, n_elems, mode)
         if mode == "same":
             drop = found < np.arange(n)
             weight = np.bincount(found, weights=weight, minlength=n)

@@ -7,12 +7,12 @@ import time
 import numpy as np
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _csc_order, _ranges, _row_entries
+from planner.optimize._arrays import _ranges, _row_entries, csc_order
 from planner.optimize._deadline import _past
 from planner.optimize.instance import _Instance
 
 
-class _SwapEngine:
+class SwapEngine:
     """Greedy + fast interchange for ``min Σ_i min(P_i, min_{j open} W_ij)``.
 
     ``W`` are the weighted costs of the stored (reachable) entries and ``P_i`` the cost of
@@ -37,7 +37,7 @@ class _SwapEngine:
         self.k = len(inst.fixed) + k_new
         self.k_new = k_new
         self.stats: dict[str, int] = {}
-        order, ptr = _csc_order(inst)
+        order, ptr = csc_order(inst)
         self.csc_ptr = ptr
         self.csc_row = inst.row[order]
         self.csc_W = w_entry[order]
@@ -385,7 +385,7 @@ class _SwapEngine:
             None,
         )
         current = float(self.d1[rows].sum())
-        engine = _SwapEngine(sub, self.W[pos], self.P[rows], len(window))
+        engine = SwapEngine(sub, self.W[pos], self.P[rows], len(window))
         free = np.flatnonzero(~sub.is_fixed)
         best, best_sites = current, None
         for start in range(starts):
@@ -429,10 +429,10 @@ class _SwapEngine:
         return swaps
 
 
-class _DenseCoverSwap:
+class DenseCoverSwap:
     """Greedy + best-improvement interchange for max-coverage on a dense 0/1 matrix.
 
-    The same search as :class:`_SwapEngine` with ``W = 0`` and ``P = weight`` (same picks,
+    The same search as :class:`SwapEngine` with ``W = 0`` and ``P = weight`` (same picks,
     same swaps, ties to the lowest index), each step priced from scratch by products:
     ``gain[f]`` is f's uncovered weight, ``loss[s]`` the weight only slot s covers, and
     ``extra[f, s]`` the part of that loss f covers too. For small models, where the

@@ -11,11 +11,11 @@ from typing import NamedTuple
 import numpy as np
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _first_open, _rows_by_fixed
+from planner.optimize._arrays import _first_open, rows_by_fixed
 from planner.optimize._deadline import _past, _remaining
 from planner.optimize._highs import _Compressed, _HighsRun
-from planner.optimize.covering import _greedy_cover
-from planner.optimize.dominance import _dominance_dense, _renumbered, _same_sets
+from planner.optimize.covering import greedy_cover
+from planner.optimize.dominance import _renumbered, dominance_dense, same_sets
 from planner.optimize.instance import _Instance
 
 
@@ -83,7 +83,7 @@ def _lagrangian_pmedian(
     return min(bound, upper), best_lam, best_open
 
 
-def _smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+def smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """``-τ log(1 + exp(-x/τ))``, a smooth lower approximation of ``min(0, x)``, and its slope."""
     u = x / tau
     e = np.exp(-np.abs(u))
@@ -92,7 +92,7 @@ def _smooth_min0(x: np.ndarray, tau: np.ndarray | float) -> tuple[np.ndarray, np
     return value, slope
 
 
-class _SmoothedEntries:
+class SmoothedEntries:
     """The entry terms ``-τ_i log(1 + exp(-(W_ij - λ_i)/τ_i))`` of the smoothed p-median dual
     and their slopes, for one stage's entries (grouped by row).
 
@@ -192,11 +192,11 @@ def _smoothed_dual_pmedian(
     w_pos = np.maximum(w, 1e-3 * max(float(w[cov].mean()) if cov.any() else 1.0, 1e-12))
     best_val, best_lam = _pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
 
-    def negative(z: np.ndarray, terms: _SmoothedEntries, tau_c: float) -> tuple[float, np.ndarray]:
+    def negative(z: np.ndarray, terms: SmoothedEntries, tau_c: float) -> tuple[float, np.ndarray]:
         lam, mu = z[:n], z[n]
         s, ds = terms.evaluate(lam)
         rho = np.bincount(terms.col, weights=s, minlength=m)
-        c, b = _smooth_min0(mu + rho, tau_c)
+        c, b = smooth_min0(mu + rho, tau_c)
         c[is_fixed] = rho[is_fixed]
         b[is_fixed] = 1.0
         value = lam[cov].sum() + c.sum() - k_new * mu
@@ -224,7 +224,7 @@ def _smoothed_dual_pmedian(
         # the active entries are a prefix of each row).
         active = w_all <= z[:n][row_all] + _tuning.SMOOTH_ACTIVE_WIDTHS * tau_row[row_all]
         active[start_all[:-1][start_all[:-1] < start_all[1:]]] = True
-        terms = _SmoothedEntries(row_all[active], col_all[active], w32_all[active], tau_row)
+        terms = SmoothedEntries(row_all[active], col_all[active], w32_all[active], tau_row)
         first_out = start_all[:-1] + terms.row_len
         stage_cap = np.where(first_out < start_all[1:], w_all[np.minimum(first_out, len(w_all) - 1)], np.inf)
         bounds = optimize.Bounds(
@@ -285,7 +285,7 @@ def _pmedian_lagrangian_value(
 
 
 class _BranchResult(NamedTuple):
-    """What :func:`_pmedian_branch_and_bound` found."""
+    """What :func:`pmedian_branch_and_bound` found."""
 
     finished: bool  # every node was pruned or explored
     found: np.ndarray | None  # the cheapest open-site set below the incumbent, if any
@@ -293,7 +293,7 @@ class _BranchResult(NamedTuple):
     nodes: int
 
 
-def _pmedian_branch_and_bound(
+def pmedian_branch_and_bound(
     inst: _Instance,
     w_entry: np.ndarray,
     k_new: int,
@@ -362,7 +362,7 @@ def _pmedian_branch_and_bound(
         value, r, chosen = _pmedian_lagrangian_value(node, w_node, k, lam, usable=avail)
         is_open = np.zeros(m, dtype=bool)
         is_open[chosen] = True
-        cost = _open_cost(node, w_node, is_open)
+        cost = open_cost(node, w_node, is_open)
         if cost < best_cost:
             best_cost, best_open = cost, np.flatnonzero(is_open)
             target = best_cost - max(gap * abs(best_cost), 1e-9 * abs(best_cost))
@@ -390,7 +390,7 @@ def _pmedian_branch_and_bound(
     return _BranchResult(True, best_open, min(proven, best_cost), nodes)
 
 
-def _open_cost(inst: _Instance, w_entry: np.ndarray, is_open: np.ndarray) -> float:
+def open_cost(inst: _Instance, w_entry: np.ndarray, is_open: np.ndarray) -> float:
     """Cost of serving every coverable row from its nearest open site (inf if one can't be)."""
     _, entry = _first_open(inst, is_open)
     if np.any(inst.coverable & (entry < 0)):
@@ -464,7 +464,7 @@ class _CoverageDual(NamedTuple):
     sigma: np.ndarray  # Σ_{i∈N_j} λ_i per candidate
 
 
-class _CoverageDualLp:
+class CoverageDualLp:
     """Max-coverage's LP bound, from its Lagrangian dual solved as a linear programme.
 
     ``min Σ_i (w_i - λ_i) + k·v + Σ_j β_j`` s.t. ``β_j + v >= Σ_{i∈N_j} λ_i``,
@@ -480,7 +480,7 @@ class _CoverageDualLp:
     ):
         self.inst, self.k_new, self.integral = inst, k_new, integral
         is_fixed = inst.is_fixed
-        by_fixed = _rows_by_fixed(inst)
+        by_fixed = rows_by_fixed(inst)
         self.const = float(weights[by_fixed].sum())
         rows_free = inst.coverable & ~by_fixed
         self.free = np.flatnonzero(~is_fixed)
@@ -493,7 +493,7 @@ class _CoverageDualLp:
         # Homes with the same candidates share one λ (their weights summed): the same LP,
         # fewer columns. entry_col keeps the candidates left out of the LP below: σ is
         # evaluated on every free candidate.
-        rep = _same_sets(row, col_all, len(rows_u), inst.m, min_share=_tuning.SAME_HOMES_MIN_SHARE)
+        rep = same_sets(row, col_all, len(rows_u), inst.m, min_share=_tuning.SAME_HOMES_MIN_SHARE)
         if rep is None:
             self.row, self.entry_col, self.w = row, col_all, weights[rows_u]
         else:
@@ -510,7 +510,7 @@ class _CoverageDualLp:
             dense = np.zeros((inst.m, n), dtype=np.float32)
             dense[self.entry_col, self.row] = 1.0
             useful = np.zeros(inst.m, dtype=bool)
-            useful[self.free[~_dominance_dense(dense[self.free], "subset")]] = True
+            useful[self.free[~dominance_dense(dense[self.free], "subset")]] = True
             keep_lp = useful[self.entry_col]
         else:
             keep_lp = np.ones(len(self.row), dtype=bool)
@@ -610,7 +610,7 @@ def _lagrangian_setcover(
             if stall >= 15:
                 mu, stall = mu / 2, 0
         if it % heuristic_every == 0:
-            cover = _greedy_cover(inst, start=np.flatnonzero(reduced < 0), row_weight=lam)
+            cover = greedy_cover(inst, start=np.flatnonzero(reduced < 0), row_weight=lam)
             if len(cover) < len(best_cover):
                 best_cover = cover
         if math.ceil(best - 1e-6) >= len(best_cover) or mu < 1e-4 or _past(deadline):

@@ -17,16 +17,16 @@ from planner.optimize._highs import _MilpResult
 from planner.optimize.coverage import SetCover
 from planner.optimize.covering import (
     _assignment_from,
-    _cover_milp,
     _cover_start,
-    _flow_shortfall,
     _single_source,
     _split_cover,
     _within_text,
+    cover_milp,
+    flow_shortfall,
 )
-from planner.optimize.dominance import _cover_core
+from planner.optimize.dominance import cover_core
 from planner.optimize.instance import _build_instance
-from planner.optimize.interchange import _SwapEngine
+from planner.optimize.interchange import SwapEngine
 from planner.optimize.solution import _Answer
 
 
@@ -100,7 +100,7 @@ class PCenter(_LocationModel):
         if np.any(inst.coverable & ~sub.coverable):
             return False, None, self.p + 1
         # The covering test on the dominance core (often a tenth of the rows and columns).
-        core = _cover_core(sub, rows_are_constraints=True)
+        core = cover_core(sub, rows_are_constraints=True)
         if core.inst.n == 0:
             return True, np.empty(0, dtype=np.int64), 0
         cover = SetCover(core.inst, None)
@@ -113,7 +113,7 @@ class PCenter(_LocationModel):
             return False, None, lower
         if not exact:
             return None, None, lower
-        res = _cover_milp(
+        res = cover_milp(
             core.inst,
             time_limit=_remaining(deadline),
             gap=0.0,
@@ -288,7 +288,7 @@ class PCenter(_LocationModel):
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None, None
-        res = _cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
+        res = cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
         ok, sites, _ = self._decided(res, inst.m, None, 0)
         if not ok:
             return ok, None, None
@@ -360,12 +360,12 @@ class PCenter(_LocationModel):
             return max(lo, int(np.searchsorted(values, nearest_s))), nearest
         loads = np.where(inst.coverable, inst.loads, 0.0)
         room = np.where(is_open, inst.capacities, 0.0)
-        if not _flow_shortfall(mine, loads, room)[0]:
+        if not flow_shortfall(mine, loads, room)[0]:
             return None  # short of capacity even at the largest radius
         lo, hi = max(lo, int(np.searchsorted(values, nearest_s))), len(values) - 1
         while lo < hi:
             mid = (lo + hi) // 2
-            if _flow_shortfall(mine.subset(mine.cost_s <= values[mid]), loads, room)[0]:
+            if flow_shortfall(mine.subset(mine.cost_s <= values[mid]), loads, room)[0]:
                 hi = mid
             else:
                 lo = mid + 1
@@ -411,7 +411,7 @@ class PCenter(_LocationModel):
             return sites
         W, P = _median_costs(inst)  # the p-median's costs: the padding minimises travel time
         inst_fixed = dataclasses.replace(inst, fixed=np.unique(np.concatenate([inst.fixed, sites])))
-        eng = _SwapEngine(inst_fixed, W, P, k_left)
+        eng = SwapEngine(inst_fixed, W, P, k_left)
         eng.greedy()
         return np.setdiff1d(eng.open_sites(), inst.fixed)
 

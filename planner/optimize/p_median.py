@@ -19,18 +19,18 @@ from planner.optimize._parallel import _can_fork, _ForkedCall
 from planner.optimize.covering import (
     _add_links_and_capacity,
     _assignment_from,
-    _cover_milp,
     _min_new_to_cover,
     _within_text,
+    cover_milp,
 )
 from planner.optimize.instance import _build_instance
-from planner.optimize.interchange import _SwapEngine
+from planner.optimize.interchange import SwapEngine
 from planner.optimize.lagrangian import (
     _lagrangian_pmedian,
-    _pmedian_branch_and_bound,
     _pmedian_lagrangian_value,
     _smoothed_dual_pmedian,
     _truncation,
+    pmedian_branch_and_bound,
 )
 from planner.optimize.solution import _Answer
 
@@ -183,7 +183,7 @@ class PMedian(_LocationModel):
         finished, found = False, None
         if k_left <= _tuning.BRANCH_MAX_SITES:
             half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
-            finished, found, proven, _ = _pmedian_branch_and_bound(
+            finished, found, proven, _ = pmedian_branch_and_bound(
                 reduced,
                 W[keep],
                 k_left,
@@ -279,7 +279,7 @@ class PMedian(_LocationModel):
             lam=lam,
         )
 
-    def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> _SwapEngine:
+    def _first_solution(self, W: np.ndarray, P: np.ndarray, deadline) -> SwapEngine:
         """Greedy + fast interchange, serving every reachable home; raises when p is too small.
 
         The greedy first runs with a soft penalty (a home left out costs a share of its
@@ -294,7 +294,7 @@ class PMedian(_LocationModel):
         best = None
         for share in shares:
             soft = P if share is None else np.where(inst.coverable, share * row_max, 0.0)
-            eng = _SwapEngine(inst, W, soft, self.p)
+            eng = SwapEngine(inst, W, soft, self.p)
             eng.greedy()
             eng.local_search(deadline)
             if share is not None:
@@ -311,7 +311,7 @@ class PMedian(_LocationModel):
             lower, least, proven = _min_new_to_cover(inst, _remaining(deadline))
             if (proven and least > self.p) or lower > self.p:
                 self._raise_too_few(self.p, "cover every reachable home", deadline)
-            best = _SwapEngine(inst, W, P, self.p)
+            best = SwapEngine(inst, W, P, self.p)
             best.reset(self._cover_sites())
             best.greedy()
             best.local_search(deadline)
@@ -319,7 +319,7 @@ class PMedian(_LocationModel):
 
     def _improve(
         self,
-        eng: _SwapEngine,
+        eng: SwapEngine,
         deadline,
         lam: np.ndarray | None,
         ils: bool = True,
@@ -361,7 +361,7 @@ class PMedian(_LocationModel):
     def _closed(self, upper: float, bound: float, gap: float) -> bool:
         return upper - bound <= gap * abs(upper) + 1e-9 * abs(upper)
 
-    def _dual_start(self, eng: _SwapEngine) -> tuple[np.ndarray, float, float]:
+    def _dual_start(self, eng: SwapEngine) -> tuple[np.ndarray, float, float]:
         """(λ0, μ0, time scale) for the dual, estimated from a local optimum."""
         inst = self._inst
         # Each open site's "price" μ (the best insertion gain) is shared by the homes it
@@ -420,7 +420,7 @@ class PMedian(_LocationModel):
         return bound, lam2
 
     def _cover_sites(self) -> np.ndarray:
-        res = _cover_milp(self._inst, time_limit=None, gap=0.0)
+        res = cover_milp(self._inst, time_limit=None, gap=0.0)
         return np.flatnonzero(res.x[: self._inst.m] > 0.5)
 
     def _exact(
@@ -493,7 +493,7 @@ class PMedian(_LocationModel):
         """Location–allocation (Mulvey & Beck 1984): assign by MIP, relocate medians, repeat."""
         inst = self._inst
         W, P = self._entry_costs()
-        eng = _SwapEngine(inst, W, P, self.p)
+        eng = SwapEngine(inst, W, P, self.p)
         eng.greedy()
         eng.local_search(deadline)
         sites = eng.open_sites()

@@ -1,0 +1,1 @@
+"""Tests of planner.optimize, one file per module of the package."""
