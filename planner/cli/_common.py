@@ -8,6 +8,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -185,6 +186,10 @@ def print_report(out: Path, result) -> None:
     say(f"outputs: {out}/{written_files(out)}")
 
 
+# Options shared by the commands: each declared once here, used as a parameter's annotation
+# (``crs: Crs = None``); the default stays in the command's signature, where typer reads it.
+# An option whose help says something different per command takes that help as an argument.
+
 CRS_HELP = (
     "CRS of CSV x/y columns and of input files that declare none (e.g. EPSG:4547); default WGS84 lon/lat."
 )
@@ -203,6 +208,61 @@ POPULATION_TABLE_HELP = (
     "People per polygon (census, 街道/社区): GeoPackage/GeoJSON, or CSV with a wkt "
     "column; shared over homes by floor area."
 )
+OSM_HELP = "OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
+OUT_HELP = "Output folder (replaced atomically when the run succeeds)."
+CATEGORIES_FILE_HELP = "Your own categories TOML."
+
+
+def osm_option(help: str = OSM_HELP) -> Any:
+    return typer.Option("--osm", help=help)
+
+
+def out_option(help: str = OUT_HELP) -> Any:
+    return typer.Option("--out", help=help)
+
+
+def homes_option(help: str) -> Any:
+    return typer.Option("--homes", help=help)
+
+
+def facilities_option(help: str) -> Any:
+    return typer.Option("--facilities", help=help)
+
+
+def categories_file_option(help: str = CATEGORIES_FILE_HELP) -> Any:
+    return typer.Option("--categories-file", help=help)
+
+
+def boundary_option(help: str) -> Any:
+    return typer.Option("--boundary", help=help)
+
+
+def map_option(help: str = "Write map.html.") -> Any:
+    return typer.Option("--map/--no-map", help=help)
+
+
+def coords_option(help: str = COORDS_HELP) -> Any:
+    return typer.Option("--coords", help=help)
+
+
+def raster_option(help: str) -> Any:
+    return typer.Option("--raster", help=help)
+
+
+def target_option(help: str) -> Any:
+    return typer.Option("--target", help=help)
+
+
+Osm = Annotated[str, osm_option()]
+Out = Annotated[Path, out_option()]
+Mode = Annotated[str, typer.Option("--mode", help="walk, bike or drive.")]
+MapHtml = Annotated[bool, map_option()]
+CategoriesFile = Annotated[Path | None, categories_file_option()]
+Crs = Annotated[str | None, typer.Option("--crs", help=CRS_HELP)]
+Coords = Annotated[str, coords_option()]
+OutCoords = Annotated[str, typer.Option("--out-coords", help=OUT_COORDS_HELP)]
+Population = Annotated[Path | None, typer.Option("--population", help=POPULATION_HELP)]
+PopulationTable = Annotated[Path | None, typer.Option("--population-table", help=POPULATION_TABLE_HELP)]
 
 
 #: Characters that drive a terminal rather than show (C0/C1 controls, DEL, bidi overrides):

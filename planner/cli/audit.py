@@ -4,73 +4,74 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from planner._errors import InputError
 from planner.cli._common import (
-    COORDS_HELP,
-    CRS_HELP,
-    OUT_COORDS_HELP,
-    POPULATION_HELP,
-    POPULATION_TABLE_HELP,
+    Coords,
+    Crs,
+    MapHtml,
+    Mode,
+    Osm,
+    Out,
+    OutCoords,
+    Population,
+    PopulationTable,
     app,
+    boundary_option,
+    categories_file_option,
     checked_out_dir,
+    facilities_option,
+    homes_option,
     print_report,
     say,
 )
 from planner.options import check_mode, isochrone_option, parse_minutes
 
+_CATEGORIES_HELP = (
+    "Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. "
+    "See `planner categories`."
+)
+_HOMES_HELP = (
+    "Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; "
+    "replaces homes found in OSM."
+)
+_FACILITIES_HELP = "Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's."
+_CATEGORIES_FILE_HELP = "Your own categories TOML (same format as planner/data/categories.toml)."
+_BOUNDARY_HELP = (
+    "Polygon file of the area to audit: only homes inside count; facilities up to the largest "
+    "threshold's reach beyond it still serve them."
+)
+_MINUTES_HELP = "Thresholds in minutes, comma-separated."
+_ISOCHRONES_HELP = "Areas drawn per category: target (its own circle), all, none."
+_FULL_TIMES_HELP = (
+    "Times up to 60 minutes (settings.max_travel_time_s) for every home; by default they stop "
+    "a minute past the largest threshold (settings.sweep_margin_s) and farther homes are "
+    "'beyond'. Coverage is the same either way."
+)
+
 
 @app.command()
 def audit(
-    osm: str = typer.Option(
-        ..., "--osm", help="OSM extract (.osm or .osm.pbf), a bundled sample name, or a place name (online)."
-    ),
-    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    categories: str = typer.Option(
-        "all",
-        "--categories",
-        help="Category keys, comma-separated (e.g. "
-        "kindergarten,clinic,market); default all. "
-        "See `planner categories`.",
-    ),
-    minutes: str = typer.Option("5,10,15", "--minutes", help="Thresholds in minutes, comma-separated."),
-    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    homes: Path | None = typer.Option(
-        None,
-        "--homes",
-        help="Homes or compounds (GeoPackage/GeoJSON, or CSV "
-        "with lon,lat) with households or population; "
-        "replaces homes found in OSM.",
-    ),
-    facilities: Path | None = typer.Option(
-        None,
-        "--facilities",
-        help="Extra facilities (GeoPackage/GeoJSON/CSV with a category column) added to OSM's.",
-    ),
-    categories_file: Path | None = typer.Option(
-        None,
-        "--categories-file",
-        help="Your own categories TOML (same format as planner/data/categories.toml).",
-    ),
-    boundary: Path | None = typer.Option(
-        None,
-        "--boundary",
-        help="Polygon file of the area to audit: only "
-        "homes inside count; facilities up to "
-        "the largest threshold's reach beyond it "
-        "still serve them.",
-    ),
-    isochrones: str = typer.Option(
-        "target", "--isochrones", help="Areas drawn per category: target (its own circle), all, none."
-    ),
-    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    crs: str | None = typer.Option(None, "--crs", help=CRS_HELP),
-    coords: str = typer.Option("wgs84", "--coords", help=COORDS_HELP),
-    out_coords: str = typer.Option("wgs84", "--out-coords", help=OUT_COORDS_HELP),
-    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
-    population_table: Path | None = typer.Option(None, "--population-table", help=POPULATION_TABLE_HELP),
+    osm: Osm,
+    out: Out,
+    categories: Annotated[str, typer.Option("--categories", help=_CATEGORIES_HELP)] = "all",
+    minutes: Annotated[str, typer.Option("--minutes", help=_MINUTES_HELP)] = "5,10,15",
+    mode: Mode = "walk",
+    homes: Annotated[Path | None, homes_option(_HOMES_HELP)] = None,
+    facilities: Annotated[Path | None, facilities_option(_FACILITIES_HELP)] = None,
+    categories_file: Annotated[Path | None, categories_file_option(_CATEGORIES_FILE_HELP)] = None,
+    boundary: Annotated[Path | None, boundary_option(_BOUNDARY_HELP)] = None,
+    isochrones: Annotated[str, typer.Option("--isochrones", help=_ISOCHRONES_HELP)] = "target",
+    map_html: MapHtml = True,
+    crs: Crs = None,
+    coords: Coords = "wgs84",
+    out_coords: OutCoords = "wgs84",
+    population: Population = None,
+    population_table: PopulationTable = None,
+    full_times: Annotated[bool, typer.Option("--full-times", help=_FULL_TIMES_HELP)] = False,
 ) -> None:
     """Audit a region: travel time from every home to the nearest facility of each category,
     coverage within 5/10/15 minutes, isochrones and a map.
@@ -101,6 +102,7 @@ def audit(
         out_coords=out_coords,
         population=population,
         population_table=population_table,
+        full_times=full_times,
     )
     print_report(out, result)
     say(f"done in {time.perf_counter() - started:.1f} s")

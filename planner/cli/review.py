@@ -3,44 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from planner.cli._common import (
+    CategoriesFile,
     app,
     checked_out_dir,
+    coords_option,
+    osm_option,
+    out_option,
     say,
+)
+
+_PLAN_HELP = (
+    "Estate plan: GeoJSON or GeoPackage with role=estate (households) and role=facility features "
+    "(category, floor_area_m2)."
+)
+_RULES_HELP = "Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files."
+_OSM_HELP = "OSM extract around the estate: walking network for service radii, and existing facilities."
+_COORDS_HELP = (
+    "Lon/lat of the plan: wgs84, gcj02 (drawn on Gaode/Amap, Tencent) or bd09 (Baidu); converted to WGS84."
 )
 
 
 @app.command()
 def review(
-    plan: Path = typer.Option(
-        ...,
-        "--plan",
-        help="Estate plan: GeoJSON or GeoPackage with role=estate "
-        "(households) and role=facility features (category, "
-        "floor_area_m2).",
+    plan: Annotated[Path, typer.Option("--plan", help=_PLAN_HELP)],
+    out: Annotated[Path, out_option("Output folder for review.json, review.html, summary.json.")],
+    rules: Annotated[str, typer.Option("--rules", help=_RULES_HELP)] = (
+        "gb50180-2018,community-service,elderly-childcare"
     ),
-    out: Path = typer.Option(..., "--out", help="Output folder for review.json, review.html, summary.json."),
-    rules: str = typer.Option(
-        "gb50180-2018,community-service,elderly-childcare",
-        "--rules",
-        help="Rule packs, comma-separated: bundled names (planner/rules/*.toml) or your own TOML files.",
-    ),
-    osm: str | None = typer.Option(
-        None,
-        "--osm",
-        help="OSM extract around the estate: walking network for service radii, and existing facilities.",
-    ),
-    categories_file: Path | None = typer.Option(None, "--categories-file", help="Your own categories TOML."),
-    coords: str = typer.Option(
-        "wgs84",
-        "--coords",
-        help="Lon/lat of the plan: wgs84, gcj02 (drawn on "
-        "Gaode/Amap, Tencent) or bd09 (Baidu); converted "
-        "to WGS84.",
-    ),
+    osm: Annotated[str | None, osm_option(_OSM_HELP)] = None,
+    categories_file: CategoriesFile = None,
+    coords: Annotated[str, coords_option(_COORDS_HELP)] = "wgs84",
 ) -> None:
     """Check a new estate's plan against facility rules; exit 0 if no mandatory or local rule
     fails (advisory rules only give advice), 1 if any does, 2 on bad input."""

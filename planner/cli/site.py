@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from planner.cli._common import (
-    COORDS_HELP,
-    CRS_HELP,
-    OUT_COORDS_HELP,
-    POPULATION_HELP,
-    POPULATION_TABLE_HELP,
+    Coords,
+    Crs,
+    MapHtml,
+    Mode,
+    Osm,
+    Out,
+    OutCoords,
+    Population,
+    PopulationTable,
     app,
+    boundary_option,
     checked_out_dir,
+    facilities_option,
+    homes_option,
     say,
     written_files,
 )
@@ -27,6 +35,32 @@ _STANDARDS_HELP = (
     "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
     "sited together: a site may host several (a shared complex) and --new bounds the sites used."
 )
+_CATEGORY_HELP = "Category key of the facility to site, e.g. elderly_care (see `planner categories`)."
+_MODEL_HELP = (
+    "pmedian (least total travel time), mclp (most people within --minutes), lscp (fewest sites so "
+    "everyone reachable is within --minutes), pcenter (least worst time)."
+)
+_NEW_HELP = (
+    "Number of new sites (pmedian, mclp, pcenter), or a range such as 1-12: each is solved and "
+    "DIR/tradeoff.csv and tradeoff.png show where the gain flattens."
+)
+_MINUTES_HELP = "Service standard in minutes (default: the category's target circle)."
+_CANDIDATES_HELP = (
+    "Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: "
+    "non-residential buildings, vacant land and street points of the region."
+)
+_CAPACITY_HELP = (
+    "Capacity of every new site in weighted residents (capacitated models); a candidates file's "
+    "capacity column overrides it."
+)
+_METHOD_HELP = "auto, exact (HiGHS) or heuristic (with a proven bound)."
+_TIME_LIMIT_HELP = "Seconds for the solver; the best answer so far is returned with its gap."
+_PACE_HELP = (
+    "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
+    "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult pace."
+)
+_HOMES_HELP = "Homes or compounds with households or population (replaces OSM homes)."
+_FACILITIES_HELP = "Existing facilities OSM lacks (category column); they stay open."
 _COLOCATE_HELP = (
     "With --standards: a new community health centre only next to elderly care (毗邻建设, within "
     "settings.colocation_distance_m): existing elderly care, or with --category "
@@ -34,84 +68,32 @@ _COLOCATE_HELP = (
 )
 
 
+# size: 24 option declarations, one line each, then the run and its console summary.
 @app.command()
 def site(
-    osm: str = typer.Option(
-        ..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
-    ),
-    category: str = typer.Option(
-        ...,
-        "--category",
-        help="Category key of the facility to site, e.g. elderly_care (see `planner categories`).",
-    ),
-    model: str = typer.Option(
-        "mclp",
-        "--model",
-        help="pmedian (least total travel time), mclp (most people "
-        "within --minutes), lscp (fewest sites so everyone "
-        "reachable is within --minutes), pcenter (least "
-        "worst time).",
-    ),
-    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    new: str | None = typer.Option(
-        None,
-        "--new",
-        help="Number of new sites (pmedian, mclp, pcenter), or a "
-        "range such as 1-12: each is solved and DIR/tradeoff.csv "
-        "and tradeoff.png show where the gain flattens.",
-    ),
-    minutes: float | None = typer.Option(
-        None, "--minutes", help="Service standard in minutes (default: the category's target circle)."
-    ),
-    candidates: Path | None = typer.Option(
-        None,
-        "--candidates",
-        help="Candidate sites file "
-        "(GeoPackage/GeoJSON, or CSV with "
-        "lon,lat; optional capacity); "
-        "default: non-residential buildings, "
-        "vacant land and street points of "
-        "the region.",
-    ),
-    homes: Path | None = typer.Option(
-        None, "--homes", help="Homes or compounds with households or population (replaces OSM homes)."
-    ),
-    facilities: Path | None = typer.Option(
-        None, "--facilities", help="Existing facilities OSM lacks (category column); they stay open."
-    ),
-    capacity: float | None = typer.Option(
-        None,
-        "--capacity",
-        help="Capacity of every new site in weighted "
-        "residents (capacitated models); a "
-        "candidates file's capacity column "
-        "overrides it.",
-    ),
-    mode: str = typer.Option("walk", "--mode", help="walk, bike or drive."),
-    method: str = typer.Option(
-        "auto", "--method", help="auto, exact (HiGHS) or heuristic (with a proven bound)."
-    ),
-    time_limit: float | None = typer.Option(
-        None, "--time-limit", help="Seconds for the solver; the best answer so far is returned with its gap."
-    ),
-    boundary: Path | None = typer.Option(None, "--boundary", help="Polygon of the area whose homes count."),
-    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    elderly_pace: bool = typer.Option(
-        True,
-        "--elderly-pace/--adult-pace",
-        help=(
-            "Walking: model the elderly at their own slower pace (settings.elderly_walk_speed_mps), as the "
-            "report counts them, so the standard holds for them too; --adult-pace: everyone at the adult "
-            "pace."
-        ),
-    ),
-    standards: bool = typer.Option(False, "--standards/--no-standards", help=_STANDARDS_HELP),
-    colocate: bool = typer.Option(False, "--colocate/--no-colocate", help=_COLOCATE_HELP),
-    crs: str | None = typer.Option(None, "--crs", help=CRS_HELP),
-    coords: str = typer.Option("wgs84", "--coords", help=COORDS_HELP),
-    out_coords: str = typer.Option("wgs84", "--out-coords", help=OUT_COORDS_HELP),
-    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
-    population_table: Path | None = typer.Option(None, "--population-table", help=POPULATION_TABLE_HELP),
+    osm: Osm,
+    category: Annotated[str, typer.Option("--category", help=_CATEGORY_HELP)],
+    model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)] = "mclp",
+    out: Out = ...,
+    new: Annotated[str | None, typer.Option("--new", help=_NEW_HELP)] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", help=_MINUTES_HELP)] = None,
+    candidates: Annotated[Path | None, typer.Option("--candidates", help=_CANDIDATES_HELP)] = None,
+    homes: Annotated[Path | None, homes_option(_HOMES_HELP)] = None,
+    facilities: Annotated[Path | None, facilities_option(_FACILITIES_HELP)] = None,
+    capacity: Annotated[float | None, typer.Option("--capacity", help=_CAPACITY_HELP)] = None,
+    mode: Mode = "walk",
+    method: Annotated[str, typer.Option("--method", help=_METHOD_HELP)] = "auto",
+    time_limit: Annotated[float | None, typer.Option("--time-limit", help=_TIME_LIMIT_HELP)] = None,
+    boundary: Annotated[Path | None, boundary_option("Polygon of the area whose homes count.")] = None,
+    map_html: MapHtml = True,
+    elderly_pace: Annotated[bool, typer.Option("--elderly-pace/--adult-pace", help=_PACE_HELP)] = True,
+    standards: Annotated[bool, typer.Option("--standards/--no-standards", help=_STANDARDS_HELP)] = False,
+    colocate: Annotated[bool, typer.Option("--colocate/--no-colocate", help=_COLOCATE_HELP)] = False,
+    crs: Crs = None,
+    coords: Coords = "wgs84",
+    out_coords: OutCoords = "wgs84",
+    population: Population = None,
+    population_table: PopulationTable = None,
 ) -> None:
     """Propose sites for new facilities of one category and show what they change.
 

@@ -4,88 +4,72 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from planner.cli._common import (
-    COORDS_HELP,
-    CRS_HELP,
-    OUT_COORDS_HELP,
-    POPULATION_HELP,
-    POPULATION_TABLE_HELP,
+    Coords,
+    Crs,
+    MapHtml,
+    Osm,
+    Out,
+    OutCoords,
+    Population,
+    PopulationTable,
     app,
+    categories_file_option,
     check_town,
     checked_out_dir,
+    facilities_option,
+    raster_option,
     say,
     share_fraction,
+    target_option,
     written_files,
 )
 from planner.options import check_threshold
 
+_RASTER_HELP = (
+    "Population raster (GeoTIFF of people per cell, e.g. WorldPop) summed over each village instead of "
+    "the building estimate."
+)
+_MINUTES_HELP = (
+    "One threshold for every category (default: each category's own; village level 10 min walk, "
+    "township level 30 min by bike; to confirm)."
+)
+_TARGET_HELP = "Target share of villages covered by a comprehensive service station (十四五 plan: 0.8)."
+_TOWN_HELP = "Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall)."
+_CATEGORIES_HELP = (
+    "Rural category keys, comma-separated (default all; the service station is always included)."
+)
+_CATEGORIES_FILE_HELP = "Your own categories TOML, added to planner/data/rural_categories.toml."
+_FACILITIES_HELP = "Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys)."
+_VILLAGES_HELP = (
+    "Administrative village boundaries (GeoPackage/GeoJSON polygons with a name column and optional "
+    "population); default OSM's village boundaries, else the village committees' territories along "
+    "the walk network."
+)
+
 
 @app.command()
 def villages(
-    osm: str = typer.Option(
-        ..., "--osm", help="OSM extract (.osm / .osm.pbf), a bundled sample name, or a place name (online)."
-    ),
-    out: Path = typer.Option(..., "--out", help="Output folder (replaced atomically when the run succeeds)."),
-    raster: Path | None = typer.Option(
-        None,
-        "--raster",
-        help="Population raster (GeoTIFF of people per "
-        "cell, e.g. WorldPop) summed over each "
-        "village instead of the building estimate.",
-    ),
-    minutes: float | None = typer.Option(
-        None,
-        "--minutes",
-        help="One threshold for every category "
-        "(default: each category's own; village "
-        "level 10 min walk, township level 30 min "
-        "by bike; to confirm).",
-    ),
-    target: float = typer.Option(
-        0.8,
-        "--target",
-        help="Target share of villages covered by a comprehensive service station (十四五 plan: 0.8).",
-    ),
-    town: str | None = typer.Option(
-        None,
-        "--town",
-        help="Township centre as LON,LAT (default: the place=town node or the 镇/乡政府 townhall).",
-    ),
-    categories: str = typer.Option(
-        "all",
-        "--categories",
-        help="Rural category keys, comma-separated (default all; the service station is always included).",
-    ),
-    categories_file: Path | None = typer.Option(
-        None,
-        "--categories-file",
-        help="Your own categories TOML, added to planner/data/rural_categories.toml.",
-    ),
-    facilities: Path | None = typer.Option(
-        None,
-        "--facilities",
-        help="Facilities OSM lacks (GeoPackage/GeoJSON/CSV with a category column of rural keys).",
-    ),
-    map_html: bool = typer.Option(True, "--map/--no-map", help="Write map.html."),
-    villages_file: Path | None = typer.Option(
-        None,
-        "--villages",
-        help="Administrative village boundaries "
-        "(GeoPackage/GeoJSON polygons with "
-        "a name column and optional "
-        "population); default OSM's village "
-        "boundaries, else the village "
-        "committees' territories along the "
-        "walk network.",
-    ),
-    crs: str | None = typer.Option(None, "--crs", help=CRS_HELP),
-    coords: str = typer.Option("wgs84", "--coords", help=COORDS_HELP),
-    out_coords: str = typer.Option("wgs84", "--out-coords", help=OUT_COORDS_HELP),
-    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
-    population_table: Path | None = typer.Option(None, "--population-table", help=POPULATION_TABLE_HELP),
+    osm: Osm,
+    out: Out,
+    raster: Annotated[Path | None, raster_option(_RASTER_HELP)] = None,
+    minutes: Annotated[float | None, typer.Option("--minutes", help=_MINUTES_HELP)] = None,
+    target: Annotated[float, target_option(_TARGET_HELP)] = 0.8,
+    town: Annotated[str | None, typer.Option("--town", help=_TOWN_HELP)] = None,
+    categories: Annotated[str, typer.Option("--categories", help=_CATEGORIES_HELP)] = "all",
+    categories_file: Annotated[Path | None, categories_file_option(_CATEGORIES_FILE_HELP)] = None,
+    facilities: Annotated[Path | None, facilities_option(_FACILITIES_HELP)] = None,
+    map_html: MapHtml = True,
+    villages_file: Annotated[Path | None, typer.Option("--villages", help=_VILLAGES_HELP)] = None,
+    crs: Crs = None,
+    coords: Coords = "wgs84",
+    out_coords: OutCoords = "wgs84",
+    population: Population = None,
+    population_table: PopulationTable = None,
 ) -> None:
     """Rural life circles: the administrative villages (行政村) and their hamlets (自然村), the
     plan's indicator (share of administrative villages with a comprehensive service facility,
@@ -126,6 +110,11 @@ def villages(
         population=population,
         population_table=population_table,
     )
+    _print_summary(out, s, started)
+
+
+def _print_summary(out: Path, s: dict, started: float) -> None:
+    """The run's summary in a few lines: villages, the indicator, hamlets, proposed stations."""
     ind = s["indicator"]
     if s["settlement"]["kind"] == "urban" and not s["villages"]:
         say(f"region {s['region']}: {s['settlement']['notice']}")
