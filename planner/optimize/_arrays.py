@@ -48,6 +48,7 @@ def _first_open(inst: _Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def rows_by_fixed(inst: _Instance) -> np.ndarray:
+    """Rows that a fixed (already open) candidate reaches."""
     covered = np.zeros(inst.n, dtype=bool)
     covered[inst.row[inst.is_fixed[inst.col]]] = True
     return covered

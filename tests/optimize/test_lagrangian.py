@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from planner.optimize import MaxCoverage, PMedian, _arrays, _tuning, lagrangian
+from planner.optimize import MaxCoverage, PMedian, _tuning, lagrangian
 
 from .helpers import open_sets
 
@@ -33,7 +33,9 @@ def test_coverage_lp_bound_is_the_same_with_merged_homes(monkeypatch):
             values.append(lp.result()[2])
             columns.append(len(lp.w))
         assert values[0] == pytest.approx(values[1], rel=1e-9)
-        assert columns[1] == int((inst.coverable & ~_arrays.rows_by_fixed(inst)).sum()) > 2 * columns[0]
+        reach = cost <= 300.0
+        outside_fixed = ~reach[:, fixed].any(axis=1) if fixed else np.ones(len(reach), dtype=bool)
+        assert columns[1] == int((reach.any(axis=1) & outside_fixed).sum()) > 2 * columns[0]
 
 
 def test_coverage_bound_lp_without_dominated_candidates(monkeypatch):
