@@ -177,12 +177,7 @@ def read_plan(
     notes: list[str] = []
     level, level_source = _estate_level(frame, estate_i, where, households, levels or default_levels(), notes)
     name = clean_text(frame.at[estate_i, "name"]) if "name" in frame.columns else None
-    total_floor = _number(frame, estate_i, "total_floor_area_m2", where)
-    if total_floor is not None and total_floor <= 0:
-        raise InputError(
-            f"{where}: total_floor_area_m2 {total_floor:g} must be positive (all buildings above ground, m²)"
-        )
-
+    total_floor = _total_floor_area(frame, estate_i, where)
     facilities = _facilities(label, frame, metric, roles, categories, estate)
     green = _green(label, frame, metric, roles)
     residential = _residential(label, frame, metric, roles, estate)
@@ -211,6 +206,16 @@ def read_plan(
         green=green,
         total_floor_area_m2=total_floor,
     )
+
+
+def _total_floor_area(frame: gpd.GeoDataFrame, estate_i: int, where: str) -> float | None:
+    """The estate's ``total_floor_area_m2`` (all buildings above ground), if given: positive."""
+    total_floor = _number(frame, estate_i, "total_floor_area_m2", where)
+    if total_floor is not None and total_floor <= 0:
+        raise InputError(
+            f"{where}: total_floor_area_m2 {total_floor:g} must be positive (all buildings above ground, m²)"
+        )
+    return total_floor
 
 
 def _read_features(p: Path) -> tuple[gpd.GeoDataFrame, list[str | None]]:
@@ -456,105 +461,121 @@ def _working_crs(frame: gpd.GeoDataFrame, estate_i: int) -> CRS:
     return metric_crs(centre.x, centre.y)
 
 
+_FACILITY_COLUMNS = [
+    "facility_id",
+    "category",
+    "name",
+    "floor_area_m2",
+    "land_area_m2",
+    "land_area_given",
+    "places",
+    "feature",
+    "level",
+    "activity_floor_area_m2",
+]
+
+
 def _facilities(label, frame, metric, roles, categories, estate) -> gpd.GeoDataFrame:
+    """The plan's facilities (role=facility), one checked row each."""
     idx = [i for i, r in enumerate(roles) if r == "facility"]
-    rows = []
     mgeoms = metric.geometry.to_numpy()
-    for i in idx:
-        cat = clean_text(frame.at[i, "category"]) if "category" in frame.columns else None
-        where = f"{label}: feature {i + 1} (role=facility"
-        if not cat:
-            raise InputError(
-                f"{where}) has no 'category'; "
-                f"give a category key such as kindergarten (known: {', '.join(categories)})"
-            )
-        if cat not in categories:
-            try:  # a Chinese or English name (幼儿园, Kindergarten) stands for its key
-                cat = resolve_key(cat, categories)
-            except InputError:
-                hint = _closest(cat, categories)
-                raise InputError(
-                    f"{where}) has unknown category {cat!r}; "
-                    + (f"did you mean {hint!r}? " if hint else "")
-                    + f"use one of: {', '.join(categories)}"
-                ) from None
-        where = f"{where}, category={cat})"
-        floor = _number(frame, i, "floor_area_m2", where)
-        if floor is None:
-            raise InputError(
-                f"{where} has no floor_area_m2; give its building floor area in m² "
-                "(0 for outdoor facilities such as sports grounds)"
-            )
-        _check_area(where, "floor_area_m2", floor, MAX_FLOOR_AREA_M2)
-        land = _number(frame, i, "land_area_m2", where)
-        land_given = land is not None
-        g = mgeoms[i]
-        if land_given:
-            _check_area(where, "land_area_m2", land, MAX_LAND_AREA_M2)
-            drawn = g.area
-            if drawn > 0 and land > 0 and not 0.1 <= land / drawn <= 10:
-                raise InputError(
-                    f"{where}: land_area_m2 {land:,.0f} is {land / drawn:.2g}"
-                    f"× the area of its polygon ({drawn:,.0f} m²); "
-                    "check the unit (m², not ha or mu) or the outline"
-                )
-        elif g.area > 0:
-            land = float(g.area)  # a polygon facility's land is its drawn area
-        else:
-            land = 0.0  # a point with no land of its own (e.g. a room in a mixed-use building)
-        places = _number(frame, i, "places", where)
-        if places is not None and places < 0:
-            raise InputError(
-                f"{where}: places {places:g} is negative; give the number of childcare places (托位)"
-            )
-        far = g.distance(estate)
-        if far > MAX_FACILITY_DISTANCE_M:
-            raise InputError(
-                f"{where} is {far / 1000:,.1f} km from the estate; check its coordinates and the file's CRS"
-            )
-        flevel = clean_text(frame.at[i, "level"]) if "level" in frame.columns else None
-        if flevel is not None and flevel not in LEVELS:
-            raise InputError(
-                f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)"
-            )
-        activity = _number(frame, i, "activity_floor_area_m2", where)
-        if activity is not None and not 0 <= activity <= floor:
-            raise InputError(
-                f"{where}: activity_floor_area_m2 {activity:g} "
-                f"must lie between 0 and its floor_area_m2 {floor:g}"
-            )
-        fid = None
-        for key in ("facility_id", "id"):
-            if key in frame.columns and clean_text(frame.at[i, key]):
-                fid = clean_text(frame.at[i, key])
-                break
-        rows.append(
-            {
-                "facility_id": fid or f"plan/{i + 1}",
-                "category": cat,
-                "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
-                "floor_area_m2": float(floor),
-                "land_area_m2": float(land),
-                "land_area_given": land_given,
-                "places": np.nan if places is None else float(places),
-                "feature": i + 1,
-                "level": flevel,
-                "activity_floor_area_m2": np.nan if activity is None else float(activity),
-            }
+    rows = [_facility_row(label, frame, i, mgeoms[i], categories, estate) for i in idx]
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=_FACILITY_COLUMNS), geometry=list(mgeoms[idx]), crs=metric.crs
+    )
+
+
+def _facility_category(frame, i: int, where: str, categories: dict) -> str:
+    """The category key of facility feature ``i`` (a Chinese or English name stands for its key).
+    ``where`` names the feature, its closing parenthesis still open."""
+    cat = clean_text(frame.at[i, "category"]) if "category" in frame.columns else None
+    if not cat:
+        raise InputError(
+            f"{where}) has no 'category'; "
+            f"give a category key such as kindergarten (known: {', '.join(categories)})"
         )
-    cols = [
-        "facility_id",
-        "category",
-        "name",
-        "floor_area_m2",
-        "land_area_m2",
-        "land_area_given",
-        "places",
-        "feature",
-        "level",
-        "activity_floor_area_m2",
-    ]
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=list(mgeoms[idx]), crs=metric.crs)
+    if cat not in categories:
+        try:  # a Chinese or English name (幼儿园, Kindergarten) stands for its key
+            cat = resolve_key(cat, categories)
+        except InputError:
+            hint = _closest(cat, categories)
+            raise InputError(
+                f"{where}) has unknown category {cat!r}; "
+                + (f"did you mean {hint!r}? " if hint else "")
+                + f"use one of: {', '.join(categories)}"
+            ) from None
+    return cat
+
+
+def _facility_land(frame, i: int, where: str, g) -> tuple[float, bool]:
+    """Land area of facility feature ``i`` (geometry ``g``, metric) and whether it was given."""
+    land = _number(frame, i, "land_area_m2", where)
+    if land is not None:
+        _check_area(where, "land_area_m2", land, MAX_LAND_AREA_M2)
+        drawn = g.area
+        if drawn > 0 and land > 0 and not 0.1 <= land / drawn <= 10:
+            raise InputError(
+                f"{where}: land_area_m2 {land:,.0f} is {land / drawn:.2g}"
+                f"× the area of its polygon ({drawn:,.0f} m²); "
+                "check the unit (m², not ha or mu) or the outline"
+            )
+        return land, True
+    if g.area > 0:
+        return float(g.area), False  # a polygon facility's land is its drawn area
+    return 0.0, False  # a point with no land of its own (e.g. a room in a mixed-use building)
+
+
+def _facility_row(label, frame, i: int, g, categories: dict, estate) -> dict:
+    """Facility feature ``i`` (geometry ``g``, metric) checked, as a row of :data:`_FACILITY_COLUMNS`."""
+    where = f"{label}: feature {i + 1} (role=facility"
+    cat = _facility_category(frame, i, where, categories)
+    where = f"{where}, category={cat})"
+    floor = _number(frame, i, "floor_area_m2", where)
+    if floor is None:
+        raise InputError(
+            f"{where} has no floor_area_m2; give its building floor area in m² "
+            "(0 for outdoor facilities such as sports grounds)"
+        )
+    _check_area(where, "floor_area_m2", floor, MAX_FLOOR_AREA_M2)
+    land, land_given = _facility_land(frame, i, where, g)
+    places = _number(frame, i, "places", where)
+    if places is not None and places < 0:
+        raise InputError(
+            f"{where}: places {places:g} is negative; give the number of childcare places (托位)"
+        )
+    far = g.distance(estate)
+    if far > MAX_FACILITY_DISTANCE_M:
+        raise InputError(
+            f"{where} is {far / 1000:,.1f} km from the estate; check its coordinates and the file's CRS"
+        )
+    flevel = clean_text(frame.at[i, "level"]) if "level" in frame.columns else None
+    if flevel is not None and flevel not in LEVELS:
+        raise InputError(
+            f"{where}: level {flevel!r} is not known; use one of: {', '.join(LEVELS)} (or leave it out)"
+        )
+    activity = _number(frame, i, "activity_floor_area_m2", where)
+    if activity is not None and not 0 <= activity <= floor:
+        raise InputError(
+            f"{where}: activity_floor_area_m2 {activity:g} "
+            f"must lie between 0 and its floor_area_m2 {floor:g}"
+        )
+    fid = None
+    for key in ("facility_id", "id"):
+        if key in frame.columns and clean_text(frame.at[i, key]):
+            fid = clean_text(frame.at[i, key])
+            break
+    return {
+        "facility_id": fid or f"plan/{i + 1}",
+        "category": cat,
+        "name": clean_text(frame.at[i, "name"]) if "name" in frame.columns else None,
+        "floor_area_m2": float(floor),
+        "land_area_m2": float(land),
+        "land_area_given": land_given,
+        "places": np.nan if places is None else float(places),
+        "feature": i + 1,
+        "level": flevel,
+        "activity_floor_area_m2": np.nan if activity is None else float(activity),
+    }
 
 
 def _green(label, frame, metric, roles) -> gpd.GeoDataFrame:

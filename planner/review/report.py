@@ -407,7 +407,6 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
                 f'fill="{"#d32f2f" if bad else "#9e9e9e"}"/>'
             )
     colour = _category_colours(rev)
-    cats = list(colour)
     if len(rev.existing):
         for g, cat in zip(rev.existing.geometry, rev.existing["category"], strict=True):
             c = g.representative_point() if g.geom_type != "Point" else g
@@ -432,22 +431,32 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
                 'stroke-width="0.5" vector-effect="non-scaling-stroke">'
                 f"<title>{e(fid)} {e(cat)}</title></path>"
             )
-    # Scale bar: a round length near a fifth of the width.
+    svg += _svg_scale_bar(w, h, unit)
+    svg.append("</svg>")
+    return "".join(svg) + _svg_legend(rev, colour, failed_cats, len(dw) > 0)
+
+
+def _svg_scale_bar(w: float, h: float, unit: float) -> list[str]:
+    """A scale bar of a round length near a fifth of the map's width ``w`` (metres)."""
     bar = next((b for b in (2000, 1000, 500, 200, 100, 50, 20, 10) if b <= w / 4), 10)
     y0 = h - unit * 6
-    svg.append(
+    return [
         f'<path d="M{unit * 5:.1f},{y0:.1f} h{bar}" '
-        'stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>'
-    )
-    svg.append(f'<text x="{unit * 5:.1f}" y="{y0 - unit * 2:.1f}" font-size="{unit * 5:.1f}">{bar} m</text>')
-    svg.append("</svg>")
+        'stroke="black" stroke-width="3" vector-effect="non-scaling-stroke"/>',
+        f'<text x="{unit * 5:.1f}" y="{y0 - unit * 2:.1f}" font-size="{unit * 5:.1f}">{bar} m</text>',
+    ]
+
+
+def _svg_legend(rev: Review, colour: dict[str, str], failed_cats: list[str], any_dwellings: bool) -> str:
+    """The legend under the static map: category colours, dwellings, existing facilities."""
+    e = escape_html
     legend = ['<p class="legend small">']
     legend += [
         f'<span><i class="dot" style="background:{colour[c]}"></i>{e(rev.category_labels.get(c, c))}</span>'
-        for c in cats
+        for c in colour
     ]
     legend.append('<span><i class="dot" style="background:#9e9e9e"></i>dwelling</span>')
-    if failed_cats or len(dw):
+    if failed_cats or any_dwellings:
         legend.append(
             '<span><i class="dot" style="background:#d32f2f"></i>dwelling beyond a failed radius '
             f"({e(', '.join(failed_cats)) or 'none'})</span>"
@@ -458,7 +467,7 @@ def _svg_map(rev: Review, width_px: int = 900) -> str:
             "existing (OSM)</span>"
         )
     legend.append("<span>filled: planned; dashed outline: estate; grey lines: walking network</span></p>")
-    return "".join(svg) + "".join(legend)
+    return "".join(legend)
 
 
 def _interactive_map(rev: Review) -> str | None:
