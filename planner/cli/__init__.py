@@ -1,4 +1,4 @@
-"""Command line: ``planner audit | demo | site | villages | review | batch | categories | rules``.
+"""Command line: ``planner audit | demo | site | villages | review | batch | categories | rules | serve``.
 
 Thin: parses arguments, calls the package, prints where outputs went. Every user mistake
 is an :class:`~planner._errors.InputError`, printed as one line with exit code 2.
@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - older typer on plain click
 # Importing the command modules registers their commands on ``app``, in this order (the help
 # lists them so): keep it, not alphabetical.
 # isort: off
-from planner.cli import audit, site, villages, review, batch, listing  # noqa: F401
+from planner.cli import audit, site, villages, review, batch, listing, serve  # noqa: F401
 # isort: on
 
 _GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--excel")

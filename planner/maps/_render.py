@@ -324,3 +324,9 @@ def _script(code: str) -> str:
 
 def _style(css: str) -> str:
     return "<style>" + re.sub(r"</(style)", r"<\\/\1", css, flags=re.I) + "</style>"
+
+
+def leaflet_tags() -> str:
+    """Leaflet's CSS and JavaScript from the xstatic-leaflet package as inline ``<style>`` and
+    ``<script>`` elements, for pages built without folium (``planner serve``)."""
+    return _style(_leaflet_css()) + _script(_read_xstatic("leaflet", "leaflet.js"))

@@ -513,6 +513,26 @@ class Engine:
             if c.unit == "m"
         }
 
+    def scenario_inputs(self) -> tuple[Region, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        """(region, extra facilities, homes) that give the current scenario to another command
+        (:func:`planner.siting.site`): OSM facilities deleted or moved are left out of the
+        region, new and moved ones are extra facilities, gates are added to the region. Paths
+        are not in the region: pass :attr:`net` as the network."""
+        n_base = len(self._base_facilities)
+        fac = self.facilities
+        gone = set(fac["facility_id"].iloc[:n_base][~self.active[:n_base]].astype(str))
+        feats = self.region.features
+        region = dataclasses.replace(self.region, features=feats[~feats["osm_id"].astype(str).isin(gone)])
+        gates = [(e["lon"], e["lat"]) for e in self.edits if e["kind"] == "add_gate"]
+        if gates:
+            region = with_gates(region, gates)
+        pos = np.arange(len(fac))
+        keep = self.active & ((pos >= n_base) | fac["facility_id"].astype(str).isin(gone).to_numpy())
+        extra = fac[keep][["facility_id", "category", "name", "geometry"]].reset_index(drop=True)
+        cols = [c for c in self._base_homes.columns if c not in ("snap_m", "compound_id")]
+        homes = gpd.GeoDataFrame(self.homes[cols].copy(), geometry="geometry", crs=self.homes.crs)
+        return region, extra, homes
+
     def within(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per category (and ``complete_<level>``): homes within the target, for everyone and
         for the elderly (the elderly at their own pace)."""
