@@ -171,25 +171,42 @@ def find_admin_villages(
     committees = [i for i, t in enumerate(tags) if is_village_committee(t)]
     bounds = [i for i in np.flatnonzero(polygonal) if is_village_boundary(tags[i]) and tags[i].get("name")]
     if bounds:
-        rows = {
-            "admin_id": feats["osm_id"].to_numpy()[bounds],
-            "name": [tags[i]["name"] for i in bounds],
-            "source": "boundary",
-            "committee": None,
-            "population_given": np.nan,
-        }
-        out = gpd.GeoDataFrame(rows, geometry=geoms[bounds], crs=crs)
-        if committees:
-            pts = shapely.point_on_surface(geoms[committees])
-            c_idx, a_idx = shapely.STRtree(out.geometry.to_numpy()).query(pts, predicate="within")
-            named = {}
-            for c, a in zip(c_idx, a_idx, strict=True):
-                i = committees[c]
-                named.setdefault(int(a), []).append(tags[i].get("name") or feats["osm_id"].iat[i])
-            out["committee"] = [("、".join(named[k]) if k in named else None) for k in range(len(out))]
-        return out
+        return _boundary_villages(feats, bounds, committees, crs)
     if not committees:
         return empty_admin_villages(crs)
+    return _committee_villages(region, net, committees)
+
+
+def _boundary_villages(feats: gpd.GeoDataFrame, bounds: list, committees: list, crs) -> gpd.GeoDataFrame:
+    """Administrative villages from OSM's village boundaries (features ``bounds``), each with the
+    names of the village committees (features ``committees``) inside it."""
+    tags = feats["tags"].tolist()
+    geoms = feats.geometry.to_numpy()
+    rows = {
+        "admin_id": feats["osm_id"].to_numpy()[bounds],
+        "name": [tags[i]["name"] for i in bounds],
+        "source": "boundary",
+        "committee": None,
+        "population_given": np.nan,
+    }
+    out = gpd.GeoDataFrame(rows, geometry=geoms[bounds], crs=crs)
+    if committees:
+        pts = shapely.point_on_surface(geoms[committees])
+        c_idx, a_idx = shapely.STRtree(out.geometry.to_numpy()).query(pts, predicate="within")
+        named = {}
+        for c, a in zip(c_idx, a_idx, strict=True):
+            i = committees[c]
+            named.setdefault(int(a), []).append(tags[i].get("name") or feats["osm_id"].iat[i])
+        out["committee"] = [("、".join(named[k]) if k in named else None) for k in range(len(out))]
+    return out
+
+
+def _committee_villages(region: Region, net: Network | None, committees: list) -> gpd.GeoDataFrame:
+    """Administrative villages from the village committees (features ``committees``), each with
+    its territory along the walk network (:func:`network_voronoi`)."""
+    feats = region.features
+    tags = feats["tags"].tolist()
+    geoms = feats.geometry.to_numpy()
     # One administrative village per committee name (a committee may be mapped twice: its
     # building and a point in it).
     names, first = {}, []
@@ -223,7 +240,7 @@ def find_admin_villages(
             "population_given": np.nan,
         },
         geometry=territories,
-        crs=crs,
+        crs=region.crs,
     )
 
 
@@ -441,12 +458,6 @@ def indicator_rows(
     """The head rows of ``indicators.csv``: the plan's indicator over administrative villages,
     then the shares of hamlets and of their residents within the village-level walk."""
     ind = admin_indicator(admin, target_share)
-    n_h = len(hamlets)
-    covered = hamlets["service_covered"].to_numpy(bool)
-    pop = hamlets["population"].to_numpy(float)
-    inside = hamlets["has_service_station"].to_numpy(bool)
-    share_pop = float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
-    share_pop_in = float(pop[inside].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
     base = {
         "category": "village_service_station",
         "level": "village",
@@ -455,28 +466,40 @@ def indicator_rows(
         "confirmed": confirmed,
     }
     nan = float("nan")
+    coverage = dict(
+        base,
+        indicator="rural_service_coverage",
+        unit="administrative_village",
+        name_zh="农村社区综合服务设施覆盖率",
+        name_en="Administrative villages with a comprehensive service facility in their territory",
+        mode=None,
+        target_minutes=nan,
+        villages=ind["villages"],
+        villages_inside=ind["villages_with_facility"],
+        share_inside=ind["share"],
+        villages_within_target=ind["villages_with_facility"],
+        share_within_target=ind["share"],
+        population_share_inside=nan,
+        population_share_within_target=nan,
+        target_share=target_share,
+        baseline_share_2020=baseline_share,
+        target_met=ind["target_met"],
+        confirmed=True,
+        source=source,
+    )
+    return [coverage, *_hamlet_rows(hamlets, base)]
+
+
+def _hamlet_rows(hamlets: pd.DataFrame, base: dict) -> list[dict]:
+    """The rows of hamlets, and of their residents, within the village-level walk of a station."""
+    n_h = len(hamlets)
+    covered = hamlets["service_covered"].to_numpy(bool)
+    pop = hamlets["population"].to_numpy(float)
+    inside = hamlets["has_service_station"].to_numpy(bool)
+    share_pop = float(pop[covered].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
+    share_pop_in = float(pop[inside].sum() / pop.sum()) if pop.sum() > 0 else float("nan")
+    nan = float("nan")
     return [
-        dict(
-            base,
-            indicator="rural_service_coverage",
-            unit="administrative_village",
-            name_zh="农村社区综合服务设施覆盖率",
-            name_en="Administrative villages with a comprehensive service facility in their territory",
-            mode=None,
-            target_minutes=nan,
-            villages=ind["villages"],
-            villages_inside=ind["villages_with_facility"],
-            share_inside=ind["share"],
-            villages_within_target=ind["villages_with_facility"],
-            share_within_target=ind["share"],
-            population_share_inside=nan,
-            population_share_within_target=nan,
-            target_share=target_share,
-            baseline_share_2020=baseline_share,
-            target_met=ind["target_met"],
-            confirmed=True,
-            source=source,
-        ),
         dict(
             base,
             indicator="hamlets_within_walk",

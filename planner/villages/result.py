@@ -151,14 +151,6 @@ class VillageAudit:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
         v = self.villages
         fac_counts = self.facilities["category"].value_counts().to_dict()
-        to_wgs = Transformer.from_crs(v.crs, 4326, always_xy=True)
-        town = None
-        if self.town is not None:
-            lon, lat = to_wgs.transform(self.town["x"], self.town["y"])
-            town = {k: self.town[k] for k in ("name", "source", "osm_id", "mode")} | {
-                "lon": round(lon, 6),
-                "lat": round(lat, 6),
-            }
         admin = admin_summary(self.admin if self.admin is not None else pd.DataFrame(), v, self.target_share)
         in_hamlets = float(v["population"].sum())
         homes_source = v.attrs.get("population_source", "homes") == "homes"
@@ -178,21 +170,7 @@ class VillageAudit:
             ),
             "population_in_hamlets": in_hamlets,
             "population_source": v.attrs.get("population_source", "homes"),
-            "indicator": {
-                "name_zh": "农村社区综合服务设施覆盖率",
-                "name_en": "Administrative villages with a comprehensive service facility in their territory",
-                "share": admin["indicator"]["share"],
-                "villages_with_facility": admin["indicator"]["villages_with_facility"],
-                "villages": admin["indicator"]["villages"],
-                "new_needed": admin["indicator"]["new_needed"],
-                "target_share": self.target_share,
-                "target_met": admin["indicator"]["target_met"],
-                "baseline_share_2020": BASELINE_SHARE_2020,
-                "unit": "administrative village (行政村)",
-                "rule": "an administrative village counts when a comprehensive service facility (category "
-                f"{STATION_KEY} of the rural categories file) stands inside its territory",
-                "source": INDICATOR_SOURCE,
-            },
+            "indicator": self._indicator_summary(admin["indicator"]),
             "hamlets": dict(
                 admin["hamlets"], minutes=self.minutes[STATION_KEY], mode=self.modes[STATION_KEY]
             ),
@@ -212,7 +190,7 @@ class VillageAudit:
             "categories_without_facilities": [
                 c.key for c in self.categories if fac_counts.get(c.key, 0) == 0
             ],
-            "town": town,
+            "town": self._town_summary(),
             "networks": {
                 m: {"nodes": int(n.n_nodes), "edges": int(n.n_edges)} for m, n in self.networks.items()
             },
@@ -229,6 +207,35 @@ class VillageAudit:
         if stations is not None:
             out["proposed_stations"] = stations.summary()
         return out
+
+    def _indicator_summary(self, ind: dict) -> dict:
+        """The plan's indicator (``ind`` from :func:`admin_summary`) with its target and source."""
+        return {
+            "name_zh": "农村社区综合服务设施覆盖率",
+            "name_en": "Administrative villages with a comprehensive service facility in their territory",
+            "share": ind["share"],
+            "villages_with_facility": ind["villages_with_facility"],
+            "villages": ind["villages"],
+            "new_needed": ind["new_needed"],
+            "target_share": self.target_share,
+            "target_met": ind["target_met"],
+            "baseline_share_2020": BASELINE_SHARE_2020,
+            "unit": "administrative village (行政村)",
+            "rule": "an administrative village counts when a comprehensive service facility (category "
+            f"{STATION_KEY} of the rural categories file) stands inside its territory",
+            "source": INDICATOR_SOURCE,
+        }
+
+    def _town_summary(self) -> dict | None:
+        """The township centre in WGS84 lon/lat, with its name and source (None when not found)."""
+        if self.town is None:
+            return None
+        to_wgs = Transformer.from_crs(self.villages.crs, 4326, always_xy=True)
+        lon, lat = to_wgs.transform(self.town["x"], self.town["y"])
+        return {k: self.town[k] for k in ("name", "source", "osm_id", "mode")} | {
+            "lon": round(lon, 6),
+            "lat": round(lat, 6),
+        }
 
     def write(
         self,

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 
 from planner._io import atomic_dir
@@ -20,6 +21,7 @@ from .admin import read_village_boundaries
 from .audit import audit_villages
 from .hamlets import NoVillagesError, find_villages
 from .indicator import INDICATOR_SOURCE, TARGET_SHARE, check_share
+from .result import VillageAudit
 from .rural import load_rural_categories
 from .stations import propose_stations
 
@@ -66,23 +68,14 @@ def run_villages(
         The summary (what ``summary.json`` holds).
     """
     from planner import coords as _coords
-    from planner.population import homes_with_population, population_summary
 
     started = time.perf_counter()
     check_share(target_share)
     coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     known = load_rural_categories(categories_file)  # a bad file fails before any heavy work
     region = load_region(osm)
-    boundary_frame = None
-    if boundaries is not None:
-        boundary_frame = read_village_boundaries(boundaries, region.crs, crs, coords)
-    extra = None
-    if facilities is not None:
-        extra = facilities_from_file(facilities, region.crs, known, crs, coords)
-    if population is None and population_table is None:
-        homes = homes_from_region(region)
-    else:
-        homes = homes_with_population(region, None, population, population_table, crs, coords)
+    boundary_frame, extra = _user_files(region, boundaries, facilities, known, crs, coords)
+    homes = _homes(region, population, population_table, crs, coords)
     verdict = homes.attrs["settlement"]
     try:
         found = find_villages(region, homes, raster=raster)
@@ -102,17 +95,7 @@ def run_villages(
         extra_facilities=extra,
         boundaries=boundary_frame,
     )
-    if verdict["kind"] == "urban":
-        result.notes.insert(0, verdict["notice"])
-    if "population" in homes.attrs:
-        info = population_summary(homes)
-        src = info["source"]
-        result.notes.append(
-            f"homes' population from the {src['source']} {src['file']}: "
-            f"{src['homes_from_source']} homes, {src['people_from_source']:,.0f} people, "
-            "shared by floor area; "
-            f"{src['homes_kept_estimate']} homes outside it keep their estimate"
-        )
+    _add_notes(result, verdict, homes)
     stations = None
     if result.admin is not None and len(result.admin) and result.share < target_share - 1e-12:
         stations = propose_stations(result, target_share=target_share)
@@ -120,6 +103,42 @@ def run_villages(
     result.seconds["run"] = time.perf_counter() - started
     result.write(out_dir, stations, map_html=map_html, out_coords=out_coords)
     return result.summary(stations)
+
+
+def _user_files(region: Region, boundaries, facilities, known: dict, crs, coords: str | None) -> tuple:
+    """The user's village boundaries and extra facilities (each None when not given)."""
+    boundary_frame = None
+    if boundaries is not None:
+        boundary_frame = read_village_boundaries(boundaries, region.crs, crs, coords)
+    extra = None
+    if facilities is not None:
+        extra = facilities_from_file(facilities, region.crs, known, crs, coords)
+    return boundary_frame, extra
+
+
+def _homes(region: Region, population, population_table, crs, coords: str | None) -> gpd.GeoDataFrame:
+    """The region's homes; a population raster or table replaces their estimate."""
+    if population is None and population_table is None:
+        return homes_from_region(region)
+    from planner.population import homes_with_population
+
+    return homes_with_population(region, None, population, population_table, crs, coords)
+
+
+def _add_notes(result: VillageAudit, verdict: dict, homes: gpd.GeoDataFrame) -> None:
+    """Notes of the run beside the audit's: the urban notice, where the population came from."""
+    if verdict["kind"] == "urban":
+        result.notes.insert(0, verdict["notice"])
+    if "population" in homes.attrs:
+        from planner.population import population_summary
+
+        src = population_summary(homes)["source"]
+        result.notes.append(
+            f"homes' population from the {src['source']} {src['file']}: "
+            f"{src['homes_from_source']} homes, {src['people_from_source']:,.0f} people, "
+            "shared by floor area; "
+            f"{src['homes_kept_estimate']} homes outside it keep their estimate"
+        )
 
 
 def _write_urban(
