@@ -184,21 +184,7 @@ def distribute(
     share[inside] = w[inside] / wsum[zone[inside]]
     new[inside] = zone_people[zone[inside]] * share[inside]
     homes["population"] = new
-    ratio = np.divide(new, old, out=np.full(len(new), np.nan), where=old > 0)
-    from planner import settings
-
-    per_person = {
-        "households": 1 / settings.persons_per_household,
-        "elderly": settings.elderly_share,
-        "children": settings.children_share,
-        "disabled": settings.disabled_share,
-    }
-    for col in _SCALED:
-        if col in homes.columns:
-            values = homes[col].to_numpy(float)
-            # A home that had no people gets the default shares of its new ones.
-            scaled = np.where(np.isfinite(ratio), values * ratio, new * per_person[col])
-            homes[col] = np.where(inside, scaled, values)
+    _scale_groups(homes, old, new, inside)
     source = np.where(inside, info["source"], "estimate")
     if "population_source" in homes.columns:  # homes from a file say "file" where no source reaches
         source = np.where(inside, source, homes["population_source"].astype(str).to_numpy())
@@ -219,6 +205,26 @@ def distribute(
     )
     homes.attrs["population"] = info
     return homes
+
+
+def _scale_groups(homes: gpd.GeoDataFrame, old: np.ndarray, new: np.ndarray, inside: np.ndarray) -> None:
+    """Scale households and the elderly, children and disabled of the homes ``inside`` the
+    source with their population (``old`` → ``new``), in place."""
+    from planner import settings
+
+    ratio = np.divide(new, old, out=np.full(len(new), np.nan), where=old > 0)
+    per_person = {
+        "households": 1 / settings.persons_per_household,
+        "elderly": settings.elderly_share,
+        "children": settings.children_share,
+        "disabled": settings.disabled_share,
+    }
+    for col in _SCALED:
+        if col in homes.columns:
+            values = homes[col].to_numpy(float)
+            # A home that had no people gets the default shares of its new ones.
+            scaled = np.where(np.isfinite(ratio), values * ratio, new * per_person[col])
+            homes[col] = np.where(inside, scaled, values)
 
 
 def _weights(homes: gpd.GeoDataFrame, weight: str) -> np.ndarray:
