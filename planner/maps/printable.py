@@ -163,21 +163,7 @@ def write_printable(
         if subtitle:
             fig.text(0.03, 0.915, subtitle, fontsize=10 if paper == "a4" else 13, parse_math=False)
         if handles:
-            for h in handles:
-                h.set_label(_two_lines(h.get_label()))
-            legend = fig.legend(
-                handles=handles,
-                loc="upper left",
-                bbox_to_anchor=(0.69, 0.89),
-                frameon=False,
-                title="图例 Legend",
-                fontsize=9,
-                title_fontsize=10,
-                alignment="left",
-                labelspacing=0.9,
-            )
-            for text in legend.get_texts():
-                text.set_parse_math(False)
+            _legend(fig, handles)
         if metric is not None:
             _scale_bar(ax)
             _north_arrow(ax)
@@ -186,6 +172,25 @@ def write_printable(
         fig.savefig(folder / "map.png", dpi=PNG_DPI)
         fig.savefig(folder / "map.pdf")
     return [folder / "map.png", folder / "map.pdf"]
+
+
+def _legend(fig, handles: list) -> None:
+    """The legend right of the map, labels on at most two lines, shown as plain text."""
+    for h in handles:
+        h.set_label(_two_lines(h.get_label()))
+    legend = fig.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.69, 0.89),
+        frameon=False,
+        title="图例 Legend",
+        fontsize=9,
+        title_fontsize=10,
+        alignment="left",
+        labelspacing=0.9,
+    )
+    for text in legend.get_texts():
+        text.set_parse_math(False)
 
 
 def _metric_crs(layers: Sequence[PrintLayer]):
