@@ -48,6 +48,7 @@ from planner.network import (
     Network,
     TargetGraph,
     build_network,
+    edge_lines,
     reach_states,
     snap,
     sweep_limit_s,
@@ -127,6 +128,7 @@ class Engine:
         self.active = np.ones(len(self.facilities), bool)
         self._graph_edits: list[dict] = []
         self._added = 0
+        self._edge_tree = None
         self._rebuild_graph()
         self._sweep_all()
         for edit in edits:
@@ -337,18 +339,16 @@ class Engine:
             if not (((net.u == a) & (net.v == b)) | ((net.u == b) & (net.v == a))).any():
                 raise InputError(f"{where}: no street joins nodes {edit['nodes'][0]} and {edit['nodes'][1]}")
             return
-        x, y = edit["_xy"]
-        near = np.asarray(net.tree.query_ball_point((x, y), settings.serve_snap_m), np.int64)
-        cand = np.nonzero(np.isin(net.u, near) | np.isin(net.v, near))[0]
+        point = shapely.Point(edit["_xy"])
+        if self._edge_tree is None or self._edge_tree[0] is not net:
+            self._edge_tree = (net, shapely.STRtree(edge_lines(net)))
+        tree = self._edge_tree[1]
+        cand = tree.query(point, predicate="dwithin", distance=settings.serve_snap_m)
         if len(cand) == 0:
             raise InputError(
                 f"{where}: no street within {settings.serve_snap_m:g} m of the point; click on a street"
             )
-        lines = shapely.linestrings(
-            np.stack([np.column_stack([net.x[net.u[cand]], net.y[net.u[cand]]]),
-                      np.column_stack([net.x[net.v[cand]], net.y[net.v[cand]]])], axis=1)
-        )
-        best = cand[int(np.argmin(shapely.distance(lines, shapely.Point(x, y))))]
+        best = cand[int(np.argmin(shapely.distance(tree.geometries[cand], point)))]
         edit["nodes"] = [str(net.node_id[net.u[best]]), str(net.node_id[net.v[best]])]
 
     def _resolve_gate(self, edit: dict, where: str) -> None:

@@ -1,0 +1,393 @@
+"""planner serve's API: every edit kind gives exactly the numbers of an independent full audit
+of the edited scenario (Beijing Haidian sample); bad input is refused in one line and changes
+nothing; scenarios save, load, compare and export."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from planner import settings
+from planner.audit import run_audit
+from planner.network import build_network
+from planner.serve.engine import with_gates
+
+from .helpers import (
+    ROOT,
+    SAMPLE,
+    assert_same_numbers,
+    full_audit,
+    lonlat,
+    metric_xy,
+    population_share,
+    times,
+    without,
+)
+
+
+def _point_near_street(engine, node: int, dx: float = 60.0, dy: float = 40.0) -> tuple[float, float]:
+    return lonlat(engine, engine.net.x[node] + dx, engine.net.y[node] + dy)
+
+
+def _single_facility(engine, category: str) -> str:
+    """The OSM facility of the category nearest to most homes (its OSM feature being that
+    facility only)."""
+    fac = engine.current_facilities()
+    counts = fac["facility_id"].value_counts()
+    single = set(fac.loc[fac["facility_id"].map(counts).eq(1), "facility_id"])
+    used = engine.homes[f"{category}_facility_id"].dropna()
+    return str(used[used.isin(single)].value_counts().index[0])
+
+
+def test_loaded_state_is_the_audit(client, engine, haidian):
+    state = client.get("/api/state").json()
+    assert len(state["homes"]["lon"]) == len(engine.homes) == 107
+    assert len(state["coverage"]) == len(full_audit(haidian).coverage)
+    assert_same_numbers(engine, full_audit(haidian))
+    row = next(r for r in state["coverage"] if r["category"] == "kindergarten" and r["threshold"] == "target")
+    assert row["population_share"] == pytest.approx(population_share(engine.coverage, "kindergarten"), abs=1e-6)
+    assert {"population_within", "elderly_within", "children_within", "disabled_within"} <= set(row)
+
+
+def test_add_facility_equals_run_audit_with_it_in_a_file(client, engine, haidian, tmp_path):
+    before = population_share(engine.coverage, "clinic")
+    lon, lat = _point_near_street(engine, int(np.argmin(engine.net.x + engine.net.y)) + 400)
+    out = client.post("/api/edits", json={"kind": "add_facility", "category": "社区卫生服务站", "lon": lon, "lat": lat})
+    assert out.status_code == 200, out.text
+    edit = out.json()["edit"]
+    assert edit["category"] == "clinic" and edit["facility_id"] == "scenario/1" and edit["changed"] == ["clinic"]
+    # The same facility in a file, through planner audit's own loading.
+    path = tmp_path / "extra.geojson"
+    gpd.GeoDataFrame(
+        {"facility_id": ["scenario/1"], "category": ["clinic"], "name": [None]},
+        geometry=[shapely.Point(lon, lat)], crs=4326,
+    ).to_file(path)
+    result = run_audit(ROOT / SAMPLE, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
+    assert_same_numbers(engine, result)
+    assert population_share(engine.coverage, "clinic") > before  # the edit did change the numbers
+    assert any(f["facility_id"] == "scenario/1" for f in out.json()["facilities"])
+
+
+def test_delete_facility_equals_audit_without_it(client, engine, haidian):
+    victim = _single_facility(engine, "supermarket")
+    before = times(engine.homes, "supermarket")
+    out = client.post("/api/edits", json={"kind": "delete_facility", "facility_id": victim})
+    assert out.status_code == 200, out.text
+    assert_same_numbers(engine, full_audit(without(haidian, victim)))
+    assert (times(engine.homes, "supermarket") >= before).all()
+    assert (times(engine.homes, "supermarket") > before).any()
+
+
+def test_move_facility_equals_audit_with_it_elsewhere(client, engine, haidian):
+    victim = _single_facility(engine, "kindergarten")
+    old = engine.current_facilities().set_index("facility_id").loc[victim]
+    lon, lat = _point_near_street(engine, 700, 20, 20)
+    out = client.post("/api/edits", json={"kind": "move_facility", "facility_id": victim, "lon": lon, "lat": lat})
+    assert out.status_code == 200, out.text
+    moved = gpd.GeoDataFrame(
+        {"facility_id": [victim], "category": ["kindergarten"], "name": [old["name"]]},
+        geometry=[shapely.Point(metric_xy(engine, lon, lat))], crs=haidian.crs,
+    )
+    assert_same_numbers(engine, full_audit(without(haidian, victim), extra_facilities=moved))
+
+
+def test_population_of_a_home_and_of_a_compound(client, engine, haidian):
+    from planner.demand import homes_from_region
+
+    home = str(engine.homes.loc[engine.homes["compound_id"].isna(), "home_id"].iloc[7])
+    compound = str(engine.homes["compound_id"].dropna().iloc[0])
+    in_comp = (engine.homes["compound_id"] == compound).to_numpy()
+    old = engine.homes["population"].to_numpy(float).copy()
+    assert client.post("/api/edits", json={"kind": "set_population", "home_id": home, "population": 900}).status_code == 200
+    out = client.post("/api/edits", json={"kind": "set_population", "compound_id": compound, "population": 5000})
+    assert out.status_code == 200, out.text
+    assert engine.homes.loc[in_comp, "population"].sum() == pytest.approx(5000)
+    # The compound's people spread as before (each home keeps its share).
+    share = old[in_comp] / old[in_comp].sum()
+    assert engine.homes.loc[in_comp, "population"].to_numpy() == pytest.approx(5000 * share)
+    expected = homes_from_region(haidian)
+    expected.loc[expected["home_id"] == home, "population"] = 900.0
+    expected.loc[in_comp, "population"] = 5000 * share
+    for col, value in (
+        ("elderly", settings.elderly_share),
+        ("children", settings.children_share),
+        ("disabled", settings.disabled_share),
+        ("households", 1 / settings.persons_per_household),
+    ):
+        expected[col] = expected["population"] * value
+    assert_same_numbers(engine, full_audit(haidian, homes=expected))
+    assert out.json()["totals"]["population"] == pytest.approx(expected["population"].sum(), rel=1e-9)
+
+
+def _with_edge(net, a: int, b: int, length_m: float):
+    t = length_m / net.walk_speed_mps
+    return dataclasses.replace(
+        net, u=np.r_[net.u, a, b], v=np.r_[net.v, b, a], length_m=np.r_[net.length_m, length_m, length_m],
+        time_s=np.r_[net.time_s, t, t], _graphs={}, _tree=None,
+    )
+
+
+def _shortcut(net) -> tuple[int, int]:
+    """Two street corners under 150 m apart whose way by the streets is the longest (a
+    footbridge over a railway or a river would join them)."""
+    from scipy.sparse.csgraph import dijkstra
+
+    pairs = net.tree.query_pairs(150.0, output_type="ndarray")
+    starts = np.unique(pairs[:, 0])
+    by_street = dijkstra(net.graph("length"), indices=starts)
+    row = np.searchsorted(starts, pairs[:, 0])
+    detour = by_street[row, pairs[:, 1]]
+    detour[~np.isfinite(detour)] = 0.0
+    a, b = pairs[int(np.argmax(detour))]
+    assert detour.max() > 1000.0
+    return int(a), int(b)
+
+
+def test_add_path_equals_audit_on_the_network_with_it(client, engine, haidian):
+    net = engine.net
+    a, b = _shortcut(net)
+    out = client.post(
+        "/api/edits",
+        json={"kind": "add_path", "coordinates": [list(lonlat(engine, net.x[a], net.y[a])),
+                                                   list(lonlat(engine, net.x[b], net.y[b]))]},
+    )
+    assert out.status_code == 200, out.text
+    edit = out.json()["edit"]
+    assert edit["nodes"] == [str(net.node_id[a]), str(net.node_id[b])]
+    straight = float(np.hypot(net.x[a] - net.x[b], net.y[a] - net.y[b]))
+    assert edit["length_m"] == pytest.approx(straight, abs=1e-3)
+    base = build_network(haidian)
+    result = full_audit(haidian, network=_with_edge(base, a, b, edit["length_m"]))
+    assert_same_numbers(engine, result)
+    faster = False
+    base_result = full_audit(haidian)
+    for c in engine.categories:
+        new, old = times(engine.homes, c.key), times(base_result.homes, c.key)
+        assert (new <= old + 1e-9).all()
+        faster |= bool((new < old - 1.0).any())
+    assert faster
+
+
+def test_close_path_equals_audit_on_the_network_without_it(client, engine, haidian):
+    net = engine.net
+    i = int(np.argmax(net.length_m))  # the longest street segment
+    a, b = int(net.u[i]), int(net.v[i])
+    mid = lonlat(engine, (net.x[a] + net.x[b]) / 2, (net.y[a] + net.y[b]) / 2)
+    out = client.post("/api/edits", json={"kind": "close_path", "lon": mid[0], "lat": mid[1]})
+    assert out.status_code == 200, out.text
+    assert sorted(out.json()["edit"]["nodes"]) == sorted([str(net.node_id[a]), str(net.node_id[b])])
+    base = build_network(haidian)
+    keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
+    closed = dataclasses.replace(
+        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
+        _graphs={}, _tree=None,
+    )
+    assert keep.sum() == base.n_edges - 2
+    assert_same_numbers(engine, full_audit(haidian, network=closed))
+
+
+def test_add_gate_equals_audit_with_the_gate_mapped(client, engine, haidian):
+    comp = engine.comps.geometry.iloc[0]
+    ring = shapely.get_coordinates(shapely.boundary(comp))
+    before = engine.homes.copy()
+    # The corner of the compound's outline farthest from its mapped gates.
+    gates = engine.comps["gate_xy"].iloc[0]
+    far = ring[int(np.argmax(np.min(np.hypot(*(ring[:, None, :] - gates[None, :, :]).transpose(2, 0, 1)), axis=1)))]
+    lon, lat = lonlat(engine, far[0] + 3.0, far[1] + 3.0)  # a click a few metres off the wall
+    out = client.post("/api/edits", json={"kind": "add_gate", "lon": lon, "lat": lat})
+    assert out.status_code == 200, out.text
+    edit = out.json()["edit"]
+    assert edit["compound_ids"] == [str(engine.comps["compound_id"].iloc[0])]
+    region = with_gates(haidian, [(edit["lon"], edit["lat"])])  # a barrier=gate node on the wall
+    assert_same_numbers(engine, full_audit(region))
+    inside = (engine.homes["compound_id"] == engine.comps["compound_id"].iloc[0]).to_numpy()
+    changed = np.zeros(len(before), bool)
+    for c in engine.categories:
+        changed |= ~np.isclose(times(engine.homes, c.key), times(before, c.key))
+    assert changed[inside].any()
+
+
+def test_undo_gives_the_loaded_region_back(client, engine, haidian):
+    lon, lat = _point_near_street(engine, 300)
+    client.post("/api/edits", json={"kind": "add_facility", "category": "market", "lon": lon, "lat": lat})
+    client.post("/api/edits", json={"kind": "close_path", "lon": lon, "lat": lat})
+    assert len(client.get("/api/state").json()["edits"]) == 2
+    assert client.post("/api/undo", json={}).json()["undone"]["kind"] == "close_path"
+    assert client.post("/api/undo", json={}).json()["undone"]["kind"] == "add_facility"
+    assert client.post("/api/undo", json={}).json()["undone"] is None
+    assert_same_numbers(engine, full_audit(haidian))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"kind": "build_tower"}, "edit kind 'build_tower': use one of add_facility,"),
+        ({"kind": "add_facility", "category": "casino", "lon": 116.35, "lat": 40.0},
+         "edit add_facility: 'category': unknown category 'casino'"),
+        ({"kind": "add_facility", "category": "clinic", "lon": 120.0, "lat": 40.0},
+         "is outside the region's streets"),
+        ({"kind": "add_facility", "category": "clinic", "lon": "x", "lat": 40.0},
+         "edit add_facility: 'lon': 'x' must be a finite number"),
+        ({"kind": "add_facility", "category": "clinic", "lat": 40.0}, "edit add_facility: 'lon' is missing"),
+        ({"kind": "add_facility", "category": "clinic", "lon": 116.35, "lat": 40.0, "colour": 1},
+         "edit add_facility: unknown key 'colour'"),
+        ({"kind": "delete_facility", "facility_id": "node/1"}, "no facility 'node/1' in the scenario"),
+        ({"kind": "set_population", "home_id": "nowhere", "population": 5}, "no home with home_id 'nowhere'"),
+        ({"kind": "set_population", "home_id": "x", "population": -5}, "'population' -5 must be 0 or more"),
+        ({"kind": "add_gate", "lon": 116.335, "lat": 39.989}, "no gated compound's wall within 50 m"),
+        ({"kind": "add_path", "coordinates": [[116.35, 40.0]]}, "'coordinates' must be 2 to 1000"),
+    ],
+)
+def test_bad_edits_are_refused_in_one_line_and_change_nothing(client, engine, body, message):
+    before = engine.coverage.copy()
+    out = client.post("/api/edits", json=body)
+    assert out.status_code == 400
+    error = out.json()["error"]
+    assert message in error and "\n" not in error
+    pd.testing.assert_frame_equal(engine.coverage, before)
+    assert engine.edits == []
+
+
+def test_requests_must_be_json_from_this_computer(session, client):
+    from starlette.testclient import TestClient
+
+    from planner.serve.app import create_app
+
+    out = client.post("/api/edits", content=b"kind=add_facility", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert out.status_code == 400 and out.json()["error"] == "request: send JSON with Content-Type: application/json"
+    assert client.post("/api/edits", content=b"{oops", headers={"content-type": "application/json"}).status_code == 400
+    # A page elsewhere that rebinds its name to 127.0.0.1 is refused by the Host check.
+    assert client.get("/api/state", headers={"host": "evil.example"}).status_code == 400
+    assert TestClient(create_app(session), base_url="http://localhost:8000").get("/").status_code == 200
+
+
+def test_beyond_loopback_every_request_needs_the_token(session):
+    from starlette.testclient import TestClient
+
+    from planner._errors import InputError
+    from planner.serve.app import create_app
+
+    with pytest.raises(InputError, match=r"--host 0\.0\.0\.0: serving beyond this computer needs a token"):
+        create_app(session, host="0.0.0.0")
+    c = TestClient(create_app(session, host="0.0.0.0", token="s3cret"), base_url="http://10.0.0.5")
+    for path in ("/", "/api/state", "/api/times?category=clinic", "/api/scenarios"):
+        assert c.get(path).status_code == 403
+        assert c.get(path, headers={"X-Planner-Token": "wrong"}).status_code == 403
+        assert c.get(path, headers={"X-Planner-Token": "s3cret"}).status_code == 200
+    assert c.get("/?token=s3cret").status_code == 200
+    edit = {"kind": "set_population", "home_id": "x", "population": 1}
+    assert c.post("/api/edits", json=edit).status_code == 403
+    assert session.engine.edits == []
+
+
+def test_scenarios_save_load_compare(client, engine, session, haidian):
+    lon, lat = _point_near_street(engine, 200)
+    client.post("/api/edits", json={"kind": "add_facility", "category": "clinic", "lon": lon, "lat": lat})
+    saved = client.post("/api/scenarios/save", json={"name": "诊所-north"}).json()
+    assert saved["scenarios"] == ["诊所-north"]
+    # A GeoJSON of the edits plus the settings, readable by any GIS.
+    frame = gpd.read_file(saved["path"])
+    assert list(frame["kind"]) == ["add_facility"] and frame.geometry.iloc[0].x == pytest.approx(lon)
+    data = json.loads(Path(saved["path"]).read_text(encoding="utf-8"))
+    assert data["planner_scenario"]["settings"]["minutes"] == [5, 10, 15]
+    with_clinic = engine.coverage.copy()
+    within_after = engine.within()["clinic"][0].copy()
+    client.post("/api/undo", json={})
+    assert client.post("/api/scenarios/save", json={"name": "empty"}).status_code == 200
+    # Compare: people and elderly newly within the clinic's target, worked out by hand.
+    rows = {r["key"]: r for r in client.post("/api/scenarios/compare", json={"a": "empty", "b": "诊所-north"}).json()["rows"]}
+    pop, old = engine.homes["population"].to_numpy(), engine.homes["elderly"].to_numpy()
+    assert not engine.within()["clinic"][0].any()  # nothing within before: everyone within is new
+    assert rows["clinic"]["people_newly_within"] == pytest.approx(pop[within_after].sum(), abs=1e-5)
+    assert rows["clinic"]["people_newly_within"] > 0
+    client.post("/api/scenarios/load", json={"name": "诊所-north"})
+    new_elderly = engine.within()["clinic"][1]
+    assert rows["clinic"]["elderly_newly_within"] == pytest.approx(old[new_elderly].sum(), abs=1e-5)
+    assert rows["clinic"]["people_no_longer_within"] == 0
+    assert rows["kindergarten"]["people_newly_within"] == 0
+    pd.testing.assert_frame_equal(engine.coverage, with_clinic)
+    assert client.get("/api/scenarios").json() == {"scenarios": ["empty", "诊所-north"], "current": "诊所-north"}
+    # Refusals: a bad name, a missing scenario, one made for another region.
+    assert "use 1 to 64 letters" in client.post("/api/scenarios/save", json={"name": "../etc"}).json()["error"]
+    assert "no file gone.geojson" in client.post("/api/scenarios/load", json={"name": "gone"}).json()["error"]
+    data["planner_scenario"]["settings"]["region"] = "shenzhen"
+    (session.folder.folder / "other.geojson").write_text(json.dumps(data), encoding="utf-8")
+    err = client.post("/api/scenarios/load", json={"name": "other"}).json()["error"]
+    assert err.startswith("scenario 'other': made with region 'shenzhen'")
+    pd.testing.assert_frame_equal(engine.coverage, with_clinic)  # the refused load changed nothing
+
+
+def test_export_is_the_audit_of_the_scenario(client, engine, haidian, tmp_path):
+    lon, lat = _point_near_street(engine, 250)
+    client.post("/api/edits", json={"kind": "add_facility", "category": "pharmacy", "lon": lon, "lat": lat})
+    client.post("/api/scenarios/save", json={"name": "pharmacy"})
+    out = client.post("/api/scenarios/export", json={"name": "pharmacy"}).json()
+    folder = tmp_path / "scenarios" / "pharmacy-audit"
+    assert out["path"] == str(folder)
+    for name in ("homes.gpkg", "facilities.gpkg", "coverage.csv", "summary.json", "map.html"):
+        assert (folder / name).is_file(), name
+    path = tmp_path / "extra.geojson"
+    gpd.GeoDataFrame(
+        {"facility_id": ["scenario/1"], "category": ["pharmacy"], "name": [None]},
+        geometry=[shapely.Point(lon, lat)], crs=4326,
+    ).to_file(path)
+    run_audit(ROOT / SAMPLE, tmp_path / "audit", facilities=path, map_html=False)
+    mine = pd.read_csv(folder / "coverage.csv")
+    theirs = pd.read_csv(tmp_path / "audit" / "coverage.csv")
+    pd.testing.assert_frame_equal(mine, theirs)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["facilities"]["pharmacy"] == 3
+    homes = gpd.read_file(folder / "homes.gpkg")
+    assert homes["pharmacy_time_s"].to_numpy() == pytest.approx(engine.homes["pharmacy_time_s"].to_numpy(), nan_ok=True)
+
+
+def test_proposed_sites_come_back_as_edits(client, engine, monkeypatch):
+    import planner.siting
+
+    xy = [(engine.net.x[100], engine.net.y[100]), (engine.net.x[600], engine.net.y[600])]
+    calls = {}
+
+    def fake_site(region, category, **kw):
+        calls.update(kw, category=category)
+        proposed = gpd.GeoDataFrame(
+            {"rank": [1, 2], "population_newly_covered": [321.5, 12.0]},
+            geometry=shapely.points(xy), crs=region.crs,
+        )
+        return type("R", (), {"proposed": proposed})()
+
+    monkeypatch.setattr(planner.siting, "site", fake_site)
+    out = client.post("/api/propose", json={"category": "elderly_care", "new": 2})
+    assert out.status_code == 200, out.text
+    props = out.json()["proposals"]
+    assert calls["category"] == "elderly_care" and calls["new"] == 2 and calls["network"] is engine.net
+    assert [p["population_newly_covered"] for p in props] == [321.5, 12.0]
+    first = props[0]["edit"]
+    assert metric_xy(engine, first["lon"], first["lat"]) == pytest.approx(xy[0], abs=0.05)
+    accepted = client.post("/api/edits", json=first)  # accepted one by one, as any edit
+    assert accepted.status_code == 200 and accepted.json()["edit"]["category"] == "elderly_care"
+    assert client.post("/api/propose", json={"category": "elderly_care", "new": 0}).status_code == 400
+
+
+def test_the_page_is_offline_and_escapes_the_region_name(client, session):
+    session.engine.region = dataclasses.replace(session.engine.region, name="<script>alert(1)</script>")
+    try:
+        html = client.get("/").text
+    finally:
+        session.engine.region = dataclasses.replace(session.engine.region, name="beijing_haidian_cau")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; — planner serve" in html
+    assert "<script>alert(1)" not in html
+    assert "L.map(" in html and "leaflet" in html.lower()
+    import re
+
+    assert not re.search(r"""<(script|link)[^>]+(src|href)=["']?(https?:)?//""", html)
+    import planner.serve
+
+    script = (Path(planner.serve.__file__).parent / "page.js").read_text(encoding="utf-8")
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "textContent" in script
