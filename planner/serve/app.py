@@ -118,6 +118,7 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
 
     routes = [
         Route("/", guard(page)),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),  # no icon, and no 404 logged
         Route("/api/state", guard(state)),
         Route("/api/times", guard(times)),
         Route("/api/edits", guard(edits), methods=["POST"]),
