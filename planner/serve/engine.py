@@ -126,6 +126,8 @@ class Engine:
         self.homes = self._base_homes.copy()
         self.facilities = self._base_facilities.copy()
         self.active = np.ones(len(self.facilities), bool)
+        #: Changes whenever the scenario's facilities do (for caches of what is shown of them).
+        self.facility_version = getattr(self, "facility_version", 0) + 1
         self._graph_edits: list[dict] = []
         self._added = 0
         self._edge_tree = None
@@ -229,6 +231,7 @@ class Engine:
             rows = self._rows_of(edit, f"edit {kind}")
             keys = list(dict.fromkeys(self.facilities["category"].iloc[rows]))
             self.active[rows] = False
+            self.facility_version += 1
             if kind == "move_facility":
                 moved = self.facilities.iloc[rows][["facility_id", "category", "name"]].reset_index(drop=True)
                 self._add_rows(moved, [shapely.Point(xy)] * len(rows))
@@ -285,6 +288,7 @@ class Engine:
         self.active = np.r_[self.active, np.ones(len(new), bool)]
         self.fac_access = stack_access(self.fac_access, acc)
         self.fac_comp = np.r_[self.fac_comp, comp]
+        self.facility_version += 1
 
     def _set_population(self, edit: dict) -> None:
         """A home's population, or a compound's spread over its homes as they were (equally

@@ -46,6 +46,7 @@ class Session:
         self.inputs = dict(inputs or {})
         self.name: str | None = None
         self.lock = threading.RLock()
+        self._facility_cache: tuple = (None, [])
 
     @property
     def settings(self) -> dict:
@@ -118,6 +119,14 @@ class Session:
             }
 
     def _facilities(self) -> list[dict]:
+        """The scenario's facilities for the page (kept until a facility edit changes them)."""
+        e = self.engine
+        key = e.facility_version
+        if self._facility_cache[0] != key:
+            self._facility_cache = (key, self._facility_list())
+        return self._facility_cache[1]
+
+    def _facility_list(self) -> list[dict]:
         fac = self.engine.current_facilities().to_crs(4326)
         xy = shapely.get_coordinates(shapely.point_on_surface(fac.geometry.to_numpy()))
         return [
