@@ -4,6 +4,9 @@
 those inside a boundary, finds the gated compounds and where each home enters the network
 (:func:`home_access`). :func:`facility_access` does the same for facilities, and
 :func:`inside_compound_legs` gives the walks that stay inside a home's own compound.
+:func:`point_access` and :func:`geometry_access` are the plain entries of points (their
+nearest node) and of polygons (the nodes along their outline); :func:`roads_gdf` draws the
+network's streets for the maps.
 
 Homes in a gated compound (小区) leave it through its gates: their compound's internal paths
 are private and not in the network. A compound with walls but no mapped gate falls back to
@@ -23,7 +26,7 @@ import shapely
 from planner import settings
 from planner._errors import InputError
 from planner.demand import add_groups, assign_compounds, compounds, homes_from_region
-from planner.network import Access, Network, build_network, geometry_access, point_access, snap
+from planner.network import Access, Network, build_network, snap
 from planner.sources import Region
 
 
@@ -191,7 +194,7 @@ def facility_access(
     A facility inside a gated compound is reached through the compound's gates, as its homes
     leave through them (the straight walk from the gate to the facility's outline, plus the
     gate's snap); other facilities at their point or along their outline
-    (:func:`planner.network.geometry_access`).
+    (:func:`geometry_access`).
 
     Returns
     -------
@@ -270,3 +273,64 @@ def snap_distance_m(net: Network, homes: gpd.GeoDataFrame) -> np.ndarray:
     """Straight distance (m) from each home to its nearest network node."""
     _, dist = snap(net, shapely.get_coordinates(homes.geometry.to_numpy()))
     return dist
+
+
+def point_access(net: Network, xy: np.ndarray) -> Access:
+    """One entry per point (``xy`` in ``net.crs``): its nearest node."""
+    node, dist = snap(net, xy)
+    return Access(owner=np.arange(len(node)), node=node, leg_m=dist, n_owners=len(node))
+
+
+def geometry_access(net: Network, geoms: np.ndarray, reach_m: float | None = None) -> Access:
+    """Entries for points and polygons: polygons are entered at every node within
+    ``reach_m`` of their outline (0 m leg inside), else at the node nearest their centre."""
+    reach = settings.polygon_access_m if reach_m is None else reach_m
+    geoms = np.asarray(geoms)
+    reps = shapely.point_on_surface(geoms)
+    rep_xy = shapely.get_coordinates(reps)
+    base = point_access(net, rep_xy)
+    is_area = shapely.area(geoms) > 0
+    if not is_area.any():
+        return base
+    area_idx = np.nonzero(is_area)[0]
+    # Candidate nodes near each polygon via a KD-tree ball around its bounding circle.
+    owners, nodes, legs = [base.owner], [base.node], [base.leg_m]
+    node_pts = None
+    for i in area_idx:
+        g = geoms[i]
+        minx, miny, maxx, maxy = g.bounds
+        centre = ((minx + maxx) / 2, (miny + maxy) / 2)
+        radius = np.hypot(maxx - minx, maxy - miny) / 2 + reach
+        cand = np.asarray(net.tree.query_ball_point(centre, radius), np.int64)
+        if len(cand) == 0:
+            continue
+        if node_pts is None:
+            node_pts = shapely.points(net.xy())
+        d = shapely.distance(g, node_pts[cand])
+        ok = d <= reach
+        if ok.any():
+            owners.append(np.full(int(ok.sum()), i))
+            nodes.append(cand[ok])
+            legs.append(d[ok])
+    return Access(
+        owner=np.concatenate(owners),
+        node=np.concatenate(nodes),
+        leg_m=np.concatenate(legs),
+        n_owners=len(geoms),
+    )
+
+
+def roads_gdf(net: Network) -> gpd.GeoDataFrame:
+    """One line per street segment (either direction once), for maps."""
+    a, b = np.minimum(net.u, net.v), np.maximum(net.u, net.v)
+    pairs = np.unique(np.column_stack([a, b]), axis=0)
+    lines = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([net.x[pairs[:, 0]], net.y[pairs[:, 0]]]),
+                np.column_stack([net.x[pairs[:, 1]], net.y[pairs[:, 1]]]),
+            ],
+            axis=1,
+        )
+    )
+    return gpd.GeoDataFrame(geometry=lines, crs=net.crs)

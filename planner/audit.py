@@ -23,14 +23,23 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidgets
 
 from planner import settings
-from planner._errors import InputError
 from planner._io import atomic_dir
-from planner.access import facility_access, homes_on_network, inside_compound_legs, snap_distance_m
+from planner.access import (
+    facility_access,
+    homes_on_network,
+    inside_compound_legs,
+    roads_gdf,
+    snap_distance_m,
+)
 from planner.categories import Category, load_categories, region_facilities
+from planner.isochrones import (  # noqa: F401 (isochrone_polygons, facility_isochrones re-exported)
+    category_isochrones,
+    facility_isochrones,
+    isochrone_polygons,
+)
 from planner.life_circle import (  # noqa: F401 (LEVELS, CIRCLE_LEVELS, COMPLETE_KEY re-exported)
     CIRCLE_LEVELS,
     COMPLETE_KEY,
@@ -44,7 +53,16 @@ from planner.life_circle import (  # noqa: F401 (LEVELS, CIRCLE_LEVELS, COMPLETE
     coverage_table,
     covered_at_target,
 )
-from planner.network import Network, TargetGraph, geometry_access, sweep_limit_s, sweep_many, trip_costs
+from planner.network import (
+    BEYOND,
+    UNREACHABLE,
+    Network,
+    TargetGraph,
+    reach_states,
+    sweep_limit_s,
+    sweep_many,
+    trip_costs,
+)
 from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.population import population_summary
 from planner.sources import Region
@@ -58,8 +76,10 @@ class AuditResult:
     ----------
     homes : GeoDataFrame
         One row per home: ``home_id``, ``population``, groups, and per category key
-        ``<key>_time_s`` (NaN when no facility is reachable within
-        ``settings.max_travel_time_s``, or the largest threshold when larger), ``<key>_facility_id``,
+        ``<key>_time_s`` (NaN past ``sweep_limit_s``: the largest threshold or target plus
+        ``settings.sweep_margin_s``, see :func:`planner.network.sweep_limit_s`), ``<key>_reach``
+        (``reached``; ``beyond`` the limit, or ``unreachable``: no path to any such facility),
+        ``<key>_facility_id``,
         ``<key>_dist_m`` (network metres, for categories with a metre target) and
         ``<key>_within_target``; per level ``complete_<level>`` (every basic category of the
         level and those below within its target, see :func:`complete_life_circle`).
@@ -93,6 +113,9 @@ class AuditResult:
     node_dist_m: dict[str, np.ndarray] = field(default_factory=dict)
     #: Community health centres next to (or not next to) elderly-care institutions.
     co_location: dict = field(default_factory=dict)
+    #: Where the sweeps stopped (seconds) and whether full times were asked.
+    sweep_limit_s: float = float("nan")
+    full_times: bool = False
 
     def summary(self) -> dict:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
@@ -114,10 +137,23 @@ class AuditResult:
             "categories_without_facilities": missing,
             "complete_life_circle": complete_life_circle_summary(self.coverage, self.categories, fac_counts),
             "co_location": self.co_location,
+            "travel_times": self._reach_summary(),
             "compounds": self.compounds,
             "population_sources": population_summary(self.homes),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "notes": self.notes + self.network.notes,
+        }
+
+    def _reach_summary(self) -> dict:
+        """Where times stop, and per category the homes beyond that limit or with no path."""
+        states = {c.key: self.homes.get(f"{c.key}_reach") for c in self.categories}
+        return {
+            "limit_s": self.sweep_limit_s,
+            "full_times": self.full_times,
+            "homes_beyond_limit": {k: int((v == BEYOND).sum()) for k, v in states.items() if v is not None},
+            "homes_unreachable": {
+                k: int((v == UNREACHABLE).sum()) for k, v in states.items() if v is not None
+            },
         }
 
     def write(
@@ -153,6 +189,7 @@ class AuditResult:
             tables = {"coverage": coverage_counts(self.coverage, self.homes)}
             write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
             if map_html:
+                map_started = time.perf_counter()
                 from planner.maps import map_audit, save_map
 
                 m = map_audit(
@@ -186,6 +223,7 @@ class AuditResult:
                     [c.key for c in self.categories],
                     roads=roads_gdf(self.network).to_crs(4326),
                 )
+                self.seconds["map"] = time.perf_counter() - map_started
             self.seconds["write"] = time.perf_counter() - started
             summary = self.summary()
             (tmp / "summary.json").write_text(
@@ -207,7 +245,8 @@ def audit(
     boundary=None,
     sweeper=None,
     progress: bool | None = None,
-) -> AuditResult:  # size: a numpy docstring of 12 parameters; the steps are helpers
+    full_times: bool = False,
+) -> AuditResult:  # size: a numpy docstring of 13 parameters; the steps are helpers
     """Audit a region's life circles.
 
     Parameters
@@ -238,6 +277,10 @@ def audit(
         ``sweeper(targets, subsets, limit)`` → iterable of (cost, nearest) per subset, in
         order; default :func:`planner.network.sweep_many` (local processes). The batch
         engine passes one that runs the sweeps as tasks on a Dask cluster.
+    full_times : bool
+        Times up to ``settings.max_travel_time_s`` (60 minutes) for every home; by default
+        sweeps stop ``settings.sweep_margin_s`` past the largest threshold or target, and
+        homes farther are reported ``beyond`` (``<key>_reach``). Coverage is the same.
 
     Returns
     -------
@@ -250,8 +293,7 @@ def audit(
     t0 = time.perf_counter()
     cats = select(load_categories(categories_file), categories)
     minutes = parse_minutes(minutes or settings.minutes)
-    # Sweeps reach the largest threshold and target asked, beyond settings.max_travel_time_s if need be.
-    limit_s = sweep_limit_s(*minutes, *(c.minutes for c in cats))
+    sweep_limit_s(*minutes, *(c.minutes for c in cats))  # a bad threshold fails before any work
     on_net = homes_on_network(region, mode, homes=homes, network=network, boundary=boundary)
     net, homes, comps, access = on_net.network, on_net.homes, on_net.compounds, on_net.access
     comp_info, home_comp = on_net.compound_info, on_net.home_compound
@@ -266,6 +308,11 @@ def audit(
     comp_info["facility_trips_inside_compounds"] = len(inside)
     seconds["facilities"] = time.perf_counter() - t
 
+    # Sweeps reach the largest threshold and target asked, plus the margin (with full_times past
+    # max_travel_time_s if need be); further for the elderly only if set to walk faster.
+    largest = max([*minutes, *(c.minutes for c in cats)])
+    faster = max(1.0, 1.0 / _elderly_factor(net))
+    limit_s = sweep_limit_s(largest, full_times=full_times) + 60.0 * largest * (faster - 1.0)
     t = time.perf_counter()
     node_time, node_dist = _nearest_facilities(
         net, access, homes, facilities, fac_access, cats, inside, limit_s, sweeper or sweep_many, show
@@ -273,19 +320,21 @@ def audit(
     seconds["sweeps"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    speed_ratio = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    speed_ratio = _elderly_factor(net)
     cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
     for c in cats:
         homes[f"{c.key}_within_target"] = covered_at_target(homes, c)[0]
     for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
         homes[f"complete_{level}"] = done["homes"]
     cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
+    seconds["coverage"] = time.perf_counter() - t
+    t = time.perf_counter()
     iso = (
-        _isochrones(net, cats, minutes, node_time, node_dist, with_isochrones, show)
+        category_isochrones(net, cats, minutes, node_time, node_dist, with_isochrones, show)
         if with_isochrones
         else None
     )
-    seconds["coverage"] = time.perf_counter() - t
+    seconds["isochrones"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return AuditResult(
         region=region.name,
@@ -302,7 +351,14 @@ def audit(
         notes=_notes(homes, cats, facilities),
         node_dist_m=node_dist,
         co_location=co_location(facilities),
+        sweep_limit_s=limit_s,
+        full_times=full_times,
     )
+
+
+def _elderly_factor(net: Network) -> float:
+    """How much longer the elderly take than the network's walking speed (walk networks)."""
+    return net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
 
 
 def _nearest_facilities(
@@ -359,6 +415,10 @@ def _nearest_facilities(
             )
         home_cost[home_cost > limit_s] = np.inf
         homes[f"{cat.key}_time_s"] = np.where(np.isfinite(home_cost), home_cost, np.nan)
+        reach = reach_states(net, access, home_cost, fac_access.node[np.isin(fac_access.owner, subsets[i])])
+        if len(pairs):  # a walk inside the home's own compound is a path too
+            reach[(reach == UNREACHABLE) & np.isin(np.arange(len(reach)), pairs["home"])] = BEYOND
+        homes[f"{cat.key}_reach"] = reach
         homes[f"{cat.key}_facility_id"] = np.where(
             np.isfinite(home_cost), fac_ids[np.clip(home_target, 0, None)] if len(fac_ids) else None, None
         )
@@ -377,29 +437,6 @@ def _nearest_facilities(
             # Millimetres: float noise must not push a home exactly at the radius outside it.
             homes[f"{cat.key}_dist_m"] = np.where(np.isfinite(home_dist), np.round(home_dist, 3), np.nan)
     return node_time, node_dist
-
-
-def _isochrones(
-    net: Network,
-    cats: Sequence[Category],
-    minutes: Sequence[int],
-    node_time: dict,
-    node_dist: dict,
-    with_isochrones: bool | str,
-    show: bool,
-) -> gpd.GeoDataFrame | None:
-    """Each category's own target by default (one polygon union per category is the slow part
-    of an audit); ``"all"`` draws every threshold too."""
-    parts = []
-    for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False):
-        mins = [m for m in minutes if m != c.minutes] if with_isochrones == "all" else []
-        if c.unit == "min":
-            mins = sorted(set(mins) | {c.minutes})
-        elif len(node_dist.get(c.key, ())):
-            parts.append(_target_isochrone(net, node_dist[c.key], c))
-        if mins:
-            parts.append(isochrone_polygons(net, node_time[c.key], mins, category=c.key))
-    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def _notes(homes: gpd.GeoDataFrame, cats: Sequence[Category], facilities: gpd.GeoDataFrame) -> list[str]:
@@ -440,6 +477,7 @@ def run_audit(
     population=None,
     population_table=None,
     out_coords: str | None = None,
+    full_times: bool = False,
 ) -> AuditResult:
     """What ``planner audit`` does, from files: load, audit, write ``out_dir`` atomically.
 
@@ -469,6 +507,8 @@ def run_audit(
         (:func:`planner.population.homes_with_population`).
     out_coords : {"wgs84", "gcj02", "bd09"}, optional
         Coordinates of the written GeoPackage (the map stays WGS84, on OSM tiles).
+    full_times : bool
+        Times up to ``settings.max_travel_time_s`` for every home (``--full-times``).
 
     Other parameters are those of :func:`audit`.
     """
@@ -511,6 +551,7 @@ def run_audit(
         boundary=boundary,
         sweeper=sweeper,
         progress=progress,
+        full_times=full_times,
     )
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
@@ -534,112 +575,6 @@ def _take_shorter(
     cost[h[better]] = c[better]
     target[h[better]] = f[better]
     return cost, target
-
-
-# ----------------------------------------------------------------------------------------------
-# isochrones
-
-
-def isochrone_polygons(
-    net: Network,
-    node_time_s: np.ndarray,
-    minutes: Sequence[int],
-    category: str | None = None,
-    buffer_m: float | None = None,
-) -> gpd.GeoDataFrame:
-    """Areas within each threshold of the sweep's sources, as polygons.
-
-    Every street segment reachable within the time is kept whole, and a segment whose far
-    end is out of reach is cut where the time runs out; the kept lines are buffered by
-    ``buffer_m`` (``settings.isochrone_buffer_m``). This follows the street network, unlike
-    a convex hull of reached nodes.
-    """
-    buf = settings.isochrone_buffer_m if buffer_m is None else buffer_m
-    geoms, mins = [], []
-    for m in sorted(minutes):
-        poly = _reach_polygon(net, node_time_s, net.time_s, m * 60.0, buf)
-        if poly is None:
-            continue
-        geoms.append(poly)
-        mins.append(int(m) if float(m).is_integer() else float(m))
-    return gpd.GeoDataFrame(
-        {"category": [category] * len(geoms), "minutes": mins}, geometry=geoms, crs=net.crs
-    )
-
-
-def _target_isochrone(net: Network, node_dist_m: np.ndarray, cat: Category) -> gpd.GeoDataFrame:
-    """The area within a metre target along the network (``minutes``: its walking time)."""
-    poly = _reach_polygon(net, node_dist_m, net.length_m, float(cat.target_m), settings.isochrone_buffer_m)
-    geoms = [] if poly is None else [poly]
-    return gpd.GeoDataFrame(
-        {
-            "category": [cat.key] * len(geoms),
-            "minutes": [cat.minutes] * len(geoms),
-            "target_m": [cat.target_m] * len(geoms),
-        },
-        geometry=geoms,
-        crs=net.crs,
-    )
-
-
-def _reach_polygon(net: Network, node_cost: np.ndarray, edge_cost: np.ndarray, limit: float, buf: float):
-    """Street segments within ``limit`` of the sweep's sources (cut where it runs out), buffered."""
-    ta, tb = node_cost[net.u], node_cost[net.v]
-    # A segment reached at both ends appears in both directions: draw it once.
-    reach = (ta <= limit) & ~((tb <= limit) & (net.u > net.v))
-    if not reach.any():
-        return None
-    u, v = net.u[reach], net.v[reach]
-    frac = np.clip((limit - ta[reach]) / np.maximum(edge_cost[reach], 1e-9), 0.0, 1.0)
-    ax, ay = net.x[u], net.y[u]
-    bx = ax + (net.x[v] - ax) * frac
-    by = ay + (net.y[v] - ay) * frac
-    lines = shapely.linestrings(np.stack([np.column_stack([ax, ay]), np.column_stack([bx, by])], axis=1))
-    # Buffer segments one by one and union: far faster in GEOS than buffering one
-    # MultiLineString with many overlapping parts.
-    return shapely.union_all(shapely.buffer(lines, buf, quad_segs=4))
-
-
-def facility_isochrones(
-    result: AuditResult, facility_ids: Iterable[str], minutes: Sequence[int] | None = None
-) -> gpd.GeoDataFrame:
-    """Isochrones of chosen facilities, one set per facility (``facility_id``, ``minutes``)."""
-    from planner.network import sweep
-
-    minutes = tuple(minutes or result.minutes)
-    fac = result.facilities.drop_duplicates("facility_id").set_index("facility_id", drop=False)
-    parts = []
-    for fid in facility_ids:
-        if fid not in fac.index:
-            raise InputError(f"facility {fid!r}: not among the audit's facilities")
-        acc = geometry_access(result.network, np.array([fac.loc[fid, "geometry"]], dtype=object))
-        cost, _ = sweep(result.network, acc, "time", limit=max(minutes) * 60.0)
-        part = isochrone_polygons(result.network, cost, minutes, category=fac.loc[fid, "category"])
-        part.insert(0, "facility_id", fid)
-        parts.append(part)
-    return (
-        pd.concat(parts, ignore_index=True)
-        if parts
-        else gpd.GeoDataFrame(
-            {"facility_id": [], "category": [], "minutes": []}, geometry=[], crs=result.network.crs
-        )
-    )
-
-
-def roads_gdf(net: Network) -> gpd.GeoDataFrame:
-    """One line per street segment (either direction once), for maps."""
-    a, b = np.minimum(net.u, net.v), np.maximum(net.u, net.v)
-    pairs = np.unique(np.column_stack([a, b]), axis=0)
-    lines = shapely.linestrings(
-        np.stack(
-            [
-                np.column_stack([net.x[pairs[:, 0]], net.y[pairs[:, 0]]]),
-                np.column_stack([net.x[pairs[:, 1]], net.y[pairs[:, 1]]]),
-            ],
-            axis=1,
-        )
-    )
-    return gpd.GeoDataFrame(geometry=lines, crs=net.crs)
 
 
 def _time_proportional_to_length(net: Network) -> bool:

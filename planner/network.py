@@ -422,49 +422,14 @@ def snap(net: Network, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx.astype(np.int64), dist
 
 
-def point_access(net: Network, xy: np.ndarray) -> Access:
-    """One entry per point: its nearest node."""
-    node, dist = snap(net, xy)
-    return Access(owner=np.arange(len(node)), node=node, leg_m=dist, n_owners=len(node))
+def __getattr__(name: str):
+    # point_access and geometry_access live in planner.access, which imports this module: they
+    # stay importable from here (public API), looked up on first use to keep imports acyclic.
+    if name in ("point_access", "geometry_access"):
+        from planner import access
 
-
-def geometry_access(net: Network, geoms: np.ndarray, reach_m: float | None = None) -> Access:
-    """Entries for points and polygons: polygons are entered at every node within
-    ``reach_m`` of their outline (0 m leg inside), else at the node nearest their centre."""
-    reach = settings.polygon_access_m if reach_m is None else reach_m
-    geoms = np.asarray(geoms)
-    reps = shapely.point_on_surface(geoms)
-    rep_xy = shapely.get_coordinates(reps)
-    base = point_access(net, rep_xy)
-    is_area = shapely.area(geoms) > 0
-    if not is_area.any():
-        return base
-    area_idx = np.nonzero(is_area)[0]
-    # Candidate nodes near each polygon via a KD-tree ball around its bounding circle.
-    owners, nodes, legs = [base.owner], [base.node], [base.leg_m]
-    node_pts = None
-    for i in area_idx:
-        g = geoms[i]
-        minx, miny, maxx, maxy = g.bounds
-        centre = ((minx + maxx) / 2, (miny + maxy) / 2)
-        radius = np.hypot(maxx - minx, maxy - miny) / 2 + reach
-        cand = np.asarray(net.tree.query_ball_point(centre, radius), np.int64)
-        if len(cand) == 0:
-            continue
-        if node_pts is None:
-            node_pts = shapely.points(net.xy())
-        d = shapely.distance(g, node_pts[cand])
-        ok = d <= reach
-        if ok.any():
-            owners.append(np.full(int(ok.sum()), i))
-            nodes.append(cand[ok])
-            legs.append(d[ok])
-    return Access(
-        owner=np.concatenate(owners),
-        node=np.concatenate(nodes),
-        leg_m=np.concatenate(legs),
-        n_owners=len(geoms),
-    )
+        return getattr(access, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TargetGraph:
@@ -569,9 +534,12 @@ class TargetGraph:
         return self.virt_owner[entry_virt[take]], inner[take], leg[take]
 
 
-def sweep_limit_s(*minutes: float) -> float:
-    """Where sweeps stop: ``settings.max_travel_time_s``, or the largest threshold asked when it
-    is beyond that (a 90-minute threshold needs times up to 90 minutes, never capped at 60).
+def sweep_limit_s(*minutes: float, full_times: bool = False) -> float:
+    """Where sweeps stop: the largest threshold asked plus ``settings.sweep_margin_s``.
+
+    Homes farther than that are *beyond* the limit (see :func:`reach_states`). With
+    ``full_times`` sweeps go to ``settings.max_travel_time_s`` (60 minutes) instead, or past it
+    when the largest threshold asked needs it (a 90-minute threshold is never cut at 60).
 
     Raises InputError for a threshold that is not positive and finite or is above
     ``settings.max_threshold_minutes``.
@@ -586,7 +554,69 @@ def sweep_limit_s(*minutes: float) -> float:
             f"minutes {largest:g}: above {settings.max_threshold_minutes:g} minutes "
             "(settings.max_threshold_minutes); give the service standard in minutes, e.g. 15"
         )
-    return max(float(settings.max_travel_time_s), 60.0 * largest)
+    bounded = 60.0 * largest + float(settings.sweep_margin_s)
+    return max(float(settings.max_travel_time_s), bounded) if full_times else bounded
+
+
+#: What a travel time left empty (NaN) means: ``beyond`` the sweep's limit (a path exists, but
+#: longer than the question needs), or ``unreachable`` (no path at all, or no such facility).
+REACHED, BEYOND, UNREACHABLE = "reached", "beyond", "unreachable"
+REACH_STATES = (REACHED, BEYOND, UNREACHABLE)
+
+
+def reaches(net: Network, nodes: np.ndarray) -> np.ndarray:
+    """Which network nodes have a path (of any length) to at least one of ``nodes``.
+
+    Reachability is decided on the strongly connected components of the network, computed
+    once per network (cached): a node reaches a target when its component reaches the
+    target's in the components' graph, which on a street network is tiny (one big
+    component and a few one-way traps). This costs far less than an unbounded sweep.
+    """
+    labels, comp_graph = _components(net)
+    nodes = np.unique(np.asarray(nodes, np.int64))
+    if len(nodes) == 0:
+        return np.zeros(net.n_nodes, bool)
+    if comp_graph.shape[0] == 1:  # strongly connected (every walk network): all reach all
+        return np.ones(net.n_nodes, bool)
+    sources = np.unique(labels[nodes])
+    if comp_graph.nnz == 0:  # no edge between components: only the targets' own reach them
+        ok = np.zeros(comp_graph.shape[0], bool)
+        ok[sources] = True
+    else:
+        hops = dijkstra(comp_graph, directed=True, indices=sources, min_only=True, unweighted=True)
+        ok = np.isfinite(hops)
+    return ok[labels]
+
+
+def _components(net: Network) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Strong component of each node, and the reversed graph between components (cached)."""
+    if "components" not in net._graphs:
+        n_comp, labels = connected_components(net.graph("time"), directed=True, connection="strong")
+        a, b = labels[net.u], labels[net.v]
+        cross = a != b
+        # Reversed (b → a for a street a → b): walking it from the targets' components finds
+        # every component with a path to them.
+        comp_graph = sp.csr_matrix(
+            (np.ones(int(cross.sum())), (b[cross], a[cross])), shape=(n_comp, n_comp)
+        )
+        net._graphs["components"] = (labels, comp_graph)
+    return net._graphs["components"]
+
+
+def reach_states(net: Network, origins: Access, cost: np.ndarray, target_nodes: np.ndarray) -> pd.Categorical:
+    """Per origin, one of :data:`REACH_STATES`: ``reached`` where ``cost`` is finite, else
+    ``beyond`` when one of its entries has a path to one of ``target_nodes`` (the targets'
+    entry nodes), else ``unreachable``."""
+    codes = np.where(np.isfinite(cost), 0, 1).astype(np.int8)
+    missed = np.flatnonzero(codes)
+    if len(missed):
+        ok_node = reaches(net, target_nodes)
+        if not ok_node.all():
+            entry = np.flatnonzero(np.isin(origins.owner, missed))
+            has_path = np.zeros(origins.n_owners, bool)
+            has_path[origins.owner[entry[ok_node[origins.node[entry]]]]] = True
+            codes[missed[~has_path[missed]]] = 2
+    return pd.Categorical.from_codes(codes, categories=list(REACH_STATES))
 
 
 _WORKER_TARGETS: TargetGraph | None = None  # set in forked sweep workers only
@@ -598,8 +628,19 @@ def _init_worker(targets: TargetGraph) -> None:
 
 
 def _worker_sweep(args):
+    """One sweep in a worker, sent back as the reached nodes only: bounded sweeps reach a
+    fraction of a large network, and pickling two dense arrays per category would cost more
+    than the sweep."""
     subset, limit = args
-    return _WORKER_TARGETS.sweep(subset, limit)
+    cost, nearest = _WORKER_TARGETS.sweep(subset, limit)
+    at = np.flatnonzero(np.isfinite(cost))
+    return len(cost), at, cost[at], nearest[at]
+
+
+def _dense(n: int, at: np.ndarray, cost: np.ndarray, nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    full_cost, full_nearest = np.full(n, np.inf), np.full(n, -1, np.int64)
+    full_cost[at], full_nearest[at] = cost, nearest
+    return full_cost, full_nearest
 
 
 def sweep_many(targets: TargetGraph, subsets: list, limit: float | None = None, workers: int | None = None):
@@ -623,7 +664,8 @@ def sweep_many(targets: TargetGraph, subsets: list, limit: float | None = None, 
     with ProcessPoolExecutor(
         workers, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(targets,)
     ) as pool:
-        yield from pool.map(_worker_sweep, [(s, limit) for s in subsets])
+        for reached in pool.map(_worker_sweep, [(s, limit) for s in subsets]):
+            yield _dense(*reached)
 
 
 def sweep(
@@ -677,6 +719,8 @@ def nearest(
     included. Returns (cost, target index); ``inf`` and -1 where no target is within
     ``limit``.
     """
+    from planner.access import point_access
+
     node_cost, node_target = sweep(net, point_access(net, targets_xy), weight, limit)
     return trip_costs(net, point_access(net, origins_xy), node_cost, node_target, weight)
 
@@ -706,6 +750,8 @@ def cost_matrix(
     target node, run in chunks of ``chunk`` (each chunk holds ``chunk × n_nodes`` floats).
     A stored 0 is a real zero cost (origin and target at one node).
     """
+    from planner.access import point_access
+
     o = origins if isinstance(origins, Access) else point_access(net, origins)
     t = targets if isinstance(targets, Access) else point_access(net, targets)
     o_leg, t_leg = o.leg(net, weight), t.leg(net, weight)

@@ -322,7 +322,8 @@ def category_distances(
             d[src], t[src] = dist, idx[tgt]
             out[key] = (d, t)
         return out
-    from planner.network import TargetGraph, geometry_access, point_access, trip_costs
+    from planner.access import geometry_access, point_access
+    from planner.network import TargetGraph, trip_costs
 
     origins = point_access(net, xy)
     sel = {key: chosen(key) for key in keys}

@@ -29,7 +29,8 @@ import pandas as pd
 import shapely
 
 from planner._errors import InputError
-from planner.network import Network, TargetGraph, cost_matrix, geometry_access
+from planner.access import geometry_access
+from planner.network import Network, TargetGraph, cost_matrix
 from planner.settlement import is_village_boundary, is_village_committee
 from planner.sources import Region
 

@@ -9,7 +9,7 @@ import geopandas as gpd
 import numpy as np
 from pyproj import Transformer
 
-from planner.audit import roads_gdf
+from planner.access import roads_gdf
 from planner.maps import add_labels, add_legend, add_lines, add_points, add_polygons, add_title, base_map
 
 from .rural import STATION_KEY
