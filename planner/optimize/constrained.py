@@ -464,9 +464,11 @@ def site_table(
     loads: np.ndarray,
     capacities: np.ndarray,
     min_load: np.ndarray,
+    loads_taken: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per open site, in the columns of :meth:`Solution.table` with ``load``,
-    ``capacity`` and ``min_load``; new sites ranked by the weight they take."""
+    ``capacity`` and ``min_load``; new sites ranked by the weight they take. ``loads_taken``:
+    each candidate's load when rows are shared between sites (default: from ``assignment``)."""
     rows = []
     for s in sites:
         mine = assignment == s
@@ -480,7 +482,7 @@ def site_table(
                 "demand": float(wt.sum()),
                 "demand_covered": float(wt.sum()),
                 "mean_time_s": float((t * wt).sum() / wt.sum()) if wt.sum() > 0 else np.nan,
-                "load": float(loads[mine].sum()),
+                "load": float(loads[mine].sum() if loads_taken is None else loads_taken[s]),
                 "capacity": float(capacities[s]),
                 "min_load": float(min_load[s]),
             }

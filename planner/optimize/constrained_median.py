@@ -8,18 +8,19 @@ models that judge travel time rather than coverage:
 - :class:`ConstrainedPCenter` minimises the worst travel time, then (among the answers that
   reach it) the total weighted time.
 
-Each demand row goes to at most one open site (single sourcing); a row left without one
-(every site it reaches full, or none allowed to take it) counts ``penalty_s`` seconds, so the
-model always has an answer and prefers serving every row it can. A row goes to a new site
+A demand row (the homes at one network node, or a compound) may be shared between open
+sites, its residents split by the capacities; ``assignment`` names the site taking the largest
+share and the site table counts the loads as shared. A row, or the part of it, left without a
+site (every site it reaches full, or none allowed to take it) counts ``penalty_s`` seconds, so
+the model always has an answer and prefers serving every row it can. A row goes to a new site
 only when that site is nearer than its nearest existing site without a capacity limit:
 nobody walks past an open facility with room to a new one, and a new site's catchment is made
 of homes it is actually nearest to. The programmes are solved by HiGHS, started from the
-answer with no new site.
+answer with no new site; only the sites are integer variables.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -115,9 +116,8 @@ class ConstrainedPMedian:
             raise InputError(f"penalty_s {penalty_s}: give seconds at least the longest time ({longest:g})")
         return cls(c, w, ld, int(p), fx, cap, low, pairs, penalty)
 
-    def programme(self, with_center: bool = False) -> _Programme:
-        """The constraints over ``[y, u, x]`` (and a last variable ``z``, the worst time,
-        with ``with_center``)."""
+    def programme(self, max_s: float = np.inf) -> _Programme:
+        """The constraints over ``[y, u, x]``, with the entries within ``max_s`` seconds."""
         n, m = self.cost.shape
         c = self.cost.tocoo()
         is_fixed = np.zeros(m, bool)
@@ -125,6 +125,8 @@ class ConstrainedPMedian:
         free = is_fixed & ~np.isfinite(self.capacities)
         blocked = blocked_by_fixed(self.conflicts, is_fixed, m)
         row, col, sec = _useful_entries(c, free, blocked, n)
+        within = sec <= max_s
+        row, col, sec = row[within], col[within], sec[within]
         rows_used = np.unique(row)
         reach = np.zeros(n, bool)
         reach[rows_used] = True
@@ -132,7 +134,7 @@ class ConstrainedPMedian:
         xpos = np.full(m, -1, np.int64)
         xpos[new_cols] = np.arange(len(new_cols))
         n_e, n_u, n_x = len(row), len(rows_used), len(new_cols)
-        n_var = n_e + n_u + n_x + int(with_center)
+        n_var = n_e + n_u + n_x
         r_of = np.searchsorted(rows_used, row)
         e = np.arange(n_e)
         # Each served row: its entries and its "no site" variable add up to one.
@@ -167,20 +169,6 @@ class ConstrainedPMedian:
         blocks.append(sparse.csr_matrix((np.ones(n_x), (np.zeros(n_x, int), x_cols)), shape=(1, n_var)))
         lo.append([0.0])
         hi.append([float(self.p)])
-        if with_center:
-            # z ≥ each served row's time (the penalty when it has no site).
-            u = np.arange(n_u)
-            blocks.append(
-                sparse.csr_matrix(
-                    (
-                        np.r_[sec, np.full(n_u, self.penalty_s), -np.ones(n_u)],
-                        (np.r_[r_of, u, u], np.r_[e, n_e + u, np.full(n_u, n_var - 1)]),
-                    ),
-                    shape=(n_u, n_var),
-                )
-            )
-            lo.append(np.full(n_u, -np.inf))
-            hi.append(np.zeros(n_u))
         return _Programme(
             row=row,
             col=col,
@@ -245,13 +233,17 @@ class ConstrainedPMedian:
 
     def _solution(self, b: _Programme, xv, status, bound, model, t0) -> Solution:
         n_e, n_u = len(b.row), len(b.rows_used)
-        xv = np.round(xv)
-        x_open = xv[n_e + n_u : n_e + n_u + len(b.new_cols)] > 0.5
-        used = np.flatnonzero(xv[:n_e] > 0.5)
+        y = np.clip(xv[:n_e], 0.0, 1.0)
+        y[y < 1e-7] = 0.0
+        x_open = np.round(xv[n_e + n_u : n_e + n_u + len(b.new_cols)]) > 0.5
+        # Each row's site: the one taking the largest share of it (the nearest among equals).
+        order = np.lexsort((b.sec, -y, b.row))
+        first = order[np.r_[True, b.row[order][1:] != b.row[order][:-1]]] if n_e else order
+        first = first[y[first] > 0]
         assignment = np.full(self.cost.shape[0], -1, np.int64)
-        assignment[b.row[used]] = b.col[used]
+        assignment[b.row[first]] = b.col[first]
         sites = np.union1d(self.fixed, b.new_cols[x_open])
-        objective = self._value(b, used, model)
+        objective = self._value(b, y, model)
         ok = status == "optimal"
         return Solution(
             model=model,
@@ -266,7 +258,13 @@ class ConstrainedPMedian:
             seconds=time.perf_counter() - t0,
             unreachable=b.unreachable,
             covered=assignment >= 0,
-            info={"blocked_by_fixed": b.blocked, "model_entries": n_e, "penalty_s": self.penalty_s},
+            info={
+                "blocked_by_fixed": b.blocked,
+                "model_entries": n_e,
+                "penalty_s": self.penalty_s,
+                "total_weighted_s": self._value(b, y, "p-median"),
+                "rows_split": int((np.bincount(b.row[y > 0], minlength=self.cost.shape[0]) > 1).sum()),
+            },
             _table=site_table(
                 sites,
                 self.fixed,
@@ -276,59 +274,84 @@ class ConstrainedPMedian:
                 self.loads,
                 self.capacities,
                 self.min_load,
+                loads_taken=self.site_loads(b, y),
             ),
         )
 
-    def _value(self, b: _Programme, used: np.ndarray, model: str) -> float:
-        """The objective of an assignment: total weighted seconds, or the worst time."""
-        served = np.zeros(self.cost.shape[0], bool)
-        served[b.row[used]] = True
-        left = b.rows_used[~served[b.rows_used]]
+    def _value(self, b: _Programme, y: np.ndarray, model: str) -> float:
+        """The objective of the shares ``y``: total weighted seconds, or the worst time."""
+        share = np.bincount(b.row, weights=y, minlength=self.cost.shape[0])[b.rows_used]
+        left = np.clip(1.0 - share, 0.0, 1.0)
+        left[left < 1e-7] = 0.0
         if model == "p-center":
-            worst = b.sec[used].max() if len(used) else 0.0
-            return float(max(worst, self.penalty_s if len(left) else 0.0))
+            worst = b.sec[y > 0].max() if (y > 0).any() else 0.0
+            return float(max(worst, self.penalty_s if (left > 0).any() else 0.0))
         w = self.weights
-        return float((w[b.row[used]] * b.sec[used]).sum() + w[left].sum() * self.penalty_s)
+        return float((w[b.row] * b.sec * y).sum() + (w[b.rows_used] * left).sum() * self.penalty_s)
+
+    def site_loads(self, b: _Programme, y: np.ndarray) -> np.ndarray:
+        """The load each candidate takes from the shares ``y``."""
+        return np.bincount(b.col, weights=self.loads[b.row] * y, minlength=self.cost.shape[1])
 
 
 class ConstrainedPCenter(ConstrainedPMedian):
     """p-center with spacing, minimum catchment and capacities (see module doc): the least
-    worst time of a served row (``penalty_s`` when a row is left without a site), then the
-    least total weighted time at that worst time."""
+    worst time of a served row, then the least total weighted time at that worst time. When
+    the constraints leave some row without a site whatever the sites, the worst time is
+    ``penalty_s`` and the answer is the p-median's."""
 
     name = "p-center"
 
     def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
-        """Solve in two HiGHS runs (worst time, then total time at it); ``objective``: the
-        worst time in seconds, ``bound``: the first run's dual bound."""
+        """The least threshold at which every served row can be served (bisection over the
+        matrix's times, each a HiGHS feasibility run), then the least total time at it."""
         t0 = time.perf_counter()
-        b = self.programme(with_center=True)
-        n = b.n_var + 1
-        start = self._start(b, n)
-        start[-1] = self._start_worst(b, start)
-        first = np.zeros(n)
-        first[-1] = 1.0
-        res = _run(b, first, start, time_limit, 0.0)
-        worst = float(np.round(res.x[-1], 6))
-        bound = res.bound
-        # Stage 2: the least total time among the answers at that worst time.
-        cap_z = sparse.csr_matrix(([1.0], ([0], [n - 1])), shape=(1, n))
-        lifted = dataclasses.replace(
-            b,
-            A=sparse.vstack([b.A, cap_z], format="csr"),
-            lo=np.r_[b.lo, -np.inf],
-            hi=np.r_[b.hi, worst + 1e-6 * max(1.0, worst)],
-        )
-        obj = np.r_[self._objective(b, b.n_var), 0.0]
-        again = _run(lifted, obj, res.x, None if time_limit is None else time_limit, gap)
-        status = "optimal" if res.status == "optimal" else "feasible"
-        return self._solution(b, again.x[:-1], status, bound, "p-center", t0)
+        full = self.programme()
+        if not len(full.row):
+            return self._solution(full, np.zeros(full.n_var), "optimal", 0.0, "p-center", t0)
+        # No threshold below the time of a row's nearest usable site can serve it.
+        first = np.full(self.cost.shape[0], np.inf)
+        np.minimum.at(first, full.row, full.sec)
+        times = np.unique(full.sec)
+        low = int(np.searchsorted(times, first[full.rows_used].max()))
+        n_rows = len(full.rows_used)
+        found = self._serve_all(times[-1], n_rows, time_limit) if self._room_for_all(full) else None
+        if found is None:  # not every row can be served: the p-median's answer, at the penalty
+            sol = ConstrainedPMedian.solve(self, time_limit, gap)
+            sol.model = "p-center"
+            sol.objective = sol.bound = self.penalty_s
+            return sol
+        high = len(times) - 1
+        while low < high:
+            mid = (low + high) // 2
+            if self._serve_all(times[mid], n_rows, time_limit) is None:
+                low = mid + 1
+            else:
+                high = mid
+        b = self.programme(max_s=times[high])
+        res = _run(b, self._objective(b, b.n_var), None, time_limit, gap, serve_all=True)
+        sol = self._solution(b, res.x, res.status, np.nan, "p-center", t0)
+        sol.unreachable = full.unreachable
+        sol.info["thresholds_tried"] = int(np.ceil(np.log2(max(len(times), 2))))
+        return sol
 
-    def _start_worst(self, b: _Programme, start: np.ndarray) -> float:
-        n_e, n_u = len(b.row), len(b.rows_used)
-        used = start[:n_e] > 0.5
-        worst = b.sec[used].max() if used.any() else 0.0
-        return float(max(worst, self.penalty_s if (start[n_e : n_e + n_u] > 0.5).any() else 0.0))
+    def _room_for_all(self, b: _Programme) -> bool:
+        """Whether the fixed sites and the ``p`` largest new ones could hold every served row
+        (a quick necessary test before any run)."""
+        is_fixed = np.isin(b.col, self.fixed)
+        if (is_fixed & ~np.isfinite(self.capacities[b.col])).any():
+            return True  # a site without a limit may take any row it reaches
+        caps = np.sort(self.capacities[b.new_cols])[::-1][: self.p]
+        room = caps.sum() + self.capacities[np.unique(b.col[is_fixed])].sum()
+        return bool(room >= self.loads[b.rows_used].sum() - 1e-9)
+
+    def _serve_all(self, max_s: float, n_rows: int, time_limit):
+        """An answer serving each of the ``n_rows`` served rows within ``max_s`` seconds, or None."""
+        b = self.programme(max_s=max_s)
+        if len(b.rows_used) < n_rows:
+            return None
+        res = _run(b, np.zeros(b.n_var), None, time_limit, 1.0, serve_all=True, strict=False)
+        return None if res.x is None else res
 
 
 def _useful_entries(c: sparse.coo_matrix, free: np.ndarray, blocked: np.ndarray, n: int):
@@ -352,15 +375,17 @@ def _useful_entries(c: sparse.coo_matrix, free: np.ndarray, blocked: np.ndarray,
     return row[use], col[use], sec[use]
 
 
-def _run(b: _Programme, obj: np.ndarray, start: np.ndarray, time_limit, gap):
+def _run(b: _Programme, obj, start, time_limit, gap, serve_all: bool = False, strict: bool = True):
+    """Solve over ``[y, u, x]``: shares ``y`` and ``u`` continuous, ``x`` binary;
+    ``serve_all``: no row left without a site (u = 0). ``strict``: no answer is an error,
+    else the result has ``x`` None."""
     n = len(obj)
-    integer = np.ones(n, dtype=np.int32)
     n_e, n_u = len(b.row), len(b.rows_used)
-    integer[n_e : n_e + n_u] = 0  # u = 1 − Σ y is integral already
-    if n > b.n_var:
-        integer[b.n_var :] = 0  # z, the worst time
+    integer = np.zeros(n, dtype=np.int32)
+    integer[n_e + n_u :] = 1
     upper = np.ones(n)
-    upper[b.n_var :] = np.inf
+    if serve_all:
+        upper[n_e : n_e + n_u] = 0.0
     a = b.A.tocsc()
     res = _solve_milp(
         obj,
@@ -374,7 +399,7 @@ def _run(b: _Programme, obj: np.ndarray, start: np.ndarray, time_limit, gap):
         gap=gap,
         start=start,
     )
-    if res.x is None:
+    if res.x is None and strict:
         raise InputError(
             "constrained siting: HiGHS found no answer; loosen the constraints or give a longer --time-limit"
         )
