@@ -132,3 +132,32 @@ def test_only_homes_inside_the_boundary_count(tmp_path):
     elsewhere = gpd.GeoSeries([shapely.box(home.x + 100, home.y, home.x + 200, home.y + 100)], crs=region.crs)
     with pytest.raises(InputError, match="no homes inside the boundary"):
         homes_on_network(region, boundary=elsewhere)
+
+
+def test_point_and_polygon_entries_and_street_lines():
+    from planner.access import geometry_access, point_access, roads_gdf
+    from planner.network import from_arrays
+
+    # An L of streets: (0,0) – (100,0) – (100,100), both directions.
+    net = from_arrays([0.0, 100.0, 100.0], [0.0, 0.0, 100.0], [0, 1], [1, 2], "EPSG:32650")
+    acc = point_access(net, np.array([[10.0, 5.0], [100.0, 70.0]]))
+    assert acc.node.tolist() == [0, 2] and acc.leg_m == pytest.approx([np.hypot(10, 5), 30.0])
+    # A 20 m square whose outline passes 5 m from node 1 (at 100,0): entered there with a
+    # 5 m leg, and at its centre's nearest node (node 1 too) with the centre's leg.
+    park = shapely.box(105.0, -10.0, 125.0, 10.0)
+    entries = geometry_access(net, np.array([park], dtype=object), reach_m=6.0)
+    pairs = zip(entries.node.tolist(), entries.leg_m.round(6).tolist(), strict=True)
+    assert sorted(pairs) == [(1, 5.0), (1, 15.0)]
+    assert geometry_access(net, np.array([park], dtype=object), reach_m=4.0).leg_m.tolist() == [15.0]
+    roads = roads_gdf(net)
+    assert len(roads) == 2 and sorted(roads.length.round(6)) == [100.0, 100.0]
+
+
+def test_entries_and_street_lines_keep_their_old_import_paths():
+    import planner.access
+    from planner.audit import roads_gdf
+    from planner.network import geometry_access, point_access
+
+    assert point_access is planner.access.point_access
+    assert geometry_access is planner.access.geometry_access
+    assert roads_gdf is planner.access.roads_gdf

@@ -86,6 +86,30 @@ def test_command_help_names_its_options(command, options, capsys):
         assert re.search(rf"(^|\s|/){re.escape(option)}\b", out), (command, option)
 
 
+def test_shared_options_read_the_same_in_every_command():
+    import typer
+
+    from planner.cli import app
+
+    commands = typer.main.get_command(app).commands
+    shared = {
+        "--crs": ("audit", "site", "villages", "batch"),
+        "--coords": ("audit", "site", "villages", "batch"),
+        "--out-coords": ("audit", "site", "villages", "batch"),
+        "--population": ("audit", "site", "villages", "batch"),
+        "--population-table": ("audit", "site", "villages", "batch"),
+        "--mode": ("audit", "site", "batch"),
+        "--osm": ("audit", "site", "villages"),
+        "--out": ("audit", "site", "villages"),
+    }
+    for option, names in shared.items():
+        seen = set()
+        for name in names:
+            (param,) = [p for p in commands[name].params if option in p.opts]
+            seen.add((param.help, param.default, param.required))
+        assert len(seen) == 1, (option, seen)
+
+
 def _readme_command_lines() -> list[list[str]]:
     """Every `planner <command> ...` line of the README's shell examples, as arguments."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
