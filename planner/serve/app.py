@@ -10,6 +10,7 @@ the command line prints for it.
 Routes
 ------
 ``GET /`` the page; ``GET /api/state``; ``GET /api/times?category=KEY``;
+``GET /api/isochrone?category=KEY`` (the target circle, GeoJSON);
 ``POST /api/edits`` (an edit, see :mod:`planner.serve.state`); ``POST /api/undo``;
 ``GET /api/scenarios``; ``POST /api/scenarios/save|load|compare|export`` (``name``; ``a``
 and ``b``); ``POST /api/propose`` (``category``, ``new``).
@@ -93,6 +94,9 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
     async def times(request: Request) -> Response:
         return JSONResponse(session.times(request.query_params.get("category", "")))
 
+    async def isochrone(request: Request) -> Response:
+        return JSONResponse(session.isochrone(request.query_params.get("category", "")))
+
     async def edits(request: Request) -> Response:
         return JSONResponse(session.edit(await _body(request)))
 
@@ -121,6 +125,7 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
         Route("/favicon.ico", lambda request: Response(status_code=204)),  # no icon, and no 404 logged
         Route("/api/state", guard(state)),
         Route("/api/times", guard(times)),
+        Route("/api/isochrone", guard(isochrone)),
         Route("/api/edits", guard(edits), methods=["POST"]),
         Route("/api/undo", guard(undo), methods=["POST"]),
         Route("/api/scenarios", guard(scenarios)),

@@ -45,16 +45,21 @@ def audit_result(engine: Engine, scenario: str) -> AuditResult:
     return result
 
 
+def target_isochrone(e: Engine, key: str) -> gpd.GeoDataFrame | None:
+    """The area within the category's target circle, as ``planner audit`` draws it by default;
+    a metre target on a walk network is its walking time (distance = time × speed there).
+    None for a metre target on other modes."""
+    c = e.by_key[key]
+    if c.unit == "min":
+        return isochrone_polygons(e.net, e.node_time[key], [c.minutes], category=key)
+    if e.mode != "walk":
+        return None
+    reach_min = c.target_m / e.net.walk_speed_mps / 60.0
+    part = isochrone_polygons(e.net, e.node_time[key], [reach_min], category=key)
+    return part.assign(minutes=c.minutes, target_m=c.target_m)
+
+
 def _isochrones(e: Engine) -> gpd.GeoDataFrame | None:
-    """Each category's target circle, as ``planner audit`` draws it by default; a metre
-    target on a walk network is its walking time (distance = time × speed there)."""
-    parts = []
-    for c in e.categories:
-        if c.unit == "min":
-            parts.append(isochrone_polygons(e.net, e.node_time[c.key], [c.minutes], category=c.key))
-        elif e.mode == "walk":
-            reach_min = c.target_m / e.net.walk_speed_mps / 60.0
-            part = isochrone_polygons(e.net, e.node_time[c.key], [reach_min], category=c.key)
-            parts.append(part.assign(minutes=c.minutes, target_m=c.target_m))
-    parts = [p for p in parts if len(p)]
+    parts = [target_isochrone(e, c.key) for c in e.categories]
+    parts = [p for p in parts if p is not None and len(p)]
     return pd.concat(parts, ignore_index=True) if parts else None

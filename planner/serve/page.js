@@ -5,6 +5,7 @@
   var map = L.map('map', {preferCanvas: true, zoomControl: true});
   var renderer = L.canvas({padding: 0.5});
   var roadLayer = L.layerGroup().addTo(map), compoundLayer = L.layerGroup().addTo(map);
+  var isoLayer = L.layerGroup().addTo(map);
   var homeLayer = L.layerGroup().addTo(map), facilityLayer = L.layerGroup().addTo(map);
   var homeMarkers = [];
   var TILES = __TILES__;
@@ -120,7 +121,17 @@
     });
   }
 
+  function loadIsochrone() {
+    isoLayer.clearLayers();
+    if (!$('show-isochrone').checked) return Promise.resolve();
+    return api('/api/isochrone?category=' + encodeURIComponent(category())).then(function (g) {
+      isoLayer.clearLayers();
+      L.geoJSON(g, {style: {color: '#264b96', weight: 1, fillOpacity: 0.12}, interactive: false}).addTo(isoLayer);
+    });
+  }
+
   function loadTimes() {
+    loadIsochrone().catch(fail);
     return api('/api/times?category=' + encodeURIComponent(category())).then(function (t) { times = t; drawHomes(); });
   }
 
@@ -179,6 +190,7 @@
     else body.home_id = popTarget.home_id;
     edit(body, '人口已更新 population set');
   });
+  $('show-isochrone').addEventListener('change', function () { loadIsochrone().catch(fail); });
   $('category').addEventListener('change', function () {
     var c = catInfo(category()); $('target').textContent = '目标 target ' + c.target;
     drawFacilities(); drawTables(); loadTimes().catch(fail);

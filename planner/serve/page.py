@@ -23,6 +23,7 @@ _BODY = """
   <h1 id="title"></h1>
   <div>类别 Category <select id="category"></select> <span id="target"></span></div>
   <div class="legend" id="legend"></div>
+  <div><label><input type="checkbox" id="show-isochrone"> 显示目标等时圈 Show the target circle</label></div>
   <h2>编辑 Edit</h2>
   <div class="tools" id="tools">
     <button data-tool="view" class="on">查看 View</button>

@@ -164,6 +164,25 @@ class Session:
                 "within_target": e.homes[f"{key}_within_target"].astype(bool).tolist(),
             }
 
+    def isochrone(self, category: str) -> dict:
+        """The category's target circle as a GeoJSON FeatureCollection (WGS84)."""
+        from planner.serve.export import target_isochrone
+
+        e = self.engine
+        with self.lock:
+            key = resolve_key(category, e.by_key, "category")
+            iso = target_isochrone(e, key)
+            if iso is None or len(iso) == 0:
+                return {"type": "FeatureCollection", "features": []}
+            iso = iso.assign(geometry=iso.geometry.simplify(2.0)).to_crs(4326)
+            return {
+                "type": "FeatureCollection",
+                "features": [
+                    {"type": "Feature", "properties": {"category": key}, "geometry": g.__geo_interface__}
+                    for g in iso.geometry
+                ],
+            }
+
     # --------------------------------------------------------------------------------------
     # edits
 

@@ -391,3 +391,24 @@ def test_the_page_is_offline_and_escapes_the_region_name(client, session):
 
     script = (Path(planner.serve.__file__).parent / "page.js").read_text(encoding="utf-8")
     assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "textContent" in script
+
+
+def test_isochrone_of_the_target_circle_follows_the_edits(client, engine, haidian):
+    from planner.audit import audit as full
+
+    assert client.get("/api/isochrone", params={"category": "clinic"}).json()["features"] == []
+    lon, lat = _point_near_street(engine, 400)
+    client.post("/api/edits", json={"kind": "add_facility", "category": "clinic", "lon": lon, "lat": lat})
+    feats = client.get("/api/isochrone", params={"category": "clinic"}).json()["features"]
+    assert len(feats) == 1
+    mine = shapely.geometry.shape(feats[0]["geometry"])
+    assert mine.contains(shapely.Point(lon, lat))
+    extra = gpd.GeoDataFrame(
+        {"facility_id": ["scenario/1"], "category": ["clinic"], "name": [None]},
+        geometry=[shapely.Point(metric_xy(engine, lon, lat))], crs=haidian.crs,
+    )
+    theirs = full(haidian, categories=["clinic"], extra_facilities=extra, progress=False).isochrones.to_crs(4326)
+    theirs = theirs.geometry.iloc[0]
+    # The same area as the audit's isochrone, up to the 2 m simplification sent to the page.
+    assert mine.symmetric_difference(theirs).area / theirs.area < 0.01
+    assert client.get("/api/isochrone", params={"category": "nope"}).status_code == 400
