@@ -862,9 +862,11 @@ def test_threshold_beyond_max_travel_time_raises_the_limit(line_region, tmp_path
 def test_sweep_limit_follows_the_largest_threshold():
     from planner.network import sweep_limit_s
 
-    assert sweep_limit_s(5, 10, 15) == settings.max_travel_time_s
-    assert sweep_limit_s(15, 90) == 5400.0
-    assert sweep_limit_s(180) == 10800.0
+    margin = settings.sweep_margin_s
+    assert sweep_limit_s(5, 10, 15) == 900.0 + margin
+    assert sweep_limit_s(5, 10, 15, full_times=True) == settings.max_travel_time_s
+    assert sweep_limit_s(15, 90) == sweep_limit_s(15, 90, full_times=True) == 5400.0 + margin
+    assert sweep_limit_s(180) == 10800.0 + margin
     for bad in (0, -5, math.nan, math.inf, settings.max_threshold_minutes + 1):
         with pytest.raises(InputError):
             sweep_limit_s(15, bad)
