@@ -247,11 +247,11 @@ class Engine:
         return self._refresh([])
 
     def _new_id(self) -> str:
-        ids = set(self.facilities["facility_id"].astype(str))
         while True:
             self._added += 1
-            if f"scenario/{self._added}" not in ids:
-                return f"scenario/{self._added}"
+            fid = f"scenario/{self._added}"
+            if not (self.facilities["facility_id"] == fid).any():
+                return fid
 
     def _rows_of(self, edit: dict, where: str) -> np.ndarray:
         hit = (self.facilities["facility_id"].astype(str) == edit["facility_id"]).to_numpy() & self.active

@@ -137,6 +137,11 @@
 
   function refresh(data) {
     ['facilities', 'edits', 'coverage', 'totals'].forEach(function (k) { if (data[k] !== undefined) S[k] = data[k]; });
+    if (data.facilities_of) {  // an edit sends the facilities of the categories it changed
+      var keep = S.facilities.filter(function (f) { return !Object.prototype.hasOwnProperty.call(data.facilities_of, f.category); });
+      Object.keys(data.facilities_of).forEach(function (k) { keep = keep.concat(data.facilities_of[k]); });
+      S.facilities = keep;
+    }
     drawFacilities(); drawTables();
     return loadTimes();
   }

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
 from planner._errors import InputError
 from planner.categories import resolve_key
@@ -47,6 +48,7 @@ class Session:
         self.name: str | None = None
         self.lock = threading.RLock()
         self._facility_cache: tuple = (None, [])
+        self._to_wgs = Transformer.from_crs(engine.region.crs, 4326, always_xy=True)
 
     @property
     def settings(self) -> dict:
@@ -126,19 +128,23 @@ class Session:
             self._facility_cache = (key, self._facility_list())
         return self._facility_cache[1]
 
-    def _facility_list(self) -> list[dict]:
-        fac = self.engine.current_facilities().to_crs(4326)
-        xy = shapely.get_coordinates(shapely.point_on_surface(fac.geometry.to_numpy()))
+    def _facility_list(self, keys: Sequence[str] | None = None) -> list[dict]:
+        """Facilities of the categories ``keys`` (all when None): id, category, name, lon/lat."""
+        fac = self.engine.current_facilities()
+        if keys is not None:
+            fac = fac[fac["category"].isin(list(keys))]
+        pts = shapely.point_on_surface(fac.geometry.to_numpy())
+        lon, lat = self._to_wgs.transform(shapely.get_x(pts), shapely.get_y(pts))
+        names = [None if _missing(n) else str(n) for n in fac["name"].tolist()]
         return [
-            {
-                "facility_id": str(fid),
-                "category": str(cat),
-                "name": None if _missing(name) else str(name),
-                "lon": round(float(x), 6),
-                "lat": round(float(y), 6),
-            }
-            for fid, cat, name, (x, y) in zip(
-                fac["facility_id"], fac["category"], fac["name"], xy, strict=True
+            {"facility_id": fid, "category": cat, "name": name, "lon": x, "lat": y}
+            for fid, cat, name, x, y in zip(
+                fac["facility_id"].astype(str).tolist(),
+                fac["category"].astype(str).tolist(),
+                names,
+                np.round(np.asarray(lon, float), 6).tolist(),
+                np.round(np.asarray(lat, float), 6).tolist(),
+                strict=True,
             )
         ]
 
@@ -189,7 +195,11 @@ class Session:
     def edit(self, raw: dict) -> dict:
         with self.lock:
             done = self.engine.apply(raw)
-            return {"edit": {k: v for k, v in done.items() if not k.startswith("_")}, **self._after()}
+            out = {"edit": {k: v for k, v in done.items() if not k.startswith("_")}, "edits": self.edits()}
+            if done["kind"] in ("add_facility", "move_facility", "delete_facility"):
+                # Only the edited categories: a city has tens of thousands of facilities.
+                out["facilities_of"] = {k: self._facility_list([k]) for k in done["changed"]}
+            return {**out, **self._tables()}
 
     def undo(self) -> dict:
         with self.lock:

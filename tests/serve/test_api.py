@@ -72,7 +72,10 @@ def test_add_facility_equals_run_audit_with_it_in_a_file(client, engine, haidian
     result = run_audit(ROOT / SAMPLE, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
     assert_same_numbers(engine, result)
     assert population_share(engine.coverage, "clinic") > before  # the edit did change the numbers
-    assert any(f["facility_id"] == "scenario/1" for f in out.json()["facilities"])
+    # The page gets the edited category's facilities back, in lon/lat.
+    clinics = out.json()["facilities_of"]["clinic"]
+    assert [f["facility_id"] for f in clinics] == ["scenario/1"]
+    assert (clinics[0]["lon"], clinics[0]["lat"]) == pytest.approx((lon, lat), abs=1e-6)
 
 
 def test_delete_facility_equals_audit_without_it(client, engine, haidian):
