@@ -1,11 +1,14 @@
 """Siting by the standards: land candidates sized per category, capacities, minimum
-catchment and minimum spacing, put together for ``planner site --standards``.
+catchment and minimum spacing, put together for ``planner site`` (its default;
+``--no-standards`` runs the pure models).
 
 :func:`prepare` takes the region's land (or the user's parcels), keeps what is big enough for
 the category (:mod:`planner.candidates`, :mod:`planner.sizing`), gives existing facilities
 their capacity from their mapped size, and lists the pairs closer than the minimum spacing;
-:func:`standards_model` builds the :class:`~planner.optimize.constrained.ConstrainedCoverage`
-model on the siting's cost matrix with residents as loads.
+:func:`standards_model` builds the constrained model of the siting's model on its cost matrix
+with residents as loads: :class:`~planner.optimize.constrained.ConstrainedCoverage` (mclp,
+lscp), :class:`~planner.optimize.constrained_median.ConstrainedPMedian` or
+:class:`~planner.optimize.constrained_median.ConstrainedPCenter`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from planner.candidates import STREET_FALLBACK, land_candidates, sized_candidate
 from planner.categories import Category
 from planner.network import Network
 from planner.optimize.constrained import ConstrainedCoverage, conflict_pairs
+from planner.optimize.constrained_median import ConstrainedPCenter, ConstrainedPMedian
 from planner.sizing import Sizing, existing_capacity, sizing_for
 from planner.sources import Region
 
 #: Models the standards' constraints apply to.
-STANDARD_MODELS = ("mclp", "lscp")
+STANDARD_MODELS = ("mclp", "lscp", "pmedian", "pcenter")
 #: Category → the category it is built next to when co-location is asked (毗邻建设: the
 #: community health centre next to elderly care, 国办发〔2021〕56号 (十一)).
 COLOCATE = {"health_centre": "elderly_care"}
@@ -75,10 +79,7 @@ def prepare(
     both together with ``--category a,b``).
     """
     if model not in STANDARD_MODELS:
-        raise InputError(
-            f"--standards works with --model {' or '.join(STANDARD_MODELS)} (coverage within the "
-            f"target, where a catchment and a spacing mean something); not with {model}"
-        )
+        raise InputError(f"--model {model!r}: use one of {', '.join(STANDARD_MODELS)}")
     sizing = sizing_for(category)
     given = land_candidates(region) if candidates is None else candidates.to_crs(region.crs)
     # The region's land falls back to street points; a user's parcels never do.
@@ -108,6 +109,21 @@ def prepare(
     )
     pairs = conflict_pairs(xy, sizing.min_spacing_m, fixed=np.arange(len(existing)))
     return StandardsPlan(sizing=sizing, candidates=kept, existing_capacity=ex_cap, conflicts=pairs, info=info)
+
+
+def with_capacity(plan: StandardsPlan, capacity) -> StandardsPlan:
+    """The plan with one capacity (residents) for every candidate instead of the sizing's;
+    None leaves it as it is."""
+    if capacity is None:
+        return plan
+    if np.ndim(capacity) != 0:
+        raise InputError(
+            "capacities: by the standards give one number for every candidate (the candidates are "
+            "kept by size), or a capacity column in the parcels file"
+        )
+    plan.candidates = plan.candidates.assign(capacity=float(capacity))
+    plan.info["capacity_given"] = float(capacity)
+    return plan
 
 
 def _next_to(
@@ -149,24 +165,26 @@ def standards_model(
     new: int | None,
     minutes: float,
     n_existing: int,
-) -> ConstrainedCoverage:
-    """The constrained coverage model: existing facilities first (open, their capacity where
-    known), then the sized candidates (capacity, minimum catchment, spacing)."""
+    model: str = "mclp",
+):
+    """The constrained model of ``model``: existing facilities first (open, their capacity
+    where known), then the sized candidates (capacity, minimum catchment, spacing)."""
     caps = np.concatenate([plan.existing_capacity, plan.candidates["capacity"].to_numpy(float)])
     low = np.concatenate(
         [np.zeros(n_existing), np.full(len(plan.candidates), plan.sizing.min_catchment_residents)]
     )
-    return ConstrainedCoverage.from_cost_matrix(
-        cost,
-        weights,
-        p=new,
-        minutes=minutes,
-        fixed=np.arange(n_existing),
-        loads=people,
-        capacities=caps,
-        min_load=low,
-        conflicts=plan.conflicts,
-    )
+    kw = {
+        "fixed": np.arange(n_existing),
+        "loads": people,
+        "capacities": caps,
+        "min_load": low,
+        "conflicts": plan.conflicts,
+    }
+    if model == "pmedian":
+        return ConstrainedPMedian.from_cost_matrix(cost, weights, p=new, **kw)
+    if model == "pcenter":
+        return ConstrainedPCenter.from_cost_matrix(cost, weights, p=new, **kw)
+    return ConstrainedCoverage.from_cost_matrix(cost, weights, p=new, minutes=minutes, **kw)
 
 
 def row_people(demand: pd.DataFrame, base_row: np.ndarray) -> np.ndarray:

@@ -278,7 +278,7 @@ def site(
     elderly_pace: bool = True,
     network: Network | None = None,
     boundary=None,
-    standards: bool = False,
+    standards: bool = True,
     colocate: bool = False,
 ) -> SitingResult:  # size: a numpy docstring of 17 parameters, then one line per step of the run
     """Propose sites for new facilities of one category.
@@ -296,10 +296,14 @@ def site(
     minutes : float, optional
         Service standard; default the category's target circle.
     candidates : GeoDataFrame, optional
-        Candidate points; default :func:`candidates_from_region`.
+        By the standards: the user's parcels (:func:`planner.candidates.parcels_from_file`),
+        default the region's land (:func:`planner.candidates.land_candidates`). Without:
+        candidate points, default :func:`candidates_from_region`.
     capacities : array or float, optional
         Capacity per candidate (in weighted demand; one number: the same for every
         candidate), for capacitated models; existing facilities get unlimited capacity.
+        By the standards: one number, residents, replacing the sizing's capacity of every
+        candidate.
     elderly_pace : bool
         Walking: the elderly are demand rows of their own, at
         ``settings.elderly_walk_speed_mps`` (as the report counts them), so a coverage
@@ -310,10 +314,12 @@ def site(
         Count only the homes inside it (load the region with the reach of ``minutes``
         beyond it, as :func:`run_site` does).
     standards : bool
-        Site by the standards (``mclp``, ``lscp``; :mod:`planner.site_standards`): candidates
-        are land and buildings big enough for the category (``candidates``: the user's
-        parcels), each with its capacity, and no new site takes fewer residents than the
-        minimum catchment or stands closer than the minimum spacing to another of its kind.
+        Site by the standards (the default, every model; :mod:`planner.site_standards`):
+        candidates are land and buildings big enough for the category (``candidates``: the
+        user's parcels), each with its capacity, and no new site takes fewer residents than
+        the minimum catchment or stands closer than the minimum spacing to another of its
+        kind; street points only as a labelled fallback when no mapped land fits. False:
+        the pure mathematical model on candidate points (:mod:`planner.optimize`).
     colocate : bool
         With ``standards``: a community health centre only next to existing elderly care
         (:data:`planner.site_standards.COLOCATE`).
@@ -337,14 +343,17 @@ def site(
     existing = region_facilities(region.features, [cat], extra_facilities)
     plan = None
     if colocate and not standards:
-        raise InputError("--colocate: add --standards (co-location is a rule of siting by the standards)")
+        raise InputError(
+            "--colocate: leave out --no-standards (co-location is a rule of siting by the standards)"
+        )
     if standards:
-        from planner.site_standards import prepare
+        from planner.site_standards import prepare, with_capacity
 
         plan = prepare(
             region, net, cat, existing, candidates, model, colocate=colocate, extra=extra_facilities
         )
-        candidates = plan.candidates
+        plan = with_capacity(plan, capacities)
+        candidates, capacities = plan.candidates, None
     else:
         candidates = _candidates(region, net, candidates)
     if capacities is not None and np.ndim(capacities) == 0:
@@ -381,7 +390,7 @@ def site(
         from planner.site_standards import row_people, standards_model
 
         solution = standards_model(
-            plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing)
+            plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing), model
         ).solve(time_limit=time_limit)
     else:
         solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
@@ -455,7 +464,8 @@ def site(
     }
     if plan is not None:
         report["standards"] = plan.summary()
-        report["objective_unit"] = "weighted demand covered"
+        if model in ("mclp", "lscp"):  # by the standards lscp covers the most it can with the fewest
+            report["objective_unit"] = "weighted demand covered"
     return SitingResult(
         region=region.name,
         category=cat,
@@ -699,7 +709,7 @@ def run_site(
     map_html: bool = True,
     name: str | None = None,
     elderly_pace: bool = True,
-    standards: bool = False,
+    standards: bool = True,
     colocate: bool = False,
     crs=None,
     coords: str | None = None,
@@ -710,7 +720,8 @@ def run_site(
     """What ``planner site`` does, from files: load, site, write ``out_dir`` atomically.
 
     ``new`` may be a range (``"1-12"``): each is solved, the largest written with ``tradeoff.csv``
-    and its chart. ``standards``, ``colocate``: see :func:`site` (the candidates file: parcels).
+    and its chart. ``standards`` (default True; False: the pure models), ``colocate``: see
+    :func:`site` (the candidates file: parcels by the standards).
 
     With ``boundary``, only homes inside it count, and the region is loaded with the reach of
     ``minutes`` beyond it so facilities across it still serve them (as ``planner audit``).
@@ -759,15 +770,17 @@ def run_site(
     cand = _candidates_file(candidates, region.crs, standards, crs, coords)
     extra = facilities_from_file(facilities, region.crs, cats, crs, coords) if facilities else None
     # A candidates file's capacities, else --capacity for every candidate (site() counts them).
-    # (By the standards capacities come from the sizing and the parcels' own column.)
-    caps = cand["capacity"].to_numpy(float) if cand is not None and "capacity" in cand else capacity
+    # (By the standards the parcels' own column is read with them; --capacity replaces the sizing's.)
+    caps = capacity
+    if cand is not None and "capacity" in cand:
+        caps = None if standards else cand["capacity"].to_numpy(float)
     kw = {
         "model": model,
         "minutes": minutes,
         "candidates": cand,
         "homes": home_table,
         "extra_facilities": extra,
-        "capacities": None if standards else caps,
+        "capacities": caps,
         "mode": mode,
         "method": method,
         "time_limit": time_limit,

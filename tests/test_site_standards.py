@@ -1,10 +1,12 @@
-"""Siting by the standards on the real samples (Beijing Haidian, Nanjing): spacing, catchment,
-land candidates and capacities hold for every proposed site; the CLI reports in a planner's units."""
+"""Siting by the standards (the default of ``site``) on the real samples (Beijing Haidian,
+Nanjing): spacing, catchment, land candidates and capacities hold for every proposed site of
+every model; the CLI reports in a planner's units."""
 
 from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
@@ -77,19 +79,86 @@ def test_haidian_with_a_smaller_catchment(regions):
     assert len(prop) >= 2
     assert (prop["people_assigned"] >= 300).all()
     # The unconstrained set cover on street points proposes sites far closer together.
-    plain = site(regions["beijing_haidian_cau"], "elderly_care", model="lscp")
+    plain = site(regions["beijing_haidian_cau"], "elderly_care", model="lscp", standards=False)
     xy = shapely.get_coordinates(plain.proposed.geometry.to_numpy())
     d = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
     np.fill_diagonal(d, np.inf)
     assert d.min() < 300 and len(plain.proposed) > len(prop)
 
 
-def test_standards_refuse_pmedian(regions):
-    with pytest.raises(InputError, match="--standards"):
-        site(regions["nanjing_xinjiekou"], "elderly_care", model="pmedian", new=2, standards=True)
+@pytest.mark.parametrize("model", ["pmedian", "pcenter"])
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [("nanjing_xinjiekou", "elderly_care"), ("nanjing_xinjiekou", "clinic"), ("beijing_haidian_cau", "elderly_care")],
+)
+def test_pmedian_pcenter_by_the_standards(regions, model, name, category):
+    res = site(regions[name], category, model=model, new=3)  # by the standards: the default
+    prop = _check_plan(res)
+    assert 1 <= len(prop) <= 3
+    assert not res.report["standards"]["candidates"]["street_fallback"]
+    assert res.solution.status == "optimal"
+    u = res.report["planner_units"]
+    assert u["people_within_target_after"] >= u["people_within_target_before"]
+    # The objective is in the model's own unit; the planner's units are beside it.
+    assert res.summary()["objective_unit"] == {"pmedian": "weighted seconds", "pcenter": "seconds"}[model]
 
 
-def test_cli_console_in_planner_units(tmp_path, capsys):
+def test_pmedian_by_the_standards_against_the_pure_model(regions):
+    """The pure p-median may use street points; by the standards every site is land or a
+    building, no pair is closer than the spacing and each takes at least the catchment."""
+    region = regions["nanjing_xinjiekou"]
+    pure = site(region, "elderly_care", model="pmedian", new=6, standards=False)
+    assert "street" in set(pure.proposed["source"])
+    res = site(region, "elderly_care", model="pmedian", new=6)
+    ruled = _check_plan(res)
+    assert 1 <= len(ruled) <= 6 and not ({"street", STREET_FALLBACK} & set(ruled["source"]))
+    # The model counts at most the capacity per site: what it leaves over stays with no site.
+    assert ruled["people_assigned"].sum() <= ruled["capacity"].sum() + 1e-6
+
+
+def test_cli_default_is_by_the_standards(tmp_path, capsys):
+    out = tmp_path / "site"
+    argv = ["site", "--osm", "beijing_haidian_cau", "--category", "kindergarten", "--model", "lscp"]
+    assert main([*argv, "--out", str(out), "--no-map"]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    std = summary["standards"]
+    assert std["candidates"]["kept"] == 8 and std["candidates"]["given"] == 39
+    assert "by the standards: 8 of 39 candidate sites big enough, minimum catchment 1,000 residents" in text
+    assert "nothing proposed" in text and summary["new_sites"] == 0
+    beyond = summary["homes_beyond_every_candidate"]
+    assert len(beyond) == summary["counts"]["homes_no_candidate_within_reach"] == 103
+    assert f"103 homes beyond every candidate (none within 4.55 min): {beyond[0]}" in text
+    assert STREET_FALLBACK not in text
+
+
+def test_cli_street_fallback_is_named(tmp_path, capsys, monkeypatch):
+    # A facility needing more land than any mapped plot: street points, and the console says so.
+    from dataclasses import replace
+
+    import planner.site_standards as site_standards
+
+    sized = site_standards.sizing_for
+    monkeypatch.setattr(
+        site_standards,
+        "sizing_for",
+        lambda cat, level=None: replace(
+            sized(cat, level), land_m2=1e9, floor_m2=1e9, min_catchment_residents=0.0
+        ),
+    )
+    out = tmp_path / "site"
+    argv = ["site", "--osm", "beijing_haidian_cau", "--category", "elderly_care", "--model", "mclp", "--new", "2"]
+    assert main([*argv, "--out", str(out), "--no-map"]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["standards"]["candidates"]["street_fallback"] is True
+    assert summary["standards"]["candidates"]["kept"] > 0
+    assert "STREET POINTS (fallback: no mapped land fits)" in text
+    sites = gpd.read_file(out / "sites.gpkg")
+    assert len(sites) == 2 and set(sites["source"]) == {STREET_FALLBACK}
+
+
+def test_cli_console_in_planner_units_pure_model(tmp_path, capsys):
     out = tmp_path / "site"
     rc = main(
         [
@@ -100,6 +169,7 @@ def test_cli_console_in_planner_units(tmp_path, capsys):
             "kindergarten",
             "--model",
             "lscp",
+            "--no-standards",
             "--out",
             str(out),
             "--no-map",
@@ -115,7 +185,7 @@ def test_cli_console_in_planner_units(tmp_path, capsys):
     u = summary["planner_units"]
     assert f"people {u['people_within_target_before']:,.0f} → {u['people_within_target_after']:,.0f}" in text
     assert u["p90_walk_min_after"] < u["p90_walk_min_before"]
-    assert STREET_FALLBACK not in text  # the plain run's street points are not the fallback
+    assert STREET_FALLBACK not in text  # the pure model's street points are not the fallback
 
 
 def test_health_centre_only_next_to_existing_elderly_care(regions):
@@ -153,7 +223,7 @@ def test_health_centre_only_next_to_existing_elderly_care(regions):
 
 
 def test_colocate_needs_the_standards_and_a_rule(regions):
-    with pytest.raises(InputError, match="--colocate: add --standards"):
-        site(regions["nanjing_xinjiekou"], "clinic", model="mclp", new=1, colocate=True)
+    with pytest.raises(InputError, match="--colocate: leave out --no-standards"):
+        site(regions["nanjing_xinjiekou"], "clinic", model="mclp", new=1, colocate=True, standards=False)
     with pytest.raises(InputError, match="clinic has no co-location rule"):
         site(regions["nanjing_xinjiekou"], "clinic", model="mclp", new=1, standards=True, colocate=True)

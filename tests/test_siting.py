@@ -1,4 +1,8 @@
-"""Siting on a region: hand-made cases with known answers, the CLI on a real extract."""
+"""Siting on a region: hand-made cases with known answers, the CLI on a real extract.
+
+These check the pure mathematical models (``standards=False`` / ``--no-standards``: candidate
+points, no sizing, spacing or catchment) against hand-worked answers; siting by the standards,
+the default, is checked in test_site_standards.py."""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ def line_region(tmp_path):
 def test_mclp_picks_the_site_that_covers_most_people(line_region):
     homes = _points([100, 200, 700, 800, 900], [10] * 5, population=[10.0, 10, 50, 50, 50])
     cands = _points([500, 800], [10, 10], candidate_id=["c500", "c800"], source="file", name=None)
-    res = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes)
+    res = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes, standards=False)
     assert res.proposed["candidate_id"].tolist() == ["c800"]
     # Existing kindergarten at x=0 covers the homes at 100 and 200 within 5 min (330 m); the
     # new one the three at 700-900: everyone is covered after, 20/170 before.
@@ -75,7 +79,7 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
         disabled=[0.0, 0.0],
     )
     cands = _points([500, 700], [10, 10], candidate_id=["c500", "c700"], source="file", name=None)
-    slow = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes)
+    slow = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes, standards=False)
     assert slow.proposed["candidate_id"].tolist() == ["c500"]
     assert slow.elderly_time_factor == pytest.approx(
         settings.walk_speed_mps / settings.elderly_walk_speed_mps
@@ -91,6 +95,7 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
         candidates=cands,
         homes=homes,
         elderly_pace=False,
+        standards=False,
     )
     assert fast.proposed["candidate_id"].tolist() == ["c700"]
     assert fast.elderly_time_factor == 1.0 and fast.solution.objective == pytest.approx(32.0)
@@ -99,7 +104,7 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
     # Set covering at the elderly pace needs both sites; at the adult pace c700 alone.
     assert (
         len(
-            site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes).proposed
+            site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes, standards=False).proposed
         )
         == 2
     )
@@ -111,6 +116,7 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
         candidates=cands,
         homes=homes,
         elderly_pace=False,
+        standards=False,
     ).proposed["candidate_id"].tolist() == ["c700"]
 
 
@@ -119,7 +125,7 @@ def test_pmedian_matches_brute_force_on_the_line(line_region):
     xs = np.array([200, 400, 700, 900])
     cands = _points(xs, [10] * 4, candidate_id=[f"c{x}" for x in xs], source="file", name=None)
     res = site(
-        line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact"
+        line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact", standards=False
     )
     # Brute force with the existing site at x=0 kept open. Homes and candidates sit 10 m off
     # street nodes, so a trip is the along-street distance plus two 10 m legs. The elderly
@@ -150,6 +156,7 @@ def test_cli_site_writes_outputs(tmp_path):
     rc = main(
         [
             "site",
+            "--no-standards",
             "--osm",
             CAU,
             "--category",
@@ -200,6 +207,7 @@ def test_lscp_covers_every_home_not_just_its_node(tmp_path):
     rc = main(
         [
             "site",
+            "--no-standards",
             "--osm",
             CAU,
             "--category",
@@ -240,6 +248,7 @@ def test_site_map_draws_offline(tmp_path):
         main(
             [
                 "site",
+                "--no-standards",
                 "--osm",
                 CAU,
                 "--category",
@@ -267,6 +276,7 @@ def test_bad_site_inputs(tmp_path, capsys):
         main(
             [
                 "site",
+                "--no-standards",
                 "--osm",
                 CAU,
                 "--category",
@@ -291,6 +301,7 @@ def test_bad_site_inputs(tmp_path, capsys):
         main(
             [
                 "site",
+                "--no-standards",
                 "--osm",
                 CAU,
                 "--category",

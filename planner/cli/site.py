@@ -29,11 +29,14 @@ from planner.cli._common import (
 from planner.options import check_mode
 
 _STANDARDS_HELP = (
-    "mclp, lscp: candidates are land and buildings big enough for the category (--candidates: "
-    "parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; no new site "
-    "takes fewer residents than the minimum catchment or stands closer to another than the "
-    "minimum spacing (data/sizing.toml, settings). Several categories (--category a,b,c) are "
-    "sited together: a site may host several (a shared complex) and --new bounds the sites used."
+    "Default, every model: candidates are land and buildings big enough for the category "
+    "(--candidates: parcels with max_floor_area_m2, land_area_m2, places), each with its capacity; "
+    "no new site takes fewer residents than the minimum catchment or stands closer to another than "
+    "the minimum spacing (data/sizing.toml, settings); street points only as a fallback the console "
+    "names, when no mapped land fits. Several categories (--category a,b,c) are sited together: a "
+    "site may host several (a shared complex) and --new bounds the sites used. --no-standards: the "
+    "pure mathematical model on candidate points (buildings, vacant land, street nodes), no sizing, "
+    "spacing or catchment."
 )
 _CATEGORY_HELP = "Category key of the facility to site, e.g. elderly_care (see `planner categories`)."
 _MODEL_HELP = (
@@ -46,12 +49,14 @@ _NEW_HELP = (
 )
 _MINUTES_HELP = "Service standard in minutes (default: the category's target circle)."
 _CANDIDATES_HELP = (
-    "Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat; optional capacity); default: "
-    "non-residential buildings, vacant land and street points of the region."
+    "Candidate sites file (GeoPackage/GeoJSON, or CSV with lon,lat): parcels with optional "
+    "max_floor_area_m2, land_area_m2, places, capacity; default: the region's land and buildings "
+    "big enough for the category (--no-standards: non-residential buildings, vacant land and "
+    "street points)."
 )
 _CAPACITY_HELP = (
-    "Capacity of every new site in weighted residents (capacitated models); a candidates file's "
-    "capacity column overrides it."
+    "Capacity of every new site in residents, replacing the standards' sizing (--no-standards: "
+    "weighted residents, capacitated models); a candidates file's capacity column overrides it."
 )
 _METHOD_HELP = "auto, exact (HiGHS) or heuristic (with a proven bound)."
 _TIME_LIMIT_HELP = "Seconds for the solver; the best answer so far is returned with its gap."
@@ -62,7 +67,7 @@ _PACE_HELP = (
 _HOMES_HELP = "Homes or compounds with households or population (replaces OSM homes)."
 _FACILITIES_HELP = "Existing facilities OSM lacks (category column); they stay open."
 _COLOCATE_HELP = (
-    "With --standards: a new community health centre only next to elderly care (毗邻建设, within "
+    "By the standards: a new community health centre only next to elderly care (毗邻建设, within "
     "settings.colocation_distance_m): existing elderly care, or with --category "
     "health_centre,elderly_care,... elderly care sited with it."
 )
@@ -87,7 +92,7 @@ def site(
     boundary: Annotated[Path | None, boundary_option("Polygon of the area whose homes count.")] = None,
     map_html: MapHtml = True,
     elderly_pace: Annotated[bool, typer.Option("--elderly-pace/--adult-pace", help=_PACE_HELP)] = True,
-    standards: Annotated[bool, typer.Option("--standards/--no-standards", help=_STANDARDS_HELP)] = False,
+    standards: Annotated[bool, typer.Option("--standards/--no-standards", help=_STANDARDS_HELP)] = True,
     colocate: Annotated[bool, typer.Option("--colocate/--no-colocate", help=_COLOCATE_HELP)] = False,
     crs: Crs = None,
     coords: Coords = "wgs84",
