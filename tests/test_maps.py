@@ -311,6 +311,46 @@ def test_many_homes_are_drawn_lighter(monkeypatch):
     assert '"stroke": false' in text and '"radius": 2.0' in text
 
 
+def test_home_cells_take_the_worst_band():
+    from planner.maps.home_cells import CELL_ALPHA, home_cell_image
+
+    # Web Mercator at the equator: 100 m cells from x = 0, one row below y = 0.
+    homes = gpd.GeoDataFrame(
+        {"k_time_s": [300.0, np.nan, 301.0, 10_000.0]},
+        geometry=[Point(50, -50), Point(60, -60), Point(150, -50), Point(250, -50)],
+        crs=3857,
+    )
+    image, bounds, cell_m = home_cell_image(homes, "k", MINUTES, 100.0)
+    assert cell_m == 100.0 and image.shape == (1, 3, 4)
+
+    def rgba(colour):
+        return [int(colour[i : i + 2], 16) for i in (1, 3, 5)] + [CELL_ALPHA]
+
+    # 300 s (≤ 5 min) shares its cell with a home that reaches nothing: the cell is grey;
+    # 301 s is in the 5-10 band; 10,000 s past the last limit in the last band.
+    assert image[0].tolist() == [rgba(maps.NO_FACILITY_COLOUR), rgba(maps.BAND_COLOURS[1]), rgba(maps.BAND_COLOURS[3])]
+    (south, west), (north, east) = bounds
+    assert west == pytest.approx(0) and east == pytest.approx(300 / 111_319.49, rel=1e-6)
+    assert north == pytest.approx(0, abs=1e-9) and south == pytest.approx(-100 / 111_319.49, rel=1e-3)
+    # A cell grows when the image would exceed its largest side.
+    far = homes.assign(geometry=[Point(0, 0), Point(0, 0), Point(0, 0), Point(1e6, 0)])
+    assert home_cell_image(far, "k", MINUTES, 100.0)[2] > 100.0
+
+
+def test_city_map_draws_homes_as_cells(monkeypatch):
+    data = _audit(8)
+    detailed = maps.offline_html(maps.map_audit(**data))
+    monkeypatch.setattr(settings, "map_detail_max_homes", 63)  # 64 homes: a "city"
+    text = maps.offline_html(maps.map_audit(**data))
+    assert "L.PlannerHomes" in detailed and "L.PlannerHomes" not in text
+    assert "way/100" in detailed and "way/100" not in text  # no home ids embedded
+    # One image of cells per category; facilities without names.
+    assert text.count("L.imageOverlay(") == len(CATEGORIES)
+    assert "阳光幼儿园" in detailed and "阳光幼儿园" not in text
+    assert "Homes in ~50 m cells" in text
+    assert len(text) < len(detailed)
+
+
 def test_points_are_one_geojson_layer(tmp_path: Path):
     rng = np.random.default_rng(0)
     n = 3000
@@ -540,6 +580,25 @@ def test_map_works_offline_with_tiles_configured(tmp_path: Path, monkeypatch):
     # Tiles cannot load here; everything else must.
     assert [e for e in result["errors"] if not e.startswith("failed to load https://tile.")] == []
     assert result["paths"] > 16 and result["layers"] == 3
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_city_map_in_chromium(tmp_path: Path, monkeypatch):
+    """A city's map (forced by the threshold): the shown category's homes are one image."""
+    monkeypatch.setattr(settings, "map_detail_max_homes", 10)
+    path = maps.save_map(maps.map_audit(**_audit(8)), tmp_path / "city.html")
+    js = "return document.querySelectorAll('img.leaflet-image-layer').length;"
+    result = browser.open_in_browser(path, tmp_path / "city.png", extra_js=js)
+    assert result["errors"] == [] and result["external"] == []
+    assert result["extra"] == 1  # the first category's cells; the second is not shown
+    assert result["layers"] == len(CATEGORIES) + 1
+    assert result["load_ms"] is not None
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(tmp_path / "city.png")[..., :3]
+    assert pixels.std() > 0.05
 
 
 @pytest.mark.browser

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner import settings
+
 from ._render import plain_text
 from .base import (
     FACILITY_COLOUR,
@@ -30,7 +32,16 @@ from .base import (
     time_colour,
     time_legend_items,
 )
-from .layers import MAP_DECIMALS, add_points, add_polygons, add_roads, light_polygons, to_wgs84
+from .home_cells import add_home_cells
+from .layers import (
+    MAP_DECIMALS,
+    MAP_SIMPLIFY_M,
+    add_points,
+    add_polygons,
+    add_roads,
+    light_polygons,
+    to_wgs84,
+)
 
 #: Homes above which the audit map draws smaller markers without outlines (cheaper to draw on
 #: a canvas; at city scale the outline is not visible anyway).
@@ -93,10 +104,50 @@ def map_audit(
     # Keep the data clear of the legend (bottom right) and the title (top).
     m = base_map(bounds, padding_top_left=(20, 80 if title else 20), padding_bottom_right=(200, 20))
 
+    # A whole city: homes as cells, lighter outlines, facilities without names.
+    city = homes is not None and len(homes) > settings.map_detail_max_homes
+    simplify_m, decimals = (settings.map_city_simplify_m, 4) if city else (MAP_SIMPLIFY_M, MAP_DECIMALS)
     # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
-    has_roads = add_roads(m, roads)
-    isochrones = light_polygons(isochrones) if isochrones is not None and len(isochrones) else None
+    has_roads = add_roads(m, roads, simplify_m=simplify_m, decimals=decimals)
+    if isochrones is not None and len(isochrones):
+        isochrones = light_polygons(isochrones, simplify_m, decimals)
+    else:
+        isochrones = None
+    if city:
+        _add_city_layers(m, homes, facilities, isochrones, categories, minutes)
+    else:
+        _add_home_layers(m, homes, facilities, isochrones, categories, minutes)
 
+    legend = list(time_legend_items(minutes))
+    if city:
+        legend.append(
+            (
+                NO_FACILITY_COLOUR,
+                f"住宅按约 {settings.map_home_cell_m:g} 米网格汇总（取格内最差）"
+                f" Homes in ~{settings.map_home_cell_m:g} m cells (worst in cell)",
+                "area",
+            )
+        )
+    legend.append((FACILITY_COLOUR, "设施 Facility", "ring"))
+    legend.append((band_colours(len(minutes) + 1)[0], "等时圈 Isochrone (实线=目标 solid = target)", "area"))
+    if has_roads:
+        legend.append((ROAD_COLOUR, "道路 Road", "line"))
+    add_legend(m, "到最近设施的时间 Time to nearest facility", legend)
+    if title:
+        add_title(m, title, "生活圈设施可达性 Access to life-circle facilities")
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def _add_home_layers(
+    m: folium.Map,
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame | None,
+    categories: list[dict],
+    minutes: Sequence[float],
+) -> None:
+    """One layer per category: isochrones, every home (drawn in the browser), facilities."""
     # Homes: one data block for all categories (before the layers that read it).
     data = _HomesData(homes, facilities, categories, minutes)
     m.add_child(data)
@@ -121,16 +172,35 @@ def map_audit(
         _add_facilities(group, facilities, cat)  # last, on top of homes
         group.add_to(m)
 
-    legend = list(time_legend_items(minutes))
-    legend.append((FACILITY_COLOUR, "设施 Facility", "ring"))
-    legend.append((band_colours(len(minutes) + 1)[0], "等时圈 Isochrone (实线=目标 solid = target)", "area"))
-    if has_roads:
-        legend.append((ROAD_COLOUR, "道路 Road", "line"))
-    add_legend(m, "到最近设施的时间 Time to nearest facility", legend)
-    if title:
-        add_title(m, title, "生活圈设施可达性 Access to life-circle facilities")
-    folium.LayerControl(collapsed=False).add_to(m)
-    return m
+
+def _add_city_layers(
+    m: folium.Map,
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    isochrones: gpd.GeoDataFrame | None,
+    categories: list[dict],
+    minutes: Sequence[float],
+) -> None:
+    """One layer per category for a whole city: isochrones, the homes as an image of cells,
+    the facilities as one multipoint (no names: they are in facilities.gpkg)."""
+    for i, cat in enumerate(categories):
+        group = folium.FeatureGroup(name=f"{cat['name_zh']} {cat['name_en']}", show=i == 0)
+        if isochrones is not None:
+            _add_isochrones(group, isochrones, cat, minutes)
+        add_home_cells(group, homes, cat["key"], minutes, settings.map_home_cell_m)
+        fac = facilities[facilities["category"] == cat["key"]]
+        if len(fac):
+            points = shapely.multipoints(np.round(shapely.get_coordinates(fac.geometry.values), 5))
+            add_points(
+                group,
+                gpd.GeoDataFrame(geometry=[points], crs=fac.crs),
+                "#ffffff",
+                radius=5,
+                outline=FACILITY_COLOUR,
+                weight=2,
+                fill_opacity=1.0,
+            )
+        group.add_to(m)
 
 
 def _add_isochrones(

@@ -144,12 +144,18 @@ def add_polygons(
     )
 
 
-def add_roads(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "道路 Roads") -> bool:
-    """Streets for context: one line layer, merged and simplified by ``MAP_SIMPLIFY_M``.
+def add_roads(
+    m: folium.Map,
+    roads: gpd.GeoDataFrame | None,
+    name: str = "道路 Roads",
+    simplify_m: float = MAP_SIMPLIFY_M,
+    decimals: int = MAP_DECIMALS,
+) -> bool:
+    """Streets for context: one line layer, merged and simplified by ``simplify_m``.
 
     Returns whether anything was drawn (for the legend).
     """
-    roads = light_lines(roads) if roads is not None and len(roads) else None
+    roads = light_lines(roads, simplify_m, decimals) if roads is not None and len(roads) else None
     if roads is None or not len(roads):
         return False
     group = folium.FeatureGroup(name=name, show=True)
@@ -317,21 +323,23 @@ def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(gdf.estimate_utm_crs())
 
 
-def _round_wgs84(geoms: np.ndarray, crs: Any) -> np.ndarray:
-    """Geometries from ``crs`` to lon/lat rounded to ``MAP_DECIMALS`` decimals."""
+def _round_wgs84(geoms: np.ndarray, crs: Any, decimals: int = MAP_DECIMALS) -> np.ndarray:
+    """Geometries from ``crs`` to lon/lat rounded to ``decimals`` decimals."""
     geoms = gpd.GeoSeries(geoms, crs=crs).to_crs("EPSG:4326").to_numpy()
-    geoms = shapely.transform(geoms, lambda xy: np.round(xy, MAP_DECIMALS))
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, decimals))
     try:
         return shapely.remove_repeated_points(geoms)
     except shapely.errors.GEOSException:  # a ring collapsed to < 3 points: keep duplicates
         return geoms
 
 
-def light_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def light_lines(
+    lines: gpd.GeoDataFrame, simplify_m: float = MAP_SIMPLIFY_M, decimals: int = MAP_DECIMALS
+) -> gpd.GeoDataFrame:
     """Lines as one simplified feature: segments merged into polylines, then simplified.
 
     A street network arrives as one 2-point segment per edge; merged into polylines and
-    simplified by ``MAP_SIMPLIFY_M`` it needs far fewer vertices, and one MultiLineString
+    simplified by ``simplify_m`` it needs far fewer vertices, and one MultiLineString
     feature avoids the per-feature overhead of GeoJSON. Non-line geometries are ignored.
     """
     metric = _metric(lines)
@@ -339,18 +347,25 @@ def light_lines(lines: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
     if len(parts):
         parts = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
-        parts = shapely.simplify(parts, MAP_SIMPLIFY_M, preserve_topology=False)
-        parts = _round_wgs84(parts, metric.crs)
+        parts = shapely.simplify(parts, simplify_m, preserve_topology=False)
+        parts = _round_wgs84(parts, metric.crs, decimals)
         parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
     if not len(parts):
         return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     return gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)], crs="EPSG:4326")
 
 
-def light_polygons(polygons: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Polygons simplified by ``MAP_SIMPLIFY_M`` (topology kept), in lon/lat, rounded."""
+def light_polygons(
+    polygons: gpd.GeoDataFrame, simplify_m: float = MAP_SIMPLIFY_M, decimals: int = MAP_DECIMALS
+) -> gpd.GeoDataFrame:
+    """Polygons simplified by ``simplify_m`` for display, in lon/lat, rounded.
+
+    Each ring is simplified on its own (no topology checks, whose cost grows faster than the
+    outline): a ring may touch another where they come within the tolerance, which a
+    browser draws all the same.
+    """
     metric = _metric(polygons)
-    geoms = shapely.simplify(metric.geometry.values, MAP_SIMPLIFY_M, preserve_topology=True)
+    geoms = shapely.simplify(metric.geometry.values, simplify_m, preserve_topology=False)
     out = polygons.drop(columns=polygons.geometry.name).copy()
-    out = gpd.GeoDataFrame(out, geometry=_round_wgs84(geoms, metric.crs), crs="EPSG:4326")
+    out = gpd.GeoDataFrame(out, geometry=_round_wgs84(geoms, metric.crs, decimals), crs="EPSG:4326")
     return out

@@ -1,0 +1,110 @@
+"""Homes aggregated into square cells, for maps of a whole city.
+
+Beyond ``settings.map_detail_max_homes`` homes, an audit map does not embed every home: each
+category's homes are drawn as one image of cells (an inlined PNG in a Leaflet ImageOverlay),
+a cell coloured by the worst time band of the homes in it, as the point map draws the worst
+home on top. The image is laid out in Web Mercator, the map's own projection, so its cells
+line up with the tiles and the other layers at every zoom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from .base import NO_FACILITY_COLOUR, band_colours
+
+#: Largest side of a cell image in pixels: the cell grows for a larger city.
+MAX_SIDE_PX: int = 2048
+#: Opacity of a cell holding homes.
+CELL_ALPHA: int = 220
+
+
+def home_cell_image(
+    homes: gpd.GeoDataFrame, key: str, minutes: Sequence[float], cell_m: float
+) -> tuple[np.ndarray, list[list[float]], float] | None:
+    """One category's homes as an RGBA image of cells.
+
+    Parameters
+    ----------
+    homes : geopandas.GeoDataFrame
+        Points with ``{key}_time_s`` (seconds; NaN: no facility reachable).
+    key : str
+        Category key.
+    minutes : sequence of float
+        Time band limits, as for the point map's colours.
+    cell_m : float
+        Cell side on the ground in metres (larger when the image would exceed ``MAX_SIDE_PX``).
+
+    Returns
+    -------
+    (rgba, bounds, cell_m) or None
+        The image (rows north to south), its ``[[south, west], [north, east]]`` in degrees,
+        and the cell side used; None when no home has a location.
+    """
+    geoms = homes.to_crs(3857).geometry.values
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    xy = shapely.get_coordinates(shapely.centroid(geoms[keep]))
+    ok = np.isfinite(xy).all(axis=1)
+    if not ok.any():
+        return None
+    xy = xy[ok]
+    col = f"{key}_time_s"
+    sec = pd.to_numeric(homes[col], errors="coerce").to_numpy(float)[keep][ok] if col in homes else None
+    if sec is None:
+        sec = np.full(len(xy), np.nan)
+    # Mercator metres per ground metre at the homes' mean latitude.
+    lat = np.degrees(2 * np.arctan(np.exp(xy[:, 1].mean() / 6378137.0)) - np.pi / 2)
+    scale = 1.0 / np.cos(np.radians(lat))
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+    cell_m = max(cell_m, max(x1 - x0, y1 - y0) / scale / (MAX_SIDE_PX - 2))
+    cell = cell_m * scale
+    x0, y1 = np.floor(x0 / cell) * cell, np.ceil(y1 / cell) * cell
+    width = int((x1 - x0) // cell) + 1
+    height = int((y1 - y0) // cell) + 1
+    cols = np.clip(((xy[:, 0] - x0) // cell).astype(np.int64), 0, width - 1)
+    rows = np.clip(((y1 - xy[:, 1]) // cell).astype(np.int64), 0, height - 1)
+    # Band of each home as time_colour gives it: the first limit its time is
+    # within, past the last limit the last band, no facility one more; a cell takes its worst.
+    limits = np.asarray(minutes, float) * 60.0
+    band = np.where(
+        np.isfinite(sec), np.searchsorted(limits, np.nan_to_num(sec), side="left"), len(limits) + 1
+    )
+    worst = np.full(height * width, -1, np.int64)
+    np.maximum.at(worst, rows * width + cols, band)
+    palette = [*band_colours(len(limits) + 1), NO_FACILITY_COLOUR]
+    rgba_of = np.array([[*_rgb(c), CELL_ALPHA] for c in palette] + [[0, 0, 0, 0]], dtype=np.uint8)
+    image = rgba_of[np.where(worst >= 0, worst, len(palette))].reshape(height, width, 4)
+    to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
+    west, north = to_lonlat.transform(x0, y1)
+    east, south = to_lonlat.transform(x0 + width * cell, y1 - height * cell)
+    return image, [[south, west], [north, east]], float(cell_m)
+
+
+def add_home_cells(
+    group: folium.FeatureGroup,
+    homes: gpd.GeoDataFrame,
+    key: str,
+    minutes: Sequence[float],
+    cell_m: float,
+) -> float | None:
+    """Add a category's cell image to its layer group; returns the cell side used (m)."""
+    made = home_cell_image(homes, key, minutes, cell_m)
+    if made is None:
+        return None
+    image, bounds, used = made
+    folium.raster_layers.ImageOverlay(image, bounds, pixelated=True, interactive=False, control=False).add_to(
+        group
+    )
+    return used
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    text = colour.lstrip("#")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
