@@ -190,12 +190,7 @@ def batch_map(
     from planner import maps
 
     key, minutes = indicator
-    table = table[table["threshold"] == "minutes"] if "threshold" in table.columns else table
-    sel = table[(table["category"] == key) & (table["minutes"] == minutes) & (table["region"] != ALL_REGIONS)]
-    sel = sel[sel["region"].isin(list(outlines))]
-    whole = table[
-        (table["category"] == key) & (table["minutes"] == minutes) & (table["region"] == ALL_REGIONS)
-    ]
+    sel, whole = _indicator_rows(table, key, minutes, outlines)
     gdf = gpd.GeoDataFrame(
         {
             "region": sel["region"].to_numpy(),
@@ -217,13 +212,8 @@ def batch_map(
         gdf,
         colours,
         name=f"{name_zh} ≤{minutes} min",
-        tooltip_columns=["region", "share", "population", "homes"],
-        aliases={
-            "region": "区域 region",
-            "share": "人口覆盖率 population share",
-            "population": "人口 population",
-            "homes": "住宅点 homes",
-        },
+        tooltip_columns=list(_REGION_ALIASES),
+        aliases=_REGION_ALIASES,
         fill_opacity=0.55,
         weight=1.0,
     )
@@ -237,42 +227,68 @@ def batch_map(
         outline="#333333",
         weight=1.0,
         name="区域位置 Region markers",
-        tooltip_columns=["region", "share", "population", "homes"],
-        aliases={
-            "region": "区域 region",
-            "share": "人口覆盖率 population share",
-            "population": "人口 population",
-            "homes": "住宅点 homes",
-        },
+        tooltip_columns=list(_REGION_ALIASES),
+        aliases=_REGION_ALIASES,
     )
     maps.add_labels(m, gdf, "region", name="区域名称 Region names")
     if failed:
-        fg = gpd.GeoDataFrame(
-            {"region": list(failed), "status": "failed 失败"}, geometry=list(failed.values()), crs=4326
-        )
-        maps.add_polygons(
-            m,
-            fg,
-            maps.NO_FACILITY_COLOUR,
-            name="失败 failed",
-            tooltip_columns=["region", "status"],
-            fill_opacity=0.3,
-            dash_array="4 4",
-        )
-    subtitle = None
-    if len(whole):
-        w = whole.iloc[0]
-        subtitle = (
-            f"全部 all {int(w['regions'])} regions: {w['population_share']:.1%} of "
-            f"{w['population']:,.0f} people within {minutes} min"
-        )
-    maps.add_title(m, f"{name_zh} {minutes} 分钟覆盖率 — {name_en} within {minutes} min", subtitle)
+        _add_failed(m, failed)
+    maps.add_title(
+        m, f"{name_zh} {minutes} 分钟覆盖率 — {name_en} within {minutes} min", _whole_subtitle(whole, minutes)
+    )
     items = [(c, label, "area") for _, c, label in _SHARE_BANDS] + [
         (maps.NO_FACILITY_COLOUR, "无住宅/失败 no homes / failed", "area")
     ]
     maps.add_legend(m, "人口覆盖率 population share", items)
     folium.LayerControl(collapsed=False).add_to(m)
     return maps.save_map(m, path)
+
+
+_REGION_ALIASES = {
+    "region": "区域 region",
+    "share": "人口覆盖率 population share",
+    "population": "人口 population",
+    "homes": "住宅点 homes",
+}
+
+
+def _indicator_rows(
+    table: pd.DataFrame, key: str, minutes: int, outlines: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The indicator's rows per mapped region, and its all-regions row."""
+    table = table[table["threshold"] == "minutes"] if "threshold" in table.columns else table
+    mine = table[(table["category"] == key) & (table["minutes"] == minutes)]
+    sel = mine[(mine["region"] != ALL_REGIONS) & mine["region"].isin(list(outlines))]
+    return sel, mine[mine["region"] == ALL_REGIONS]
+
+
+def _whole_subtitle(whole: pd.DataFrame, minutes: int) -> str | None:
+    """The all-regions line under the title, when the table has that row."""
+    if not len(whole):
+        return None
+    w = whole.iloc[0]
+    return (
+        f"全部 all {int(w['regions'])} regions: {w['population_share']:.1%} of "
+        f"{w['population']:,.0f} people within {minutes} min"
+    )
+
+
+def _add_failed(m: Any, failed: dict[str, Any]) -> None:
+    """Failed regions' outlines, grey and dashed."""
+    from planner import maps
+
+    fg = gpd.GeoDataFrame(
+        {"region": list(failed), "status": "failed 失败"}, geometry=list(failed.values()), crs=4326
+    )
+    maps.add_polygons(
+        m,
+        fg,
+        maps.NO_FACILITY_COLOUR,
+        name="失败 failed",
+        tooltip_columns=["region", "status"],
+        fill_opacity=0.3,
+        dash_array="4 4",
+    )
 
 
 def _share_colour(share: float, population: float) -> str:
