@@ -364,10 +364,11 @@ def site(
         point_access(net, shapely.get_coordinates(candidates.geometry.to_numpy())),
     )
     fixed = np.arange(len(existing))
-    if new is not None and new > len(candidates) and plan is None:  # by the standards: at most `new`
-        raise InputError(
-            f"--new {new}: only {len(candidates)} candidate sites; lower --new or give --candidates"
-        )
+    # By the standards --new is an upper bound (the console says when fewer are big enough);
+    # more than the candidates mapped at all is a typo.
+    n_given = len(candidates) if plan is None else max(len(candidates), plan.info.get("given", 0))
+    if new is not None and new > n_given:
+        raise InputError(f"--new {new}: only {n_given} candidate sites; lower --new or give --candidates")
     seconds = {"setup": time.perf_counter() - t0}
 
     t = time.perf_counter()
@@ -463,7 +464,7 @@ def site(
         "homes_beyond_every_candidate": [str(h) for h in homes["home_id"].to_numpy()[beyond]],
     }
     if plan is not None:
-        report["standards"] = plan.summary()
+        report["standards"] = {**plan.summary(), "new_sites_asked": new}
         if model in ("mclp", "lscp"):  # by the standards lscp covers the most it can with the fewest
             report["objective_unit"] = "weighted demand covered"
     return SitingResult(

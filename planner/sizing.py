@@ -190,7 +190,7 @@ def existing_capacity(sizing: Sizing, facilities: pd.DataFrame) -> np.ndarray:
     if sizing.floor_m2_per_1000_residents:
         cap = np.where(np.isfinite(floor), floor / sizing.floor_m2_per_1000_residents * 1000.0, cap)
     if sizing.places_per_1000_residents and "tags" in facilities:
-        places = facilities["tags"].map(lambda t: _number((t or {}).get("capacity"))).to_numpy(float)
+        places = facilities["tags"].map(lambda t: _number(_tags(t).get("capacity"))).to_numpy(float)
         cap = np.where(np.isfinite(places), places / sizing.places_per_1000_residents * 1000.0, cap)
     return cap
 
@@ -203,15 +203,20 @@ def _mapped_floor(facilities: pd.DataFrame) -> np.ndarray:
     if "floor_area_m2" in facilities:
         floor = pd.to_numeric(facilities["floor_area_m2"], errors="coerce").to_numpy(float)
     if "tags" in facilities:
-        tags = facilities["tags"].tolist()
+        tags = [_tags(t) for t in facilities["tags"]]
         geoms = facilities.geometry
         poly = geoms.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
         levels = np.array(
-            [_number((t or {}).get("building:levels")) if (t or {}).get("building") else np.nan for t in tags]
+            [_number(t.get("building:levels")) if t.get("building") else np.nan for t in tags]
         )
         area = np.where(poly, geoms.area.to_numpy(), np.nan)
         floor = np.where(np.isfinite(floor), floor, area * levels)
     return floor
+
+
+def _tags(value) -> dict:
+    """A facility's OSM tags; none (NaN) for a facility from the user's file."""
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value) -> float:

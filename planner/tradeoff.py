@@ -253,9 +253,12 @@ def console_lines(result, limit: int = 8) -> list[str]:
     if std:
         s, c = std["sizing"], std["candidates"]
         fallback = "; STREET POINTS (fallback: no mapped land fits)" if c.get("street_fallback") else ""
+        asked = std.get("new_sites_asked")
+        fewer = f" (fewer than the {asked} new sites asked)" if asked and asked > c["kept"] else ""
         lines.append(
-            f"  by the standards: {c['kept']} of {c['given']} candidate sites big enough, minimum catchment "
-            f"{s['min_catchment_residents']:,.0f} residents, spacing ≥ {s['min_spacing_m']:,.0f} m{fallback}"
+            f"  by the standards: {c['kept']} of {c['given']} candidate sites big enough{fewer}, minimum "
+            f"catchment {s['min_catchment_residents']:,.0f} residents, spacing ≥ {s['min_spacing_m']:,.0f} m"
+            f"{fallback}"
         )
         if len(result.proposed) == 0:
             lines.append(

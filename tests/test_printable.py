@@ -78,6 +78,7 @@ def outputs(tmp_path_factory):
         main(
             [
                 "site",
+                "--no-standards",  # the pure model: three sites to label
                 "--osm",
                 CAU,
                 "--category",

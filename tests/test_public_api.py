@@ -136,7 +136,9 @@ def test_readme_site_from_python(tmp_path, monkeypatch):
     plan = site(load_region("nanjing_xinjiekou"), "elderly_care", model="mclp", new=4, minutes=5)
     summary = plan.summary()
     assert 0 <= summary["gap"] <= 1e-4
-    assert len(plan.proposed) == 4 and {"rank", "population_newly_covered"} <= set(plan.proposed.columns)
+    # By the standards (the default) at most 4: here the catchment and capacities allow 3.
+    assert 1 <= len(plan.proposed) <= 4
+    assert {"rank", "population_newly_covered", "capacity", "people_assigned"} <= set(plan.proposed.columns)
     assert len(plan.before_after) > 0
     run_site("nanjing_xinjiekou", "out/site", "kindergarten", model="lscp")
     assert {"sites.gpkg", "before_after.csv", "summary.json", "map.html"} <= {

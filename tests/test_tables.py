@@ -126,6 +126,7 @@ def test_cli_audit_and_site_write_excel_ready_tables(tmp_path):
         main(
             [
                 "site",
+                "--no-standards",  # the pure model: two sites to tabulate
                 "--osm",
                 CAU,
                 "--category",
