@@ -85,6 +85,17 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
 
         return endpoint
 
+    hosts = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else ["*"]
+    app = Starlette(
+        routes=_routes(session, guard), middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)]
+    )
+    app.state.session = session
+    return app
+
+
+def _routes(session: Session, guard) -> list[Route]:
+    """The page and the API, each handler wrapped by ``guard`` (token and refusals)."""
+
     async def page(request: Request) -> Response:
         return HTMLResponse(page_html(session.engine.region.name), headers={"Cache-Control": "no-store"})
 
@@ -112,15 +123,16 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
         action = request.path_params["action"]
         if action == "compare":
             return JSONResponse(session.compare(_field(body, "a"), _field(body, "b")))
-        name = _field(body, "name")
         actions = {"save": session.save, "load": session.load, "export": session.export}
-        return JSONResponse(actions[action](name))
+        if action not in actions:
+            raise InputError(f"request: no scenario action {action[:40]!r}; use save, load, compare or export")
+        return JSONResponse(actions[action](_field(body, "name")))
 
     async def propose(request: Request) -> Response:
         body = await _body(request)
         return JSONResponse(session.propose(_field(body, "category"), body.get("new", 1)))
 
-    routes = [
+    return [
         Route("/", guard(page)),
         Route("/favicon.ico", lambda request: Response(status_code=204)),  # no icon, and no 404 logged
         Route("/api/state", guard(state)),
@@ -132,10 +144,6 @@ def create_app(session: Session, host: str = "127.0.0.1", token: str | None = No
         Route("/api/scenarios/{action:str}", guard(scenario_action), methods=["POST"]),
         Route("/api/propose", guard(propose), methods=["POST"]),
     ]
-    hosts = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else ["*"]
-    app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
-    app.state.session = session
-    return app
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -163,5 +171,5 @@ async def _body(request: Request) -> dict:
 def _field(body: dict, key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
-        raise InputError(f"request: {key!r} is missing; give a scenario name")
+        raise InputError(f"request: {key!r} is missing; give it as text, e.g. {{\"{key}\": \"...\"}}")
     return value

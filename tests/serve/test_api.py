@@ -319,6 +319,8 @@ def test_scenarios_save_load_compare(client, engine, session, haidian):
     assert client.get("/api/scenarios").json() == {"scenarios": ["empty", "诊所-north"], "current": "诊所-north"}
     # Refusals: a bad name, a missing scenario, one made for another region.
     assert "use 1 to 64 letters" in client.post("/api/scenarios/save", json={"name": "../etc"}).json()["error"]
+    assert client.post("/api/scenarios/save", json={}).json()["error"].startswith("request: 'name' is missing")
+    assert "no scenario action 'delete'" in client.post("/api/scenarios/delete", json={"name": "x"}).json()["error"]
     assert "no file gone.geojson" in client.post("/api/scenarios/load", json={"name": "gone"}).json()["error"]
     data["planner_scenario"]["settings"]["region"] = "shenzhen"
     (session.folder.folder / "other.geojson").write_text(json.dumps(data), encoding="utf-8")
