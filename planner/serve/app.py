@@ -125,7 +125,7 @@ def _routes(session: Session, guard) -> list[Route]:
             return JSONResponse(session.compare(_field(body, "a"), _field(body, "b")))
         actions = {"save": session.save, "load": session.load, "export": session.export}
         if action not in actions:
-            raise InputError(f"request: no scenario action {action[:40]!r}; use save, load, compare or export")
+            raise InputError(f"request: no scenario action {action[:40]!r}; use save, load, compare, export")
         return JSONResponse(actions[action](_field(body, "name")))
 
     async def propose(request: Request) -> Response:
