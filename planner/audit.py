@@ -91,7 +91,8 @@ class AuditResult:
     isochrones : GeoDataFrame or None
         ``category``, ``minutes``, polygon: the area within that many minutes of the
         category's nearest facility; for a metre target the area within ``target_m``
-        network metres (``minutes``: its walking time).
+        network metres (``minutes``: its walking time). Drawn on ``settings.isochrone_cell_m``
+        cells and simplified by half a cell (:mod:`planner.isochrones`).
     node_time_s : dict
         Category key → time from every network node to its nearest facility.
     """
@@ -165,7 +166,8 @@ class AuditResult:
     ) -> Path:
         """Write ``homes.gpkg``, ``facilities.gpkg``, ``isochrones.gpkg``, ``coverage.csv``,
         ``summary.json``, ``map.html``, ``map.png`` and ``map.pdf`` atomically
-        (with ``excel``, ``audit.xlsx`` too: :mod:`planner.tables`).
+        (with ``excel``, ``audit.xlsx`` too: :mod:`planner.tables`). ``homes.gpkg`` holds the
+        homes only; the isochrones are in ``isochrones.gpkg``, as drawn (see ``isochrones``).
 
         ``out_coords`` (``gcj02``, ``bd09``): the GeoPackage's lon/lat for overlaying on
         Gaode/Baidu maps (:func:`planner.coords.frame_for_output`); the map stays WGS84.
