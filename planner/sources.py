@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,81 +206,132 @@ def _load_file(path: Path, name: str) -> Region:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file; give an .osm or .osm.pbf extract")
     _check_signature(path)
-    street_ids: list[int] = []
-    street_tags: list[dict] = []
-    street_nodes: list[np.ndarray] = []
-    node_coords: dict[int, tuple[float, float]] = {}
-    feat_ids: list[str] = []
-    feat_tags: list[dict] = []
-    feat_wkb: list[bytes] = []
-    wkb = osmium.geom.WKBFactory()
-    # Untagged nodes are only needed for their locations, which the location handler keeps.
+    found = _Collected()
+    # libosmium drops untagged objects and relations before Python sees them: untagged nodes
+    # matter only for their locations (kept by the location index) and relations only as
+    # areas (assembled upstream of the filters).
     processor = (
         osmium.FileProcessor(str(path))
         .with_locations()
         .with_areas()
         .with_filter(osmium.filter.EmptyTagFilter())
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
     )
+    wkb = osmium.geom.WKBFactory()
     try:
         for obj in processor:
             if obj.is_node():
-                tags = dict(obj.tags)
-                loc = obj.location
-                if not loc.valid():
-                    continue
-                feat_ids.append(f"node/{obj.id}")
-                feat_tags.append(tags)
-                feat_wkb.append(wkb.create_point(obj))
+                found.add_node(obj)
             elif obj.is_way():
-                tags = obj.tags
-                if "highway" in tags and tags.get("area") != "yes":
-                    ids = np.fromiter((n.ref for n in obj.nodes), np.int64, len(obj.nodes))
-                    for n in obj.nodes:
-                        if n.location.valid():
-                            node_coords[n.ref] = (n.location.lon, n.location.lat)
-                    street_ids.append(obj.id)
-                    street_tags.append({k: tags.get(k) for k in STREET_TAGS})
-                    street_nodes.append(ids)
-                    continue
-                if obj.is_closed() and len(obj.nodes) > 3 and "barrier" not in tags:
-                    continue  # comes again as an area
-                line = _way_line(obj, wkb)
-                if line is not None:
-                    feat_ids.append(f"way/{obj.id}")
-                    feat_tags.append(dict(tags))
-                    feat_wkb.append(line)
-            elif obj.is_area():
-                tags = obj.tags
-                if "highway" in tags and not any(
-                    k in tags for k in ("building", "landuse", "amenity", "leisure", "shop", "area")
-                ):
-                    continue
-                try:
-                    geom = wkb.create_multipolygon(obj)
-                except RuntimeError:
-                    continue  # broken ring in a clipped extract: skip, as promised
-                kind = "way" if obj.from_way() else "relation"
-                feat_ids.append(f"{kind}/{obj.orig_id()}")
-                feat_tags.append(dict(tags))
-                feat_wkb.append(geom)
+                found.add_way(obj)
+            else:
+                found.add_area(obj, wkb)
     except RuntimeError as err:
         raise InputError(
             f"{path}: not a readable OSM file ({_first_line(err)}); "
             "give a complete .osm XML or .osm.pbf extract (re-download it if it was cut short)"
         ) from None
-    if not street_ids and not feat_ids:
+    if not found.street_ids and not found.feat_ids:
         raise InputError(f"{path}: no OpenStreetMap data in this file; give an .osm or .osm.pbf extract")
-    return _assemble(
-        name,
-        str(path),
-        street_ids,
-        street_tags,
-        street_nodes,
-        node_coords,
-        feat_ids,
-        feat_tags,
-        feat_wkb,
-    )
+    return _assemble(name, str(path), found)
+
+
+#: Tags that keep a highway area (a closed ``highway=*`` way or multipolygon) as a feature.
+_AREA_KEYS = ("building", "landuse", "amenity", "leisure", "shop", "area")
+#: libosmium's fixed-point coordinates: 1e-7 degrees; a location outside these is unset.
+_FIX = 10_000_000
+_FIX_LON, _FIX_LAT = 180 * _FIX, 90 * _FIX
+
+
+class _Collected:
+    """What one pass over an OSM file keeps, in flat arrays rather than per-object records.
+
+    Streets: way ids, their :data:`STREET_TAGS` values, node count per way, and every way
+    node's OSM id and fixed-point location (unset for a node a clipped extract lacks).
+    Features, in file order: id, tags, and either a point (``feat_wkb`` None, coordinates in
+    ``point_lon``/``point_lat``) or the WKB of a line or (multi)polygon.
+    """
+
+    def __init__(self) -> None:
+        self.street_ids = array("q")
+        self.street_tags: list[list] = []
+        self.street_len = array("q")
+        self.refs = array("q")
+        self.ref_x = array("q")
+        self.ref_y = array("q")
+        self.feat_ids: list[str] = []
+        self.feat_tags: list[dict] = []
+        self.feat_wkb: list[bytes | None] = []
+        self.point_lon = array("d")
+        self.point_lat = array("d")
+
+    def add_node(self, obj: Any) -> None:
+        loc = obj.location
+        if not loc.valid():
+            return
+        self.feat_ids.append(f"node/{obj.id}")
+        self.feat_tags.append(dict(obj.tags))
+        self.feat_wkb.append(None)
+        self.point_lon.append(loc.lon)
+        self.point_lat.append(loc.lat)
+
+    def add_way(self, obj: Any) -> None:
+        nodes, has = obj.nodes, obj.tags.__contains__
+        if not has("highway") and not has("barrier") and len(nodes) > 3 and nodes.is_closed():
+            return  # comes again as an area (most buildings): skip before reading its tags
+        tags = dict(obj.tags)
+        if "highway" in tags and tags.get("area") != "yes":
+            self.add_street(obj, tags)
+            return
+        if "barrier" not in tags and len(nodes) > 3 and nodes.is_closed():
+            return  # a closed highway area: comes again as an area too
+        coords = [(n.lon, n.lat) for n in nodes if n.location.valid()]
+        if len(coords) >= 2:  # a clipped extract may lack some nodes' locations
+            self.feat_ids.append(f"way/{obj.id}")
+            self.feat_tags.append(tags)
+            self.feat_wkb.append(shapely.to_wkb(shapely.linestrings(coords)))
+
+    def add_street(self, obj: Any, tags: dict) -> None:
+        count = 0
+        for n in obj.nodes:
+            loc = n.location
+            self.refs.append(n.ref)
+            self.ref_x.append(loc.x)
+            self.ref_y.append(loc.y)
+            count += 1
+        self.street_ids.append(obj.id)
+        self.street_tags.append([tags.get(k) for k in STREET_TAGS])
+        self.street_len.append(count)
+
+    def add_area(self, obj: Any, wkb: Any) -> None:
+        tags = dict(obj.tags)
+        if "highway" in tags and not any(k in tags for k in _AREA_KEYS):
+            return
+        try:
+            geom = wkb.create_multipolygon(obj)
+        except RuntimeError:
+            return  # broken ring in a clipped extract: skip, as promised
+        kind = "way" if obj.from_way() else "relation"
+        self.feat_ids.append(f"{kind}/{obj.orig_id()}")
+        self.feat_tags.append(tags)
+        self.feat_wkb.append(geom)
+
+    def street_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted OSM ids of the street nodes with a location, and their (lon, lat)."""
+        refs = np.frombuffer(self.refs, np.int64)
+        x, y = np.frombuffer(self.ref_x, np.int64), np.frombuffer(self.ref_y, np.int64)
+        valid = (np.abs(x) <= _FIX_LON) & (np.abs(y) <= _FIX_LAT)
+        node_id, first = np.unique(refs[valid], return_index=True)
+        lonlat = np.column_stack([x[valid][first] / _FIX, y[valid][first] / _FIX])
+        return node_id, lonlat
+
+    def geometries(self) -> np.ndarray:
+        """Every feature's geometry (WGS84), points built from their coordinates at once."""
+        geoms = np.empty(len(self.feat_wkb), object)
+        shapes = np.fromiter((w is not None for w in self.feat_wkb), bool, len(self.feat_wkb))
+        geoms[~shapes] = shapely.points(np.frombuffer(self.point_lon), np.frombuffer(self.point_lat))
+        geoms[shapes] = shapely.from_wkb([w for w in self.feat_wkb if w is not None])
+        return geoms
 
 
 def _check_signature(path: Path) -> None:
@@ -305,33 +357,15 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _way_line(way: Any, wkb: Any) -> bytes | None:
-    """Linestring of a way from its nodes that have locations (clipped extracts lose some)."""
-    coords = [(n.location.lon, n.location.lat) for n in way.nodes if n.location.valid()]
-    if len(coords) < 2:
-        return None
-    return shapely.to_wkb(shapely.linestrings(coords))
-
-
-def _assemble(
-    name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb
-) -> Region:
+def _assemble(name: str, source: str, found: _Collected) -> Region:
+    """The Region of what a pass collected: projected to the UTM zone of the streets' median."""
     features = gpd.GeoDataFrame(
-        {"osm_id": feat_ids, "tags": feat_tags},
-        geometry=gpd.GeoSeries(shapely.from_wkb(feat_wkb), crs=4326)
-        if feat_wkb
-        else gpd.GeoSeries([], crs=4326),
-        crs=4326,
+        {"osm_id": found.feat_ids, "tags": found.feat_tags}, geometry=found.geometries(), crs=4326
     )
-    if node_coords:
-        node_id = np.fromiter(node_coords.keys(), np.int64, len(node_coords))
-        lonlat = np.array(list(node_coords.values()), dtype=float)
-        order = np.argsort(node_id)
-        node_id, lonlat = node_id[order], lonlat[order]
+    node_id, lonlat = found.street_nodes()
+    if len(node_id):
         centre = np.median(lonlat, axis=0)
     else:
-        node_id = np.zeros(0, np.int64)
-        lonlat = np.zeros((0, 2))
         centre = (
             np.asarray(features.geometry.union_all().centroid.coords[0])
             if len(features)
@@ -342,9 +376,11 @@ def _assemble(
     node_x, node_y = (
         to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
     )
-    seg_u, seg_v, seg_way = _segments(street_nodes, node_id)
-    ways = pd.DataFrame(street_tags, columns=list(STREET_TAGS), dtype=object)  # tags are strings or missing
-    ways.insert(0, "way_id", np.asarray(street_ids, dtype=np.int64))
+    seg_u, seg_v, seg_way = _segments(
+        np.frombuffer(found.refs, np.int64), np.frombuffer(found.street_len, np.int64), node_id
+    )
+    ways = pd.DataFrame(found.street_tags, columns=list(STREET_TAGS), dtype=object)  # text or missing
+    ways.insert(0, "way_id", np.frombuffer(found.street_ids, np.int64))
     features = features.to_crs(crs)
     features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])
     features.insert(2, "name", [t.get("name") for t in features["tags"]])
@@ -363,17 +399,16 @@ def _assemble(
     )
 
 
-def _segments(street_nodes: list[np.ndarray], node_id: np.ndarray):
-    """Consecutive node pairs of every way, as indices into the sorted ``node_id``."""
-    if not street_nodes:
+def _segments(refs: np.ndarray, lengths: np.ndarray, node_id: np.ndarray):
+    """Consecutive node pairs of every way (``lengths`` nodes each in ``refs``), as indices into
+    the sorted ``node_id``; pairs with a node ``node_id`` lacks are left out."""
+    if len(refs) == 0:
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
-    lengths = np.fromiter((len(a) for a in street_nodes), np.int64, len(street_nodes))
-    flat = np.concatenate(street_nodes)
-    way_of = np.repeat(np.arange(len(street_nodes)), lengths)
-    pos = np.searchsorted(node_id, flat)
+    way_of = np.repeat(np.arange(len(lengths)), lengths)
+    pos = np.searchsorted(node_id, refs)
     pos = np.clip(pos, 0, max(len(node_id) - 1, 0))
-    known = node_id[pos] == flat if len(node_id) else np.zeros(len(flat), bool)
+    known = node_id[pos] == refs if len(node_id) else np.zeros(len(refs), bool)
     same_way = way_of[:-1] == way_of[1:]
     ok = same_way & known[:-1] & known[1:]
     u, v = pos[:-1][ok], pos[1:][ok]
@@ -500,18 +535,23 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
     import osmnx as ox
 
     nodes, edges = ox.graph_to_gdfs(graph)
-    street_ids, street_tags, street_nodes = [], [], []
+    found = _Collected()
+    ids = nodes.index.astype(np.int64)
+    fixed_x = dict(zip(ids, np.round(nodes["x"].to_numpy(float) * _FIX), strict=True))
+    fixed_y = dict(zip(ids, np.round(nodes["y"].to_numpy(float) * _FIX), strict=True))
     for (u, v, _k), row in edges.iterrows():
         osmid = row.get("osmid")
-        street_ids.append(int(osmid[0] if isinstance(osmid, list) else osmid))
+        found.street_ids.append(int(osmid[0] if isinstance(osmid, list) else osmid))
         tags = {k: row.get(k) for k in STREET_TAGS if k in edges.columns}
         tags = {k: (v[0] if isinstance(v, list) else v) for k, v in tags.items()}
         # osmnx already split oneways into directed edges: mark two-way edges so both exist.
         tags["oneway"] = "yes"
-        street_tags.append(tags)
-        street_nodes.append(np.array([u, v], np.int64))
-    node_coords = {int(i): (float(r.x), float(r.y)) for i, r in nodes.iterrows()}
-    feat_ids, feat_tags, feat_wkb = [], [], []
+        found.street_tags.append([tags.get(k) for k in STREET_TAGS])
+        found.street_len.append(2)
+        for node in (int(u), int(v)):
+            found.refs.append(node)
+            found.ref_x.append(int(fixed_x[node]))
+            found.ref_y.append(int(fixed_y[node]))
     if feats is not None and len(feats):
         feats = feats.reset_index()
         tag_cols = [
@@ -520,9 +560,7 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
         for _, row in feats.iterrows():
             kind = row.get("element", row.get("element_type"))
             ident = row.get("id", row.get("osmid"))
-            feat_ids.append(f"{kind}/{ident}")
-            feat_tags.append({c: row[c] for c in tag_cols if isinstance(row[c], str)})
-            feat_wkb.append(shapely.to_wkb(row.geometry))
-    return _assemble(
-        name, source, street_ids, street_tags, street_nodes, node_coords, feat_ids, feat_tags, feat_wkb
-    )
+            found.feat_ids.append(f"{kind}/{ident}")
+            found.feat_tags.append({c: row[c] for c in tag_cols if isinstance(row[c], str)})
+            found.feat_wkb.append(shapely.to_wkb(row.geometry))
+    return _assemble(name, source, found)
