@@ -38,6 +38,8 @@ __all__ = [
 PAPER_INCHES = {"a4": (11.69, 8.27), "a3": (16.54, 11.69)}
 #: Resolution of map.png.
 PNG_DPI = 150
+#: Features above which a layer is drawn as an image in map.pdf rather than as vector paths.
+PRINT_VECTOR_MAX_FEATURES = 5_000
 #: Fonts tried for Chinese text, in order (matplotlib's font manager finds them by family).
 _CJK_FAMILIES = (
     "Noto Sans CJK SC",
@@ -207,10 +209,15 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
     from matplotlib.patches import Patch
 
     colour = lay.colour if isinstance(lay.colour, str) else list(lay.colour)
+    # A city's layer is an image inside the PDF: tens of thousands of vector paths cost the
+    # PDF writer most of a minute and the file tens of MB, at no gain on paper.
+    raster = len(gdf) > PRINT_VECTOR_MAX_FEATURES
     if lay.kind == "area":
-        gdf.plot(ax=ax, color=colour, alpha=lay.alpha, edgecolor=lay.edge, linewidth=lay.width)
+        gdf.plot(
+            ax=ax, color=colour, alpha=lay.alpha, edgecolor=lay.edge, linewidth=lay.width, rasterized=raster
+        )
     elif lay.kind == "line":
-        gdf.plot(ax=ax, color=colour, alpha=lay.alpha, linewidth=lay.width)
+        gdf.plot(ax=ax, color=colour, alpha=lay.alpha, linewidth=lay.width, rasterized=raster)
     else:
         pts = gdf.geometry.representative_point()
         ax.scatter(
@@ -223,6 +230,7 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
             edgecolors=lay.edge,
             linewidths=lay.width,
             zorder=3,
+            rasterized=raster,
         )
     handles = []
     for c, label in lay.legend:
