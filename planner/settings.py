@@ -198,13 +198,14 @@ progress: bool = True
 map_tiles: str | None = None
 #: Homes above which map.html is drawn for a whole city: each category's homes as one image
 #: of map_home_cell_m cells (the worst time band in each) instead of a marker per home,
-#: isochrones and roads simplified by map_city_simplify_m, facilities without names; so the
+#: isochrones simplified by map_city_simplify_m, roads as an image, facilities without names; so the
 #: file stays tens of MB and opens in seconds. homes.gpkg keeps every home.
 map_detail_max_homes: int = 20_000
 #: Cell side (m) of the homes' image on a city's map (larger if the image would be too big).
 map_home_cell_m: float = 50.0
-#: Douglas–Peucker tolerance (m) of isochrones and roads on a city's map.
-map_city_simplify_m: float = 10.0
+#: Douglas–Peucker tolerance (m) of isochrones on a city's map (a city is seen whole at zoom
+#: 10-11, where a screen pixel is 100 m or more).
+map_city_simplify_m: float = 30.0
 #: Paper of the printable maps map.png and map.pdf (``--paper``): "a4" or "a3", landscape.
 map_paper: str = "a4"
 #: Write an Excel workbook (.xlsx) beside the CSVs (``--excel``; planner/tables.py).

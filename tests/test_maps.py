@@ -337,6 +337,29 @@ def test_home_cells_take_the_worst_band():
     assert home_cell_image(far, "k", MINUTES, 100.0)[2] > 100.0
 
 
+def test_road_image_marks_the_streets():
+    from planner.maps.home_cells import MAX_SIDE_PX, add_road_image
+
+    # An L of two streets, 40 km each: the image's pixels along both, nowhere else.
+    roads = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (40_000, 0), (40_000, 40_000)])], crs=3857)
+    m = folium.Map()
+    assert add_road_image(m, roads)
+    (overlay,) = [c for g in m._children.values() for c in g._children.values()]
+    image = overlay.url
+    assert image.startswith("data:image/png;base64,")
+    import base64
+    import io
+
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(io.BytesIO(base64.b64decode(image.split(",", 1)[1])), format="png")
+    alpha = pixels[..., 3] > 0
+    assert alpha.shape == (MAX_SIDE_PX, MAX_SIDE_PX)
+    assert alpha[-1].all() and alpha[:, -1].all()  # the bottom row and the right column
+    assert alpha.sum() == 2 * MAX_SIDE_PX - 1
+    assert not add_road_image(folium.Map(), roads.iloc[:0])
+
+
 def test_city_map_draws_homes_as_cells(monkeypatch):
     data = _audit(8)
     detailed = maps.offline_html(maps.map_audit(**data))
@@ -344,8 +367,8 @@ def test_city_map_draws_homes_as_cells(monkeypatch):
     text = maps.offline_html(maps.map_audit(**data))
     assert "L.PlannerHomes" in detailed and "L.PlannerHomes" not in text
     assert "way/100" in detailed and "way/100" not in text  # no home ids embedded
-    # One image of cells per category; facilities without names.
-    assert text.count("L.imageOverlay(") == len(CATEGORIES)
+    # One image of cells per category and one of the roads; facilities without names.
+    assert text.count("L.imageOverlay(") == len(CATEGORIES) + 1
     assert "阳光幼儿园" in detailed and "阳光幼儿园" not in text
     assert "Homes in ~50 m cells" in text
     assert len(text) < len(detailed)
@@ -591,7 +614,7 @@ def test_city_map_in_chromium(tmp_path: Path, monkeypatch):
     js = "return document.querySelectorAll('img.leaflet-image-layer').length;"
     result = browser.open_in_browser(path, tmp_path / "city.png", extra_js=js)
     assert result["errors"] == [] and result["external"] == []
-    assert result["extra"] == 1  # the first category's cells; the second is not shown
+    assert result["extra"] == 2  # the roads and the first category's cells, not the second's
     assert result["layers"] == len(CATEGORIES) + 1
     assert result["load_ms"] is not None
 

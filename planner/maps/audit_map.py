@@ -32,7 +32,7 @@ from .base import (
     time_colour,
     time_legend_items,
 )
-from .home_cells import add_home_cells
+from .home_cells import add_home_cells, add_road_image
 from .layers import (
     MAP_DECIMALS,
     MAP_SIMPLIFY_M,
@@ -107,8 +107,12 @@ def map_audit(
     # A whole city: homes as cells, lighter outlines, facilities without names.
     city = homes is not None and len(homes) > settings.map_detail_max_homes
     simplify_m, decimals = (settings.map_city_simplify_m, 4) if city else (MAP_SIMPLIFY_M, MAP_DECIMALS)
-    # Roads and isochrones simplified in metres (before reprojection), coordinates rounded.
-    has_roads = add_roads(m, roads, simplify_m=simplify_m, decimals=decimals)
+    # Roads and isochrones simplified in metres (before reprojection), coordinates rounded;
+    # a city's roads as an image.
+    if city:
+        has_roads = add_road_image(m, roads)
+    else:
+        has_roads = add_roads(m, roads, simplify_m=simplify_m, decimals=decimals)
     if isochrones is not None and len(isochrones):
         isochrones = light_polygons(isochrones, simplify_m, decimals)
     else:

@@ -1,10 +1,11 @@
-"""Homes aggregated into square cells, for maps of a whole city.
+"""Homes aggregated into square cells, and streets as an image, for maps of a whole city.
 
 Beyond ``settings.map_detail_max_homes`` homes, an audit map does not embed every home: each
 category's homes are drawn as one image of cells (an inlined PNG in a Leaflet ImageOverlay),
 a cell coloured by the worst time band of the homes in it, as the point map draws the worst
 home on top. The image is laid out in Web Mercator, the map's own projection, so its cells
-line up with the tiles and the other layers at every zoom.
+line up with the tiles and the other layers at every zoom. The streets, for context, are one
+image too: a city's hundreds of thousands of segments would weigh more than all the rest.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from .base import NO_FACILITY_COLOUR, band_colours
+from .base import NO_FACILITY_COLOUR, ROAD_COLOUR, band_colours
 
 #: Largest side of a cell image in pixels: the cell grows for a larger city.
 MAX_SIDE_PX: int = 2048
+#: Smallest pixel of the streets' image (Web Mercator metres): a district needs no more.
+ROAD_PIXEL_MIN_M: float = 10.0
 #: Opacity of a cell holding homes.
 CELL_ALPHA: int = 220
 
@@ -103,6 +106,42 @@ def add_home_cells(
         group
     )
     return used
+
+
+def add_road_image(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "道路 Roads") -> bool:
+    """Streets as one image layer of at most ``MAX_SIDE_PX`` pixels a side (a pixel is set
+    where a street passes); returns whether anything was drawn."""
+    if roads is None or not len(roads):
+        return False
+    geoms = roads.to_crs(3857).geometry.values
+    parts = shapely.get_parts(geoms[~(pd.isna(geoms) | shapely.is_empty(geoms))])
+    xy, index = shapely.get_coordinates(parts, return_index=True)
+    if len(xy) < 2:
+        return False
+    # Consecutive vertices of one line are a segment; points along it every half pixel.
+    same = index[1:] == index[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+    px = max(max(x1 - x0, y1 - y0) / (MAX_SIDE_PX - 1), ROAD_PIXEL_MIN_M)
+    # (A whisker over the division: the far end falls in the last pixel, not one past it.)
+    width, height = int((x1 - x0) / px + 1e-6) + 1, int((y1 - y0) / px + 1e-6) + 1
+    n = np.ceil(np.hypot(*(b - a).T) / (px / 2)).astype(np.int64) + 1
+    seg = np.repeat(np.arange(len(a)), n)
+    t = (np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)) / np.maximum(n[seg] - 1, 1)
+    pts = a[seg] + (b - a)[seg] * t[:, None]
+    cols = np.clip(((pts[:, 0] - x0) / px + 1e-6).astype(np.int64), 0, width - 1)
+    rows = np.clip(((y1 - pts[:, 1]) / px + 1e-6).astype(np.int64), 0, height - 1)
+    image = np.zeros((height, width, 4), np.uint8)
+    image[rows, cols] = [*_rgb(ROAD_COLOUR), 200]
+    to_lonlat = Transformer.from_crs(3857, 4326, always_xy=True)
+    west, north = to_lonlat.transform(x0, y1)
+    east, south = to_lonlat.transform(x0 + width * px, y1 - height * px)
+    group = folium.FeatureGroup(name=name, show=True)
+    folium.raster_layers.ImageOverlay(
+        image, [[south, west], [north, east]], pixelated=True, interactive=False, control=False
+    ).add_to(group)
+    group.add_to(m)
+    return True
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
