@@ -56,8 +56,9 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
-def run_planner(path: Path, categories: str | None, map_html: bool) -> dict:
-    """Child: one audit of ``path``; stage seconds, sizes and peak RSS as a dict."""
+def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path | None = None) -> dict:
+    """Child: one audit of ``path``; stage seconds, sizes and peak RSS as a dict (outputs
+    kept in ``keep`` when given)."""
     sys.path.insert(0, str(ROOT))
     from planner import settings
     from planner.audit import audit
@@ -69,9 +70,10 @@ def run_planner(path: Path, categories: str | None, map_html: bool) -> dict:
     region = load_region(path)
     load_s = time.perf_counter() - t
     result = audit(region, categories=categories, with_isochrones=True, progress=False)
-    with tempfile.TemporaryDirectory() as out:
-        result.write(Path(out) / "audit", map_html=map_html)
-        sizes = {p.name: p.stat().st_size for p in (Path(out) / "audit").iterdir()}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = keep if keep is not None else Path(tmp) / "audit"
+        result.write(out, map_html=map_html)
+        sizes = {p.name: p.stat().st_size for p in out.iterdir()}
     wall = time.perf_counter() - wall
     s = result.seconds
     map_s = s.get("map", 0.0)
@@ -146,6 +148,13 @@ def run_recipe(path: Path) -> dict:
     }
 
 
+def _open_map(path: Path) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import browser
+
+    return browser.open_in_browser(path, timeout_s=300)
+
+
 def _child(*args: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
@@ -187,12 +196,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="8,16,24", help="tiles per side, comma-separated (default 8,16,24)")
     ap.add_argument("--recipe-sizes", default="8,16", help="N for the osmnx comparison ('' for none)")
     ap.add_argument("--city-dir", type=Path, default=Path("/tmp/city"))
+    ap.add_argument("--keep", type=Path, help="keep each audit's outputs in KEEP/tiled_N")
+    ap.add_argument(
+        "--browser", action="store_true", help="open each map.html in headless Chromium (tests/browser.py)"
+    )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         kind, path = args.child[0], Path(args.child[1])
         if kind == "planner":
-            res = run_planner(path, None, True)
+            res = run_planner(path, None, True, Path(args.child[2]) if len(args.child) > 2 else None)
         elif kind == "planner5":
             res = run_planner(path, ",".join(RECIPE_CATEGORIES), False)
         else:
@@ -202,10 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     runs = {}
     for n in sizes:
-        runs[n] = _child("planner", str(city_file(n, args.city_dir)))
+        keep = [] if args.keep is None and not args.browser else [str((args.keep or Path(tempfile.mkdtemp())) / f"tiled_{n}")]
+        runs[n] = _child("planner", str(city_file(n, args.city_dir)), *keep)
         print(f"N = {n}: {runs[n]['wall']:.1f} s, {runs[n]['rss_gb']:.2f} GB", file=sys.stderr, flush=True)
+        if args.browser:
+            runs[n]["browser"] = _open_map(Path(keep[0]) / "map.html")
     print("## planner audit, every category, target isochrones, map\n")
     print_table(runs)
+    for n, r in runs.items():
+        if "browser" in r:
+            b = r["browser"]
+            print(f"N = {n} map.html in Chromium: load {b['load_ms']} ms, {len(b['errors'])} errors {b['errors'][:2]}")
     recipe_sizes = [int(s) for s in args.recipe_sizes.split(",") if s]
     if recipe_sizes:
         print("\n## 5 categories, no map: planner vs the osmnx recipe\n")
