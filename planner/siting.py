@@ -376,8 +376,18 @@ def site(
     # home's own leg (the p-median's total time is exact with the node's average leg).
     rows, row_of_home, demand = demand_rows(net, h_access, homes, split_legs=model != "pmedian")
     # Reports reach the largest threshold shown, past settings.max_travel_time_s if asked.
+    # The p-median's matrix stops there too, a home past it counting the limit (beyond_s, the
+    # truncated p-median); the p-center's worst time and a capacitated model, which serves
+    # every home it can reach, need full times.
     report_limit = sweep_limit_s(*settings.minutes, minutes)
-    limit = 60.0 * minutes if model in ("mclp", "lscp") else report_limit
+    truncated = model == "pmedian" and capacities is None
+    limit = (
+        60.0 * minutes
+        if model in ("mclp", "lscp")
+        else report_limit
+        if truncated
+        else sweep_limit_s(*settings.minutes, minutes, full_times=True)
+    )
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
 
@@ -394,7 +404,8 @@ def site(
             plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing), model
         ).solve(time_limit=time_limit)
     else:
-        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
+        beyond_s = limit if truncated else None
+        solution = _model(model, cost, weights, new, minutes, fixed, caps, beyond_s).solve(
             method=method, time_limit=time_limit
         )
     seconds["solve"] = time.perf_counter() - t
@@ -499,12 +510,16 @@ def _candidates(region: Region, net: Network, candidates: gpd.GeoDataFrame | Non
     return candidates
 
 
-def _model(model: str, cost, weights: np.ndarray, new: int | None, minutes: float, fixed: np.ndarray, caps):
+def _model(
+    model: str, cost, weights: np.ndarray, new: int | None, minutes: float, fixed: np.ndarray, caps, limit_s
+):
     """The location model of :data:`MODELS` on the cost matrix."""
     from planner import optimize
 
     if model == "pmedian":
-        return optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
+        return optimize.PMedian.from_cost_matrix(
+            cost, weights, p=new, fixed=fixed, capacities=caps, beyond_s=limit_s
+        )
     if model == "mclp":
         return optimize.MaxCoverage.from_cost_matrix(
             cost, weights, p=new, minutes=minutes, fixed=fixed, capacities=caps

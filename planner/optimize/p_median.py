@@ -8,8 +8,9 @@ import time
 from typing import Any, Literal
 
 import numpy as np
+from scipy import sparse
 
-from planner._errors import InfeasibleError
+from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
 from planner.optimize._arrays import _row_entries
 from planner.optimize._base import _LocationModel, _median_costs
@@ -23,7 +24,7 @@ from planner.optimize.covering import (
     _within_text,
     cover_milp,
 )
-from planner.optimize.instance import _build_instance
+from planner.optimize.instance import _build_instance, _cost_entries
 from planner.optimize.interchange import SwapEngine
 from planner.optimize.lagrangian import (
     _lagrangian_pmedian,
@@ -52,6 +53,7 @@ class PMedian(_LocationModel):
 
     name = "p-median"
     sense = "min"
+    _beyond_col: int | None = None  # the virtual "beyond" site of ``beyond_s`` (a fixed column)
 
     @classmethod
     def from_cost_matrix(
@@ -64,6 +66,7 @@ class PMedian(_LocationModel):
         capacities: Any = None,
         loads: Any = None,
         minutes: float | None = None,
+        beyond_s: float | None = None,
     ) -> PMedian:
         """Build the model from a demand × candidate travel-time matrix (seconds).
 
@@ -83,11 +86,50 @@ class PMedian(_LocationModel):
             Capacity used by each row; default the weights.
         minutes : float, optional
             Every home must be served within this many minutes.
+        beyond_s : float, optional
+            The matrix stops at this cost (a routing cut-off): a home with no open site
+            within it counts ``beyond_s`` instead of forcing a site near it (the truncated
+            p-median; Σ w_i min(cost, beyond_s)). Lets a large region's matrix keep only the
+            pairs a planning question needs. Such homes are left unassigned in the answer
+            (``assignment`` -1, not ``covered``); homes with no candidate at all within the
+            cut-off are unreachable as usual.
         """
+        beyond_col = None
+        if beyond_s is not None:
+            if minutes is not None:
+                raise InputError("beyond_s: give either minutes (every home served within) or beyond_s")
+            cost, fixed, capacities, beyond_col = _with_beyond_column(
+                cost, float(beyond_s), fixed, capacities
+            )
         inst = _build_instance(
             cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes
         )
-        return cls(inst, p)
+        model = cls(inst, p)
+        model._beyond_col = beyond_col
+        return model
+
+    def _finish(self, raw, t0: float, gap: float):
+        solution = super()._finish(raw, t0, gap)
+        d = self._beyond_col
+        if d is None:
+            return solution
+        # The virtual site is no site: its homes are beyond the cut-off, unassigned.
+        beyond = solution.assignment == d
+        solution.sites = solution.sites[solution.sites != d]
+        solution.fixed_sites = solution.fixed_sites[solution.fixed_sites != d]
+        solution.assignment = np.where(beyond, -1, solution.assignment)
+        solution.covered = solution.covered & ~beyond
+        solution.info["rows_beyond_cutoff"] = int(beyond.sum())
+        table_fn = solution._table_fn
+
+        def table():
+            t = table_fn()
+            t = t[t["site"] != d].reset_index(drop=True)
+            t["rank"] = np.arange(1, len(t) + 1)
+            return t
+
+        solution._table_fn = table
+        return solution
 
     def _entry_costs(self):
         return _median_costs(self._inst)
@@ -598,3 +640,24 @@ class PMedian(_LocationModel):
                 new_sites[new_sites.index(s)] = best
                 changed = True
         return np.sort(np.array(new_sites, dtype=np.int64)) if changed else None
+
+
+def _with_beyond_column(cost, beyond_s: float, fixed, capacities):
+    """``cost`` with one more column at ``beyond_s`` for every row that reaches a candidate,
+    open (fixed) and unlimited: the truncated p-median as a plain one."""
+    if not (np.isfinite(beyond_s) and beyond_s >= 0):
+        raise InputError(f"beyond_s: expected a non-negative number of seconds, got {beyond_s!r}")
+    n, m, row, col, data, _ = _cost_entries(cost)
+    reached = np.unique(row)
+    augmented = sparse.csr_array(
+        (
+            np.concatenate([data, np.full(len(reached), beyond_s)]),
+            (np.concatenate([row, reached]), np.concatenate([col, np.full(len(reached), m)])),
+        ),
+        shape=(n, m + 1),
+    )
+    fixed = np.asarray(np.zeros(0, np.int64) if fixed is None else fixed)
+    fixed = np.append(fixed, True) if fixed.dtype == bool else np.append(fixed.astype(np.int64), m)
+    if capacities is not None:
+        capacities = np.append(np.asarray(capacities, float), np.inf)
+    return augmented, fixed, capacities, m
