@@ -100,7 +100,7 @@ class _HighsRun:
     ``a`` is the constraint matrix, CSC or CSR (scipy's or :class:`_Compressed`).
     ``cutoff`` (minimisation): only solutions cheaper than it are wanted (a known
     incumbent's cost); HiGHS prunes every node that cannot beat it, and reports
-    "infeasible" when nothing does.
+    "infeasible" when nothing does. ``options``: further HiGHS options by name.
     """
 
     def __init__(
@@ -119,6 +119,7 @@ class _HighsRun:
         start: np.ndarray | None = None,
         relax: bool = False,
         cutoff: float | None = None,
+        options: dict | None = None,
     ):
         n_col, n_row = len(cost), len(row_lb)
         self.is_mip = is_mip = bool(np.any(integer)) and not relax
@@ -153,6 +154,8 @@ class _HighsRun:
             h.setOptionValue("presolve", "off")  # on small LPs presolve costs more than it saves
         if cutoff is not None and is_mip and not maximize:
             h.setOptionValue("objective_bound", float(cutoff))
+        for key, value in (options or {}).items():  # HiGHS options of one model's kind
+            h.setOptionValue(key, value)
         h.passModel(*model)
         if start is not None and is_mip:
             sol = highspy.HighsSolution()

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize as sopt
 from scipy import sparse
 
 from planner._errors import InputError
@@ -184,6 +183,48 @@ class ConstrainedCoverage:
         covered-variable per group of homes reached by the same new candidates (weights
         summed), at most 1 and at most the open candidates that reach it."""
         b = self.block()
+        w, A, lo, hi = self._spacing_programme(b)
+        n_g, n_x = len(w), len(b.new_cols)
+        integer = np.r_[np.zeros(n_g), np.ones(n_x)]
+        res = solve_binary(np.r_[-w, np.zeros(n_x)], A, lo, hi, time_limit, gap, integer)
+        if self.p is None:
+            # The fewest sites covering as much.
+            best = float(w @ res.x[:n_g])
+            A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
+            lo, hi = np.r_[lo, best - 1e-6 * max(1.0, best)], np.r_[hi, np.inf]
+            res = solve_binary(np.r_[np.zeros(n_g), np.ones(n_x)], A, lo, hi, time_limit, gap, integer)
+        x_open = np.round(res.x[n_g:]) > 0.5
+        status = "optimal" if res.status == "optimal" else "feasible"
+        sites = np.union1d(self.fixed, b.new_cols[x_open])
+        assignment = _nearest_open(b, b.new_cols[x_open], self.cost)
+        covered = assignment >= 0
+        objective = float(self.weights[covered].sum())
+        done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
+        bound = (
+            objective
+            if status == "optimal" or not np.isfinite(res.bound) or self.p is None
+            else max(objective, -float(res.bound) + done_weight)
+        )
+        return Solution(
+            model="max-coverage" if self.p is not None else "set-cover",
+            sites=sites,
+            fixed_sites=self.fixed,
+            assignment=assignment,
+            objective=objective,
+            bound=bound,
+            sense="max",
+            solver="highs-milp",
+            status=status,
+            seconds=time.perf_counter() - t0,
+            unreachable=b.unreachable,
+            covered=covered,
+            info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
+            _table=self._table(sites, assignment, self.cost),
+        )
+
+    def _spacing_programme(self, b: CoverageBlock):
+        """The groups' weights and the rows over ``[covered per group, x]``: a group is
+        covered only by an open candidate reaching it; conflicts; the number of sites."""
         keys, urow, g_row = _coverage_groups(b.row, b.col)
         n_g, n_x = len(keys), len(b.new_cols)
         xpos = np.full(self.cost.shape[1], -1, np.int64)
@@ -212,63 +253,7 @@ class ConstrainedCoverage:
             )
             lo.append([0.0])
             hi.append([float(self.p)])
-        A, lo, hi = sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
-        options = {"mip_rel_gap": gap, "disp": False}
-        if time_limit is not None:
-            options["time_limit"] = float(time_limit)
-        integrality = np.r_[np.zeros(n_g), np.ones(n_x)]
-        bounds = sopt.Bounds(np.zeros(n_g + n_x), np.ones(n_g + n_x))
-        res = sopt.milp(
-            np.r_[-w, np.zeros(n_x)],
-            constraints=sopt.LinearConstraint(A, lo, hi),
-            integrality=integrality,
-            bounds=bounds,
-            options=options,
-        )
-        _check(res)
-        if self.p is None:
-            # The fewest sites covering as much.
-            best = float(w @ res.x[:n_g])
-            A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
-            res = sopt.milp(
-                np.r_[np.zeros(n_g), np.ones(n_x)],
-                constraints=sopt.LinearConstraint(
-                    A, np.r_[lo, best - 1e-6 * max(1.0, best)], np.r_[hi, np.inf]
-                ),
-                integrality=integrality,
-                bounds=bounds,
-                options=options,
-            )
-            _check(res)
-        x_open = np.round(res.x[n_g:]) > 0.5
-        status = "optimal" if res.status == 0 else "feasible"
-        dual = getattr(res, "mip_dual_bound", None)
-        sites = np.union1d(self.fixed, b.new_cols[x_open])
-        assignment = _nearest_open(b, b.new_cols[x_open], self.cost)
-        covered = assignment >= 0
-        objective = float(self.weights[covered].sum())
-        done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
-        bound = (
-            objective
-            if status == "optimal" or dual is None or self.p is None
-            else max(objective, -float(dual) + done_weight)
-        )
-        return Solution(
-            model="max-coverage" if self.p is not None else "set-cover",
-            sites=sites,
-            fixed_sites=self.fixed,
-            assignment=assignment,
-            objective=objective,
-            bound=bound,
-            sense="max",
-            solver="highs-milp",
-            status=status,
-            seconds=time.perf_counter() - t0,
-            unreachable=b.unreachable,
-            covered=covered,
-            info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
-            _table=self._table(sites, assignment, self.cost),
-        )
+        return w, sparse.vstack(blocks, format="csr"), np.concatenate(lo), np.concatenate(hi)
 
     def _from_relaxation(self, time_limit: float | None, gap: float) -> Solution | None:
         """The plain max-coverage (:class:`~planner.optimize.MaxCoverage`, without spacing,
@@ -357,22 +342,10 @@ class ConstrainedCoverage:
         if n_e == 0:
             return np.zeros(n_x, bool), np.zeros(0, np.int64), "optimal", 0.0
         w, A, lo, hi = b.weight, b.A, b.lo, b.hi
-        integrality = np.ones(n_e + n_x)
-        bounds = sopt.Bounds(np.zeros(n_e + n_x), np.ones(n_e + n_x))
-        options = {"mip_rel_gap": gap, "disp": False}
-        if time_limit is not None:
-            options["time_limit"] = float(time_limit)
         obj = np.concatenate([-(w - b.tie_cost), np.zeros(n_x)])
         if self.p is None:
             # Stage 1: the most coverage with any number of sites; stage 2: the fewest sites reaching it.
-            res = sopt.milp(
-                obj,
-                constraints=sopt.LinearConstraint(A, lo, hi),
-                integrality=integrality,
-                bounds=bounds,
-                options=options,
-            )
-            _check(res)
+            res = solve_binary(obj, A, lo, hi, time_limit, gap)
             best = float(w @ np.round(res.x[:n_e]))
             cover_row = sparse.csr_matrix(np.concatenate([w, np.zeros(n_x)])[None, :])
             A = sparse.vstack([A, cover_row])
@@ -385,18 +358,10 @@ class ConstrainedCoverage:
             )
             A = sparse.vstack([A, card])
             lo, hi = np.append(lo, 0), np.append(hi, self.p)
-        res = sopt.milp(
-            obj,
-            constraints=sopt.LinearConstraint(A, lo, hi),
-            integrality=integrality,
-            bounds=bounds,
-            options=options,
-        )
-        _check(res)
+        res = solve_binary(obj, A, lo, hi, time_limit, gap)
         xv = np.round(res.x)
-        status = "optimal" if res.status == 0 else "feasible"
-        dual = getattr(res, "mip_dual_bound", None)
-        bound = float(w @ xv[:n_e]) if dual is None or self.p is None else -float(dual)
+        status = "optimal" if res.status == "optimal" else "feasible"
+        bound = float(w @ xv[:n_e]) if not np.isfinite(res.bound) or self.p is None else -float(res.bound)
         return xv[n_e:] > 0.5, np.flatnonzero(xv[:n_e] > 0.5), status, bound
 
     def _rows(self, row, col, xpos, n_e, n_x, is_fixed):
@@ -637,12 +602,40 @@ def _dense_to_sparse(cost) -> sparse.csr_matrix:
     return sparse.csr_matrix((a[r, c], (r, c)), shape=a.shape)
 
 
-def _check(res) -> None:
+#: HiGHS options for the assignment programmes: their root LPs (many degenerate link rows)
+#: solve faster by interior point than by simplex, and the candidates have no symmetry
+#: worth the search for it.
+MIP_OPTIONS = {"mip_lp_solver": "ipm", "mip_detect_symmetry": False}
+
+
+def solve_binary(obj, A, lo, hi, time_limit, gap, integer=None, start=None):
+    """``min obj·v`` over ``v`` in [0, 1] (binary where ``integer``, default all) with
+    ``lo <= A v <= hi``, by HiGHS with :data:`MIP_OPTIONS`; no answer is an InputError."""
+    from planner.optimize._highs import _solve_milp
+
+    a = sparse.coo_matrix(A)
+    n = len(obj)
+    res = _solve_milp(
+        np.asarray(obj, float),
+        a.row,
+        a.col,
+        a.data,
+        np.asarray(lo, float),
+        np.asarray(hi, float),
+        np.zeros(n),
+        np.ones(n),
+        np.ones(n, np.int32) if integer is None else np.asarray(integer, np.int32),
+        time_limit=time_limit,
+        gap=gap,
+        start=start,
+        options=MIP_OPTIONS,
+    )
     if res.x is None:
         raise InputError(
-            f"constrained siting: HiGHS found no solution ({res.message}); "
-            "loosen the constraints or give a longer --time-limit"
+            "constrained siting: HiGHS found no solution; loosen the constraints or give a longer "
+            "--time-limit"
         )
+    return res
 
 
 def spacing_rows(pairs: np.ndarray, xpos: np.ndarray, offset: int, n_cols: int) -> sparse.csr_matrix:

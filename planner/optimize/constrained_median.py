@@ -31,6 +31,7 @@ from scipy import sparse
 from planner._errors import InputError
 from planner.optimize._highs import _solve_milp
 from planner.optimize.constrained import (
+    MIP_OPTIONS,
     blocked_by_fixed,
     checked_constraints,
     column_rows,
@@ -398,6 +399,7 @@ def _run(b: _Programme, obj, start, time_limit, gap, serve_all: bool = False, st
         time_limit=time_limit,
         gap=gap,
         start=start,
+        options=MIP_OPTIONS,
     )
     if res.x is None and strict:
         raise InputError(
