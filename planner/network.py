@@ -148,6 +148,7 @@ class Access:
     leg_m: np.ndarray
     n_owners: int
     _groups: tuple | None = field(default=None, repr=False)
+    _by_node: tuple | None = field(default=None, repr=False)
 
     def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(order by owner, run starts, run owners), or None when every owner has exactly one
@@ -162,10 +163,25 @@ class Access:
                 self._groups = (order, starts, owner_sorted)
         return None if self._groups[0] is None else self._groups
 
-    def leg(self, net: Network, weight: str) -> np.ndarray:
-        """Leg cost in the unit of ``weight`` (legs are walked, with a detour factor)."""
-        metres = self.leg_m * settings.off_network_detour
+    def leg(self, net: Network, weight: str, entries: np.ndarray | None = None) -> np.ndarray:
+        """Leg cost in the unit of ``weight`` (legs are walked, with a detour factor), of every
+        entry or of ``entries``."""
+        metres = (self.leg_m if entries is None else self.leg_m[entries]) * settings.off_network_detour
         return metres / net.walk_speed_mps if weight in ("time", "time_s") else metres
+
+    def entries_at(self, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
+        """The entries at ``nodes`` (distinct network nodes), ascending; the index by node is
+        built once per Access."""
+        if self._by_node is None:
+            order = np.argsort(self.node, kind="stable")
+            ptr = np.zeros(n_nodes + 1, np.int64)
+            np.cumsum(np.bincount(self.node, minlength=n_nodes), out=ptr[1:])
+            self._by_node = (order, ptr)
+        order, ptr = self._by_node
+        counts = ptr[nodes + 1] - ptr[nodes]
+        ends = np.cumsum(counts)
+        pos = np.repeat(ptr[nodes] - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends) else 0)
+        return np.sort(order[pos])
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,6 +702,9 @@ def trip_costs(
     net: Network, origins: Access, node_cost: np.ndarray, node_target: np.ndarray, weight: str = "time"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per origin: min over its entries of (leg + node cost), and the target reached."""
+    reached = np.flatnonzero(np.isfinite(node_cost))
+    if len(reached) * 4 < len(node_cost):  # a bounded sweep: work only where it reached
+        return _reached_trip_costs(net, origins, node_cost, node_target, weight, reached)
     total = origins.leg(net, weight) + node_cost[origins.node]
     target_of_entry = node_target[origins.node]
     grouping = origins.groups()
@@ -703,6 +722,25 @@ def trip_costs(
         cost[owner_sorted[starts]] = best
         target[owner_sorted[first]] = target_of_entry[order][first]
     target[~np.isfinite(cost)] = -1
+    return cost, target
+
+
+def _reached_trip_costs(net, origins: Access, node_cost, node_target, weight: str, reached: np.ndarray):
+    """:func:`trip_costs` from the entries at the ``reached`` nodes only (same ties: the first
+    entry of an origin at its best cost)."""
+    cost = np.full(origins.n_owners, np.inf)
+    target = np.full(origins.n_owners, -1, np.int64)
+    e = origins.entries_at(reached, len(node_cost))
+    at = origins.node[e]
+    total = origins.leg(net, weight, e) + node_cost[at]
+    own = origins.owner[e]
+    if origins.groups() is None:  # one entry per origin
+        cost[own], target[own] = total, node_target[at]
+        return cost, target
+    np.minimum.at(cost, own, total)
+    best = np.flatnonzero(total == cost[own])
+    _, first = np.unique(own[best], return_index=True)
+    target[own[best[first]]] = node_target[at[best[first]]]
     return cost, target
 
 

@@ -168,3 +168,30 @@ def test_bounded_audit_coverage_equals_full_times():
         past = f[~kept]
         assert (past > bounded.sweep_limit_s).all() or past.isna().all()
         assert (bounded.homes.loc[~kept & f.notna(), f"{key}_reach"] == BEYOND).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_trip_costs_from_reached_nodes_equal_every_entry(seed):
+    """After a bounded sweep trip_costs reads only the entries at reached nodes: the same
+    costs and targets (ties: an origin's first entry at its best cost) as over every entry."""
+    from planner import network
+
+    rng = np.random.default_rng(seed)
+    net = _line_and_island()
+    n_entries, n_owners = 60, 25
+    acc = Access(
+        owner=np.r_[np.arange(n_owners), rng.integers(0, n_owners, n_entries - n_owners)],
+        node=rng.integers(0, net.n_nodes, n_entries),
+        leg_m=rng.choice([0.0, 5.0, 10.0], n_entries),
+        n_owners=n_owners,
+    )
+    hit = rng.random(net.n_nodes) < 0.2
+    node_cost = np.where(hit, rng.choice([0.0, 50.0, 100.0], net.n_nodes), np.inf)
+    node_target = np.where(hit, rng.integers(0, 5, net.n_nodes), -1)
+    got = network._reached_trip_costs(net, acc, node_cost, node_target, "time", np.flatnonzero(hit))
+    # Every entry: a huge finite cost where not reached keeps trip_costs on its dense path.
+    far = 1e300
+    cost, target = network.trip_costs(net, acc, np.where(hit, node_cost, far), node_target)
+    np.testing.assert_array_equal(got[0], np.where(cost >= far, np.inf, cost))
+    np.testing.assert_array_equal(got[1], np.where(cost >= far, -1, target))
+    assert np.isinf(got[0]).any() and np.isfinite(got[0]).any()
