@@ -371,6 +371,9 @@ def test_city_map_draws_homes_as_cells(monkeypatch):
     assert text.count("L.imageOverlay(") == len(CATEGORIES) + 1
     assert "阳光幼儿园" in detailed and "阳光幼儿园" not in text
     assert "Homes in ~50 m cells" in text
+    # The kindergartens as one multipoint of both, not its centroid.
+    points = re.findall(r'"coordinates": (\[\[[^"]*?\]\]), "type": "MultiPoint"', text)
+    assert sorted(len(json.loads(p)) for p in points) == [1, 2]  # a clinic, two kindergartens
     assert len(text) < len(detailed)
 
 

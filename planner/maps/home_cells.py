@@ -102,9 +102,10 @@ def add_home_cells(
     if made is None:
         return None
     image, bounds, used = made
-    folium.raster_layers.ImageOverlay(image, bounds, pixelated=True, interactive=False, control=False).add_to(
-        group
+    overlay = folium.raster_layers.ImageOverlay(
+        image, bounds, pixelated=False, interactive=False, control=False
     )
+    overlay.add_to(group)
     return used
 
 
@@ -138,7 +139,7 @@ def add_road_image(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "é
     east, south = to_lonlat.transform(x0 + width * px, y1 - height * px)
     group = folium.FeatureGroup(name=name, show=True)
     folium.raster_layers.ImageOverlay(
-        image, [[south, west], [north, east]], pixelated=True, interactive=False, control=False
+        image, [[south, west], [north, east]], pixelated=False, interactive=False, control=False
     ).add_to(group)
     group.add_to(m)
     return True

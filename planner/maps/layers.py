@@ -47,7 +47,8 @@ def add_points(
     target : folium.Map or folium.FeatureGroup
         Where to add the layer. On a map, a ``name`` puts the layer in the layer control.
     gdf : geopandas.GeoDataFrame
-        Points (EPSG:4326, or reprojected); other geometry types are drawn by their centroid.
+        Points or multipoints (EPSG:4326, or reprojected); other geometry types are drawn by
+        their centroid.
     colours : str or sequence of str
         A column of ``gdf`` holding colours, one colour for all, or one colour per row.
     radius : float
@@ -72,7 +73,7 @@ def add_points(
     """
     gdf = to_wgs84(gdf)
     geoms = gdf.geometry.values
-    not_point = ~shapely.is_empty(geoms) & (shapely.get_type_id(geoms) != 0)
+    not_point = ~shapely.is_empty(geoms) & ~np.isin(shapely.get_type_id(geoms), (0, 4))  # (multi)points
     if not_point.any():
         geoms = geoms.copy()
         geoms[not_point] = shapely.centroid(geoms[not_point])
