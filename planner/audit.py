@@ -53,18 +53,10 @@ from planner.life_circle import (  # noqa: F401 (LEVELS, CIRCLE_LEVELS, COMPLETE
     coverage_table,
     covered_at_target,
 )
-from planner.network import (
-    BEYOND,
-    UNREACHABLE,
-    Network,
-    TargetGraph,
-    reach_states,
-    sweep_limit_s,
-    sweep_many,
-    trip_costs,
-)
+from planner.network import Network, TargetGraph, sweep_many, trip_costs
 from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.population import population_summary
+from planner.reach import BEYOND, UNREACHABLE, reach_states, sweep_limit_s
 from planner.sources import Region
 
 

@@ -14,19 +14,9 @@ from osm_fixtures import write_osm
 from scipy.sparse.csgraph import dijkstra
 
 from planner import audit, settings
-from planner.network import (
-    BEYOND,
-    REACHED,
-    UNREACHABLE,
-    Access,
-    TargetGraph,
-    build_network,
-    from_arrays,
-    point_access,
-    reach_states,
-    sweep_limit_s,
-    trip_costs,
-)
+from planner.access import point_access
+from planner.network import Access, TargetGraph, build_network, from_arrays, trip_costs
+from planner.reach import BEYOND, REACHED, UNREACHABLE, reach_states, sweep_limit_s
 from planner.sources import load_region
 
 
