@@ -16,12 +16,12 @@ import numpy as np
 from planner import settings
 from planner.batch.regions import RegionSpec
 
-#: Regions cut from one extract of at least this size are first cut into small extracts in one
-#: pass (each task then reads its own cut, not the whole province). Smaller files are read whole.
+#: Boundary regions of one extract are first cut into small extracts in one pass (each task
+#: then reads its own cut, not the whole province) when there are several of them, or when the
+#: extract is at least this size. A single region of a smaller file reads it whole.
 cut_min_bytes: int = 64 * 2**20
 
 _AREA_RELATION_TYPES = ("multipolygon", "boundary")  # the relations libosmium assembles into areas
-_CELL_DEG = 0.1
 
 
 def cut_shared_extracts(
@@ -42,10 +42,15 @@ def cut_shared_extracts(
     """
     groups: dict[str, list[RegionSpec]] = {}
     for spec in todo:
-        if spec.boundary is None or spec.error or not os.path.isfile(spec.osm):
-            continue
-        if cut or (cut is None and os.path.getsize(spec.osm) >= cut_min_bytes):
+        if spec.boundary is not None and not spec.error and os.path.isfile(spec.osm):
             groups.setdefault(spec.osm, []).append(spec)
+    # One pass over an extract costs about what one task's reading of it would: cut when the
+    # extract is large or when several regions would each read it.
+    groups = {
+        source: specs
+        for source, specs in groups.items()
+        if cut or (cut is None and (len(specs) > 1 or os.path.getsize(source) >= cut_min_bytes))
+    }
     buffer_m = task_reach_m(task_name, options) if groups else None
     if buffer_m is None:  # a task that takes no boundary: its boundary regions fail with that reason
         return todo
@@ -157,10 +162,14 @@ def cut_extracts(
     for rel in osmium.FileProcessor(str(osm), osmium.osm.RELATION):
         if rel.tags.get("type") in _AREA_RELATION_TYPES:
             plan.add_area_relation(rel.id, [m.ref for m in rel.members if m.type == "w"])
-    # Pass 2: which boxes each way meets; outside nodes that feature ways need.
-    for way in osmium.FileProcessor(str(osm), osmium.osm.NODE | osmium.osm.WAY).with_locations():
-        if way.is_way():
-            plan.add_way(way)
+    # Pass 2: which boxes each way meets; outside nodes that feature ways need. The nodes only
+    # fill the location index in C++; Python sees the ways.
+    for way in (
+        osmium.FileProcessor(str(osm), osmium.osm.NODE | osmium.osm.WAY)
+        .with_locations()
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+    ):
+        plan.add_way(way)
     plan.add_relations_meeting_boxes()
     # Pass 3: write each object to the cuts that keep it (file order is kept).
     tmp = {
@@ -193,7 +202,7 @@ class _CutPlan:
 
     def __init__(self, box: np.ndarray):
         self.box = box
-        self.cells = _cell_index(box)
+        self.index = _BoxIndex(box)
         self.rel_ways: dict[int, list[int]] = {}
         self.way_rels: dict[int, list[int]] = {}
         self.way_hits: dict[int, set[int]] = {}
@@ -212,9 +221,10 @@ class _CutPlan:
         refs, lon, lat = [], [], []
         for n in way.nodes:
             refs.append(n.ref)
-            if n.location.valid():
-                lon.append(n.location.lon)
-                lat.append(n.location.lat)
+            loc = n.location
+            if loc.valid():
+                lon.append(loc.lon)
+                lat.append(loc.lat)
         if not lon:
             return
         wb = (min(lon), min(lat), max(lon), max(lat))
@@ -223,7 +233,7 @@ class _CutPlan:
             for r in self.way_rels[way.id]:
                 rb = self.rel_box.setdefault(r, [math.inf, math.inf, -math.inf, -math.inf])
                 rb[:] = [min(rb[0], wb[0]), min(rb[1], wb[1]), max(rb[2], wb[2]), max(rb[3], wb[3])]
-        hits = _boxes_meeting(self.cells, self.box, wb)
+        hits = self.index.meeting(wb)
         if not hits:
             return
         self.way_hits[way.id] = set(hits)
@@ -232,6 +242,8 @@ class _CutPlan:
             return
         for i in hits:
             bx = self.box[i]
+            if bx[0] <= wb[0] and wb[2] <= bx[2] and bx[1] <= wb[1] and wb[3] <= bx[3]:
+                continue  # wholly inside: its nodes are kept by their location
             for ref, n in zip(refs, way.nodes, strict=True):
                 loc = n.location
                 if not (loc.valid() and bx[0] <= loc.lon <= bx[2] and bx[1] <= loc.lat <= bx[3]):
@@ -240,7 +252,7 @@ class _CutPlan:
     def add_relations_meeting_boxes(self) -> None:
         """Area relations whose member ways' box meets a cut: the cut keeps them whole."""
         for r, rb in self.rel_box.items():
-            hits = _boxes_meeting(self.cells, self.box, tuple(rb))
+            hits = self.index.meeting(tuple(rb))
             if not hits:
                 continue
             self.rel_hits[r] = set(hits)
@@ -254,8 +266,10 @@ class _CutPlan:
         """Add an OSM object to the writers of the cuts that keep it."""
         if obj.is_node():
             loc = obj.location
-            hits = set(_boxes_containing(self.cells, self.box, loc.lon, loc.lat)) if loc.valid() else set()
-            hits |= self.extra_nodes.get(obj.id, set())
+            hits = self.index.containing(loc.lon, loc.lat) if loc.valid() else []
+            extra = self.extra_nodes.get(obj.id)
+            if extra:
+                hits = extra.union(hits)
             for i in hits:
                 writers[i].add_node(obj)
         elif obj.is_way():
@@ -266,27 +280,46 @@ class _CutPlan:
                 writers[i].add_relation(obj)
 
 
-def _cell_index(box: np.ndarray) -> dict[tuple[int, int], list[int]]:
-    """Grid cells of ``_CELL_DEG`` degrees → indices of the boxes that touch them."""
-    cells: dict[tuple[int, int], list[int]] = {}
-    for i, (x0, y0, x1, y1) in enumerate(box):
-        for cx in range(math.floor(x0 / _CELL_DEG), math.floor(x1 / _CELL_DEG) + 1):
-            for cy in range(math.floor(y0 / _CELL_DEG), math.floor(y1 / _CELL_DEG) + 1):
-                cells.setdefault((cx, cy), []).append(i)
-    return cells
+class _BoxIndex:
+    """Which of many boxes hold a point or meet a box, through a grid of cells about half the
+    smallest box's side: a cell lists the boxes that cover it whole (no test needed) and those
+    that cover part of it."""
 
+    def __init__(self, box: np.ndarray):
+        self.box = [tuple(map(float, b)) for b in box]
+        sides = np.concatenate([box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]]) if len(box) else np.ones(1)
+        self.cell = max(float(sides.min()) / 2, 1e-4)
+        self.cells: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+        c = self.cell
+        for i, (x0, y0, x1, y1) in enumerate(self.box):
+            for cx in range(math.floor(x0 / c), math.floor(x1 / c) + 1):
+                for cy in range(math.floor(y0 / c), math.floor(y1 / c) + 1):
+                    whole, part = self.cells.setdefault((cx, cy), ([], []))
+                    inside = x0 <= cx * c and (cx + 1) * c <= x1 and y0 <= cy * c and (cy + 1) * c <= y1
+                    (whole if inside else part).append(i)
 
-def _boxes_containing(cells: dict, box: np.ndarray, lon: float, lat: float) -> list[int]:
-    cand = cells.get((math.floor(lon / _CELL_DEG), math.floor(lat / _CELL_DEG)), ())
-    return [i for i in cand if box[i, 0] <= lon <= box[i, 2] and box[i, 1] <= lat <= box[i, 3]]
+    def containing(self, lon: float, lat: float) -> list[int]:
+        """The boxes that hold a point (edges included)."""
+        found = self.cells.get((math.floor(lon / self.cell), math.floor(lat / self.cell)))
+        if found is None:
+            return []
+        whole, part = found
+        box = self.box
+        return whole + [
+            i for i in part if box[i][0] <= lon <= box[i][2] and box[i][1] <= lat <= box[i][3]
+        ]
 
-
-def _boxes_meeting(cells: dict, box: np.ndarray, b: tuple) -> list[int]:
-    x0, y0, x1, y1 = b
-    cand: set[int] = set()
-    for cx in range(math.floor(x0 / _CELL_DEG), math.floor(x1 / _CELL_DEG) + 1):
-        for cy in range(math.floor(y0 / _CELL_DEG), math.floor(y1 / _CELL_DEG) + 1):
-            cand.update(cells.get((cx, cy), ()))
-    return sorted(
-        i for i in cand if box[i, 0] <= x1 and x0 <= box[i, 2] and box[i, 1] <= y1 and y0 <= box[i, 3]
-    )
+    def meeting(self, b: tuple) -> list[int]:
+        """The boxes that meet box ``b`` (edges included), sorted."""
+        x0, y0, x1, y1 = b
+        c, cand = self.cell, set()
+        for cx in range(math.floor(x0 / c), math.floor(x1 / c) + 1):
+            for cy in range(math.floor(y0 / c), math.floor(y1 / c) + 1):
+                found = self.cells.get((cx, cy))
+                if found:
+                    cand.update(found[0])
+                    cand.update(found[1])
+        box = self.box
+        return sorted(
+            i for i in cand if box[i][0] <= x1 and x0 <= box[i][2] and box[i][1] <= y1 and y0 <= box[i][3]
+        )

@@ -88,7 +88,7 @@ def run_batch(
         Times a region whose task raised an unexpected error is retried (bad input is not).
     cut : bool, optional
         Cut boundary regions out of a shared extract in one pass before the run (default: when
-        the extract is at least :data:`cut_min_bytes`).
+        several regions share the extract, or it is at least :data:`cut_min_bytes`).
 
     Returns
     -------
