@@ -8,7 +8,9 @@ of public services that could take another use (``facility_site``); each with it
 not mapped, so a building is never credited with floors nobody mapped). :func:`parcels_from_file`
 reads a user's parcels (``--candidates FILE``). :func:`sized_candidates` keeps those big enough
 for a category (:mod:`planner.sizing`) and falls back to street points, labelled as such, only
-when no mapped land or building fits.
+when no mapped land or building fits. The pure models (``--no-standards``) take candidate
+points instead: :func:`candidates_from_region` and :func:`candidates_from_file` (also in
+:mod:`planner.siting`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,27 @@ FACILITY_AMENITIES = frozenset(
 #: The label of street points used when no mapped land or building fits.
 STREET_FALLBACK = "street (fallback: no mapped land fits)"
 COLUMNS = ["candidate_id", "source", "name", "land_m2", "floor_m2", "places"]
+
+# --- Candidate points of the pure models (``planner site --no-standards``) -----------------------
+#: Non-residential building uses that can host a community facility (existing stock).
+_STOCK_BUILDINGS = frozenset(
+    {
+        "commercial",
+        "retail",
+        "office",
+        "public",
+        "civic",
+        "community_centre",
+        "industrial",
+        "warehouse",
+        "school",
+        "kindergarten",
+        "service",
+        "government",
+        "yes",
+    }
+)
+_VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "construction", "vacant", "grass", "village_green"})
 
 
 def land_candidates(region: Region) -> gpd.GeoDataFrame:
@@ -215,3 +238,92 @@ def _levels(tags: dict) -> float:
     except ValueError:
         return 1.0
     return v if np.isfinite(v) and v >= 1 else 1.0
+
+
+def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.0) -> gpd.GeoDataFrame:
+    """Where a new facility could go: existing non-residential buildings and vacant or
+    brownfield land (the "existing building stock"), plus network nodes about every
+    ``spacing_m`` where those are sparse.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``candidate_id``, ``source`` ("building", "vacant_land", "street"), ``name``, points.
+    """
+    feats = region.features
+    polys = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+    tags = polys["tags"]
+    building = tags.map(lambda t: t.get("building"))
+    is_stock = (
+        building.isin(_STOCK_BUILDINGS).to_numpy()
+        & ~tags.map(
+            lambda t: t.get("building") == "yes" and not any(k in t for k in ("amenity", "shop", "office"))
+        ).to_numpy()
+    )
+    is_vacant = tags.map(lambda t: t.get("landuse") in _VACANT_LANDUSE and "building" not in t).to_numpy()
+    parts = []
+    for mask, source in ((is_stock, "building"), (is_vacant, "vacant_land")):
+        sub = polys[mask]
+        if len(sub):
+            parts.append(
+                gpd.GeoDataFrame(
+                    {
+                        "candidate_id": sub["osm_id"].to_numpy(),
+                        "source": source,
+                        "name": sub["name"].to_numpy(),
+                    },
+                    geometry=shapely.point_on_surface(sub.geometry.to_numpy()),
+                    crs=region.crs,
+                )
+            )
+    # Street nodes on a regular spacing: one per occupied cell of a spacing_m grid.
+    cell = np.floor(net.xy() / spacing_m).astype(np.int64)
+    _, first = np.unique(cell, axis=0, return_index=True)
+    parts.append(
+        gpd.GeoDataFrame(
+            {
+                "candidate_id": [f"street/{int(net.node_id[i])}" for i in first],
+                "source": "street",
+                "name": None,
+            },
+            geometry=gpd.points_from_xy(net.x[first], net.y[first]),
+            crs=region.crs,
+        )
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+def candidates_from_file(
+    path: str | os.PathLike, crs, file_crs=None, coords: str | None = None
+) -> gpd.GeoDataFrame:
+    """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
+    ``candidate_id``, ``name``, ``capacity``; ``file_crs`` and ``coords`` as for
+    :func:`planner.categories.read_points_table`."""
+    from planner.categories import read_points_table
+
+    frame = read_points_table(path, crs=file_crs, coords=coords).to_crs(crs)
+    if len(frame) == 0:
+        raise InputError(f"{path}: no candidate sites in the file")
+    out = gpd.GeoDataFrame(
+        {
+            "candidate_id": frame["candidate_id"].astype(str).to_numpy()
+            if "candidate_id" in frame
+            else [f"file/{i}" for i in range(len(frame))],
+            "source": "file",
+            "name": frame["name"].to_numpy() if "name" in frame else None,
+        },
+        geometry=shapely.point_on_surface(frame.geometry.to_numpy()),
+        crs=crs,
+    )
+    if "capacity" in frame:
+        from planner.categories import row_numbers
+
+        caps = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
+        bad = ~(np.isfinite(caps) & (caps > 0))
+        if bad.any():
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: capacity missing, not a number or not positive; give each "
+                "site's capacity in weighted residents (or drop the column for no limit)"
+            )
+        out["capacity"] = caps
+    return out

@@ -16,7 +16,7 @@ set of candidate sites:
   (:class:`~planner.optimize.constrained.ConstrainedCoverage`).
 
 :class:`DistrictModel` is the programme (HiGHS via :func:`scipy.optimize.milp`);
-:func:`site_district` builds it on a region (``planner site --category a,b,c --standards``).
+:func:`site_district` builds it on a region (``planner site --category a,b,c``).
 
 Nested levels are sited in this one model rather than in sequence: each category keeps its
 level's target (a 15-minute centre 1000 m, its 5-minute facilities 300 m), so the centre's
@@ -389,50 +389,23 @@ def site_district(
     cxy = shapely.get_coordinates(cand.geometry.to_numpy())
     rows, _, demand = demand_rows(net, h_access, homes, split_legs=True)
     slower = net.walk_speed_mps / settings.elderly_walk_speed_mps if net.mode == "walk" else 1.0
+    fns = (
+        stack_access,
+        geometry_access,
+        point_access,
+        cost_matrix,
+        region_facilities,
+        row_people,
+        elderly_rows,
+    )
     parts, existing, info = [], {}, {}
     for key in keys:
-        part, ex, part_info = _district_part(
-            cats[key],
-            region,
-            net,
-            rows,
-            demand,
-            cand,
-            cxy,
-            slower,
-            (
-                stack_access,
-                geometry_access,
-                point_access,
-                cost_matrix,
-                region_facilities,
-                row_people,
-                elderly_rows,
-            ),
+        part, existing[key], info[key] = _district_part(
+            cats[key], region, net, rows, demand, cand, cxy, slower, fns
         )
         parts.append(part)
-        existing[key] = ex
-        info[key] = part_info
     space = _site_space(cand)
-    pairs = (
-        [("health_centre", "elderly_care")]
-        if colocate and {"health_centre", "elderly_care"} <= set(keys)
-        else []
-    )
-    if colocate and not pairs:
-        raise InputError(
-            "--colocate: site health_centre and elderly_care together (--category "
-            "health_centre,elderly_care,...) for the health centre to stand next to elderly care"
-        )
-    near = (
-        {
-            "elderly_care": existing_within(
-                cxy, existing.get("elderly_care", cand.iloc[:0]), settings.colocation_distance_m
-            )
-        }
-        if pairs
-        else {}
-    )
+    pairs, near = _colocation_rule(keys, colocate, cxy, existing, cand)
     model = DistrictModel(
         parts,
         site_space_m2=space,
@@ -459,6 +432,24 @@ def site_district(
     )
 
 
+def _colocation_rule(keys: list[str], colocate: bool, cxy: np.ndarray, existing: dict, cand) -> tuple:
+    """The pairs of categories built next to each other (``colocate``) and, per partner
+    category, the candidates next to one of its existing facilities."""
+    from planner import settings
+
+    if not colocate:
+        return [], {}
+    if not {"health_centre", "elderly_care"} <= set(keys):
+        raise InputError(
+            "--colocate: site health_centre and elderly_care together (--category "
+            "health_centre,elderly_care,...) for the health centre to stand next to elderly care"
+        )
+    ex = existing.get("elderly_care", cand.iloc[:0])
+    return [("health_centre", "elderly_care")], {
+        "elderly_care": existing_within(cxy, ex, settings.colocation_distance_m)
+    }
+
+
 def run_district(
     osm,
     out_dir,
@@ -482,7 +473,9 @@ def run_district(
     from planner.tradeoff import parse_new_range
 
     if not standards:
-        raise InputError("--category a,b,c sites several categories by the standards: add --standards")
+        raise InputError(
+            "--category a,b,c sites several categories by the standards: leave out --no-standards"
+        )
     check_mode(mode)
     news = parse_new_range(new)
     if news is not None and len(news) > 1:

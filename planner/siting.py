@@ -27,6 +27,7 @@ from planner import settings
 from planner._errors import InputError
 from planner._io import atomic_dir
 from planner.access import homes_on_network, stack_access
+from planner.candidates import candidates_from_file, candidates_from_region
 from planner.categories import Category, facilities_from_file, load_categories, region_facilities, resolve_key
 from planner.network import (
     Access,
@@ -44,27 +45,6 @@ from planner.siting_outputs import coverage_before_after, write_map
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
-#: Non-residential building uses that can host a community facility (existing stock).
-_STOCK_BUILDINGS = frozenset(
-    {
-        "commercial",
-        "retail",
-        "office",
-        "public",
-        "civic",
-        "community_centre",
-        "industrial",
-        "warehouse",
-        "school",
-        "kindergarten",
-        "service",
-        "government",
-        "yes",
-    }
-)
-_VACANT_LANDUSE = frozenset({"brownfield", "greenfield", "construction", "vacant", "grass", "village_green"})
-
-
 @dataclass
 class SitingResult:
     """Proposed sites and what they change.
@@ -170,95 +150,6 @@ class SitingResult:
                 json.dumps(self.summary(), ensure_ascii=False, indent=2), encoding="utf-8"
             )
         return Path(out_dir)
-
-
-def candidates_from_region(region: Region, net: Network, spacing_m: float = 150.0) -> gpd.GeoDataFrame:
-    """Where a new facility could go: existing non-residential buildings and vacant or
-    brownfield land (the "existing building stock"), plus network nodes about every
-    ``spacing_m`` where those are sparse.
-
-    Returns
-    -------
-    GeoDataFrame
-        ``candidate_id``, ``source`` ("building", "vacant_land", "street"), ``name``, points.
-    """
-    feats = region.features
-    polys = feats[feats.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
-    tags = polys["tags"]
-    building = tags.map(lambda t: t.get("building"))
-    is_stock = (
-        building.isin(_STOCK_BUILDINGS).to_numpy()
-        & ~tags.map(
-            lambda t: t.get("building") == "yes" and not any(k in t for k in ("amenity", "shop", "office"))
-        ).to_numpy()
-    )
-    is_vacant = tags.map(lambda t: t.get("landuse") in _VACANT_LANDUSE and "building" not in t).to_numpy()
-    parts = []
-    for mask, source in ((is_stock, "building"), (is_vacant, "vacant_land")):
-        sub = polys[mask]
-        if len(sub):
-            parts.append(
-                gpd.GeoDataFrame(
-                    {
-                        "candidate_id": sub["osm_id"].to_numpy(),
-                        "source": source,
-                        "name": sub["name"].to_numpy(),
-                    },
-                    geometry=shapely.point_on_surface(sub.geometry.to_numpy()),
-                    crs=region.crs,
-                )
-            )
-    # Street nodes on a regular spacing: one per occupied cell of a spacing_m grid.
-    cell = np.floor(net.xy() / spacing_m).astype(np.int64)
-    _, first = np.unique(cell, axis=0, return_index=True)
-    parts.append(
-        gpd.GeoDataFrame(
-            {
-                "candidate_id": [f"street/{int(net.node_id[i])}" for i in first],
-                "source": "street",
-                "name": None,
-            },
-            geometry=gpd.points_from_xy(net.x[first], net.y[first]),
-            crs=region.crs,
-        )
-    )
-    return pd.concat(parts, ignore_index=True)
-
-
-def candidates_from_file(
-    path: str | os.PathLike, crs, file_crs=None, coords: str | None = None
-) -> gpd.GeoDataFrame:
-    """A user's candidate sites (GeoPackage/GeoJSON, or CSV with lon/lat); optional
-    ``candidate_id``, ``name``, ``capacity``; ``file_crs`` and ``coords`` as for
-    :func:`planner.categories.read_points_table`."""
-    from planner.categories import read_points_table
-
-    frame = read_points_table(path, crs=file_crs, coords=coords).to_crs(crs)
-    if len(frame) == 0:
-        raise InputError(f"{path}: no candidate sites in the file")
-    out = gpd.GeoDataFrame(
-        {
-            "candidate_id": frame["candidate_id"].astype(str).to_numpy()
-            if "candidate_id" in frame
-            else [f"file/{i}" for i in range(len(frame))],
-            "source": "file",
-            "name": frame["name"].to_numpy() if "name" in frame else None,
-        },
-        geometry=shapely.point_on_surface(frame.geometry.to_numpy()),
-        crs=crs,
-    )
-    if "capacity" in frame:
-        from planner.categories import row_numbers
-
-        caps = pd.to_numeric(frame["capacity"], errors="coerce").to_numpy(float)
-        bad = ~(np.isfinite(caps) & (caps > 0))
-        if bad.any():
-            raise InputError(
-                f"{path}: {row_numbers(bad)}: capacity missing, not a number or not positive; give each "
-                "site's capacity in weighted residents (or drop the column for no limit)"
-            )
-        out["capacity"] = caps
-    return out
 
 
 def site(
@@ -381,13 +272,8 @@ def site(
     # every home it can reach, need full times.
     report_limit = sweep_limit_s(*settings.minutes, minutes)
     truncated = model == "pmedian" and capacities is None
-    limit = (
-        60.0 * minutes
-        if model in ("mclp", "lscp")
-        else report_limit
-        if truncated
-        else sweep_limit_s(*settings.minutes, minutes, full_times=True)
-    )
+    full = sweep_limit_s(*settings.minutes, minutes, full_times=True)
+    limit = 60.0 * minutes if model in ("mclp", "lscp") else report_limit if truncated else full
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
 
@@ -707,6 +593,48 @@ def _site_runs(region: Region, category: str, news: list[int] | None, kw: dict) 
     return solve_range(lambda p: site(region, category, new=p, network=net, **kw), news)
 
 
+def _check_run(capacity, mode: str, method: str, time_limit) -> float | None:
+    """Check ``planner site``'s solver options before loading anything; returns the capacity."""
+    if capacity is not None:
+        capacity = float(capacity)
+        if not (np.isfinite(capacity) and capacity > 0):
+            raise InputError(
+                f"--capacity {capacity:g}: give a positive number of residents per site "
+                "(leave it out for the standards' capacity, or no limit with --no-standards)"
+            )
+    check_mode(mode)
+    if method not in ("auto", "exact", "heuristic"):
+        raise InputError(f"--method {method!r}: use auto, exact or heuristic")
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise InputError(f"--time-limit {time_limit:g}: give a positive number of seconds")
+    return capacity
+
+
+def _home_table(region: Region, homes, boundary, crs, coords, population, population_table):
+    """The user's homes (if given) with their population. Homes beyond the extract are refused;
+    with a boundary those outside it are left out instead."""
+    from planner.demand import homes_from_file
+    from planner.population import homes_with_population
+
+    table = (
+        homes_from_file(
+            homes, region.crs, region=None if boundary is not None else region, file_crs=crs, coords=coords
+        )
+        if homes
+        else None
+    )
+    return homes_with_population(region, table, population, population_table, crs, coords)
+
+
+def _run_capacities(cand: gpd.GeoDataFrame | None, capacity: float | None, standards: bool):
+    """A candidates file's capacities, else ``--capacity`` for every candidate. By the
+    standards the parcels' own column is read with them and ``--capacity`` replaces the
+    sizing's capacity."""
+    if cand is not None and "capacity" in cand:
+        return None if standards else cand["capacity"].to_numpy(float)
+    return capacity
+
+
 def run_site(
     osm: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -747,26 +675,13 @@ def run_site(
     """
     from planner import coords as _coords
     from planner.categories import read_points_table
-    from planner.demand import homes_from_file
-    from planner.population import homes_with_population
     from planner.sources import load_region, reach_m
     from planner.tradeoff import parse_new_range
 
     coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     cats = load_categories()
     category = resolve_key(category, cats, "--category")
-    if capacity is not None:
-        capacity = float(capacity)
-        if not (np.isfinite(capacity) and capacity > 0):
-            raise InputError(
-                f"--capacity {capacity:g}: give a positive number of weighted residents per site "
-                "(leave it out for sites without a limit)"
-            )
-    check_mode(mode)
-    if method not in ("auto", "exact", "heuristic"):
-        raise InputError(f"--method {method!r}: use auto, exact or heuristic")
-    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
-        raise InputError(f"--time-limit {time_limit:g}: give a positive number of seconds")
+    capacity = _check_run(capacity, mode, method, time_limit)
     news = parse_new_range(new)
     for p in sorted({news[0], news[-1]}) if news else [None]:  # the smallest and the largest of a range
         check_options(model, p, minutes if minutes is not None else cats[category].minutes)
@@ -774,29 +689,16 @@ def run_site(
     if isinstance(boundary, (str, os.PathLike)) and (crs is not None or coords != "wgs84"):
         boundary = read_points_table(boundary, crs=crs, coords=coords)
     region = load_region(osm, boundary=boundary, buffer_m=reach, name=name)
-    # Homes beyond the extract are refused; with a boundary those outside it are left out instead.
-    home_table = (
-        homes_from_file(
-            homes, region.crs, region=None if boundary is not None else region, file_crs=crs, coords=coords
-        )
-        if homes
-        else None
-    )
-    home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
+    home_table = _home_table(region, homes, boundary, crs, coords, population, population_table)
     cand = _candidates_file(candidates, region.crs, standards, crs, coords)
     extra = facilities_from_file(facilities, region.crs, cats, crs, coords) if facilities else None
-    # A candidates file's capacities, else --capacity for every candidate (site() counts them).
-    # (By the standards the parcels' own column is read with them; --capacity replaces the sizing's.)
-    caps = capacity
-    if cand is not None and "capacity" in cand:
-        caps = None if standards else cand["capacity"].to_numpy(float)
     kw = {
         "model": model,
         "minutes": minutes,
         "candidates": cand,
         "homes": home_table,
         "extra_facilities": extra,
-        "capacities": caps,
+        "capacities": _run_capacities(cand, capacity, standards),
         "mode": mode,
         "method": method,
         "time_limit": time_limit,

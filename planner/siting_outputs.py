@@ -40,12 +40,24 @@ def coverage_before_after(homes: pd.DataFrame, minutes, elderly_time_factor: flo
     return wide.reset_index()[order]  # before → after → change, per group
 
 
-def write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> None:
-    """Write the site map (homes by coverage, existing and proposed sites) to ``path``, and
-    its printable page beside it; ``chart`` is an optional trade-off chart (PNG) to embed."""
-    from planner import maps
+#: Proposed sites' columns shown in the map's popups, where the result has them.
+_PROPOSED_POPUP = (
+    "rank",
+    "candidate_id",
+    "name",
+    "uses",
+    "capacity",
+    "people_assigned",
+    "population_newly_covered",
+    "elderly_newly_covered",
+    "homes_newly_covered",
+)
 
-    homes = result.homes.to_crs(4326)
+
+def _homes_by_status(homes) -> tuple:
+    """Homes in WGS 84 with ``status`` (covered before, newly covered, still outside), their
+    minutes before and after and a colour; and the status array."""
+    homes = homes.to_crs(4326)
     status = np.where(
         homes["covered_before"], "covered", np.where(homes["covered_after"], "newly", "outside")
     )
@@ -56,6 +68,35 @@ def write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> N
         minutes_after=(homes["time_after_s"] / 60).round(1),
     )
     homes["colour"] = [colours[s] for s in status]
+    return homes, status
+
+
+def _add_proposed(m, prop, label: str) -> None:
+    """The proposed sites (WGS 84) with their popups and rank labels."""
+    from planner import maps
+
+    if not len(prop):
+        return
+    shown = [c for c in _PROPOSED_POPUP if c in prop]
+    if "uses" not in prop:
+        shown.insert(2, "source")
+    maps.add_points(
+        m,
+        prop[[*shown, "geometry"]],
+        "#7b3294",
+        radius=9,
+        popup_columns=shown,
+        name=f"建议新址 Proposed {label}",
+    )
+    maps.add_labels(m, prop.assign(rank_label=[f"#{r}" for r in prop["rank"]]), "rank_label")
+
+
+def write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> None:
+    """Write the site map (homes by coverage, existing and proposed sites) to ``path``, and
+    its printable page beside it; ``chart`` is an optional trade-off chart (PNG) to embed."""
+    from planner import maps
+
+    homes, status = _homes_by_status(result.homes)
     b = homes.total_bounds
     # Keep the data clear of the legend (bottom right) and the title (top), as the audit map.
     m = maps.base_map((b[0], b[1], b[2], b[3]), padding_top_left=(20, 80), padding_bottom_right=(200, 20))
@@ -80,33 +121,7 @@ def write_map(result: SitingResult, path: Path, chart: bytes | None = None) -> N
             name=f"现有设施 Existing {label}",
         )
     prop = result.proposed.to_crs(4326)
-    if len(prop):
-        shown = [
-            c
-            for c in (
-                "rank",
-                "candidate_id",
-                "name",
-                "uses",
-                "capacity",
-                "people_assigned",
-                "population_newly_covered",
-                "elderly_newly_covered",
-                "homes_newly_covered",
-            )
-            if c in prop
-        ]
-        if "uses" not in prop:
-            shown.insert(2, "source")
-        maps.add_points(
-            m,
-            prop[[*shown, "geometry"]],
-            "#7b3294",
-            radius=9,
-            popup_columns=shown,
-            name=f"建议新址 Proposed {label}",
-        )
-        maps.add_labels(m, prop.assign(rank_label=[f"#{r}" for r in prop["rank"]]), "rank_label")
+    _add_proposed(m, prop, label)
     maps.add_legend(
         m,
         f"{label}: {result.minutes:g} 分钟 min",
