@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
+from scipy.sparse.csgraph import dijkstra
 
 from planner import settings
 from planner._errors import InputError
@@ -240,8 +241,15 @@ class Engine:
             return self._refresh(keys)
         if kind in GRAPH_EDITS:
             self._graph_edits.append(edit)
-            self._rebuild_graph()
-            self._sweep_all()
+            if kind == "add_gate":  # the compounds' exits and the walls' cuts change: rebuild all
+                self._rebuild_graph()
+                self._sweep_all()
+            else:  # the nodes stay, so every access does too
+                self.net = edited_network(self.net, [edit])
+                if kind == "add_path" and not self._length:
+                    self._merge_path(edit)
+                else:
+                    self._sweep_all()
             return [c.key for c in self.categories]
         self._set_population(edit)
         return self._refresh([])
@@ -460,6 +468,26 @@ class Engine:
             else:
                 self._length[key] = merged
         self._home_columns(self.by_key[key])
+
+    def _merge_path(self, edit: dict) -> None:
+        """A new path a–b only shortens trips: a node's new time is the smaller of its old one
+        and its way to one end, the path, and the other end's old time (a shortest trip uses
+        the path at most once). Two sweeps bounded by the limit serve every category."""
+        net = self.net
+        a, b = self._node_index(edit["nodes"], "edit add_path")
+        walk_s = edit["length_m"] / net.walk_speed_mps
+        reverse = net.graph("time", reverse=True)  # node → end trips, as sweeps go
+        to_a, to_b = dijkstra(reverse, directed=True, indices=[a, b], limit=self.limit_s)
+        for cat in self.categories:
+            cost, near = self.node_time[cat.key].copy(), self.node_near[cat.key].copy()
+            via_a, via_b = to_a + walk_s + cost[b], to_b + walk_s + cost[a]
+            best = np.minimum(via_a, via_b)
+            better = (best < cost) & (best <= self.limit_s)
+            near[better] = np.where(via_a <= via_b, near[b], near[a])[better]
+            cost[better] = best[better]
+            self.node_time[cat.key], self.node_near[cat.key] = cost, near
+            self._home_columns(cat)
+        self._refresh([])
 
     def _home_columns(self, cat: Category) -> None:
         """``<key>_time_s``, ``<key>_facility_id`` (and ``<key>_dist_m``) of every home, as
