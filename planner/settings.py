@@ -178,8 +178,9 @@ serve_snap_m: float = 50.0
 #: facility inside the first's service radius serves mostly the same homes.
 min_spacing_factor: float = 1.0
 #: Smallest catchment (residents) worth a new facility, by level: one area of the level below
-#: at the low end of GB 50180-2018 cl. 3.0.4 (block 1,000; five-minute 5,000; ten-minute
-#: 15,000 residents). A planner's assumption derived from the standard; override it.
+#: at the low end of GB 50180-2018 table 3.0.4 (block 1,000 and ten-minute 15,000 residents read
+#: there; five-minute 5,000 to confirm: planner.sizing.CATCHMENT_CLAUSES). Using them as a
+#: minimum catchment is a planner's assumption (no clause says so); override it.
 min_catchment_residents: dict[str, float] = {"block": 0.0, "5min": 1000.0, "10min": 5000.0, "15min": 15000.0}
 #: Isochrone polygons: buffer around reachable street segments.
 isochrone_buffer_m: float = 40.0

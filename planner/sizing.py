@@ -3,10 +3,10 @@
 A category's :class:`Sizing` comes from the GB 50180-2018 rule pack (the appendix's floor
 and land area ranges of the category's level, ``rules/gb50180-2018.toml``), from
 ``data/sizing.toml`` (capacities and per-1,000-resident indicators, each with its source and
-whether it was read there) and from
-:mod:`planner.settings` (the minimum spacing and minimum catchment, planner's assumptions
-derived from GB 50180-2018). :func:`candidate_capacity` turns a candidate's floor area or
-places into the residents it can serve; :func:`existing_capacity` does the same for a mapped
+whether it was read there) and from :mod:`planner.settings` (the minimum spacing and minimum
+catchment, planner's assumptions derived from GB 50180-2018, each with the clause its number
+is read from: :data:`CATCHMENT_CLAUSES`). :func:`candidate_capacity` turns a candidate's floor
+area or places into the residents it can serve; :func:`existing_capacity` does the same for a mapped
 facility whose size is known.
 """
 
@@ -41,6 +41,21 @@ _FIELDS = {
 }
 
 
+#: Each level's minimum catchment is the low end of the level below in GB 50180-2018 table
+#: 3.0.4 (居住区分级控制规模): the row, and whether it was read (two independent reproductions:
+#: ../shared/standards/life_circle_facts.md; the 10-minute row also in 中国大百科全书 "十分钟生活圈
+#: 居住区"). No clause makes it a minimum catchment: that use stays a planner's assumption.
+CATCHMENT_CLAUSES = {
+    "5min": (1000.0, "GB 50180-2018 table 3.0.4: 居住街坊 block 1,000–3,000 residents", True),
+    "10min": (
+        5000.0,
+        "GB 50180-2018 table 3.0.4: 五分钟生活圈居住区 5,000–12,000 residents (row to confirm)",
+        False,
+    ),
+    "15min": (15000.0, "GB 50180-2018 table 3.0.4: 十分钟生活圈居住区 15,000–25,000 residents", True),
+}
+
+
 @dataclass(frozen=True)
 class Sizing:
     """What one new facility of a category needs and serves.
@@ -61,7 +76,9 @@ class Sizing:
     min_spacing_m : float
         No two facilities of the category closer than this (straight line).
     sources : dict
-        ``area``, ``capacity``, ``catchment``, ``spacing`` → (source text, confirmed).
+        ``area``, ``capacity``, ``catchment``, ``spacing`` → (source text, confirmed);
+        ``catchment_clause``, ``spacing_clause``: the clause the catchment's number or the
+        spacing's radius is read from (confirmed: read there), where there is one.
     """
 
     category: str
@@ -92,31 +109,8 @@ def sizing_for(category: Category, level: str | None = None) -> Sizing:
     without either needs no particular land, has no capacity limit and only the spacing and
     catchment of its level."""
     row = {**_table().get(category.key, {}), **_pack_areas(category.key, level or category.level)}
-    spacing = row.get("min_spacing_m")
-    spacing_src = (
-        (f"min_spacing_m of data/sizing.toml for {category.key}", False)
-        if spacing is not None
-        else (
-            f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the target "
-            f"{category.metres:g} m "
-            f"({category.source}): a planner's assumption",
-            False,
-        )
-    )
-    if spacing is None:
-        spacing = settings.min_spacing_factor * category.metres
-    catchment = row.get("min_catchment_residents")
-    catch_src = (
-        (f"min_catchment_residents of data/sizing.toml for {category.key}", False)
-        if catchment is not None
-        else (
-            f"settings.min_catchment_residents[{category.level!r}]: one area of the level below "
-            "(GB 50180-2018 cl. 3.0.4), a planner's assumption",
-            False,
-        )
-    )
-    if catchment is None:
-        catchment = float(settings.min_catchment_residents.get(category.level, 0.0))
+    spacing, spacing_src = _spacing(row, category)
+    catchment, catch_src = _catchment(row, category)
     return Sizing(
         category=category.key,
         floor_m2=row.get("floor_m2"),
@@ -136,10 +130,50 @@ def sizing_for(category: Category, level: str | None = None) -> Sizing:
                 row.get("capacity_source", "no standard capacity: no limit"),
                 bool(row.get("capacity_confirmed", False)),
             ),
-            "catchment": catch_src,
-            "spacing": spacing_src,
+            **catch_src,
+            **spacing_src,
         },
     )
+
+
+def _spacing(row: dict, category: Category) -> tuple[float, dict]:
+    """The minimum spacing and its sources: no clause gives one; the default is a multiple
+    of the category's service radius, which has its own source."""
+    if row.get("min_spacing_m") is not None:
+        return float(row["min_spacing_m"]), {
+            "spacing": (f"min_spacing_m of data/sizing.toml for {category.key}", False)
+        }
+    return settings.min_spacing_factor * category.metres, {
+        "spacing": (
+            f"settings.min_spacing_factor ({settings.min_spacing_factor:g}) × the service radius "
+            f"{category.metres:g} m: a planner's assumption (no clause sets a spacing)",
+            False,
+        ),
+        "spacing_clause": (
+            f"service radius {category.metres:g} m: {category.source}",
+            bool(category.confirmed),
+        ),
+    }
+
+
+def _catchment(row: dict, category: Category) -> tuple[float, dict]:
+    """The minimum catchment and its sources (:data:`CATCHMENT_CLAUSES`)."""
+    if row.get("min_catchment_residents") is not None:
+        return float(row["min_catchment_residents"]), {
+            "catchment": (f"min_catchment_residents of data/sizing.toml for {category.key}", False)
+        }
+    value = float(settings.min_catchment_residents.get(category.level, 0.0))
+    out = {
+        "catchment": (
+            f"settings.min_catchment_residents[{category.level!r}] = {value:,.0f}: one area of the "
+            "level below (GB 50180-2018 table 3.0.4); as a minimum catchment a planner's assumption",
+            False,
+        )
+    }
+    clause = CATCHMENT_CLAUSES.get(category.level)
+    if clause is not None and clause[0] == value:  # not when the settings were changed
+        out["catchment_clause"] = (f"{clause[1]} (its low end)", clause[2])
+    return value, out
 
 
 def fits(sizing: Sizing, land_m2: np.ndarray, floor_m2: np.ndarray) -> np.ndarray:

@@ -93,3 +93,19 @@ def test_existing_capacity_from_mapped_size():
     assert cap[0] == pytest.approx(800 / 76.34 * 1000)
     assert cap[1] == pytest.approx(350 / 76.34 * 1000)
     assert np.isinf(cap[2])
+
+
+def test_catchment_and_spacing_name_their_clauses():
+    # The numbers are read in GB 50180-2018 table 3.0.4 (block and 10-minute rows confirmed, the
+    # 5-minute row not); their use as a minimum catchment or spacing is no clause's.
+    k = sizing_for(CATS["kindergarten"])
+    assert k.sources["catchment"][1] is False and "assumption" in k.sources["catchment"][0]
+    assert k.sources["catchment_clause"] == (
+        "GB 50180-2018 table 3.0.4: 居住街坊 block 1,000–3,000 residents (its low end)",
+        True,
+    )
+    assert "300 m" in k.sources["spacing_clause"][0]
+    assert sizing_for(CATS["market"]).sources["catchment_clause"][1] is False  # 10-minute: the 5-minute row
+    assert sizing_for(CATS["health_centre"]).sources["catchment_clause"][1] is True
+    settings.min_catchment_residents = {**settings.min_catchment_residents, "5min": 300.0}
+    assert "catchment_clause" not in sizing_for(CATS["kindergarten"]).sources  # no clause says 300
