@@ -214,22 +214,7 @@ def homes_from_file(
     frame = frame.to_crs(crs)
     from planner.categories import row_numbers
 
-    counts = {}
-    for col in ("population", "households", "elderly", "children", "disabled"):
-        if col not in frame.columns:
-            continue
-        raw = frame[col]
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
-        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
-        required = col == ("population" if "population" in frame.columns else "households")
-        bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
-        bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)  # true is not 1 person
-        if bad.any():
-            raise InputError(
-                f"{path}: {row_numbers(bad)}: {col} missing, not a number, negative or above "
-                f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row"
-            )
-        counts[col] = np.where(blank, np.nan, values)
+    counts = _file_counts(frame, path)
     pop = pd.Series(
         counts["population"]
         if "population" in counts
@@ -265,20 +250,52 @@ def homes_from_file(
             )
         out["floor_area_m2"] = floor
     if region is not None and len(region.node_x):
-        xy = shapely.get_coordinates(out.geometry.to_numpy())
-        pad = settings.max_snap_m
-        outside = (
-            (xy[:, 0] < region.node_x.min() - pad)
-            | (xy[:, 0] > region.node_x.max() + pad)
-            | (xy[:, 1] < region.node_y.min() - pad)
-            | (xy[:, 1] > region.node_y.max() + pad)
-        )
-        if outside.any():
-            raise InputError(
-                f"{path}: {row_numbers(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
-                "give an extract that covers them, or fix their coordinates"
-            )
+        _check_near_streets(out, region, path)
     return add_groups(out)
+
+
+def _file_counts(frame: pd.DataFrame, path) -> dict[str, np.ndarray]:
+    """The count columns of a homes file as numbers (NaN where blank); refuses rows whose count
+    is not a number, is negative or above :data:`MAX_PEOPLE_PER_ROW`, or where the required
+    count (population, else households) is blank."""
+    from planner.categories import row_numbers
+
+    counts = {}
+    for col in ("population", "households", "elderly", "children", "disabled"):
+        if col not in frame.columns:
+            continue
+        raw = frame[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        blank = raw.isna().to_numpy() | raw.astype(str).str.strip().eq("").to_numpy()
+        required = col == ("population" if "population" in frame.columns else "households")
+        bad = ~(np.isfinite(values) & (values >= 0) & (values <= MAX_PEOPLE_PER_ROW)) & (~blank | required)
+        bad |= raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)  # true is not 1 person
+        if bad.any():
+            raise InputError(
+                f"{path}: {row_numbers(bad)}: {col} missing, not a number, negative or above "
+                f"{MAX_PEOPLE_PER_ROW:,.0f}; give a count of people (or dwellings) per row"
+            )
+        counts[col] = np.where(blank, np.nan, values)
+    return counts
+
+
+def _check_near_streets(homes: gpd.GeoDataFrame, region: Region, path) -> None:
+    """Refuse homes more than ``settings.max_snap_m`` beyond the box of the region's streets."""
+    from planner.categories import row_numbers
+
+    xy = shapely.get_coordinates(homes.geometry.to_numpy())
+    pad = settings.max_snap_m
+    outside = (
+        (xy[:, 0] < region.node_x.min() - pad)
+        | (xy[:, 0] > region.node_x.max() + pad)
+        | (xy[:, 1] < region.node_y.min() - pad)
+        | (xy[:, 1] > region.node_y.max() + pad)
+    )
+    if outside.any():
+        raise InputError(
+            f"{path}: {row_numbers(outside)}: more than {pad:g} m beyond the streets of {region.name}; "
+            "give an extract that covers them, or fix their coordinates"
+        )
 
 
 def add_groups(

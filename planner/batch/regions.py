@@ -85,7 +85,7 @@ def read_regions(
         In file order. Problems of the whole file (no ``name``, duplicate names) raise
         :class:`InputError`; a bad row (unreadable ``wkt``) carries its ``error`` and fails alone.
     """
-    from planner.coords import check_coords, geometries_to_wgs84
+    from planner.coords import check_coords
 
     coords = check_coords(coords)
     if isinstance(regions, pd.DataFrame):
@@ -103,13 +103,7 @@ def read_regions(
         )
     if len(frame) == 0:
         raise InputError(f"{label}: no regions; give one row per region")
-    geoms = None
-    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.notna().any():
-        if frame.crs is None and crs is not None:
-            frame = frame.set_crs(crs)
-        if frame.crs is None:
-            raise InputError(f"{label}: the boundaries have no CRS; save the file with one (e.g. EPSG:4326)")
-        geoms = frame.geometry.to_crs(4326).to_numpy()
+    geoms = _geometries_wgs84(frame, crs, label)
     big = Path(osm).expanduser().resolve() if osm else None
     specs, seen = [], {}
     for i, row in enumerate(frame.to_dict("records")):
@@ -120,31 +114,9 @@ def read_regions(
                 "names must be unique"
             )
         seen[name] = i + 1
-        boundary, error = None, None
-        if geoms is not None and geoms[i] is not None and not geoms[i].is_empty:
-            boundary = geoms[i]
-        text = clean_text(row.get("wkt"))
-        if text:
-            try:
-                boundary = shapely.from_wkt(text)
-                if crs is not None:
-                    boundary = gpd.GeoSeries([boundary], crs=crs).to_crs(4326).iloc[0]
-            except shapely.errors.GEOSException as err:
-                error = (
-                    f"row {i + 1}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "
-                    "give WGS84 WKT like POLYGON((lon lat, ...))"
-                )
-        if boundary is not None and error is None:
-            error = _polygon_problem(boundary, i + 1)
-        if boundary is not None and error is None and coords != "wgs84":
-            boundary = geometries_to_wgs84([boundary], coords)[0]
+        boundary, error = _row_boundary(row, None if geoms is None else geoms[i], i + 1, crs, coords)
         own = clean_text(row.get("osm"))
-        source = str(_resolve(own, base)) if own else (str(big) if big else None)
-        if source is None:
-            raise InputError(
-                f"{label}: region {name!r} has no osm file; give an osm column or --osm "
-                "EXTRACT to cut boundaries from"
-            )
+        source = _row_source(own, base, big, f"{label}: region {name!r}")
         if boundary is None and not own and error is None:
             error = (
                 f"row {i + 1}: no osm file and no boundary; give its own osm or a boundary to cut from --osm"
@@ -154,17 +126,65 @@ def read_regions(
                 name=name,
                 osm=source,
                 boundary=boundary,
-                homes=str(_resolve(clean_text(row.get("homes")), base))
-                if clean_text(row.get("homes"))
-                else None,
-                facilities=str(_resolve(clean_text(row.get("facilities")), base))
-                if clean_text(row.get("facilities"))
-                else None,
+                homes=_optional_path(row, "homes", base),
+                facilities=_optional_path(row, "facilities", base),
                 error=error,
                 row=i + 1,
             )
         )
     return specs
+
+
+def _geometries_wgs84(frame: pd.DataFrame, crs, label: str):
+    """The boundaries of a GeoPackage/GeoJSON regions file in WGS84, or None for a table."""
+    if not (isinstance(frame, gpd.GeoDataFrame) and frame.geometry.notna().any()):
+        return None
+    if frame.crs is None and crs is not None:
+        frame = frame.set_crs(crs)
+    if frame.crs is None:
+        raise InputError(f"{label}: the boundaries have no CRS; save the file with one (e.g. EPSG:4326)")
+    return frame.geometry.to_crs(4326).to_numpy()
+
+
+def _row_source(own: str | None, base: Path, big: Path | None, where: str) -> str:
+    """The extract a row reads: its own ``osm``, else the large one (``--osm``)."""
+    if own:
+        return str(_resolve(own, base))
+    if big is None:
+        raise InputError(
+            f"{where} has no osm file; give an osm column or --osm EXTRACT to cut boundaries from"
+        )
+    return str(big)
+
+
+def _optional_path(row: dict, key: str, base: Path) -> str | None:
+    text = clean_text(row.get(key))
+    return str(_resolve(text, base)) if text else None
+
+
+def _row_boundary(row: dict, geom, row_number: int, crs, coords: str) -> tuple[Any, str | None]:
+    """A row's boundary in WGS84 (its ``wkt``, else its geometry) and the problem with it, if any."""
+    from planner.coords import geometries_to_wgs84
+
+    boundary, error = None, None
+    if geom is not None and not geom.is_empty:
+        boundary = geom
+    text = clean_text(row.get("wkt"))
+    if text:
+        try:
+            boundary = shapely.from_wkt(text)
+            if crs is not None:
+                boundary = gpd.GeoSeries([boundary], crs=crs).to_crs(4326).iloc[0]
+        except shapely.errors.GEOSException as err:
+            error = (
+                f"row {row_number}: wkt is not a readable polygon ({str(err).splitlines()[0]}); "
+                "give WGS84 WKT like POLYGON((lon lat, ...))"
+            )
+    if boundary is not None and error is None:
+        error = _polygon_problem(boundary, row_number)
+    if boundary is not None and error is None and coords != "wgs84":
+        boundary = geometries_to_wgs84([boundary], coords)[0]
+    return boundary, error
 
 
 def _read_regions_file(path: Path) -> pd.DataFrame:
