@@ -427,9 +427,10 @@ class Engine:
         self._length: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         subsets = [self._subset(c.key) for c in self.categories]
         swept = sweep_many(TargetGraph(self.net, self.fac_access, "time"), subsets, limit=self.limit_s)
+        by_length = not self._proportional
         for cat, (cost, near) in zip(self.categories, swept, strict=True):
             self.node_time[cat.key], self.node_near[cat.key] = cost, near
-            if cat.unit == "m" and not self._proportional:
+            if cat.unit == "m" and by_length:
                 self._length[cat.key] = self._sweep(self._subset(cat.key), "length")
         self._rows: dict[str, pd.DataFrame] = {}
         for cat in self.categories:
