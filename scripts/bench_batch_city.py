@@ -1,0 +1,107 @@
+"""CPU of one whole audit of a tiled city against a batch of k × k boundary regions cut from it.
+
+    flock /tmp/bigrun.lock python scripts/bench_batch_city.py [--n 8] [--k 4] [--workers 2]
+
+The city is ``/tmp/city/tiled_N.osm.pbf`` (``scripts/make_tiled_city.py``). Three runs, each a
+child process timed by ``/usr/bin/time`` (CPU = user + sys of the run and every process it
+started, Dask workers included): ``planner audit`` of the whole city (every category, target
+isochrones, map), then ``planner batch`` over a k × k grid of boundary regions covering the
+city's box with the default cut (the shared extract cut once, each task reading its own cut),
+then the same batch with ``cut=False`` (every task reads the whole file). Printed: CPU, wall
+and the largest single process's peak RSS of each run, and the batch / whole CPU ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def city_box(path: Path) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) of the city's nodes."""
+    import osmium
+
+    lon0 = lat0 = float("inf")
+    lon1 = lat1 = float("-inf")
+    for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        loc = node.location
+        if loc.valid():
+            lon0, lat0, lon1, lat1 = min(lon0, loc.lon), min(lat0, loc.lat), max(lon1, loc.lon), max(lat1, loc.lat)
+    return lon0, lat0, lon1, lat1
+
+
+def regions_file(path: Path, folder: Path, k: int) -> Path:
+    """A k × k grid of boundary regions over the city's box (a little wider, so no node is left out)."""
+    x0, y0, x1, y1 = city_box(path)
+    pad = 1e-4
+    xs = [x0 - pad + (x1 - x0 + 2 * pad) * i / k for i in range(k + 1)]
+    ys = [y0 - pad + (y1 - y0 + 2 * pad) * j / k for j in range(k + 1)]
+    rows = [
+        {"name": f"r{i}_{j}", "wkt": shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]).wkt}
+        for i in range(k)
+        for j in range(k)
+    ]
+    out = folder / "regions.csv"
+    pd.DataFrame(rows).to_csv(out, index=False)
+    return out
+
+
+def timed(cmd: list[str]) -> dict:
+    """Run ``cmd``; its CPU (user + sys, children included), wall time and largest peak RSS."""
+    started = time.perf_counter()
+    run = subprocess.run(["/usr/bin/time", "-f", "TIME %U %S %M", *cmd], capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    line = [x for x in run.stderr.splitlines() if x.startswith("TIME")]
+    if run.returncode != 0 or not line:
+        sys.exit(f"failed: {' '.join(cmd)}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
+    _, user, system, rss_kb = line[-1].split()
+    return {"cpu_s": float(user) + float(system), "wall_s": wall, "peak_rss_gb": int(rss_kb) / 1e6, "out": run.stdout}
+
+
+def batch_cmd(regions: Path, osm: Path, out: Path, workers: int, cut: bool | None) -> list[str]:
+    code = (
+        "import json; from planner.batch import run_batch; "
+        f"s = run_batch({str(regions)!r}, out_dir={str(out)!r}, osm={str(osm)!r}, workers={workers}, "
+        f"progress=False, cut={cut!r}); "
+        "print(json.dumps({'done': s['regions']['done'], 'seconds': s['seconds']}))"
+    )
+    return [sys.executable, "-c", code]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=8, help="the tiled city's N")
+    ap.add_argument("--k", type=int, default=4, help="regions per side (k × k regions)")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    osm = Path(f"/tmp/city/tiled_{args.n}.osm.pbf")
+    if not osm.exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tiled_city.py"), str(args.n)], check=True)
+    with tempfile.TemporaryDirectory(prefix="bench-batch-city-") as tmp:
+        folder = Path(tmp)
+        regions = regions_file(osm, folder, args.k)
+        planner = str(Path(sys.executable).parent / "planner")
+        whole = timed([planner, "audit", "--osm", str(osm), "--out", str(folder / "whole")])
+        print(f"whole audit of {osm.name}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
+              f"peak RSS {whole['peak_rss_gb']:.2f} GB", flush=True)
+        for label, cut in (("cut (default)", None), ("no cut", False)):
+            run = timed(batch_cmd(regions, osm, folder / f"batch-{cut}", args.workers, cut))
+            facts = json.loads(run["out"].strip().splitlines()[-1])
+            assert facts["done"] == args.k**2, facts
+            print(f"batch of {args.k**2} regions, {label}, {args.workers} workers: {run['cpu_s']:.1f} CPU s "
+                  f"= {run['cpu_s'] / whole['cpu_s']:.2f}× the whole audit, {run['wall_s']:.1f} s wall, "
+                  f"largest process {run['peak_rss_gb']:.2f} GB; seconds {facts['seconds']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
