@@ -184,14 +184,18 @@ class AuditResult:
             write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
             if map_html:
                 map_started = time.perf_counter()
-                from planner.maps import map_audit, save_map
+                from planner.maps import light_lines, map_audit, save_map
+
+                # Streets merged into polylines once, for both maps; isochrones in metres, as
+                # the map simplifies them in metres.
+                roads = light_lines(roads_gdf(self.network))
 
                 m = map_audit(
                     homes=homes,
                     facilities=self.facilities.to_crs(4326).assign(
                         geometry=lambda d: d.geometry.representative_point()
                     ),
-                    isochrones=None if self.isochrones is None else self.isochrones.to_crs(4326),
+                    isochrones=self.isochrones,
                     categories=[
                         {
                             "key": c.key,
@@ -202,7 +206,7 @@ class AuditResult:
                         }
                         for c in self.categories
                     ],
-                    roads=roads_gdf(self.network).to_crs(4326),
+                    roads=roads,
                     minutes=self.minutes,
                     title=f"{self.region} — 生活圈 life-circle audit",
                 )
@@ -215,7 +219,7 @@ class AuditResult:
                     homes,
                     self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()),
                     [c.key for c in self.categories],
-                    roads=roads_gdf(self.network).to_crs(4326),
+                    roads=roads,
                 )
                 self.seconds["map"] = time.perf_counter() - map_started
             self.seconds["write"] = time.perf_counter() - started
