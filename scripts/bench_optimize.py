@@ -1,5 +1,10 @@
 """Benchmark planner's location models against PySAL spopt (CBC through PuLP).
 
+Parts 1-3 run the pure mathematical models (:mod:`planner.optimize`, what ``planner site
+--no-standards`` solves: no sizing, spacing or catchment), on the same matrices as spopt, so
+their objectives can be compared with spopt's and OR-Library's. Part 4 runs the model of
+siting by the standards (the default of ``planner site``) with its constraints on.
+
 Run: ``python scripts/bench_optimize.py`` (add ``--quick`` to skip the 2,000 × 300 spopt
 p-median, which CBC needs many minutes for, and ``--large-only`` for the 50,000 × 5,000 run).
 
@@ -207,8 +212,9 @@ PLANNER_MIN_REPEATS = 5
 
 def region_instance(path: Path, spacing_m: float = 150.0) -> tuple[np.ndarray, np.ndarray]:
     """Walking times (s) from a real region's homes to its candidate sites, as ``planner site``
-    builds them: homes from OSM buildings aggregated to network nodes (gated compounds by
-    their gates), candidates from non-residential buildings and a spacing of street nodes,
+    builds them for the pure models (``--no-standards``): homes from OSM buildings aggregated
+    to network nodes (gated compounds by their gates), candidates from non-residential
+    buildings and a spacing of street nodes,
     routed on the walk network; weights are population plus the priority groups. The rows
     are the p-median's (homes at one node merged, legs averaged); for coverage models
     ``planner site`` keeps homes with different legs apart, and this one matrix serves all
@@ -424,7 +430,8 @@ def bench_constrained(
             sec = float(np.median([_timed(run)[0] for _ in range(PLANNER_MIN_REPEATS)]))
         diff = (sol.objective - s_obj) / abs(s_obj) if s_obj else 0.0
         print(
-            f"  constrained ({label}): {sec:.3f} s ({s_sec / sec:.1f}× spopt's time), objective "
+            f"  constrained ({label}): {sec:.3f} s, speed ratio {s_sec / sec:.2f}× (spopt's MCLP "
+            f"time / this; ≥ 1: faster), objective "
             f"{sol.objective:,.1f} ({diff:+.4%} vs spopt), gap {sol.gap:.2e}, {len(sol.new_sites)} sites, "
             f"{len(kw.get('conflicts', []))} conflict pairs, {sol.status}"
         )

@@ -127,8 +127,13 @@ class ConstrainedPMedian:
         blocked = blocked_by_fixed(self.conflicts, is_fixed, m)
         row, col, sec = _useful_entries(c, free, blocked, n)
         within = sec <= max_s
-        row, col, sec = row[within], col[within], sec[within]
-        rows_used = np.unique(row)
+        # A new candidate whose rows hold less than its minimum catchment never opens.
+        reach_load = np.bincount(col[within], weights=self.loads[row[within]], minlength=m)
+        starved = ~is_fixed & (self.min_load > 0) & (reach_load < self.min_load - 1e-9)
+        use = within & ~starved[col]
+        # A row reached only by such candidates stays in the model, left without a site.
+        rows_used = np.unique(row[within])
+        row, col, sec = row[use], col[use], sec[use]
         reach = np.zeros(n, bool)
         reach[rows_used] = True
         new_cols = np.unique(col[~is_fixed[col]])
