@@ -33,9 +33,10 @@ from planner.network import Network, geometry_access
 if TYPE_CHECKING:
     from planner.audit import AuditResult
 
-# Pieces per chunk when filling the raster: bounds the memory of the row intervals and of
-# the band of rows filled at once, whatever the city's size.
+# Pieces per chunk when filling the raster, and cells per band of rows filled at once: they
+# bound the memory of the row intervals and of the running sums, whatever the city's size.
 _CHUNK_PIECES = 50_000
+_BAND_CELLS = 2_000_000
 
 
 def isochrone_polygons(
@@ -89,17 +90,74 @@ def category_isochrones(
     with_isochrones: bool | str,
     show: bool = False,
 ) -> gpd.GeoDataFrame | None:
-    """Each category's own target by default; ``"all"`` draws every threshold too."""
-    parts = []
-    for c in tqdm(cats, desc="isochrones", unit="category", disable=not show, leave=False):
+    """Each category's own target by default; ``"all"`` draws every threshold too.
+
+    On a large network the categories are drawn in parallel processes
+    (``settings.sweep_workers``, as the sweeps), each sending back its polygons.
+    """
+    jobs: list[tuple[Category, tuple]] = []
+    for c in cats:
         mins = [m for m in minutes if m != c.minutes] if with_isochrones == "all" else []
         if c.unit == "min":
             mins = sorted(set(mins) | {c.minutes})
         elif len(node_dist.get(c.key, ())):
-            parts.append(target_isochrone(net, node_dist[c.key], c))
+            jobs.append((c, ()))
         if mins:
-            parts.append(isochrone_polygons(net, node_time[c.key], mins, category=c.key))
-    return pd.concat(parts, ignore_index=True) if parts else None
+            jobs.append((c, tuple(mins)))
+    if not jobs:
+        return None
+    parts = list(
+        tqdm(
+            _draw_all(net, jobs, node_time, node_dist),
+            total=len(jobs),
+            desc="isochrones",
+            unit="layer",
+            disable=not show,
+            leave=False,
+        )
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _draw_all(net: Network, jobs: list, node_time: dict, node_dist: dict):
+    """Yield each job's isochrones, in order: in forked workers that inherit the network and
+    the sweeps' times when the work is large enough to pay for them."""
+    import multiprocessing as mp
+    import os
+
+    state = (net, node_time, node_dist)
+    workers = min(settings.sweep_workers or os.cpu_count() or 1, len(jobs))
+    big = net.n_nodes * len(jobs) >= settings.parallel_min_node_sweeps
+    if workers <= 1 or not big or "fork" not in mp.get_all_start_methods():
+        for job in jobs:
+            yield _draw(state, job)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = mp.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=state) as pool:
+        yield from pool.map(_worker_draw, jobs)
+
+
+_WORKER_STATE: tuple | None = None
+
+
+def _init_worker(*state) -> None:
+    global _WORKER_STATE
+    _WORKER_STATE = state
+
+
+def _worker_draw(job: tuple) -> gpd.GeoDataFrame:
+    return _draw(_WORKER_STATE, job)
+
+
+def _draw(state: tuple, job: tuple) -> gpd.GeoDataFrame:
+    """One job: a category's target by network distance (no minutes) or its time thresholds."""
+    net, node_time, node_dist = state
+    cat, mins = job
+    if not mins:
+        return target_isochrone(net, node_dist[cat.key], cat)
+    return isochrone_polygons(net, node_time[cat.key], mins, category=cat.key)
 
 
 def facility_isochrones(
@@ -176,20 +234,29 @@ def buffer_mask(
     y1 = np.ceil((max(ay.max(), by.max()) + pad) / cell_m) * cell_m
     width, height = round((x1 - x0) / cell_m), round((y1 - y0) / cell_m)
     mask = np.zeros((height, width), bool)
-    # Pieces sorted north to south and taken in chunks: each chunk fills a band of rows.
+    # Pieces sorted north to south and taken in chunks: each chunk fills a few bands of rows.
     order = np.argsort(-np.maximum(ay, by), kind="stable")
     for start in range(0, len(order), _CHUNK_PIECES):
         i = order[start : start + _CHUNK_PIECES]
         row, c0, c1 = _row_intervals(ax[i], ay[i], bx[i], by[i], buffer_m, x0, y1, cell_m)
-        if not len(row):
-            continue
-        lo, hi = int(row.min()), int(row.max()) + 1
-        # Interval starts +1, ends -1, a running sum along each row: cells covered by any.
-        stride = width + 1
-        flat = np.bincount((row - lo) * stride + c0, minlength=(hi - lo) * stride)
-        flat -= np.bincount((row - lo) * stride + c1 + 1, minlength=(hi - lo) * stride)
-        mask[lo:hi] |= np.cumsum(flat.reshape(hi - lo, stride)[:, :width], axis=1) > 0
+        # Bands of rows of at most _BAND_CELLS cells, only where intervals are.
+        band_rows = max(1, _BAND_CELLS // (width + 1))
+        band = row // band_rows
+        order_b = np.argsort(band, kind="stable")
+        row, c0, c1, band = row[order_b], c0[order_b], c1[order_b], band[order_b]
+        bands, first = np.unique(band, return_index=True)
+        for b, f, e in zip(bands.tolist(), first.tolist(), [*first[1:].tolist(), len(band)], strict=True):
+            _fill_rows(mask, row[f:e], c0[f:e], c1[f:e], b * band_rows, min((b + 1) * band_rows, height))
     return mask, rasterio.Affine(cell_m, 0.0, x0, 0.0, -cell_m, y1)
+
+
+def _fill_rows(mask: np.ndarray, row, c0, c1, lo: int, hi: int) -> None:
+    """Set ``mask[row, c0..c1]`` for every interval, rows ``lo`` to ``hi``: starts +1, ends -1
+    and a running sum along each row (cells covered by any interval)."""
+    stride = mask.shape[1] + 1
+    flat = np.bincount((row - lo) * stride + c0, minlength=(hi - lo) * stride)
+    flat -= np.bincount((row - lo) * stride + c1 + 1, minlength=(hi - lo) * stride)
+    mask[lo:hi] |= np.cumsum(flat.reshape(hi - lo, stride)[:, :-1], axis=1) > 0
 
 
 def _row_intervals(ax, ay, bx, by, buf: float, x0: float, y1: float, cell: float):

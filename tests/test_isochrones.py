@@ -7,9 +7,10 @@ import pytest
 import shapely
 from conftest import SAMPLES
 
+from planner import settings
 from planner.access import facility_access, homes_on_network
 from planner.categories import load_categories, region_facilities, select
-from planner.isochrones import buffer_mask, mask_polygon, reach_pieces, reach_polygon
+from planner.isochrones import buffer_mask, category_isochrones, mask_polygon, reach_pieces, reach_polygon
 from planner.network import TargetGraph, from_arrays, sweep_many
 from planner.sources import load_region
 
@@ -133,3 +134,26 @@ def test_same_areas_as_the_exact_union(name):
             assert abs(raster.area - exact.area) <= 0.02 * exact.area, (cat.key, limit)
             assert areal_hausdorff_m(raster, exact) <= 25.0, (cat.key, limit)
     assert compared >= 2
+
+
+def test_parallel_workers_draw_the_same(monkeypatch):
+    region = load_region(SAMPLES / "beijing_haidian_cau.osm.pbf")
+    on_net = homes_on_network(region, "walk")
+    net = on_net.network
+    cats = select(load_categories(), "kindergarten,supermarket,pharmacy")
+    fac = region_facilities(region.features, cats, None)
+    fac_access, _ = facility_access(net, fac, on_net.compounds)
+    subsets = [np.nonzero(fac["category"].to_numpy() == c.key)[0] for c in cats]
+    swept = sweep_many(TargetGraph(net, fac_access, "time"), subsets, limit=3600.0)
+    node_time = {c.key: cost for c, (cost, _) in zip(cats, swept, strict=True)}
+    node_dist = {c.key: node_time[c.key] * net.walk_speed_mps for c in cats if c.unit == "m"}
+    monkeypatch.setattr(settings, "parallel_min_node_sweeps", 10**12)
+    alone = category_isochrones(net, cats, [5, 10], node_time, node_dist, "all")
+    monkeypatch.setattr(settings, "parallel_min_node_sweeps", 0)
+    monkeypatch.setattr(settings, "sweep_workers", 2)
+    forked = category_isochrones(net, cats, [5, 10], node_time, node_dist, "all")
+    # kindergarten: its 300 m target, then 5 and 10 minutes; the others 5, 10 and their target.
+    assert list(alone["category"]) == ["kindergarten"] * 3 + ["supermarket"] * 3 + ["pharmacy"] * 3
+    assert list(forked["category"]) == list(alone["category"])
+    assert list(forked["minutes"]) == list(alone["minutes"])
+    assert shapely.equals_exact(forked.geometry.to_numpy(), alone.geometry.to_numpy(), tolerance=0).all()
