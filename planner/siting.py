@@ -266,14 +266,14 @@ def site(
     # Coverage and worst-time models judge each home against a threshold: rows keep each
     # home's own leg (the p-median's total time is exact with the node's average leg).
     rows, row_of_home, demand = demand_rows(net, h_access, homes, split_legs=model != "pmedian")
-    # Reports reach the largest threshold shown, past settings.max_travel_time_s if asked.
-    # The p-median's matrix stops there too, a home past it counting the limit (beyond_s, the
-    # truncated p-median); the p-center's worst time and a capacitated model, which serves
-    # every home it can reach, need full times.
-    report_limit = sweep_limit_s(*settings.minutes, minutes)
-    truncated = model == "pmedian" and capacities is None
-    full = sweep_limit_s(*settings.minutes, minutes, full_times=True)
-    limit = 60.0 * minutes if model in ("mclp", "lscp") else report_limit if truncated else full
+    # The p-median's matrix stops at the question's limit, a home past it counting the limit
+    # (beyond_s: the truncated p-median); the p-center's worst time, a capacitated model (it
+    # serves every home it reaches), the standards' models and the report's walk minutes use
+    # full times.
+    report_limit = sweep_limit_s(*settings.minutes, minutes, full_times=True)
+    truncated = model == "pmedian" and capacities is None and plan is None
+    bounded = sweep_limit_s(*settings.minutes, minutes)
+    limit = 60.0 * minutes if model in ("mclp", "lscp") else bounded if truncated else report_limit
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
 
