@@ -199,9 +199,9 @@ def _add_city_layers(
                 group,
                 gpd.GeoDataFrame(geometry=[points], crs=fac.crs),
                 "#ffffff",
-                radius=5,
+                radius=2.5,  # small: a whole city's facilities would hide its homes
                 outline=FACILITY_COLOUR,
-                weight=2,
+                weight=1,
                 fill_opacity=1.0,
             )
         group.add_to(m)
@@ -272,7 +272,8 @@ def _add_facilities(group: folium.FeatureGroup, facilities: gpd.GeoDataFrame, ca
 # preferCanvas) for one category. It creates its markers when it is added to the map (its
 # category ticked in the layer control) and drops them when removed, so a page holds the
 # markers of the categories on show only. Colours are the bands of time_colour: the first
-# limit (seconds) a time is ≤ to, beyond the last the last colour, -1 (unreachable) grey.
+# limit (seconds) a time is ≤ to, beyond the last the last colour, -1 (unreachable) grey,
+# -2 (beyond the run's limit, past the largest threshold: planner.reach) the last colour.
 # Popups are built on click from the arrays.
 _HOMES_JS = """
 if (!L.PlannerHomes) {
@@ -295,6 +296,7 @@ if (!L.PlannerHomes) {
     },
     colour: function (seconds) {
       var d = this._data;
+      if (seconds === -2) return d.palette[d.limits.length];
       if (seconds < 0) return d.none;
       for (var b = 0; b < d.limits.length; b++) if (seconds <= d.limits[b]) return d.palette[b];
       return d.palette[d.limits.length];
@@ -303,7 +305,7 @@ if (!L.PlannerHomes) {
       var d = this._data, t = d.cats[this._key].t, n = d.lon.length, order = new Array(n);
       for (var i = 0; i < n; i++) order[i] = i;
       // Worst on top: drawn last, unreachable (-1) after the longest times. Stable sort.
-      function rank(s) { return s < 0 ? Infinity : s; }
+      function rank(s) { return s === -2 ? 1e15 : s < 0 ? Infinity : s; }
       order.sort(function (a, b) { return rank(t[a]) - rank(t[b]); });
       // One marker class per colour: options shared through the prototype, not copied into
       // every marker (a third of the build time with 100,000 homes).
@@ -324,7 +326,8 @@ if (!L.PlannerHomes) {
       if (f >= 0) {
         fac = d.fname[f] ? d.fname[f] + ' (' + d.fid[f] + ')' : d.fid[f];
       }
-      var mins = s < 0 ? '—' : (s % 60 === 0 ? String(s / 60) : (s / 60).toFixed(1));
+      var mins = s === -2 ? '> ' + d.limits[d.limits.length - 1] / 60 :
+        s < 0 ? '—' : (s % 60 === 0 ? String(s / 60) : (s / 60).toFixed(1));
       var pop = d.pop[k] === null ? '—' : String(d.pop[k]);
       var rows = [['住宅 Home', d.id[k]], ['人口 Population', pop], [this._label, mins],
                   ['最近设施 Nearest facility', fac]];
@@ -471,6 +474,8 @@ def _homes_payload(
         # Whole seconds rounded up: a time t is ≤ a limit L (whole seconds) exactly when
         # ceil(t) ≤ L, so the browser's bands are those of time_colour.
         t = np.where(reachable, np.ceil(np.maximum(np.nan_to_num(sec), 0)), -1).astype(np.int64)
+        if f"{key}_reach" in h:  # beyond the sweep's limit: past the largest threshold, not grey
+            t[~reachable & (h[f"{key}_reach"].astype(str).to_numpy() == "beyond")] = -2
         if fac_col in h:
             codes, uniques = pd.factorize(h[fac_col], use_na_sentinel=True)
             lookup = np.array([index_of(u) for u in uniques] + [-1], dtype=np.int64)
