@@ -352,7 +352,8 @@ class _HomesData(branca.element.MacroElement):
     ``{"lon", "lat", "id", "pop", "fid", "fname", "cats": {key: {"t", "f"}}, "limits",
     "palette", "none"}``: coordinates to ``MAP_DECIMALS`` decimals, population rounded
     (null if unknown), per category ``t`` the time in whole seconds (rounded up, so bands
-    match ``time_colour``; -1 if unreachable) and ``f`` an index into ``fid``/``fname``
+    match ``time_colour``; -1 if unreachable, -2 if beyond the run's limit: past the
+    largest threshold) and ``f`` an index into ``fid``/``fname``
     (-1 if none). Homes without a location are left out.
     """
 
