@@ -201,3 +201,22 @@ def test_audit_map_draws_beyond_in_the_last_band(tmp_path):
     assert data["cats"]["test_facility"]["t"] == [int(np.ceil(h["test_facility_time_s"].iloc[0])), -2, -2]
     assert abs(data["cats"]["test_facility"]["t"][0] - 600 / speed) < 1
     assert data["cats"]["bus_stop"]["t"] == [-1, -1, -1]
+
+
+def test_home_cells_draw_beyond_in_the_last_band():
+    from shapely.geometry import Point
+
+    from planner import maps
+    from planner.maps.home_cells import CELL_ALPHA, home_cell_image
+
+    homes = gpd.GeoDataFrame(
+        {"k_time_s": [np.nan, np.nan], "k_reach": [BEYOND, UNREACHABLE]},
+        geometry=[Point(50, -50), Point(150, -50)],
+        crs=3857,
+    )
+    image, _, _ = home_cell_image(homes, "k", (5, 10, 15), 100.0)
+
+    def rgba(colour):
+        return [int(colour[i : i + 2], 16) for i in (1, 3, 5)] + [CELL_ALPHA]
+
+    assert image[0].tolist() == [rgba(maps.BAND_COLOURS[3]), rgba(maps.NO_FACILITY_COLOUR)]

@@ -37,7 +37,8 @@ def home_cell_image(
     Parameters
     ----------
     homes : geopandas.GeoDataFrame
-        Points with ``{key}_time_s`` (seconds; NaN: no facility reachable).
+        Points with ``{key}_time_s`` (seconds; NaN: none within the sweep's limit) and
+        optionally ``{key}_reach`` (``beyond``: the last band, as past the last limit).
     key : str
         Category key.
     minutes : sequence of float
@@ -74,10 +75,15 @@ def home_cell_image(
     cols = np.clip(((xy[:, 0] - x0) // cell).astype(np.int64), 0, width - 1)
     rows = np.clip(((y1 - xy[:, 1]) // cell).astype(np.int64), 0, height - 1)
     # Band of each home as time_colour gives it: the first limit its time is
-    # within, past the last limit the last band, no facility one more; a cell takes its worst.
+    # within, past the last limit (or beyond the sweep's) the last band, no facility one more;
+    # a cell takes its worst.
     limits = np.asarray(minutes, float) * 60.0
+    reach = f"{key}_reach"  # beyond the sweep's limit (planner.reach): past the last limit
+    beyond = (homes[reach].astype(str).to_numpy() == "beyond")[keep][ok] if reach in homes else False
     band = np.where(
-        np.isfinite(sec), np.searchsorted(limits, np.nan_to_num(sec), side="left"), len(limits) + 1
+        np.isfinite(sec),
+        np.searchsorted(limits, np.nan_to_num(sec), side="left"),
+        np.where(beyond, len(limits), len(limits) + 1),
     )
     worst = np.full(height * width, -1, np.int64)
     np.maximum.at(worst, rows * width + cols, band)
