@@ -107,7 +107,7 @@ class AuditResult:
     #: Community health centres next to (or not next to) elderly-care institutions.
     co_location: dict = field(default_factory=dict)
     #: Where the sweeps stopped (seconds) and whether full times were asked.
-    sweep_limit_s: float = float("nan")
+    sweep_limit_s: float | None = None
     full_times: bool = False
 
     def summary(self) -> dict:
