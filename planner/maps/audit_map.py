@@ -114,7 +114,10 @@ def map_audit(
     else:
         has_roads = add_roads(m, roads, simplify_m=simplify_m, decimals=decimals)
     if isochrones is not None and len(isochrones):
-        isochrones = light_polygons(isochrones, simplify_m, decimals)
+        # At least three quarters of an isochrone cell: the cells' staircase is not the
+        # streets' shape, and it would double the outline's vertices.
+        iso_simplify_m = max(simplify_m, 0.75 * settings.isochrone_cell_m)
+        isochrones = light_polygons(isochrones, iso_simplify_m, decimals)
     else:
         isochrones = None
     if city:
