@@ -175,10 +175,8 @@ class Engine:
         before = list(self.edits)
         try:
             changed = self._commit(edit)
-        except InputError:
-            raise
-        except Exception:
-            self.reset(before)  # a bug must not leave half an edit behind
+        except BaseException:
+            self.reset(before)  # checked above, so a failure here is a bug: leave no half edit
             raise
         self.edits.append(edit)
         return {**edit, "changed": changed}

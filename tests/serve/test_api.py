@@ -467,3 +467,24 @@ def test_a_sequence_of_edits_equals_one_audit_of_them_all(client, engine, haidia
     assert sorted(closed["nodes"]) == sorted(first["nodes"])
     net = _with_edge(build_network(region), ids[second["nodes"][0]], ids[second["nodes"][1]], second["length_m"])
     assert_same_numbers(engine, full_audit(region, network=net, extra_facilities=extra))
+
+
+def test_a_failure_inside_an_edit_leaves_the_scenario_as_it_was(client, engine, monkeypatch):
+    lon, lat = _point_near_street(engine, 321)
+    client.post("/api/edits", json={"kind": "add_facility", "category": "market", "lon": lon, "lat": lat})
+    before = engine.coverage.copy()
+    sweep_new, calls = type(engine)._sweep_new, []
+
+    def fails_once(self, key, row):  # a bug in the middle of the clinic's edit, once
+        calls.append(key)
+        if key == "clinic" and calls.count("clinic") == 1:
+            raise ZeroDivisionError("bug")
+        return sweep_new(self, key, row)
+
+    monkeypatch.setattr(type(engine), "_sweep_new", fails_once)
+    with pytest.raises(ZeroDivisionError):
+        engine.apply({"kind": "add_facility", "category": "clinic", "lon": lon, "lat": lat})
+    assert calls == ["clinic", "market"]  # the failed edit, then the scenario rebuilt from its edits
+    assert [e["kind"] for e in engine.edits] == ["add_facility"]
+    assert (engine.current_facilities()["category"] == "clinic").sum() == 0
+    pd.testing.assert_frame_equal(engine.coverage, before)
