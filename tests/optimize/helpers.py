@@ -11,7 +11,7 @@ from _bench_data import BENCHMARKS
 from scipy import optimize as sopt
 from scipy import sparse
 
-from planner._errors import InfeasibleError
+from planner import InfeasibleError
 
 SEEDS = range(6)
 

@@ -12,7 +12,7 @@ import pytest
 from _bench_data import read_sf, read_sjc_cpmp, read_sjc_mclp, sjc_distance
 from threadpoolctl import threadpool_info
 
-from planner._errors import InfeasibleError
+from planner import InfeasibleError
 from planner.optimize import MaxCoverage, PCenter, PMedian, SetCover, _tuning, covering
 
 from .helpers import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner._errors import InfeasibleError, InputError
+from planner import InfeasibleError, InputError
 from planner.optimize import PMedian, demand_weights
 
 

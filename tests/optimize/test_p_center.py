@@ -12,7 +12,7 @@ import pytest
 from _bench_data import BENCHMARKS, orlib_optima, read_orlib_pmed
 from scipy import sparse
 
-from planner._errors import InfeasibleError
+from planner import InfeasibleError
 from planner.optimize import PCenter, covering
 
 from .helpers import SEEDS, assert_capacitated_optimum, brute_pcenter, needs_benchmarks, tiny

@@ -11,7 +11,7 @@ import pytest
 from _bench_data import BENCHMARKS, orlib_optima, read_orlib_pmed, read_sjc_cpmp
 from scipy import sparse
 
-from planner._errors import InfeasibleError
+from planner import InfeasibleError
 from planner.optimize import PMedian, _tuning
 
 from .helpers import SEEDS, assign_all, brute_pmedian, needs_benchmarks, open_sets, tiny
