@@ -92,13 +92,13 @@ def reach_states(net: Network, origins: Access, cost: np.ndarray, target_nodes: 
     """Per origin, one of :data:`REACH_STATES`: ``reached`` where ``cost`` is finite, else
     ``beyond`` when one of its entries has a path to one of ``target_nodes`` (the targets'
     entry nodes), else ``unreachable``."""
-    codes = np.where(np.isfinite(cost), 0, 1).astype(np.int8)
-    missed = np.flatnonzero(codes)
-    if len(missed):
+    codes = (~np.isfinite(np.asarray(cost, float))).view(np.int8)  # 0 reached, 1 beyond ...
+    strongly_connected = _components(net)[1].shape[0] == 1
+    missed = np.zeros(0, np.int64) if strongly_connected and len(target_nodes) else np.flatnonzero(codes)
+    if len(missed):  # ... unless no entry has a path to a target
         ok_node = reaches(net, target_nodes)
-        if not ok_node.all():
-            entry = np.flatnonzero(np.isin(origins.owner, missed))
-            has_path = np.zeros(origins.n_owners, bool)
-            has_path[origins.owner[entry[ok_node[origins.node[entry]]]]] = True
-            codes[missed[~has_path[missed]]] = 2
-    return pd.Categorical.from_codes(codes, categories=list(REACH_STATES))
+        entry = np.flatnonzero(np.isin(origins.owner, missed))
+        has_path = np.zeros(origins.n_owners, bool)
+        has_path[origins.owner[entry[ok_node[origins.node[entry]]]]] = True
+        codes[missed[~has_path[missed]]] = 2
+    return pd.Categorical.from_codes(codes, categories=list(REACH_STATES), validate=False)
