@@ -109,6 +109,9 @@ class AuditResult:
     #: Where the sweeps stopped (seconds) and whether full times were asked.
     sweep_limit_s: float | None = None
     full_times: bool = False
+    #: What :func:`run_audit` was given (files as given and absolute), so that
+    #: ``planner serve DIR`` can start the same session from the output folder.
+    inputs: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
@@ -135,6 +138,7 @@ class AuditResult:
             "population_sources": population_summary(self.homes),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "notes": self.notes + self.network.notes,
+            **({"inputs": self.inputs} if self.inputs else {}),
         }
 
     def _reach_summary(self) -> dict:
@@ -551,8 +555,38 @@ def run_audit(
         progress=progress,
         full_times=full_times,
     )
+    result.inputs = _recorded_inputs(
+        osm, categories, mins, mode, coords, crs,
+        homes=homes, facilities=facilities, categories_file=categories_file, boundary=boundary,
+        population=population, population_table=population_table,
+    )
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
+
+
+def _recorded_inputs(osm, categories, mins, mode, coords, crs, **files) -> dict:
+    """The inputs of a run as ``summary.json`` records them: each file as given and absolute
+    (``osm_path`` is None for a sample or place name), so the run can be repeated from the folder."""
+
+    def absolute(value):
+        return str(Path(value).resolve()) if isinstance(value, (str, os.PathLike)) else None
+
+    osm_is_file = isinstance(osm, os.PathLike) or Path(str(osm)).is_file()
+    cats = categories if categories is None or isinstance(categories, str) else ",".join(categories)
+    out = {
+        "osm": str(osm),
+        "osm_path": absolute(osm) if osm_is_file else None,
+        "categories": cats,
+        "minutes": list(mins),
+        "mode": mode,
+        "coords": coords,
+        "crs": None if crs is None else str(crs),
+    }
+    for key, value in files.items():
+        out[key] = absolute(value) if value is not None else None
+        if value is not None and out[key] is None:
+            out[key] = "given in Python, not a file"
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -60,6 +60,53 @@ def load_session(
     return Session(engine, scenarios, inputs)
 
 
+_FILE_INPUTS = ("homes", "facilities", "categories_file", "population", "population_table")
+
+
+def folder_inputs(folder: str | os.PathLike) -> dict:
+    """The inputs an audit's output folder records in its ``summary.json`` (see
+    :func:`planner.audit.run_audit`), as keyword arguments of :func:`load_session`.
+
+    Raises :class:`~planner._errors.InputError` when the folder has no ``summary.json``, it
+    records no inputs, or a recorded file is missing.
+    """
+    import json
+    from pathlib import Path
+
+    from planner._errors import InputError
+
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise InputError(f"{folder}: no summary.json; give the output folder of planner audit, or --osm FILE")
+    try:
+        inputs = json.loads(path.read_text(encoding="utf-8")).get("inputs")
+    except (ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: not an audit summary ({exc}); rerun planner audit, or give --osm FILE") \
+            from None
+    if not isinstance(inputs, dict) or "osm" not in inputs:
+        raise InputError(f"{path}: records no inputs (an older audit); rerun planner audit, or --osm FILE")
+    if inputs.get("boundary"):
+        raise InputError(
+            f"{path}: the audit used a boundary, which planner serve does not take; "
+            "rerun planner audit without --boundary, or give --osm FILE"
+        )
+    osm = inputs.get("osm_path") or inputs["osm"]
+    if inputs.get("osm_path") and not Path(osm).is_file():
+        raise InputError(
+            f"{path}: the OSM file it records, {osm}, is missing; put it back there, or give --osm FILE"
+        )
+    kwargs = {"osm": osm, "categories": inputs.get("categories"), "mode": inputs.get("mode") or "walk",
+              "coords": inputs.get("coords"), "crs": inputs.get("crs")}
+    if inputs.get("minutes"):
+        kwargs["minutes"] = ",".join(str(int(m)) for m in inputs["minutes"])
+    for key in _FILE_INPUTS:
+        value = inputs.get(key)
+        if value and not Path(value).is_file():
+            raise InputError(f"{path}: the {key} file it records ({value}) is not there; put it back there")
+        kwargs[key] = value or None
+    return kwargs
+
+
 def serve(
     session: Session,
     host: str = "127.0.0.1",

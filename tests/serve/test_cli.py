@@ -63,3 +63,52 @@ def test_opens_a_saved_scenario(monkeypatch, tmp_path, capsys):
     assert session.name == "one" and session.engine.edits[0]["population"] == 7.0
     assert main(["serve", "--osm", str(ROOT / SAMPLE), "--scenarios", str(tmp_path / "s"), "--no-browser", "--load", "two"]) == 2
     assert "error: scenario 'two': no file two.geojson" in capsys.readouterr().err
+
+
+def test_serves_an_audit_folder_with_its_numbers(monkeypatch, tmp_path, capsys):
+    """``planner serve DIR`` reads the inputs the audit recorded and serves its coverage."""
+    import json
+
+    import pandas as pd
+    from starlette.testclient import TestClient
+
+    out = tmp_path / "audit"
+    args = ["--categories", "kindergarten,primary_school,supermarket", "--minutes", "5,12"]
+    assert main(["audit", "--osm", str(ROOT / SAMPLE), "--out", str(out), "--no-map", "--isochrones", "none", *args]) == 0
+    inputs = json.loads((out / "summary.json").read_text(encoding="utf-8"))["inputs"]
+    assert inputs["osm_path"] == str((ROOT / SAMPLE).resolve()) and inputs["minutes"] == [5, 12]
+    assert inputs["categories"] == "kindergarten,primary_school,supermarket" and inputs["mode"] == "walk"
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    assert main(["serve", str(out), "--scenarios", str(tmp_path / "s"), "--no-browser"]) == 0
+    state = TestClient(seen["app"], base_url="http://127.0.0.1").get("/api/state").json()
+    served = pd.DataFrame(state["tables"]["coverage"] if "tables" in state else state["coverage"])
+    written = pd.read_csv(out / "coverage.csv", dtype={"threshold": str}, encoding="utf-8-sig")
+    cols = ["category", "threshold"] + [c for c in written.columns if c.endswith(("_within", "_outside"))]
+    assert {"category", "threshold", "homes_within", "population_within", "elderly_within"} <= set(cols)
+    assert len(written) == 3 * 3 + 3 and written["population_within"].sum() > 0
+    served = served[cols].assign(**{c: served[c].round() for c in cols[2:]})  # the CSV holds whole people
+    pd.testing.assert_frame_equal(
+        served.astype(written[cols].dtypes.to_dict()), written[cols], check_exact=False, rtol=1e-9
+    )
+
+
+def test_serve_folder_refusals(monkeypatch, tmp_path, capsys):
+    import json
+
+    def refused(*args) -> str:
+        assert main(["serve", *args, "--scenarios", str(tmp_path / "s"), "--no-browser"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        return err
+
+    assert f"error: {tmp_path}: no summary.json; give the output folder of planner audit, or --osm FILE" in refused(str(tmp_path))
+    assert "give --osm FILE, or an audit's output folder: planner serve DIR" in refused()
+    (tmp_path / "summary.json").write_text(json.dumps({"region": "x"}), encoding="utf-8")
+    assert "records no inputs (an older audit)" in refused(str(tmp_path))
+    gone = tmp_path / "gone.osm.pbf"
+    (tmp_path / "summary.json").write_text(json.dumps({"inputs": {"osm": "gone.osm.pbf", "osm_path": str(gone)}}))
+    assert f"the OSM file it records, {gone}, is missing; put it back there, or give --osm FILE" in refused(str(tmp_path))
+    assert "the folder gives the inputs; leave out --osm, --minutes" in refused(str(tmp_path), "--osm", "x", "--minutes", "5")
