@@ -247,7 +247,7 @@ def match_matrix(tags: Sequence[dict | None], categories: Iterable[Category]) ->
     cats = list(categories)
     tables = {id(t): t for cat in cats for t in (*cat.match, *cat.exclude)}.values()
     keys = dict.fromkeys(key for t in tables for key in t)
-    columns = {key: pd.factorize(np.array([(d or {}).get(key) for d in tags], dtype=object)) for key in keys}
+    columns = {key: pd.factorize(values) for key, values in _tag_columns(tags, keys).items()}
     conditions: dict[tuple[str, str], np.ndarray] = {}
 
     def condition(key: str, want) -> np.ndarray:
@@ -272,6 +272,17 @@ def match_matrix(tags: Sequence[dict | None], categories: Iterable[Category]) ->
     for j, cat in enumerate(cats):
         out[:, j] = any_table(cat.match) & ~any_table(cat.exclude)
     return out
+
+
+def _tag_columns(tags: Sequence[dict | None], keys: Iterable[str]) -> dict[str, np.ndarray]:
+    """One column per key: each object's value of that tag, None where it has none."""
+    columns = {key: np.full(len(tags), None, dtype=object) for key in keys}
+    wanted = set(columns)
+    for i, d in enumerate(tags):
+        if d:
+            for key in wanted.intersection(d):  # a few keys per object, not every key
+                columns[key][i] = d[key]
+    return columns
 
 
 def region_facilities(
