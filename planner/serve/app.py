@@ -13,7 +13,7 @@ Routes
 ``GET /api/isochrone?category=KEY`` (the target circle, GeoJSON);
 ``POST /api/edits`` (an edit, see :mod:`planner.serve.state`); ``POST /api/undo``;
 ``GET /api/scenarios``; ``POST /api/scenarios/save|load|compare|export`` (``name``; ``a``
-and ``b``); ``POST /api/propose`` (``category``, ``new``).
+and ``b``); ``POST /api/propose`` (``category``, ``new``, ``standards``, ``model``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,8 @@ def _routes(session: Session, guard) -> list[Route]:
 
     async def propose(request: Request) -> Response:
         body = await _body(request)
-        return JSONResponse(session.propose(_field(body, "category"), body.get("new", 1)))
+        standards, model = body.get("standards", True), body.get("model", "mclp")
+        return JSONResponse(session.propose(_field(body, "category"), body.get("new", 1), standards, model))
 
     return [
         Route("/", guard(page)),

@@ -221,8 +221,10 @@
   });
   $('propose').addEventListener('click', function () {
     status('选址中 siting…');
-    api('/api/propose', {category: category(), new: Number($('propose-new').value)}).then(function (d) {
+    api('/api/propose', {category: category(), new: Number($('propose-new').value),
+      standards: $('propose-standards').checked, model: $('propose-model').value}).then(function (d) {
       var tb = $('proposals').tBodies[0]; tb.textContent = '';
+      $('propose-why').textContent = d.why ? '无建议 nothing proposed: ' + d.why : '';
       d.proposals.forEach(function (p) {
         var tr = row(tb, [p.edit.name, '+' + num(p.population_newly_covered) + ' 人 people']);
         var td = el('td'), b = el('button', '采纳 Accept');

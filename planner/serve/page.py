@@ -64,7 +64,12 @@ _BODY = """
     <tbody></tbody></table>
   <h2>建议选址 Propose sites</h2>
   <div>数量 New sites <input type="number" id="propose-new" value="1" min="1" max="20">
+    <label><input type="checkbox" id="propose-standards" checked> 按标准 by the standards</label>
+    <select id="propose-model"><option value="mclp">mclp 最大覆盖 most covered</option>
+      <option value="pmedian">pmedian 总时间最少 least total time</option>
+      <option value="pcenter">pcenter 最远最近 least worst time</option></select>
     <button id="propose">建议 Propose</button></div>
+  <p id="propose-why"></p>
   <table id="proposals"><tbody></tbody></table>
   <h2>编辑记录 Edits</h2>
   <ol id="edits"></ol>

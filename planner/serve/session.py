@@ -287,39 +287,62 @@ class Session:
             result.write(out)
             return {"exported": label, "path": str(Path(out))}
 
-    def propose(self, category: str, new: int) -> dict:
-        """Sites for ``new`` facilities of ``category`` on the current scenario (maximal
-        coverage within the category's target: ``planner site --model mclp``), as edits."""
+    def propose(self, category: str, new: int, standards: bool = True, model: str = "mclp") -> dict:
+        """Sites for ``new`` facilities of ``category`` on the current scenario, as edits:
+        ``planner site`` by the standards (default: land big enough, minimum catchment and
+        spacing), or the pure ``model`` (``standards=False``, ``--no-standards``). ``lines``:
+        the siting's own summary, which says why when nothing is proposed."""
         from planner.siting import site
+        from planner.tradeoff import console_lines
 
         if isinstance(new, bool) or not isinstance(new, int) or not 1 <= new <= 20:
             raise InputError(f"propose: 'new' {str(new)[:20]!r} must be a whole number of sites from 1 to 20")
+        if not isinstance(standards, bool):
+            raise InputError(f"propose: 'standards' {str(standards)[:20]!r} must be true or false")
+        if model not in PROPOSE_MODELS:
+            raise InputError(f"propose: 'model' {str(model)[:20]!r}: use one of {', '.join(PROPOSE_MODELS)}")
         e = self.engine
         with self.lock:
             key = resolve_key(category, e.by_key, "propose: 'category'")
             region, extra, homes = e.scenario_inputs()
             result = site(
-                region, key, model="mclp", new=new, homes=homes, extra_facilities=extra,
-                mode=e.mode, network=e.net,
+                region, key, model=model, new=new, homes=homes, extra_facilities=extra,
+                mode=e.mode, network=e.net, standards=standards,
             )
             sites = result.proposed.to_crs(4326)
             xy = shapely.get_coordinates(shapely.point_on_surface(sites.geometry.to_numpy()))
-            return {
-                "category": key,
-                "proposals": [
-                    {
-                        "edit": {
-                            "kind": "add_facility",
-                            "category": key,
-                            "lon": round(float(x), 7),
-                            "lat": round(float(y), 7),
-                            "name": f"proposed {int(rank)}",
-                        },
-                        "population_newly_covered": _num(row.get("population_newly_covered")),
-                    }
-                    for (x, y), rank, (_, row) in zip(xy, sites["rank"], sites.iterrows(), strict=True)
-                ],
-            }
+            lines = [line.strip() for line in console_lines(result)]
+            proposals = [
+                {
+                    "edit": {
+                        "kind": "add_facility",
+                        "category": key,
+                        "lon": round(float(x), 7),
+                        "lat": round(float(y), 7),
+                        "name": f"proposed {int(rank)}",
+                    },
+                    "population_newly_covered": _num(row.get("population_newly_covered")),
+                }
+                for (x, y), rank, (_, row) in zip(xy, sites["rank"], sites.iterrows(), strict=True)
+            ]
+            out = {"category": key, "model": model, "standards": standards, "proposals": proposals}
+            out["lines"] = lines
+            if not proposals:
+                out["why"] = _why_none(lines, standards)
+            return out
+
+
+#: The models ``propose`` offers (``lscp`` chooses its own number of sites).
+PROPOSE_MODELS = ("mclp", "pmedian", "pcenter")
+
+
+def _why_none(lines: list[str], standards: bool) -> str:
+    """Why the siting proposed no site: its own words, else that no candidate improves on
+    the current facilities."""
+    said = [line for line in lines if "nothing proposed" in line or "beyond every candidate" in line]
+    if said:
+        return "; ".join(said) + (" (try the pure model: standards off)" if standards else "")
+    return "no candidate site improves on the current facilities"
 
 
 def _differences(e: Engine, a: tuple, b: tuple) -> list[dict]:

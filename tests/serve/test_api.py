@@ -375,7 +375,7 @@ def test_proposed_sites_come_back_as_edits(client, engine, monkeypatch):
             {"rank": [1, 2], "population_newly_covered": [321.5, 12.0]},
             geometry=shapely.points(xy), crs=region.crs,
         )
-        return type("R", (), {"proposed": proposed})()
+        return type("R", (), {"proposed": proposed, "report": {}})()
 
     monkeypatch.setattr(planner.siting, "site", fake_site)
     out = client.post("/api/propose", json={"category": "elderly_care", "new": 2})
@@ -388,6 +388,41 @@ def test_proposed_sites_come_back_as_edits(client, engine, monkeypatch):
     accepted = client.post("/api/edits", json=first)  # accepted one by one, as any edit
     assert accepted.status_code == 200 and accepted.json()["edit"]["category"] == "elderly_care"
     assert client.post("/api/propose", json={"category": "elderly_care", "new": 0}).status_code == 400
+
+
+def test_propose_by_the_pure_model_and_accept_equals_an_audit_with_the_site(client, engine, tmp_path):
+    """Real siting (no stub): the pure maximal-coverage model proposes an elderly-care site;
+    accepted as an edit, the numbers are those of a full audit with that facility in a file."""
+    before = population_share(engine.coverage, "elderly_care")
+    out = client.post("/api/propose", json={"category": "elderly_care", "new": 1, "standards": False, "model": "mclp"})
+    assert out.status_code == 200, out.text
+    body = out.json()
+    assert body["standards"] is False and body["model"] == "mclp" and "why" not in body
+    (prop,) = body["proposals"]
+    assert prop["population_newly_covered"] > 0 and prop["edit"]["kind"] == "add_facility"
+    accepted = client.post("/api/edits", json=prop["edit"])
+    assert accepted.status_code == 200, accepted.text
+    path = tmp_path / "extra.geojson"
+    gpd.GeoDataFrame(
+        {"facility_id": ["scenario/1"], "category": ["elderly_care"], "name": ["proposed 1"]},
+        geometry=[shapely.Point(prop["edit"]["lon"], prop["edit"]["lat"])], crs=4326,
+    ).to_file(path)
+    result = run_audit(ROOT / SAMPLE, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
+    assert_same_numbers(engine, result)
+    assert population_share(engine.coverage, "elderly_care") > before
+
+
+def test_propose_by_the_standards_says_why_nothing_is_proposed(client):
+    out = client.post("/api/propose", json={"category": "elderly_care", "new": 2})
+    assert out.status_code == 200, out.text
+    body = out.json()
+    assert body["standards"] is True and body["proposals"] == []
+    # The siting's own reason: in this small sample no land reaches the minimum catchment.
+    assert "no candidate site reaches the minimum catchment within the target: nothing proposed" in body["why"]
+    assert body["why"].endswith("(try the pure model: standards off)")
+    assert any(line.startswith("by the standards: 37 of 39 candidate sites big enough") for line in body["lines"])
+    bad = client.post("/api/propose", json={"category": "elderly_care", "model": "lscp"})
+    assert bad.status_code == 400 and "propose: 'model' 'lscp': use one of mclp, pmedian, pcenter" in bad.text
 
 
 def test_the_page_is_offline_and_escapes_the_region_name(client, session):
