@@ -8,8 +8,9 @@ node's time to its nearest facility. An edit then costs:
 - a new facility: one sweep from it, bounded by the largest threshold, merged with the
   current minimum (a minimum over sources is the minimum of the minima);
 - a moved or deleted facility: one sweep of its category's remaining facilities;
-- a new or closed path, or a new gate: the network (and, for a gate, the compounds) is
-  rebuilt and every category swept again;
+- a new path: two sweeps from its ends, merged with every category's times;
+- a closed street: a sweep of only the categories whose best paths may cross it;
+- a new gate: the network and the compounds are rebuilt and every category swept again;
 - a home's or compound's population: no sweep, only the tables.
 
 The homes' times, the coverage table, the complete life circle and the vulnerable groups are
@@ -243,9 +244,11 @@ class Engine:
                 self._rebuild_graph()
                 self._sweep_all()
             else:  # the nodes stay, so every access does too
-                self.net = edited_network(self.net, [edit])
+                old, self.net = self.net, edited_network(self.net, [edit])
                 if kind == "add_path" and not self._length:
                     self._merge_path(edit)
+                elif kind == "close_path":
+                    self._close_street(old, edit)
                 else:
                     self._sweep_all()
             return [c.key for c in self.categories]
@@ -488,6 +491,29 @@ class Engine:
             self._home_columns(cat)
         self._refresh([])
 
+    def _close_street(self, old: Network, edit: dict) -> None:
+        """A closed street a–b only lengthens the trips whose best path crosses it. A best path
+        crosses an edge only if the edge is tight (the time at one end equals the edge plus the
+        time at the other), so only the categories where a removed edge is tight are swept
+        again; the others keep their times. Every category's homes are recomputed, as a home
+        may become unreachable. :attr:`last_swept`: the keys swept again."""
+        a, b = self._node_index(edit["nodes"], "edit close_path")
+        gone = ((old.u == a) & (old.v == b)) | ((old.u == b) & (old.v == a))
+        eu, ev = old.u[gone], old.v[gone]
+        swept = []
+        for cat in self.categories:
+            key = cat.key
+            used = tight_edges(self.node_time[key], eu, ev, old.time_s[gone])
+            if key in self._length:
+                used |= tight_edges(self._length[key][0], eu, ev, old.length_m[gone])
+            if used:
+                swept.append(key)
+                self._sweep_category(key)
+            else:
+                self._home_columns(cat)
+        self._refresh([])
+        self.last_swept = swept
+
     def _home_columns(self, cat: Category) -> None:
         """``<key>_time_s``, ``<key>_facility_id`` (and ``<key>_dist_m``) of every home, as
         :func:`planner.audit.audit` computes them, and the category's coverage rows."""
@@ -609,6 +635,15 @@ def take_shorter(
     cost[h[better]] = c[better]
     target[h[better]] = f[better]
     return cost, target
+
+
+def tight_edges(cost: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> bool:
+    """True when a best path to the sources of ``cost`` may cross an edge u–v of weight ``w``
+    in either direction (up to rounding: a tie counts as crossing)."""
+    cu, cv = cost[u], cost[v]
+    uv = np.isfinite(cu) & np.isclose(cu, w + cv, rtol=1e-9, atol=1e-6)
+    vu = np.isfinite(cv) & np.isclose(cv, w + cu, rtol=1e-9, atol=1e-6)
+    return bool((uv | vu).any())
 
 
 def edited_network(net: Network, edits: Sequence[dict]) -> Network:

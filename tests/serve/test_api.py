@@ -206,6 +206,53 @@ def test_close_path_equals_audit_on_the_network_without_it(client, engine, haidi
     assert_same_numbers(engine, full_audit(haidian, network=closed))
 
 
+def _only_way_out(cost, net, a: int, i: int) -> bool:
+    """Node ``a``'s best path leaves it by edge ``i`` (a → b) and by no other edge of ``a``."""
+    b = int(net.v[i])
+    if not np.isclose(cost[a], net.time_s[i] + cost[b], rtol=1e-9, atol=1e-6):
+        return False
+    out = np.flatnonzero(net.u == a)
+    return int(np.isclose(cost[a], net.time_s[out] + cost[net.v[out]], rtol=1e-9, atol=1e-6).sum()) == 1
+
+
+def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, haidian):
+    """Only categories whose best paths cross the street are swept again; every number still
+    equals a full audit on the network without it."""
+    from planner.serve.engine import tight_edges
+
+    net = engine.net
+    keys = [c.key for c in engine.categories]
+    pick = None
+    for i in np.argsort(-net.length_m):  # long streets first
+        a, b = int(net.u[i]), int(net.v[i])
+        gone = ((net.u == a) & (net.v == b)) | ((net.u == b) & (net.v == a))
+        used = [k for k in keys if tight_edges(engine.node_time[k], net.u[gone], net.v[gone], net.time_s[gone])]
+        sole = [k for k in used if _only_way_out(engine.node_time[k], net, a, i)]
+        if sole and len(used) <= len(keys) - 5:
+            pick = (a, b, used, sole)
+            break
+    assert pick, "no street used by some categories only"
+    a, b, used, sole = pick
+    before = {k: engine.node_time[k].copy() for k in keys}
+    lon, lat = lonlat(engine, net.x[a], net.y[a])
+    nodes = [str(net.node_id[a]), str(net.node_id[b])]
+    out = client.post("/api/edits", json={"kind": "close_path", "nodes": nodes, "lon": lon, "lat": lat})
+    assert out.status_code == 200, out.text
+    assert engine.last_swept == used
+    for k in keys:
+        if k in sole:
+            assert engine.node_time[k][a] > before[k][a] + 1e-6  # node a now takes a longer way
+        if k not in used:
+            np.testing.assert_array_equal(engine.node_time[k], before[k])
+    base = build_network(haidian)
+    keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
+    closed = dataclasses.replace(
+        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
+        _graphs={}, _tree=None,
+    )
+    assert_same_numbers(engine, full_audit(haidian, network=closed))
+
+
 def test_add_gate_equals_audit_with_the_gate_mapped(client, engine, haidian):
     comp = engine.comps.geometry.iloc[0]
     ring = shapely.get_coordinates(shapely.boundary(comp))
