@@ -20,6 +20,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 from planner import settings
 
@@ -38,7 +39,8 @@ __all__ = [
 PAPER_INCHES = {"a4": (11.69, 8.27), "a3": (16.54, 11.69)}
 #: Resolution of map.png.
 PNG_DPI = 150
-#: Features above which a layer is drawn as an image in map.pdf rather than as vector paths.
+#: Parts (points, lines, polygons) above which a layer is drawn as an image in map.pdf
+#: rather than as vector paths.
 PRINT_VECTOR_MAX_FEATURES = 5_000
 #: Fonts tried for Chinese text, in order (matplotlib's font manager finds them by family).
 _CJK_FAMILIES = (
@@ -211,7 +213,7 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
     colour = lay.colour if isinstance(lay.colour, str) else list(lay.colour)
     # A city's layer is an image inside the PDF: tens of thousands of vector paths cost the
     # PDF writer most of a minute and the file tens of MB, at no gain on paper.
-    raster = len(gdf) > PRINT_VECTOR_MAX_FEATURES
+    raster = int(shapely.get_num_geometries(gdf.geometry.values).sum()) > PRINT_VECTOR_MAX_FEATURES
     if lay.kind == "area":
         gdf.plot(
             ax=ax, color=colour, alpha=lay.alpha, edgecolor=lay.edge, linewidth=lay.width, rasterized=raster
