@@ -286,9 +286,12 @@ def site(
     if plan is not None:
         from planner.site_standards import row_people, standards_model
 
+        budget = time_limit
+        if budget is None and model == "pcenter":
+            budget = settings.standards_pcenter_time_limit_s
         solution = standards_model(
             plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing), model
-        ).solve(time_limit=time_limit)
+        ).solve(time_limit=budget)
     else:
         beyond_s = limit if truncated else None
         solution = _model(model, cost, weights, new, minutes, fixed, caps, beyond_s).solve(

@@ -175,3 +175,15 @@ def test_bad_input_is_refused():
         ConstrainedPMedian.from_cost_matrix(np.array([[500.0]]), p=1, penalty_s=10)
     with pytest.raises(InputError, match="p -1"):
         ConstrainedPCenter.from_cost_matrix(np.array([[5.0]]), p=-1)
+
+
+def test_pcenter_under_a_time_limit_keeps_a_proven_bound():
+    rng = np.random.default_rng(3)
+    cost = rng.uniform(60, 900, (60, 12))
+    w = rng.integers(1, 20, 60).astype(float)
+    kw = {"p": 3, "capacities": np.full(12, w.sum() / 2.5), "min_load": w.sum() / 8}
+    exact = ConstrainedPCenter.from_cost_matrix(cost, w, **kw).solve()
+    assert exact.status == "optimal" and exact.bound == pytest.approx(exact.objective)
+    quick = ConstrainedPCenter.from_cost_matrix(cost, w, **kw).solve(time_limit=0.2)
+    assert quick.bound <= exact.objective + 1e-6 <= quick.objective + 1e-6
+    assert quick.status == ("optimal" if quick.gap == 0 else "feasible")

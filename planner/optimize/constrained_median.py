@@ -250,6 +250,7 @@ class ConstrainedPMedian:
         assignment[b.row[first]] = b.col[first]
         sites = np.union1d(self.fixed, b.new_cols[x_open])
         objective = self._value(b, y, model)
+        share = np.bincount(b.row, weights=y, minlength=self.cost.shape[0])
         ok = status == "optimal"
         return Solution(
             model=model,
@@ -269,6 +270,8 @@ class ConstrainedPMedian:
                 "model_entries": n_e,
                 "penalty_s": self.penalty_s,
                 "total_weighted_s": self._value(b, y, "p-median"),
+                "worst_s": float(b.sec[y > 0].max()) if (y > 0).any() else 0.0,
+                "rows_left": int((share[b.rows_used] < 1 - 1e-7).sum()),
                 "rows_split": int((np.bincount(b.row[y > 0], minlength=self.cost.shape[0]) > 1).sum()),
             },
             _table=site_table(
@@ -309,8 +312,12 @@ class ConstrainedPCenter(ConstrainedPMedian):
     name = "p-center"
 
     def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
-        """The least threshold at which every served row can be served (bisection over the
-        matrix's times, each a HiGHS feasibility run), then the least total time at it."""
+        """The least threshold at which every served row can be served, then the least total
+        time at it: the p-median's answer gives a first threshold, a bisection over the
+        matrix's times (each a HiGHS feasibility run) lowers it. With ``time_limit`` a run
+        that neither finds an answer nor proves there is none in its share of the time
+        leaves its threshold undecided: the answer is then "feasible", its bound the
+        largest threshold proven too short."""
         t0 = time.perf_counter()
         full = self.programme()
         if not len(full.row):
@@ -319,27 +326,45 @@ class ConstrainedPCenter(ConstrainedPMedian):
         first = np.full(self.cost.shape[0], np.inf)
         np.minimum.at(first, full.row, full.sec)
         times = np.unique(full.sec)
-        low = int(np.searchsorted(times, first[full.rows_used].max()))
+        median = ConstrainedPMedian.solve(self, _share(time_limit, t0, 4), gap)
+        if median.info["rows_left"]:
+            sure = not np.isfinite(first[full.rows_used]).all() or not self._room_for_all(full)
+            n_rows = len(full.rows_used)
+            if sure or self._serve_all(times[-1], n_rows, _share(time_limit, t0, 3))[0] is None:
+                # Not every row can be served: the p-median's answer, at the penalty.
+                median.model, median.objective, median.bound = "p-center", self.penalty_s, self.penalty_s
+                return median
+            high = len(times) - 1
+        else:
+            high = int(np.searchsorted(times, median.info["worst_s"] - 1e-9))
+        high, bound = self._bisect(full, times, first, high, time_limit, t0)
+        b = self.programme(max_s=times[high])
+        res = _run(b, self._objective(b, b.n_var), None, _share(time_limit, t0, 1), gap, serve_all=True)
+        proven = bound >= times[high] - 1e-9
+        sol = self._solution(b, res.x, "optimal" if proven else "feasible", bound, "p-center", t0)
+        sol.unreachable = full.unreachable
+        sol.info["lower_bound_s"] = float(bound)
+        return sol
+
+    def _bisect(self, full: _Programme, times, first, high: int, time_limit, t0) -> tuple:
+        """Bisection between the largest nearest-site time of a row and ``high`` (an index of
+        ``times`` known to serve every row): the smallest threshold found to serve every row,
+        and the largest lower bound proven (seconds)."""
+        low = int(np.searchsorted(times, first[full.rows_used].max() - 1e-9))
+        bound = float(times[low])
         n_rows = len(full.rows_used)
-        found = self._serve_all(times[-1], n_rows, time_limit) if self._room_for_all(full) else None
-        if found is None:  # not every row can be served: the p-median's answer, at the penalty
-            sol = ConstrainedPMedian.solve(self, time_limit, gap)
-            sol.model = "p-center"
-            sol.objective = sol.bound = self.penalty_s
-            return sol
-        high = len(times) - 1
+        steps = max(int(np.ceil(np.log2(max(high - low + 1, 2)))), 1)
         while low < high:
             mid = (low + high) // 2
-            if self._serve_all(times[mid], n_rows, time_limit) is None:
-                low = mid + 1
-            else:
+            found, proven_none = self._serve_all(times[mid], n_rows, _share(time_limit, t0, steps))
+            steps = max(steps - 1, 1)
+            if found is not None:
                 high = mid
-        b = self.programme(max_s=times[high])
-        res = _run(b, self._objective(b, b.n_var), None, time_limit, gap, serve_all=True)
-        sol = self._solution(b, res.x, res.status, np.nan, "p-center", t0)
-        sol.unreachable = full.unreachable
-        sol.info["thresholds_tried"] = int(np.ceil(np.log2(max(len(times), 2))))
-        return sol
+            else:
+                low = mid + 1
+                if proven_none:
+                    bound = max(bound, float(times[mid + 1]))
+        return high, bound
 
     def _room_for_all(self, b: _Programme) -> bool:
         """Whether the fixed sites and the ``p`` largest new ones could hold every served row
@@ -351,13 +376,21 @@ class ConstrainedPCenter(ConstrainedPMedian):
         room = caps.sum() + self.capacities[np.unique(b.col[is_fixed])].sum()
         return bool(room >= self.loads[b.rows_used].sum() - 1e-9)
 
-    def _serve_all(self, max_s: float, n_rows: int, time_limit):
-        """An answer serving each of the ``n_rows`` served rows within ``max_s`` seconds, or None."""
+    def _serve_all(self, max_s: float, n_rows: int, time_limit) -> tuple:
+        """An answer serving each of the ``n_rows`` served rows within ``max_s`` seconds (or
+        None), and whether none is proven to exist."""
         b = self.programme(max_s=max_s)
-        if len(b.rows_used) < n_rows:
-            return None
+        if len(b.rows_used) < n_rows or not np.isin(b.rows_used, b.row).all():
+            return None, True
         res = _run(b, np.zeros(b.n_var), None, time_limit, 1.0, serve_all=True, strict=False)
-        return None if res.x is None else res
+        return (None, res.status == "infeasible") if res.x is None else (res, False)
+
+
+def _share(time_limit: float | None, t0: float, parts: int) -> float | None:
+    """The time left of ``time_limit`` (from ``t0``) shared among ``parts`` runs."""
+    if time_limit is None:
+        return None
+    return max((time_limit - (time.perf_counter() - t0)) / max(parts, 1), 0.05)
 
 
 def _useful_entries(c: sparse.coo_matrix, free: np.ndarray, blocked: np.ndarray, n: int):
