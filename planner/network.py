@@ -546,11 +546,12 @@ class TargetGraph:
             return_predecessors=True,
             limit=limit,
         )
-        cost, src = dist[:m], src[:m]
-        reached = np.isfinite(cost) & (src >= m)
+        cost = dist[:m]
+        # Only the virtual nodes are sources: every reached node's source is one. A bounded
+        # sweep reaches a fraction of a large network, so work on those indices alone.
+        reached = np.flatnonzero(np.isfinite(cost))
         nearest = np.full(m, -1, np.int64)
         nearest[reached] = self.virt_owner[src[reached] - m]
-        cost = np.where(reached, cost, np.inf)
         if self.chains is None:
             return cost, nearest
         return self.chains.expand(cost, nearest, limit, self._same_chain(virt))
