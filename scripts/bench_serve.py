@@ -12,8 +12,9 @@ network nodes at N = 16) with its own homes and facilities, it times:
 * ``--edits`` random edits through the API (Starlette's TestClient: POST /api/edits, then GET
   /api/times of the edited category, as the page does): new facilities (60 %), moved (15 %),
   deleted (10 %), populations of homes (15 %); median and p95 per kind and over all;
-* ``--graph-edits`` new paths and closed streets (each rebuilds the network and sweeps every
-  category again), reported apart;
+* ``--graph-edits`` new paths (two sweeps from the path's ends merged with every category)
+  and closed streets (only the categories whose best paths may cross the street are swept
+  again), reported apart;
 * the full audit of the same inputs (``planner.audit.audit`` on the loaded region, no
   isochrones, no outputs: the least a rerun costs), and with ``--rerun`` the whole
   ``run_audit`` (load, audit, isochrones, outputs, map) into a scratch folder.

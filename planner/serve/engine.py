@@ -9,7 +9,8 @@ node's time to its nearest facility. An edit then costs:
   current minimum (a minimum over sources is the minimum of the minima);
 - a moved or deleted facility: one sweep of its category's remaining facilities;
 - a new path: two sweeps from its ends, merged with every category's times;
-- a closed street: a sweep of only the categories whose best paths may cross it;
+- a closed street: a sweep of only the categories whose best paths may cross it (and,
+  when the street was the only way between its ends, every category's reach states);
 - a new gate: the network and the compounds are rebuilt and every category swept again;
 - a home's or compound's population: no sweep, only the tables.
 
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from scipy.sparse.csgraph import dijkstra
+from scipy.sparse.csgraph import breadth_first_order, dijkstra
 
 from planner import settings
 from planner._errors import InputError
@@ -248,7 +249,7 @@ class Engine:
                 if kind == "add_path" and not self._length:
                     self._merge_path(edit)
                 elif kind == "close_path":
-                    self._close_street(old, edit)
+                    return self._close_street(old, edit)
                 else:
                     self._sweep_all()
             return [c.key for c in self.categories]
@@ -491,15 +492,22 @@ class Engine:
             self._home_columns(cat)
         self._refresh([])
 
-    def _close_street(self, old: Network, edit: dict) -> None:
+    def _close_street(self, old: Network, edit: dict) -> list[str]:
         """A closed street a–b only lengthens the trips whose best path crosses it. A best path
         crosses an edge only if the edge is tight (the time at one end equals the edge plus the
         time at the other), so only the categories where a removed edge is tight are swept
-        again; the others keep their times. Every category's homes are recomputed, as a home
-        may become unreachable. :attr:`last_swept`: the keys swept again."""
+        again; the others keep their times. While its ends still reach each other, every path
+        still exists, so no home becomes unreachable and the other categories' homes stay as
+        they are; else every category's homes are recomputed. Returns the changed keys
+        (:attr:`last_swept`: those swept again)."""
         a, b = self._node_index(edit["nodes"], "edit close_path")
         gone = ((old.u == a) & (old.v == b)) | ((old.u == b) & (old.v == a))
         eu, ev = old.u[gone], old.v[gone]
+        graph = self.net.graph("time")
+        joined = all(
+            v in breadth_first_order(graph, u, directed=True, return_predecessors=False)
+            for u, v in {(int(u), int(v)) for u, v in zip(eu, ev, strict=True)}
+        )
         swept = []
         for cat in self.categories:
             key = cat.key
@@ -509,10 +517,13 @@ class Engine:
             if used:
                 swept.append(key)
                 self._sweep_category(key)
-            else:
+            elif not joined:
                 self._home_columns(cat)
-        self._refresh([])
         self.last_swept = swept
+        if not joined:
+            self._refresh([])
+            return [c.key for c in self.categories]
+        return self._refresh(swept) if swept else []
 
     def _home_columns(self, cat: Category) -> None:
         """``<key>_time_s``, ``<key>_facility_id`` (and ``<key>_dist_m``) of every home, as

@@ -206,6 +206,16 @@ def test_close_path_equals_audit_on_the_network_without_it(client, engine, haidi
     assert_same_numbers(engine, full_audit(haidian, network=closed))
 
 
+def _components(net, keep) -> int:
+    """Strongly connected parts of the network with only the edges ``keep`` (all when None)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    u, v = (net.u, net.v) if keep is None else (net.u[keep], net.v[keep])
+    graph = csr_matrix((np.ones(len(u)), (u, v)), shape=(net.n_nodes, net.n_nodes))
+    return connected_components(graph, directed=True, connection="strong")[0]
+
+
 def _only_way_out(cost, net, a: int, i: int) -> bool:
     """Node ``a``'s best path leaves it by edge ``i`` (a → b) and by no other edge of ``a``."""
     b = int(net.v[i])
@@ -228,7 +238,7 @@ def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, ha
         gone = ((net.u == a) & (net.v == b)) | ((net.u == b) & (net.v == a))
         used = [k for k in keys if tight_edges(engine.node_time[k], net.u[gone], net.v[gone], net.time_s[gone])]
         sole = [k for k in used if _only_way_out(engine.node_time[k], net, a, i)]
-        if sole and len(used) <= len(keys) - 5:
+        if sole and len(used) <= len(keys) - 5 and _components(net, ~gone) == _components(net, None):
             pick = (a, b, used, sole)
             break
     assert pick, "no street used by some categories only"
@@ -238,12 +248,40 @@ def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, ha
     nodes = [str(net.node_id[a]), str(net.node_id[b])]
     out = client.post("/api/edits", json={"kind": "close_path", "nodes": nodes, "lon": lon, "lat": lat})
     assert out.status_code == 200, out.text
-    assert engine.last_swept == used
+    assert engine.last_swept == used and out.json()["edit"]["changed"] == used
     for k in keys:
         if k in sole:
             assert engine.node_time[k][a] > before[k][a] + 1e-6  # node a now takes a longer way
         if k not in used:
             np.testing.assert_array_equal(engine.node_time[k], before[k])
+    base = build_network(haidian)
+    keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
+    closed = dataclasses.replace(
+        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
+        _graphs={}, _tree=None,
+    )
+    assert_same_numbers(engine, full_audit(haidian, network=closed))
+
+
+def test_closing_the_only_street_to_homes_leaves_them_unreachable(client, engine, haidian):
+    """A dead end's street closed: the homes reached only through it have no path any more,
+    in every category, as a full audit on the network without it finds."""
+    net = engine.net
+    ends, counts = np.unique(np.r_[net.u, net.v], return_counts=True)
+    dead = set(ends[counts == 2].tolist())  # one street, both directions
+    homes_at = engine.access.owner[np.isin(engine.access.node, list(dead))]
+    only_there = [h for h in np.unique(homes_at) if set(engine.access.node[engine.access.owner == h]) <= dead]
+    assert only_there, "no home reached only from a dead end"
+    node = int(engine.access.node[engine.access.owner == only_there[0]][0])
+    i = int(np.flatnonzero(net.u == node)[0])
+    a, b = node, int(net.v[i])
+    lon, lat = lonlat(engine, net.x[a], net.y[a])
+    nodes = [str(net.node_id[a]), str(net.node_id[b])]
+    out = client.post("/api/edits", json={"kind": "close_path", "nodes": nodes, "lon": lon, "lat": lat})
+    assert out.status_code == 200, out.text
+    assert out.json()["edit"]["changed"] == [c.key for c in engine.categories]
+    home = engine.homes.index[only_there[0]]
+    assert (engine.homes.loc[home, [f"{c.key}_reach" for c in engine.categories]] == "unreachable").all()
     base = build_network(haidian)
     keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
     closed = dataclasses.replace(
