@@ -146,3 +146,25 @@ def test_names_from_data_are_text_not_html(server, page, session):
     pg.click("button[data-tool='view']")
     assert pg.evaluate("document.querySelectorAll('img[src=x]').length") == 0
     assert pg.problems == [] and pg.outside == []
+
+
+def test_propose_says_why_then_the_pure_model_proposes_and_accept(server, page, session):
+    pg = page
+    pg.goto(server)
+    _ready(pg)
+    pg.select_option("#category", "elderly_care")
+    before = _coverage_text(pg)
+    pg.click("#propose")  # by the standards (default): nothing in this sample, and why
+    _wait_status(pg, "建议 0 proposals")
+    assert "nothing proposed" in pg.locator("#propose-why").inner_text()
+    pg.uncheck("#propose-standards")
+    pg.click("#propose")
+    _wait_status(pg, "建议 1 proposals")
+    assert pg.locator("#propose-why").inner_text() == ""
+    pg.click("#proposals button")
+    _wait_status(pg, "已采纳 accepted")
+    assert [e["kind"] for e in session.engine.edits] == ["add_facility"]
+    row = session.engine.coverage.query("category == 'elderly_care' and threshold == 'target'").iloc[0]
+    assert row["population_share"] > 0 and f"{100 * row['population_share']:.1f}%" in _coverage_text(pg)
+    assert _coverage_text(pg) != before
+    assert pg.problems == [] and pg.outside == []
