@@ -190,8 +190,9 @@ standards_pcenter_time_limit_s: float = 60.0
 isochrone_buffer_m: float = 40.0
 #: Isochrones are drawn on a raster of this cell size (planner.isochrones): a cell is in when
 #: its centre is within the buffer of a reached segment, and outlines are simplified by half a
-#: cell, so they stay within about 1.2 cells of the exact buffer (12 m at 10 m cells).
-isochrone_cell_m: float = 10.0
+#: cell, so they stay within about 1.2 cells of the exact buffer (18 m at 15 m cells; the sample
+#: regions' isochrones are within 0.8 % of the exact area), at half the cells of 10 m.
+isochrone_cell_m: float = 15.0
 
 # --- Outputs ---------------------------------------------------------------------------------------
 #: Show progress bars (tqdm) on long steps.
@@ -213,6 +214,9 @@ map_home_cell_m: float = 50.0
 map_city_simplify_m: float = 30.0
 #: Paper of the printable maps map.png and map.pdf (``--paper``): "a4" or "a3", landscape.
 map_paper: str = "a4"
+#: Write the printable maps map.png and map.pdf beside map.html (``planner batch`` turns this
+#: off in its regions unless ``--printable``: drawing them costs more than a small region's audit).
+map_printable: bool = True
 #: Write an Excel workbook (.xlsx) beside the CSVs (``--excel``; planner/tables.py).
 excel: bool = False
 #: Show the solver's own log (HiGHS) on the console (``-v/--verbose``).

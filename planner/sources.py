@@ -422,6 +422,16 @@ def metric_crs(lon: float, lat: float) -> CRS:
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
+def metric_crs_of(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
+    """The UTM zone of a frame's bounds centre, as ``estimate_utm_crs`` picks it, without its
+    database query (a frame without a CRS is taken as lon/lat)."""
+    bounds = frame.total_bounds
+    if frame.crs is not None and not frame.crs.is_geographic:
+        to_wgs84 = Transformer.from_crs(frame.crs, 4326, always_xy=True)
+        bounds = to_wgs84.transform_bounds(*bounds)
+    return metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+
+
 def reach_m(minutes, mode: str = "walk", margin: float = 1.25) -> float:
     """How far a trip of the largest threshold can get, with a margin: the buffer that keeps
     facilities across a boundary reachable (walk: 15 min × 1.1 m/s × 1.25 ≈ 1.24 km)."""

@@ -20,6 +20,7 @@ from planner._io import (
     atomic_file,
 )
 from planner.batch.regions import ALL_REGIONS, RegionSpec
+from planner.sources import metric_crs_of
 
 # Share bands of the batch map: ≥ 90 %, ≥ 75 %, ≥ 50 %, below (ColorBrewer RdYlGn as in planner.maps).
 _SHARE_BANDS = (
@@ -78,7 +79,7 @@ def indicator_rows(name: str, coverage: pd.DataFrame, homes: gpd.GeoDataFrame) -
     outline = shapely.Point()
     if len(homes):
         # Regions given by their own file: the homes' outline stands for the region on the map.
-        metric = homes.estimate_utm_crs() if homes.crs.is_geographic else homes.crs
+        metric = metric_crs_of(homes) if homes.crs.is_geographic else homes.crs
         hull = homes.to_crs(metric).geometry.union_all().convex_hull.buffer(settings.grid_spacing_m)
         outline = gpd.GeoSeries([hull], crs=metric).to_crs(4326).iloc[0]
     return {"region": name, "rows": rows, "outline_wkb": shapely.to_wkb(outline)}

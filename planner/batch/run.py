@@ -48,7 +48,8 @@ def run_batch(
     memory_limit: str | float | None = "auto",
     retries: int = 1,
     cut: bool | None = None,
-) -> dict:  # size: a numpy docstring of 14 parameters; the body is one line per step of the run
+    printable: bool = False,
+) -> dict:  # size: a numpy docstring of 15 parameters; the body is one line per step of the run
     """Run a task over every region of a regions file on a Dask cluster.
 
     Parameters
@@ -89,6 +90,9 @@ def run_batch(
     cut : bool, optional
         Cut boundary regions out of a shared extract in one pass before the run (default: when
         several regions share the extract, or it is at least :data:`cut_min_bytes`).
+    printable : bool
+        Also write each region's printable maps ``map.png`` and ``map.pdf`` (off by default:
+        they cost more than a small region's audit; ``map.html`` and every table are written).
 
     Returns
     -------
@@ -120,6 +124,7 @@ def run_batch(
         "osm": str(Path(osm).expanduser().resolve()) if osm else None,
         "task_options": public_options,
         "category_keys": options.get("_category_keys"),
+        "printable": bool(printable),
     }
     previous = recorded_run(out) if resume else None
     if previous is not None and isinstance(task, str):  # a callable's options are its own business
@@ -158,7 +163,8 @@ def run_batch(
         seconds["cut"] = time.perf_counter() - t
         t = time.perf_counter()
         results = run_regions(
-            client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id
+            client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id,
+            printable=printable,
         )
         seconds["regions"] = time.perf_counter() - t
         done_names = [
@@ -247,6 +253,7 @@ def _summary(
         "peak_memory_mb_per_worker": peaks,
         "task_options": record["task_options"],
         "category_keys": record["category_keys"],
+        "printable": record["printable"],
         "map_indicator": None if indicator is None else f"{indicator[0]}:{indicator[1]}",
         "indicators_cover": None if rolled is None else f"{len(rolled)} of {len(specs)} regions",
         "per_region": [{k: v for k, v in r.items() if k not in ("error",)} for r in ran],
@@ -255,13 +262,14 @@ def _summary(
 
 
 def run_regions(
-    client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id=None
+    client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id=None,
+    *, printable: bool = False,
 ) -> dict:
     """Submit one task per region (largest first) and collect results as they complete."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    config = settings_snapshot()
+    config = {**settings_snapshot(), "map_printable": bool(printable)}
     # Largest first (by input size): the long regions start early and do not trail at the end.
     order = sorted(todo, key=size_guess, reverse=True)
     futures = {}

@@ -55,6 +55,10 @@ _CATEGORIES_HELP = "audit: category keys, comma-separated; default all."
 _MINUTES_HELP = (
     "audit: thresholds, comma-separated (default 5,10,15); site/villages: the service standard in minutes."
 )
+_PRINTABLE_HELP = (
+    "Also write each region's printable maps map.png and map.pdf (off by default; map.html and "
+    "every table are written)."
+)
 _HOMES_HELP = "Homes for every region (a homes column in the regions file overrides it per region)."
 _FACILITIES_HELP = "Extra facilities for every region (a facilities column overrides it per region)."
 
@@ -83,6 +87,7 @@ def batch(
     raster: Annotated[Path | None, raster_option("villages: population raster.")] = None,
     target: Annotated[float, target_option("villages: target share of villages covered.")] = 0.8,
     map_html: Annotated[bool, map_option("Write each region's map.html.")] = True,
+    printable: Annotated[bool, typer.Option("--printable", help=_PRINTABLE_HELP)] = False,
     crs: Crs = None,
     coords: Coords = "wgs84",
     out_coords: OutCoords = "wgs84",
@@ -135,6 +140,7 @@ def batch(
         progress=settings.progress,
         map_indicator=map_indicator,
         memory_limit=memory_limit,
+        printable=printable,
     )
     counts = summary["regions"]
     say(f"regions: {counts}; outputs in {out}/")

@@ -321,7 +321,9 @@ def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         gdf = gdf.set_crs("EPSG:4326")
     if gdf.crs.is_projected:
         return gdf
-    return gdf.to_crs(gdf.estimate_utm_crs())
+    from planner.sources import metric_crs_of
+
+    return gdf.to_crs(metric_crs_of(gdf))
 
 
 def _round_wgs84(geoms: np.ndarray, crs: Any, decimals: int = MAP_DECIMALS) -> np.ndarray:

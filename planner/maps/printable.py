@@ -130,8 +130,10 @@ def write_printable(
     Returns
     -------
     list of Path
-        ``map.png`` and ``map.pdf``.
+        ``map.png`` and ``map.pdf``; none when ``settings.map_printable`` is off.
     """
+    if not settings.map_printable:
+        return []
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
@@ -202,7 +204,9 @@ def _metric_crs(layers: Sequence[PrintLayer]):
     Mercator's metres stretch with latitude)."""
     if not layers or layers[0].gdf.crs is None:
         return None
-    return layers[0].gdf.estimate_utm_crs()
+    from planner.sources import metric_crs_of
+
+    return metric_crs_of(layers[0].gdf)
 
 
 def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:

@@ -58,6 +58,10 @@ def test_outputs_equal_single_region_command_and_broken_regions_fail_alone(clien
     for r in REAL:
         assert main(["audit", "--osm", f"{SAMPLES / r}.osm.pbf", "--out", str(tmp_path / "single" / r)]) == 0
         assert_same_region(tmp_path / "single" / r, out / "regions" / r)
+        # The printable maps are the command's, a batch's only with printable=True.
+        assert (tmp_path / "single" / r / "map.png").exists()
+        assert not list((out / "regions" / r).glob("map.p*"))
+    assert summary["printable"] is False
     assert sorted(finished(out)) == sorted(REAL)  # failed regions leave no folder
 
     failures = pd.read_csv(out / "failures.csv").set_index("region")["error"]

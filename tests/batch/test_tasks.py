@@ -172,3 +172,17 @@ def test_cli_batch_villages_and_site_tasks_run(client, tmp_path):
     assert batch.task_reach_m("site", opts) == reach_m([load_categories()["kindergarten"].minutes], "walk")
     assert batch.task_reach_m("site", {**opts, "minutes": 10.0}) == reach_m([10.0], "walk")
     assert batch.task_reach_m("villages", {"minutes": None}) is None  # takes no boundary: nothing to cut
+
+
+def test_cli_batch_printable_writes_each_regions_printable_maps(client, tmp_path):
+    """``--printable``: each region's map.png and map.pdf, as the single-region command draws them."""
+    own = regions_csv(
+        tmp_path / "own.csv", [{"name": "zwm", "osm": str(SAMPLES / "zhejiang_haining_zhouwangmiao.osm.pbf")}]
+    )
+    out = tmp_path / "b"
+    base = ["batch", "--scheduler", client.scheduler.address, "--regions", str(own), "--categories", "clinic"]
+    assert main([*base, "--out", str(out), "--printable"]) == 0
+    files = {p.name for p in (out / "regions" / "zwm").iterdir()}
+    assert {"map.html", "map.png", "map.pdf", "coverage.csv"} <= files
+    assert (out / "regions" / "zwm" / "map.pdf").read_bytes().startswith(b"%PDF")
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["printable"] is True
