@@ -499,8 +499,6 @@ def run_audit(
     isochrones : {"target", "all", "none"}
     name : str, optional
         Region name (default the file's).
-    sweeper, progress
-        As for :func:`audit`.
     crs, coords : optional
         The CRS of CSV coordinates (and of files that declare none), and ``"gcj02"`` or
         ``"bd09"`` for lon/lat from Gaode/Tencent or Baidu (:mod:`planner.coords`).
@@ -509,23 +507,52 @@ def run_audit(
         (:func:`planner.population.homes_with_population`).
     out_coords : {"wgs84", "gcj02", "bd09"}, optional
         Coordinates of the written GeoPackage (the map stays WGS84, on OSM tiles).
-    full_times : bool
-        Times up to ``settings.max_travel_time_s`` for every home (``--full-times``).
 
-    Other parameters are those of :func:`audit`.
+    Other parameters (``sweeper``, ``progress``, ``full_times``...) are those of :func:`audit`.
     """
     from planner import coords as _coords
+
+    coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
+    with_isochrones = isochrone_option(isochrones)
+    files = {
+        "homes": homes,
+        "facilities": facilities,
+        "categories_file": categories_file,
+        "boundary": boundary,
+        "population": population,
+        "population_table": population_table,
+    }
+    region, mins, loaded = _load_inputs(osm, categories, minutes, mode, name, crs, coords, **files)
+    result = audit(
+        region,
+        categories=categories,
+        minutes=mins,
+        mode=mode,
+        categories_file=categories_file,
+        with_isochrones=with_isochrones,
+        sweeper=sweeper,
+        progress=progress,
+        full_times=full_times,
+        **loaded,
+    )
+    result.inputs = _recorded_inputs(osm, categories, mins, mode, coords, crs, **files)
+    result.write(out_dir, map_html=map_html, out_coords=out_coords)
+    return result
+
+
+def _load_inputs(osm, categories, minutes, mode, name, crs, coords, **files) -> tuple:
+    """A run's options checked, then its region, thresholds and the :func:`audit` arguments read
+    from files (``homes``, ``extra_facilities``, ``boundary``)."""
     from planner.categories import facilities_from_file, read_points_table, select
     from planner.demand import homes_from_file
     from planner.population import homes_with_population
     from planner.sources import load_region, reach_m
 
-    coords, out_coords = _coords.check_coords(coords), _coords.check_coords(out_coords, "--out-coords")
     mins = parse_minutes(minutes if minutes is not None else settings.minutes)
-    with_isochrones = isochrone_option(isochrones)
     check_mode(mode)
-    known = load_categories(categories_file)
+    known = load_categories(files["categories_file"])
     select(known, categories)  # a bad file or key fails before any heavy work
+    boundary, homes, facilities = files["boundary"], files["homes"], files["facilities"]
     if isinstance(boundary, (str, os.PathLike)) and (crs is not None or coords != "wgs84"):
         boundary = read_points_table(boundary, crs=crs, coords=coords)
     region = load_region(
@@ -539,29 +566,11 @@ def run_audit(
         if homes
         else None
     )
-    home_table = homes_with_population(region, home_table, population, population_table, crs, coords)
+    home_table = homes_with_population(
+        region, home_table, files["population"], files["population_table"], crs, coords
+    )
     extra = facilities_from_file(facilities, region.crs, known, crs, coords) if facilities else None
-    result = audit(
-        region,
-        categories=categories,
-        minutes=mins,
-        mode=mode,
-        homes=home_table,
-        extra_facilities=extra,
-        categories_file=categories_file,
-        with_isochrones=with_isochrones,
-        boundary=boundary,
-        sweeper=sweeper,
-        progress=progress,
-        full_times=full_times,
-    )
-    result.inputs = _recorded_inputs(
-        osm, categories, mins, mode, coords, crs,
-        homes=homes, facilities=facilities, categories_file=categories_file, boundary=boundary,
-        population=population, population_table=population_table,
-    )
-    result.write(out_dir, map_html=map_html, out_coords=out_coords)
-    return result
+    return region, mins, {"homes": home_table, "extra_facilities": extra, "boundary": boundary}
 
 
 def _recorded_inputs(osm, categories, mins, mode, coords, crs, **files) -> dict:
