@@ -106,15 +106,18 @@ URBAN = [
         "## 4. Propose sites for new facilities\n\n"
         "Elderly day care is the plan's first priority group. `site` builds the homes × candidate-sites travel-time matrix "
         "on the same network (existing facilities stay open), weights each home by its people plus extra weight for the "
-        "elderly, children and disabled, and solves a **maximal covering** model: 4 new sites, as many people as possible "
-        "within 5 minutes. Every answer carries a proven bound, so the gap says how far from optimal it can be."
+        "elderly, children and disabled, and solves a **maximal covering** model: up to 4 new sites, as many people as "
+        "possible within 5 minutes. By default it sites by the standards: only land and buildings big enough for the "
+        "category, each new site taking at least its minimum catchment and keeping the minimum spacing, so fewer than 4 "
+        "may qualify (`standards=False` runs the pure model on candidate points). Every answer carries a proven bound, "
+        "so the gap says how far from optimal it can be."
     ),
     new_code_cell(
         "from planner.siting import site\n"
         'plan = site(region, "elderly_care", model="mclp", new=4, minutes=5)\n'
         "s = plan.summary()\n"
         "print(f\"objective {s['objective']:,.0f}, bound {s['upper_bound']:,.0f}, gap {s['gap']:.2%}, solver {s['solver']}\")\n"
-        'plan.proposed[["rank", "candidate_id", "source", "population_newly_covered", "homes_newly_covered"]]'
+        'plan.proposed[["rank", "candidate_id", "uses", "capacity", "people_assigned", "population_newly_covered"]]'
     ),
     new_code_cell(
         'plan.before_after[["minutes", "population_share_before", "population_share_after", "elderly_share_before", "elderly_share_after"]]'
