@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 
 from planner import settings
 from planner._errors import InputError
-from planner.network import Access, Network
+from planner.network import Access, Network, TargetGraph, trip_costs
 
 
 def sweep_limit_s(*minutes: float, full_times: bool = False) -> float:
@@ -102,3 +102,17 @@ def reach_states(net: Network, origins: Access, cost: np.ndarray, target_nodes: 
         has_path[origins.owner[entry[ok_node[origins.node[entry]]]]] = True
         codes[missed[~has_path[missed]]] = 2
     return pd.Categorical.from_codes(codes, categories=list(REACH_STATES), validate=False)
+
+
+def median_cutoff_s(net: Network, rows: Access, sites: Access, fixed: np.ndarray, limit_s: float) -> float:
+    """Where a p-median's demand × site matrix can stop without changing its answer.
+
+    The ``fixed`` sites (existing facilities, unlimited) stay open, so no row is ever served
+    farther than its nearest one: pairs beyond the worst such time are never used. That time
+    (a hair over, for float noise), or ``limit_s`` when some row has no fixed site within it.
+    """
+    if len(fixed) == 0:
+        return float(limit_s)
+    cost, nearest = TargetGraph(net, sites, "time").sweep(np.asarray(fixed), limit=limit_s)
+    worst = float(np.max(trip_costs(net, rows, cost, nearest)[0], initial=0.0))
+    return min(float(limit_s), worst * (1 + 1e-9) + 1e-6) if np.isfinite(worst) else float(limit_s)

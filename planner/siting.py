@@ -41,6 +41,7 @@ from planner.network import (
 )
 from planner.options import check_mode, check_threshold
 from planner.population import population_summary
+from planner.reach import median_cutoff_s
 from planner.siting_outputs import coverage_before_after, write_map
 from planner.sources import Region
 
@@ -266,14 +267,12 @@ def site(
     # Coverage and worst-time models judge each home against a threshold: rows keep each
     # home's own leg (the p-median's total time is exact with the node's average leg).
     rows, row_of_home, demand = demand_rows(net, h_access, homes, split_legs=model != "pmedian")
-    # The p-median's matrix stops at the question's limit, a home past it counting the limit
-    # (beyond_s: the truncated p-median); the p-center's worst time, a capacitated model (it
-    # serves every home it reaches), the standards' models and the report's walk minutes use
-    # full times.
+    # The p-median's matrix stops where no answer can use it (median_cutoff_s: no home is served
+    # farther than its nearest existing facility); the rest and the report use full times.
     report_limit = sweep_limit_s(*settings.minutes, minutes, full_times=True)
-    truncated = model == "pmedian" and capacities is None and plan is None
-    bounded = sweep_limit_s(*settings.minutes, minutes)
-    limit = 60.0 * minutes if model in ("mclp", "lscp") else bounded if truncated else report_limit
+    limit = 60.0 * minutes if model in ("mclp", "lscp") else report_limit
+    if model == "pmedian" and plan is None:
+        limit = median_cutoff_s(net, rows, all_acc, fixed, report_limit)
     cost = cost_matrix(net, rows, all_acc, cutoff=limit)
     seconds["cost_matrix"] = time.perf_counter() - t
 
@@ -293,8 +292,7 @@ def site(
             plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing), model
         ).solve(time_limit=budget)
     else:
-        beyond_s = limit if truncated else None
-        solution = _model(model, cost, weights, new, minutes, fixed, caps, beyond_s).solve(
+        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
             method=method, time_limit=time_limit
         )
     seconds["solve"] = time.perf_counter() - t
@@ -399,16 +397,12 @@ def _candidates(region: Region, net: Network, candidates: gpd.GeoDataFrame | Non
     return candidates
 
 
-def _model(
-    model: str, cost, weights: np.ndarray, new: int | None, minutes: float, fixed: np.ndarray, caps, limit_s
-):
+def _model(model: str, cost, weights: np.ndarray, new: int | None, minutes: float, fixed: np.ndarray, caps):
     """The location model of :data:`MODELS` on the cost matrix."""
     from planner import optimize
 
     if model == "pmedian":
-        return optimize.PMedian.from_cost_matrix(
-            cost, weights, p=new, fixed=fixed, capacities=caps, beyond_s=limit_s
-        )
+        return optimize.PMedian.from_cost_matrix(cost, weights, p=new, fixed=fixed, capacities=caps)
     if model == "mclp":
         return optimize.MaxCoverage.from_cost_matrix(
             cost, weights, p=new, minutes=minutes, fixed=fixed, capacities=caps

@@ -220,3 +220,20 @@ def test_home_cells_draw_beyond_in_the_last_band():
         return [int(colour[i : i + 2], 16) for i in (1, 3, 5)] + [CELL_ALPHA]
 
     assert image[0].tolist() == [rgba(maps.BAND_COLOURS[3]), rgba(maps.NO_FACILITY_COLOUR)]
+
+
+def test_pmedian_matrix_cut_where_no_answer_uses_it(monkeypatch):
+    """site --model pmedian builds its matrix only to the worst home's time to its nearest
+    existing facility (median_cutoff_s): the same sites and objective as on the full matrix."""
+    from planner import siting
+
+    region = load_region(SAMPLES / "beijing_haidian_wudaokou.osm.pbf")
+    kw = {"model": "pmedian", "new": 3, "standards": False, "method": "exact"}
+    cut = siting.site(region, "kindergarten", **kw)
+    full_s = sweep_limit_s(15, full_times=True)
+    assert cut.counts["cost_matrix_entries"] > 0
+    monkeypatch.setattr(siting, "median_cutoff_s", lambda *args: full_s)
+    full = siting.site(region, "kindergarten", **kw)
+    assert cut.counts["cost_matrix_entries"] < full.counts["cost_matrix_entries"]
+    assert cut.solution.objective == pytest.approx(full.solution.objective, rel=1e-9)
+    assert sorted(cut.solution.sites) == sorted(full.solution.sites)
