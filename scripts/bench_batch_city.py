@@ -1,14 +1,18 @@
 """CPU of one whole audit of a tiled city against a batch of k × k boundary regions cut from it.
 
     flock /tmp/bigrun.lock python scripts/bench_batch_city.py [--n 8] [--k 4] [--workers 2]
+        [--printable] [--no-cut]
 
-The city is ``/tmp/city/tiled_N.osm.pbf`` (``scripts/make_tiled_city.py``). Three runs, each a
+The city is ``/tmp/city/tiled_N.osm.pbf`` (``scripts/make_tiled_city.py``). Each run is a
 child process timed by ``/usr/bin/time`` (CPU = user + sys of the run and every process it
 started, Dask workers included): ``planner audit`` of the whole city (every category, target
-isochrones, map), then ``planner batch`` over a k × k grid of boundary regions covering the
-city's box with the default cut (the shared extract cut once, each task reading its own cut),
-then the same batch with ``cut=False`` (every task reads the whole file). Printed: CPU, wall
-and the largest single process's peak RSS of each run, and the batch / whole CPU ratios.
+isochrones, map.html and the printable map.png/map.pdf), the same without the printable maps
+(``map_printable = false`` by ``--config``), then ``planner batch`` over a k × k grid of
+boundary regions covering the city's box with the default cut (the shared extract cut once,
+each task reading its own cut; regions' printable maps only with ``--printable``), and with
+``--no-cut`` the same batch with ``cut=False`` too (every task reads the whole file). Printed:
+CPU, wall and the largest single process's peak RSS of each run, and the batch / whole CPU
+ratios (against the whole audit with and without its printable maps).
 """
 
 from __future__ import annotations
@@ -68,11 +72,13 @@ def timed(cmd: list[str]) -> dict:
     return {"cpu_s": float(user) + float(system), "wall_s": wall, "peak_rss_gb": int(rss_kb) / 1e6, "out": run.stdout}
 
 
-def batch_cmd(regions: Path, osm: Path, out: Path, workers: int, cut: bool | None) -> list[str]:
+def batch_cmd(
+    regions: Path, osm: Path, out: Path, workers: int, cut: bool | None, printable: bool
+) -> list[str]:
     code = (
         "import json; from planner.batch import run_batch; "
         f"s = run_batch({str(regions)!r}, out_dir={str(out)!r}, osm={str(osm)!r}, workers={workers}, "
-        f"progress=False, cut={cut!r}); "
+        f"progress=False, cut={cut!r}, printable={printable!r}); "
         "print(json.dumps({'done': s['regions']['done'], 'seconds': s['seconds']}))"
     )
     return [sys.executable, "-c", code]
@@ -83,6 +89,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8, help="the tiled city's N")
     ap.add_argument("--k", type=int, default=4, help="regions per side (k × k regions)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--printable", action="store_true", help="regions also draw map.png and map.pdf")
+    ap.add_argument("--no-cut", action="store_true", help="also run the batch with cut=False")
     args = ap.parse_args()
     osm = Path(f"/tmp/city/tiled_{args.n}.osm.pbf")
     if not osm.exists():
@@ -91,15 +99,22 @@ def main() -> None:
         folder = Path(tmp)
         regions = regions_file(osm, folder, args.k)
         planner = str(Path(sys.executable).parent / "planner")
-        whole = timed([planner, "audit", "--osm", str(osm), "--out", str(folder / "whole")])
-        print(f"whole audit of {osm.name}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
-              f"peak RSS {whole['peak_rss_gb']:.2f} GB", flush=True)
-        for label, cut in (("cut (default)", None), ("no cut", False)):
-            run = timed(batch_cmd(regions, osm, folder / f"batch-{cut}", args.workers, cut))
+        config = folder / "no_printable.toml"
+        config.write_text("map_printable = false\n", encoding="utf-8")
+        wholes = {}
+        for label, extra in (("with printable maps", []), ("without printable maps", ["--config", str(config)])):
+            whole = timed([planner, *extra, "audit", "--osm", str(osm), "--out", str(folder / f"whole{len(extra)}")])
+            wholes[label] = whole["cpu_s"]
+            print(f"whole audit of {osm.name}, {label}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
+                  f"peak RSS {whole['peak_rss_gb']:.2f} GB", flush=True)
+        runs = [("cut (default)", None)] + ([("no cut", False)] if args.no_cut else [])
+        for label, cut in runs:
+            run = timed(batch_cmd(regions, osm, folder / f"batch-{cut}", args.workers, cut, args.printable))
             facts = json.loads(run["out"].strip().splitlines()[-1])
             assert facts["done"] == args.k**2, facts
-            print(f"batch of {args.k**2} regions, {label}, {args.workers} workers: {run['cpu_s']:.1f} CPU s "
-                  f"= {run['cpu_s'] / whole['cpu_s']:.2f}× the whole audit, {run['wall_s']:.1f} s wall, "
+            ratios = ", ".join(f"{run['cpu_s'] / cpu:.2f}× the whole audit {w}" for w, cpu in wholes.items())
+            print(f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
+                  f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
                   f"largest process {run['peak_rss_gb']:.2f} GB; seconds {facts['seconds']}", flush=True)
 
 

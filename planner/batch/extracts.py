@@ -108,14 +108,19 @@ def task_reach_m(task_name: str, options: dict) -> float | None:
 
 def _cut_box(boundary, buffer_m: float) -> tuple[float, float, float, float]:
     """WGS84 box around the boundary buffered by ``buffer_m``, with room to spare: the region
-    is buffered later in its own UTM zone, which this box must contain whatever the zone."""
+    is buffered later in its own UTM zone, which this box must contain whatever the zone.
+
+    Everything beyond that buffer is parsed by the region's task and then clipped away, so the
+    room is kept small: 10 % of the buffer (a neighbouring zone's scale differs by under 1 %)
+    and about 100 m (edges of the boundary bend a little between zones).
+    """
     from planner.sources import metric_crs
 
     centre = boundary.centroid
     crs = metric_crs(centre.x, centre.y)
-    poly = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).buffer(buffer_m * 1.1 + 500.0)
+    poly = gpd.GeoSeries([boundary], crs=4326).to_crs(crs).buffer(buffer_m * 1.1)
     minx, miny, maxx, maxy = poly.to_crs(4326).total_bounds
-    pad = 0.005  # ≈ 500 m more
+    pad = 0.001  # ≈ 100 m
     return (
         round(float(minx) - pad, 6),
         round(float(miny) - pad, 6),
