@@ -32,7 +32,7 @@ from .base import (
     time_colour,
     time_legend_items,
 )
-from .home_cells import add_home_cells, add_road_image
+from .home_cells import add_home_cells, add_road_image, cell_homes
 from .layers import (
     MAP_DECIMALS,
     MAP_SIMPLIFY_M,
@@ -190,11 +190,12 @@ def _add_city_layers(
 ) -> None:
     """One layer per category for a whole city: isochrones, the homes as an image of cells,
     the facilities as one multipoint (no names: they are in facilities.gpkg)."""
+    home_points = cell_homes(homes, [cat["key"] for cat in categories])
     for i, cat in enumerate(categories):
         group = folium.FeatureGroup(name=f"{cat['name_zh']} {cat['name_en']}", show=i == 0)
         if isochrones is not None:
             _add_isochrones(group, isochrones, cat, minutes)
-        add_home_cells(group, homes, cat["key"], minutes, settings.map_home_cell_m)
+        add_home_cells(group, home_points, cat["key"], minutes, settings.map_home_cell_m)
         fac = facilities[facilities["category"] == cat["key"]]
         if len(fac):
             points = shapely.multipoints(np.round(shapely.get_coordinates(fac.geometry.values), 5))

@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 from .base import NO_FACILITY_COLOUR, ROAD_COLOUR, band_colours
 
@@ -25,6 +25,8 @@ from .base import NO_FACILITY_COLOUR, ROAD_COLOUR, band_colours
 MAX_SIDE_PX: int = 2048
 #: Smallest pixel of the streets' image (Web Mercator metres): a district needs no more.
 ROAD_PIXEL_MIN_M: float = 10.0
+#: The map's projection, in which the images are laid out.
+MERCATOR = CRS.from_epsg(3857)
 #: Opacity of a cell holding homes.
 CELL_ALPHA: int = 220
 
@@ -52,7 +54,9 @@ def home_cell_image(
         The image (rows north to south), its ``[[south, west], [north, east]]`` in degrees,
         and the cell side used; None when no home has a location.
     """
-    geoms = homes.to_crs(3857).geometry.values
+    # The geometry alone reprojected (not a copy of every column), as is when already Mercator.
+    geoms = homes.geometry
+    geoms = (geoms if geoms.crs is not None and geoms.crs.equals(MERCATOR) else geoms.to_crs(MERCATOR)).values
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     xy = shapely.get_coordinates(shapely.centroid(geoms[keep]))
     ok = np.isfinite(xy).all(axis=1)
@@ -79,7 +83,7 @@ def home_cell_image(
     # a cell takes its worst.
     limits = np.asarray(minutes, float) * 60.0
     reach = f"{key}_reach"  # beyond the sweep's limit (planner.reach): past the last limit
-    beyond = (homes[reach].astype(str).to_numpy() == "beyond")[keep][ok] if reach in homes else False
+    beyond = (homes[reach] == "beyond").to_numpy(bool)[keep][ok] if reach in homes else False
     band = np.where(
         np.isfinite(sec),
         np.searchsorted(limits, np.nan_to_num(sec), side="left"),
@@ -96,6 +100,16 @@ def home_cell_image(
     return image, [[south, west], [north, east]], float(cell_m)
 
 
+def cell_homes(homes: gpd.GeoDataFrame, keys: Sequence[str]) -> gpd.GeoDataFrame:
+    """The homes' centroids in Web Mercator with only the columns the categories' images read
+    (``{key}_time_s``, ``{key}_reach``), to draw every category from one projection."""
+    cols = [c for k in keys for c in (f"{k}_time_s", f"{k}_reach") if c in homes]
+    geoms = homes.geometry.values
+    geoms = np.where(pd.isna(geoms) | shapely.is_empty(geoms), None, shapely.centroid(geoms))
+    xy = gpd.GeoSeries(geoms, index=homes.index, crs=homes.crs).to_crs(MERCATOR)
+    return gpd.GeoDataFrame(homes[cols], geometry=xy.values, crs=MERCATOR)
+
+
 def add_home_cells(
     group: folium.FeatureGroup,
     homes: gpd.GeoDataFrame,
@@ -103,7 +117,8 @@ def add_home_cells(
     minutes: Sequence[float],
     cell_m: float,
 ) -> float | None:
-    """Add a category's cell image to its layer group; returns the cell side used (m)."""
+    """Add a category's cell image to its layer group; returns the cell side used (m).
+    ``homes`` from :func:`cell_homes` is projected once for every category."""
     made = home_cell_image(homes, key, minutes, cell_m)
     if made is None:
         return None
