@@ -22,12 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("load", "network", "homes", "categories", "sweeps", "isochrones", "outputs", "map")
@@ -56,6 +60,34 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
+class _RssSampler(threading.Thread):
+    """This process's resident memory every ``every_s`` seconds, as (time, bytes), to tell
+    which stage holds the peak (ru_maxrss gives the peak only, the forked isochrone workers'
+    memory is their own)."""
+
+    def __init__(self, every_s: float = 0.05):
+        super().__init__(daemon=True)
+        self.every_s, self.samples, self.stop = every_s, [], threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        with open("/proc/self/statm") as f:
+            while not self.stop.is_set():
+                f.seek(0)
+                self.samples.append((time.perf_counter(), int(f.read().split()[1]) * self.page))
+                self.stop.wait(self.every_s)
+
+    def peaks_gb(self, bounds: dict[str, tuple[float, float]]) -> dict[str, float]:
+        """The largest sample within each stage's (start, end)."""
+        t = np.array([a for a, _ in self.samples])
+        rss = np.array([b for _, b in self.samples], float)
+        out = {}
+        for name, (a, b) in bounds.items():
+            inside = rss[(t >= a) & (t <= b)]
+            out[name] = round(float(inside.max()) / 1e9, 2) if len(inside) else float("nan")
+        return out
+
+
 def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path | None = None) -> dict:
     """Child: one audit of ``path``; stage seconds, sizes and peak RSS as a dict (outputs
     kept in ``keep`` when given)."""
@@ -65,16 +97,23 @@ def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path |
     from planner.sources import load_region
 
     settings.progress = False
+    sampler = _RssSampler()
+    sampler.start()
     wall = time.perf_counter()
     t = time.perf_counter()
     region = load_region(path)
     load_s = time.perf_counter() - t
+    audit_start = time.perf_counter()
     result = audit(region, categories=categories, with_isochrones=True, progress=False)
+    write_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = keep if keep is not None else Path(tmp) / "audit"
         result.write(out, map_html=map_html)
         sizes = {p.name: p.stat().st_size for p in out.iterdir()}
+    write_end = time.perf_counter()
     wall = time.perf_counter() - wall
+    sampler.stop.set()
+    sampler.join()
     s = result.seconds
     map_s = s.get("map", 0.0)
     stages = {
@@ -88,9 +127,16 @@ def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path |
         "outputs": s.get("write", 0.0) - map_s,
         "map": map_s,
     }
+    # Stage windows: the audit's steps run in this order, the map closes the writing.
+    bounds, t = {"load": (audit_start - load_s, audit_start)}, audit_start
+    for name in ("network", "homes", "facilities", "sweeps", "coverage", "isochrones"):
+        bounds[name], t = (t, t + s.get(name, 0.0)), t + s.get(name, 0.0)
+    bounds["outputs"] = (write_start, write_end - map_s)
+    bounds["map"] = (write_end - map_s, write_end)
     return {
         "nodes": int(result.network.n_nodes),
         "homes": len(result.homes),
+        "rss_stage_gb": sampler.peaks_gb(bounds),
         "people": float(result.homes["population"].sum()),
         "stages": stages,
         "wall": wall,
@@ -187,6 +233,8 @@ def print_table(runs: dict[int, dict]) -> None:
             f"\ngrowth exponent N = {sizes[0]} → {sizes[-1]} (log time / log nodes): "
             + ", ".join(f"{k} {v:.2f}" for k, v in exps.items())
         )
+    for n, r in runs.items():
+        print(f"N = {n} peak RSS per stage (GB): " + ", ".join(f"{k} {v}" for k, v in r["rss_stage_gb"].items()))
     for n, r in runs.items():
         print(f"N = {n} files (MB): " + ", ".join(f"{k} {v}" for k, v in sorted(r["files_mb"].items())))
 
