@@ -245,7 +245,7 @@ class Engine:
                 self._rebuild_graph()
                 self._sweep_all()
             else:  # the nodes stay, so every access does too
-                old, self.net = self.net, edited_network(self.net, [edit])
+                old, self.net = self.net, edited_network(self.net, [edit], self._positions())
                 if kind == "add_path" and not self._length:
                     self._merge_path(edit)
                 elif kind == "close_path":
@@ -354,16 +354,26 @@ class Engine:
                 raise InputError(f"{where}: no street joins nodes {edit['nodes'][0]} and {edit['nodes'][1]}")
             return
         point = shapely.Point(edit["_xy"])
-        if self._edge_tree is None or self._edge_tree[0] is not net:
-            self._edge_tree = (net, shapely.STRtree(edge_lines(net)))
-        tree = self._edge_tree[1]
-        cand = tree.query(point, predicate="dwithin", distance=settings.serve_snap_m)
-        if len(cand) == 0:
+        # Paths and closures keep the nodes: the streets of the graph edits' base network
+        # (indexed once), less those closed, plus the paths added, are the current streets.
+        base = self._graph_base
+        if self._edge_tree is None or self._edge_tree[0] is not base:
+            self._edge_tree = (base, shapely.STRtree(edge_lines(base)))
+        cand = self._edge_tree[1].query(point, predicate="dwithin", distance=settings.serve_snap_m)
+        added = [self._node_index(e["nodes"], where) for e in self._graph_edits if e["kind"] == "add_path"]
+        pairs = [(int(base.u[c]), int(base.v[c])) for c in cand] + added
+        pairs = [(a, b) for a, b in pairs if ((net.u == a) & (net.v == b)).any()]
+        if pairs:
+            ends = np.array(pairs)
+            lines = shapely.linestrings(np.stack([net.x[ends], net.y[ends]], axis=-1))
+            dist = shapely.distance(lines, point)
+            pairs = [pairs[i] for i in np.argsort(dist, kind="stable") if dist[i] <= settings.serve_snap_m]
+        if not pairs:
             raise InputError(
                 f"{where}: no street within {settings.serve_snap_m:g} m of the point; click on a street"
             )
-        best = cand[int(np.argmin(shapely.distance(tree.geometries[cand], point)))]
-        edit["nodes"] = [str(net.node_id[net.u[best]]), str(net.node_id[net.v[best]])]
+        a, b = pairs[0]
+        edit["nodes"] = [str(net.node_id[a]), str(net.node_id[b])]
 
     def _resolve_gate(self, edit: dict, where: str) -> None:
         comps = self.comps
@@ -382,15 +392,18 @@ class Engine:
         near = shapely.distance(outline, on_wall) <= settings.gate_tolerance_m
         edit["compound_ids"] = [str(c) for c in comps["compound_id"].to_numpy()[near]]
 
+    def _positions(self) -> dict[str, int]:
+        """Street node id → index (the nodes stay under paths and closures)."""
+        if self._node_pos is None:
+            self._node_pos = node_positions(self.net)
+        return self._node_pos
+
     def _node_index(self, ids: list[str], where: str) -> tuple[int, int]:
-        net = self.net
-        idx = []
+        pos = self._positions()
         for nid in ids:
-            hit = np.nonzero(net.node_id.astype(str) == nid)[0]
-            if len(hit) == 0:
+            if nid not in pos:
                 raise InputError(f"{where}: street node {nid} is not in this region's network")
-            idx.append(int(hit[0]))
-        return idx[0], idx[1]
+        return pos[ids[0]], pos[ids[1]]
 
     def _rebuild_graph(self) -> None:
         """Network, compounds and every access of the current graph edits."""
@@ -400,6 +413,7 @@ class Engine:
             net, comps = build_network(region, self.mode), compounds(region)
         else:
             net, comps = self._base_net, self._base_comps
+        self._graph_base, self._node_pos = net, None
         self.net = net = edited_network(net, [e for e in self._graph_edits if e["kind"] != "add_gate"])
         self.comps = comps
         self.access, info = home_access(net, self.homes, comps)
@@ -657,14 +671,21 @@ def tight_edges(cost: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray) -
     return bool((uv | vu).any())
 
 
-def edited_network(net: Network, edits: Sequence[dict]) -> Network:
+def node_positions(net: Network) -> dict[str, int]:
+    """Street node id (as text) → its index; the first of any repeated id."""
+    ids = net.node_id.astype(str)
+    return dict(zip(ids[::-1].tolist(), range(len(ids) - 1, -1, -1), strict=True))
+
+
+def edited_network(net: Network, edits: Sequence[dict], pos: dict[str, int] | None = None) -> Network:
     """``net`` with the paths added (two-way, walked) and closed, in order; nodes unchanged.
 
     Each edit names its two street nodes by OSM id (``nodes``); a new path has ``length_m``.
+    ``pos``: :func:`node_positions` of ``net``, when known.
     """
     if not edits:
         return net
-    pos = {str(n): i for i, n in enumerate(net.node_id)}
+    pos = node_positions(net) if pos is None else pos
     u, v, length = net.u, net.v, net.length_m
     time_s = net.time_s
     for e in edits:

@@ -263,6 +263,19 @@ def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, ha
     assert_same_numbers(engine, full_audit(haidian, network=closed))
 
 
+def test_a_new_path_closed_by_a_click_on_it_gives_the_region_back(client, engine, haidian):
+    net = engine.net
+    a, b = _shortcut(net)
+    ends = [list(lonlat(engine, net.x[a], net.y[a])), list(lonlat(engine, net.x[b], net.y[b]))]
+    assert client.post("/api/edits", json={"kind": "add_path", "coordinates": ends}).status_code == 200
+    mid = lonlat(engine, (net.x[a] + net.x[b]) / 2, (net.y[a] + net.y[b]) / 2)
+    out = client.post("/api/edits", json={"kind": "close_path", "lon": mid[0], "lat": mid[1]})
+    assert out.status_code == 200, out.text
+    assert sorted(out.json()["edit"]["nodes"]) == sorted([str(net.node_id[a]), str(net.node_id[b])])
+    assert engine.net.n_edges == net.n_edges
+    assert_same_numbers(engine, full_audit(haidian))
+
+
 def test_closing_the_only_street_to_homes_leaves_them_unreachable(client, engine, haidian):
     """A dead end's street closed: the homes reached only through it have no path any more,
     in every category, as a full audit on the network without it finds."""
