@@ -79,7 +79,8 @@ def batch_cmd(
         "import json; from planner.batch import run_batch; "
         f"s = run_batch({str(regions)!r}, out_dir={str(out)!r}, osm={str(osm)!r}, workers={workers}, "
         f"progress=False, cut={cut!r}, printable={printable!r}); "
-        "print(json.dumps({'done': s['regions']['done'], 'seconds': s['seconds']}))"
+        "print(json.dumps({'done': s['regions']['done'], 'seconds': s['seconds'], "
+        "'task_cpu_s': round(sum(r.get('cpu_seconds', 0) for r in s['per_region']), 1)}))"
     )
     return [sys.executable, "-c", code]
 
@@ -115,7 +116,8 @@ def main() -> None:
             ratios = ", ".join(f"{run['cpu_s'] / cpu:.2f}× the whole audit {w}" for w, cpu in wholes.items())
             print(f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
                   f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
-                  f"largest process {run['peak_rss_gb']:.2f} GB; seconds {facts['seconds']}", flush=True)
+                  f"largest process {run['peak_rss_gb']:.2f} GB; the region tasks' own CPU {facts['task_cpu_s']} s; "
+                  f"seconds {facts['seconds']}", flush=True)
 
 
 if __name__ == "__main__":

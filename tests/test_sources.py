@@ -168,6 +168,24 @@ def test_metric_crs_is_the_utm_zone(lon, lat, epsg):
     assert metric_crs(lon, lat).to_epsg() == epsg
 
 
+@pytest.mark.parametrize(
+    ("lon", "lat", "epsg"),
+    [(116.3, 40.0, 32650), (121.47, 31.23, 32651), (-70.6, -33.4, 32719), (114.02, 22.5, 32650)],
+)
+def test_metric_crs_of_a_frame_is_the_zone_of_its_bounds_centre(lon, lat, epsg):
+    import geopandas as gpd
+
+    from planner.sources import metric_crs_of
+
+    # Two points 0.1° apart: the centre of their bounds decides (114.02 ± 0.05 straddles 114° E,
+    # the edge of zones 49 and 50, with the centre in zone 50), in lon/lat or in a projected CRS, as
+    # geopandas' estimate_utm_crs picks it.
+    frame = gpd.GeoSeries(gpd.points_from_xy([lon - 0.05, lon + 0.05], [lat - 0.05, lat + 0.05]), crs=4326)
+    for f in (frame, frame.to_crs(3857), gpd.GeoSeries(frame.to_numpy())):
+        assert metric_crs_of(f).to_epsg() == epsg
+    assert frame.estimate_utm_crs().to_epsg() == epsg
+
+
 def test_reach_m_by_hand():
     # 15 min walk × 1.1 m/s × 1.25 margin.
     assert reach_m([5, 10, 15]) == pytest.approx(15 * 60 * 1.1 * 1.25)
