@@ -535,6 +535,7 @@ def run_audit(
         full_times=full_times,
         **loaded,
     )
+    del region, loaded  # the OSM objects are not written: their memory is free for the maps
     result.inputs = _recorded_inputs(osm, categories, mins, mode, coords, crs, **files)
     result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result

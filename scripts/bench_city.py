@@ -105,6 +105,7 @@ def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path |
     load_s = time.perf_counter() - t
     audit_start = time.perf_counter()
     result = audit(region, categories=categories, with_isochrones=True, progress=False)
+    del region  # as run_audit does: the OSM objects are not written
     write_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = keep if keep is not None else Path(tmp) / "audit"

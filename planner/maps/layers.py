@@ -349,7 +349,12 @@ def light_lines(
     parts = shapely.get_parts(metric.geometry.values[~pd.isna(metric.geometry.values)])
     parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
     if len(parts):
-        parts = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+        # One step at a time, each copy of a city's streets released before the next is made.
+        merged = shapely.multilinestrings(parts)
+        del parts
+        merged = shapely.line_merge(merged)
+        parts = shapely.get_parts(merged)
+        del merged
         parts = shapely.simplify(parts, simplify_m, preserve_topology=False)
         parts = _round_wgs84(parts, metric.crs, decimals)
         parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
