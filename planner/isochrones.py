@@ -128,7 +128,8 @@ def _draw_all(net: Network, jobs: list, node_time: dict, node_dist: dict):
     state = (net, node_time, node_dist)
     workers = min(settings.sweep_workers or os.cpu_count() or 1, len(jobs))
     big = net.n_nodes * len(jobs) >= settings.parallel_min_node_sweeps
-    if workers <= 1 or not big or "fork" not in mp.get_all_start_methods():
+    # A daemonic process (a Dask worker running a batch region) may not start children.
+    if workers <= 1 or not big or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
         for job in jobs:
             yield _draw(state, job)
         return

@@ -86,6 +86,8 @@ def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
         population=options.get("population"),
         population_table=options.get("population_table"),
     )
+    if spec.cut_osm:
+        name_extract(Path(out_dir) / "summary.json", spec)
     return {
         "homes": len(result.homes),
         "nodes": int(result.network.n_nodes),
@@ -96,6 +98,17 @@ def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
 
 
 run_audit_region.writes_audit_outputs = True
+
+
+def name_extract(summary_path: Path, spec: RegionSpec) -> None:
+    """Record the user's extract, not the batch's cut of it, as the region's OSM input in its
+    ``summary.json``: the cut is removed once the region is done, and the region loaded from it
+    equals the extract loaded with the region's boundary."""
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    inputs = summary.get("inputs")
+    if isinstance(inputs, dict) and inputs.get("osm") == spec.cut_osm:
+        inputs["osm"], inputs["osm_path"] = spec.osm, str(Path(spec.osm).resolve())
+        write_json(summary_path, summary)
 
 
 def task_function(task: str | Callable) -> Callable:

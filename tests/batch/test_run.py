@@ -364,6 +364,12 @@ def test_home_near_boundary_keeps_its_facility_across_it(client, tmp_path):
     assert single.pop("region") == "nanjing_xinjiekou"  # the command names a region by its file
     batched = json.loads((out / "regions" / "west" / "summary.json").read_text(encoding="utf-8"))
     assert batched.pop("region") == "west"
+    # Inputs: the user's extract, not the batch's removed cut; the boundary is a regions file row.
+    assert batched["inputs"]["osm"] == single["inputs"]["osm"] == str(osm)
+    assert batched["inputs"]["osm_path"] == single["inputs"]["osm_path"] == str(osm.resolve())
+    assert single["inputs"]["boundary"] == str((tmp_path / "west.gpkg").resolve())
+    assert batched["inputs"]["boundary"] == "given in Python, not a file"
+    single["inputs"]["boundary"] = batched["inputs"]["boundary"]
     (tmp_path / "single_west" / "summary.json").write_text(
         json.dumps({**single, "region": "west"}), encoding="utf-8"
     )
