@@ -530,9 +530,18 @@ class Engine:
                 used |= tight_edges(self._length[key][0], eu, ev, old.length_m[gone])
             if used:
                 swept.append(key)
-                self._sweep_category(key)
             elif not joined:
                 self._home_columns(cat)
+        # One target graph for all the categories swept again; in this process (no fork
+        # under the server's threads for an edit's few sweeps).
+        subsets = [self._subset(key) for key in swept]
+        graph = TargetGraph(self.net, self.fac_access, "time") if swept else None
+        again = sweep_many(graph, subsets, limit=self.limit_s, workers=1) if swept else []
+        for key, rows, (cost, near) in zip(swept, subsets, again, strict=True):
+            self.node_time[key], self.node_near[key] = cost, near
+            if key in self._length:
+                self._length[key] = self._sweep(rows, "length")
+            self._home_columns(self.by_key[key])
         self.last_swept = swept
         if not joined:
             self._refresh([])
