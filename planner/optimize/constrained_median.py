@@ -337,9 +337,9 @@ class ConstrainedPCenter(ConstrainedPMedian):
             high = len(times) - 1
         else:
             high = int(np.searchsorted(times, median.info["worst_s"] - 1e-9))
-        high, bound = self._bisect(full, times, first, high, time_limit, t0)
+        high, bound, seed = self._bisect(full, times, first, high, time_limit, t0)
         b = self.programme(max_s=times[high])
-        res = _run(b, self._objective(b, b.n_var), None, _share(time_limit, t0, 1), gap, serve_all=True)
+        res = _run(b, self._objective(b, b.n_var), seed, _share(time_limit, t0, 1), gap, serve_all=True)
         proven = bound >= times[high] - 1e-9
         sol = self._solution(b, res.x, "optimal" if proven else "feasible", bound, "p-center", t0)
         sol.unreachable = full.unreachable
@@ -349,22 +349,23 @@ class ConstrainedPCenter(ConstrainedPMedian):
     def _bisect(self, full: _Programme, times, first, high: int, time_limit, t0) -> tuple:
         """Bisection between the largest nearest-site time of a row and ``high`` (an index of
         ``times`` known to serve every row): the smallest threshold found to serve every row,
-        and the largest lower bound proven (seconds)."""
+        the largest lower bound proven (seconds), and the answer found there (or None)."""
         low = int(np.searchsorted(times, first[full.rows_used].max() - 1e-9))
         bound = float(times[low])
         n_rows = len(full.rows_used)
         steps = max(int(np.ceil(np.log2(max(high - low + 1, 2)))), 1)
+        seed = None
         while low < high:
             mid = (low + high) // 2
             found, proven_none = self._serve_all(times[mid], n_rows, _share(time_limit, t0, steps))
             steps = max(steps - 1, 1)
             if found is not None:
-                high = mid
+                high, seed = mid, found
             else:
                 low = mid + 1
                 if proven_none:
                     bound = max(bound, float(times[mid + 1]))
-        return high, bound
+        return high, bound, seed
 
     def _room_for_all(self, b: _Programme) -> bool:
         """Whether the fixed sites and the ``p`` largest new ones could hold every served row
@@ -382,8 +383,139 @@ class ConstrainedPCenter(ConstrainedPMedian):
         b = self.programme(max_s=max_s)
         if len(b.rows_used) < n_rows or not np.isin(b.rows_used, b.row).all():
             return None, True
-        res = _run(b, np.zeros(b.n_var), None, time_limit, 1.0, serve_all=True, strict=False)
-        return (None, res.status == "infeasible") if res.x is None else (res, False)
+        deadline = np.inf if time_limit is None else time.perf_counter() + time_limit
+        try:
+            x = _ServeAllSearch(self, b, deadline).run()
+        except _Undecided:
+            return None, False
+        return (None, True) if x is None else (x, False)
+
+
+class _Undecided(Exception):
+    """The time allowed for a threshold check ran out."""
+
+
+class _ServeAllSearch:
+    """Whether some ``p`` new sites serve every served row of a programme built within one
+    threshold: a depth-first search that branches on the uncovered row with the fewest
+    candidates left (each branch opens one of them, the earlier ones closed), as p-center
+    searches do, and prunes by rows no two of which share a candidate (each needs a site of
+    its own) and by capacity. Once the sites cover every row, a linear programme splits the
+    rows among them (capacities, minimum catchments); when it cannot, a further site is
+    opened in turn, up to ``p``. Every site set that could serve is reached, so the search
+    is exact."""
+
+    def __init__(self, model: ConstrainedPMedian, b: _Programme, deadline: float):
+        self.model, self.b, self.p, self.deadline = model, b, model.p, deadline
+        n_u, n_x = len(b.rows_used), len(b.new_cols)
+        m = model.cost.shape[1]
+        self.xpos = xpos = np.full(m, -1, np.int64)
+        xpos[b.new_cols] = np.arange(n_x)
+        self.r_of = r_of = np.searchsorted(b.rows_used, b.row)
+        new_e = xpos[b.col] >= 0
+        # reach[r, k]: row r may use new site k; rows an existing site may take are covered.
+        self.reach = sparse.csr_matrix(
+            (np.ones(int(new_e.sum()), bool), (r_of[new_e], xpos[b.col[new_e]])), shape=(n_u, n_x)
+        )
+        self.reach.sum_duplicates()
+        self.by_fixed = np.zeros(n_u, bool)
+        self.by_fixed[r_of[~new_e]] = True
+        self.conflict = np.zeros((n_x, n_x), bool)
+        pairs = model.conflicts[(xpos[model.conflicts[:, 0]] >= 0) & (xpos[model.conflicts[:, 1]] >= 0)]
+        self.conflict[xpos[pairs[:, 0]], xpos[pairs[:, 1]]] = True
+        self.conflict |= self.conflict.T
+        # Capacity: rows without an existing site of unlimited room need room somewhere.
+        free = np.isin(b.col, model.fixed) & ~np.isfinite(model.capacities[b.col])
+        unlimited = np.zeros(n_u, bool)
+        unlimited[r_of[free]] = True
+        self.need = float(model.loads[b.rows_used][~unlimited].sum())
+        self.room_fixed = float(model.capacities[np.unique(b.col[~new_e])].sum())
+        self.cap = model.capacities[b.new_cols]
+        self.found: np.ndarray | None = None
+
+    def run(self) -> np.ndarray | None:
+        """The programme's answer (shares ``y``, ``u`` = 0, sites ``x``), or None when there
+        is none; raises :class:`_Undecided` past the deadline."""
+        n_x = len(self.b.new_cols)
+        self._node(np.zeros(n_x, bool), np.ones(n_x, bool))
+        return self.found
+
+    def _node(self, chosen: np.ndarray, allowed: np.ndarray) -> bool:
+        if time.perf_counter() > self.deadline:
+            raise _Undecided
+        left = self.p - int(chosen.sum())
+        room = np.sort(self.cap[allowed])[::-1][: max(left, 0)].sum() + self.cap[chosen].sum()
+        if room + self.room_fixed < self.need - 1e-9:
+            return False
+        uncovered = np.flatnonzero(~(self.by_fixed | (self.reach @ chosen)))
+        if len(uncovered):
+            options = self.reach[uncovered] @ allowed.astype(np.int64)
+            if left <= 0 or options.min() == 0 or self._packing(uncovered, options, allowed) > left:
+                return False
+            r = uncovered[np.argmin(options)]
+            opts = self.reach.indices[self.reach.indptr[r] : self.reach.indptr[r + 1]]
+        else:
+            if self._split(chosen):
+                return True
+            if left <= 0:
+                return False
+            opts = np.flatnonzero(allowed)
+        rest = allowed.copy()
+        for k in opts[allowed[opts]]:
+            rest[k] = False
+            if self._node(_with(chosen, k), rest & ~self.conflict[k]):
+                return True
+        return False
+
+    def _packing(self, uncovered: np.ndarray, options: np.ndarray, allowed: np.ndarray) -> int:
+        """How many uncovered rows, taken greedily fewest options first, share no candidate."""
+        used = np.zeros(len(allowed), bool)
+        count = 0
+        for r in uncovered[np.argsort(options, kind="stable")]:
+            opts = self.reach.indices[self.reach.indptr[r] : self.reach.indptr[r + 1]]
+            opts = opts[allowed[opts]]
+            if not used[opts].any():
+                used[opts] = True
+                count += 1
+        return count
+
+    def _split(self, chosen: np.ndarray) -> bool:
+        """Whether the existing sites and the ``chosen`` new ones serve every row (a linear
+        programme over their entries); if so the answer is kept in ``found``."""
+        b, model = self.b, self.model
+        k_of = self.xpos[b.col]
+        use = np.flatnonzero((k_of < 0) | chosen[np.maximum(k_of, 0)])
+        col, load = b.col[use], model.loads[b.row[use]]
+        n_u, n_y = len(b.rows_used), len(use)
+        ucol, c_of = np.unique(col, return_inverse=True)
+        cap, low = model.capacities[ucol], np.where(self.xpos[ucol] >= 0, model.min_load[ucol], 0.0)
+        limited = np.isfinite(cap) | (low > 0)
+        lim_of = np.cumsum(limited) - 1
+        on = limited[c_of]
+        rows = np.r_[self.r_of[use], n_u + lim_of[c_of[on]]]
+        cols = np.r_[np.arange(n_y), np.flatnonzero(on)]
+        vals = np.r_[np.ones(n_y), load[on]]
+        lo = np.r_[np.ones(n_u), low[limited]]
+        hi = np.r_[np.ones(n_u), cap[limited]]
+        res = _solve_milp(
+            np.zeros(n_y), rows, cols, vals, lo, hi, np.zeros(n_y), np.ones(n_y), np.zeros(n_y, np.int32),
+            time_limit=max(self.deadline - time.perf_counter(), 0.01) if np.isfinite(self.deadline) else None,
+        )
+        if res.status == "time limit":
+            raise _Undecided
+        if res.x is None:
+            return False
+        found = np.zeros(b.n_var)
+        found[use] = np.clip(res.x, 0.0, 1.0)
+        found[len(b.row) + len(b.rows_used) + np.flatnonzero(chosen)] = 1.0
+        self.found = found
+        return True
+
+
+def _with(mask: np.ndarray, k: int) -> np.ndarray:
+    out = mask.copy()
+    out[k] = True
+    return out
 
 
 def _share(time_limit: float | None, t0: float, parts: int) -> float | None:
