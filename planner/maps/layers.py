@@ -346,7 +346,9 @@ def light_lines(
     feature avoids the per-feature overhead of GeoJSON. Non-line geometries are ignored.
     """
     metric = _metric(lines)
-    parts = shapely.get_parts(metric.geometry.values[~pd.isna(metric.geometry.values)])
+    parts = metric.geometry.values[~pd.isna(metric.geometry.values)]
+    if not (shapely.get_type_id(parts) == 1).all():  # a network's segments need no copy
+        parts = shapely.get_parts(parts)
     parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
     if len(parts):
         # One step at a time, each copy of a city's streets released before the next is made.
