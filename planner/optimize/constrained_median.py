@@ -313,10 +313,11 @@ class ConstrainedPCenter(ConstrainedPMedian):
 
     def solve(self, time_limit: float | None = None, gap: float = 1e-4) -> Solution:
         """The least threshold at which every served row can be served, then the least total
-        time at it: the p-median's answer gives a first threshold, a bisection over the
-        matrix's times (each a HiGHS feasibility run) lowers it. With ``time_limit`` a run
-        that neither finds an answer nor proves there is none in its share of the time
-        leaves its threshold undecided: the answer is then "feasible", its bound the
+        time at it: a bisection over the matrix's times, each threshold decided by
+        :class:`_ServeAllSearch`, then a HiGHS run for the least total time within the
+        threshold found, started from the search's answer there. With ``time_limit`` a
+        search that neither finds an answer nor proves there is none in its share of the
+        time leaves its threshold undecided: the answer is then "feasible", its bound the
         largest threshold proven too short."""
         t0 = time.perf_counter()
         full = self.programme()
@@ -326,18 +327,15 @@ class ConstrainedPCenter(ConstrainedPMedian):
         first = np.full(self.cost.shape[0], np.inf)
         np.minimum.at(first, full.row, full.sec)
         times = np.unique(full.sec)
-        median = ConstrainedPMedian.solve(self, _share(time_limit, t0, 4), gap)
-        if median.info["rows_left"]:
-            sure = not np.isfinite(first[full.rows_used]).all() or not self._room_for_all(full)
-            n_rows = len(full.rows_used)
-            if sure or self._serve_all(times[-1], n_rows, _share(time_limit, t0, 3))[0] is None:
-                # Not every row can be served: the p-median's answer, at the penalty.
-                median.model, median.objective, median.bound = "p-center", self.penalty_s, self.penalty_s
-                return median
-            high = len(times) - 1
-        else:
-            high = int(np.searchsorted(times, median.info["worst_s"] - 1e-9))
-        high, bound, seed = self._bisect(full, times, first, high, time_limit, t0)
+        sure = not np.isfinite(first[full.rows_used]).all() or not self._room_for_all(full)
+        n_rows = len(full.rows_used)
+        top = None if sure else self._serve_all(times[-1], n_rows, _share(time_limit, t0, 3))[0]
+        if top is None:
+            # Not every row can be served: the p-median's answer, at the penalty.
+            median = ConstrainedPMedian.solve(self, _share(time_limit, t0, 1), gap)
+            median.model, median.objective, median.bound = "p-center", self.penalty_s, self.penalty_s
+            return median
+        high, bound, seed = self._bisect(full, times, first, (len(times) - 1, top), time_limit, t0)
         b = self.programme(max_s=times[high])
         res = _run(b, self._objective(b, b.n_var), seed, _share(time_limit, t0, 1), gap, serve_all=True)
         proven = bound >= times[high] - 1e-9
@@ -346,15 +344,15 @@ class ConstrainedPCenter(ConstrainedPMedian):
         sol.info["lower_bound_s"] = float(bound)
         return sol
 
-    def _bisect(self, full: _Programme, times, first, high: int, time_limit, t0) -> tuple:
-        """Bisection between the largest nearest-site time of a row and ``high`` (an index of
-        ``times`` known to serve every row): the smallest threshold found to serve every row,
-        the largest lower bound proven (seconds), and the answer found there (or None)."""
+    def _bisect(self, full: _Programme, times, first, top: tuple, time_limit, t0) -> tuple:
+        """Bisection between the largest nearest-site time of a row and ``top`` (an index of
+        ``times`` known to serve every row, and its answer): the smallest threshold found to
+        serve every row, the largest lower bound proven (seconds), and the answer found there."""
         low = int(np.searchsorted(times, first[full.rows_used].max() - 1e-9))
         bound = float(times[low])
         n_rows = len(full.rows_used)
-        steps = max(int(np.ceil(np.log2(max(high - low + 1, 2)))), 1)
-        seed = None
+        high, seed = top
+        steps = max(int(np.ceil(np.log2(max(high - low + 1, 2)))), 1) + 1  # and the final run
         while low < high:
             mid = (low + high) // 2
             found, proven_none = self._serve_all(times[mid], n_rows, _share(time_limit, t0, steps))
