@@ -107,6 +107,20 @@ def test_fixed_site_blocks_its_neighbours_and_covers_its_homes():
     assert list(sol.assignment) == [0, 2]
 
 
+def test_no_home_in_reach_of_a_new_candidate_opens_nothing():
+    # Home 0 is covered by the existing site 0; home 1 reaches no candidate within MIN.
+    cost = np.array([[50, 900, 900], [900, 900, 900]], float)
+    w = np.array([5.0, 7.0])
+    for p in (1, None):
+        sol = ConstrainedCoverage.from_cost_matrix(
+            cost, w, p=p, minutes=MIN, fixed=[0], conflicts=[[1, 2]]
+        ).solve()
+        assert sol.objective == 5 and sol.status == "optimal"
+        assert list(sol.assignment) == [0, -1]
+        if p is None:  # the fewest sites covering as much: none
+            assert list(sol.new_sites) == []
+
+
 def test_conflict_pairs_by_distance():
     xy = np.array([[0, 0], [299, 0], [300, 0], [1000, 0]], float)
     pairs = {tuple(p) for p in conflict_pairs(xy, 300.0)}

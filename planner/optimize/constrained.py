@@ -191,16 +191,13 @@ class ConstrainedCoverage:
         b = self.block()
         w, A, lo, hi = self._spacing_programme(b)
         n_g, n_x = len(w), len(b.new_cols)
-        integer = np.r_[np.zeros(n_g), np.ones(n_x)]
-        res = solve_binary(np.r_[-w, np.zeros(n_x)], A, lo, hi, time_limit, gap, integer)
-        if self.p is None:
-            # The fewest sites covering as much.
-            best = float(w @ res.x[:n_g])
-            A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
-            lo, hi = np.r_[lo, best - 1e-6 * max(1.0, best)], np.r_[hi, np.inf]
-            res = solve_binary(np.r_[np.zeros(n_g), np.ones(n_x)], A, lo, hi, time_limit, gap, integer)
-        x_open = np.round(res.x[n_g:]) > 0.5
-        status = "optimal" if res.status == "optimal" else "feasible"
+        if n_g == 0:
+            # No home a new candidate can reach: opening none is optimal (HiGHS refuses an empty model).
+            x_open, status, res_bound = np.zeros(n_x, bool), "optimal", np.nan
+        else:
+            res = self._spacing_mip(w, A, lo, hi, n_x, time_limit, gap)
+            x_open = np.round(res.x[n_g:]) > 0.5
+            status, res_bound = ("optimal" if res.status == "optimal" else "feasible"), res.bound
         sites = np.union1d(self.fixed, b.new_cols[x_open])
         assignment = _nearest_open(b, b.new_cols[x_open], self.cost)
         covered = assignment >= 0
@@ -208,8 +205,8 @@ class ConstrainedCoverage:
         done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
         bound = (
             objective
-            if status == "optimal" or not np.isfinite(res.bound) or self.p is None
-            else max(objective, -float(res.bound) + done_weight)
+            if status == "optimal" or not np.isfinite(res_bound) or self.p is None
+            else max(objective, -float(res_bound) + done_weight)
         )
         return Solution(
             model="max-coverage" if self.p is not None else "set-cover",
@@ -227,6 +224,18 @@ class ConstrainedCoverage:
             info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
             _table=self._table(sites, assignment, self.cost),
         )
+
+    def _spacing_mip(self, w, A, lo, hi, n_x: int, time_limit, gap):
+        """Solve the spacing-only programme; with no ``p``, then the fewest sites covering as much."""
+        n_g = len(w)
+        integer = np.r_[np.zeros(n_g), np.ones(n_x)]
+        res = solve_binary(np.r_[-w, np.zeros(n_x)], A, lo, hi, time_limit, gap, integer)
+        if self.p is None:
+            best = float(w @ res.x[:n_g])
+            A = sparse.vstack([A, sparse.csr_matrix(np.r_[w, np.zeros(n_x)][None, :])], format="csr")
+            lo, hi = np.r_[lo, best - 1e-6 * max(1.0, best)], np.r_[hi, np.inf]
+            res = solve_binary(np.r_[np.zeros(n_g), np.ones(n_x)], A, lo, hi, time_limit, gap, integer)
+        return res
 
     def _spacing_programme(self, b: CoverageBlock):
         """The groups' weights and the rows over ``[covered per group, x]``: a group is
@@ -550,7 +559,7 @@ def _coverage_groups(row: np.ndarray, col: np.ndarray) -> tuple[list[tuple], np.
     order = np.lexsort((col, row))
     row, col = row[order], col[order]
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]]) if len(row) else np.zeros(0, np.int64)
-    ends = np.r_[starts[1:], len(row)]
+    ends = np.r_[starts[1:], len(row)] if len(starts) else np.zeros(0, np.int64)
     g_row = np.empty(len(starts), np.int64)
     for k, (a, e) in enumerate(zip(starts, ends, strict=True)):
         g_row[k] = groups.setdefault(tuple(col[a:e]), len(groups))
