@@ -187,3 +187,42 @@ def test_pcenter_under_a_time_limit_keeps_a_proven_bound():
     quick = ConstrainedPCenter.from_cost_matrix(cost, w, **kw).solve(time_limit=0.2)
     assert quick.bound <= exact.objective + 1e-6 <= quick.objective + 1e-6
     assert quick.status == ("optimal" if quick.gap == 0 else "feasible")
+
+
+def test_hand_worked_pcenter_opens_a_site_for_room_not_reach():
+    # Site 0 reaches both rows (10 residents each) in 100 s but holds 10: the second row needs
+    # site 1, 200 s from row 0 and 300 s from row 1, so row 0 goes there: worst 200 s.
+    cost = np.array([[100.0, 200.0], [100.0, 300.0]])
+    w = np.array([10.0, 10.0])
+    sol = ConstrainedPCenter.from_cost_matrix(cost, w, p=2, capacities=[10.0, 10.0]).solve()
+    assert sol.objective == pytest.approx(200.0) and sol.status == "optimal"
+    assert list(sol.new_sites) == [0, 1] and list(sol.assignment) == [1, 0]
+    # With one site only, one of the rows is left without a site: the penalty.
+    one = ConstrainedPCenter.from_cost_matrix(cost, w, p=1, capacities=[10.0, 10.0], penalty_s=1_000).solve()
+    assert one.objective == pytest.approx(1_000)
+
+
+def _tight_instance(seed):
+    """Capacities that rarely let the nearest cover serve: sites opened for room, not reach."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = 8, 6
+    cost = rng.uniform(0, 900, (n, m))
+    cost[rng.random((n, m)) < 0.3] = np.inf
+    w = rng.integers(1, 20, n).astype(float)
+    p = int(rng.integers(2, 4))
+    fixed = [0] if seed % 2 else []
+    cap = rng.uniform(0.6, 1.2, m) * w.sum() / p
+    low = np.where(rng.random(m) < 0.5, w.sum() / 10, 0.0)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.15]).reshape(-1, 2)
+    kw = {"p": p, "fixed": fixed, "loads": w, "capacities": cap, "min_load": low, "conflicts": conflicts}
+    return cost, w, kw
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pcenter_with_tight_capacities_equals_brute_force(seed):
+    cost, w, kw = _tight_instance(seed)
+    sol = ConstrainedPCenter.from_cost_matrix(cost, w, penalty_s=PENALTY, **kw).solve()
+    _, worst, at_worst = _brute(cost, w, kw["p"], kw["fixed"], kw["capacities"], kw["min_load"], kw["conflicts"])
+    assert sol.objective == pytest.approx(worst)
+    _check_answer(sol, w, kw)
+    assert sol.info["total_weighted_s"] == pytest.approx(at_worst)
