@@ -286,6 +286,24 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     assert "<" not in maps.audit_map._inline_json(p) and json.loads(maps.audit_map._inline_json(p)) == p
 
 
+def test_a_citys_streets_are_merged_in_tiles(monkeypatch):
+    # 10 parallel streets of 100 segments of 10 m, 100 m apart: merged whole, 10 polylines;
+    # by tiles for 250 segments each (a 2 x 2 grid over the segments' starts), each street
+    # breaks where it crosses into the next column of tiles (2 pieces), the same lines drawn.
+    xs = np.arange(0, 1001, 10.0) + X0
+    segments = [
+        LineString([(a, Y0 + 100 * k), (b, Y0 + 100 * k)]) for k in range(10) for a, b in itertools.pairwise(xs)
+    ]
+    roads = gpd.GeoDataFrame(geometry=segments, crs=CRS_UTM)
+    whole = maps.light_lines(roads).geometry.iloc[0]
+    monkeypatch.setattr(maps.layers, "MERGE_BLOCK_LINES", 250)
+    tiled = maps.light_lines(roads).geometry.iloc[0]
+    assert shapely.get_num_geometries(whole) == 10
+    assert shapely.get_num_geometries(tiled) == 20
+    assert shapely.length(tiled) == pytest.approx(shapely.length(whole), rel=1e-12)
+    assert shapely.hausdorff_distance(whole, tiled) < 1e-6  # degrees: a tenth of a metre
+
+
 def test_roads_and_isochrones_are_simplified():
     # A straight street of 10 m segments (as a network gives it) becomes one 2-point line.
     xs = np.arange(0, 1001, 10.0) + X0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import folium
@@ -326,6 +327,10 @@ def _metric(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(metric_crs_of(gdf))
 
 
+#: Lines merged at once by light_lines (a city's streets go through the merge in tiles).
+MERGE_BLOCK_LINES: int = 100_000
+
+
 def _round_wgs84(geoms: np.ndarray, crs: Any, decimals: int = MAP_DECIMALS) -> np.ndarray:
     """Geometries from ``crs`` to lon/lat rounded to ``decimals`` decimals."""
     geoms = gpd.GeoSeries(geoms, crs=crs).to_crs("EPSG:4326").to_numpy()
@@ -351,18 +356,36 @@ def light_lines(
         parts = shapely.get_parts(parts)
     parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
     if len(parts):
-        # One step at a time, each copy of a city's streets released before the next is made.
-        merged = shapely.multilinestrings(parts)
-        del parts
-        merged = shapely.line_merge(merged)
-        parts = shapely.get_parts(merged)
-        del merged
-        parts = shapely.simplify(parts, simplify_m, preserve_topology=False)
+        parts = _merge_simplify(parts, simplify_m)
         parts = _round_wgs84(parts, metric.crs, decimals)
         parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
     if not len(parts):
         return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
     return gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)], crs="EPSG:4326")
+
+
+def _merge_simplify(parts: np.ndarray, simplify_m: float, block: int | None = None) -> np.ndarray:
+    """Lines merged into polylines and simplified, a block of the map at a time when there are
+    more than ``block``: the merge holds copies of every line it is given, so a city's
+    streets go through it in square tiles of about ``block`` lines (a polyline then breaks
+    at a tile's edge, which nothing drawn shows)."""
+    block = MERGE_BLOCK_LINES if block is None else block
+    if len(parts) <= block:
+        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(parts)))
+        return shapely.simplify(merged, simplify_m, preserve_topology=False)
+    start = shapely.get_coordinates(shapely.get_point(parts, 0))
+    side = int(np.ceil(np.sqrt(len(parts) / block)))
+    lo, span = start.min(axis=0), np.maximum(np.ptp(start, axis=0), 1e-9)
+    cell = np.clip((start - lo) / span * side, 0, side - 1).astype(np.int64)
+    tile = cell[:, 0] * side + cell[:, 1]
+    order = np.argsort(tile, kind="stable")
+    edges = np.searchsorted(tile[order], np.arange(side * side + 1))
+    out = [
+        _merge_simplify(parts[order[a:b]], simplify_m, block=len(parts))
+        for a, b in pairwise(edges.tolist())
+        if b > a
+    ]
+    return np.concatenate(out)
 
 
 def light_polygons(
