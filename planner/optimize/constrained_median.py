@@ -455,7 +455,7 @@ class _ServeAllSearch:
         else:
             if self._split(chosen):
                 return True
-            if left <= 0:
+            if left <= 0 or not self._split(chosen, allowed, left):
                 return False
             opts = np.flatnonzero(allowed)
         rest = allowed.copy()
@@ -477,36 +477,61 @@ class _ServeAllSearch:
                 count += 1
         return count
 
-    def _split(self, chosen: np.ndarray) -> bool:
+    def _split(self, chosen: np.ndarray, allowed: np.ndarray | None = None, left: int = 0) -> bool:
         """Whether the existing sites and the ``chosen`` new ones serve every row (a linear
-        programme over their entries); if so the answer is kept in ``found``."""
+        programme over their entries); if so the answer is kept in ``found``. With
+        ``allowed``: whether they could with up to ``left`` of the ``allowed`` sites opened
+        in part (a relaxation: capacity and catchment in proportion to the part opened)."""
         b, model = self.b, self.model
         k_of = self.xpos[b.col]
-        use = np.flatnonzero((k_of < 0) | chosen[np.maximum(k_of, 0)])
+        k = np.maximum(k_of, 0)
+        is_open = (k_of < 0) | chosen[k]
+        use = np.flatnonzero(is_open | ((k_of >= 0) & allowed[k]) if allowed is not None else is_open)
         col, load = b.col[use], model.loads[b.row[use]]
         n_u, n_y = len(b.rows_used), len(use)
         ucol, c_of = np.unique(col, return_inverse=True)
-        cap, low = model.capacities[ucol], np.where(self.xpos[ucol] >= 0, model.min_load[ucol], 0.0)
-        limited = np.isfinite(cap) | (low > 0)
-        lim_of = np.cumsum(limited) - 1
-        on = limited[c_of]
-        rows = np.r_[self.r_of[use], n_u + lim_of[c_of[on]]]
-        cols = np.r_[np.arange(n_y), np.flatnonzero(on)]
-        vals = np.r_[np.ones(n_y), load[on]]
-        lo = np.r_[np.ones(n_u), low[limited]]
-        hi = np.r_[np.ones(n_u), cap[limited]]
+        k_u = self.xpos[ucol]
+        shut = (k_u >= 0) & ~chosen[np.maximum(k_u, 0)]
+        n_a = int(shut.sum())
+        a_of = np.cumsum(shut) - 1
+        cap = np.minimum(model.capacities[ucol], float(model.loads[b.rows_used].sum()))
+        low = np.where(k_u >= 0, model.min_load[ucol], 0.0)
+        rows, cols, vals = [self.r_of[use]], [np.arange(n_y)], [np.ones(n_y)]
+        lo, hi = [np.ones(n_u)], [np.ones(n_u)]
+        n_row = n_u
+        capped = np.isfinite(model.capacities[ucol]) | shut
+        for which, limit, is_cap in ((capped, cap, True), (low > 0, low, False)):
+            row_of = n_row + np.cumsum(which) - 1
+            on = which[c_of]
+            part = np.flatnonzero(which & shut)
+            rows += [row_of[c_of[on]], row_of[part]]
+            cols += [np.flatnonzero(on), n_y + a_of[part]]
+            vals += [load[on], -limit[part]]
+            given = np.where(shut[which], 0.0, limit[which])
+            lo.append(np.full(len(given), -np.inf) if is_cap else given)
+            hi.append(given if is_cap else np.full(len(given), np.inf))
+            n_row += len(given)
+        if n_a:
+            rows.append(np.full(n_a, n_row))
+            cols.append(n_y + np.arange(n_a))
+            vals.append(np.ones(n_a))
+            lo.append([-np.inf])
+            hi.append([float(left)])
+        n = n_y + n_a
         res = _solve_milp(
-            np.zeros(n_y), rows, cols, vals, lo, hi, np.zeros(n_y), np.ones(n_y), np.zeros(n_y, np.int32),
+            np.zeros(n), *(np.concatenate(v) for v in (rows, cols, vals, lo, hi)),
+            np.zeros(n), np.ones(n), np.zeros(n, np.int32),
             time_limit=max(self.deadline - time.perf_counter(), 0.01) if np.isfinite(self.deadline) else None,
         )
         if res.status == "time limit":
             raise _Undecided
         if res.x is None:
             return False
-        found = np.zeros(b.n_var)
-        found[use] = np.clip(res.x, 0.0, 1.0)
-        found[len(b.row) + len(b.rows_used) + np.flatnonzero(chosen)] = 1.0
-        self.found = found
+        if allowed is None:
+            found = np.zeros(b.n_var)
+            found[use] = np.clip(res.x, 0.0, 1.0)
+            found[len(b.row) + len(b.rows_used) + np.flatnonzero(chosen)] = 1.0
+            self.found = found
         return True
 
 
