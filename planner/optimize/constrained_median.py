@@ -329,11 +329,15 @@ class ConstrainedPCenter(ConstrainedPMedian):
         times = np.unique(full.sec)
         sure = not np.isfinite(first[full.rows_used]).all() or not self._room_for_all(full)
         n_rows = len(full.rows_used)
-        top = None if sure else self._serve_all(times[-1], n_rows, _share(time_limit, t0, 3))[0]
+        top, none = (None, True) if sure else self._serve_all(times[-1], n_rows, _share(time_limit, t0, 3))
         if top is None:
-            # Not every row can be served: the p-median's answer, at the penalty.
+            # Not every row can be served (or no answer serving all was found in time): the
+            # p-median's answer, at the penalty.
             median = ConstrainedPMedian.solve(self, _share(time_limit, t0, 1), gap)
             median.model, median.objective, median.bound = "p-center", self.penalty_s, self.penalty_s
+            if not none:
+                median.bound = float(np.nanmin([first[full.rows_used].max(), self.penalty_s]))
+                median.status = "feasible"
             return median
         high, bound, seed = self._bisect(full, times, first, (len(times) - 1, top), time_limit, t0)
         b = self.programme(max_s=times[high])
