@@ -59,7 +59,10 @@ def home_cell_image(
     """
     # The geometry alone reprojected (not a copy of every column), as is when already Mercator.
     geoms = homes.geometry
-    geoms = (geoms if geoms.crs is not None and geoms.crs.equals(MERCATOR) else geoms.to_crs(MERCATOR)).values
+    if geoms.crs is None or not geoms.crs.equals(MERCATOR):
+        geoms = geoms.to_crs(MERCATOR)
+    # A plain array: shapely's functions on a GeometryArray go through pandas' slow ufunc path.
+    geoms = geoms.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     xy = shapely.get_coordinates(shapely.centroid(geoms[keep]))
     ok = np.isfinite(xy).all(axis=1)
@@ -107,7 +110,7 @@ def cell_homes(homes: gpd.GeoDataFrame, keys: Sequence[str]) -> gpd.GeoDataFrame
     """The homes' centroids in Web Mercator with only the columns the categories' images read
     (``{key}_time_s``, ``{key}_reach``), to draw every category from one projection."""
     cols = [c for k in keys for c in (f"{k}_time_s", f"{k}_reach") if c in homes]
-    geoms = homes.geometry.values
+    geoms = homes.geometry.to_numpy()
     geoms = np.where(pd.isna(geoms) | shapely.is_empty(geoms), None, shapely.centroid(geoms))
     xy = gpd.GeoSeries(geoms, index=homes.index, crs=homes.crs).to_crs(MERCATOR)
     return gpd.GeoDataFrame(homes[cols], geometry=xy.values, crs=MERCATOR)
@@ -138,7 +141,7 @@ def add_road_image(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "é
     where a street passes); returns whether anything was drawn."""
     if roads is None or not len(roads):
         return False
-    geoms = roads.to_crs(3857).geometry.values
+    geoms = roads.geometry.to_crs(MERCATOR).to_numpy()
     parts = shapely.get_parts(geoms[~(pd.isna(geoms) | shapely.is_empty(geoms))])
     xy, index = shapely.get_coordinates(parts, return_index=True)
     if len(xy) < 2:
