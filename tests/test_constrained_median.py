@@ -226,3 +226,13 @@ def test_pcenter_with_tight_capacities_equals_brute_force(seed):
     assert sol.objective == pytest.approx(worst)
     _check_answer(sol, w, kw)
     assert sol.info["total_weighted_s"] == pytest.approx(at_worst)
+
+
+def test_pcenter_with_no_new_candidate_left_keeps_the_existing_sites():
+    # Candidate 1 needs 100 residents and only 2 live here: it is dropped, no new site is left,
+    # and the existing site 0 serves both rows, the worst at 150 s.
+    cost = np.array([[100.0, 200.0], [150.0, np.inf]])
+    w = np.array([1.0, 1.0])
+    sol = ConstrainedPCenter.from_cost_matrix(cost, w, p=1, fixed=[0], min_load=[0.0, 100.0]).solve()
+    assert sol.objective == pytest.approx(150.0) and sol.status == "optimal"
+    assert list(sol.new_sites) == [] and list(sol.assignment) == [0, 0]

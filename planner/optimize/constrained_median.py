@@ -487,15 +487,19 @@ class _ServeAllSearch:
         ``allowed``: whether they could with up to ``left`` of the ``allowed`` sites opened
         in part (a relaxation: capacity and catchment in proportion to the part opened)."""
         b, model = self.b, self.model
+        # Existing sites index one slot past the new ones (never chosen, never allowed), so
+        # the lookups hold when no new candidate is in reach at all.
+        n_x = len(chosen)
         k_of = self.xpos[b.col]
-        k = np.maximum(k_of, 0)
-        is_open = (k_of < 0) | chosen[k]
-        use = np.flatnonzero(is_open | ((k_of >= 0) & allowed[k]) if allowed is not None else is_open)
+        k = np.where(k_of < 0, n_x, k_of)
+        chosen_x = np.r_[chosen, False]
+        is_open = (k_of < 0) | chosen_x[k]
+        use = np.flatnonzero(is_open | np.r_[allowed, False][k] if allowed is not None else is_open)
         col, load = b.col[use], model.loads[b.row[use]]
         n_u, n_y = len(b.rows_used), len(use)
         ucol, c_of = np.unique(col, return_inverse=True)
         k_u = self.xpos[ucol]
-        shut = (k_u >= 0) & ~chosen[np.maximum(k_u, 0)]
+        shut = (k_u >= 0) & ~chosen_x[np.where(k_u < 0, n_x, k_u)]
         n_a = int(shut.sum())
         a_of = np.cumsum(shut) - 1
         cap = np.minimum(model.capacities[ucol], float(model.loads[b.rows_used].sum()))
