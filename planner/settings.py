@@ -182,9 +182,9 @@ min_spacing_factor: float = 1.0
 #: there; five-minute 5,000 to confirm: planner.sizing.CATCHMENT_CLAUSES). Using them as a
 #: minimum catchment is a planner's assumption (no clause says so); override it.
 min_catchment_residents: dict[str, float] = {"block": 0.0, "5min": 1000.0, "10min": 5000.0, "15min": 15000.0}
-#: Seconds for a p-center by the standards when --time-limit is not given: its bisection runs
-#: a feasibility programme per threshold, which on a district can take minutes to prove; the
-#: answer then says "feasible" with its proven lower bound.
+#: Seconds for a p-center by the standards when --time-limit is not given: each threshold of
+#: its bisection is a search over site sets, exact but without a bound on its branches; past
+#: the limit the answer says "feasible" with its proven lower bound.
 standards_pcenter_time_limit_s: float = 60.0
 #: Isochrone polygons: buffer around reachable street segments.
 isochrone_buffer_m: float = 40.0
