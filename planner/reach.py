@@ -81,9 +81,7 @@ def _components(net: Network) -> tuple[np.ndarray, sp.csr_matrix]:
         cross = a != b
         # Reversed (b → a for a street a → b): walking it from the targets' components finds
         # every component with a path to them.
-        comp_graph = sp.csr_matrix(
-            (np.ones(int(cross.sum())), (b[cross], a[cross])), shape=(n_comp, n_comp)
-        )
+        comp_graph = sp.csr_matrix((np.ones(int(cross.sum())), (b[cross], a[cross])), shape=(n_comp, n_comp))
         net._graphs["components"] = (labels, comp_graph)
     return net._graphs["components"]
 

@@ -46,6 +46,8 @@ from planner.siting_outputs import coverage_before_after, write_map
 from planner.sources import Region
 
 MODELS = ("pmedian", "mclp", "lscp", "pcenter")
+
+
 @dataclass
 class SitingResult:
     """Proposed sites and what they change.

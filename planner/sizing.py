@@ -240,9 +240,7 @@ def _mapped_floor(facilities: pd.DataFrame) -> np.ndarray:
         tags = [_tags(t) for t in facilities["tags"]]
         geoms = facilities.geometry
         poly = geoms.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
-        levels = np.array(
-            [_number(t.get("building:levels")) if t.get("building") else np.nan for t in tags]
-        )
+        levels = np.array([_number(t.get("building:levels")) if t.get("building") else np.nan for t in tags])
         area = np.where(poly, geoms.area.to_numpy(), np.nan)
         floor = np.where(np.isfinite(floor), floor, area * levels)
     return floor

@@ -40,7 +40,12 @@ def city_box(path: Path) -> tuple[float, float, float, float]:
     for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
         loc = node.location
         if loc.valid():
-            lon0, lat0, lon1, lat1 = min(lon0, loc.lon), min(lat0, loc.lat), max(lon1, loc.lon), max(lat1, loc.lat)
+            lon0, lat0, lon1, lat1 = (
+                min(lon0, loc.lon),
+                min(lat0, loc.lat),
+                max(lon1, loc.lon),
+                max(lat1, loc.lat),
+            )
     return lon0, lat0, lon1, lat1
 
 
@@ -69,7 +74,12 @@ def timed(cmd: list[str]) -> dict:
     if run.returncode != 0 or not line:
         sys.exit(f"failed: {' '.join(cmd)}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
     _, user, system, rss_kb = line[-1].split()
-    return {"cpu_s": float(user) + float(system), "wall_s": wall, "peak_rss_gb": int(rss_kb) / 1e6, "out": run.stdout}
+    return {
+        "cpu_s": float(user) + float(system),
+        "wall_s": wall,
+        "peak_rss_gb": int(rss_kb) / 1e6,
+        "out": run.stdout,
+    }
 
 
 def batch_cmd(
@@ -95,7 +105,9 @@ def main() -> None:
     args = ap.parse_args()
     osm = Path(f"/tmp/city/tiled_{args.n}.osm.pbf")
     if not osm.exists():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_tiled_city.py"), str(args.n)], check=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "make_tiled_city.py"), str(args.n)], check=True
+        )
     with tempfile.TemporaryDirectory(prefix="bench-batch-city-") as tmp:
         folder = Path(tmp)
         regions = regions_file(osm, folder, args.k)
@@ -103,21 +115,32 @@ def main() -> None:
         config = folder / "no_printable.toml"
         config.write_text("map_printable = false\n", encoding="utf-8")
         wholes = {}
-        for label, extra in (("with printable maps", []), ("without printable maps", ["--config", str(config)])):
-            whole = timed([planner, *extra, "audit", "--osm", str(osm), "--out", str(folder / f"whole{len(extra)}")])
+        for label, extra in (
+            ("with printable maps", []),
+            ("without printable maps", ["--config", str(config)]),
+        ):
+            whole = timed(
+                [planner, *extra, "audit", "--osm", str(osm), "--out", str(folder / f"whole{len(extra)}")]
+            )
             wholes[label] = whole["cpu_s"]
-            print(f"whole audit of {osm.name}, {label}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
-                  f"peak RSS {whole['peak_rss_gb']:.2f} GB", flush=True)
+            print(
+                f"whole audit of {osm.name}, {label}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
+                f"peak RSS {whole['peak_rss_gb']:.2f} GB",
+                flush=True,
+            )
         runs = [("cut (default)", None)] + ([("no cut", False)] if args.no_cut else [])
         for label, cut in runs:
             run = timed(batch_cmd(regions, osm, folder / f"batch-{cut}", args.workers, cut, args.printable))
             facts = json.loads(run["out"].strip().splitlines()[-1])
             assert facts["done"] == args.k**2, facts
             ratios = ", ".join(f"{run['cpu_s'] / cpu:.2f}× the whole audit {w}" for w, cpu in wholes.items())
-            print(f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
-                  f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
-                  f"largest process {run['peak_rss_gb']:.2f} GB; the region tasks' own CPU {facts['task_cpu_s']} s; "
-                  f"seconds {facts['seconds']}", flush=True)
+            print(
+                f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
+                f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
+                f"largest process {run['peak_rss_gb']:.2f} GB; the region tasks' own CPU {facts['task_cpu_s']} s; "
+                f"seconds {facts['seconds']}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

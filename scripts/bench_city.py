@@ -235,7 +235,9 @@ def print_table(runs: dict[int, dict]) -> None:
             + ", ".join(f"{k} {v:.2f}" for k, v in exps.items())
         )
     for n, r in runs.items():
-        print(f"N = {n} peak RSS per stage (GB): " + ", ".join(f"{k} {v}" for k, v in r["rss_stage_gb"].items()))
+        print(
+            f"N = {n} peak RSS per stage (GB): " + ", ".join(f"{k} {v}" for k, v in r["rss_stage_gb"].items())
+        )
     for n, r in runs.items():
         print(f"N = {n} files (MB): " + ", ".join(f"{k} {v}" for k, v in sorted(r["files_mb"].items())))
 
@@ -264,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     runs = {}
     for n in sizes:
-        keep = [] if args.keep is None and not args.browser else [str((args.keep or Path(tempfile.mkdtemp())) / f"tiled_{n}")]
+        keep = (
+            []
+            if args.keep is None and not args.browser
+            else [str((args.keep or Path(tempfile.mkdtemp())) / f"tiled_{n}")]
+        )
         runs[n] = _child("planner", str(city_file(n, args.city_dir)), *keep)
         print(f"N = {n}: {runs[n]['wall']:.1f} s, {runs[n]['rss_gb']:.2f} GB", file=sys.stderr, flush=True)
         if args.browser:
@@ -274,11 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     for n, r in runs.items():
         if "browser" in r:
             b = r["browser"]
-            print(f"N = {n} map.html in Chromium: load {b['load_ms']} ms, {len(b['errors'])} errors {b['errors'][:2]}")
+            print(
+                f"N = {n} map.html in Chromium: load {b['load_ms']} ms, {len(b['errors'])} errors {b['errors'][:2]}"
+            )
     recipe_sizes = [int(s) for s in args.recipe_sizes.split(",") if s]
     if recipe_sizes:
         print("\n## 5 categories, no map: planner vs the osmnx recipe\n")
-        print("| N | nodes | planner s | planner GB | osmnx s (graph / features / sweeps) | osmnx GB | ratio |")
+        print(
+            "| N | nodes | planner s | planner GB | osmnx s (graph / features / sweeps) | osmnx GB | ratio |"
+        )
         print("|---|---|---|---|---|---|---|")
     for n in recipe_sizes:
         path = city_file(n, args.city_dir)

@@ -101,7 +101,10 @@ def random_edit(engine: Engine, kind: str, rng: np.random.Generator, lonlat) -> 
         near = net.tree.query_ball_point((net.x[a], net.y[a]), 300.0)
         b = int(near[int(rng.integers(len(near)))]) if len(near) > 1 else (a + 1) % net.n_nodes
         b = b if b != a else (a + 1) % net.n_nodes
-        return {"kind": kind, "coordinates": [list(lonlat(net.x[a], net.y[a])), list(lonlat(net.x[b], net.y[b]))]}
+        return {
+            "kind": kind,
+            "coordinates": [list(lonlat(net.x[a], net.y[a])), list(lonlat(net.x[b], net.y[b]))],
+        }
     i = int(rng.integers(net.n_edges))
     mid = lonlat((net.x[net.u[i]] + net.x[net.v[i]]) / 2, (net.y[net.u[i]] + net.y[net.v[i]]) / 2)
     return {"kind": "close_path", "lon": mid[0], "lat": mid[1]}
@@ -111,7 +114,11 @@ def stats(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
     a = np.asarray(values) * 1000.0
-    return {"n": len(a), "median_ms": round(float(np.median(a)), 1), "p95_ms": round(float(np.percentile(a, 95)), 1)}
+    return {
+        "n": len(a),
+        "median_ms": round(float(np.median(a)), 1),
+        "p95_ms": round(float(np.percentile(a, 95)), 1),
+    }
 
 
 def bench(name: str, source: Path, n_edits: int, n_graph: int, rerun: bool, seed: int = 0) -> dict:
@@ -199,7 +206,10 @@ def main() -> None:
         if not path.exists():
             print(json.dumps({"region": name, "skipped": f"{path} absent"}))
             continue
-        print(json.dumps(bench(name, path, args.edits, args.graph_edits, args.rerun), ensure_ascii=False), flush=True)
+        print(
+            json.dumps(bench(name, path, args.edits, args.graph_edits, args.rerun), ensure_ascii=False),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -348,8 +348,12 @@ def test_match_matrix_equals_matches_on_every_sample_object(path):
     # classify keeps the object-by-object rows and order: per feature, categories in order.
     found = classify(feats, cats)
     lines = feats.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
-    rows = [(feats["osm_id"].iloc[i], c.key) for i in range(len(feats)) for j, c in enumerate(cats)
-            if expected[i, j] and not lines[i]]
+    rows = [
+        (feats["osm_id"].iloc[i], c.key)
+        for i in range(len(feats))
+        for j, c in enumerate(cats)
+        if expected[i, j] and not lines[i]
+    ]
     assert list(zip(found["facility_id"], found["category"], strict=True)) == rows
 
 

@@ -30,7 +30,13 @@ def _split(cost, w, loads, sites, chosen, fixed, cap, low, max_s=np.inf, serve_a
     None when infeasible. Variables: one share per (row, site) pair, one "left" per row."""
     n = len(w)
     reach = np.isfinite(cost).any(axis=1)
-    pairs = [(i, s) for i in range(n) if reach[i] for s in _options(cost, i, sites, fixed, cap) if cost[i, s] <= max_s]
+    pairs = [
+        (i, s)
+        for i in range(n)
+        if reach[i]
+        for s in _options(cost, i, sites, fixed, cap)
+        if cost[i, s] <= max_s
+    ]
     rows = [i for i in range(n) if reach[i]]
     k = len(pairs)
     c = np.r_[[w[i] * cost[i, s] for i, s in pairs], [w[i] * PENALTY for i in rows]]
@@ -93,7 +99,9 @@ def _instance(seed):
     fixed = [0] if seed % 3 == 0 else []
     cap = np.where(rng.random(m) < 0.5, rng.integers(10, 40, m), np.inf).astype(float)
     low = rng.integers(0, 25, m).astype(float)
-    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.25]).reshape(-1, 2)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.25]).reshape(
+        -1, 2
+    )
     p = int(rng.integers(1, 4))
     kw = {"p": p, "fixed": fixed, "loads": w, "capacities": cap, "min_load": low, "conflicts": conflicts}
     return cost, w, kw
@@ -128,7 +136,9 @@ def test_pmedian_with_spacing_catchment_capacity_equals_brute_force(seed):
 def test_pcenter_with_spacing_catchment_capacity_equals_brute_force(seed):
     cost, w, kw = _instance(seed)
     sol = ConstrainedPCenter.from_cost_matrix(cost, w, penalty_s=PENALTY, **kw).solve()
-    _, worst, at_worst = _brute(cost, w, kw["p"], kw["fixed"], kw["capacities"], kw["min_load"], kw["conflicts"])
+    _, worst, at_worst = _brute(
+        cost, w, kw["p"], kw["fixed"], kw["capacities"], kw["min_load"], kw["conflicts"]
+    )
     assert sol.objective == pytest.approx(worst)
     _check_answer(sol, w, kw)
     # Among the answers at that worst time, the least total time.
@@ -144,7 +154,9 @@ def test_hand_worked_pmedian_catchment_moves_the_site():
     w = np.array([10.0, 10.0, 5.0])
     plain = ConstrainedPMedian.from_cost_matrix(cost, w, p=1, penalty_s=1_000).solve()
     assert list(plain.new_sites) == [1] and plain.objective == pytest.approx(6_500)
-    capped = ConstrainedPMedian.from_cost_matrix(cost, w, p=1, penalty_s=1_000, capacities=[inf, 15.0]).solve()
+    capped = ConstrainedPMedian.from_cost_matrix(
+        cost, w, p=1, penalty_s=1_000, capacities=[inf, 15.0]
+    ).solve()
     # Site 1 takes row 2 and 10 residents of rows 0-1: 500 + 3,000 + 10,000 left = 13,500; site 0
     # takes rows 0-1: 2,000 + 5,000 = 7,000.
     assert list(capped.new_sites) == [0] and capped.objective == pytest.approx(7_000)
@@ -166,7 +178,9 @@ def test_existing_site_keeps_its_homes_and_blocks_neighbours():
     assert list(sol.assignment) == [0, 1]
     assert sol.objective == pytest.approx(200.0)
     # Row 0 may not go to site 1 (farther than its existing site), so a catchment of 2 shuts it.
-    shut = ConstrainedPMedian.from_cost_matrix(cost, w, p=2, fixed=[0], conflicts=[[0, 2]], min_load=2.0).solve()
+    shut = ConstrainedPMedian.from_cost_matrix(
+        cost, w, p=2, fixed=[0], conflicts=[[0, 2]], min_load=2.0
+    ).solve()
     assert len(shut.new_sites) == 0 and shut.objective == pytest.approx(400.0)
 
 
@@ -213,7 +227,9 @@ def _tight_instance(seed):
     fixed = [0] if seed % 2 else []
     cap = rng.uniform(0.6, 1.2, m) * w.sum() / p
     low = np.where(rng.random(m) < 0.5, w.sum() / 10, 0.0)
-    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.15]).reshape(-1, 2)
+    conflicts = np.array([c for c in itertools.combinations(range(m), 2) if rng.random() < 0.15]).reshape(
+        -1, 2
+    )
     kw = {"p": p, "fixed": fixed, "loads": w, "capacities": cap, "min_load": low, "conflicts": conflicts}
     return cost, w, kw
 
@@ -222,7 +238,9 @@ def _tight_instance(seed):
 def test_pcenter_with_tight_capacities_equals_brute_force(seed):
     cost, w, kw = _tight_instance(seed)
     sol = ConstrainedPCenter.from_cost_matrix(cost, w, penalty_s=PENALTY, **kw).solve()
-    _, worst, at_worst = _brute(cost, w, kw["p"], kw["fixed"], kw["capacities"], kw["min_load"], kw["conflicts"])
+    _, worst, at_worst = _brute(
+        cost, w, kw["p"], kw["fixed"], kw["capacities"], kw["min_load"], kw["conflicts"]
+    )
     assert sol.objective == pytest.approx(worst)
     _check_answer(sol, w, kw)
     assert sol.info["total_weighted_s"] == pytest.approx(at_worst)

@@ -193,7 +193,9 @@ def test_share_along_walls_equals_the_union_of_all_walls():
     walls = shapely.linestrings(np.stack([start, start + rng.normal(0, 80, (300, 2))], axis=1))
     share = _share_along_walls(outline, walls, tol=settings.gate_tolerance_m)
     assert (share > 0).sum() > 10
-    np.testing.assert_allclose(share, _share_against_all_walls(outline, walls, settings.gate_tolerance_m), atol=1e-9)
+    np.testing.assert_allclose(
+        share, _share_against_all_walls(outline, walls, settings.gate_tolerance_m), atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("name", ["beijing_haidian_cau", "beijing_haidian_wudaokou", "shenzhen_longgang"])
@@ -204,7 +206,9 @@ def test_compound_walls_on_samples_equal_the_union_of_all_walls(name):
     region = load_region(name)
     feats = region.features
     outline = shapely.boundary(residential_land(feats).geometry.to_numpy())
-    walls = feats[feats["tags"].map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()].geometry.to_numpy()
+    walls = feats[
+        feats["tags"].map(lambda t: t.get("barrier") in WALL_BARRIERS).to_numpy()
+    ].geometry.to_numpy()
     tol = settings.gate_tolerance_m
     np.testing.assert_allclose(
         _share_along_walls(outline, walls, tol), _share_against_all_walls(outline, walls, tol), atol=1e-9

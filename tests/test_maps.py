@@ -292,7 +292,9 @@ def test_a_citys_streets_are_merged_in_tiles(monkeypatch):
     # breaks where it crosses into the next column of tiles (2 pieces), the same lines drawn.
     xs = np.arange(0, 1001, 10.0) + X0
     segments = [
-        LineString([(a, Y0 + 100 * k), (b, Y0 + 100 * k)]) for k in range(10) for a, b in itertools.pairwise(xs)
+        LineString([(a, Y0 + 100 * k), (b, Y0 + 100 * k)])
+        for k in range(10)
+        for a, b in itertools.pairwise(xs)
     ]
     roads = gpd.GeoDataFrame(geometry=segments, crs=CRS_UTM)
     whole = maps.light_lines(roads).geometry.iloc[0]
@@ -346,7 +348,11 @@ def test_home_cells_take_the_worst_band():
 
     # 300 s (≤ 5 min) shares its cell with a home that reaches nothing: the cell is grey;
     # 301 s is in the 5-10 band; 10,000 s past the last limit in the last band.
-    assert image[0].tolist() == [rgba(maps.NO_FACILITY_COLOUR), rgba(maps.BAND_COLOURS[1]), rgba(maps.BAND_COLOURS[3])]
+    assert image[0].tolist() == [
+        rgba(maps.NO_FACILITY_COLOUR),
+        rgba(maps.BAND_COLOURS[1]),
+        rgba(maps.BAND_COLOURS[3]),
+    ]
     (south, west), (north, east) = bounds
     assert west == pytest.approx(0) and east == pytest.approx(300 / 111_319.49, rel=1e-6)
     assert north == pytest.approx(0, abs=1e-9) and south == pytest.approx(-100 / 111_319.49, rel=1e-3)

@@ -151,7 +151,17 @@ def test_cli_street_fallback_is_named(tmp_path, capsys, monkeypatch):
         ),
     )
     out = tmp_path / "site"
-    argv = ["site", "--osm", "beijing_haidian_cau", "--category", "elderly_care", "--model", "mclp", "--new", "2"]
+    argv = [
+        "site",
+        "--osm",
+        "beijing_haidian_cau",
+        "--category",
+        "elderly_care",
+        "--model",
+        "mclp",
+        "--new",
+        "2",
+    ]
     assert main([*argv, "--out", str(out), "--no-map"]) == 0
     text = capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

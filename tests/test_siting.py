@@ -47,7 +47,16 @@ def line_region(tmp_path):
 def test_mclp_picks_the_site_that_covers_most_people(line_region):
     homes = _points([100, 200, 700, 800, 900], [10] * 5, population=[10.0, 10, 50, 50, 50])
     cands = _points([500, 800], [10, 10], candidate_id=["c500", "c800"], source="file", name=None)
-    res = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes, standards=False)
+    res = site(
+        line_region,
+        "kindergarten",
+        model="mclp",
+        new=1,
+        minutes=5,
+        candidates=cands,
+        homes=homes,
+        standards=False,
+    )
     assert res.proposed["candidate_id"].tolist() == ["c800"]
     # Existing kindergarten at x=0 covers the homes at 100 and 200 within 5 min (330 m); the
     # new one the three at 700-900: everyone is covered after, 20/170 before.
@@ -79,7 +88,16 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
         disabled=[0.0, 0.0],
     )
     cands = _points([500, 700], [10, 10], candidate_id=["c500", "c700"], source="file", name=None)
-    slow = site(line_region, "kindergarten", model="mclp", new=1, minutes=5, candidates=cands, homes=homes, standards=False)
+    slow = site(
+        line_region,
+        "kindergarten",
+        model="mclp",
+        new=1,
+        minutes=5,
+        candidates=cands,
+        homes=homes,
+        standards=False,
+    )
     assert slow.proposed["candidate_id"].tolist() == ["c500"]
     assert slow.elderly_time_factor == pytest.approx(
         settings.walk_speed_mps / settings.elderly_walk_speed_mps
@@ -104,7 +122,15 @@ def test_elderly_walk_at_their_own_pace_in_the_model(line_region):
     # Set covering at the elderly pace needs both sites; at the adult pace c700 alone.
     assert (
         len(
-            site(line_region, "kindergarten", model="lscp", minutes=5, candidates=cands, homes=homes, standards=False).proposed
+            site(
+                line_region,
+                "kindergarten",
+                model="lscp",
+                minutes=5,
+                candidates=cands,
+                homes=homes,
+                standards=False,
+            ).proposed
         )
         == 2
     )
@@ -125,7 +151,14 @@ def test_pmedian_matches_brute_force_on_the_line(line_region):
     xs = np.array([200, 400, 700, 900])
     cands = _points(xs, [10] * 4, candidate_id=[f"c{x}" for x in xs], source="file", name=None)
     res = site(
-        line_region, "kindergarten", model="pmedian", new=1, candidates=cands, homes=homes, method="exact", standards=False
+        line_region,
+        "kindergarten",
+        model="pmedian",
+        new=1,
+        candidates=cands,
+        homes=homes,
+        method="exact",
+        standards=False,
     )
     # Brute force with the existing site at x=0 kept open. Homes and candidates sit 10 m off
     # street nodes, so a trip is the along-street distance plus two 10 m legs. The elderly

@@ -310,9 +310,7 @@ class _BoxIndex:
             return []
         whole, part = found
         box = self.box
-        return whole + [
-            i for i in part if box[i][0] <= lon <= box[i][2] and box[i][1] <= lat <= box[i][3]
-        ]
+        return whole + [i for i in part if box[i][0] <= lon <= box[i][2] and box[i][1] <= lat <= box[i][3]]
 
     def meeting(self, b: tuple) -> list[int]:
         """The boxes that meet box ``b`` (edges included), sorted."""

@@ -163,7 +163,16 @@ def run_batch(
         seconds["cut"] = time.perf_counter() - t
         t = time.perf_counter()
         results = run_regions(
-            client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id,
+            client,
+            runner,
+            task_name,
+            todo,
+            regions_dir,
+            options,
+            retries,
+            progress,
+            errors_log,
+            run_id,
             printable=printable,
         )
         seconds["regions"] = time.perf_counter() - t
@@ -262,8 +271,18 @@ def _summary(
 
 
 def run_regions(
-    client, runner, task_name, todo, regions_dir, options, retries, progress, errors_log, run_id=None,
-    *, printable: bool = False,
+    client,
+    runner,
+    task_name,
+    todo,
+    regions_dir,
+    options,
+    retries,
+    progress,
+    errors_log,
+    run_id=None,
+    *,
+    printable: bool = False,
 ) -> dict:
     """Submit one task per region (largest first) and collect results as they complete."""
     from distributed import as_completed

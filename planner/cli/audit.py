@@ -31,8 +31,7 @@ from planner.cli._common import (
 from planner.options import check_mode, isochrone_option, parse_minutes
 
 _CATEGORIES_HELP = (
-    "Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. "
-    "See `planner categories`."
+    "Category keys, comma-separated (e.g. kindergarten,clinic,market); default all. See `planner categories`."
 )
 _HOMES_HELP = (
     "Homes or compounds (GeoPackage/GeoJSON, or CSV with lon,lat) with households or population; "

@@ -64,7 +64,7 @@ _FACILITIES_HELP = "Extra facilities for every region (a facilities column overr
 
 
 @app.command()
-def batch(
+def batch(  # size: its 29 options one line each, then one call per step of the run
     regions: Annotated[Path, typer.Option("--regions", help=_REGIONS_HELP)],
     out: Annotated[Path, out_option(_OUT_HELP)],
     task: Annotated[str, typer.Option("--task", help="audit, villages or site.")] = "audit",

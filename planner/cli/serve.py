@@ -52,9 +52,17 @@ def serve(
     if scenarios.exists() and not scenarios.is_dir():
         raise InputError(f"--scenarios {scenarios}: not a folder; give a folder for the scenario files")
     given = {
-        "osm": osm, "categories": categories, "minutes": minutes, "mode": mode, "homes": homes,
-        "facilities": facilities, "categories_file": categories_file, "crs": crs, "coords": coords,
-        "population": population, "population_table": population_table,
+        "osm": osm,
+        "categories": categories,
+        "minutes": minutes,
+        "mode": mode,
+        "homes": homes,
+        "facilities": facilities,
+        "categories_file": categories_file,
+        "crs": crs,
+        "coords": coords,
+        "population": population,
+        "population_table": population_table,
     }
     if folder is not None:
         extra = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]

@@ -10,16 +10,16 @@ from scipy import sparse
 from planner.optimize import _tuning
 
 if TYPE_CHECKING:
-    from planner.optimize.instance import _Instance
+    from planner.optimize.instance import Instance
 
 
-def _cells(flat: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
+def flat_cells(flat: np.ndarray, n_cols: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, col) of flat row-major indices: ``np.nonzero`` of a 2-D mask, which numpy does
     several times slower than ``flatnonzero`` and a division."""
     return np.divmod(flat.astype(np.int64, copy=False), n_cols)
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def csr_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + l)`` for each (s, l): the entries of some CSR rows."""
     total = int(lengths.sum())
     if total == 0:
@@ -28,13 +28,13 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lengths)
 
 
-def _row_entries(inst: _Instance, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def row_entries(inst: Instance, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = inst.indptr[rows]
     lengths = inst.indptr[rows + 1] - starts
-    return _ranges(starts, lengths), np.repeat(np.arange(len(rows)), lengths)
+    return csr_ranges(starts, lengths), np.repeat(np.arange(len(rows)), lengths)
 
 
-def _first_open(inst: _Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def first_open(inst: Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest open candidate of each row and its entry index (-1 when none)."""
     pos = np.flatnonzero(is_open[inst.col])  # entries are sorted by cost within rows
     rows = inst.row[pos]
@@ -47,14 +47,14 @@ def _first_open(inst: _Instance, is_open: np.ndarray) -> tuple[np.ndarray, np.nd
     return nearest, entry
 
 
-def rows_by_fixed(inst: _Instance) -> np.ndarray:
+def rows_by_fixed(inst: Instance) -> np.ndarray:
     """Rows that a fixed (already open) candidate reaches."""
     covered = np.zeros(inst.n, dtype=bool)
     covered[inst.row[inst.is_fixed[inst.col]]] = True
     return covered
 
 
-def csc_order(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+def csc_order(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """Entry order grouped by candidate (rows ascending within each), and the column pointers.
 
     scipy's CSR → CSC conversion is a counting sort, O(entries), far faster than a stable

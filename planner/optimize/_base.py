@@ -11,16 +11,16 @@ import pandas as pd
 
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
-from planner.optimize._arrays import _first_open, csc_order
-from planner.optimize._deadline import _remaining
-from planner.optimize.covering import _min_new_to_cover, _within_text
-from planner.optimize.instance import _Instance
-from planner.optimize.solution import Solution, _Answer
+from planner.optimize._arrays import csc_order, first_open
+from planner.optimize._deadline import seconds_left
+from planner.optimize.covering import min_new_to_cover, within_text
+from planner.optimize.instance import Instance
+from planner.optimize.solution import Answer, Solution
 
 Method = Literal["auto", "exact", "heuristic"]
 
 
-def _median_costs(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+def median_costs(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """(W, P) of the p-median in the interchange's form: weighted travel time of every
     entry, and for a reachable home left unserved a cost above any assignment's."""
     W = inst.weights[inst.row] * inst.cost_s
@@ -30,13 +30,13 @@ def _median_costs(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
     return W, np.where(inst.coverable, big, 0.0)
 
 
-class _LocationModel:
+class LocationModel:
     """Shared construction, checks and reporting; subclasses define the solvers."""
 
     name: ClassVar[str] = ""
     sense: ClassVar[str] = "min"
 
-    def __init__(self, instance: _Instance, p: int | None):
+    def __init__(self, instance: Instance, p: int | None):
         self._inst = instance
         self._is_core = False  # already reduced (coverage models): solve as it is
         if p is not None:
@@ -55,7 +55,7 @@ class _LocationModel:
         return np.flatnonzero(~self._inst.coverable)
 
     @property
-    def instance(self) -> _Instance:
+    def instance(self) -> Instance:
         """The validated sparse instance the solvers work on (read it, do not change it)."""
         return self._inst
 
@@ -109,7 +109,7 @@ class _LocationModel:
     def _check_feasible(self) -> None:
         pass
 
-    def _solve(self, method: str, deadline: float | None, gap: float) -> _Answer:
+    def _solve(self, method: str, deadline: float | None, gap: float) -> Answer:
         raise NotImplementedError
 
     def _entry_costs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -134,10 +134,10 @@ class _LocationModel:
     def _nearest_assignment(self, sites: np.ndarray) -> np.ndarray:
         is_open = np.zeros(self._inst.m, dtype=bool)
         is_open[sites] = True
-        nearest, _ = _first_open(self._inst, is_open)
+        nearest, _ = first_open(self._inst, is_open)
         return nearest
 
-    def _finish(self, raw: _Answer, t0: float, gap: float) -> Solution:
+    def _finish(self, raw: Answer, t0: float, gap: float) -> Solution:
         inst = self._inst
         sites = np.unique(np.concatenate([inst.fixed, np.asarray(raw.sites, dtype=np.int64)]))
         assignment = raw.assignment
@@ -315,19 +315,19 @@ class _LocationModel:
                 raise InfeasibleError(
                     f"min_share: group {inst.group_labels[g]!r} needs {share:.0%} covered but only "
                     f"{reachable[g] / total[g]:.1%} (weight {reachable[g]:,.0f} of {total[g]:,.0f}) is"
-                    f"{_within_text(inst)} of any candidate"
+                    f"{within_text(inst)} of any candidate"
                 )
 
     def _raise_too_few(self, k_new: int, what: str, deadline: float | None) -> None:
         """Raise the InfeasibleError for a p below the set-covering minimum, with the numbers."""
         inst = self._inst
-        lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
+        lower, best, proven = min_new_to_cover(inst, seconds_left(deadline))
         if lower < 0:
-            raise InfeasibleError(f"{self.name}: no choice of sites can {what}{_within_text(inst)}")
+            raise InfeasibleError(f"{self.name}: no choice of sites can {what}{within_text(inst)}")
         need = best if proven else lower
         if need > k_new:
             approx = "" if proven else " at least"
             raise InfeasibleError(
-                f"p={k_new} is below the{approx} {need} new sites needed to {what}{_within_text(inst)}; "
+                f"p={k_new} is below the{approx} {need} new sites needed to {what}{within_text(inst)}; "
                 f"raise p to {need}"
             )

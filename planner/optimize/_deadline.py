@@ -9,7 +9,9 @@ from typing import Any
 from planner.optimize import _tuning
 
 
-def _bisect(lo: int, hi: int, test: Callable[[int], tuple[bool | None, Any]], deadline: float | None):
+def bisect_with_deadline(
+    lo: int, hi: int, test: Callable[[int], tuple[bool | None, Any]], deadline: float | None
+):
     """Binary search for the smallest index below ``hi`` (an index known to pass, or one
     past the end) whose ``test`` passes; ``test(i)`` gives (answer, or None when
     undecided, and a payload). An undecided index sends the search upwards without proof.
@@ -17,7 +19,7 @@ def _bisect(lo: int, hi: int, test: Callable[[int], tuple[bool | None, Any]], de
     when none passed, whether a test was undecided or time ran out)."""
     proven, found, undecided = lo, None, False
     while lo < hi:
-        if _past(deadline):
+        if past_deadline(deadline):
             return proven, hi, found, True
         mid = (lo + hi) // 2
         ok, payload = test(mid)
@@ -30,11 +32,11 @@ def _bisect(lo: int, hi: int, test: Callable[[int], tuple[bool | None, Any]], de
     return proven, hi, found, undecided
 
 
-def _past(deadline: float | None) -> bool:
+def past_deadline(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
 
-def _auto_deadline(deadline: float | None, heuristic_s: float) -> float:
+def auto_deadline(deadline: float | None, heuristic_s: float) -> float:
     """Deadline of the exact phase of ``method="auto"``: the caller's, or a budget of
     ``AUTO_EXACT_FACTOR`` × the heuristic's time (at least ``AUTO_EXACT_MIN_S``)."""
     if deadline is not None:
@@ -42,5 +44,5 @@ def _auto_deadline(deadline: float | None, heuristic_s: float) -> float:
     return time.perf_counter() + max(_tuning.AUTO_EXACT_MIN_S, _tuning.AUTO_EXACT_FACTOR * heuristic_s)
 
 
-def _remaining(deadline: float | None) -> float | None:
+def seconds_left(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline - time.perf_counter(), 0.01)

@@ -17,7 +17,7 @@ from planner import settings
 from planner.optimize import _tuning
 
 if TYPE_CHECKING:
-    from planner.optimize.instance import _Instance
+    from planner.optimize.instance import Instance
 
 
 _banner_lock = threading.Lock()
@@ -50,7 +50,7 @@ def _new_highs() -> highspy.Highs:
 
 
 @dataclasses.dataclass
-class _MilpResult:
+class MilpResult:
     status: str  # "optimal", "time limit", "infeasible"
     x: np.ndarray | None
     objective: float
@@ -58,7 +58,7 @@ class _MilpResult:
     row_dual: np.ndarray | None = None  # linear programmes only
 
 
-def _solve_milp(
+def solve_milp(
     cost: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
@@ -69,18 +69,18 @@ def _solve_milp(
     col_ub: np.ndarray,
     integer: np.ndarray,
     **kwargs,
-) -> _MilpResult:
+) -> MilpResult:
     """Solve ``min/max cost·x, row_lb <= A x <= row_ub, col_lb <= x <= col_ub`` with HiGHS
-    (keywords: see :class:`_HighsRun`)."""
+    (keywords: see :class:`HighsRun`)."""
     a = sparse.csc_array((vals, (rows, cols)), shape=(len(row_lb), len(cost)))
     a.sum_duplicates()
-    run = _HighsRun(cost, a, row_lb, row_ub, col_lb, col_ub, integer, **kwargs)
+    run = HighsRun(cost, a, row_lb, row_ub, col_lb, col_ub, integer, **kwargs)
     run.run()
     return run.result()
 
 
-class _Compressed(NamedTuple):
-    """A CSC or CSR matrix built in the right form by the caller, for :class:`_HighsRun`
+class Compressed(NamedTuple):
+    """A CSC or CSR matrix built in the right form by the caller, for :class:`HighsRun`
     without scipy's format checks (a tenth of a small LP's build)."""
 
     format: str  # "csc" or "csr"
@@ -93,11 +93,11 @@ class _Compressed(NamedTuple):
         return len(self.data)
 
 
-class _HighsRun:
+class HighsRun:
     """A HiGHS model, passed and ready: :meth:`run` may go to another thread (it releases
     the GIL), :meth:`result` decodes.
 
-    ``a`` is the constraint matrix, CSC or CSR (scipy's or :class:`_Compressed`).
+    ``a`` is the constraint matrix, CSC or CSR (scipy's or :class:`Compressed`).
     ``cutoff`` (minimisation): only solutions cheaper than it are wanted (a known
     incumbent's cost); HiGHS prunes every node that cannot beat it, and reports
     "infeasible" when nothing does. ``options``: further HiGHS options by name.
@@ -106,7 +106,7 @@ class _HighsRun:
     def __init__(
         self,
         cost: np.ndarray,
-        a: sparse.csc_array | sparse.csr_array | _Compressed,
+        a: sparse.csc_array | sparse.csr_array | Compressed,
         row_lb: np.ndarray,
         row_ub: np.ndarray,
         col_lb: np.ndarray,
@@ -166,28 +166,28 @@ class _HighsRun:
     def run(self) -> None:
         self.h.run()
 
-    def result(self) -> _MilpResult:
+    def result(self) -> MilpResult:
         h = self.h
         status = h.getModelStatus()
         info = h.getInfo()
         ms = highspy.HighsModelStatus
         if status == ms.kInfeasible:
-            return _MilpResult("infeasible", None, math.nan, math.nan)
+            return MilpResult("infeasible", None, math.nan, math.nan)
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
         solution = h.getSolution() if has_solution else None
         x = np.asarray(solution.col_value) if has_solution else None
         obj = info.objective_function_value if has_solution else math.nan
         if status == ms.kOptimal:
             if self.is_mip:
-                return _MilpResult("optimal", x, obj, info.mip_dual_bound)
-            return _MilpResult("optimal", x, obj, obj, np.asarray(solution.row_dual))
+                return MilpResult("optimal", x, obj, info.mip_dual_bound)
+            return MilpResult("optimal", x, obj, obj, np.asarray(solution.row_dual))
         if status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit, ms.kSolutionLimit):
             bound = info.mip_dual_bound if self.is_mip else math.nan
-            return _MilpResult("time limit", x, obj, bound)
+            return MilpResult("time limit", x, obj, bound)
         raise RuntimeError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
 
 
-class _Lp:
+class Lp:
     """Accumulates a sparse linear programme row by row (triplets), then hands it to HiGHS."""
 
     def __init__(self, n_col: int):
@@ -210,11 +210,11 @@ class _Lp:
         self.ub.append(np.array(ub))
         self.n_row += len(lb)
 
-    def solve(self, cost, col_lb, col_ub, integer, **kwargs) -> _MilpResult:
+    def solve(self, cost, col_lb, col_ub, integer, **kwargs) -> MilpResult:
         def cat(parts, dt):
             return np.concatenate(parts).astype(dt) if parts else np.empty(0, dt)
 
-        return _solve_milp(
+        return solve_milp(
             cost,
             cat(self.rows, np.int64),
             cat(self.cols, np.int64),
@@ -228,7 +228,7 @@ class _Lp:
         )
 
 
-def _site_bounds(inst: _Instance) -> tuple[np.ndarray, np.ndarray]:
+def site_bounds(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     lb = np.zeros(inst.m)
     lb[inst.fixed] = 1.0
     return lb, np.ones(inst.m)

@@ -12,12 +12,12 @@ from typing import Any
 from threadpoolctl import ThreadpoolController
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
     """A child process can be forked safely: POSIX fork and no other thread running."""
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-class _ForkedCall:
+class ForkedCall:
     """Run ``fn(*args)`` in a forked child process; ``result()`` waits for its return value.
 
     Fork shares the parent's arrays copy-on-write, so nothing large is pickled on the way in;

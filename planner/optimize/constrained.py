@@ -627,11 +627,11 @@ MIP_OPTIONS = {"mip_detect_symmetry": False, "mip_heuristic_effort": 0.3}
 def solve_binary(obj, A, lo, hi, time_limit, gap, integer=None, start=None):
     """``min obj·v`` over ``v`` in [0, 1] (binary where ``integer``, default all) with
     ``lo <= A v <= hi``, by HiGHS with :data:`MIP_OPTIONS`; no answer is an InputError."""
-    from planner.optimize._highs import _solve_milp
+    from planner.optimize._highs import solve_milp
 
     a = sparse.coo_matrix(A)
     n = len(obj)
-    res = _solve_milp(
+    res = solve_milp(
         np.asarray(obj, float),
         a.row,
         a.col,

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from planner._errors import InputError
-from planner.optimize._highs import _solve_milp
+from planner.optimize._highs import solve_milp
 from planner.optimize.constrained import (
     MIP_OPTIONS,
     blocked_by_fixed,
@@ -526,9 +526,12 @@ class _ServeAllSearch:
             lo.append([-np.inf])
             hi.append([float(left)])
         n = n_y + n_a
-        res = _solve_milp(
-            np.zeros(n), *(np.concatenate(v) for v in (rows, cols, vals, lo, hi)),
-            np.zeros(n), np.ones(n), np.zeros(n, np.int32),
+        res = solve_milp(
+            np.zeros(n),
+            *(np.concatenate(v) for v in (rows, cols, vals, lo, hi)),
+            np.zeros(n),
+            np.ones(n),
+            np.zeros(n, np.int32),
             time_limit=max(self.deadline - time.perf_counter(), 0.01) if np.isfinite(self.deadline) else None,
         )
         if res.status == "time limit":
@@ -589,7 +592,7 @@ def _run(b: _Programme, obj, start, time_limit, gap, serve_all: bool = False, st
     if serve_all:
         upper[n_e : n_e + n_u] = 0.0
     a = b.A.tocsc()
-    res = _solve_milp(
+    res = solve_milp(
         obj,
         *_triplets(a),
         b.lo,

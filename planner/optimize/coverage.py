@@ -14,49 +14,49 @@ import numpy as np
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
 from planner.optimize._arrays import rows_by_fixed
-from planner.optimize._base import _LocationModel
-from planner.optimize._deadline import _auto_deadline, _past, _remaining
-from planner.optimize._highs import _Lp, _site_bounds
+from planner.optimize._base import LocationModel
+from planner.optimize._deadline import auto_deadline, past_deadline, seconds_left
+from planner.optimize._highs import Lp, site_bounds
 from planner.optimize._parallel import Background, blas_threads
 from planner.optimize.covering import (
-    _add_links_and_capacity,
-    _add_share_rows,
-    _assignment_from,
-    _cover_start,
-    _min_new_to_cover,
-    _single_source,
-    _split_cover,
-    _within_text,
+    add_links_and_capacity,
+    add_share_rows,
+    assignment_from,
     complete_cover_start,
     cover_local_search,
     cover_milp,
+    cover_start,
     greedy_cover,
+    min_new_to_cover,
+    single_source,
+    split_cover,
+    within_text,
 )
 from planner.optimize.dominance import cover_core
-from planner.optimize.instance import _build_instance
+from planner.optimize.instance import build_instance
 from planner.optimize.interchange import DenseCoverSwap, SwapEngine
 from planner.optimize.lagrangian import (
+    CoverageDual,
     CoverageDualLp,
-    _CoverageDual,
-    _lagrangian_coverage,
-    _lagrangian_setcover,
+    lagrangian_coverage,
+    lagrangian_setcover,
 )
-from planner.optimize.solution import _Answer
+from planner.optimize.solution import Answer
 
 
 @dataclasses.dataclass
-class _CoverageAnswer(_Answer):
+class _CoverageAnswer(Answer):
     """Max-coverage's answer, with what its exact phase needs: the groups short of their
     share, the dual LP's bound and multipliers, whether the weights are whole numbers, and
     HiGHS's own objective (exact answers)."""
 
     shortfall: dict | None = None
-    dual: _CoverageDual | None = None
+    dual: CoverageDual | None = None
     integral: bool = False
     highs_objective: float = -math.inf
 
 
-class MaxCoverage(_LocationModel):
+class MaxCoverage(LocationModel):
     """Maximal covering location problem (MCLP): ``p`` new sites maximising covered weight.
 
     A home is covered when an open site is within ``minutes``. Objective: total weight of
@@ -100,7 +100,7 @@ class MaxCoverage(_LocationModel):
         """
         if minutes is None:
             raise InputError("minutes: the coverage standard is required for max-coverage")
-        inst = _build_instance(
+        inst = build_instance(
             cost,
             weights,
             fixed=fixed,
@@ -122,7 +122,7 @@ class MaxCoverage(_LocationModel):
     def _check_feasible(self) -> None:
         self._share_precheck()
 
-    def _solve(self, method, deadline, gap) -> _Answer:
+    def _solve(self, method, deadline, gap) -> Answer:
         inst = self._inst
         plain = inst.capacities is None and inst.group_codes is None
         if method == "exact":
@@ -138,9 +138,9 @@ class MaxCoverage(_LocationModel):
         if method == "heuristic" or (raw.gap <= gap and not raw.shortfall) or not self._auto_exact():
             return raw
         if plain and raw.dual is not None:
-            return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
+            return self._finish_exactly(raw, auto_deadline(deadline, time.perf_counter() - t0), gap)
         exact = self._exact(
-            _auto_deadline(deadline, time.perf_counter() - t0),
+            auto_deadline(deadline, time.perf_counter() - t0),
             gap,
             None if inst.capacities is not None else raw.sites,
             allow_none=not raw.shortfall,
@@ -154,14 +154,14 @@ class MaxCoverage(_LocationModel):
             return dataclasses.replace(raw, bound=exact.bound, solver=exact.solver)
         return exact
 
-    def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> _Answer:
+    def _solve_core(self, method, deadline, gap, start_sites: np.ndarray | None = None) -> Answer:
         """Solve on the dominance-reduced core, then map back (see :func:`cover_core`).
         ``start_sites`` (exact only): a known solution's new sites, HiGHS's starting point."""
         inst = self._inst
         core = cover_core(inst, rows_are_constraints=False)
         k = min(self.p, core.inst.m)
         if core.inst.n == 0 or k == 0:
-            raw = _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction")
+            raw = Answer(np.empty(0, dtype=np.int64), 0.0, "reduction")
         else:
             sub = MaxCoverage(core.inst, k)
             sub._is_core = True
@@ -193,7 +193,7 @@ class MaxCoverage(_LocationModel):
             )
         return np.sort(new_sites)
 
-    def _finish_exactly(self, raw: _CoverageAnswer, deadline, gap: float) -> _Answer:
+    def _finish_exactly(self, raw: _CoverageAnswer, deadline, gap: float) -> Answer:
         """Close the heuristic's gap with HiGHS on the model reduced by Lagrangian fixing.
 
         With the LP's multipliers λ (value L, ``σ_j = Σ_{i∈N_j} λ_i``) and the incumbent's
@@ -239,7 +239,7 @@ class MaxCoverage(_LocationModel):
         solver = raw.solver + "+fixing+highs"
         if objective <= lower:
             return dataclasses.replace(raw, bound=max(bound, lower), solver=solver)
-        return _Answer(np.setdiff1d(sites, inst.fixed), max(bound, objective), solver, objective=objective)
+        return Answer(np.setdiff1d(sites, inst.fixed), max(bound, objective), solver, objective=objective)
 
     def _heuristic(self, deadline, gap) -> _CoverageAnswer:
         # One BLAS thread while HiGHS runs beside: OpenBLAS's workers spin between calls,
@@ -280,14 +280,14 @@ class MaxCoverage(_LocationModel):
             thread.join()
             dual = lp.result()
         if dual is None:
-            bound, lag_pick = _lagrangian_coverage(
+            bound, lag_pick = lagrangian_coverage(
                 inst, inst.weights, self.p, value, integral=integral, gap=gap, deadline=deadline
             )
             solver = "heuristic+lagrangian"
         else:
             bound, lag_pick, _, _ = dual
             solver = "heuristic+lp"
-        if bound - value > gap * abs(value) and not _past(deadline):
+        if bound - value > gap * abs(value) and not past_deadline(deadline):
             # Lagrangian heuristic: restart the interchange from the relaxation's sites.
             if eng is None:
                 again = dense.search(lag_pick, deadline)
@@ -353,7 +353,7 @@ class MaxCoverage(_LocationModel):
         if nx == 0:
             return 0.0, np.full(inst.n, -1, dtype=np.int64)
         rows_cov = np.flatnonzero(sub.coverable)
-        lp = _Lp(nx)
+        lp = Lp(nx)
         lp.add(np.searchsorted(rows_cov, sub.row), np.arange(nx), 1.0, np.zeros(len(rows_cov)), 1.0)
         sel = np.flatnonzero(is_open)
         lp.add(
@@ -364,7 +364,7 @@ class MaxCoverage(_LocationModel):
             inst.capacities[sel],
         )
         w = sub.weights[sub.row]
-        limit = _remaining(deadline)
+        limit = seconds_left(deadline)
         res = lp.solve(
             w,
             np.zeros(nx),
@@ -376,25 +376,25 @@ class MaxCoverage(_LocationModel):
         )
         if res.x is None:
             return 0.0, np.full(inst.n, -1, dtype=np.int64)
-        return float(w[res.x > 0.5].sum()), _assignment_from(res.x, sub)
+        return float(w[res.x > 0.5].sum()), assignment_from(res.x, sub)
 
     def _exact(self, deadline, gap, start_sites=None, allow_none: bool = False) -> _CoverageAnswer | None:
         inst = self._inst
         m, n = inst.m, inst.n
-        lb, ub = _site_bounds(inst)
+        lb, ub = site_bounds(inst)
         free = np.flatnonzero(~inst.is_fixed)
         rows_cov = np.flatnonzero(inst.coverable)
         if inst.capacities is not None:
             nx = inst.nnz
-            lp = _Lp(m + nx)
+            lp = Lp(m + nx)
             lp.add(np.searchsorted(rows_cov, inst.row), m + np.arange(nx), 1.0, np.zeros(len(rows_cov)), 1.0)
-            _add_links_and_capacity(lp, inst, m)
+            add_links_and_capacity(lp, inst, m)
             w = inst.weights[inst.row]
             var, cost_v = m + np.arange(nx), w
             nv = nx
         else:
             nz = len(rows_cov)
-            lp = _Lp(m + nz)
+            lp = Lp(m + nz)
             zr = np.searchsorted(rows_cov, inst.row)
             lp.add(
                 np.concatenate([np.arange(nz), zr]),
@@ -407,7 +407,7 @@ class MaxCoverage(_LocationModel):
             nv = nz
         lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
         if inst.group_codes is not None:
-            _add_share_rows(lp, inst, var, cost_v, inst.row if inst.capacities is not None else rows_cov)
+            add_share_rows(lp, inst, var, cost_v, inst.row if inst.capacities is not None else rows_cov)
         integer = np.concatenate([np.ones(m, dtype=bool), np.full(nv, inst.capacities is not None)])
         start = None
         if start_sites is not None:
@@ -423,7 +423,7 @@ class MaxCoverage(_LocationModel):
             np.concatenate([ub, np.ones(nv)]),
             integer,
             maximize=True,
-            time_limit=_remaining(deadline),
+            time_limit=seconds_left(deadline),
             gap=gap,
             start=start,
         )
@@ -438,26 +438,26 @@ class MaxCoverage(_LocationModel):
         sites = np.flatnonzero(res.x[:m] > 0.5)
         assignment = None
         if inst.capacities is not None:
-            assignment = _assignment_from(res.x[m:], inst)
+            assignment = assignment_from(res.x[m:], inst)
         bound = res.bound if np.isfinite(res.bound) else math.inf
         return _CoverageAnswer(sites, bound, "highs", assignment=assignment, highs_objective=res.objective)
 
     def _raise_share_infeasible(self, deadline) -> None:
         inst = self._inst
         shares = "" if inst.group_codes is None else " the minimum share of every group"
-        lower, best, proven = _min_new_to_cover(inst, _remaining(deadline))
+        lower, best, proven = min_new_to_cover(inst, seconds_left(deadline))
         need = best if proven else lower
         if need > self.p:
             raise InfeasibleError(
                 f"p={self.p} is below the {'' if proven else 'at least '}{need} new sites needed to cover"
-                f"{shares}{_within_text(inst)}; raise p to {need}"
+                f"{shares}{within_text(inst)}; raise p to {need}"
             )
         raise InfeasibleError(
-            f"{self.name}: no choice of {self.p} new sites meets{shares}{_within_text(inst)}"
+            f"{self.name}: no choice of {self.p} new sites meets{shares}{within_text(inst)}"
         )
 
 
-class SetCover(_LocationModel):
+class SetCover(LocationModel):
     """Location set covering (LSCP): fewest new sites covering every reachable home.
 
     Homes no candidate reaches within ``minutes`` are excluded and reported in
@@ -488,7 +488,7 @@ class SetCover(_LocationModel):
         """
         if minutes is None:
             raise InputError("minutes: the coverage standard is required for set covering")
-        inst = _build_instance(
+        inst = build_instance(
             cost,
             weights,
             fixed=fixed,
@@ -518,7 +518,7 @@ class SetCover(_LocationModel):
         if inst.capacities is not None and inst.group_codes is None:
             self._capacity_precheck(inst.m - len(inst.fixed), need_all=True)
 
-    def _solve(self, method, deadline, gap) -> _Answer:
+    def _solve(self, method, deadline, gap) -> Answer:
         inst = self._inst
         if inst.capacities is not None:
             # No dedicated heuristic for capacitated covering: HiGHS in every mode.
@@ -528,7 +528,7 @@ class SetCover(_LocationModel):
         if inst.group_codes is None and not self._is_core:
             core = cover_core(inst, rows_are_constraints=True)
             if core.inst.n == 0:
-                return _Answer(np.empty(0, dtype=np.int64), 0.0, "reduction", objective=0.0)
+                return Answer(np.empty(0, dtype=np.int64), 0.0, "reduction", objective=0.0)
             sub = SetCover(core.inst, None)
             sub._is_core = True
             raw = sub._solve(method, deadline, gap)
@@ -541,7 +541,7 @@ class SetCover(_LocationModel):
         if not then_exact or raw.bound >= raw.objective:
             return raw
         exact = self._exact(
-            _auto_deadline(deadline, time.perf_counter() - t0), gap, raw.sites, allow_none=True
+            auto_deadline(deadline, time.perf_counter() - t0), gap, raw.sites, allow_none=True
         )
         if exact is None:
             return raw
@@ -549,7 +549,7 @@ class SetCover(_LocationModel):
         exact.bound = max(exact.bound, raw.bound)
         return exact
 
-    def _heuristic(self, deadline, lagrangian: bool = True, target: int = 0) -> _Answer:
+    def _heuristic(self, deadline, lagrangian: bool = True, target: int = 0) -> Answer:
         """Greedy cover and a bound. Small models start from the LP relaxation; the Lagrangian
         heuristic and the local search then look for a smaller cover (unless ``lagrangian``
         is false: HiGHS comes next; the Lagrangian still runs when there is no LP bound).
@@ -557,7 +557,7 @@ class SetCover(_LocationModel):
         inst = self._inst
         if inst.group_codes is not None:
             sites = self._greedy_partial()
-            res = cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
+            res = cover_milp(inst, time_limit=seconds_left(deadline), gap=0.0, relax=True)
             bound = math.ceil(res.objective - 1e-6) if res.x is not None else 0
             solver = "heuristic+lp"
         else:
@@ -565,7 +565,7 @@ class SetCover(_LocationModel):
             sites, lam, bound = None, None, 0
             solver = "heuristic+lagrangian"
             if inst.nnz <= _tuning.COVER_LP_MAX_ENTRIES:
-                res = cover_milp(inst, time_limit=_remaining(deadline), gap=0.0, relax=True)
+                res = cover_milp(inst, time_limit=seconds_left(deadline), gap=0.0, relax=True)
                 if res.x is not None:
                     # The sites at 1 in the LP, completed greedily.
                     sites = greedy_cover(inst, start=np.flatnonzero(res.x > 1 - 1e-6))
@@ -581,7 +581,7 @@ class SetCover(_LocationModel):
             if sites is None:
                 sites = greedy_cover(inst)
             if (lagrangian or lam is None) and bound < len(sites):
-                lag_bound, sites = _lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
+                lag_bound, sites = lagrangian_setcover(inst, need, sites, deadline=deadline, start=lam)
                 bound = max(bound, lag_bound)
             if lagrangian and bound < len(sites):
                 sites = cover_local_search(
@@ -593,11 +593,11 @@ class SetCover(_LocationModel):
                     stall_rounds=_tuning.COVER_ILS_STALL_PER_SITE * len(sites),
                 )
         value = float(len(sites))
-        return _Answer(sites, float(bound), solver, objective=value)
+        return Answer(sites, float(bound), solver, objective=value)
 
-    def _solve_capacitated(self, deadline, gap) -> _Answer:
+    def _solve_capacitated(self, deadline, gap) -> Answer:
         """Capacitated covering (single sourcing). The split relaxation's fewest sites
-        (:func:`_split_cover`: a master MIP over the sites, max-flow checks, Benders cuts)
+        (:func:`split_cover`: a master MIP over the sites, max-flow checks, Benders cuts)
         bound the count from below; when those sites also serve every home single-sourced
         (a small assignment MIP), that is optimal. Otherwise HiGHS solves the full model,
         with the bound as a cut."""
@@ -606,7 +606,7 @@ class SetCover(_LocationModel):
         tried: list[np.ndarray] = []
         lower = 0
         for _ in range(_tuning.COVER_SPLIT_TRIES):
-            status, is_open = _split_cover(inst, None, deadline, pool, exclude=tried)
+            status, is_open = split_cover(inst, None, deadline, pool, exclude=tried)
             if status == "infeasible" and not tried:
                 self._raise_cover_infeasible()
             if status != "optimal":
@@ -616,15 +616,15 @@ class SetCover(_LocationModel):
                 lower = count  # the first optimum bounds every single-source cover
             elif count > lower:
                 break  # the other split optima are used up; HiGHS decides
-            limit = _remaining(deadline)
+            limit = seconds_left(deadline)
             limit = (
                 _tuning.COVER_SINGLE_SOURCE_S
                 if limit is None
                 else min(_tuning.COVER_SINGLE_SOURCE_S, 0.5 * limit)
             )
-            assignment = _single_source(inst, is_open, limit)
+            assignment = single_source(inst, is_open, limit)
             if assignment is not None:
-                return _Answer(
+                return Answer(
                     np.flatnonzero(is_open & ~inst.is_fixed),
                     float(lower),
                     "highs+flow",
@@ -640,7 +640,7 @@ class SetCover(_LocationModel):
         inst = self._inst
         what = " the minimum shares" if inst.group_codes is not None else " every reachable home"
         raise InfeasibleError(
-            f"{self.name}: no choice of sites covers{what}{_within_text(inst)} within the capacities"
+            f"{self.name}: no choice of sites covers{what}{within_text(inst)} within the capacities"
         )
 
     def _greedy_partial(self) -> np.ndarray:
@@ -683,12 +683,10 @@ class SetCover(_LocationModel):
                 keep = list(trial)
         return np.sort(np.array(keep, dtype=np.int64))
 
-    def _exact(
-        self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0
-    ) -> _Answer | None:
+    def _exact(self, deadline, gap, start_sites, allow_none: bool = False, min_new: int = 0) -> Answer | None:
         inst = self._inst
-        start = None if start_sites is None else _cover_start(inst, start_sites)
-        res = cover_milp(inst, time_limit=_remaining(deadline), gap=gap, start=start, min_new=min_new)
+        start = None if start_sites is None else cover_start(inst, start_sites)
+        res = cover_milp(inst, time_limit=seconds_left(deadline), gap=gap, start=start, min_new=min_new)
         if res.status == "infeasible":
             self._raise_cover_infeasible()
         if res.x is None:
@@ -701,6 +699,6 @@ class SetCover(_LocationModel):
         sites = np.flatnonzero(res.x[:m] > 0.5)
         assignment = None
         if inst.capacities is not None:
-            assignment = _assignment_from(res.x[m:], inst)
+            assignment = assignment_from(res.x[m:], inst)
         bound = math.ceil(res.bound - 1e-6) if np.isfinite(res.bound) else 0.0
-        return _Answer(sites, float(bound), "highs", assignment=assignment)
+        return Answer(sites, float(bound), "highs", assignment=assignment)

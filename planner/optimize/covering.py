@@ -10,21 +10,21 @@ import numpy as np
 from scipy import sparse
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _row_entries, csc_order, rows_by_fixed
-from planner.optimize._deadline import _past, _remaining
+from planner.optimize._arrays import csc_order, row_entries, rows_by_fixed
+from planner.optimize._deadline import past_deadline, seconds_left
 from planner.optimize._highs import (
-    _Compressed,
-    _HighsRun,
-    _Lp,
-    _MilpResult,
-    _site_bounds,
+    Compressed,
+    HighsRun,
+    Lp,
+    MilpResult,
+    site_bounds,
 )
-from planner.optimize.dominance import _subset_pairs
-from planner.optimize.instance import _Instance
+from planner.optimize.dominance import subset_pairs
+from planner.optimize.instance import Instance
 
 
 def greedy_cover(
-    inst: _Instance,
+    inst: Instance,
     start: np.ndarray | None = None,
     row_weight: np.ndarray | None = None,
     order: np.ndarray | None = None,
@@ -69,14 +69,14 @@ def greedy_cover(
             )
             score[is_open] = -np.inf
             continue
-        pos, local = _row_entries(inst, rows)
+        pos, local = row_entries(inst, rows)
         score -= np.bincount(inst.col[pos], weights=rw[rows][local], minlength=inst.m)
         score[j] = -np.inf
     return _drop_redundant(inst, np.array(chosen, dtype=np.int64), order, ptr)
 
 
 def cover_local_search(
-    inst: _Instance,
+    inst: Instance,
     cover: np.ndarray,
     row_weight: np.ndarray | None,
     *,
@@ -105,7 +105,7 @@ def cover_local_search(
     order, ptr = csc_order(inst)
     stall = 0
     it = 0
-    while stall < stall_rounds and len(best) > target and not _past(deadline) and len(cur):
+    while stall < stall_rounds and len(best) > target and not past_deadline(deadline) and len(cur):
         it += 1
         j = int(rng.choice(cur))
         if overlap is not None:
@@ -130,7 +130,7 @@ def cover_local_search(
     return best
 
 
-def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
+def _drop_redundant(inst: Instance, chosen: np.ndarray, order=None, ptr=None) -> np.ndarray:
     """Remove new sites whose rows are all covered twice (smallest sites first)."""
     if order is None:
         order, ptr = csc_order(inst)
@@ -154,7 +154,7 @@ def _drop_redundant(inst: _Instance, chosen: np.ndarray, order=None, ptr=None) -
 
 
 def cover_milp(
-    inst: _Instance,
+    inst: Instance,
     *,
     time_limit: float | None,
     gap: float,
@@ -162,7 +162,7 @@ def cover_milp(
     relax: bool = False,
     cutoff: float | None = None,
     min_new: int = 0,
-) -> _MilpResult:
+) -> MilpResult:
     """Fewest new sites so every coverable row is covered (and served within capacity).
 
     ``cutoff``: only covers with fewer sites are wanted; "infeasible" then means none exists.
@@ -173,18 +173,18 @@ def cover_milp(
     """
     m, n = inst.m, inst.n
     lp_cost = np.where(inst.is_fixed, 0.0, 1.0)
-    lb, ub = _site_bounds(inst)
+    lb, ub = site_bounds(inst)
     partial = inst.group_codes is not None
     cap = inst.capacities is not None
     rows_need = np.flatnonzero(inst.coverable)
     if cap:
         nx = inst.nnz
-        lp = _Lp(m + nx)
+        lp = Lp(m + nx)
         e = np.arange(nx)
         # Each row served once (or at most once when only a share is required).
         r_local = np.searchsorted(rows_need, inst.row)
         lp.add(r_local, m + e, 1.0, np.zeros(len(rows_need)) if partial else np.ones(len(rows_need)), 1.0)
-        _add_links_and_capacity(lp, inst, m)
+        add_links_and_capacity(lp, inst, m)
         served = (m + e, inst.weights[inst.row], inst.row)
         col_lb = np.concatenate([lb, np.zeros(nx)])
         col_ub = np.concatenate([ub, np.ones(nx)])
@@ -192,7 +192,7 @@ def cover_milp(
         cost = np.concatenate([lp_cost, np.zeros(nx)])
     elif partial:
         nz = len(rows_need)
-        lp = _Lp(m + nz)
+        lp = Lp(m + nz)
         z_of_row = np.full(n, -1)
         z_of_row[rows_need] = np.arange(nz)
         keep = inst.coverable[inst.row]
@@ -223,7 +223,7 @@ def cover_milp(
             cutoff=cutoff,
         )
     if partial:
-        _add_share_rows(lp, inst, *served)
+        add_share_rows(lp, inst, *served)
     if min_new > 0:
         free = np.flatnonzero(~inst.is_fixed)
         lp.add(np.zeros(len(free), dtype=np.int64), free, 1.0, [float(min_new)], np.inf)
@@ -233,9 +233,9 @@ def cover_milp(
 
 
 def _plain_cover_milp(
-    inst: _Instance, lp_cost: np.ndarray, lb: np.ndarray, ub: np.ndarray, min_new: int, **kwargs
-) -> _MilpResult:
-    """:func:`cover_milp` without capacities or shares (keywords: see :class:`_HighsRun`)."""
+    inst: Instance, lp_cost: np.ndarray, lb: np.ndarray, ub: np.ndarray, min_new: int, **kwargs
+) -> MilpResult:
+    """:func:`cover_milp` without capacities or shares (keywords: see :class:`HighsRun`)."""
     # Rows: the homes not covered by fixed sites, each a row of the instance: its CSR
     # is the constraint matrix (no triplets to sort: most of the time on small cores).
     need = inst.coverable & ~rows_by_fixed(inst)
@@ -248,15 +248,15 @@ def _plain_cover_milp(
         indptr = np.append(indptr, indptr[-1] + len(free))
         indices = np.concatenate([indices, free])
         row_lb = np.append(row_lb, float(min_new))
-    a = _Compressed("csr", indptr, indices, np.ones(len(indices)))  # len(row_lb) rows, m columns
-    run = _HighsRun(
+    a = Compressed("csr", indptr, indices, np.ones(len(indices)))  # len(row_lb) rows, m columns
+    run = HighsRun(
         lp_cost, a, row_lb, np.full(len(row_lb), np.inf), lb, ub, np.ones(inst.m, dtype=bool), **kwargs
     )
     run.run()
     return run.result()
 
 
-def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
+def add_links_and_capacity(lp: Lp, inst: Instance, x0: int) -> None:
     """x_e <= y_j for every entry e = (i, j), and Σ_i load_i x_ij <= Q_j y_j."""
     nx = inst.nnz
     e = np.arange(nx)
@@ -278,7 +278,7 @@ def _add_links_and_capacity(lp: _Lp, inst: _Instance, x0: int) -> None:
         )
 
 
-def _assignment_from(x: np.ndarray, inst: _Instance) -> np.ndarray:
+def assignment_from(x: np.ndarray, inst: Instance) -> np.ndarray:
     """The site of each row from a MIP's entry variables ``x`` (one per entry of ``inst``;
     -1 where a row has none at 1)."""
     chosen = x > 0.5
@@ -287,7 +287,7 @@ def _assignment_from(x: np.ndarray, inst: _Instance) -> np.ndarray:
     return assignment
 
 
-def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
+def add_share_rows(lp: Lp, inst: Instance, var: np.ndarray, w: np.ndarray, var_row: np.ndarray) -> None:
     """Σ_{i in g} w_i served_i >= share_g × (total weight of g), for each group with a share.
 
     ``var`` are the columns counting as "served" (z_i or x_ij), ``w`` their weights and
@@ -309,11 +309,11 @@ def _add_share_rows(lp: _Lp, inst: _Instance, var: np.ndarray, w: np.ndarray, va
     lp.add(local[g[ok]], var[ok], w[ok], need, np.inf)
 
 
-def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, int, bool]:
+def min_new_to_cover(inst: Instance, time_limit: float | None) -> tuple[int, int, bool]:
     """(lower bound, best count, proven) of new sites needed to cover every coverable row."""
     greedy = greedy_cover(inst) if inst.capacities is None else None
     res = cover_milp(
-        inst, time_limit=time_limit, gap=0.0, start=None if greedy is None else _cover_start(inst, greedy)
+        inst, time_limit=time_limit, gap=0.0, start=None if greedy is None else cover_start(inst, greedy)
     )
     if res.status == "infeasible":
         return -1, -1, True
@@ -322,7 +322,7 @@ def _min_new_to_cover(inst: _Instance, time_limit: float | None) -> tuple[int, i
     return lower, best, res.status == "optimal"
 
 
-def _cover_start(inst: _Instance, sites: np.ndarray) -> np.ndarray | None:
+def cover_start(inst: Instance, sites: np.ndarray) -> np.ndarray | None:
     if inst.group_codes is not None or inst.capacities is not None:
         return None
     y = inst.is_fixed.astype(float)
@@ -330,7 +330,7 @@ def _cover_start(inst: _Instance, sites: np.ndarray) -> np.ndarray | None:
     return y
 
 
-def complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndarray:
+def complete_cover_start(inst: Instance, sites: np.ndarray, k: int) -> np.ndarray:
     """``sites`` filled up to ``k`` greedily (most weight newly covered first): a known
     solution mapped to a core loses the sites the core left out (dominated), and HiGHS
     ignores a start that does not open exactly k."""
@@ -348,7 +348,7 @@ def complete_cover_start(inst: _Instance, sites: np.ndarray, k: int) -> np.ndarr
     return np.asarray(sites, dtype=np.int64)
 
 
-def flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
+def flow_shortfall(inst: Instance, loads: np.ndarray, supply: np.ndarray) -> tuple[bool, np.ndarray | None]:
     """Can the sites absorb every home's load along the instance's entries, loads split at
     will, with ``supply[j]`` room at site j (0: closed)? (yes, None) or (no, the homes of a
     violated cut).
@@ -401,8 +401,8 @@ def flow_shortfall(inst: _Instance, loads: np.ndarray, supply: np.ndarray) -> tu
     return False, members
 
 
-def _split_cover(
-    inst: _Instance,
+def split_cover(
+    inst: Instance,
     max_new: int | None,
     deadline: float | None,
     pool: list[np.ndarray] | None = None,
@@ -431,12 +431,12 @@ def _split_cover(
     caps = inst.capacities
     need = np.flatnonzero(inst.coverable)
     rows_of_need = np.searchsorted(need, inst.row)  # every entry's row is coverable
-    lp = _Lp(m)
+    lp = Lp(m)
     lp.add(rows_of_need, inst.col, 1.0, np.ones(len(need)), np.inf)
     load_near = loads[need].copy()
     per_site = np.bincount(inst.col, minlength=m).astype(float)
     if float(per_site @ per_site) <= _tuning.CORE_MAX_PAIRS:  # else only each row's own load
-        a, b = _subset_pairs(inst.row, inst.col, n, m)
+        a, b = subset_pairs(inst.row, inst.col, n, m)
         load_near += np.bincount(b, weights=loads[a], minlength=n)[need]
     lp.add(rows_of_need, inst.col, caps[inst.col], load_near, np.inf)
     for members in pool:
@@ -450,13 +450,13 @@ def _split_cover(
         cost = np.zeros(m)
     else:
         cost = np.where(inst.is_fixed, 0.0, 1.0)
-    lb, ub = _site_bounds(inst)
+    lb, ub = site_bounds(inst)
     integer = np.ones(m, dtype=bool)
     rounds, relax = 0, True
     while True:
-        if _past(deadline):
+        if past_deadline(deadline):
             return "undecided", None
-        res = lp.solve(cost, lb, ub, integer, time_limit=_remaining(deadline), gap=0.0, relax=relax)
+        res = lp.solve(cost, lb, ub, integer, time_limit=seconds_left(deadline), gap=0.0, relax=relax)
         rounds += 1
         if res.status == "infeasible":
             return "infeasible", None
@@ -477,7 +477,7 @@ def _split_cover(
 
 
 def _violated_parts(
-    inst: _Instance, members: np.ndarray, loads: np.ndarray, room: np.ndarray
+    inst: Instance, members: np.ndarray, loads: np.ndarray, room: np.ndarray
 ) -> list[np.ndarray]:
     """The cut set split into its clusters (rows linked through sites they reach): their
     reaches are disjoint, so at least one is violated on its own; each violated one is a
@@ -501,7 +501,7 @@ def _violated_parts(
     return parts or [members]
 
 
-def _add_flow_cut(lp: _Lp, inst: _Instance, members: np.ndarray, loads: np.ndarray) -> None:
+def _add_flow_cut(lp: Lp, inst: Instance, members: np.ndarray, loads: np.ndarray) -> None:
     """``Σ_{j within reach of H} Q_j y_j >= load(H)`` for the rows H in ``members``."""
     near = np.zeros(inst.m, dtype=bool)
     near[inst.col[members[inst.row]]] = True
@@ -515,7 +515,7 @@ def _add_flow_cut(lp: _Lp, inst: _Instance, members: np.ndarray, loads: np.ndarr
     )
 
 
-def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | None) -> np.ndarray | None:
+def single_source(inst: Instance, is_open: np.ndarray, time_limit: float | None) -> np.ndarray | None:
     """An assignment of every coverable row to one open site it reaches, within the
     capacities (a feasibility MIP, generalized assignment), or None when none is found."""
     sub = dataclasses.replace(inst.subset(is_open[inst.col]), fixed=np.flatnonzero(is_open))
@@ -524,8 +524,8 @@ def _single_source(inst: _Instance, is_open: np.ndarray, time_limit: float | Non
     res = cover_milp(sub, time_limit=time_limit, gap=0.0)
     if res.x is None or res.status == "infeasible":
         return None
-    return _assignment_from(res.x[inst.m :], sub)
+    return assignment_from(res.x[inst.m :], sub)
 
 
-def _within_text(inst: _Instance) -> str:
+def within_text(inst: Instance) -> str:
     return f" within {inst.limit_s / 60:g} min" if inst.limit_s is not None else ""

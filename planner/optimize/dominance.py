@@ -9,8 +9,8 @@ import numpy as np
 from scipy import sparse
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _cells, _ranges, rows_by_fixed
-from planner.optimize.instance import _Instance
+from planner.optimize._arrays import csr_ranges, flat_cells, rows_by_fixed
+from planner.optimize.instance import Instance
 
 
 @dataclasses.dataclass
@@ -22,7 +22,7 @@ class _Core:
     ``outside_weight`` is the weight covered whatever is chosen (by fixed sites).
     """
 
-    inst: _Instance
+    inst: Instance
     rows: np.ndarray
     cols: np.ndarray
     outside_weight: float
@@ -110,7 +110,7 @@ def _membership(
     return holds
 
 
-def _subset_pairs(
+def subset_pairs(
     sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (a, b), a != b, with non-empty set a contained in set b, for sets given as
@@ -137,7 +137,7 @@ def _subset_pairs(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     rarest = np.minimum.reduceat(freq[elem_of] * n_elems + elem_of, start[nonempty]) % n_elems
     a = np.repeat(nonempty, freq[rarest])
-    b = holders[_ranges(held_from[rarest], freq[rarest])]
+    b = holders[csr_ranges(held_from[rarest], freq[rarest])]
     keep = (a != b) & (size[b] >= size[a])
     a, b = a[keep], b[keep]
     holds = _membership(sets, elems, n_sets, n_elems)
@@ -155,17 +155,17 @@ def _subset_pairs(
         t += 1
     rest = np.maximum(size[a] - t, 0)
     pair = np.repeat(np.arange(len(a)), rest)
-    missing = ~holds(b[pair], elem_of[_ranges(start[a] + t, rest)])
+    missing = ~holds(b[pair], elem_of[csr_ranges(start[a] + t, rest)])
     whole = np.bincount(pair[missing], minlength=len(a)) == 0
     return np.concatenate([*found_a, a[whole]]), np.concatenate([*found_b, b[whole]])
 
 
 def dominance_sparse(sets: np.ndarray, elems: np.ndarray, n_sets: int, n_elems: int, mode: str) -> np.ndarray:
     """:func:`dominance_dense` for sets given as (set, element) pairs (see
-    :func:`_subset_pairs`)."""
+    :func:`subset_pairs`)."""
     size = np.bincount(sets, minlength=n_sets)
-    a, b = _subset_pairs(sets, elems, n_sets, n_elems)
-    # The empty set is inside every set (:func:`_subset_pairs` lists non-empty sets only).
+    a, b = subset_pairs(sets, elems, n_sets, n_elems)
+    # The empty set is inside every set (:func:`subset_pairs` lists non-empty sets only).
     empty = np.flatnonzero(size == 0)
     if mode == "same":
         same = size[a] == size[b]
@@ -228,13 +228,13 @@ def same_sets(
     return rep
 
 
-def _renumbered(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def renumbered_unsorted(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(index, return_inverse=True)`` for indices below ``size``, without sorting."""
     present = np.bincount(index, minlength=size) > 0
     return np.flatnonzero(present), (np.cumsum(present) - 1)[index]
 
 
-def cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
+def cover_core(inst: Instance, *, rows_are_constraints: bool) -> _Core:
     """Reduce a coverage instance by dominance until nothing changes.
 
     - A candidate whose homes are a subset of another's is never needed (ties: the lower
@@ -251,7 +251,7 @@ def cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
     # sparse pairs) and its renumbering; split, each step would take and return six arrays.
     by_fixed = rows_by_fixed(inst)
     keep = (~by_fixed[inst.row]) & ~inst.is_fixed[inst.col]
-    row, col = _renumbered(inst.row[keep], inst.n), _renumbered(inst.col[keep], inst.m)
+    row, col = renumbered_unsorted(inst.row[keep], inst.n), renumbered_unsorted(inst.col[keep], inst.m)
     (rows_u, row), (cols_u, col) = row, col
     weight = inst.weights[rows_u].astype(float)
     n, m = len(rows_u), len(cols_u)
@@ -296,7 +296,7 @@ def cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
             found = dominance_dense(dense.T if on_cols else dense, mode)
         else:
             if dense is not None:
-                row, col = _cells(np.flatnonzero(dense), m)
+                row, col = flat_cells(np.flatnonzero(dense), m)
                 dense = None
             found = dominance_sparse(col if on_cols else row, row if on_cols else col, n_sets, n_elems, mode)
         if mode == "same":
@@ -324,11 +324,11 @@ def cover_core(inst: _Instance, *, rows_are_constraints: bool) -> _Core:
         else:
             row = renumber[row]
     if dense is not None:
-        row, col = _cells(np.flatnonzero(dense), m)  # row-major: sorted by row, then column
+        row, col = flat_cells(np.flatnonzero(dense), m)  # row-major: sorted by row, then column
     else:
         order = np.lexsort((col, row))
         row, col = row[order], col[order]
-    core = _Instance(
+    core = Instance(
         n,
         m,
         np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]),

@@ -12,7 +12,7 @@ from scipy import sparse
 
 from planner import settings
 from planner._errors import InfeasibleError, InputError
-from planner.optimize._arrays import _cells
+from planner.optimize._arrays import flat_cells
 
 
 def demand_weights(
@@ -70,7 +70,7 @@ def _as_vector(values: Any, name: str, n: int | None = None) -> np.ndarray:
 
 
 @dataclasses.dataclass
-class _Instance:
+class Instance:
     """A validated instance. Entries are CSR-ordered, each row sorted by cost."""
 
     n: int
@@ -107,7 +107,7 @@ class _Instance:
         mask[self.fixed] = True
         return mask
 
-    def subset(self, keep: np.ndarray) -> _Instance:
+    def subset(self, keep: np.ndarray) -> Instance:
         """The same instance with only the entries where ``keep`` is true."""
         counts = np.bincount(self.row[keep], minlength=self.n)
         return dataclasses.replace(
@@ -119,7 +119,7 @@ class _Instance:
         )
 
 
-def _cost_entries(
+def cost_entries(
     cost: Any, limit_s: float | None = None
 ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, bool]:
     """(n, m, row, col, cost_s, canonical) of the reachable pairs of a dense or sparse cost
@@ -157,7 +157,7 @@ def _cost_entries(
             )
         # -inf stays and is rejected as negative below
         flat = np.flatnonzero(dense != np.inf if limit_s is None else dense <= within)
-        row, col = _cells(flat, m)
+        row, col = flat_cells(flat, m)
         data = dense.reshape(-1)[flat]
         canonical = True  # row-major scan
     if np.isnan(data).any():
@@ -196,7 +196,7 @@ def _row_cost_order(row: np.ndarray, col: np.ndarray, cost_s: np.ndarray, canoni
     return np.lexsort((col, cost_s, row))
 
 
-def _build_instance(
+def build_instance(
     cost: Any,
     weights: Any,
     *,
@@ -206,13 +206,13 @@ def _build_instance(
     minutes: float | None,
     groups: Any = None,
     min_share: float | Mapping[Hashable, float] | None = None,
-) -> _Instance:
+) -> Instance:
     limit_s = None
     if minutes is not None:
         if not (np.isfinite(minutes) and minutes > 0):
             raise InputError(f"minutes: expected a positive number, got {minutes!r}")
         limit_s = 60.0 * float(minutes)
-    n, m, row, col, cost_s, canonical = _cost_entries(cost, limit_s)
+    n, m, row, col, cost_s, canonical = cost_entries(cost, limit_s)
     if m == 0:
         raise InfeasibleError(f"no candidate sites: the cost matrix has {n} rows and 0 columns")
     order = _row_cost_order(row, col, cost_s, canonical)
@@ -234,7 +234,7 @@ def _build_instance(
             raise InputError("capacities: NaN or negative values")
         # Unlimited capacity (inf) is any capacity above the total load.
         caps = np.minimum(caps, ld.sum() + 1.0)
-    inst = _Instance(n, m, indptr, row, col, cost_s, w, ld, fixed_idx, caps, limit_s)
+    inst = Instance(n, m, indptr, row, col, cost_s, w, ld, fixed_idx, caps, limit_s)
     if groups is not None or min_share is not None:
         _attach_groups(inst, groups, min_share)
     return inst
@@ -257,7 +257,7 @@ def _as_fixed(fixed: Any, m: int) -> np.ndarray:
     return np.unique(arr)
 
 
-def _attach_groups(inst: _Instance, groups: Any, min_share: Any) -> None:
+def _attach_groups(inst: Instance, groups: Any, min_share: Any) -> None:
     if min_share is None:
         raise InputError("groups given without min_share; give the minimum covered share")
     if groups is None:

@@ -7,9 +7,9 @@ import time
 import numpy as np
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _ranges, _row_entries, csc_order
-from planner.optimize._deadline import _past
-from planner.optimize.instance import _Instance
+from planner.optimize._arrays import csc_order, csr_ranges, row_entries
+from planner.optimize._deadline import past_deadline
+from planner.optimize.instance import Instance
 
 
 class SwapEngine:
@@ -25,7 +25,7 @@ class SwapEngine:
 
     def __init__(
         self,
-        inst: _Instance,
+        inst: Instance,
         w_entry: np.ndarray,
         penalty: np.ndarray,
         k_new: int,
@@ -115,7 +115,7 @@ class SwapEngine:
     def _row_entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = self.inst.indptr[rows]
         lengths = self.inst.indptr[rows + 1] - starts
-        pos = _ranges(starts, lengths)
+        pos = csr_ranges(starts, lengths)
         local = np.repeat(np.arange(len(rows)), lengths)
         return pos, local
 
@@ -159,7 +159,7 @@ class SwapEngine:
         ends = np.searchsorted(self._key, target + 1e-9 * np.abs(target), side="right")
         ends = np.minimum(np.maximum(ends, starts), self.inst.indptr[rows + 1])
         lengths = ends - starts
-        pos = _ranges(starts, lengths)
+        pos = csr_ranges(starts, lengths)
         local = np.repeat(np.arange(len(rows), dtype=np.int32), lengths)
         f = self._col32[pos]
         w = self.W[pos]
@@ -354,7 +354,7 @@ class SwapEngine:
         rows = np.flatnonzero(np.isin(self.phi1, window))
         if len(rows) == 0:
             return None
-        pos, local = _row_entries(inst, rows)
+        pos, local = row_entries(inst, rows)
         # Candidates that would serve none of these homes better than now are left out, and
         # so are those that would mostly serve homes outside the window (counted among all
         # the homes each candidate would serve better: on a dense matrix every column has
@@ -371,7 +371,7 @@ class SwapEngine:
         index[cols] = np.arange(len(cols))
         outside = cols[self.is_open[cols] & ~np.isin(cols, window)]
         lengths = np.bincount(local, minlength=len(rows))
-        sub = _Instance(
+        sub = Instance(
             len(rows),
             len(cols),
             np.concatenate([[0], np.cumsum(lengths)]),
@@ -439,7 +439,7 @@ class DenseCoverSwap:
     engine's incremental tables touch most rows at every swap anyway.
     """
 
-    def __init__(self, inst: _Instance, k_new: int):
+    def __init__(self, inst: Instance, k_new: int):
         self.inst = inst
         self.fixed = inst.fixed
         self.k = len(inst.fixed) + k_new
@@ -476,7 +476,7 @@ class DenseCoverSwap:
         removable = np.arange(len(slots)) >= len(self.fixed)
         if not removable.any():
             return np.sort(slots)
-        while not _past(deadline):
+        while not past_deadline(deadline):
             open_cols = cover[:, slots]
             only = w * (count == 1)
             profit = cover.T @ (only[:, None] * open_cols)  # extra[f, s]

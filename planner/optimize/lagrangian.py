@@ -11,16 +11,16 @@ from typing import NamedTuple
 import numpy as np
 
 from planner.optimize import _tuning
-from planner.optimize._arrays import _first_open, rows_by_fixed
-from planner.optimize._deadline import _past, _remaining
-from planner.optimize._highs import _Compressed, _HighsRun
+from planner.optimize._arrays import first_open, rows_by_fixed
+from planner.optimize._deadline import past_deadline, seconds_left
+from planner.optimize._highs import Compressed, HighsRun
 from planner.optimize.covering import greedy_cover
-from planner.optimize.dominance import _renumbered, dominance_dense, same_sets
-from planner.optimize.instance import _Instance
+from planner.optimize.dominance import dominance_dense, renumbered_unsorted, same_sets
+from planner.optimize.instance import Instance
 
 
-def _lagrangian_pmedian(
-    inst: _Instance,
+def lagrangian_pmedian(
+    inst: Instance,
     w_entry: np.ndarray,
     k_new: int,
     upper: float,
@@ -156,8 +156,8 @@ def _stop_at_deadline(deadline: float | None):
     return callback
 
 
-def _smoothed_dual_pmedian(
-    inst: _Instance,
+def smoothed_dual_pmedian(
+    inst: Instance,
     w_entry: np.ndarray,
     k_new: int,
     lam0: np.ndarray,
@@ -190,7 +190,7 @@ def _smoothed_dual_pmedian(
     is_fixed = inst.is_fixed
     w = inst.weights
     w_pos = np.maximum(w, 1e-3 * max(float(w[cov].mean()) if cov.any() else 1.0, 1e-12))
-    best_val, best_lam = _pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
+    best_val, best_lam = pmedian_lagrangian_value(inst, w_entry, k_new, lam0)[0], lam0.copy()
 
     def negative(z: np.ndarray, terms: SmoothedEntries, tau_c: float) -> tuple[float, np.ndarray]:
         lam, mu = z[:n], z[n]
@@ -204,7 +204,7 @@ def _smoothed_dual_pmedian(
         grad_mu = float(b[~is_fixed].sum()) - k_new
         return -value, -np.concatenate([grad_lam, [grad_mu]])
 
-    keep, cap = _truncation(inst, w_entry, lam0)
+    keep, cap = truncation(inst, w_entry, lam0)
     row_all, col_all, w_all = row[keep], col[keep], w_entry[keep]
     # Single precision halves the memory traffic of the smoothed terms; every bound that is
     # reported is evaluated exactly, in double precision, on all entries.
@@ -244,7 +244,7 @@ def _smoothed_dual_pmedian(
             callback=_stop_at_deadline(deadline),
         )
         z = res.x
-        value = _pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
+        value = pmedian_lagrangian_value(inst, w_full, k_new, z[:n])[0]
         gained = value - best_val
         if value > best_val:
             best_val, best_lam = value, z[:n].copy()
@@ -255,7 +255,7 @@ def _smoothed_dual_pmedian(
     return best_val, best_lam
 
 
-def _truncation(inst: _Instance, w_entry: np.ndarray, lam: np.ndarray, factor: float = 3.0):
+def truncation(inst: Instance, w_entry: np.ndarray, lam: np.ndarray, factor: float = 3.0):
     """Entries far above a row's multiplier contribute nothing to the Lagrangian: keep those
     below ``factor`` × λ (and each row's cheapest), and cap λ below the first one left out.
     Dense matrices shrink a lot. Returns (kept entries mask, cap per row)."""
@@ -266,8 +266,8 @@ def _truncation(inst: _Instance, w_entry: np.ndarray, lam: np.ndarray, factor: f
     return keep, cap
 
 
-def _pmedian_lagrangian_value(
-    inst: _Instance, w_entry: np.ndarray, k_new: int, lam: np.ndarray, usable: np.ndarray | None = None
+def pmedian_lagrangian_value(
+    inst: Instance, w_entry: np.ndarray, k_new: int, lam: np.ndarray, usable: np.ndarray | None = None
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Exact Lagrangian value L(λ), the reduced costs and the open sites of the relaxation
     (new sites chosen among ``usable``, default all)."""
@@ -294,7 +294,7 @@ class _BranchResult(NamedTuple):
 
 
 def pmedian_branch_and_bound(
-    inst: _Instance,
+    inst: Instance,
     w_entry: np.ndarray,
     k_new: int,
     lam: np.ndarray,
@@ -332,7 +332,7 @@ def pmedian_branch_and_bound(
     stack = [(np.zeros(m, dtype=bool), np.zeros(m, dtype=bool), lam)]
     nodes = 0
     while stack:
-        if nodes >= max_nodes or _past(deadline):
+        if nodes >= max_nodes or past_deadline(deadline):
             return _BranchResult(False, best_open, -math.inf, nodes)
         shut, opened, lam = stack.pop()
         nodes += 1
@@ -344,7 +344,7 @@ def pmedian_branch_and_bound(
         if k < 0 or k > int(avail.sum()) or np.any(rows_cov & ~node.coverable):
             continue  # no such choice, or a home nobody can serve: nothing in this branch
         w_node = w_entry[allowed]
-        bound, lam, _ = _lagrangian_pmedian(
+        bound, lam, _ = lagrangian_pmedian(
             node,
             w_node,
             k,
@@ -359,7 +359,7 @@ def pmedian_branch_and_bound(
         if bound >= target:
             proven = min(proven, bound)
             continue
-        value, r, chosen = _pmedian_lagrangian_value(node, w_node, k, lam, usable=avail)
+        value, r, chosen = pmedian_lagrangian_value(node, w_node, k, lam, usable=avail)
         is_open = np.zeros(m, dtype=bool)
         is_open[chosen] = True
         cost = open_cost(node, w_node, is_open)
@@ -390,16 +390,16 @@ def pmedian_branch_and_bound(
     return _BranchResult(True, best_open, min(proven, best_cost), nodes)
 
 
-def open_cost(inst: _Instance, w_entry: np.ndarray, is_open: np.ndarray) -> float:
+def open_cost(inst: Instance, w_entry: np.ndarray, is_open: np.ndarray) -> float:
     """Cost of serving every coverable row from its nearest open site (inf if one can't be)."""
-    _, entry = _first_open(inst, is_open)
+    _, entry = first_open(inst, is_open)
     if np.any(inst.coverable & (entry < 0)):
         return math.inf
     return float(w_entry[entry[inst.coverable]].sum())
 
 
-def _lagrangian_coverage(
-    inst: _Instance,
+def lagrangian_coverage(
+    inst: Instance,
     weights: np.ndarray,
     k_new: int,
     lower: float,
@@ -455,7 +455,7 @@ def _lagrangian_coverage(
     return max(bound, lower), best_pick
 
 
-class _CoverageDual(NamedTuple):
+class CoverageDual(NamedTuple):
     """Max-coverage's LP bound and what Lagrangian fixing needs from it."""
 
     bound: float  # upper bound on the covered weight
@@ -476,7 +476,7 @@ class CoverageDualLp:
     """
 
     def __init__(
-        self, inst: _Instance, weights: np.ndarray, k_new: int, *, integral: bool, deadline: float | None
+        self, inst: Instance, weights: np.ndarray, k_new: int, *, integral: bool, deadline: float | None
     ):
         self.inst, self.k_new, self.integral = inst, k_new, integral
         is_fixed = inst.is_fixed
@@ -488,7 +488,7 @@ class CoverageDualLp:
         if k_new <= 0 or not rows_free.any():
             return
         keep = rows_free[inst.row] & ~is_fixed[inst.col]
-        rows_u, row = _renumbered(inst.row[keep], inst.n)
+        rows_u, row = renumbered_unsorted(inst.row[keep], inst.n)
         col_all = inst.col[keep]
         # Homes with the same candidates share one λ (their weights summed): the same LP,
         # fewer columns. entry_col keeps the candidates left out of the LP below: σ is
@@ -497,7 +497,7 @@ class CoverageDualLp:
         if rep is None:
             self.row, self.entry_col, self.w = row, col_all, weights[rows_u]
         else:
-            _, group = _renumbered(rep, len(rows_u))
+            _, group = renumbered_unsorted(rep, len(rows_u))
             first = rep[row] == row
             self.row, self.entry_col = group[row[first]], col_all[first]
             self.w = np.bincount(group, weights=weights[rows_u])
@@ -514,7 +514,7 @@ class CoverageDualLp:
             keep_lp = useful[self.entry_col]
         else:
             keep_lp = np.ones(len(self.row), dtype=bool)
-        self.cols_u, col = _renumbered(self.entry_col[keep_lp], inst.m)
+        self.cols_u, col = renumbered_unsorted(self.entry_col[keep_lp], inst.m)
         row = self.row[keep_lp]
         m = len(self.cols_u)
         # Columns λ (entries: the candidates of each row; the instance is stored by row,
@@ -524,8 +524,8 @@ class CoverageDualLp:
         )
         indices = np.concatenate([col, np.arange(m), np.arange(m)])
         data = np.concatenate([-np.ones(len(row)), np.ones(2 * m)])
-        a = _Compressed("csc", indptr, indices, data)  # m rows, n + 1 + m columns
-        self.highs = _HighsRun(
+        a = Compressed("csc", indptr, indices, data)  # m rows, n + 1 + m columns
+        self.highs = HighsRun(
             np.concatenate([-np.ones(n), [k_new], np.ones(m)]),
             a,
             np.zeros(m),
@@ -533,21 +533,21 @@ class CoverageDualLp:
             np.zeros(n + 1 + m),  # v >= 0: the top k of σ >= 0, empty candidates count 0
             np.concatenate([w, [np.inf], np.full(m, np.inf)]),
             np.zeros(n + 1 + m, dtype=bool),
-            time_limit=_remaining(deadline),
+            time_limit=seconds_left(deadline),
         )
 
     def run(self) -> None:
         if self.highs is not None:
             self.highs.run()
 
-    def result(self) -> _CoverageDual | None:
+    def result(self) -> CoverageDual | None:
         """(bound, the sites at 1 in the primal LP solution, L(λ) and Σ_{i∈N_j} λ_i per
         candidate for Lagrangian fixing), or None when HiGHS stopped early. The bound is
         re-evaluated from λ (any λ gives a valid bound, so solver tolerances cannot make it
         wrong)."""
         inst = self.inst
         if self.highs is None:
-            return _CoverageDual(self.const, self.free[:0], self.const, np.zeros(inst.m))
+            return CoverageDual(self.const, self.free[:0], self.const, np.zeros(inst.m))
         res = self.highs.result()
         if res.status != "optimal" or res.x is None:
             return None
@@ -562,11 +562,11 @@ class CoverageDualLp:
         # is a worse start).
         y = np.abs(res.row_dual) if res.row_dual is not None else np.zeros(m)
         pick = self.cols_u[y > 1 - 1e-6][: self.k_new]
-        return _CoverageDual(bound, pick, value, sigma)
+        return CoverageDual(bound, pick, value, sigma)
 
 
-def _lagrangian_setcover(
-    inst: _Instance,
+def lagrangian_setcover(
+    inst: Instance,
     rows_needed: np.ndarray,
     upper: np.ndarray,
     *,
@@ -613,7 +613,7 @@ def _lagrangian_setcover(
             cover = greedy_cover(inst, start=np.flatnonzero(reduced < 0), row_weight=lam)
             if len(cover) < len(best_cover):
                 best_cover = cover
-        if math.ceil(best - 1e-6) >= len(best_cover) or mu < 1e-4 or _past(deadline):
+        if math.ceil(best - 1e-6) >= len(best_cover) or mu < 1e-4 or past_deadline(deadline):
             break
         y = reduced < 0
         cov = np.bincount(row[y[col]], minlength=inst.n)

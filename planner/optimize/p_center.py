@@ -11,26 +11,26 @@ import numpy as np
 
 from planner._errors import InfeasibleError
 from planner.optimize import _tuning
-from planner.optimize._base import _LocationModel, _median_costs
-from planner.optimize._deadline import _bisect, _past, _remaining
-from planner.optimize._highs import _MilpResult
+from planner.optimize._base import LocationModel, median_costs
+from planner.optimize._deadline import bisect_with_deadline, past_deadline, seconds_left
+from planner.optimize._highs import MilpResult
 from planner.optimize.coverage import SetCover
 from planner.optimize.covering import (
-    _assignment_from,
-    _cover_start,
-    _single_source,
-    _split_cover,
-    _within_text,
+    assignment_from,
     cover_milp,
+    cover_start,
     flow_shortfall,
+    single_source,
+    split_cover,
+    within_text,
 )
 from planner.optimize.dominance import cover_core
-from planner.optimize.instance import _build_instance
+from planner.optimize.instance import build_instance
 from planner.optimize.interchange import SwapEngine
-from planner.optimize.solution import _Answer
+from planner.optimize.solution import Answer
 
 
-class PCenter(_LocationModel):
+class PCenter(LocationModel):
     """p-center: ``p`` new sites minimising the worst travel time of any reachable home.
 
     Objective: ``max_i cost_s[i, assigned(i)]`` (unweighted: every home counts). Binary
@@ -62,9 +62,7 @@ class PCenter(_LocationModel):
         See :meth:`PMedian.from_cost_matrix` for the parameters. ``weights`` only enter the
         site table (and loads when capacities are given).
         """
-        inst = _build_instance(
-            cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes
-        )
+        inst = build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
         return cls(inst, p)
 
     def _entry_costs(self):
@@ -81,7 +79,7 @@ class PCenter(_LocationModel):
         inst = self._inst
         if not inst.coverable.any():
             raise InfeasibleError(
-                f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}"
+                f"{self.name}: none of the {inst.n} homes can reach any candidate{within_text(inst)}"
             )
         if self.p + len(inst.fixed) == 0:
             raise InfeasibleError(
@@ -115,14 +113,14 @@ class PCenter(_LocationModel):
             return None, None, lower
         res = cover_milp(
             core.inst,
-            time_limit=_remaining(deadline),
+            time_limit=seconds_left(deadline),
             gap=0.0,
-            start=_cover_start(core.inst, raw.sites),
+            start=cover_start(core.inst, raw.sites),
             cutoff=self.p + 0.5,
         )
         return self._decided(res, core.inst.m, core.cols, lower)
 
-    def _decided(self, res: _MilpResult, m: int, cols: np.ndarray | None, lower: int):
+    def _decided(self, res: MilpResult, m: int, cols: np.ndarray | None, lower: int):
         """The covering MIP's answer to "p new sites or fewer?" (``cutoff`` p + ½)."""
         if res.status == "infeasible":  # no cover with p sites or fewer
             return False, None, self.p + 1
@@ -136,7 +134,7 @@ class PCenter(_LocationModel):
             return False, None, max(lower, math.ceil(res.bound - 1e-6))
         return None, None, lower
 
-    def _solve(self, method, deadline, gap) -> _Answer:
+    def _solve(self, method, deadline, gap) -> Answer:
         inst = self._inst
         if inst.capacities is not None:
             return self._solve_capacitated(method, deadline, gap)
@@ -148,7 +146,7 @@ class PCenter(_LocationModel):
         if ok is False:
             self._raise_infeasible_all(deadline)
         # Values below index proven_lo are proven infeasible.
-        proven_lo, _, found, undecided = _bisect(
+        proven_lo, _, found, undecided = bisect_with_deadline(
             lo, hi, lambda i: self._feasible(values[i], exact, deadline)[:2], deadline
         )
         if found is not None:
@@ -160,7 +158,7 @@ class PCenter(_LocationModel):
         assignment = self._nearest_assignment(np.union1d(sites, inst.fixed))
         objective = self._objective_of(sites, assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return _Answer(
+        return Answer(
             sites,
             min(bound, objective),
             "highs" if exact else "heuristic+lagrangian",
@@ -175,7 +173,7 @@ class PCenter(_LocationModel):
         row_min = inst.cost_s[inst.indptr[:-1][inst.coverable]]
         return int(np.searchsorted(values, row_min.max()))
 
-    def _solve_capacitated(self, method, deadline, gap) -> _Answer:
+    def _solve_capacitated(self, method, deadline, gap) -> Answer:
         """Capacitated p-center (single sourcing): bounds, then two binary searches.
 
         1. Start (:meth:`_capacitated_start`): the uncapacitated optimum bounds from below;
@@ -211,7 +209,7 @@ class PCenter(_LocationModel):
         else:
             hi, probe_top = best, False
         while lo < hi or probe_top:
-            if _past(deadline):
+            if past_deadline(deadline):
                 undecided = True
                 break
             if lo < hi:
@@ -222,7 +220,7 @@ class PCenter(_LocationModel):
             tests += 1
             if ok is None:
                 undecided = True
-                if _past(deadline) or mid == len(values) - 1:
+                if past_deadline(deadline) or mid == len(values) - 1:
                     break
                 lo = mid + 1  # undecided (rounding): look above, the bound stays
                 continue
@@ -238,7 +236,7 @@ class PCenter(_LocationModel):
                 hi, probe_top = min(hi, best), False
         if best_sites is None:
             best = len(values)  # none yet: split-feasible site sets may not fit single-sourced
-        out_of_time = _past(deadline)
+        out_of_time = past_deadline(deadline)
         info.update(
             split_tests=tests,
             split_cuts=len(pool),
@@ -256,7 +254,7 @@ class PCenter(_LocationModel):
                 ok, sites, assignment = self._single_source_feasible(values[index], test_deadline)
                 return ok, (sites, assignment)
 
-            proven_lo, index, found, undecided_mip = _bisect(proven_lo, best, test, deadline)
+            proven_lo, index, found, undecided_mip = bisect_with_deadline(proven_lo, best, test, deadline)
             undecided = undecided or undecided_mip
             if found is not None:
                 best, (best_sites, best_assignment) = index, found
@@ -271,7 +269,7 @@ class PCenter(_LocationModel):
         sites = self._pad(best_sites)
         objective = self._objective_of(sites, best_assignment)
         bound = float(values[min(proven_lo, len(values) - 1)])
-        return _Answer(
+        return Answer(
             sites,
             min(bound, objective),
             "highs+flow",
@@ -288,24 +286,24 @@ class PCenter(_LocationModel):
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None, None
-        res = cover_milp(sub, time_limit=_remaining(deadline), gap=0.0, cutoff=self.p + 0.5)
+        res = cover_milp(sub, time_limit=seconds_left(deadline), gap=0.0, cutoff=self.p + 0.5)
         ok, sites, _ = self._decided(res, inst.m, None, 0)
         if not ok:
             return ok, None, None
         # The MIP's own assignment: with capacities, homes are not all served by their
         # nearest open site, and the radius is that of this assignment.
-        return True, sites, _assignment_from(res.x[inst.m :], sub)
+        return True, sites, assignment_from(res.x[inst.m :], sub)
 
     def _split_feasible(self, radius: float, deadline, pool: list) -> tuple[bool | None, np.ndarray | None]:
         """Can ``p`` new sites serve every reachable home within ``radius`` when a home's
         load may be split between sites? (answer or None when undecided, the sites with the
         fixed ones). A relaxation of single sourcing: "no" proves the radius infeasible.
-        ``pool`` carries the cut sets to the next radius (:func:`_split_cover`)."""
+        ``pool`` carries the cut sets to the next radius (:func:`split_cover`)."""
         inst = self._inst
         sub = inst.subset(inst.cost_s <= radius)
         if np.any(inst.coverable & ~sub.coverable):
             return False, None
-        status, is_open = _split_cover(sub, self.p, deadline, pool)
+        status, is_open = split_cover(sub, self.p, deadline, pool)
         if status == "infeasible":
             return False, None
         if status == "undecided":
@@ -373,13 +371,13 @@ class PCenter(_LocationModel):
         def assign(index: int) -> np.ndarray | None:
             # A feasibility MIP (generalized assignment) can stall: a test that runs out of
             # its time counts as a misfit and the search moves up.
-            limit = _remaining(deadline)
+            limit = seconds_left(deadline)
             limit = _tuning.BOTTLENECK_TEST_S if limit is None else min(_tuning.BOTTLENECK_TEST_S, limit)
-            return _single_source(mine.subset(mine.cost_s <= values[index]), is_open, limit)
+            return single_source(mine.subset(mine.cost_s <= values[index]), is_open, limit)
 
         failed, growth, index, found = lo - 1, 0.02, lo, None
         while found is None:
-            if _past(deadline):
+            if past_deadline(deadline):
                 return None
             assignment = assign(index)
             if assignment is not None:
@@ -393,7 +391,7 @@ class PCenter(_LocationModel):
                     max(int(np.searchsorted(values, values[lo] * (1 + growth))), index + 1), len(values) - 1
                 )
                 growth *= 2
-        while found[0] - failed > 1 and not _past(deadline):
+        while found[0] - failed > 1 and not past_deadline(deadline):
             mid = (failed + found[0]) // 2
             assignment = assign(mid)
             if assignment is None:
@@ -409,7 +407,7 @@ class PCenter(_LocationModel):
         k_left = self.p - len(sites)
         if k_left <= 0:
             return sites
-        W, P = _median_costs(inst)  # the p-median's costs: the padding minimises travel time
+        W, P = median_costs(inst)  # the p-median's costs: the padding minimises travel time
         inst_fixed = dataclasses.replace(inst, fixed=np.unique(np.concatenate([inst.fixed, sites])))
         eng = SwapEngine(inst_fixed, W, P, k_left)
         eng.greedy()

@@ -12,38 +12,38 @@ from scipy import sparse
 
 from planner._errors import InfeasibleError, InputError
 from planner.optimize import _tuning
-from planner.optimize._arrays import _row_entries
-from planner.optimize._base import _LocationModel, _median_costs
-from planner.optimize._deadline import _auto_deadline, _past, _remaining
-from planner.optimize._highs import _Lp, _site_bounds
-from planner.optimize._parallel import _can_fork, _ForkedCall
+from planner.optimize._arrays import row_entries
+from planner.optimize._base import LocationModel, median_costs
+from planner.optimize._deadline import auto_deadline, past_deadline, seconds_left
+from planner.optimize._highs import Lp, site_bounds
+from planner.optimize._parallel import ForkedCall, can_fork
 from planner.optimize.covering import (
-    _add_links_and_capacity,
-    _assignment_from,
-    _min_new_to_cover,
-    _within_text,
+    add_links_and_capacity,
+    assignment_from,
     cover_milp,
+    min_new_to_cover,
+    within_text,
 )
-from planner.optimize.instance import _build_instance, _cost_entries
+from planner.optimize.instance import build_instance, cost_entries
 from planner.optimize.interchange import SwapEngine
 from planner.optimize.lagrangian import (
-    _lagrangian_pmedian,
-    _pmedian_lagrangian_value,
-    _smoothed_dual_pmedian,
-    _truncation,
+    lagrangian_pmedian,
     pmedian_branch_and_bound,
+    pmedian_lagrangian_value,
+    smoothed_dual_pmedian,
+    truncation,
 )
-from planner.optimize.solution import _Answer
+from planner.optimize.solution import Answer
 
 
 @dataclasses.dataclass
-class _PMedianAnswer(_Answer):
+class _PMedianAnswer(Answer):
     """The p-median heuristic's answer, with the multipliers of its bound (for fixing)."""
 
     lam: np.ndarray | None = None
 
 
-class PMedian(_LocationModel):
+class PMedian(LocationModel):
     """p-median: open ``p`` new sites minimising total weighted travel time.
 
     Every reachable home is assigned to one open site it can reach (within ``minutes`` when
@@ -101,9 +101,7 @@ class PMedian(_LocationModel):
             cost, fixed, capacities, beyond_col = _with_beyond_column(
                 cost, float(beyond_s), fixed, capacities
             )
-        inst = _build_instance(
-            cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes
-        )
+        inst = build_instance(cost, weights, fixed=fixed, capacities=capacities, loads=loads, minutes=minutes)
         model = cls(inst, p)
         model._beyond_col = beyond_col
         return model
@@ -132,7 +130,7 @@ class PMedian(_LocationModel):
         return solution
 
     def _entry_costs(self):
-        return _median_costs(self._inst)
+        return median_costs(self._inst)
 
     def _objective_of(self, sites, assignment):
         t = self._assigned_cost(assignment)
@@ -142,7 +140,7 @@ class PMedian(_LocationModel):
         inst = self._inst
         if not inst.coverable.any():
             raise InfeasibleError(
-                f"{self.name}: none of the {inst.n} homes can reach any candidate{_within_text(inst)}"
+                f"{self.name}: none of the {inst.n} homes can reach any candidate{within_text(inst)}"
             )
         if self.p + len(inst.fixed) == 0:
             raise InfeasibleError(
@@ -153,7 +151,7 @@ class PMedian(_LocationModel):
     def _integral(self, W: np.ndarray) -> bool:
         return bool(np.all(np.round(W) == W))
 
-    def _solve(self, method, deadline, gap) -> _Answer:
+    def _solve(self, method, deadline, gap) -> Answer:
         inst = self._inst
         if inst.capacities is not None:
             return self._solve_capacitated(method, deadline, gap)
@@ -165,21 +163,21 @@ class PMedian(_LocationModel):
             # and the Lagrangian multipliers, which fix most variables; window search and
             # iterated local search cost more than they save it.
             raw = self._heuristic(deadline, gap, ils=False, windows=False)
-            if raw.gap <= gap or _past(deadline):
+            if raw.gap <= gap or past_deadline(deadline):
                 return raw
-            exact = self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
+            exact = self._finish_exactly(raw, auto_deadline(deadline, time.perf_counter() - t0), gap)
             if exact.objective - exact.bound <= gap * abs(exact.objective) + 1e-9 * abs(
                 exact.objective
-            ) or _past(deadline):
+            ) or past_deadline(deadline):
                 return exact
             full = self._heuristic(deadline, gap)  # out of time: improve the incumbent
             return full if full.objective < exact.objective else exact
         raw = self._heuristic(deadline, gap)
-        if method == "heuristic" or raw.gap <= gap or _past(deadline):
+        if method == "heuristic" or raw.gap <= gap or past_deadline(deadline):
             return raw
-        return self._finish_exactly(raw, _auto_deadline(deadline, time.perf_counter() - t0), gap)
+        return self._finish_exactly(raw, auto_deadline(deadline, time.perf_counter() - t0), gap)
 
-    def _finish_exactly(self, raw: _PMedianAnswer, deadline, gap: float) -> _Answer:
+    def _finish_exactly(self, raw: _PMedianAnswer, deadline, gap: float) -> Answer:
         """Close the heuristic's gap on the model reduced by Lagrangian fixing: Lagrangian
         branch and bound, then HiGHS if that does not finish.
 
@@ -192,7 +190,7 @@ class PMedian(_LocationModel):
         inst = self._inst
         W = inst.weights[inst.row] * inst.cost_s
         upper = raw.objective
-        value, r, chosen = _pmedian_lagrangian_value(inst, W, self.p, raw.lam)
+        value, r, chosen = pmedian_lagrangian_value(inst, W, self.p, raw.lam)
         rho = np.bincount(inst.col, weights=r, minlength=inst.m)
         free = np.flatnonzero(~inst.is_fixed)
         in_chosen = np.zeros(inst.m, dtype=bool)
@@ -224,7 +222,7 @@ class PMedian(_LocationModel):
         # many sites are left to choose.
         finished, found = False, None
         if k_left <= _tuning.BRANCH_MAX_SITES:
-            half = None if deadline is None else time.perf_counter() + 0.5 * _remaining(deadline)
+            half = None if deadline is None else time.perf_counter() + 0.5 * seconds_left(deadline)
             finished, found, proven, _ = pmedian_branch_and_bound(
                 reduced,
                 W[keep],
@@ -257,7 +255,7 @@ class PMedian(_LocationModel):
         bound = max(raw.bound, min(res.bound, threshold))
         if objective >= upper:
             return dataclasses.replace(raw, bound=bound, solver="heuristic+lagrangian+highs")
-        return _Answer(sites, bound, "heuristic+lagrangian+highs", objective=objective)
+        return Answer(sites, bound, "heuristic+lagrangian+highs", objective=objective)
 
     def _heuristic(self, deadline, gap, ils: bool = True, windows: bool = True) -> _PMedianAnswer:
         """Greedy + interchange, Lagrangian bound, then (``windows``) window search and
@@ -274,12 +272,12 @@ class PMedian(_LocationModel):
         else:
             start = self._dual_start(eng)
             child = None
-            if inst.nnz >= _tuning.PARALLEL_MIN_ENTRIES and _can_fork():
+            if inst.nnz >= _tuning.PARALLEL_MIN_ENTRIES and can_fork():
                 # Large instance: prove the bound in a forked process (a second core) while
                 # this one improves the solution. Threads do not help here: the two loops
                 # compete for the interpreter and memory bandwidth.
                 child_info: dict = {}
-                child = _ForkedCall(
+                child = ForkedCall(
                     lambda: (self._dual(W, start, upper, gap, deadline, child_info), child_info)
                 )
             if child is not None:
@@ -305,7 +303,7 @@ class PMedian(_LocationModel):
                 if (
                     not self._closed(upper, bound, gap)
                     and inst.nnz < _tuning.PARALLEL_MIN_ENTRIES
-                    and not _past(deadline)
+                    and not past_deadline(deadline)
                 ):
                     bound = max(bound, self._polish(W, upper, lam, gap, deadline)[0])
         sites = eng.open_sites()
@@ -350,7 +348,7 @@ class PMedian(_LocationModel):
         if best is None:
             # Some homes are left out: either p is too small (raise with the numbers) or the
             # greedy missed a cover; restart from a minimum cover then.
-            lower, least, proven = _min_new_to_cover(inst, _remaining(deadline))
+            lower, least, proven = min_new_to_cover(inst, seconds_left(deadline))
             if (proven and least > self.p) or lower > self.p:
                 self._raise_too_few(self.p, "cover every reachable home", deadline)
             best = SwapEngine(inst, W, P, self.p)
@@ -375,7 +373,7 @@ class PMedian(_LocationModel):
         best_sites, best = eng.open_sites(), eng.objective()
         if lam is not None:
             # Lagrangian heuristic: the relaxation's open sites are a second start.
-            _, _, lag_open = _pmedian_lagrangian_value(inst, eng.W, self.p, lam)
+            _, _, lag_open = pmedian_lagrangian_value(inst, eng.W, self.p, lam)
             eng.reset(lag_open)
             eng.greedy()
             eng.local_search(deadline)
@@ -383,7 +381,7 @@ class PMedian(_LocationModel):
                 best_sites, best = eng.open_sites(), eng.objective()
             else:
                 eng.set_open(best_sites)
-        if _past(deadline):
+        if past_deadline(deadline):
             return
         # Window re-optimisation until no window improves; with a time limit, iterated local
         # search for the rest of the time. Large instances with a time limit go straight to
@@ -432,12 +430,16 @@ class PMedian(_LocationModel):
         lam0, mu0, time_scale_s = start
         integral = bool(np.all(np.round(W) == W))
         stop_at = math.floor(upper) - 1 + 1e-7 if integral else upper * (1 - gap)
-        bound, lam = _smoothed_dual_pmedian(
+        bound, lam = smoothed_dual_pmedian(
             inst, W, self.p, lam0, mu0, time_scale_s, deadline=deadline, stop_at=stop_at
         )
         if integral:
             bound = math.ceil(bound - 1e-7)
-        if self._closed(upper, bound, gap) or _past(deadline) or inst.nnz >= _tuning.PARALLEL_MIN_ENTRIES:
+        if (
+            self._closed(upper, bound, gap)
+            or past_deadline(deadline)
+            or inst.nnz >= _tuning.PARALLEL_MIN_ENTRIES
+        ):
             return bound, lam
         polished, lam2 = self._polish(W, upper, lam, gap, deadline)
         return (polished, lam2) if polished > bound else (bound, lam)
@@ -445,8 +447,8 @@ class PMedian(_LocationModel):
     def _polish(self, W, upper, lam, gap, deadline) -> tuple[float, np.ndarray]:
         """A short run of subgradient steps from a good λ (closes integral gaps exactly)."""
         integral = bool(np.all(np.round(W) == W))
-        keep, cap = _truncation(self._inst, W, lam)
-        bound, lam2, _ = _lagrangian_pmedian(
+        keep, cap = truncation(self._inst, W, lam)
+        bound, lam2, _ = lagrangian_pmedian(
             self._inst.subset(keep),
             W[keep],
             self.p,
@@ -473,18 +475,18 @@ class PMedian(_LocationModel):
         closed=None,
         raise_infeasible: bool = True,
         cutoff: float | None = None,
-    ) -> _Answer | Literal["infeasible"] | None:
+    ) -> Answer | Literal["infeasible"] | None:
         inst = self._inst
         m, nx = inst.m, inst.nnz
         W = inst.weights[inst.row] * inst.cost_s
-        lp = _Lp(m + nx)
+        lp = Lp(m + nx)
         rows_cov = np.flatnonzero(inst.coverable)
         r_local = np.searchsorted(rows_cov, inst.row)
         lp.add(r_local, m + np.arange(nx), 1.0, np.ones(len(rows_cov)), 1.0)
-        _add_links_and_capacity(lp, inst, m)
+        add_links_and_capacity(lp, inst, m)
         free = np.flatnonzero(~inst.is_fixed)
         lp.add(np.zeros(len(free)), free, 1.0, [self.p], self.p)
-        lb, ub = _site_bounds(inst)
+        lb, ub = site_bounds(inst)
         if closed is not None:
             ub[closed] = 0.0
         integer = np.concatenate([np.ones(m, dtype=bool), np.full(nx, inst.capacities is not None)])
@@ -493,7 +495,7 @@ class PMedian(_LocationModel):
             np.concatenate([lb, np.zeros(nx)]),
             np.concatenate([ub, np.ones(nx)]),
             integer,
-            time_limit=_remaining(deadline),
+            time_limit=seconds_left(deadline),
             gap=gap,
             start=start,
             cutoff=cutoff,
@@ -510,11 +512,11 @@ class PMedian(_LocationModel):
                 f"({inst.n} homes, {m} candidates); raise time_limit or use method='heuristic'"
             )
         sites = np.flatnonzero(res.x[:m] > 0.5)
-        assignment = _assignment_from(res.x[m:], inst)
+        assignment = assignment_from(res.x[m:], inst)
         if inst.capacities is None:
             assignment = None  # nearest open site: the same cost, and ties resolved consistently
         bound = res.bound if np.isfinite(res.bound) else -math.inf
-        return _Answer(sites, bound, "highs", assignment=assignment)
+        return Answer(sites, bound, "highs", assignment=assignment)
 
     def _raise_infeasible(self, deadline) -> None:
         inst = self._inst
@@ -522,16 +524,16 @@ class PMedian(_LocationModel):
         self._raise_too_few(self.p, "cover every reachable home", deadline)
         raise InfeasibleError(
             f"{self.name}: no assignment of the {int(inst.coverable.sum())} reachable homes to "
-            f"{self.p} new + {len(inst.fixed)} fixed sites respects the capacities{_within_text(inst)}"
+            f"{self.p} new + {len(inst.fixed)} fixed sites respects the capacities{within_text(inst)}"
         )
 
     # -- capacitated ------------------------------------------------------------------------
-    def _solve_capacitated(self, method, deadline, gap) -> _Answer:
+    def _solve_capacitated(self, method, deadline, gap) -> Answer:
         if method == "exact" or (method == "auto" and self._auto_exact()):
             return self._exact(deadline, gap)
         return self._capacitated_heuristic(deadline, gap)
 
-    def _capacitated_heuristic(self, deadline, gap) -> _Answer:
+    def _capacitated_heuristic(self, deadline, gap) -> Answer:
         """Location–allocation (Mulvey & Beck 1984): assign by MIP, relocate medians, repeat."""
         inst = self._inst
         W, P = self._entry_costs()
@@ -556,10 +558,10 @@ class PMedian(_LocationModel):
             self._raise_infeasible(deadline)
         cost, assignment = best
         # Bound: the uncapacitated Lagrangian bound is valid (capacities only add constraints).
-        bound, _, _ = _lagrangian_pmedian(
+        bound, _, _ = lagrangian_pmedian(
             inst, W, self.p, cost, eng.d1.copy(), integral=self._integral(W), gap=gap, deadline=deadline
         )
-        return _Answer(
+        return Answer(
             sites,
             bound,
             "heuristic+lagrangian",
@@ -597,13 +599,13 @@ class PMedian(_LocationModel):
             return None
         rows_cov = np.flatnonzero(sub.coverable)
         nx = sub.nnz
-        lp = _Lp(nx)
+        lp = Lp(nx)
         lp.add(np.searchsorted(rows_cov, sub.row), np.arange(nx), 1.0, np.ones(len(rows_cov)), 1.0)
         sel = np.flatnonzero(is_open)
         j_local = np.searchsorted(sel, sub.col)
         lp.add(j_local, np.arange(nx), sub.loads[sub.row], np.full(len(sel), -np.inf), inst.capacities[sel])
         W = sub.weights[sub.row] * sub.cost_s
-        limit = _remaining(deadline)
+        limit = seconds_left(deadline)
         res = lp.solve(
             W,
             np.zeros(nx),
@@ -614,7 +616,7 @@ class PMedian(_LocationModel):
         )
         if res.x is None:
             return None
-        return float(W[res.x > 0.5].sum()), _assignment_from(res.x, sub)
+        return float(W[res.x > 0.5].sum()), assignment_from(res.x, sub)
 
     def _relocate(self, sites, assignment, W) -> np.ndarray | None:
         """Move each new median to the candidate that serves its cluster cheapest (capacity allowing)."""
@@ -627,7 +629,7 @@ class PMedian(_LocationModel):
             members = np.flatnonzero(assignment == s)
             if len(members) == 0:
                 continue
-            pos, _ = _row_entries(inst, members)
+            pos, _ = row_entries(inst, members)
             j = inst.col[pos]
             total = np.bincount(j, weights=W[pos], minlength=inst.m)
             count = np.bincount(j, minlength=inst.m)
@@ -647,7 +649,7 @@ def _with_beyond_column(cost, beyond_s: float, fixed, capacities):
     open (fixed) and unlimited: the truncated p-median as a plain one."""
     if not (np.isfinite(beyond_s) and beyond_s >= 0):
         raise InputError(f"beyond_s: expected a non-negative number of seconds, got {beyond_s!r}")
-    n, m, row, col, data, _ = _cost_entries(cost)
+    n, m, row, col, data, _ = cost_entries(cost)
     reached = np.unique(row)
     augmented = sparse.csr_array(
         (

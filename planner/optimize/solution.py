@@ -124,7 +124,7 @@ class Solution:
 
 
 @dataclasses.dataclass
-class _Answer:
+class Answer:
     """A solver stage's answer, passed between stages until the model reports it as a
     :class:`Solution`.
 

@@ -556,8 +556,7 @@ def _facility_row(label, frame, i: int, g, categories: dict, estate) -> dict:
     activity = _number(frame, i, "activity_floor_area_m2", where)
     if activity is not None and not 0 <= activity <= floor:
         raise InputError(
-            f"{where}: activity_floor_area_m2 {activity:g} "
-            f"must lie between 0 and its floor_area_m2 {floor:g}"
+            f"{where}: activity_floor_area_m2 {activity:g} must lie between 0 and its floor_area_m2 {floor:g}"
         )
     fid = None
     for key in ("facility_id", "id"):

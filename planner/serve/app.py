@@ -172,5 +172,5 @@ async def _body(request: Request) -> dict:
 def _field(body: dict, key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
-        raise InputError(f"request: {key!r} is missing; give it as text, e.g. {{\"{key}\": \"...\"}}")
+        raise InputError(f'request: {key!r} is missing; give it as text, e.g. {{"{key}": "..."}}')
     return value

@@ -206,8 +206,8 @@ class Engine:
                 )
         elif kind in ("move_facility", "delete_facility"):
             rows = self._rows_of(edit, where)
-            edit["category"] = str(self.facilities["category"].iloc[rows[0]]) if len(rows) == 1 else edit.get(
-                "category"
+            edit["category"] = (
+                str(self.facilities["category"].iloc[rows[0]]) if len(rows) == 1 else edit.get("category")
             )
         elif kind == "add_path":
             self._resolve_path(edit, where)
@@ -224,8 +224,12 @@ class Engine:
         xy = edit.pop("_xy", None)
         if kind == "add_facility":
             key = edit["category"]
-            self._add_rows(pd.DataFrame({"facility_id": [edit["facility_id"]], "category": [key],
-                                         "name": [edit.get("name")]}), [shapely.Point(xy)])
+            self._add_rows(
+                pd.DataFrame(
+                    {"facility_id": [edit["facility_id"]], "category": [key], "name": [edit.get("name")]}
+                ),
+                [shapely.Point(xy)],
+            )
             self._sweep_new(key, len(self.facilities) - 1)
             return self._refresh([key])
         if kind in ("move_facility", "delete_facility"):
@@ -706,8 +710,9 @@ def edited_network(net: Network, edits: Sequence[dict], pos: dict[str, int] | No
         else:
             keep = ~(((u == a) & (v == b)) | ((u == b) & (v == a)))
             u, v, length, time_s = u[keep], v[keep], length[keep], time_s[keep]
-    return dataclasses.replace(net, u=u, v=v, length_m=length, time_s=time_s, notes=list(net.notes),
-                               _tree=net._tree, _graphs={})
+    return dataclasses.replace(
+        net, u=u, v=v, length_m=length, time_s=time_s, notes=list(net.notes), _tree=net._tree, _graphs={}
+    )
 
 
 def with_gates(region: Region, lonlat: Sequence[tuple[float, float]]) -> Region:

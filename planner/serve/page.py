@@ -89,7 +89,7 @@ def page_html(region: str) -> str:
     css = (_HERE / "page.css").read_text(encoding="utf-8")
     js = (_HERE / "page.js").read_text(encoding="utf-8")
     return (
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape_html(region)} — planner serve</title>"
         + leaflet_tags()

@@ -81,8 +81,9 @@ def folder_inputs(folder: str | os.PathLike) -> dict:
     try:
         inputs = json.loads(path.read_text(encoding="utf-8")).get("inputs")
     except (ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: not an audit summary ({exc}); rerun planner audit, or give --osm FILE") \
-            from None
+        raise InputError(
+            f"{path}: not an audit summary ({exc}); rerun planner audit, or give --osm FILE"
+        ) from None
     if not isinstance(inputs, dict) or "osm" not in inputs:
         raise InputError(f"{path}: records no inputs (an older audit); rerun planner audit, or --osm FILE")
     if inputs.get("boundary"):
@@ -95,8 +96,13 @@ def folder_inputs(folder: str | os.PathLike) -> dict:
         raise InputError(
             f"{path}: the OSM file it records, {osm}, is missing; put it back there, or give --osm FILE"
         )
-    kwargs = {"osm": osm, "categories": inputs.get("categories"), "mode": inputs.get("mode") or "walk",
-              "coords": inputs.get("coords"), "crs": inputs.get("crs")}
+    kwargs = {
+        "osm": osm,
+        "categories": inputs.get("categories"),
+        "mode": inputs.get("mode") or "walk",
+        "coords": inputs.get("coords"),
+        "crs": inputs.get("crs"),
+    }
     if inputs.get("minutes"):
         kwargs["minutes"] = ",".join(str(int(m)) for m in inputs["minutes"])
     for key in _FILE_INPUTS:

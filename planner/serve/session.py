@@ -306,8 +306,15 @@ class Session:
             key = resolve_key(category, e.by_key, "propose: 'category'")
             region, extra, homes = e.scenario_inputs()
             result = site(
-                region, key, model=model, new=new, homes=homes, extra_facilities=extra,
-                mode=e.mode, network=e.net, standards=standards,
+                region,
+                key,
+                model=model,
+                new=new,
+                homes=homes,
+                extra_facilities=extra,
+                mode=e.mode,
+                network=e.net,
+                standards=standards,
             )
             sites = result.proposed.to_crs(4326)
             xy = shapely.get_coordinates(shapely.point_on_surface(sites.geometry.to_numpy()))

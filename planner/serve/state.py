@@ -65,7 +65,7 @@ def check_edit(raw: Any) -> dict:
         One line naming the edit and the key at fault.
     """
     if not isinstance(raw, dict):
-        raise InputError("edit: give a JSON object with a 'kind', e.g. {\"kind\": \"add_facility\", ...}")
+        raise InputError('edit: give a JSON object with a \'kind\', e.g. {"kind": "add_facility", ...}')
     kind = raw.get("kind")
     if kind not in EDIT_KINDS:
         raise InputError(f"edit kind {str(kind)[:40]!r}: use one of {', '.join(EDIT_KINDS)}")
@@ -219,8 +219,10 @@ class ScenarioFolder:
     def load(self, name: str) -> tuple[dict, list[dict]]:
         path = self.path(name)
         if not path.is_file():
-            raise InputError(f"scenario {name!r}: no file {path.name} in {self.folder}; saved ones: "
-                             + (", ".join(self.names()) or "none"))
+            raise InputError(
+                f"scenario {name!r}: no file {path.name} in {self.folder}; saved ones: "
+                + (", ".join(self.names()) or "none")
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

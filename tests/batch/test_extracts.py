@@ -31,7 +31,9 @@ def _halves(path):
 
 def _feature_rows(region):
     geoms = shapely.set_precision(region.features.geometry.to_numpy(), 1e-3)
-    return sorted(zip(region.features["osm_id"], map(repr, region.features["tags"]), shapely.to_wkt(geoms), strict=True))
+    return sorted(
+        zip(region.features["osm_id"], map(repr, region.features["tags"]), shapely.to_wkt(geoms), strict=True)
+    )
 
 
 @pytest.mark.parametrize("name", ["beijing_haidian_wudaokou", "nanjing_xinjiekou", "shanghai_center_roads"])
@@ -51,7 +53,8 @@ def test_a_cut_loads_as_the_whole_file_does(tmp_path, name):
         for field in ("node_id", "node_x", "node_y", "seg_u", "seg_v"):
             np.testing.assert_array_equal(getattr(cut, field), getattr(whole, field), err_msg=field)
         pd.testing.assert_frame_equal(
-            cut.ways.iloc[cut.seg_way].reset_index(drop=True), whole.ways.iloc[whole.seg_way].reset_index(drop=True)
+            cut.ways.iloc[cut.seg_way].reset_index(drop=True),
+            whole.ways.iloc[whole.seg_way].reset_index(drop=True),
         )
         assert _feature_rows(cut) == _feature_rows(whole)
 
@@ -70,10 +73,14 @@ def test_regions_sharing_a_small_extract_are_cut_one_alone_is_not(tmp_path):
     path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
     polys = _halves(path)
     assert path.stat().st_size < batch.cut_min_bytes
-    specs = [RegionSpec(name=n, osm=str(path), boundary=p, row=i + 1) for i, (n, p) in enumerate(polys.items())]
+    specs = [
+        RegionSpec(name=n, osm=str(path), boundary=p, row=i + 1) for i, (n, p) in enumerate(polys.items())
+    ]
     both = cut_shared_extracts(specs, tmp_path / "a", {}, None, _Client(), progress=False)
     assert all(s.cut_osm and s.source == s.cut_osm for s in both)
-    assert all(Path(s.cut_osm).parent == tmp_path / "a" / "_extracts" and Path(s.cut_osm).is_file() for s in both)
+    assert all(
+        Path(s.cut_osm).parent == tmp_path / "a" / "_extracts" and Path(s.cut_osm).is_file() for s in both
+    )
     alone = cut_shared_extracts(specs[:1], tmp_path / "b", {}, None, _Client(), progress=False)
     assert alone[0].cut_osm is None and alone[0].source == str(path)
     forced = cut_shared_extracts(specs[:1], tmp_path / "c", {}, True, _Client(), progress=False)

@@ -34,8 +34,11 @@ def assert_same_numbers(engine: Engine, result) -> None:
     cols += ["population", "elderly", "children", "disabled"]
     assert len(cols) > 50
     pd.testing.assert_frame_equal(
-        engine.homes[cols].reset_index(drop=True), result.homes[cols].reset_index(drop=True),
-        check_exact=False, rtol=1e-9, atol=1e-9,
+        engine.homes[cols].reset_index(drop=True),
+        result.homes[cols].reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 

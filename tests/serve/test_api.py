@@ -52,22 +52,29 @@ def test_loaded_state_is_the_audit(client, engine, haidian):
     assert len(state["coverage"]) == len(full_audit(haidian).coverage)
     assert_same_numbers(engine, full_audit(haidian))
     row = next(r for r in state["coverage"] if r["category"] == "kindergarten" and r["threshold"] == "target")
-    assert row["population_share"] == pytest.approx(population_share(engine.coverage, "kindergarten"), abs=1e-6)
+    assert row["population_share"] == pytest.approx(
+        population_share(engine.coverage, "kindergarten"), abs=1e-6
+    )
     assert {"population_within", "elderly_within", "children_within", "disabled_within"} <= set(row)
 
 
 def test_add_facility_equals_run_audit_with_it_in_a_file(client, engine, haidian, tmp_path):
     before = population_share(engine.coverage, "clinic")
     lon, lat = _point_near_street(engine, int(np.argmin(engine.net.x + engine.net.y)) + 400)
-    out = client.post("/api/edits", json={"kind": "add_facility", "category": "社区卫生服务站", "lon": lon, "lat": lat})
+    out = client.post(
+        "/api/edits", json={"kind": "add_facility", "category": "社区卫生服务站", "lon": lon, "lat": lat}
+    )
     assert out.status_code == 200, out.text
     edit = out.json()["edit"]
-    assert edit["category"] == "clinic" and edit["facility_id"] == "scenario/1" and edit["changed"] == ["clinic"]
+    assert (
+        edit["category"] == "clinic" and edit["facility_id"] == "scenario/1" and edit["changed"] == ["clinic"]
+    )
     # The same facility in a file, through planner audit's own loading.
     path = tmp_path / "extra.geojson"
     gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["clinic"], "name": [None]},
-        geometry=[shapely.Point(lon, lat)], crs=4326,
+        geometry=[shapely.Point(lon, lat)],
+        crs=4326,
     ).to_file(path)
     result = run_audit(ROOT / SAMPLE, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
     assert_same_numbers(engine, result)
@@ -92,11 +99,14 @@ def test_move_facility_equals_audit_with_it_elsewhere(client, engine, haidian):
     victim = _single_facility(engine, "kindergarten")
     old = engine.current_facilities().set_index("facility_id").loc[victim]
     lon, lat = _point_near_street(engine, 700, 20, 20)
-    out = client.post("/api/edits", json={"kind": "move_facility", "facility_id": victim, "lon": lon, "lat": lat})
+    out = client.post(
+        "/api/edits", json={"kind": "move_facility", "facility_id": victim, "lon": lon, "lat": lat}
+    )
     assert out.status_code == 200, out.text
     moved = gpd.GeoDataFrame(
         {"facility_id": [victim], "category": ["kindergarten"], "name": [old["name"]]},
-        geometry=[shapely.Point(metric_xy(engine, lon, lat))], crs=haidian.crs,
+        geometry=[shapely.Point(metric_xy(engine, lon, lat))],
+        crs=haidian.crs,
     )
     assert_same_numbers(engine, full_audit(without(haidian, victim), extra_facilities=moved))
 
@@ -108,8 +118,15 @@ def test_population_of_a_home_and_of_a_compound(client, engine, haidian):
     compound = str(engine.homes["compound_id"].dropna().iloc[0])
     in_comp = (engine.homes["compound_id"] == compound).to_numpy()
     old = engine.homes["population"].to_numpy(float).copy()
-    assert client.post("/api/edits", json={"kind": "set_population", "home_id": home, "population": 900}).status_code == 200
-    out = client.post("/api/edits", json={"kind": "set_population", "compound_id": compound, "population": 5000})
+    assert (
+        client.post(
+            "/api/edits", json={"kind": "set_population", "home_id": home, "population": 900}
+        ).status_code
+        == 200
+    )
+    out = client.post(
+        "/api/edits", json={"kind": "set_population", "compound_id": compound, "population": 5000}
+    )
     assert out.status_code == 200, out.text
     assert engine.homes.loc[in_comp, "population"].sum() == pytest.approx(5000)
     # The compound's people spread as before (each home keeps its share).
@@ -132,8 +149,13 @@ def test_population_of_a_home_and_of_a_compound(client, engine, haidian):
 def _with_edge(net, a: int, b: int, length_m: float):
     t = length_m / net.walk_speed_mps
     return dataclasses.replace(
-        net, u=np.r_[net.u, a, b], v=np.r_[net.v, b, a], length_m=np.r_[net.length_m, length_m, length_m],
-        time_s=np.r_[net.time_s, t, t], _graphs={}, _tree=None,
+        net,
+        u=np.r_[net.u, a, b],
+        v=np.r_[net.v, b, a],
+        length_m=np.r_[net.length_m, length_m, length_m],
+        time_s=np.r_[net.time_s, t, t],
+        _graphs={},
+        _tree=None,
     )
 
 
@@ -168,8 +190,13 @@ def test_add_path_equals_audit_on_the_network_with_it(client, engine, haidian):
     a, b = _shortcut(net)
     out = client.post(
         "/api/edits",
-        json={"kind": "add_path", "coordinates": [list(lonlat(engine, net.x[a], net.y[a])),
-                                                   list(lonlat(engine, net.x[b], net.y[b]))]},
+        json={
+            "kind": "add_path",
+            "coordinates": [
+                list(lonlat(engine, net.x[a], net.y[a])),
+                list(lonlat(engine, net.x[b], net.y[b])),
+            ],
+        },
     )
     assert out.status_code == 200, out.text
     edit = out.json()["edit"]
@@ -199,8 +226,13 @@ def test_close_path_equals_audit_on_the_network_without_it(client, engine, haidi
     base = build_network(haidian)
     keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
     closed = dataclasses.replace(
-        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
-        _graphs={}, _tree=None,
+        base,
+        u=base.u[keep],
+        v=base.v[keep],
+        length_m=base.length_m[keep],
+        time_s=base.time_s[keep],
+        _graphs={},
+        _tree=None,
     )
     assert keep.sum() == base.n_edges - 2
     assert_same_numbers(engine, full_audit(haidian, network=closed))
@@ -236,7 +268,9 @@ def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, ha
     for i in np.argsort(-net.length_m):  # long streets first
         a, b = int(net.u[i]), int(net.v[i])
         gone = ((net.u == a) & (net.v == b)) | ((net.u == b) & (net.v == a))
-        used = [k for k in keys if tight_edges(engine.node_time[k], net.u[gone], net.v[gone], net.time_s[gone])]
+        used = [
+            k for k in keys if tight_edges(engine.node_time[k], net.u[gone], net.v[gone], net.time_s[gone])
+        ]
         sole = [k for k in used if _only_way_out(engine.node_time[k], net, a, i)]
         if sole and len(used) <= len(keys) - 5 and _components(net, ~gone) == _components(net, None):
             pick = (a, b, used, sole)
@@ -257,8 +291,13 @@ def test_closing_a_street_sweeps_only_the_categories_using_it(client, engine, ha
     base = build_network(haidian)
     keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
     closed = dataclasses.replace(
-        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
-        _graphs={}, _tree=None,
+        base,
+        u=base.u[keep],
+        v=base.v[keep],
+        length_m=base.length_m[keep],
+        time_s=base.time_s[keep],
+        _graphs={},
+        _tree=None,
     )
     assert_same_numbers(engine, full_audit(haidian, network=closed))
 
@@ -298,8 +337,13 @@ def test_closing_the_only_street_to_homes_leaves_them_unreachable(client, engine
     base = build_network(haidian)
     keep = ~(((base.u == a) & (base.v == b)) | ((base.u == b) & (base.v == a)))
     closed = dataclasses.replace(
-        base, u=base.u[keep], v=base.v[keep], length_m=base.length_m[keep], time_s=base.time_s[keep],
-        _graphs={}, _tree=None,
+        base,
+        u=base.u[keep],
+        v=base.v[keep],
+        length_m=base.length_m[keep],
+        time_s=base.time_s[keep],
+        _graphs={},
+        _tree=None,
     )
     assert_same_numbers(engine, full_audit(haidian, network=closed))
 
@@ -310,7 +354,9 @@ def test_add_gate_equals_audit_with_the_gate_mapped(client, engine, haidian):
     before = engine.homes.copy()
     # The corner of the compound's outline farthest from its mapped gates.
     gates = engine.comps["gate_xy"].iloc[0]
-    far = ring[int(np.argmax(np.min(np.hypot(*(ring[:, None, :] - gates[None, :, :]).transpose(2, 0, 1)), axis=1)))]
+    far = ring[
+        int(np.argmax(np.min(np.hypot(*(ring[:, None, :] - gates[None, :, :]).transpose(2, 0, 1)), axis=1)))
+    ]
     lon, lat = lonlat(engine, far[0] + 3.0, far[1] + 3.0)  # a click a few metres off the wall
     out = client.post("/api/edits", json={"kind": "add_gate", "lon": lon, "lat": lat})
     assert out.status_code == 200, out.text
@@ -340,15 +386,23 @@ def test_undo_gives_the_loaded_region_back(client, engine, haidian):
     ("body", "message"),
     [
         ({"kind": "build_tower"}, "edit kind 'build_tower': use one of add_facility,"),
-        ({"kind": "add_facility", "category": "casino", "lon": 116.35, "lat": 40.0},
-         "edit add_facility: 'category': unknown category 'casino'"),
-        ({"kind": "add_facility", "category": "clinic", "lon": 120.0, "lat": 40.0},
-         "is outside the region's streets"),
-        ({"kind": "add_facility", "category": "clinic", "lon": "x", "lat": 40.0},
-         "edit add_facility: 'lon': 'x' must be a finite number"),
+        (
+            {"kind": "add_facility", "category": "casino", "lon": 116.35, "lat": 40.0},
+            "edit add_facility: 'category': unknown category 'casino'",
+        ),
+        (
+            {"kind": "add_facility", "category": "clinic", "lon": 120.0, "lat": 40.0},
+            "is outside the region's streets",
+        ),
+        (
+            {"kind": "add_facility", "category": "clinic", "lon": "x", "lat": 40.0},
+            "edit add_facility: 'lon': 'x' must be a finite number",
+        ),
         ({"kind": "add_facility", "category": "clinic", "lat": 40.0}, "edit add_facility: 'lon' is missing"),
-        ({"kind": "add_facility", "category": "clinic", "lon": 116.35, "lat": 40.0, "colour": 1},
-         "edit add_facility: unknown key 'colour'"),
+        (
+            {"kind": "add_facility", "category": "clinic", "lon": 116.35, "lat": 40.0, "colour": 1},
+            "edit add_facility: unknown key 'colour'",
+        ),
         ({"kind": "delete_facility", "facility_id": "node/1"}, "no facility 'node/1' in the scenario"),
         ({"kind": "set_population", "home_id": "nowhere", "population": 5}, "no home with home_id 'nowhere'"),
         ({"kind": "set_population", "home_id": "x", "population": -5}, "'population' -5 must be 0 or more"),
@@ -371,9 +425,19 @@ def test_requests_must_be_json_from_this_computer(session, client):
 
     from planner.serve.app import create_app
 
-    out = client.post("/api/edits", content=b"kind=add_facility", headers={"content-type": "application/x-www-form-urlencoded"})
-    assert out.status_code == 400 and out.json()["error"] == "request: send JSON with Content-Type: application/json"
-    assert client.post("/api/edits", content=b"{oops", headers={"content-type": "application/json"}).status_code == 400
+    out = client.post(
+        "/api/edits",
+        content=b"kind=add_facility",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert (
+        out.status_code == 400
+        and out.json()["error"] == "request: send JSON with Content-Type: application/json"
+    )
+    assert (
+        client.post("/api/edits", content=b"{oops", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
     # A page elsewhere that rebinds its name to 127.0.0.1 is refused by the Host check.
     assert client.get("/api/state", headers={"host": "evil.example"}).status_code == 400
     assert TestClient(create_app(session), base_url="http://localhost:8000").get("/").status_code == 200
@@ -413,7 +477,10 @@ def test_scenarios_save_load_compare(client, engine, session, haidian):
     client.post("/api/undo", json={})
     assert client.post("/api/scenarios/save", json={"name": "empty"}).status_code == 200
     # Compare: people and elderly newly within the clinic's target, worked out by hand.
-    rows = {r["key"]: r for r in client.post("/api/scenarios/compare", json={"a": "empty", "b": "诊所-north"}).json()["rows"]}
+    rows = {
+        r["key"]: r
+        for r in client.post("/api/scenarios/compare", json={"a": "empty", "b": "诊所-north"}).json()["rows"]
+    }
     pop, old = engine.homes["population"].to_numpy(), engine.homes["elderly"].to_numpy()
     assert not engine.within()["clinic"][0].any()  # nothing within before: everyone within is new
     assert rows["clinic"]["people_newly_within"] == pytest.approx(pop[within_after].sum(), abs=1e-5)
@@ -424,11 +491,21 @@ def test_scenarios_save_load_compare(client, engine, session, haidian):
     assert rows["clinic"]["people_no_longer_within"] == 0
     assert rows["kindergarten"]["people_newly_within"] == 0
     pd.testing.assert_frame_equal(engine.coverage, with_clinic)
-    assert client.get("/api/scenarios").json() == {"scenarios": ["empty", "诊所-north"], "current": "诊所-north"}
+    assert client.get("/api/scenarios").json() == {
+        "scenarios": ["empty", "诊所-north"],
+        "current": "诊所-north",
+    }
     # Refusals: a bad name, a missing scenario, one made for another region.
-    assert "use 1 to 64 letters" in client.post("/api/scenarios/save", json={"name": "../etc"}).json()["error"]
-    assert client.post("/api/scenarios/save", json={}).json()["error"].startswith("request: 'name' is missing")
-    assert "no scenario action 'delete'" in client.post("/api/scenarios/delete", json={"name": "x"}).json()["error"]
+    assert (
+        "use 1 to 64 letters" in client.post("/api/scenarios/save", json={"name": "../etc"}).json()["error"]
+    )
+    assert (
+        client.post("/api/scenarios/save", json={}).json()["error"].startswith("request: 'name' is missing")
+    )
+    assert (
+        "no scenario action 'delete'"
+        in client.post("/api/scenarios/delete", json={"name": "x"}).json()["error"]
+    )
     assert "no file gone.geojson" in client.post("/api/scenarios/load", json={"name": "gone"}).json()["error"]
     data["planner_scenario"]["settings"]["region"] = "shenzhen"
     (session.folder.folder / "other.geojson").write_text(json.dumps(data), encoding="utf-8")
@@ -449,7 +526,8 @@ def test_export_is_the_audit_of_the_scenario(client, engine, haidian, tmp_path):
     path = tmp_path / "extra.geojson"
     gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["pharmacy"], "name": [None]},
-        geometry=[shapely.Point(lon, lat)], crs=4326,
+        geometry=[shapely.Point(lon, lat)],
+        crs=4326,
     ).to_file(path)
     run_audit(ROOT / SAMPLE, tmp_path / "audit", facilities=path, map_html=False)
     mine = pd.read_csv(folder / "coverage.csv")
@@ -458,7 +536,9 @@ def test_export_is_the_audit_of_the_scenario(client, engine, haidian, tmp_path):
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     assert summary["facilities"]["pharmacy"] == 3
     homes = gpd.read_file(folder / "homes.gpkg")
-    assert homes["pharmacy_time_s"].to_numpy() == pytest.approx(engine.homes["pharmacy_time_s"].to_numpy(), nan_ok=True)
+    assert homes["pharmacy_time_s"].to_numpy() == pytest.approx(
+        engine.homes["pharmacy_time_s"].to_numpy(), nan_ok=True
+    )
 
 
 def test_proposed_sites_come_back_as_edits(client, engine, monkeypatch):
@@ -471,7 +551,8 @@ def test_proposed_sites_come_back_as_edits(client, engine, monkeypatch):
         calls.update(kw, category=category)
         proposed = gpd.GeoDataFrame(
             {"rank": [1, 2], "population_newly_covered": [321.5, 12.0]},
-            geometry=shapely.points(xy), crs=region.crs,
+            geometry=shapely.points(xy),
+            crs=region.crs,
         )
         return type("R", (), {"proposed": proposed, "report": {}})()
 
@@ -492,7 +573,9 @@ def test_propose_by_the_pure_model_and_accept_equals_an_audit_with_the_site(clie
     """Real siting (no stub): the pure maximal-coverage model proposes an elderly-care site;
     accepted as an edit, the numbers are those of a full audit with that facility in a file."""
     before = population_share(engine.coverage, "elderly_care")
-    out = client.post("/api/propose", json={"category": "elderly_care", "new": 1, "standards": False, "model": "mclp"})
+    out = client.post(
+        "/api/propose", json={"category": "elderly_care", "new": 1, "standards": False, "model": "mclp"}
+    )
     assert out.status_code == 200, out.text
     body = out.json()
     assert body["standards"] is False and body["model"] == "mclp" and "why" not in body
@@ -503,7 +586,8 @@ def test_propose_by_the_pure_model_and_accept_equals_an_audit_with_the_site(clie
     path = tmp_path / "extra.geojson"
     gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["elderly_care"], "name": ["proposed 1"]},
-        geometry=[shapely.Point(prop["edit"]["lon"], prop["edit"]["lat"])], crs=4326,
+        geometry=[shapely.Point(prop["edit"]["lon"], prop["edit"]["lat"])],
+        crs=4326,
     ).to_file(path)
     result = run_audit(ROOT / SAMPLE, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
     assert_same_numbers(engine, result)
@@ -516,9 +600,13 @@ def test_propose_by_the_standards_says_why_nothing_is_proposed(client):
     body = out.json()
     assert body["standards"] is True and body["proposals"] == []
     # The siting's own reason: in this small sample no land reaches the minimum catchment.
-    assert "no candidate site reaches the minimum catchment within the target: nothing proposed" in body["why"]
+    assert (
+        "no candidate site reaches the minimum catchment within the target: nothing proposed" in body["why"]
+    )
     assert body["why"].endswith("(try the pure model: standards off)")
-    assert any(line.startswith("by the standards: 37 of 39 candidate sites big enough") for line in body["lines"])
+    assert any(
+        line.startswith("by the standards: 37 of 39 candidate sites big enough") for line in body["lines"]
+    )
     bad = client.post("/api/propose", json={"category": "elderly_care", "model": "lscp"})
     assert bad.status_code == 400 and "propose: 'model' 'lscp': use one of mclp, pmedian, pcenter" in bad.text
 
@@ -553,9 +641,12 @@ def test_isochrone_of_the_target_circle_follows_the_edits(client, engine, haidia
     assert mine.contains(shapely.Point(lon, lat))
     extra = gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["clinic"], "name": [None]},
-        geometry=[shapely.Point(metric_xy(engine, lon, lat))], crs=haidian.crs,
+        geometry=[shapely.Point(metric_xy(engine, lon, lat))],
+        crs=haidian.crs,
     )
-    theirs = full(haidian, categories=["clinic"], extra_facilities=extra, progress=False).isochrones.to_crs(4326)
+    theirs = full(haidian, categories=["clinic"], extra_facilities=extra, progress=False).isochrones.to_crs(
+        4326
+    )
     theirs = theirs.geometry.iloc[0]
     # The same area as the audit's isochrone, up to the 2 m simplification sent to the page.
     assert mine.symmetric_difference(theirs).area / theirs.area < 0.01
@@ -577,8 +668,10 @@ def test_a_sequence_of_edits_equals_one_audit_of_them_all(client, engine, haidia
 
     comp = engine.comps.geometry.iloc[0]
     corner = shapely.get_coordinates(shapely.boundary(comp))[0]
-    gate = client.post("/api/edits", json={"kind": "add_gate", "lon": lonlat(engine, *corner)[0],
-                                           "lat": lonlat(engine, *corner)[1]}).json()["edit"]
+    gate = client.post(
+        "/api/edits",
+        json={"kind": "add_gate", "lon": lonlat(engine, *corner)[0], "lat": lonlat(engine, *corner)[1]},
+    ).json()["edit"]
     first = path(p1)
     lon, lat = _point_near_street(engine, 123)
     client.post("/api/edits", json={"kind": "add_facility", "category": "clinic", "lon": lon, "lat": lat})
@@ -590,15 +683,20 @@ def test_a_sequence_of_edits_equals_one_audit_of_them_all(client, engine, haidia
         net = _with_edge(net, ids[edit["nodes"][0]], ids[edit["nodes"][1]], edit["length_m"])
     extra = gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["clinic"], "name": [None]},
-        geometry=[shapely.Point(metric_xy(engine, lon, lat))], crs=haidian.crs,
+        geometry=[shapely.Point(metric_xy(engine, lon, lat))],
+        crs=haidian.crs,
     )
     assert_same_numbers(engine, full_audit(region, network=net, extra_facilities=extra))
     # Closing the first path again gives the audit with the second only.
     a, b = ids[first["nodes"][0]], ids[first["nodes"][1]]
     mid = lonlat(engine, (net.x[a] + net.x[b]) / 2, (net.y[a] + net.y[b]) / 2)
-    closed = client.post("/api/edits", json={"kind": "close_path", "lon": mid[0], "lat": mid[1]}).json()["edit"]
+    closed = client.post("/api/edits", json={"kind": "close_path", "lon": mid[0], "lat": mid[1]}).json()[
+        "edit"
+    ]
     assert sorted(closed["nodes"]) == sorted(first["nodes"])
-    net = _with_edge(build_network(region), ids[second["nodes"][0]], ids[second["nodes"][1]], second["length_m"])
+    net = _with_edge(
+        build_network(region), ids[second["nodes"][0]], ids[second["nodes"][1]], second["length_m"]
+    )
     assert_same_numbers(engine, full_audit(region, network=net, extra_facilities=extra))
 
 

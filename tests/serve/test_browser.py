@@ -39,7 +39,9 @@ def server(session):
     from planner.serve.app import create_app
 
     port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(session), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(session), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -56,7 +58,9 @@ def server(session):
 def page():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed at /usr/bin/chromium (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')"
+    )
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=_OFFLINE)
         pg = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -65,7 +69,10 @@ def page():
         pg.on("console", lambda msg: msg.type == "error" and pg.problems.append(f"console: {msg.text}"))
         pg.on("dialog", lambda d: (pg.problems.append(f"dialog: {d.message}"), d.dismiss()))
         pg.outside = []
-        pg.on("request", lambda r: "127.0.0.1" not in r.url and not r.url.startswith("data:") and pg.outside.append(r.url))
+        pg.on(
+            "request",
+            lambda r: "127.0.0.1" not in r.url and not r.url.startswith("data:") and pg.outside.append(r.url),
+        )
         yield pg
         browser.close()
 
@@ -137,8 +144,13 @@ def test_click_add_save_reload_compare(server, page, session):
 def test_names_from_data_are_text_not_html(server, page, session):
     pg = page
     session.engine.apply(
-        {"kind": "add_facility", "category": "clinic", "lon": 116.3497, "lat": 40.0042,
-         "name": "<img src=x onerror=alert(1)>"}
+        {
+            "kind": "add_facility",
+            "category": "clinic",
+            "lon": 116.3497,
+            "lat": 40.0042,
+            "name": "<img src=x onerror=alert(1)>",
+        }
     )
     pg.goto(server)
     _ready(pg)

@@ -31,7 +31,9 @@ def _start(monkeypatch, tmp_path, *args) -> dict:
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
-    code = main(["serve", "--osm", str(ROOT / SAMPLE), "--scenarios", str(tmp_path / "s"), "--no-browser", *args])
+    code = main(
+        ["serve", "--osm", str(ROOT / SAMPLE), "--scenarios", str(tmp_path / "s"), "--no-browser", *args]
+    )
     assert code == 0
     return seen
 
@@ -46,7 +48,11 @@ def test_loopback_by_default_and_a_token_beyond(monkeypatch, tmp_path, capsys):
     seen = _start(monkeypatch, tmp_path, "--host", "0.0.0.0", "--port", "8123")
     out = capsys.readouterr().out
     token = out.split("?token=")[1].split()[0]
-    assert seen["host"] == "0.0.0.0" and len(token) >= 24 and f"token (needed on every request from another computer): {token}" in out
+    assert (
+        seen["host"] == "0.0.0.0"
+        and len(token) >= 24
+        and f"token (needed on every request from another computer): {token}" in out
+    )
     client = TestClient(seen["app"], base_url="http://192.168.1.20:8123")
     assert client.get("/api/scenarios").status_code == 403
     assert client.get("/api/scenarios", headers={"X-Planner-Token": token}).status_code == 200
@@ -56,12 +62,28 @@ def test_opens_a_saved_scenario(monkeypatch, tmp_path, capsys):
     from planner.serve.state import ScenarioFolder
 
     ScenarioFolder(tmp_path / "s").save(
-        "one", {"region": "beijing_haidian_cau"}, [{"kind": "set_population", "home_id": "way/154079756", "population": 7.0}]
+        "one",
+        {"region": "beijing_haidian_cau"},
+        [{"kind": "set_population", "home_id": "way/154079756", "population": 7.0}],
     )
     seen = _start(monkeypatch, tmp_path, "--load", "one")
     session = seen["app"].state.session
     assert session.name == "one" and session.engine.edits[0]["population"] == 7.0
-    assert main(["serve", "--osm", str(ROOT / SAMPLE), "--scenarios", str(tmp_path / "s"), "--no-browser", "--load", "two"]) == 2
+    assert (
+        main(
+            [
+                "serve",
+                "--osm",
+                str(ROOT / SAMPLE),
+                "--scenarios",
+                str(tmp_path / "s"),
+                "--no-browser",
+                "--load",
+                "two",
+            ]
+        )
+        == 2
+    )
     assert "error: scenario 'two': no file two.geojson" in capsys.readouterr().err
 
 
@@ -74,7 +96,22 @@ def test_serves_an_audit_folder_with_its_numbers(monkeypatch, tmp_path, capsys):
 
     out = tmp_path / "audit"
     args = ["--categories", "kindergarten,primary_school,supermarket", "--minutes", "5,12"]
-    assert main(["audit", "--osm", str(ROOT / SAMPLE), "--out", str(out), "--no-map", "--isochrones", "none", *args]) == 0
+    assert (
+        main(
+            [
+                "audit",
+                "--osm",
+                str(ROOT / SAMPLE),
+                "--out",
+                str(out),
+                "--no-map",
+                "--isochrones",
+                "none",
+                *args,
+            ]
+        )
+        == 0
+    )
     inputs = json.loads((out / "summary.json").read_text(encoding="utf-8"))["inputs"]
     assert inputs["osm_path"] == str((ROOT / SAMPLE).resolve()) and inputs["minutes"] == [5, 12]
     assert inputs["categories"] == "kindergarten,primary_school,supermarket" and inputs["mode"] == "walk"
@@ -104,11 +141,20 @@ def test_serve_folder_refusals(monkeypatch, tmp_path, capsys):
         assert err.count("\n") == 1
         return err
 
-    assert f"error: {tmp_path}: no summary.json; give the output folder of planner audit, or --osm FILE" in refused(str(tmp_path))
+    assert (
+        f"error: {tmp_path}: no summary.json; give the output folder of planner audit, or --osm FILE"
+        in refused(str(tmp_path))
+    )
     assert "give --osm FILE, or an audit's output folder: planner serve DIR" in refused()
     (tmp_path / "summary.json").write_text(json.dumps({"region": "x"}), encoding="utf-8")
     assert "records no inputs (an older audit)" in refused(str(tmp_path))
     gone = tmp_path / "gone.osm.pbf"
-    (tmp_path / "summary.json").write_text(json.dumps({"inputs": {"osm": "gone.osm.pbf", "osm_path": str(gone)}}))
-    assert f"the OSM file it records, {gone}, is missing; put it back there, or give --osm FILE" in refused(str(tmp_path))
-    assert "the folder gives the inputs; leave out --osm, --minutes" in refused(str(tmp_path), "--osm", "x", "--minutes", "5")
+    (tmp_path / "summary.json").write_text(
+        json.dumps({"inputs": {"osm": "gone.osm.pbf", "osm_path": str(gone)}})
+    )
+    assert f"the OSM file it records, {gone}, is missing; put it back there, or give --osm FILE" in refused(
+        str(tmp_path)
+    )
+    assert "the folder gives the inputs; leave out --osm, --minutes" in refused(
+        str(tmp_path), "--osm", "x", "--minutes", "5"
+    )

@@ -33,7 +33,9 @@ def nanjing(nanjing_engine, tmp_path):
     nanjing_engine.reset()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return TestClient(create_app(Session(nanjing_engine, tmp_path / "s", {"osm": NANJING})), base_url="http://127.0.0.1")
+        return TestClient(
+            create_app(Session(nanjing_engine, tmp_path / "s", {"osm": NANJING})), base_url="http://127.0.0.1"
+        )
 
 
 def test_standards_proposal_accepted_equals_an_audit_with_it(nanjing, nanjing_engine, tmp_path):
@@ -51,7 +53,8 @@ def test_standards_proposal_accepted_equals_an_audit_with_it(nanjing, nanjing_en
     path = tmp_path / "extra.geojson"
     gpd.GeoDataFrame(
         {"facility_id": ["scenario/1"], "category": ["elderly_care"], "name": ["proposed 1"]},
-        geometry=[shapely.Point(prop["edit"]["lon"], prop["edit"]["lat"])], crs=4326,
+        geometry=[shapely.Point(prop["edit"]["lon"], prop["edit"]["lat"])],
+        crs=4326,
     ).to_file(path)
     result = run_audit(ROOT / NANJING, tmp_path / "out", facilities=path, isochrones="none", map_html=False)
     assert_same_numbers(engine, result)
