@@ -44,6 +44,9 @@ MAX_HOUSEHOLDS: int = 100_000
 MAX_HOUSEHOLDS_PER_HA: float = 1_500.0
 #: A planned facility farther than this from the estate is in the wrong place (or CRS).
 MAX_FACILITY_DISTANCE_M: float = 10_000.0
+#: An estate wider than this is not one plan (a 15-minute life circle is about 3 km across):
+#: its coordinates, CRS or boundary are wrong.
+MAX_ESTATE_EXTENT_M: float = 20_000.0
 #: Persons per household outside this range: the population or the households are wrong.
 _PERSONS_PER_HOUSEHOLD_RANGE = (0.5, 10.0)
 
@@ -172,6 +175,7 @@ def read_plan(
     mgeoms = metric.geometry.to_numpy()
     estate = mgeoms[estate_i]
     where = f"{label}: feature {estate_i + 1} (role=estate)"
+    _check_extent(estate, where)
     households = _households(frame, estate_i, where, estate.area)
     population, population_given = _population(frame, estate_i, where, households)
     notes: list[str] = []
@@ -272,6 +276,18 @@ def _check_lonlat(label: str, frame: gpd.GeoDataFrame) -> None:
                 f"{frame.crs.to_string()}; save it with its real CRS "
                 "(GeoJSON without a 'crs' member means EPSG:4326)"
             )
+
+
+def _check_extent(estate, where: str) -> None:
+    """Refuse an estate boundary far wider than any life circle."""
+    minx, miny, maxx, maxy = estate.bounds
+    extent_m = max(maxx - minx, maxy - miny)
+    if extent_m > MAX_ESTATE_EXTENT_M:
+        raise InputError(
+            f"{where}: the boundary spans {extent_m / 1000:,.1f} km "
+            f"(limit {MAX_ESTATE_EXTENT_M / 1000:g} km; a 15-minute life circle is about 3 km across); "
+            "check its coordinates and CRS"
+        )
 
 
 def _households(frame: gpd.GeoDataFrame, ei: int, where: str, estate_area_m2: float) -> int:

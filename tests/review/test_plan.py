@@ -54,6 +54,15 @@ def test_population_default_is_households_times_persons_per_household(tmp_path):
     assert plan.population == 3000 and plan.population_given
 
 
+def test_estate_wider_than_any_life_circle_is_refused(tmp_path):
+    # MAX_ESTATE_EXTENT_M = 20 km: 19 km is read (an odd plan, but one), 21 km is refused in
+    # one line before anything is laid out over it (a damaged file once asked for a 349 GiB grid).
+    wide = read_plan(write_plan(tmp_path / "a.geojson", [estate(1000, geom=box(500_000, 0, 519_000, 200))]))
+    assert wide.households == 1000
+    with pytest.raises(InputError, match=r"spans 21\.0 km \(limit 20 km"):
+        read_plan(write_plan(tmp_path / "b.geojson", [estate(1000, geom=box(500_000, 0, 521_000, 200))]))
+
+
 def _assert_refused(tmp_path, plan_path, match, **kwargs):
     out = tmp_path / "out"
     with pytest.raises(InputError, match=match) as info:
