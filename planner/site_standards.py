@@ -22,7 +22,7 @@ import shapely
 
 from planner._errors import InputError
 from planner.candidates import STREET_FALLBACK, land_candidates, sized_candidates
-from planner.categories import Category
+from planner.categories import Category, check_places
 from planner.network import Network
 from planner.optimize.constrained import ConstrainedCoverage, conflict_pairs
 from planner.optimize.constrained_median import ConstrainedPCenter, ConstrainedPMedian
@@ -81,6 +81,8 @@ def prepare(
     if model not in STANDARD_MODELS:
         raise InputError(f"--model {model!r}: use one of {', '.join(STANDARD_MODELS)}")
     sizing = sizing_for(category)
+    if candidates is not None:
+        check_places(candidates, "candidates")  # as the pure models do: a row without a place is refused
     given = land_candidates(region) if candidates is None else candidates.to_crs(region.crs)
     # The region's land falls back to street points; a user's parcels never do.
     kept, info = sized_candidates(given, sizing, net if candidates is None else None)
