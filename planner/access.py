@@ -334,3 +334,20 @@ def roads_gdf(net: Network) -> gpd.GeoDataFrame:
         )
     )
     return gpd.GeoDataFrame(geometry=lines, crs=net.crs)
+
+
+def take_shorter(
+    cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per home, the smaller of its network cost and its walks inside its own compound
+    (``pairs``: ``home``, ``facility``)."""
+    pair_cost = np.asarray(pair_cost, float)
+    order = np.lexsort((pair_cost, pairs["home"].to_numpy()))
+    h, f, c = pairs["home"].to_numpy()[order], pairs["facility"].to_numpy()[order], pair_cost[order]
+    first = np.r_[True, h[1:] != h[:-1]]
+    h, f, c = h[first], f[first], c[first]
+    better = c < cost[h]
+    cost, target = cost.copy(), target.copy()
+    cost[h[better]] = c[better]
+    target[h[better]] = f[better]
+    return cost, target

@@ -33,6 +33,7 @@ from planner.access import (
     inside_compound_legs,
     roads_gdf,
     snap_distance_m,
+    take_shorter,
 )
 from planner.categories import Category, load_categories, region_facilities
 from planner.isochrones import (  # noqa: F401 (isochrone_polygons, facility_isochrones re-exported)
@@ -412,7 +413,7 @@ def _nearest_facilities(
         home_cost, home_target = trip_costs(net, access, cost, which, "time")
         pairs = inside[cat_of[inside["facility"]] == cat.key] if len(inside) else inside
         if len(pairs):
-            home_cost, home_target = _take_shorter(
+            home_cost, home_target = take_shorter(
                 home_cost, home_target, pairs, pairs["walk_m"] / net.walk_speed_mps
             )
         home_cost[home_cost > limit_s] = np.inf
@@ -432,7 +433,7 @@ def _nearest_facilities(
                 node_dist[cat.key], dist_which = dist_swept[i]
                 home_dist, _ = trip_costs(net, access, node_dist[cat.key], dist_which, "length")
                 if len(pairs):
-                    home_dist, _ = _take_shorter(
+                    home_dist, _ = take_shorter(
                         home_dist, np.zeros(len(home_dist), np.int64), pairs, pairs["walk_m"]
                     )
             home_dist[home_dist > max_dist_m] = np.inf
@@ -601,22 +602,6 @@ def _recorded_inputs(osm, categories, mins, mode, coords, crs, **files) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 # inside gated compounds
-
-
-def _take_shorter(
-    cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per home, the smaller of its network cost and its walks inside the compound."""
-    pair_cost = np.asarray(pair_cost, float)
-    order = np.lexsort((pair_cost, pairs["home"].to_numpy()))
-    h, f, c = pairs["home"].to_numpy()[order], pairs["facility"].to_numpy()[order], pair_cost[order]
-    first = np.r_[True, h[1:] != h[:-1]]
-    h, f, c = h[first], f[first], c[first]
-    better = c < cost[h]
-    cost, target = cost.copy(), target.copy()
-    cost[h[better]] = c[better]
-    target[h[better]] = f[better]
-    return cost, target
 
 
 def _time_proportional_to_length(net: Network) -> bool:

@@ -208,12 +208,19 @@ class ConstrainedCoverage:
             if status == "optimal" or not np.isfinite(res_bound) or self.p is None
             else max(objective, -float(res_bound) + done_weight)
         )
+        return self._solution(b, sites, assignment, bound, status, t0, {"model_rows": n_g})
+
+    def _solution(
+        self, b: CoverageBlock, sites, assignment, bound: float, status: str, t0: float, info: dict
+    ):
+        """The answer: homes covered by the sites they are assigned to, weights summed."""
+        covered = assignment >= 0
         return Solution(
             model="max-coverage" if self.p is not None else "set-cover",
             sites=sites,
             fixed_sites=self.fixed,
             assignment=assignment,
-            objective=objective,
+            objective=float(self.weights[covered].sum()),
             bound=bound,
             sense="max",
             solver="highs-milp",
@@ -221,7 +228,7 @@ class ConstrainedCoverage:
             seconds=time.perf_counter() - t0,
             unreachable=b.unreachable,
             covered=covered,
-            info={"blocked_by_fixed": b.blocked, "model_rows": n_g},
+            info={"blocked_by_fixed": b.blocked, **info},
             _table=self._table(sites, assignment, self.cost),
         )
 
@@ -333,22 +340,7 @@ class ConstrainedCoverage:
         objective = float(self.weights[covered].sum())
         done_weight = float(self.weights[b.fixed_assignment >= 0].sum())
         bound = objective if status == "optimal" else max(objective, bound + done_weight)
-        return Solution(
-            model="max-coverage" if self.p is not None else "set-cover",
-            sites=sites,
-            fixed_sites=self.fixed,
-            assignment=assignment,
-            objective=objective,
-            bound=bound,
-            sense="max",
-            solver="highs-milp",
-            status=status,
-            seconds=time.perf_counter() - t0,
-            unreachable=b.unreachable,
-            covered=covered,
-            info={"blocked_by_fixed": b.blocked, "model_entries": len(b.row)},
-            _table=self._table(sites, assignment, self.cost),
-        )
+        return self._solution(b, sites, assignment, bound, status, t0, {"model_entries": len(b.row)})
 
     def _milp(self, b: CoverageBlock, time_limit, gap):
         """Solve the block with the number of sites; returns the open new columns (mask over

@@ -40,6 +40,7 @@ from planner.access import (
     inside_compound_legs,
     snap_distance_m,
     stack_access,
+    take_shorter,
 )
 from planner.categories import Category, load_categories, region_facilities, resolve_key, select
 from planner.demand import compounds
@@ -656,23 +657,6 @@ def subset_access(acc: Access, rows: np.ndarray) -> Access:
         leg_m=acc.leg_m[keep],
         n_owners=len(rows),
     )
-
-
-def take_shorter(
-    cost: np.ndarray, target: np.ndarray, pairs: pd.DataFrame, pair_cost
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per home, the smaller of its network cost and its walks inside its own compound
-    (``pairs``: ``home``, ``facility``), as the audit takes it."""
-    pair_cost = np.asarray(pair_cost, float)
-    order = np.lexsort((pair_cost, pairs["home"].to_numpy()))
-    h, f, c = pairs["home"].to_numpy()[order], pairs["facility"].to_numpy()[order], pair_cost[order]
-    first = np.r_[True, h[1:] != h[:-1]]
-    h, f, c = h[first], f[first], c[first]
-    better = c < cost[h]
-    cost, target = cost.copy(), target.copy()
-    cost[h[better]] = c[better]
-    target[h[better]] = f[better]
-    return cost, target
 
 
 def tight_edges(cost: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> bool:
