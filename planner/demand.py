@@ -367,7 +367,7 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
         & feats.geom_type.isin(["LineString", "MultiLineString", "Polygon", "MultiPolygon"]).to_numpy()
     ]
     if len(wall_lines):
-        walled |= _share_along_walls(outline, wall_lines.geometry.to_numpy(), tol) >= 0.5
+        walled |= share_along_walls(outline, wall_lines.geometry.to_numpy(), tol) >= 0.5
     private = _private_way_lines(region)
     has_private = np.zeros(len(res), bool)
     if len(private):
@@ -406,7 +406,7 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
     )
 
 
-def _share_along_walls(outline: np.ndarray, walls: np.ndarray, tol: float) -> np.ndarray:
+def share_along_walls(outline: np.ndarray, walls: np.ndarray, tol: float) -> np.ndarray:
     """Share of each outline's length within ``tol`` of a wall (a wall area counts by its ring).
 
     Each outline meets only the walls near it (an STRtree query), so the cost grows with the

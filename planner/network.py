@@ -222,7 +222,7 @@ def build_network(region: Region, mode: str = "walk", walk_speed_mps: float | No
             "give an extract with highway=* ways that allow this mode (or another --mode)"
         )
     length = np.hypot(region.node_x[u] - region.node_x[v], region.node_y[u] - region.node_y[v])
-    speed = _speeds_mps(ways, mode, walk_speed)[w_idx]
+    speed = speeds_mps(ways, mode, walk_speed)[w_idx]
     forward, backward = _directions(ways, mode)
     fw, bw = forward[w_idx], backward[w_idx]
     eu = np.concatenate([u[fw], v[bw]])
@@ -344,7 +344,7 @@ MAX_POSTED_KPH = 150.0
 _SPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$")
 
 
-def _speeds_mps(ways: pd.DataFrame, mode: str, walk_speed: float) -> np.ndarray:
+def speeds_mps(ways: pd.DataFrame, mode: str, walk_speed: float) -> np.ndarray:
     if mode == "walk":
         return np.full(len(ways), walk_speed)
     hw = ways["highway"].fillna("").astype(str)

@@ -1111,10 +1111,10 @@ def test_lon_lat_values_are_placed_exactly_or_refused(tmp_path_factory, lon, lat
 def test_implausible_posted_speeds_count_as_absent():
     """OSM maxspeed=0 (closed, or a mapping slip) or 99999 would make a road impassable or
     instant; they fall back to the class speed like a tag that is not a number."""
-    from planner.network import _speeds_mps
+    from planner.network import speeds_mps
 
     ways = pd.DataFrame({"highway": ["primary"] * 6, "maxspeed": ["0", "60", "99999", "abc", None, "30 mph"]})
-    kph = _speeds_mps(ways, "drive", 1.1) * 3.6
+    kph = speeds_mps(ways, "drive", 1.1) * 3.6
     default = settings.drive_speed_kph["primary"]
     assert kph == pytest.approx([default, 60.0, default, default, default, 30 * 1.609344])
 

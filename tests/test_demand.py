@@ -161,7 +161,7 @@ def _share_against_all_walls(outline, walls, tol):
 
 
 def test_share_along_walls_by_hand():
-    from planner.demand import _share_along_walls
+    from planner.demand import share_along_walls
 
     outline = shapely.boundary(np.array([shapely.box(0, 0, 100, 100), shapely.box(500, 0, 600, 100)]))
     # Walls along the first square's south and west sides (200 of 400 m), one 2 m off the
@@ -173,7 +173,7 @@ def test_share_along_walls_by_hand():
             shapely.box(500, 100, 600, 130),
         ]
     )
-    share = _share_along_walls(outline, walls, tol=5.0)
+    share = share_along_walls(outline, walls, tol=5.0)
     # Within 5 m: 200 m of sides, plus 5 m of the east side (the south wall's end) and 3 m of
     # the north side (the west wall's end, 2 m off) = 208 / 400; the ring's ends add 5 m of
     # each of the second square's east and west sides: 110 / 400.
@@ -182,7 +182,7 @@ def test_share_along_walls_by_hand():
 
 
 def test_share_along_walls_equals_the_union_of_all_walls():
-    from planner.demand import _share_along_walls
+    from planner.demand import share_along_walls
 
     rng = np.random.default_rng(3)
     corners = rng.uniform(0, 2000, (60, 2))
@@ -191,7 +191,7 @@ def test_share_along_walls_equals_the_union_of_all_walls():
     )
     start = rng.uniform(0, 2100, (300, 2))
     walls = shapely.linestrings(np.stack([start, start + rng.normal(0, 80, (300, 2))], axis=1))
-    share = _share_along_walls(outline, walls, tol=settings.gate_tolerance_m)
+    share = share_along_walls(outline, walls, tol=settings.gate_tolerance_m)
     assert (share > 0).sum() > 10
     np.testing.assert_allclose(
         share, _share_against_all_walls(outline, walls, settings.gate_tolerance_m), atol=1e-9
@@ -200,7 +200,7 @@ def test_share_along_walls_equals_the_union_of_all_walls():
 
 @pytest.mark.parametrize("name", ["beijing_haidian_cau", "beijing_haidian_wudaokou", "shenzhen_longgang"])
 def test_compound_walls_on_samples_equal_the_union_of_all_walls(name):
-    from planner.demand import _share_along_walls, compounds, residential_land
+    from planner.demand import compounds, residential_land, share_along_walls
     from planner.network import WALL_BARRIERS
 
     region = load_region(name)
@@ -211,7 +211,7 @@ def test_compound_walls_on_samples_equal_the_union_of_all_walls(name):
     ].geometry.to_numpy()
     tol = settings.gate_tolerance_m
     np.testing.assert_allclose(
-        _share_along_walls(outline, walls, tol), _share_against_all_walls(outline, walls, tol), atol=1e-9
+        share_along_walls(outline, walls, tol), _share_against_all_walls(outline, walls, tol), atol=1e-9
     )
     if name == "beijing_haidian_cau":  # one walled compound with its gates
         found = compounds(region)

@@ -258,7 +258,7 @@ def test_homes_payload_encodes_times_bands_and_facilities():
         crs=4326,
     )
     cats = [{"key": "k", "name_zh": "甲", "name_en": "A"}, {"key": "missing"}]
-    p = maps.audit_map._homes_payload(homes, facilities, cats, MINUTES)
+    p = maps.audit_map.homes_payload(homes, facilities, cats, MINUTES)
     assert p["lon"][0] == 104.0 and p["id"] == ["a", "b", "c", "d", "e"]
     assert p["pop"] == [10, 11, None, 0, 3]
     # Whole seconds rounded up; -1 unreachable (its facility dropped too).

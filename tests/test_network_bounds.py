@@ -190,13 +190,13 @@ def test_trip_costs_from_reached_nodes_equal_every_entry(seed):
 def test_audit_map_draws_beyond_in_the_last_band(tmp_path):
     """The map's data: -2 for a home beyond the limit (drawn in the colour past the largest
     threshold, shown as "> 15"), -1 (grey) only for a home with no path."""
-    from planner.maps.audit_map import _homes_payload
+    from planner.maps.audit_map import homes_payload
 
     region, homes, cats = _street(tmp_path)
     result = audit.audit(region, categories="test_facility,bus_stop", categories_file=cats, homes=homes)
     h = result.homes.sort_values("population").to_crs(4326)
     cat_dicts = [{"key": c.key} for c in result.categories]
-    data = _homes_payload(h, result.facilities.to_crs(4326), cat_dicts, result.minutes)
+    data = homes_payload(h, result.facilities.to_crs(4326), cat_dicts, result.minutes)
     speed = result.network.walk_speed_mps
     assert data["cats"]["test_facility"]["t"] == [int(np.ceil(h["test_facility_time_s"].iloc[0])), -2, -2]
     assert abs(data["cats"]["test_facility"]["t"][0] - 600 / speed) < 1

@@ -64,7 +64,7 @@ def cut_shared_extracts(
         stat = os.stat(source)
         boxes, paths = {}, {}
         for spec in specs:
-            box = _cut_box(spec.boundary, buffer_m)
+            box = cut_box(spec.boundary, buffer_m)
             digest = hashlib.sha1(f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{box}".encode()).hexdigest()[
                 :16
             ]
@@ -106,7 +106,7 @@ def task_reach_m(task_name: str, options: dict) -> float | None:
     return reach_m(minutes or settings.minutes, mode)
 
 
-def _cut_box(boundary, buffer_m: float) -> tuple[float, float, float, float]:
+def cut_box(boundary, buffer_m: float) -> tuple[float, float, float, float]:
     """WGS84 box around the boundary buffered by ``buffer_m``, with room to spare: the region
     is buffered later in its own UTM zone, which this box must contain whatever the zone.
 

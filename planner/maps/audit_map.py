@@ -381,7 +381,7 @@ class _HomesData(branca.element.MacroElement):
         super().__init__()
         self._name = "PlannerHomesData"
         self.js = _HOMES_JS
-        payload = _homes_payload(homes, facilities, categories, minutes)
+        payload = homes_payload(homes, facilities, categories, minutes)
         self.count = len(payload["lon"])
         self.json = _inline_json(payload)
 
@@ -423,7 +423,7 @@ class _CategoryHomes(branca.element.MacroElement):
         self.data, self.key, self.label, self.style = data, key, label, style
 
 
-def _homes_payload(
+def homes_payload(
     homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, categories: list[dict], minutes: Sequence[float]
 ) -> dict:
     """The arrays of ``_HomesData`` (homes in EPSG:4326)."""

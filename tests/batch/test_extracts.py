@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from planner import batch
-from planner.batch.extracts import _cut_box, cut_shared_extracts
+from planner.batch.extracts import cut_box, cut_shared_extracts
 from planner.batch.regions import RegionSpec
 from planner.sources import load_region
 
@@ -42,7 +42,7 @@ def test_a_cut_loads_as_the_whole_file_does(tmp_path, name):
     polys = _halves(path)
     cuts = batch.cut_extracts(
         path,
-        {n: _cut_box(p, BUFFER_M) for n, p in polys.items()},
+        {n: cut_box(p, BUFFER_M) for n, p in polys.items()},
         {n: tmp_path / f"{n}.osm.pbf" for n in polys},
     )
     for n, poly in polys.items():
