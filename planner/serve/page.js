@@ -33,8 +33,10 @@
   function catInfo(key) { for (var i = 0; i < S.categories.length; i++) if (S.categories[i].key === key) return S.categories[i]; return null; }
   function label(c) { return c.name_zh + ' ' + c.name_en; }
 
-  function colour(t) {
+  function colour(t, reach) {
     var legend = S.legend;
+    // Beyond the sweep is past the largest threshold, not "no path": only unreachable is grey.
+    if (reach === 'beyond') return legend[S.minutes.length].colour;
     if (t === null || t === undefined) return legend[legend.length - 1].colour;
     var band = 0;
     S.minutes.forEach(function (m) { if (m * 60 < t) band++; });
@@ -63,7 +65,7 @@
 
   function drawHomes() {
     if (!times) return;
-    homeMarkers.forEach(function (m, k) { m.setStyle({fillColor: colour(times.time_s[k])}); });
+    homeMarkers.forEach(function (m, k) { m.setStyle({fillColor: colour(times.time_s[k], times.reach[k])}); });
   }
 
   function drawFacilities() {

@@ -160,13 +160,15 @@ class Session:
 
     def times(self, category: str) -> dict:
         """Per home: time to the category's nearest facility (s; None when none within the
-        sweep) and whether it is within the category's target."""
+        sweep), whether that is because it is beyond the sweep or has no path at all
+        (``reach``), and whether it is within the category's target."""
         e = self.engine
         with self.lock:
             key = resolve_key(category, e.by_key, "category")
             return {
                 "category": key,
                 "time_s": _floats(e.homes[f"{key}_time_s"], 1),
+                "reach": [str(v) for v in e.homes[f"{key}_reach"]],
                 "within_target": e.homes[f"{key}_within_target"].astype(bool).tolist(),
             }
 

@@ -58,6 +58,20 @@ def test_loaded_state_is_the_audit(client, engine, haidian):
     assert {"population_within", "elderly_within", "children_within", "disabled_within"} <= set(row)
 
 
+def test_times_tell_beyond_the_sweep_from_no_path(client, engine, haidian):
+    # The page colours a home beyond the sweep past the largest threshold and only a home
+    # with no path grey: the reach sent equals the full audit's <key>_reach, home by home.
+    audit = full_audit(haidian).homes
+    seen = set()
+    for key in ("kindergarten", "clinic", "primary_school"):
+        times = client.get(f"/api/times?category={key}").json()
+        assert times["reach"] == [str(v) for v in audit[f"{key}_reach"]]
+        beyond = [t for t, r in zip(times["time_s"], times["reach"], strict=True) if r == "beyond"]
+        assert all(t is None for t in beyond)
+        seen |= set(times["reach"])
+    assert "beyond" in seen and "reached" in seen
+
+
 def test_add_facility_equals_run_audit_with_it_in_a_file(client, engine, haidian, tmp_path):
     before = population_share(engine.coverage, "clinic")
     lon, lat = _point_near_street(engine, int(np.argmin(engine.net.x + engine.net.y)) + 400)
