@@ -113,6 +113,10 @@ class AuditResult:
     #: What :func:`run_audit` was given (files as given and absolute), so that
     #: ``planner serve DIR`` can start the same session from the output folder.
     inputs: dict = field(default_factory=dict)
+    #: What the summary's compound counts come from, kept for :func:`planner.batch` to split a
+    #: shared audit per region: ``compounds`` (outlines, ``gate_ids``) and ``inside`` (walks
+    #: inside a home's own compound: ``home``, ``facility``, ``walk_m``).
+    details: dict = field(default_factory=dict, repr=False)
 
     def summary(self) -> dict:
         """The facts of the run as a JSON-ready dict (what ``summary.json`` holds)."""
@@ -154,6 +158,86 @@ class AuditResult:
             },
         }
 
+    def part(self, boundary, buffer_m: float, name: str) -> AuditResult:
+        """The audit of one region cut from this one: the homes inside ``boundary``, the
+        facilities, streets and isochrones within ``buffer_m`` of it, and their coverage.
+
+        What :func:`planner.batch.run_batch` writes per region when regions share one audit.
+        A home's time equals that of an audit loaded with ``load_region(..., boundary,
+        buffer_m)`` wherever its path stays within the buffer (every time up to the
+        threshold whose reach ``buffer_m`` is); longer times may be shorter here, where the
+        network reaches further.
+
+        Parameters
+        ----------
+        boundary : polygon (WGS84), GeoDataFrame or path
+            The region, as :func:`planner.sources.load_region` takes it.
+        buffer_m : float
+            How far beyond the boundary facilities, streets and isochrones are kept.
+        name : str
+            The region's name.
+        """
+        import shapely
+
+        from planner.sources import boundary_polygon
+
+        crs = self.network.crs
+        poly = boundary_polygon(boundary, crs)
+        zone = poly.buffer(buffer_m) if buffer_m > 0 else poly  # as load_region clips
+        mine = shapely.within(self.homes.geometry.to_numpy(), poly)  # as homes_on_network keeps
+        homes = self.homes[mine].reset_index(drop=True)
+        extra_ids = self.details.get("extra_facility_ids", set())
+        keep_fac = (
+            shapely.intersects(self.facilities.geometry.to_numpy(), zone)
+            | self.facilities["facility_id"].isin(extra_ids).to_numpy()
+        )
+        facilities = self.facilities[keep_fac].reset_index(drop=True)
+        net, used = _network_part(self.network, zone)
+        iso = self.isochrones
+        if iso is not None:
+            iso = iso.assign(geometry=shapely.intersection(iso.geometry.to_numpy(), zone))
+        compounds = dict(self.compounds)
+        comps = self.details.get("compounds")
+        if comps is not None:
+            near = comps[shapely.intersects(comps.geometry.to_numpy(), zone)]
+            gates = near["gate_ids"].map(len).to_numpy() if len(near) else np.zeros(0, int)
+            gated = set(near["compound_id"][gates > 0])
+            compounds.update(
+                detected=len(near),
+                with_gates=int((gates > 0).sum()),
+                homes_routed_through_gates=int(homes["compound_id"].isin(gated).sum()),
+                without_gates_fell_back_to_nearest_street=[
+                    c
+                    for c in self.compounds["without_gates_fell_back_to_nearest_street"]
+                    if c["compound_id"] in set(near["compound_id"])
+                ],
+            )
+        inside = self.details.get("inside")
+        if inside is not None and "facility_trips_inside_compounds" in compounds:
+            mine_at = np.nonzero(mine)[0]
+            compounds["facility_trips_inside_compounds"] = int(
+                (np.isin(inside["home"], mine_at) & keep_fac[inside["facility"].to_numpy()]).sum()
+            )
+        return AuditResult(
+            region=name,
+            network=net,
+            categories=self.categories,
+            minutes=self.minutes,
+            homes=homes,
+            facilities=facilities,
+            coverage=audit_coverage(homes, self.categories, self.minutes, _elderly_factor(self.network)),
+            isochrones=iso,
+            node_time_s={k: v[used] for k, v in self.node_time_s.items()},
+            compounds=compounds,
+            seconds=dict(self.seconds),
+            notes=_notes(homes, self.categories, facilities),
+            node_dist_m={k: v[used] for k, v in self.node_dist_m.items()},
+            co_location=co_location(facilities),
+            sweep_limit_s=self.sweep_limit_s,
+            full_times=self.full_times,
+            inputs=dict(self.inputs),
+        )
+
     def write(
         self,
         out_dir: str | Path,
@@ -192,8 +276,11 @@ class AuditResult:
                 from planner.maps import light_lines, map_audit, save_map
 
                 # Streets merged into polylines once, for both maps; isochrones in metres, as
-                # the map simplifies them in metres.
-                roads = light_lines(roads_gdf(self.network))
+                # the map simplifies them in metres. A city's streets are drawn as images in
+                # both maps, where merging and simplifying would change nothing visible.
+                roads = roads_gdf(self.network)
+                if len(self.homes) <= settings.map_detail_max_homes:
+                    roads = light_lines(roads)
 
                 m = map_audit(
                     homes=homes,
@@ -324,12 +411,11 @@ def audit(
 
     t = time.perf_counter()
     speed_ratio = _elderly_factor(net)
-    cov = coverage_table(homes, cats, minutes, elderly_time_factor=speed_ratio)
     for c in cats:
         homes[f"{c.key}_within_target"] = covered_at_target(homes, c)[0]
     for level, done in complete_life_circle(homes, cats, elderly_time_factor=speed_ratio).items():
         homes[f"complete_{level}"] = done["homes"]
-    cov = pd.concat([cov, complete_rows(homes, cats, elderly_time_factor=speed_ratio)], ignore_index=True)
+    cov = audit_coverage(homes, cats, minutes, speed_ratio)
     seconds["coverage"] = time.perf_counter() - t
     t = time.perf_counter()
     iso = (
@@ -356,7 +442,49 @@ def audit(
         co_location=co_location(facilities),
         sweep_limit_s=limit_s,
         full_times=full_times,
+        details={
+            "compounds": comps,
+            "inside": inside,
+            "extra_facility_ids": set() if extra_facilities is None else set(extra_facilities["facility_id"]),
+        },
     )
+
+
+def audit_coverage(
+    homes: gpd.GeoDataFrame, cats: Sequence[Category], minutes: Sequence[int], elderly_time_factor: float
+) -> pd.DataFrame:
+    """The coverage table of audited homes: per category and threshold, at each target, and
+    the complete life circle per level (the rows of ``coverage.csv``)."""
+    cov = coverage_table(homes, cats, minutes, elderly_time_factor=elderly_time_factor)
+    rows = complete_rows(homes, cats, elderly_time_factor=elderly_time_factor)
+    return pd.concat([cov, rows], ignore_index=True)
+
+
+def _network_part(net: Network, zone) -> tuple[Network, np.ndarray]:
+    """The streets with both ends inside ``zone`` (as :meth:`planner.sources.Region.clip`
+    keeps them) and the indices of their nodes in ``net``."""
+    import shapely
+
+    inside = shapely.contains_xy(zone, net.x, net.y)
+    keep = inside[net.u] & inside[net.v]
+    used = np.zeros(net.n_nodes, bool)
+    used[net.u[keep]] = True
+    used[net.v[keep]] = True
+    new_index = np.cumsum(used) - 1
+    part = Network(
+        mode=net.mode,
+        crs=net.crs,
+        node_id=net.node_id[used],
+        x=net.x[used],
+        y=net.y[used],
+        u=new_index[net.u[keep]],
+        v=new_index[net.v[keep]],
+        length_m=net.length_m[keep],
+        time_s=net.time_s[keep],
+        walk_speed_mps=net.walk_speed_mps,
+        notes=list(net.notes),
+    )
+    return part, np.nonzero(used)[0]
 
 
 def _elderly_factor(net: Network) -> float:
@@ -462,7 +590,7 @@ def _notes(homes: gpd.GeoDataFrame, cats: Sequence[Category], facilities: gpd.Ge
 
 def run_audit(
     osm: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None,
     categories: str | Iterable[str] | None = "all",
     minutes: str | Sequence[int] | None = None,
     mode: str = "walk",
@@ -481,15 +609,15 @@ def run_audit(
     population_table=None,
     out_coords: str | None = None,
     full_times: bool = False,
-) -> AuditResult:
+) -> AuditResult:  # size: a docstring of 20 parameters; the body is load, audit, write
     """What ``planner audit`` does, from files: load, audit, write ``out_dir`` atomically.
 
     Parameters
     ----------
     osm : path or str
         OSM extract, bundled sample name or place name (:func:`planner.sources.load_region`).
-    out_dir : path
-        Output folder (see :meth:`AuditResult.write`).
+    out_dir : path or None
+        Output folder (see :meth:`AuditResult.write`); None: nothing written.
     minutes : str or sequence of int, optional
         Thresholds, e.g. ``"5,10,15"``; default ``settings.minutes``.
     homes, facilities : path, optional
@@ -538,7 +666,8 @@ def run_audit(
     )
     del region, loaded  # the OSM objects are not written: their memory is free for the maps
     result.inputs = _recorded_inputs(osm, categories, mins, mode, coords, crs, **files)
-    result.write(out_dir, map_html=map_html, out_coords=out_coords)
+    if out_dir is not None:
+        result.write(out_dir, map_html=map_html, out_coords=out_coords)
     return result
 
 

@@ -85,6 +85,9 @@ max_threshold_minutes: float = 1440.0
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
+#: OSM files of at least this many bytes are read by two processes (the areas in a forked
+#: one) when there are two cores or more and ``sweep_workers`` is not 1.
+parallel_read_min_bytes: int = 8_000_000
 #: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
 #: network) out of the graph when at least this share of nodes may be such; on a grid with
 #: none the contraction would cost more than it saves.
@@ -217,6 +220,11 @@ map_paper: str = "a4"
 #: Write the printable maps map.png and map.pdf beside map.html (``planner batch`` turns this
 #: off in its regions unless ``--printable``: drawing them costs more than a small region's audit).
 map_printable: bool = True
+#: ``planner batch``: neighbouring regions cut from one extract share one audit while the
+#: street nodes of their union (counted by the cut pass) stay at most this: about 1.5 GB at
+#: the audit's peak (docs/benchmarks.md: 1.79 GB for the 210,000-node tiled city), so a
+#: group fits a worker's memory. 0 audits every region alone.
+batch_share_max_nodes: int = 150_000
 #: Write an Excel workbook (.xlsx) beside the CSVs (``--excel``; planner/tables.py).
 excel: bool = False
 #: Show the solver's own log (HiGHS) on the console (``-v/--verbose``).
@@ -232,6 +240,8 @@ _BOUNDS = {
     "off_network_detour": (1.0, None),
     "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None),
+    "parallel_read_min_bytes": (0, None),
+    "batch_share_max_nodes": (0, None),
     "polygon_access_m": (0.0, None),
     "sweep_margin_s": (0.0, None),
     "gate_tolerance_m": (0.0, None),

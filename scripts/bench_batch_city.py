@@ -1,16 +1,18 @@
 """CPU of one whole audit of a tiled city against a batch of k × k boundary regions cut from it.
 
     flock /tmp/bigrun.lock python scripts/bench_batch_city.py [--n 8] [--k 4] [--workers 2]
-        [--printable] [--no-cut]
+        [--printable] [--no-cut] [--no-share]
 
 The city is ``/tmp/city/tiled_N.osm.pbf`` (``scripts/make_tiled_city.py``). Each run is a
 child process timed by ``/usr/bin/time`` (CPU = user + sys of the run and every process it
 started, Dask workers included): ``planner audit`` of the whole city (every category, target
 isochrones, map.html and the printable map.png/map.pdf), the same without the printable maps
 (``map_printable = false`` by ``--config``), then ``planner batch`` over a k × k grid of
-boundary regions covering the city's box with the default cut (the shared extract cut once,
-each task reading its own cut; regions' printable maps only with ``--printable``), and with
-``--no-cut`` the same batch with ``cut=False`` too (every task reads the whole file). Printed:
+boundary regions covering the city's box with the defaults (the extract cut once; neighbouring
+regions sharing one audit per group, split per region; regions' printable maps only with
+``--printable``), then the same batch with ``share=False`` (each region audited alone on its
+own cut; skipped with ``--no-share``), and with ``--no-cut`` with ``cut=False`` too (every task
+reads the whole file). Printed:
 CPU, wall and the largest single process's peak RSS of each run, and the batch / whole CPU
 ratios (against the whole audit with and without its printable maps).
 """
@@ -83,13 +85,14 @@ def timed(cmd: list[str]) -> dict:
 
 
 def batch_cmd(
-    regions: Path, osm: Path, out: Path, workers: int, cut: bool | None, printable: bool
+    regions: Path, osm: Path, out: Path, workers: int, cut: bool | None, printable: bool, share: bool
 ) -> list[str]:
     code = (
         "import json; from planner.batch import run_batch; "
         f"s = run_batch({str(regions)!r}, out_dir={str(out)!r}, osm={str(osm)!r}, workers={workers}, "
-        f"progress=False, cut={cut!r}, printable={printable!r}); "
+        f"progress=False, cut={cut!r}, printable={printable!r}, share={share!r}); "
         "print(json.dumps({'done': s['regions']['done'], 'seconds': s['seconds'], "
+        "'groups': [len(g) for g in s['shared_audits']], "
         "'task_cpu_s': round(sum(r.get('cpu_seconds', 0) for r in s['per_region']), 1)}))"
     )
     return [sys.executable, "-c", code]
@@ -102,6 +105,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--printable", action="store_true", help="regions also draw map.png and map.pdf")
     ap.add_argument("--no-cut", action="store_true", help="also run the batch with cut=False")
+    ap.add_argument("--no-share", action="store_true", help="skip the batch with share=False")
     args = ap.parse_args()
     osm = Path(f"/tmp/city/tiled_{args.n}.osm.pbf")
     if not osm.exists():
@@ -128,9 +132,12 @@ def main() -> None:
                 f"peak RSS {whole['peak_rss_gb']:.2f} GB",
                 flush=True,
             )
-        runs = [("cut (default)", None)] + ([("no cut", False)] if args.no_cut else [])
-        for label, cut in runs:
-            run = timed(batch_cmd(regions, osm, folder / f"batch-{cut}", args.workers, cut, args.printable))
+        runs = [("cut, shared audits (default)", None, True)]
+        runs += [] if args.no_share else [("cut, each region alone (share=False)", None, False)]
+        runs += [("no cut, each region alone", False, False)] if args.no_cut else []
+        for label, cut, share in runs:
+            out = folder / f"batch-{cut}-{share}"
+            run = timed(batch_cmd(regions, osm, out, args.workers, cut, args.printable, share))
             facts = json.loads(run["out"].strip().splitlines()[-1])
             assert facts["done"] == args.k**2, facts
             ratios = ", ".join(f"{run['cpu_s'] / cpu:.2f}× the whole audit {w}" for w, cpu in wholes.items())
@@ -138,6 +145,7 @@ def main() -> None:
                 f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
                 f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
                 f"largest process {run['peak_rss_gb']:.2f} GB; the region tasks' own CPU {facts['task_cpu_s']} s; "
+                f"groups sharing an audit {facts['groups']}; "
                 f"seconds {facts['seconds']}",
                 flush=True,
             )

@@ -8,6 +8,7 @@ import hashlib
 import math
 import os
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +23,8 @@ from planner.batch.regions import RegionSpec
 cut_min_bytes: int = 64 * 2**20
 
 _AREA_RELATION_TYPES = ("multipolygon", "boundary")  # the relations libosmium assembles into areas
+#: Cell side (degrees, about 1 km) on which the cut's second pass counts street nodes.
+_CELL_DEG = 0.01
 
 
 def cut_shared_extracts(
@@ -32,35 +35,47 @@ def cut_shared_extracts(
     client,
     progress: bool,
     task_name: str = "audit",
-) -> list[RegionSpec]:
+    share: bool = False,
+    workers: int = 1,
+) -> tuple[list[RegionSpec], list[list[str]]]:
     """Cut the boundary regions of each large extract into small extracts, one pass per extract.
 
     Without this every region's task would read the whole province (minutes, and the whole
     province's arrays in memory, per region). A cut keeps everything that can matter inside
     the buffered boundary, so loading the cut and clipping it gives the same region as
     loading the whole file and clipping it, except for the UTM zone (see :func:`cut_extracts`).
+
+    With ``share`` (audits only), neighbouring regions of one extract with the same homes and
+    facilities files are grouped (:func:`cut_shared_groups`, at most ``settings.batch_share_max_nodes``
+    street nodes and about an equal share of the regions per worker) and each group gets one
+    cut, the union of its members'.
+
+    Returns
+    -------
+    (list of RegionSpec, list of list of str)
+        The regions with their cut, and the names of the regions of each group of two or more.
     """
-    groups: dict[str, list[RegionSpec]] = {}
-    for spec in todo:
-        if spec.boundary is not None and not spec.error and os.path.isfile(spec.osm):
-            groups.setdefault(spec.osm, []).append(spec)
-    # One pass over an extract costs about what one task's reading of it would: cut when the
-    # extract is large or when several regions would each read it.
-    groups = {
-        source: specs
-        for source, specs in groups.items()
-        if cut or (cut is None and (len(specs) > 1 or os.path.getsize(source) >= cut_min_bytes))
-    }
+    groups = _to_cut(todo, cut)
     buffer_m = task_reach_m(task_name, options) if groups else None
     if buffer_m is None:  # a task that takes no boundary: its boundary regions fail with that reason
-        return todo
+        return todo, []
+    # Shared audits: the audit's own task, and no population table (its counts are shared over
+    # the homes loaded, which a shared audit's larger area would change).
+    share = (
+        share
+        and task_name == "audit"
+        and not options.get("population_table")
+        and settings.batch_share_max_nodes > 0
+    )
+    eligible = sum(len(v) for v in groups.values())
+    max_regions = max(1, math.ceil(eligible / max(1, workers)))
     folder = out / "_extracts"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".*.tmp-*"):  # a cut pass that was interrupted
         stale.unlink(missing_ok=True)
     replaced: dict[str, RegionSpec] = {}
     futures = []
-    for source, specs in groups.items():
+    for (source, *_), specs in groups.items():
         stat = os.stat(source)
         boxes, paths = {}, {}
         for spec in specs:
@@ -70,21 +85,56 @@ def cut_shared_extracts(
             ]
             path = folder / f"{digest}.osm.pbf"
             replaced[spec.name] = dataclasses.replace(spec, cut_osm=str(path))
-            if not path.exists():  # a cut of an earlier, interrupted run is complete (renamed when done)
+            # A cut of an earlier, interrupted run is complete (renamed when done).
+            if (share and len(specs) > 1) or not path.exists():
                 boxes[spec.name], paths[spec.name] = box, str(path)
-        if boxes:
-            if progress:
-                print(
-                    f"planner batch: cutting {len(boxes)} regions out of {source} (one pass over the file)",
-                    flush=True,
-                )
+        if not boxes:
+            continue
+        if progress:
+            print(
+                f"planner batch: cutting {len(boxes)} regions out of {source} (one pass over the file)",
+                flush=True,
+            )
+        key = f"cut-{uuid.uuid4().hex[:8]}"
+        if share and len(specs) > 1:
+            limit = settings.batch_share_max_nodes
             futures.append(
                 client.submit(
-                    cut_extracts, source, boxes, paths, pure=False, key=f"cut-{uuid.uuid4().hex[:8]}"
+                    cut_shared_groups, source, boxes, str(folder), limit, max_regions, pure=False, key=key
                 )
             )
-    client.gather(futures)
-    return [replaced.get(s.name, s) for s in todo]
+        else:
+            futures.append(client.submit(cut_extracts, source, boxes, paths, pure=False, key=key))
+    shared = _take_groups(client.gather(futures), replaced)
+    return [replaced.get(s.name, s) for s in todo], shared
+
+
+def _take_groups(found: list[dict], replaced: dict[str, RegionSpec]) -> list[list[str]]:
+    """Each region's cut from what :func:`cut_shared_groups` returned (its group's); the groups
+    of two or more."""
+    shared: list[list[str]] = []
+    for done in found:
+        if "groups" in done:
+            for name, path in done["paths"].items():
+                replaced[name] = dataclasses.replace(replaced[name], cut_osm=path)
+            shared += [g for g in done["groups"] if len(g) > 1]
+    return shared
+
+
+def _to_cut(todo: list[RegionSpec], cut: bool | None) -> dict[tuple, list[RegionSpec]]:
+    """The boundary regions to cut, by extract and own homes and facilities files."""
+    groups: dict[tuple, list[RegionSpec]] = {}
+    for spec in todo:
+        if spec.boundary is not None and not spec.error and os.path.isfile(spec.osm):
+            groups.setdefault((spec.osm, spec.homes, spec.facilities), []).append(spec)
+    # One pass over an extract costs about what one task's reading of it would: cut when the
+    # extract is large or when several regions would each read it.
+    by_source = Counter(key[0] for key, specs in groups.items() for _ in specs)
+    return {
+        key: specs
+        for key, specs in groups.items()
+        if cut or (cut is None and (by_source[key[0]] > 1 or os.path.getsize(key[0]) >= cut_min_bytes))
+    }
 
 
 def task_reach_m(task_name: str, options: dict) -> float | None:
@@ -159,10 +209,57 @@ def cut_extracts(
     dict
         Name → path written.
     """
-    import osmium
 
     names = list(boxes)
-    plan = _CutPlan(np.array([boxes[n] for n in names], float).reshape(-1, 4))
+    plan = _plan(osm, np.array([boxes[n] for n in names], float).reshape(-1, 4))
+    _write_cuts(osm, plan, [[i] for i in range(len(names))], [paths[n] for n in names])
+    return {n: str(paths[n]) for n in names}
+
+
+def cut_shared_groups(
+    osm: str | os.PathLike,
+    boxes: dict[str, tuple[float, float, float, float]],
+    folder: str | os.PathLike,
+    max_nodes: float,
+    max_regions: int,
+) -> dict:
+    """Group the boxes' regions (:func:`planner.batch.shared.share_groups`) on the street
+    nodes the cut's second pass counts, then cut one extract per group: the union of its
+    members' cuts (everything :func:`cut_extracts` keeps for any of its boxes).
+
+    Returns
+    -------
+    dict
+        ``groups`` (lists of names, in ``boxes`` order), ``paths`` (name → its group's cut),
+        ``street_nodes`` (per group, the estimate it was formed on).
+    """
+    from planner.batch.shared import share_groups
+
+    names = list(boxes)
+    box = np.array([boxes[n] for n in names], float).reshape(-1, 4)
+    plan = _plan(osm, box)
+    groups = share_groups(box, plan.cells, _CELL_DEG, max_nodes, max_regions)
+    stat = os.stat(osm)
+    out_paths = []
+    for members in groups:
+        key = "|".join(str(boxes[names[i]]) for i in members)
+        digest = hashlib.sha1(f"{osm}|{stat.st_size}|{stat.st_mtime_ns}|{key}".encode()).hexdigest()[:16]
+        out_paths.append(str(Path(folder) / f"{digest}.osm.pbf"))
+    todo = [j for j, p in enumerate(out_paths) if not os.path.exists(p)]  # complete cuts of an earlier run
+    if todo:
+        _write_cuts(osm, plan, [groups[j] for j in todo], [out_paths[j] for j in todo])
+    return {
+        "groups": [[names[i] for i in members] for members in groups],
+        "paths": {names[i]: out_paths[j] for j, members in enumerate(groups) for i in members},
+        "street_nodes": [plan.nodes_in(box[members]) for members in groups],
+    }
+
+
+def _plan(osm: str | os.PathLike, box: np.ndarray) -> _CutPlan:
+    """The first two passes of a cut: what each box keeps, and the street nodes per cell."""
+    import osmium
+
+    plan = _CutPlan(box)
     # Pass 1: members of area relations.
     for rel in osmium.FileProcessor(str(osm), osmium.osm.RELATION):
         if rel.tags.get("type") in _AREA_RELATION_TYPES:
@@ -176,14 +273,24 @@ def cut_extracts(
     ):
         plan.add_way(way)
     plan.add_relations_meeting_boxes()
-    # Pass 3: write each object to the cuts that keep it (file order is kept).
-    tmp = {
-        n: Path(paths[n]).with_name(f".{Path(paths[n]).name}.tmp-{uuid.uuid4().hex[:6]}.osm.pbf")
-        for n in names
-    }
-    for p in tmp.values():
+    return plan
+
+
+def _write_cuts(osm, plan: _CutPlan, members: list[list[int]], paths: list[str | os.PathLike]) -> None:
+    """Pass 3: write each object, in file order, to every cut one of whose member boxes keeps
+    it; each cut is written beside and renamed when complete."""
+    import osmium
+
+    tmp = [Path(p).with_name(f".{Path(p).name}.tmp-{uuid.uuid4().hex[:6]}.osm.pbf") for p in paths]
+    for p in tmp:
         p.parent.mkdir(parents=True, exist_ok=True)
-    writers = [osmium.SimpleWriter(str(tmp[n]), overwrite=True) for n in names]
+    writer_of: list[list[int]] = [[] for _ in range(len(plan.box))]
+    for j, boxes in enumerate(members):
+        for i in boxes:
+            writer_of[i].append(j)
+    one_each = len(members) == len(plan.box) and all(w == [i] for i, w in enumerate(writer_of))
+    plan.writer_of = None if one_each else writer_of
+    writers = [osmium.SimpleWriter(str(p), overwrite=True) for p in tmp]
     try:
         for obj in osmium.FileProcessor(str(osm)):
             plan.write(obj, writers)
@@ -191,14 +298,13 @@ def cut_extracts(
         for w in writers:
             with contextlib.suppress(Exception):
                 w.close()
-        for p in tmp.values():
+        for p in tmp:
             p.unlink(missing_ok=True)
         raise
     for w in writers:
         w.close()
-    for n in names:
-        os.replace(tmp[n], paths[n])
-    return {n: str(paths[n]) for n in names}
+    for p, final in zip(tmp, paths, strict=True):
+        os.replace(p, final)
 
 
 class _CutPlan:
@@ -208,6 +314,11 @@ class _CutPlan:
     def __init__(self, box: np.ndarray):
         self.box = box
         self.index = _BoxIndex(box)
+        #: Street nodes per cell of :data:`_CELL_DEG` (by each street way's box centre), for
+        #: the size of a group of regions before it is loaded.
+        self.cells: dict[tuple[int, int], int] = {}
+        #: Box → the writers of the cuts that keep what it keeps; None: one cut per box.
+        self.writer_of: list[list[int]] | None = None
         self.rel_ways: dict[int, list[int]] = {}
         self.way_rels: dict[int, list[int]] = {}
         self.way_hits: dict[int, set[int]] = {}
@@ -244,6 +355,8 @@ class _CutPlan:
         self.way_hits[way.id] = set(hits)
         street = "highway" in way.tags and way.tags.get("area") != "yes"
         if street:
+            cell = (math.floor((wb[0] + wb[2]) / 2 / _CELL_DEG), math.floor((wb[1] + wb[3]) / 2 / _CELL_DEG))
+            self.cells[cell] = self.cells.get(cell, 0) + len(refs)
             return
         for i in hits:
             bx = self.box[i]
@@ -267,6 +380,23 @@ class _CutPlan:
                     for ref in self.member_nodes[w]:
                         self.extra_nodes.setdefault(ref, set()).update(hits)
 
+    def nodes_in(self, boxes: np.ndarray) -> int:
+        """Street nodes counted in cells whose centre lies in any of ``boxes``."""
+        if not self.cells:
+            return 0
+        cells = np.array(list(self.cells), float)
+        count = np.fromiter(self.cells.values(), float, len(self.cells))
+        cx, cy = (cells[:, 0] + 0.5) * _CELL_DEG, (cells[:, 1] + 0.5) * _CELL_DEG
+        hit = np.zeros(len(cells), bool)
+        for x0, y0, x1, y1 in boxes:
+            hit |= (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
+        return int(count[hit].sum())
+
+    def _writers(self, hits) -> set[int] | list[int]:
+        if self.writer_of is None:
+            return hits
+        return {j for i in hits for j in self.writer_of[i]}
+
     def write(self, obj, writers: list) -> None:
         """Add an OSM object to the writers of the cuts that keep it."""
         if obj.is_node():
@@ -275,13 +405,13 @@ class _CutPlan:
             extra = self.extra_nodes.get(obj.id)
             if extra:
                 hits = extra.union(hits)
-            for i in hits:
+            for i in self._writers(hits):
                 writers[i].add_node(obj)
         elif obj.is_way():
-            for i in self.way_hits.get(obj.id, ()):
+            for i in self._writers(self.way_hits.get(obj.id, ())):
                 writers[i].add_way(obj)
         elif obj.is_relation():
-            for i in self.rel_hits.get(obj.id, ()):
+            for i in self._writers(self.rel_hits.get(obj.id, ())):
                 writers[i].add_relation(obj)
 
 

@@ -30,6 +30,7 @@ from planner.batch.rollup import (
     parse_indicator,
     write_rollup,
 )
+from planner.batch.shared import group_job
 from planner.batch.tasks import batch_run_of, check_options, region_job, settings_snapshot, task_function
 
 
@@ -49,7 +50,8 @@ def run_batch(
     retries: int = 1,
     cut: bool | None = None,
     printable: bool = False,
-) -> dict:  # size: a numpy docstring of 15 parameters; the body is one line per step of the run
+    share: bool = True,
+) -> dict:  # size: a numpy docstring of 16 parameters; the body is one line per step of the run
     """Run a task over every region of a regions file on a Dask cluster.
 
     Parameters
@@ -93,6 +95,11 @@ def run_batch(
     printable : bool
         Also write each region's printable maps ``map.png`` and ``map.pdf`` (off by default:
         they cost more than a small region's audit; ``map.html`` and every table are written).
+    share : bool
+        Audit neighbouring regions cut from the same extract with the same options together,
+        once per group, and split the result per region (:mod:`planner.batch.shared`): times
+        and coverage up to the largest threshold are those of each region alone; longer times
+        may be shorter. False audits every region alone.
 
     Returns
     -------
@@ -125,6 +132,7 @@ def run_batch(
         "task_options": public_options,
         "category_keys": options.get("_category_keys"),
         "printable": bool(printable),
+        "share": bool(share),
     }
     previous = recorded_run(out) if resume else None
     if previous is not None and isinstance(task, str):  # a callable's options are its own business
@@ -159,7 +167,9 @@ def run_batch(
                 flush=True,
             )
         t = time.perf_counter()
-        todo = cut_shared_extracts(todo, out, options, cut, client, progress, task_name)
+        todo, shared = cut_shared_extracts(
+            todo, out, options, cut, client, progress, task_name, share=share, workers=n_workers
+        )
         seconds["cut"] = time.perf_counter() - t
         t = time.perf_counter()
         results = run_regions(
@@ -174,6 +184,7 @@ def run_batch(
             errors_log,
             run_id,
             printable=printable,
+            shared=shared,
         )
         seconds["regions"] = time.perf_counter() - t
         done_names = [
@@ -211,6 +222,7 @@ def run_batch(
         scheduler=scheduler_address,
         limits=limits,
         peaks=peaks,
+        shared=shared,
     )
     write_json(out / "summary.json", summary)
     if progress:
@@ -238,6 +250,7 @@ def _summary(
     scheduler,
     limits: dict,
     peaks: dict,
+    shared: list,
 ) -> dict:
     """What ``summary.json`` holds when a run ends (``rolled`` None: a task without roll-up)."""
     return {
@@ -263,6 +276,8 @@ def _summary(
         "task_options": record["task_options"],
         "category_keys": record["category_keys"],
         "printable": record["printable"],
+        "share": record["share"],
+        "shared_audits": [g for g in shared if len(g) > 1],
         "map_indicator": None if indicator is None else f"{indicator[0]}:{indicator[1]}",
         "indicators_cover": None if rolled is None else f"{len(rolled)} of {len(specs)} regions",
         "per_region": [{k: v for k, v in r.items() if k not in ("error",)} for r in ran],
@@ -283,46 +298,56 @@ def run_regions(
     run_id=None,
     *,
     printable: bool = False,
+    shared: list[list[str]] | None = None,
 ) -> dict:
-    """Submit one task per region (largest first) and collect results as they complete."""
+    """Submit one task per region, or per group of regions sharing an audit (``shared``: their
+    names), largest first, and collect results as they complete."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     config = {**settings_snapshot(), "map_printable": bool(printable)}
+    by_name = {s.name: s for s in todo}
+    in_group = {n for g in shared or () for n in g}
+    jobs = [[by_name[n] for n in g] for g in shared or ()] + [[s] for s in todo if s.name not in in_group]
     # Largest first (by input size): the long regions start early and do not trail at the end.
-    order = sorted(todo, key=size_guess, reverse=True)
+    jobs.sort(key=lambda specs: sum(map(size_guess, specs)), reverse=True)
     futures = {}
-    for rank, spec in enumerate(order):
+    for rank, specs in enumerate(jobs):
+        if len(specs) > 1:
+            args = (group_job, specs, str(regions_dir), options, config, run_id)
+        else:
+            args = (region_job, runner, specs[0], str(regions_dir), options, config, run_id)
         fut = client.submit(
-            region_job,
-            runner,
-            spec,
-            str(regions_dir),
-            options,
-            config,
-            run_id,
+            *args,
             key=f"{task_name}-{rank}-{uuid.uuid4().hex[:8]}",
             retries=retries,
-            priority=len(order) - rank,
+            priority=len(jobs) - rank,
             pure=False,
         )
-        futures[fut] = spec
+        futures[fut] = specs
     results: dict[str, dict] = {}
-    bar = tqdm(total=len(futures), desc=f"{task_name} regions", unit="region", disable=not progress)
+    bar = tqdm(total=len(todo), desc=f"{task_name} regions", unit="region", disable=not progress)
     try:
         for fut in as_completed(futures):
-            spec = futures[fut]
+            specs = futures[fut]
             try:
-                results[spec.name] = fut.result()
+                got = fut.result()
+                found = got if isinstance(got, list) else [got]
             except Exception as err:  # noqa: BLE001 - a region's crash is its failure, the rest go on
-                results[spec.name] = {"region": spec.name, "status": "failed", "error": failure_text(err)}
-                errors_log.append(f"{spec.name}:\n" + "".join(traceback.format_exception(err)))
-            if results[spec.name]["status"] == "failed":
-                # An earlier run's folder stays (it is not rolled up; its marker names that run).
-                bar.write(f"failed: {spec.name}: {results[spec.name]['error']}")
-            elif spec.cut_osm:  # done: its cut is not needed again (a resume skips the region)
-                Path(spec.cut_osm).unlink(missing_ok=True)
-            bar.update(1)
+                found = [{"region": s.name, "status": "failed", "error": failure_text(err)} for s in specs]
+                errors_log.append(
+                    f"{', '.join(s.name for s in specs)}:\n" + "".join(traceback.format_exception(err))
+                )
+            for spec, info in zip(specs, found, strict=True):
+                results[spec.name] = info
+                if info["status"] == "failed":
+                    # An earlier run's folder stays (it is not rolled up; its marker names that run).
+                    bar.write(f"failed: {spec.name}: {info['error']}")
+            cuts = {s.cut_osm for s in specs if s.cut_osm}
+            if all(results[s.name]["status"] == "done" for s in specs):
+                for cut in cuts:  # not needed again (a resume skips the regions)
+                    Path(cut).unlink(missing_ok=True)
+            bar.update(len(specs))
             fut.release()
     finally:
         bar.close()

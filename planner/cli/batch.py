@@ -59,12 +59,16 @@ _PRINTABLE_HELP = (
     "Also write each region's printable maps map.png and map.pdf (off by default; map.html and "
     "every table are written)."
 )
+_SHARE_HELP = (
+    "audit: neighbouring regions cut from one extract share one audit, split per region (times "
+    "and coverage within the thresholds as each region alone, less CPU); --no-share audits each alone."
+)
 _HOMES_HELP = "Homes for every region (a homes column in the regions file overrides it per region)."
 _FACILITIES_HELP = "Extra facilities for every region (a facilities column overrides it per region)."
 
 
 @app.command()
-def batch(  # size: its 29 options one line each, then one call per step of the run
+def batch(  # size: its 30 options one line each, then one call per step of the run
     regions: Annotated[Path, typer.Option("--regions", help=_REGIONS_HELP)],
     out: Annotated[Path, out_option(_OUT_HELP)],
     task: Annotated[str, typer.Option("--task", help="audit, villages or site.")] = "audit",
@@ -88,6 +92,7 @@ def batch(  # size: its 29 options one line each, then one call per step of the 
     target: Annotated[float, target_option("villages: target share of villages covered.")] = 0.8,
     map_html: Annotated[bool, map_option("Write each region's map.html.")] = True,
     printable: Annotated[bool, typer.Option("--printable", help=_PRINTABLE_HELP)] = False,
+    share: Annotated[bool, typer.Option("--share/--no-share", help=_SHARE_HELP)] = True,
     crs: Crs = None,
     coords: Coords = "wgs84",
     out_coords: OutCoords = "wgs84",
@@ -141,6 +146,7 @@ def batch(  # size: its 29 options one line each, then one call per step of the 
         map_indicator=map_indicator,
         memory_limit=memory_limit,
         printable=printable,
+        share=share,
     )
     counts = summary["regions"]
     say(f"regions: {counts}; outputs in {out}/")

@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from planner import batch
-from planner.batch.extracts import cut_box, cut_shared_extracts
+from planner.batch.extracts import cut_box, cut_shared_extracts, cut_shared_groups
 from planner.batch.regions import RegionSpec
 from planner.sources import load_region
 
@@ -76,14 +76,66 @@ def test_regions_sharing_a_small_extract_are_cut_one_alone_is_not(tmp_path):
     specs = [
         RegionSpec(name=n, osm=str(path), boundary=p, row=i + 1) for i, (n, p) in enumerate(polys.items())
     ]
-    both = cut_shared_extracts(specs, tmp_path / "a", {}, None, _Client(), progress=False)
+    both, groups = cut_shared_extracts(specs, tmp_path / "a", {}, None, _Client(), progress=False)
+    assert groups == []  # without share=True each region has its own cut
     assert all(s.cut_osm and s.source == s.cut_osm for s in both)
     assert all(
         Path(s.cut_osm).parent == tmp_path / "a" / "_extracts" and Path(s.cut_osm).is_file() for s in both
     )
-    alone = cut_shared_extracts(specs[:1], tmp_path / "b", {}, None, _Client(), progress=False)
+    assert both[0].cut_osm != both[1].cut_osm
+    alone, _ = cut_shared_extracts(specs[:1], tmp_path / "b", {}, None, _Client(), progress=False)
     assert alone[0].cut_osm is None and alone[0].source == str(path)
-    forced = cut_shared_extracts(specs[:1], tmp_path / "c", {}, True, _Client(), progress=False)
+    forced, _ = cut_shared_extracts(specs[:1], tmp_path / "c", {}, True, _Client(), progress=False)
     assert forced[0].cut_osm is not None
-    never = cut_shared_extracts(specs, tmp_path / "d", {}, False, _Client(), progress=False)
+    never, _ = cut_shared_extracts(specs, tmp_path / "d", {}, False, _Client(), progress=False)
     assert all(s.cut_osm is None for s in never)
+
+
+def _ids(path) -> set[tuple[str, int]]:
+    import osmium
+
+    return {(o.type_str(), o.id) for o in osmium.FileProcessor(str(path))}
+
+
+def test_a_group_cut_holds_exactly_what_its_members_cuts_hold(tmp_path):
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    polys = _halves(path)
+    boxes = {n: cut_box(p, BUFFER_M) for n, p in polys.items()}
+    alone = batch.cut_extracts(path, boxes, {n: tmp_path / f"{n}.osm.pbf" for n in polys})
+    found = cut_shared_groups(path, boxes, tmp_path / "g", max_nodes=10**9, max_regions=2)
+    assert found["groups"] == [["west", "east"]]
+    assert found["paths"]["west"] == found["paths"]["east"]
+    assert _ids(found["paths"]["west"]) == _ids(alone["west"]) | _ids(alone["east"])
+    # The street nodes the cut pass counts: between the larger half's and the sum of both.
+    sizes = [len(load_region(alone[n]).node_id) for n in polys]
+    assert max(sizes) < found["street_nodes"][0] <= 1.2 * sum(sizes)
+    # Capped below the pair's street nodes, each half is cut alone.
+    apart = cut_shared_groups(
+        path, boxes, tmp_path / "h", max_nodes=found["street_nodes"][0] - 1, max_regions=2
+    )
+    assert apart["groups"] == [["west"], ["east"]]
+    assert _ids(apart["paths"]["east"]) == _ids(alone["east"])
+
+
+def test_shared_regions_are_cut_once_per_group(tmp_path):
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    specs = [
+        RegionSpec(name=n, osm=str(path), boundary=p, row=i + 1)
+        for i, (n, p) in enumerate(_halves(path).items())
+    ]
+    opts = {"minutes": [5, 10, 15]}
+    both, groups = cut_shared_extracts(
+        specs, tmp_path / "a", opts, None, _Client(), False, share=True, workers=1
+    )
+    assert groups == [["west", "east"]] and both[0].cut_osm == both[1].cut_osm
+    # One worker per region: each region is audited alone, on its own cut.
+    apart, groups = cut_shared_extracts(
+        specs, tmp_path / "b", opts, None, _Client(), False, share=True, workers=2
+    )
+    assert groups == [] and apart[0].cut_osm != apart[1].cut_osm
+    # Not for a population table (its counts are shared over the homes loaded).
+    table = {**opts, "population_table": "people.csv"}
+    apart, groups = cut_shared_extracts(
+        specs, tmp_path / "c", table, None, _Client(), False, share=True, workers=1
+    )
+    assert groups == []
