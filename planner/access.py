@@ -322,8 +322,9 @@ def geometry_access(net: Network, geoms: np.ndarray, reach_m: float | None = Non
 
 def roads_gdf(net: Network) -> gpd.GeoDataFrame:
     """One line per street segment (either direction once), for maps."""
-    a, b = np.minimum(net.u, net.v), np.maximum(net.u, net.v)
-    pairs = np.unique(np.column_stack([a, b]), axis=0)
+    a, b = np.minimum(net.u, net.v).astype(np.int64), np.maximum(net.u, net.v).astype(np.int64)
+    key = np.unique(a * max(int(net.n_nodes), 1) + b)  # one int per pair: a 1-D unique
+    pairs = np.column_stack(np.divmod(key, max(int(net.n_nodes), 1)))
     lines = shapely.linestrings(
         np.stack(
             [

@@ -272,3 +272,32 @@ def test_unreachable_tiles_warn_in_one_line(tmp_path, capsys):
     assert len(warned) == 1 and warned[0].startswith(f"warning: --tiles {url}: no base tiles drawn")
     assert "底图获取失败 base tiles unavailable" in _pdf_text(out / "map.pdf")
     assert url.split("{z}")[0] in (out / "map.html").read_text(encoding="utf-8")  # map.html asks for them too
+
+
+@pytest.mark.parametrize("n_lines", [3, 6_000])  # vector paths, and one image above 5,000 lines
+def test_line_layer_is_drawn_where_its_lines_are(tmp_path, n_lines):
+    """Streets drawn as one path: pure red pixels along the lines (horizontal, in the lower
+    half of the square), none in the upper half where there is no line."""
+    import numpy as np
+
+    lats = 40.0 + 0.001 + 0.003 * np.arange(n_lines) / n_lines
+    lines = gpd.GeoDataFrame(
+        geometry=[shapely.LineString([(116.35, y), (116.36, y)]) for y in lats], crs=4326
+    )
+    ring = gpd.GeoDataFrame(geometry=[shapely.box(116.351, 40.006, 116.359, 40.009)], crs=4326)
+    layers = [
+        PrintLayer(_square(116.35, 40.0, "x"), "area", "#ffffff", edge="#ffffff"),
+        PrintLayer(lines, "line", "#ff0000", [("#ff0000", "道路 Roads")], width=1.0, fit=False),
+        PrintLayer(ring, "line", "#0000ff", width=1.0, fit=False),  # a polygon's ring as a line
+    ]
+    write_printable(tmp_path, "lines", layers)
+    image = np.asarray(Image.open(tmp_path / "map.png").convert("RGB")).astype(int)
+    image = image[:, : int(0.68 * image.shape[1])]  # the map's axes, left of the legend
+    red = (image[:, :, 0] > 200) & (image[:, :, 1] < 60) & (image[:, :, 2] < 60)
+    blue = (image[:, :, 2] > 200) & (image[:, :, 0] < 60) & (image[:, :, 1] < 60)
+    rows = np.flatnonzero(red.any(axis=1))
+    blue_rows = np.flatnonzero(blue.any(axis=1))
+    assert len(rows) and len(blue_rows)
+    # Image rows grow southwards: every red row lies below (south of) every blue row.
+    assert rows.min() > blue_rows.max()
+    assert "道路 Roads" in _pdf_text(tmp_path / "map.pdf")

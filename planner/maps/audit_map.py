@@ -198,7 +198,7 @@ def _add_city_layers(
         add_home_cells(group, home_points, cat["key"], minutes, settings.map_home_cell_m)
         fac = facilities[facilities["category"] == cat["key"]]
         if len(fac):
-            points = shapely.multipoints(np.round(shapely.get_coordinates(fac.geometry.values), 5))
+            points = shapely.multipoints(np.round(shapely.get_coordinates(fac.geometry.to_numpy()), 5))
             add_points(
                 group,
                 gpd.GeoDataFrame(geometry=[points], crs=fac.crs),
@@ -427,7 +427,7 @@ def homes_payload(
     homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, categories: list[dict], minutes: Sequence[float]
 ) -> dict:
     """The arrays of ``_HomesData`` (homes in EPSG:4326)."""
-    geoms = homes.geometry.values
+    geoms = homes.geometry.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
     not_point = shapely.get_type_id(geoms) != 0

@@ -73,7 +73,7 @@ def add_points(
         The layer, or None if ``gdf`` is empty.
     """
     gdf = to_wgs84(gdf)
-    geoms = gdf.geometry.values
+    geoms = gdf.geometry.to_numpy()
     not_point = ~shapely.is_empty(geoms) & ~np.isin(shapely.get_type_id(geoms), (0, 4))  # (multi)points
     if not_point.any():
         geoms = geoms.copy()
@@ -293,7 +293,7 @@ def _feature_collection(gdf: gpd.GeoDataFrame, columns: Sequence[str], colours: 
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
         raise KeyError(f"columns not in the data: {missing}")
-    geoms = gdf.geometry.values
+    geoms = gdf.geometry.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     geoms = shapely.transform(geoms[keep], lambda xy: np.round(xy, 6))
     texts = {c: [_display(v) for v in gdf[c].to_numpy()[keep]] for c in columns}
@@ -351,7 +351,7 @@ def light_lines(
     feature avoids the per-feature overhead of GeoJSON. Non-line geometries are ignored.
     """
     metric = _metric(lines)
-    parts = metric.geometry.values[~pd.isna(metric.geometry.values)]
+    parts = metric.geometry.to_numpy()[~pd.isna(metric.geometry.to_numpy())]
     if not (shapely.get_type_id(parts) == 1).all():  # a network's segments need no copy
         parts = shapely.get_parts(parts)
     parts = parts[np.isin(shapely.get_type_id(parts), (1, 2)) & ~shapely.is_empty(parts)]
@@ -398,7 +398,7 @@ def light_polygons(
     browser draws all the same.
     """
     metric = _metric(polygons)
-    geoms = shapely.simplify(metric.geometry.values, simplify_m, preserve_topology=False)
+    geoms = shapely.simplify(metric.geometry.to_numpy(), simplify_m, preserve_topology=False)
     out = polygons.drop(columns=polygons.geometry.name).copy()
     out = gpd.GeoDataFrame(out, geometry=_round_wgs84(geoms, metric.crs, decimals), crs="EPSG:4326")
     return out

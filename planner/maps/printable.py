@@ -42,6 +42,9 @@ PNG_DPI = 150
 #: Parts (points, lines, polygons) above which a layer is drawn as an image in map.pdf
 #: rather than as vector paths.
 PRINT_VECTOR_MAX_FEATURES = 5_000
+#: Points drawn at their layer's marker size; a layer with more is drawn with markers whose
+#: area shrinks in proportion (down to 1/50), so a city's points stay apart on paper.
+PRINT_FULL_SIZE_POINTS = 2_000
 #: Fonts tried for Chinese text, in order (matplotlib's font manager finds them by family).
 _CJK_FAMILIES = (
     "Noto Sans CJK SC",
@@ -155,7 +158,10 @@ def write_printable(
         ax = fig.add_axes((0.03, 0.07, 0.64, 0.82))
         handles, bounds = [], []
         for lay in layers:
-            gdf = lay.gdf.to_crs(metric) if metric is not None else lay.gdf
+            gdf = lay.gdf
+            if lay.kind == "point":  # the points drawn, not every outline, are reprojected
+                gdf = gdf.set_geometry(gdf.geometry.representative_point())
+            gdf = gdf.to_crs(metric) if metric is not None else gdf
             handles += _draw(ax, gdf, lay)
             if lay.fit:
                 bounds.append(gdf.total_bounds)
@@ -212,16 +218,31 @@ def _metric_crs(layers: Sequence[PrintLayer]):
 def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
     """Plot one layer; return its legend handles."""
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch, PathPatch
 
     colour = lay.colour if isinstance(lay.colour, str) else list(lay.colour)
     # A city's layer is an image inside the PDF: tens of thousands of vector paths cost the
     # PDF writer most of a minute and the file tens of MB, at no gain on paper.
-    raster = int(shapely.get_num_geometries(gdf.geometry.values).sum()) > PRINT_VECTOR_MAX_FEATURES
+    raster = int(shapely.get_num_geometries(gdf.geometry.to_numpy()).sum()) > PRINT_VECTOR_MAX_FEATURES
     if lay.kind == "area":
         gdf.plot(
             ax=ax, color=colour, alpha=lay.alpha, edgecolor=lay.edge, linewidth=lay.width, rasterized=raster
         )
+    elif lay.kind == "line" and isinstance(colour, str):
+        # One path of every line (a move to each line's start): a city's streets as one
+        # artist, not a Path object per segment; added as an artist, as add_patch would walk
+        # every segment for the data limits, which are the layer's bounds.
+        ax.add_artist(
+            PathPatch(
+                _line_path(gdf.geometry.to_numpy()),
+                fill=False,
+                edgecolor=colour,
+                alpha=lay.alpha,
+                linewidth=lay.width,
+                rasterized=raster,
+            )
+        )
+        ax.update_datalim(gdf.total_bounds.reshape(2, 2))
     elif lay.kind == "line":
         gdf.plot(ax=ax, color=colour, alpha=lay.alpha, linewidth=lay.width, rasterized=raster)
     else:
@@ -229,7 +250,8 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
         ax.scatter(
             pts.x,
             pts.y,
-            s=lay.size,
+            # Thousands of markers at full size would bury each other and the layers below.
+            s=lay.size * min(1.0, max(PRINT_FULL_SIZE_POINTS / max(len(pts), 1), 0.02)),
             c=colour,
             marker=lay.marker,
             alpha=lay.alpha,
@@ -259,6 +281,21 @@ def _draw(ax, gdf: gpd.GeoDataFrame, lay: PrintLayer) -> list:
                 )
             )
     return handles
+
+
+def _line_path(geoms: np.ndarray):
+    """Every line and polygon ring of ``geoms`` as one matplotlib Path."""
+    from matplotlib.path import Path as MplPath
+
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    parts = shapely.get_parts(geoms)
+    rings = shapely.get_type_id(parts) == 3
+    if rings.any():
+        parts = np.concatenate([parts[~rings], shapely.get_rings(parts[rings])])
+    xy, index = shapely.get_coordinates(parts, return_index=True)
+    codes = np.full(len(xy), MplPath.LINETO, np.uint8)
+    codes[np.r_[0, np.flatnonzero(np.diff(index)) + 1][: len(xy)]] = MplPath.MOVETO
+    return MplPath(xy, codes)
 
 
 def _labels(ax, labels, labels_crs, metric) -> None:
