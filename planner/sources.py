@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
+from planner import settings
 from planner._errors import InputError
 
 #: Street tags that the network builder reads (everything else on a highway way is dropped).
@@ -201,31 +202,14 @@ def _stem(path: Path) -> str:
 
 
 def _load_file(path: Path, name: str) -> Region:
-    import osmium
-
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file; give an .osm or .osm.pbf extract")
     _check_signature(path)
-    found = _Collected()
-    # libosmium drops untagged objects and relations before Python sees them: untagged nodes
-    # matter only for their locations (kept by the location index) and relations only as
-    # areas (assembled upstream of the filters).
-    processor = (
-        osmium.FileProcessor(str(path))
-        .with_locations()
-        .with_areas()
-        .with_filter(osmium.filter.EmptyTagFilter())
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
-    )
-    wkb = osmium.geom.WKBFactory()
     try:
-        for obj in processor:
-            if obj.is_node():
-                found.add_node(obj)
-            elif obj.is_way():
-                found.add_way(obj)
-            else:
-                found.add_area(obj, wkb)
+        if _read_in_two(path):
+            found = _read_two_processes(path)
+        else:
+            found = _Collected.joined(_read(path, ("node", "way", "area")))
     except RuntimeError as err:
         raise InputError(
             f"{path}: not a readable OSM file ({_first_line(err)}); "
@@ -234,6 +218,66 @@ def _load_file(path: Path, name: str) -> Region:
     if not found.street_ids and not found.feat_ids:
         raise InputError(f"{path}: no OpenStreetMap data in this file; give an .osm or .osm.pbf extract")
     return _assemble(name, str(path), found)
+
+
+def _read(path: Path, kinds: tuple[str, ...]) -> dict[str, _Collected]:
+    """One pass over the file collecting the ``kinds`` asked (``node``: tagged nodes, ``way``:
+    streets, lines and barriers, ``area``: the areas libosmium assembles from closed ways and
+    multipolygons), each in file order."""
+    import osmium
+
+    found = {kind: _Collected() for kind in kinds}
+    types = {"node": osmium.osm.NODE, "way": osmium.osm.WAY, "area": osmium.osm.AREA}
+    entities = osmium.osm.NOTHING
+    for kind in kinds:
+        entities |= types[kind]
+    processor = osmium.FileProcessor(str(path)).with_locations()
+    if "area" in kinds:
+        processor = processor.with_areas()
+    # libosmium drops untagged objects and relations before Python sees them: untagged nodes
+    # matter only for their locations (kept by the location index) and relations only as
+    # areas (assembled upstream of the filters).
+    processor = processor.with_filter(osmium.filter.EmptyTagFilter()).with_filter(
+        osmium.filter.EntityFilter(entities)
+    )
+    wkb = osmium.geom.WKBFactory()
+    nodes, ways, areas = (found.get(kind) for kind in types)
+    for obj in processor:
+        if obj.is_node():
+            nodes.add_node(obj)
+        elif obj.is_way():
+            ways.add_way(obj)
+        else:
+            areas.add_area(obj, wkb)
+    return found
+
+
+def _read_in_two(path: Path) -> bool:
+    """Whether to read in two processes: a large file, two cores, and a process allowed to
+    fork (a Dask worker's daemonic process is not)."""
+    import multiprocessing as mp
+
+    return (
+        path.stat().st_size >= settings.parallel_read_min_bytes
+        and (os.cpu_count() or 1) > 1
+        and settings.sweep_workers != 1
+        and "fork" in mp.get_all_start_methods()
+        and not mp.current_process().daemon
+    )
+
+
+def _read_two_processes(path: Path) -> _Collected:
+    """The ways read here while a forked process reads the nodes and areas: each pass is
+    mostly pyosmium handing objects to Python, one core each, and the two halves are about
+    even on city extracts."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        other = pool.submit(_read, path, ("node", "area"))
+        found = _read(path, ("way",))
+        found.update(other.result())
+    return _Collected.joined(found)
 
 
 #: Tags that keep a highway area (a closed ``highway=*`` way or multipolygon) as a feature.
@@ -264,6 +308,18 @@ class _Collected:
         self.feat_wkb: list[bytes | None] = []
         self.point_lon = array("d")
         self.point_lat = array("d")
+
+    @classmethod
+    def joined(cls, parts: dict[str, _Collected]) -> _Collected:
+        """The streets of ``parts["way"]`` and the features of the node, way and area parts,
+        in that order (the same whether one pass or two read them)."""
+        out = parts["way"]
+        nodes, areas = parts["node"], parts["area"]
+        out.feat_ids = nodes.feat_ids + out.feat_ids + areas.feat_ids
+        out.feat_tags = nodes.feat_tags + out.feat_tags + areas.feat_tags
+        out.feat_wkb = nodes.feat_wkb + out.feat_wkb + areas.feat_wkb
+        out.point_lon, out.point_lat = nodes.point_lon, nodes.point_lat
+        return out
 
     def add_node(self, obj: Any) -> None:
         loc = obj.location
@@ -325,13 +381,29 @@ class _Collected:
         lonlat = np.column_stack([x[valid][first] / _FIX, y[valid][first] / _FIX])
         return node_id, lonlat
 
-    def geometries(self) -> np.ndarray:
-        """Every feature's geometry (WGS84), points built from their coordinates at once."""
+    def geometries(self, crs: Any) -> np.ndarray:
+        """Every feature's geometry in ``crs`` (from WGS84): points built from their projected
+        coordinates at once; lines and areas parsed and projected in a thread of their own
+        while the points are made (shapely and pyproj release the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         geoms = np.empty(len(self.feat_wkb), object)
         shapes = np.fromiter((w is not None for w in self.feat_wkb), bool, len(self.feat_wkb))
-        geoms[~shapes] = shapely.points(np.frombuffer(self.point_lon), np.frombuffer(self.point_lat))
-        geoms[shapes] = shapely.from_wkb([w for w in self.feat_wkb if w is not None])
+        with ThreadPoolExecutor(1) as pool:
+            parsed = pool.submit(_from_wkb, [w for w in self.feat_wkb if w is not None], crs)
+            to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+            x, y = to_metric.transform(np.frombuffer(self.point_lon), np.frombuffer(self.point_lat))
+            geoms[~shapes] = shapely.points(np.asarray(x, float), np.asarray(y, float))
+            geoms[shapes] = parsed.result()
         return geoms
+
+
+def _from_wkb(wkb: list[bytes], crs: Any) -> np.ndarray:
+    """Geometries from WKB in lon/lat, projected to ``crs`` (a transformer of this thread's
+    own: pyproj's are not shared between threads)."""
+    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+    geoms = shapely.from_wkb(wkb)
+    return shapely.transform(geoms, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
 
 
 def _check_signature(path: Path) -> None:
@@ -359,16 +431,14 @@ def _first_line(err: Exception) -> str:
 
 def _assemble(name: str, source: str, found: _Collected) -> Region:
     """The Region of what a pass collected: projected to the UTM zone of the streets' median."""
-    features = gpd.GeoDataFrame(
-        {"osm_id": found.feat_ids, "tags": found.feat_tags}, geometry=found.geometries(), crs=4326
-    )
     node_id, lonlat = found.street_nodes()
     if len(node_id):
         centre = np.median(lonlat, axis=0)
-    else:
+    else:  # no streets: the middle of the features (the command then says there are none)
+        lonlat_geoms = found.geometries(CRS.from_epsg(4326))
         centre = (
-            np.asarray(features.geometry.union_all().centroid.coords[0])
-            if len(features)
+            np.asarray(shapely.union_all(lonlat_geoms).centroid.coords[0])
+            if len(lonlat_geoms)
             else np.array([0.0, 0.0])
         )
     crs = metric_crs(centre[0], centre[1])
@@ -381,7 +451,9 @@ def _assemble(name: str, source: str, found: _Collected) -> Region:
     )
     ways = pd.DataFrame(found.street_tags, columns=list(STREET_TAGS), dtype=object)  # text or missing
     ways.insert(0, "way_id", np.frombuffer(found.street_ids, np.int64))
-    features = features.to_crs(crs)
+    features = gpd.GeoDataFrame(
+        {"osm_id": found.feat_ids, "tags": found.feat_tags}, geometry=found.geometries(crs), crs=crs
+    )
     features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])
     features.insert(2, "name", [t.get("name") for t in features["tags"]])
     return Region(

@@ -195,3 +195,27 @@ def test_reach_m_by_hand():
     settings.walk_speed_mps = 1.2
     assert reach_m([10]) == pytest.approx(10 * 60 * 1.2 * 1.25)
     assert math.isfinite(reach_m([10], "drive"))
+
+
+@pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou"])
+def test_reading_in_two_processes_gives_the_one_pass_region(name, monkeypatch):
+    """A large file's nodes and areas are read in a forked process: the Region must be the one
+    the single pass gives, feature by feature (ids, tags, coordinates) and street by street."""
+    path = SAMPLES / f"{name}.osm.pbf"
+    monkeypatch.setattr(settings, "parallel_read_min_bytes", 10**15)
+    one = load_region(path)
+    monkeypatch.setattr(settings, "parallel_read_min_bytes", 0)
+    from planner import sources
+
+    assert sources._read_in_two(path)  # the test runs the two-process path
+    two = load_region(path)
+    assert two.features["osm_id"].tolist() == one.features["osm_id"].tolist()
+    assert two.features["tags"].tolist() == one.features["tags"].tolist()
+    a, b = (shapely.get_coordinates(r.features.geometry.to_numpy()) for r in (one, two))
+    np.testing.assert_array_equal(a, b)
+    for attr in ("node_id", "node_x", "node_y", "seg_u", "seg_v", "seg_way"):
+        np.testing.assert_array_equal(getattr(two, attr), getattr(one, attr))
+    assert two.ways.equals(one.ways)
+    # The tagged nodes come first, then the ways and areas.
+    is_node = (one.features["osm_type"] == "node").to_numpy()
+    assert is_node.any() and not is_node[is_node.sum() :].any()
