@@ -8,7 +8,10 @@ buffer of the largest threshold's reach (:func:`planner.sources.reach_m`) and au
 homes inside count — exactly what ``planner audit --boundary`` does for one region.
 
 Work split
-    One task per region. Inside a large region the per-category sweeps run as tasks of their
+    One task per region, or per group of neighbouring regions cut from one extract with the
+    same options: the group is audited once and split per region (:mod:`planner.batch.shared`;
+    times and coverage within the thresholds as each region alone; ``share=False`` for one
+    audit per region). Inside a large region the per-category sweeps run as tasks of their
     own on the shared network arrays (:func:`dask_sweeper`), which are scattered to the cluster
     once, not pickled per sweep.
 Outputs

@@ -313,10 +313,18 @@ def test_home_near_boundary_keeps_its_facility_across_it(client, tmp_path):
     )
     out = tmp_path / "batch"
     opts = {"categories": FEW, "map_html": False}
+    # Each half audited alone, as the command does (regions sharing an audit: test_shared.py).
     summary = batch.run_batch(
-        regions, osm=osm, out_dir=out, scheduler=client, progress=False, task_options=opts, cut=True
+        regions,
+        osm=osm,
+        out_dir=out,
+        scheduler=client,
+        progress=False,
+        task_options=opts,
+        cut=True,
+        share=False,
     )
-    assert summary["regions"]["done"] == 2
+    assert summary["regions"]["done"] == 2 and summary["shared_audits"] == []
     assert not (out / "_extracts").exists()  # cuts of finished regions are removed
 
     whole = audit_module.audit(load_region(osm), categories=FEW, with_isochrones=False)
