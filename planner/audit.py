@@ -186,6 +186,8 @@ class AuditResult:
         zone = poly.buffer(buffer_m) if buffer_m > 0 else poly  # as load_region clips
         mine = shapely.within(self.homes.geometry.to_numpy(), poly)  # as homes_on_network keeps
         homes = self.homes[mine].reset_index(drop=True)
+        counted = homes.copy(deep=False)
+        counted.attrs = {}  # pandas deep-copies attrs at every column read of the coverage
         extra_ids = self.details.get("extra_facility_ids", set())
         keep_fac = (
             shapely.intersects(self.facilities.geometry.to_numpy(), zone)
@@ -225,7 +227,7 @@ class AuditResult:
             minutes=self.minutes,
             homes=homes,
             facilities=facilities,
-            coverage=audit_coverage(homes, self.categories, self.minutes, _elderly_factor(self.network)),
+            coverage=audit_coverage(counted, self.categories, self.minutes, _elderly_factor(self.network)),
             isochrones=iso,
             node_time_s={k: v[used] for k, v in self.node_time_s.items()},
             compounds=compounds,
