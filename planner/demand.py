@@ -350,8 +350,15 @@ def compounds(region: Region) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         ``compound_id`` (OSM id), ``name``, ``walled``, ``gate_ids`` (list of OSM ids),
-        ``gate_xy`` (k × 2 array), polygon geometry in ``region.crs``.
+        ``gate_xy`` (k × 2 array), polygon geometry in ``region.crs``. Found once per region
+        (the homes and the settlement evidence both ask); do not modify it.
     """
+    if "compounds" not in region.derived:
+        region.derived["compounds"] = _find_compounds(region)
+    return region.derived["compounds"]
+
+
+def _find_compounds(region: Region) -> gpd.GeoDataFrame:
     feats = region.features
     res = residential_land(feats)
     res = res[shapely.area(res.geometry.to_numpy()) <= MAX_COMPOUND_AREA_M2]

@@ -81,6 +81,9 @@ class Region:
     ways: pd.DataFrame
     features: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
+    #: What is derived from the features once per region (e.g. ``planner.demand.compounds``),
+    #: by name; a clipped or replaced region (dataclasses.replace) starts empty.
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def bounds_wgs84(self) -> tuple[float, float, float, float]:

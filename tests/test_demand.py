@@ -216,3 +216,18 @@ def test_compound_walls_on_samples_equal_the_union_of_all_walls(name):
     if name == "beijing_haidian_cau":  # one walled compound with its gates
         found = compounds(region)
         assert len(found) == 1 and bool(found["walled"].iloc[0])
+
+
+def test_compounds_are_found_once_per_region_and_anew_for_changed_features():
+    import dataclasses
+
+    from planner import load_region
+    from planner.demand import compounds
+
+    region = load_region("beijing_haidian_cau")
+    first = compounds(region)
+    assert len(first) and compounds(region) is first  # the homes and the settlement evidence share it
+    fewer = dataclasses.replace(
+        region, features=region.features[~region.features["osm_id"].isin(first["compound_id"])]
+    )
+    assert len(compounds(fewer)) == 0
