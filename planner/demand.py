@@ -97,7 +97,7 @@ def homes_from_region(region: Region, profile: str | None = None) -> gpd.GeoData
     settlement = judge_settlement(region, profile)
     prof = settlement.profile
     feats = region.features
-    buildings = home_buildings(feats)
+    buildings = home_buildings_of(region)
     parts = []
     if len(buildings):
         levels = np.array([_levels(t, prof.default_levels) for t in buildings["tags"]])
@@ -452,6 +452,14 @@ def assign_compounds(homes: gpd.GeoDataFrame, comp: gpd.GeoDataFrame) -> np.ndar
 
 # --------------------------------------------------------------------------------------------
 # helpers
+
+
+def home_buildings_of(region: Region) -> gpd.GeoDataFrame:
+    """:func:`home_buildings` of a region's features, found once per region (the homes and
+    the settlement evidence both ask); do not modify it."""
+    if "home_buildings" not in region.derived:
+        region.derived["home_buildings"] = home_buildings(region.features)
+    return region.derived["home_buildings"]
 
 
 def home_buildings(feats: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -215,7 +215,7 @@ def judge_settlement(region: Region, kind: str | None = None) -> Settlement:
 
 
 def _evidence(region: Region) -> dict:
-    from planner.demand import compounds, home_buildings, residential_land
+    from planner.demand import compounds, home_buildings_of, residential_land
 
     feats = region.features
     tags = feats["tags"].tolist()
@@ -227,7 +227,7 @@ def _evidence(region: Region) -> dict:
     for osm_id, t in zip(res["osm_id"], res["tags"], strict=True):
         if t.get("residential") == "apartments" or _COMPOUND_NAME.search(t.get("name") or ""):
             compound_ids.add(osm_id)
-    buildings = home_buildings(feats)
+    buildings = home_buildings_of(region)
     share = 0.0
     if len(buildings):
         area = shapely.area(buildings.geometry.to_numpy())
@@ -236,12 +236,17 @@ def _evidence(region: Region) -> dict:
         tall = np.isin(kind, ["apartments", "dormitory"]) | (np.nan_to_num(levels, nan=0) >= 4)
         floor = area * np.where(np.isnan(levels), 1.0, levels)
         share = float(floor[tall].sum() / floor.sum()) if floor.sum() > 0 else 0.0
+    # Each test needs one of these keys: most features (unnamed buildings) skip all four.
+    named = [t for t in tags if "name" in t or "townhall:type" in t]
     return {
-        "village_committees": sum(is_village_committee(t) for t in tags),
+        "village_committees": sum(is_village_committee(t) for t in named),
         "village_boundaries": int(
-            sum(bool(p) and is_village_boundary(t) for t, p in zip(tags, polygonal, strict=True))
+            sum(
+                bool(p) and "boundary" in t and is_village_boundary(t)
+                for t, p in zip(tags, polygonal, strict=True)
+            )
         ),
-        "community_committees": sum(is_community_committee(t) for t in tags),
+        "community_committees": sum(is_community_committee(t) for t in named),
         "compounds": len(compound_ids),
         "place_villages": sum(t.get("place") in ("village", "hamlet") for t in tags),
         "apartment_floor_share": round(share, 3),
