@@ -59,11 +59,12 @@ def cut_shared_extracts(
     buffer_m = task_reach_m(task_name, options) if groups else None
     if buffer_m is None:  # a task that takes no boundary: its boundary regions fail with that reason
         return todo, []
-    # Shared audits: the audit's own task, and no population table (its counts are shared over
-    # the homes loaded, which a shared audit's larger area would change).
+    # Shared audits: the audit's own task, and no population raster or table (a cell's or a
+    # polygon's people are shared over the homes loaded, which a larger area would change).
     share = (
         share
         and task_name == "audit"
+        and not options.get("population")
         and not options.get("population_table")
         and settings.batch_share_max_nodes > 0
     )

@@ -99,7 +99,7 @@ def run_batch(
         Audit neighbouring regions cut from the same extract with the same options together,
         once per group, and split the result per region (:mod:`planner.batch.shared`): times
         and coverage up to the largest threshold are those of each region alone; longer times
-        may be shorter. False audits every region alone.
+        may be shorter. Not with a population raster or table. False audits every region alone.
 
     Returns
     -------
@@ -194,6 +194,12 @@ def run_batch(
         rolled = gather_indicators(client, results, done_names, regions_dir) if rollup else []
         seconds["rollup_read"] = time.perf_counter() - t
         peaks, limits = worker_memory(client, results)
+    # Cuts are kept for failed regions only (a resume reuses them); a group's cut that no failed
+    # region needs, or one an earlier run grouped otherwise, is removed.
+    needed = {s.cut_osm for s in todo if results.get(s.name, {}).get("status") == "failed"}
+    for stale in (out / "_extracts").glob("*.osm.pbf"):
+        if str(stale) not in needed:
+            stale.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # the cuts of finished regions are gone; so is the folder then
         (out / "_extracts").rmdir()
     t = time.perf_counter()

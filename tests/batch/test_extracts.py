@@ -133,9 +133,10 @@ def test_shared_regions_are_cut_once_per_group(tmp_path):
         specs, tmp_path / "b", opts, None, _Client(), False, share=True, workers=2
     )
     assert groups == [] and apart[0].cut_osm != apart[1].cut_osm
-    # Not for a population table (its counts are shared over the homes loaded).
-    table = {**opts, "population_table": "people.csv"}
-    apart, groups = cut_shared_extracts(
-        specs, tmp_path / "c", table, None, _Client(), False, share=True, workers=1
-    )
-    assert groups == []
+    # Not with a population raster or table (their people are shared over the homes loaded).
+    for key in ("population", "population_table"):
+        people = {**opts, key: "people.tif" if key == "population" else "people.csv"}
+        apart, groups = cut_shared_extracts(
+            specs, tmp_path / key, people, None, _Client(), False, share=True, workers=1
+        )
+        assert groups == [] and apart[0].cut_osm != apart[1].cut_osm
