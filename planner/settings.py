@@ -221,10 +221,10 @@ map_paper: str = "a4"
 #: off in its regions unless ``--printable``: drawing them costs more than a small region's audit).
 map_printable: bool = True
 #: ``planner batch``: neighbouring regions cut from one extract share one audit while the
-#: street nodes of their union (counted by the cut pass) stay at most this: about 1.5 GB at
-#: the audit's peak (docs/benchmarks.md: 1.79 GB for the 210,000-node tiled city), so a
-#: group fits a worker's memory. 0 audits every region alone.
-batch_share_max_nodes: int = 150_000
+#: street-way nodes of their union, as the cut pass counts them (2.4 per walk-network node
+#: in the tiled city), stay at most this, so that a group's audit fits a worker's memory:
+#: about 1.1 GB at its peak (docs/batch.md, Shared audits). 0 audits every region alone.
+batch_share_max_nodes: int = 300_000
 #: Write an Excel workbook (.xlsx) beside the CSVs (``--excel``; planner/tables.py).
 excel: bool = False
 #: Show the solver's own log (HiGHS) on the console (``-v/--verbose``).
