@@ -14,7 +14,8 @@ regions sharing one audit per group, split per region; regions' printable maps o
 own cut; skipped with ``--no-share``), and with ``--no-cut`` with ``cut=False`` too (every task
 reads the whole file). Printed:
 CPU, wall and the largest single process's peak RSS of each run, and the batch / whole CPU
-ratios (against the whole audit with and without its printable maps).
+ratios (against the whole audit with and without its printable maps); then the shared regions
+against the lone ones: coverage.csv byte for byte and every home's time up to 15 minutes.
 """
 
 from __future__ import annotations
@@ -149,6 +150,35 @@ def main() -> None:
                 f"seconds {facts['seconds']}",
                 flush=True,
             )
+        if not args.no_share:
+            print(compare(folder / "batch-None-True", folder / "batch-None-False", 15), flush=True)
+
+
+def compare(shared: Path, alone: Path, minutes: int) -> str:
+    """Shared against lone regions: coverage.csv byte for byte, and every home's time up to
+    ``minutes`` (largest relative difference); how many times past it differ."""
+    import geopandas as gpd
+    import numpy as np
+
+    worst, homes, past = 0.0, 0, 0
+    names = sorted(p.name for p in (alone / "regions").iterdir())
+    for name in names:
+        a, b = shared / "regions" / name, alone / "regions" / name
+        assert (a / "coverage.csv").read_bytes() == (b / "coverage.csv").read_bytes(), name
+        ha, hb = gpd.read_file(a / "homes.gpkg"), gpd.read_file(b / "homes.gpkg")
+        assert len(ha) == len(hb) and ha.geometry.geom_equals_exact(hb.geometry, 0).all(), name
+        homes += len(ha)
+        for col in [c for c in ha.columns if c.endswith("_time_s")]:
+            ta, tb = ha[col].to_numpy(), hb[col].to_numpy()
+            near = np.nan_to_num(tb, nan=np.inf) <= 60 * minutes
+            assert (near == (np.nan_to_num(ta, nan=np.inf) <= 60 * minutes)).all(), (name, col)
+            if near.any():
+                worst = max(worst, float(np.max(np.abs(ta[near] - tb[near]) / np.maximum(tb[near], 1.0))))
+            past += int((~near & (np.nan_to_num(ta, nan=-1.0) != np.nan_to_num(tb, nan=-1.0))).sum())
+    return (
+        f"shared against alone, {len(names)} regions, {homes} homes: coverage.csv equal; times up to "
+        f"{minutes} min equal to {worst:.1e} (relative); {past} home-category times past {minutes} min differ"
+    )
 
 
 if __name__ == "__main__":
