@@ -198,28 +198,6 @@ class AuditResult:
         iso = self.isochrones
         if iso is not None:
             iso = iso.assign(geometry=shapely.intersection(iso.geometry.to_numpy(), zone))
-        compounds = dict(self.compounds)
-        comps = self.details.get("compounds")
-        if comps is not None:
-            near = comps[shapely.intersects(comps.geometry.to_numpy(), zone)]
-            gates = near["gate_ids"].map(len).to_numpy() if len(near) else np.zeros(0, int)
-            gated = set(near["compound_id"][gates > 0])
-            compounds.update(
-                detected=len(near),
-                with_gates=int((gates > 0).sum()),
-                homes_routed_through_gates=int(homes["compound_id"].isin(gated).sum()),
-                without_gates_fell_back_to_nearest_street=[
-                    c
-                    for c in self.compounds["without_gates_fell_back_to_nearest_street"]
-                    if c["compound_id"] in set(near["compound_id"])
-                ],
-            )
-        inside = self.details.get("inside")
-        if inside is not None and "facility_trips_inside_compounds" in compounds:
-            mine_at = np.nonzero(mine)[0]
-            compounds["facility_trips_inside_compounds"] = int(
-                (np.isin(inside["home"], mine_at) & keep_fac[inside["facility"].to_numpy()]).sum()
-            )
         return AuditResult(
             region=name,
             network=net,
@@ -230,7 +208,7 @@ class AuditResult:
             coverage=audit_coverage(counted, self.categories, self.minutes, _elderly_factor(self.network)),
             isochrones=iso,
             node_time_s={k: v[used] for k, v in self.node_time_s.items()},
-            compounds=compounds,
+            compounds=self._compounds_part(zone, homes, mine, keep_fac),
             seconds=dict(self.seconds),
             notes=_notes(homes, self.categories, facilities),
             node_dist_m={k: v[used] for k, v in self.node_dist_m.items()},
@@ -239,6 +217,37 @@ class AuditResult:
             full_times=self.full_times,
             inputs=dict(self.inputs),
         )
+
+    def _compounds_part(self, zone, homes: gpd.GeoDataFrame, mine: np.ndarray, keep_fac: np.ndarray) -> dict:
+        """The compounds' counts of :meth:`part`: compounds meeting ``zone``, the part's homes
+        (``mine`` of this audit's) and its walks inside compounds to facilities ``keep_fac``."""
+        import shapely
+
+        compounds = dict(self.compounds)
+        comps = self.details.get("compounds")
+        if comps is not None:
+            near = comps[shapely.intersects(comps.geometry.to_numpy(), zone)]
+            gates = near["gate_ids"].map(len).to_numpy() if len(near) else np.zeros(0, int)
+            ids = set(near["compound_id"])
+            compounds.update(
+                detected=len(near),
+                with_gates=int((gates > 0).sum()),
+                homes_routed_through_gates=int(
+                    homes["compound_id"].isin(set(near["compound_id"][gates > 0])).sum()
+                ),
+                without_gates_fell_back_to_nearest_street=[
+                    c
+                    for c in self.compounds["without_gates_fell_back_to_nearest_street"]
+                    if c["compound_id"] in ids
+                ],
+            )
+        inside = self.details.get("inside")
+        if inside is not None and "facility_trips_inside_compounds" in compounds:
+            mine_at = np.nonzero(mine)[0]
+            compounds["facility_trips_inside_compounds"] = int(
+                (np.isin(inside["home"], mine_at) & keep_fac[inside["facility"].to_numpy()]).sum()
+            )
+        return compounds
 
     def write(
         self,
@@ -280,9 +289,10 @@ class AuditResult:
                 # Streets merged into polylines once, for both maps; isochrones in metres, as
                 # the map simplifies them in metres. A city's streets are drawn as images in
                 # both maps, where merging and simplifying would change nothing visible.
-                roads = roads_gdf(self.network)
                 if len(self.homes) <= settings.map_detail_max_homes:
-                    roads = light_lines(roads)
+                    roads = light_lines(roads_gdf(self.network))
+                else:
+                    roads = roads_gdf(self.network, one_feature=True)
 
                 m = map_audit(
                     homes=homes,

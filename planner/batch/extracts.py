@@ -59,15 +59,7 @@ def cut_shared_extracts(
     buffer_m = task_reach_m(task_name, options) if groups else None
     if buffer_m is None:  # a task that takes no boundary: its boundary regions fail with that reason
         return todo, []
-    # Shared audits: the audit's own task, and no population raster or table (a cell's or a
-    # polygon's people are shared over the homes loaded, which a larger area would change).
-    share = (
-        share
-        and task_name == "audit"
-        and not options.get("population")
-        and not options.get("population_table")
-        and settings.batch_share_max_nodes > 0
-    )
+    share = share and _can_share(task_name, options)
     eligible = sum(len(v) for v in groups.values())
     max_regions = max(1, math.ceil(eligible / max(1, workers)))
     folder = out / "_extracts"
@@ -120,6 +112,13 @@ def _take_groups(found: list[dict], replaced: dict[str, RegionSpec]) -> list[lis
                 replaced[name] = dataclasses.replace(replaced[name], cut_osm=path)
             shared += [g for g in done["groups"] if len(g) > 1]
     return shared
+
+
+def _can_share(task_name: str, options: dict) -> bool:
+    """Shared audits: the audit's own task, and no population raster or table (a cell's or a
+    polygon's people are shared over the homes loaded, which a larger area would change)."""
+    no_people = not options.get("population") and not options.get("population_table")
+    return task_name == "audit" and no_people and settings.batch_share_max_nodes > 0
 
 
 def _to_cut(todo: list[RegionSpec], cut: bool | None) -> dict[tuple, list[RegionSpec]]:
