@@ -320,11 +320,21 @@ def geometry_access(net: Network, geoms: np.ndarray, reach_m: float | None = Non
     )
 
 
-def roads_gdf(net: Network) -> gpd.GeoDataFrame:
-    """One line per street segment (either direction once), for maps."""
+def roads_gdf(net: Network, one_feature: bool = False) -> gpd.GeoDataFrame:
+    """One line per street segment (either direction once), for maps; with ``one_feature``,
+    every segment in one MultiLineString (no Python object per segment: a city's streets
+    drawn as an image need no more)."""
     a, b = np.minimum(net.u, net.v).astype(np.int64), np.maximum(net.u, net.v).astype(np.int64)
     key = np.unique(a * max(int(net.n_nodes), 1) + b)  # one int per pair: a 1-D unique
     pairs = np.column_stack(np.divmod(key, max(int(net.n_nodes), 1)))
+    if one_feature:
+        coords = np.column_stack([net.x[pairs].ravel(), net.y[pairs].ravel()])
+        line_offsets = np.arange(0, len(coords) + 1, 2, dtype=np.int64)
+        geom_offsets = np.array([0, len(pairs)], np.int64)
+        multi = shapely.from_ragged_array(
+            shapely.GeometryType.MULTILINESTRING, coords, (line_offsets, geom_offsets)
+        )
+        return gpd.GeoDataFrame(geometry=multi if len(pairs) else [], crs=net.crs)
     lines = shapely.linestrings(
         np.stack(
             [

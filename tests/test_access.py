@@ -151,6 +151,10 @@ def test_point_and_polygon_entries_and_street_lines():
     assert geometry_access(net, np.array([park], dtype=object), reach_m=4.0).leg_m.tolist() == [15.0]
     roads = roads_gdf(net)
     assert len(roads) == 2 and sorted(roads.length.round(6)) == [100.0, 100.0]
+    # The same segments as one MultiLineString (a city's streets, drawn as an image).
+    one = roads_gdf(net, one_feature=True)
+    assert len(one) == 1 and one.geom_type[0] == "MultiLineString" and one.crs == roads.crs
+    assert shapely.equals(one.geometry[0], shapely.multilinestrings(roads.geometry.to_numpy()))
 
 
 def test_entries_and_street_lines_keep_their_old_import_paths():

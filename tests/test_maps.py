@@ -659,3 +659,27 @@ def test_cjk_font_installed():
         pytest.skip("no fontconfig")
     fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
     assert fonts.strip(), "no Chinese font: apt-get install -y fonts-noto-cjk"
+
+
+def test_line_vertices_reads_lines_rings_and_polygons_by_hand():
+    from planner.maps.base import line_vertices
+
+    geoms = np.array(
+        [
+            LineString([(0, 0), (1, 1)]),
+            shapely.MultiLineString([[(2, 2), (3, 3), (4, 4)], [(5, 5), (6, 6)]]),
+            shapely.Polygon(
+                [(0, 0), (2, 0), (2, 2), (0, 0)], holes=[[(0.5, 0.2), (1.5, 0.2), (1.5, 1.0), (0.5, 0.2)]]
+            ),
+            Point(1, 1),  # ignored
+            None,
+        ],
+        dtype=object,
+    )
+    xy, index = line_vertices(geoms)
+    assert xy[:7].tolist() == [[0, 0], [1, 1], [2, 2], [3, 3], [4, 4], [5, 5], [6, 6]]
+    # The lines 0, 1, 2 (the multi's two parts), then the polygon's shell 3 and hole 4.
+    assert index.tolist() == [0, 0, 1, 1, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]
+    assert xy[11:].tolist() == [[0.5, 0.2], [1.5, 0.2], [1.5, 1.0], [0.5, 0.2]]
+    empty_xy, empty_index = line_vertices(np.array([Point(0, 0)], dtype=object))
+    assert empty_xy.shape == (0, 2) and len(empty_index) == 0

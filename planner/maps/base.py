@@ -302,3 +302,30 @@ def time_legend_items(minutes: Sequence[float] = (5, 10, 15)) -> list[tuple[str,
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
+
+
+# --- Geometry ----------------------------------------------------------------------------------
+def line_vertices(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every vertex of the lines and polygon rings in ``geoms`` and the index of the line or
+    ring it belongs to, read as ragged arrays (no Python object per line: a city's streets
+    are one MultiLineString of hundreds of thousands of segments). Points are ignored."""
+    import shapely
+
+    geoms = np.asarray(geoms, object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    rings = shapely.get_type_id(geoms) == 2  # a bare LinearRing: ragged arrays do not take it
+    if rings.any():
+        as_lines = [shapely.LineString(shapely.get_coordinates(g)) for g in geoms[rings]]
+        geoms = np.concatenate([geoms[~rings], np.array(as_lines, object)])
+    kinds = shapely.get_type_id(geoms)
+    xy, index, first = [np.zeros((0, 2))], [np.zeros(0, np.int64)], 0
+    for family in ((1, 5), (3, 6)):  # (multi)lines, (multi)polygons
+        part = geoms[np.isin(kinds, family)]
+        if not len(part):
+            continue
+        _, coords, offsets = shapely.to_ragged_array(part, include_z=False)
+        line_start = offsets[0]  # where each line's or ring's vertices start
+        xy.append(coords)
+        index.append(np.repeat(np.arange(first, first + len(line_start) - 1), np.diff(line_start)))
+        first += len(line_start) - 1
+    return np.concatenate(xy), np.concatenate(index)

@@ -22,7 +22,7 @@ import shapely
 from PIL import Image
 from pyproj import CRS, Transformer
 
-from .base import NO_FACILITY_COLOUR, ROAD_COLOUR, band_colours
+from .base import NO_FACILITY_COLOUR, ROAD_COLOUR, band_colours, line_vertices
 
 #: Largest side of a cell image in pixels: the cell grows for a larger city.
 MAX_SIDE_PX: int = 2048
@@ -147,9 +147,7 @@ def add_road_image(m: folium.Map, roads: gpd.GeoDataFrame | None, name: str = "é
     where a street passes); returns whether anything was drawn."""
     if roads is None or not len(roads):
         return False
-    geoms = roads.geometry.to_crs(MERCATOR).to_numpy()
-    parts = shapely.get_parts(geoms[~(pd.isna(geoms) | shapely.is_empty(geoms))])
-    xy, index = shapely.get_coordinates(parts, return_index=True)
+    xy, index = line_vertices(roads.geometry.to_crs(MERCATOR).to_numpy())
     if len(xy) < 2:
         return False
     # Consecutive vertices of one line are a segment; points along it every half pixel.

@@ -287,12 +287,9 @@ def _line_path(geoms: np.ndarray):
     """Every line and polygon ring of ``geoms`` as one matplotlib Path."""
     from matplotlib.path import Path as MplPath
 
-    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    parts = shapely.get_parts(geoms)
-    rings = shapely.get_type_id(parts) == 3
-    if rings.any():
-        parts = np.concatenate([parts[~rings], shapely.get_rings(parts[rings])])
-    xy, index = shapely.get_coordinates(parts, return_index=True)
+    from .base import line_vertices
+
+    xy, index = line_vertices(geoms)
     codes = np.full(len(xy), MplPath.LINETO, np.uint8)
     codes[np.r_[0, np.flatnonzero(np.diff(index)) + 1][: len(xy)]] = MplPath.MOVETO
     return MplPath(xy, codes)
