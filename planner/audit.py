@@ -284,47 +284,7 @@ class AuditResult:
             write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
             if map_html:
                 map_started = time.perf_counter()
-                from planner.maps import light_lines, map_audit, save_map
-
-                # Streets merged into polylines once, for both maps; isochrones in metres, as
-                # the map simplifies them in metres. A city's streets are drawn as images in
-                # both maps, where merging and simplifying would change nothing visible.
-                if len(self.homes) <= settings.map_detail_max_homes:
-                    roads = light_lines(roads_gdf(self.network))
-                else:
-                    roads = roads_gdf(self.network, one_feature=True)
-
-                m = map_audit(
-                    homes=homes,
-                    facilities=self.facilities.to_crs(4326).assign(
-                        geometry=lambda d: d.geometry.representative_point()
-                    ),
-                    isochrones=self.isochrones,
-                    categories=[
-                        {
-                            "key": c.key,
-                            "name_zh": c.name_zh,
-                            "name_en": c.name_en,
-                            "minutes": c.minutes,
-                            "target_label": c.target_label,
-                        }
-                        for c in self.categories
-                    ],
-                    roads=roads,
-                    minutes=self.minutes,
-                    title=f"{self.region} — 生活圈 life-circle audit",
-                )
-                save_map(m, tmp / "map.html")
-                from planner.maps.printable import print_audit
-
-                print_audit(
-                    tmp,
-                    f"{self.region} — 生活圈 life-circle audit",
-                    homes,
-                    self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point()),
-                    [c.key for c in self.categories],
-                    roads=roads,
-                )
+                self._write_maps(tmp, homes, points)
                 self.seconds["map"] = time.perf_counter() - map_started
             self.seconds["write"] = time.perf_counter() - started
             summary = self.summary()
@@ -332,6 +292,42 @@ class AuditResult:
                 json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
             )
         return Path(out_dir)
+
+
+    def _write_maps(self, folder: Path, homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> None:
+        """``map.html``, ``map.png`` and ``map.pdf`` of the homes and facility points (WGS84)."""
+        from planner.maps import light_lines, map_audit, save_map
+        from planner.maps.printable import print_audit
+
+        # Streets merged into polylines once, for both maps; isochrones in metres, as the map
+        # simplifies them in metres. A city's streets are drawn as images in both maps, where
+        # merging and simplifying would change nothing visible.
+        if len(self.homes) <= settings.map_detail_max_homes:
+            roads = light_lines(roads_gdf(self.network))
+        else:
+            roads = roads_gdf(self.network, one_feature=True)
+        title = f"{self.region} — 生活圈 life-circle audit"
+        categories = [
+            {
+                "key": c.key,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+                "minutes": c.minutes,
+                "target_label": c.target_label,
+            }
+            for c in self.categories
+        ]
+        m = map_audit(
+            homes=homes,
+            facilities=points,
+            isochrones=self.isochrones,
+            categories=categories,
+            roads=roads,
+            minutes=self.minutes,
+            title=title,
+        )
+        save_map(m, folder / "map.html")
+        print_audit(folder, title, homes, points, [c.key for c in self.categories], roads=roads)
 
 
 def audit(

@@ -156,15 +156,7 @@ def write_printable(
     ):
         fig = Figure(figsize=PAPER_INCHES[paper], layout=None)
         ax = fig.add_axes((0.03, 0.07, 0.64, 0.82))
-        handles, bounds = [], []
-        for lay in layers:
-            gdf = lay.gdf
-            if lay.kind == "point":  # the points drawn, not every outline, are reprojected
-                gdf = gdf.set_geometry(gdf.geometry.representative_point())
-            gdf = gdf.to_crs(metric) if metric is not None else gdf
-            handles += _draw(ax, gdf, lay)
-            if lay.fit:
-                bounds.append(gdf.total_bounds)
+        handles, bounds = _draw_layers(ax, layers, metric)
         if metric is not None and len(labels):
             _labels(ax, labels, labels_crs, metric)
         _frame(ax, np.array(bounds) if bounds else None)
@@ -184,6 +176,20 @@ def write_printable(
         fig.savefig(folder / "map.png", dpi=PNG_DPI)
         fig.savefig(folder / "map.pdf")
     return [folder / "map.png", folder / "map.pdf"]
+
+
+def _draw_layers(ax, layers: Sequence[PrintLayer], metric) -> tuple[list, list]:
+    """Draw every layer in ``metric``; return the legend handles and the bounds to fit."""
+    handles, bounds = [], []
+    for lay in layers:
+        gdf = lay.gdf
+        if lay.kind == "point":  # the points drawn, not every outline, are reprojected
+            gdf = gdf.set_geometry(gdf.geometry.representative_point())
+        gdf = gdf.to_crs(metric) if metric is not None else gdf
+        handles += _draw(ax, gdf, lay)
+        if lay.fit:
+            bounds.append(gdf.total_bounds)
+    return handles, bounds
 
 
 def _legend(fig, handles: list) -> None:
