@@ -27,6 +27,7 @@ from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidge
 
 from planner import settings
 from planner._io import atomic_dir
+from planner._parallel import in_background
 from planner.access import (
     facility_access,
     homes_on_network,
@@ -264,28 +265,26 @@ class AuditResult:
         ``out_coords`` (``gcj02``, ``bd09``): the GeoPackage's lon/lat for overlaying on
         Gaode/Baidu maps (:func:`planner.coords.frame_for_output`); the map stays WGS84.
         """
-        from planner.coords import frame_for_output
-        from planner.tables import write_tables
-
         started = time.perf_counter()
         with atomic_dir(out_dir) as tmp:
             homes = self.homes.to_crs(4326)
-            frame_for_output(homes, out_coords).to_file(tmp / "homes.gpkg", layer="homes", driver="GPKG")
             points = self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
-            # One layer per GeoPackage, so a plain geopandas.read_file gives it with no warning.
-            frame_for_output(points, out_coords).to_file(
-                tmp / "facilities.gpkg", layer="facilities", driver="GPKG"
-            )
-            if self.isochrones is not None and len(self.isochrones):
-                frame_for_output(self.isochrones, out_coords).to_file(
-                    tmp / "isochrones.gpkg", layer="isochrones", driver="GPKG"
-                )
-            tables = {"coverage": coverage_counts(self.coverage, self.homes)}
-            write_tables(tmp, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
-            if map_html:
-                map_started = time.perf_counter()
-                self._write_maps(tmp, homes, points)
-                self.seconds["map"] = time.perf_counter() - map_started
+            roads = self._map_roads() if map_html else None
+            # A city's printable maps are drawn in a forked process while the rest is written.
+            with in_background(
+                self._write_printable if map_html else _nothing,
+                tmp,
+                homes,
+                points,
+                roads,
+                fork=map_html and len(self.homes) > settings.map_detail_max_homes,
+            ) as printed:
+                self._write_tables(tmp, homes, points, out_coords, excel)
+                if map_html:
+                    map_started = time.perf_counter()
+                    self._write_html_map(tmp, homes, points, roads)
+                    printed()
+                    self.seconds["map"] = time.perf_counter() - map_started
             self.seconds["write"] = time.perf_counter() - started
             summary = self.summary()
             (tmp / "summary.json").write_text(
@@ -293,20 +292,44 @@ class AuditResult:
             )
         return Path(out_dir)
 
+    def _write_tables(
+        self, folder: Path, homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, out_coords, excel
+    ) -> None:
+        """The GeoPackages (one layer each, so a plain geopandas.read_file gives it with no
+        warning), ``coverage.csv`` and the optional workbook."""
+        from planner.coords import frame_for_output
+        from planner.tables import write_tables
 
-    def _write_maps(self, folder: Path, homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> None:
-        """``map.html``, ``map.png`` and ``map.pdf`` of the homes and facility points (WGS84)."""
-        from planner.maps import light_lines, map_audit, save_map
-        from planner.maps.printable import print_audit
+        frame_for_output(homes, out_coords).to_file(folder / "homes.gpkg", layer="homes", driver="GPKG")
+        frame_for_output(points, out_coords).to_file(
+            folder / "facilities.gpkg", layer="facilities", driver="GPKG"
+        )
+        if self.isochrones is not None and len(self.isochrones):
+            frame_for_output(self.isochrones, out_coords).to_file(
+                folder / "isochrones.gpkg", layer="isochrones", driver="GPKG"
+            )
+        tables = {"coverage": coverage_counts(self.coverage, self.homes)}
+        write_tables(folder, tables, excel=settings.excel if excel is None else excel, workbook="audit.xlsx")
 
-        # Streets merged into polylines once, for both maps; isochrones in metres, as the map
-        # simplifies them in metres. A city's streets are drawn as images in both maps, where
-        # merging and simplifying would change nothing visible.
+    def _map_roads(self) -> gpd.GeoDataFrame:
+        """The streets for both maps: merged into polylines and simplified, or for a city (drawn
+        as images, where merging would change nothing visible) every segment as they are."""
+        from planner.maps import light_lines
+
         if len(self.homes) <= settings.map_detail_max_homes:
-            roads = light_lines(roads_gdf(self.network))
-        else:
-            roads = roads_gdf(self.network, one_feature=True)
-        title = f"{self.region} — 生活圈 life-circle audit"
+            return light_lines(roads_gdf(self.network))
+        return roads_gdf(self.network, one_feature=True)
+
+    def _map_title(self) -> str:
+        return f"{self.region} — 生活圈 life-circle audit"
+
+    def _write_html_map(
+        self, folder: Path, homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
+    ) -> None:
+        """``map.html`` of the homes and facility points (WGS84); isochrones in metres, as the
+        map simplifies them in metres."""
+        from planner.maps import map_audit, save_map
+
         categories = [
             {
                 "key": c.key,
@@ -324,10 +347,22 @@ class AuditResult:
             categories=categories,
             roads=roads,
             minutes=self.minutes,
-            title=title,
+            title=self._map_title(),
         )
         save_map(m, folder / "map.html")
-        print_audit(folder, title, homes, points, [c.key for c in self.categories], roads=roads)
+
+    def _write_printable(
+        self, folder: Path, homes: gpd.GeoDataFrame, points: gpd.GeoDataFrame, roads: gpd.GeoDataFrame
+    ) -> list[Path]:
+        """``map.png`` and ``map.pdf``."""
+        from planner.maps.printable import print_audit
+
+        keys = [c.key for c in self.categories]
+        return print_audit(folder, self._map_title(), homes, points, keys, roads=roads)
+
+
+def _nothing(*_args) -> None:
+    return None
 
 
 def audit(

@@ -256,30 +256,21 @@ def _read(path: Path, kinds: tuple[str, ...]) -> dict[str, _Collected]:
 
 
 def _read_in_two(path: Path) -> bool:
-    """Whether to read in two processes: a large file, two cores, and a process allowed to
-    fork (a Dask worker's daemonic process is not)."""
-    import multiprocessing as mp
+    """Whether to read in two processes: a large file, and a forked process allowed."""
+    from planner._parallel import can_fork
 
-    return (
-        path.stat().st_size >= settings.parallel_read_min_bytes
-        and (os.cpu_count() or 1) > 1
-        and settings.sweep_workers != 1
-        and "fork" in mp.get_all_start_methods()
-        and not mp.current_process().daemon
-    )
+    return path.stat().st_size >= settings.parallel_read_min_bytes and can_fork()
 
 
 def _read_two_processes(path: Path) -> _Collected:
     """The ways read here while a forked process reads the nodes and areas: each pass is
     mostly pyosmium handing objects to Python, one core each, and the two halves are about
     even on city extracts."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from planner._parallel import in_background
 
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
-        other = pool.submit(_read, path, ("node", "area"))
+    with in_background(_read, path, ("node", "area")) as other:
         found = _read(path, ("way",))
-        found.update(other.result())
+        found.update(other())
     return _Collected.joined(found)
 
 

@@ -301,3 +301,24 @@ def test_line_layer_is_drawn_where_its_lines_are(tmp_path, n_lines):
     # Image rows grow southwards: every red row lies below (south of) every blue row.
     assert rows.min() > blue_rows.max()
     assert "道路 Roads" in _pdf_text(tmp_path / "map.pdf")
+
+
+def test_a_citys_printable_maps_drawn_in_a_forked_process_match_the_in_process_ones(tmp_path, monkeypatch):
+    """Above ``map_detail_max_homes`` the printable maps are drawn in a forked process while
+    map.html is written: the same page as when drawn in this process."""
+    from planner import settings
+    from planner._parallel import can_fork
+    from planner.audit import audit
+    from planner.sources import load_region
+
+    if not can_fork():
+        pytest.skip("needs two cores and the fork start method")
+    monkeypatch.setattr(settings, "map_detail_max_homes", 10)  # the CAU sample as a "city"
+    result = audit(load_region(CAU), categories="kindergarten,primary_school", progress=False)
+    result.write(tmp_path / "forked")
+    monkeypatch.setattr(settings, "sweep_workers", 1)  # no forking: drawn here
+    result.write(tmp_path / "here")
+    forked, here = (Image.open(tmp_path / d / "map.png") for d in ("forked", "here"))
+    assert forked.size == here.size == A4_PX
+    assert forked.tobytes() == here.tobytes()
+    assert "生活圈 life-circle audit" in _pdf_text(tmp_path / "forked" / "map.pdf")
