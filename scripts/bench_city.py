@@ -6,7 +6,10 @@ For each N, ``/tmp/city/tiled_N.osm.pbf`` (made by ``scripts/make_tiled_city.py`
 missing: N × N copies of the Haidian sample) is audited with every category, target
 isochrones and the map, in a child process of its own so that its peak memory (ru_maxrss) is
 its own. Printed per N: network nodes, homes, people, the seconds of each stage (load,
-network, homes, categories, sweeps, isochrones, outputs, map), the wall time and the peak RSS;
+network, homes, categories, sweeps, isochrones, outputs, map; a city's printable maps are drawn
+in a forked process during the outputs, so the two overlap), the wall time and the peak RSS,
+of the audit's process and of its largest forked child (reader, isochrone workers, printable:
+a child's RSS counts the pages it still shares with the parent);
 then the growth exponent of each stage and of the total, log(time ratio) / log(node ratio),
 between the smallest and the largest N.
 
@@ -142,6 +145,9 @@ def run_planner(path: Path, categories: str | None, map_html: bool, keep: Path |
         "stages": stages,
         "wall": wall,
         "rss_gb": _peak_rss_gb(),
+        # The largest forked child (reader, isochrone workers, printable maps): its RSS counts
+        # the pages it shares with the parent until either writes them.
+        "child_rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6,
         "files_mb": {k: round(v / 1e6, 2) for k, v in sizes.items()},
     }
 
@@ -217,13 +223,14 @@ def _exponent(a: dict, b: dict, key) -> float:
 
 
 def print_table(runs: dict[int, dict]) -> None:
-    head = ["N", "nodes", "homes", "people", *STAGES, "wall s", "RSS GB", "map.html MB"]
+    head = ["N", "nodes", "homes", "people", *STAGES, "wall s", "RSS GB", "child RSS GB", "map.html MB"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for n, r in runs.items():
         cells = [str(n), f"{r['nodes']:,}", f"{r['homes']:,}", f"{r['people'] / 1e6:.2f} M"]
         cells += [f"{r['stages'][k]:.1f}" for k in STAGES]
-        cells += [f"{r['wall']:.1f}", f"{r['rss_gb']:.2f}", f"{r['files_mb'].get('map.html', 0):.1f}"]
+        cells += [f"{r['wall']:.1f}", f"{r['rss_gb']:.2f}", f"{r.get('child_rss_gb', 0):.2f}"]
+        cells += [f"{r['files_mb'].get('map.html', 0):.1f}"]
         print("| " + " | ".join(cells) + " |")
     sizes = sorted(runs)
     if len(sizes) > 1:
