@@ -59,7 +59,7 @@ from planner.network import Network, TargetGraph, sweep_many, trip_costs
 from planner.options import check_mode, isochrone_option, parse_minutes
 from planner.population import population_summary
 from planner.reach import BEYOND, UNREACHABLE, reach_states, sweep_limit_s
-from planner.sources import Region
+from planner.sources import Region, segments_within
 
 
 @dataclass
@@ -506,14 +506,7 @@ def audit_coverage(
 def _network_part(net: Network, zone) -> tuple[Network, np.ndarray]:
     """The streets with both ends inside ``zone`` (as :meth:`planner.sources.Region.clip`
     keeps them) and the indices of their nodes in ``net``."""
-    import shapely
-
-    inside = shapely.contains_xy(zone, net.x, net.y)
-    keep = inside[net.u] & inside[net.v]
-    used = np.zeros(net.n_nodes, bool)
-    used[net.u[keep]] = True
-    used[net.v[keep]] = True
-    new_index = np.cumsum(used) - 1
+    keep, used, new_index = segments_within(zone, net.x, net.y, net.u, net.v)
     part = Network(
         mode=net.mode,
         crs=net.crs,

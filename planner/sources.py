@@ -97,12 +97,7 @@ class Region:
     def clip(self, boundary: Any) -> Region:
         """Keep streets with both ends inside ``boundary`` and features that intersect it."""
         poly = _boundary_geometry(boundary, self.crs)
-        inside = shapely.contains_xy(poly, self.node_x, self.node_y)
-        keep = inside[self.seg_u] & inside[self.seg_v]
-        used = np.zeros(len(self.node_id), bool)
-        used[self.seg_u[keep]] = True
-        used[self.seg_v[keep]] = True
-        new_index = np.cumsum(used) - 1
+        keep, used, new_index = segments_within(poly, self.node_x, self.node_y, self.seg_u, self.seg_v)
         feats = self.features[self.features.intersects(poly)].reset_index(drop=True)
         return Region(
             name=self.name,
@@ -118,6 +113,19 @@ class Region:
             features=feats,
             notes=list(self.notes),
         )
+
+
+def segments_within(
+    poly: Any, x: np.ndarray, y: np.ndarray, u: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The segments (u, v) with both ends inside ``poly``, the nodes they use, and each
+    node's index among the used ones (as a clipped region and a network part number them)."""
+    inside = shapely.contains_xy(poly, x, y)
+    keep = inside[u] & inside[v]
+    used = np.zeros(len(x), bool)
+    used[u[keep]] = True
+    used[v[keep]] = True
+    return keep, used, np.cumsum(used) - 1
 
 
 def load_region(

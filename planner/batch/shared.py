@@ -27,10 +27,10 @@ import numpy as np
 from planner import settings
 from planner._errors import InputError
 from planner._io import MARKER, remove_leftovers, replace_dir, scratch_name, write_json
-from planner.batch.cluster import dask_sweeper, one_line, peak_rss_mb, worker_address
+from planner.batch.cluster import one_line, peak_rss_mb, worker_address
 from planner.batch.regions import RegionSpec
 from planner.batch.rollup import indicator_rows
-from planner.batch.tasks import name_extract
+from planner.batch.tasks import audit_arguments, name_extract
 
 
 def share_groups(
@@ -151,21 +151,9 @@ def group_job(
         result = run_audit(
             first.source,
             None,
-            categories=options["categories"],
-            minutes=options["minutes"],
-            mode=options["mode"],
-            homes=first.homes or options.get("homes"),
-            facilities=first.facilities or options.get("facilities"),
-            categories_file=options.get("categories_file"),
             boundary=gpd.GeoSeries([s.boundary for s in specs], crs=4326),
-            isochrones=options["isochrones"],
             name=first.name,
-            sweeper=dask_sweeper,
-            progress=False,
-            crs=options.get("crs"),
-            coords=options.get("coords"),
-            population=options.get("population"),
-            population_table=options.get("population_table"),
+            **audit_arguments(first, options),
         )
     except InputError as err:
         message = one_line(err)

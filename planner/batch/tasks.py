@@ -61,6 +61,26 @@ _FILE_OPTIONS = (
 )
 
 
+def audit_arguments(spec: RegionSpec, options: dict) -> dict:
+    """The keyword arguments of :func:`planner.audit.run_audit` that a batch's options and a
+    region's own files give (the same for a region audited alone and for a shared audit)."""
+    return {
+        "categories": options["categories"],
+        "minutes": options["minutes"],
+        "mode": options["mode"],
+        "homes": spec.homes or options.get("homes"),
+        "facilities": spec.facilities or options.get("facilities"),
+        "categories_file": options.get("categories_file"),
+        "isochrones": options["isochrones"],
+        "sweeper": dask_sweeper,
+        "progress": False,
+        "crs": options.get("crs"),
+        "coords": options.get("coords"),
+        "population": options.get("population"),
+        "population_table": options.get("population_table"),
+    }
+
+
 def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
     """Audit one region into ``out_dir`` (which must not exist yet): :func:`planner.audit.run_audit`,
     with the region's name, its boundary, and the per-category sweeps on the cluster."""
@@ -68,23 +88,11 @@ def run_audit_region(spec: RegionSpec, out_dir: Path, options: dict) -> dict:
     result = run_audit(
         spec.source,
         out_dir,
-        categories=options["categories"],
-        minutes=options["minutes"],
-        mode=options["mode"],
-        homes=spec.homes or options.get("homes"),
-        facilities=spec.facilities or options.get("facilities"),
-        categories_file=options.get("categories_file"),
         boundary=boundary,
-        isochrones=options["isochrones"],
         map_html=options["map_html"],
         name=spec.name,
-        sweeper=dask_sweeper,
-        progress=False,
-        crs=options.get("crs"),
-        coords=options.get("coords"),
         out_coords=options.get("out_coords"),
-        population=options.get("population"),
-        population_table=options.get("population_table"),
+        **audit_arguments(spec, options),
     )
     if spec.cut_osm:
         name_extract(Path(out_dir) / "summary.json", spec)
