@@ -81,12 +81,13 @@ max_travel_time_s: float = 3600.0
 #: day of travel is past any service standard.
 max_threshold_minutes: float = 1440.0
 
-#: Processes for per-category sweeps on large networks (0 = one per CPU core). Small
+#: Processes for per-category sweeps and isochrones on large networks (0 = one per CPU core;
+#: 1 keeps the whole run in one process: no forked reader or printable maps either). Small
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
-#: OSM files of at least this many bytes are read by two processes (the areas in a forked
-#: one) when there are two cores or more and ``sweep_workers`` is not 1.
+#: OSM files of at least this many bytes are read by two processes (the nodes and areas in a
+#: forked one) when there are two cores or more and ``sweep_workers`` is not 1.
 parallel_read_min_bytes: int = 8_000_000
 #: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
 #: network) out of the graph when at least this share of nodes may be such; on a grid with
