@@ -36,17 +36,26 @@ def in_background(fn: Callable[..., Any], *args: Any, fork: bool = True) -> Iter
     :func:`can_fork` says no), ``fn`` runs in this process when the result is asked for.
 
     The arguments reach the child by the fork itself, not pickled: a city's layers cost
-    nothing to hand over.
+    nothing to hand over. A child that dies (killed, out of memory) has its work done again
+    here, so the error, if any, is the work's own.
     """
     if not (fork and can_fork()):
         yield lambda: fn(*args)
         return
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = mp.get_context("fork")
     with ProcessPoolExecutor(1, mp_context=context, initializer=_keep, initargs=(fn, args)) as pool:
         future = pool.submit(_run_kept)
-        yield future.result
+
+        def result() -> Any:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                return fn(*args)
+
+        yield result
 
 
 _KEPT: tuple | None = None

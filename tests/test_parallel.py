@@ -44,3 +44,14 @@ def test_without_fork_the_work_runs_here_when_asked(monkeypatch):
     assert not can_fork()
     with in_background(_pid_and_sum, np.ones(2)) as result:
         assert result() == (os.getpid(), 2.0)
+
+
+def _die_in_child(parent_pid: int) -> str:
+    if os.getpid() != parent_pid:
+        os._exit(9)  # as if killed (out of memory)
+    return "done here"
+
+
+def test_a_child_that_dies_has_its_work_done_here():
+    with in_background(_die_in_child, os.getpid()) as result:
+        assert result() == "done here"
