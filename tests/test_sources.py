@@ -197,11 +197,12 @@ def test_reach_m_by_hand():
     assert math.isfinite(reach_m([10], "drive"))
 
 
-@pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou"])
-def test_reading_in_two_processes_gives_the_one_pass_region(name, monkeypatch):
+@pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou", "tiny.osm"])
+def test_reading_in_two_processes_gives_the_one_pass_region(name, monkeypatch, tiny):
     """A large file's nodes and areas are read in a forked process: the Region must be the one
-    the single pass gives, feature by feature (ids, tags, coordinates) and street by street."""
-    path = SAMPLES / f"{name}.osm.pbf"
+    the single pass gives, feature by feature (ids, tags, coordinates) and street by street
+    (two samples, and the hand-written XML extract with its area and its cut street)."""
+    path = tiny if name == "tiny.osm" else SAMPLES / f"{name}.osm.pbf"
     monkeypatch.setattr(settings, "parallel_read_min_bytes", 10**15)
     one = load_region(path)
     monkeypatch.setattr(settings, "parallel_read_min_bytes", 0)
