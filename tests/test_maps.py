@@ -398,7 +398,8 @@ def test_city_map_draws_homes_as_cells(monkeypatch):
     # The kindergartens as one multipoint of both, not its centroid.
     points = re.findall(r'"coordinates": (\[\[[^"]*?\]\]), "type": "MultiPoint"', text)
     assert sorted(len(json.loads(p)) for p in points) == [1, 2]  # a clinic, two kindergartens
-    assert len(text) < len(detailed)
+    # No per-home data block: the homes are in the images only.
+    assert 'type="application/json"' in detailed and 'type="application/json"' not in text
 
 
 def test_points_are_one_geojson_layer(tmp_path: Path):

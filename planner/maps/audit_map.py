@@ -154,9 +154,10 @@ def _add_home_layers(
     categories: list[dict],
     minutes: Sequence[float],
 ) -> None:
-    """One layer per category: isochrones, every home (drawn in the browser), facilities."""
-    # Homes: one data block for all categories (before the layers that read it).
-    data = _HomesData(homes, facilities, categories, minutes)
+    """One layer per category: isochrones, every home and the facilities, all drawn in the
+    browser from one data block (homes, facilities and isochrones once, read by every layer)."""
+    # One data block for all categories (before the layers that read it).
+    data = _HomesData(homes, facilities, categories, minutes, isochrones)
     m.add_child(data)
     n_homes = data.count
     # Homes stay readable from a few hundred to a city's hundreds of thousands of points.
@@ -172,11 +173,8 @@ def _add_home_layers(
 
     for i, cat in enumerate(categories):
         group = folium.FeatureGroup(name=f"{cat['name_zh']} {cat['name_en']}", show=i == 0)
-        if isochrones is not None:
-            _add_isochrones(group, isochrones, cat, minutes)
-        # Homes, drawn in the browser from the shared arrays (worst on top).
-        group.add_child(_CategoryHomes(data, cat["key"], _time_label(cat), style))
-        _add_facilities(group, facilities, cat)  # last, on top of homes
+        # Isochrones, homes (worst on top), then the facilities on top of the homes.
+        group.add_child(_CategoryLayers(data, cat, _time_label(cat), style))
         group.add_to(m)
 
 
@@ -240,35 +238,6 @@ def _time_label(cat: dict) -> str:
     elif target_min is not None:
         time_label += f", 目标 target ≤ {float(target_min):g}"
     return time_label
-
-
-def _add_facilities(group: folium.FeatureGroup, facilities: gpd.GeoDataFrame, cat: dict) -> None:
-    """A category's facilities as white dots with a dark ring."""
-    fac = facilities[facilities["category"] == cat["key"]]
-    if not len(fac):
-        return
-    fac_names = fac["name"] if "name" in fac else [None] * len(fac)
-    unnamed = "(未命名 unnamed)"
-    fac = gpd.GeoDataFrame(
-        {
-            "name": [n if isinstance(n, str) and n else unnamed for n in fac_names],
-            "facility_id": fac["facility_id"].astype(str).to_numpy(),
-        },
-        geometry=fac.geometry.to_numpy(),
-        crs=fac.crs,
-    )
-    add_points(
-        group,
-        fac,
-        "#ffffff",
-        radius=7,
-        tooltip_columns=["name", "facility_id"],
-        popup_columns=["name", "facility_id"],
-        aliases={"name": f"{cat['name_zh']} {cat['name_en']}", "facility_id": "编号 ID"},
-        outline=FACILITY_COLOUR,
-        weight=3,
-        fill_opacity=1.0,
-    )
 
 
 # The browser side of the audit map's homes, defined once per page.
@@ -346,19 +315,67 @@ if (!L.PlannerHomes) {
       return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[ch];
     });
   };
+  // A category's isochrones: one non-interactive GeoJSON layer per time, largest first.
+  L.PlannerHomes.isochrones = function (d, key, group) {
+    d.cats[key].iso.forEach(function (layer) {
+      var geoms = layer.g.map(function (i) { return d.iso_g[i]; });
+      L.geoJson(geoms, {style: layer.s, interactive: false}).addTo(group);
+    });
+  };
+  // A category's facilities: one GeoJSON layer of circle markers, with a table of the name
+  // and id as tooltip and popup (folium's GeoJsonTooltip and GeoJsonPopup look).
+  L.PlannerHomes.facilities = function (d, key, aliases, group) {
+    var fac = d.fac, rows = d.cats[key].p;
+    if (!rows.length) return;
+    var features = rows.map(function (r, j) {
+      var f = fac.f[r];
+      return {type: 'Feature', id: j, geometry: {type: 'Point', coordinates: [fac.lon[r], fac.lat[r]]},
+              properties: {name: d.fname[f] === null ? fac.unnamed : d.fname[f], facility_id: d.fid[f]}};
+    });
+    var layer = L.geoJson(features, {
+      style: fac.style,
+      pointToLayer: function (feature, latlng) {
+        return new L.CircleMarker(latlng, L.extend({}, fac.marker));
+      }
+    });
+    function table(marker) {
+      var p = marker.feature.properties, div = L.DomUtil.create('div');
+      div.innerHTML = '<table>' + [[aliases[0], p.name], [aliases[1], p.facility_id]].map(function (r) {
+        return '<tr><th>' + L.PlannerHomes.escape(r[0]) + '</th><td>' +
+          L.PlannerHomes.escape(r[1]) + '</td></tr>';
+      }).join('') + '</table>';
+      return div;
+    }
+    layer.bindTooltip(table, {sticky: true, className: 'foliumtooltip'});
+    layer.bindPopup(table, {className: 'foliumpopup'});
+    layer.addTo(group);
+  };
 }
 """
 
+# The look of folium's GeoJsonTooltip and GeoJsonPopup tables, once per page.
+_DETAIL_CSS = """<style>
+.foliumtooltip table, .foliumpopup table { margin: auto; }
+.foliumtooltip tr, .foliumpopup tr { text-align: left; }
+.foliumtooltip th, .foliumpopup th { padding: 2px; padding-right: 8px; }
+.foliumpopup { margin: auto; }
+</style>"""
+
 
 class _HomesData(branca.element.MacroElement):
-    """The audit map's homes, once for all categories, as one inline JSON block.
+    """The audit map's data, once for all categories, as one inline JSON block.
 
-    ``{"lon", "lat", "id", "pop", "fid", "fname", "cats": {key: {"t", "f"}}, "limits",
-    "palette", "none"}``: coordinates to ``MAP_DECIMALS`` decimals, population rounded
-    (null if unknown), per category ``t`` the time in whole seconds (rounded up, so bands
-    match ``time_colour``; -1 if unreachable, -2 if beyond the run's limit: past the
-    largest threshold) and ``f`` an index into ``fid``/``fname``
+    The homes (:func:`homes_payload`): ``{"lon", "lat", "id", "pop", "fid", "fname", "cats":
+    {key: {"t", "f"}}, "limits", "palette", "none"}``: coordinates to ``MAP_DECIMALS``
+    decimals, population rounded (null if unknown), per category ``t`` the time in whole
+    seconds (rounded up, so bands match ``time_colour``; -1 if unreachable, -2 if beyond the
+    run's limit: past the largest threshold) and ``f`` an index into ``fid``/``fname``
     (-1 if none). Homes without a location are left out.
+
+    With ``isochrones`` (the map's layers): the facilities drawn, ``"fac": {"lon", "lat", "f",
+    ...}`` (``f`` into ``fid``/``fname``) and per category ``p`` (their rows), and the
+    isochrones, ``iso_g`` (GeoJSON geometries) and per category ``iso`` (a style and rows of
+    ``iso_g`` per time).
     """
 
     _template = branca.element.Template(
@@ -377,19 +394,31 @@ class _HomesData(branca.element.MacroElement):
         facilities: gpd.GeoDataFrame,
         categories: list[dict],
         minutes: Sequence[float],
+        isochrones: gpd.GeoDataFrame | None = None,
     ):
         super().__init__()
         self._name = "PlannerHomesData"
         self.js = _HOMES_JS
-        payload = homes_payload(homes, facilities, categories, minutes)
+        texts = _FacilityTexts()
+        rows, per_category = _facility_rows(facilities, categories, texts)
+        payload = homes_payload(homes, facilities, categories, minutes, texts)
+        payload["fac"] = rows
+        layers, geoms = _isochrone_layers(isochrones, categories, minutes)
+        for key, cat in payload["cats"].items():
+            cat["p"], cat["iso"] = per_category[key], layers[key]
         self.count = len(payload["lon"])
-        self.json = _inline_json(payload)
+        # The isochrones' GeoJSON goes in as shapely writes it (numbers only), not through
+        # Python objects: the same text, and most of the block.
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        self.json = _html_safe(text[:-1] + ',"iso_g":[' + ",".join(geoms) + "]}")
 
     def render(self, **kwargs: Any) -> None:
         # The data go into the page as they are, never through a macro: a macro's output is
         # inert text only when the page renders through _render_as_data.
         block = f'<script type="application/json" id="{self.get_name()}">{self.json}</script>'
         self.get_root().html.add_child(_Raw(block), name=self.get_name())
+        # After Leaflet's CSS, which the map adds when it renders: these rules win over it.
+        self.get_root().header.add_child(_Raw(_DETAIL_CSS), name="planner_facility_tables")
         super().render(**kwargs)
 
 
@@ -404,29 +433,145 @@ class _Raw(branca.element.Element):
         return self.text
 
 
-class _CategoryHomes(branca.element.MacroElement):
-    """One category's homes: an ``L.PlannerHomes`` in the category's FeatureGroup."""
+class _CategoryLayers(branca.element.MacroElement):
+    """One category's layers in its FeatureGroup, from the shared data: the isochrones, an
+    ``L.PlannerHomes`` of the homes, and the facilities on top."""
 
     _template = branca.element.Template(
         """
         {% macro script(this, kwargs) %}
+        L.PlannerHomes.isochrones({{ this.data.get_name() }}, {{ this.key|tojson }},
+            {{ this._parent.get_name() }});
         var {{ this.get_name() }} = new L.PlannerHomes({{ this.data.get_name() }},
             {{ this.key|tojson }}, {{ this.label|tojson }}, {{ this.style|tojson }});
         {{ this._parent.get_name() }}.addLayer({{ this.get_name() }});
+        L.PlannerHomes.facilities({{ this.data.get_name() }}, {{ this.key|tojson }},
+            {{ this.aliases|tojson }}, {{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, data: _HomesData, key: str, label: str, style: dict):
+    def __init__(self, data: _HomesData, cat: dict, label: str, style: dict):
         super().__init__()
         self._name = "PlannerHomes"
-        self.data, self.key, self.label, self.style = data, key, label, style
+        self.data, self.key, self.label, self.style = data, cat["key"], label, style
+        # Texts from data as plain_text: the browser escapes them when it builds a table.
+        self.aliases = [plain_text(f"{cat['name_zh']} {cat['name_en']}"), "编号 ID"]
+
+
+class _FacilityTexts:
+    """The facility ids and names of a map's data, one entry per (id, name): the homes'
+    nearest facilities and the facilities drawn share them."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.names: list[str | None] = []
+        self._at: dict[tuple[str, str | None], int] = {}
+
+    def index(self, facility_id: str, name: Any) -> int:
+        key = (facility_id, name if isinstance(name, str) and name else None)
+        at = self._at.get(key)
+        if at is None:
+            at = self._at[key] = len(self.ids)
+            self.ids.append(key[0])
+            self.names.append(key[1])
+        return at
+
+
+#: Facilities on the audit map: white dots with a dark ring (folium's CircleMarker options,
+#: then the layer's style, as ``layers.add_points`` draws them).
+_FACILITY_STYLE = {
+    "fillColor": "#ffffff",
+    "color": FACILITY_COLOUR,
+    "weight": 3,
+    "fill": True,
+    "fillOpacity": 1.0,
+    "opacity": 1.0,
+}
+
+
+def _facility_rows(
+    facilities: gpd.GeoDataFrame, categories: list[dict], texts: _FacilityTexts
+) -> tuple[dict, dict[str, list[int]]]:
+    """The facilities of the map's categories (EPSG:4326) as rows of one array, and each
+    category's rows (in the frame's order): a multipoint gives a row per point, another
+    shape its centroid; coordinates to 6 decimals."""
+    keys = [cat["key"] for cat in categories]
+    per_category: dict[str, list[int]] = {key: [] for key in keys}
+    rows: dict[str, Any] = {
+        "lon": [],
+        "lat": [],
+        "f": [],
+        "unnamed": "(未命名 unnamed)",
+        "style": _FACILITY_STYLE,
+        "marker": {**folium.CircleMarker(radius=7, fill=True).options, **_FACILITY_STYLE},
+    }
+    if facilities is None or not len(facilities) or "category" not in facilities:
+        return rows, per_category
+    geoms = facilities.geometry.to_numpy()
+    category = facilities["category"].astype(str).to_numpy()
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms)) & np.isin(category, keys)
+    at = np.flatnonzero(keep)
+    geoms = geoms[at]
+    not_point = ~np.isin(shapely.get_type_id(geoms), (0, 4))
+    if not_point.any():
+        geoms = geoms.copy()
+        geoms[not_point] = shapely.centroid(geoms[not_point])
+    points, part_of = shapely.get_parts(geoms, return_index=True)
+    xy = np.round(shapely.get_coordinates(points), 6)
+    ids = facilities["facility_id"].astype(str).to_numpy()[at]
+    names = facilities["name"].to_numpy()[at] if "name" in facilities else [None] * len(at)
+    entry = [texts.index(i, n) for i, n in zip(ids, names, strict=True)]
+    rows["lon"], rows["lat"] = xy[:, 0].tolist(), xy[:, 1].tolist()
+    rows["f"] = [entry[j] for j in part_of.tolist()]
+    for r, j in enumerate(part_of.tolist()):
+        per_category[category[at[j]]].append(r)
+    return rows, per_category
+
+
+def _isochrone_layers(
+    isochrones: gpd.GeoDataFrame | None, categories: list[dict], minutes: Sequence[float]
+) -> tuple[dict[str, list[dict]], list[str]]:
+    """Per category its isochrone layers, largest time first (so the smaller ones are drawn,
+    and tinted, on top): the style (the band's colour; solid and wider at the category's
+    target) and rows of the GeoJSON geometries (in lon/lat, rounded by ``light_polygons``)."""
+    layers: dict[str, list[dict]] = {cat["key"]: [] for cat in categories}
+    if isochrones is None or not len(isochrones):
+        return layers, []
+    geoms = isochrones.geometry.to_numpy()
+    keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
+    text = shapely.to_geojson(geoms[keep]).tolist()
+    cat_of = isochrones["category"].to_numpy()[keep]
+    mins_of = isochrones["minutes"].to_numpy(dtype=float)[keep]
+    for cat in categories:
+        target_min = cat.get("minutes")
+        mine = cat_of == cat["key"]
+        for mins in sorted(np.unique(mins_of[mine]).tolist(), reverse=True):
+            colour = time_colour([mins * 60], minutes)[0]
+            is_target = target_min is not None and mins == float(target_min)
+            style = {
+                "color": colour,
+                "fillColor": colour,
+                "weight": 2.5 if is_target else 1.2,
+                "fillOpacity": 0.08,
+                "opacity": 0.9,
+            }
+            if not is_target:
+                style["dashArray"] = "5 4"
+            layers[cat["key"]].append({"s": style, "g": np.flatnonzero(mine & (mins_of == mins)).tolist()})
+    return layers, text
 
 
 def homes_payload(
-    homes: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, categories: list[dict], minutes: Sequence[float]
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    categories: list[dict],
+    minutes: Sequence[float],
+    texts: _FacilityTexts | None = None,
 ) -> dict:
-    """The arrays of ``_HomesData`` (homes in EPSG:4326)."""
+    """The homes' arrays of ``_HomesData`` (homes in EPSG:4326); ``texts``: facility ids and
+    names the map's facilities share."""
+    texts = _FacilityTexts() if texts is None else texts
     geoms = homes.geometry.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
@@ -439,6 +584,7 @@ def homes_payload(
     keep[np.flatnonzero(keep)[~ok]] = False
     xy = np.round(xy[ok], MAP_DECIMALS)
     h = homes[keep]
+    h.attrs = {}  # a copy: pandas would deep-copy the audit's attrs at every column read
 
     ids = h["home_id"].astype(str).tolist() if "home_id" in h else [str(v) for v in h.index]
     if "population" in h:
@@ -448,8 +594,6 @@ def homes_payload(
         population = [None] * len(h)
 
     # Facility ids shared by all categories; names for the popups.
-    fac_ids: dict[str, int] = {}
-    fac_names: list[str | None] = []
     names = (
         dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
         if "name" in facilities and "facility_id" in facilities
@@ -460,11 +604,7 @@ def homes_payload(
         if value is None or (not isinstance(value, str) and pd.isna(value)):
             return -1
         text = str(value)
-        if text not in fac_ids:
-            fac_ids[text] = len(fac_ids)
-            name = names.get(text)
-            fac_names.append(name if isinstance(name, str) and name else None)
-        return fac_ids[text]
+        return texts.index(text, names.get(text))
 
     cats = {}
     for cat in categories:
@@ -496,8 +636,8 @@ def homes_payload(
         "lat": xy[:, 1].tolist(),
         "id": [plain_text(v) for v in ids],
         "pop": population,
-        "fid": [plain_text(v) for v in fac_ids],
-        "fname": [None if v is None else plain_text(v) for v in fac_names],
+        "fid": [plain_text(v) for v in texts.ids],
+        "fname": [None if v is None else plain_text(v) for v in texts.names],
         "cats": cats,
         "limits": [float(v) * 60.0 for v in minutes],
         "palette": band_colours(len(minutes) + 1),
@@ -507,5 +647,9 @@ def homes_payload(
 
 def _inline_json(value: Any) -> str:
     """Compact JSON safe inside an HTML <script> element (no "<", ">" or "&" characters)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _html_safe(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False))
+
+
+def _html_safe(text: str) -> str:
+    """JSON text without "<", ">" or "&" (escaped in its strings; JSON has none elsewhere)."""
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
