@@ -86,9 +86,12 @@ max_threshold_minutes: float = 1440.0
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
-#: OSM files of at least this many bytes are read by two processes (the nodes and areas in a
+#: OSM files of at least this many bytes are read by two processes (the areas assembled in a
 #: forked one) when there are two cores or more and ``sweep_workers`` is not 1.
 parallel_read_min_bytes: int = 8_000_000
+#: Characters of libosmium's OPL text read back at a time (planner.osm_file): memory holds
+#: one batch of text beside the arrays built from it.
+opl_batch_chars: int = 16_000_000
 #: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
 #: network) out of the graph when at least this share of nodes may be such; on a grid with
 #: none the contraction would cost more than it saves.
@@ -242,6 +245,7 @@ _BOUNDS = {
     "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None),
     "parallel_read_min_bytes": (0, None),
+    "opl_batch_chars": (1, None),
     "batch_share_max_nodes": (0, None),
     "polygon_access_m": (0.0, None),
     "sweep_margin_s": (0.0, None),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,7 @@ from pyproj import CRS, Transformer
 
 from planner import settings
 from planner._errors import InputError
-
-#: Street tags that the network builder reads (everything else on a highway way is dropped).
-STREET_TAGS = (
-    "highway",
-    "oneway",
-    "oneway:bicycle",
-    "maxspeed",
-    "access",
-    "foot",
-    "bicycle",
-    "motor_vehicle",
-    "motorcar",
-    "service",
-    "junction",
-    "area",
-    "name",
-)
+from planner.osm_file import FIX, STREET_TAGS, Collected, read_file
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
 
@@ -217,195 +200,15 @@ def _load_file(path: Path, name: str) -> Region:
         raise InputError(f"{path}: empty file; give an .osm or .osm.pbf extract")
     _check_signature(path)
     try:
-        if _read_in_two(path):
-            found = _read_two_processes(path)
-        else:
-            found = _Collected.joined(_read(path, ("node", "way", "area")))
+        found = read_file(path)
     except RuntimeError as err:
         raise InputError(
             f"{path}: not a readable OSM file ({_first_line(err)}); "
             "give a complete .osm XML or .osm.pbf extract (re-download it if it was cut short)"
         ) from None
-    if not found.street_ids and not found.feat_ids:
+    if not len(found.street_ids) and not found.feat_ids:
         raise InputError(f"{path}: no OpenStreetMap data in this file; give an .osm or .osm.pbf extract")
     return _assemble(name, str(path), found)
-
-
-def _read(path: Path, kinds: tuple[str, ...]) -> dict[str, _Collected]:
-    """One pass over the file collecting the ``kinds`` asked (``node``: tagged nodes, ``way``:
-    streets, lines and barriers, ``area``: the areas libosmium assembles from closed ways and
-    multipolygons), each in file order."""
-    import osmium
-
-    found = {kind: _Collected() for kind in kinds}
-    types = {"node": osmium.osm.NODE, "way": osmium.osm.WAY, "area": osmium.osm.AREA}
-    entities = osmium.osm.NOTHING
-    for kind in kinds:
-        entities |= types[kind]
-    processor = osmium.FileProcessor(str(path)).with_locations()
-    if "area" in kinds:
-        processor = processor.with_areas()
-    # libosmium drops untagged objects and relations before Python sees them: untagged nodes
-    # matter only for their locations (kept by the location index) and relations only as
-    # areas (assembled upstream of the filters).
-    processor = processor.with_filter(osmium.filter.EmptyTagFilter()).with_filter(
-        osmium.filter.EntityFilter(entities)
-    )
-    wkb = osmium.geom.WKBFactory()
-    nodes, ways, areas = (found.get(kind) for kind in types)
-    for obj in processor:
-        if obj.is_node():
-            nodes.add_node(obj)
-        elif obj.is_way():
-            ways.add_way(obj)
-        else:
-            areas.add_area(obj, wkb)
-    return found
-
-
-def _read_in_two(path: Path) -> bool:
-    """Whether to read in two processes: a large file, and a forked process allowed."""
-    from planner._parallel import can_fork
-
-    return path.stat().st_size >= settings.parallel_read_min_bytes and can_fork()
-
-
-def _read_two_processes(path: Path) -> _Collected:
-    """The ways read here while a forked process reads the nodes and areas: each pass is
-    mostly pyosmium handing objects to Python, one core each, and the two halves are about
-    even on city extracts."""
-    from planner._parallel import in_background
-
-    with in_background(_read, path, ("node", "area")) as other:
-        found = _read(path, ("way",))
-        found.update(other())
-    return _Collected.joined(found)
-
-
-#: Tags that keep a highway area (a closed ``highway=*`` way or multipolygon) as a feature.
-_AREA_KEYS = ("building", "landuse", "amenity", "leisure", "shop", "area")
-#: libosmium's fixed-point coordinates: 1e-7 degrees; a location outside these is unset.
-_FIX = 10_000_000
-_FIX_LON, _FIX_LAT = 180 * _FIX, 90 * _FIX
-
-
-class _Collected:
-    """What one pass over an OSM file keeps, in flat arrays rather than per-object records.
-
-    Streets: way ids, their :data:`STREET_TAGS` values, node count per way, and every way
-    node's OSM id and fixed-point location (unset for a node a clipped extract lacks).
-    Features, in file order: id, tags, and either a point (``feat_wkb`` None, coordinates in
-    ``point_lon``/``point_lat``) or the WKB of a line or (multi)polygon.
-    """
-
-    def __init__(self) -> None:
-        self.street_ids = array("q")
-        self.street_tags: list[list] = []
-        self.street_len = array("q")
-        self.refs = array("q")
-        self.ref_x = array("q")
-        self.ref_y = array("q")
-        self.feat_ids: list[str] = []
-        self.feat_tags: list[dict] = []
-        self.feat_wkb: list[bytes | None] = []
-        self.point_lon = array("d")
-        self.point_lat = array("d")
-
-    @classmethod
-    def joined(cls, parts: dict[str, _Collected]) -> _Collected:
-        """The streets of ``parts["way"]`` and the features of the node, way and area parts,
-        in that order (the same whether one pass or two read them)."""
-        out = parts["way"]
-        nodes, areas = parts["node"], parts["area"]
-        out.feat_ids = nodes.feat_ids + out.feat_ids + areas.feat_ids
-        out.feat_tags = nodes.feat_tags + out.feat_tags + areas.feat_tags
-        out.feat_wkb = nodes.feat_wkb + out.feat_wkb + areas.feat_wkb
-        out.point_lon, out.point_lat = nodes.point_lon, nodes.point_lat
-        return out
-
-    def add_node(self, obj: Any) -> None:
-        loc = obj.location
-        if not loc.valid():
-            return
-        self.feat_ids.append(f"node/{obj.id}")
-        self.feat_tags.append(dict(obj.tags))
-        self.feat_wkb.append(None)
-        self.point_lon.append(loc.lon)
-        self.point_lat.append(loc.lat)
-
-    def add_way(self, obj: Any) -> None:
-        nodes, has = obj.nodes, obj.tags.__contains__
-        if not has("highway") and not has("barrier") and len(nodes) > 3 and nodes.is_closed():
-            return  # comes again as an area (most buildings): skip before reading its tags
-        tags = dict(obj.tags)
-        if "highway" in tags and tags.get("area") != "yes":
-            self.add_street(obj, tags)
-            return
-        if "barrier" not in tags and len(nodes) > 3 and nodes.is_closed():
-            return  # a closed highway area: comes again as an area too
-        coords = [(n.lon, n.lat) for n in nodes if n.location.valid()]
-        if len(coords) >= 2:  # a clipped extract may lack some nodes' locations
-            self.feat_ids.append(f"way/{obj.id}")
-            self.feat_tags.append(tags)
-            self.feat_wkb.append(shapely.to_wkb(shapely.linestrings(coords)))
-
-    def add_street(self, obj: Any, tags: dict) -> None:
-        count = 0
-        for n in obj.nodes:
-            loc = n.location
-            self.refs.append(n.ref)
-            self.ref_x.append(loc.x)
-            self.ref_y.append(loc.y)
-            count += 1
-        self.street_ids.append(obj.id)
-        self.street_tags.append([tags.get(k) for k in STREET_TAGS])
-        self.street_len.append(count)
-
-    def add_area(self, obj: Any, wkb: Any) -> None:
-        tags = dict(obj.tags)
-        if "highway" in tags and not any(k in tags for k in _AREA_KEYS):
-            return
-        try:
-            geom = wkb.create_multipolygon(obj)
-        except RuntimeError:
-            return  # broken ring in a clipped extract: skip, as promised
-        kind = "way" if obj.from_way() else "relation"
-        self.feat_ids.append(f"{kind}/{obj.orig_id()}")
-        self.feat_tags.append(tags)
-        self.feat_wkb.append(geom)
-
-    def street_nodes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted OSM ids of the street nodes with a location, and their (lon, lat)."""
-        refs = np.frombuffer(self.refs, np.int64)
-        x, y = np.frombuffer(self.ref_x, np.int64), np.frombuffer(self.ref_y, np.int64)
-        valid = (np.abs(x) <= _FIX_LON) & (np.abs(y) <= _FIX_LAT)
-        node_id, first = np.unique(refs[valid], return_index=True)
-        lonlat = np.column_stack([x[valid][first] / _FIX, y[valid][first] / _FIX])
-        return node_id, lonlat
-
-    def geometries(self, crs: Any) -> np.ndarray:
-        """Every feature's geometry in ``crs`` (from WGS84): points built from their projected
-        coordinates at once; lines and areas parsed and projected in a thread of their own
-        while the points are made (shapely and pyproj release the GIL)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        geoms = np.empty(len(self.feat_wkb), object)
-        shapes = np.fromiter((w is not None for w in self.feat_wkb), bool, len(self.feat_wkb))
-        with ThreadPoolExecutor(1) as pool:
-            parsed = pool.submit(_from_wkb, [w for w in self.feat_wkb if w is not None], crs)
-            to_metric = Transformer.from_crs(4326, crs, always_xy=True)
-            x, y = to_metric.transform(np.frombuffer(self.point_lon), np.frombuffer(self.point_lat))
-            geoms[~shapes] = shapely.points(np.asarray(x, float), np.asarray(y, float))
-            geoms[shapes] = parsed.result()
-        return geoms
-
-
-def _from_wkb(wkb: list[bytes], crs: Any) -> np.ndarray:
-    """Geometries from WKB in lon/lat, projected to ``crs`` (a transformer of this thread's
-    own: pyproj's are not shared between threads)."""
-    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
-    geoms = shapely.from_wkb(wkb)
-    return shapely.transform(geoms, lambda xy: np.column_stack(to_metric.transform(xy[:, 0], xy[:, 1])))
 
 
 def _check_signature(path: Path) -> None:
@@ -431,7 +234,7 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _assemble(name: str, source: str, found: _Collected) -> Region:
+def _assemble(name: str, source: str, found: Collected) -> Region:
     """The Region of what a pass collected: projected to the UTM zone of the streets' median."""
     node_id, lonlat = found.street_nodes()
     if len(node_id):
@@ -448,11 +251,9 @@ def _assemble(name: str, source: str, found: _Collected) -> Region:
     node_x, node_y = (
         to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
     )
-    seg_u, seg_v, seg_way = _segments(
-        np.frombuffer(found.refs, np.int64), np.frombuffer(found.street_len, np.int64), node_id
-    )
+    seg_u, seg_v, seg_way = _segments(found.refs, found.street_len, node_id)
     ways = pd.DataFrame(found.street_tags, columns=list(STREET_TAGS), dtype=object)  # text or missing
-    ways.insert(0, "way_id", np.frombuffer(found.street_ids, np.int64))
+    ways.insert(0, "way_id", found.street_ids)
     features = gpd.GeoDataFrame(
         {"osm_id": found.feat_ids, "tags": found.feat_tags}, geometry=found.geometries(crs), crs=crs
     )
@@ -509,8 +310,6 @@ def metric_crs_of(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
 def reach_m(minutes, mode: str = "walk", margin: float = 1.25) -> float:
     """How far a trip of the largest threshold can get, with a margin: the buffer that keeps
     facilities across a boundary reachable (walk: 15 min × 1.1 m/s × 1.25 ≈ 1.24 km)."""
-    from planner import settings
-
     speed = {
         "walk": settings.walk_speed_mps,
         "bike": max(settings.bike_speed_kph.values()) / 3.6,
@@ -619,23 +418,26 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
     import osmnx as ox
 
     nodes, edges = ox.graph_to_gdfs(graph)
-    found = _Collected()
-    ids = nodes.index.astype(np.int64)
-    fixed_x = dict(zip(ids, np.round(nodes["x"].to_numpy(float) * _FIX), strict=True))
-    fixed_y = dict(zip(ids, np.round(nodes["y"].to_numpy(float) * _FIX), strict=True))
-    for (u, v, _k), row in edges.iterrows():
-        osmid = row.get("osmid")
-        found.street_ids.append(int(osmid[0] if isinstance(osmid, list) else osmid))
-        tags = {k: row.get(k) for k in STREET_TAGS if k in edges.columns}
-        tags = {k: (v[0] if isinstance(v, list) else v) for k, v in tags.items()}
+    found = Collected()
+    fixed = pd.DataFrame(
+        {"x": np.round(nodes["x"].to_numpy(float) * FIX), "y": np.round(nodes["y"].to_numpy(float) * FIX)},
+        index=nodes.index.astype(np.int64),
+    ).astype(np.int64)
+    found.street_ids = np.array([int(o[0] if isinstance(o, list) else o) for o in edges["osmid"]], np.int64)
+    columns = [k for k in STREET_TAGS if k in edges.columns]
+    for values in zip(*(edges[k] for k in columns), strict=True) if columns else [()] * len(edges):
+        tags = {k: (v[0] if isinstance(v, list) else v) for k, v in zip(columns, values, strict=True)}
         # osmnx already split oneways into directed edges: mark two-way edges so both exist.
         tags["oneway"] = "yes"
         found.street_tags.append([tags.get(k) for k in STREET_TAGS])
-        found.street_len.append(2)
-        for node in (int(u), int(v)):
-            found.refs.append(node)
-            found.ref_x.append(int(fixed_x[node]))
-            found.ref_y.append(int(fixed_y[node]))
+    found.street_len = np.full(len(edges), 2, np.int64)
+    found.refs = (
+        np.column_stack([edges.index.get_level_values(0), edges.index.get_level_values(1)])
+        .astype(np.int64)
+        .ravel()
+    )
+    found.ref_x = fixed["x"].to_numpy()[fixed.index.get_indexer(found.refs)]
+    found.ref_y = fixed["y"].to_numpy()[fixed.index.get_indexer(found.refs)]
     if feats is not None and len(feats):
         feats = feats.reset_index()
         tag_cols = [
@@ -646,5 +448,5 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
             ident = row.get("id", row.get("osmid"))
             found.feat_ids.append(f"{kind}/{ident}")
             found.feat_tags.append({c: row[c] for c in tag_cols if isinstance(row[c], str)})
-            found.feat_wkb.append(shapely.to_wkb(row.geometry))
+        found.add_wkb(list(shapely.to_wkb(feats.geometry.to_numpy())))
     return _assemble(name, source, found)

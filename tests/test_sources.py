@@ -198,17 +198,17 @@ def test_reach_m_by_hand():
 
 
 @pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou", "tiny.osm"])
-def test_reading_in_two_processes_gives_the_one_pass_region(name, monkeypatch, tiny):
-    """A large file's nodes and areas are read in a forked process: the Region must be the one
-    the single pass gives, feature by feature (ids, tags, coordinates) and street by street
+def test_reading_in_two_processes_gives_the_one_process_region(name, monkeypatch, tiny):
+    """A large file's areas are assembled in a forked process: the Region must be the one a
+    single process gives, feature by feature (ids, tags, coordinates) and street by street
     (two samples, and the hand-written XML extract with its area and its cut street)."""
     path = tiny if name == "tiny.osm" else SAMPLES / f"{name}.osm.pbf"
     monkeypatch.setattr(settings, "parallel_read_min_bytes", 10**15)
     one = load_region(path)
     monkeypatch.setattr(settings, "parallel_read_min_bytes", 0)
-    from planner import sources
+    from planner import osm_file
 
-    assert sources._read_in_two(path)  # the test runs the two-process path
+    assert osm_file.read_in_two(path)  # the test runs the two-process path
     two = load_region(path)
     assert two.features["osm_id"].tolist() == one.features["osm_id"].tolist()
     assert two.features["tags"].tolist() == one.features["tags"].tolist()

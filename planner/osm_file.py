@@ -1,0 +1,401 @@
+"""Read an OSM file (``.osm`` XML or ``.osm.pbf``) into flat arrays, libosmium doing the work.
+
+Handing every object to Python costs pyosmium a Python object per tag, about 10 µs per OSM
+object, which made reading a city slower than everything after it. Here libosmium reads the
+file, keeps the node locations and writes every tagged node and way as OPL text (its
+documented one-line-per-object format, ways with their nodes' locations) without Python
+seeing them; Python then reads that text column-wise. Areas still need libosmium's
+assembler: they come through Python one by one, but only for their id and WKB geometry
+(their tags are their way's, read from the text), and on a machine that can fork that runs
+in a second process while this one reads the text.
+
+OPL escapes ``%``, ``,``, ``=``, spaces and most non-ASCII characters as ``%<hex code point>%``,
+so splitting on ``,`` / ``=`` / spaces is exact and :func:`_unescape` restores the text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from planner import settings
+
+#: Street tags that the network builder reads (everything else on a highway way is dropped).
+STREET_TAGS = (
+    "highway",
+    "oneway",
+    "oneway:bicycle",
+    "maxspeed",
+    "access",
+    "foot",
+    "bicycle",
+    "motor_vehicle",
+    "motorcar",
+    "service",
+    "junction",
+    "area",
+    "name",
+)
+
+#: Tags that keep a highway area (a closed ``highway=*`` way or multipolygon) as a feature.
+AREA_KEYS = ("building", "landuse", "amenity", "leisure", "shop", "area")
+#: libosmium's fixed-point coordinates: 1e-7 degrees; a location outside these is unset.
+FIX = 10_000_000
+_FIX_LON, _FIX_LAT = 180 * FIX, 90 * FIX
+#: Fixed-point value of an unset coordinate (libosmium's ``undefined_coordinate``).
+UNSET = 2_147_483_647
+_ESCAPED = re.compile(r"%([0-9a-fA-F]+)%")
+
+
+class Collected:
+    """What a read of an OSM file keeps, in flat arrays rather than per-object records.
+
+    Streets: way ids (``street_ids``), their :data:`STREET_TAGS` values (``street_tags``),
+    node count per way (``street_len``), and every way node's OSM id and fixed-point
+    location (``refs``, ``ref_x``, ``ref_y``; unset for a node a clipped extract lacks).
+    Features: ids (``"node/1"``), tags, and their geometries in lon/lat as blocks in feature
+    order (:meth:`add_points`, :meth:`add_ragged`, :meth:`add_wkb`).
+    """
+
+    def __init__(self) -> None:
+        empty = np.zeros(0, np.int64)
+        self.street_ids = empty
+        self.street_tags: list[list] = []
+        self.street_len = empty
+        self.refs, self.ref_x, self.ref_y = empty, empty, empty
+        self.feat_ids: list[str] = []
+        self.feat_tags: list[dict] = []
+        self._blocks: list[tuple] = []
+
+    def add_points(self, lon: np.ndarray, lat: np.ndarray) -> None:
+        """Point geometries of the next ``len(lon)`` features."""
+        self._blocks.append(("points", np.asarray(lon, float), np.asarray(lat, float)))
+
+    def add_ragged(self, geom_type: Any, coords: np.ndarray, offsets: tuple, keep: Any = None) -> None:
+        """Geometries of the next features as shapely's ragged arrays (lon/lat), those of
+        ``keep`` (a mask over the ragged geometries) if given."""
+        self._blocks.append(("ragged", geom_type, coords, offsets, keep))
+
+    def add_wkb(self, wkb: list[bytes]) -> None:
+        """Geometries of the next features as WKB (lon/lat)."""
+        self._blocks.append(("wkb", wkb))
+
+    def street_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted OSM ids of the street nodes with a location, and their (lon, lat)."""
+        x, y = self.ref_x, self.ref_y
+        valid = (np.abs(x) <= _FIX_LON) & (np.abs(y) <= _FIX_LAT)
+        node_id, first = np.unique(self.refs[valid], return_index=True)
+        lonlat = np.column_stack([x[valid][first] / FIX, y[valid][first] / FIX])
+        return node_id, lonlat
+
+    def geometries(self, crs: Any) -> np.ndarray:
+        """Every feature's geometry in ``crs`` (from WGS84), coordinates projected at once."""
+        to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+
+        def project(lonlat: np.ndarray) -> np.ndarray:
+            if len(lonlat) == 0:
+                return np.zeros((0, 2))
+            return np.column_stack(to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+
+        parts = [np.empty(0, object)]
+        for block in self._blocks:
+            if block[0] == "points":
+                xy = project(np.column_stack(block[1:]))
+                parts.append(shapely.points(xy))
+            elif block[0] == "ragged":
+                geoms = shapely.from_ragged_array(block[1], project(block[2]), block[3])
+                parts.append(geoms if block[4] is None else geoms[block[4]])
+            else:
+                parts.append(shapely.transform(shapely.from_wkb(block[1]), project))
+        return np.concatenate(parts)
+
+
+def read_file(path: Path) -> Collected:
+    """Streets and features of an OSM file (see :class:`Collected`): tagged nodes, then the
+    ways that are not streets (barriers, other lines), then areas, each in file order.
+
+    Raises ``RuntimeError`` (libosmium's) for a file it cannot parse.
+    """
+    from planner._parallel import in_background
+
+    if read_in_two(path):
+        with in_background(assemble_areas, path) as other:
+            found, way_ids, way_tags = _read_tagged(path)
+            areas = other()
+    else:
+        found, way_ids, way_tags = _read_tagged(path)
+        areas = assemble_areas(path)
+    _add_areas(found, areas, way_ids, way_tags)
+    return found
+
+
+def read_in_two(path: Path) -> bool:
+    """Whether the areas are assembled in a forked process while this one reads the tagged
+    nodes and ways: a large file, and a forked process allowed."""
+    from planner._parallel import can_fork
+
+    return path.stat().st_size >= settings.parallel_read_min_bytes and can_fork()
+
+
+def _read_tagged(path: Path) -> tuple[Collected, np.ndarray, list[dict]]:
+    """The tagged nodes as point features, and the ways as streets and line features
+    (barriers and other open ways); also every tagged way's id and tags, which its area takes.
+
+    libosmium writes every tagged node and way as OPL (ways with their nodes' locations);
+    the text is read back a batch of lines at a time, so memory holds arrays, not the text.
+    Relations matter only as areas (:func:`assemble_areas`).
+    """
+    import osmium
+
+    locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+    locations.ignore_errors()  # a clipped extract lacks some nodes: their location stays unset
+    nodes, ways = [], []
+    with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+        text_path = Path(folder) / "tagged.opl"
+        out = osmium.io.File(str(text_path), "opl,locations_on_ways=true,add_metadata=false")
+        with (
+            osmium.SimpleWriter(out) as writer,
+            osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader,
+        ):
+            osmium.apply(reader, locations, osmium.filter.EmptyTagFilter(), writer)
+        with open(text_path, encoding="utf-8") as text:
+            while lines := text.readlines(settings.opl_batch_chars):
+                nodes.append(_node_lines([s for s in lines if s[:1] == "n"]))
+                ways.append(_way_lines([s for s in lines if s[:1] == "w"]))
+    return _joined(nodes, ways)
+
+
+def assemble_areas(path: Path) -> dict[str, Any]:
+    """libosmium's areas (closed ways and multipolygons) of a file, in its assembler's order.
+
+    Returns a dict of ``from_way`` (bool), ``osm_id`` (the way's or relation's id),
+    ``relation_tags`` (the tags of each area from a relation, in order; an area from a way
+    takes its way's), ``built`` (False where the rings are broken, as in a clipped extract)
+    and the built areas as shapely ragged arrays in lon/lat (``geom_type``, ``coords``,
+    ``offsets``).
+    """
+    import osmium
+
+    manager = osmium.area.AreaManager()
+    with osmium.io.Reader(str(path), osmium.osm.RELATION) as reader:
+        osmium.apply(reader, manager.first_pass_handler())
+    locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+    locations.ignore_errors()
+    assembled = osmium.BufferIterator()
+    with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION) as reader:
+        osmium.apply(reader, locations, manager.second_pass_to_buffer(assembled))
+    factory = osmium.geom.WKBFactory()
+    from_way, ids, built, wkb, relation_tags = [], [], [], [], []
+    for area in assembled:
+        if not len(area.tags):
+            continue
+        try:
+            wkb.append(factory.create_multipolygon(area))
+            built.append(True)
+        except RuntimeError:
+            built.append(False)
+        from_way.append(area.from_way())
+        ids.append(area.orig_id())
+        if not from_way[-1]:
+            relation_tags.append(dict(area.tags))
+    geom_type, coords, offsets = (
+        shapely.to_ragged_array(shapely.from_wkb(wkb)) if wkb else (None, np.zeros((0, 2)), ())
+    )
+    return {
+        "from_way": np.array(from_way, bool),
+        "osm_id": np.array(ids, np.int64),
+        "relation_tags": relation_tags,
+        "built": np.array(built, bool),
+        "geom_type": geom_type,
+        "coords": coords,
+        "offsets": offsets,
+    }
+
+
+#: Characters whose escapes :func:`_tag_fields` leaves in place: the fields are split on them.
+_DELIMITERS = frozenset(",=%\n\r")
+_CHARS: dict[str, str] = {}
+
+
+def _char(match: re.Match) -> str:
+    escape = match[0]
+    found = _CHARS.get(escape)
+    if found is None:
+        char = chr(int(escape[1:-1], 16))
+        found = _CHARS[escape] = escape if char in _DELIMITERS else char
+    return found
+
+
+def _unescape(text: str) -> str:
+    """OPL's ``%<hex>%`` escapes turned back into characters."""
+    return _ESCAPED.sub(lambda m: chr(int(m[1], 16)), text) if "%" in text else text
+
+
+def _tag_fields(fields: list[str]) -> list[dict[str, str]]:
+    """OPL tag fields (``T`` then ``k=v,k=v``) as dicts.
+
+    All escapes are undone in one pass over the joined fields except those of ``,``, ``=``,
+    ``%`` and line breaks, which would confuse the split; the few keys and values holding
+    one are unescaped on their own.
+    """
+    if not fields:
+        return []
+    decoded = _ESCAPED.sub(_char, "\n".join(fields)).split("\n")
+    out = []
+    for field in decoded:
+        if len(field) <= 1:
+            out.append({})
+        elif "%" not in field:
+            out.append(dict(pair.split("=", 1) for pair in field[1:].split(",")))
+        else:
+            pairs = (pair.split("=", 1) for pair in field[1:].split(","))
+            out.append({_unescape(key): _unescape(value) for key, value in pairs})
+    return out
+
+
+def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Node count per way and all their nodes' ids and fixed-point locations, from OPL node
+    lists (``N`` then ``n<id>x<lon>y<lat>`` joined by ``,``; ``x`` and ``y`` empty for a node
+    without a location)."""
+    counts = np.fromiter((f.count(",") + 1 if len(f) > 1 else 0 for f in fields), np.int64, len(fields))
+    rows = "\n".join(f[1:].replace(",", "\n") for f in fields if len(f) > 1)
+    if not rows:
+        empty = np.zeros(0, np.int64)
+        return counts, empty, empty, empty
+    # "n<id>x<lon>y<lat>" rows as "<id> <lon> <lat>": x, y and n appear nowhere else.
+    table = pd.read_csv(
+        io.StringIO(rows.translate(_ROW)),
+        sep=" ",
+        header=None,
+        names=["ref", "lon", "lat"],
+        dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
+        engine="c",
+    )
+    refs = table["ref"].to_numpy()
+    # Fixed point from the decimal text: exact whatever the float parser's last bit.
+    lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+    unset = np.isnan(lon) | np.isnan(lat)
+    x = np.where(unset, UNSET, np.rint(np.nan_to_num(lon) * FIX)).astype(np.int64)
+    y = np.where(unset, UNSET, np.rint(np.nan_to_num(lat) * FIX)).astype(np.int64)
+    return counts, refs, x, y
+
+
+_ROW = str.maketrans({"n": None, "x": " ", "y": " "})
+
+
+def _node_lines(lines: list[str]) -> dict[str, Any]:
+    """Tagged nodes with a location, from their OPL lines."""
+    fields = [line.rstrip("\n").split(" ") for line in lines]
+    fields = [f for f in fields if len(f[2]) > 1 and len(f[3]) > 1]  # malformed extracts lack some
+    return {
+        "ids": [f"node/{f[0][1:]}" for f in fields],
+        "tags": _tag_fields([f[1] for f in fields]),
+        # Through libosmium's fixed point, as pyosmium's Location.lon gives it.
+        "lon": np.rint(np.array([f[2][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
+        "lat": np.rint(np.array([f[3][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
+    }
+
+
+def _way_lines(lines: list[str]) -> dict[str, Any]:
+    """Ways from their OPL lines: every way's id and tags; the streets' tags, node counts,
+    nodes and locations; the line features' ids, tags, node counts and lon/lat."""
+    fields = [line.rstrip("\n").split(" ") for line in lines]
+    ids = np.array([f[0][1:] for f in fields], dtype=np.int64)
+    tags = _tag_fields([f[1] for f in fields])
+    lists = [f[2] for f in fields]
+    street = np.zeros(len(ids), bool)
+    line = np.zeros(len(ids), bool)
+    for i, way_tags in enumerate(tags):
+        if "highway" in way_tags and way_tags.get("area") != "yes":
+            street[i] = True
+        elif "barrier" in way_tags or not _polygon_like(lists[i]):
+            line[i] = True  # the other closed ones come again as areas (most buildings)
+    # Only the streets' and lines' nodes are parsed: most ways are buildings.
+    used = street | line
+    counts, refs, x, y = _node_list([lists[i] for i in np.flatnonzero(used)])
+    street, line = street[used], line[used]
+    on_street = np.repeat(street, counts)
+    # A line keeps its nodes with a location, if two or more (a clipped extract lacks some).
+    valid = np.repeat(line, counts) & (x != UNSET)
+    way_of = np.repeat(np.arange(len(counts)), counts)[valid]
+    line_counts = np.bincount(way_of, minlength=len(counts))
+    line &= line_counts >= 2
+    on_line = line[way_of]
+    used_ids, used_tags = ids[used], [tags[i] for i in np.flatnonzero(used)]
+    return {
+        "ids": ids,
+        "tags": tags,
+        "street_ids": used_ids[street],
+        "street_tags": [[used_tags[i].get(k) for k in STREET_TAGS] for i in np.flatnonzero(street)],
+        "street_len": counts[street],
+        "refs": refs[on_street],
+        "ref_x": x[on_street],
+        "ref_y": y[on_street],
+        "line_ids": [f"way/{i}" for i in used_ids[line]],
+        "line_tags": [used_tags[i] for i in np.flatnonzero(line)],
+        "line_len": line_counts[line],
+        "line_lonlat": np.column_stack([x[valid][on_line] / FIX, y[valid][on_line] / FIX]),
+    }
+
+
+def _polygon_like(nodes: str) -> bool:
+    """Whether an OPL node list (``Nn1x..y..,n2x..y..``) is a closed ring of four nodes or more,
+    which libosmium makes an area of."""
+    if nodes.count(",") < 3:
+        return False
+    last = nodes.rfind(",") + 1
+    return nodes[1 : nodes.index("x")] == nodes[last : nodes.index("x", last)]
+
+
+def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, np.ndarray, list[dict]]:
+    """The batches of :func:`_node_lines` and :func:`_way_lines` as one :class:`Collected`, and
+    every way's id and tags."""
+    found = Collected()
+
+    def cat(parts: list[dict], key: str, empty: Any = None) -> Any:
+        if isinstance(empty, list):
+            return [item for part in parts for item in part[key]]
+        start = np.zeros(0, np.int64) if empty is None else empty
+        return np.concatenate([start] + [part[key] for part in parts])
+
+    found.feat_ids = cat(nodes, "ids", []) + cat(ways, "line_ids", [])
+    found.feat_tags = cat(nodes, "tags", []) + cat(ways, "line_tags", [])
+    found.add_points(cat(nodes, "lon", np.zeros(0)), cat(nodes, "lat", np.zeros(0)))
+    for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
+        setattr(found, key, cat(ways, key))
+    found.street_tags = cat(ways, "street_tags", [])
+    offsets = np.concatenate([[0], np.cumsum(cat(ways, "line_len"))])
+    found.add_ragged(shapely.GeometryType.LINESTRING, cat(ways, "line_lonlat", np.zeros((0, 2))), (offsets,))
+    return found, cat(ways, "ids"), cat(ways, "tags", [])
+
+
+def _add_areas(found: Collected, areas: dict[str, Any], way_ids: np.ndarray, way_tags: list[dict]) -> None:
+    """Areas in the assembler's order with their way's or relation's tags; highway areas
+    without an area key are left out, as are areas whose rings are broken."""
+    order = np.argsort(way_ids, kind="stable")
+    sorted_ids = way_ids[order]
+    at = np.minimum(np.searchsorted(sorted_ids, areas["osm_id"]), max(len(sorted_ids) - 1, 0))
+    relation_tags = iter(areas["relation_tags"])
+    keep = np.zeros(len(areas["osm_id"]), bool)
+    for i, (from_way, ident) in enumerate(zip(areas["from_way"], areas["osm_id"], strict=True)):
+        if from_way:
+            tags = way_tags[order[at[i]]] if len(sorted_ids) and sorted_ids[at[i]] == ident else {}
+        else:
+            tags = next(relation_tags)
+        if not tags or not areas["built"][i]:
+            continue
+        if "highway" in tags and not any(k in tags for k in AREA_KEYS):
+            continue
+        keep[i] = True
+        found.feat_ids.append(f"{'way' if from_way else 'relation'}/{ident}")
+        found.feat_tags.append(tags)
+    if keep.any():
+        found.add_ragged(areas["geom_type"], areas["coords"], areas["offsets"], keep[areas["built"]])

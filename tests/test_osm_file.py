@@ -1,0 +1,161 @@
+"""planner.osm_file: libosmium writes the tagged objects as OPL and planner reads the text back.
+
+Checked against an independent pass of pyosmium over the same file, handing every object to
+Python (its ``dict(obj.tags)``, ``Location.lon``, WKB of areas): ids, tags, coordinates and
+street nodes must be equal, on bundled samples (PBF), a shared XML extract, and hand-written
+extracts whose tags hold every character OPL escapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import osmium
+import pytest
+import shapely
+from conftest import SAMPLES, shared_path
+from osm_fixtures import square, write_osm
+from pyproj import CRS
+
+from planner import settings
+from planner.osm_file import AREA_KEYS, STREET_TAGS, read_file
+
+WGS84 = CRS.from_epsg(4326)
+
+
+def reference(path) -> dict:
+    """Features and streets of ``path`` by pyosmium's Python iterator, object by object: tagged
+    nodes, then ways that are neither streets nor areas, then areas, as planner promises."""
+    nodes, lines, areas = [], [], []
+    streets = {"ids": [], "tags": [], "refs": [], "lon": []}
+    processor = (
+        osmium.FileProcessor(str(path))
+        .with_locations()
+        .with_areas()
+        .with_filter(osmium.filter.EmptyTagFilter())
+        .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
+    )
+    wkb = osmium.geom.WKBFactory()
+    for obj in processor:
+        tags = dict(obj.tags)
+        if obj.is_node():
+            nodes.append((f"node/{obj.id}", tags, shapely.Point(obj.location.lon, obj.location.lat)))
+        elif obj.is_way():
+            closed = len(obj.nodes) > 3 and obj.nodes.is_closed()
+            if "highway" in tags and tags.get("area") != "yes":
+                streets["ids"].append(obj.id)
+                streets["tags"].append([tags.get(k) for k in STREET_TAGS])
+                streets["refs"] += [n.ref for n in obj.nodes]
+                streets["lon"] += [n.location.lon if n.location.valid() else None for n in obj.nodes]
+            elif "barrier" in tags or not closed:
+                coords = [(n.lon, n.lat) for n in obj.nodes if n.location.valid()]
+                if len(coords) >= 2:
+                    lines.append((f"way/{obj.id}", tags, shapely.LineString(coords)))
+        else:
+            if "highway" in tags and not any(k in tags for k in AREA_KEYS):
+                continue
+            try:
+                geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+            except RuntimeError:
+                continue
+            kind = "way" if obj.from_way() else "relation"
+            areas.append((f"{kind}/{obj.orig_id()}", tags, geom))
+    return {"features": nodes + lines + areas, "streets": streets}
+
+
+def assert_same(path) -> None:
+    found, expected = read_file(path), reference(path)
+    features = expected["features"]
+    assert found.feat_ids == [f[0] for f in features]
+    assert found.feat_tags == [f[1] for f in features]
+    geoms = found.geometries(WGS84)
+    want = np.array([f[2] for f in features], dtype=object)
+    assert len(geoms) == len(want)
+    assert shapely.equals_exact(geoms, want, tolerance=0).all()
+    streets = expected["streets"]
+    assert found.street_ids.tolist() == streets["ids"]
+    assert found.street_tags == streets["tags"]
+    assert found.refs.tolist() == streets["refs"]
+    lon = np.array([np.nan if v is None else v for v in streets["lon"]])
+    valid = np.abs(found.ref_x) <= 180 * 10**7
+    assert (valid == ~np.isnan(lon)).all()
+    np.testing.assert_array_equal(found.ref_x[valid] / 10**7, lon[valid])
+
+
+@pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou", "shanghai_center_roads"])
+def test_a_sample_reads_as_pyosmium_hands_it_to_python(name):
+    assert_same(SAMPLES / f"{name}.osm.pbf")
+
+
+def test_a_shared_xml_extract_reads_as_pyosmium_hands_it_to_python():
+    assert_same(shared_path("regions/shenzhen_longgang.osm"))
+
+
+#: Tag text with every character class OPL escapes or passes through.
+AWKWARD = [
+    "甲路 a,b=c%d",  # CJK, space, comma, equals, percent
+    "50%20%off",  # a literal that looks like an escape
+    "line\nbreak\ttab\rcr",
+    "emoji 🏫 ok",  # a code point above U+FFFF (five hex digits)
+    "Xīngbākè é ü ©",  # Latin letters OPL writes as they are
+    "back\\slash 'quote' \"double\" <lt> &amp;",
+    ",,==%%",
+    "",
+]
+
+
+def test_every_escaped_character_comes_back(tmp_path):
+    """Keys and values with spaces, commas, equals, percent signs, line breaks, emoji and
+    backslashes: the tags read back are the ones written, node, way and area alike."""
+    nodes = {1: (0, 0), 2: (100, 0), 3: (200, 0)}
+    ring_nodes, ring = square(10, 20, 20, 40, 50)
+    nodes.update(ring_nodes)
+    node_tags = {
+        1: {"amenity": "school", **{f"k{i}": v for i, v in enumerate(AWKWARD)}},
+        2: {"name=with,odd %keys": "v", "名称": "值"},
+    }
+    ways = [
+        (100, [1, 2, 3], {"highway": "residential", "name": AWKWARD[0], "note": AWKWARD[3]}),
+        (101, [1, 3], {"barrier": "wall", "name": AWKWARD[2]}),
+        (102, ring, {"building": "yes", "name": AWKWARD[1], "addr:street": AWKWARD[5]}),
+    ]
+    path = write_osm(tmp_path / "awkward.osm", nodes, ways, node_tags)
+    found = read_file(path)
+    assert found.feat_ids == ["node/1", "node/2", "way/101", "way/102"]
+    assert found.feat_tags[0] == node_tags[1]
+    assert found.feat_tags[1] == node_tags[2]
+    assert found.feat_tags[2] == ways[1][2]
+    assert found.feat_tags[3] == ways[2][2]
+    assert found.street_tags == [[ways[0][2].get(k) for k in STREET_TAGS]]
+    assert_same(path)
+
+
+def test_a_cut_street_keeps_its_missing_node_unset_and_a_cut_line_is_dropped(tmp_path):
+    """A clipped extract: a street's node 999 has no location (kept as a ref, unset), a wall
+    left with one located node is not a line, and one with two is."""
+    nodes = {1: (0, 0), 2: (100, 0), 3: (0, 50)}
+    ways = [
+        (100, [1, 2, 999], {"highway": "service"}),
+        (101, [3, 998], {"barrier": "wall"}),
+        (102, [1, 997, 3], {"barrier": "fence"}),
+    ]
+    found = read_file(write_osm(tmp_path / "cut.osm", nodes, ways))
+    assert found.refs.tolist() == [1, 2, 999]
+    assert (np.abs(found.ref_x) <= 180 * 10**7).tolist() == [True, True, False]
+    assert found.feat_ids == ["way/102"]
+    assert len(shapely.get_coordinates(found.geometries(WGS84))) == 2
+    node_id, _ = found.street_nodes()
+    assert node_id.tolist() == [1, 2]
+
+
+def test_small_batches_of_text_give_the_same_read(monkeypatch):
+    """The OPL text is read back a batch at a time: a batch of a few lines gives what one
+    batch of the whole text gives."""
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    whole = read_file(path)
+    monkeypatch.setattr(settings, "opl_batch_chars", 400)
+    small = read_file(path)
+    assert small.feat_ids == whole.feat_ids and small.feat_tags == whole.feat_tags
+    assert small.street_tags == whole.street_tags
+    for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
+        np.testing.assert_array_equal(getattr(small, key), getattr(whole, key))
+    assert shapely.equals_exact(small.geometries(WGS84), whole.geometries(WGS84), tolerance=0).all()
