@@ -24,6 +24,7 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
     """A client on the given scheduler or on a new LocalCluster (closed again at the end)."""
     import logging
 
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None and hasattr(scheduler, "submit"):  # a Client the caller owns
@@ -49,20 +50,99 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
     n = int(workers) if workers is not None else int(os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"--workers {workers}: give at least 1")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=memory_limit,
-        dashboard_address=":0",  # any free port: several batches (or users) on one machine
-        silence_logs=logging.ERROR,
-    )
-    client = Client(cluster)
+    with worker_start_method(), dask.config.set(_quieter_monitors()):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=":0",  # any free port: several batches (or users) on one machine
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+
+
+#: Dask's monitoring intervals on a local cluster (key: (Dask's default, ours)). The scheduler,
+#: nannies and workers wake at each to measure their event loop, sample the machine and
+#: profile the running task, for the dashboard; at the defaults that costs CPU in proportion
+#: to the run's wall time, more than a small region's audit. Memory limits are watched by
+#: ``distributed.worker.memory.monitor-interval``, left as it is.
+LOCAL_MONITOR_INTERVALS: dict[str, tuple[str, str]] = {
+    "distributed.admin.tick.interval": ("20ms", "1s"),
+    "distributed.admin.system-monitor.interval": ("500ms", "2s"),
+    "distributed.worker.profile.interval": ("10ms", "100ms"),
+}
+
+
+def _quieter_monitors() -> dict[str, str]:
+    """The intervals of :data:`LOCAL_MONITOR_INTERVALS` still at Dask's default (a value the
+    user set in their Dask config is kept)."""
+    import dask
+    import distributed  # noqa: F401 - registers these keys' defaults
+
+    return {
+        k: ours for k, (default, ours) in LOCAL_MONITOR_INTERVALS.items() if dask.config.get(k) == default
+    }
+
+
+#: Modules a local worker process starts with (imported once, in the fork server): what the
+#: batch's tasks use, so that no worker imports them again.
+WORKER_PRELOAD: tuple[str, ...] = (
+    "distributed",
+    "planner.batch",
+    "planner.maps",
+    "osmium",
+    "pyogrio",
+)
+
+
+@contextlib.contextmanager
+def worker_start_method() -> Iterator[str]:
+    """How the local cluster's nannies start their worker processes, for the cluster's life.
+
+    Dask's default, ``spawn``, starts each worker as a new interpreter that imports Dask,
+    planner and the scientific stack again. Where the platform has ``forkserver``, workers are
+    forked instead from one server process that imported :data:`WORKER_PRELOAD` once: the
+    server is started from a fresh interpreter (never forked from this process, whose
+    scheduler and client run threads), and each worker, restarted ones too, begins with
+    those modules loaded. A ``distributed.worker.multiprocessing-method`` other than
+    ``spawn`` in the user's Dask config is kept, and platforms without ``forkserver``
+    (Windows) spawn.
+
+    Yields the method used.
+    """
+    import multiprocessing
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    key = "distributed.worker.multiprocessing-method"
+    if dask.config.get(key) != "spawn" or "forkserver" not in multiprocessing.get_all_start_methods():
+        yield dask.config.get(key)
+        return
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)  # the process's one fork server
+    started_here = getattr(server, "_forkserver_pid", 0) is None
     try:
-        yield client
+        with dask.config.set({key: "forkserver"}):
+            # Replaces Dask's own preload list (which it sets on its first forkserver context,
+            # hence the call first); a server already running keeps the modules it started with.
+            get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
+            yield "forkserver"
     finally:
-        client.close()
-        cluster.close()
+        # A server this run started stops with its cluster (as spawned workers end with
+        # it), waited for: no process is left behind, and its CPU counts as this process's
+        # children's. The standard library only stops it from its own tests, hence the
+        # private call; another use starts a new server when it needs one.
+        if started_here:
+            with contextlib.suppress(AttributeError, OSError, ChildProcessError):
+                server._stop()
 
 
 def check_memory_limit(value: Any) -> None:

@@ -52,3 +52,90 @@ def test_large_regions_sweep_categories_as_tasks_on_the_cluster(client, tmp_path
     s = json.loads((single / "summary.json").read_text(encoding="utf-8"))
     (single / "summary.json").write_text(json.dumps({**s, "region": "cau"}), encoding="utf-8")
     assert_same_region(single, tmp_path / "batch" / "regions" / "cau")
+
+
+def test_local_workers_are_forked_from_one_server_with_the_tasks_modules_loaded():
+    import multiprocessing
+    import os
+
+    import psutil
+    import pytest
+
+    from planner.batch.cluster import LOCAL_MONITOR_INTERVALS, WORKER_PRELOAD, connect
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver on this platform: workers are spawned")
+
+    def facts():
+        import sys
+
+        import dask
+
+        return {
+            "parent": os.getppid(),
+            "preloaded": [m for m in WORKER_PRELOAD if m in sys.modules],
+            "intervals": [dask.config.get(k) for k in LOCAL_MONITOR_INTERVALS],
+        }
+
+    with connect(None, 2, "2GiB") as client:
+        found = list(client.run(facts).values())
+    assert len(found) == 2
+    server = found[0]["parent"]
+    assert server != os.getpid() and all(f["parent"] == server for f in found)  # one fork server
+    assert all(f["preloaded"] == list(WORKER_PRELOAD) for f in found)  # before any task ran
+    assert all(f["intervals"] == [ours for _, ours in LOCAL_MONITOR_INTERVALS.values()] for f in found)
+    assert not psutil.pid_exists(server)  # stopped, and waited for, with the cluster
+
+
+def test_worker_start_method_keeps_the_users_choice_and_spawns_without_forkserver(monkeypatch):
+    import multiprocessing
+
+    import dask
+
+    from planner.batch.cluster import worker_start_method
+
+    key = "distributed.worker.multiprocessing-method"
+    with dask.config.set({key: "fork"}), worker_start_method() as method:
+        assert method == "fork" and dask.config.get(key) == "fork"
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # Windows
+    with worker_start_method() as method:
+        assert method == "spawn" and dask.config.get(key) == "spawn"
+
+
+def test_forked_workers_write_what_spawned_workers_write(client, tmp_path):
+    """The same boundary regions (two shared audits) on a local cluster of forked workers and on
+    the tests' cluster of spawned ones: every output file but the timings equal."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from planner.sources import load_region
+
+    osm = SAMPLES / "beijing_haidian_wudaokou.osm.pbf"
+    x0, y0, x1, y1 = load_region(osm).bounds_wgs84
+    xs, ys = np.linspace(x0, x1, 3), np.linspace(y0, y1, 3)
+    rows = [
+        {"name": f"w{i}{j}", "osm": str(osm), "wkt": shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]).wkt}
+        for i in (0, 1)
+        for j in (0, 1)
+    ]
+    regions = regions_csv(tmp_path / "r.csv", rows)
+    opts = {"categories": FEW}
+    forked = batch.run_batch(
+        regions, out_dir=tmp_path / "forked", workers=2, progress=False, task_options=opts
+    )
+    spawned = batch.run_batch(
+        regions, out_dir=tmp_path / "spawned", scheduler=client, progress=False, task_options=opts
+    )
+    assert forked["regions"] == spawned["regions"] and forked["regions"]["done"] >= 3  # one may have no homes
+    assert forked["shared_audits"] == spawned["shared_audits"] and len(forked["shared_audits"]) == 2
+    assert forked["failures"] == spawned["failures"]
+    for row in rows:
+        if not (tmp_path / "forked" / "regions" / row["name"]).exists():
+            continue
+        a, b = tmp_path / "forked" / "regions" / row["name"], tmp_path / "spawned" / "regions" / row["name"]
+        assert_same_region(a, b)
+        assert gpd.read_file(a / "homes.gpkg").equals(gpd.read_file(b / "homes.gpkg"))
+    assert (tmp_path / "forked" / "indicators.csv").read_bytes() == (
+        tmp_path / "spawned" / "indicators.csv"
+    ).read_bytes()
