@@ -220,41 +220,72 @@ def assemble_areas(path: Path) -> dict[str, Any]:
     }
 
 
-#: Characters whose escapes :func:`_tag_fields` leaves in place: the fields are split on them.
-_DELIMITERS = frozenset(",=%\n\r")
-_CHARS: dict[str, str] = {}
+#: Code points whose escapes :func:`_decode_escapes` leaves in place: the fields are split on
+#: them (``,`` ``=`` ``%`` line feed, carriage return).
+_DELIMITERS = np.array([0x2C, 0x3D, 0x25, 0x0A, 0x0D])
+_HEX = np.full(256, -1, np.int64)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 
 
-def _char(match: re.Match) -> str:
-    escape = match[0]
-    found = _CHARS.get(escape)
-    if found is None:
-        char = chr(int(escape[1:-1], 16))
-        found = _CHARS[escape] = escape if char in _DELIMITERS else char
-    return found
+def _decode_escapes(text: str) -> str:
+    """``text`` with OPL's ``%<hex code point>%`` escapes turned into the characters, except
+    those of :data:`_DELIMITERS`; all at once on the UTF-8 bytes.
+
+    Every ``%`` in OPL opens or closes an escape (a literal one is ``%25%``), so the ``%``
+    positions pair up; each character's UTF-8 bytes (one to four) are never longer than its
+    escape (three to eight), so they are written over its start and the rest is dropped.
+    """
+    raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+    marks = np.flatnonzero(raw == ord("%"))
+    if len(marks) == 0:
+        return text
+    start, end = marks[0::2], marks[1::2]
+    digits = end - start - 1
+    code = np.zeros(len(start), np.int64)
+    for k in range(int(digits.max())):
+        inside = k < digits
+        code[inside] = code[inside] * 16 + _HEX[raw[start[inside] + 1 + k]]
+    keep = np.isin(code, _DELIMITERS)
+    start, end, code = start[~keep], end[~keep], code[~keep]
+    size = 1 + (code >= 0x80) + (code >= 0x800) + (code >= 0x10000)
+    lead = np.select(
+        [size == 1, size == 2, size == 3],
+        [code, 0xC0 | (code >> 6), 0xE0 | (code >> 12)],
+        0xF0 | (code >> 18),
+    )
+    out = raw.copy()
+    out[start] = lead
+    for k in (1, 2, 3):  # continuation bytes: 6 bits each, most significant first
+        has = size > k
+        out[start[has] + k] = 0x80 | ((code[has] >> (6 * (size[has] - 1 - k))) & 0x3F)
+    dropped = np.zeros(len(raw) + 1, np.int64)
+    np.add.at(dropped, start + size, 1)
+    np.add.at(dropped, end + 1, -1)
+    return out[np.cumsum(dropped[:-1]) == 0].tobytes().decode("utf-8")
 
 
 def _unescape(text: str) -> str:
-    """OPL's ``%<hex>%`` escapes turned back into characters."""
+    """OPL's ``%<hex>%`` escapes turned back into characters (all of them)."""
     return _ESCAPED.sub(lambda m: chr(int(m[1], 16)), text) if "%" in text else text
 
 
 def _tag_fields(fields: list[str]) -> list[dict[str, str]]:
     """OPL tag fields (``T`` then ``k=v,k=v``) as dicts.
 
-    All escapes are undone in one pass over the joined fields except those of ``,``, ``=``,
-    ``%`` and line breaks, which would confuse the split; the few keys and values holding
-    one are unescaped on their own.
+    All escapes are undone at once over the joined fields except those of ``,``, ``=``,
+    ``%`` and line breaks, which the split needs; the few keys and values holding one are
+    unescaped on their own.
     """
     if not fields:
         return []
-    decoded = _ESCAPED.sub(_char, "\n".join(fields)).split("\n")
     out = []
-    for field in decoded:
-        if len(field) <= 1:
-            out.append({})
-        elif "%" not in field:
-            out.append(dict(pair.split("=", 1) for pair in field[1:].split(",")))
+    for field in _decode_escapes("\n".join(fields)).split("\n"):
+        if "%" not in field:
+            # No escaped "=" or ",": the separators alternate key, value, key, value.
+            items = field[1:].replace("=", ",").split(",") if len(field) > 1 else []
+            out.append(dict(zip(items[0::2], items[1::2], strict=True)))
         else:
             pairs = (pair.split("=", 1) for pair in field[1:].split(","))
             out.append({_unescape(key): _unescape(value) for key, value in pairs})

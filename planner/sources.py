@@ -257,7 +257,8 @@ def _assemble(name: str, source: str, found: Collected) -> Region:
     features = gpd.GeoDataFrame(
         {"osm_id": found.feat_ids, "tags": found.feat_tags}, geometry=found.geometries(crs), crs=crs
     )
-    features.insert(1, "osm_type", [i.split("/")[0] for i in features["osm_id"]])
+    kinds = {"n": "node", "w": "way", "r": "relation"}
+    features.insert(1, "osm_type", [kinds.get(i[0]) or i.split("/")[0] for i in found.feat_ids])
     features.insert(2, "name", [t.get("name") for t in features["tags"]])
     return Region(
         name=name,
