@@ -14,11 +14,13 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString, Point
 
 from planner import maps, settings
+from planner.maps import plain_text
 
 try:  # tests/ may or may not be a package
     from . import browser
@@ -220,7 +222,7 @@ def test_audit_html_is_self_contained(audit_html: Path):
 def test_audit_map_embeds_homes_once(city):
     """20,000 homes × 17 categories: one compact data block, not a GeoJSON layer per category.
 
-    Measured: ~5.4 MB (3.5 MB of it the homes block, ~10 bytes per home and category; the
+    Measured: ~5.4 MB (3.5 MB of it the homes' arrays, ~10 bytes per home and category; the
     rest 17 × 3 isochrones, 425 facilities, 13,000 street segments and Leaflet). The former
     GeoJSON-per-category map of the same data was 90 MB (~260 bytes per home and category),
     so the bound fails it by an order of magnitude.
@@ -235,7 +237,9 @@ def test_audit_map_embeds_homes_once(city):
     n, k = len(data["homes"]), len(data["categories"])
     assert len(payload["lon"]) == len(payload["id"]) == len(payload["pop"]) == n
     assert sorted(payload["cats"]) == sorted(c["key"] for c in data["categories"])
-    assert len(blocks[0].encode()) < 12 * n * k
+    homes_arrays = {key: payload[key] for key in ("lon", "lat", "id", "pop")}
+    homes_arrays["cats"] = {key: {"t": c["t"], "f": c["f"]} for key, c in payload["cats"].items()}
+    assert len(maps.audit_map._inline_json(homes_arrays).encode()) < 12 * n * k
     assert text.count("way/10000123") == 1  # each home once, not once per category
     assert text.count('"Feature"') < 1_000  # facilities, isochrones, one road feature
     assert text.count("new L.PlannerHomes(") == k
@@ -284,6 +288,72 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     assert [js_colour(s) for s in p["cats"]["k"]["t"]] == maps.time_colour(seconds, MINUTES)
     # Safe inside <script>: no "<", ">" or "&" characters.
     assert "<" not in maps.audit_map._inline_json(p) and json.loads(maps.audit_map._inline_json(p)) == p
+
+
+_HOSTILE = "</script><img src=x onerror=alert(1)>{{7*7}} & \u202eevil"
+
+
+def _with_hostile_facilities(data: dict) -> dict:
+    """The small audit with a clinic named like an attack, an unnamed one (empty name) and a
+    kindergarten drawn as a multipoint of two sites."""
+    fac = data["facilities"]
+    c = fac.geometry.iloc[2]
+    extra = gpd.GeoDataFrame(
+        {
+            "facility_id": ["way/4", "node/5", "relation/6"],
+            "category": ["clinic", "clinic", "kindergarten"],
+            "name": [_HOSTILE, "", "双址幼儿园"],
+        },
+        geometry=[
+            Point(c.x + 0.001, c.y),
+            Point(c.x, c.y + 0.001),
+            shapely.MultiPoint([(c.x - 0.001, c.y), (c.x - 0.002, c.y)]),
+        ],
+        crs=4326,
+    )
+    return {**data, "facilities": gpd.GeoDataFrame(pd.concat([fac, extra], ignore_index=True), crs=4326)}
+
+
+def test_map_data_carries_every_categorys_facilities_isochrones_and_roads():
+    data = _with_hostile_facilities(_audit())
+    text = maps.offline_html(maps.map_audit(**data))
+    (block,) = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', text, re.S)
+    assert "<" not in block and ">" not in block and "&" not in block  # inert inside <script>
+    assert "onerror=alert" not in text.replace(block, "")  # only in the data block, as data
+    assert "{{7*7}}" in block  # never rendered as a template
+    p = json.loads(block)
+    fac = data["facilities"]
+    for cat in CATEGORIES:
+        rows = fac[fac["category"] == cat["key"]]
+        points = shapely.get_parts(rows.geometry.to_numpy())
+        owner = np.repeat(np.arange(len(rows)), shapely.get_num_geometries(rows.geometry.to_numpy()))
+        drawn = p["cats"][cat["key"]]["p"]
+        # Every facility of the category (each point of a multipoint), in the frame's order.
+        assert [p["fid"][p["fac"]["f"][r]] for r in drawn] == rows["facility_id"].to_numpy()[owner].tolist()
+        names = [n if isinstance(n, str) and n else None for n in rows["name"].to_numpy()[owner]]
+        assert [p["fname"][p["fac"]["f"][r]] for r in drawn] == [
+            None if n is None else plain_text(n) for n in names
+        ]
+        xy = np.round(shapely.get_coordinates(points), 6)
+        assert [p["fac"]["lon"][r] for r in drawn] == xy[:, 0].tolist()
+        assert [p["fac"]["lat"][r] for r in drawn] == xy[:, 1].tolist()
+        # Isochrones: largest time first; the target solid and wider, the others dashed.
+        iso = p["cats"][cat["key"]]["iso"]
+        assert [p["iso_g"][layer["g"][0]] is not None for layer in iso] == [True] * len(MINUTES)
+        light = maps.light_polygons(data["isochrones"], 0.75 * settings.isochrone_cell_m)
+        mine = light[light["category"] == cat["key"]].sort_values("minutes", ascending=False)
+        for layer, (_, row) in zip(iso, mine.iterrows(), strict=True):
+            (g,) = layer["g"]
+            assert shapely.from_geojson(json.dumps(p["iso_g"][g])).equals_exact(row.geometry, 0)
+            target = row["minutes"] == cat["minutes"]
+            assert layer["s"]["weight"] == (2.5 if target else 1.2)
+            assert ("dashArray" in layer["s"]) == (not target)
+            assert layer["s"]["color"] == maps.time_colour([row["minutes"] * 60], MINUTES)[0]
+    assert p["fac"]["unnamed"] == "(未命名 unnamed)"
+    (roads,) = p["roads_g"]
+    assert shapely.from_geojson(json.dumps(roads)).equals_exact(
+        maps.light_lines(data["roads"]).geometry.iloc[0], 0
+    )
 
 
 def test_a_citys_streets_are_merged_in_tiles(monkeypatch):
@@ -529,6 +599,53 @@ def test_popups_show_chinese_and_escaped_names(tmp_path: Path):
     assert "玉林社区卫生服务站 <A&B> (way/3)" in home
     assert "玉林社区卫生服务站 <A&B>" in facility and "node/" not in facility
     assert "way/3" in facility
+
+
+# Tick every category, then hover and click every facility: the tooltip's and the popup's text.
+_FACILITY_TABLES = """
+document.querySelectorAll('.leaflet-control-layers-overlays input').forEach(function (input) {
+  if (!input.checked) input.click();
+});
+var out = [];
+maps[0].eachLayer(function (l) {
+  if (!(l instanceof L.CircleMarker) || !l.feature) return;
+  l.fire('mouseover', {latlng: l.getLatLng()}, true);
+  var tips = document.querySelectorAll('.leaflet-tooltip');
+  var tip = tips.length ? tips[tips.length - 1].innerText : null;
+  l.fire('mouseout', {latlng: l.getLatLng()}, true);
+  l.fire('click', {latlng: l.getLatLng()}, true);
+  var pops = document.querySelectorAll('.leaflet-popup-content');
+  out.push({tip: tip, popup: pops.length ? pops[pops.length - 1].innerText : null});
+  maps[0].closePopup();
+});
+return out;
+"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_every_facility_shows_its_name_and_id_as_text_in_chromium(tmp_path: Path):
+    data = _with_hostile_facilities(_audit())
+    path = maps.save_map(maps.map_audit(**data), tmp_path / "facilities.html")
+    result = browser.open_in_browser(path, extra_js=_FACILITY_TABLES)
+    assert result["errors"] == [] and result["dialogs"] == []  # the name's <img onerror> is text
+    shown = result["extra"]
+    fac = data["facilities"]
+    expected = []
+    for cat in CATEGORIES:
+        label = f"{cat['name_zh']} {cat['name_en']}"
+        for _, row in fac[fac["category"] == cat["key"]].iterrows():
+            name = (
+                plain_text(row["name"])
+                if isinstance(row["name"], str) and row["name"]
+                else "(未命名 unnamed)"
+            )
+            expected += [f"{label}\t{name}\n编号 ID\t{row['facility_id']}"] * shapely.get_num_geometries(
+                row.geometry
+            )
+    assert sorted(s["tip"] for s in shown) == sorted(expected)
+    assert sorted(s["popup"] for s in shown) == sorted(expected)
+    assert any(_HOSTILE.split("\u202e")[0] in s["tip"] for s in shown)
 
 
 # Count the homes drawn per category, switch the layer control from the first category to the

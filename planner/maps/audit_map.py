@@ -38,7 +38,7 @@ from .layers import (
     MAP_SIMPLIFY_M,
     add_points,
     add_polygons,
-    add_roads,
+    light_lines,
     light_polygons,
     to_wgs84,
 )
@@ -112,7 +112,8 @@ def map_audit(
     if city:
         has_roads = add_road_image(m, roads)
     else:
-        has_roads = add_roads(m, roads, simplify_m=simplify_m, decimals=decimals)
+        roads = light_lines(roads, simplify_m, decimals) if roads is not None and len(roads) else None
+        has_roads = roads is not None and len(roads) > 0
     if isochrones is not None and len(isochrones):
         # At least three quarters of an isochrone cell: the cells' staircase is not the
         # streets' shape, and it would double the outline's vertices.
@@ -123,7 +124,7 @@ def map_audit(
     if city:
         _add_city_layers(m, homes, facilities, isochrones, categories, minutes)
     else:
-        _add_home_layers(m, homes, facilities, isochrones, categories, minutes)
+        _add_home_layers(m, homes, facilities, isochrones, categories, minutes, roads if has_roads else None)
 
     legend = list(time_legend_items(minutes))
     if city:
@@ -153,12 +154,18 @@ def _add_home_layers(
     isochrones: gpd.GeoDataFrame | None,
     categories: list[dict],
     minutes: Sequence[float],
+    roads: gpd.GeoDataFrame | None,
 ) -> None:
-    """One layer per category: isochrones, every home and the facilities, all drawn in the
-    browser from one data block (homes, facilities and isochrones once, read by every layer)."""
-    # One data block for all categories (before the layers that read it).
-    data = _HomesData(homes, facilities, categories, minutes, isochrones)
+    """The roads' layer (``roads``: light lines, or None), then one layer per category:
+    isochrones, every home and the facilities, all drawn in the browser from one data block
+    (roads, homes, facilities and isochrones once, read by every layer)."""
+    # One data block for all layers (before the layers that read it).
+    data = _HomesData(homes, facilities, categories, minutes, isochrones, roads)
     m.add_child(data)
+    if roads is not None:
+        group = folium.FeatureGroup(name="道路 Roads", show=True)
+        group.add_child(_RoadLines(data))
+        group.add_to(m)
     n_homes = data.count
     # Homes stay readable from a few hundred to a city's hundreds of thousands of points.
     style = {
@@ -372,10 +379,10 @@ class _HomesData(branca.element.MacroElement):
     run's limit: past the largest threshold) and ``f`` an index into ``fid``/``fname``
     (-1 if none). Homes without a location are left out.
 
-    With ``isochrones`` (the map's layers): the facilities drawn, ``"fac": {"lon", "lat", "f",
-    ...}`` (``f`` into ``fid``/``fname``) and per category ``p`` (their rows), and the
-    isochrones, ``iso_g`` (GeoJSON geometries) and per category ``iso`` (a style and rows of
-    ``iso_g`` per time).
+    For the map's layers also: the facilities drawn, ``"fac": {"lon", "lat", "f", ...}``
+    (``f`` into ``fid``/``fname``) and per category ``p`` (their rows); the isochrones,
+    ``iso_g`` (GeoJSON geometries) and per category ``iso`` (a style and rows of ``iso_g`` per
+    time); the roads, ``roads_g`` (GeoJSON geometries).
     """
 
     _template = branca.element.Template(
@@ -395,6 +402,7 @@ class _HomesData(branca.element.MacroElement):
         categories: list[dict],
         minutes: Sequence[float],
         isochrones: gpd.GeoDataFrame | None = None,
+        roads: gpd.GeoDataFrame | None = None,
     ):
         super().__init__()
         self._name = "PlannerHomesData"
@@ -407,10 +415,12 @@ class _HomesData(branca.element.MacroElement):
         for key, cat in payload["cats"].items():
             cat["p"], cat["iso"] = per_category[key], layers[key]
         self.count = len(payload["lon"])
-        # The isochrones' GeoJSON goes in as shapely writes it (numbers only), not through
-        # Python objects: the same text, and most of the block.
+        road_lines = _geojson(roads)
+        # The isochrones' and roads' GeoJSON goes in as shapely writes it (numbers only), not
+        # through Python objects: the same text, and most of the block.
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self.json = _html_safe(text[:-1] + ',"iso_g":[' + ",".join(geoms) + "]}")
+        text = text[:-1] + ',"iso_g":[' + ",".join(geoms) + '],"roads_g":[' + ",".join(road_lines) + "]}"
+        self.json = _html_safe(text)
 
     def render(self, **kwargs: Any) -> None:
         # The data go into the page as they are, never through a macro: a macro's output is
@@ -431,6 +441,33 @@ class _Raw(branca.element.Element):
 
     def render(self, **kwargs: Any) -> str:
         return self.text
+
+
+class _RoadLines(branca.element.MacroElement):
+    """The roads in their FeatureGroup, from the shared data (as ``layers.add_roads`` draws them)."""
+
+    _template = branca.element.Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.geoJson({{ this.data.get_name() }}.roads_g, {style: {{ this.style|tojson }}, interactive: false})
+            .addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: _HomesData):
+        super().__init__()
+        self._name = "PlannerRoads"
+        self.data = data
+        self.style = {"color": ROAD_COLOUR, "weight": 1.2, "opacity": 0.8}
+
+
+def _geojson(frame: gpd.GeoDataFrame | None) -> list[str]:
+    """The GeoJSON text of a frame's geometries (EPSG:4326, rounded already), empty ones left out."""
+    if frame is None or not len(frame):
+        return []
+    geoms = frame.geometry.to_numpy()
+    return shapely.to_geojson(geoms[~(pd.isna(geoms) | shapely.is_empty(geoms))]).tolist()
 
 
 class _CategoryLayers(branca.element.MacroElement):
@@ -540,7 +577,7 @@ def _isochrone_layers(
         return layers, []
     geoms = isochrones.geometry.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
-    text = shapely.to_geojson(geoms[keep]).tolist()
+    text = _geojson(isochrones)
     cat_of = isochrones["category"].to_numpy()[keep]
     mins_of = isochrones["minutes"].to_numpy(dtype=float)[keep]
     for cat in categories:
