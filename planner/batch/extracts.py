@@ -290,6 +290,7 @@ def _write_cuts(osm, plan: _CutPlan, members: list[list[int]], paths: list[str |
             writer_of[i].append(j)
     one_each = len(members) == len(plan.box) and all(w == [i] for i, w in enumerate(writer_of))
     plan.writer_of = None if one_each else writer_of
+    plan._cell_writers = {}  # found for these writers
     writers = [osmium.SimpleWriter(str(p), overwrite=True) for p in tmp]
     try:
         for obj in osmium.FileProcessor(str(osm)):
@@ -326,6 +327,9 @@ class _CutPlan:
         self.rel_box: dict[int, list[float]] = {}
         self.member_nodes: dict[int, list[int]] = {}
         self.rel_hits: dict[int, set[int]] = {}
+        #: Grid cell → the writers of the boxes covering it whole, and (box, writers) of those
+        #: covering part of it (filled by ``_node_writers`` when writing).
+        self._cell_writers: dict[tuple[int, int], tuple] = {}
 
     def add_area_relation(self, rel_id: int, ways: list[int]) -> None:
         self.rel_ways[rel_id] = ways
@@ -392,6 +396,28 @@ class _CutPlan:
             hit |= (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
         return int(count[hit].sum())
 
+    def _node_writers(self, lon: float, lat: float):
+        """The writers of the cuts that keep a node at (lon, lat) by its location: what
+        ``_writers(index.containing(lon, lat))`` gives, with each grid cell's writers found once
+        (a pass over a file sees every node)."""
+        key = (math.floor(lon / self.index.cell), math.floor(lat / self.index.cell))
+        entry = self._cell_writers.get(key)
+        if entry is None:
+            whole, part = self.index.cells.get(key, ((), ()))
+            box = self.index.box
+            entry = self._cell_writers[key] = (
+                tuple(self._writers(whole)),
+                [(*box[i], tuple(self._writers([i]))) for i in part],
+            )
+        whole, part = entry
+        if not part:
+            return whole
+        found = set(whole)
+        for x0, y0, x1, y1, ws in part:
+            if x0 <= lon <= x1 and y0 <= lat <= y1:
+                found.update(ws)
+        return found
+
     def _writers(self, hits) -> set[int] | list[int]:
         if self.writer_of is None:
             return hits
@@ -401,11 +427,11 @@ class _CutPlan:
         """Add an OSM object to the writers of the cuts that keep it."""
         if obj.is_node():
             loc = obj.location
-            hits = self.index.containing(loc.lon, loc.lat) if loc.valid() else []
+            found = self._node_writers(loc.lon, loc.lat) if loc.valid() else ()
             extra = self.extra_nodes.get(obj.id)
             if extra:
-                hits = extra.union(hits)
-            for i in self._writers(hits):
+                found = set(found).union(self._writers(extra))
+            for i in found:
                 writers[i].add_node(obj)
         elif obj.is_way():
             for i in self._writers(self.way_hits.get(obj.id, ())):
