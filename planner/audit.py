@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm  # plain bars: tqdm.auto warns in Jupyter without ipywidgets
 
 from planner import settings
+from planner._gc import settled
 from planner._io import atomic_dir
 from planner._parallel import in_background
 from planner.access import (
@@ -250,6 +251,7 @@ class AuditResult:
             )
         return compounds
 
+    @settled
     def write(
         self,
         out_dir: str | Path,
@@ -365,6 +367,7 @@ def _nothing(*_args) -> None:
     return None
 
 
+@settled
 def audit(
     region: Region,
     categories: str | Iterable[str] | None = None,
