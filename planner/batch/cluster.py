@@ -70,7 +70,7 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
 #: Dask's monitoring intervals on a local cluster (key: (Dask's default, ours)). The scheduler,
 #: nannies and workers wake at each to measure their event loop, sample the machine and
 #: profile the running task, for the dashboard; at the defaults that costs CPU in proportion
-#: to the run's wall time, more than a small region's audit. Memory limits are watched by
+#: to the run's wall time. Memory limits are watched by
 #: ``distributed.worker.memory.monitor-interval``, left as it is.
 LOCAL_MONITOR_INTERVALS: dict[str, tuple[str, str]] = {
     "distributed.admin.tick.interval": ("20ms", "1s"),
