@@ -16,6 +16,7 @@ so splitting on ``,`` / ``=`` / spaces is exact and :func:`_unescape` restores t
 from __future__ import annotations
 
 import io
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -27,6 +28,7 @@ import shapely
 from pyproj import Transformer
 
 from planner import settings
+from planner._errors import InputError
 
 #: Street tags that the network builder reads (everything else on a highway way is dropped).
 STREET_TAGS = (
@@ -149,28 +151,97 @@ def _read_tagged(path: Path) -> tuple[Collected, np.ndarray, list[dict]]:
     """The tagged nodes as point features, and the ways as streets and line features
     (barriers and other open ways); also every tagged way's id and tags, which its area takes.
 
-    libosmium writes every tagged node and way as OPL (ways with their nodes' locations);
-    the text is read back a batch of lines at a time, so memory holds arrays, not the text.
-    Relations matter only as areas (:func:`assemble_areas`).
+    libosmium writes every tagged node and way as OPL (ways with their nodes' locations) and
+    the text is read back a batch of lines at a time, so memory holds arrays, not the text:
+    streamed through a pipe from a forked process that writes it while this one reads, or
+    where a process cannot fork, written to a temporary file first. Relations matter only as
+    areas (:func:`assemble_areas`).
     """
+    from planner._parallel import can_fork
+
+    parts = _parse_piped(path) if can_fork() else None
+    if parts is None:
+        with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+            text_path = Path(folder) / "tagged.opl"
+            _check_space(path, Path(folder))
+            _write_text(path, str(text_path))
+            with open(text_path, encoding="utf-8") as text:
+                parts = _parse_text(text)
+    return _joined(*parts)
+
+
+def _write_text(path: Path, target: str) -> None:
+    """libosmium's OPL of every tagged node and way of ``path`` (ways with their nodes'
+    locations) written to ``target``."""
     import osmium
 
     locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
     locations.ignore_errors()  # a clipped extract lacks some nodes: their location stays unset
+    out = osmium.io.File(target, "opl,locations_on_ways=true,add_metadata=false")
+    with (
+        osmium.SimpleWriter(out, overwrite=True) as writer,
+        osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader,
+    ):
+        osmium.apply(reader, locations, osmium.filter.EmptyTagFilter(), writer)
+
+
+def _parse_text(text: Any) -> tuple[list[dict], list[dict]]:
+    """Batches of parsed node and way lines from an open OPL text."""
     nodes, ways = [], []
-    with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
-        text_path = Path(folder) / "tagged.opl"
-        out = osmium.io.File(str(text_path), "opl,locations_on_ways=true,add_metadata=false")
-        with (
-            osmium.SimpleWriter(out) as writer,
-            osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader,
-        ):
-            osmium.apply(reader, locations, osmium.filter.EmptyTagFilter(), writer)
-        with open(text_path, encoding="utf-8") as text:
-            while lines := text.readlines(settings.opl_batch_chars):
-                nodes.append(_node_lines([s for s in lines if s[:1] == "n"]))
-                ways.append(_way_lines([s for s in lines if s[:1] == "w"]))
-    return _joined(nodes, ways)
+    while lines := text.readlines(settings.opl_batch_chars):
+        nodes.append(_node_lines([s for s in lines if s[:1] == "n"]))
+        ways.append(_way_lines([s for s in lines if s[:1] == "w"]))
+    return nodes, ways
+
+
+def _parse_piped(path: Path) -> tuple[list[dict], list[dict]] | None:
+    """:func:`_parse_text` of the OPL a forked process writes into a pipe, parsed as it comes;
+    None if that process died without an error of the file's (killed, out of memory), and the
+    file's own error (libosmium's ``RuntimeError``) if it has one."""
+    import multiprocessing as mp
+
+    read_end, write_end = os.pipe()
+    writer = mp.get_context("fork").Process(target=_write_piped, args=(path, write_end), daemon=True)
+    try:
+        writer.start()
+        os.close(write_end)
+        with open(read_end, encoding="utf-8") as text:
+            parts = _parse_text(text)
+        writer.join()
+    finally:
+        if writer.is_alive():  # this process failed while reading: stop the writer first
+            writer.terminate()
+            writer.join()
+    if writer.exitcode == 0:
+        return parts
+    _write_text(path, os.devnull)  # the file's own error, raised here, if it has one
+    return None
+
+
+def _write_piped(path: Path, write_end: int) -> None:
+    """The forked writer: :func:`_write_text` into the pipe; a failure exits quietly (the
+    parent finds the error again)."""
+    try:
+        _write_text(path, f"/dev/fd/{write_end}")
+    except BaseException:  # noqa: BLE001 - the parent reports it, without a child's traceback
+        os._exit(1)
+
+
+def _check_space(path: Path, folder: Path) -> None:
+    """Refuse a file whose OPL text would not fit in the temporary folder, before libosmium
+    runs out of space (its writer cannot recover from a failed write)."""
+    import shutil
+
+    size = path.stat().st_size
+    compressed = not str(path).lower().endswith((".osm", ".xml"))
+    needed = size * settings.opl_space_factor if compressed else size
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise InputError(
+            f"{path}: reading it needs about {needed / 1e6:,.0f} MB of temporary space and "
+            f"{folder.parent} has {free / 1e6:,.0f} MB free; free some space or set TMPDIR "
+            "to a folder on a larger disk"
+        )
 
 
 def assemble_areas(path: Path) -> dict[str, Any]:

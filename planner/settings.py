@@ -92,6 +92,11 @@ parallel_read_min_bytes: int = 8_000_000
 #: Characters of libosmium's OPL text read back at a time (planner.osm_file): memory holds
 #: one batch of text beside the arrays built from it.
 opl_batch_chars: int = 16_000_000
+#: Temporary space a compressed extract's OPL text may take, per byte of the file (2.4-6.5 on
+#: the bundled samples, 4 on a city), where it goes through a file (a process that cannot
+#: fork, e.g. a Dask worker); an uncompressed XML file's is taken as its own size (at most
+#: 0.6 of it on the shared extracts).
+opl_space_factor: float = 10.0
 #: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
 #: network) out of the graph when at least this share of nodes may be such; on a grid with
 #: none the contraction would cost more than it saves.
@@ -246,6 +251,7 @@ _BOUNDS = {
     "parallel_min_node_sweeps": (0, None),
     "parallel_read_min_bytes": (0, None),
     "opl_batch_chars": (1, None),
+    "opl_space_factor": (0.0, None),
     "batch_share_max_nodes": (0, None),
     "polygon_access_m": (0.0, None),
     "sweep_margin_s": (0.0, None),

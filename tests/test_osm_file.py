@@ -159,3 +159,68 @@ def test_small_batches_of_text_give_the_same_read(monkeypatch):
     for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
         np.testing.assert_array_equal(getattr(small, key), getattr(whole, key))
     assert shapely.equals_exact(small.geometries(WGS84), whole.geometries(WGS84), tolerance=0).all()
+
+
+def _same_read(a, b) -> None:
+    assert a.feat_ids == b.feat_ids and a.feat_tags == b.feat_tags and a.street_tags == b.street_tags
+    for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert shapely.equals_exact(a.geometries(WGS84), b.geometries(WGS84), tolerance=0).all()
+
+
+def test_the_text_through_a_file_equals_the_text_through_a_pipe(monkeypatch):
+    """Where a process cannot fork (one process asked, a Dask worker) the OPL goes through a
+    temporary file instead of a pipe from a forked writer: the same read."""
+    from planner._parallel import can_fork
+
+    path = SAMPLES / "beijing_haidian_wudaokou.osm.pbf"
+    assert can_fork()  # this machine takes the pipe by default
+    piped = read_file(path)
+    monkeypatch.setattr(settings, "sweep_workers", 1)
+    _same_read(read_file(path), piped)
+
+
+def test_a_writer_that_dies_without_an_error_is_replaced_by_the_file(monkeypatch):
+    """The forked writer killed (out of memory, a signal) is not an error of the file: the
+    text is written again through a temporary file and the read is complete."""
+    import os
+
+    from planner import osm_file
+
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    whole = read_file(path)
+    monkeypatch.setattr(osm_file, "_write_piped", lambda path, fd: os._exit(9))
+    assert osm_file._parse_piped(path) is None
+    _same_read(read_file(path), whole)
+
+
+def test_a_broken_file_raises_its_own_error_through_the_pipe(tmp_path):
+    """A PBF cut short: libosmium's error, raised in this process (the child stays quiet)."""
+    from planner import osm_file
+
+    data = (SAMPLES / "nanjing_xinjiekou.osm.pbf").read_bytes()
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(RuntimeError, match="PBF"):
+        osm_file._parse_piped(cut)
+
+
+def test_too_little_temporary_space_is_refused_before_writing(monkeypatch, tmp_path):
+    """Through a file, the text needs room: too little is refused with the folder named and
+    TMPDIR as the fix, before libosmium's writer runs out of space (it cannot recover)."""
+    import shutil
+    from collections import namedtuple
+
+    from planner import InputError
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(settings, "sweep_workers", 1)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9, 1000))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    with pytest.raises(InputError, match=r"temporary space .* set TMPDIR") as err:
+        read_file(SAMPLES / "nanjing_xinjiekou.osm.pbf")
+    assert str(tmp_path) in str(err.value)
+    assert not list(tmp_path.iterdir())  # nothing left behind
