@@ -187,10 +187,10 @@ def _write_text(path: Path, target: str) -> None:
 
 def _parse_text(text: Any) -> tuple[list[dict], list[dict]]:
     """Batches of parsed node and way lines from an open OPL text."""
-    nodes, ways = [], []
+    nodes, ways, strings = [], [], {}
     while lines := text.readlines(settings.opl_batch_chars):
-        nodes.append(_node_lines([s for s in lines if s[:1] == "n"]))
-        ways.append(_way_lines([s for s in lines if s[:1] == "w"]))
+        nodes.append(_node_lines([s for s in lines if s[:1] == "n"], strings))
+        ways.append(_way_lines([s for s in lines if s[:1] == "w"], strings))
     return nodes, ways
 
 
@@ -342,20 +342,22 @@ def _unescape(text: str) -> str:
     return _ESCAPED.sub(lambda m: chr(int(m[1], 16)), text) if "%" in text else text
 
 
-def _tag_fields(fields: list[str]) -> list[dict[str, str]]:
+def _tag_fields(fields: list[str], strings: dict[str, str]) -> list[dict[str, str]]:
     """OPL tag fields (``T`` then ``k=v,k=v``) as dicts.
 
     All escapes are undone at once over the joined fields except those of ``,``, ``=``,
     ``%`` and line breaks, which the split needs; the few keys and values holding one are
-    unescaped on their own.
+    unescaped on their own. Keys and values repeat (``building``, ``yes``): each text is
+    kept once, in ``strings``, shared by all the dicts of a read.
     """
     if not fields:
         return []
     out = []
+    known = strings.setdefault
     for field in _decode_escapes("\n".join(fields)).split("\n"):
         if "%" not in field:
             # No escaped "=" or ",": the separators alternate key, value, key, value.
-            items = field[1:].replace("=", ",").split(",") if len(field) > 1 else []
+            items = [known(t, t) for t in field[1:].replace("=", ",").split(",")] if len(field) > 1 else []
             out.append(dict(zip(items[0::2], items[1::2], strict=True)))
         else:
             pairs = (pair.split("=", 1) for pair in field[1:].split(","))
@@ -393,25 +395,25 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 _ROW = str.maketrans({"n": None, "x": " ", "y": " "})
 
 
-def _node_lines(lines: list[str]) -> dict[str, Any]:
+def _node_lines(lines: list[str], strings: dict[str, str]) -> dict[str, Any]:
     """Tagged nodes with a location, from their OPL lines."""
     fields = [line.rstrip("\n").split(" ") for line in lines]
     fields = [f for f in fields if len(f[2]) > 1 and len(f[3]) > 1]  # malformed extracts lack some
     return {
         "ids": [f"node/{f[0][1:]}" for f in fields],
-        "tags": _tag_fields([f[1] for f in fields]),
+        "tags": _tag_fields([f[1] for f in fields], strings),
         # Through libosmium's fixed point, as pyosmium's Location.lon gives it.
         "lon": np.rint(np.array([f[2][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
         "lat": np.rint(np.array([f[3][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
     }
 
 
-def _way_lines(lines: list[str]) -> dict[str, Any]:
+def _way_lines(lines: list[str], strings: dict[str, str]) -> dict[str, Any]:
     """Ways from their OPL lines: every way's id and tags; the streets' tags, node counts,
     nodes and locations; the line features' ids, tags, node counts and lon/lat."""
     fields = [line.rstrip("\n").split(" ") for line in lines]
     ids = np.array([f[0][1:] for f in fields], dtype=np.int64)
-    tags = _tag_fields([f[1] for f in fields])
+    tags = _tag_fields([f[1] for f in fields], strings)
     lists = [f[2] for f in fields]
     street = np.zeros(len(ids), bool)
     line = np.zeros(len(ids), bool)
