@@ -4,13 +4,15 @@ Handing every object to Python costs pyosmium a Python object per tag, about 10 
 object, which made reading a city slower than everything after it. Here libosmium reads the
 file, keeps the node locations and writes every tagged node and way as OPL text (its
 documented one-line-per-object format, ways with their nodes' locations) without Python
-seeing them; Python then reads that text column-wise. Areas still need libosmium's
-assembler: they come through Python one by one, but only for their id and WKB geometry
-(their tags are their way's, read from the text), and on a machine that can fork that runs
-in a second process while this one reads the text.
+seeing them: a forked process writes it into a pipe and this one parses it as it comes, a
+batch of lines at a time, column-wise (numpy, pandas' C reader). Areas still need
+libosmium's assembler: they come through Python one by one, but only for their id and WKB
+geometry (their tags are their way's, read from the text), in a second forked process.
+Where a process cannot fork, the same steps run one after the other, the text through a
+temporary file.
 
 OPL escapes ``%``, ``,``, ``=``, spaces and most non-ASCII characters as ``%<hex code point>%``,
-so splitting on ``,`` / ``=`` / spaces is exact and :func:`_unescape` restores the text.
+so splitting on ``,`` / ``=`` / spaces is exact and :func:`_decode_escapes` restores the text.
 """
 
 from __future__ import annotations
