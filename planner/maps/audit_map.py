@@ -601,16 +601,9 @@ def _isochrone_layers(
     return layers, text
 
 
-def homes_payload(
-    homes: gpd.GeoDataFrame,
-    facilities: gpd.GeoDataFrame,
-    categories: list[dict],
-    minutes: Sequence[float],
-    texts: _FacilityTexts | None = None,
-) -> dict:
-    """The homes' arrays of ``_HomesData`` (homes in EPSG:4326); ``texts``: facility ids and
-    names the map's facilities share."""
-    texts = _FacilityTexts() if texts is None else texts
+def _home_points(homes: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Which homes have a finite location, and their lon/lat (a home drawn as a shape at its
+    centroid), rounded to the map's decimals."""
     geoms = homes.geometry.to_numpy()
     keep = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     geoms = geoms[keep]
@@ -621,7 +614,20 @@ def homes_payload(
     xy = shapely.get_coordinates(geoms)
     ok = np.isfinite(xy).all(axis=1)
     keep[np.flatnonzero(keep)[~ok]] = False
-    xy = np.round(xy[ok], MAP_DECIMALS)
+    return keep, np.round(xy[ok], MAP_DECIMALS)
+
+
+def homes_payload(
+    homes: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    categories: list[dict],
+    minutes: Sequence[float],
+    texts: _FacilityTexts | None = None,
+) -> dict:
+    """The homes' arrays of ``_HomesData`` (homes in EPSG:4326); ``texts``: facility ids and
+    names the map's facilities share."""
+    texts = _FacilityTexts() if texts is None else texts
+    keep, xy = _home_points(homes)
     h = homes[keep]
     h.attrs = {}  # a copy: pandas would deep-copy the audit's attrs at every column read
 
