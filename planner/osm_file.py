@@ -204,16 +204,18 @@ def _parse_piped(path: Path) -> tuple[list[dict], list[dict]] | None:
 
     read_end, write_end = os.pipe()
     writer = mp.get_context("fork").Process(target=_write_piped, args=(path, write_end), daemon=True)
-    try:
-        writer.start()
-        os.close(write_end)
-        with open(read_end, encoding="utf-8") as text:
+    with open(read_end, encoding="utf-8") as text:
+        try:
+            writer.start()
+        finally:
+            os.close(write_end)  # the child's copy is the only writer left: its exit ends the text
+        try:
             parts = _parse_text(text)
-        writer.join()
-    finally:
-        if writer.is_alive():  # this process failed while reading: stop the writer first
-            writer.terminate()
             writer.join()
+        finally:
+            if writer.is_alive():  # this process failed while reading: stop the writer first
+                writer.terminate()
+                writer.join()
     if writer.exitcode == 0:
         return parts
     _write_text(path, os.devnull)  # the file's own error, raised here, if it has one
