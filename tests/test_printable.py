@@ -128,6 +128,20 @@ return {overlap: overlap, labels: Array.from(document.querySelectorAll('.planner
 
 @pytest.mark.browser
 @pytest.mark.skipif(not browser.chromium_available(), reason=browser.SKIP_REASON)
+def test_pdf_fonts_are_outlines_with_their_text(outputs):
+    """The CJK font goes into the PDF as glyph outlines (Type 3) with a Unicode map, so the
+    text stays searchable and poppler finds nothing malformed (a TrueType embedding of these
+    CFF fonts made it warn of a mismatch)."""
+    if shutil.which("pdffonts") is None:
+        pytest.skip("pdffonts (poppler-utils) is not installed")
+    run = subprocess.run(["pdffonts", str(outputs / "audit" / "map.pdf")], capture_output=True, text=True)
+    rows = run.stdout.splitlines()[2:]
+    assert rows and all(" Type 3 " in row for row in rows), run.stdout
+    assert all(row.split()[-5:-2] == ["yes", "yes", "yes"] for row in rows), run.stdout  # emb sub uni
+    assert "Mismatch" not in run.stderr
+    assert "生活圈" in _pdf_text(outputs / "audit" / "map.pdf")
+
+
 def test_interactive_maps_label_sites_and_villages(outputs):
     site = browser.open_in_browser(outputs / "site" / "map.html", extra_js=_BOXES)
     assert site["errors"] == [] and site["extra"]["labels"] == ["#1", "#2", "#3"]

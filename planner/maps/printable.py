@@ -150,7 +150,10 @@ def write_printable(
     with rc_context(
         {
             "font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
-            "pdf.fonttype": 42,
+            # Glyph outlines in the PDF (Type 3), with their Unicode text: the CJK fonts are
+            # OpenType with CFF outlines, which a TrueType (Type 42) embedding misdeclares, and
+            # subsetting their 20 MB collections took seconds per map.
+            "pdf.fonttype": 3,
             "axes.unicode_minus": False,
         }
     ):
