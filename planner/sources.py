@@ -1,7 +1,8 @@
 """Read OpenStreetMap data into a :class:`Region`: streets as arrays, features as a GeoDataFrame.
 
-One reader serves both ``.osm`` XML and ``.osm.pbf``: pyosmium (libosmium) parses either,
-keeps node locations for ways and assembles areas (closed ways and multipolygons). A place
+One reader serves both ``.osm`` XML and ``.osm.pbf`` (:mod:`planner.osm_file`): libosmium
+parses either, keeps node locations for ways and assembles areas (closed ways and
+multipolygons), and hands planner the tagged objects as text it reads column-wise. A place
 name is downloaded with osmnx when online. Everything is projected to a metric CRS (the UTM
 zone of the streets' median point) before anything is measured.
 """
