@@ -23,6 +23,7 @@ from pyproj import CRS, Transformer
 
 from planner import settings
 from planner._errors import InputError
+from planner._gc import paused
 from planner.osm_file import FIX, STREET_TAGS, Collected, read_file
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
@@ -112,6 +113,7 @@ def segments_within(
     return keep, used, np.cumsum(used) - 1
 
 
+@paused
 def load_region(
     source: str | os.PathLike,
     boundary: Any = None,

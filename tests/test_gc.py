@@ -65,3 +65,52 @@ def test_cyclic_garbage_made_during_the_step_is_still_collected():
         return gc.collect()
 
     assert step() >= 2
+
+
+def test_paused_turns_the_collector_off_during_the_call_and_on_after_even_on_error():
+    from planner._gc import paused
+
+    @paused
+    def step(fail: bool = False):
+        if fail:
+            raise ValueError("bad file")
+        return gc.isenabled()
+
+    assert gc.isenabled()
+    assert step() is False
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="bad file"):
+        step(fail=True)
+    assert gc.isenabled()
+
+
+def test_paused_leaves_a_collector_the_user_turned_off_alone():
+    from planner._gc import paused
+
+    @paused
+    def step():
+        return gc.isenabled()
+
+    gc.disable()
+    try:
+        assert step() is False
+        assert not gc.isenabled()  # not turned on behind the user's back
+    finally:
+        gc.enable()
+
+
+def test_load_region_reads_with_the_collector_off(monkeypatch):
+    """load_region builds hundreds of thousands of lists and geometries: every full collection
+    during it walked all of them."""
+    from planner import load_region, sources
+
+    seen = []
+    original = sources._load_file
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sources, "_load_file", spy)
+    load_region("beijing_haidian_cau")
+    assert seen == [False] and gc.isenabled()
