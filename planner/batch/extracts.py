@@ -397,9 +397,9 @@ class _CutPlan:
         return int(count[hit].sum())
 
     def _node_writers(self, lon: float, lat: float):
-        """The writers of the cuts that keep a node at (lon, lat) by its location: what
-        ``_writers(index.containing(lon, lat))`` gives, with each grid cell's writers found once
-        (a pass over a file sees every node)."""
+        """The writers of the cuts that keep a node at (lon, lat) by its location (the boxes
+        holding it, edges included), with each grid cell's writers found once (a pass over a
+        file sees every node)."""
         key = (math.floor(lon / self.index.cell), math.floor(lat / self.index.cell))
         entry = self._cell_writers.get(key)
         if entry is None:
@@ -458,15 +458,6 @@ class _BoxIndex:
                     whole, part = self.cells.setdefault((cx, cy), ([], []))
                     inside = x0 <= cx * c and (cx + 1) * c <= x1 and y0 <= cy * c and (cy + 1) * c <= y1
                     (whole if inside else part).append(i)
-
-    def containing(self, lon: float, lat: float) -> list[int]:
-        """The boxes that hold a point (edges included)."""
-        found = self.cells.get((math.floor(lon / self.cell), math.floor(lat / self.cell)))
-        if found is None:
-            return []
-        whole, part = found
-        box = self.box
-        return whole + [i for i in part if box[i][0] <= lon <= box[i][2] and box[i][1] <= lat <= box[i][3]]
 
     def meeting(self, b: tuple) -> list[int]:
         """The boxes that meet box ``b`` (edges included), sorted."""
