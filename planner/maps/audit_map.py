@@ -222,20 +222,20 @@ def _add_isochrones(
     group: folium.FeatureGroup, isochrones: gpd.GeoDataFrame, cat: dict, minutes: Sequence[float]
 ) -> None:
     """A category's isochrones, largest first so the smaller ones are drawn (and tinted) on top."""
-    target_min = cat.get("minutes")
     iso = isochrones[isochrones["category"] == cat["key"]]
     for mins in sorted(iso["minutes"].unique(), reverse=True):
-        part = iso[iso["minutes"] == mins]
-        colour = time_colour([float(mins) * 60], minutes)[0]
-        is_target = target_min is not None and float(mins) == float(target_min)
+        colour, weight, dash = _isochrone_look(float(mins), cat, minutes)
         add_polygons(
-            group,
-            part,
-            colour,
-            fill_opacity=0.08,
-            weight=2.5 if is_target else 1.2,
-            dash_array=None if is_target else "5 4",
+            group, iso[iso["minutes"] == mins], colour, fill_opacity=0.08, weight=weight, dash_array=dash
         )
+
+
+def _isochrone_look(mins: float, cat: dict, minutes: Sequence[float]) -> tuple[str, float, str | None]:
+    """An isochrone's colour (its time band), line weight and dashes: solid and wider at the
+    category's target, dashed at the other times."""
+    target_min = cat.get("minutes")
+    is_target = target_min is not None and mins == float(target_min)
+    return time_colour([mins * 60], minutes)[0], 2.5 if is_target else 1.2, None if is_target else "5 4"
 
 
 def _time_label(cat: dict) -> str:
@@ -583,20 +583,18 @@ def _isochrone_layers(
     cat_of = isochrones["category"].to_numpy()[keep]
     mins_of = isochrones["minutes"].to_numpy(dtype=float)[keep]
     for cat in categories:
-        target_min = cat.get("minutes")
         mine = cat_of == cat["key"]
         for mins in sorted(np.unique(mins_of[mine]).tolist(), reverse=True):
-            colour = time_colour([mins * 60], minutes)[0]
-            is_target = target_min is not None and mins == float(target_min)
+            colour, weight, dash = _isochrone_look(mins, cat, minutes)
             style = {
                 "color": colour,
                 "fillColor": colour,
-                "weight": 2.5 if is_target else 1.2,
+                "weight": weight,
                 "fillOpacity": 0.08,
                 "opacity": 0.9,
             }
-            if not is_target:
-                style["dashArray"] = "5 4"
+            if dash is not None:
+                style["dashArray"] = dash
             layers[cat["key"]].append({"s": style, "g": np.flatnonzero(mine & (mins_of == mins)).tolist()})
     return layers, text
 
