@@ -62,7 +62,8 @@ _ESCAPED = re.compile(r"%([0-9a-fA-F]+)%")
 class Collected:
     """What a read of an OSM file keeps, in flat arrays rather than per-object records.
 
-    Streets: way ids (``street_ids``), their :data:`STREET_TAGS` values (``street_tags``),
+    Streets: way ids (``street_ids``), their :data:`STREET_TAGS` values (``street_tags``, a
+    row each),
     node count per way (``street_len``), and every way node's OSM id and fixed-point
     location (``refs``, ``ref_x``, ``ref_y``; unset for a node a clipped extract lacks).
     Features: ids (``"node/1"``), tags, and their geometries in lon/lat as blocks in feature
@@ -72,7 +73,7 @@ class Collected:
     def __init__(self) -> None:
         empty = np.zeros(0, np.int64)
         self.street_ids = empty
-        self.street_tags: list[list] = []
+        self.street_tags = np.empty((0, len(STREET_TAGS)), object)
         self.street_len = empty
         self.refs, self.ref_x, self.ref_y = empty, empty, empty
         self.feat_ids: list[str] = []
@@ -83,10 +84,9 @@ class Collected:
         """Point geometries of the next ``len(lon)`` features."""
         self._blocks.append(("points", np.asarray(lon, float), np.asarray(lat, float)))
 
-    def add_ragged(self, geom_type: Any, coords: np.ndarray, offsets: tuple, keep: Any = None) -> None:
-        """Geometries of the next features as shapely's ragged arrays (lon/lat), those of
-        ``keep`` (a mask over the ragged geometries) if given."""
-        self._blocks.append(("ragged", geom_type, coords, offsets, keep))
+    def add_ragged(self, geom_type: Any, coords: np.ndarray, offsets: tuple) -> None:
+        """Geometries of the next features as shapely's ragged arrays (lon/lat)."""
+        self._blocks.append(("ragged", geom_type, coords, offsets))
 
     def add_wkb(self, wkb: list[bytes]) -> None:
         """Geometries of the next features as WKB (lon/lat)."""
@@ -115,8 +115,7 @@ class Collected:
                 xy = project(np.column_stack(block[1:]))
                 parts.append(shapely.points(xy))
             elif block[0] == "ragged":
-                geoms = shapely.from_ragged_array(block[1], project(block[2]), block[3])
-                parts.append(geoms if block[4] is None else geoms[block[4]])
+                parts.append(shapely.from_ragged_array(block[1], project(block[2]), block[3]))
             else:
                 parts.append(shapely.transform(shapely.from_wkb(block[1]), project))
         return np.concatenate(parts)
@@ -132,12 +131,12 @@ def read_file(path: Path) -> Collected:
 
     if read_in_two(path):
         with in_background(assemble_areas, path) as other:
-            found, way_ids, way_tags = _read_tagged(path)
+            found, ways = _read_tagged(path)
             areas = other()
     else:
-        found, way_ids, way_tags = _read_tagged(path)
+        found, ways = _read_tagged(path)
         areas = assemble_areas(path)
-    _add_areas(found, areas, way_ids, way_tags)
+    _add_areas(found, areas, ways)
     return found
 
 
@@ -149,7 +148,7 @@ def read_in_two(path: Path) -> bool:
     return path.stat().st_size >= settings.parallel_read_min_bytes and can_fork()
 
 
-def _read_tagged(path: Path) -> tuple[Collected, np.ndarray, list[dict]]:
+def _read_tagged(path: Path) -> tuple[Collected, dict[str, Any]]:
     """The tagged nodes as point features, and the ways as streets and line features
     (barriers and other open ways); also every tagged way's id and tags, which its area takes.
 
@@ -189,11 +188,26 @@ def _write_text(path: Path, target: str) -> None:
 
 def _parse_text(text: Any) -> tuple[list[dict], list[dict]]:
     """Batches of parsed node and way lines from an open OPL text."""
-    nodes, ways, strings = [], [], {}
-    while lines := text.readlines(settings.opl_batch_chars):
-        nodes.append(_node_lines([s for s in lines if s[:1] == "n"], strings))
-        ways.append(_way_lines([s for s in lines if s[:1] == "w"], strings))
+    nodes, ways, seen = [], [], _Seen()
+    while chunk := text.read(settings.opl_batch_chars):
+        chunk += text.readline()  # up to the end of its last line
+        for kind, run in _runs(chunk):
+            if kind == "n":
+                nodes.append(_node_lines(run, seen))
+            elif kind == "w":
+                ways.append(_way_lines(run, seen))
     return nodes, ways
+
+
+def _runs(chunk: str):
+    """The chunk's runs of lines of one kind (``n`` or ``w``), as ``(kind, text)``: a sorted
+    file's nodes come before its ways, so a chunk holds one run or two."""
+    start = 0
+    while start < len(chunk):
+        kind = chunk[start]
+        end = chunk.find("\nw" if kind == "n" else "\nn", start) + 1 or len(chunk)
+        yield kind, chunk[start:end]
+        start = end
 
 
 def _parse_piped(path: Path) -> tuple[list[dict], list[dict]] | None:
@@ -254,8 +268,8 @@ def assemble_areas(path: Path) -> dict[str, Any]:
     Returns a dict of ``from_way`` (bool), ``osm_id`` (the way's or relation's id),
     ``relation_tags`` (the tags of each area from a relation, in order; an area from a way
     takes its way's), ``built`` (False where the rings are broken, as in a clipped extract)
-    and the built areas as shapely ragged arrays in lon/lat (``geom_type``, ``coords``,
-    ``offsets``).
+    and the built areas' binary WKB in lon/lat, one after the other in ``wkb`` and ending at
+    ``wkb_ends`` (cheap to hand from a forked process; parsed where they are projected).
     """
     import osmium
 
@@ -281,17 +295,14 @@ def assemble_areas(path: Path) -> dict[str, Any]:
         ids.append(area.orig_id())
         if not from_way[-1]:
             relation_tags.append(dict(area.tags))
-    geom_type, coords, offsets = (
-        shapely.to_ragged_array(shapely.from_wkb(wkb)) if wkb else (None, np.zeros((0, 2)), ())
-    )
     return {
         "from_way": np.array(from_way, bool),
         "osm_id": np.array(ids, np.int64),
         "relation_tags": relation_tags,
         "built": np.array(built, bool),
-        "geom_type": geom_type,
-        "coords": coords,
-        "offsets": offsets,
+        # pyosmium writes hex; shapely parses binary several times faster.
+        "wkb": bytes.fromhex("".join(wkb)),
+        "wkb_ends": np.cumsum(np.fromiter(map(len, wkb), np.int64, len(wkb))) // 2,
     }
 
 
@@ -346,22 +357,56 @@ def _unescape(text: str) -> str:
     return _ESCAPED.sub(lambda m: chr(int(m[1], 16)), text) if "%" in text else text
 
 
-def _tag_fields(fields: list[str], strings: dict[str, str]) -> list[dict[str, str]]:
-    """OPL tag fields (``T`` then ``k=v,k=v``) as dicts.
+class _Seen:
+    """What a read has parsed so far: each distinct tag field's dict, by its OPL text, and
+    one text object per key or value (``building``, ``yes``) for all the dicts."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, dict[str, str]] = {}
+        self.texts: dict[str, str] = {}
+
+
+def _tag_fields(fields: list[str], seen: _Seen) -> tuple[list[dict[str, str]], np.ndarray, list[dict]]:
+    """OPL tag fields (``T`` then ``k=v,k=v``) as dicts, each distinct field parsed once.
+
+    Objects repeat their tags (``building=yes``; a third to two fifths of the fields of the
+    real extracts are distinct), so a field is parsed the first time the read meets it: the
+    first object with it takes that dict, every later one a copy, so no two objects share a
+    dict. Also returned: each field's number among the distinct ones of ``fields`` and their
+    dicts, for what depends on the tags alone.
+    """
+    if not fields:
+        return [], np.zeros(0, np.int64), []
+    codes, distinct = pd.factorize(np.asarray(fields, dtype=object))
+    known = seen.fields
+    new = [f for f in distinct if f not in known]
+    known.update(zip(new, _parsed_fields(new, seen.texts), strict=True))
+    protos = [known[f] for f in distinct]
+    out = [protos[c].copy() for c in codes.tolist()]
+    if new:  # the first object with a field new to this read takes the parsed dict itself
+        fresh = set(new)
+        firsts = np.unique(codes, return_index=True)[1].tolist()
+        for code, at in enumerate(firsts):
+            if distinct[code] in fresh:
+                out[at] = protos[code]
+    return out, codes, protos
+
+
+def _parsed_fields(fields: list[str], texts: dict[str, str]) -> list[dict[str, str]]:
+    """OPL tag fields as dicts, their keys and values kept once in ``texts``.
 
     All escapes are undone at once over the joined fields except those of ``,``, ``=``,
     ``%`` and line breaks, which the split needs; the few keys and values holding one are
-    unescaped on their own. Keys and values repeat (``building``, ``yes``): each text is
-    kept once, in ``strings``, shared by all the dicts of a read.
+    unescaped on their own.
     """
     if not fields:
         return []
     out = []
-    known = strings.setdefault
+    same = texts.setdefault
     for field in _decode_escapes("\n".join(fields)).split("\n"):
         if "%" not in field:
             # No escaped "=" or ",": the separators alternate key, value, key, value.
-            items = [known(t, t) for t in field[1:].replace("=", ",").split(",")] if len(field) > 1 else []
+            items = [same(t, t) for t in field[1:].replace("=", ",").split(",")] if len(field) > 1 else []
             out.append(dict(zip(items[0::2], items[1::2], strict=True)))
         else:
             pairs = (pair.split("=", 1) for pair in field[1:].split(","))
@@ -399,36 +444,52 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 _ROW = str.maketrans({"n": None, "x": " ", "y": " "})
 
 
-def _node_lines(lines: list[str], strings: dict[str, str]) -> dict[str, Any]:
-    """Tagged nodes with a location, from their OPL lines."""
-    fields = [line.rstrip("\n").split(" ") for line in lines]
-    fields = [f for f in fields if len(f[2]) > 1 and len(f[3]) > 1]  # malformed extracts lack some
+def _fields(run: str, width: int) -> list[list[str]]:
+    """The fields of a run of OPL lines of ``width`` fields each, as ``width`` lists.
+
+    Fields are separated by one space and never empty (a field starts with its letter), and
+    OPL escapes spaces and line breaks inside them, so splitting the whole run at once on
+    white space is exact.
+    """
+    tokens = run.split()
+    if len(tokens) != width * run.count("\n") + (not run.endswith("\n")):
+        raise RuntimeError(f"OPL text with a line of other than {width} fields")
+    return [tokens[k::width] for k in range(width)]
+
+
+def _node_lines(run: str, seen: _Seen) -> dict[str, Any]:
+    """Tagged nodes with a location, from a run of their OPL lines
+    (``n<id> T<tags> x<lon> y<lat>``)."""
+    ident, tags, lon, lat = _fields(run, 4)
+    # Malformed extracts lack some locations (the field is just "x" or "y").
+    located = [i for i, (x, y) in enumerate(zip(lon, lat, strict=True)) if len(x) > 1 and len(y) > 1]
+    if len(located) < len(ident):
+        ident, tags, lon, lat = ([f[i] for i in located] for f in (ident, tags, lon, lat))
     return {
-        "ids": [f"node/{f[0][1:]}" for f in fields],
-        "tags": _tag_fields([f[1] for f in fields], strings),
+        "ids": ["node/" + f[1:] for f in ident],
+        "tags": _tag_fields(tags, seen)[0],
         # Through libosmium's fixed point, as pyosmium's Location.lon gives it.
-        "lon": np.rint(np.array([f[2][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
-        "lat": np.rint(np.array([f[3][1:] for f in fields], dtype=np.float64) * FIX) / FIX,
+        "lon": np.rint(np.array([f[1:] for f in lon], dtype=np.float64) * FIX) / FIX,
+        "lat": np.rint(np.array([f[1:] for f in lat], dtype=np.float64) * FIX) / FIX,
     }
 
 
-def _way_lines(lines: list[str], strings: dict[str, str]) -> dict[str, Any]:
-    """Ways from their OPL lines: every way's id and tags; the streets' tags, node counts,
-    nodes and locations; the line features' ids, tags, node counts and lon/lat."""
-    fields = [line.rstrip("\n").split(" ") for line in lines]
-    ids = np.array([f[0][1:] for f in fields], dtype=np.int64)
-    tags = _tag_fields([f[1] for f in fields], strings)
-    lists = [f[2] for f in fields]
-    street = np.zeros(len(ids), bool)
-    line = np.zeros(len(ids), bool)
-    for i, way_tags in enumerate(tags):
-        if "highway" in way_tags and way_tags.get("area") != "yes":
-            street[i] = True
-        elif "barrier" in way_tags or not _polygon_like(lists[i]):
-            line[i] = True  # the other closed ones come again as areas (most buildings)
+def _way_lines(run: str, seen: _Seen) -> dict[str, Any]:
+    """Ways from a run of their OPL lines (``w<id> T<tags> N<nodes>``): every way's id and
+    tags; the streets' tags, node counts, nodes and locations; the line features' ids, tags,
+    node counts and lon/lat."""
+    ident, fields, lists = _fields(run, 3)
+    ids = np.array([f[1:] for f in ident], dtype=np.int64)
+    tags, codes, protos = _tag_fields(fields, seen)
+    # What depends on the tags alone, once per distinct tag field.
+    street = np.array([("highway" in t and t.get("area") != "yes") for t in protos], bool)[codes]
+    barrier = np.array(["barrier" in t for t in protos], bool)[codes]
+    line = barrier & ~street
+    other = np.flatnonzero(~street & ~barrier)
+    line[other] = ~_closed_rings([lists[i] for i in other.tolist()])  # those come again as areas
     # Only the streets' and lines' nodes are parsed: most ways are buildings.
-    used = street | line
-    counts, refs, x, y = _node_list([lists[i] for i in np.flatnonzero(used)])
+    used = np.flatnonzero(street | line)
+    counts, refs, x, y = _node_list([lists[i] for i in used.tolist()])
     street, line = street[used], line[used]
     on_street = np.repeat(street, counts)
     # A line keeps its nodes with a location, if two or more (a clipped extract lacks some).
@@ -437,35 +498,53 @@ def _way_lines(lines: list[str], strings: dict[str, str]) -> dict[str, Any]:
     line_counts = np.bincount(way_of, minlength=len(counts))
     line &= line_counts >= 2
     on_line = line[way_of]
-    used_ids, used_tags = ids[used], [tags[i] for i in np.flatnonzero(used)]
+    rows = np.empty((len(protos), len(STREET_TAGS)), object)
+    for code, t in enumerate(protos):
+        rows[code] = [t.get(k) for k in STREET_TAGS]
     return {
         "ids": ids,
         "tags": tags,
-        "street_ids": used_ids[street],
-        "street_tags": [[used_tags[i].get(k) for k in STREET_TAGS] for i in np.flatnonzero(street)],
+        "highway_only": np.array([_highway_only(t) for t in protos], bool)[codes],
+        "street_ids": ids[used][street],
+        "street_tags": rows[codes[used][street]],
         "street_len": counts[street],
         "refs": refs[on_street],
         "ref_x": x[on_street],
         "ref_y": y[on_street],
-        "line_ids": [f"way/{i}" for i in used_ids[line]],
-        "line_tags": [used_tags[i] for i in np.flatnonzero(line)],
+        "line_ids": [f"way/{i}" for i in ids[used][line].tolist()],
+        "line_tags": [tags[i] for i in used[line].tolist()],
         "line_len": line_counts[line],
         "line_lonlat": np.column_stack([x[valid][on_line] / FIX, y[valid][on_line] / FIX]),
     }
 
 
-def _polygon_like(nodes: str) -> bool:
-    """Whether an OPL node list (``Nn1x..y..,n2x..y..``) is a closed ring of four nodes or more,
-    which libosmium makes an area of."""
-    if nodes.count(",") < 3:
-        return False
-    last = nodes.rfind(",") + 1
-    return nodes[1 : nodes.index("x")] == nodes[last : nodes.index("x", last)]
+def _closed_rings(lists: list[str]) -> np.ndarray:
+    """Whether each OPL node list (``Nn1x..y..,n2x..y..``) is a closed ring of four nodes or
+    more, which libosmium makes an area of: its first and last node ids compared on the
+    bytes of all the lists at once (node lists are ASCII)."""
+    if not lists:
+        return np.zeros(0, bool)
+    raw = np.frombuffer(("\n".join(lists) + "\n").encode("ascii"), np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    commas = np.flatnonzero(raw == ord(","))
+    exes = np.append(np.flatnonzero(raw == ord("x")), len(raw))
+    before_end = np.searchsorted(commas, ends)
+    closed = before_end - np.searchsorted(commas, starts) >= 3  # four nodes or more
+    # The first id runs from "Nn" to its "x", the last from the last ",n" to its "x".
+    first = starts + 2
+    last = np.where(closed, commas[np.maximum(before_end - 1, 0)] + 2 if len(commas) else 0, 0)
+    size = exes[np.searchsorted(exes, first)] - first
+    closed &= size == exes[np.searchsorted(exes, last)] - last
+    for k in range(int(size[closed].max(initial=0))):
+        digit = closed & (k < size)
+        closed[digit] &= raw[first[digit] + k] == raw[last[digit] + k]
+    return closed
 
 
-def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, np.ndarray, list[dict]]:
+def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, dict[str, Any]]:
     """The batches of :func:`_node_lines` and :func:`_way_lines` as one :class:`Collected`, and
-    every way's id and tags."""
+    every way's ``ids``, ``tags`` and whether it is ``highway_only`` (:func:`_highway_only`)."""
     found = Collected()
 
     def cat(parts: list[dict], key: str, empty: Any = None) -> Any:
@@ -479,31 +558,48 @@ def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, np.ndarray,
     found.add_points(cat(nodes, "lon", np.zeros(0)), cat(nodes, "lat", np.zeros(0)))
     for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
         setattr(found, key, cat(ways, key))
-    found.street_tags = cat(ways, "street_tags", [])
+    found.street_tags = cat(ways, "street_tags", np.empty((0, len(STREET_TAGS)), object))
     offsets = np.concatenate([[0], np.cumsum(cat(ways, "line_len"))])
     found.add_ragged(shapely.GeometryType.LINESTRING, cat(ways, "line_lonlat", np.zeros((0, 2))), (offsets,))
-    return found, cat(ways, "ids"), cat(ways, "tags", [])
+    return found, {
+        key: cat(ways, key, [] if key == "tags" else None) for key in ("ids", "tags", "highway_only")
+    }
 
 
-def _add_areas(found: Collected, areas: dict[str, Any], way_ids: np.ndarray, way_tags: list[dict]) -> None:
+def _add_areas(found: Collected, areas: dict[str, Any], ways: dict[str, Any]) -> None:
     """Areas in the assembler's order with their way's or relation's tags; highway areas
     without an area key are left out, as are areas whose rings are broken."""
-    order = np.argsort(way_ids, kind="stable")
-    sorted_ids = way_ids[order]
-    at = np.minimum(np.searchsorted(sorted_ids, areas["osm_id"]), max(len(sorted_ids) - 1, 0))
-    relation_tags = iter(areas["relation_tags"])
-    keep = np.zeros(len(areas["osm_id"]), bool)
-    for i, (from_way, ident) in enumerate(zip(areas["from_way"], areas["osm_id"], strict=True)):
-        if from_way:
-            tags = way_tags[order[at[i]]] if len(sorted_ids) and sorted_ids[at[i]] == ident else {}
+    ident, from_way = areas["osm_id"], areas["from_way"]
+    # Each way area's row among the tagged ways (-1 where the text has no such way).
+    order = np.argsort(ways["ids"], kind="stable")
+    sorted_ids = ways["ids"][order]
+    row = np.full(len(ident), -1)
+    if len(sorted_ids):
+        at = np.minimum(np.searchsorted(sorted_ids, ident), len(sorted_ids) - 1)
+        hit = from_way & (sorted_ids[at] == ident)
+        row[hit] = order[at[hit]]
+    relation_tags = areas["relation_tags"]
+    of_relation = np.cumsum(~from_way) - 1
+    relation_ok = np.array([bool(t) and not _highway_only(t) for t in relation_tags] + [False], bool)
+    # Row -1 (no way, or a relation's area) takes the appended value: left out.
+    way_ok = np.append(~ways["highway_only"], False)[row]
+    keep = areas["built"] & np.where(from_way, way_ok, relation_ok[np.where(from_way, -1, of_relation)])
+    way_tags = ways["tags"]
+    for i in np.flatnonzero(keep).tolist():
+        if from_way[i]:
+            found.feat_ids.append(f"way/{ident[i]}")
+            found.feat_tags.append(way_tags[row[i]])
         else:
-            tags = next(relation_tags)
-        if not tags or not areas["built"][i]:
-            continue
-        if "highway" in tags and not any(k in tags for k in AREA_KEYS):
-            continue
-        keep[i] = True
-        found.feat_ids.append(f"{'way' if from_way else 'relation'}/{ident}")
-        found.feat_tags.append(tags)
-    if keep.any():
-        found.add_ragged(areas["geom_type"], areas["coords"], areas["offsets"], keep[areas["built"]])
+            found.feat_ids.append(f"relation/{ident[i]}")
+            found.feat_tags.append(relation_tags[of_relation[i]])
+    ends = areas["wkb_ends"]
+    kept = np.flatnonzero(keep[areas["built"]]).tolist()
+    starts = np.concatenate([[0], ends[:-1]]).tolist()
+    ends = ends.tolist()
+    found.add_wkb([areas["wkb"][starts[i] : ends[i]] for i in kept])
+
+
+def _highway_only(tags: dict[str, str]) -> bool:
+    """A highway area without an area key (a pedestrian square, a roundabout's island): left
+    out of the features, its ways being streets."""
+    return "highway" in tags and not any(k in tags for k in AREA_KEYS)

@@ -429,11 +429,13 @@ def _from_osmnx(graph, feats: gpd.GeoDataFrame, name: str, source: str) -> Regio
     ).astype(np.int64)
     found.street_ids = np.array([int(o[0] if isinstance(o, list) else o) for o in edges["osmid"]], np.int64)
     columns = [k for k in STREET_TAGS if k in edges.columns]
+    rows = []
     for values in zip(*(edges[k] for k in columns), strict=True) if columns else [()] * len(edges):
         tags = {k: (v[0] if isinstance(v, list) else v) for k, v in zip(columns, values, strict=True)}
         # osmnx already split oneways into directed edges: mark two-way edges so both exist.
         tags["oneway"] = "yes"
-        found.street_tags.append([tags.get(k) for k in STREET_TAGS])
+        rows.append([tags.get(k) for k in STREET_TAGS])
+    found.street_tags = np.array(rows, dtype=object).reshape(len(rows), len(STREET_TAGS))
     found.street_len = np.full(len(edges), 2, np.int64)
     found.refs = (
         np.column_stack([edges.index.get_level_values(0), edges.index.get_level_values(1)])

@@ -13,11 +13,13 @@ import osmium
 import pytest
 import shapely
 from conftest import SAMPLES, shared_path
+from hypothesis import given
+from hypothesis import strategies as st
 from osm_fixtures import square, write_osm
 from pyproj import CRS
 
 from planner import settings
-from planner.osm_file import AREA_KEYS, STREET_TAGS, read_file
+from planner.osm_file import AREA_KEYS, STREET_TAGS, _closed_rings, read_file
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -73,7 +75,7 @@ def assert_same(path) -> None:
     assert shapely.equals_exact(geoms, want, tolerance=0).all()
     streets = expected["streets"]
     assert found.street_ids.tolist() == streets["ids"]
-    assert found.street_tags == streets["tags"]
+    assert found.street_tags.tolist() == streets["tags"]
     assert found.refs.tolist() == streets["refs"]
     lon = np.array([np.nan if v is None else v for v in streets["lon"]])
     valid = np.abs(found.ref_x) <= 180 * 10**7
@@ -125,7 +127,7 @@ def test_every_escaped_character_comes_back(tmp_path):
     assert found.feat_tags[1] == node_tags[2]
     assert found.feat_tags[2] == ways[1][2]
     assert found.feat_tags[3] == ways[2][2]
-    assert found.street_tags == [[ways[0][2].get(k) for k in STREET_TAGS]]
+    assert found.street_tags.tolist() == [[ways[0][2].get(k) for k in STREET_TAGS]]
     assert_same(path)
 
 
@@ -155,14 +157,18 @@ def test_small_batches_of_text_give_the_same_read(monkeypatch):
     monkeypatch.setattr(settings, "opl_batch_chars", 400)
     small = read_file(path)
     assert small.feat_ids == whole.feat_ids and small.feat_tags == whole.feat_tags
-    assert small.street_tags == whole.street_tags
+    assert small.street_tags.tolist() == whole.street_tags.tolist()
     for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
         np.testing.assert_array_equal(getattr(small, key), getattr(whole, key))
     assert shapely.equals_exact(small.geometries(WGS84), whole.geometries(WGS84), tolerance=0).all()
 
 
 def _same_read(a, b) -> None:
-    assert a.feat_ids == b.feat_ids and a.feat_tags == b.feat_tags and a.street_tags == b.street_tags
+    assert (
+        a.feat_ids == b.feat_ids
+        and a.feat_tags == b.feat_tags
+        and a.street_tags.tolist() == b.street_tags.tolist()
+    )
     for key in ("street_ids", "street_len", "refs", "ref_x", "ref_y"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     assert shapely.equals_exact(a.geometries(WGS84), b.geometries(WGS84), tolerance=0).all()
@@ -224,3 +230,40 @@ def test_too_little_temporary_space_is_refused_before_writing(monkeypatch, tmp_p
         read_file(SAMPLES / "nanjing_xinjiekou.osm.pbf")
     assert str(tmp_path) in str(err.value)
     assert not list(tmp_path.iterdir())  # nothing left behind
+
+
+def _closed_by_strings(nodes: str) -> bool:
+    """A closed ring of four nodes or more, read off the string with str methods."""
+    if nodes.count(",") < 3:
+        return False
+    last = nodes.rfind(",") + 1
+    return nodes[1 : nodes.index("x")] == nodes[last : nodes.index("x", last)]
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(-(10**12), 10**12), st.booleans()),
+            max_size=7,
+        ),
+        max_size=30,
+    )
+)
+def test_closed_rings_on_all_lists_at_once_agree_with_each_list_read_alone(ways):
+    """Node lists of every length (none to seven nodes; ids of one to thirteen digits, some
+    negative; some nodes without a location), the last id often equal to the first."""
+    lists = []
+    for way in ways:
+        nodes = [f"n{i}x1.5y-2.25" if located else f"n{i}xy" for i, located in way]
+        if len(way) >= 2 and way[0][0] % 2 == 0:  # close about half the rings
+            nodes[-1] = nodes[0]
+        lists.append("N" + ",".join(nodes))
+    assert _closed_rings(lists).tolist() == [_closed_by_strings(s) for s in lists]
+
+
+def test_a_file_of_nodes_alone_reads(tmp_path):
+    """Only a node (a POI), no way: no street, no area, the POI with its tags."""
+    path = write_osm(tmp_path / "poi.osm", {1: (0, 0)}, [], {1: {"amenity": "school", "name": "小学"}})
+    found = read_file(path)
+    assert found.feat_ids == ["node/1"] and found.feat_tags == [{"amenity": "school", "name": "小学"}]
+    assert len(found.street_ids) == 0 and found.street_tags.shape == (0, len(STREET_TAGS))
