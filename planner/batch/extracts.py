@@ -1,20 +1,31 @@
-"""Cutting the regions of a batch out of one large extract, in one pass over the file."""
+"""Cutting the regions of a batch out of one large extract, in one pass over the file.
+
+libosmium reads the extract once and writes every object as OPL text (its one-line-per-object
+format; ways with their nodes' locations) into a temporary file; the text is read back a
+batch of lines at a time and each cut's lines are chosen column-wise (numpy), so Python never
+handles an OSM object one by one. Each cut's text is then written as ``.osm.pbf`` by libosmium.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import hashlib
+import io
 import math
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from planner import settings
+from planner._errors import InputError
 from planner.batch.regions import RegionSpec
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
@@ -22,8 +33,8 @@ from planner.batch.regions import RegionSpec
 #: extract is at least this size. A single region of a smaller file reads it whole.
 cut_min_bytes: int = 64 * 2**20
 
-_AREA_RELATION_TYPES = ("multipolygon", "boundary")  # the relations libosmium assembles into areas
-#: Cell side (degrees, about 1 km) on which the cut's second pass counts street nodes.
+_AREA_RELATION_TYPES = (b"multipolygon", b"boundary")  # the relations libosmium assembles into areas
+#: Cell side (degrees, about 1 km) on which the cut pass counts street nodes.
 _CELL_DEG = 0.01
 
 
@@ -184,7 +195,7 @@ def cut_extracts(
     boxes: dict[str, tuple[float, float, float, float]],
     paths: dict[str, str | os.PathLike],
 ) -> dict[str, str]:
-    """Cut one large OSM extract into one small extract per box, in three passes over the file.
+    """Cut one large OSM extract into one small extract per box, in one pass over the file.
 
     Each cut keeps every node inside its box (WGS84 ``(minlon, minlat, maxlon, maxlat)``),
     every way whose nodes' bounding box meets it, and every multipolygon/boundary relation
@@ -193,7 +204,12 @@ def cut_extracts(
     outline); streets keep only their nodes inside the box, which is all a clip to a polygon
     inside the box uses. Loading a cut with ``load_region(..., boundary=poly)`` for a ``poly``
     inside the box therefore gives the region that loading the whole file would, except that
-    the metric CRS is the UTM zone of the cut's streets rather than of the whole file's.
+    the metric CRS is the UTM zone of the cut's streets rather than of the whole file's. A cut
+    holds no metadata (versions, timestamps, users), which loading does not read.
+
+    The OPL text takes about 6.5-11 times a ``.osm.pbf``'s size (beside the first path, while
+    cutting), the cuts' text up to twice that again; a folder without that room is refused first
+    (:class:`~planner._errors.InputError`).
 
     Parameters
     ----------
@@ -211,8 +227,9 @@ def cut_extracts(
     """
 
     names = list(boxes)
-    plan = _plan(osm, np.array([boxes[n] for n in names], float).reshape(-1, 4))
-    _write_cuts(osm, plan, [[i] for i in range(len(names))], [paths[n] for n in names])
+    with _opl_text(osm, Path(paths[names[0]]).parent if names else Path(".")) as (text, relations):
+        plan = _plan(text, relations, np.array([boxes[n] for n in names], float).reshape(-1, 4))
+        _write_cuts(text, plan, [[i] for i in range(len(names))], [paths[n] for n in names])
     return {n: str(paths[n]) for n in names}
 
 
@@ -224,7 +241,7 @@ def cut_shared_groups(
     max_regions: int,
 ) -> dict:
     """Group the boxes' regions (:func:`planner.batch.shared.share_groups`) on the street
-    nodes the cut's second pass counts, then cut one extract per group: the union of its
+    nodes the cut pass counts, then cut one extract per group: the union of its
     members' cuts (everything :func:`cut_extracts` keeps for any of its boxes).
 
     Returns
@@ -237,17 +254,20 @@ def cut_shared_groups(
 
     names = list(boxes)
     box = np.array([boxes[n] for n in names], float).reshape(-1, 4)
-    plan = _plan(osm, box)
-    groups = share_groups(box, plan.cells, _CELL_DEG, max_nodes, max_regions)
-    stat = os.stat(osm)
-    out_paths = []
-    for members in groups:
-        key = "|".join(str(boxes[names[i]]) for i in members)
-        digest = hashlib.sha1(f"{osm}|{stat.st_size}|{stat.st_mtime_ns}|{key}".encode()).hexdigest()[:16]
-        out_paths.append(str(Path(folder) / f"{digest}.osm.pbf"))
-    todo = [j for j, p in enumerate(out_paths) if not os.path.exists(p)]  # complete cuts of an earlier run
-    if todo:
-        _write_cuts(osm, plan, [groups[j] for j in todo], [out_paths[j] for j in todo])
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with _opl_text(osm, Path(folder)) as (text, relations):
+        plan = _plan(text, relations, box)
+        groups = share_groups(box, plan.cells, _CELL_DEG, max_nodes, max_regions)
+        stat = os.stat(osm)
+        out_paths = []
+        for members in groups:
+            key = "|".join(str(boxes[names[i]]) for i in members)
+            digest = hashlib.sha1(f"{osm}|{stat.st_size}|{stat.st_mtime_ns}|{key}".encode()).hexdigest()[:16]
+            out_paths.append(str(Path(folder) / f"{digest}.osm.pbf"))
+        # Complete cuts of an earlier run are kept.
+        todo = [j for j, p in enumerate(out_paths) if not os.path.exists(p)]
+        if todo:
+            _write_cuts(text, plan, [groups[j] for j in todo], [out_paths[j] for j in todo])
     return {
         "groups": [[names[i] for i in members] for members in groups],
         "paths": {names[i]: out_paths[j] for j, members in enumerate(groups) for i in members},
@@ -255,134 +275,323 @@ def cut_shared_groups(
     }
 
 
-def _plan(osm: str | os.PathLike, box: np.ndarray) -> _CutPlan:
-    """The first two passes of a cut: what each box keeps, and the street nodes per cell."""
-    import osmium
-
+def _plan(text: Path, relations: Path, box: np.ndarray) -> _CutPlan:
+    """What each box keeps, and the street nodes per cell, from the OPL text of
+    :func:`_opl_text` (``relations``: the area relations' members first, so that only their
+    member ways keep their node lists)."""
     plan = _CutPlan(box)
-    # Pass 1: members of area relations.
-    for rel in osmium.FileProcessor(str(osm), osmium.osm.RELATION):
-        if rel.tags.get("type") in _AREA_RELATION_TYPES:
-            plan.add_area_relation(rel.id, [m.ref for m in rel.members if m.type == "w"])
-    # Pass 2: which boxes each way meets; outside nodes that feature ways need. The nodes only
-    # fill the location index in C++; Python sees the ways.
-    for way in (
-        osmium.FileProcessor(str(osm), osmium.osm.NODE | osmium.osm.WAY)
-        .with_locations()
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-    ):
-        plan.add_way(way)
-    plan.add_relations_meeting_boxes()
+    rel_ids, members = [], []
+    with open(relations, "rb") as lines:
+        while batch := lines.readlines(settings.opl_batch_chars):
+            for ident, ways in _area_relations(batch):
+                rel_ids.append(ident)
+                members.append(ways)
+    member_ways = np.unique(np.fromiter((w for m in members for w in m), np.int64))
+    with open(text, "rb") as lines:
+        while batch := lines.readlines(settings.opl_batch_chars):
+            plan.add_ways(_way_lines([s for s in batch if s[:1] == b"w"]), member_ways)
+    plan.add_area_relations(np.array(rel_ids, np.int64), members)
     return plan
 
 
-def _write_cuts(osm, plan: _CutPlan, members: list[list[int]], paths: list[str | os.PathLike]) -> None:
-    """Pass 3: write each object, in file order, to every cut one of whose member boxes keeps
-    it; each cut is written beside and renamed when complete."""
+@contextlib.contextmanager
+def _opl_text(osm: str | os.PathLike, folder: Path) -> Iterator[tuple[Path, Path]]:
+    """Every object of ``osm`` as libosmium's OPL text (ways with their nodes' locations, no
+    metadata: nothing a region's loading reads), and its relations alone, in hidden files of
+    ``folder``, removed at the end; libosmium writes them without Python seeing an object."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_space(Path(osm), folder)
+    stem = f".{uuid.uuid4().hex[:8]}.tmp-"
+    text, relations = folder / f"{stem}all.opl", folder / f"{stem}relations.opl"
+    try:
+        _write_opl(osm, text, relations)
+        yield text, relations
+    finally:
+        text.unlink(missing_ok=True)
+        relations.unlink(missing_ok=True)
+
+
+def _write_opl(osm: str | os.PathLike, text: Path, relations: Path) -> None:
     import osmium
 
-    tmp = [Path(p).with_name(f".{Path(p).name}.tmp-{uuid.uuid4().hex[:6]}.osm.pbf") for p in paths]
-    for p in tmp:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    writer_of: list[list[int]] = [[] for _ in range(len(plan.box))]
-    for j, boxes in enumerate(members):
-        for i in boxes:
-            writer_of[i].append(j)
-    one_each = len(members) == len(plan.box) and all(w == [i] for i, w in enumerate(writer_of))
-    plan.writer_of = None if one_each else writer_of
-    plan._cell_writers = {}  # found for these writers
-    writers = [osmium.SimpleWriter(str(p), overwrite=True) for p in tmp]
+    with (
+        osmium.SimpleWriter(osmium.io.File(str(relations), _OPL), overwrite=True) as writer,
+        osmium.io.Reader(str(osm), osmium.osm.RELATION) as reader,
+    ):
+        osmium.apply(reader, writer)
+    locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+    locations.ignore_errors()  # a clipped extract lacks some nodes: their location stays unset
+    with (
+        osmium.SimpleWriter(osmium.io.File(str(text), _OPL_LOCATIONS), overwrite=True) as writer,
+        osmium.io.Reader(str(osm)) as reader,
+    ):
+        osmium.apply(reader, locations, writer)
+    return text, relations
+
+
+_OPL = "opl,add_metadata=false"
+_OPL_LOCATIONS = f"{_OPL},locations_on_ways=true"
+
+
+def _check_space(osm: Path, folder: Path) -> None:
+    """Refuse an extract whose OPL text and cuts would not fit in ``folder``, before libosmium
+    runs out of space (its writer cannot recover from a failed write)."""
+    import shutil
+
+    compressed = not str(osm).lower().endswith((".osm", ".xml"))
+    needed = osm.stat().st_size * (_OPL_PER_PBF_BYTE if compressed else 1.0) * _TEXT_COPIES
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise InputError(
+            f"{osm}: cutting its regions needs about {needed / 1e6:,.0f} MB of temporary space in "
+            f"{folder} and it has {free / 1e6:,.0f} MB free; free some space or give --out on a larger disk"
+        )
+
+
+#: Bytes of OPL text (every object, ways with locations) per byte of a ``.osm.pbf``: 6.5-11
+#: on the bundled samples and the tiled city.
+_OPL_PER_PBF_BYTE = 12.0
+#: The text of the whole file, and of the cuts (their buffers overlap: up to about twice it).
+_TEXT_COPIES = 3.0
+
+
+def _write_cuts(text: Path, plan: _CutPlan, members: list[list[int]], paths: list[str | os.PathLike]) -> None:
+    """Write each object of the OPL text, in file order, to every cut one of whose member
+    boxes keeps it: lines chosen column-wise, a batch at a time; each cut's text is then
+    written as ``.osm.pbf`` (uncompressed: it is read a few times and removed) beside its
+    path and renamed when complete."""
+    import osmium
+
+    keep = plan.by_cut(members)
+    stem = f"tmp-{uuid.uuid4().hex[:6]}"
+    cut_text = [Path(p).with_name(f".{Path(p).name}.{stem}.opl") for p in paths]
+    tmp = [Path(p).with_name(f".{Path(p).name}.{stem}.osm.pbf") for p in paths]
     try:
-        for obj in osmium.FileProcessor(str(osm)):
-            plan.write(obj, writers)
+        for p in cut_text:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        outs = [open(p, "wb") for p in cut_text]  # noqa: SIM115 - closed below, whatever happens
+        try:
+            with open(text, "rb") as lines:
+                while batch := lines.readlines(settings.opl_batch_chars):
+                    for out, chosen in zip(outs, plan.choose(batch, members, keep), strict=True):
+                        out.write(b"".join(chosen))
+        finally:
+            for out in outs:
+                out.close()
+        for src, dst in zip(cut_text, tmp, strict=True):
+            with (
+                osmium.SimpleWriter(osmium.io.File(str(dst), _CUT_FORMAT), overwrite=True) as w,
+                osmium.io.Reader(str(src)) as reader,
+            ):
+                osmium.apply(reader, w)
+            src.unlink()
     except BaseException:
-        for w in writers:
-            with contextlib.suppress(Exception):
-                w.close()
-        for p in tmp:
+        for p in cut_text + tmp:
             p.unlink(missing_ok=True)
         raise
-    for w in writers:
-        w.close()
     for p, final in zip(tmp, paths, strict=True):
         os.replace(p, final)
 
 
+_CUT_FORMAT = "pbf,pbf_compression=none"
+
+
+def _tag_field(field: bytes) -> dict[bytes, bytes]:
+    """An OPL tag field (``T`` then ``k=v,k=v``, escaped) as a dict of the raw texts."""
+    return dict(kv.split(b"=", 1) for kv in field[1:].split(b",")) if len(field) > 1 else {}
+
+
+def _is_street(field: bytes) -> bool:
+    """A way's tags are a street's: ``highway`` and not ``area=yes`` (as the network reads it)."""
+    if b"highway=" not in field:
+        return False
+    tags = _tag_field(field)
+    return b"highway" in tags and tags.get(b"area") != b"yes"
+
+
+def _area_relations(lines: list[bytes]):
+    """(id, member way ids) of the relations libosmium assembles into areas, from OPL lines."""
+    for line in lines:
+        fields = line.rstrip(b"\n").split(b" ")
+        if line[:1] != b"r" or _tag_field(fields[1]).get(b"type") not in _AREA_RELATION_TYPES:
+            continue
+        refs = fields[2][1:]
+        yield int(fields[0][1:]), [int(m[1 : m.index(b"@")]) for m in refs.split(b",") if m[:1] == b"w"]
+
+
+#: "n<id>x<lon>y<lat>" of a way's node list as "<id> <lon> <lat>" (``n``, ``x`` and ``y``
+#: appear nowhere else in it).
+_ROW = bytes.maketrans(b"xy", b"  ")
+
+
+def _way_lines(lines: list[bytes]) -> dict:
+    """Ways from OPL lines with locations: ids, street or not, node counts, and every node's
+    id and lon/lat (NaN where the extract lacks the node)."""
+    fields = [line.rstrip(b"\n").split(b" ") for line in lines]
+    ids = np.array([f[0][1:] for f in fields], np.int64)
+    street = np.fromiter((_is_street(f[1]) for f in fields), bool, len(fields))
+    lists = [f[2] for f in fields]
+    counts = np.fromiter((s.count(b",") + 1 if len(s) > 1 else 0 for s in lists), np.int64, len(lists))
+    rows = b"\n".join(s[1:].replace(b",", b"\n") for s in lists if len(s) > 1)
+    if rows:
+        table = pd.read_csv(
+            io.BytesIO(rows.translate(_ROW, b"n")),
+            sep=" ",
+            header=None,
+            names=["ref", "lon", "lat"],
+            dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
+            engine="c",
+        )
+        refs, lon, lat = (table[c].to_numpy() for c in ("ref", "lon", "lat"))
+    else:
+        refs, lon, lat = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    return {
+        "ids": ids,
+        "street": street,
+        "counts": counts,
+        "refs": refs,
+        "lon": _fixed(lon),
+        "lat": _fixed(lat),
+    }
+
+
+def _fixed(deg: np.ndarray) -> np.ndarray:
+    """Degrees parsed from OPL's decimal text as pyosmium gives them (libosmium's fixed point
+    divided by 1e7: exact whatever the float parser's last bit); NaN stays NaN."""
+    return np.rint(deg * _FIX) / _FIX
+
+
+_FIX = 10_000_000
+
+
+def _node_table(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids and lon/lat (NaN: no location) of OPL node lines (``n<id> T<tags> x<lon> y<lat>``)."""
+    # Deleting n, x and y leaves the id and the coordinates as numbers (the tags, column 2,
+    # are not read).
+    table = pd.read_csv(
+        io.BytesIO(b"".join(lines).translate(None, b"nxy")),
+        sep=" ",
+        header=None,
+        usecols=[0, 2, 3],
+        names=["id", "lon", "lat"],
+        dtype={"id": np.int64, "lon": np.float64, "lat": np.float64},
+        engine="c",
+        quoting=csv.QUOTE_NONE,
+    )
+    return table["id"].to_numpy(), _fixed(table["lon"].to_numpy()), _fixed(table["lat"].to_numpy())
+
+
+def _line_ids(lines: list[bytes]) -> np.ndarray:
+    return np.array([line[1 : line.index(b" ")] for line in lines], np.int64)
+
+
+def _meeting(bbox: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row of ``bbox``, box) pairs of the boxes (WGS84 rows) that meet, edges included."""
+    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    step = max(1, 4_000_000 // max(1, len(box)))
+    for a in range(0, len(bbox), step):
+        b = bbox[a : a + step, None, :]
+        hit = (box[:, 0] <= b[..., 2]) & (b[..., 0] <= box[:, 2])
+        hit &= (box[:, 1] <= b[..., 3]) & (b[..., 1] <= box[:, 3])
+        r, c = np.nonzero(hit)
+        rows.append(r + a)
+        cols.append(c)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``start[k], start[k] + 1, ... start[k] + count[k] - 1`` for every k, concatenated."""
+    ends = np.cumsum(count)
+    return np.repeat(start - (ends - count), count) + np.arange(ends[-1] if len(ends) else 0)
+
+
+def _sorted_member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in ``sorted_ids``."""
+    if len(sorted_ids) == 0:
+        return np.zeros(len(ids), bool)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[at] == ids
+
+
 class _CutPlan:
-    """Which boxes (cuts) keep each node, way and relation, found over the passes of
-    :func:`cut_extracts`."""
+    """Which boxes (cuts) keep each node, way and relation, found from the OPL text: as
+    (id, box) pairs of the ways and relations that meet a box, and of the nodes a box keeps
+    whatever their location (nodes of feature ways reaching beyond it, of area relations)."""
 
     def __init__(self, box: np.ndarray):
-        self.box = box
-        self.index = _BoxIndex(box)
+        self.box = np.asarray(box, float).reshape(-1, 4)
         #: Street nodes per cell of :data:`_CELL_DEG` (by each street way's box centre), for
         #: the size of a group of regions before it is loaded.
         self.cells: dict[tuple[int, int], int] = {}
-        #: Box → the writers of the cuts that keep what it keeps; None: one cut per box.
-        self.writer_of: list[list[int]] | None = None
-        self.rel_ways: dict[int, list[int]] = {}
-        self.way_rels: dict[int, list[int]] = {}
-        self.way_hits: dict[int, set[int]] = {}
-        self.extra_nodes: dict[int, set[int]] = {}
-        self.rel_box: dict[int, list[float]] = {}
-        self.member_nodes: dict[int, list[int]] = {}
-        self.rel_hits: dict[int, set[int]] = {}
-        #: Grid cell → the writers of the boxes covering it whole, and (box, writers) of those
-        #: covering part of it (filled by ``_node_writers`` when writing).
-        self._cell_writers: dict[tuple[int, int], tuple] = {}
+        self._ways: list[tuple[np.ndarray, np.ndarray]] = []
+        self._relations: list[tuple[np.ndarray, np.ndarray]] = []
+        self._nodes: list[tuple[np.ndarray, np.ndarray]] = []
+        #: Area relations' member ways (that have a location): id → (box, node ids).
+        self._members: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def add_area_relation(self, rel_id: int, ways: list[int]) -> None:
-        self.rel_ways[rel_id] = ways
-        for w in ways:
-            self.way_rels.setdefault(w, []).append(rel_id)
+    def add_ways(self, ways: dict, member_ways: np.ndarray) -> None:
+        """The boxes each way meets (by its nodes' box); a feature way (not a street) keeps its
+        nodes outside them; a street counts its nodes in its cell."""
+        counts, lon, lat = ways["counts"], ways["lon"], ways["lat"]
+        n = len(counts)
+        start = np.cumsum(counts) - counts
+        valid = ~(np.isnan(lon) | np.isnan(lat))
+        way_of = np.repeat(np.arange(n), counts)[valid]
+        located = np.bincount(way_of, minlength=n) > 0
+        bbox = np.full((n, 4), np.nan)
+        if located.any():
+            first = np.searchsorted(way_of, np.flatnonzero(located))
+            for col, deg, reduce in zip(
+                range(4), (lon, lat) * 2, (np.minimum,) * 2 + (np.maximum,) * 2, strict=True
+            ):
+                bbox[located, col] = reduce.reduceat(deg[valid], first)
+        for k in np.flatnonzero(located & _sorted_member(member_ways, ways["ids"])):
+            self._members[int(ways["ids"][k])] = (bbox[k], ways["refs"][start[k] : start[k] + counts[k]])
+        wi = np.flatnonzero(located)
+        r, box_of = _meeting(bbox[wi], self.box)
+        way_of_hit = wi[r]
+        self._ways.append((ways["ids"][way_of_hit], box_of))
+        street = ways["street"]
+        hit_streets = np.unique(way_of_hit[street[way_of_hit]])
+        if len(hit_streets):
+            b = bbox[hit_streets]
+            cx = np.floor((b[:, 0] + b[:, 2]) / 2 / _CELL_DEG).astype(np.int64)
+            cy = np.floor((b[:, 1] + b[:, 3]) / 2 / _CELL_DEG).astype(np.int64)
+            for key, count in zip(
+                zip(cx.tolist(), cy.tolist(), strict=True), counts[hit_streets].tolist(), strict=True
+            ):
+                self.cells[key] = self.cells.get(key, 0) + count
+        # Feature ways not wholly inside a box they meet keep their nodes outside it.
+        feature = ~street[way_of_hit]
+        w, i = way_of_hit[feature], box_of[feature]
+        wb, bx = bbox[w], self.box[i]
+        inside = (bx[:, 0] <= wb[:, 0]) & (wb[:, 2] <= bx[:, 2])
+        inside &= (bx[:, 1] <= wb[:, 1]) & (wb[:, 3] <= bx[:, 3])
+        w, i = w[~inside], i[~inside]
+        at = _ranges(start[w], counts[w])
+        i = np.repeat(i, counts[w])
+        bx = self.box[i]
+        x, y = lon[at], lat[at]  # NaN (no location) is in no box
+        kept = (bx[:, 0] <= x) & (x <= bx[:, 2]) & (bx[:, 1] <= y) & (y <= bx[:, 3])
+        self._nodes.append((ways["refs"][at[~kept]], i[~kept]))
 
-    def add_way(self, way) -> None:
-        """The boxes a way meets; a feature way (not a street) keeps its nodes outside them."""
-        refs, lon, lat = [], [], []
-        for n in way.nodes:
-            refs.append(n.ref)
-            loc = n.location
-            if loc.valid():
-                lon.append(loc.lon)
-                lat.append(loc.lat)
-        if not lon:
+    def add_area_relations(self, ids: np.ndarray, members: list[list[int]]) -> None:
+        """Area relations whose member ways' box meets a cut: the cut keeps them whole (the
+        relation, its member ways and all their nodes)."""
+        found = [[self._members[w] for w in ways if w in self._members] for ways in members]
+        has = np.array([bool(f) for f in found], bool)
+        if not has.any():
             return
-        wb = (min(lon), min(lat), max(lon), max(lat))
-        if way.id in self.way_rels:
-            self.member_nodes[way.id] = refs
-            for r in self.way_rels[way.id]:
-                rb = self.rel_box.setdefault(r, [math.inf, math.inf, -math.inf, -math.inf])
-                rb[:] = [min(rb[0], wb[0]), min(rb[1], wb[1]), max(rb[2], wb[2]), max(rb[3], wb[3])]
-        hits = self.index.meeting(wb)
-        if not hits:
-            return
-        self.way_hits[way.id] = set(hits)
-        street = "highway" in way.tags and way.tags.get("area") != "yes"
-        if street:
-            cell = (math.floor((wb[0] + wb[2]) / 2 / _CELL_DEG), math.floor((wb[1] + wb[3]) / 2 / _CELL_DEG))
-            self.cells[cell] = self.cells.get(cell, 0) + len(refs)
-            return
-        for i in hits:
-            bx = self.box[i]
-            if bx[0] <= wb[0] and wb[2] <= bx[2] and bx[1] <= wb[1] and wb[3] <= bx[3]:
-                continue  # wholly inside: its nodes are kept by their location
-            for ref, n in zip(refs, way.nodes, strict=True):
-                loc = n.location
-                if not (loc.valid() and bx[0] <= loc.lon <= bx[2] and bx[1] <= loc.lat <= bx[3]):
-                    self.extra_nodes.setdefault(ref, set()).add(i)
-
-    def add_relations_meeting_boxes(self) -> None:
-        """Area relations whose member ways' box meets a cut: the cut keeps them whole."""
-        for r, rb in self.rel_box.items():
-            hits = self.index.meeting(tuple(rb))
-            if not hits:
-                continue
-            self.rel_hits[r] = set(hits)
-            for w in self.rel_ways[r]:
-                if w in self.member_nodes:
-                    self.way_hits.setdefault(w, set()).update(hits)
-                    for ref in self.member_nodes[w]:
-                        self.extra_nodes.setdefault(ref, set()).update(hits)
+        boxes = [np.array([b for b, _ in f]) for f in found if f]
+        rbox = np.array([[*b[:, :2].min(axis=0), *b[:, 2:].max(axis=0)] for b in boxes])
+        held = np.flatnonzero(has)
+        r, box_of = _meeting(rbox, self.box)
+        self._relations.append((ids[held[r]], box_of))
+        for k, i in zip(held[r].tolist(), box_of.tolist(), strict=True):
+            ways = [w for w in members[k] if w in self._members]
+            self._ways.append((np.array(ways, np.int64), np.full(len(ways), i)))
+            refs = np.concatenate([self._members[w][1] for w in ways])
+            self._nodes.append((refs, np.full(len(refs), i)))
 
     def nodes_in(self, boxes: np.ndarray) -> int:
         """Street nodes counted in cells whose centre lies in any of ``boxes``."""
@@ -396,80 +605,37 @@ class _CutPlan:
             hit |= (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
         return int(count[hit].sum())
 
-    def _node_writers(self, lon: float, lat: float):
-        """The writers of the cuts that keep a node at (lon, lat) by its location (the boxes
-        holding it, edges included), with each grid cell's writers found once (a pass over a
-        file sees every node)."""
-        key = (math.floor(lon / self.index.cell), math.floor(lat / self.index.cell))
-        entry = self._cell_writers.get(key)
-        if entry is None:
-            whole, part = self.index.cells.get(key, ((), ()))
-            box = self.index.box
-            entry = self._cell_writers[key] = (
-                tuple(self._writers(whole)),
-                [(*box[i], tuple(self._writers([i]))) for i in part],
-            )
-        whole, part = entry
-        if not part:
-            return whole
-        found = set(whole)
-        for x0, y0, x1, y1, ws in part:
-            if x0 <= lon <= x1 and y0 <= lat <= y1:
-                found.update(ws)
-        return found
+    def by_cut(self, members: list[list[int]]) -> list[dict[str, np.ndarray]]:
+        """Per cut (the boxes of ``members``), the sorted ids of the ways and relations it
+        keeps, and of the nodes it keeps whatever their location."""
+        out = []
+        for boxes in members:
+            found = {}
+            for kind, pairs in (("ways", self._ways), ("relations", self._relations), ("nodes", self._nodes)):
+                ids = [p[0][np.isin(p[1], boxes)] for p in pairs]
+                found[kind] = np.unique(np.concatenate([np.zeros(0, np.int64), *ids]))
+            out.append(found)
+        return out
 
-    def _writers(self, hits) -> set[int] | list[int]:
-        if self.writer_of is None:
-            return hits
-        return {j for i in hits for j in self.writer_of[i]}
-
-    def write(self, obj, writers: list) -> None:
-        """Add an OSM object to the writers of the cuts that keep it."""
-        if obj.is_node():
-            loc = obj.location
-            found = self._node_writers(loc.lon, loc.lat) if loc.valid() else ()
-            extra = self.extra_nodes.get(obj.id)
-            if extra:
-                found = set(found).union(self._writers(extra))
-            for i in found:
-                writers[i].add_node(obj)
-        elif obj.is_way():
-            for i in self._writers(self.way_hits.get(obj.id, ())):
-                writers[i].add_way(obj)
-        elif obj.is_relation():
-            for i in self._writers(self.rel_hits.get(obj.id, ())):
-                writers[i].add_relation(obj)
-
-
-class _BoxIndex:
-    """Which of many boxes hold a point or meet a box, through a grid of cells about half the
-    smallest box's side: a cell lists the boxes that cover it whole (no test needed) and those
-    that cover part of it."""
-
-    def __init__(self, box: np.ndarray):
-        self.box = [tuple(map(float, b)) for b in box]
-        sides = np.concatenate([box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]]) if len(box) else np.ones(1)
-        self.cell = max(float(sides.min()) / 2, 1e-4)
-        self.cells: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
-        c = self.cell
-        for i, (x0, y0, x1, y1) in enumerate(self.box):
-            for cx in range(math.floor(x0 / c), math.floor(x1 / c) + 1):
-                for cy in range(math.floor(y0 / c), math.floor(y1 / c) + 1):
-                    whole, part = self.cells.setdefault((cx, cy), ([], []))
-                    inside = x0 <= cx * c and (cx + 1) * c <= x1 and y0 <= cy * c and (cy + 1) * c <= y1
-                    (whole if inside else part).append(i)
-
-    def meeting(self, b: tuple) -> list[int]:
-        """The boxes that meet box ``b`` (edges included), sorted."""
-        x0, y0, x1, y1 = b
-        c, cand = self.cell, set()
-        for cx in range(math.floor(x0 / c), math.floor(x1 / c) + 1):
-            for cy in range(math.floor(y0 / c), math.floor(y1 / c) + 1):
-                found = self.cells.get((cx, cy))
-                if found:
-                    cand.update(found[0])
-                    cand.update(found[1])
-        box = self.box
-        return sorted(
-            i for i in cand if box[i][0] <= x1 and x0 <= box[i][2] and box[i][1] <= y1 and y0 <= box[i][3]
-        )
+    def choose(self, lines: list[bytes], members: list[list[int]], keep: list[dict]) -> list[list[bytes]]:
+        """Per cut, the OPL lines of ``lines`` it keeps, in their order: a node inside one of its
+        boxes (edges included) or kept by id, the ways and relations it keeps."""
+        kind = np.frombuffer(b"".join(line[:1] for line in lines), np.uint8)
+        text = np.array(lines, dtype=object)
+        at = {k: np.flatnonzero(kind == ord(k)) for k in "nwr"}
+        if len(at["n"]):
+            node_id, lon, lat = _node_table(text[at["n"]].tolist())
+        ids = {k: _line_ids(text[at[k]].tolist()) for k in "wr" if len(at[k])}
+        chosen = []
+        for boxes, kept in zip(members, keep, strict=True):
+            mask = np.zeros(len(lines), bool)
+            if len(at["n"]):
+                hit = _sorted_member(kept["nodes"], node_id)
+                for x0, y0, x1, y1 in self.box[boxes]:
+                    hit |= (x0 <= lon) & (lon <= x1) & (y0 <= lat) & (lat <= y1)
+                mask[at["n"]] = hit
+            for k, kind_name in (("w", "ways"), ("r", "relations")):
+                if len(at[k]):
+                    mask[at[k]] = _sorted_member(kept[kind_name], ids[k])
+            chosen.append(text[mask].tolist())
+        return chosen

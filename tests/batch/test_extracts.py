@@ -6,6 +6,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import osmium
 import pandas as pd
 import pytest
 import shapely
@@ -92,8 +93,6 @@ def test_regions_sharing_a_small_extract_are_cut_one_alone_is_not(tmp_path):
 
 
 def _ids(path) -> set[tuple[str, int]]:
-    import osmium
-
     return {(o.type_str(), o.id) for o in osmium.FileProcessor(str(path))}
 
 
@@ -140,3 +139,97 @@ def test_shared_regions_are_cut_once_per_group(tmp_path):
             specs, tmp_path / key, people, None, _Client(), False, share=True, workers=1
         )
         assert groups == [] and apart[0].cut_osm != apart[1].cut_osm
+
+
+# A hand-made extract: box A = (0, 0, 1, 1), box B = (2, 2, 3, 3).
+_TINY = """\
+n1 T x0.5 y0.5
+n2 T x1.5 y0.5
+n3 T x0.5 y1.5
+n4 T x2.5 y2.5
+n5 T x2.6 y2.5
+n6 T x2.6 y2.6
+n7 Tamenity=cafe x0.2 y0.2
+n8 T x y
+n9 T x5 y5
+w10 Thighway=residential Nn1,n2
+w11 Tbuilding=yes Nn1,n3,n2,n1
+w12 Tbuilding=yes Nn4,n5,n6,n4
+w13 Tbarrier=wall Nn4,n5
+w14 Tnatural=water Nn7,n2,n3,n7
+w15 Thighway=footway Nn8,n9
+w16 Thighway=service Nn1,n7
+r21 Ttype=multipolygon,natural=water Mw14@outer,w12@inner
+r22 Ttype=route,route=bus Mw10@,n1@stop
+"""
+
+
+def _described(o) -> tuple:
+    if o.is_node():
+        more = (o.location.lon, o.location.lat)
+    elif o.is_way():
+        more = [n.ref for n in o.nodes]
+    else:
+        more = [(m.type, m.ref, m.role) for m in o.members]
+    return (o.type_str(), o.id, dict(o.tags), more)
+
+
+def test_a_cut_keeps_what_can_matter_inside_its_box(tmp_path):
+    src = tmp_path / "tiny.opl"
+    src.write_text(_TINY, encoding="utf-8")
+    boxes = {"a": (0.0, 0.0, 1.0, 1.0), "b": (2.0, 2.0, 3.0, 3.0)}
+    cuts = batch.cut_extracts(src, boxes, {n: tmp_path / f"{n}.osm.pbf" for n in boxes})
+    # A: the nodes inside (1, 7); the street w10 without its outside node 2; the building w11
+    # and the lake w14, which reach outside, with all their nodes (2, 3); the multipolygon r21
+    # whose outer ring meets A, whole: its inner ring w12 far away and w12's nodes (4, 5, 6).
+    # Not the wall w13 (in B only), the footway w15 (its one located node is outside), the
+    # bus route r22 (not an area).
+    assert _ids(cuts["a"]) == {
+        *(("n", i) for i in (1, 2, 3, 4, 5, 6, 7)),
+        *(("w", i) for i in (10, 11, 12, 14, 16)),
+        ("r", 21),
+    }
+    # B: its nodes 4, 5, 6 and the ways within it (w12, the wall w13); r21 (its members' box
+    # spans both boxes) with w14 and its nodes 7, 2, 3.
+    assert _ids(cuts["b"]) == {
+        *(("n", i) for i in (2, 3, 4, 5, 6, 7)),
+        *(("w", i) for i in (12, 13, 14)),
+        ("r", 21),
+    }
+    # Objects keep their tags, node lists (the street's outside node as a reference), locations
+    # and members, in file order.
+    got = [_described(o) for o in osmium.FileProcessor(str(cuts["a"]))]
+    assert [o[:2] for o in got] == sorted(_ids(cuts["a"]), key=lambda t: ("nwr".index(t[0]), t[1]))
+    assert ("w", 10, {"highway": "residential"}, [1, 2]) in got
+    assert ("n", 7, {"amenity": "cafe"}, (0.2, 0.2)) in got
+    assert (
+        "r",
+        21,
+        {"type": "multipolygon", "natural": "water"},
+        [("w", 14, "outer"), ("w", 12, "inner")],
+    ) in got
+    # The street nodes counted for grouping, per cell of 0.01° by the street's box centre, and
+    # for a box those of the cells whose centre it holds: w16's two (cell centre (0.355, 0.355));
+    # not w10's (centre (1.0, 0.5): its cell's centre (1.005, 0.505) is outside), nor w15's
+    # (it meets no box).
+    found = cut_shared_groups(src, {"a": boxes["a"]}, tmp_path / "g", max_nodes=10**9, max_regions=2)
+    assert found["groups"] == [["a"]] and found["street_nodes"] == [2]
+    assert _ids(found["paths"]["a"]) == _ids(cuts["a"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.osm.pbf", "b.osm.pbf", "g", "tiny.opl"]
+    assert len(list((tmp_path / "g").iterdir())) == 1  # the cut; no text left behind
+
+
+def test_a_cut_without_room_for_its_text_is_refused(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from planner._errors import InputError
+
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 10**6, 10**6))
+    with pytest.raises(InputError, match=r"nanjing_xinjiekou\.osm\.pbf: cutting its regions needs about"):
+        batch.cut_extracts(
+            path, {"a": cut_box(_halves(path)["west"], BUFFER_M)}, {"a": tmp_path / "a.osm.pbf"}
+        )
+    assert list(tmp_path.iterdir()) == []
