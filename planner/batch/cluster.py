@@ -108,11 +108,13 @@ def worker_start_method() -> Iterator[str]:
     Dask's default, ``spawn``, starts each worker as a new interpreter that imports Dask,
     planner and the scientific stack again. Where the platform has ``forkserver``, workers are
     forked instead from one server process that imported :data:`WORKER_PRELOAD` once: the
-    server is started from a fresh interpreter (never forked from this process, whose
-    scheduler and client run threads), and each worker, restarted ones too, begins with
-    those modules loaded. A ``distributed.worker.multiprocessing-method`` other than
-    ``spawn`` in the user's Dask config is kept, and platforms without ``forkserver``
-    (Windows) spawn.
+    server is started before the cluster, and each worker, restarted ones too, begins with
+    those modules loaded. On Linux, in a process running no other thread yet, the server is a
+    fork of this process (:func:`_fork_server`), which has imported most of them already; else
+    a fresh interpreter (never a fork of a process whose threads may hold locks, as the
+    cluster's scheduler and client run threads). A ``distributed.worker.multiprocessing-method``
+    other than ``spawn`` in the user's Dask config is kept, and platforms without
+    ``forkserver`` (Windows) spawn.
 
     Yields the method used.
     """
@@ -134,6 +136,8 @@ def worker_start_method() -> Iterator[str]:
             # Replaces Dask's own preload list (which it sets on its first forkserver context,
             # hence the call first); a server already running keeps the modules it started with.
             get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
+            if started_here:
+                _fork_server(server, list(WORKER_PRELOAD))
             yield "forkserver"
     finally:
         # A server this run started stops with its cluster (as spawned workers end with
@@ -143,6 +147,50 @@ def worker_start_method() -> Iterator[str]:
         if started_here:
             with contextlib.suppress(AttributeError, OSError, ChildProcessError):
                 server._stop()
+
+
+def _fork_server(server, preload: list[str]) -> bool:
+    """Start this process's fork server (``multiprocessing.forkserver``) as a fork of this
+    process rather than a fresh interpreter that imports the modules again: Linux only, and
+    only while this process runs no other thread (a fork copies no thread, so no lock a
+    thread holds). The server then imports what of ``preload`` is not loaded yet and serves
+    as the standard library's own does (its ``main``, on the listening socket and the pipe
+    whose closing stops it); it exits without running this process's exit handlers.
+
+    Returns whether it started one (else the standard library starts its own when needed).
+    """
+    import socket
+    import threading
+    from multiprocessing import connection, forkserver, resource_tracker, util
+
+    if sys.platform != "linux" or threading.active_count() > 1 or not hasattr(server, "_forkserver_pid"):
+        return False
+    resource_tracker.ensure_running()  # shared with the server and workers, as ensure_running does
+    for stream in (sys.stdout, sys.stderr):  # else a child would write their buffered text again
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()
+    with socket.socket(socket.AF_UNIX) as listener:
+        address = connection.arbitrary_address("AF_UNIX")
+        listener.bind(address)
+        if not util.is_abstract_socket_namespace(address):
+            os.chmod(address, 0o600)
+        listener.listen()
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the server
+            code = 1
+            try:
+                os.close(alive_w)
+                forkserver.main(listener.fileno(), alive_r, preload)
+            except SystemExit:  # the pipe closed: the server's way to stop
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(alive_r)
+    server._forkserver_address = address
+    server._forkserver_alive_fd = alive_w
+    server._forkserver_pid = pid
+    return True
 
 
 def check_memory_limit(value: Any) -> None:

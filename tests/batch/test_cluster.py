@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from planner import batch, settings
 from planner.cli import main
 
@@ -139,3 +141,50 @@ def test_forked_workers_write_what_spawned_workers_write(client, tmp_path):
     assert (tmp_path / "forked" / "indicators.csv").read_bytes() == (
         tmp_path / "spawned" / "indicators.csv"
     ).read_bytes()
+
+
+_SERVER_FACTS = """
+import json, os, sys, threading
+import psutil
+from planner.batch.cluster import WORKER_PRELOAD, connect
+
+def facts():
+    import sys
+    return {"parent": os.getppid(), "preloaded": [m for m in WORKER_PRELOAD if m in sys.modules]}
+
+if __name__ == "__main__":
+    if sys.argv[1] == "thread":  # another thread running: no fork of this process
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    with connect(None, 2, "2GiB") as client:
+        found = list(client.run(facts).values())
+        server = psutil.Process(found[0]["parent"])
+        seen = {"server_parent": server.ppid(), "server_cmdline": server.cmdline()}
+    print(json.dumps({"found": found, "me": os.getpid(), "cmdline": psutil.Process().cmdline(),
+                      "gone": not psutil.pid_exists(server.pid), **seen}))
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_the_fork_server_is_a_fork_of_a_process_running_one_thread(tmp_path, thread):
+    import multiprocessing
+    import subprocess
+    import sys
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver on this platform: workers are spawned")
+    script = tmp_path / "server_facts.py"
+    script.write_text(_SERVER_FACTS, encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, str(script), "thread" if thread else "alone"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    from planner.batch.cluster import WORKER_PRELOAD
+
+    assert len(got["found"]) == 2 and len({f["parent"] for f in got["found"]}) == 1  # one server
+    assert all(f["preloaded"] == list(WORKER_PRELOAD) for f in got["found"])
+    assert got["server_parent"] == got["me"] and got["gone"]  # stopped and waited for
+    forked = got["server_cmdline"] == got["cmdline"]  # a fork runs this script's command line
+    assert forked == (sys.platform == "linux" and not thread)
+    if not forked:
+        assert "multiprocessing.forkserver" in " ".join(got["server_cmdline"])
