@@ -84,9 +84,10 @@ class Collected:
         """Point geometries of the next ``len(lon)`` features."""
         self._blocks.append(("points", np.asarray(lon, float), np.asarray(lat, float)))
 
-    def add_ragged(self, geom_type: Any, coords: np.ndarray, offsets: tuple) -> None:
-        """Geometries of the next features as shapely's ragged arrays (lon/lat)."""
-        self._blocks.append(("ragged", geom_type, coords, offsets))
+    def add_ragged(self, geom_type: Any, coords: np.ndarray, offsets: tuple, keep: Any = None) -> None:
+        """Geometries of the next features as shapely's ragged arrays (lon/lat), those of
+        ``keep`` (a mask over the ragged geometries) if given."""
+        self._blocks.append(("ragged", geom_type, coords, offsets, keep))
 
     def add_wkb(self, wkb: list[bytes]) -> None:
         """Geometries of the next features as WKB (lon/lat)."""
@@ -115,7 +116,8 @@ class Collected:
                 xy = project(np.column_stack(block[1:]))
                 parts.append(shapely.points(xy))
             elif block[0] == "ragged":
-                parts.append(shapely.from_ragged_array(block[1], project(block[2]), block[3]))
+                geoms = shapely.from_ragged_array(block[1], project(block[2]), block[3])
+                parts.append(geoms if block[4] is None else geoms[block[4]])
             else:
                 parts.append(shapely.transform(shapely.from_wkb(block[1]), project))
         return np.concatenate(parts)
@@ -268,8 +270,9 @@ def assemble_areas(path: Path) -> dict[str, Any]:
     Returns a dict of ``from_way`` (bool), ``osm_id`` (the way's or relation's id),
     ``relation_tags`` (the tags of each area from a relation, in order; an area from a way
     takes its way's), ``built`` (False where the rings are broken, as in a clipped extract)
-    and the built areas' binary WKB in lon/lat, one after the other in ``wkb`` and ending at
-    ``wkb_ends`` (cheap to hand from a forked process; parsed where they are projected).
+    and the built areas as shapely ragged arrays in lon/lat (``geom_type``, ``coords``,
+    ``offsets``: cheap to hand from a forked process, and quick to make geometries of once
+    projected).
     """
     import osmium
 
@@ -300,10 +303,19 @@ def assemble_areas(path: Path) -> dict[str, Any]:
         "osm_id": np.array(ids, np.int64),
         "relation_tags": relation_tags,
         "built": np.array(built, bool),
-        # pyosmium writes hex; shapely parses binary several times faster.
-        "wkb": bytes.fromhex("".join(wkb)),
-        "wkb_ends": np.cumsum(np.fromiter(map(len, wkb), np.int64, len(wkb))) // 2,
+        **dict(zip(("geom_type", "coords", "offsets"), _ragged(wkb), strict=True)),
     }
+
+
+def _ragged(hex_wkb: list[str]) -> tuple:
+    """Shapely's ragged arrays of pyosmium's hex WKB (decoded to binary at once first:
+    shapely parses binary several times faster than hex)."""
+    if not hex_wkb:
+        return None, np.zeros((0, 2)), ()
+    ends = (np.cumsum(np.fromiter(map(len, hex_wkb), np.int64, len(hex_wkb))) // 2).tolist()
+    raw = bytes.fromhex("".join(hex_wkb))
+    binary = [raw[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    return shapely.to_ragged_array(shapely.from_wkb(binary))
 
 
 #: Code points whose escapes :func:`_decode_escapes` leaves in place: the fields are split on
@@ -346,10 +358,13 @@ def _decode_escapes(text: str) -> str:
     for k in (1, 2, 3):  # continuation bytes: 6 bits each, most significant first
         has = size > k
         out[start[has] + k] = 0x80 | ((code[has] >> (6 * (size[has] - 1 - k))) & 0x3F)
-    dropped = np.zeros(len(raw) + 1, np.int64)
-    np.add.at(dropped, start + size, 1)
-    np.add.at(dropped, end + 1, -1)
-    return out[np.cumsum(dropped[:-1]) == 0].tobytes().decode("utf-8")
+    # Each escape's bytes after its character's are dropped: +1 where they begin, -1 after its
+    # closing "%". No two escapes share either position (a character's UTF-8 is shorter than
+    # its escape), so plain assignment marks them.
+    dropped = np.zeros(len(raw) + 1, np.int8)
+    dropped[start + size] = 1
+    dropped[end + 1] = -1
+    return out[np.cumsum(dropped[:-1], dtype=np.int8) == 0].tobytes().decode("utf-8")
 
 
 def _unescape(text: str) -> str:
@@ -396,22 +411,26 @@ def _parsed_fields(fields: list[str], texts: dict[str, str]) -> list[dict[str, s
     """OPL tag fields as dicts, their keys and values kept once in ``texts``.
 
     All escapes are undone at once over the joined fields except those of ``,``, ``=``,
-    ``%`` and line breaks, which the split needs; the few keys and values holding one are
-    unescaped on their own.
+    ``%`` and line breaks, which the split needs; the whole text is then split once, since
+    its separators alternate key, value, key, value (each ``=`` is a pair's), and the few
+    keys and values holding an escaped separator are unescaped on their own.
     """
-    if not fields:
-        return []
-    out = []
+    pairs = [field.count("=") for field in fields]
+    tagged = [field for field, n in zip(fields, pairs, strict=True) if n]
+    if not tagged:
+        return [{} for _ in fields]
+    # Fields are "T" then "k=v,k=v"; a line break only parts two fields (escaped elsewhere).
+    text = _decode_escapes("\n".join(tagged))[1:].replace("\nT", ",").replace("=", ",")
+    codes, distinct = pd.factorize(np.array(text.split(","), dtype=object))
     same = texts.setdefault
-    for field in _decode_escapes("\n".join(fields)).split("\n"):
-        if "%" not in field:
-            # No escaped "=" or ",": the separators alternate key, value, key, value.
-            items = [same(t, t) for t in field[1:].replace("=", ",").split(",")] if len(field) > 1 else []
-            out.append(dict(zip(items[0::2], items[1::2], strict=True)))
-        else:
-            pairs = (pair.split("=", 1) for pair in field[1:].split(","))
-            out.append({_unescape(key): _unescape(value) for key, value in pairs})
-    return out
+    distinct = np.array([same(t, t) if "%" not in t else _unescape(t) for t in distinct], object)
+    tokens = distinct[codes]
+    keys, values = tokens[0::2].tolist(), tokens[1::2].tolist()
+    ends = np.cumsum(pairs).tolist()
+    return [
+        dict(zip(keys[end - n : end], values[end - n : end], strict=True))
+        for end, n in zip(ends, pairs, strict=True)
+    ]
 
 
 def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -562,7 +581,9 @@ def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, dict[str, A
     offsets = np.concatenate([[0], np.cumsum(cat(ways, "line_len"))])
     found.add_ragged(shapely.GeometryType.LINESTRING, cat(ways, "line_lonlat", np.zeros((0, 2))), (offsets,))
     return found, {
-        key: cat(ways, key, [] if key == "tags" else None) for key in ("ids", "tags", "highway_only")
+        "ids": cat(ways, "ids"),
+        "tags": cat(ways, "tags", []),
+        "highway_only": cat(ways, "highway_only", np.zeros(0, bool)),
     }
 
 
@@ -592,11 +613,8 @@ def _add_areas(found: Collected, areas: dict[str, Any], ways: dict[str, Any]) ->
         else:
             found.feat_ids.append(f"relation/{ident[i]}")
             found.feat_tags.append(relation_tags[of_relation[i]])
-    ends = areas["wkb_ends"]
-    kept = np.flatnonzero(keep[areas["built"]]).tolist()
-    starts = np.concatenate([[0], ends[:-1]]).tolist()
-    ends = ends.tolist()
-    found.add_wkb([areas["wkb"][starts[i] : ends[i]] for i in kept])
+    if keep.any():
+        found.add_ragged(areas["geom_type"], areas["coords"], areas["offsets"], keep[areas["built"]])
 
 
 def _highway_only(tags: dict[str, str]) -> bool:

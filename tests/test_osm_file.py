@@ -19,7 +19,7 @@ from osm_fixtures import square, write_osm
 from pyproj import CRS
 
 from planner import settings
-from planner.osm_file import AREA_KEYS, STREET_TAGS, _closed_rings, read_file
+from planner.osm_file import AREA_KEYS, STREET_TAGS, _closed_rings, _decode_escapes, read_file
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -267,3 +267,19 @@ def test_a_file_of_nodes_alone_reads(tmp_path):
     found = read_file(path)
     assert found.feat_ids == ["node/1"] and found.feat_tags == [{"amenity": "school", "name": "小学"}]
     assert len(found.street_ids) == 0 and found.street_tags.shape == (0, len(STREET_TAGS))
+
+
+def _opl_escaped(text: str) -> str:
+    """``text`` escaped as libosmium's OPL writer does (its safe ranges written as they are)."""
+    safe = ((0x21, 0x24), (0x26, 0x2B), (0x2D, 0x3C), (0x3E, 0x3F), (0x41, 0x7E), (0xA1, 0xAC), (0xAE, 0x5FF))
+    return "".join(c if any(a <= ord(c) <= b for a, b in safe) else f"%{ord(c):x}%" for c in text)
+
+
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=8))
+def test_escapes_decoded_all_at_once_are_the_characters_but_the_delimiters(texts):
+    """Any text (CJK, emoji, line breaks, "%", ",", "="), escaped as OPL does and decoded at
+    once: every character comes back except the delimiters the split needs, left escaped."""
+    escaped = "\n".join(_opl_escaped(t) for t in texts)
+    decoded = _decode_escapes(escaped).split("\n")
+    kept = {",": "%2c%", "=": "%3d%", "%": "%25%", "\n": "%a%", "\r": "%d%"}
+    assert decoded == ["".join(kept.get(c, c) for c in t) for t in texts]
