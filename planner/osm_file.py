@@ -437,14 +437,19 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     """Node count per way and all their nodes' ids and fixed-point locations, from OPL node
     lists (``N`` then ``n<id>x<lon>y<lat>`` joined by ``,``; ``x`` and ``y`` empty for a node
     without a location)."""
-    counts = np.fromiter((f.count(",") + 1 if len(f) > 1 else 0 for f in fields), np.int64, len(fields))
-    rows = "\n".join(f[1:].replace(",", "\n") for f in fields if len(f) > 1)
-    if not rows:
+    nonempty = np.fromiter((len(f) > 1 for f in fields), bool, len(fields))
+    counts = np.zeros(len(fields), np.int64)
+    if not nonempty.any():
         empty = np.zeros(0, np.int64)
         return counts, empty, empty, empty
-    # "n<id>x<lon>y<lat>" rows as "<id> <lon> <lat>": x, y and n appear nowhere else.
+    lists = "\n".join([f for f in fields if len(f) > 1])
+    raw = np.frombuffer(lists.encode("ascii"), np.uint8)  # ids and decimal degrees
+    commas = np.flatnonzero(raw == ord(","))
+    breaks = np.flatnonzero(raw == ord("\n"))
+    counts[nonempty] = np.bincount(np.searchsorted(breaks, commas), minlength=nonempty.sum()) + 1
+    # "Nn<id>x<lon>y<lat>,n..." as rows of "<id> <lon> <lat>": N, n, x and y appear nowhere else.
     table = pd.read_csv(
-        io.StringIO(rows.translate(_ROW)),
+        io.StringIO(lists.replace(",", "\n").translate(_ROW)),
         sep=" ",
         header=None,
         names=["ref", "lon", "lat"],
@@ -460,7 +465,7 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return counts, refs, x, y
 
 
-_ROW = str.maketrans({"n": None, "x": " ", "y": " "})
+_ROW = str.maketrans({"N": None, "n": None, "x": " ", "y": " "})
 
 
 def _fields(run: str, width: int) -> list[list[str]]:
@@ -518,8 +523,8 @@ def _way_lines(run: str, seen: _Seen) -> dict[str, Any]:
     line &= line_counts >= 2
     on_line = line[way_of]
     rows = np.empty((len(protos), len(STREET_TAGS)), object)
-    for code, t in enumerate(protos):
-        rows[code] = [t.get(k) for k in STREET_TAGS]
+    for code in np.unique(codes[used][street]).tolist():
+        rows[code] = [protos[code].get(k) for k in STREET_TAGS]
     return {
         "ids": ids,
         "tags": tags,
