@@ -150,7 +150,9 @@ class AuditResult:
 
     def _reach_summary(self) -> dict:
         """Where times stop, and per category the homes beyond that limit or with no path."""
-        states = {c.key: self.homes.get(f"{c.key}_reach") for c in self.categories}
+        homes = self.homes.copy(deep=False)
+        homes.attrs = {}  # pandas deep-copies attrs at every column read
+        states = {c.key: homes.get(f"{c.key}_reach") for c in self.categories}
         return {
             "limit_s": self.sweep_limit_s,
             "full_times": self.full_times,
@@ -270,6 +272,7 @@ class AuditResult:
         started = time.perf_counter()
         with atomic_dir(out_dir) as tmp:
             homes = self.homes.to_crs(4326)
+            homes.attrs = {}  # not written; pandas deep-copies attrs at every column read
             points = self.facilities.to_crs(4326).assign(geometry=lambda d: d.geometry.representative_point())
             roads = self._map_roads() if map_html else None
             # A city's printable maps are drawn in a forked process while the rest is written.
