@@ -285,7 +285,7 @@ def assemble_areas(path: Path) -> dict[str, Any]:
     with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION) as reader:
         osmium.apply(reader, locations, manager.second_pass_to_buffer(assembled))
     factory = osmium.geom.WKBFactory()
-    from_way, ids, built, wkb, relation_tags = [], [], [], [], []
+    from_way, ids, built, wkb, relation_tags, geoms = [], [], [], [], [], []
     for area in assembled:
         if not len(area.tags):
             continue
@@ -298,24 +298,36 @@ def assemble_areas(path: Path) -> dict[str, Any]:
         ids.append(area.orig_id())
         if not from_way[-1]:
             relation_tags.append(dict(area.tags))
+        if len(wkb) == _WKB_BATCH:  # the hex text is twice the geometries' size: a batch at a time
+            geoms.append(_from_hex(wkb))
+            wkb = []
+    geoms.append(_from_hex(wkb))
+    built_geoms = np.concatenate(geoms)
+    geom_type, coords, offsets = (
+        shapely.to_ragged_array(built_geoms) if len(built_geoms) else (None, np.zeros((0, 2)), ())
+    )
     return {
         "from_way": np.array(from_way, bool),
         "osm_id": np.array(ids, np.int64),
         "relation_tags": relation_tags,
         "built": np.array(built, bool),
-        **dict(zip(("geom_type", "coords", "offsets"), _ragged(wkb), strict=True)),
+        "geom_type": geom_type,
+        "coords": coords,
+        "offsets": offsets,
     }
 
 
-def _ragged(hex_wkb: list[str]) -> tuple:
-    """Shapely's ragged arrays of pyosmium's hex WKB (decoded to binary at once first:
-    shapely parses binary several times faster than hex)."""
+_WKB_BATCH = 65_536
+
+
+def _from_hex(hex_wkb: list[str]) -> np.ndarray:
+    """Geometries of pyosmium's hex WKB, decoded to binary at once first (shapely parses binary
+    several times faster than hex)."""
     if not hex_wkb:
-        return None, np.zeros((0, 2)), ()
+        return np.empty(0, object)
     ends = (np.cumsum(np.fromiter(map(len, hex_wkb), np.int64, len(hex_wkb))) // 2).tolist()
     raw = bytes.fromhex("".join(hex_wkb))
-    binary = [raw[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
-    return shapely.to_ragged_array(shapely.from_wkb(binary))
+    return shapely.from_wkb([raw[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)])
 
 
 #: Code points whose escapes :func:`_decode_escapes` leaves in place: the fields are split on

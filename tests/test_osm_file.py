@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from osm_fixtures import square, write_osm
 from pyproj import CRS
 
-from planner import settings
+from planner import osm_file, settings
 from planner.osm_file import AREA_KEYS, STREET_TAGS, _closed_rings, _decode_escapes, read_file
 
 WGS84 = CRS.from_epsg(4326)
@@ -150,11 +150,12 @@ def test_a_cut_street_keeps_its_missing_node_unset_and_a_cut_line_is_dropped(tmp
 
 
 def test_small_batches_of_text_give_the_same_read(monkeypatch):
-    """The OPL text is read back a batch at a time: a batch of a few lines gives what one
-    batch of the whole text gives."""
+    """The OPL text is read back a batch at a time, and the areas' WKB parsed a batch at a
+    time: batches of a few lines and of 7 areas give what one batch of everything gives."""
     path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
     whole = read_file(path)
     monkeypatch.setattr(settings, "opl_batch_chars", 400)
+    monkeypatch.setattr(osm_file, "_WKB_BATCH", 7)  # the areas' WKB parsed 7 at a time
     small = read_file(path)
     assert small.feat_ids == whole.feat_ids and small.feat_tags == whole.feat_tags
     assert small.street_tags.tolist() == whole.street_tags.tolist()
