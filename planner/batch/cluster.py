@@ -20,8 +20,11 @@ min_worker_memory_bytes: int = 256 * 2**20
 
 
 @contextlib.contextmanager
-def connect(scheduler, workers, memory_limit) -> Iterator:
-    """A client on the given scheduler or on a new LocalCluster (closed again at the end)."""
+def connect(scheduler, workers, memory_limit, dashboard: bool = True) -> Iterator:
+    """A client on the given scheduler or on a new LocalCluster (closed again at the end),
+    with Dask's dashboard (when bokeh is installed) if ``dashboard``: a web server in this
+    process whose start alone costs about half a CPU second, for a link the batch prints only
+    with its progress bar."""
     import logging
 
     import dask
@@ -56,7 +59,10 @@ def connect(scheduler, workers, memory_limit) -> Iterator:
             threads_per_worker=1,
             processes=True,
             memory_limit=memory_limit,
-            dashboard_address=":0",  # any free port: several batches (or users) on one machine
+            # Any free port (for the dashboard or the bare health and metrics pages): several
+            # batches (or users) on one machine.
+            dashboard_address=":0",
+            scheduler_kwargs={"dashboard": bool(dashboard)},
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)

@@ -79,7 +79,8 @@ def run_batch(
         For ``audit``: ``categories``, ``minutes``, ``mode``, ``homes``, ``facilities``,
         ``categories_file``, ``isochrones`` (target/all/none), ``map_html``.
     progress : bool
-        Print the dashboard link and a progress bar over regions.
+        Print the dashboard link and a progress bar over regions (a local cluster starts
+        Dask's dashboard only then).
     map_indicator : str, optional
         ``"category:minutes"`` to colour ``map.html`` by; default the first category at its
         target minutes.
@@ -150,7 +151,7 @@ def run_batch(
     seconds: dict[str, float] = {}
     results: dict[str, dict] = {}
     errors_log: list[str] = []
-    with terminate_as_exit(), connect(scheduler, workers, memory_limit) as client:
+    with terminate_as_exit(), connect(scheduler, workers, memory_limit, dashboard=progress) as client:
         seconds["cluster_start"] = time.perf_counter() - started
         regions_dir.mkdir(parents=True, exist_ok=True)
         remove_leftovers(regions_dir)  # of killed workers whose process is gone

@@ -188,3 +188,23 @@ def test_the_fork_server_is_a_fork_of_a_process_running_one_thread(tmp_path, thr
     assert forked == (sys.platform == "linux" and not thread)
     if not forked:
         assert "multiprocessing.forkserver" in " ".join(got["server_cmdline"])
+
+
+def _status(link: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(link, timeout=30).status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_local_dashboard_runs_only_when_asked_for():
+    from planner.batch.cluster import connect
+
+    with connect(None, 1, "1GiB", dashboard=False) as client:
+        assert _status(client.dashboard_link) == 404  # the scheduler's bare web pages only
+    pytest.importorskip("bokeh")
+    with connect(None, 1, "1GiB", dashboard=True) as client:
+        assert _status(client.dashboard_link) == 200
