@@ -396,24 +396,23 @@ def _write_cuts(text: Path, plan: _CutPlan, members: list[list[int]], paths: lis
 _CUT_FORMAT = "pbf,pbf_compression=none"
 
 
-def _tag_field(field: bytes) -> dict[bytes, bytes]:
-    """An OPL tag field (``T`` then ``k=v,k=v``, escaped) as a dict of the raw texts."""
-    return dict(kv.split(b"=", 1) for kv in field[1:].split(b",")) if len(field) > 1 else {}
+def _has_tag(field: bytes, tag: bytes) -> bool:
+    """Whether an OPL tag field (``T`` then ``k=v,k=v``) holds ``tag`` (``b"k="`` for the key,
+    ``b"k=v"`` for the pair): OPL escapes ``,`` and ``=`` inside keys and values, so the field's
+    own commas delimit the pairs."""
+    return (b"," + field[1:] + b",").find(b"," + tag + (b"" if tag.endswith(b"=") else b",")) >= 0
 
 
 def _is_street(field: bytes) -> bool:
     """A way's tags are a street's: ``highway`` and not ``area=yes`` (as the network reads it)."""
-    if b"highway=" not in field:
-        return False
-    tags = _tag_field(field)
-    return b"highway" in tags and tags.get(b"area") != b"yes"
+    return b"highway=" in field and _has_tag(field, b"highway=") and not _has_tag(field, b"area=yes")
 
 
 def _area_relations(lines: list[bytes]):
     """(id, member way ids) of the relations libosmium assembles into areas, from OPL lines."""
     for line in lines:
         fields = line.rstrip(b"\n").split(b" ")
-        if line[:1] != b"r" or _tag_field(fields[1]).get(b"type") not in _AREA_RELATION_TYPES:
+        if line[:1] != b"r" or not any(_has_tag(fields[1], b"type=" + t) for t in _AREA_RELATION_TYPES):
             continue
         refs = fields[2][1:]
         yield int(fields[0][1:]), [int(m[1 : m.index(b"@")]) for m in refs.split(b",") if m[:1] == b"w"]

@@ -233,3 +233,21 @@ def test_a_cut_without_room_for_its_text_is_refused(tmp_path, monkeypatch):
             path, {"a": cut_box(_halves(path)["west"], BUFFER_M)}, {"a": tmp_path / "a.osm.pbf"}
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("tags", "street"),
+    [
+        (b"Thighway=residential,name=x", True),
+        (b"Tname=a,highway=service", True),
+        (b"Thighway=pedestrian,area=no", True),
+        (b"Thighway=pedestrian,area=yes", False),  # a square: an area, not a street
+        (b"Tabandoned:highway=service", False),
+        (b"Tnote=highway%3d%x", False),  # "=" inside a value is escaped
+        (b"T", False),
+    ],
+)
+def test_the_cut_tells_streets_by_their_opl_tag_field(tags, street):
+    from planner.batch.extracts import _is_street
+
+    assert _is_street(tags) is street
