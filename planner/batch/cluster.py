@@ -165,6 +165,7 @@ def _fork_server(server, preload: list[str]) -> bool:
 
     Returns whether it started one (else the standard library starts its own when needed).
     """
+    import signal
     import socket
     import threading
     from multiprocessing import connection, forkserver, resource_tracker, util
@@ -187,6 +188,8 @@ def _fork_server(server, preload: list[str]) -> bool:
             code = 1
             try:
                 os.close(alive_w)
+                # As a fresh interpreter's: this process may turn SIGTERM into SystemExit.
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 forkserver.main(listener.fileno(), alive_r, preload)
             except SystemExit:  # the pipe closed: the server's way to stop
                 code = 0

@@ -149,13 +149,15 @@ import psutil
 from planner.batch.cluster import WORKER_PRELOAD, connect
 
 def facts():
-    import sys
-    return {"parent": os.getppid(), "preloaded": [m for m in WORKER_PRELOAD if m in sys.modules]}
+    import signal, sys
+    return {"parent": os.getppid(), "preloaded": [m for m in WORKER_PRELOAD if m in sys.modules],
+            "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL}
 
 if __name__ == "__main__":
     if sys.argv[1] == "thread":  # another thread running: no fork of this process
         threading.Thread(target=threading.Event().wait, daemon=True).start()
-    with connect(None, 2, "2GiB") as client:
+    from planner._io import terminate_as_exit
+    with terminate_as_exit(), connect(None, 2, "2GiB") as client:  # as run_batch does
         found = list(client.run(facts).values())
         server = psutil.Process(found[0]["parent"])
         seen = {"server_parent": server.ppid(), "server_cmdline": server.cmdline()}
@@ -183,6 +185,7 @@ def test_the_fork_server_is_a_fork_of_a_process_running_one_thread(tmp_path, thr
 
     assert len(got["found"]) == 2 and len({f["parent"] for f in got["found"]}) == 1  # one server
     assert all(f["preloaded"] == list(WORKER_PRELOAD) for f in got["found"])
+    assert all(f["sigterm_default"] for f in got["found"])  # killed on the spot, as before
     assert got["server_parent"] == got["me"] and got["gone"]  # stopped and waited for
     forked = got["server_cmdline"] == got["cmdline"]  # a fork runs this script's command line
     assert forked == (sys.platform == "linux" and not thread)
