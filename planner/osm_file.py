@@ -210,6 +210,8 @@ def _runs(chunk: str):
     start = 0
     while start < len(chunk):
         kind = chunk[start]
+        if kind not in "nw":  # the writer reads nodes and ways only
+            raise RuntimeError(f"OPL text with a line starting {chunk[start : start + 20]!r}")
         end = chunk.find("\nw" if kind == "n" else "\nn", start) + 1 or len(chunk)
         yield kind, chunk[start:end]
         start = end

@@ -8,6 +8,8 @@ extracts whose tags hold every character OPL escapes.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import osmium
 import pytest
@@ -284,3 +286,18 @@ def test_escapes_decoded_all_at_once_are_the_characters_but_the_delimiters(texts
     decoded = _decode_escapes(escaped).split("\n")
     kept = {",": "%2c%", "=": "%3d%", "%": "%25%", "\n": "%a%", "\r": "%d%"}
     assert decoded == ["".join(kept.get(c, c) for c in t) for t in texts]
+
+
+def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
+    """An unsorted file's text (a node after a way) is split into runs of one kind each."""
+    text = (
+        "n1 Tamenity=school x116.1 y39.9\n"
+        "w5 Thighway=residential Nn1x116.1y39.9,n2x116.2y39.9\n"
+        "n3 Tshop=bakery x116.3 y39.8\n"
+    )
+    nodes, ways = osm_file._parse_text(io.StringIO(text))
+    assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]]
+    assert [w["street_ids"].tolist() for w in ways] == [[5]]
+    assert nodes[1]["tags"] == [{"shop": "bakery"}] and ways[0]["tags"] == [{"highway": "residential"}]
+    with pytest.raises(RuntimeError, match="OPL text with a line starting"):
+        osm_file._parse_text(io.StringIO("\n" + text))
