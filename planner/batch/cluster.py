@@ -159,18 +159,25 @@ def _fork_server(server, preload: list[str]) -> bool:
     """Start this process's fork server (``multiprocessing.forkserver``) as a fork of this
     process rather than a fresh interpreter that imports the modules again: Linux only, and
     only while this process runs no other thread (a fork copies no thread, so no lock a
-    thread holds). The server then imports what of ``preload`` is not loaded yet and serves
-    as the standard library's own does (its ``main``, on the listening socket and the pipe
+    thread holds). ``preload`` is imported first, in this process; the server then serves as
+    the standard library's own does (its ``main``, on the listening socket and the pipe
     whose closing stops it); it exits without running this process's exit handlers.
 
     Returns whether it started one (else the standard library starts its own when needed).
     """
+    import importlib
     import signal
     import socket
     import threading
     from multiprocessing import connection, forkserver, resource_tracker, util
 
     if sys.platform != "linux" or threading.active_count() > 1 or not hasattr(server, "_forkserver_pid"):
+        return False
+    # Imported here, before the fork, so that both processes have them once: this one needs
+    # planner.maps (folium) for the batch's map anyway.
+    for module in preload:
+        importlib.import_module(module)
+    if threading.active_count() > 1:  # an import started one
         return False
     resource_tracker.ensure_running()  # shared with the server and workers, as ensure_running does
     for stream in (sys.stdout, sys.stderr):  # else a child would write their buffered text again
