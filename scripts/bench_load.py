@@ -1,6 +1,6 @@
 """Reading a city-sized extract: planner's ``load_region`` against pyrosm on the same file.
 
-    flock /tmp/bigrun.lock python scripts/bench_load.py [--n 36] [--runs 3] [--no-peer]
+    flock /tmp/bigrun.lock python scripts/bench_load.py [--n 36] [--runs 3] [--peer-runs 1] [--no-peer]
 
 The files are ``/tmp/city/tiled_N.osm.pbf`` and ``tiled_N_distinct.osm.pbf``
 (``scripts/make_tiled_city.py N`` and ``N --distinct-tags``; made here when missing). The
@@ -14,7 +14,8 @@ planner: ``planner.sources.load_region`` (streets as arrays, every tagged node, 
 with its tags and geometry in a metric CRS). The peer, pyrosm (a compiled PBF reader):
 ``OSM(path)`` then ``get_network(network_type="all", nodes=True)``, ``get_buildings()``,
 ``get_pois()`` and ``get_landuse()``, which is less than planner keeps (no barriers, gates or
-places). Printed: the median of ``--runs`` runs of each, and pyrosm / planner.
+places). Printed: the median of ``--runs`` runs of planner and ``--peer-runs`` of pyrosm, and
+pyrosm / planner.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def median_of(code: str, runs: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=36, help="tiles per side (default 36: a 93 MB file)")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=3, help="runs of planner (default 3)")
+    ap.add_argument(
+        "--peer-runs", type=int, default=1, help="runs of pyrosm (default 1: about a minute each)"
+    )
     ap.add_argument("--city-dir", type=Path, default=Path("/tmp/city"))
     ap.add_argument("--no-peer", action="store_true", help="planner only")
     args = ap.parse_args(argv)
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:32} {'planner':8} {ours['wall']:7.1f} {ours['cpu']:7.1f} {ours['peak_gb']:8.2f}")
         if args.no_peer:
             continue
-        peer = median_of(PYROSM.format(path=str(path)), args.runs)
+        peer = median_of(PYROSM.format(path=str(path)), args.peer_runs)
         print(f"{label:32} {'pyrosm':8} {peer['wall']:7.1f} {peer['cpu']:7.1f} {peer['peak_gb']:8.2f}")
         print(
             f"{'':32} {'ratio':8} {peer['wall'] / ours['wall']:6.1f}× {peer['cpu'] / ours['cpu']:6.1f}× "
