@@ -157,9 +157,10 @@ def worker_start_method() -> Iterator[str]:
 
 def _fork_server(server, preload: list[str]) -> bool:
     """Start this process's fork server (``multiprocessing.forkserver``) as a fork of this
-    process rather than a fresh interpreter that imports the modules again: Linux only, and
-    only while this process runs no other thread (a fork copies no thread, so no lock a
-    thread holds). ``preload`` is imported first, in this process; the server then serves as
+    process rather than a fresh interpreter that imports the modules again: Linux, Python
+    3.11-3.13 (whose server's start this mirrors), and only while this process runs no other
+    thread (a fork copies no thread, so no lock a thread holds). ``preload`` is imported
+    first, in this process; the server then serves as
     the standard library's own does (its ``main``, on the listening socket and the pipe
     whose closing stops it); it exits without running this process's exit handlers.
 
@@ -171,7 +172,14 @@ def _fork_server(server, preload: list[str]) -> bool:
     import threading
     from multiprocessing import connection, forkserver, resource_tracker, util
 
-    if sys.platform != "linux" or threading.active_count() > 1 or not hasattr(server, "_forkserver_pid"):
+    # Python 3.14 authenticates the server's socket (a key the standard start passes it): its
+    # own start keeps that, so this one is for the versions whose server it mirrors.
+    if (
+        sys.platform != "linux"
+        or sys.version_info >= (3, 14)
+        or threading.active_count() > 1
+        or not hasattr(server, "_forkserver_pid")
+    ):
         return False
     # Imported here, before the fork, so that both processes have them once: this one needs
     # planner.maps (folium) for the batch's map anyway.
