@@ -485,23 +485,91 @@ def _line_ids(lines: list[bytes]) -> np.ndarray:
 
 
 def _meeting(bbox: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row of ``bbox``, box) pairs of the boxes (WGS84 rows) that meet, edges included."""
-    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    step = max(1, 4_000_000 // max(1, len(box)))
-    for a in range(0, len(bbox), step):
-        b = bbox[a : a + step, None, :]
-        hit = (box[:, 0] <= b[..., 2]) & (b[..., 0] <= box[:, 2])
-        hit &= (box[:, 1] <= b[..., 3]) & (b[..., 1] <= box[:, 3])
-        r, c = np.nonzero(hit)
-        rows.append(r + a)
-        cols.append(c)
-    return np.concatenate(rows), np.concatenate(cols)
+    """(row of ``bbox``, box) pairs of the rectangles (WGS84 rows) that meet, edges included.
+
+    Through a grid whose cell is the boxes' median size: each box is listed in the cells it
+    covers and each row meets only the boxes of its own cells, so the work grows with the
+    rows and the boxes, not with their product (a province cut into thousands of regions).
+    A point is a row whose corners coincide.
+    """
+    bbox = np.asarray(bbox, float).reshape(-1, 4)
+    ok = ~np.isnan(bbox).any(axis=1)
+    if not ok.any() or len(box) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    size = float(np.median(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])))
+    cell = size if size > 0 else 1.0
+    origin = np.nanmin(np.vstack([bbox[ok, :2], box[:, :2]]), axis=0)
+
+    def cells(rect: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row, cell key) of every cell each rectangle covers."""
+        lo = np.floor((rect[:, :2] - origin) / cell).astype(np.int64)
+        hi = np.floor((rect[:, 2:] - origin) / cell).astype(np.int64)
+        nx, ny = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
+        row = np.repeat(np.arange(len(rect)), nx * ny)
+        k = np.arange(len(row)) - np.repeat(np.cumsum(nx * ny) - nx * ny, nx * ny)
+        cx, cy = lo[row, 0] + k // ny[row], lo[row, 1] + k % ny[row]
+        return row, cx * (1 << 32) + cy
+
+    def covered(rect: np.ndarray) -> np.ndarray:
+        span = np.floor((rect[:, 2:] - origin) / cell) - np.floor((rect[:, :2] - origin) / cell) + 1
+        return span[:, 0] * span[:, 1]
+
+    # A rectangle over many cells (a province's boundary relation) is tested against every
+    # box instead: its cells would outnumber the boxes.
+    wide = ok & (covered(np.where(ok[:, None], bbox, 0.0)) > max(64, len(box)))
+    box_row, box_key = cells(box)
+    order = np.argsort(box_key, kind="stable")
+    box_row, box_key = box_row[order], box_key[order]
+    rows = np.flatnonzero(ok & ~wide)
+    out_r, out_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for r in np.flatnonzero(wide).tolist():
+        b = np.flatnonzero(
+            (box[:, 0] <= bbox[r, 2])
+            & (bbox[r, 0] <= box[:, 2])
+            & (box[:, 1] <= bbox[r, 3])
+            & (bbox[r, 1] <= box[:, 3])
+        )
+        out_r.append(np.full(len(b), r))
+        out_b.append(b)
+    step = 1 << 20  # rows at a time: their cells' candidate pairs stay in memory
+    for a in range(0, len(rows), step):
+        part = rows[a : a + step]
+        row, key = cells(bbox[part])
+        first = np.searchsorted(box_key, key, "left")
+        count = np.searchsorted(box_key, key, "right") - first
+        r = part[np.repeat(row, count)]
+        b = box_row[_ranges(first, count)]
+        hit = (box[b, 0] <= bbox[r, 2]) & (bbox[r, 0] <= box[b, 2])
+        hit &= (box[b, 1] <= bbox[r, 3]) & (bbox[r, 1] <= box[b, 3])
+        pair = _sorted_unique(r[hit] * len(box) + b[hit])  # a pair found in several shared cells once
+        out_r.append(pair // len(box))
+        out_b.append(pair % len(box))
+    pair = _sorted_unique(np.concatenate(out_r) * len(box) + np.concatenate(out_b))
+    return pair // len(box), pair % len(box)
 
 
 def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:
     """``start[k], start[k] + 1, ... start[k] + count[k] - 1`` for every k, concatenated."""
     ends = np.cumsum(count)
     return np.repeat(start - (ends - count), count) + np.arange(ends[-1] if len(ends) else 0)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted, each once (a sort: faster here than ``np.unique``'s hash path)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
+def _cuts_of(box: np.ndarray, members: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """For items in boxes (``box``: a box index each), every (item, cut) pair of the cuts
+    whose ``members`` hold the item's box: the items' positions and those cuts."""
+    member_box = np.array([b for boxes in members for b in boxes], np.int64)
+    member_cut = np.repeat(np.arange(len(members)), [len(boxes) for boxes in members])
+    order = np.argsort(member_box, kind="stable")
+    member_box, member_cut = member_box[order], member_cut[order]
+    first = np.searchsorted(member_box, box, "left")
+    count = np.searchsorted(member_box, box, "right") - first
+    return np.repeat(np.arange(len(box)), count), member_cut[_ranges(first, count)]
 
 
 def _sorted_member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -604,37 +672,52 @@ class _CutPlan:
             hit |= (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
         return int(count[hit].sum())
 
-    def by_cut(self, members: list[list[int]]) -> list[dict[str, np.ndarray]]:
-        """Per cut (the boxes of ``members``), the sorted ids of the ways and relations it
-        keeps, and of the nodes it keeps whatever their location."""
-        out = []
-        for boxes in members:
-            found = {}
-            for kind, pairs in (("ways", self._ways), ("relations", self._relations), ("nodes", self._nodes)):
-                ids = [p[0][np.isin(p[1], boxes)] for p in pairs]
-                found[kind] = np.unique(np.concatenate([np.zeros(0, np.int64), *ids]))
-            out.append(found)
+    def by_cut(self, members: list[list[int]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What each cut (the boxes of ``members``) keeps by id: per kind (``ways``,
+        ``relations``, and ``nodes`` kept whatever their location), the (id, cut) pairs,
+        sorted by id, each once."""
+        out = {}
+        for kind, pairs in (("ways", self._ways), ("relations", self._relations), ("nodes", self._nodes)):
+            ids = np.concatenate([np.zeros(0, np.int64), *(p[0] for p in pairs)])
+            box = np.concatenate([np.zeros(0, np.int64), *(p[1] for p in pairs)])
+            at, cut = _cuts_of(box, members)
+            ids = ids[at]
+            order = np.lexsort((cut, ids))
+            ids, cut = ids[order], cut[order]
+            once = np.concatenate([[True], (ids[1:] != ids[:-1]) | (cut[1:] != cut[:-1])]) if len(ids) else []
+            out[kind] = (ids[once], cut[once])
         return out
 
-    def choose(self, lines: list[bytes], members: list[list[int]], keep: list[dict]) -> list[list[bytes]]:
+    def choose(self, lines: list[bytes], members: list[list[int]], keep: dict) -> list[list[bytes]]:
         """Per cut, the OPL lines of ``lines`` it keeps, in their order: a node inside one of its
-        boxes (edges included) or kept by id, the ways and relations it keeps."""
+        boxes (edges included) or kept by id, the ways and relations it keeps (``keep``, from
+        :meth:`by_cut`). Found for all cuts at once, as (line, cut) pairs through the boxes'
+        grid (:func:`_meeting`) and the ids' order, not in one pass per cut."""
         kind = np.frombuffer(b"".join(line[:1] for line in lines), np.uint8)
         text = np.array(lines, dtype=object)
-        at = {k: np.flatnonzero(kind == ord(k)) for k in "nwr"}
-        if len(at["n"]):
-            node_id, lon, lat = _node_table(text[at["n"]].tolist())
-        ids = {k: _line_ids(text[at[k]].tolist()) for k in "wr" if len(at[k])}
-        chosen = []
-        for boxes, kept in zip(members, keep, strict=True):
-            mask = np.zeros(len(lines), bool)
-            if len(at["n"]):
-                hit = _sorted_member(kept["nodes"], node_id)
-                for x0, y0, x1, y1 in self.box[boxes]:
-                    hit |= (x0 <= lon) & (lon <= x1) & (y0 <= lat) & (lat <= y1)
-                mask[at["n"]] = hit
-            for k, kind_name in (("w", "ways"), ("r", "relations")):
-                if len(at[k]):
-                    mask[at[k]] = _sorted_member(kept[kind_name], ids[k])
-            chosen.append(text[mask].tolist())
-        return chosen
+        line_of, cut_of = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+
+        def by_id(rows: np.ndarray, ids: np.ndarray, kept: tuple[np.ndarray, np.ndarray]) -> None:
+            first = np.searchsorted(kept[0], ids, "left")
+            count = np.searchsorted(kept[0], ids, "right") - first
+            line_of.append(np.repeat(rows, count))
+            cut_of.append(kept[1][_ranges(first, count)])
+
+        nodes = np.flatnonzero(kind == ord("n"))
+        if len(nodes):
+            node_id, lon, lat = _node_table(text[nodes].tolist())
+            by_id(nodes, node_id, keep["nodes"])
+            row, box = _meeting(np.stack([lon, lat, lon, lat], axis=1), self.box)  # NaN: in no box
+            at, cut = _cuts_of(box, members)
+            line_of.append(nodes[row[at]])
+            cut_of.append(cut)
+        for letter, kind_name in (("w", "ways"), ("r", "relations")):
+            rows = np.flatnonzero(kind == ord(letter))
+            if len(rows):
+                by_id(rows, _line_ids(text[rows].tolist()), keep[kind_name])
+        # Sorted by cut, then line (the file's order); a line a cut keeps twice, once.
+        size = max(len(lines), 1)
+        pair = _sorted_unique(np.concatenate(cut_of) * size + np.concatenate(line_of))
+        cut, line = pair // size, pair % size
+        bounds = np.searchsorted(cut, np.arange(len(members) + 1))
+        return [text[line[bounds[c] : bounds[c + 1]]].tolist() for c in range(len(members))]

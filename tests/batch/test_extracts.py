@@ -251,3 +251,43 @@ def test_the_cut_tells_streets_by_their_opl_tag_field(tags, street):
     from planner.batch.extracts import _is_street
 
     assert _is_street(tags) is street
+
+
+def _meeting_by_every_pair(bbox: np.ndarray, box: np.ndarray) -> list[tuple[int, int]]:
+    b = np.nan_to_num(bbox, nan=1e9)[:, None, :]
+    hit = (
+        (box[:, 0] <= b[..., 2])
+        & (b[..., 0] <= box[:, 2])
+        & (box[:, 1] <= b[..., 3])
+        & (b[..., 1] <= box[:, 3])
+    )
+    return list(zip(*(a.tolist() for a in np.nonzero(hit)), strict=True))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_rectangles_meet_the_boxes_through_the_grid_as_pair_by_pair(seed):
+    """The grid join finds the pairs a comparison of every rectangle with every box finds, in
+    the same order: points, rectangles on a box's edge, ones wider than many cells, none."""
+    from planner.batch.extracts import _meeting
+
+    rng = np.random.default_rng(seed)
+    nb, nr = int(rng.integers(1, 30)), int(rng.integers(0, 300))
+    x0, y0 = rng.uniform(0, 10, nb), rng.uniform(0, 10, nb)
+    box = np.c_[x0, y0, x0 + rng.uniform(0, 3, nb), y0 + rng.uniform(0, 3, nb)]
+    corner = rng.uniform(-1, 12, (nr, 2))
+    extent = rng.uniform(0, 2, (nr, 2)) * (rng.random((nr, 1)) < 0.7)  # a third are points
+    extent[rng.random(nr) < 0.05] *= 40  # wider than many cells
+    bbox = np.c_[corner, corner + extent]
+    if nr:
+        bbox[rng.random(nr) < 0.1] = np.nan  # no location
+    if nr > 2:
+        bbox[0] = [box[0, 2], box[0, 3], box[0, 2] + 1, box[0, 3] + 1]  # on the first box's corner
+    rows, boxes = _meeting(bbox, box)
+    assert list(zip(rows.tolist(), boxes.tolist(), strict=True)) == _meeting_by_every_pair(bbox, box)
+
+
+def test_items_reach_every_cut_that_holds_their_box():
+    from planner.batch.extracts import _cuts_of
+
+    at, cut = _cuts_of(np.array([2, 0, 1, 2]), [[0, 2], [2], [3]])
+    assert sorted(zip(at.tolist(), cut.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 0), (3, 0), (3, 1)]
