@@ -496,6 +496,8 @@ def _meeting(bbox: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     ok = ~np.isnan(bbox).any(axis=1)
     if not ok.any() or len(box) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if len(box) <= _FEW_BOXES:
+        return _meeting_each(bbox, box)
     size = float(np.median(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])))
     cell = size if size > 0 else 1.0
     origin = np.nanmin(np.vstack([bbox[ok, :2], box[:, :2]]), axis=0)
@@ -546,6 +548,24 @@ def _meeting(bbox: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         out_b.append(pair % len(box))
     pair = _sorted_unique(np.concatenate(out_r) * len(box) + np.concatenate(out_b))
     return pair // len(box), pair % len(box)
+
+
+#: Up to this many boxes every rectangle is compared with every box: cheaper than the grid.
+_FEW_BOXES = 16
+
+
+def _meeting_each(bbox: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_meeting` by comparing every rectangle with every box (a NaN row meets none)."""
+    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    step = max(1, 4_000_000 // max(1, len(box)))
+    for a in range(0, len(bbox), step):
+        b = bbox[a : a + step, None, :]
+        hit = (box[:, 0] <= b[..., 2]) & (b[..., 0] <= box[:, 2])
+        hit &= (box[:, 1] <= b[..., 3]) & (b[..., 1] <= box[:, 3])
+        r, c = np.nonzero(hit)
+        rows.append(r + a)
+        cols.append(c)
+    return np.concatenate(rows), np.concatenate(cols)
 
 
 def _ranges(start: np.ndarray, count: np.ndarray) -> np.ndarray:

@@ -264,11 +264,13 @@ def _meeting_by_every_pair(bbox: np.ndarray, box: np.ndarray) -> list[tuple[int,
     return list(zip(*(a.tolist() for a in np.nonzero(hit)), strict=True))
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_rectangles_meet_the_boxes_through_the_grid_as_pair_by_pair(seed):
-    """The grid join finds the pairs a comparison of every rectangle with every box finds, in
-    the same order: points, rectangles on a box's edge, ones wider than many cells, none."""
-    from planner.batch.extracts import _meeting
+@pytest.mark.parametrize("few", [0, 16])
+@pytest.mark.parametrize("seed", range(30))
+def test_rectangles_meet_the_boxes_through_the_grid_as_pair_by_pair(seed, few, monkeypatch):
+    """The grid join (and, for a few boxes, the comparison of each pair) finds the pairs a
+    comparison of every rectangle with every box finds, in the same order: points, rectangles
+    on a box's edge, ones wider than many cells, none."""
+    from planner.batch import extracts
 
     rng = np.random.default_rng(seed)
     nb, nr = int(rng.integers(1, 30)), int(rng.integers(0, 300))
@@ -282,7 +284,8 @@ def test_rectangles_meet_the_boxes_through_the_grid_as_pair_by_pair(seed):
         bbox[rng.random(nr) < 0.1] = np.nan  # no location
     if nr > 2:
         bbox[0] = [box[0, 2], box[0, 3], box[0, 2] + 1, box[0, 3] + 1]  # on the first box's corner
-    rows, boxes = _meeting(bbox, box)
+    monkeypatch.setattr(extracts, "_FEW_BOXES", few)
+    rows, boxes = extracts._meeting(bbox, box)
     assert list(zip(rows.tolist(), boxes.tolist(), strict=True)) == _meeting_by_every_pair(bbox, box)
 
 
