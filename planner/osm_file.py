@@ -493,7 +493,7 @@ def _fields(run: str, width: int) -> list[list[str]]:
     white space is exact.
     """
     tokens = run.split()
-    if len(tokens) != width * run.count("\n") + (not run.endswith("\n")):
+    if len(tokens) != width * (run.count("\n") + (not run.endswith("\n"))):
         raise RuntimeError(f"OPL text with a line of other than {width} fields")
     return [tokens[k::width] for k in range(width)]
 

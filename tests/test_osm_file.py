@@ -301,3 +301,8 @@ def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
     assert nodes[1]["tags"] == [{"shop": "bakery"}] and ways[0]["tags"] == [{"highway": "residential"}]
     with pytest.raises(RuntimeError, match="OPL text with a line starting"):
         osm_file._parse_text(io.StringIO("\n" + text))
+    # The last line without its line break reads the same.
+    nodes, ways = osm_file._parse_text(io.StringIO(text.rstrip("\n")))
+    assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]] and nodes[1]["tags"] == [{"shop": "bakery"}]
+    with pytest.raises(RuntimeError, match="other than 4 fields"):
+        osm_file._parse_text(io.StringIO("n1 Tamenity=school x116.1\n"))
