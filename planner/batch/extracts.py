@@ -357,27 +357,21 @@ _TEXT_COPIES = 3.0
 
 def _write_cuts(text: Path, plan: _CutPlan, members: list[list[int]], paths: list[str | os.PathLike]) -> None:
     """Write each object of the OPL text, in file order, to every cut one of whose member
-    boxes keeps it: lines chosen column-wise, a batch at a time; each cut's text is then
-    written as ``.osm.pbf`` (uncompressed: it is read a few times and removed) beside its
-    path and renamed when complete."""
+    boxes keeps it: lines chosen column-wise, a batch at a time, for as many cuts at once as
+    files may be open (:func:`_files_at_once`; each further round reads the text again); each
+    cut's text is then written as ``.osm.pbf`` (uncompressed: it is read a few times and
+    removed) beside its path and renamed when complete."""
     import osmium
 
-    keep = plan.by_cut(members)
     stem = f"tmp-{uuid.uuid4().hex[:6]}"
     cut_text = [Path(p).with_name(f".{Path(p).name}.{stem}.opl") for p in paths]
     tmp = [Path(p).with_name(f".{Path(p).name}.{stem}.osm.pbf") for p in paths]
     try:
         for p in cut_text:
             p.parent.mkdir(parents=True, exist_ok=True)
-        outs = [open(p, "wb") for p in cut_text]  # noqa: SIM115 - closed below, whatever happens
-        try:
-            with open(text, "rb") as lines:
-                while batch := lines.readlines(settings.opl_batch_chars):
-                    for out, chosen in zip(outs, plan.choose(batch, members, keep), strict=True):
-                        out.write(b"".join(chosen))
-        finally:
-            for out in outs:
-                out.close()
+        step = _files_at_once()
+        for first in range(0, len(paths), step):
+            _write_texts(text, plan, members[first : first + step], cut_text[first : first + step])
         for src, dst in zip(cut_text, tmp, strict=True):
             with (
                 osmium.SimpleWriter(osmium.io.File(str(dst), _CUT_FORMAT), overwrite=True) as w,
@@ -391,6 +385,29 @@ def _write_cuts(text: Path, plan: _CutPlan, members: list[list[int]], paths: lis
         raise
     for p, final in zip(tmp, paths, strict=True):
         os.replace(p, final)
+
+
+def _write_texts(text: Path, plan: _CutPlan, members: list[list[int]], targets: list[Path]) -> None:
+    """The OPL lines each cut (the boxes of ``members``) keeps, written to its target."""
+    keep = plan.by_cut(members)
+    with contextlib.ExitStack() as files:
+        outs = [files.enter_context(open(p, "wb")) for p in targets]
+        with open(text, "rb") as lines:
+            while batch := lines.readlines(settings.opl_batch_chars):
+                for out, chosen in zip(outs, plan.choose(batch, members, keep), strict=True):
+                    out.write(b"".join(chosen))
+
+
+def _files_at_once() -> int:
+    """Cuts whose text is written at once: half the files this process may open (a province
+    cut into thousands of counties would pass Linux's usual limit of 1,024)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # no such limit here (Windows)
+        return 256
+    return 1 << 16 if soft == resource.RLIM_INFINITY else max(16, soft // 2)
 
 
 _CUT_FORMAT = "pbf,pbf_compression=none"

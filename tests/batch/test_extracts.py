@@ -294,3 +294,34 @@ def test_items_reach_every_cut_that_holds_their_box():
 
     at, cut = _cuts_of(np.array([2, 0, 1, 2]), [[0, 2], [2], [3]])
     assert sorted(zip(at.tolist(), cut.tolist(), strict=True)) == [(0, 0), (0, 1), (1, 0), (3, 0), (3, 1)]
+
+
+def test_cuts_written_a_few_at_a_time_hold_what_all_at_once_hold(tmp_path, monkeypatch):
+    """More cuts than files may be open: written in rounds (the text read once per round),
+    each cut holds the same objects, tags and node lists."""
+    from planner.batch import extracts
+
+    path = SAMPLES / "beijing_haidian_cau.osm.pbf"
+    r = load_region(path)
+    x0, y0, x1, y1 = r.bounds_wgs84
+    xs, ys = np.linspace(x0, x1, 4), np.linspace(y0, y1, 3)
+    boxes = {f"r{i}{j}": (xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(3) for j in range(2)}
+    together = extracts.cut_extracts(path, boxes, {n: tmp_path / "all" / f"{n}.osm.pbf" for n in boxes})
+    monkeypatch.setattr(extracts, "_files_at_once", lambda: 4)  # rounds of 4, 2
+    rounds = extracts.cut_extracts(path, boxes, {n: tmp_path / "rounds" / f"{n}.osm.pbf" for n in boxes})
+    for name in boxes:
+        assert _objects(rounds[name]) == _objects(together[name]), name
+    assert sum(len(_objects(together[n])) > 0 for n in boxes) >= 4  # most boxes hold something
+
+
+def _objects(path) -> list[tuple]:
+    out = []
+    for o in osmium.FileProcessor(str(path)):
+        tags = tuple(sorted((t.k, t.v) for t in o.tags))
+        if o.is_node():
+            out.append(("n", o.id, o.location.x, o.location.y, tags))
+        elif o.is_way():
+            out.append(("w", o.id, tuple(n.ref for n in o.nodes), tags))
+        else:
+            out.append(("r", o.id, tuple((m.type, m.ref, m.role) for m in o.members), tags))
+    return out
