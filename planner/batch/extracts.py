@@ -371,14 +371,15 @@ def _write_cuts(text: Path, plan: _CutPlan, members: list[list[int]], paths: lis
             p.parent.mkdir(parents=True, exist_ok=True)
         step = _files_at_once()
         for first in range(0, len(paths), step):
-            _write_texts(text, plan, members[first : first + step], cut_text[first : first + step])
-        for src, dst in zip(cut_text, tmp, strict=True):
-            with (
-                osmium.SimpleWriter(osmium.io.File(str(dst), _CUT_FORMAT), overwrite=True) as w,
-                osmium.io.Reader(str(src)) as reader,
-            ):
-                osmium.apply(reader, w)
-            src.unlink()
+            part = slice(first, first + step)
+            _write_texts(text, plan, members[part], cut_text[part])
+            for src, dst in zip(cut_text[part], tmp[part], strict=True):  # before the next round's text
+                with (
+                    osmium.SimpleWriter(osmium.io.File(str(dst), _CUT_FORMAT), overwrite=True) as w,
+                    osmium.io.Reader(str(src)) as reader,
+                ):
+                    osmium.apply(reader, w)
+                src.unlink()
     except BaseException:
         for p in cut_text + tmp:
             p.unlink(missing_ok=True)
