@@ -49,8 +49,11 @@ def test_nested_or_user_frozen_calls_leave_the_freeze_alone():
     gc.freeze()  # the user's own freeze survives a planner call
     try:
         frozen = gc.get_freeze_count()
+        young = [[] for _ in range(1000)]  # tracked and not frozen: a second freeze takes them
         inner()
-        assert gc.get_freeze_count() == frozen
+        # Neither unfrozen (the count would be 0) nor frozen again (it would grow by the young
+        # lists); a few frozen objects may be freed meanwhile, which lowers it.
+        assert frozen - 100 <= gc.get_freeze_count() < frozen + len(young)
     finally:
         gc.unfreeze()
 
