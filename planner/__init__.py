@@ -9,13 +9,37 @@ review new estates against the facility rules of the Chinese standards.
     >>> result.coverage                                      # shares within 5/10/15 min
 """
 
-from planner import audit, categories, demand, network, settings, sources
+import importlib
+from typing import Any
+
+from planner import settings
 from planner._errors import InfeasibleError, InputError
-from planner.audit import AuditResult
-from planner.network import Network, build_network
-from planner.sources import Region, load_region
 
 __version__ = "0.1.0"
+
+#: Imported when first used (PEP 562), so that a command or a submodule that needs none of
+#: them (``planner --help``, ``planner categories``) does not import the scientific stack.
+_SUBMODULES = ("audit", "categories", "demand", "network", "sources")
+_NAMES = {
+    "AuditResult": "planner.audit",
+    "Network": "planner.network",
+    "build_network": "planner.network",
+    "Region": "planner.sources",
+    "load_region": "planner.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"planner.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'planner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AuditResult",

@@ -27,9 +27,8 @@ from scipy.spatial import cKDTree
 from planner import settings
 from planner._errors import InputError
 from planner.chains import Chains, contract_chains, csr_min
+from planner.options import MODES
 from planner.sources import Region
-
-MODES = ("walk", "bike", "drive")
 
 # Highway values each mode never uses (after osmnx's network_type filters; drive keeps
 # `track` because rural China drives on them).
