@@ -631,6 +631,8 @@ class _CutPlan:
         self._ways: list[tuple[np.ndarray, np.ndarray]] = []
         self._relations: list[tuple[np.ndarray, np.ndarray]] = []
         self._nodes: list[tuple[np.ndarray, np.ndarray]] = []
+        #: The cells' counts and centres as arrays, made at the first :meth:`nodes_in`.
+        self._cell_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         #: Area relations' member ways (that have a location): id → (box, node ids).
         self._members: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -666,6 +668,7 @@ class _CutPlan:
                 zip(cx.tolist(), cy.tolist(), strict=True), counts[hit_streets].tolist(), strict=True
             ):
                 self.cells[key] = self.cells.get(key, 0) + count
+            self._cell_arrays = None
         # Feature ways not wholly inside a box they meet keep their nodes outside it.
         feature = ~street[way_of_hit]
         w, i = way_of_hit[feature], box_of[feature]
@@ -702,10 +705,12 @@ class _CutPlan:
         """Street nodes counted in cells whose centre lies in any of ``boxes``."""
         if not self.cells:
             return 0
-        cells = np.array(list(self.cells), float)
-        count = np.fromiter(self.cells.values(), float, len(self.cells))
-        cx, cy = (cells[:, 0] + 0.5) * _CELL_DEG, (cells[:, 1] + 0.5) * _CELL_DEG
-        hit = np.zeros(len(cells), bool)
+        if self._cell_arrays is None:
+            cells = np.array(list(self.cells), float)  # once, not per group: a province has ~10^6
+            count = np.fromiter(self.cells.values(), float, len(self.cells))
+            self._cell_arrays = (count, (cells[:, 0] + 0.5) * _CELL_DEG, (cells[:, 1] + 0.5) * _CELL_DEG)
+        count, cx, cy = self._cell_arrays
+        hit = np.zeros(len(count), bool)
         for x0, y0, x1, y1 in boxes:
             hit |= (x0 <= cx) & (cx <= x1) & (y0 <= cy) & (cy <= y1)
         return int(count[hit].sum())
