@@ -169,7 +169,15 @@ def _read_tagged(path: Path) -> tuple[Collected, dict[str, Any]]:
     if parts is None:
         with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
             text_path = Path(folder) / "tagged.opl"
-            _check_space(path, Path(folder))
+            check_text_room(
+                path,
+                Path(folder),
+                per_pbf_byte=settings.opl_space_factor,
+                per_xml_byte=1.0,
+                doing="reading it",
+                fix="free some space or set TMPDIR to a folder on a larger disk",
+                where=Path(folder).parent,
+            )
             _write_text(path, str(text_path))
             with open(text_path, encoding="utf-8") as text:
                 parts = _parse_text(text)
@@ -252,20 +260,29 @@ def _write_piped(path: Path, write_end: int) -> None:
         os._exit(1)
 
 
-def _check_space(path: Path, folder: Path) -> None:
-    """Refuse a file whose OPL text would not fit in the temporary folder, before libosmium
-    runs out of space (its writer cannot recover from a failed write)."""
+def check_text_room(
+    path: Path,
+    folder: Path,
+    *,
+    per_pbf_byte: float,
+    per_xml_byte: float,
+    doing: str,
+    fix: str,
+    where: Any = None,
+) -> None:
+    """Refuse ``path`` when libosmium's OPL text of it (about ``per_pbf_byte`` bytes per byte of
+    a compressed file, ``per_xml_byte`` of an XML file) would not fit in ``folder``, before
+    libosmium runs out of space (its writer cannot recover from a failed write): one line
+    saying what ``doing`` needs, what ``where`` (default ``folder``) has, and the ``fix``."""
     import shutil
 
-    size = path.stat().st_size
     compressed = not str(path).lower().endswith((".osm", ".xml"))
-    needed = size * settings.opl_space_factor if compressed else size
+    needed = path.stat().st_size * (per_pbf_byte if compressed else per_xml_byte)
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise InputError(
-            f"{path}: reading it needs about {needed / 1e6:,.0f} MB of temporary space and "
-            f"{folder.parent} has {free / 1e6:,.0f} MB free; free some space or set TMPDIR "
-            "to a folder on a larger disk"
+            f"{path}: {doing} needs about {needed / 1e6:,.0f} MB of temporary space in "
+            f"{where or folder} and it has {free / 1e6:,.0f} MB free; {fix}"
         )
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from planner import settings
-from planner._errors import InputError
 from planner.batch.regions import RegionSpec
+from planner.osm_file import check_text_room
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
 #: then reads its own cut, not the whole province) when there are several of them, or when the
@@ -300,7 +300,14 @@ def _opl_text(osm: str | os.PathLike, folder: Path) -> Iterator[tuple[Path, Path
     metadata: nothing a region's loading reads), and its relations alone, in hidden files of
     ``folder``, removed at the end; libosmium writes them without Python seeing an object."""
     folder.mkdir(parents=True, exist_ok=True)
-    _check_space(Path(osm), folder)
+    check_text_room(
+        Path(osm),
+        folder,
+        per_pbf_byte=_OPL_PER_PBF_BYTE * _TEXT_COPIES,
+        per_xml_byte=_TEXT_COPIES,
+        doing="cutting its regions",
+        fix="free some space or give --out on a larger disk",
+    )
     stem = f".{uuid.uuid4().hex[:8]}.tmp-"
     text, relations = folder / f"{stem}all.opl", folder / f"{stem}relations.opl"
     try:
@@ -331,21 +338,6 @@ def _write_opl(osm: str | os.PathLike, text: Path, relations: Path) -> None:
 
 _OPL = "opl,add_metadata=false"
 _OPL_LOCATIONS = f"{_OPL},locations_on_ways=true"
-
-
-def _check_space(osm: Path, folder: Path) -> None:
-    """Refuse an extract whose OPL text and cuts would not fit in ``folder``, before libosmium
-    runs out of space (its writer cannot recover from a failed write)."""
-    import shutil
-
-    compressed = not str(osm).lower().endswith((".osm", ".xml"))
-    needed = osm.stat().st_size * (_OPL_PER_PBF_BYTE if compressed else 1.0) * _TEXT_COPIES
-    free = shutil.disk_usage(folder).free
-    if needed > free:
-        raise InputError(
-            f"{osm}: cutting its regions needs about {needed / 1e6:,.0f} MB of temporary space in "
-            f"{folder} and it has {free / 1e6:,.0f} MB free; free some space or give --out on a larger disk"
-        )
 
 
 #: Bytes of OPL text (every object, ways with locations) per byte of a ``.osm.pbf``: 6.5-11
