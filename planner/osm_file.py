@@ -502,6 +502,12 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 _ROW = str.maketrans({"N": None, "n": None, "x": " ", "y": " "})
 
 
+def fixed_degrees(deg: np.ndarray) -> np.ndarray:
+    """Degrees parsed from OPL's decimal text as pyosmium gives them (libosmium's fixed point
+    divided by 1e7: exact whatever the float parser's last bit); NaN stays NaN."""
+    return np.rint(deg * FIX) / FIX
+
+
 def _fields(run: str, width: int) -> list[list[str]]:
     """The fields of a run of OPL lines of ``width`` fields each, as ``width`` lists.
 
@@ -526,9 +532,8 @@ def _node_lines(run: str, seen: _Seen) -> dict[str, Any]:
     return {
         "ids": ["node/" + f[1:] for f in ident],
         "tags": _tag_fields(tags, seen)[0],
-        # Through libosmium's fixed point, as pyosmium's Location.lon gives it.
-        "lon": np.rint(np.array([f[1:] for f in lon], dtype=np.float64) * FIX) / FIX,
-        "lat": np.rint(np.array([f[1:] for f in lat], dtype=np.float64) * FIX) / FIX,
+        "lon": fixed_degrees(np.array([f[1:] for f in lon], dtype=np.float64)),
+        "lat": fixed_degrees(np.array([f[1:] for f in lat], dtype=np.float64)),
     }
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from planner import settings
 from planner.batch.regions import RegionSpec
-from planner.osm_file import check_text_room
+from planner.osm_file import check_text_room, fixed_degrees
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
 #: then reads its own cut, not the whole province) when there are several of them, or when the
@@ -459,18 +459,9 @@ def _way_lines(lines: list[bytes]) -> dict:
         "street": street,
         "counts": counts,
         "refs": refs,
-        "lon": _fixed(lon),
-        "lat": _fixed(lat),
+        "lon": fixed_degrees(lon),
+        "lat": fixed_degrees(lat),
     }
-
-
-def _fixed(deg: np.ndarray) -> np.ndarray:
-    """Degrees parsed from OPL's decimal text as pyosmium gives them (libosmium's fixed point
-    divided by 1e7: exact whatever the float parser's last bit); NaN stays NaN."""
-    return np.rint(deg * _FIX) / _FIX
-
-
-_FIX = 10_000_000
 
 
 def _node_table(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -487,7 +478,11 @@ def _node_table(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
         engine="c",
         quoting=csv.QUOTE_NONE,
     )
-    return table["id"].to_numpy(), _fixed(table["lon"].to_numpy()), _fixed(table["lat"].to_numpy())
+    return (
+        table["id"].to_numpy(),
+        fixed_degrees(table["lon"].to_numpy()),
+        fixed_degrees(table["lat"].to_numpy()),
+    )
 
 
 def _line_ids(lines: list[bytes]) -> np.ndarray:
