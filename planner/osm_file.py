@@ -5,8 +5,8 @@ object, which made reading a city slower than everything after it. Here libosmiu
 file, keeps the node locations and writes every tagged node and way as OPL text (its
 documented one-line-per-object format, ways with their nodes' locations) without Python
 seeing them: a forked process writes it into a pipe and this one parses it as it comes, a
-batch of lines at a time, column-wise (numpy, pandas' C reader), each distinct tag field
-once (objects repeat their tags: a third to two fifths of a real extract's fields are
+batch of lines at a time, column-wise (arrow's CSV reader and string kernels, numpy), each
+distinct tag field once (objects repeat their tags: a third to two fifths of a real extract's fields are
 distinct; every object still gets a dict of its own). Areas still need
 libosmium's assembler: they come through Python one by one, but only for their id and WKB
 geometry (their tags are their way's, read from the text), in a second forked process that
@@ -20,7 +20,6 @@ so splitting on ``,`` / ``=`` / spaces is exact and :func:`_decode_escapes` rest
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tempfile
@@ -29,6 +28,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import shapely
 from pyproj import Transformer
 
@@ -179,7 +181,7 @@ def _read_tagged(path: Path) -> tuple[Collected, dict[str, Any]]:
                 where=Path(folder).parent,
             )
             _write_text(path, str(text_path))
-            with open(text_path, encoding="utf-8") as text:
+            with open(text_path, "rb") as text:
                 parts = _parse_text(text)
     return _joined(*parts)
 
@@ -199,29 +201,29 @@ def _write_text(path: Path, target: str) -> None:
         osmium.apply(reader, locations, osmium.filter.EmptyTagFilter(), writer)
 
 
-def _parse_text(text: Any) -> tuple[list[dict], list[dict]]:
-    """Batches of parsed node and way lines from an open OPL text."""
+def _parse_text(stream: Any) -> tuple[list[dict], list[dict]]:
+    """Batches of parsed node and way lines from an open binary OPL stream."""
     nodes, ways, seen = [], [], _Seen()
-    while chunk := text.read(settings.opl_batch_chars):
-        chunk += text.readline()  # up to the end of its last line
+    while chunk := stream.read(settings.opl_batch_chars):
+        chunk += stream.readline()  # up to the end of its last line
         for kind, run in _runs(chunk):
             if kind == "n":
                 nodes.append(_node_lines(run, seen))
-            elif kind == "w":
+            else:
                 ways.append(_way_lines(run, seen))
     return nodes, ways
 
 
-def _runs(chunk: str):
+def _runs(chunk: bytes):
     """The chunk's runs of lines of one kind (``n`` or ``w``), as ``(kind, text)``: a sorted
     file's nodes come before its ways, so a chunk holds one run or two."""
-    start = 0
+    start, view = 0, memoryview(chunk)
     while start < len(chunk):
-        kind = chunk[start]
-        if kind not in "nw":  # the writer reads nodes and ways only
-            raise RuntimeError(f"OPL text with a line starting {chunk[start : start + 20]!r}")
-        end = chunk.find("\nw" if kind == "n" else "\nn", start) + 1 or len(chunk)
-        yield kind, chunk[start:end]
+        kind = chunk[start : start + 1]
+        if kind not in (b"n", b"w"):  # the writer reads nodes and ways only
+            raise RuntimeError(f"OPL text with a line starting {bytes(view[start : start + 20])!r}")
+        end = chunk.find(b"\nw" if kind == b"n" else b"\nn", start) + 1 or len(chunk)
+        yield kind.decode(), view[start:end]
         start = end
 
 
@@ -233,7 +235,7 @@ def _parse_piped(path: Path) -> tuple[list[dict], list[dict]] | None:
 
     read_end, write_end = os.pipe()
     writer = mp.get_context("fork").Process(target=_write_piped, args=(path, write_end), daemon=True)
-    with open(read_end, encoding="utf-8") as text:
+    with open(read_end, "rb") as text:
         try:
             writer.start()
         finally:
@@ -415,18 +417,21 @@ class _Seen:
         self.texts: dict[str, str] = {}
 
 
-def _tag_fields(fields: list[str], seen: _Seen) -> tuple[list[dict[str, str]], np.ndarray, list[dict]]:
-    """OPL tag fields (``T`` then ``k=v,k=v``) as dicts, each distinct field parsed once.
+def _tag_fields(column: Any, seen: _Seen) -> tuple[list[dict[str, str]], np.ndarray, list[dict]]:
+    """OPL tag fields (``T`` then ``k=v,k=v``; an arrow string column) as dicts, each distinct
+    field parsed once.
 
     Objects repeat their tags (``building=yes``; a third to two fifths of the fields of the
     real extracts are distinct), so a field is parsed the first time the read meets it: the
     first object with it takes that dict, every later one a copy, so no two objects share a
-    dict. Also returned: each field's number among the distinct ones of ``fields`` and their
+    dict. Also returned: each field's number among the distinct ones of ``column`` and their
     dicts, for what depends on the tags alone.
     """
-    if not fields:
+    if not len(column):
         return [], np.zeros(0, np.int64), []
-    codes, distinct = pd.factorize(np.asarray(fields, dtype=object))
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    distinct = encoded.dictionary.to_pylist()
     known = seen.fields
     new = [f for f in distinct if f not in known]
     known.update(zip(new, _parsed_fields(new, seen.texts), strict=True))
@@ -467,29 +472,23 @@ def _parsed_fields(fields: list[str], texts: dict[str, str]) -> list[dict[str, s
     ]
 
 
-def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _node_list(lists: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Node count per way and all their nodes' ids and fixed-point locations, from OPL node
-    lists (``N`` then ``n<id>x<lon>y<lat>`` joined by ``,``; ``x`` and ``y`` empty for a node
-    without a location)."""
-    nonempty = np.fromiter((len(f) > 1 for f in fields), bool, len(fields))
-    counts = np.zeros(len(fields), np.int64)
-    if not nonempty.any():
-        empty = np.zeros(0, np.int64)
+    lists (an arrow string array of ``N`` then ``n<id>x<lon>y<lat>`` joined by ``,``; ``x``
+    and ``y`` empty for a node without a location)."""
+    raw, starts, ends = _string_bytes(lists)
+    counts = (ends - starts > 1).astype(np.int64)  # "N" alone: no node
+    empty = np.zeros(0, np.int64)
+    if not counts.any():
         return counts, empty, empty, empty
-    lists = "\n".join([f for f in fields if len(f) > 1])
-    raw = np.frombuffer(lists.encode("ascii"), np.uint8)  # ids and decimal degrees
-    commas = np.flatnonzero(raw == ord(","))
-    breaks = np.flatnonzero(raw == ord("\n"))
-    counts[nonempty] = np.bincount(np.searchsorted(breaks, commas), minlength=nonempty.sum()) + 1
-    # "Nn<id>x<lon>y<lat>,n..." as rows of "<id> <lon> <lat>": N, n, x and y appear nowhere else.
-    table = pd.read_csv(
-        io.StringIO(lists.replace(",", "\n").translate(_ROW)),
-        sep=" ",
-        header=None,
-        names=["ref", "lon", "lat"],
-        dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
-        engine="c",
-    )
+    text = raw[starts[0] : ends[-1]]  # one array's strings lie end to end
+    commas = np.flatnonzero(text == ord(","))
+    of_list = np.searchsorted(starts - starts[0], commas, side="right") - 1
+    counts += np.bincount(of_list, minlength=len(counts))
+    # "Nn<id>x<lon>y<lat>,n..." as lines of " <id> <lon> <lat>": N, n, x and y appear nowhere else.
+    table = _table(_NODE_ROWS[text].tobytes(), ["_", "ref", "lon", "lat"], _NODE_TYPES)
+    if table.num_rows != counts.sum():
+        raise RuntimeError("OPL text with a malformed node list")
     refs = table["ref"].to_numpy()
     # Fixed point from the decimal text: exact whatever the float parser's last bit.
     lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
@@ -499,7 +498,9 @@ def _node_list(fields: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return counts, refs, x, y
 
 
-_ROW = str.maketrans({"N": None, "n": None, "x": " ", "y": " "})
+_NODE_ROWS = np.arange(256, dtype=np.uint8)
+_NODE_ROWS[np.frombuffer(b"N,nxy", np.uint8)] = np.frombuffer(b"\n\n   ", np.uint8)
+_NODE_TYPES = {"ref": pa.int64(), "lon": pa.float64(), "lat": pa.float64()}
 
 
 def fixed_degrees(deg: np.ndarray) -> np.ndarray:
@@ -508,51 +509,83 @@ def fixed_degrees(deg: np.ndarray) -> np.ndarray:
     return np.rint(deg * FIX) / FIX
 
 
-def _fields(run: str, width: int) -> list[list[str]]:
-    """The fields of a run of OPL lines of ``width`` fields each, as ``width`` lists.
+_PARSE = pa_csv.ParseOptions(delimiter=" ", quote_char=False, double_quote=False, escape_char=False)
 
-    Fields are separated by one space and never empty (a field starts with its letter), and
-    OPL escapes spaces and line breaks inside them, so splitting the whole run at once on
-    white space is exact.
+
+def _table(text: Any, names: list[str], types: dict[str, Any] | None = None) -> Any:
+    """Lines of ``len(names)`` fields separated by one space as an arrow table of the named
+    columns (``types``, strings by default), parsed by arrow's CSV reader.
+
+    Fields are never empty but where a location is missing (a field starts with its letter),
+    and OPL escapes spaces and line breaks inside them, so splitting on them is exact.
     """
-    tokens = run.split()
-    if len(tokens) != width * (run.count("\n") + (not run.endswith("\n"))):
-        raise RuntimeError(f"OPL text with a line of other than {width} fields")
-    return [tokens[k::width] for k in range(width)]
+    types = types or dict.fromkeys(names, pa.string())
+    try:
+        return pa_csv.read_csv(
+            pa.py_buffer(text),
+            read_options=pa_csv.ReadOptions(column_names=names),
+            parse_options=_PARSE,
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types, include_columns=list(types), strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as err:
+        raise RuntimeError(f"OPL text that is not lines of {len(names)} fields: {_first(err)}") from None
 
 
-def _node_lines(run: str, seen: _Seen) -> dict[str, Any]:
+def _first(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _string_bytes(column: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An arrow string array's UTF-8 bytes (no copy) and each string's start and end in them."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4).astype(np.int64)
+    data = array.buffers()[2]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return raw, offsets[:-1], offsets[1:]
+
+
+def _after_letter(column: Any, kind: Any) -> np.ndarray:
+    """Each field but its first letter (``n123`` → 123), as numbers of arrow type ``kind``."""
+    return pc.cast(pc.utf8_slice_codeunits(column, 1), kind).to_numpy()
+
+
+def _node_lines(run: Any, seen: _Seen) -> dict[str, Any]:
     """Tagged nodes with a location, from a run of their OPL lines
     (``n<id> T<tags> x<lon> y<lat>``)."""
-    ident, tags, lon, lat = _fields(run, 4)
+    table = _table(run, ["id", "tags", "x", "y"])
     # Malformed extracts lack some locations (the field is just "x" or "y").
-    located = [i for i, (x, y) in enumerate(zip(lon, lat, strict=True)) if len(x) > 1 and len(y) > 1]
-    if len(located) < len(ident):
-        ident, tags, lon, lat = ([f[i] for i in located] for f in (ident, tags, lon, lat))
+    x_ok, y_ok = (pc.greater(pc.binary_length(table[k]), 1) for k in ("x", "y"))
+    located = pc.and_(x_ok, y_ok)
+    if pc.sum(located).as_py() != table.num_rows:
+        table = table.filter(located)
     return {
-        "ids": ["node/" + f[1:] for f in ident],
-        "tags": _tag_fields(tags, seen)[0],
-        "lon": fixed_degrees(np.array([f[1:] for f in lon], dtype=np.float64)),
-        "lat": fixed_degrees(np.array([f[1:] for f in lat], dtype=np.float64)),
+        "ids": pc.utf8_replace_slice(table["id"], 0, 1, "node/").to_pylist(),
+        "tags": _tag_fields(table["tags"], seen)[0],
+        "lon": fixed_degrees(_after_letter(table["x"], pa.float64())),
+        "lat": fixed_degrees(_after_letter(table["y"], pa.float64())),
     }
 
 
-def _way_lines(run: str, seen: _Seen) -> dict[str, Any]:
+def _way_lines(run: Any, seen: _Seen) -> dict[str, Any]:
     """Ways from a run of their OPL lines (``w<id> T<tags> N<nodes>``): every way's id and
     tags; the streets' tags, node counts, nodes and locations; the line features' ids, tags,
     node counts and lon/lat."""
-    ident, fields, lists = _fields(run, 3)
-    ids = np.array([f[1:] for f in ident], dtype=np.int64)
-    tags, codes, protos = _tag_fields(fields, seen)
+    table = _table(run, ["id", "tags", "nodes"])
+    ids = _after_letter(table["id"], pa.int64())
+    tags, codes, protos = _tag_fields(table["tags"], seen)
     # What depends on the tags alone, once per distinct tag field.
     street = np.array([("highway" in t and t.get("area") != "yes") for t in protos], bool)[codes]
     barrier = np.array(["barrier" in t for t in protos], bool)[codes]
     line = barrier & ~street
     other = np.flatnonzero(~street & ~barrier)
-    line[other] = ~_closed_rings([lists[i] for i in other.tolist()])  # those come again as areas
+    lists = table["nodes"].combine_chunks()
+    raw, starts, ends = _string_bytes(lists)
+    line[other] = ~_closed_rings(raw, starts[other], ends[other])  # those come again as areas
     # Only the streets' and lines' nodes are parsed: most ways are buildings.
     used = np.flatnonzero(street | line)
-    counts, refs, x, y = _node_list([lists[i] for i in used.tolist()])
+    counts, refs, x, y = _node_list(lists.take(pa.array(used)))
     street, line = street[used], line[used]
     on_street = np.repeat(street, counts)
     # A line keeps its nodes with a location, if two or more (a clipped extract lacks some).
@@ -581,15 +614,12 @@ def _way_lines(run: str, seen: _Seen) -> dict[str, Any]:
     }
 
 
-def _closed_rings(lists: list[str]) -> np.ndarray:
-    """Whether each OPL node list (``Nn1x..y..,n2x..y..``) is a closed ring of four nodes or
-    more, which libosmium makes an area of: its first and last node ids compared on the
-    bytes of all the lists at once (node lists are ASCII)."""
-    if not lists:
+def _closed_rings(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Whether each OPL node list (``Nn1x..y..,n2x..y..``, the bytes ``raw[start:end]``) is a
+    closed ring of four nodes or more, which libosmium makes an area of: its first and last
+    node ids compared on the bytes of all the lists at once (node lists are ASCII)."""
+    if not len(starts):
         return np.zeros(0, bool)
-    raw = np.frombuffer(("\n".join(lists) + "\n").encode("ascii"), np.uint8)
-    ends = np.flatnonzero(raw == ord("\n"))
-    starts = np.concatenate([[0], ends[:-1] + 1])
     commas = np.flatnonzero(raw == ord(","))
     exes = np.append(np.flatnonzero(raw == ord("x")), len(raw))
     before_end = np.searchsorted(commas, ends)
@@ -597,7 +627,7 @@ def _closed_rings(lists: list[str]) -> np.ndarray:
     # The first id runs from "Nn" to its "x", the last from the last ",n" to its "x".
     first = starts + 2
     last = np.where(closed, commas[np.maximum(before_end - 1, 0)] + 2 if len(commas) else 0, 0)
-    size = exes[np.searchsorted(exes, first)] - first
+    size = exes[np.minimum(np.searchsorted(exes, first), len(exes) - 1)] - first  # "N" alone: none
     closed &= size == exes[np.searchsorted(exes, last)] - last
     for k in range(int(size[closed].max(initial=0))):
         digit = closed & (k < size)

@@ -12,6 +12,7 @@ import io
 
 import numpy as np
 import osmium
+import pyarrow as pa
 import pytest
 import shapely
 from conftest import SAMPLES, shared_path
@@ -261,7 +262,8 @@ def test_closed_rings_on_all_lists_at_once_agree_with_each_list_read_alone(ways)
         if len(way) >= 2 and way[0][0] % 2 == 0:  # close about half the rings
             nodes[-1] = nodes[0]
         lists.append("N" + ",".join(nodes))
-    assert _closed_rings(lists).tolist() == [_closed_by_strings(s) for s in lists]
+    raw, starts, ends = osm_file._string_bytes(pa.array(lists, pa.string()))
+    assert _closed_rings(raw, starts, ends).tolist() == [_closed_by_strings(s) for s in lists]
 
 
 def test_a_file_of_nodes_alone_reads(tmp_path):
@@ -295,14 +297,14 @@ def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
         "w5 Thighway=residential Nn1x116.1y39.9,n2x116.2y39.9\n"
         "n3 Tshop=bakery x116.3 y39.8\n"
     )
-    nodes, ways = osm_file._parse_text(io.StringIO(text))
+    nodes, ways = osm_file._parse_text(io.BytesIO(text.encode()))
     assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]]
     assert [w["street_ids"].tolist() for w in ways] == [[5]]
     assert nodes[1]["tags"] == [{"shop": "bakery"}] and ways[0]["tags"] == [{"highway": "residential"}]
     with pytest.raises(RuntimeError, match="OPL text with a line starting"):
-        osm_file._parse_text(io.StringIO("\n" + text))
+        osm_file._parse_text(io.BytesIO(("\n" + text).encode()))
     # The last line without its line break reads the same.
-    nodes, ways = osm_file._parse_text(io.StringIO(text.rstrip("\n")))
+    nodes, ways = osm_file._parse_text(io.BytesIO(text.rstrip("\n").encode()))
     assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]] and nodes[1]["tags"] == [{"shop": "bakery"}]
-    with pytest.raises(RuntimeError, match="other than 4 fields"):
-        osm_file._parse_text(io.StringIO("n1 Tamenity=school x116.1\n"))
+    with pytest.raises(RuntimeError, match="not lines of 4 fields"):
+        osm_file._parse_text(io.BytesIO(b"n1 Tamenity=school x116.1\n"))
