@@ -21,7 +21,9 @@ locations) is "hard": :func:`assemble_ways` hands it to libosmium itself.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -100,19 +102,23 @@ def way_polygons(
     closed = (counts > 3) & (np.bincount(way_of[invalid], minlength=n) == 0) & ~np.asarray(area_no, bool)
     first, last = starts[closed], ends[closed] - 1
     closed[closed] = (x[first] == x[last]) & (y[first] == y[last])
-    # The closed ways' nodes, without consecutive repeats of a location, and without the
-    # closing node (the same location as the first after dropping repeats).
+    # The closed ways' nodes, without consecutive repeats of a location, then without the
+    # closing node (now each way's last, at its first's location).
     node = np.flatnonzero(closed[way_of])
     wo, nx, ny = way_of[node], x[node], y[node]
     repeat = np.zeros(len(node), bool)
     repeat[1:] = (wo[1:] == wo[:-1]) & (nx[1:] == nx[:-1]) & (ny[1:] == ny[:-1])
-    repeat[np.flatnonzero(np.diff(wo, append=n)) if len(wo) else []] = True  # the closing node
     wo, nx, ny = wo[~repeat], nx[~repeat], ny[~repeat]
+    closing = np.diff(wo, append=n) != 0
+    wo, nx, ny = wo[~closing], nx[~closing], ny[~closing]
     ring_way = np.flatnonzero(closed)
-    k = np.bincount(wo, minlength=n)[ring_way]  # distinct locations (= segments) per ring, >= 1
-    # Vertices from the ring's lower left corner: small integers for the exact tests.
+    k = np.bincount(wo, minlength=n)[ring_way]  # distinct locations (= segments) per ring
+    # Rings of three vertices or more, from their lower left corner: small integers for the
+    # exact tests.
+    three = k >= 3
+    nx, ny, ring_way, k = nx[np.repeat(three, k)], ny[np.repeat(three, k)], ring_way[three], k[three]
     x0, y0 = _per_ring(np.minimum, nx, k), _per_ring(np.minimum, ny, k)
-    tested = (k >= 3) & (_per_ring(np.maximum, nx, k) - x0 <= _EXTENT_MAX)
+    tested = _per_ring(np.maximum, nx, k) - x0 <= _EXTENT_MAX
     tested &= _per_ring(np.maximum, ny, k) - y0 <= _EXTENT_MAX
     keep, kt = np.repeat(tested, k), k[tested]
     vx, vy = nx[keep] - np.repeat(x0[tested], kt), ny[keep] - np.repeat(y0[tested], kt)
@@ -129,8 +135,133 @@ def way_polygons(
     return WayAreas(area, closed & ~area, np.zeros(n, bool), coords / FIX, (ring_offsets, rings, rings))
 
 
+def assemble_ways(
+    way_ids: np.ndarray, counts: np.ndarray, x: np.ndarray, y: np.ndarray, tags: list[dict[str, str]]
+) -> WayAreas:
+    """libosmium's areas of a few ways, by its assembler over a small file of them alone.
+
+    Parameters
+    ----------
+    way_ids : numpy.ndarray of int64
+        The ways' ids, distinct.
+    counts, x, y
+        As for :func:`way_polygons`.
+    tags : list of dict
+        Each way's tags (libosmium makes no area of a way without tags or with ``area=no``).
+
+    Returns
+    -------
+    WayAreas
+        ``area`` and its polygons, ``empty`` where libosmium failed to assemble the rings;
+        ``hard`` is all False.
+    """
+    import osmium
+
+    from planner.osm_file import FIX
+
+    way_ids, counts, x, y = (np.asarray(a, np.int64) for a in (way_ids, counts, x, y))
+    if len(np.unique(way_ids)) != len(way_ids) or len(tags) != len(way_ids):
+        raise ValueError("assemble_ways needs distinct way ids, and tags for each")
+    starts = (np.cumsum(counts) - counts).tolist()
+    valid = (np.abs(x) <= 180 * FIX) & (np.abs(y) <= 90 * FIX)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ways.osm.pbf"
+        writer = osmium.SimpleWriter(str(path))
+        try:
+            # Node i + 1 at the i-th location (libosmium assembles by location, not node id);
+            # one without a location is left out, as from a clipped extract.
+            for i in np.flatnonzero(valid).tolist():
+                writer.add_node(osmium.osm.mutable.Node(id=i + 1, location=(x[i] / FIX, y[i] / FIX)))
+            for i in np.argsort(way_ids).tolist():  # libosmium's second pass needs ways by id
+                nodes = list(range(starts[i] + 1, starts[i] + int(counts[i]) + 1))
+                writer.add_way(osmium.osm.mutable.Way(id=int(way_ids[i]), nodes=nodes, tags=tags[i]))
+        finally:
+            writer.close()
+        area_ids, geoms = _libosmium_areas(path)
+    order = np.argsort(way_ids)
+    row = order[np.searchsorted(way_ids, area_ids, sorter=order)]
+    built = ~shapely.is_missing(geoms)
+    area, empty = np.zeros(len(way_ids), bool), np.zeros(len(way_ids), bool)
+    area[row[built]], empty[row[~built]] = True, True
+    if not built.any():
+        none = np.zeros(1, np.int64)
+        return WayAreas(area, np.zeros_like(area), empty, np.zeros((0, 2)), (none, none, none))
+    _, coords, offsets = shapely.to_ragged_array(geoms[built][np.argsort(row[built])])
+    return WayAreas(area, np.zeros_like(area), empty, coords, offsets)
+
+
+def _libosmium_areas(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """libosmium's areas of the tagged closed ways of a file (no relations): the ways' ids
+    and the areas' MultiPolygons in lon/lat, None for an empty (failed) one."""
+    import osmium
+
+    manager = osmium.area.AreaManager()
+    with osmium.io.Reader(str(path), osmium.osm.RELATION) as reader:
+        osmium.apply(reader, manager.first_pass_handler())
+    locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
+    locations.ignore_errors()
+    assembled = osmium.BufferIterator()
+    with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader:
+        osmium.apply(reader, locations, manager.second_pass_to_buffer(assembled))
+    factory = osmium.geom.WKBFactory()
+    ids, wkb = [], []
+    for area in assembled:
+        if len(area.tags):
+            ids.append(area.orig_id())
+            try:
+                wkb.append(factory.create_multipolygon(area))
+            except RuntimeError:  # an empty area: its rings failed
+                wkb.append(None)
+    return np.array(ids, np.int64), shapely.from_wkb(np.array(wkb, object))
+
+
+def closed_way_areas(
+    way_ids: np.ndarray, counts: np.ndarray, x: np.ndarray, y: np.ndarray, area_no: np.ndarray
+) -> WayAreas:
+    """libosmium's areas of tagged ways: :func:`way_polygons`, and :func:`assemble_ways` for
+    the hard ones. Parameters as for :func:`way_polygons`; ``hard`` is all False."""
+    simple = way_polygons(way_ids, counts, x, y, area_no)
+    hard = np.flatnonzero(simple.hard)
+    if not len(hard):
+        return simple
+    node = np.repeat(simple.hard, counts)
+    # Hard ways are tagged and not area=no: any other tag gives libosmium's answer.
+    rest = assemble_ways(
+        np.asarray(way_ids)[hard],
+        np.asarray(counts)[hard],
+        np.asarray(x)[node],
+        np.asarray(y)[node],
+        [{"area": "yes"}] * len(hard),
+    )
+    area, empty = simple.area.copy(), np.zeros_like(simple.area)
+    area[hard], empty[hard] = rest.area, rest.empty
+    both = np.concatenate([simple.coords, rest.coords])
+    offsets = tuple(
+        np.concatenate([a[:-1], b + a[-1]]) for a, b in zip(simple.offsets, rest.offsets, strict=True)
+    )
+    position = np.concatenate([np.flatnonzero(simple.area), hard[rest.area]])
+    coords, offsets = _take(both, offsets, np.argsort(position))
+    return WayAreas(area, np.zeros_like(area), empty, coords, offsets)
+
+
+def _take(coords: np.ndarray, offsets: tuple, order: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The multipolygons ``order`` of shapely's ragged arrays (``coords`` and the offsets of
+    rings, polygons, multipolygons), as ragged arrays."""
+    polygons, polygon_n = _spans(offsets[2], order)
+    rings, ring_n = _spans(offsets[1], polygons)
+    points, point_n = _spans(offsets[0], rings)
+    return coords[points], tuple(np.concatenate([[0], np.cumsum(n)]) for n in (point_n, ring_n, polygon_n))
+
+
+def _spans(offsets: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``items`` (item i: parts ``offsets[i]`` to ``offsets[i + 1]``) in order, and
+    the number of parts per item."""
+    n = offsets[items + 1] - offsets[items]
+    return np.repeat(offsets[items] - np.cumsum(n) + n, n) + np.arange(n.sum()), n
+
+
 def _per_ring(ufunc: np.ufunc, values: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """``ufunc`` reduced over each ring's ``k`` (>= 1) consecutive values."""
+    """``ufunc`` reduced over each ring's ``k`` (> 0) consecutive values."""
     return ufunc.reduceat(values, np.cumsum(k) - k) if len(k) else np.zeros(0, values.dtype)
 
 
