@@ -243,3 +243,49 @@ def test_assemble_ways_answers_for_each_way(tmp_path: Path) -> None:
     _assert_same(ids[order], mine, theirs)
     with pytest.raises(ValueError, match="distinct way ids"):
         assemble_ways(np.array([7, 7]), counts[:2], x[: counts[:2].sum()], y[: counts[:2].sum()], [{}, {}])
+
+
+@st.composite
+def _ring(draw: st.DrawFn) -> tuple[list[tuple[int, int]], bool]:
+    """A closed ring's locations (small integers: touching, collinear and repeated points
+    are common) and whether its closing node is another node at the first's place."""
+    if draw(st.booleans()):  # star-shaped: vertices by angle around a centre
+        n = draw(st.integers(3, 40))
+        size = draw(st.sampled_from([3, 6, 40]))
+        angles = sorted(draw(st.lists(st.floats(0, 2 * np.pi, exclude_max=True), min_size=n, max_size=n)))
+        radii = draw(st.lists(st.integers(0, size), min_size=n, max_size=n))
+        points = [
+            (round(size + r * np.cos(a)), round(size + r * np.sin(a)))
+            for a, r in zip(angles, radii, strict=True)
+        ]
+    else:
+        points = draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=2, max_size=8))
+    if draw(st.booleans()):
+        points = points[::-1]
+    start = draw(st.integers(0, len(points) - 1))
+    points = points[start:] + points[:start]
+    doubled = draw(st.lists(st.integers(0, len(points) - 1), max_size=2))
+    points = [p for i, p in enumerate(points) for _ in range(1 + doubled.count(i))]
+    return [*points, points[0]], draw(st.booleans())
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rings=st.lists(_ring(), min_size=1, max_size=6))
+def test_random_rings_are_libosmiums(tmp_path_factory: pytest.TempPathFactory, rings: list) -> None:
+    nodes, ways = {}, []
+    for way_id, (points, other_end) in enumerate(rings, start=1):
+        refs = []
+        for dx, dy in points[:-1]:
+            refs.append(len(nodes) + 1)
+            nodes[refs[-1]] = _p(dx, dy)
+        if other_end:
+            nodes[len(nodes) + 1] = nodes[refs[0]]
+        refs.append(len(nodes) if other_end else refs[0])
+        ways.append((way_id, refs, {"building": "yes"}))
+    path = _write(tmp_path_factory.mktemp("rings") / "rings.osm.pbf", nodes, ways)
+    args = _arrays(nodes, ways)
+    _assert_same(args[0], closed_way_areas(*args), _libosmium(path))
+    # The simple path takes exactly the rings GEOS calls simple.
+    distinct = [[p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]][:-1] for pts, _ in rings]
+    geos = [len(d) >= 3 and shapely.is_simple(shapely.linearrings(np.array(d, float))) for d in distinct]
+    assert way_polygons(*args).area.tolist() == geos
