@@ -31,7 +31,7 @@ import shapely
 #: Rings of more segments than this are tested for simplicity by GEOS, smaller ones pairwise
 #: in numpy (GEOS costs more per ring than all pairs of a small ring together).
 _PAIRWISE_MAX = 32
-#: Segment pairs tested at once (bounds the memory of the pairwise test).
+#: Vertex-segment pairs tested at once (bounds the memory of the pairwise test).
 _PAIRS_AT_ONCE = 2_000_000
 #: A ring's extent in fixed point below which the integer tests cannot overflow int64.
 _EXTENT_MAX = 2**31 - 1
@@ -97,42 +97,47 @@ def way_polygons(
     n = len(counts)
     ends = np.cumsum(counts)
     starts = ends - counts
-    way_of = np.repeat(np.arange(n), counts)
-    invalid = (np.abs(x) > 180 * FIX) | (np.abs(y) > 90 * FIX)
-    closed = (counts > 3) & (np.bincount(way_of[invalid], minlength=n) == 0) & ~np.asarray(area_no, bool)
+    closed = (counts > 3) & ~np.asarray(area_no, bool)
+    if len(x) and (np.abs(x).max() > 180 * FIX or np.abs(y).max() > 90 * FIX):  # unset locations
+        invalid = (np.abs(x) > 180 * FIX) | (np.abs(y) > 90 * FIX)
+        closed &= np.bincount(np.repeat(np.arange(n), counts)[invalid], minlength=n) == 0
     first, last = starts[closed], ends[closed] - 1
     closed[closed] = (x[first] == x[last]) & (y[first] == y[last])
-    # The closed ways' nodes, without consecutive repeats of a location, then without the
-    # closing node (now each way's last, at its first's location).
-    node = np.flatnonzero(closed[way_of])
-    wo, nx, ny = way_of[node], x[node], y[node]
-    repeat = np.zeros(len(node), bool)
-    repeat[1:] = (wo[1:] == wo[:-1]) & (nx[1:] == nx[:-1]) & (ny[1:] == ny[:-1])
-    wo, nx, ny = wo[~repeat], nx[~repeat], ny[~repeat]
-    closing = np.diff(wo, append=n) != 0
-    wo, nx, ny = wo[~closing], nx[~closing], ny[~closing]
-    ring_way = np.flatnonzero(closed)
-    k = np.bincount(wo, minlength=n)[ring_way]  # distinct locations (= segments) per ring
-    # Rings of three vertices or more, from their lower left corner: small integers for the
-    # exact tests.
-    three = k >= 3
-    nx, ny, ring_way, k = nx[np.repeat(three, k)], ny[np.repeat(three, k)], ring_way[three], k[three]
-    x0, y0 = _per_ring(np.minimum, nx, k), _per_ring(np.minimum, ny, k)
-    tested = _per_ring(np.maximum, nx, k) - x0 <= _EXTENT_MAX
-    tested &= _per_ring(np.maximum, ny, k) - y0 <= _EXTENT_MAX
-    keep, kt = np.repeat(tested, k), k[tested]
-    vx, vy = nx[keep] - np.repeat(x0[tested], kt), ny[keep] - np.repeat(y0[tested], kt)
-    area2, simple = _simple_rings(vx, vy, kt)
+    if not closed.all():
+        node = np.repeat(closed, counts)
+        x, y, counts = x[node], y[node], counts[closed]
+        starts = np.cumsum(counts) - counts
+    # Each ring's vertices: its way's nodes after the first (whose location comes back as the
+    # last), without those at the previous node's location.
+    drop = np.ones(len(x), bool)
+    drop[1:] = (x[1:] == x[:-1]) & (y[1:] == y[:-1])
+    drop[starts] = True
+    kept = ~drop
+    k = np.add.reduceat(kept, starts, dtype=np.int64) if len(counts) else counts  # segments per ring
+    vx, vy = x[kept], y[kept]
+    tested = k >= 3
+    if len(vx) and max(np.ptp(vx), np.ptp(vy)) > _EXTENT_MAX:  # only rings spanning less
+        some = k > 0
+        for v in (vx, vy):
+            span = _per_ring(np.maximum, v, k[some]) - _per_ring(np.minimum, v, k[some])
+            tested[some] &= span <= _EXTENT_MAX
+    if not tested.all():
+        keep = np.repeat(tested, k)
+        vx, vy = vx[keep], vy[keep]
+    simple = _simple_rings(vx, vy, k[tested])
     ok = np.zeros(len(k), bool)
     ok[tested] = simple
-    inside = np.repeat(simple, kt)
-    coords, ring_offsets = _normal_form(vx[inside], vy[inside], kt[simple], area2[simple])
-    coords += np.repeat(np.column_stack([x0, y0])[ok], kt[simple] + 1, axis=0)
+    if not simple.all():
+        inside = np.repeat(simple, k[tested])
+        vx, vy = vx[inside], vy[inside]
+    vertex, ring_offsets = _normal_form(vx, vy, k[ok])
+    coords = np.empty((len(vertex), 2))
+    # float(x) / 1e7 as libosmium's Location::lon() (integers are exact in float64).
+    coords[:, 0], coords[:, 1] = vx[vertex] / FIX, vy[vertex] / FIX
     area = np.zeros(n, bool)
-    area[ring_way[ok]] = True
+    area[np.flatnonzero(closed)[ok]] = True
     rings = np.arange(int(ok.sum()) + 1)
-    # float(x) / 1e7 as libosmium's Location::lon() (exact integers in float64).
-    return WayAreas(area, closed & ~area, np.zeros(n, bool), coords / FIX, (ring_offsets, rings, rings))
+    return WayAreas(area, closed & ~area, np.zeros(n, bool), coords, (ring_offsets, rings, rings))
 
 
 def assemble_ways(
@@ -260,66 +265,74 @@ def _spans(offsets: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.repeat(offsets[items] - np.cumsum(n) + n, n) + np.arange(n.sum()), n
 
 
-def _per_ring(ufunc: np.ufunc, values: np.ndarray, k: np.ndarray) -> np.ndarray:
+def _per_ring(ufunc: np.ufunc, values: np.ndarray, k: np.ndarray, dtype: type | None = None) -> np.ndarray:
     """``ufunc`` reduced over each ring's ``k`` (> 0) consecutive values."""
-    return ufunc.reduceat(values, np.cumsum(k) - k) if len(k) else np.zeros(0, values.dtype)
+    if not len(k):
+        return np.zeros(0, dtype or values.dtype)
+    return ufunc.reduceat(values, np.cumsum(k) - k, dtype=dtype)
 
 
-def _simple_rings(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Twice the signed area of each ring (open vertices ``vx``, ``vy`` of ``k`` per ring from
-    the first, in [0, 2**31)) and whether it is simple: no two segments share a point but
-    adjacent ones their common vertex. Exact integer arithmetic, as libosmium's."""
-    ring, at = np.repeat(np.arange(len(k)), k), np.cumsum(k) - k
-    nxt = np.arange(len(vx)) + 1
+def _simple_rings(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Whether each ring (``k`` >= 3 vertices ``vx``, ``vy`` each, spanning less than 2**31)
+    is simple: no two segments share a point but adjacent ones their common vertex. Exact
+    integer arithmetic, as libosmium's."""
+    at = np.cumsum(k) - k
+    nxt = np.arange(1, len(vx) + 1)
     nxt[at + k - 1] = at
     dx, dy = vx[nxt] - vx, vy[nxt] - vy
-    # Wrapping int64 sums are exact: the true sums are below 2**63 in magnitude.
-    with np.errstate(over="ignore"):
-        area2 = _per_ring(np.add, vx * vy[nxt] - vx[nxt] * vy, k)
+    dx1, dy1 = dx[nxt], dy[nxt]
+    turn = dx * dy1 - dy * dx1  # at each segment's end
+    simple = np.ones(len(k), bool)
     # A spike: a segment turning straight back over the previous one.
-    spike = (dx * dy[nxt] - dy * dx[nxt] == 0) & (dx * dx[nxt] + dy * dy[nxt] < 0)
-    simple = (area2 != 0) & (np.bincount(ring[spike], minlength=len(k)) == 0)
-    large = k > _PAIRWISE_MAX
+    flat = np.flatnonzero(turn == 0)
+    spike = flat[dx[flat] * dx1[flat] + dy[flat] * dy1[flat] < 0]
+    simple[np.searchsorted(at, spike, side="right") - 1] = False
+    # Turning the same way at every vertex and once around (dx > 0 on one run of segments):
+    # a convex polygon, simple. Other rings have their segments tested pair by pair.
+    flips = _per_ring(np.add, (dx > 0) != (dx1 > 0), k, np.int64)
+    convex = ((_per_ring(np.minimum, turn, k) > 0) | (_per_ring(np.maximum, turn, k) < 0)) & (flips == 2)
+    large = (k > _PAIRWISE_MAX) & simple & ~convex
     if large.any():
         idx = np.flatnonzero(np.repeat(large, k))
         xy = np.column_stack([vx[idx], vy[idx]]).astype(float)  # exact: integers below 2**31
         rings = shapely.linearrings(xy, indices=np.repeat(np.arange(large.sum()), k[large]))
         simple[large] &= shapely.is_simple(rings)
-    for size in np.unique(k[~large]).tolist():
-        i, j = np.triu_indices(size, 2)
-        pair = (j - i >= 2) & ~((i == 0) & (j == size - 1))
-        i, j = i[pair], j[pair]
-        of_size = np.flatnonzero(k == size)
-        step = max(1, _PAIRS_AT_ONCE // max(len(i), 1))
+    pairwise = simple & ~convex & (k <= _PAIRWISE_MAX)
+    for size in np.unique(k[pairwise]).tolist():
+        of_size = np.flatnonzero(pairwise & (k == size))
+        step = max(1, _PAIRS_AT_ONCE // size**2)
         for chunk in range(0, len(of_size), step):
             rings = of_size[chunk : chunk + step]
-            a, b = at[rings][:, None] + i, at[rings][:, None] + j
-            meet = _segments_meet(vx[a], vy[a], dx[a], dy[a], vx[b], vy[b], dx[b], dy[b])
-            simple[rings] &= ~meet.any(axis=1)
-    return area2, simple
+            node = at[rings][:, None] + np.arange(size)
+            simple[rings] &= ~_self_meeting(vx[node], vy[node], dx[node], dy[node])
+    return simple
 
 
-def _segments_meet(
-    px: np.ndarray,
-    py: np.ndarray,
-    pdx: np.ndarray,
-    pdy: np.ndarray,
-    qx: np.ndarray,
-    qy: np.ndarray,
-    qdx: np.ndarray,
-    qdy: np.ndarray,
-) -> np.ndarray:
-    """Whether closed segments p (from ``px, py`` by ``pdx, pdy``) and q share a point: the
-    exact orientation test (int64 products of coordinates below 2**31)."""
-
-    def side(ax, ay, adx, ady, bx, by):
-        return np.sign(adx * (by - ay) - ady * (bx - ax))
-
-    s1, s2 = side(px, py, pdx, pdy, qx, qy), side(px, py, pdx, pdy, qx + qdx, qy + qdy)
-    s3, s4 = side(qx, qy, qdx, qdy, px, py), side(qx, qy, qdx, qdy, px + pdx, py + pdy)
-    collinear = (s1 == 0) & (s2 == 0)
-    overlap = _overlap(px, pdx, qx, qdx) & _overlap(py, pdy, qy, qdy)
-    return np.where(collinear, overlap, (s1 * s2 <= 0) & (s3 * s4 <= 0))
+def _self_meeting(vx: np.ndarray, vy: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Whether two non-adjacent segments of each ring (a row: vertices ``vx``, ``vy``,
+    segments from each by ``dx``, ``dy``) share a point: the exact orientation test of every
+    segment against every other, at once."""
+    size = vx.shape[1]
+    # Vertex v is left of segment s's line where dx_s vy_v - dy_s vx_v > dx_s vy_s - dy_s vx_s
+    # (int64: coordinates below 2**31 and differences below 2**31 make products below 2**62).
+    cross = dx[:, :, None] * vy[:, None, :]
+    cross -= dy[:, :, None] * vx[:, None, :]
+    own = (dx * vy - dy * vx)[:, :, None]
+    left, right = cross > own, cross < own  # [r, s, v]: vertex v to segment s
+    left_next, right_next = np.roll(left, -1, axis=2), np.roll(right, -1, axis=2)
+    # apart[r, s, v]: segment v (vertices v, v + 1) strictly on one side of segment s's line.
+    apart = (left & left_next) | (right & right_next)
+    s, v = np.indices((size, size))
+    meet = ~apart & ~apart.transpose(0, 2, 1) & ((s - v) % size > 1) & ((v - s) % size > 1)
+    at = np.flatnonzero(meet)  # few: crossing or touching, or on one line
+    ring, s, v = np.unravel_index(at, meet.shape)
+    # Both ends of v on s's line: collinear, meeting only where they overlap.
+    on_line = ~(left.flat[at] | right.flat[at] | left_next.flat[at] | right_next.flat[at])
+    ring, s, v = ring[on_line], s[on_line], v[on_line]
+    meet[ring, s, v] = _overlap(vx[ring, s], dx[ring, s], vx[ring, v], dx[ring, v]) & _overlap(
+        vy[ring, s], dy[ring, s], vy[ring, v], dy[ring, v]
+    )
+    return meet.any(axis=(1, 2))
 
 
 def _overlap(p: np.ndarray, dp: np.ndarray, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
@@ -327,19 +340,27 @@ def _overlap(p: np.ndarray, dp: np.ndarray, q: np.ndarray, dq: np.ndarray) -> np
     return (np.maximum(p, p + dp) >= np.minimum(q, q + dq)) & (np.maximum(q, q + dq) >= np.minimum(p, p + dp))
 
 
-def _normal_form(
-    vx: np.ndarray, vy: np.ndarray, k: np.ndarray, area2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Simple rings (``k`` open vertices each, coordinates in [0, 2**31)) as libosmium writes
-    them: counter-clockwise from the smallest (x, y) vertex, closed. Returns the coordinates
-    (fixed point, as float) and the ring offsets."""
+def _normal_form(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Simple rings (``k`` vertices ``vx``, ``vy`` each) as libosmium writes them: counter-
+    clockwise from the smallest (x, y) vertex, closed. Returns the index of each vertex so
+    written, and the ring offsets."""
     at = np.cumsum(k) - k
-    key = (vx << 32) | vy  # orders as (x, y)
-    # One smallest vertex per ring: a simple ring repeats no vertex.
-    start = np.flatnonzero(key == np.repeat(_per_ring(np.minimum, key, k), k)) - at
+    key = (vx << 31) + vy  # orders as (x, y): |y| < 2**30
+    # One smallest vertex per ring (a simple ring repeats no vertex), a corner of its convex
+    # hull: the turn there gives the orientation.
+    start = np.flatnonzero(key == np.repeat(_per_ring(np.minimum, key, k), k))
+    local = start - at
+    before, after = at + (local - 1) % k, at + (local + 1) % k
+    turn = (vx[start] - vx[before]) * (vy[after] - vy[start]) - (vy[start] - vy[before]) * (
+        vx[after] - vx[start]
+    )
+    step = np.where(turn > 0, 1, -1)
     m = k + 1
-    offsets = np.concatenate([[0], np.cumsum(m)])
-    step = np.arange(offsets[-1]) - np.repeat(offsets[:-1], m)
-    turn = np.where(area2 > 0, 1, -1)
-    vertex = np.repeat(at, m) + (np.repeat(start, m) + np.repeat(turn, m) * step) % np.repeat(k, m)
-    return np.column_stack([vx[vertex], vy[vertex]]).astype(float), offsets
+    offsets = np.zeros(len(k) + 1, np.int64)
+    np.cumsum(m, out=offsets[1:])
+    # Each written vertex is the previous one + step, but at the ring's first (its start) and
+    # where the walk wraps from one end of the ring's vertices to the other.
+    jump = np.repeat(step, m)
+    jump[offsets[:-1]] = np.diff(start, prepend=0)
+    jump[offsets[:-1] + np.where(step > 0, k - local, local + 1)] = -step * (k - 1)
+    return np.cumsum(jump), offsets
