@@ -2,17 +2,18 @@
 
 Handing every object to Python costs pyosmium a Python object per tag, about 10 µs per OSM
 object, which made reading a city slower than everything after it. Here libosmium reads the
-file, keeps the node locations and writes every tagged node and way as OPL text (its
-documented one-line-per-object format, ways with their nodes' locations) without Python
-seeing them: a forked process writes it into a pipe and this one parses it as it comes, a
-batch of lines at a time, column-wise (arrow's CSV reader and string kernels, numpy), each
-distinct tag field once (objects repeat their tags: a third to two fifths of a real extract's fields are
-distinct; every object still gets a dict of its own). Areas still need
-libosmium's assembler: they come through Python one by one, but only for their id and WKB
-geometry (their tags are their way's, read from the text), in a second forked process that
-hands them back as shapely's ragged arrays.
-Where a process cannot fork, the same steps run one after the other, the text through a
-temporary file.
+file once, keeps the node locations and writes it as OPL text (its documented
+one-line-per-object format: tagged nodes, ways with their nodes' locations, tagged
+relations) without Python seeing the objects: a forked process writes it into a pipe and
+this one parses it as it comes, a batch of lines at a time, column-wise (arrow's CSV reader
+and string kernels, numpy), each distinct tag field once (objects repeat their tags: a third
+to two fifths of a real extract's fields are distinct; every object still gets a dict of
+its own). Where a process cannot fork, the text goes through a temporary file.
+
+Areas are libosmium's, without a second read: a closed way's polygon is built from its line
+of text in the form libosmium's assembler gives it (:mod:`planner.osm_rings`, which hands the
+few rings that are not simple to the assembler), and the multipolygon relations are
+assembled by libosmium from their lines and their member ways', written to a small file.
 
 OPL escapes ``%``, ``,``, ``=``, spaces and most non-ASCII characters as ``%<hex code point>%``,
 so splitting on ``,`` / ``=`` / spaces is exact and :func:`_decode_escapes` restores the text.
@@ -34,7 +35,7 @@ import pyarrow.csv as pa_csv
 import shapely
 from pyproj import Transformer
 
-from planner import settings
+from planner import osm_rings, settings
 from planner._errors import InputError
 
 #: Street tags that the network builder reads (everything else on a highway way is dropped).
@@ -94,9 +95,11 @@ class Collected:
         ``keep`` (a mask over the ragged geometries) if given."""
         self._blocks.append(("ragged", geom_type, coords, offsets, keep))
 
-    def add_wkb(self, wkb: list[bytes]) -> None:
-        """Geometries of the next features as WKB (lon/lat)."""
-        self._blocks.append(("wkb", wkb))
+    def add_areas(self, coords: np.ndarray, offsets: tuple, others: np.ndarray, at: np.ndarray) -> None:
+        """Multipolygons of the next features (lon/lat): shapely's ragged arrays, and the
+        geometries ``others`` put before the ragged ones of positions ``at``, as
+        ``numpy.insert`` does."""
+        self._blocks.append(("areas", coords, offsets, others, at))
 
     def street_nodes(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted OSM ids of the street nodes with a location, and their (lon, lat)."""
@@ -124,7 +127,10 @@ class Collected:
                 geoms = shapely.from_ragged_array(block[1], project(block[2]), block[3])
                 parts.append(geoms if block[4] is None else geoms[block[4]])
             else:
-                parts.append(shapely.transform(shapely.from_wkb(block[1]), project))
+                multi = shapely.GeometryType.MULTIPOLYGON
+                geoms = shapely.from_ragged_array(multi, project(block[1]), block[2])
+                others = shapely.transform(block[3], project) if len(block[3]) else block[3]
+                parts.append(np.insert(geoms, block[4], others))
         return np.concatenate(parts)
 
 
@@ -134,41 +140,10 @@ def read_file(path: Path) -> Collected:
 
     Raises ``RuntimeError`` (libosmium's) for a file it cannot parse.
     """
-    from planner._parallel import in_background
-
-    if read_in_two(path):
-        with in_background(assemble_areas, path) as other:
-            found, ways = _read_tagged(path)
-            areas = other()
-    else:
-        found, ways = _read_tagged(path)
-        areas = assemble_areas(path)
-    _add_areas(found, areas, ways)
-    return found
-
-
-def read_in_two(path: Path) -> bool:
-    """Whether the areas are assembled in a forked process while this one reads the tagged
-    nodes and ways: a large file, and a forked process allowed."""
     from planner._parallel import can_fork
 
-    return path.stat().st_size >= settings.parallel_read_min_bytes and can_fork()
-
-
-def _read_tagged(path: Path) -> tuple[Collected, dict[str, Any]]:
-    """The tagged nodes as point features, and the ways as streets and line features
-    (barriers and other open ways); also every tagged way's id and tags, which its area takes.
-
-    libosmium writes every tagged node and way as OPL (ways with their nodes' locations) and
-    the text is read back a batch of lines at a time, so memory holds arrays, not the text:
-    streamed through a pipe from a forked process that writes it while this one reads, or
-    where a process cannot fork, written to a temporary file first. Relations matter only as
-    areas (:func:`assemble_areas`).
-    """
-    from planner._parallel import can_fork
-
-    parts = _parse_piped(path) if can_fork() else None
-    if parts is None:
+    piped = _parse_piped(path) if can_fork() else None
+    if piped is None:
         with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
             text_path = Path(folder) / "tagged.opl"
             check_text_room(
@@ -182,52 +157,66 @@ def _read_tagged(path: Path) -> tuple[Collected, dict[str, Any]]:
             )
             _write_text(path, str(text_path))
             with open(text_path, "rb") as text:
-                parts = _parse_text(text)
-    return _joined(*parts)
+                piped = _parse_text(text)
+    nodes, ways, relations = piped
+    found, way_areas = _joined(nodes, ways)
+    _add_areas(found, way_areas, _relation_areas(relations, ways))
+    return found
 
 
 def _write_text(path: Path, target: str) -> None:
-    """libosmium's OPL of every tagged node and way of ``path`` (ways with their nodes'
-    locations) written to ``target``."""
+    """libosmium's OPL of ``path`` written to ``target``: every tagged node, every way (with
+    its nodes' locations; untagged ones too, which multipolygons may be made of) and the
+    relations libosmium may make areas of (``type=multipolygon`` or ``boundary``)."""
     import osmium
 
     locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
     locations.ignore_errors()  # a clipped extract lacks some nodes: their location stays unset
     out = osmium.io.File(target, "opl,locations_on_ways=true,add_metadata=false")
+    untagged = osmium.filter.EmptyTagFilter().enable_for(osmium.osm.NODE)
+    areas = osmium.filter.TagFilter(("type", "multipolygon"), ("type", "boundary"))
     with (
         osmium.SimpleWriter(out, overwrite=True) as writer,
-        osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader,
+        osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION) as reader,
     ):
-        osmium.apply(reader, locations, osmium.filter.EmptyTagFilter(), writer)
+        osmium.apply(reader, locations, untagged, areas.enable_for(osmium.osm.RELATION), writer)
 
 
-def _parse_text(stream: Any) -> tuple[list[dict], list[dict]]:
-    """Batches of parsed node and way lines from an open binary OPL stream."""
-    nodes, ways, seen = [], [], _Seen()
+def _parse_text(stream: Any) -> tuple[list[dict], list[dict], list[dict]]:
+    """Batches of parsed node, way and relation lines from an open binary OPL stream."""
+    parts: dict[str, list[dict]] = {"n": [], "w": [], "r": []}
+    seen = _Seen()
     while chunk := stream.read(settings.opl_batch_chars):
         chunk += stream.readline()  # up to the end of its last line
         for kind, run in _runs(chunk):
-            if kind == "n":
-                nodes.append(_node_lines(run, seen))
-            else:
-                ways.append(_way_lines(run, seen))
-    return nodes, ways
+            parse = {"n": _node_lines, "w": _way_lines, "r": _relation_lines}[kind]
+            parts[kind].append(parse(run, seen))
+    return parts["n"], parts["w"], parts["r"]
 
 
 def _runs(chunk: bytes):
-    """The chunk's runs of lines of one kind (``n`` or ``w``), as ``(kind, text)``: a sorted
-    file's nodes come before its ways, so a chunk holds one run or two."""
-    start, view = 0, memoryview(chunk)
-    while start < len(chunk):
-        kind = chunk[start : start + 1]
-        if kind not in (b"n", b"w"):  # the writer reads nodes and ways only
-            raise RuntimeError(f"OPL text with a line starting {bytes(view[start : start + 20])!r}")
-        end = chunk.find(b"\nw" if kind == b"n" else b"\nn", start) + 1 or len(chunk)
-        yield kind.decode(), view[start:end]
-        start = end
+    """The chunk's runs of lines of one kind (``n``, ``w`` or ``r``), as ``(kind, text)``: a
+    sorted file's nodes come before its ways and those before its relations, so a chunk holds
+    one run or a few. The kinds are read off every line's first byte at once."""
+    if not chunk:
+        return
+    raw = np.frombuffer(chunk, np.uint8)
+    starts = np.append(0, np.flatnonzero(raw[:-1] == ord("\n")) + 1)
+    kinds = raw[starts]
+    bad = ~np.isin(kinds, _KINDS)  # the writer reads nodes, ways and relations only
+    if bad.any():
+        at = int(starts[np.argmax(bad)])
+        raise RuntimeError(f"OPL text with a line starting {bytes(chunk[at : at + 20])!r}")
+    cuts = starts[np.flatnonzero(kinds[1:] != kinds[:-1]) + 1].tolist()
+    view = memoryview(chunk)
+    for start, end in zip([0, *cuts], [*cuts, len(chunk)], strict=True):
+        yield chr(chunk[start]), view[start:end]
 
 
-def _parse_piped(path: Path) -> tuple[list[dict], list[dict]] | None:
+_KINDS = np.frombuffer(b"nwr", np.uint8)
+
+
+def _parse_piped(path: Path) -> tuple[list[dict], list[dict], list[dict]] | None:
     """:func:`_parse_text` of the OPL a forked process writes into a pipe, parsed as it comes;
     None if that process died without an error of the file's (killed, out of memory), and the
     file's own error (libosmium's ``RuntimeError``) if it has one."""
@@ -286,72 +275,6 @@ def check_text_room(
             f"{path}: {doing} needs about {needed / 1e6:,.0f} MB of temporary space in "
             f"{where or folder} and it has {free / 1e6:,.0f} MB free; {fix}"
         )
-
-
-def assemble_areas(path: Path) -> dict[str, Any]:
-    """libosmium's areas (closed ways and multipolygons) of a file, in its assembler's order.
-
-    Returns a dict of ``from_way`` (bool), ``osm_id`` (the way's or relation's id),
-    ``relation_tags`` (the tags of each area from a relation, in order; an area from a way
-    takes its way's), ``built`` (False where the rings are broken, as in a clipped extract)
-    and the built areas as shapely ragged arrays in lon/lat (``geom_type``, ``coords``,
-    ``offsets``: cheap to hand from a forked process, and quick to make geometries of once
-    projected).
-    """
-    import osmium
-
-    manager = osmium.area.AreaManager()
-    with osmium.io.Reader(str(path), osmium.osm.RELATION) as reader:
-        osmium.apply(reader, manager.first_pass_handler())
-    locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
-    locations.ignore_errors()
-    assembled = osmium.BufferIterator()
-    with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY | osmium.osm.RELATION) as reader:
-        osmium.apply(reader, locations, manager.second_pass_to_buffer(assembled))
-    factory = osmium.geom.WKBFactory()
-    from_way, ids, built, wkb, relation_tags, geoms = [], [], [], [], [], []
-    for area in assembled:
-        if not len(area.tags):
-            continue
-        try:
-            wkb.append(factory.create_multipolygon(area))
-            built.append(True)
-        except RuntimeError:
-            built.append(False)
-        from_way.append(area.from_way())
-        ids.append(area.orig_id())
-        if not from_way[-1]:
-            relation_tags.append(dict(area.tags))
-        if len(wkb) == _WKB_BATCH:  # the hex text is twice the geometries' size: a batch at a time
-            geoms.append(_from_hex(wkb))
-            wkb = []
-    geoms.append(_from_hex(wkb))
-    built_geoms = np.concatenate(geoms)
-    geom_type, coords, offsets = (
-        shapely.to_ragged_array(built_geoms) if len(built_geoms) else (None, np.zeros((0, 2)), ())
-    )
-    return {
-        "from_way": np.array(from_way, bool),
-        "osm_id": np.array(ids, np.int64),
-        "relation_tags": relation_tags,
-        "built": np.array(built, bool),
-        "geom_type": geom_type,
-        "coords": coords,
-        "offsets": offsets,
-    }
-
-
-_WKB_BATCH = 65_536
-
-
-def _from_hex(hex_wkb: list[str]) -> np.ndarray:
-    """Geometries of pyosmium's hex WKB, decoded to binary at once first (shapely parses binary
-    several times faster than hex)."""
-    if not hex_wkb:
-        return np.empty(0, object)
-    ends = (np.cumsum(np.fromiter(map(len, hex_wkb), np.int64, len(hex_wkb))) // 2).tolist()
-    raw = bytes.fromhex("".join(hex_wkb))
-    return shapely.from_wkb([raw[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)])
 
 
 #: Code points whose escapes :func:`_decode_escapes` leaves in place: the fields are split on
@@ -569,24 +492,26 @@ def _node_lines(run: Any, seen: _Seen) -> dict[str, Any]:
 
 
 def _way_lines(run: Any, seen: _Seen) -> dict[str, Any]:
-    """Ways from a run of their OPL lines (``w<id> T<tags> N<nodes>``): every way's id and
-    tags; the streets' tags, node counts, nodes and locations; the line features' ids, tags,
-    node counts and lon/lat."""
+    """Ways from a run of their OPL lines (``w<id> T<tags> N<nodes>``): the tagged ways' ids;
+    the streets' tags, node counts, nodes and locations; the line features' ids, tags, node
+    counts and lon/lat; the closed ways' areas (ids, tags, ragged multipolygons); and every
+    way's nodes, which a multipolygon may need."""
     table = _table(run, ["id", "tags", "nodes"])
+    # Untagged ways matter only as a multipolygon's members (their nodes are kept for those).
+    tagged = pc.not_equal(table["tags"], "T").to_numpy(zero_copy_only=False)
     ids = _after_letter(table["id"], pa.int64())
     tags, codes, protos = _tag_fields(table["tags"], seen)
     # What depends on the tags alone, once per distinct tag field.
     street = np.array([("highway" in t and t.get("area") != "yes") for t in protos], bool)[codes]
     barrier = np.array(["barrier" in t for t in protos], bool)[codes]
+    highway_only = np.array([_highway_only(t) for t in protos], bool)[codes]
+    area_no = np.array([t.get("area") == "no" for t in protos], bool)[codes]
     line = barrier & ~street
-    other = np.flatnonzero(~street & ~barrier)
+    other = np.flatnonzero(~street & ~barrier & tagged)
     lists = table["nodes"].combine_chunks()
     raw, starts, ends = _string_bytes(lists)
     line[other] = ~_closed_rings(raw, starts[other], ends[other])  # those come again as areas
-    # Only the streets' and lines' nodes are parsed: most ways are buildings.
-    used = np.flatnonzero(street | line)
-    counts, refs, x, y = _node_list(lists.take(pa.array(used)))
-    street, line = street[used], line[used]
+    counts, refs, x, y = _node_list(lists)
     on_street = np.repeat(street, counts)
     # A line keeps its nodes with a location, if two or more (a clipped extract lacks some).
     valid = np.repeat(line, counts) & (x != UNSET)
@@ -595,23 +520,136 @@ def _way_lines(run: Any, seen: _Seen) -> dict[str, Any]:
     line &= line_counts >= 2
     on_line = line[way_of]
     rows = np.empty((len(protos), len(STREET_TAGS)), object)
-    for code in np.unique(codes[used][street]).tolist():
+    for code in np.unique(codes[street]).tolist():
         rows[code] = [protos[code].get(k) for k in STREET_TAGS]
+    # Closed ways make areas (libosmium's rule and form, planner.osm_rings), but a highway's
+    # without an area key, which is left out of the features.
+    maybe = tagged & ~highway_only & (counts > 3)
+    on_maybe = np.repeat(maybe, counts)
+    areas = osm_rings.closed_way_areas(ids[maybe], counts[maybe], x[on_maybe], y[on_maybe], area_no[maybe])
+    area_rows = np.flatnonzero(maybe)[areas.area]
     return {
-        "ids": ids,
-        "tags": tags,
-        "highway_only": np.array([_highway_only(t) for t in protos], bool)[codes],
-        "street_ids": ids[used][street],
-        "street_tags": rows[codes[used][street]],
+        "ids": ids[tagged],
+        # Every way's nodes, for the multipolygons (:func:`_relation_areas`): fixed point fits
+        # in int32 (|x| <= 1.8e9, UNSET is int32's largest).
+        "way_ids": ids,
+        "way_len": counts,
+        "way_refs": refs,
+        "way_x": x.astype(np.int32),
+        "way_y": y.astype(np.int32),
+        "street_ids": ids[street],
+        "street_tags": rows[codes[street]],
         "street_len": counts[street],
         "refs": refs[on_street],
         "ref_x": x[on_street],
         "ref_y": y[on_street],
-        "line_ids": [f"way/{i}" for i in ids[used][line].tolist()],
-        "line_tags": [tags[i] for i in used[line].tolist()],
+        "line_ids": [f"way/{i}" for i in ids[line].tolist()],
+        "line_tags": [tags[i] for i in np.flatnonzero(line).tolist()],
         "line_len": line_counts[line],
         "line_lonlat": np.column_stack([x[valid][on_line] / FIX, y[valid][on_line] / FIX]),
+        "area_ids": ids[area_rows],
+        "area_tags": [tags[i] for i in area_rows.tolist()],
+        "area_coords": areas.coords,
+        "area_offsets": areas.offsets,
     }
+
+
+#: A multipolygon's tags (libosmium's rule: ``type=multipolygon`` or ``type=boundary``).
+_MULTIPOLYGON = r"(^T|,)type=(multipolygon|boundary)(,|$)"
+
+
+def _relation_lines(run: Any, seen: _Seen) -> dict[str, Any]:
+    """The relations libosmium makes areas of, from a run of OPL lines
+    (``r<id> T<tags> M<members>``): ``type=multipolygon`` or ``boundary`` with a way among
+    their members. Their ids, their tag and member fields as written, and the ids of their
+    way members."""
+    table = _table(run, ["id", "tags", "members"])
+    table = table.filter(pc.match_substring_regex(table["tags"], _MULTIPOLYGON))
+    ids, tags, members = (table[k].to_pylist() for k in ("id", "tags", "members"))
+    ways = [[int(m[1 : m.index("@")]) for m in field[1:].split(",") if m[:1] == "w"] for field in members]
+    keep = [i for i, w in enumerate(ways) if any(w)]  # a member id of 0 is no way
+    return {
+        "ids": np.array([int(ids[i][1:]) for i in keep], np.int64),
+        "lines": [f"{ids[i]} {tags[i]} {members[i]}" for i in keep],
+        "ways": [[w for w in ways[i] if w] for i in keep],
+    }
+
+
+def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
+    """The multipolygons' areas, assembled by libosmium from their OPL lines and their member
+    ways' (node ids and locations from the text), written to a small file: exactly what its
+    assembler makes of them in the whole file. Returns each area's relation id, tags
+    (``type`` left out, as libosmium does), WKB (None where the rings are broken) and the way
+    that completed the relation (its largest member id: a sorted file's ways come in id
+    order), which places the area among the ways' areas."""
+    import osmium
+
+    lines = [line for part in relations for line in part["lines"]]
+    members = {
+        relation: max(way_ids)
+        for part in relations
+        for relation, way_ids in zip(part["ids"].tolist(), part["ways"], strict=True)
+    }
+    empty = {"osm_id": np.zeros(0, np.int64), "last_way": np.zeros(0, np.int64), "tags": [], "wkb": []}
+    if not lines:
+        return empty
+    member_ids = np.unique([w for part in relations for way_ids in part["ways"] for w in way_ids])
+    way_lines = []
+    for part in ways:
+        node_end = np.cumsum(part["way_len"])
+        for row in np.flatnonzero(np.isin(part["way_ids"], member_ids)).tolist():
+            nodes = slice(node_end[row] - part["way_len"][row], node_end[row])
+            way_lines.append(
+                (
+                    part["way_ids"][row],
+                    _opl_nodes(part["way_refs"][nodes], part["way_x"][nodes], part["way_y"][nodes]),
+                )
+            )
+    way_lines.sort()
+    factory = osmium.geom.WKBFactory()
+    ids, tags, wkb = [], [], []
+    with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+        mini = Path(folder) / "multipolygons.opl"
+        text = [f"w{way} T N{nodes}" for way, nodes in way_lines] + sorted(
+            lines, key=lambda t: int(t[1 : t.index(" ")])
+        )
+        mini.write_text("\n".join(text) + "\n", encoding="utf-8")
+        manager = osmium.area.AreaManager()
+        with osmium.io.Reader(str(mini), osmium.osm.RELATION) as reader:
+            osmium.apply(reader, manager.first_pass_handler())
+        assembled = osmium.BufferIterator()
+        with osmium.io.Reader(str(mini), osmium.osm.WAY) as reader:
+            osmium.apply(reader, manager.second_pass_to_buffer(assembled))
+        for area in assembled:
+            if area.from_way() or not len(area.tags):
+                continue
+            ids.append(area.orig_id())
+            tags.append(dict(area.tags))
+            try:
+                wkb.append(bytes.fromhex(factory.create_multipolygon(area)))
+            except RuntimeError:
+                wkb.append(None)
+    return {
+        "osm_id": np.array(ids, np.int64),
+        "last_way": np.array([members[i] for i in ids], np.int64),
+        "tags": tags,
+        "wkb": wkb,
+    }
+
+
+def _opl_nodes(refs: np.ndarray, x: np.ndarray, y: np.ndarray) -> str:
+    """An OPL node list with locations (``n1x116.3y39.9,...``; ``n1xy`` for one without)."""
+    return ",".join(
+        f"n{ref}xy" if lon == UNSET else f"n{ref}x{_decimal(lon)}y{_decimal(lat)}"
+        for ref, lon, lat in zip(refs.tolist(), x.tolist(), y.tolist(), strict=True)
+    )
+
+
+def _decimal(fixed: int) -> str:
+    """Fixed-point degrees as exact decimal text."""
+    sign = "-" if fixed < 0 else ""
+    whole, part = divmod(abs(fixed), FIX)
+    return f"{sign}{whole}.{part:07d}"
 
 
 def _closed_rings(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -636,8 +674,9 @@ def _closed_rings(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
 
 
 def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, dict[str, Any]]:
-    """The batches of :func:`_node_lines` and :func:`_way_lines` as one :class:`Collected`, and
-    every way's ``ids``, ``tags`` and whether it is ``highway_only`` (:func:`_highway_only`)."""
+    """The batches of :func:`_node_lines` and :func:`_way_lines` as one :class:`Collected`
+    (nodes and lines), and the ways' areas: ``ids`` of all tagged ways in text order, the
+    areas' way ids (``area_ids``), tags and geometries (ragged arrays)."""
     found = Collected()
 
     def cat(parts: list[dict], key: str, empty: Any = None) -> Any:
@@ -654,41 +693,45 @@ def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, dict[str, A
     found.street_tags = cat(ways, "street_tags", np.empty((0, len(STREET_TAGS)), object))
     offsets = np.concatenate([[0], np.cumsum(cat(ways, "line_len"))])
     found.add_ragged(shapely.GeometryType.LINESTRING, cat(ways, "line_lonlat", np.zeros((0, 2))), (offsets,))
+    # The areas' ragged arrays end to end: each batch's offsets moved by what comes before.
+    levels: list[list[np.ndarray]] = [[np.zeros(1, np.int64)] for _ in range(3)]
+    before = [0, 0, 0]  # coordinates, rings and polygons of the batches before
+    for part in ways:
+        for level, more in enumerate(part["area_offsets"]):
+            levels[level].append(more[1:] + before[level])
+            before[level] += int(more[-1])
     return found, {
         "ids": cat(ways, "ids"),
-        "tags": cat(ways, "tags", []),
-        "highway_only": cat(ways, "highway_only", np.zeros(0, bool)),
+        "area_ids": cat(ways, "area_ids"),
+        "area_tags": cat(ways, "area_tags", []),
+        "coords": cat(ways, "area_coords", np.zeros((0, 2))),
+        "offsets": tuple(np.concatenate(level) for level in levels),
     }
 
 
-def _add_areas(found: Collected, areas: dict[str, Any], ways: dict[str, Any]) -> None:
-    """Areas in the assembler's order with their way's or relation's tags; highway areas
-    without an area key are left out, as are areas whose rings are broken."""
-    ident, from_way = areas["osm_id"], areas["from_way"]
-    # Each way area's row among the tagged ways (-1 where the text has no such way).
-    order = np.argsort(ways["ids"], kind="stable")
-    sorted_ids = ways["ids"][order]
-    row = np.full(len(ident), -1)
-    if len(sorted_ids):
-        at = np.minimum(np.searchsorted(sorted_ids, ident), len(sorted_ids) - 1)
-        hit = from_way & (sorted_ids[at] == ident)
-        row[hit] = order[at[hit]]
-    relation_tags = areas["relation_tags"]
-    of_relation = np.cumsum(~from_way) - 1
-    relation_ok = np.array([bool(t) and not _highway_only(t) for t in relation_tags] + [False], bool)
-    # Row -1 (no way, or a relation's area) takes the appended value: left out.
-    way_ok = np.append(~ways["highway_only"], False)[row]
-    keep = areas["built"] & np.where(from_way, way_ok, relation_ok[np.where(from_way, -1, of_relation)])
-    way_tags = ways["tags"]
-    for i in np.flatnonzero(keep).tolist():
-        if from_way[i]:
-            found.feat_ids.append(f"way/{ident[i]}")
-            found.feat_tags.append(way_tags[row[i]])
-        else:
-            found.feat_ids.append(f"relation/{ident[i]}")
-            found.feat_tags.append(relation_tags[of_relation[i]])
-    if keep.any():
-        found.add_ragged(areas["geom_type"], areas["coords"], areas["offsets"], keep[areas["built"]])
+def _add_areas(found: Collected, ways: dict[str, Any], relations: dict[str, Any]) -> None:
+    """The ways' areas and the relations' in libosmium's order, with their tags: a relation's
+    area comes just before the area of the way that completed it (:func:`_relation_areas`),
+    or last where the ways are not in id order; a highway's without an area key is left out,
+    as is one whose rings are broken."""
+    pairs = zip(relations["wkb"], relations["tags"], strict=True)
+    keep = np.array([w is not None and bool(t) and not _highway_only(t) for w, t in pairs], bool)
+    rel_ids, last_way = relations["osm_id"][keep], relations["last_way"][keep]
+    area_ids = ways["area_ids"]
+    in_order = bool(np.all(np.diff(ways["ids"]) > 0))
+    # Before the first way area of an id as large as the completing way's (stable: the
+    # relations keep libosmium's order among themselves).
+    order = np.argsort(last_way, kind="stable")
+    at = np.searchsorted(area_ids, last_way[order]) if in_order else np.full(len(order), len(area_ids))
+    ids = np.array([f"way/{i}" for i in area_ids.tolist()], object)
+    tags = np.empty(len(area_ids), object)
+    tags[:] = ways["area_tags"]
+    rel_tags = np.empty(len(order), object)
+    rel_tags[:] = [relations["tags"][i] for i in np.flatnonzero(keep)[order].tolist()]
+    found.feat_ids += np.insert(ids, at, [f"relation/{i}" for i in rel_ids[order].tolist()]).tolist()
+    found.feat_tags += np.insert(tags, at, rel_tags).tolist()
+    wkb = [relations["wkb"][i] for i in np.flatnonzero(keep)[order].tolist()]
+    found.add_areas(ways["coords"], ways["offsets"], shapely.from_wkb(wkb), at)
 
 
 def _highway_only(tags: dict[str, str]) -> bool:

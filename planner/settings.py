@@ -86,9 +86,6 @@ max_threshold_minutes: float = 1440.0
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
-#: OSM files of at least this many bytes are read by two processes (the areas assembled in a
-#: forked one) when there are two cores or more and ``sweep_workers`` is not 1.
-parallel_read_min_bytes: int = 8_000_000
 #: Characters of libosmium's OPL text read back at a time (planner.osm_file): memory holds
 #: one batch of text beside the arrays built from it.
 opl_batch_chars: int = 16_000_000
@@ -249,7 +246,6 @@ _BOUNDS = {
     "off_network_detour": (1.0, None),
     "sweep_workers": (0, None),
     "parallel_min_node_sweeps": (0, None),
-    "parallel_read_min_bytes": (0, None),
     "opl_batch_chars": (1, None),
     "opl_space_factor": (0.0, None),
     "batch_share_max_nodes": (0, None),

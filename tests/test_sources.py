@@ -199,16 +199,19 @@ def test_reach_m_by_hand():
 
 @pytest.mark.parametrize("name", ["beijing_haidian_cau", "nanjing_xinjiekou", "tiny.osm"])
 def test_reading_in_two_processes_gives_the_one_process_region(name, monkeypatch, tiny):
-    """A large file's areas are assembled in a forked process: the Region must be the one a
-    single process gives, feature by feature (ids, tags, coordinates) and street by street
-    (two samples, and the hand-written XML extract with its area and its cut street)."""
-    path = tiny if name == "tiny.osm" else SAMPLES / f"{name}.osm.pbf"
-    monkeypatch.setattr(settings, "parallel_read_min_bytes", 10**15)
-    one = load_region(path)
-    monkeypatch.setattr(settings, "parallel_read_min_bytes", 0)
+    """A forked process writes the text while this one reads it: the Region must be the one
+    a single process gives (the text through a file), feature by feature (ids, tags,
+    coordinates) and street by street (two samples, and the hand-written XML extract with its
+    area and its cut street)."""
     from planner import osm_file
 
-    assert osm_file.read_in_two(path)  # the test runs the two-process path
+    path = tiny if name == "tiny.osm" else SAMPLES / f"{name}.osm.pbf"
+    monkeypatch.setattr(settings, "sweep_workers", 1)
+    piped = []
+    monkeypatch.setattr(osm_file, "_parse_piped", lambda path: piped.append(path))
+    one = load_region(path)
+    assert piped == []  # one process: no pipe asked for
+    monkeypatch.undo()
     two = load_region(path)
     assert two.features["osm_id"].tolist() == one.features["osm_id"].tolist()
     assert two.features["tags"].tolist() == one.features["tags"].tolist()
