@@ -277,10 +277,9 @@ def _simple_rings(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
     is simple: no two segments share a point but adjacent ones their common vertex. Exact
     integer arithmetic, as libosmium's."""
     at = np.cumsum(k) - k
-    nxt = np.arange(1, len(vx) + 1)
-    nxt[at + k - 1] = at
-    dx, dy = vx[nxt] - vx, vy[nxt] - vy
-    dx1, dy1 = dx[nxt], dy[nxt]
+    last = at + k - 1
+    dx, dy = _to_next(vx, at, last), _to_next(vy, at, last)
+    dx1, dy1 = _next(dx, at, last), _next(dy, at, last)  # the next segment's
     turn = dx * dy1 - dy * dx1  # at each segment's end
     simple = np.ones(len(k), bool)
     # A spike: a segment turning straight back over the previous one.
@@ -297,15 +296,33 @@ def _simple_rings(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
         xy = np.column_stack([vx[idx], vy[idx]]).astype(float)  # exact: integers below 2**31
         rings = shapely.linearrings(xy, indices=np.repeat(np.arange(large.sum()), k[large]))
         simple[large] &= shapely.is_simple(rings)
-    pairwise = simple & ~convex & (k <= _PAIRWISE_MAX)
-    for size in np.unique(k[pairwise]).tolist():
-        of_size = np.flatnonzero(pairwise & (k == size))
+    pairwise = np.flatnonzero(simple & ~convex & (k <= _PAIRWISE_MAX))
+    pairwise = pairwise[np.argsort(k[pairwise], kind="stable")]
+    sizes, first = np.unique(k[pairwise], return_index=True)
+    bounds = np.append(first, len(pairwise)).tolist()
+    for size, begin, end in zip(sizes.tolist(), bounds[:-1], bounds[1:], strict=False):
         step = max(1, _PAIRS_AT_ONCE // size**2)
-        for chunk in range(0, len(of_size), step):
-            rings = of_size[chunk : chunk + step]
+        for chunk in range(begin, end, step):
+            rings = pairwise[chunk : min(chunk + step, end)]
             node = at[rings][:, None] + np.arange(size)
             simple[rings] &= ~_self_meeting(vx[node], vy[node], dx[node], dy[node])
     return simple
+
+
+def _next(values: np.ndarray, at: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Each ring's values shifted by one (rings of values from ``at`` to ``last``), cyclically."""
+    shifted = np.empty_like(values)
+    shifted[:-1] = values[1:]
+    shifted[last] = values[at]
+    return shifted
+
+
+def _to_next(values: np.ndarray, at: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Each ring's next value minus its value, cyclically."""
+    step = np.empty_like(values)
+    np.subtract(values[1:], values[:-1], out=step[:-1])
+    step[last] = values[at] - values[last]
+    return step
 
 
 def _self_meeting(vx: np.ndarray, vy: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
