@@ -24,7 +24,8 @@ from pyproj import CRS, Transformer
 from planner import settings
 from planner._errors import InputError
 from planner._gc import paused
-from planner.osm_file import FIX, STREET_TAGS, Collected, read_file
+from planner.osm_file import Collected, read_file
+from planner.osm_text import FIX, STREET_TAGS
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
 

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from osm_fixtures import square, write_osm
 from pyproj import CRS
 
-from planner import osm_file, settings
-from planner.osm_file import AREA_KEYS, STREET_TAGS, _closed_rings, _decode_escapes, read_file
+from planner import osm_file, osm_text, settings
+from planner.osm_file import read_file
+from planner.osm_text import AREA_KEYS, STREET_TAGS, _closed_rings, _decode_escapes
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -194,8 +195,6 @@ def test_a_writer_that_dies_without_an_error_is_replaced_by_the_file(monkeypatch
     text is written again through a temporary file and the read is complete."""
     import os
 
-    from planner import osm_file
-
     path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
     whole = read_file(path)
     monkeypatch.setattr(osm_file, "_write_piped", lambda path, fd: os._exit(9))
@@ -205,7 +204,6 @@ def test_a_writer_that_dies_without_an_error_is_replaced_by_the_file(monkeypatch
 
 def test_a_broken_file_raises_its_own_error_through_the_pipe(tmp_path):
     """A PBF cut short: libosmium's error, raised in this process (the child stays quiet)."""
-    from planner import osm_file
 
     data = (SAMPLES / "nanjing_xinjiekou.osm.pbf").read_bytes()
     cut = tmp_path / "cut.osm.pbf"
@@ -261,7 +259,7 @@ def test_closed_rings_on_all_lists_at_once_agree_with_each_list_read_alone(ways)
         if len(way) >= 2 and way[0][0] % 2 == 0:  # close about half the rings
             nodes[-1] = nodes[0]
         lists.append("N" + ",".join(nodes))
-    raw, starts, ends = osm_file._string_bytes(pa.array(lists, pa.string()))
+    raw, starts, ends = osm_text._string_bytes(pa.array(lists, pa.string()))
     assert _closed_rings(raw, starts, ends).tolist() == [_closed_by_strings(s) for s in lists]
 
 
@@ -296,17 +294,17 @@ def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
         "w5 Thighway=residential Nn1x116.1y39.9,n2x116.2y39.9\n"
         "n3 Tshop=bakery x116.3 y39.8\n"
     )
-    nodes, ways, _ = osm_file._parse_text(io.BytesIO(text.encode()))
+    nodes, ways, _ = osm_text.parse_text(io.BytesIO(text.encode()))
     assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]]
     assert [w["street_ids"].tolist() for w in ways] == [[5]]
     assert nodes[1]["tags"] == [{"shop": "bakery"}] and ways[0]["street_tags"][0][0] == "residential"
     with pytest.raises(RuntimeError, match="OPL text with a line starting"):
-        osm_file._parse_text(io.BytesIO(("\n" + text).encode()))
+        osm_text.parse_text(io.BytesIO(("\n" + text).encode()))
     # The last line without its line break reads the same.
-    nodes, ways, _ = osm_file._parse_text(io.BytesIO(text.rstrip("\n").encode()))
+    nodes, ways, _ = osm_text.parse_text(io.BytesIO(text.rstrip("\n").encode()))
     assert [n["ids"] for n in nodes] == [["node/1"], ["node/3"]] and nodes[1]["tags"] == [{"shop": "bakery"}]
     with pytest.raises(RuntimeError, match="not lines of 4 fields"):
-        osm_file._parse_text(io.BytesIO(b"n1 Tamenity=school x116.1\n"))
+        osm_text.parse_text(io.BytesIO(b"n1 Tamenity=school x116.1\n"))
 
 
 def _xml(path, nodes: dict, ways: list, relations: list):

@@ -26,7 +26,8 @@ import pandas as pd
 
 from planner import settings
 from planner.batch.regions import RegionSpec
-from planner.osm_file import check_text_room, fixed_degrees
+from planner.osm_file import check_text_room
+from planner.osm_text import fixed_degrees
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
 #: then reads its own cut, not the whole province) when there are several of them, or when the
