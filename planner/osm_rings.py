@@ -98,7 +98,8 @@ def way_polygons(
     ends = np.cumsum(counts)
     starts = ends - counts
     closed = (counts > 3) & ~np.asarray(area_no, bool)
-    if len(x) and (np.abs(x).max() > 180 * FIX or np.abs(y).max() > 90 * FIX):  # unset locations
+    extent = (x.min(), x.max(), y.min(), y.max()) if len(x) else (0, 0, 0, 0)
+    if max(-extent[0], extent[1]) > 180 * FIX or max(-extent[2], extent[3]) > 90 * FIX:  # unset locations
         invalid = (np.abs(x) > 180 * FIX) | (np.abs(y) > 90 * FIX)
         closed &= np.bincount(np.repeat(np.arange(n), counts)[invalid], minlength=n) == 0
     first, last = starts[closed], ends[closed] - 1
@@ -116,7 +117,7 @@ def way_polygons(
     k = np.add.reduceat(kept, starts, dtype=np.int64) if len(counts) else counts  # segments per ring
     vx, vy = x[kept], y[kept]
     tested = k >= 3
-    if len(vx) and max(np.ptp(vx), np.ptp(vy)) > _EXTENT_MAX:  # only rings spanning less
+    if max(extent[1] - extent[0], extent[3] - extent[2]) > _EXTENT_MAX:  # only rings spanning less
         some = k > 0
         for v in (vx, vy):
             span = _per_ring(np.maximum, v, k[some]) - _per_ring(np.minimum, v, k[some])
