@@ -21,6 +21,7 @@ locations) is "hard": :func:`assemble_ways` hands it to libosmium itself.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ import shapely
 _PAIRWISE_MAX = 32
 #: Vertex-segment pairs tested at once (bounds the memory of the pairwise test).
 _PAIRS_AT_ONCE = 2_000_000
+#: Nodes of the ways handled at once by :func:`way_polygons`.
+_BATCH_NODES = 131_072
 #: A ring's extent in fixed point below which the integer tests cannot overflow int64.
 _EXTENT_MAX = 2**31 - 1
 
@@ -91,13 +94,41 @@ def way_polygons(
         counter-clockwise, from the smallest (x, y) vertex, closed), ``hard`` for closed ways
         of any other ring; neither for ways libosmium makes no area of. ``empty`` is all False.
     """
+    counts, x, y = (np.asarray(a, np.int64) for a in (counts, x, y))
+    area_no = np.asarray(area_no, bool)
+    # Batches of ways of about _BATCH_NODES nodes: small temporaries, reused between batches.
+    ends = np.concatenate([[0], np.cumsum(counts)])
+    cuts = np.searchsorted(ends[1:], np.arange(_BATCH_NODES, ends[-1], _BATCH_NODES))
+    cuts = np.unique(np.concatenate([[0], cuts, [len(counts)]])).tolist() if len(counts) else [0, 0]
+    # The polygons' coordinates, written batch by batch (a ring has at most its way's nodes).
+    coords, filled, parts = np.empty((len(x), 2)), 0, []
+    for first, end in itertools.pairwise(cuts):
+        nodes = slice(ends[first], ends[end])
+        area, closed, lonlat, length = _batch_polygons(
+            counts[first:end], x[nodes], y[nodes], area_no[first:end]
+        )
+        coords[filled : filled + len(lonlat)] = lonlat
+        filled += len(lonlat)
+        parts.append((area, closed, length))
+    area, closed, length = (np.concatenate(part) for part in zip(*parts, strict=True))
+    coords = coords[:filled]
+    ring_offsets = np.zeros(len(length) + 1, np.int64)
+    np.cumsum(length, out=ring_offsets[1:])
+    rings = np.arange(len(length) + 1)
+    return WayAreas(area, closed & ~area, np.zeros(len(area), bool), coords, (ring_offsets, rings, rings))
+
+
+def _batch_polygons(
+    counts: np.ndarray, x: np.ndarray, y: np.ndarray, area_no: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`way_polygons` of a batch of ways: which make a polygon, which are closed, the
+    polygons' coordinates and their counts."""
     from planner.osm_file import FIX
 
-    counts, x, y = (np.asarray(a, np.int64) for a in (counts, x, y))
     n = len(counts)
     ends = np.cumsum(counts)
     starts = ends - counts
-    closed = (counts > 3) & ~np.asarray(area_no, bool)
+    closed = (counts > 3) & ~area_no
     extent = (x.min(), x.max(), y.min(), y.max()) if len(x) else (0, 0, 0, 0)
     if max(-extent[0], extent[1]) > 180 * FIX or max(-extent[2], extent[3]) > 90 * FIX:  # unset locations
         invalid = (np.abs(x) > 180 * FIX) | (np.abs(y) > 90 * FIX)
@@ -137,8 +168,7 @@ def way_polygons(
     coords[:, 0], coords[:, 1] = vx[vertex] / FIX, vy[vertex] / FIX
     area = np.zeros(n, bool)
     area[np.flatnonzero(closed)[ok]] = True
-    rings = np.arange(int(ok.sum()) + 1)
-    return WayAreas(area, closed & ~area, np.zeros(n, bool), coords, (ring_offsets, rings, rings))
+    return area, closed, coords, np.diff(ring_offsets)
 
 
 def assemble_ways(

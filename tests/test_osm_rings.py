@@ -289,3 +289,22 @@ def test_random_rings_are_libosmiums(tmp_path_factory: pytest.TempPathFactory, r
     distinct = [[p for i, p in enumerate(pts) if i == 0 or p != pts[i - 1]][:-1] for pts, _ in rings]
     geos = [len(d) >= 3 and shapely.is_simple(shapely.linearrings(np.array(d, float))) for d in distinct]
     assert way_polygons(*args).area.tolist() == geos
+
+
+def test_batches_and_no_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    import planner.osm_rings
+
+    args, _ = _read(SAMPLES / "nanjing_xinjiekou.osm.pbf")
+    whole = way_polygons(*args)
+    monkeypatch.setattr(planner.osm_rings, "_BATCH_NODES", 50)  # batches of a few ways
+    parts = way_polygons(*args)
+    for got, want in zip(
+        [parts.area, parts.hard, parts.coords, *parts.offsets],
+        [whole.area, whole.hard, whole.coords, *whole.offsets],
+        strict=True,
+    ):
+        assert np.array_equal(got, want)
+    assert whole.area.sum() == 1496
+    none = np.zeros(0, np.int64)
+    empty = closed_way_areas(none, none, none, none, np.zeros(0, bool))
+    assert empty.coords.shape == (0, 2) and [o.tolist() for o in empty.offsets] == [[0], [0], [0]]
