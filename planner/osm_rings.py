@@ -83,7 +83,7 @@ def way_polygons(
         Node count per way.
     x, y : numpy.ndarray of int64
         All ways' node locations in way order, libosmium's fixed point (degrees * 1e7),
-        ``planner.osm_file.UNSET`` for a node without a location.
+        ``planner.osm_text.UNSET`` for a node without a location.
     area_no : numpy.ndarray of bool
         Per way: tagged ``area=no``.
 
@@ -123,7 +123,7 @@ def _batch_polygons(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`way_polygons` of a batch of ways: which make a polygon, which are closed, the
     polygons' coordinates and their counts."""
-    from planner.osm_file import FIX
+    from planner.osm_text import FIX
 
     n = len(counts)
     ends = np.cumsum(counts)
@@ -193,7 +193,7 @@ def assemble_ways(
     """
     import osmium
 
-    from planner.osm_file import FIX
+    from planner.osm_text import FIX
 
     way_ids, counts, x, y = (np.asarray(a, np.int64) for a in (way_ids, counts, x, y))
     if len(np.unique(way_ids)) != len(way_ids) or len(tags) != len(way_ids):
@@ -262,8 +262,9 @@ def closed_way_areas(
         return simple
     node = np.repeat(simple.hard, counts)
     # Hard ways are tagged and not area=no: any other tag gives libosmium's answer.
+    # Ids by position: the answer does not depend on them, and a file may repeat a way's id.
     rest = assemble_ways(
-        np.asarray(way_ids)[hard],
+        np.arange(1, len(hard) + 1),
         np.asarray(counts)[hard],
         np.asarray(x)[node],
         np.asarray(y)[node],
