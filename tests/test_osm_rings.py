@@ -178,6 +178,13 @@ CASES = {
     "through the start": ([A, B, N, A, C, D, A], B_),
     "through the centre, crossing": ([A, B, M, A, C, D, A], B_),
 }
+# Stars of 40 points (more than osm_rings tests pair by pair), one with two far points swapped.
+for i in range(40):
+    radius = 1000 if i % 2 else 2000
+    NODES[100 + i] = _p(round(radius * np.cos(i * np.pi / 20)), round(radius * np.sin(i * np.pi / 20)))
+STAR = list(range(100, 140))
+CASES["star"] = ([*STAR, STAR[0]], B_)
+CASES["star, crossing"] = ([*STAR[:5], STAR[25], *STAR[6:25], STAR[5], *STAR[26:], STAR[0]], B_)
 
 
 SQUARE = [
@@ -189,7 +196,7 @@ SQUARE = [
     "repeated locations",
     "ends two nodes of one place",
 ]
-SIMPLE = [*SQUARE[:3], *SQUARE[4:], "triangle", "straight vertex"]
+SIMPLE = [*SQUARE[:3], *SQUARE[4:], "triangle", "straight vertex", "star"]
 TWO_RINGS = ["figure-eight at a node", "figure-eight at two nodes of one place", "through the start"]
 FAILED = [
     "bow-tie",
@@ -198,6 +205,7 @@ FAILED = [
     "one place",
     "vertex on an edge",
     "through the centre, crossing",
+    "star, crossing",
 ]
 
 
@@ -251,7 +259,7 @@ def _ring(draw: st.DrawFn) -> tuple[list[tuple[int, int]], bool]:
     are common) and whether its closing node is another node at the first's place."""
     if draw(st.booleans()):  # star-shaped: vertices by angle around a centre
         n = draw(st.integers(3, 40))
-        size = draw(st.sampled_from([3, 6, 40]))
+        size = draw(st.sampled_from([3, 6, 40, 1000]))
         angles = sorted(draw(st.lists(st.floats(0, 2 * np.pi, exclude_max=True), min_size=n, max_size=n)))
         radii = draw(st.lists(st.integers(0, size), min_size=n, max_size=n))
         points = [
