@@ -29,11 +29,6 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-#: Rings of more segments than this are tested for simplicity by GEOS, smaller ones pairwise
-#: in numpy (GEOS costs more per ring than all pairs of a small ring together).
-_PAIRWISE_MAX = 32
-#: Vertex-segment pairs tested at once (bounds the memory of the pairwise test).
-_PAIRS_AT_ONCE = 2_000_000
 #: Nodes of the ways handled at once by :func:`way_polygons`.
 _BATCH_NODES = 131_072
 #: A ring's extent in fixed point below which the integer tests cannot overflow int64.
@@ -319,25 +314,15 @@ def _simple_rings(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
     spike = flat[dx[flat] * dx1[flat] + dy[flat] * dy1[flat] < 0]
     simple[np.searchsorted(at, spike, side="right") - 1] = False
     # Turning the same way at every vertex and once around (dx > 0 on one run of segments):
-    # a convex polygon, simple. Other rings have their segments tested pair by pair.
+    # a convex polygon, simple. GEOS tests the others (exact on these integer coordinates).
     flips = _per_ring(np.add, (dx > 0) != (dx1 > 0), k, np.int64)
     convex = ((_per_ring(np.minimum, turn, k) > 0) | (_per_ring(np.maximum, turn, k) < 0)) & (flips == 2)
-    large = (k > _PAIRWISE_MAX) & simple & ~convex
-    if large.any():
-        idx = np.flatnonzero(np.repeat(large, k))
+    tested = simple & ~convex
+    if tested.any():
+        idx = np.flatnonzero(np.repeat(tested, k))
         xy = np.column_stack([vx[idx], vy[idx]]).astype(float)  # exact: integers below 2**31
-        rings = shapely.linearrings(xy, indices=np.repeat(np.arange(large.sum()), k[large]))
-        simple[large] &= shapely.is_simple(rings)
-    pairwise = np.flatnonzero(simple & ~convex & (k <= _PAIRWISE_MAX))
-    pairwise = pairwise[np.argsort(k[pairwise], kind="stable")]
-    sizes, first = np.unique(k[pairwise], return_index=True)
-    bounds = np.append(first, len(pairwise)).tolist()
-    for size, begin, end in zip(sizes.tolist(), bounds[:-1], bounds[1:], strict=False):
-        step = max(1, _PAIRS_AT_ONCE // size**2)
-        for chunk in range(begin, end, step):
-            rings = pairwise[chunk : min(chunk + step, end)]
-            node = at[rings][:, None] + np.arange(size)
-            simple[rings] &= ~_self_meeting(vx[node], vy[node], dx[node], dy[node])
+        rings = shapely.linearrings(xy, indices=np.repeat(np.arange(tested.sum()), k[tested]))
+        simple[tested] &= shapely.is_simple(rings)
     return simple
 
 
@@ -355,38 +340,6 @@ def _to_next(values: np.ndarray, at: np.ndarray, last: np.ndarray) -> np.ndarray
     np.subtract(values[1:], values[:-1], out=step[:-1])
     step[last] = values[at] - values[last]
     return step
-
-
-def _self_meeting(vx: np.ndarray, vy: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Whether two non-adjacent segments of each ring (a row: vertices ``vx``, ``vy``,
-    segments from each by ``dx``, ``dy``) share a point: the exact orientation test of every
-    segment against every other, at once."""
-    size = vx.shape[1]
-    # Vertex v is left of segment s's line where dx_s vy_v - dy_s vx_v > dx_s vy_s - dy_s vx_s
-    # (int64: coordinates below 2**31 and differences below 2**31 make products below 2**62).
-    cross = dx[:, :, None] * vy[:, None, :]
-    cross -= dy[:, :, None] * vx[:, None, :]
-    own = (dx * vy - dy * vx)[:, :, None]
-    left, right = cross > own, cross < own  # [r, s, v]: vertex v to segment s
-    left_next, right_next = np.roll(left, -1, axis=2), np.roll(right, -1, axis=2)
-    # apart[r, s, v]: segment v (vertices v, v + 1) strictly on one side of segment s's line.
-    apart = (left & left_next) | (right & right_next)
-    s, v = np.indices((size, size))
-    meet = ~apart & ~apart.transpose(0, 2, 1) & ((s - v) % size > 1) & ((v - s) % size > 1)
-    at = np.flatnonzero(meet)  # few: crossing or touching, or on one line
-    ring, s, v = np.unravel_index(at, meet.shape)
-    # Both ends of v on s's line: collinear, meeting only where they overlap.
-    on_line = ~(left.flat[at] | right.flat[at] | left_next.flat[at] | right_next.flat[at])
-    ring, s, v = ring[on_line], s[on_line], v[on_line]
-    meet[ring, s, v] = _overlap(vx[ring, s], dx[ring, s], vx[ring, v], dx[ring, v]) & _overlap(
-        vy[ring, s], dy[ring, s], vy[ring, v], dy[ring, v]
-    )
-    return meet.any(axis=(1, 2))
-
-
-def _overlap(p: np.ndarray, dp: np.ndarray, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
-    """Whether the closed intervals [p, p + dp] and [q, q + dq] (either direction) meet."""
-    return (np.maximum(p, p + dp) >= np.minimum(q, q + dq)) & (np.maximum(q, q + dq) >= np.minimum(p, p + dp))
 
 
 def _normal_form(vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
