@@ -81,12 +81,9 @@ class Collected:
 
     def geometries(self, crs: Any) -> np.ndarray:
         """Every feature's geometry in ``crs`` (from WGS84), coordinates projected at once."""
-        to_metric = Transformer.from_crs(4326, crs, always_xy=True)
 
         def project(lonlat: np.ndarray) -> np.ndarray:
-            if len(lonlat) == 0:
-                return np.zeros((0, 2))
-            return np.column_stack(to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+            return np.column_stack(project_lonlat(lonlat[:, 0], lonlat[:, 1], crs))
 
         parts = [np.empty(0, object)]
         for block in self._blocks:
@@ -102,6 +99,28 @@ class Collected:
                 others = shapely.transform(block[3], project) if len(block[3]) else block[3]
                 parts.append(np.insert(geoms, block[4], others))
         return np.concatenate(parts)
+
+
+def project_lonlat(lon: np.ndarray, lat: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``lon``, ``lat`` (WGS84) projected to ``crs``: a city's millions of coordinates in a
+    thread per core, each with a transformer of its own (proj lets go of the interpreter;
+    a transformer is not shared between threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    threads = 1 if settings.sweep_workers == 1 else min(os.cpu_count() or 1, 4)
+    parts = max(1, min(threads, len(lon) // settings.project_min_per_thread))
+    bounds = np.linspace(0, len(lon), parts + 1).astype(int).tolist()
+
+    def part(k: int) -> tuple[np.ndarray, np.ndarray]:
+        to_metric = Transformer.from_crs(4326, crs, always_xy=True)
+        return to_metric.transform(lon[bounds[k] : bounds[k + 1]], lat[bounds[k] : bounds[k + 1]])
+
+    if parts == 1:
+        return part(0)
+    with ThreadPoolExecutor(parts, thread_name_prefix="planner-proj") as pool:
+        done = list(pool.map(part, range(parts)))
+    return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
 
 
 def read_file(path: Path) -> Collected:

@@ -54,15 +54,33 @@ _ESCAPED = re.compile(r"%([0-9a-fA-F]+)%")
 
 
 def parse_text(stream: Any) -> tuple[list[dict], list[dict], list[dict]]:
-    """Batches of parsed node, way and relation lines from an open binary OPL stream."""
+    """Batches of parsed node, way and relation lines from an open binary OPL stream.
+
+    A thread reads the next batch and splits it into columns (arrow and numpy, which let go
+    of the interpreter) while this one makes dicts of the tags of the batch before.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     parts: dict[str, list[dict]] = {"n": [], "w": [], "r": []}
     seen = _Seen()
-    while chunk := stream.read(settings.opl_batch_chars):
-        chunk += stream.readline()  # up to the end of its last line
-        for kind, run in _runs(chunk):
-            parse = {"n": _node_lines, "w": _way_lines, "r": _relation_lines}[kind]
-            parts[kind].append(parse(run, seen))
+    with ThreadPoolExecutor(1, thread_name_prefix="planner-opl") as pool:
+        batch = pool.submit(_columns_of_batch, stream)
+        while (columns := batch.result()) is not None:
+            batch = pool.submit(_columns_of_batch, stream)
+            for kind, prepared in columns:
+                parse = {"n": _node_lines, "w": _way_lines, "r": _relation_lines}[kind]
+                parts[kind].append(parse(prepared, seen))
     return parts["n"], parts["w"], parts["r"]
+
+
+def _columns_of_batch(stream: Any) -> list[tuple[str, dict]] | None:
+    """The next batch of lines of ``stream`` as its runs' columns (None at the end)."""
+    chunk = stream.read(settings.opl_batch_chars)
+    if not chunk:
+        return None
+    chunk += stream.readline()  # up to the end of its last line
+    columns = {"n": _node_columns, "w": _way_columns, "r": _relation_columns}
+    return [(kind, columns[kind](run)) for kind, run in _runs(chunk)]
 
 
 def _runs(chunk: bytes):
@@ -286,9 +304,8 @@ def _after_letter(column: Any, kind: Any) -> np.ndarray:
     return pc.cast(pc.utf8_slice_codeunits(column, 1), kind).to_numpy()
 
 
-def _node_lines(run: Any, seen: _Seen) -> dict[str, Any]:
-    """Tagged nodes with a location, from a run of their OPL lines
-    (``n<id> T<tags> x<lon> y<lat>``)."""
+def _node_columns(run: Any) -> dict[str, Any]:
+    """The columns of a run of node lines (``n<id> T<tags> x<lon> y<lat>``) with a location."""
     table = _table(run, ["id", "tags", "x", "y"])
     # Malformed extracts lack some locations (the field is just "x" or "y").
     x_ok, y_ok = (pc.greater(pc.binary_length(table[k]), 1) for k in ("x", "y"))
@@ -296,34 +313,57 @@ def _node_lines(run: Any, seen: _Seen) -> dict[str, Any]:
     if pc.sum(located).as_py() != table.num_rows:
         table = table.filter(located)
     return {
-        "ids": pc.utf8_replace_slice(table["id"], 0, 1, "node/").to_pylist(),
-        "tags": _tag_fields(table["tags"], seen)[0],
+        "ids": pc.utf8_replace_slice(table["id"], 0, 1, "node/"),
+        "tags": table["tags"],
         "lon": fixed_degrees(_after_letter(table["x"], pa.float64())),
         "lat": fixed_degrees(_after_letter(table["y"], pa.float64())),
     }
 
 
-def _way_lines(run: Any, seen: _Seen) -> dict[str, Any]:
-    """Ways from a run of their OPL lines (``w<id> T<tags> N<nodes>``): the tagged ways' ids;
-    the streets' tags, node counts, nodes and locations; the line features' ids, tags, node
-    counts and lon/lat; the closed ways' areas (ids, tags, ragged multipolygons); and every
-    way's nodes, which a multipolygon may need."""
+def _node_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
+    """Tagged nodes with a location (their ids, tags, lon and lat), from their columns."""
+    return {
+        "ids": columns["ids"].to_pylist(),
+        "tags": _tag_fields(columns["tags"], seen)[0],
+        "lon": columns["lon"],
+        "lat": columns["lat"],
+    }
+
+
+def _way_columns(run: Any) -> dict[str, Any]:
+    """The columns of a run of way lines (``w<id> T<tags> N<nodes>``), their node lists parsed
+    (:func:`_node_list`), and whether each way closes on its first node (:func:`_closed_rings`)."""
     table = _table(run, ["id", "tags", "nodes"])
+    lists = table["nodes"].combine_chunks()
+    counts, refs, x, y = _node_list(lists)
+    return {
+        "ids": _after_letter(table["id"], pa.int64()),
+        "tags": table["tags"],
+        "closed": _closed_rings(*_string_bytes(lists)),
+        "counts": counts,
+        "refs": refs,
+        "x": x,
+        "y": y,
+    }
+
+
+def _way_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
+    """Ways from their columns (:func:`_way_columns`): the tagged ways' ids; the streets' tags,
+    node counts, nodes and locations; the line features' ids, tags, node counts and lon/lat;
+    the closed ways' areas (ids, tags, ragged multipolygons); and every way's nodes, which a
+    multipolygon may need."""
+    ids, counts, refs, x, y = (columns[k] for k in ("ids", "counts", "refs", "x", "y"))
     # Untagged ways matter only as a multipolygon's members (their nodes are kept for those).
-    tagged = pc.not_equal(table["tags"], "T").to_numpy(zero_copy_only=False)
-    ids = _after_letter(table["id"], pa.int64())
-    tags, codes, protos = _tag_fields(table["tags"], seen)
+    tagged = pc.not_equal(columns["tags"], "T").to_numpy(zero_copy_only=False)
+    tags, codes, protos = _tag_fields(columns["tags"], seen)
     # What depends on the tags alone, once per distinct tag field.
     street = np.array([("highway" in t and t.get("area") != "yes") for t in protos], bool)[codes]
     barrier = np.array(["barrier" in t for t in protos], bool)[codes]
     only_highway = np.array([highway_only(t) for t in protos], bool)[codes]
     area_no = np.array([t.get("area") == "no" for t in protos], bool)[codes]
     line = barrier & ~street
-    other = np.flatnonzero(~street & ~barrier & tagged)
-    lists = table["nodes"].combine_chunks()
-    raw, starts, ends = _string_bytes(lists)
-    line[other] = ~_closed_rings(raw, starts[other], ends[other])  # those come again as areas
-    counts, refs, x, y = _node_list(lists)
+    other = ~street & ~barrier & tagged
+    line[other] = ~columns["closed"][other]  # those come again as areas
     on_street = np.repeat(street, counts)
     # A line keeps its nodes with a location, if two or more (a clipped extract lacks some).
     valid = np.repeat(line, counts) & (x != UNSET)
@@ -370,13 +410,17 @@ def _way_lines(run: Any, seen: _Seen) -> dict[str, Any]:
 _MULTIPOLYGON = r"(^T|,)type=(multipolygon|boundary)(,|$)"
 
 
-def _relation_lines(run: Any, seen: _Seen) -> dict[str, Any]:
-    """The relations libosmium makes areas of, from a run of OPL lines
-    (``r<id> T<tags> M<members>``): ``type=multipolygon`` or ``boundary`` with a way among
-    their members. Their ids, their tag and member fields as written, and the ids of their
-    way members."""
+def _relation_columns(run: Any) -> Any:
+    """The lines of a run of relation lines (``r<id> T<tags> M<members>``) that are
+    ``type=multipolygon`` or ``boundary``, as a table."""
     table = _table(run, ["id", "tags", "members"])
-    table = table.filter(pc.match_substring_regex(table["tags"], _MULTIPOLYGON))
+    return table.filter(pc.match_substring_regex(table["tags"], _MULTIPOLYGON))
+
+
+def _relation_lines(table: Any, seen: _Seen) -> dict[str, Any]:
+    """The relations libosmium makes areas of, from their columns (:func:`_relation_columns`):
+    those with a way among their members. Their ids, their lines as written, and the ids of
+    their way members."""
     ids, tags, members = (table[k].to_pylist() for k in ("id", "tags", "members"))
     ways = [[int(m[1 : m.index("@")]) for m in field[1:].split(",") if m[:1] == "w"] for field in members]
     keep = [i for i, w in enumerate(ways) if any(w)]  # a member id of 0 is no way

@@ -94,6 +94,9 @@ opl_batch_chars: int = 16_000_000
 #: fork, e.g. a Dask worker); an uncompressed XML file's is taken as its own size (at most
 #: 0.6 of it on the shared extracts).
 opl_space_factor: float = 10.0
+#: Coordinates projected per thread at least (planner.osm_file.project_lonlat): fewer are
+#: projected in one thread, where starting threads would cost more than it saves.
+project_min_per_thread: int = 500_000
 #: Sweeps contract chain nodes (shape points with two neighbours, ~80% of an OSM street
 #: network) out of the graph when at least this share of nodes may be such; on a grid with
 #: none the contraction would cost more than it saves.
@@ -248,6 +251,7 @@ _BOUNDS = {
     "parallel_min_node_sweeps": (0, None),
     "opl_batch_chars": (1, None),
     "opl_space_factor": (0.0, None),
+    "project_min_per_thread": (1, None),
     "batch_share_max_nodes": (0, None),
     "polygon_access_m": (0.0, None),
     "sweep_margin_s": (0.0, None),

@@ -24,7 +24,7 @@ from pyproj import CRS, Transformer
 from planner import settings
 from planner._errors import InputError
 from planner._gc import paused
-from planner.osm_file import Collected, read_file
+from planner.osm_file import Collected, project_lonlat, read_file
 from planner.osm_text import FIX, STREET_TAGS
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
@@ -251,10 +251,7 @@ def _assemble(name: str, source: str, found: Collected) -> Region:
             else np.array([0.0, 0.0])
         )
     crs = metric_crs(centre[0], centre[1])
-    to_metric = Transformer.from_crs(4326, crs, always_xy=True)
-    node_x, node_y = (
-        to_metric.transform(lonlat[:, 0], lonlat[:, 1]) if len(lonlat) else (np.zeros(0), np.zeros(0))
-    )
+    node_x, node_y = project_lonlat(lonlat[:, 0], lonlat[:, 1], crs)
     seg_u, seg_v, seg_way = _segments(found.refs, found.street_len, node_id)
     ways = pd.DataFrame(found.street_tags, columns=list(STREET_TAGS), dtype=object)  # text or missing
     ways.insert(0, "way_id", found.street_ids)
