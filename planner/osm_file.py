@@ -295,9 +295,10 @@ def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
 
 
 def _opl_nodes(refs: np.ndarray, x: np.ndarray, y: np.ndarray) -> str:
-    """An OPL node list with locations (``n1x116.3y39.9,...``; ``n1xy`` for one without)."""
+    """An OPL node list with locations (``n1x116.3y39.9,...``; ``n1`` for one without: the
+    ``n1xy`` libosmium writes for it is not read back by its own parser)."""
     return ",".join(
-        f"n{ref}xy" if lon == UNSET else f"n{ref}x{_decimal(lon)}y{_decimal(lat)}"
+        f"n{ref}" if lon == UNSET else f"n{ref}x{_decimal(lon)}y{_decimal(lat)}"
         for ref, lon, lat in zip(refs.tolist(), x.tolist(), y.tolist(), strict=True)
     )
 

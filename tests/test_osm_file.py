@@ -357,6 +357,7 @@ def test_multipolygons_are_libosmiums_and_take_their_place_among_the_way_areas(t
         (14, [31, 32, 33, 34, 31], {}),
         (15, [41, 42, 43, 44, 41], {"highway": "footway"}),
         (16, [1, 2], {"highway": "residential"}),
+        (17, [41, 42, 9999, 44, 41], {}),
     ]
     relations = [
         (
@@ -368,6 +369,8 @@ def test_multipolygons_are_libosmiums_and_take_their_place_among_the_way_areas(t
         (102, [("w", 14, "outer"), ("w", 99, "outer")], {"type": "multipolygon", "landuse": "grass"}),
         (103, [("w", 14, "outer")], {"type": "multipolygon"}),
         (104, [("w", 15, "outer")], {"type": "multipolygon", "highway": "pedestrian"}),
+        # Clipped: a member way's node is missing from the file.
+        (106, [("w", 17, "outer")], {"type": "multipolygon", "leisure": "park"}),
         (105, [("w", 16, ""), ("n", 1, "stop")], {"type": "route", "route": "bus"}),
     ]
     path = _xml(tmp_path / "mp.osm", nodes, ways, relations)
