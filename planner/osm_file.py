@@ -43,7 +43,7 @@ class Collected:
     node count per way (``street_len``), and every way node's OSM id and fixed-point
     location (``refs``, ``ref_x``, ``ref_y``; unset for a node a clipped extract lacks).
     Features: ids (``"node/1"``), tags, and their geometries in lon/lat as blocks in feature
-    order (:meth:`add_points`, :meth:`add_ragged`, :meth:`add_wkb`).
+    order (:meth:`add_points`, :meth:`add_ragged`, :meth:`add_wkb`, :meth:`add_areas`).
     """
 
     def __init__(self) -> None:
@@ -64,6 +64,10 @@ class Collected:
         """Geometries of the next features as shapely's ragged arrays (lon/lat), those of
         ``keep`` (a mask over the ragged geometries) if given."""
         self._blocks.append(("ragged", geom_type, coords, offsets, keep))
+
+    def add_wkb(self, wkb: list[bytes]) -> None:
+        """Geometries of the next features as WKB (lon/lat)."""
+        self._blocks.append(("wkb", wkb))
 
     def add_areas(self, coords: np.ndarray, offsets: tuple, others: np.ndarray, at: np.ndarray) -> None:
         """Multipolygons of the next features (lon/lat): shapely's ragged arrays, and the
@@ -93,6 +97,8 @@ class Collected:
             elif block[0] == "ragged":
                 geoms = shapely.from_ragged_array(block[1], project(block[2]), block[3])
                 parts.append(geoms if block[4] is None else geoms[block[4]])
+            elif block[0] == "wkb":
+                parts.append(shapely.transform(shapely.from_wkb(block[1]), project))
             else:
                 multi = shapely.GeometryType.MULTIPOLYGON
                 geoms = shapely.from_ragged_array(multi, project(block[1]), block[2])
