@@ -340,7 +340,8 @@ def test_multipolygons_are_libosmiums_and_take_their_place_among_the_way_areas(t
     order must be those of libosmium's assembler over the whole file. A multipolygon of two
     untagged outer halves and an untagged inner ring comes just before the area of the way
     after its last member; a boundary is an area; one whose member is missing, one with no
-    tag but its type, and a highway square without an area key are not; a route is not."""
+    tag but its type, and a highway square without an area key are not; a route is not; nor
+    is a closed way tagged area=no."""
     nodes = {**_box(1, 116.30, 39.90, 0.01), **_box(5, 116.303, 39.903, 0.002)}
     nodes |= {
         **_box(11, 116.32, 39.90, 0.005),
@@ -358,6 +359,7 @@ def test_multipolygons_are_libosmiums_and_take_their_place_among_the_way_areas(t
         (15, [41, 42, 43, 44, 41], {"highway": "footway"}),
         (16, [1, 2], {"highway": "residential"}),
         (17, [41, 42, 9999, 44, 41], {}),
+        (18, [21, 22, 23, 24, 21], {"leisure": "park", "area": "no"}),  # no area: area=no
     ]
     relations = [
         (
