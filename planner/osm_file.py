@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
@@ -257,25 +259,12 @@ def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
     if not lines:
         return empty
     member_ids = np.unique([w for part in relations for way_ids in part["ways"] for w in way_ids])
-    way_lines = []
-    for part in ways:
-        node_end = np.cumsum(part["way_len"])
-        for row in np.flatnonzero(np.isin(part["way_ids"], member_ids)).tolist():
-            nodes = slice(node_end[row] - part["way_len"][row], node_end[row])
-            way_lines.append(
-                (
-                    part["way_ids"][row],
-                    _opl_nodes(part["way_refs"][nodes], part["way_x"][nodes], part["way_y"][nodes]),
-                )
-            )
-    way_lines.sort()
+    way_lines = _member_way_lines(ways, member_ids)
     factory = osmium.geom.WKBFactory()
     ids, tags, wkb = [], [], []
     with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
         mini = Path(folder) / "multipolygons.opl"
-        text = [f"w{way} T N{nodes}" for way, nodes in way_lines] + sorted(
-            lines, key=lambda t: int(t[1 : t.index(" ")])
-        )
+        text = way_lines + sorted(lines, key=lambda t: int(t[1 : t.index(" ")]))
         mini.write_text("\n".join(text) + "\n", encoding="utf-8")
         manager = osmium.area.AreaManager()
         with osmium.io.Reader(str(mini), osmium.osm.RELATION) as reader:
@@ -300,20 +289,50 @@ def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
     }
 
 
-def _opl_nodes(refs: np.ndarray, x: np.ndarray, y: np.ndarray) -> str:
-    """An OPL node list with locations (``n1x116.3y39.9,...``; ``n1`` for one without: the
-    ``n1xy`` libosmium writes for it is not read back by its own parser)."""
-    return ",".join(
-        f"n{ref}" if lon == UNSET else f"n{ref}x{_decimal(lon)}y{_decimal(lat)}"
-        for ref, lon, lat in zip(refs.tolist(), x.tolist(), y.tolist(), strict=True)
+def _member_way_lines(ways: list[dict], member_ids: np.ndarray) -> list[str]:
+    """The OPL lines (``w<id> T N<nodes with locations>``, untagged: a member's tags do not
+    matter to its relation's area) of the ways ``member_ids`` names, in id order as libosmium
+    wants them, made column-wise by arrow from the batches' node arrays."""
+    parts = []
+    for part in ways:
+        rows = np.isin(part["way_ids"], member_ids)
+        on = np.repeat(rows, part["way_len"])
+        parts.append(
+            (
+                part["way_ids"][rows],
+                part["way_len"][rows],
+                part["way_refs"][on],
+                part["way_x"][on],
+                part["way_y"][on],
+            )
+        )
+    ids, counts, refs, x, y = (
+        np.concatenate([np.zeros(0, np.int64)] + [p[k] for p in parts]) for k in range(5)
     )
+    ids, first = np.unique(ids, return_index=True)  # in id order; a repeated way once
+    ends = np.cumsum(counts)
+    counts = counts[first]
+    nodes = np.repeat(ends[first] - counts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    refs, x, y = refs[nodes], x[nodes].astype(np.int64), y[nodes].astype(np.int64)
+    ref_text = pc.cast(pa.array(refs), pa.string())
+    located = pc.binary_join_element_wise("n", ref_text, "x", _decimal(x), "y", _decimal(y), "")
+    # "n<id>" alone for a node without a location: the "n<id>xy" libosmium writes for it is
+    # not read back by its own parser.
+    node_text = pc.if_else(pa.array(x == UNSET), pc.binary_join_element_wise("n", ref_text, ""), located)
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(counts)]), pa.int32()), node_text
+    )
+    id_text = pc.cast(pa.array(ids), pa.string())
+    return pc.binary_join_element_wise("w", id_text, " T N", pc.binary_join(lists, ","), "").to_pylist()
 
 
-def _decimal(fixed: int) -> str:
-    """Fixed-point degrees as exact decimal text."""
-    sign = "-" if fixed < 0 else ""
-    whole, part = divmod(abs(fixed), FIX)
-    return f"{sign}{whole}.{part:07d}"
+def _decimal(fixed: np.ndarray) -> Any:
+    """Fixed-point degrees as exact decimal text (an arrow string array)."""
+    magnitude = np.abs(fixed)
+    sign = pa.array(np.where(fixed < 0, "-", ""))
+    whole = pc.cast(pa.array(magnitude // FIX), pa.string())
+    part = pc.utf8_lpad(pc.cast(pa.array(magnitude % FIX), pa.string()), 7, "0")
+    return pc.binary_join_element_wise(sign, whole, ".", part, "")
 
 
 def _joined(nodes: list[dict], ways: list[dict]) -> tuple[Collected, dict[str, Any]]:

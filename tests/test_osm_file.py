@@ -396,3 +396,51 @@ def test_a_file_whose_ways_are_not_in_id_order_reads(tmp_path):
     assert shapely.equals_exact(
         unsorted.geometries(WGS84)[::-1], ordered.geometries(WGS84), tolerance=0
     ).all()
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(-(180 * 10**7), 180 * 10**7),
+                st.integers(-(90 * 10**7), 90 * 10**7),
+                st.booleans(),
+            ),
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_member_ways_written_for_libosmium_read_back_exactly(ways):
+    """A multipolygon's member ways go to libosmium as OPL lines made column-wise: every
+    location (either sign, either hemisphere, whole degrees and 1e-7 steps) comes back in
+    libosmium's fixed point exactly, and a node without one comes back without one."""
+    import tempfile
+    from pathlib import Path
+
+    counts = np.array([len(w) for w in ways], np.int64)
+    x = np.array([lon if located else osm_text.UNSET for w in ways for lon, _, located in w], np.int64)
+    y = np.array([lat if located else osm_text.UNSET for w in ways for _, lat, located in w], np.int64)
+    ids = np.arange(len(ways), 0, -1, dtype=np.int64) * 10  # written back in id order
+    part = {
+        "way_ids": ids,
+        "way_len": counts,
+        "way_refs": np.arange(1, counts.sum() + 1),
+        "way_x": x,
+        "way_y": y,
+    }
+    lines = osm_file._member_way_lines([part], ids)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ways.opl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        read = {
+            w.id: [(n.ref, n.location.x, n.location.y, n.location.valid()) for n in w.nodes]
+            for w in osmium.FileProcessor(str(path))
+        }
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for k, way_id in enumerate(ids.tolist()):
+        nodes = range(starts[k], starts[k + 1])
+        want = [(i + 1, x[i], y[i], True) if x[i] != osm_text.UNSET else (i + 1, False) for i in nodes]
+        got = [(r, lx, ly, True) if ok else (r, False) for r, lx, ly, ok in read[way_id]]
+        assert got == want
