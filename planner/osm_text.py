@@ -70,6 +70,7 @@ def parse_text(stream: Any) -> tuple[list[dict], list[dict], list[dict]]:
             for kind, prepared in columns:
                 parse = {"n": _node_lines, "w": _way_lines, "r": _relation_lines}[kind]
                 parts[kind].append(parse(prepared, seen))
+    pa.default_memory_pool().release_unused()  # the batches' tables, kept for reuse otherwise
     return parts["n"], parts["w"], parts["r"]
 
 
