@@ -3,20 +3,16 @@
 Handing every object to Python costs pyosmium a Python object per tag, about 10 µs per OSM
 object, which made reading a city slower than everything after it. Here libosmium reads the
 file once, keeps the node locations and writes it as OPL text (its documented
-one-line-per-object format: tagged nodes, ways with their nodes' locations, tagged
+one-line-per-object format: tagged nodes, ways with their nodes' locations, multipolygon
 relations) without Python seeing the objects: a forked process writes it into a pipe and
-this one parses it as it comes, a batch of lines at a time, column-wise (arrow's CSV reader
-and string kernels, numpy), each distinct tag field once (objects repeat their tags: a third
-to two fifths of a real extract's fields are distinct; every object still gets a dict of
-its own). Where a process cannot fork, the text goes through a temporary file.
+this one parses it as it comes (:mod:`planner.osm_text`: a batch of lines at a time,
+column-wise, each distinct tag field once; every object still gets a dict of its own).
+Where a process cannot fork, the text goes through a temporary file.
 
 Areas are libosmium's, without a second read: a closed way's polygon is built from its line
 of text in the form libosmium's assembler gives it (:mod:`planner.osm_rings`, which hands the
 few rings that are not simple to the assembler), and the multipolygon relations are
 assembled by libosmium from their lines and their member ways', written to a small file.
-
-OPL escapes ``%``, ``,``, ``=``, spaces and most non-ASCII characters as ``%<hex code point>%``,
-so splitting on ``,`` / ``=`` / spaces is exact and :func:`_decode_escapes` restores the text.
 """
 
 from __future__ import annotations
@@ -41,8 +37,7 @@ class Collected:
     """What a read of an OSM file keeps, in flat arrays rather than per-object records.
 
     Streets: way ids (``street_ids``), their :data:`STREET_TAGS` values (``street_tags``, a
-    row each),
-    node count per way (``street_len``), and every way node's OSM id and fixed-point
+    row each), node count per way (``street_len``), and every way node's OSM id and fixed-point
     location (``refs``, ``ref_x``, ``ref_y``; unset for a node a clipped extract lacks).
     Features: ids (``"node/1"``), tags, and their geometries in lon/lat as blocks in feature
     order (:meth:`add_points`, :meth:`add_ragged`, :meth:`add_wkb`, :meth:`add_areas`).
@@ -180,7 +175,8 @@ def _write_text(path: Path, target: str) -> None:
 
 
 def _parse_piped(path: Path) -> tuple[list[dict], list[dict], list[dict]] | None:
-    """:func:`_parse_text` of the OPL a forked process writes into a pipe, parsed as it comes;
+    """:func:`planner.osm_text.parse_text` of the OPL a forked process writes into a pipe,
+    parsed as it comes;
     None if that process died without an error of the file's (killed, out of memory), and the
     file's own error (libosmium's ``RuntimeError``) if it has one."""
     import multiprocessing as mp
