@@ -30,7 +30,8 @@ from pyproj import Transformer
 
 from planner import settings
 from planner._errors import InputError
-from planner.osm_text import FIX, STREET_TAGS, UNSET, highway_only, parse_text
+from planner.osm_rings import FIX, UNSET
+from planner.osm_text import STREET_TAGS, highway_only, parse_text
 
 
 class Collected:

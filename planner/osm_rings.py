@@ -29,6 +29,11 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+#: libosmium's fixed-point coordinates: 1e-7 degrees; a location outside these is unset.
+FIX = 10_000_000
+#: Fixed-point value of an unset coordinate (libosmium's ``undefined_coordinate``).
+UNSET = 2_147_483_647
+
 #: Nodes of the ways handled at once by :func:`way_polygons`.
 _BATCH_NODES = 131_072
 #: A ring's extent in fixed point below which the integer tests cannot overflow int64.
@@ -78,7 +83,7 @@ def way_polygons(
         Node count per way.
     x, y : numpy.ndarray of int64
         All ways' node locations in way order, libosmium's fixed point (degrees * 1e7),
-        ``planner.osm_text.UNSET`` for a node without a location.
+        :data:`UNSET` for a node without a location.
     area_no : numpy.ndarray of bool
         Per way: tagged ``area=no``.
 
@@ -118,8 +123,6 @@ def _batch_polygons(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`way_polygons` of a batch of ways: which make a polygon, which are closed, the
     polygons' coordinates and their counts."""
-    from planner.osm_text import FIX
-
     n = len(counts)
     ends = np.cumsum(counts)
     starts = ends - counts
@@ -187,8 +190,6 @@ def assemble_ways(
         ``hard`` is all False.
     """
     import osmium
-
-    from planner.osm_text import FIX
 
     way_ids, counts, x, y = (np.asarray(a, np.int64) for a in (way_ids, counts, x, y))
     if len(np.unique(way_ids)) != len(way_ids) or len(tags) != len(way_ids):

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from planner import osm_rings, settings
+from planner.osm_rings import FIX, UNSET
 
 #: Street tags that the network builder reads (everything else on a highway way is dropped).
 STREET_TAGS = (
@@ -40,14 +41,6 @@ STREET_TAGS = (
 
 #: Tags that keep a highway area (a closed ``highway=*`` way or multipolygon) as a feature.
 AREA_KEYS = ("building", "landuse", "amenity", "leisure", "shop", "area")
-
-
-#: libosmium's fixed-point coordinates: 1e-7 degrees; a location outside these is unset.
-FIX = 10_000_000
-
-
-#: Fixed-point value of an unset coordinate (libosmium's ``undefined_coordinate``).
-UNSET = 2_147_483_647
 
 
 _ESCAPED = re.compile(r"%([0-9a-fA-F]+)%")

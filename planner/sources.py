@@ -25,7 +25,8 @@ from planner import settings
 from planner._errors import InputError
 from planner._gc import paused
 from planner.osm_file import Collected, project_lonlat, read_file
-from planner.osm_text import FIX, STREET_TAGS
+from planner.osm_rings import FIX
+from planner.osm_text import STREET_TAGS
 
 _OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml", ".xml", ".osm.bz2", ".osm.gz", ".o5m")
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from osm_fixtures import square, write_osm
 from pyproj import CRS
 
-from planner import osm_file, osm_text, settings
+from planner import osm_file, osm_rings, osm_text, settings
 from planner.osm_file import read_file
 from planner.osm_text import AREA_KEYS, STREET_TAGS, _closed_rings, _decode_escapes
 
@@ -420,8 +420,8 @@ def test_member_ways_written_for_libosmium_read_back_exactly(ways):
     from pathlib import Path
 
     counts = np.array([len(w) for w in ways], np.int64)
-    x = np.array([lon if located else osm_text.UNSET for w in ways for lon, _, located in w], np.int64)
-    y = np.array([lat if located else osm_text.UNSET for w in ways for _, lat, located in w], np.int64)
+    x = np.array([lon if located else osm_rings.UNSET for w in ways for lon, _, located in w], np.int64)
+    y = np.array([lat if located else osm_rings.UNSET for w in ways for _, lat, located in w], np.int64)
     ids = np.arange(len(ways), 0, -1, dtype=np.int64) * 10  # written back in id order
     part = {
         "way_ids": ids,
@@ -441,6 +441,6 @@ def test_member_ways_written_for_libosmium_read_back_exactly(ways):
     starts = np.concatenate([[0], np.cumsum(counts)])
     for k, way_id in enumerate(ids.tolist()):
         nodes = range(starts[k], starts[k + 1])
-        want = [(i + 1, x[i], y[i], True) if x[i] != osm_text.UNSET else (i + 1, False) for i in nodes]
+        want = [(i + 1, x[i], y[i], True) if x[i] != osm_rings.UNSET else (i + 1, False) for i in nodes]
         got = [(r, lx, ly, True) if ok else (r, False) for r, lx, ly, ok in read[way_id]]
         assert got == want

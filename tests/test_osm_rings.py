@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from planner.osm_rings import WayAreas, assemble_ways, closed_way_areas, way_polygons
-from planner.osm_text import FIX, UNSET
+from planner.osm_rings import FIX, UNSET, WayAreas, assemble_ways, closed_way_areas, way_polygons
 
 X0, Y0 = 1_163_000_000, 399_000_000  # Beijing, fixed point
 
