@@ -73,7 +73,7 @@ def _columns_of_batch(stream: Any) -> list[tuple[str, dict]] | None:
     if not chunk:
         return None
     chunk += stream.readline()  # up to the end of its last line
-    columns = {"n": _node_columns, "w": _way_columns, "r": _relation_columns}
+    columns = {"n": _node_columns, "w": way_columns, "r": _relation_columns}
     return [(kind, columns[kind](run)) for kind, run in _runs(chunk)]
 
 
@@ -324,7 +324,7 @@ def _node_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
     }
 
 
-def _way_columns(run: Any) -> dict[str, Any]:
+def way_columns(run: Any) -> dict[str, Any]:
     """The columns of a run of way lines (``w<id> T<tags> N<nodes>``), their node lists parsed
     (:func:`_node_list`), and whether each way closes on its first node (:func:`_closed_rings`)."""
     table = _table(run, ["id", "tags", "nodes"])
@@ -342,7 +342,7 @@ def _way_columns(run: Any) -> dict[str, Any]:
 
 
 def _way_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
-    """Ways from their columns (:func:`_way_columns`): the tagged ways' ids; the streets' tags,
+    """Ways from their columns (:func:`way_columns`): the tagged ways' ids; the streets' tags,
     node counts, nodes and locations; the line features' ids, tags, node counts and lon/lat;
     the closed ways' areas (ids, tags, ragged multipolygons); and every way's nodes, which a
     multipolygon may need."""
@@ -444,6 +444,15 @@ def _closed_rings(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
         digit = closed & (k < size)
         closed[digit] &= raw[first[digit] + k] == raw[last[digit] + k]
     return closed
+
+
+def streets(tags: Any) -> np.ndarray:
+    """Which OPL tag fields (an arrow string column: ``T`` then ``k=v,k=v``) are a street's:
+    ``highway`` and not ``area=yes``, as the network reads them. OPL escapes ``,`` and ``=``
+    inside keys and values, so the field's own commas and equals signs delimit the pairs."""
+    highway = pc.match_substring_regex(tags, r"(^T|,)highway=")
+    square = pc.match_substring_regex(tags, r"(^T|,)area=yes(,|$)")
+    return pc.and_(highway, pc.invert(square)).to_numpy(zero_copy_only=False)
 
 
 def highway_only(tags: dict[str, str]) -> bool:

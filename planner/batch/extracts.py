@@ -27,7 +27,8 @@ import pandas as pd
 from planner import settings
 from planner.batch.regions import RegionSpec
 from planner.osm_file import check_text_room
-from planner.osm_text import fixed_degrees
+from planner.osm_rings import FIX, UNSET
+from planner.osm_text import fixed_degrees, streets, way_columns
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
 #: then reads its own cut, not the whole province) when there are several of them, or when the
@@ -414,11 +415,6 @@ def _has_tag(field: bytes, tag: bytes) -> bool:
     return (b"," + field[1:] + b",").find(b"," + tag + (b"" if tag.endswith(b"=") else b",")) >= 0
 
 
-def _is_street(field: bytes) -> bool:
-    """A way's tags are a street's: ``highway`` and not ``area=yes`` (as the network reads it)."""
-    return b"highway=" in field and _has_tag(field, b"highway=") and not _has_tag(field, b"area=yes")
-
-
 def _area_relations(lines: list[bytes]):
     """(id, member way ids) of the relations libosmium assembles into areas, from OPL lines."""
     for line in lines:
@@ -429,39 +425,23 @@ def _area_relations(lines: list[bytes]):
         yield int(fields[0][1:]), [int(m[1 : m.index(b"@")]) for m in refs.split(b",") if m[:1] == b"w"]
 
 
-#: "n<id>x<lon>y<lat>" of a way's node list as "<id> <lon> <lat>" (``n``, ``x`` and ``y``
-#: appear nowhere else in it).
-_ROW = bytes.maketrans(b"xy", b"  ")
-
-
 def _way_lines(lines: list[bytes]) -> dict:
-    """Ways from OPL lines with locations: ids, street or not, node counts, and every node's
-    id and lon/lat (NaN where the extract lacks the node)."""
-    fields = [line.rstrip(b"\n").split(b" ") for line in lines]
-    ids = np.array([f[0][1:] for f in fields], np.int64)
-    street = np.fromiter((_is_street(f[1]) for f in fields), bool, len(fields))
-    lists = [f[2] for f in fields]
-    counts = np.fromiter((s.count(b",") + 1 if len(s) > 1 else 0 for s in lists), np.int64, len(lists))
-    rows = b"\n".join(s[1:].replace(b",", b"\n") for s in lists if len(s) > 1)
-    if rows:
-        table = pd.read_csv(
-            io.BytesIO(rows.translate(_ROW, b"n")),
-            sep=" ",
-            header=None,
-            names=["ref", "lon", "lat"],
-            dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
-            engine="c",
-        )
-        refs, lon, lat = (table[c].to_numpy() for c in ("ref", "lon", "lat"))
-    else:
-        refs, lon, lat = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    """Ways from OPL lines with locations (:func:`planner.osm_text.way_columns`): ids, street
+    or not, node counts, and every node's id and lon/lat (NaN where the extract lacks the
+    node)."""
+    if not lines:
+        empty = np.zeros(0, np.int64)
+        return {"ids": empty, "street": np.zeros(0, bool), "counts": empty, "refs": empty,
+                "lon": np.zeros(0), "lat": np.zeros(0)}  # fmt: skip
+    ways = way_columns(b"".join(lines))
+    unset = ways["x"] == UNSET
     return {
-        "ids": ids,
-        "street": street,
-        "counts": counts,
-        "refs": refs,
-        "lon": fixed_degrees(lon),
-        "lat": fixed_degrees(lat),
+        "ids": ways["ids"],
+        "street": streets(ways["tags"]),
+        "counts": ways["counts"],
+        "refs": ways["refs"],
+        "lon": np.where(unset, np.nan, ways["x"] / FIX),
+        "lat": np.where(unset, np.nan, ways["y"] / FIX),
     }
 
 

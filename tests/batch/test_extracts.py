@@ -248,9 +248,11 @@ def test_a_cut_without_room_for_its_text_is_refused(tmp_path, monkeypatch):
     ],
 )
 def test_the_cut_tells_streets_by_their_opl_tag_field(tags, street):
-    from planner.batch.extracts import _is_street
+    import pyarrow as pa
 
-    assert _is_street(tags) is street
+    from planner.osm_text import streets
+
+    assert streets(pa.array([tags.decode()])).tolist() == [street]
 
 
 def _meeting_by_every_pair(bbox: np.ndarray, box: np.ndarray) -> list[tuple[int, int]]:
