@@ -153,7 +153,7 @@ def read_file(path: Path) -> Collected:
                 piped = parse_text(text)
     nodes, ways, relations = piped
     found, way_areas = _joined(nodes, ways)
-    _add_areas(found, way_areas, _relation_areas(relations, ways))
+    _add_areas(found, way_areas, _relation_areas(path, relations, ways))
     return found
 
 
@@ -237,7 +237,21 @@ def check_text_room(
         )
 
 
-def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
+def _check_room(path: Path, size: int, folder: Path) -> None:
+    """Refuse to write ``size`` bytes of ``path``'s multipolygons' text where ``folder`` has
+    less free, before libosmium reads a file cut short."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free
+    if size > free:
+        raise InputError(
+            f"{path}: reading its multipolygons needs about {size / 1e6:,.0f} MB of temporary "
+            f"space in {folder.parent} and it has {free / 1e6:,.0f} MB free; free some space or "
+            "set TMPDIR to a folder on a larger disk"
+        )
+
+
+def _relation_areas(path: Path, relations: list[dict], ways: list[dict]) -> dict[str, Any]:
     """The multipolygons' areas, assembled by libosmium from their OPL lines and their member
     ways' (node ids and locations from the text), written to a small file: exactly what its
     assembler makes of them in the whole file. Returns each area's relation id, tags
@@ -261,8 +275,9 @@ def _relation_areas(relations: list[dict], ways: list[dict]) -> dict[str, Any]:
     ids, tags, wkb = [], [], []
     with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
         mini = Path(folder) / "multipolygons.opl"
-        text = way_lines + sorted(lines, key=lambda t: int(t[1 : t.index(" ")]))
-        mini.write_text("\n".join(text) + "\n", encoding="utf-8")
+        text = ("\n".join(way_lines + sorted(lines, key=lambda t: int(t[1 : t.index(" ")]))) + "\n").encode()
+        _check_room(path, len(text), Path(folder))
+        mini.write_bytes(text)
         manager = osmium.area.AreaManager()
         with osmium.io.Reader(str(mini), osmium.osm.RELATION) as reader:
             osmium.apply(reader, manager.first_pass_handler())

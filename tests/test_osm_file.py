@@ -444,3 +444,26 @@ def test_member_ways_written_for_libosmium_read_back_exactly(ways):
         want = [(i + 1, x[i], y[i], True) if x[i] != osm_rings.UNSET else (i + 1, False) for i in nodes]
         got = [(r, lx, ly, True) if ok else (r, False) for r, lx, ly, ok in read[way_id]]
         assert got == want
+
+
+def test_too_little_room_for_the_multipolygons_text_is_refused(monkeypatch, tmp_path):
+    """The multipolygons go to libosmium through a small file: where TMPDIR has no room for
+    it, one line naming the folder and TMPDIR as the fix, and nothing left behind."""
+    import shutil
+    import tempfile
+    from collections import namedtuple
+
+    from planner import InputError
+
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"  # 10 multipolygons
+    read_file(path)  # the text through a pipe needs no room
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(10**9, 10**9, 100))
+    with pytest.raises(
+        InputError, match=r"nanjing_xinjiekou.* multipolygons .* temporary space .* set TMPDIR"
+    ) as err:
+        read_file(path)
+    assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
+    assert not list(tmp_path.iterdir())
