@@ -86,8 +86,9 @@ max_threshold_minutes: float = 1440.0
 #: networks sweep in-process: forking costs more than it saves below this many node-sweeps.
 sweep_workers: int = 0
 parallel_min_node_sweeps: int = 2_000_000
-#: Characters of libosmium's OPL text read back at a time (planner.osm_file): memory holds
-#: one batch of text beside the arrays built from it.
+#: Bytes of libosmium's OPL text read back at a time (planner.osm_text; the batch cut pass
+#: reads its text in lines of about this much): memory holds a batch or two of text beside
+#: the arrays built from them.
 opl_batch_chars: int = 16_000_000
 #: Temporary space a compressed extract's OPL text may take, per byte of the file (2.4-6.5 on
 #: the bundled samples, 4 on a city), where it goes through a file (a process that cannot
