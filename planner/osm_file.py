@@ -108,11 +108,14 @@ class Collected:
 def project_lonlat(lon: np.ndarray, lat: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
     """``lon``, ``lat`` (WGS84) projected to ``crs``: a city's millions of coordinates in a
     thread per core, each with a transformer of its own (proj lets go of the interpreter;
-    a transformer is not shared between threads)."""
+    a transformer is not shared between threads). Where the run keeps to one process (a
+    Dask worker, whose core the batch counts; ``sweep_workers = 1``), in this thread."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from planner._parallel import can_fork
+
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    threads = 1 if settings.sweep_workers == 1 else min(os.cpu_count() or 1, 4)
+    threads = min(os.cpu_count() or 1, 4) if can_fork() else 1
     parts = max(1, min(threads, len(lon) // settings.project_min_per_thread))
     bounds = np.linspace(0, len(lon), parts + 1).astype(int).tolist()
 
