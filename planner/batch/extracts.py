@@ -321,21 +321,20 @@ def _opl_text(osm: str | os.PathLike, folder: Path) -> Iterator[tuple[Path, Path
 
 
 def _write_opl(osm: str | os.PathLike, text: Path, relations: Path) -> None:
+    """``osm`` as OPL text (ways with their nodes' locations) and its relations alone, in one
+    read: the relations' writer comes after the text's behind a filter that passes only them."""
     import osmium
 
-    with (
-        osmium.SimpleWriter(osmium.io.File(str(relations), _OPL), overwrite=True) as writer,
-        osmium.io.Reader(str(osm), osmium.osm.RELATION) as reader,
-    ):
-        osmium.apply(reader, writer)
     locations = osmium.NodeLocationsForWays(osmium.index.create_map("flex_mem"))
     locations.ignore_errors()  # a clipped extract lacks some nodes: their location stays unset
     with (
-        osmium.SimpleWriter(osmium.io.File(str(text), _OPL_LOCATIONS), overwrite=True) as writer,
+        osmium.SimpleWriter(osmium.io.File(str(text), _OPL_LOCATIONS), overwrite=True) as everything,
+        osmium.SimpleWriter(osmium.io.File(str(relations), _OPL), overwrite=True) as only_relations,
         osmium.io.Reader(str(osm)) as reader,
     ):
-        osmium.apply(reader, locations, writer)
-    return text, relations
+        osmium.apply(
+            reader, locations, everything, osmium.filter.EntityFilter(osmium.osm.RELATION), only_relations
+        )
 
 
 _OPL = "opl,add_metadata=false"
