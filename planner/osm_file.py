@@ -325,9 +325,10 @@ def _member_way_lines(ways: list[dict], member_ids: np.ndarray) -> list[str]:
         np.concatenate([np.zeros(0, np.int64)] + [p[k] for p in parts]) for k in range(5)
     )
     ids, first = np.unique(ids, return_index=True)  # in id order; a repeated way once
-    ends = np.cumsum(counts)
+    ends = np.cumsum(counts)[first]
     counts = counts[first]
-    nodes = np.repeat(ends[first] - counts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    # Each chosen way's nodes, from where they end in the batches' arrays to their place here.
+    nodes = np.repeat(ends - np.cumsum(counts), counts) + np.arange(counts.sum())
     refs, x, y = refs[nodes], x[nodes].astype(np.int64), y[nodes].astype(np.int64)
     ref_text = pc.cast(pa.array(refs), pa.string())
     located = pc.binary_join_element_wise("n", ref_text, "x", _decimal(x), "y", _decimal(y), "")
