@@ -404,6 +404,12 @@ def _way_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
 _MULTIPOLYGON = r"(^T|,)type=(multipolygon|boundary)(,|$)"
 
 
+def area_relations(run: Any) -> dict[str, Any]:
+    """The relations libosmium makes areas of, from a run of OPL relation lines: their ids,
+    lines and way members' ids (:func:`_relation_lines`)."""
+    return _relation_lines(_relation_columns(run), _Seen())
+
+
 def _relation_columns(run: Any) -> Any:
     """The lines of a run of relation lines (``r<id> T<tags> M<members>``) that are
     ``type=multipolygon`` or ``boundary``, as a table."""

@@ -28,14 +28,13 @@ from planner import settings
 from planner.batch.regions import RegionSpec
 from planner.osm_file import check_text_room
 from planner.osm_rings import FIX, UNSET
-from planner.osm_text import fixed_degrees, streets, way_columns
+from planner.osm_text import area_relations, fixed_degrees, streets, way_columns
 
 #: Boundary regions of one extract are first cut into small extracts in one pass (each task
 #: then reads its own cut, not the whole province) when there are several of them, or when the
 #: extract is at least this size. A single region of a smaller file reads it whole.
 cut_min_bytes: int = 64 * 2**20
 
-_AREA_RELATION_TYPES = (b"multipolygon", b"boundary")  # the relations libosmium assembles into areas
 #: Cell side (degrees, about 1 km) on which the cut pass counts street nodes.
 _CELL_DEG = 0.01
 
@@ -285,9 +284,9 @@ def _plan(text: Path, relations: Path, box: np.ndarray) -> _CutPlan:
     rel_ids, members = [], []
     with open(relations, "rb") as lines:
         while batch := lines.readlines(settings.opl_batch_chars):
-            for ident, ways in _area_relations(batch):
-                rel_ids.append(ident)
-                members.append(ways)
+            found = area_relations(b"".join(batch))
+            rel_ids += found["ids"].tolist()
+            members += found["ways"]
     member_ways = np.unique(np.fromiter((w for m in members for w in m), np.int64))
     with open(text, "rb") as lines:
         while batch := lines.readlines(settings.opl_batch_chars):
@@ -405,23 +404,6 @@ def _files_at_once() -> int:
 
 
 _CUT_FORMAT = "pbf,pbf_compression=none"
-
-
-def _has_tag(field: bytes, tag: bytes) -> bool:
-    """Whether an OPL tag field (``T`` then ``k=v,k=v``) holds ``tag`` (``b"k="`` for the key,
-    ``b"k=v"`` for the pair): OPL escapes ``,`` and ``=`` inside keys and values, so the field's
-    own commas delimit the pairs."""
-    return (b"," + field[1:] + b",").find(b"," + tag + (b"" if tag.endswith(b"=") else b",")) >= 0
-
-
-def _area_relations(lines: list[bytes]):
-    """(id, member way ids) of the relations libosmium assembles into areas, from OPL lines."""
-    for line in lines:
-        fields = line.rstrip(b"\n").split(b" ")
-        if line[:1] != b"r" or not any(_has_tag(fields[1], b"type=" + t) for t in _AREA_RELATION_TYPES):
-            continue
-        refs = fields[2][1:]
-        yield int(fields[0][1:]), [int(m[1 : m.index(b"@")]) for m in refs.split(b",") if m[:1] == b"w"]
 
 
 def _way_lines(lines: list[bytes]) -> dict:
