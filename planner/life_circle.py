@@ -109,6 +109,7 @@ def coverage_table(
         ``disabled_share``, ``population_outside``.
     """
     rows = []
+    weights = _weights(homes)
     for cat in categories:
         t = np.nan_to_num(homes[f"{cat.key}_time_s"].to_numpy(float), nan=np.inf)
         head = {
@@ -130,7 +131,7 @@ def coverage_table(
                     **head,
                     "threshold": "minutes",
                     "minutes": m,
-                    **_shares(homes, t <= limit, t * elderly_time_factor <= limit),
+                    **_shares(weights, t <= limit, t * elderly_time_factor <= limit),
                 }
             )
         inside, inside_elderly = covered_at_target(homes, cat, elderly_time_factor)
@@ -139,7 +140,7 @@ def coverage_table(
                 **head,
                 "threshold": "target",
                 "minutes": cat.target_minutes if cat.unit == "min" else np.nan,
-                **_shares(homes, inside, inside_elderly),
+                **_shares(weights, inside, inside_elderly),
             }
         )
     return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
@@ -199,7 +200,7 @@ def complete_rows(
                 "target_source": "every basic category of the level and the levels below within its own "
                 "target: " + ", ".join(f"{k} {by_key[k].target_label}" for k in done["categories"]),
                 "confirmed": all(by_key[k].confirmed for k in done["categories"]),
-                **_shares(homes, done["homes"], done["elderly"]),
+                **_shares(_weights(homes), done["homes"], done["elderly"]),
             }
         )
     return pd.DataFrame(rows, columns=_COVERAGE_COLUMNS)
@@ -235,9 +236,13 @@ def complete_life_circle_summary(
     return out
 
 
-def _shares(homes: pd.DataFrame, inside: np.ndarray, inside_elderly: np.ndarray) -> dict:
-    pop = homes["population"].to_numpy(float)
-    groups = {g: homes[g].to_numpy(float) for g in ("elderly", "children", "disabled")}
+def _weights(homes: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The homes' people per group, read once for all the shares of a table."""
+    return {g: homes[g].to_numpy(float) for g in ("population", "elderly", "children", "disabled")}
+
+
+def _shares(weights: dict[str, np.ndarray], inside: np.ndarray, inside_elderly: np.ndarray) -> dict:
+    pop, groups = weights["population"], weights
     return {
         "homes_share": weighted_share(inside, np.ones_like(pop)),
         "population_share": weighted_share(inside, pop),
