@@ -359,9 +359,25 @@ def light_lines(
         parts = _merge_simplify(parts, simplify_m)
         parts = _round_wgs84(parts, metric.crs, decimals)
         parts = parts[~shapely.is_empty(parts) & (shapely.length(parts) > 0)]
-    if not len(parts):
-        return gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
-    return gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)], crs="EPSG:4326")
+    out = gpd.GeoDataFrame(geometry=[shapely.multilinestrings(parts)] if len(parts) else [], crs="EPSG:4326")
+    out.attrs[LIGHT_ATTR] = (simplify_m, decimals)
+    return out
+
+
+#: ``attrs`` key of :func:`light_lines` output: its ``(simplify_m, decimals)``, so that lines
+#: drawn by two maps are merged and simplified once (again would only move them further).
+LIGHT_ATTR = "planner_light_lines"
+
+
+def is_light(lines: gpd.GeoDataFrame | None, simplify_m: float, decimals: int) -> bool:
+    """Whether ``lines`` came from :func:`light_lines` with this simplification and rounding
+    (and are still in lon/lat: pandas carries ``attrs`` through a reprojection)."""
+    return (
+        lines is not None
+        and lines.attrs.get(LIGHT_ATTR) == (simplify_m, decimals)
+        and lines.crs is not None
+        and lines.crs.equals("EPSG:4326")
+    )
 
 
 def _merge_simplify(parts: np.ndarray, simplify_m: float, block: int | None = None) -> np.ndarray:
