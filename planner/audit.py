@@ -201,7 +201,7 @@ class AuditResult:
         net, used = _network_part(self.network, zone)
         iso = self.isochrones
         if iso is not None:
-            iso = iso.assign(geometry=shapely.intersection(iso.geometry.to_numpy(), zone))
+            iso = iso.assign(geometry=_clipped(iso.geometry.to_numpy(), zone))
         return AuditResult(
             region=name,
             network=net,
@@ -497,6 +497,17 @@ def audit(
             "extra_facility_ids": set() if extra_facilities is None else set(extra_facilities["facility_id"]),
         },
     )
+
+
+def _clipped(geoms: np.ndarray, zone) -> np.ndarray:
+    """``geoms`` ∩ ``zone``, each first cut to the zone's box: that cut is linear in the
+    vertices, while the overlay's cost grows with every vertex it is given (a group's
+    isochrones span all its regions). A cut GEOS cannot guarantee valid is not used."""
+    import shapely
+
+    boxed = shapely.clip_by_rect(geoms, *zone.bounds)
+    boxed = np.where(shapely.is_valid(boxed), boxed, geoms)
+    return shapely.intersection(boxed, zone)
 
 
 def audit_coverage(

@@ -40,6 +40,7 @@ from .layers import (
     MAP_SIMPLIFY_M,
     add_points,
     add_polygons,
+    is_light,
     light_lines,
     light_polygons,
     to_wgs84,
@@ -114,7 +115,9 @@ def map_audit(
     if city:
         has_roads = add_road_image(m, roads)
     else:
-        roads = light_lines(roads, simplify_m, decimals) if roads is not None and len(roads) else None
+        if roads is not None and len(roads) and not is_light(roads, simplify_m, decimals):
+            roads = light_lines(roads, simplify_m, decimals)
+        roads = roads if roads is not None and len(roads) else None
         has_roads = roads is not None and len(roads) > 0
     if isochrones is not None and len(isochrones):
         # At least three quarters of an isochrone cell: the cells' staircase is not the
@@ -638,7 +641,7 @@ def homes_payload(
 
     # Facility ids shared by all categories; names for the popups.
     names = (
-        dict(zip(facilities["facility_id"].astype(str), facilities["name"], strict=True))
+        dict(zip(facilities["facility_id"].astype(str).tolist(), facilities["name"].tolist(), strict=True))
         if "name" in facilities and "facility_id" in facilities
         else {}
     )
@@ -663,7 +666,7 @@ def homes_payload(
         # ceil(t) ≤ L, so the browser's bands are those of time_colour.
         t = np.where(reachable, np.ceil(np.maximum(np.nan_to_num(sec), 0)), -1).astype(np.int64)
         if f"{key}_reach" in h:  # beyond the sweep's limit: past the largest threshold, not grey
-            t[~reachable & (h[f"{key}_reach"].astype(str).to_numpy() == "beyond")] = -2
+            t[~reachable & (h[f"{key}_reach"] == "beyond").to_numpy(dtype=bool)] = -2
         if fac_col in h:
             codes, uniques = pd.factorize(h[fac_col], use_na_sentinel=True)
             lookup = np.array([index_of(u) for u in uniques] + [-1], dtype=np.int64)
