@@ -10,10 +10,10 @@ so splitting on ``,`` / ``=`` / spaces is exact and :func:`_decode_escapes` rest
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -156,11 +156,13 @@ def _unescape(text: str) -> str:
 
 
 class _Seen:
-    """What a read has parsed so far: each distinct tag field's dict, by its OPL text, and
-    one text object per key or value (``building``, ``yes``) for all the dicts."""
+    """What a read has parsed so far: each distinct tag field's dict, by its OPL text; each
+    distinct ``k=v`` pair of those fields, by its OPL text; and one text object per key or
+    value (``building``, ``yes``) for all the dicts."""
 
     def __init__(self) -> None:
         self.fields: dict[str, dict[str, str]] = {}
+        self.pairs: dict[str, tuple[str, str]] = {}
         self.texts: dict[str, str] = {}
 
 
@@ -178,44 +180,74 @@ def _tag_fields(column: Any, seen: _Seen) -> tuple[list[dict[str, str]], np.ndar
         return [], np.zeros(0, np.int64), []
     encoded = pc.dictionary_encode(column.combine_chunks())
     codes = encoded.indices.to_numpy().astype(np.int64)
-    distinct = encoded.dictionary.to_pylist()
+    names = encoded.dictionary.to_pylist()
     known = seen.fields
-    new = [f for f in distinct if f not in known]
-    known.update(zip(new, _parsed_fields(new, seen.texts), strict=True))
-    protos = [known[f] for f in distinct]
-    out = [protos[c].copy() for c in codes.tolist()]
-    if new:  # the first object with a field new to this read takes the parsed dict itself
-        fresh = set(new)
-        firsts = np.unique(codes, return_index=True)[1].tolist()
-        for code, at in enumerate(firsts):
-            if distinct[code] in fresh:
-                out[at] = protos[code]
-    return out, codes, protos
+    table = np.fromiter(map(known.get, names), object, len(names))
+    fresh = np.flatnonzero(np.equal(table, None))
+    if len(fresh):
+        parsed = _parsed_fields(encoded.dictionary.take(fresh), seen)
+        known.update(zip(map(names.__getitem__, fresh.tolist()), parsed, strict=True))
+        table[fresh] = np.fromiter(parsed, object, len(parsed))
+    protos = table.tolist()
+    table = table[codes]
+    if not len(fresh):
+        return list(map(dict.copy, table.tolist())), codes, protos
+    # The first object with a field new to this read takes the parsed dict itself.
+    copied = np.ones(len(codes), bool)
+    copied[_first_places(codes, len(names))[fresh]] = False
+    table[copied] = np.fromiter(map(dict.copy, table[copied].tolist()), object, int(copied.sum()))
+    return table.tolist(), codes, protos
 
 
-def _parsed_fields(fields: list[str], texts: dict[str, str]) -> list[dict[str, str]]:
-    """OPL tag fields as dicts, their keys and values kept once in ``texts``.
+def _first_places(codes: np.ndarray, count: int) -> np.ndarray:
+    """Where each of the numbers ``0 .. count - 1`` first occurs in ``codes`` (each does).
 
-    All escapes are undone at once over the joined fields except those of ``,``, ``=``,
-    ``%`` and line breaks, which the split needs; the whole text is then split once, since
-    its separators alternate key, value, key, value (each ``=`` is a pair's), and the few
+    Arrow numbers a column's distinct values in the order they first occur, so those places
+    are where the running maximum grows; checked, and sorted out otherwise.
+    """
+    grows = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1))
+    if len(grows) == count and (codes[grows] == np.arange(count)).all():
+        return grows
+    return np.unique(codes, return_index=True)[1]
+
+
+def _parsed_fields(fields: Any, seen: _Seen) -> list[dict[str, str]]:
+    """OPL tag fields (an arrow string array) as dicts, each distinct ``k=v`` pair among them
+    decoded once (:func:`_parsed_pairs`).
+
+    Arrow splits the fields at their commas (OPL escapes those inside keys and values) and
+    numbers the distinct pairs; the dicts are then made of the pairs' tuples in field order.
+    """
+    tagged = pc.greater(pc.binary_length(fields), 1)  # "T" alone: no tags
+    if not pc.any(tagged).as_py():
+        return [{} for _ in range(len(fields))]
+    lists = pc.split_pattern(pc.utf8_slice_codeunits(fields.filter(tagged), 1), ",")
+    counts = np.zeros(len(fields), np.int64)
+    counts[tagged.to_numpy(zero_copy_only=False)] = pc.list_value_length(lists).to_numpy()
+    encoded = pc.dictionary_encode(lists.flatten())
+    distinct = encoded.dictionary.to_pylist()
+    known = seen.pairs
+    new = [pair for pair in distinct if pair not in known]
+    known.update(zip(new, _parsed_pairs(new, seen.texts), strict=True))
+    table = np.fromiter(map(known.__getitem__, distinct), object, len(distinct))
+    pairs = iter(table[encoded.indices.to_numpy()].tolist())
+    return [dict(islice(pairs, count)) for count in counts.tolist()]
+
+
+def _parsed_pairs(pairs: list[str], texts: dict[str, str]) -> list[tuple[str, str]]:
+    """OPL ``k=v`` pairs as ``(key, value)``, kept once in ``texts``.
+
+    All escapes are undone at once over the joined pairs except those of ``,``, ``=``, ``%``
+    and line breaks, which the split needs; each pair's one ``=`` then parts it, and the few
     keys and values holding an escaped separator are unescaped on their own.
     """
-    pairs = [field.count("=") for field in fields]
-    tagged = [field for field, n in zip(fields, pairs, strict=True) if n]
-    if not tagged:
-        return [{} for _ in fields]
-    # Fields are "T" then "k=v,k=v"; a line break only parts two fields (escaped elsewhere).
-    text = _decode_escapes("\n".join(tagged))[1:].replace("\nT", ",").replace("=", ",")
-    codes, distinct = pd.factorize(np.array(text.split(","), dtype=object))
+    if not pairs:
+        return []
     same = texts.setdefault
-    distinct = np.array([same(t, t) if "%" not in t else _unescape(t) for t in distinct], object)
-    tokens = distinct[codes]
-    keys, values = tokens[0::2].tolist(), tokens[1::2].tolist()
-    ends = np.cumsum(pairs).tolist()
+    parted = (pair.partition("=") for pair in _decode_escapes("\n".join(pairs)).split("\n"))
     return [
-        dict(zip(keys[end - n : end], values[end - n : end], strict=True))
-        for end, n in zip(ends, pairs, strict=True)
+        (same(k, k) if "%" not in k else _unescape(k), same(v, v) if "%" not in v else _unescape(v))
+        for k, _, v in parted
     ]
 
 
