@@ -741,3 +741,24 @@ def test_haidian_home_reaches_its_compound_kindergarten_inside():
     gate_nodes, _ = access.snap(result.network, gates)
     assert fac_comp[0] >= 0
     assert sorted(acc.node.tolist()) == sorted(gate_nodes.tolist())
+
+
+def test_a_parts_isochrones_are_the_overlay_with_its_zone(monkeypatch):
+    # A group's isochrones (discs around scattered facilities, unioned, with a hole) cut to a
+    # region's zone (a box with rounded corners): the same area as the plain overlay, also
+    # where the box cut is not valid (then the overlay takes the whole geometry).
+    rng = np.random.default_rng(7)
+    centres = shapely.points(rng.uniform(0, 3000, (40, 2)))
+    isochrone = shapely.union_all(shapely.buffer(centres, rng.uniform(100, 400, 40)))
+    isochrone = isochrone.difference(shapely.box(1400, 1400, 1600, 1600))
+    geoms = np.array([isochrone, shapely.box(5000, 5000, 5100, 5100), None], object)
+    zone = shapely.box(800, 900, 2100, 2000).buffer(250)
+    expected = shapely.intersection(geoms, zone)
+    got = audit._clipped(geoms, zone)
+    assert shapely.is_valid(got[:2]).all() and got[2] is None and got[1].is_empty
+    assert got[0].area == pytest.approx(expected[0].area, rel=1e-9)
+    assert shapely.symmetric_difference(got[0], expected[0]).area < 1e-6 * expected[0].area
+    bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    monkeypatch.setattr(shapely, "clip_by_rect", lambda g, *box: np.full(len(g), bowtie, object))
+    fell_back = audit._clipped(geoms, zone)
+    assert fell_back[0].equals(expected[0]) and fell_back[1].is_empty

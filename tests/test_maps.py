@@ -356,6 +356,27 @@ def test_map_data_carries_every_categorys_facilities_isochrones_and_roads():
     )
 
 
+def _page_roads(text: str) -> list:
+    (block,) = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', text, re.S)
+    return json.loads(block)["roads_g"]
+
+
+def test_roads_made_light_once_are_drawn_as_given():
+    # The audit passes light_lines' output (shared with the printable map): drawn as it is,
+    # not merged and simplified again. Reprojected, the mark no longer holds: made light again.
+    data = _audit()
+    light = maps.light_lines(data["roads"])
+    assert maps.layers.is_light(light, maps.layers.MAP_SIMPLIFY_M, maps.layers.MAP_DECIMALS)
+    moved = light.to_crs(CRS_UTM)
+    assert not maps.layers.is_light(moved, maps.layers.MAP_SIMPLIFY_M, maps.layers.MAP_DECIMALS)
+    again = maps.light_lines(light).geometry.iloc[0]
+    assert not again.equals_exact(light.geometry.iloc[0], 0)  # simplifying again moves lines
+    (drawn,) = _page_roads(maps.offline_html(maps.map_audit(**{**data, "roads": light})))
+    assert shapely.from_geojson(json.dumps(drawn)).equals_exact(light.geometry.iloc[0], 0)
+    (redrawn,) = _page_roads(maps.offline_html(maps.map_audit(**{**data, "roads": moved})))
+    assert shapely.from_geojson(json.dumps(redrawn)).equals_exact(maps.light_lines(moved).geometry.iloc[0], 0)
+
+
 def test_a_citys_streets_are_merged_in_tiles(monkeypatch):
     # 10 parallel streets of 100 segments of 10 m, 100 m apart: merged whole, 10 polylines;
     # by tiles for 250 segments each (a 2 x 2 grid over the segments' starts), each street
