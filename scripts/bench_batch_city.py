@@ -1,7 +1,7 @@
 """CPU of one whole audit of a tiled city against a batch of k × k boundary regions cut from it.
 
     flock /tmp/bigrun.lock python scripts/bench_batch_city.py [--n 8] [--k 4] [--workers 2]
-        [--printable] [--no-cut] [--no-share]
+        [--printable] [--no-cut] [--no-share] [--runs 1]
 
 The city is ``/tmp/city/tiled_N.osm.pbf`` (``scripts/make_tiled_city.py``). Each run is a
 child process timed by ``/usr/bin/time`` (CPU = user + sys of the run and every process it
@@ -16,12 +16,17 @@ reads the whole file). Printed:
 CPU, wall and the largest single process's peak RSS of each run, and the batch / whole CPU
 ratios (against the whole audit with and without its printable maps); then the shared regions
 against the lone ones: coverage.csv byte for byte and every home's time up to 15 minutes.
+With ``--runs R`` every run is repeated R times in rounds (each round runs each command once,
+in turn, so that a busier spell of the machine falls on both sides), and the medians, the
+ranges and each round's ratios are printed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,6 +112,7 @@ def main() -> None:
     ap.add_argument("--printable", action="store_true", help="regions also draw map.png and map.pdf")
     ap.add_argument("--no-cut", action="store_true", help="also run the batch with cut=False")
     ap.add_argument("--no-share", action="store_true", help="skip the batch with share=False")
+    ap.add_argument("--runs", type=int, default=1, help="rounds of every run (medians printed at the end)")
     args = ap.parse_args()
     osm = Path(f"/tmp/city/tiled_{args.n}.osm.pbf")
     if not osm.exists():
@@ -119,39 +125,64 @@ def main() -> None:
         planner = str(Path(sys.executable).parent / "planner")
         config = folder / "no_printable.toml"
         config.write_text("map_printable = false\n", encoding="utf-8")
-        wholes = {}
-        for label, extra in (
-            ("with printable maps", []),
-            ("without printable maps", ["--config", str(config)]),
-        ):
-            whole = timed(
-                [planner, *extra, "audit", "--osm", str(osm), "--out", str(folder / f"whole{len(extra)}")]
-            )
-            wholes[label] = whole["cpu_s"]
-            print(
-                f"whole audit of {osm.name}, {label}: {whole['cpu_s']:.1f} CPU s, {whole['wall_s']:.1f} s wall, "
-                f"peak RSS {whole['peak_rss_gb']:.2f} GB",
-                flush=True,
-            )
-        runs = [("cut, shared audits (default)", None, True)]
-        runs += [] if args.no_share else [("cut, each region alone (share=False)", None, False)]
-        runs += [("no cut, each region alone", False, False)] if args.no_cut else []
-        for label, cut, share in runs:
-            out = folder / f"batch-{cut}-{share}"
-            run = timed(batch_cmd(regions, osm, out, args.workers, cut, args.printable, share))
-            facts = json.loads(run["out"].strip().splitlines()[-1])
-            assert facts["done"] == args.k**2, facts
-            ratios = ", ".join(f"{run['cpu_s'] / cpu:.2f}× the whole audit {w}" for w, cpu in wholes.items())
-            print(
-                f"batch of {args.k**2} regions, {label}, printable maps {'on' if args.printable else 'off'}, "
-                f"{args.workers} workers: {run['cpu_s']:.1f} CPU s = {ratios}; {run['wall_s']:.1f} s wall, "
-                f"largest process {run['peak_rss_gb']:.2f} GB; the region tasks' own CPU {facts['task_cpu_s']} s; "
-                f"groups sharing an audit {facts['groups']}; "
-                f"seconds {facts['seconds']}",
-                flush=True,
-            )
+        cpu: dict[str, list[float]] = {}
+        for round_no in range(1, args.runs + 1):
+            wholes = {}
+            for label, extra in (
+                ("with printable maps", []),
+                ("without printable maps", ["--config", str(config)]),
+            ):
+                whole = timed(
+                    [planner, *extra, "audit", "--osm", str(osm), "--out", str(folder / f"whole{len(extra)}")]
+                )
+                wholes[label] = whole["cpu_s"]
+                cpu.setdefault(f"whole audit {label}", []).append(whole["cpu_s"])
+                print(
+                    f"[{round_no}] whole audit of {osm.name}, {label}: {whole['cpu_s']:.1f} CPU s, "
+                    f"{whole['wall_s']:.1f} s wall, peak RSS {whole['peak_rss_gb']:.2f} GB",
+                    flush=True,
+                )
+            runs = [("cut, shared audits (default)", None, True)]
+            runs += [] if args.no_share else [("cut, each region alone (share=False)", None, False)]
+            runs += [("no cut, each region alone", False, False)] if args.no_cut else []
+            for label, cut, share in runs:
+                out = folder / f"batch-{cut}-{share}"
+                shutil.rmtree(out, ignore_errors=True)
+                run = timed(batch_cmd(regions, osm, out, args.workers, cut, args.printable, share))
+                facts = json.loads(run["out"].strip().splitlines()[-1])
+                assert facts["done"] == args.k**2, facts
+                cpu.setdefault(f"batch, {label}", []).append(run["cpu_s"])
+                ratios = ", ".join(f"{run['cpu_s'] / c:.2f}× the whole audit {w}" for w, c in wholes.items())
+                print(
+                    f"[{round_no}] batch of {args.k**2} regions, {label}, printable maps "
+                    f"{'on' if args.printable else 'off'}, {args.workers} workers: {run['cpu_s']:.1f} CPU s = "
+                    f"{ratios}; {run['wall_s']:.1f} s wall, largest process {run['peak_rss_gb']:.2f} GB; the "
+                    f"region tasks' own CPU {facts['task_cpu_s']} s; groups sharing an audit {facts['groups']}; "
+                    f"seconds {facts['seconds']}",
+                    flush=True,
+                )
+        if args.runs > 1:
+            print(summary(cpu), flush=True)
         if not args.no_share:
             print(compare(folder / "batch-None-True", folder / "batch-None-False", 15), flush=True)
+
+
+def summary(cpu: dict[str, list[float]]) -> str:
+    """Median and range of each run's CPU over the rounds, and the batches' ratios per round
+    and of the medians."""
+    lines = [f"over {len(next(iter(cpu.values())))} rounds (CPU s: median, min-max):"]
+    lines += [f"  {k}: {statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})" for k, v in cpu.items()]
+    wholes = {k: v for k, v in cpu.items() if k.startswith("whole audit")}
+    for k, v in cpu.items():
+        if not k.startswith("batch"):
+            continue
+        for w, base in wholes.items():
+            per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(v, base, strict=True))
+            lines.append(
+                f"  {k} / {w}: median {statistics.median(v) / statistics.median(base):.2f}×; "
+                f"per round {per_round}"
+            )
+    return "\n".join(lines)
 
 
 def compare(shared: Path, alone: Path, minutes: int) -> str:
