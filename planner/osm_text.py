@@ -104,10 +104,15 @@ _KINDS = np.frombuffer(b"nwr", np.uint8)
 _DELIMITERS = np.array([0x2C, 0x3D, 0x25, 0x0A, 0x0D])
 
 
-_HEX = np.full(256, -1, np.int64)
+_HEX = np.full(256, -1, np.int32)
 _HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
 _HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
 _HEX[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+#: The code points after which a character's UTF-8 takes one byte more, and the first byte's
+#: marker bits by length.
+_UTF8_STEPS = np.array([0x7F, 0x7FF, 0xFFFF])
+_UTF8_LEAD = (0, 0, 0xC0, 0xE0, 0xF0)
 
 
 def _decode_escapes(text: str) -> str:
@@ -117,37 +122,40 @@ def _decode_escapes(text: str) -> str:
     Every ``%`` in OPL opens or closes an escape (a literal one is ``%25%``), so the ``%``
     positions pair up; each character's UTF-8 bytes (one to four) are never longer than its
     escape (three to eight), so they are written over its start and the rest is dropped.
+    Escapes of one number of digits, and characters of one UTF-8 length, are done together.
     """
     raw = np.frombuffer(text.encode("utf-8"), np.uint8)
     marks = np.flatnonzero(raw == ord("%"))
-    if len(marks) == 0:
-        return text
     start, end = marks[0::2], marks[1::2]
     digits = end - start - 1
-    code = np.zeros(len(start), np.int64)
-    for k in range(int(digits.max())):
-        inside = k < digits
-        code[inside] = code[inside] * 16 + _HEX[raw[start[inside] + 1 + k]]
-    keep = np.isin(code, _DELIMITERS)
-    start, end, code = start[~keep], end[~keep], code[~keep]
-    size = 1 + (code >= 0x80) + (code >= 0x800) + (code >= 0x10000)
-    lead = np.select(
-        [size == 1, size == 2, size == 3],
-        [code, 0xC0 | (code >> 6), 0xE0 | (code >> 12)],
-        0xF0 | (code >> 18),
-    )
+    code = np.zeros(len(start), np.int32)
+    for count in np.unique(digits[digits > 0]).tolist():  # mostly 4 (CJK) and 2 (spaces)
+        at = np.flatnonzero(digits == count)
+        first = start[at] + 1
+        value = _HEX[raw[first]]
+        for k in range(1, count):
+            value = (value << 4) | _HEX[raw[first + k]]
+        code[at] = value
+    chars = ~np.isin(code, _DELIMITERS)
+    if not chars.any():
+        return text
+    start, end, code = start[chars], end[chars], code[chars]
+    size = np.searchsorted(_UTF8_STEPS, code) + 1
     out = raw.copy()
-    out[start] = lead
-    for k in (1, 2, 3):  # continuation bytes: 6 bits each, most significant first
-        has = size > k
-        out[start[has] + k] = 0x80 | ((code[has] >> (6 * (size[has] - 1 - k))) & 0x3F)
-    # Each escape's bytes after its character's are dropped: +1 where they begin, -1 after its
-    # closing "%". No two escapes share either position (a character's UTF-8 is shorter than
-    # its escape), so plain assignment marks them.
-    dropped = np.zeros(len(raw) + 1, np.int8)
-    dropped[start + size] = 1
-    dropped[end + 1] = -1
-    return out[np.cumsum(dropped[:-1], dtype=np.int8) == 0].tobytes().decode("utf-8")
+    for length in np.unique(size).tolist():  # the lead byte, then six bits a byte
+        at = np.flatnonzero(size == length)
+        put, value = start[at], code[at]
+        out[put] = (value >> 6 * (length - 1)) | _UTF8_LEAD[length]
+        for k in range(1, length):
+            out[put + k] = 0x80 | ((value >> 6 * (length - 1 - k)) & 0x3F)
+    # Runs of bytes kept (from after an escape to the end of the next one's character) and
+    # dropped (the rest of that escape), alternating.
+    runs = np.empty(2 * len(start) + 1, np.int64)
+    runs[0:-1:2] = start + size - np.append(0, end[:-1] + 1)
+    runs[1::2] = end + 1 - start - size
+    runs[-1] = len(raw) - end[-1] - 1
+    kept = np.repeat(np.tile(np.array([True, False]), len(start) + 1)[:-1], runs)
+    return out[kept].tobytes().decode("utf-8")
 
 
 def _unescape(text: str) -> str:

@@ -287,6 +287,37 @@ def test_escapes_decoded_all_at_once_are_the_characters_but_the_delimiters(texts
     assert decoded == ["".join(kept.get(c, c) for c in t) for t in texts]
 
 
+def test_escapes_at_each_utf8_length_boundary_decode():
+    """The last and first code points of each UTF-8 length (one to four bytes) and the
+    largest, escaped with one to six hex digits, alone, in a run and between letters."""
+    edges = [0x9, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFF, 0x10000, 0x10FFFF]
+    chars = "".join(map(chr, edges))
+    escaped = "".join(f"%{c:x}%" for c in edges)
+    assert _decode_escapes(escaped) == chars
+    assert _decode_escapes(f"a{escaped}b%2c%c") == f"a{chars}b%2c%c"
+    assert [_decode_escapes(f"%{c:x}%") for c in edges] == list(chars)
+    assert _decode_escapes("%a%%25%") == "%a%%25%"  # delimiters alone: the text as it is
+
+
+@given(
+    st.lists(st.dictionaries(st.text(max_size=6), st.text(max_size=10), max_size=4), min_size=1, max_size=10),
+    st.integers(1, 6),
+)
+def test_tag_fields_read_in_batches_are_the_tags_each_object_its_own_dict(tag_sets, batch):
+    """OPL tag fields of any text, some repeated within a batch and in later ones, read batch
+    by batch: each object's dict equals its tags in their order, and no two share a dict."""
+    objects = tag_sets + tag_sets[::2]
+    fields = ["T" + ",".join(f"{_opl_escaped(k)}={_opl_escaped(v)}" for k, v in t.items()) for t in objects]
+    seen, read = osm_text._Seen(), []
+    for at in range(0, len(fields), batch):
+        column = pa.chunked_array([fields[at : at + batch]], pa.string())
+        tags, codes, protos = osm_text._tag_fields(column, seen)
+        assert [protos[c] for c in codes.tolist()] == tags
+        read += tags
+    assert [list(t.items()) for t in read] == [list(t.items()) for t in objects]
+    assert all(type(t) is dict for t in read) and len({id(t) for t in read}) == len(read)
+
+
 def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
     """An unsorted file's text (a node after a way) is split into runs of one kind each."""
     text = (
