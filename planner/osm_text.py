@@ -174,37 +174,49 @@ class _Seen:
         self.texts: dict[str, str] = {}
 
 
-def _tag_fields(column: Any, seen: _Seen) -> tuple[list[dict[str, str]], np.ndarray, list[dict]]:
-    """OPL tag fields (``T`` then ``k=v,k=v``; an arrow string column) as dicts, each distinct
-    field parsed once.
+def _tag_fields(column: Any, seen: _Seen) -> _Fields:
+    """OPL tag fields (``T`` then ``k=v,k=v``; an arrow string column), each distinct field
+    parsed once: their numbers among the distinct ones of ``column`` and those fields' dicts,
+    for what depends on the tags alone; :meth:`_Fields.dicts` gives the objects theirs.
 
     Objects repeat their tags (``building=yes``; a third to two fifths of the fields of the
-    real extracts are distinct), so a field is parsed the first time the read meets it: the
-    first object with it takes that dict, every later one a copy, so no two objects share a
-    dict. Also returned: each field's number among the distinct ones of ``column`` and their
-    dicts, for what depends on the tags alone.
+    real extracts are distinct), so a field is parsed the first time the read meets it.
     """
     if not len(column):
-        return [], np.zeros(0, np.int64), []
+        return _Fields(np.zeros(0, np.int64), [], np.zeros(0, bool))
     encoded = pc.dictionary_encode(column.combine_chunks())
     codes = encoded.indices.to_numpy().astype(np.int64)
     names = encoded.dictionary.to_pylist()
     known = seen.fields
     table = np.fromiter(map(known.get, names), object, len(names))
     fresh = np.flatnonzero(np.equal(table, None))
+    owner = np.zeros(len(codes), bool)
     if len(fresh):
         parsed = _parsed_fields(encoded.dictionary.take(fresh), seen)
         known.update(zip(map(names.__getitem__, fresh.tolist()), parsed, strict=True))
         table[fresh] = np.fromiter(parsed, object, len(parsed))
-    protos = table.tolist()
-    table = table[codes]
-    if not len(fresh):
-        return list(map(dict.copy, table.tolist())), codes, protos
-    # The first object with a field new to this read takes the parsed dict itself.
-    copied = np.ones(len(codes), bool)
-    copied[_first_places(codes, len(names))[fresh]] = False
-    table[copied] = np.fromiter(map(dict.copy, table[copied].tolist()), object, int(copied.sum()))
-    return table.tolist(), codes, protos
+        owner[_first_places(codes, len(names))[fresh]] = True
+    return _Fields(codes, table.tolist(), owner)
+
+
+class _Fields:
+    """One column's tag fields (:func:`_tag_fields`): ``codes`` (each object's number among
+    the distinct fields), ``protos`` (their dicts) and ``owner`` (the first object with a
+    field new to the read, which may take its dict itself)."""
+
+    def __init__(self, codes: np.ndarray, protos: list[dict], owner: np.ndarray) -> None:
+        self.codes, self.protos, self.owner = codes, protos, owner
+
+    def dicts(self, rows: np.ndarray | None = None) -> list[dict[str, str]]:
+        """The tags of the objects ``rows`` (default all), a dict of its own each: the owner of
+        a fresh field takes the parsed one (once: it is no longer the owner after), every other
+        object a copy, so no two objects share a dict."""
+        rows = np.arange(len(self.codes)) if rows is None else np.asarray(rows, np.int64)
+        table = np.fromiter(self.protos, object, len(self.protos))[self.codes[rows]]
+        copied = ~self.owner[rows]
+        self.owner[rows] = False
+        table[copied] = np.fromiter(map(dict.copy, table[copied].tolist()), object, int(copied.sum()))
+        return table.tolist()
 
 
 def _first_places(codes: np.ndarray, count: int) -> np.ndarray:
@@ -358,7 +370,7 @@ def _node_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
     """Tagged nodes with a location (their ids, tags, lon and lat), from their columns."""
     return {
         "ids": columns["ids"].to_pylist(),
-        "tags": _tag_fields(columns["tags"], seen)[0],
+        "tags": _tag_fields(columns["tags"], seen).dicts(),
         "lon": columns["lon"],
         "lat": columns["lat"],
     }
@@ -389,7 +401,8 @@ def _way_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
     ids, counts, refs, x, y = (columns[k] for k in ("ids", "counts", "refs", "x", "y"))
     # Untagged ways matter only as a multipolygon's members (their nodes are kept for those).
     tagged = pc.not_equal(columns["tags"], "T").to_numpy(zero_copy_only=False)
-    tags, codes, protos = _tag_fields(columns["tags"], seen)
+    fields = _tag_fields(columns["tags"], seen)
+    codes, protos = fields.codes, fields.protos
     # What depends on the tags alone, once per distinct tag field.
     street = np.array([("highway" in t and t.get("area") != "yes") for t in protos], bool)[codes]
     barrier = np.array(["barrier" in t for t in protos], bool)[codes]
@@ -430,11 +443,11 @@ def _way_lines(columns: dict[str, Any], seen: _Seen) -> dict[str, Any]:
         "ref_x": x[on_street],
         "ref_y": y[on_street],
         "line_ids": [f"way/{i}" for i in ids[line].tolist()],
-        "line_tags": [tags[i] for i in np.flatnonzero(line).tolist()],
+        "line_tags": fields.dicts(np.flatnonzero(line)),
         "line_len": line_counts[line],
         "line_lonlat": np.column_stack([x[valid][on_line] / FIX, y[valid][on_line] / FIX]),
         "area_ids": ids[area_rows],
-        "area_tags": [tags[i] for i in area_rows.tolist()],
+        "area_tags": fields.dicts(area_rows),  # after the lines: a closed barrier is both
         "area_coords": areas.coords,
         "area_offsets": areas.offsets,
     }

@@ -311,11 +311,23 @@ def test_tag_fields_read_in_batches_are_the_tags_each_object_its_own_dict(tag_se
     seen, read = osm_text._Seen(), []
     for at in range(0, len(fields), batch):
         column = pa.chunked_array([fields[at : at + batch]], pa.string())
-        tags, codes, protos = osm_text._tag_fields(column, seen)
-        assert [protos[c] for c in codes.tolist()] == tags
+        parsed = osm_text._tag_fields(column, seen)
+        tags = parsed.dicts()
+        assert [parsed.protos[c] for c in parsed.codes.tolist()] == tags
         read += tags
     assert [list(t.items()) for t in read] == [list(t.items()) for t in objects]
     assert all(type(t) is dict for t in read) and len({id(t) for t in read}) == len(read)
+
+
+def test_a_closed_barrier_is_a_line_and_an_area_each_with_its_own_dict():
+    """A closed way tagged barrier is a line feature and an area: equal tags, two dicts, and
+    later objects with the same field a dict each too."""
+    ring = "Nn1x116.1y39.9,n2x116.2y39.9,n3x116.2y40.0,n1x116.1y39.9"
+    text = f"w7 Tbarrier=wall {ring}\nw8 Tbarrier=wall {ring}\n"
+    _, (ways,), _ = osm_text.parse_text(io.BytesIO(text.encode()))
+    assert ways["line_ids"] == ["way/7", "way/8"] and ways["area_ids"].tolist() == [7, 8]
+    every = ways["line_tags"] + ways["area_tags"]
+    assert every == [{"barrier": "wall"}] * 4 and len({id(t) for t in every}) == 4
 
 
 def test_text_whose_nodes_and_ways_alternate_is_read_run_by_run():
