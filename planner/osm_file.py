@@ -195,6 +195,15 @@ def _parse_piped(path: Path) -> tuple[list[dict], list[dict], list[dict]] | None
         try:
             parts = parse_text(text)
             writer.join()
+        except RuntimeError:
+            # Text that ends mid-line because the writer died (killed, out of memory) is the
+            # writer's failure, not the file's: the text has ended (its one writer is gone)
+            # and the writer did not exit cleanly. Otherwise the text itself is at fault.
+            if text.read(1):
+                raise
+            writer.join()
+            if writer.exitcode == 0:
+                raise
         finally:
             if writer.is_alive():  # this process failed while reading: stop the writer first
                 writer.terminate()

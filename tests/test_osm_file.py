@@ -202,6 +202,23 @@ def test_a_writer_that_dies_without_an_error_is_replaced_by_the_file(monkeypatch
     _same_read(read_file(path), whole)
 
 
+def test_a_writer_that_dies_mid_line_is_replaced_by_the_file(monkeypatch):
+    """Killed in the middle of a line, the writer leaves text that cannot be parsed: that is
+    still not an error of the file (nor one telling the user to download it again)."""
+    import os
+
+    path = SAMPLES / "nanjing_xinjiekou.osm.pbf"
+    whole = read_file(path)
+
+    def dies_mid_line(path, fd):
+        os.write(fd, b"n1 Tamenity=school x116.1 y39.9\nw5 Thighway=residential Nn1x116.1y39.9,n2x1")
+        os._exit(9)
+
+    monkeypatch.setattr(osm_file, "_write_piped", dies_mid_line)
+    assert osm_file._parse_piped(path) is None
+    _same_read(read_file(path), whole)
+
+
 def test_a_broken_file_raises_its_own_error_through_the_pipe(tmp_path):
     """A PBF cut short: libosmium's error, raised in this process (the child stays quiet)."""
 
