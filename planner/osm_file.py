@@ -195,10 +195,10 @@ def _parse_piped(path: Path) -> tuple[list[dict], list[dict], list[dict]] | None
         try:
             parts = parse_text(text)
             writer.join()
-        except RuntimeError:
+        except Exception:
             # Text that ends mid-line because the writer died (killed, out of memory) is the
             # writer's failure, not the file's: the text has ended (its one writer is gone)
-            # and the writer did not exit cleanly. Otherwise the text itself is at fault.
+            # and the writer did not exit cleanly. Otherwise the error is raised as it is.
             if text.read(1):
                 raise
             writer.join()

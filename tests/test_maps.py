@@ -276,6 +276,19 @@ def test_homes_payload_encodes_times_bands_and_facilities():
     ]
     assert p["fname"] == ["甲 <A&B>", None]
     assert p["cats"]["missing"] == {"t": [-1] * 5, "f": [-1] * 5}
+    # A home past the sweep's limit is -2 (not grey), whatever the reach column's dtype, and
+    # a missing state is not "beyond".
+    for dtype in ("category", "string", "str", "object"):
+        reach = pd.Series(["reached", "reached", "reached", None, "beyond"], dtype=dtype)
+        t = maps.audit_map.homes_payload(homes.assign(k_reach=reach), facilities, cats, MINUTES)["cats"]["k"][
+            "t"
+        ]
+        assert t == [0, 300, 300, 301, -2], dtype
+        reach = pd.Series(["reached"] * 4 + [None], dtype=dtype)
+        t = maps.audit_map.homes_payload(homes.assign(k_reach=reach), facilities, cats, MINUTES)["cats"]["k"][
+            "t"
+        ]
+        assert t == [0, 300, 300, 301, -1], dtype
 
     # The browser's band rule (first limit the time is ≤ to) on these whole seconds gives
     # time_colour's colours.

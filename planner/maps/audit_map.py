@@ -666,7 +666,7 @@ def homes_payload(
         # ceil(t) ≤ L, so the browser's bands are those of time_colour.
         t = np.where(reachable, np.ceil(np.maximum(np.nan_to_num(sec), 0)), -1).astype(np.int64)
         if f"{key}_reach" in h:  # beyond the sweep's limit: past the largest threshold, not grey
-            t[~reachable & (h[f"{key}_reach"] == "beyond").to_numpy(dtype=bool)] = -2
+            t[~reachable & (h[f"{key}_reach"] == "beyond").to_numpy(dtype=bool, na_value=False)] = -2
         if fac_col in h:
             codes, uniques = pd.factorize(h[fac_col], use_na_sentinel=True)
             lookup = np.array([index_of(u) for u in uniques] + [-1], dtype=np.int64)
