@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 
 from planner import settings
-from planner._errors import InputError
+from planner._errors import InfeasibleError, InputError
 from planner._io import atomic_dir
 from planner.access import homes_on_network, stack_access
 from planner.candidates import candidates_from_file, candidates_from_region
@@ -294,9 +294,20 @@ def site(
             plan, cost, weights, row_people(demand, base_row), new, minutes, len(existing), model
         ).solve(time_limit=budget)
     else:
-        solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
-            method=method, time_limit=time_limit
-        )
+        try:
+            solution = _model(model, cost, weights, new, minutes, fixed, caps).solve(
+                method=method, time_limit=time_limit
+            )
+        except InfeasibleError as err:
+            if model != "pmedian" or len(fixed) or caps is not None:
+                raise
+            # With no facility of the category yet, the matrix stops at max_travel_time_s, so
+            # every home needs a new site within it: say so, and the other way out.
+            raise InfeasibleError(
+                f"{err}; or give a larger max_travel_time_s with --config (slower, more memory): "
+                f"with no existing {category}, each home needs a new site within {limit / 60:g} min, "
+                "where travel times stop"
+            ) from None
     seconds["solve"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -177,6 +177,29 @@ def test_pmedian_matches_brute_force_on_the_line(line_region):
     assert res.solution.gap == pytest.approx(0.0, abs=1e-6)
 
 
+def test_pmedian_with_no_facility_yet_names_where_travel_times_stop(line_region, monkeypatch):
+    # No clinic on the line: every home needs a new site within the matrix's reach, 5 min +
+    # the 60 s margin here (max_travel_time_s lowered to 300 s): 396 m at 1.1 m/s. Homes at
+    # 100 and 900 m, candidates at 100 and 900 m: one site cannot serve both, two can.
+    from planner._errors import InfeasibleError
+
+    monkeypatch.setattr(settings, "minutes", (5,))
+    monkeypatch.setattr(settings, "max_travel_time_s", 300.0)
+    homes = _points([100, 900], [10] * 2, population=[5.0, 5.0])
+    cands = _points([100, 900], [10] * 2, candidate_id=["c100", "c900"], source="file", name=None)
+    ask = {"model": "pmedian", "candidates": cands, "homes": homes, "minutes": 5}
+    ask |= {"method": "exact", "standards": False}
+    with pytest.raises(InfeasibleError) as err:
+        site(line_region, "clinic", new=1, **ask)
+    text = str(err.value)
+    assert "\n" not in text and "raise p to 2" in text
+    assert "no existing clinic" in text and "within 6 min" in text and "max_travel_time_s" in text
+    assert sorted(site(line_region, "clinic", new=2, **ask).proposed["candidate_id"]) == ["c100", "c900"]
+    # With the kindergarten at x = 0 open, the matrix stops at the farthest home's time to it:
+    # one new site is enough.
+    assert site(line_region, "kindergarten", new=1, **ask).proposed["candidate_id"].tolist() == ["c900"]
+
+
 def test_candidates_from_region_include_buildings_and_street_points():
     region = load_region(CAU)
     cands = candidates_from_region(region, build_network(region))
