@@ -237,29 +237,21 @@ def check_text_room(
     a compressed file, ``per_xml_byte`` of an XML file) would not fit in ``folder``, before
     libosmium runs out of space (its writer cannot recover from a failed write): one line
     saying what ``doing`` needs, what ``where`` (default ``folder``) has, and the ``fix``."""
-    import shutil
-
     compressed = not str(path).lower().endswith((".osm", ".xml"))
     needed = path.stat().st_size * (per_pbf_byte if compressed else per_xml_byte)
+    _need_room(path, needed, folder, doing, fix, where)
+
+
+def _need_room(path: Path, needed: float, folder: Path, doing: str, fix: str, where: Any = None) -> None:
+    """Refuse ``path`` when ``folder`` has less than ``needed`` bytes free (see
+    :func:`check_text_room`)."""
+    import shutil
+
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise InputError(
             f"{path}: {doing} needs about {needed / 1e6:,.0f} MB of temporary space in "
             f"{where or folder} and it has {free / 1e6:,.0f} MB free; {fix}"
-        )
-
-
-def _check_room(path: Path, size: int, folder: Path) -> None:
-    """Refuse to write ``size`` bytes of ``path``'s multipolygons' text where ``folder`` has
-    less free, before libosmium reads a file cut short."""
-    import shutil
-
-    free = shutil.disk_usage(folder).free
-    if size > free:
-        raise InputError(
-            f"{path}: reading its multipolygons needs about {size / 1e6:,.0f} MB of temporary "
-            f"space in {folder.parent} and it has {free / 1e6:,.0f} MB free; free some space or "
-            "set TMPDIR to a folder on a larger disk"
         )
 
 
@@ -288,7 +280,14 @@ def _relation_areas(path: Path, relations: list[dict], ways: list[dict]) -> dict
     with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
         mini = Path(folder) / "multipolygons.opl"
         text = ("\n".join(way_lines + sorted(lines, key=lambda t: int(t[1 : t.index(" ")]))) + "\n").encode()
-        _check_room(path, len(text), Path(folder))
+        _need_room(
+            path,
+            len(text),
+            Path(folder),
+            "reading its multipolygons",
+            "free some space or set TMPDIR to a folder on a larger disk",
+            where=Path(folder).parent,
+        )
         mini.write_bytes(text)
         manager = osmium.area.AreaManager()
         with osmium.io.Reader(str(mini), osmium.osm.RELATION) as reader:
